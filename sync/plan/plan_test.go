@@ -1,0 +1,182 @@
+package plan
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keysync/keysync/secret"
+)
+
+var now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+const (
+	keyA = "AAAAkeyAAAAkeyAAAAkeyAAAAkeyAAAAkeyAAAAkeyAAAAkey=="
+	keyB = "BBBBkeyBBBBkeyBBBBkeyBBBBkeyBBBBkeyBBBBkeyBBBBkey=="
+	keyC = "CCCCkeyCCCCkeyCCCCkeyCCCCkeyCCCCkeyCCCCkeyCCCCkey=="
+)
+
+func desired(primary, secondary string) Desired {
+	return Desired{
+		Fields:     secret.Fields{"primary": secret.New(primary), "secondary": secret.New(secondary)},
+		ResourceID: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Batch/batchAccounts/a",
+		APIVersion: "2024-02-01",
+	}
+}
+
+// managedMeta is the metadata keysync would have written for d.
+func managedMeta(d Desired, extra map[string]string) map[string]string {
+	m := ownMetadata(d)
+	m[MetaSyncedAt] = "2026-01-01T00:00:00Z"
+	for k, v := range extra {
+		m[k] = v
+	}
+	return m
+}
+
+func v2(version int, data map[string]any, meta map[string]string) Current {
+	return Current{Exists: data != nil, Version: version, Versioned: true, Metadata: meta, Data: secret.NewData(data)}
+}
+
+func TestCalculate(t *testing.T) {
+	d := desired(keyA, keyB)
+	tests := []struct {
+		name       string
+		current    Current
+		desired    Desired
+		action     Action
+		fields     []string
+		version    int
+		wantMeta   bool
+		reasonPart string
+	}{
+		{name: "v2 absent creates both fields", current: v2(0, nil, nil), desired: d,
+			action: Create, fields: []string{"primary", "secondary"}, wantMeta: true},
+		{name: "v2 deleted latest version creates against its version", current: v2(4, nil, nil), desired: d,
+			action: Create, fields: []string{"primary", "secondary"}, version: 4, wantMeta: true},
+		{name: "v2 equal and managed is unchanged", current: v2(3, map[string]any{"primary": keyA, "secondary": keyB}, managedMeta(d, nil)), desired: d,
+			action: Unchanged, version: 3},
+		{name: "v2 one rotated key updates that field only", current: v2(3, map[string]any{"primary": keyA, "secondary": keyC}, managedMeta(d, nil)), desired: d,
+			action: Update, fields: []string{"secondary"}, version: 3, wantMeta: true},
+		{name: "v2 foreign fields are not a change", current: v2(1, map[string]any{"primary": keyA, "secondary": keyB, "owner": "team-x", "n": 3}, managedMeta(d, nil)), desired: d,
+			action: Unchanged, version: 1},
+		{name: "v2 missing field is added", current: v2(2, map[string]any{"primary": keyA, "other": "x"}, managedMeta(d, nil)), desired: d,
+			action: Update, fields: []string{"secondary"}, version: 2, wantMeta: true},
+		{name: "v2 non-string field with our name is replaced", current: v2(2, map[string]any{"primary": 42, "secondary": keyB}, managedMeta(d, nil)), desired: d,
+			action: Update, fields: []string{"primary"}, version: 2, wantMeta: true},
+		{name: "v2 unowned secret is refused", current: v2(1, map[string]any{"primary": keyC, "secondary": keyB}, map[string]string{"team": "x"}), desired: d,
+			action: Refused, version: 1, reasonPart: "adopt = true"},
+		{name: "v2 unowned secret without metadata is refused", current: v2(1, map[string]any{"foo": "bar"}, nil), desired: d,
+			action: Refused, version: 1, reasonPart: "not created by keysync"},
+		{name: "v2 unowned secret with adopt updates", current: v2(1, map[string]any{"primary": keyC, "secondary": keyB}, nil), desired: withAdopt(d),
+			action: Update, fields: []string{"primary"}, version: 1, wantMeta: true},
+		{name: "v2 unowned equal secret with adopt writes metadata only", current: v2(5, map[string]any{"primary": keyA, "secondary": keyB}, nil), desired: withAdopt(d),
+			action: Adopt, version: 5, wantMeta: true},
+		{name: "v2 stale fingerprints are repaired", current: v2(2, map[string]any{"primary": keyA, "secondary": keyB}, managedMeta(desired(keyA, keyC), nil)), desired: d,
+			action: RepairMetadata, version: 2, wantMeta: true},
+		{name: "v2 metadata-only entry of another owner is no data to protect", current: v2(0, nil, map[string]string{"team": "x"}), desired: d,
+			action: Create, fields: []string{"primary", "secondary"}, wantMeta: true},
+		{name: "v1 absent creates without metadata", current: Current{}, desired: d,
+			action: Create, fields: []string{"primary", "secondary"}},
+		{name: "v1 equal is unchanged", current: Current{Exists: true, Data: secret.NewData(map[string]any{"primary": keyA, "secondary": keyB})}, desired: d,
+			action: Unchanged},
+		{name: "v1 rotated updates without metadata", current: Current{Exists: true, Data: secret.NewData(map[string]any{"primary": keyC, "secondary": keyB})}, desired: d,
+			action: Update, fields: []string{"primary"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ch := Calculate(tt.current, tt.desired, now)
+			if ch.Action != tt.action {
+				t.Fatalf("action = %v, want %v", ch.Action, tt.action)
+			}
+			if got := fieldNames(ch); strings.Join(got, ",") != strings.Join(tt.fields, ",") {
+				t.Errorf("changed fields = %v, want %v", got, tt.fields)
+			}
+			if ch.BaseVersion != tt.version {
+				t.Errorf("base version = %d, want %d", ch.BaseVersion, tt.version)
+			}
+			if (ch.Metadata != nil) != tt.wantMeta {
+				t.Errorf("metadata = %v, want present: %t", ch.Metadata, tt.wantMeta)
+			}
+			if tt.reasonPart != "" && !strings.Contains(ch.Reason, tt.reasonPart) {
+				t.Errorf("reason %q lacks %q", ch.Reason, tt.reasonPart)
+			}
+			checkSet(t, ch, tt.desired)
+		})
+	}
+}
+
+func withAdopt(d Desired) Desired { d.Adopt = true; return d }
+
+func fieldNames(ch Change) []string {
+	var out []string
+	for _, f := range ch.Fields {
+		out = append(out, f.Name)
+	}
+	return out
+}
+
+// checkSet asserts Set holds exactly the changed fields, with desired values.
+func checkSet(t *testing.T, ch Change, d Desired) {
+	t.Helper()
+	if len(ch.Set) != len(ch.Fields) {
+		t.Fatalf("Set has %d fields, Fields %d", len(ch.Set), len(ch.Fields))
+	}
+	for _, f := range ch.Fields {
+		if !ch.Set[f.Name].Equal(d.Fields[f.Name]) {
+			t.Errorf("Set[%s] is not the desired value", f.Name)
+		}
+		if f.To != d.Fields[f.Name].Fingerprint() {
+			t.Errorf("field %s: To = %s, want the desired fingerprint", f.Name, f.To)
+		}
+	}
+}
+
+func TestCalculateMetadata(t *testing.T) {
+	d := desired(keyA, keyB)
+	cur := v2(1, map[string]any{"primary": keyC, "secondary": keyB}, managedMeta(d, map[string]string{"team": "payments"}))
+	ch := Calculate(cur, d, now)
+	want := map[string]string{
+		MetaManagedBy:                     ManagedByValue,
+		MetaResourceID:                    d.ResourceID,
+		MetaAPIVersion:                    "2024-02-01",
+		MetaSyncedAt:                      "2026-11-27T12:00:00Z",
+		MetaFingerprintPrefix + "primary": secret.New(keyA).Fingerprint(),
+		"team":                            "payments",
+	}
+	for k, v := range want {
+		if ch.Metadata[k] != v {
+			t.Errorf("metadata[%s] = %q, want %q", k, ch.Metadata[k], v)
+		}
+	}
+	if cur.Metadata[MetaSyncedAt] != "2026-01-01T00:00:00Z" {
+		t.Error("Calculate modified the current metadata map")
+	}
+	for k, v := range ch.Metadata {
+		if strings.Contains(v, keyA) || strings.Contains(v, keyB) || strings.Contains(k, keyA) {
+			t.Fatalf("metadata entry %s holds a key value", k)
+		}
+	}
+}
+
+func TestDescribeNeverShowsKeys(t *testing.T) {
+	ch := Calculate(v2(1, map[string]any{"primary": keyC, "secondary": keyB}, managedMeta(desired(keyA, keyB), nil)), desired(keyA, keyB), now)
+	got := ch.Describe()
+	for _, k := range []string{keyA, keyB, keyC} {
+		if strings.Contains(got, k[:12]) {
+			t.Fatalf("Describe() = %q shows a key", got)
+		}
+	}
+	want := "primary: " + secret.New(keyC).Fingerprint() + " -> " + secret.New(keyA).Fingerprint()
+	if got != want {
+		t.Fatalf("Describe() = %q, want %q", got, want)
+	}
+}
+
+func TestActionString(t *testing.T) {
+	for a, want := range map[Action]string{Unchanged: "unchanged", Create: "create", Update: "update", Adopt: "adopt", RepairMetadata: "repair-metadata", Refused: "refused", Action(42): "action(42)"} {
+		if a.String() != want {
+			t.Errorf("%d.String() = %q, want %q", int(a), a.String(), want)
+		}
+	}
+}
