@@ -1,0 +1,107 @@
+package azure
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"mime"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/keysync/keysync/sources"
+)
+
+// Limits on what keysync takes from a response body: a keys answer is a few
+// hundred bytes, a CloudError a few KiB; anything much larger is not ARM.
+const (
+	maxBodyBytes    = 64 << 10
+	maxDetailDepth  = 8
+	maxDetailsTotal = 64
+	maxMessageRunes = 1024
+)
+
+type cloudError struct {
+	Error *cloudErrorBody `json:"error"`
+}
+
+type cloudErrorBody struct {
+	Code    string           `json:"code"`
+	Message string           `json:"message"`
+	Target  string           `json:"target"`
+	Details []cloudErrorBody `json:"details"`
+}
+
+// parseCloudError fills e from an error response body. A body that is not a
+// CloudError (an HTML page from a gateway, an empty body, truncated JSON)
+// leaves a clear message that says what came back instead.
+func parseCloudError(e *sources.Error, contentType string, body []byte) {
+	var ce cloudError
+	err := json.Unmarshal(body, &ce)
+	if err == nil && ce.Error != nil && ce.Error.Code != "" {
+		e.Code = clean(ce.Error.Code)
+		e.Message = clean(ce.Error.Message)
+		e.Target = clean(ce.Error.Target)
+		budget := maxDetailsTotal
+		e.Details = details(ce.Error.Details, 1, &budget)
+		return
+	}
+	e.Message = describeNonCloudError(contentType, body, err)
+}
+
+// details copies nested details, bounded in depth and count.
+func details(in []cloudErrorBody, depth int, budget *int) []sources.Detail {
+	if depth > maxDetailDepth || len(in) == 0 {
+		return nil
+	}
+	out := make([]sources.Detail, 0, min(len(in), *budget))
+	for _, d := range in {
+		if *budget <= 0 {
+			break
+		}
+		*budget--
+		out = append(out, sources.Detail{
+			Code:    clean(d.Code),
+			Message: clean(d.Message),
+			Target:  clean(d.Target),
+			Details: details(d.Details, depth+1, budget),
+		})
+	}
+	return out
+}
+
+func describeNonCloudError(contentType string, body []byte, jsonErr error) string {
+	media, _, _ := mime.ParseMediaType(contentType)
+	switch {
+	case len(bytes.TrimSpace(body)) == 0:
+		return "empty response body"
+	case media == "text/html" || bytes.HasPrefix(bytes.TrimSpace(body), []byte("<")):
+		return fmt.Sprintf("response is not a CloudError but %s (%d bytes), likely from a proxy or gateway", orUnknown(media), len(body))
+	case jsonErr != nil:
+		return fmt.Sprintf("response is not valid JSON (%s, %d bytes): %s", orUnknown(media), len(body), clean(jsonErr.Error()))
+	default:
+		return fmt.Sprintf("response is JSON but not a CloudError (%d bytes)", len(body))
+	}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "no content type"
+	}
+	return s
+}
+
+// clean makes server text safe to log: valid UTF-8, no control characters,
+// bounded length.
+func clean(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if utf8.RuneCountInString(s) > maxMessageRunes {
+		s = string([]rune(s)[:maxMessageRunes]) + "…"
+	}
+	return s
+}

@@ -1,0 +1,253 @@
+// Package azure is the key source for Azure Resource Manager: it calls the
+// Batch account listKeys action through azcore's ARM pipeline and returns
+// the keys, or a classified sources.Error.
+package azure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/keysync/keysync/secret"
+	"github.com/keysync/keysync/sources"
+)
+
+// DefaultAPIVersion is the Batch management API version keysync speaks.
+const DefaultAPIVersion = "2024-02-01"
+
+// moduleName and moduleVersion identify keysync in azcore's User-Agent.
+const (
+	moduleName    = "keysync"
+	moduleVersion = "v0.1.0"
+)
+
+// Clouds maps the names accepted in [azure] cloud to azcore's configurations.
+var Clouds = map[string]cloud.Configuration{
+	"AzurePublic":       cloud.AzurePublic,
+	"AzureChina":        cloud.AzureChina,
+	"AzureUSGovernment": cloud.AzureGovernment,
+}
+
+// Options configures a Source.
+type Options struct {
+	// Cloud is a key of Clouds; Endpoint and Audience override its
+	// Resource Manager entry.
+	Cloud    string
+	Endpoint string
+	Audience string
+	// APIVersion defaults to DefaultAPIVersion.
+	APIVersion string
+	// Credential and ClientID select the azidentity credential.
+	Credential string
+	ClientID   string
+	// Timeout bounds one request, the token included.
+	Timeout time.Duration
+	// Transport replaces azcore's HTTP client (tests, metrics).
+	Transport policy.Transporter
+}
+
+// Source reads keys from ARM.
+type Source struct {
+	client     *arm.Client
+	apiVersion string
+	timeout    time.Duration
+}
+
+// New builds a Source and its credential.
+func New(o Options) (*Source, error) {
+	cc, err := clientOptions(o)
+	if err != nil {
+		return nil, err
+	}
+	cred, err := NewCredential(o.Credential, o.ClientID, cc)
+	if err != nil {
+		return nil, fmt.Errorf("azure credential %q: %w", o.Credential, err)
+	}
+	return NewWithCredential(o, cred)
+}
+
+// NewWithCredential builds a Source around an existing credential.
+func NewWithCredential(o Options, cred azcore.TokenCredential) (*Source, error) {
+	cc, err := clientOptions(o)
+	if err != nil {
+		return nil, err
+	}
+	client, err := arm.NewClient(moduleName, moduleVersion, cred, &arm.ClientOptions{
+		ClientOptions: cc,
+		// keysync only reads keys; registering resource providers is a write
+		// that needs other rights and is not its business.
+		DisableRPRegistration: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("azure client: %w", err)
+	}
+	s := &Source{client: client, apiVersion: o.APIVersion, timeout: o.Timeout}
+	if s.apiVersion == "" {
+		s.apiVersion = DefaultAPIVersion
+	}
+	if s.timeout <= 0 {
+		s.timeout = 30 * time.Second
+	}
+	return s, nil
+}
+
+func clientOptions(o Options) (azcore.ClientOptions, error) {
+	name := o.Cloud
+	if name == "" {
+		name = "AzurePublic"
+	}
+	base, ok := Clouds[name]
+	if !ok {
+		return azcore.ClientOptions{}, fmt.Errorf("unknown cloud %q", o.Cloud)
+	}
+	cfg := cloud.Configuration{ActiveDirectoryAuthorityHost: base.ActiveDirectoryAuthorityHost,
+		Services: map[cloud.ServiceName]cloud.ServiceConfiguration{}}
+	rm := base.Services[cloud.ResourceManager]
+	if o.Endpoint != "" {
+		rm.Endpoint = o.Endpoint
+	}
+	if o.Audience != "" {
+		rm.Audience = o.Audience
+	}
+	cfg.Services[cloud.ResourceManager] = rm
+	return azcore.ClientOptions{
+		Cloud: cfg,
+		// keysync's runner owns every retry, so that Retry-After, backoff and
+		// throttling are decided in one place and never stack.
+		Retry:     policy.RetryOptions{MaxRetries: -1},
+		Transport: o.Transport,
+		Logging:   policy.LogOptions{IncludeBody: false},
+	}, nil
+}
+
+// Fetch calls listKeys for a and returns its keys as fields "primary" and
+// "secondary". Every failure is a *sources.Error.
+func (s *Source) Fetch(ctx context.Context, a sources.Account) (secret.Fields, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	req, err := s.listKeysRequest(ctx, a)
+	if err != nil {
+		return nil, &sources.Error{Err: err}
+	}
+	resp, err := s.client.Pipeline().Do(req)
+	if err != nil {
+		return nil, transportError(ctx, err)
+	}
+	defer resp.Body.Close()
+	body, err := readBounded(resp.Body)
+	if err != nil {
+		return nil, responseError(resp, nil, fmt.Errorf("reading response: %w", err), true)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, responseError(resp, body, nil, sources.TransientStatus(resp.StatusCode))
+	}
+	keys, err := parseKeys(body, a.Name)
+	if err != nil {
+		return nil, responseError(resp, nil, err, false)
+	}
+	return keys, nil
+}
+
+func (s *Source) listKeysRequest(ctx context.Context, a sources.Account) (*policy.Request, error) {
+	u := runtime.JoinPaths(s.client.Endpoint(), a.ResourceID(), "listKeys")
+	req, err := runtime.NewRequest(ctx, http.MethodPost, u)
+	if err != nil {
+		return nil, fmt.Errorf("building request: %w", err)
+	}
+	q := req.Raw().URL.Query()
+	q.Set("api-version", s.apiVersion)
+	req.Raw().URL.RawQuery = q.Encode()
+	req.Raw().Header.Set("Accept", "application/json")
+	// The body is read here, bounded, instead of whole by the pipeline.
+	runtime.SkipBodyDownload(req)
+	return req, nil
+}
+
+func readBounded(r io.Reader) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r, maxBodyBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > maxBodyBytes {
+		return nil, fmt.Errorf("response body larger than %d bytes", maxBodyBytes)
+	}
+	return body, nil
+}
+
+// responseError builds the classified error for a response. body, when not
+// nil, is parsed as a CloudError.
+func responseError(resp *http.Response, body []byte, cause error, transient bool) *sources.Error {
+	e := &sources.Error{
+		StatusCode: resp.StatusCode,
+		RequestID:  resp.Header.Get("x-ms-request-id"),
+		RetryAfter: retryAfter(resp.Header, time.Now()),
+		Temporary:  transient,
+		Err:        cause,
+	}
+	if body != nil {
+		parseCloudError(e, resp.Header.Get("Content-Type"), body)
+	}
+	return e
+}
+
+// transportError classifies a failure to get any response: a timeout, a
+// reset connection or a token that could not be had.
+func transportError(ctx context.Context, err error) *sources.Error {
+	e := &sources.Error{Err: err, Temporary: true}
+	var authErr *azidentity.AuthenticationFailedError
+	switch {
+	case errors.As(err, &authErr):
+		e.Code = "AuthenticationFailed"
+		e.Temporary = transientAuth(authErr)
+		// azidentity's message quotes the token endpoint's whole response,
+		// which is no place for keysync to copy from: keep the first line.
+		e.Err = errors.New(firstLine(authErr.Error()))
+	case isCredentialUnavailable(err):
+		e.Code = "CredentialUnavailable"
+		e.Temporary = false
+		e.Err = errors.New(firstLine(err.Error()))
+	case ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded):
+		e.Code = "Timeout"
+	}
+	return e
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return clean(s)
+}
+
+// retryAfter reads Retry-After as seconds or an HTTP date, and ARM's
+// millisecond variants, which azcore's retry policy also honours.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	if ms := h.Get("retry-after-ms"); ms != "" {
+		if n, err := strconv.Atoi(ms); err == nil && n > 0 {
+			return time.Duration(n) * time.Millisecond
+		}
+	}
+	v := h.Get("Retry-After")
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.Atoi(v); err == nil && n > 0 {
+		return time.Duration(n) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
