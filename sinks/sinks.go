@@ -1,0 +1,49 @@
+// Package sinks defines what every secret store shares: the classified error
+// it returns. The Vault KV sink lives in sinks/vault.
+package sinks
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrConflict means a check-and-set write lost to another writer: re-read,
+// re-plan, and try again.
+var ErrConflict = errors.New("check-and-set conflict: the secret changed since it was read")
+
+// Error is a failed call to a sink, classified once, where it happened.
+type Error struct {
+	// Op is what keysync was doing: "read", "write", "metadata", "detect".
+	Op string
+	// Path is the secret's path under the mount.
+	Path string
+	// StatusCode is the HTTP status, 0 for transport errors.
+	StatusCode int
+	// Temporary is true when the same call may succeed later (sealed,
+	// unreachable, 5xx, 429).
+	Temporary bool
+	// Err is the underlying error. Vault's errors never quote secret data.
+	Err error
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	if e.StatusCode != 0 {
+		return fmt.Sprintf("vault %s %s: HTTP %d: %v", e.Op, e.Path, e.StatusCode, e.Err)
+	}
+	return fmt.Sprintf("vault %s %s: %v", e.Op, e.Path, e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Transient reports whether retrying may help.
+func (e *Error) Transient() bool { return e.Temporary }
+
+// ErrorCode is a short code for summaries and metrics.
+func (e *Error) ErrorCode() string {
+	if e.StatusCode != 0 {
+		return fmt.Sprintf("VaultHTTP%d", e.StatusCode)
+	}
+	return "VaultTransport"
+}

@@ -1,0 +1,160 @@
+package vault
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/keysync/keysync/secret"
+	"github.com/keysync/keysync/sinks"
+	"github.com/keysync/keysync/sync/plan"
+)
+
+// Sink reads and writes secrets under one KV mount.
+type Sink struct {
+	client  *api.Client
+	mount   string
+	version int
+}
+
+// New returns a Sink for mount. kvVersion 1 or 2 is taken as given; 0 asks
+// Vault which version the mount runs.
+func New(ctx context.Context, client *api.Client, mount string, kvVersion int) (*Sink, error) {
+	mount = strings.Trim(mount, "/")
+	s := &Sink{client: client, mount: mount, version: kvVersion}
+	if kvVersion == 0 {
+		v, err := detectVersion(ctx, client, mount)
+		if err != nil {
+			return nil, err
+		}
+		s.version = v
+	}
+	if s.version != 1 && s.version != 2 {
+		return nil, fmt.Errorf("vault mount %q: unsupported KV version %d", mount, s.version)
+	}
+	return s, nil
+}
+
+// Version is the KV version of the mount.
+func (s *Sink) Version() int { return s.version }
+
+// detectVersion asks the endpoint Vault's own CLI uses for "vault kv", which
+// a token may read without rights on sys/mounts.
+func detectVersion(ctx context.Context, c *api.Client, mount string) (int, error) {
+	sec, err := c.Logical().ReadWithContext(ctx, "sys/internal/ui/mounts/"+mount)
+	if err != nil {
+		return 0, classify("detect", mount, fmt.Errorf("detecting KV version (set kv_version to skip): %w", err))
+	}
+	if sec == nil || sec.Data == nil {
+		return 0, &sinks.Error{Op: "detect", Path: mount, Err: errors.New("mount not found or not visible to this token")}
+	}
+	if t, _ := sec.Data["type"].(string); t != "kv" && t != "generic" {
+		return 0, &sinks.Error{Op: "detect", Path: mount, Err: fmt.Errorf("mount is of type %q, not kv", t)}
+	}
+	opts, _ := sec.Data["options"].(map[string]any)
+	if v, _ := opts["version"].(string); v == "2" {
+		return 2, nil
+	}
+	return 1, nil
+}
+
+// Read returns what the mount holds at path.
+func (s *Sink) Read(ctx context.Context, path string) (plan.Current, error) {
+	if s.version == 1 {
+		return s.readV1(ctx, path)
+	}
+	return s.readV2(ctx, path)
+}
+
+func (s *Sink) readV1(ctx context.Context, path string) (plan.Current, error) {
+	sec, err := s.client.Logical().ReadWithContext(ctx, s.mount+"/"+path)
+	if err != nil {
+		return plan.Current{}, classify("read", path, err)
+	}
+	if sec == nil || sec.Data == nil {
+		return plan.Current{}, nil
+	}
+	return plan.Current{Exists: true, Data: secret.NewData(sec.Data)}, nil
+}
+
+func (s *Sink) readV2(ctx context.Context, path string) (plan.Current, error) {
+	sec, err := s.client.Logical().ReadWithContext(ctx, s.mount+"/data/"+path)
+	if err != nil {
+		return plan.Current{}, classify("read", path, err)
+	}
+	if sec == nil || sec.Data == nil {
+		// No version at all, or a metadata entry without one.
+		return s.readMetadata(ctx, path)
+	}
+	cur := plan.Current{Versioned: true}
+	meta, _ := sec.Data["metadata"].(map[string]any)
+	cur.Version = intOf(meta["version"])
+	cur.Metadata = stringMap(meta["custom_metadata"])
+	if data, ok := sec.Data["data"].(map[string]any); ok {
+		cur.Exists = true
+		cur.Data = secret.NewData(data)
+	}
+	return cur, nil
+}
+
+// readMetadata is used only when no live data exists, to learn the version
+// a create must check-and-set against and any custom_metadata already there.
+func (s *Sink) readMetadata(ctx context.Context, path string) (plan.Current, error) {
+	cur := plan.Current{Versioned: true}
+	sec, err := s.client.Logical().ReadWithContext(ctx, s.mount+"/metadata/"+path)
+	if err != nil {
+		return plan.Current{}, classify("read-metadata", path, err)
+	}
+	if sec == nil || sec.Data == nil {
+		return cur, nil
+	}
+	cur.Version = intOf(sec.Data["current_version"])
+	cur.Metadata = stringMap(sec.Data["custom_metadata"])
+	return cur, nil
+}
+
+func intOf(v any) int {
+	switch n := v.(type) {
+	case json.Number:
+		i, _ := n.Int64()
+		return int(i)
+	case float64:
+		return int(n)
+	case int:
+		return n
+	}
+	return 0
+}
+
+func stringMap(v any) map[string]string {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, val := range m {
+		if s, ok := val.(string); ok {
+			out[k] = s
+		}
+	}
+	return out
+}
+
+// classify turns a Vault client error into a *sinks.Error: 429, 5xx (a
+// sealed Vault answers 503), 412 (a standby catching up) and transport
+// errors are transient; everything else will not pass by waiting.
+func classify(op, path string, err error) error {
+	e := &sinks.Error{Op: op, Path: path, Err: err, Temporary: true}
+	var re *api.ResponseError
+	if errors.As(err, &re) {
+		e.StatusCode = re.StatusCode
+		e.Temporary = re.StatusCode == http.StatusTooManyRequests || re.StatusCode == http.StatusPreconditionFailed || re.StatusCode >= 500
+		e.Err = errors.New(strings.Join(re.Errors, "; "))
+	}
+	return e
+}
