@@ -1,0 +1,147 @@
+// Package config loads keysync's TOML file: defaults first, then the file,
+// then a check for unknown keys, then validation that reports every problem
+// at once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole file.
+type Config struct {
+	Schedule    string    `toml:"schedule"`
+	Concurrency int       `toml:"concurrency"`
+	Retries     int       `toml:"retries"`
+	Azure       Azure     `toml:"azure"`
+	Vault       Vault     `toml:"vault"`
+	Accounts    []Account `toml:"account"`
+}
+
+// Azure is the [azure] section.
+type Azure struct {
+	Cloud      string   `toml:"cloud"`
+	Endpoint   string   `toml:"endpoint"`
+	Audience   string   `toml:"audience"`
+	APIVersion string   `toml:"api_version"`
+	Credential string   `toml:"credential"`
+	ClientID   string   `toml:"client_id"`
+	Timeout    Duration `toml:"timeout"`
+}
+
+// Vault is the [vault] section.
+type Vault struct {
+	Address   string    `toml:"address"`
+	Mount     string    `toml:"mount"`
+	KVVersion int       `toml:"kv_version"`
+	Namespace string    `toml:"namespace"`
+	Timeout   Duration  `toml:"timeout"`
+	Auth      VaultAuth `toml:"auth"`
+}
+
+// VaultAuth is the [vault.auth] section.
+type VaultAuth struct {
+	Method    string `toml:"method"`
+	TokenFile string `toml:"token_file"`
+}
+
+// Account is one [[account]] entry.
+type Account struct {
+	SubscriptionID string `toml:"subscription_id"`
+	ResourceGroup  string `toml:"resource_group"`
+	Name           string `toml:"name"`
+	Path           string `toml:"path"`
+	Schedule       string `toml:"schedule"`
+	Adopt          bool   `toml:"adopt"`
+}
+
+// Duration is a time.Duration written as a Go duration string ("30s").
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("not a duration (such as \"30s\" or \"5m\"): %q", string(b))
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Defaults returns the configuration an empty file gives.
+func Defaults() Config {
+	return Config{
+		Schedule:    "@every 1h",
+		Concurrency: 8,
+		Retries:     3,
+		Azure: Azure{
+			Cloud:      "AzurePublic",
+			APIVersion: "2024-02-01",
+			Credential: "default",
+			Timeout:    Duration{30 * time.Second},
+		},
+		Vault: Vault{
+			Mount:   "secret",
+			Timeout: Duration{30 * time.Second},
+			Auth:    VaultAuth{Method: "token"},
+		},
+	}
+}
+
+// Load reads, decodes and validates the file at path. Its error lists every
+// problem found, one a line.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	return Parse(string(b))
+}
+
+// Parse decodes and validates a configuration held in memory.
+func Parse(text string) (*Config, error) {
+	cfg := Defaults()
+	md, err := toml.Decode(text, &cfg)
+	if err != nil {
+		return nil, decodeError(err)
+	}
+	var probs Problems
+	for _, k := range md.Undecoded() {
+		probs.add(k.String(), "unknown key")
+	}
+	probs = append(probs, cfg.validate()...)
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return &cfg, nil
+}
+
+// decodeError turns the decoder's error into a Problem that names the key
+// and line where the decoder gives them. The decoder stops at its first
+// error, so this is one problem; validation then reports all of its own.
+func decodeError(err error) error {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		key := fmt.Sprintf("line %d", pe.Position.Line)
+		if pe.LastKey != "" {
+			key = fmt.Sprintf("%s (line %d)", pe.LastKey, pe.Position.Line)
+		}
+		return Problems{{Key: key, Msg: pe.Message}}
+	}
+	if m := typeErrorRE.FindStringSubmatch(err.Error()); m != nil {
+		return Problems{{Key: fmt.Sprintf("%s (line %s)", m[2], m[1]), Msg: m[3]}}
+	}
+	return Problems{{Key: "file", Msg: strings.TrimPrefix(err.Error(), "toml: ")}}
+}
+
+// typeErrorRE reads the decoder's type mismatch message.
+var typeErrorRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]+)"\): (?:incompatible types: )?(.*)$`)

@@ -1,0 +1,84 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestInvalidFiles pairs each testdata/invalid-*.toml with the exact error
+// in the .err file beside it.
+func TestInvalidFiles(t *testing.T) {
+	files, err := filepath.Glob("testdata/invalid-*.toml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no invalid configs found: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			_, err := Load(f)
+			if err == nil {
+				t.Fatal("Load accepted an invalid file")
+			}
+			wantFile := strings.TrimSuffix(f, ".toml") + ".err"
+			want, rerr := os.ReadFile(wantFile)
+			if rerr != nil {
+				t.Fatalf("missing %s; the error was:\n%s", wantFile, err)
+			}
+			if got := err.Error(); got != strings.TrimSpace(string(want)) {
+				t.Fatalf("error:\n%s\nwant:\n%s", got, want)
+			}
+		})
+	}
+}
+
+func TestExampleIsValid(t *testing.T) {
+	cfg, err := Load("../config.example.toml")
+	if err != nil {
+		t.Fatalf("config.example.toml: %v", err)
+	}
+	d := Defaults()
+	if cfg.Schedule != d.Schedule || cfg.Concurrency != d.Concurrency || cfg.Azure != d.Azure || cfg.Vault != d.Vault || cfg.Retries != d.Retries {
+		t.Fatalf("the example's values differ from the defaults it documents:\n%+v\n%+v", cfg, d)
+	}
+	if len(cfg.Accounts) != 1 || cfg.Accounts[0].Name != "sampleacct" || cfg.Accounts[0].Path != "azure/batch/sampleacct" {
+		t.Fatalf("accounts = %+v", cfg.Accounts)
+	}
+}
+
+func TestSchedules(t *testing.T) {
+	for _, s := range []string{"@every 15m", "@hourly", "0 * * * *", "30 0 * * * *", "CRON_TZ=Europe/Berlin 0 3 * * *", "*/5 * * * 1-5"} {
+		if _, err := ScheduleParser.Parse(s); err != nil {
+			t.Errorf("%q rejected: %v", s, err)
+		}
+	}
+	for _, s := range []string{"", "hourly", "* * *", "CRON_TZ=Mars/Base 0 * * * *", "@every -1m", "@every 10ms"} {
+		var p Problems
+		checkSchedule(&p, "schedule", s)
+		if len(p) != 1 {
+			t.Errorf("%q: problems %v, want one", s, p)
+		}
+	}
+}
+
+func TestMinimalFileGetsDefaults(t *testing.T) {
+	cfg, err := Parse(`
+[[account]]
+subscription_id = "00000000-0000-0000-0000-000000000000"
+resource_group  = "Batch_RG-(eu).west"
+name            = "acct1"
+path            = "/azure/batch/acct1/"
+schedule        = "CRON_TZ=UTC 0 */6 * * *"
+adopt           = true
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Azure.Timeout.Duration != 30*time.Second || cfg.Vault.Mount != "secret" || cfg.Azure.APIVersion != "2024-02-01" {
+		t.Fatalf("defaults not applied: %+v", cfg)
+	}
+	if !cfg.Accounts[0].Adopt {
+		t.Fatal("adopt not decoded")
+	}
+}

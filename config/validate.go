@@ -1,0 +1,158 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+var (
+	// accountNameRE is the Batch API's own pattern for accountName.
+	accountNameRE = regexp.MustCompile(`^[a-zA-Z0-9]+$`)
+	guidRE        = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	// resourceGroupRE is ARM's rule: letters, digits, underscores,
+	// hyphens, periods and parentheses, 1 to 90 of them, not ending in a period.
+	resourceGroupRE = regexp.MustCompile(`^[\p{L}\p{N}_\-.()]{1,90}$`)
+	apiVersionRE    = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(-preview)?$`)
+
+	// ScheduleParser is the cron dialect keysync accepts: five fields, six
+	// with leading seconds, descriptors such as @every 1h, and CRON_TZ=.
+	ScheduleParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+	clouds      = []string{"AzurePublic", "AzureChina", "AzureUSGovernment"}
+	credentials = []string{"default", "environment", "managed-identity", "workload-identity", "azure-cli"}
+)
+
+func (c *Config) validate() Problems {
+	var p Problems
+	checkSchedule(&p, "schedule", c.Schedule)
+	if c.Concurrency < 1 || c.Concurrency > 256 {
+		p.add("concurrency", "must be between 1 and 256, got %d", c.Concurrency)
+	}
+	if c.Retries < 0 || c.Retries > 10 {
+		p.add("retries", "must be between 0 and 10, got %d", c.Retries)
+	}
+	c.Azure.validate(&p)
+	c.Vault.validate(&p)
+	validateAccounts(&p, c.Accounts)
+	return p
+}
+
+func checkSchedule(p *Problems, key, spec string) {
+	if _, err := ScheduleParser.Parse(spec); err != nil {
+		p.add(key, "invalid schedule %q: %v", spec, err)
+		return
+	}
+	// robfig/cron quietly turns "@every -1m" or "@every 10ms" into one
+	// second; a schedule that fast is a mistake, not a wish.
+	if every, ok := strings.CutPrefix(spec, "@every "); ok {
+		if d, err := time.ParseDuration(every); err != nil || d < time.Second {
+			p.add(key, "invalid schedule %q: @every needs a duration of at least 1s", spec)
+		}
+	}
+}
+
+func (a *Azure) validate(p *Problems) {
+	oneOf(p, "azure.cloud", a.Cloud, clouds)
+	oneOf(p, "azure.credential", a.Credential, credentials)
+	checkURL(p, "azure.endpoint", a.Endpoint)
+	checkURL(p, "azure.audience", a.Audience)
+	if !apiVersionRE.MatchString(a.APIVersion) {
+		p.add("azure.api_version", "must look like 2024-02-01, got %q", a.APIVersion)
+	}
+	if a.ClientID != "" && !guidRE.MatchString(a.ClientID) {
+		p.add("azure.client_id", "must be a GUID, got %q", a.ClientID)
+	}
+	if a.Timeout.Duration <= 0 {
+		p.add("azure.timeout", "must be positive")
+	}
+}
+
+func (v *Vault) validate(p *Problems) {
+	checkURL(p, "vault.address", v.Address)
+	if strings.Trim(v.Mount, "/") == "" {
+		p.add("vault.mount", "must not be empty")
+	}
+	if v.KVVersion < 0 || v.KVVersion > 2 {
+		p.add("vault.kv_version", "must be 0 (detect), 1 or 2, got %d", v.KVVersion)
+	}
+	if v.Timeout.Duration <= 0 {
+		p.add("vault.timeout", "must be positive")
+	}
+	oneOf(p, "vault.auth.method", v.Auth.Method, []string{"token"})
+}
+
+func validateAccounts(p *Problems, accounts []Account) {
+	if len(accounts) == 0 {
+		p.add("account", "no [[account]] entries: nothing to sync")
+	}
+	ids := map[string]int{}
+	paths := map[string]int{}
+	for i, a := range accounts {
+		key := fmt.Sprintf("account[%d]", i)
+		a.validate(p, key)
+		id := strings.ToLower(a.SubscriptionID + "/" + a.ResourceGroup + "/" + a.Name)
+		if j, dup := ids[id]; dup {
+			p.add(key, "same account as account[%d] (%s/%s)", j, a.ResourceGroup, a.Name)
+		} else {
+			ids[id] = i
+		}
+		path := strings.Trim(a.Path, "/")
+		if j, dup := paths[path]; dup && path != "" {
+			p.add(key+".path", "same Vault path as account[%d]: %q", j, path)
+		} else {
+			paths[path] = i
+		}
+	}
+}
+
+func (a *Account) validate(p *Problems, key string) {
+	if !guidRE.MatchString(a.SubscriptionID) {
+		p.add(key+".subscription_id", "must be a GUID such as 00000000-0000-0000-0000-000000000000, got %q", a.SubscriptionID)
+	}
+	if !resourceGroupRE.MatchString(a.ResourceGroup) || strings.HasSuffix(a.ResourceGroup, ".") {
+		p.add(key+".resource_group", "must be 1-90 letters, digits, '_', '-', '.', '(' or ')', not ending in '.', got %q", a.ResourceGroup)
+	}
+	if !accountNameRE.MatchString(a.Name) || len(a.Name) < 3 || len(a.Name) > 24 {
+		p.add(key+".name", "must be 3-24 letters and digits (pattern ^[a-zA-Z0-9]+$), got %q", a.Name)
+	}
+	checkPath(p, key+".path", a.Path)
+	if a.Schedule != "" {
+		checkSchedule(p, key+".schedule", a.Schedule)
+	}
+}
+
+func checkPath(p *Problems, key, path string) {
+	trimmed := strings.Trim(path, "/")
+	switch {
+	case trimmed == "":
+		p.add(key, "must not be empty")
+	case slices.Contains(strings.Split(trimmed, "/"), ".."), slices.Contains(strings.Split(trimmed, "/"), "."):
+		p.add(key, "must not contain '.' or '..' segments, got %q", path)
+	case strings.Contains(trimmed, "//"):
+		p.add(key, "must not contain empty segments, got %q", path)
+	case strings.ContainsAny(trimmed, " \t\n?#%*+"):
+		p.add(key, "must not contain spaces or any of ?#%%*+, got %q", path)
+	}
+}
+
+func oneOf(p *Problems, key, v string, allowed []string) {
+	if !slices.Contains(allowed, v) {
+		p.add(key, "must be one of %s, got %q", strings.Join(allowed, ", "), v)
+	}
+}
+
+func checkURL(p *Problems, key, v string) {
+	if v == "" {
+		return
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		p.add(key, "must be an absolute http(s) URL, got %q", v)
+	}
+}
