@@ -1,0 +1,225 @@
+// Package armemu is an emulator of the parts of Azure Resource Manager that
+// keysync talks to, faithful to the documented API: HTTPS with a CA it
+// generates, the Batch "Get Keys" action (POST .../listKeys) with method,
+// api-version and bearer token checked, CloudError bodies, ARM's request-id
+// and rate-limit headers, and an App Service-style managed-identity token
+// endpoint, so that clients go through the real azidentity and azcore code.
+//
+// Faults can be injected per account (status and CloudError code with
+// Retry-After, connection reset, truncated JSON, an HTML gateway page, a
+// hang). It runs in-process from tests (New, Start) and as a process
+// (cmd/armemu), where an admin API under /_emulator/ does the same.
+package armemu
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// APIVersion is the Batch management API version the emulator serves.
+const APIVersion = "2024-02-01"
+
+// DefaultAudience is the token audience ARM accepts in the public cloud.
+const DefaultAudience = "https://management.core.windows.net/"
+
+// Emulator holds the accounts, tokens and faults, and serves them.
+type Emulator struct {
+	// IdentityHeader is the secret a client must send as X-IDENTITY-HEADER
+	// to the managed-identity endpoint (IDENTITY_HEADER in the client's env).
+	IdentityHeader string
+	// Audience is the resource a token must have been issued for.
+	Audience string
+	// TokenTTL is how long issued tokens live.
+	TokenTTL time.Duration
+
+	mu       sync.Mutex
+	accounts map[string]*Account // by lower-case resource id
+	tokens   map[string]token
+	faults   map[string][]Fault
+	requests map[string]int
+	buckets  map[string]*bucket
+	throttle *Throttle
+	reqSeq   int
+
+	server  *http.Server
+	ln      net.Listener
+	ca      *authority
+	closing chan struct{}
+	hangs   sync.WaitGroup
+}
+
+// Account is one emulated Batch account.
+type Account struct {
+	SubscriptionID string
+	ResourceGroup  string
+	Name           string
+	// SharedKeyDisabled makes listKeys fail as for an account whose
+	// allowedAuthenticationModes lack SharedKey.
+	SharedKeyDisabled bool
+	Primary           string
+	Secondary         string
+	// History holds every key value this account has had, oldest first.
+	History []string
+}
+
+type token struct {
+	resource string
+	expires  time.Time
+}
+
+// New returns an emulator with no accounts.
+func New() *Emulator {
+	return &Emulator{
+		IdentityHeader: randomString(16),
+		Audience:       DefaultAudience,
+		TokenTTL:       time.Hour,
+		accounts:       map[string]*Account{},
+		tokens:         map[string]token{},
+		faults:         map[string][]Fault{},
+		requests:       map[string]int{},
+		buckets:        map[string]*bucket{},
+		closing:        make(chan struct{}),
+	}
+}
+
+// Start serves HTTPS on addr ("127.0.0.1:0" for a free port).
+func (e *Emulator) Start(addr string) error {
+	ca, err := newAuthority()
+	if err != nil {
+		return err
+	}
+	e.ca = ca
+	leaf, err := ca.leaf()
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("armemu listen: %w", err)
+	}
+	e.ln = ln
+	e.server = &http.Server{Handler: e.routes(), ReadHeaderTimeout: 10 * time.Second,
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{leaf}, MinVersion: tls.VersionTLS12}}
+	go func() { _ = e.server.ServeTLS(ln, "", "") }()
+	return nil
+}
+
+// URL is the base URL, the Resource Manager endpoint clients use.
+func (e *Emulator) URL() string { return "https://" + e.ln.Addr().String() }
+
+// IdentityEndpoint is the managed-identity endpoint (IDENTITY_ENDPOINT).
+func (e *Emulator) IdentityEndpoint() string { return e.URL() + "/msi/token" }
+
+// CACertPEM is the PEM of the CA that signed the server's certificate;
+// clients trust it through SSL_CERT_FILE.
+func (e *Emulator) CACertPEM() []byte { return e.ca.certPEM }
+
+// Close stops the server and releases hanging requests.
+func (e *Emulator) Close() error {
+	close(e.closing)
+	err := e.server.Close()
+	e.hangs.Wait()
+	return err
+}
+
+// AddAccount creates an account with fresh random keys and returns a copy.
+func (e *Emulator) AddAccount(sub, rg, name string) Account {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	a := &Account{SubscriptionID: sub, ResourceGroup: rg, Name: name, Primary: newKey(), Secondary: newKey()}
+	a.History = []string{a.Primary, a.Secondary}
+	e.accounts[resourceKey(sub, rg, name)] = a
+	return *a
+}
+
+// SetSharedKeyDisabled switches SharedKey authentication off or on.
+func (e *Emulator) SetSharedKeyDisabled(sub, rg, name string, disabled bool) error {
+	return e.withAccount(sub, rg, name, func(a *Account) { a.SharedKeyDisabled = disabled })
+}
+
+// Regenerate gives the named key ("primary" or "secondary") a new value, as
+// the regenerateKeys action does, and returns a copy of the account.
+func (e *Emulator) Regenerate(sub, rg, name, which string) (Account, error) {
+	var out Account
+	err := e.withAccount(sub, rg, name, func(a *Account) {
+		k := newKey()
+		if strings.EqualFold(which, "secondary") {
+			a.Secondary = k
+		} else {
+			a.Primary = k
+		}
+		a.History = append(a.History, k)
+		out = *a
+	})
+	if err == nil && !strings.EqualFold(which, "primary") && !strings.EqualFold(which, "secondary") {
+		return out, fmt.Errorf("key name %q is neither primary nor secondary", which)
+	}
+	return out, err
+}
+
+// Get returns a copy of an account.
+func (e *Emulator) Get(sub, rg, name string) (Account, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	a, ok := e.accounts[resourceKey(sub, rg, name)]
+	if !ok {
+		return Account{}, false
+	}
+	c := *a
+	c.History = append([]string(nil), a.History...)
+	return c, true
+}
+
+// Requests returns how many listKeys requests reached an account.
+func (e *Emulator) Requests(sub, rg, name string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.requests[resourceKey(sub, rg, name)]
+}
+
+func (e *Emulator) withAccount(sub, rg, name string, f func(*Account)) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	a, ok := e.accounts[resourceKey(sub, rg, name)]
+	if !ok {
+		return fmt.Errorf("no account %s/%s/%s", sub, rg, name)
+	}
+	f(a)
+	return nil
+}
+
+func resourceKey(sub, rg, name string) string {
+	return strings.ToLower(sub + "/" + rg + "/" + name)
+}
+
+// newKey makes a key shaped like a real Batch key: 64 random bytes, base64.
+func newKey() string {
+	b := make([]byte, 64)
+	_, _ = rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// AllKeys returns every key value any account has ever had, for tests that
+// check no key reaches an output.
+func (e *Emulator) AllKeys() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, a := range e.accounts {
+		out = append(out, a.History...)
+	}
+	return out
+}

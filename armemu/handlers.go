@@ -1,0 +1,191 @@
+package armemu
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func (e *Emulator) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/msi/token", e.handleToken)
+	mux.HandleFunc("/subscriptions/", e.handleARM)
+	mux.Handle("/_emulator/", e.adminRoutes())
+	return mux
+}
+
+// handleToken is the App Service managed-identity protocol (api-version
+// 2019-08-01): GET with X-IDENTITY-HEADER, query resource and client_id.
+func (e *Emulator) handleToken(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if subtle.ConstantTimeCompare([]byte(r.Header.Get("X-IDENTITY-HEADER")), []byte(e.IdentityHeader)) != 1 {
+		writeJSON(w, http.StatusUnauthorized, map[string]any{"statusCode": 401, "message": "X-IDENTITY-HEADER is missing or wrong"})
+		return
+	}
+	q := r.URL.Query()
+	if q.Get("api-version") != "2019-08-01" || q.Get("resource") == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]any{"statusCode": 400, "message": "api-version 2019-08-01 and resource are required"})
+		return
+	}
+	tok := "emu." + randomString(24)
+	exp := time.Now().Add(e.TokenTTL)
+	e.mu.Lock()
+	e.tokens[tok] = token{resource: q.Get("resource"), expires: exp}
+	e.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{
+		"access_token": tok,
+		"expires_on":   strconv.FormatInt(exp.Unix(), 10),
+		"resource":     q.Get("resource"),
+		"token_type":   "Bearer",
+		"client_id":    q.Get("client_id"),
+	})
+}
+
+// armPath is a parsed Batch account action path.
+type armPath struct {
+	sub, rg, name, action string
+}
+
+// parseARMPath reads /subscriptions/{s}/resourceGroups/{rg}/providers/
+// Microsoft.Batch/batchAccounts/{n}/{action}; ARM matches the literal
+// segments case-insensitively, and so does this.
+func parseARMPath(p string) (armPath, bool) {
+	seg := strings.Split(strings.Trim(p, "/"), "/")
+	if len(seg) != 9 {
+		return armPath{}, false
+	}
+	lits := map[int]string{0: "subscriptions", 2: "resourcegroups", 4: "providers", 5: "microsoft.batch", 6: "batchaccounts"}
+	for i, want := range lits {
+		if strings.ToLower(seg[i]) != want {
+			return armPath{}, false
+		}
+	}
+	return armPath{sub: seg[1], rg: seg[3], name: seg[7], action: strings.ToLower(seg[8])}, true
+}
+
+func (e *Emulator) handleARM(w http.ResponseWriter, r *http.Request) {
+	reqID := e.requestID()
+	w.Header().Set("x-ms-request-id", reqID)
+	w.Header().Set("x-ms-correlation-request-id", reqID)
+	p, ok := parseARMPath(r.URL.Path)
+	if !ok || (p.action != "listkeys" && p.action != "regeneratekeys") {
+		cloudError(w, http.StatusNotFound, "InvalidResourceType", "The resource type could not be found in the namespace 'Microsoft.Batch' for api version '"+r.URL.Query().Get("api-version")+"'.")
+		return
+	}
+	if r.Method != http.MethodPost {
+		cloudError(w, http.StatusMethodNotAllowed, "HttpMethodNotAllowed", fmt.Sprintf("The requested resource does not support http method '%s'.", r.Method))
+		return
+	}
+	if !e.checkAPIVersion(w, r) || !e.checkToken(w, r) || !e.admitThrottle(w, p.sub) {
+		return
+	}
+	e.mu.Lock()
+	e.requests[resourceKey(p.sub, p.rg, p.name)]++
+	f, faulted := e.nextFault(resourceKey(p.sub, p.rg, p.name))
+	e.mu.Unlock()
+	if faulted && e.serveFault(w, r, f) {
+		return
+	}
+	if p.action == "regeneratekeys" {
+		e.regenerateKeys(w, r, p)
+		return
+	}
+	e.listKeys(w, p)
+}
+
+func (e *Emulator) checkAPIVersion(w http.ResponseWriter, r *http.Request) bool {
+	v := r.URL.Query().Get("api-version")
+	switch {
+	case v == "":
+		cloudError(w, http.StatusBadRequest, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
+	case v != APIVersion:
+		cloudError(w, http.StatusBadRequest, "InvalidApiVersionParameter", fmt.Sprintf("The api-version '%s' is invalid. The supported versions are '%s'.", v, APIVersion))
+	default:
+		return true
+	}
+	return false
+}
+
+func (e *Emulator) checkToken(w http.ResponseWriter, r *http.Request) bool {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token", error_description="The authentication failed because of missing 'Authorization' header."`)
+		cloudError(w, http.StatusUnauthorized, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing.")
+		return false
+	}
+	raw, ok := strings.CutPrefix(h, "Bearer ")
+	e.mu.Lock()
+	tok, known := e.tokens[raw]
+	e.mu.Unlock()
+	switch {
+	case !ok || !known:
+		cloudError(w, http.StatusUnauthorized, "InvalidAuthenticationToken", "The access token is invalid.")
+	case time.Now().After(tok.expires):
+		cloudError(w, http.StatusUnauthorized, "ExpiredAuthenticationToken", "The access token expiry UTC time is earlier than current UTC time.")
+	case strings.TrimRight(tok.resource, "/") != strings.TrimRight(e.Audience, "/"):
+		cloudError(w, http.StatusUnauthorized, "InvalidAuthenticationTokenAudience", fmt.Sprintf("The access token has been obtained for wrong audience or resource '%s'. It should exactly match with one of the allowed audiences '%s'.", tok.resource, e.Audience))
+	default:
+		return true
+	}
+	return false
+}
+
+func (e *Emulator) listKeys(w http.ResponseWriter, p armPath) {
+	e.mu.Lock()
+	a, ok := e.accounts[resourceKey(p.sub, p.rg, p.name)]
+	var body map[string]string
+	if ok && !a.SharedKeyDisabled {
+		body = map[string]string{"accountName": a.Name, "primary": a.Primary, "secondary": a.Secondary}
+	}
+	disabled := ok && a.SharedKeyDisabled
+	e.mu.Unlock()
+	switch {
+	case !ok:
+		cloudError(w, http.StatusNotFound, "ResourceNotFound", fmt.Sprintf("The Resource 'Microsoft.Batch/batchAccounts/%s' under resource group '%s' was not found.", p.name, p.rg))
+	case disabled:
+		cloudError(w, http.StatusConflict, "OperationNotAllowed", fmt.Sprintf("The operation is not allowed because 'SharedKey' is not in the allowedAuthenticationModes of Batch account '%s'.", p.name))
+	default:
+		writeJSON(w, http.StatusOK, body)
+	}
+}
+
+func (e *Emulator) regenerateKeys(w http.ResponseWriter, r *http.Request, p armPath) {
+	var req struct {
+		KeyName string `json:"keyName"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil || (req.KeyName != "Primary" && req.KeyName != "Secondary") {
+		cloudError(w, http.StatusBadRequest, "InvalidRequestBody", "The request body must be {\"keyName\": \"Primary\"|\"Secondary\"}.")
+		return
+	}
+	if _, err := e.Regenerate(p.sub, p.rg, p.name, req.KeyName); err != nil {
+		cloudError(w, http.StatusNotFound, "ResourceNotFound", fmt.Sprintf("The Resource 'Microsoft.Batch/batchAccounts/%s' under resource group '%s' was not found.", p.name, p.rg))
+		return
+	}
+	e.listKeys(w, p)
+}
+
+func (e *Emulator) requestID() string {
+	e.mu.Lock()
+	e.reqSeq++
+	n := e.reqSeq
+	e.mu.Unlock()
+	return fmt.Sprintf("00000000-0000-4000-8000-%012d", n)
+}
+
+// cloudError writes ARM's error envelope.
+func cloudError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]any{"error": map[string]any{"code": code, "message": msg}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

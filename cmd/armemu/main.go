@@ -1,0 +1,82 @@
+// Command armemu runs the ARM emulator (package armemu) as a process, for the
+// demo and benchmarks. It writes what a client needs into --state-dir:
+//
+//	ca.pem   the CA to trust (SSL_CERT_FILE)
+//	env      IDENTITY_ENDPOINT, IDENTITY_HEADER, SSL_CERT_FILE and ARM_ENDPOINT
+//	         as shell assignments
+//
+// and serves until SIGINT or SIGTERM. Accounts come from --account flags;
+// more, key rotation and faults come through the admin API under /_emulator/.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/keysync/keysync/armemu"
+)
+
+type accountList []string
+
+func (a *accountList) String() string     { return strings.Join(*a, ",") }
+func (a *accountList) Set(v string) error { *a = append(*a, v); return nil }
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	addr := flag.String("addr", "127.0.0.1:0", "listen address (loopback)")
+	stateDir := flag.String("state-dir", "", "folder for ca.pem and env (required)")
+	var accounts accountList
+	flag.Var(&accounts, "account", "an account as SUBSCRIPTION/RESOURCEGROUP/NAME (repeatable)")
+	flag.Parse()
+	if *stateDir == "" {
+		fmt.Fprintln(os.Stderr, "armemu: --state-dir is required")
+		return 2
+	}
+	emu := armemu.New()
+	for _, a := range accounts {
+		p := strings.Split(a, "/")
+		if len(p) != 3 {
+			fmt.Fprintf(os.Stderr, "armemu: --account %q: want SUBSCRIPTION/RESOURCEGROUP/NAME\n", a)
+			return 2
+		}
+		emu.AddAccount(p[0], p[1], p[2])
+	}
+	if err := emu.Start(*addr); err != nil {
+		fmt.Fprintln(os.Stderr, "armemu:", err)
+		return 1
+	}
+	defer emu.Close()
+	if err := writeState(*stateDir, emu); err != nil {
+		fmt.Fprintln(os.Stderr, "armemu:", err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "armemu: serving %s with %d accounts\n", emu.URL(), len(accounts))
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	<-sig
+	return 0
+}
+
+func writeState(dir string, emu *armemu.Emulator) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	ca := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(ca, emu.CACertPEM(), 0o600); err != nil {
+		return err
+	}
+	env := fmt.Sprintf("IDENTITY_ENDPOINT=%s\nIDENTITY_HEADER=%s\nSSL_CERT_FILE=%s\nARM_ENDPOINT=%s\n",
+		emu.IdentityEndpoint(), emu.IdentityHeader, ca, emu.URL())
+	// Written last and renamed into place: its presence means "ready".
+	tmp := filepath.Join(dir, "env.tmp")
+	if err := os.WriteFile(tmp, []byte(env), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, "env"))
+}
