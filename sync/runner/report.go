@@ -1,0 +1,87 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/keysync/keysync/sync/plan"
+)
+
+// Summary counts results by outcome.
+type Summary struct {
+	Created, Updated, Unchanged, Adopted, Repaired, Failed int
+}
+
+// Summarize counts results.
+func Summarize(results []Result) Summary {
+	var s Summary
+	for _, r := range results {
+		if r.Err != nil {
+			s.Failed++
+			continue
+		}
+		switch r.Change.Action {
+		case plan.Create:
+			s.Created++
+		case plan.Update:
+			s.Updated++
+		case plan.Adopt:
+			s.Adopted++
+		case plan.RepairMetadata:
+			s.Repaired++
+		default:
+			s.Unchanged++
+		}
+	}
+	return s
+}
+
+// String renders the counts on one line.
+func (s Summary) String() string {
+	return fmt.Sprintf("%d created, %d updated, %d unchanged, %d adopted, %d metadata repaired, %d failed",
+		s.Created, s.Updated, s.Unchanged, s.Adopted, s.Repaired, s.Failed)
+}
+
+// WriteReport prints one line per result and the summary. It shows names,
+// actions, field names and fingerprints; the types it prints redact keys.
+func WriteReport(w io.Writer, results []Result, dryRun bool) error {
+	title := "keysync run"
+	if dryRun {
+		title = "keysync plan (dry run: nothing written)"
+	}
+	fmt.Fprintf(w, "%s: %d accounts\n", title, len(results))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ACTION\tACCOUNT\tPATH\tDETAIL")
+	for _, r := range results {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", outcome(r), r.Job.Account.Name, r.Job.Path, detail(r))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "summary: %s\n", Summarize(results))
+	return err
+}
+
+func outcome(r Result) string {
+	switch {
+	case errors.Is(r.Err, ErrRefused):
+		return "refused"
+	case r.Err != nil:
+		return "failed"
+	}
+	return r.Change.Action.String()
+}
+
+func detail(r Result) string {
+	if r.Err == nil || errors.Is(r.Err, ErrRefused) {
+		return r.Change.Describe()
+	}
+	code := "Error"
+	var c interface{ ErrorCode() string }
+	if errors.As(r.Err, &c) {
+		code = c.ErrorCode()
+	}
+	return fmt.Sprintf("%s: %v (after %d attempts)", code, r.Err, r.Attempts)
+}

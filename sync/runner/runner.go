@@ -1,0 +1,184 @@
+// Package runner acts on plans: for each job it fetches keys from a source,
+// reads the sink, asks package plan what to do and, unless it is a dry run,
+// applies the change. Jobs run with bounded concurrency, a failing job never
+// stops the others, and transient errors are retried within the run.
+package runner
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/keysync/keysync/secret"
+	"github.com/keysync/keysync/sinks"
+	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/plan"
+)
+
+// Source fetches the keys of one account.
+type Source interface {
+	Fetch(ctx context.Context, a sources.Account) (secret.Fields, error)
+}
+
+// Sink holds secrets: Read returns the state a plan starts from, Apply makes
+// a planned change true.
+type Sink interface {
+	Read(ctx context.Context, path string) (plan.Current, error)
+	Apply(ctx context.Context, path string, cur plan.Current, ch plan.Change) error
+}
+
+// Job is one account to keep in sync with one path.
+type Job struct {
+	Account    sources.Account
+	Path       string
+	Adopt      bool
+	APIVersion string
+}
+
+// Result is what happened to one job.
+type Result struct {
+	Job    Job
+	Change plan.Change
+	// Err is nil when the job succeeded (a refusal is an error too).
+	Err error
+	// Attempts counts tries, retries included.
+	Attempts int
+	Duration time.Duration
+}
+
+// ErrRefused marks a result whose plan was a refusal.
+var ErrRefused = errors.New("refused")
+
+// Runner syncs jobs.
+type Runner struct {
+	Source Source
+	Sink   Sink
+	Logger *slog.Logger
+	// Concurrency bounds the jobs in flight; below 1 means 1.
+	Concurrency int
+	// DryRun plans and reports without applying.
+	DryRun bool
+	Retry  RetryPolicy
+	// Now and Sleep are the clock; nil means the real one.
+	Now   func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// maxConflicts bounds re-plans after check-and-set conflicts in one attempt.
+const maxConflicts = 3
+
+// Run syncs every job and returns one result each, in job order.
+func (r *Runner) Run(ctx context.Context, jobs []Job) []Result {
+	results := make([]Result, len(jobs))
+	sem := make(chan struct{}, max(r.Concurrency, 1))
+	var wg sync.WaitGroup
+	for i, job := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+				defer func() { <-sem }()
+				results[i] = r.syncJob(ctx, job)
+			case <-ctx.Done():
+				results[i] = Result{Job: job, Err: ctx.Err()}
+			}
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// syncJob runs one job to the end, retrying transient failures.
+func (r *Runner) syncJob(ctx context.Context, job Job) Result {
+	start := r.now()
+	log := r.logger().With("account", job.Account.Name, "subscription", job.Account.SubscriptionID, "path", job.Path)
+	res := Result{Job: job}
+	for {
+		res.Attempts++
+		res.Change, res.Err = r.attempt(ctx, job)
+		wait, retry := r.Retry.next(res.Attempts, res.Err)
+		if !retry {
+			break
+		}
+		log.Warn("transient failure, retrying", "err", res.Err, "attempt", res.Attempts, "wait", wait.Round(time.Millisecond))
+		if err := r.sleep(ctx, wait); err != nil {
+			break
+		}
+	}
+	res.Duration = r.now().Sub(start)
+	r.report(log, res)
+	return res
+}
+
+// attempt is one try: fetch, then read-plan-apply until no conflict.
+func (r *Runner) attempt(ctx context.Context, job Job) (plan.Change, error) {
+	keys, err := r.Source.Fetch(ctx, job.Account)
+	if err != nil {
+		return plan.Change{}, err
+	}
+	desired := plan.Desired{Fields: keys, ResourceID: job.Account.ResourceID(), APIVersion: job.APIVersion, Adopt: job.Adopt}
+	for conflicts := 0; ; conflicts++ {
+		cur, err := r.Sink.Read(ctx, job.Path)
+		if err != nil {
+			return plan.Change{}, err
+		}
+		ch := plan.Calculate(cur, desired, r.now())
+		if ch.Action == plan.Refused {
+			return ch, ErrRefused
+		}
+		if r.DryRun || !ch.HasChanges() {
+			return ch, nil
+		}
+		err = r.Sink.Apply(ctx, job.Path, cur, ch)
+		if !errors.Is(err, sinks.ErrConflict) || conflicts+1 >= maxConflicts {
+			return ch, err
+		}
+	}
+}
+
+func (r *Runner) report(log *slog.Logger, res Result) {
+	attrs := []any{"action", res.Change.Action.String(), "attempts", res.Attempts, "duration", res.Duration.Round(time.Millisecond)}
+	switch {
+	case errors.Is(res.Err, ErrRefused):
+		log.Error("refused", append(attrs, "reason", res.Change.Reason)...)
+	case res.Err != nil:
+		log.Error("sync failed", append(attrs, "err", res.Err, "transient", sources.IsTransient(res.Err))...)
+	case r.DryRun:
+		log.Info("planned (dry run)", append(attrs, "fields", res.Change.Describe())...)
+	case res.Change.HasChanges():
+		log.Info("synced", append(attrs, "fields", res.Change.Describe())...)
+	default:
+		log.Debug("unchanged", attrs...)
+	}
+}
+
+func (r *Runner) logger() *slog.Logger {
+	if r.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.Logger
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now == nil {
+		return time.Now()
+	}
+	return r.Now()
+}
+
+func (r *Runner) sleep(ctx context.Context, d time.Duration) error {
+	if r.Sleep != nil {
+		return r.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
