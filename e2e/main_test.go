@@ -1,0 +1,146 @@
+// Package e2e runs the built keysync binary against a real Vault dev server
+// and the ARM emulator over TLS, through the real azidentity managed-identity
+// credential and azcore pipeline.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keysync/keysync/internal/testenv"
+)
+
+var (
+	keysyncBin string
+	vault      *testenv.Vault
+	emu        *testenv.Emulator
+	seq        atomic.Int64
+)
+
+const subscription = "11111111-2222-3333-4444-555555555555"
+
+func TestMain(m *testing.M) {
+	os.Exit(setup(m))
+}
+
+func setup(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "keysync-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if keysyncBin, err = testenv.BuildKeysync(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if vault, err = testenv.StartVault(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer vault.Stop()
+	if emu, err = testenv.StartEmulator(dir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer emu.Close()
+	return m.Run()
+}
+
+// account is one emulated Batch account and the Vault path keysync gives it.
+type account struct {
+	rg, name, path string
+}
+
+// newAccount creates an emulator account with a name unique to this run.
+func newAccount(t *testing.T) account {
+	t.Helper()
+	n := seq.Add(1)
+	a := account{rg: "rg-e2e", name: fmt.Sprintf("acct%d", n), path: fmt.Sprintf("azure/batch/acct%d", n)}
+	emu.AddAccount(subscription, a.rg, a.name)
+	return a
+}
+
+func (a account) keys(t *testing.T) (primary, secondary string) {
+	t.Helper()
+	got, ok := emu.Get(subscription, a.rg, a.name)
+	if !ok {
+		t.Fatalf("no emulator account %s", a.name)
+	}
+	return got.Primary, got.Secondary
+}
+
+func (a account) toml() string {
+	return fmt.Sprintf("\n[[account]]\nsubscription_id = %q\nresource_group = %q\nname = %q\npath = %q\n", subscription, a.rg, a.name, a.path)
+}
+
+// config renders a config file for accounts; extra goes into [vault].
+func config(vaultExtra string, accounts ...account) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "concurrency = 4\n\n[azure]\nendpoint = %q\ncredential = \"managed-identity\"\ntimeout = \"3s\"\n\n[vault]\n%s\n", emu.URL(), vaultExtra)
+	for _, a := range accounts {
+		b.WriteString(a.toml())
+	}
+	return b.String()
+}
+
+// result is one run of the binary.
+type result struct {
+	stdout, stderr string
+	code           int
+	elapsed        time.Duration
+}
+
+// run writes cfg to a file and runs keysync with args. Every run's output
+// is checked for key material.
+func run(t *testing.T, cfg string, args ...string) result {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, keysyncBin, append([]string{"--config", path}, args...)...)
+	cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, vault.Env()...), emu.Env()...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	res := result{stdout: stdout.String(), stderr: stderr.String(), elapsed: time.Since(start)}
+	if ee, ok := err.(*exec.ExitError); ok {
+		res.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running keysync: %v", err)
+	}
+	assertNoKeys(t, res.stdout+res.stderr)
+	return res
+}
+
+// assertNoKeys fails when any key the emulator ever issued, or any
+// 16-character piece of one, appears in out. The message never quotes it.
+func assertNoKeys(t *testing.T, out string) {
+	t.Helper()
+	for _, k := range emu.AllKeys() {
+		for i := 0; i+16 <= len(k); i++ {
+			if strings.Contains(out, k[i:i+16]) {
+				t.Fatalf("output contains key material (a 16-character piece of an emulator key at offset %d)", i)
+			}
+		}
+	}
+}
+
+func (r result) expect(t *testing.T, code int) {
+	t.Helper()
+	if r.code != code {
+		t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, code, r.stdout, r.stderr)
+	}
+}

@@ -1,0 +1,143 @@
+// Package testenv starts the real parts keysync's tests run against: a Vault
+// dev server built from Vault's own module (tools/vault), the ARM emulator
+// over TLS, and the keysync binary itself. Nothing here skips: a missing
+// part fails the test with the command that provides it.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+)
+
+// RootToken is the dev server's root token.
+const RootToken = "keysync-test-root"
+
+// V1Mount is a KV version 1 mount the dev server is given; "secret" is KV v2.
+const V1Mount = "kv1"
+
+// Vault is a running `vault server -dev`.
+type Vault struct {
+	Addr   string
+	Client *api.Client
+	cmd    *exec.Cmd
+	out    *bytes.Buffer
+}
+
+// RepoRoot finds the keysync module's folder from the working directory.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && bytes.HasPrefix(b, []byte("module github.com/keysync/keysync\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("keysync go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// VaultBinary is $KEYSYNC_VAULT_BIN, else tools/vault/bin/vault.
+func VaultBinary() (string, error) {
+	if p := os.Getenv("KEYSYNC_VAULT_BIN"); p != "" {
+		return p, nil
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	p := filepath.Join(root, "tools", "vault", "bin", "vault")
+	if _, err := os.Stat(p); err != nil {
+		return "", fmt.Errorf("no vault binary at %s: run `make vault` (the README's test command builds it)", p)
+	}
+	return p, nil
+}
+
+// StartVault starts a dev server on a free loopback port, with KV v2 at
+// secret/ and KV v1 at kv1/, and waits until it answers.
+func StartVault() (*Vault, error) {
+	bin, err := VaultBinary()
+	if err != nil {
+		return nil, err
+	}
+	addr, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	v := &Vault{Addr: "http://" + addr, out: &bytes.Buffer{}}
+	v.cmd = exec.Command(bin, "server", "-dev", "-dev-root-token-id="+RootToken, "-dev-listen-address="+addr, "-dev-no-store-token")
+	v.cmd.Stdout, v.cmd.Stderr = v.out, v.out
+	v.cmd.Env = append(os.Environ(), "VAULT_ADDR="+v.Addr, "HOME="+os.TempDir())
+	if err := v.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting vault: %w", err)
+	}
+	if err := v.connect(); err != nil {
+		v.Stop()
+		return nil, err
+	}
+	return v, nil
+}
+
+func (v *Vault) connect() error {
+	cfg := api.DefaultConfig()
+	cfg.Address = v.Addr
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		return err
+	}
+	c.SetToken(RootToken)
+	v.Client = c
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for {
+		var mounts map[string]*api.MountOutput
+		if mounts, err = c.Sys().ListMountsWithContext(ctx); err == nil && mounts["secret/"] != nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("vault dev server did not come up: %v\n%s", err, v.out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return c.Sys().Mount(V1Mount, &api.MountInput{Type: "kv", Options: map[string]string{"version": "1"}})
+}
+
+// Stop ends the server.
+func (v *Vault) Stop() {
+	if v.cmd != nil && v.cmd.Process != nil {
+		_ = v.cmd.Process.Kill()
+		_ = v.cmd.Wait()
+	}
+}
+
+// Env is the environment a keysync process needs to reach this Vault.
+func (v *Vault) Env() []string {
+	return []string{"VAULT_ADDR=" + v.Addr, "VAULT_TOKEN=" + RootToken}
+}
+
+// FreeAddr returns a loopback address with a port free right now.
+func FreeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// Logs is what the server printed so far, for failure messages.
+func (v *Vault) Logs() string { return strings.TrimSpace(v.out.String()) }
