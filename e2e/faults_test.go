@@ -92,7 +92,9 @@ func TestPermanentFaults(t *testing.T) {
 		"401 invalid token": {func(a account) {
 			emu.InjectFault(subscription, a.rg, a.name, armemu.Fault{Kind: armemu.FaultStatus, Status: 401, Code: "InvalidAuthenticationToken", Message: "The access token is invalid."})
 		}, "InvalidAuthenticationToken"},
-		"truncated json": {func(a account) { emu.InjectFault(subscription, a.rg, a.name, armemu.Fault{Kind: armemu.FaultTruncated}) }, "not valid JSON"},
+		"truncated json": {func(a account) {
+			emu.InjectFault(subscription, a.rg, a.name, armemu.Fault{Kind: armemu.FaultTruncated})
+		}, "not valid JSON"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
