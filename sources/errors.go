@@ -1,7 +1,6 @@
 package sources
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -95,11 +94,4 @@ func (e *Error) ErrorCode() string {
 // everything else (400, 401, 403, 404, 409 ...) will not without a change.
 func TransientStatus(status int) bool {
 	return status == 408 || status == 429 || status >= 500
-}
-
-// IsTransient reports whether err is, or wraps, an error that says retrying
-// may help.
-func IsTransient(err error) bool {
-	var t interface{ Transient() bool }
-	return errors.As(err, &t) && t.Transient()
 }

@@ -128,7 +128,10 @@ func clientOptions(o Options) (azcore.ClientOptions, error) {
 		// throttling are decided in one place and never stack.
 		Retry:     policy.RetryOptions{MaxRetries: -1},
 		Transport: o.Transport,
-		Logging:   policy.LogOptions{IncludeBody: false},
+		// Every request carries x-ms-client-request-id, so a failure can be
+		// traced in ARM's logs from either side.
+		PerCallPolicies: []policy.Policy{runtime.NewRequestIDPolicy()},
+		Logging:         policy.LogOptions{IncludeBody: false},
 	}, nil
 }
 
@@ -213,7 +216,11 @@ func transportError(ctx context.Context, err error) *sources.Error {
 		e.Temporary = transientAuth(authErr)
 		// azidentity's message quotes the token endpoint's whole response,
 		// which is no place for keysync to copy from: keep the first line.
-		e.Err = errors.New(firstLine(authErr.Error()))
+		msg := strings.TrimSpace(firstLine(authErr.Error()))
+		if authErr.RawResponse != nil {
+			msg += " (token endpoint answered " + authErr.RawResponse.Status + ")"
+		}
+		e.Err = errors.New(msg)
 	case isCredentialUnavailable(err):
 		e.Code = "CredentialUnavailable"
 		e.Temporary = false
