@@ -51,7 +51,7 @@ func WriteReport(w io.Writer, results []Result, dryRun bool) error {
 	if dryRun {
 		title = "keysync plan (dry run: nothing written)"
 	}
-	fmt.Fprintf(w, "%s: %d accounts\n", title, len(results))
+	fmt.Fprintf(w, "%s: %s\n", title, plural(len(results), "account"))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ACTION\tACCOUNT\tPATH\tDETAIL")
 	for _, r := range results {
@@ -78,10 +78,12 @@ func detail(r Result) string {
 	if r.Err == nil || errors.Is(r.Err, ErrRefused) {
 		return r.Change.Describe()
 	}
-	code := "Error"
-	var c interface{ ErrorCode() string }
-	if errors.As(r.Err, &c) {
-		code = c.ErrorCode()
+	return fmt.Sprintf("%v (%s)", r.Err, plural(r.Attempts, "attempt"))
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return fmt.Sprintf("1 %s", noun)
 	}
-	return fmt.Sprintf("%s: %v (after %d attempts)", code, r.Err, r.Attempts)
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"time"
-
-	"github.com/keysync/keysync/sources"
 )
 
 // RetryPolicy decides whether, and after how long, a failed attempt is tried
@@ -29,7 +27,7 @@ var DefaultRetry = RetryPolicy{Attempts: 4, Base: time.Second, Max: 30 * time.Se
 
 // next returns the wait before the next try and whether to try again.
 func (p RetryPolicy) next(attempt int, err error) (time.Duration, bool) {
-	if err == nil || attempt >= p.Attempts || !sources.IsTransient(err) {
+	if err == nil || attempt >= p.Attempts || !Transient(err) {
 		return 0, false
 	}
 	wait := p.Backoff(attempt)
@@ -60,4 +58,12 @@ func (p RetryPolicy) Backoff(attempt int) time.Duration {
 		jitter = rand.Int64N
 	}
 	return time.Duration(jitter(int64(ceil) + 1))
+}
+
+// Transient reports whether err, or an error it wraps, says that retrying
+// may help. Sources and sinks classify their errors once, where they
+// happen, by implementing Transient() bool.
+func Transient(err error) bool {
+	var t interface{ Transient() bool }
+	return errors.As(err, &t) && t.Transient()
 }

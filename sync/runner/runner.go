@@ -140,12 +140,15 @@ func (r *Runner) attempt(ctx context.Context, job Job) (plan.Change, error) {
 }
 
 func (r *Runner) report(log *slog.Logger, res Result) {
-	attrs := []any{"action", res.Change.Action.String(), "attempts", res.Attempts, "duration", res.Duration.Round(time.Millisecond)}
+	attrs := []any{"attempts", res.Attempts, "duration", res.Duration.Round(time.Millisecond)}
+	if res.Err == nil {
+		attrs = append(attrs, "action", res.Change.Action.String())
+	}
 	switch {
 	case errors.Is(res.Err, ErrRefused):
 		log.Error("refused", append(attrs, "reason", res.Change.Reason)...)
 	case res.Err != nil:
-		log.Error("sync failed", append(attrs, "err", res.Err, "transient", sources.IsTransient(res.Err))...)
+		log.Error("sync failed", append(attrs, "err", res.Err, "transient", Transient(res.Err))...)
 	case r.DryRun:
 		log.Info("planned (dry run)", append(attrs, "fields", res.Change.Describe())...)
 	case res.Change.HasChanges():
