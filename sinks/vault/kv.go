@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/hashicorp/vault/api"
@@ -154,7 +155,24 @@ func classify(op, path string, err error) error {
 	if errors.As(err, &re) {
 		e.StatusCode = re.StatusCode
 		e.Temporary = re.StatusCode == http.StatusTooManyRequests || re.StatusCode == http.StatusPreconditionFailed || re.StatusCode >= 500
-		e.Err = errors.New(strings.Join(re.Errors, "; "))
+		msgs := make([]string, 0, len(re.Errors))
+		for _, m := range re.Errors {
+			msgs = append(msgs, cleanMessage(m))
+		}
+		e.Err = errors.New(strings.Join(msgs, "; "))
 	}
 	return e
+}
+
+// multiErrorRE matches the "1 error occurred:" head of Vault's
+// go-multierror messages.
+var multiErrorRE = regexp.MustCompile(`^\d+ errors? occurred:\s*`)
+
+// cleanMessage folds one of Vault's error messages onto a single line:
+// "1 error occurred:\n\t* permission denied\n\n" becomes "permission denied".
+func cleanMessage(m string) string {
+	m = multiErrorRE.ReplaceAllString(strings.TrimSpace(m), "")
+	m = strings.ReplaceAll(m, "\n\t* ", "; ")
+	m = strings.TrimPrefix(m, "* ")
+	return strings.Join(strings.Fields(m), " ")
 }

@@ -1,0 +1,231 @@
+package vault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/keysync/keysync/internal/testenv"
+	"github.com/keysync/keysync/secret"
+	"github.com/keysync/keysync/sinks"
+	"github.com/keysync/keysync/sync/plan"
+)
+
+var (
+	dev *testenv.Vault
+	seq atomic.Int64
+)
+
+func TestMain(m *testing.M) {
+	var err error
+	if dev, err = testenv.StartVault(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	dev.Stop()
+	os.Exit(code)
+}
+
+func uniquePath() string { return fmt.Sprintf("sinktest/p%d", seq.Add(1)) }
+
+func newSink(t *testing.T, mount string, version int) *Sink {
+	t.Helper()
+	t.Setenv("VAULT_ADDR", dev.Addr)
+	t.Setenv("VAULT_TOKEN", testenv.RootToken)
+	c, err := NewClient(ClientOptions{Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(context.Background(), c, mount, version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func desired(p, s string) plan.Desired {
+	return plan.Desired{Fields: secret.Fields{"primary": secret.New(p), "secondary": secret.New(s)}, ResourceID: "/r", APIVersion: "2024-02-01"}
+}
+
+// sync reads, plans and applies once, as the runner does.
+func syncOnce(t *testing.T, s *Sink, path string, d plan.Desired) plan.Change {
+	t.Helper()
+	cur, err := s.Read(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := plan.Calculate(cur, d, time.Now())
+	if err := s.Apply(context.Background(), path, cur, ch); err != nil {
+		t.Fatal(err)
+	}
+	return ch
+}
+
+func TestDetectVersion(t *testing.T) {
+	if v := newSink(t, "secret", 0).Version(); v != 2 {
+		t.Errorf("secret/ detected as KV v%d", v)
+	}
+	if v := newSink(t, testenv.V1Mount, 0).Version(); v != 1 {
+		t.Errorf("%s/ detected as KV v%d", testenv.V1Mount, v)
+	}
+	c := newSink(t, "secret", 2).client
+	if _, err := New(context.Background(), c, "sys", 0); err == nil || !strings.Contains(err.Error(), "not kv") {
+		t.Errorf("sys/ accepted as a KV mount: %v", err)
+	}
+	if _, err := New(context.Background(), c, "nosuchmount", 0); err == nil {
+		t.Error("a missing mount was accepted")
+	}
+}
+
+// TestDeletedLatestVersion: a soft-deleted latest version reads as absent,
+// and the create checks-and-sets against that version.
+func TestDeletedLatestVersion(t *testing.T) {
+	s := newSink(t, "secret", 2)
+	path := uniquePath()
+	kv := dev.Client.KVv2("secret")
+	ctx := context.Background()
+	kv.Put(ctx, path, map[string]any{"x": "1"})
+	kv.Put(ctx, path, map[string]any{"x": "2"})
+	if err := kv.Delete(ctx, path); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := s.Read(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur.Exists || cur.Version != 2 {
+		t.Fatalf("read %+v, want absent at version 2", cur)
+	}
+	ch := syncOnce(t, s, path, desired("p1", "s1"))
+	if ch.Action != plan.Create {
+		t.Fatalf("action %v", ch.Action)
+	}
+	got, err := kv.Get(ctx, path)
+	if err != nil || got.VersionMetadata.Version != 3 || got.Data["primary"] != "p1" {
+		t.Fatalf("after create: %v %+v", err, got)
+	}
+}
+
+// TestCASConflict: a write planned from a stale read fails with
+// sinks.ErrConflict and leaves the other writer's version in place.
+func TestCASConflict(t *testing.T) {
+	s := newSink(t, "secret", 2)
+	path := uniquePath()
+	ctx := context.Background()
+	syncOnce(t, s, path, desired("p1", "s1"))
+	cur, err := s.Read(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := plan.Calculate(cur, desired("p2", "s1"), time.Now())
+	if _, err := dev.Client.KVv2("secret").Patch(ctx, path, map[string]any{"owner": "someone"}); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Apply(ctx, path, cur, ch)
+	if !errors.Is(err, sinks.ErrConflict) {
+		t.Fatalf("Apply = %v, want ErrConflict", err)
+	}
+	got, _ := dev.Client.KVv2("secret").Get(ctx, path)
+	if got.VersionMetadata.Version != 2 || got.Data["owner"] != "someone" || got.Data["primary"] != "p1" {
+		t.Fatalf("the other writer's version was overwritten: %+v", got.Data)
+	}
+	// Re-read and re-plan: the foreign field survives.
+	syncOnce(t, s, path, desired("p2", "s1"))
+	got, _ = dev.Client.KVv2("secret").Get(ctx, path)
+	if got.VersionMetadata.Version != 3 || got.Data["owner"] != "someone" || got.Data["primary"] != "p2" {
+		t.Fatalf("after re-plan: version %d data %v", got.VersionMetadata.Version, got.Data["owner"])
+	}
+}
+
+// TestForeignMetadataKept: custom_metadata keys keysync does not own
+// survive its metadata writes.
+func TestForeignMetadataKept(t *testing.T) {
+	s := newSink(t, "secret", 2)
+	path := uniquePath()
+	ctx := context.Background()
+	syncOnce(t, s, path, desired("p1", "s1"))
+	err := dev.Client.KVv2("secret").PatchMetadata(ctx, path, api.KVMetadataPatchInput{CustomMetadata: map[string]any{"team": "payments"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	syncOnce(t, s, path, desired("p2", "s1"))
+	md, err := dev.Client.KVv2("secret").GetMetadata(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md.CustomMetadata["team"] != "payments" || md.CustomMetadata["managed-by"] != "keysync" {
+		t.Fatalf("custom_metadata = %v", md.CustomMetadata)
+	}
+}
+
+// TestErrorsAreClassified: a policy denial is permanent, an unreachable
+// Vault transient.
+func TestErrorsAreClassified(t *testing.T) {
+	ctx := context.Background()
+	if err := dev.Client.Sys().PutPolicy("read-only", `path "secret/data/*" { capabilities = ["read"] }
+path "secret/metadata/*" { capabilities = ["read"] }`); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := dev.Client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"read-only"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("VAULT_TOKEN", tok.Auth.ClientToken)
+	c, err := NewClient(ClientOptions{Address: dev.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(ctx, c, "secret", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := uniquePath()
+	cur, err := s.Read(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Apply(ctx, path, cur, plan.Calculate(cur, desired("p", "s"), time.Now()))
+	var se *sinks.Error
+	if !errors.As(err, &se) || se.StatusCode != 403 || se.Transient() {
+		t.Fatalf("denied write: %#v", err)
+	}
+	if !strings.HasSuffix(err.Error(), "HTTP 403: permission denied") {
+		t.Errorf("message %q is not one clean line", err)
+	}
+
+	addr, _ := testenv.FreeAddr()
+	if c, err = NewClient(ClientOptions{Address: "http://" + addr, Timeout: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	s = &Sink{client: c, mount: "secret", version: 2}
+	_, err = s.Read(ctx, path)
+	if !errors.As(err, &se) || !se.Transient() {
+		t.Fatalf("unreachable vault: %#v", err)
+	}
+}
+
+// TestTokenFile: the token comes from token_file when set.
+func TestTokenFile(t *testing.T) {
+	t.Setenv("VAULT_TOKEN", "")
+	f := t.TempDir() + "/token"
+	os.WriteFile(f, []byte(testenv.RootToken+"\n"), 0o600)
+	c, err := NewClient(ClientOptions{Address: dev.Addr, TokenFile: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Token() != testenv.RootToken {
+		t.Fatal("token not read from file")
+	}
+	os.WriteFile(f, nil, 0o600)
+	if _, err := NewClient(ClientOptions{Address: dev.Addr, TokenFile: f}); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Fatalf("empty token file: %v", err)
+	}
+}
