@@ -44,8 +44,10 @@ type Emulator struct {
 	tokens   map[string]token
 	faults   map[string][]Fault
 	requests map[string]int
+	log      []Request
 	buckets  map[string]*bucket
 	throttle *Throttle
+	latency  time.Duration
 	reqSeq   int
 
 	server  *http.Server
@@ -164,6 +166,13 @@ func (e *Emulator) Regenerate(sub, rg, name, which string) (Account, error) {
 	return out, err
 }
 
+// SetLatency makes every ARM answer wait d first, like a distant region.
+func (e *Emulator) SetLatency(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.latency = d
+}
+
 // Get returns a copy of an account.
 func (e *Emulator) Get(sub, rg, name string) (Account, bool) {
 	e.mu.Lock()
@@ -210,6 +219,31 @@ func randomString(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Request is what the emulator saw of one ARM request, for tests that check
+// the client sends exactly the documented request.
+type Request struct {
+	Method, Path, RawQuery string
+	// ClientRequestID is x-ms-client-request-id, set by azcore.
+	ClientRequestID string
+	UserAgent       string
+	Authorized      bool
+}
+
+// RequestLog returns every ARM request seen so far, oldest first.
+func (e *Emulator) RequestLog() []Request {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]Request(nil), e.log...)
+}
+
+func (e *Emulator) record(r *http.Request) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.log = append(e.log, Request{Method: r.Method, Path: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery,
+		ClientRequestID: r.Header.Get("x-ms-client-request-id"), UserAgent: r.Header.Get("User-Agent"),
+		Authorized: strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ")})
 }
 
 // AllKeys returns every key value any account has ever had, for tests that

@@ -71,6 +71,8 @@ func parseARMPath(p string) (armPath, bool) {
 }
 
 func (e *Emulator) handleARM(w http.ResponseWriter, r *http.Request) {
+	e.record(r)
+	e.delay(r)
 	reqID := e.requestID()
 	w.Header().Set("x-ms-request-id", reqID)
 	w.Header().Set("x-ms-correlation-request-id", reqID)
@@ -98,6 +100,22 @@ func (e *Emulator) handleARM(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.listKeys(w, p)
+}
+
+func (e *Emulator) delay(r *http.Request) {
+	e.mu.Lock()
+	d := e.latency
+	e.mu.Unlock()
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+	case <-e.closing:
+	}
 }
 
 func (e *Emulator) checkAPIVersion(w http.ResponseWriter, r *http.Request) bool {

@@ -142,3 +142,18 @@ func TestValidate(t *testing.T) {
 		t.Fatal("a run with a broken config wrote a secret")
 	}
 }
+
+// TestManagedIdentityRefused: a token endpoint that refuses keysync's
+// identity header fails every account without calling ARM, with one clear
+// line and no retry storm.
+func TestManagedIdentityRefused(t *testing.T) {
+	a := newAccount(t)
+	r := runEnv(t, config("", a), []string{"IDENTITY_HEADER=not-the-right-one"}, "--run-now")
+	r.expect(t, 1)
+	if !strings.Contains(r.stdout, "AuthenticationFailed") || !strings.Contains(r.stdout, "401") {
+		t.Errorf("summary lacks AuthenticationFailed:\n%s", r.stdout)
+	}
+	if n := emu.Requests(subscription, a.rg, a.name); n != 0 {
+		t.Errorf("ARM was called %d times without a token", n)
+	}
+}

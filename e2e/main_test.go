@@ -103,6 +103,13 @@ type result struct {
 // is checked for key material.
 func run(t *testing.T, cfg string, args ...string) result {
 	t.Helper()
+	return runEnv(t, cfg, nil, args...)
+}
+
+// runEnv is run with extra environment variables, which win over the
+// defaults.
+func runEnv(t *testing.T, cfg string, env []string, args ...string) result {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "config.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -110,7 +117,7 @@ func run(t *testing.T, cfg string, args ...string) result {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, keysyncBin, append([]string{"--config", path}, args...)...)
-	cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, vault.Env()...), emu.Env()...)
+	cmd.Env = append(append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, vault.Env()...), emu.Env()...), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
