@@ -186,7 +186,8 @@ func (e *Emulator) Get(sub, rg, name string) (Account, bool) {
 	return c, true
 }
 
-// Requests returns how many listKeys requests reached an account.
+// Requests returns how many requests for an account have arrived, counted
+// on arrival (before latency, throttling or faults).
 func (e *Emulator) Requests(sub, rg, name string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -229,6 +230,11 @@ type Request struct {
 	ClientRequestID string
 	UserAgent       string
 	Authorized      bool
+	// Account is the lower-case subscription/resourceGroup/name, when the
+	// path names one.
+	Account string
+	// Time is when the request arrived.
+	Time time.Time
 }
 
 // RequestLog returns every ARM request seen so far, oldest first.
@@ -241,9 +247,26 @@ func (e *Emulator) RequestLog() []Request {
 func (e *Emulator) record(r *http.Request) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.log = append(e.log, Request{Method: r.Method, Path: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery,
+	rec := Request{Method: r.Method, Path: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery,
 		ClientRequestID: r.Header.Get("x-ms-client-request-id"), UserAgent: r.Header.Get("User-Agent"),
-		Authorized: strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ")})
+		Authorized: strings.HasPrefix(r.Header.Get("Authorization"), "Bearer "), Time: time.Now()}
+	if p, ok := parseARMPath(r.URL.Path); ok {
+		rec.Account = resourceKey(p.sub, p.rg, p.name)
+		e.requests[rec.Account]++
+	}
+	e.log = append(e.log, rec)
+}
+
+// RequestTimes returns when each ARM request for an account arrived.
+func (e *Emulator) RequestTimes(sub, rg, name string) []time.Time {
+	k := resourceKey(sub, rg, name)
+	var out []time.Time
+	for _, r := range e.RequestLog() {
+		if r.Account == k {
+			out = append(out, r.Time)
+		}
+	}
+	return out
 }
 
 // AllKeys returns every key value any account has ever had, for tests that

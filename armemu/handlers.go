@@ -89,7 +89,6 @@ func (e *Emulator) handleARM(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.mu.Lock()
-	e.requests[resourceKey(p.sub, p.rg, p.name)]++
 	f, faulted := e.nextFault(resourceKey(p.sub, p.rg, p.name))
 	e.mu.Unlock()
 	if faulted && e.serveFault(w, r, f) {

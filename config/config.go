@@ -16,12 +16,18 @@ import (
 
 // Config is the whole file.
 type Config struct {
-	Schedule    string    `toml:"schedule"`
-	Concurrency int       `toml:"concurrency"`
-	Retries     int       `toml:"retries"`
-	Azure       Azure     `toml:"azure"`
-	Vault       Vault     `toml:"vault"`
-	Accounts    []Account `toml:"account"`
+	Schedule      string    `toml:"schedule"`
+	Concurrency   int       `toml:"concurrency"`
+	Retries       int       `toml:"retries"`
+	SyncOnStart   bool      `toml:"sync_on_start"`
+	Splay         Duration  `toml:"splay"`
+	BackoffBase   Duration  `toml:"backoff_base"`
+	BackoffMax    Duration  `toml:"backoff_max"`
+	ShutdownGrace Duration  `toml:"shutdown_grace"`
+	Listen        string    `toml:"listen"`
+	Azure         Azure     `toml:"azure"`
+	Vault         Vault     `toml:"vault"`
+	Accounts      []Account `toml:"account"`
 }
 
 // Azure is the [azure] section.
@@ -59,6 +65,17 @@ type Account struct {
 	Path           string `toml:"path"`
 	Schedule       string `toml:"schedule"`
 	Adopt          bool   `toml:"adopt"`
+	// Label names the account in metrics and logs: its name, or
+	// resource_group/name when two accounts share a name. Set by Load.
+	Label string `toml:"-"`
+}
+
+// EffectiveSchedule is the account's own schedule, else the default.
+func (a Account) EffectiveSchedule(def string) string {
+	if a.Schedule != "" {
+		return a.Schedule
+	}
+	return def
 }
 
 // Duration is a time.Duration written as a Go duration string ("30s").
@@ -80,9 +97,14 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 // Defaults returns the configuration an empty file gives.
 func Defaults() Config {
 	return Config{
-		Schedule:    "@every 1h",
-		Concurrency: 8,
-		Retries:     3,
+		Schedule:      "@every 1h",
+		Concurrency:   8,
+		Retries:       3,
+		SyncOnStart:   true,
+		BackoffBase:   Duration{30 * time.Second},
+		BackoffMax:    Duration{30 * time.Minute},
+		ShutdownGrace: Duration{30 * time.Second},
+		Listen:        "127.0.0.1:9464",
 		Azure: Azure{
 			Cloud:      "AzurePublic",
 			APIVersion: "2024-02-01",
@@ -122,6 +144,7 @@ func Parse(text string) (*Config, error) {
 	if len(probs) > 0 {
 		return nil, probs
 	}
+	cfg.setLabels()
 	return &cfg, nil
 }
 
@@ -145,3 +168,24 @@ func decodeError(err error) error {
 
 // typeErrorRE reads the decoder's type mismatch message.
 var typeErrorRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]+)"\): (?:incompatible types: )?(.*)$`)
+
+// setLabels gives each account its metric label: the name, unless another
+// account shares it, then resource_group/name, then the full triple.
+func (c *Config) setLabels() {
+	count := map[string]int{}
+	for _, a := range c.Accounts {
+		count[strings.ToLower(a.Name)]++
+		count[strings.ToLower(a.ResourceGroup+"/"+a.Name)]++
+	}
+	for i := range c.Accounts {
+		a := &c.Accounts[i]
+		switch {
+		case count[strings.ToLower(a.Name)] == 1:
+			a.Label = a.Name
+		case count[strings.ToLower(a.ResourceGroup+"/"+a.Name)] == 1:
+			a.Label = a.ResourceGroup + "/" + a.Name
+		default:
+			a.Label = a.SubscriptionID + "/" + a.ResourceGroup + "/" + a.Name
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,13 +39,15 @@ func TestExampleIsValid(t *testing.T) {
 	if err != nil {
 		t.Fatalf("config.example.toml: %v", err)
 	}
-	d := Defaults()
-	if cfg.Schedule != d.Schedule || cfg.Concurrency != d.Concurrency || cfg.Azure != d.Azure || cfg.Vault != d.Vault || cfg.Retries != d.Retries {
-		t.Fatalf("the example's values differ from the defaults it documents:\n%+v\n%+v", cfg, d)
-	}
-	if len(cfg.Accounts) != 1 || cfg.Accounts[0].Name != "sampleacct" || cfg.Accounts[0].Path != "azure/batch/sampleacct" {
+	if len(cfg.Accounts) != 1 || cfg.Accounts[0].Name != "sampleacct" || cfg.Accounts[0].Path != "azure/batch/sampleacct" || cfg.Accounts[0].Label != "sampleacct" {
 		t.Fatalf("accounts = %+v", cfg.Accounts)
 	}
+	d := Defaults()
+	cfg.Accounts, d.Accounts = nil, nil
+	if fmt.Sprintf("%+v", *cfg) != fmt.Sprintf("%+v", d) {
+		t.Fatalf("the example's values differ from the defaults it documents:\n%+v\n%+v", cfg, d)
+	}
+
 }
 
 func TestSchedules(t *testing.T) {
@@ -80,5 +83,22 @@ adopt           = true
 	}
 	if !cfg.Accounts[0].Adopt {
 		t.Fatal("adopt not decoded")
+	}
+}
+
+func TestLabelsAreUnique(t *testing.T) {
+	acct := func(sub, rg, name string) string {
+		return fmt.Sprintf("[[account]]\nsubscription_id = %q\nresource_group = %q\nname = %q\npath = %q\n", sub, rg, name, sub+"/"+rg+"/"+name)
+	}
+	s1, s2 := "00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002"
+	cfg, err := Parse(acct(s1, "rg1", "solo") + acct(s1, "rg1", "twin") + acct(s1, "rg2", "twin") + acct(s1, "rg3", "trip") + acct(s2, "rg3", "trip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"solo", "rg1/twin", "rg2/twin", s1 + "/rg3/trip", s2 + "/rg3/trip"}
+	for i, a := range cfg.Accounts {
+		if a.Label != want[i] {
+			t.Errorf("account %d label %q, want %q", i, a.Label, want[i])
+		}
 	}
 }

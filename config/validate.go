@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -37,10 +38,31 @@ func (c *Config) validate() Problems {
 	if c.Retries < 0 || c.Retries > 10 {
 		p.add("retries", "must be between 0 and 10, got %d", c.Retries)
 	}
+	c.validateDaemon(&p)
 	c.Azure.validate(&p)
 	c.Vault.validate(&p)
 	validateAccounts(&p, c.Accounts)
 	return p
+}
+
+func (c *Config) validateDaemon(p *Problems) {
+	if c.Splay.Duration < 0 {
+		p.add("splay", "must not be negative")
+	}
+	if c.BackoffBase.Duration <= 0 {
+		p.add("backoff_base", "must be positive")
+	}
+	if c.BackoffMax.Duration < c.BackoffBase.Duration {
+		p.add("backoff_max", "must be at least backoff_base (%s), got %s", c.BackoffBase, c.BackoffMax)
+	}
+	if c.ShutdownGrace.Duration <= 0 {
+		p.add("shutdown_grace", "must be positive")
+	}
+	if c.Listen != "" {
+		if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
+			p.add("listen", "must be host:port (such as 127.0.0.1:9464) or empty to disable, got %q", c.Listen)
+		}
+	}
 }
 
 func checkSchedule(p *Problems, key, spec string) {

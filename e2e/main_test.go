@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keysync/keysync/armemu"
 	"github.com/keysync/keysync/internal/testenv"
 )
 
@@ -57,21 +58,30 @@ func setup(m *testing.M) int {
 
 // account is one emulated Batch account and the Vault path keysync gives it.
 type account struct {
-	rg, name, path string
+	sub, rg, name, path string
 }
 
 // newAccount creates an emulator account with a name unique to this run.
 func newAccount(t *testing.T) account {
 	t.Helper()
+	return newAccountIn(t, subscription)
+}
+
+// newAccountIn creates an account in subscription sub.
+func newAccountIn(t *testing.T, sub string) account {
+	t.Helper()
 	n := seq.Add(1)
-	a := account{rg: "rg-e2e", name: fmt.Sprintf("acct%d", n), path: fmt.Sprintf("azure/batch/acct%d", n)}
-	emu.AddAccount(subscription, a.rg, a.name)
+	a := account{sub: sub, rg: "rg-e2e", name: fmt.Sprintf("acct%d", n), path: fmt.Sprintf("azure/batch/acct%d", n)}
+	emu.AddAccount(a.sub, a.rg, a.name)
 	return a
 }
 
+// requests is how many listKeys requests reached the account.
+func (a account) requests() int { return emu.Requests(a.sub, a.rg, a.name) }
+
 func (a account) keys(t *testing.T) (primary, secondary string) {
 	t.Helper()
-	got, ok := emu.Get(subscription, a.rg, a.name)
+	got, ok := emu.Get(a.sub, a.rg, a.name)
 	if !ok {
 		t.Fatalf("no emulator account %s", a.name)
 	}
@@ -79,7 +89,7 @@ func (a account) keys(t *testing.T) (primary, secondary string) {
 }
 
 func (a account) toml() string {
-	return fmt.Sprintf("\n[[account]]\nsubscription_id = %q\nresource_group = %q\nname = %q\npath = %q\n", subscription, a.rg, a.name, a.path)
+	return fmt.Sprintf("\n[[account]]\nsubscription_id = %q\nresource_group = %q\nname = %q\npath = %q\n", a.sub, a.rg, a.name, a.path)
 }
 
 // config renders a config file for accounts; extra goes into [vault].
@@ -149,5 +159,14 @@ func (r result) expect(t *testing.T, code int) {
 	t.Helper()
 	if r.code != code {
 		t.Fatalf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, code, r.stdout, r.stderr)
+	}
+}
+
+func (a account) inject(f armemu.Fault) { emu.InjectFault(a.sub, a.rg, a.name, f) }
+
+func (a account) regenerate(t *testing.T, which string) {
+	t.Helper()
+	if _, err := emu.Regenerate(a.sub, a.rg, a.name, which); err != nil {
+		t.Fatal(err)
 	}
 }

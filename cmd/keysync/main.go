@@ -43,7 +43,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("keysync", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.configPath, "config", "/etc/keysync/config.toml", "path of the TOML config file")
-	fs.BoolVar(&o.runNow, "run-now", false, "sync every account once, print a summary and exit")
+	fs.BoolVar(&o.runNow, "run-now", false, "sync every account once, print a summary and exit (without it keysync runs as a daemon)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "plan and print the masked plan; write nothing")
 	fs.BoolVar(&o.validate, "validate", false, "check the config file and exit (0 valid, 2 invalid); touches neither Azure nor Vault")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
@@ -84,8 +84,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if !o.runNow && !o.dryRun {
-		fmt.Fprintln(stderr, "keysync: the scheduling daemon is not built yet; use --run-now (or --dry-run)")
-		return exitUsage
+		return runDaemon(o.configPath, cfg, logger)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -8,9 +8,6 @@ import (
 	"strings"
 
 	"github.com/keysync/keysync/config"
-	"github.com/keysync/keysync/sinks/vault"
-	"github.com/keysync/keysync/sources"
-	"github.com/keysync/keysync/sources/azure"
 	"github.com/keysync/keysync/sync/runner"
 )
 
@@ -29,13 +26,13 @@ func loadConfig(path string, stderr io.Writer) (*config.Config, error) {
 
 // runOnce syncs every account once and prints the report.
 func runOnce(ctx context.Context, cfg *config.Config, dryRun bool, log *slog.Logger, stdout io.Writer) int {
-	r, err := newRunner(ctx, cfg, log)
+	p, err := build(ctx, cfg, log, nil)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return exitFailed
 	}
-	r.DryRun = dryRun
-	results := r.Run(ctx, jobs(cfg))
+	p.runner.DryRun = dryRun
+	results := p.runner.Run(ctx, jobs(p.accounts))
 	if err := runner.WriteReport(stdout, results, dryRun); err != nil {
 		log.Error("writing report", "err", err)
 	}
@@ -43,43 +40,4 @@ func runOnce(ctx context.Context, cfg *config.Config, dryRun bool, log *slog.Log
 		return exitFailed
 	}
 	return exitOK
-}
-
-func newRunner(ctx context.Context, cfg *config.Config, log *slog.Logger) (*runner.Runner, error) {
-	src, err := azure.New(azure.Options{
-		Cloud: cfg.Azure.Cloud, Endpoint: cfg.Azure.Endpoint, Audience: cfg.Azure.Audience,
-		APIVersion: cfg.Azure.APIVersion, Credential: cfg.Azure.Credential, ClientID: cfg.Azure.ClientID,
-		Timeout: cfg.Azure.Timeout.Duration,
-	})
-	if err != nil {
-		return nil, err
-	}
-	client, err := vault.NewClient(vault.ClientOptions{
-		Address: cfg.Vault.Address, Namespace: cfg.Vault.Namespace,
-		TokenFile: cfg.Vault.Auth.TokenFile, Timeout: cfg.Vault.Timeout.Duration,
-	})
-	if err != nil {
-		return nil, err
-	}
-	sink, err := vault.New(ctx, client, cfg.Vault.Mount, cfg.Vault.KVVersion)
-	if err != nil {
-		return nil, err
-	}
-	log.Debug("vault mount", "mount", cfg.Vault.Mount, "kv_version", sink.Version())
-	retry := runner.DefaultRetry
-	retry.Attempts = cfg.Retries + 1
-	return &runner.Runner{Source: src, Sink: sink, Logger: log, Concurrency: cfg.Concurrency, Retry: retry}, nil
-}
-
-func jobs(cfg *config.Config) []runner.Job {
-	out := make([]runner.Job, 0, len(cfg.Accounts))
-	for _, a := range cfg.Accounts {
-		out = append(out, runner.Job{
-			Account:    sources.Account{SubscriptionID: a.SubscriptionID, ResourceGroup: a.ResourceGroup, Name: a.Name},
-			Path:       strings.Trim(a.Path, "/"),
-			Adopt:      a.Adopt,
-			APIVersion: cfg.Azure.APIVersion,
-		})
-	}
-	return out
 }

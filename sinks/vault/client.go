@@ -21,6 +21,9 @@ type ClientOptions struct {
 	TokenFile string
 	// Timeout bounds one request.
 	Timeout time.Duration
+	// Observe, when set, hears every request to Vault: what it was for and
+	// its HTTP status, or "error" when none came back.
+	Observe func(op, code string)
 }
 
 // NewClient builds a Vault client: environment first, then the file.
@@ -41,6 +44,11 @@ func NewClient(o ClientOptions) (*api.Client, error) {
 	client, err := api.NewClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("vault client: %w", err)
+	}
+	if o.Observe != nil {
+		// Wrapped only now: the api package configures TLS and unix
+		// sockets on the *http.Transport, during DefaultConfig and NewClient.
+		cfg.HttpClient.Transport = observingTransport{base: cfg.HttpClient.Transport, observe: o.Observe}
 	}
 	if o.Namespace != "" {
 		client.SetNamespace(o.Namespace)

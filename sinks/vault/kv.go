@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/vault/api"
 
@@ -18,31 +19,63 @@ import (
 
 // Sink reads and writes secrets under one KV mount.
 type Sink struct {
-	client  *api.Client
-	mount   string
-	version int
+	client *api.Client
+	mount  string
+
+	mu      sync.Mutex
+	version int // 0 until known
 }
 
 // New returns a Sink for mount. kvVersion 1 or 2 is taken as given; 0 asks
-// Vault which version the mount runs.
+// Vault which version the mount runs. When Vault cannot answer yet (sealed,
+// unreachable) the Sink is still returned and asks again on first use, so a
+// daemon starts while Vault is down; a mount that is not KV is an error now.
 func New(ctx context.Context, client *api.Client, mount string, kvVersion int) (*Sink, error) {
-	mount = strings.Trim(mount, "/")
-	s := &Sink{client: client, mount: mount, version: kvVersion}
-	if kvVersion == 0 {
-		v, err := detectVersion(ctx, client, mount)
-		if err != nil {
-			return nil, err
-		}
-		s.version = v
+	if kvVersion < 0 || kvVersion > 2 {
+		return nil, fmt.Errorf("vault mount %q: unsupported KV version %d", mount, kvVersion)
 	}
-	if s.version != 1 && s.version != 2 {
-		return nil, fmt.Errorf("vault mount %q: unsupported KV version %d", mount, s.version)
+	s := &Sink{client: client, mount: strings.Trim(mount, "/"), version: kvVersion}
+	if _, err := s.kvVersion(ctx); err != nil && !isTransient(err) {
+		return nil, err
 	}
 	return s, nil
 }
 
-// Version is the KV version of the mount.
-func (s *Sink) Version() int { return s.version }
+// Version is the KV version of the mount, 0 while it is not known yet.
+func (s *Sink) Version() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.version
+}
+
+// kvVersion returns the mount's version, asking Vault if it is not known.
+func (s *Sink) kvVersion(ctx context.Context) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.version != 0 {
+		return s.version, nil
+	}
+	v, err := detectVersion(ctx, s.client, s.mount)
+	if err != nil {
+		return 0, err
+	}
+	s.version = v
+	return v, nil
+}
+
+// Check asks Vault whether keysync's token is valid (auth/token/lookup-self),
+// for readiness.
+func (s *Sink) Check(ctx context.Context) error {
+	if _, err := s.client.Auth().Token().LookupSelfWithContext(ctx); err != nil {
+		return classify("lookup-self", "auth/token", err)
+	}
+	return nil
+}
+
+func isTransient(err error) bool {
+	var se *sinks.Error
+	return errors.As(err, &se) && se.Transient()
+}
 
 // detectVersion asks the endpoint Vault's own CLI uses for "vault kv", which
 // a token may read without rights on sys/mounts.
@@ -66,7 +99,11 @@ func detectVersion(ctx context.Context, c *api.Client, mount string) (int, error
 
 // Read returns what the mount holds at path.
 func (s *Sink) Read(ctx context.Context, path string) (plan.Current, error) {
-	if s.version == 1 {
+	v, err := s.kvVersion(ctx)
+	if err != nil {
+		return plan.Current{}, err
+	}
+	if v == 1 {
 		return s.readV1(ctx, path)
 	}
 	return s.readV2(ctx, path)

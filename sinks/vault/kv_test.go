@@ -205,7 +205,9 @@ path "secret/metadata/*" { capabilities = ["read"] }`); err != nil {
 	if c, err = NewClient(ClientOptions{Address: "http://" + addr, Timeout: time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	s = &Sink{client: c, mount: "secret", version: 2}
+	if s, err = New(ctx, c, "secret", 0); err != nil {
+		t.Fatalf("an unreachable Vault must not fail New: %v", err)
+	}
 	_, err = s.Read(ctx, path)
 	if !errors.As(err, &se) || !se.Transient() {
 		t.Fatalf("unreachable vault: %#v", err)

@@ -20,7 +20,7 @@ func (s *Sink) Apply(ctx context.Context, path string, cur plan.Current, ch plan
 	if !ch.HasChanges() {
 		return nil
 	}
-	if s.version == 1 {
+	if !cur.Versioned {
 		return s.writeV1(ctx, path, cur, ch)
 	}
 	// A create records ownership first, so that a data write which

@@ -54,8 +54,11 @@ type Options struct {
 	ClientID   string
 	// Timeout bounds one request, the token included.
 	Timeout time.Duration
-	// Transport replaces azcore's HTTP client (tests, metrics).
+	// Transport replaces azcore's HTTP client (tests).
 	Transport policy.Transporter
+	// Observe, when set, hears the outcome of every ARM request (not the
+	// token requests): the HTTP status, or "error" when none came back.
+	Observe func(code string)
 }
 
 // Source reads keys from ARM.
@@ -130,10 +133,31 @@ func clientOptions(o Options) (azcore.ClientOptions, error) {
 		Transport: o.Transport,
 		// Every request carries x-ms-client-request-id, so a failure can be
 		// traced in ARM's logs from either side.
-		PerCallPolicies: []policy.Policy{runtime.NewRequestIDPolicy()},
-		Logging:         policy.LogOptions{IncludeBody: false},
+		PerCallPolicies:  []policy.Policy{runtime.NewRequestIDPolicy()},
+		PerRetryPolicies: observePolicy(o.Observe),
+		Logging:          policy.LogOptions{IncludeBody: false},
 	}, nil
 }
+
+// observePolicy reports each ARM response's status to observe.
+func observePolicy(observe func(code string)) []policy.Policy {
+	if observe == nil {
+		return nil
+	}
+	return []policy.Policy{policyFunc(func(req *policy.Request) (*http.Response, error) {
+		resp, err := req.Next()
+		if err != nil || resp == nil {
+			observe("error")
+		} else {
+			observe(strconv.Itoa(resp.StatusCode))
+		}
+		return resp, err
+	})}
+}
+
+type policyFunc func(*policy.Request) (*http.Response, error)
+
+func (f policyFunc) Do(req *policy.Request) (*http.Response, error) { return f(req) }
 
 // Fetch calls listKeys for a and returns its keys as fields "primary" and
 // "secondary". Every failure is a *sources.Error.

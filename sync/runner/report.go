@@ -55,7 +55,7 @@ func WriteReport(w io.Writer, results []Result, dryRun bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ACTION\tACCOUNT\tPATH\tDETAIL")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", outcome(r), r.Job.Account.Name, r.Job.Path, detail(r))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", Outcome(r), r.Job.Account.Name, r.Job.Path, detail(r))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -64,7 +64,9 @@ func WriteReport(w io.Writer, results []Result, dryRun bool) error {
 	return err
 }
 
-func outcome(r Result) string {
+// Outcome names a result: the plan's action when it succeeded, else
+// "refused" or "failed". It is the result label of keysync_sync_total.
+func Outcome(r Result) string {
 	switch {
 	case errors.Is(r.Err, ErrRefused):
 		return "refused"

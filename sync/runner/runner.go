@@ -81,7 +81,8 @@ func (r *Runner) Run(ctx context.Context, jobs []Job) []Result {
 			select {
 			case sem <- struct{}{}:
 				defer func() { <-sem }()
-				results[i] = r.syncJob(ctx, job)
+				results[i] = r.Sync(ctx, job)
+				r.report(results[i])
 			case <-ctx.Done():
 				results[i] = Result{Job: job, Err: ctx.Err()}
 			}
@@ -91,10 +92,12 @@ func (r *Runner) Run(ctx context.Context, jobs []Job) []Result {
 	return results
 }
 
-// syncJob runs one job to the end, retrying transient failures.
-func (r *Runner) syncJob(ctx context.Context, job Job) Result {
+// Sync runs one job to the end, retrying transient failures as Retry
+// allows. It logs retries but not the outcome: Run reports each result, and
+// the daemon's scheduler decides what is worth a log line.
+func (r *Runner) Sync(ctx context.Context, job Job) Result {
 	start := r.now()
-	log := r.logger().With("account", job.Account.Name, "subscription", job.Account.SubscriptionID, "path", job.Path)
+	log := r.JobLogger(job)
 	res := Result{Job: job}
 	for {
 		res.Attempts++
@@ -109,8 +112,12 @@ func (r *Runner) syncJob(ctx context.Context, job Job) Result {
 		}
 	}
 	res.Duration = r.now().Sub(start)
-	r.report(log, res)
 	return res
+}
+
+// JobLogger is the logger with the job's fixed keys.
+func (r *Runner) JobLogger(job Job) *slog.Logger {
+	return r.logger().With("account", job.Account.Name, "subscription", job.Account.SubscriptionID, "path", job.Path)
 }
 
 // attempt is one try: fetch, then read-plan-apply until no conflict.
@@ -139,7 +146,8 @@ func (r *Runner) attempt(ctx context.Context, job Job) (plan.Change, error) {
 	}
 }
 
-func (r *Runner) report(log *slog.Logger, res Result) {
+func (r *Runner) report(res Result) {
+	log := r.JobLogger(res.Job)
 	attrs := []any{"attempts", res.Attempts, "duration", res.Duration.Round(time.Millisecond)}
 	if res.Err == nil {
 		attrs = append(attrs, "action", res.Change.Action.String())

@@ -1,0 +1,168 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/keysync/keysync/internal/testenv"
+)
+
+// syncBuffer is a bytes.Buffer safe for the process to write while the
+// test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// daemonProc is a keysync daemon under test.
+type daemonProc struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	cfgPath string
+	addr    string
+	stdout  syncBuffer
+	stderr  syncBuffer
+	exited  chan struct{}
+	code    int
+}
+
+// daemonConfig is config() with a one-second schedule and a listen address.
+func daemonConfig(addr, top string, accounts ...account) string {
+	return fmt.Sprintf("schedule = \"@every 1s\"\nlisten = %q\nbackoff_base = \"1s\"\nbackoff_max = \"4s\"\nshutdown_grace = \"10s\"\n%s\n", addr, top) + config("", accounts...)
+}
+
+// startDaemon starts keysync without --run-now. env is added to the
+// environment. The daemon is stopped when the test ends.
+func startDaemon(t *testing.T, cfg func(addr string) string, env ...string) *daemonProc {
+	t.Helper()
+	addr, err := testenv.FreeAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &daemonProc{t: t, addr: addr, exited: make(chan struct{}), cfgPath: filepath.Join(t.TempDir(), "config.toml")}
+	d.writeConfig(cfg(addr))
+	d.cmd = exec.Command(keysyncBin, "--config", d.cfgPath, "--log-level", "debug")
+	d.cmd.Env = append(append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, vault.Env()...), emu.Env()...), env...)
+	d.cmd.Stdout, d.cmd.Stderr = &d.stdout, &d.stderr
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		err := d.cmd.Wait()
+		if ee, ok := err.(*exec.ExitError); ok {
+			d.code = ee.ExitCode()
+		}
+		close(d.exited)
+	}()
+	t.Cleanup(func() {
+		_ = d.cmd.Process.Kill()
+		<-d.exited
+		assertNoKeys(t, d.stdout.String()+d.stderr.String())
+		if strings.Contains(d.stderr.String(), "DATA RACE") {
+			t.Errorf("the daemon has a data race:\n%s", d.stderr.String())
+		}
+	})
+	d.waitFor("the endpoints to answer", 20*time.Second, func() bool {
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err == nil
+	})
+	return d
+}
+
+func (d *daemonProc) writeConfig(text string) {
+	if err := os.WriteFile(d.cfgPath, []byte(text), 0o600); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+func (d *daemonProc) signal(sig syscall.Signal) {
+	if err := d.cmd.Process.Signal(sig); err != nil {
+		d.t.Fatal(err)
+	}
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func (d *daemonProc) waitFor(what string, timeout time.Duration, cond func() bool) {
+	d.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			d.t.Fatalf("timed out after %v waiting for %s\nstderr:\n%s", timeout, what, d.stderr.String())
+		}
+		select {
+		case <-d.exited:
+			d.t.Fatalf("daemon exited (code %d) while waiting for %s\nstderr:\n%s", d.code, what, d.stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// get fetches a path from the daemon's listen address.
+func (d *daemonProc) get(path string) (int, string) {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.addr+path, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		d.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// logLines counts stderr lines that contain every one of parts.
+func (d *daemonProc) logLines(parts ...string) int {
+	n := 0
+	for _, line := range strings.Split(d.stderr.String(), "\n") {
+		match := true
+		for _, p := range parts {
+			match = match && strings.Contains(line, p)
+		}
+		if match {
+			n++
+		}
+	}
+	return n
+}
+
+// stop sends SIGTERM and waits for the exit code.
+func (d *daemonProc) stop(within time.Duration) (int, time.Duration) {
+	d.t.Helper()
+	start := time.Now()
+	d.signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+		return d.code, time.Since(start)
+	case <-time.After(within):
+		d.t.Fatalf("daemon did not exit within %v after SIGTERM\nstderr:\n%s", within, d.stderr.String())
+	}
+	return 0, 0
+}

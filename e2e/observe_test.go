@@ -1,0 +1,151 @@
+package e2e
+
+import (
+	"net"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/keysync/keysync/armemu"
+)
+
+// TestDaemonNotify: a NOTIFY_SOCKET receives READY=1 once the scheduler
+// runs, WATCHDOG=1 pings, RELOADING=1 on SIGHUP, and STOPPING=1 on SIGTERM.
+func TestDaemonNotify(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	got := make(chan string, 100)
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, err := conn.Read(buf)
+			if err != nil {
+				return
+			}
+			got <- string(buf[:n])
+		}
+	}()
+	a := newAccount(t)
+	d := startDaemon(t, func(addr string) string { return daemonConfig(addr, "", a) },
+		"NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=300000")
+	expect := func(state string) {
+		t.Helper()
+		deadline := time.After(5 * time.Second)
+		for {
+			select {
+			case m := <-got:
+				if strings.Contains(m, state) {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("no %s on the notify socket", state)
+			}
+		}
+	}
+	expect("READY=1")
+	expect("WATCHDOG=1")
+	d.signal(syscall.SIGHUP)
+	expect("RELOADING=1")
+	expect("READY=1")
+	if code, _ := d.stop(15 * time.Second); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	expect("STOPPING=1")
+}
+
+// TestDaemonMetrics: /metrics parses, and its counters match what the
+// emulator and Vault saw. No key appears in it.
+func TestDaemonMetrics(t *testing.T) {
+	good, bad := newAccount(t), newAccount(t)
+	bad.inject(armemu.Fault{Kind: armemu.FaultStatus, Status: 403, Code: "AuthorizationFailed", Message: "no"})
+	start := time.Now()
+	d := startDaemon(t, func(addr string) string { return daemonConfig(addr, "", good, bad) })
+	d.waitFor("three ticks", 10*time.Second, func() bool { return good.requests() >= 3 && bad.requests() >= 3 })
+	// A sync may be in flight while the counts are compared: the emulator
+	// counts a request before keysync counts its sync, so allow one.
+	_, body := d.get("/metrics")
+	assertNoKeys(t, body)
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mf, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	goodSyncs := value(mf, "keysync_sync_total", "account", good.name, "result", "create") + value(mf, "keysync_sync_total", "account", good.name, "result", "unchanged")
+	if value(mf, "keysync_sync_total", "account", good.name, "result", "create") != 1 {
+		t.Errorf("create count %v, want 1", value(mf, "keysync_sync_total", "account", good.name, "result", "create"))
+	}
+	if n := float64(good.requests()); goodSyncs < n-1 || goodSyncs > n {
+		t.Errorf("keysync_sync_total for %s is %v, the emulator saw %v requests", good.name, goodSyncs, n)
+	}
+	failed := value(mf, "keysync_sync_total", "account", bad.name, "result", "failed")
+	if n := float64(bad.requests()); failed < n-1 || failed > n {
+		t.Errorf("failed syncs %v, the emulator saw %v requests", failed, n)
+	}
+	if got := value(mf, "keysync_arm_requests_total", "code", "403"); got < failed || got > failed+1 {
+		t.Errorf("ARM 403s %v, failed syncs %v", got, failed)
+	}
+	if got := value(mf, "keysync_vault_requests_total", "op", "write", "code", "200"); got != 1 {
+		t.Errorf("Vault data writes %v, want 1 (one create, then nothing changed)", got)
+	}
+	if got := value(mf, "keysync_vault_requests_total", "op", "read", "code", "200"); got < goodSyncs-2 {
+		t.Errorf("Vault reads %v for %v syncs", got, goodSyncs)
+	}
+	if ts := value(mf, "keysync_last_success_timestamp_seconds", "account", good.name); ts < float64(start.Unix()) {
+		t.Errorf("last success %v is before the start", ts)
+	}
+	if has(mf, "keysync_last_success_timestamp_seconds", "account", bad.name) {
+		t.Error("a failing account has a last success")
+	}
+	if value(mf, "keysync_build_info") != 1 || value(mf, "keysync_account_backoff_seconds", "account", good.name) != 0 {
+		t.Error("build info or backoff gauge wrong")
+	}
+	if h := mf["keysync_sync_duration_seconds"].GetMetric()[0].GetHistogram(); float64(h.GetSampleCount()) < goodSyncs+failed {
+		t.Errorf("duration histogram has %d samples for %v syncs", h.GetSampleCount(), goodSyncs+failed)
+	}
+}
+
+// value sums the samples of family name whose labels match pairs.
+func value(mf map[string]*dto.MetricFamily, name string, pairs ...string) float64 {
+	var sum float64
+	for _, m := range matching(mf, name, pairs...) {
+		switch {
+		case m.Counter != nil:
+			sum += m.Counter.GetValue()
+		case m.Gauge != nil:
+			sum += m.Gauge.GetValue()
+		}
+	}
+	return sum
+}
+
+func has(mf map[string]*dto.MetricFamily, name string, pairs ...string) bool {
+	return len(matching(mf, name, pairs...)) > 0
+}
+
+func matching(mf map[string]*dto.MetricFamily, name string, pairs ...string) []*dto.Metric {
+	var out []*dto.Metric
+	for _, m := range mf[name].GetMetric() {
+		labels := map[string]string{}
+		for _, l := range m.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		ok := true
+		for i := 0; i+1 < len(pairs); i += 2 {
+			ok = ok && labels[pairs[i]] == pairs[i+1]
+		}
+		if ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}

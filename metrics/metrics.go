@@ -1,0 +1,91 @@
+// Package metrics holds keysync's Prometheus metrics. Every label value
+// comes from a bounded set: configured account labels, fixed outcome names,
+// HTTP status codes and fixed operation names; never error text, never a
+// key.
+package metrics
+
+import (
+	"net/http"
+	"runtime"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/keysync/keysync/sync/runner"
+)
+
+// Metrics is the registry and every metric in it.
+type Metrics struct {
+	reg         *prometheus.Registry
+	syncs       *prometheus.CounterVec
+	lastSuccess *prometheus.GaugeVec
+	duration    prometheus.Histogram
+	arm         *prometheus.CounterVec
+	vault       *prometheus.CounterVec
+	backoff     *prometheus.GaugeVec
+	skipped     *prometheus.CounterVec
+}
+
+// New registers every metric, with the build info set.
+func New(version string) *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_sync_total",
+			Help: "Account syncs by outcome: create, update, unchanged, adopt, repair-metadata, refused, failed."}, []string{"account", "result"}),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keysync_last_success_timestamp_seconds",
+			Help: "Unix time of the account's last successful sync."}, []string{"account"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "keysync_sync_duration_seconds",
+			Help: "How long one account sync took, retries within it included.", Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 10)}),
+		arm: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_arm_requests_total",
+			Help: "Requests to Azure Resource Manager by HTTP status (\"error\": no response)."}, []string{"code"}),
+		vault: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_vault_requests_total",
+			Help: "Requests to Vault by operation and HTTP status (\"error\": no response)."}, []string{"op", "code"}),
+		backoff: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keysync_account_backoff_seconds",
+			Help: "Current retry delay of an account after a transient failure; 0 when healthy."}, []string{"account"}),
+		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_ticks_skipped_total",
+			Help: "Scheduled ticks skipped because the account's previous sync was still running."}, []string{"account"}),
+	}
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keysync_build_info",
+		Help: "keysync's version and Go version; always 1."}, []string{"version", "goversion"})
+	build.WithLabelValues(version, runtime.Version()).Set(1)
+	m.reg.MustRegister(m.syncs, m.lastSuccess, m.duration, m.arm, m.vault, m.backoff, m.skipped, build,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the registry in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Synced records a finished sync.
+func (m *Metrics) Synced(label string, res runner.Result, now time.Time) {
+	m.syncs.WithLabelValues(label, runner.Outcome(res)).Inc()
+	m.duration.Observe(res.Duration.Seconds())
+	if res.Err == nil {
+		m.lastSuccess.WithLabelValues(label).Set(float64(now.Unix()))
+	}
+}
+
+// Skipped records a tick skipped because a sync was still running.
+func (m *Metrics) Skipped(label string) { m.skipped.WithLabelValues(label).Inc() }
+
+// Backoff records an account's current retry delay.
+func (m *Metrics) Backoff(label string, wait time.Duration) {
+	m.backoff.WithLabelValues(label).Set(wait.Seconds())
+}
+
+// Removed drops an account's series after a reload removed it.
+func (m *Metrics) Removed(label string) {
+	for _, vec := range []*prometheus.MetricVec{m.syncs.MetricVec, m.lastSuccess.MetricVec, m.backoff.MetricVec, m.skipped.MetricVec} {
+		vec.DeletePartialMatch(prometheus.Labels{"account": label})
+	}
+}
+
+// ARMResponse counts one request to ARM.
+func (m *Metrics) ARMResponse(code string) { m.arm.WithLabelValues(code).Inc() }
+
+// VaultRequest counts one request to Vault.
+func (m *Metrics) VaultRequest(op, code string) { m.vault.WithLabelValues(op, code).Inc() }

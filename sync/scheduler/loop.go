@@ -1,0 +1,151 @@
+package scheduler
+
+import (
+	"context"
+	"time"
+)
+
+// Run is the loop. It returns when ctx ends, after in-flight syncs have
+// finished or the shutdown grace has run out; syncs run on a context of
+// their own so that a stop request lets them complete their writes.
+func (s *Scheduler) Run(ctx context.Context) error {
+	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelJobs()
+	sem := make(chan struct{}, max(s.opts.Concurrency, 1))
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		now := s.opts.Now()
+		s.beat.Store(now.UnixNano())
+		timer.Reset(s.turn(jobCtx, sem, now))
+		select {
+		case <-ctx.Done():
+			s.drain(cancelJobs)
+			return nil
+		case <-timer.C:
+		case <-s.trigger:
+			s.forceAll()
+		case r := <-s.reloads:
+			s.apply(r, s.opts.Now())
+		case f := <-s.done:
+			s.settle(f, s.opts.Now())
+		}
+	}
+}
+
+// turn dispatches every account that is due and returns how long to sleep.
+func (s *Scheduler) turn(ctx context.Context, sem chan struct{}, now time.Time) time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	wake := now.Add(heartbeat)
+	for _, st := range s.accounts {
+		if st.running {
+			if !st.nextTick.After(now) {
+				// A tick found the account still syncing: skip it.
+				st.nextTick = st.next(now)
+				s.opts.Observer.Skipped(st.Label)
+				s.log.Debug("tick skipped: previous sync still running", "account", st.Label)
+			}
+			wake = earliest(wake, st.nextTick)
+			continue
+		}
+		due := st.due(s.paused[sub(st)])
+		if due.After(now) {
+			wake = earliest(wake, due)
+			continue
+		}
+		s.dispatch(ctx, sem, st, now)
+		wake = earliest(wake, st.nextTick)
+	}
+	return max(wake.Sub(now), 0)
+}
+
+// dispatch starts one sync; s.mu is held.
+func (s *Scheduler) dispatch(ctx context.Context, sem chan struct{}, st *state, now time.Time) {
+	st.running, st.force = true, false
+	st.retryAt = time.Time{}
+	st.nextTick = st.next(now)
+	s.running++
+	syncer := s.syncer
+	go func() {
+		select {
+		case sem <- struct{}{}:
+		case <-s.stop:
+			s.done <- finished{st: st, cancelled: true}
+			return
+		}
+		res := syncer.Sync(ctx, st.Job)
+		<-sem
+		s.done <- finished{st: st, res: res}
+	}()
+}
+
+func (s *Scheduler) forceAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.accounts {
+		if !st.running {
+			st.force = true
+		}
+	}
+	s.log.Info("sync of every account requested")
+}
+
+// apply installs a reload; see Reload.
+func (s *Scheduler) apply(r reload, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.syncer = r.syncer
+	next := make(map[string]*state, len(r.accounts))
+	for _, a := range r.accounts {
+		st, ok := s.accounts[a.key()]
+		switch {
+		case !ok:
+			st = s.newState(a, now, true)
+		case st.Spec != a.Spec || st.offset != splay(a.key(), s.opts.Splay):
+			st.Account, st.offset = a, splay(a.key(), s.opts.Splay)
+			st.nextTick = st.next(now)
+		default:
+			st.Account = a
+		}
+		next[a.key()] = st
+	}
+	for k, st := range s.accounts {
+		if _, ok := next[k]; !ok {
+			s.opts.Observer.Removed(st.Label)
+		}
+	}
+	s.accounts = next
+	s.log.Info("configuration reloaded", "accounts", len(next))
+}
+
+// drain waits for in-flight syncs: up to the grace period, then cancels
+// them and waits for them to return.
+func (s *Scheduler) drain(cancel context.CancelFunc) {
+	close(s.stop)
+	s.mu.Lock()
+	n := s.running
+	s.mu.Unlock()
+	if n > 0 {
+		s.log.Info("stopping: waiting for in-flight syncs", "in_flight", n, "grace", s.opts.ShutdownGrace)
+	}
+	grace := time.NewTimer(s.opts.ShutdownGrace)
+	defer grace.Stop()
+	for n > 0 {
+		select {
+		case f := <-s.done:
+			s.settle(f, s.opts.Now())
+			n--
+		case <-grace.C:
+			s.log.Warn("shutdown grace expired: cancelling in-flight syncs", "in_flight", n)
+			cancel()
+		}
+	}
+}
+
+func earliest(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}

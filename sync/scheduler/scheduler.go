@@ -1,0 +1,180 @@
+// Package scheduler is keysync's daemon loop. It keeps per-account state and
+// decides when each account syncs: on its cron schedule (shifted by a stable
+// splay), at once on start and on demand, after a transient failure on an
+// exponential backoff that never comes sooner than Retry-After, and never
+// while the account's subscription is throttled. The work itself is done by
+// a Syncer, the same runner the one-shot path uses.
+package scheduler
+
+import (
+	"context"
+	"hash/fnv"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/keysync/keysync/sync/runner"
+)
+
+// Syncer syncs one job to the end; *runner.Runner is one.
+type Syncer interface {
+	Sync(ctx context.Context, job runner.Job) runner.Result
+}
+
+// Account is one account to keep in sync.
+type Account struct {
+	Job   runner.Job
+	Label string
+	// Spec is the cron expression Schedule was parsed from.
+	Spec     string
+	Schedule cron.Schedule
+}
+
+// key identifies an account across reloads.
+func (a Account) key() string { return a.Job.Account.Key() + "|" + a.Job.Path }
+
+// Observer hears what the scheduler does; the metrics implement it.
+type Observer interface {
+	Synced(label string, res runner.Result, now time.Time)
+	Skipped(label string)
+	Backoff(label string, wait time.Duration)
+	Removed(label string)
+}
+
+// Options configures a Scheduler.
+type Options struct {
+	Concurrency int
+	SyncOnStart bool
+	Splay       time.Duration
+	// Backoff's Base, Max and Jitter shape the retry delay after a
+	// transient failure.
+	Backoff       runner.RetryPolicy
+	ShutdownGrace time.Duration
+	Logger        *slog.Logger
+	Observer      Observer
+	Now           func() time.Time
+}
+
+// Scheduler runs the daemon loop.
+type Scheduler struct {
+	opts    Options
+	log     *slog.Logger
+	trigger chan struct{}
+	reloads chan reload
+	done    chan finished
+	stop    chan struct{} // closed when shutdown begins
+	beat    atomic.Int64  // unix nanoseconds of the loop's last turn
+
+	mu       sync.Mutex
+	syncer   Syncer
+	accounts map[string]*state
+	paused   map[string]time.Time // subscription (lower case) -> until
+	running  int
+}
+
+type reload struct {
+	syncer   Syncer
+	accounts []Account
+}
+
+type finished struct {
+	st  *state
+	res runner.Result
+	// cancelled means the sync never started: the daemon was stopping.
+	cancelled bool
+}
+
+// heartbeat bounds how long the loop sleeps, so liveness stays fresh.
+const heartbeat = 5 * time.Second
+
+// New returns a scheduler for accounts. Nothing runs until Run.
+func New(opts Options, syncer Syncer, accounts []Account) *Scheduler {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Scheduler{
+		opts: opts, log: opts.Logger, syncer: syncer,
+		trigger: make(chan struct{}, 1), reloads: make(chan reload), done: make(chan finished), stop: make(chan struct{}),
+		accounts: map[string]*state{}, paused: map[string]time.Time{},
+	}
+	now := opts.Now()
+	for _, a := range accounts {
+		s.accounts[a.key()] = s.newState(a, now, opts.SyncOnStart)
+	}
+	s.beat.Store(now.UnixNano())
+	return s
+}
+
+func (s *Scheduler) newState(a Account, now time.Time, syncNow bool) *state {
+	st := &state{Account: a, offset: splay(a.key(), s.opts.Splay), since: now, force: syncNow}
+	st.nextTick = st.next(now)
+	return st
+}
+
+// splay is a stable offset in [0, max) for key, so an account keeps its
+// place across restarts and replicas.
+func splay(key string, max time.Duration) time.Duration {
+	if max <= 0 {
+		return 0
+	}
+	h := fnv.New64a()
+	h.Write([]byte(strings.ToLower(key)))
+	return time.Duration(h.Sum64() % uint64(max))
+}
+
+// TriggerAll asks for every account to sync now (SIGUSR1, POST /sync).
+// Backoff is skipped; Retry-After and a throttled subscription are not.
+func (s *Scheduler) TriggerAll() {
+	select {
+	case s.trigger <- struct{}{}:
+	default: // one is pending already
+	}
+}
+
+// Reload replaces the accounts and the syncer. Accounts that stay keep their
+// state; new ones sync at once; removed ones are dropped, and a sync of
+// theirs that is in flight finishes but is not counted.
+func (s *Scheduler) Reload(ctx context.Context, syncer Syncer, accounts []Account) error {
+	select {
+	case s.reloads <- reload{syncer, accounts}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Alive reports whether the loop has turned recently.
+func (s *Scheduler) Alive(now time.Time) bool {
+	return now.Sub(time.Unix(0, s.beat.Load())) < 3*heartbeat
+}
+
+// Overdue lists the accounts that have missed two scheduled syncs in a row
+// since their last success (or since they were added).
+func (s *Scheduler) Overdue(now time.Time) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, st := range s.accounts {
+		if st.overdue(now) {
+			out = append(out, st.Label)
+		}
+	}
+	return out
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Synced(string, runner.Result, time.Time) {}
+func (nopObserver) Skipped(string)                          {}
+func (nopObserver) Backoff(string, time.Duration)           {}
+func (nopObserver) Removed(string)                          {}

@@ -1,0 +1,162 @@
+package scheduler
+
+import (
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/keysync/keysync/sync/runner"
+)
+
+// state is what the scheduler knows of one account.
+type state struct {
+	Account
+	offset   time.Duration
+	nextTick time.Time
+	// retryAt is a pending retry after a transient failure; zero if none.
+	// While it is pending, cron ticks do not add attempts of their own.
+	retryAt time.Time
+	// notBefore is the server's Retry-After: nothing, not even a forced
+	// sync, goes out before it.
+	notBefore   time.Time
+	failures    int
+	running     bool
+	force       bool
+	since       time.Time
+	lastSuccess time.Time
+	// condition names the current failure ("" when healthy), so that a
+	// failure is logged when it starts or changes, not at every tick.
+	condition string
+}
+
+// next is the account's first tick after now, shifted by its splay.
+func (st *state) next(now time.Time) time.Time {
+	return st.Schedule.Next(now.Add(-st.offset)).Add(st.offset)
+}
+
+// due is when the account should sync next.
+func (st *state) due(pausedUntil time.Time) time.Time {
+	var t time.Time
+	switch {
+	case st.force:
+		t = st.notBefore
+	case !st.retryAt.IsZero():
+		t = st.retryAt
+	default:
+		t = later(st.nextTick, st.notBefore)
+	}
+	return later(t, pausedUntil)
+}
+
+// overdue reports whether two scheduled syncs have passed since the last
+// success (or since the account was added) without a new one.
+func (st *state) overdue(now time.Time) bool {
+	ref := st.lastSuccess
+	if ref.IsZero() {
+		ref = st.since
+	}
+	first := st.next(ref)
+	second := st.next(first)
+	return now.After(second.Add(second.Sub(first)))
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+func sub(st *state) string { return strings.ToLower(st.Job.Account.SubscriptionID) }
+
+// throttleCode is ARM's code for a subscription over its request budget.
+const throttleCode = "SubscriptionRequestsThrottled"
+
+// settle records a finished sync and decides what comes next.
+func (s *Scheduler) settle(f finished, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.running--
+	st := f.st
+	st.running = false
+	if f.cancelled || s.accounts[st.key()] != st {
+		return // never started (shutdown), or removed by a reload while it ran
+	}
+	s.opts.Observer.Synced(st.Label, f.res, now)
+	log := s.log.With("account", st.Label, "path", st.Job.Path)
+	res := f.res
+	switch {
+	case res.Err == nil:
+		if st.condition != "" {
+			log.Info("account recovered", "after", st.condition)
+		}
+		st.failures, st.condition, st.lastSuccess = 0, "", now
+		s.opts.Observer.Backoff(st.Label, 0)
+		logSuccess(log, res)
+	case runner.Transient(res.Err):
+		s.backoff(st, res, now, log)
+	default:
+		st.failures = 0
+		s.opts.Observer.Backoff(st.Label, 0)
+		s.changeCondition(st, "permanent "+errorCode(res.Err), func() {
+			log.Error("sync failed; waiting for the next scheduled tick", "err", res.Err, "next", st.nextTick.Format(time.RFC3339))
+		})
+	}
+}
+
+// backoff schedules the retry after a transient failure; s.mu is held.
+func (s *Scheduler) backoff(st *state, res runner.Result, now time.Time, log *slog.Logger) {
+	st.failures++
+	ra := retryAfter(res.Err)
+	wait := max(s.opts.Backoff.Backoff(st.failures), ra)
+	st.retryAt, st.notBefore = now.Add(wait), now.Add(ra)
+	s.opts.Observer.Backoff(st.Label, wait)
+	code := errorCode(res.Err)
+	if code == throttleCode && ra > 0 {
+		k := sub(st)
+		if until := now.Add(ra); until.After(s.paused[k]) {
+			s.paused[k] = until
+			log.Warn("subscription throttled: pausing all of its accounts", "subscription", st.Job.Account.SubscriptionID, "until", until.Format(time.RFC3339))
+		}
+	}
+	s.changeCondition(st, "transient "+code, func() {
+		log.Warn("transient failure; backing off", "err", res.Err, "retry_in", wait.Round(time.Millisecond), "failures", st.failures)
+	})
+	log.Debug("retry scheduled", "retry_in", wait.Round(time.Millisecond), "failures", st.failures)
+}
+
+// changeCondition runs logIt only when the account's condition changes.
+func (s *Scheduler) changeCondition(st *state, cond string, logIt func()) {
+	if st.condition != cond {
+		st.condition = cond
+		logIt()
+	}
+}
+
+func logSuccess(log *slog.Logger, res runner.Result) {
+	if res.Change.HasChanges() {
+		log.Info("synced", "action", res.Change.Action.String(), "fields", res.Change.Describe())
+		return
+	}
+	log.Debug("unchanged")
+}
+
+func retryAfter(err error) time.Duration {
+	var ra interface{ RetryAfterDelay() time.Duration }
+	if errors.As(err, &ra) {
+		return ra.RetryAfterDelay()
+	}
+	return 0
+}
+
+func errorCode(err error) string {
+	if errors.Is(err, runner.ErrRefused) {
+		return "Refused"
+	}
+	var c interface{ ErrorCode() string }
+	if errors.As(err, &c) {
+		return c.ErrorCode()
+	}
+	return "Error"
+}
