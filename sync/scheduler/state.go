@@ -91,13 +91,13 @@ func (s *Scheduler) settle(f finished, now time.Time) {
 		if st.condition != "" {
 			log.Info("account recovered", "after", st.condition)
 		}
-		st.failures, st.condition, st.lastSuccess = 0, "", now
+		st.failures, st.condition, st.lastSuccess, st.retryAt = 0, "", now, time.Time{}
 		s.opts.Observer.Backoff(st.Label, 0)
 		logSuccess(log, res)
 	case runner.Transient(res.Err):
 		s.backoff(st, res, now, log)
 	default:
-		st.failures = 0
+		st.failures, st.retryAt = 0, time.Time{}
 		s.opts.Observer.Backoff(st.Label, 0)
 		s.changeCondition(st, "permanent "+errorCode(res.Err), func() {
 			log.Error("sync failed; waiting for the next scheduled tick", "err", res.Err, "next", st.nextTick.Format(time.RFC3339))

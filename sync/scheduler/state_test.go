@@ -1,0 +1,160 @@
+package scheduler
+
+import (
+	"testing"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/plan"
+	"github.com/keysync/keysync/sync/runner"
+)
+
+var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+func account(name, sub, spec string) Account {
+	s, err := cron.ParseStandard(spec)
+	if err != nil {
+		panic(err)
+	}
+	return Account{Label: name, Spec: spec, Schedule: s,
+		Job: runner.Job{Account: sources.Account{SubscriptionID: sub, ResourceGroup: "rg", Name: name}, Path: "p/" + name}}
+}
+
+// newTestScheduler has a backoff whose jitter always picks the ceiling.
+func newTestScheduler(accts ...Account) *Scheduler {
+	return New(Options{
+		Backoff: runner.RetryPolicy{Base: 30 * time.Second, Max: 4 * time.Minute, Jitter: func(n int64) int64 { return n - 1 }},
+		Now:     func() time.Time { return t0 },
+	}, nil, accts)
+}
+
+func finish(s *Scheduler, name string, err error, now time.Time) *state {
+	for _, st := range s.accounts {
+		if st.Label == name {
+			st.running = true
+			s.running++
+			s.settle(finished{st: st, res: runner.Result{Job: st.Job, Err: err, Change: plan.Change{Action: plan.Unchanged}}}, now)
+			return st
+		}
+	}
+	panic(name)
+}
+
+func TestTransientBackoffGrowsAndRespectsRetryAfter(t *testing.T) {
+	s := newTestScheduler(account("a", "s1", "@every 1m"))
+	st := finish(s, "a", &sources.Error{StatusCode: 503, Temporary: true}, t0)
+	if st.retryAt != t0.Add(30*time.Second) || st.failures != 1 {
+		t.Fatalf("first retry at %v, failures %d", st.retryAt.Sub(t0), st.failures)
+	}
+	st = finish(s, "a", &sources.Error{StatusCode: 503, Temporary: true}, t0)
+	if st.retryAt != t0.Add(time.Minute) {
+		t.Fatalf("second retry after %v, want 1m", st.retryAt.Sub(t0))
+	}
+	st = finish(s, "a", &sources.Error{StatusCode: 429, Temporary: true, RetryAfter: 10 * time.Minute}, t0)
+	if st.retryAt != t0.Add(10*time.Minute) || st.notBefore != t0.Add(10*time.Minute) {
+		t.Fatalf("Retry-After 10m gave a retry after %v", st.retryAt.Sub(t0))
+	}
+	// A cron tick does not come before a pending retry.
+	if due := st.due(time.Time{}); due != st.retryAt {
+		t.Fatalf("due %v, want the pending retry", due.Sub(t0))
+	}
+	// A forced sync skips backoff but not Retry-After.
+	st.force = true
+	if due := st.due(time.Time{}); due != st.notBefore {
+		t.Fatalf("forced due %v, want Retry-After", due.Sub(t0))
+	}
+	st.force = false
+	st = finish(s, "a", nil, t0.Add(11*time.Minute))
+	if !st.retryAt.IsZero() || st.failures != 0 || st.condition != "" || st.lastSuccess != t0.Add(11*time.Minute) {
+		t.Fatalf("success did not reset: %+v", st)
+	}
+}
+
+func TestPermanentFailureWaitsForTheTick(t *testing.T) {
+	s := newTestScheduler(account("a", "s1", "@every 1h"))
+	st := finish(s, "a", &sources.Error{StatusCode: 403, Code: "AuthorizationFailed"}, t0)
+	if !st.retryAt.IsZero() || st.due(time.Time{}) != st.nextTick {
+		t.Fatalf("permanent failure scheduled a retry at %v", st.retryAt)
+	}
+	if st.condition != "permanent AuthorizationFailed" {
+		t.Fatalf("condition %q", st.condition)
+	}
+}
+
+func TestThrottlePausesTheSubscription(t *testing.T) {
+	s := newTestScheduler(account("a", "S1", "@every 1m"), account("b", "s1", "@every 1m"), account("c", "s2", "@every 1m"))
+	finish(s, "a", &sources.Error{StatusCode: 429, Code: throttleCode, Temporary: true, RetryAfter: 90 * time.Second}, t0)
+	if got := s.paused["s1"]; got != t0.Add(90*time.Second) {
+		t.Fatalf("s1 paused until %v", got)
+	}
+	for _, st := range s.accounts {
+		due := st.due(s.paused[sub(st)])
+		switch st.Label {
+		case "b":
+			if due.Before(t0.Add(90 * time.Second)) {
+				t.Errorf("b in the throttled subscription is due at %v", due.Sub(t0))
+			}
+		case "c":
+			if due.After(t0.Add(time.Minute)) {
+				t.Errorf("c in another subscription is due at %v", due.Sub(t0))
+			}
+		}
+	}
+	// A 429 with another code pauses only its own account.
+	finish(s, "c", &sources.Error{StatusCode: 429, Code: "TooManyRequests", Temporary: true, RetryAfter: time.Hour}, t0)
+	if !s.paused["s2"].IsZero() {
+		t.Error("a non-subscription 429 paused the subscription")
+	}
+}
+
+func TestOverdue(t *testing.T) {
+	s := newTestScheduler(account("a", "s1", "@every 10m"))
+	st := s.accounts[account("a", "s1", "@every 10m").key()]
+	for d, want := range map[time.Duration]bool{0: false, 25 * time.Minute: false, 31 * time.Minute: true} {
+		if got := st.overdue(t0.Add(d)); got != want {
+			t.Errorf("overdue after %v = %t, want %t", d, got, want)
+		}
+	}
+	st.lastSuccess = t0.Add(20 * time.Minute)
+	if st.overdue(t0.Add(31 * time.Minute)) {
+		t.Error("a recent success does not count")
+	}
+}
+
+func TestSplayIsStableAndBounded(t *testing.T) {
+	seen := map[time.Duration]bool{}
+	for _, k := range []string{"a", "b", "c", "d", "e", "f"} {
+		d := splay(k, time.Minute)
+		if d < 0 || d >= time.Minute || d != splay(k, time.Minute) || d != splay(stringsUpper(k), time.Minute) {
+			t.Fatalf("splay(%s) = %v", k, d)
+		}
+		seen[d] = true
+	}
+	if len(seen) < 5 {
+		t.Errorf("splay spreads six accounts over only %d offsets", len(seen))
+	}
+	if splay("a", 0) != 0 {
+		t.Error("no splay configured, yet an offset")
+	}
+}
+
+func stringsUpper(s string) string { return string(s[0]-32) + s[1:] }
+
+func TestReloadKeepsStateAndAddsNew(t *testing.T) {
+	a, b := account("a", "s1", "@every 1m"), account("b", "s1", "@every 1m")
+	s := newTestScheduler(a)
+	st := finish(s, "a", &sources.Error{StatusCode: 503, Temporary: true}, t0)
+	s.apply(reload{accounts: []Account{a, b}}, t0)
+	if s.accounts[a.key()] != st || st.failures != 1 {
+		t.Fatal("the kept account lost its state")
+	}
+	if nb := s.accounts[b.key()]; nb == nil || !nb.force {
+		t.Fatal("the new account is not due at once")
+	}
+	s.apply(reload{accounts: []Account{b}}, t0)
+	if _, ok := s.accounts[a.key()]; ok || len(s.accounts) != 1 {
+		t.Fatal("the removed account is still scheduled")
+	}
+}

@@ -1,0 +1,76 @@
+// Package systemd_test checks the unit files in this folder with
+// systemd-analyze: verify must pass without a word, and the services'
+// hardening must score an exposure of 2.0 or less.
+package systemd_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/keysync/keysync/internal/testenv"
+)
+
+var units = []string{"keysync.service", "keysync-once.service", "keysync-once.timer"}
+
+func analyze(t *testing.T) string {
+	t.Helper()
+	p, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Fatal("systemd-analyze not found: install the systemd package (.ci/run does)")
+	}
+	return p
+}
+
+// TestVerify runs systemd-analyze verify on copies of the units whose
+// ExecStart points at a freshly built keysync, and fails on any message,
+// warnings included (an unknown key is only a warning to systemd).
+func TestVerify(t *testing.T) {
+	bin := analyze(t)
+	dir := t.TempDir()
+	keysync, err := testenv.BuildKeysync(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, u := range units {
+		b, err := os.ReadFile(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := strings.ReplaceAll(string(b), "/usr/local/bin/keysync", keysync)
+		p := filepath.Join(dir, u)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	out, err := exec.Command(bin, append([]string{"verify", "--man=no"}, paths...)...).CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
+	}
+}
+
+var exposureRE = regexp.MustCompile(`Overall exposure level for \S+: (\d+\.\d+)`)
+
+// TestSecurityExposure requires strong hardening of both services.
+func TestSecurityExposure(t *testing.T) {
+	bin := analyze(t)
+	for _, u := range units[:2] {
+		t.Run(u, func(t *testing.T) {
+			out, err := exec.Command(bin, "security", "--offline=true", u).CombinedOutput()
+			m := exposureRE.FindSubmatch(out)
+			if m == nil {
+				t.Fatalf("no exposure level in the output (%v):\n%s", err, out)
+			}
+			level, _ := strconv.ParseFloat(string(m[1]), 64)
+			if level > 2.0 {
+				t.Fatalf("exposure %.1f, want 2.0 or less:\n%s", level, out)
+			}
+		})
+	}
+}
