@@ -79,4 +79,22 @@ versions
 
 say "provenance keysync recorded for secret/azure/batch/payments"
 tools/vault/bin/vault kv metadata get -format=json secret/azure/batch/payments | jq .data.custom_metadata
+
+LISTEN=127.0.0.1:${DEMO_LISTEN_PORT:-19464}
+say "the daemon: every account every 2 seconds, endpoints on $LISTEN"
+{ printf 'schedule = "@every 2s"\nlisten = "%s"\n' "$LISTEN"; cat "$STATE/config.toml"; } >"$STATE/daemon.toml"
+bin/keysync --config "$STATE/daemon.toml" 2>"$STATE/daemon.log" &
+daemon=$!
+pids+=("$daemon")
+for _ in $(seq 50); do curl -sf "http://$LISTEN/readyz" >/dev/null && break; sleep 0.2; done
+echo "GET /readyz: $(curl -s "http://$LISTEN/readyz")"
+say "Azure regenerates the primary key of 'render'; the daemon picks it up at its next tick"
+curl -sS --cacert "$SSL_CERT_FILE" -X POST "$ARM_ENDPOINT/_emulator/regenerate" \
+  -d "{\"subscriptionId\":\"$SUB\",\"resourceGroup\":\"$RG\",\"name\":\"render\",\"keyName\":\"primary\"}"
+sleep 3
+grep 'msg=synced' "$STATE/daemon.log" | sed 's/^/  /'
+versions
+echo "a few metrics:"
+curl -s "http://$LISTEN/metrics" | grep -E '^keysync_(sync_total|arm_requests_total|vault_requests_total)' | sed 's/^/  /'
+kill -TERM "$daemon"; wait "$daemon" && echo "daemon stopped with exit code 0 on SIGTERM"
 say "done"
