@@ -80,13 +80,14 @@ func (s *Scheduler) dispatch(ctx context.Context, sem chan struct{}, st *state, 
 	}()
 }
 
+// forceAll marks every account due now. An account that is syncing
+// already runs once more when it finishes: its sync may have read the
+// keys before whatever prompted the request.
 func (s *Scheduler) forceAll() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, st := range s.accounts {
-		if !st.running {
-			st.force = true
-		}
+		st.force = true
 	}
 	s.log.Info("sync of every account requested")
 }

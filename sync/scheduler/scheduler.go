@@ -132,8 +132,9 @@ func splay(key string, max time.Duration) time.Duration {
 	return time.Duration(h.Sum64() % uint64(max))
 }
 
-// TriggerAll asks for every account to sync now (SIGUSR1, POST /sync).
-// Backoff is skipped; Retry-After and a throttled subscription are not.
+// TriggerAll asks for every account to sync now (SIGUSR1, POST /sync);
+// one that is syncing syncs again when it finishes. Backoff is skipped;
+// Retry-After and a throttled subscription are not.
 func (s *Scheduler) TriggerAll() {
 	select {
 	case s.trigger <- struct{}{}:

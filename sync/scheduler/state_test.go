@@ -158,3 +158,16 @@ func TestReloadKeepsStateAndAddsNew(t *testing.T) {
 		t.Fatal("the removed account is still scheduled")
 	}
 }
+
+func TestTriggerDuringASyncRunsAgainAfterIt(t *testing.T) {
+	a := account("a", "s1", "@hourly")
+	s := newTestScheduler(a)
+	st := s.accounts[a.key()]
+	st.force = false
+	st.running = true
+	s.forceAll()
+	st.running = false
+	if due := st.due(time.Time{}); due.After(t0) {
+		t.Fatalf("a trigger during a sync was lost: due in %v", due.Sub(t0))
+	}
+}
