@@ -43,18 +43,48 @@ type Azure struct {
 
 // Vault is the [vault] section.
 type Vault struct {
-	Address   string    `toml:"address"`
-	Mount     string    `toml:"mount"`
-	KVVersion int       `toml:"kv_version"`
-	Namespace string    `toml:"namespace"`
-	Timeout   Duration  `toml:"timeout"`
-	Auth      VaultAuth `toml:"auth"`
+	Address   string   `toml:"address"`
+	Mount     string   `toml:"mount"`
+	KVVersion int      `toml:"kv_version"`
+	Namespace string   `toml:"namespace"`
+	Timeout   Duration `toml:"timeout"`
+	// TLS, as in Vault Agent's vault stanza. Empty fields leave the
+	// matching VAULT_* environment variable in force.
+	CACert     string    `toml:"ca_cert"`
+	CAPath     string    `toml:"ca_path"`
+	ClientCert string    `toml:"client_cert"`
+	ClientKey  string    `toml:"client_key"`
+	ServerName string    `toml:"tls_server_name"`
+	SkipVerify bool      `toml:"tls_skip_verify"`
+	Auth       VaultAuth `toml:"auth"`
 }
 
 // VaultAuth is the [vault.auth] section.
 type VaultAuth struct {
-	Method    string `toml:"method"`
+	Method string `toml:"method"`
+	// MountPath is where the auth method is mounted; the method's name
+	// when empty.
+	MountPath string `toml:"mount_path"`
+	// token
 	TokenFile string `toml:"token_file"`
+	// approle
+	RoleID          string `toml:"role_id"`
+	RoleIDFile      string `toml:"role_id_file"`
+	SecretIDFile    string `toml:"secret_id_file"`
+	SecretIDWrapped bool   `toml:"secret_id_wrapped"`
+	// kubernetes, jwt, azure
+	Role string `toml:"role"`
+	// kubernetes
+	TokenPath string `toml:"token_path"`
+	// jwt
+	JWTFile string `toml:"jwt_file"`
+	// azure
+	Resource          string `toml:"resource"`
+	SubscriptionID    string `toml:"subscription_id"`
+	ResourceGroupName string `toml:"resource_group_name"`
+	VMName            string `toml:"vm_name"`
+	VMSSName          string `toml:"vmss_name"`
+	ResourceID        string `toml:"resource_id"`
 }
 
 // Account is one [[account]] entry.

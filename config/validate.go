@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
@@ -106,7 +107,71 @@ func (v *Vault) validate(p *Problems) {
 	if v.Timeout.Duration <= 0 {
 		p.add("vault.timeout", "must be positive")
 	}
-	oneOf(p, "vault.auth.method", v.Auth.Method, []string{"token"})
+	if (v.ClientCert == "") != (v.ClientKey == "") {
+		p.add("vault.client_cert", "client_cert and client_key go together")
+	}
+	v.Auth.validate(p)
+}
+
+// AuthMethods are the accepted [vault.auth] methods.
+var AuthMethods = []string{"token", "approle", "kubernetes", "jwt", "azure"}
+
+// authKeys lists, for each method, the keys that belong to it; any other
+// method-specific key set with that method is a mistake worth reporting.
+var authKeys = map[string][]string{
+	"token":      {"token_file"},
+	"approle":    {"mount_path", "role_id", "role_id_file", "secret_id_file", "secret_id_wrapped"},
+	"kubernetes": {"mount_path", "role", "token_path"},
+	"jwt":        {"mount_path", "role", "jwt_file"},
+	"azure":      {"mount_path", "role", "resource", "subscription_id", "resource_group_name", "vm_name", "vmss_name", "resource_id"},
+}
+
+func (a *VaultAuth) validate(p *Problems) {
+	oneOf(p, "vault.auth.method", a.Method, AuthMethods)
+	set := a.setKeys()
+	for _, k := range slices.Sorted(maps.Keys(set)) {
+		if !slices.Contains(authKeys[a.Method], k) {
+			p.add("vault.auth."+k, "does not apply to method %q", a.Method)
+		}
+	}
+	switch a.Method {
+	case "approle":
+		if (a.RoleID == "") == (a.RoleIDFile == "") {
+			p.add("vault.auth.role_id", "set exactly one of role_id and role_id_file")
+		}
+		if a.SecretIDWrapped && a.SecretIDFile == "" {
+			p.add("vault.auth.secret_id_wrapped", "needs secret_id_file")
+		}
+	case "kubernetes", "jwt", "azure":
+		if a.Role == "" {
+			p.add("vault.auth.role", "is required for method %q", a.Method)
+		}
+	}
+	if a.Method == "jwt" && a.JWTFile == "" {
+		p.add("vault.auth.jwt_file", "is required for method \"jwt\"")
+	}
+	if a.Method == "azure" && a.VMName != "" && a.VMSSName != "" {
+		p.add("vault.auth.vm_name", "set vm_name or vmss_name, not both")
+	}
+	checkURL(p, "vault.auth.resource", a.Resource)
+}
+
+// setKeys names the method-specific keys that are set.
+func (a *VaultAuth) setKeys() map[string]bool {
+	all := map[string]bool{
+		"mount_path": a.MountPath != "", "token_file": a.TokenFile != "",
+		"role_id": a.RoleID != "", "role_id_file": a.RoleIDFile != "", "secret_id_file": a.SecretIDFile != "",
+		"secret_id_wrapped": a.SecretIDWrapped, "role": a.Role != "", "token_path": a.TokenPath != "",
+		"jwt_file": a.JWTFile != "", "resource": a.Resource != "", "subscription_id": a.SubscriptionID != "",
+		"resource_group_name": a.ResourceGroupName != "", "vm_name": a.VMName != "", "vmss_name": a.VMSSName != "",
+		"resource_id": a.ResourceID != "",
+	}
+	for k, v := range all {
+		if !v {
+			delete(all, k)
+		}
+	}
+	return all
 }
 
 func validateAccounts(p *Problems, accounts []Account) {

@@ -26,6 +26,8 @@ type Metrics struct {
 	vault       *prometheus.CounterVec
 	backoff     *prometheus.GaugeVec
 	skipped     *prometheus.CounterVec
+	logins      *prometheus.CounterVec
+	renewals    *prometheus.CounterVec
 }
 
 // New registers every metric, with the build info set.
@@ -46,11 +48,15 @@ func New(version string) *Metrics {
 			Help: "Current retry delay of an account after a transient failure; 0 when healthy."}, []string{"account"}),
 		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_ticks_skipped_total",
 			Help: "Scheduled ticks skipped because the account's previous sync was still running."}, []string{"account"}),
+		logins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_vault_logins_total",
+			Help: "Logins to Vault (or token reads, for method token) by method and result."}, []string{"method", "result"}),
+		renewals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_vault_token_renewals_total",
+			Help: "Renewals of keysync's Vault token by result."}, []string{"result"}),
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keysync_build_info",
 		Help: "keysync's version and Go version; always 1."}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
-	m.reg.MustRegister(m.syncs, m.lastSuccess, m.duration, m.arm, m.vault, m.backoff, m.skipped, build,
+	m.reg.MustRegister(m.syncs, m.lastSuccess, m.duration, m.arm, m.vault, m.backoff, m.skipped, m.logins, m.renewals, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -89,3 +95,9 @@ func (m *Metrics) ARMResponse(code string) { m.arm.WithLabelValues(code).Inc() }
 
 // VaultRequest counts one request to Vault.
 func (m *Metrics) VaultRequest(op, code string) { m.vault.WithLabelValues(op, code).Inc() }
+
+// VaultLogin counts one login.
+func (m *Metrics) VaultLogin(method, result string) { m.logins.WithLabelValues(method, result).Inc() }
+
+// VaultRenewal counts one token renewal.
+func (m *Metrics) VaultRenewal(result string) { m.renewals.WithLabelValues(result).Inc() }

@@ -5,6 +5,9 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/hashicorp/vault/api"
+
 	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/metrics"
 	"github.com/keysync/keysync/sinks/vault"
@@ -15,43 +18,86 @@ import (
 )
 
 // parts is what one configuration builds: the runner, the sink it writes
-// to (for the readiness probe) and the accounts to schedule.
+// to (for the readiness probe), keysync's Vault login and the accounts to
+// schedule.
 type parts struct {
 	runner   *runner.Runner
 	sink     *vault.Sink
+	vault    *vaultSession
 	accounts []scheduler.Account
 }
 
+// vaultSession is a Vault client and the login that feeds it a token; the
+// daemon keeps one across reloads that leave [vault] as it was.
+type vaultSession struct {
+	cfg    config.Vault
+	client *api.Client
+	auth   *vault.Auth
+}
+
 // build wires a configuration's source, sink and runner. m, when not nil,
-// counts the requests to ARM and Vault.
-func build(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.Metrics) (*parts, error) {
-	srcOpts := azure.Options{
-		Cloud: cfg.Azure.Cloud, Endpoint: cfg.Azure.Endpoint, Audience: cfg.Azure.Audience,
-		APIVersion: cfg.Azure.APIVersion, Credential: cfg.Azure.Credential, ClientID: cfg.Azure.ClientID,
-		Timeout: cfg.Azure.Timeout.Duration,
-	}
-	vaultOpts := vault.ClientOptions{
-		Address: cfg.Vault.Address, Namespace: cfg.Vault.Namespace,
-		TokenFile: cfg.Vault.Auth.TokenFile, Timeout: cfg.Vault.Timeout.Duration,
-	}
-	if m != nil {
-		srcOpts.Observe, vaultOpts.Observe = m.ARMResponse, m.VaultRequest
-	}
-	src, err := azure.New(srcOpts)
+// counts requests and logins. reuse, when its [vault] matches cfg's, is the
+// Vault session to keep using; else build logs in anew. A login that fails
+// is returned with the parts, for the caller to decide.
+func build(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.Metrics, reuse *vaultSession) (*parts, error) {
+	src, err := newSource(cfg, m)
 	if err != nil {
 		return nil, err
 	}
-	client, err := vault.NewClient(vaultOpts)
-	if err != nil {
-		return nil, err
+	vs := reuse
+	var loginErr error
+	if vs == nil || vs.cfg != cfg.Vault {
+		if vs, err = newVaultSession(cfg.Vault, src.Credential(), log, m); err != nil {
+			return nil, err
+		}
+		loginErr = vs.auth.Login(ctx)
 	}
-	sink, err := vault.New(ctx, client, cfg.Vault.Mount, cfg.Vault.KVVersion)
+	sink, err := vault.New(ctx, vs.client, cfg.Vault.Mount, cfg.Vault.KVVersion, vs.auth)
 	if err != nil {
 		return nil, err
 	}
 	r := &runner.Runner{Source: src, Sink: sink, Logger: log, Concurrency: cfg.Concurrency, Retry: runner.DefaultRetry}
 	r.Retry.Attempts = cfg.Retries + 1
-	return &parts{runner: r, sink: sink, accounts: accounts(cfg)}, nil
+	return &parts{runner: r, sink: sink, vault: vs, accounts: accounts(cfg)}, loginErr
+}
+
+func newSource(cfg *config.Config, m *metrics.Metrics) (*azure.Source, error) {
+	o := azure.Options{
+		Cloud: cfg.Azure.Cloud, Endpoint: cfg.Azure.Endpoint, Audience: cfg.Azure.Audience,
+		APIVersion: cfg.Azure.APIVersion, Credential: cfg.Azure.Credential, ClientID: cfg.Azure.ClientID,
+		Timeout: cfg.Azure.Timeout.Duration,
+	}
+	if m != nil {
+		o.Observe = m.ARMResponse
+	}
+	return azure.New(o)
+}
+
+func newVaultSession(v config.Vault, cred azcore.TokenCredential, log *slog.Logger, m *metrics.Metrics) (*vaultSession, error) {
+	o := vault.ClientOptions{
+		Address: v.Address, Namespace: v.Namespace, Timeout: v.Timeout.Duration, Logger: log,
+		TLS: vault.TLSOptions{CACert: v.CACert, CAPath: v.CAPath, ClientCert: v.ClientCert,
+			ClientKey: v.ClientKey, ServerName: v.ServerName, SkipVerify: v.SkipVerify},
+	}
+	if m != nil {
+		o.Observe = m.VaultRequest
+	}
+	client, err := vault.NewClient(o)
+	if err != nil {
+		return nil, err
+	}
+	a := v.Auth
+	auth := vault.NewAuth(client, vault.AuthOptions{
+		Method: a.Method, MountPath: a.MountPath, TokenFile: a.TokenFile,
+		RoleID: a.RoleID, RoleIDFile: a.RoleIDFile, SecretIDFile: a.SecretIDFile, SecretIDWrapped: a.SecretIDWrapped,
+		Role: a.Role, TokenPath: a.TokenPath, JWTFile: a.JWTFile,
+		Azure: vault.AzureLogin{Credential: cred, Resource: a.Resource, SubscriptionID: a.SubscriptionID,
+			ResourceGroupName: a.ResourceGroupName, VMName: a.VMName, VMSSName: a.VMSSName, ResourceID: a.ResourceID},
+	}, log)
+	if m != nil {
+		auth.OnLogin, auth.OnRenew = m.VaultLogin, m.VaultRenewal
+	}
+	return &vaultSession{cfg: v, client: client, auth: auth}, nil
 }
 
 // accounts turns the config's accounts into jobs with parsed schedules;

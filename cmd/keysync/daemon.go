@@ -19,9 +19,23 @@ import (
 // vaultProbeInterval is how often readiness asks Vault about the token.
 const vaultProbeInterval = 15 * time.Second
 
+// keysyncd is the running daemon's state that reloads change.
+type keysyncd struct {
+	path    string
+	cfg     *config.Config
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	sched   *scheduler.Scheduler
+	probe   *daemon.VaultProbe
+	notify  daemon.Notify
+	// session is the Vault login in use; stopSession ends its renewals.
+	session     *vaultSession
+	stopSession context.CancelFunc
+}
+
 // runDaemon runs until SIGTERM or SIGINT: the scheduler, the HTTP
-// endpoints, the Vault probe and systemd notifications. SIGHUP reloads the
-// config file, SIGUSR1 syncs every account now.
+// endpoints, the Vault probe, token renewal and systemd notifications.
+// SIGHUP reloads the config file, SIGUSR1 syncs every account now.
 func runDaemon(path string, cfg *config.Config, log *slog.Logger) int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
@@ -29,16 +43,19 @@ func runDaemon(path string, cfg *config.Config, log *slog.Logger) int {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 
-	m := metrics.New(version)
-	p, err := build(ctx, cfg, log, m)
-	if err != nil {
+	d := &keysyncd{path: path, cfg: cfg, log: log, metrics: metrics.New(version), notify: daemon.Notify{Logger: log}}
+	p, err := build(ctx, cfg, log, d.metrics, nil)
+	if p == nil || (err != nil && !runner.Transient(err)) {
 		log.Error("cannot start", "err", err)
 		return exitFailed
 	}
-	sched := scheduler.New(schedulerOptions(cfg, log, m), daemonRunner(p.runner), p.accounts)
-	probe := daemon.NewVaultProbe(p.sink.Check, vaultProbeInterval, log)
-	notify := daemon.Notify{Logger: log}
-	srv := &daemon.Server{Scheduler: sched, Vault: probe, Metrics: m.Handler(), Logger: log}
+	if err != nil {
+		log.Warn("vault login failed; retrying in the background", "err", err)
+	}
+	d.sched = scheduler.New(schedulerOptions(cfg, log, d.metrics), daemonRunner(p.runner), p.accounts)
+	d.probe = daemon.NewVaultProbe(p.sink.Check, vaultProbeInterval, log)
+	d.useSession(ctx, p.vault)
+	srv := &daemon.Server{Scheduler: d.sched, Vault: d.probe, Metrics: d.metrics.Handler(), Logger: log}
 	if cfg.Listen != "" {
 		addr, err := srv.Start(cfg.Listen)
 		if err != nil {
@@ -47,24 +64,25 @@ func runDaemon(path string, cfg *config.Config, log *slog.Logger) int {
 		}
 		log.Info("serving /healthz, /readyz, /metrics and POST /sync", "addr", addr.String())
 	}
-	go probe.Run(ctx)
-	go notify.Watchdog(ctx, sched.Alive)
+	go d.probe.Run(ctx)
+	go d.notify.Watchdog(ctx, d.sched.Alive)
 	schedDone := make(chan struct{})
-	go func() { _ = sched.Run(ctx); close(schedDone) }()
-	notify.Ready()
+	go func() { _ = d.sched.Run(ctx); close(schedDone) }()
+	d.notify.Ready()
 	log.Info("keysync daemon started", "version", version, "accounts", len(p.accounts))
 
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
-			reload(ctx, path, cfg, log, m, sched, probe, notify)
+			d.reload(ctx)
 		case syscall.SIGUSR1:
-			sched.TriggerAll()
+			d.sched.TriggerAll()
 		default:
-			notify.Stopping()
+			d.notify.Stopping()
 			log.Info("stopping", "signal", sig.String(), "grace", cfg.ShutdownGrace.Duration)
 			stop()
 			<-schedDone
+			d.endSession()
 			shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_ = srv.Shutdown(shutdownCtx)
 			cancel()
@@ -73,6 +91,31 @@ func runDaemon(path string, cfg *config.Config, log *slog.Logger) int {
 		}
 	}
 	return exitOK
+}
+
+// useSession makes vs the Vault session in use: its token renewal runs,
+// and the previous session, if another, stops and revokes its token.
+func (d *keysyncd) useSession(ctx context.Context, vs *vaultSession) {
+	if vs == d.session {
+		return
+	}
+	d.endSession()
+	sctx, cancel := context.WithCancel(ctx)
+	go vs.auth.Run(sctx)
+	d.session, d.stopSession = vs, cancel
+}
+
+// endSession stops renewing the session's token and revokes it if keysync
+// logged in for it.
+func (d *keysyncd) endSession() {
+	if d.session == nil {
+		return
+	}
+	d.stopSession()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d.session.auth.Revoke(ctx)
+	d.session = nil
 }
 
 // daemonRunner makes the runner try each sync once: across cycles the
@@ -90,28 +133,28 @@ func schedulerOptions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics) 
 	}
 }
 
-// reload validates the file and, only if it is good and its parts build,
-// hands the new accounts and runner to the scheduler. On any error the
-// daemon keeps running on what it had.
-func reload(ctx context.Context, path string, running *config.Config, log *slog.Logger, m *metrics.Metrics,
-	sched *scheduler.Scheduler, probe *daemon.VaultProbe, notify daemon.Notify) {
-	notify.Reloading()
-	defer notify.Ready()
-	cfg, err := config.Load(path)
+// reload validates the file and, only if it is good, its parts build and
+// any new Vault login succeeds, hands the new accounts and runner to the
+// scheduler. On any error the daemon keeps running on what it had.
+func (d *keysyncd) reload(ctx context.Context) {
+	d.notify.Reloading()
+	defer d.notify.Ready()
+	cfg, err := config.Load(d.path)
 	if err != nil {
-		log.Error("reload rejected: keeping the running configuration", "err", strings.ReplaceAll(err.Error(), "\n", "; "))
+		d.log.Error("reload rejected: keeping the running configuration", "err", strings.ReplaceAll(err.Error(), "\n", "; "))
 		return
 	}
-	p, err := build(ctx, cfg, log, m)
+	p, err := build(ctx, cfg, d.log, d.metrics, d.session)
 	if err != nil {
-		log.Error("reload failed: keeping the running configuration", "err", err)
+		d.log.Error("reload failed: keeping the running configuration", "err", err)
 		return
 	}
-	if err := sched.Reload(ctx, daemonRunner(p.runner), p.accounts); err != nil {
+	if err := d.sched.Reload(ctx, daemonRunner(p.runner), p.accounts); err != nil {
 		return
 	}
-	probe.SetCheck(p.sink.Check)
-	warnRestartOnly(log, running, cfg)
+	d.probe.SetCheck(p.sink.Check)
+	d.useSession(ctx, p.vault)
+	warnRestartOnly(d.log, d.cfg, cfg)
 }
 
 // warnRestartOnly names settings a reload read but cannot apply.

@@ -26,11 +26,13 @@ func loadConfig(path string, stderr io.Writer) (*config.Config, error) {
 
 // runOnce syncs every account once and prints the report.
 func runOnce(ctx context.Context, cfg *config.Config, dryRun bool, log *slog.Logger, stdout io.Writer) int {
-	p, err := build(ctx, cfg, log, nil)
+	p, err := build(ctx, cfg, log, nil, nil)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return exitFailed
 	}
+	// A token keysync logged in for is revoked when the run ends.
+	defer p.vault.auth.Revoke(context.WithoutCancel(ctx))
 	p.runner.DryRun = dryRun
 	results := p.runner.Run(ctx, jobs(p.accounts))
 	if err := runner.WriteReport(stdout, results, dryRun); err != nil {

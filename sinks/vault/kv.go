@@ -21,6 +21,7 @@ import (
 type Sink struct {
 	client *api.Client
 	mount  string
+	auth   *Auth // nil: no recovery from an invalid token
 
 	mu      sync.Mutex
 	version int // 0 until known
@@ -30,11 +31,14 @@ type Sink struct {
 // Vault which version the mount runs. When Vault cannot answer yet (sealed,
 // unreachable) the Sink is still returned and asks again on first use, so a
 // daemon starts while Vault is down; a mount that is not KV is an error now.
-func New(ctx context.Context, client *api.Client, mount string, kvVersion int) (*Sink, error) {
+//
+// auth, when not nil, is asked for a new token when Vault answers 403 to
+// a token that is no longer valid, and the request is then tried once more.
+func New(ctx context.Context, client *api.Client, mount string, kvVersion int, auth *Auth) (*Sink, error) {
 	if kvVersion < 0 || kvVersion > 2 {
 		return nil, fmt.Errorf("vault mount %q: unsupported KV version %d", mount, kvVersion)
 	}
-	s := &Sink{client: client, mount: strings.Trim(mount, "/"), version: kvVersion}
+	s := &Sink{client: client, mount: strings.Trim(mount, "/"), version: kvVersion, auth: auth}
 	if _, err := s.kvVersion(ctx); err != nil && !isTransient(err) {
 		return nil, err
 	}
@@ -97,8 +101,35 @@ func detectVersion(ctx context.Context, c *api.Client, mount string) (int, error
 	return 1, nil
 }
 
+// withToken runs op, and once more after a new token if Vault said 403 and
+// Auth found the token invalid.
+func (s *Sink) withToken(ctx context.Context, op func() error) error {
+	if s.auth == nil {
+		return op()
+	}
+	gen := s.auth.Generation()
+	err := op()
+	if isForbidden(err) && s.auth.Recover(ctx, gen) {
+		return op()
+	}
+	return err
+}
+
+func isForbidden(err error) bool {
+	var se *sinks.Error
+	return errors.As(err, &se) && se.StatusCode == http.StatusForbidden
+}
+
 // Read returns what the mount holds at path.
-func (s *Sink) Read(ctx context.Context, path string) (plan.Current, error) {
+func (s *Sink) Read(ctx context.Context, path string) (cur plan.Current, err error) {
+	err = s.withToken(ctx, func() error {
+		cur, err = s.read(ctx, path)
+		return err
+	})
+	return cur, err
+}
+
+func (s *Sink) read(ctx context.Context, path string) (plan.Current, error) {
 	v, err := s.kvVersion(ctx)
 	if err != nil {
 		return plan.Current{}, err

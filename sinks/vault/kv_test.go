@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -36,15 +37,20 @@ func TestMain(m *testing.M) {
 
 func uniquePath() string { return fmt.Sprintf("sinktest/p%d", seq.Add(1)) }
 
-func newSink(t *testing.T, mount string, version int) *Sink {
+// client returns a client of the dev server holding token.
+func client(t *testing.T, token string) *api.Client {
 	t.Helper()
-	t.Setenv("VAULT_ADDR", dev.Addr)
-	t.Setenv("VAULT_TOKEN", testenv.RootToken)
-	c, err := NewClient(ClientOptions{Timeout: 5 * time.Second})
+	c, err := NewClient(ClientOptions{Address: dev.Addr, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(context.Background(), c, mount, version)
+	c.SetToken(token)
+	return c
+}
+
+func newSink(t *testing.T, mount string, version int) *Sink {
+	t.Helper()
+	s, err := New(context.Background(), client(t, testenv.RootToken), mount, version, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,11 +82,11 @@ func TestDetectVersion(t *testing.T) {
 	if v := newSink(t, testenv.V1Mount, 0).Version(); v != 1 {
 		t.Errorf("%s/ detected as KV v%d", testenv.V1Mount, v)
 	}
-	c := newSink(t, "secret", 2).client
-	if _, err := New(context.Background(), c, "sys", 0); err == nil || !strings.Contains(err.Error(), "not kv") {
+	c := client(t, testenv.RootToken)
+	if _, err := New(context.Background(), c, "sys", 0, nil); err == nil || !strings.Contains(err.Error(), "not kv") {
 		t.Errorf("sys/ accepted as a KV mount: %v", err)
 	}
-	if _, err := New(context.Background(), c, "nosuchmount", 0); err == nil {
+	if _, err := New(context.Background(), c, "nosuchmount", 0, nil); err == nil {
 		t.Error("a missing mount was accepted")
 	}
 }
@@ -178,12 +184,7 @@ path "secret/metadata/*" { capabilities = ["read"] }`); err != nil {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("VAULT_TOKEN", tok.Auth.ClientToken)
-	c, err := NewClient(ClientOptions{Address: dev.Addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(ctx, c, "secret", 2)
+	s, err := New(ctx, client(t, tok.Auth.ClientToken), "secret", 2, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,10 +203,11 @@ path "secret/metadata/*" { capabilities = ["read"] }`); err != nil {
 	}
 
 	addr, _ := testenv.FreeAddr()
-	if c, err = NewClient(ClientOptions{Address: "http://" + addr, Timeout: time.Second}); err != nil {
+	c, err := NewClient(ClientOptions{Address: "http://" + addr, Timeout: time.Second})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if s, err = New(ctx, c, "secret", 0); err != nil {
+	if s, err = New(ctx, c, "secret", 0, nil); err != nil {
 		t.Fatalf("an unreachable Vault must not fail New: %v", err)
 	}
 	_, err = s.Read(ctx, path)
@@ -214,20 +216,29 @@ path "secret/metadata/*" { capabilities = ["read"] }`); err != nil {
 	}
 }
 
-// TestTokenFile: the token comes from token_file when set.
+// TestTokenFile: the token comes from token_file, and a rewritten file is
+// picked up; an empty file is an error.
 func TestTokenFile(t *testing.T) {
 	t.Setenv("VAULT_TOKEN", "")
 	f := t.TempDir() + "/token"
 	os.WriteFile(f, []byte(testenv.RootToken+"\n"), 0o600)
-	c, err := NewClient(ClientOptions{Address: dev.Addr, TokenFile: f})
+	c := client(t, "")
+	a := NewAuth(c, AuthOptions{Method: MethodToken, TokenFile: f}, slog.New(slog.DiscardHandler))
+	if err := a.Login(context.Background()); err != nil || c.Token() != testenv.RootToken {
+		t.Fatalf("token not read from file: %v", err)
+	}
+	tok, err := dev.Client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"default"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Token() != testenv.RootToken {
-		t.Fatal("token not read from file")
+	os.WriteFile(f, []byte(tok.Auth.ClientToken), 0o600)
+	os.Chtimes(f, time.Now().Add(time.Second), time.Now().Add(time.Second))
+	if err := a.Login(context.Background()); err != nil || c.Token() != tok.Auth.ClientToken || a.Generation() != 2 {
+		t.Fatalf("rewritten token_file not used: %v, generation %d", err, a.Generation())
 	}
 	os.WriteFile(f, nil, 0o600)
-	if _, err := NewClient(ClientOptions{Address: dev.Addr, TokenFile: f}); err == nil || !strings.Contains(err.Error(), "empty") {
+	os.Chtimes(f, time.Now().Add(2*time.Second), time.Now().Add(2*time.Second))
+	if err := a.Login(context.Background()); err == nil || !strings.Contains(err.Error(), "empty") {
 		t.Fatalf("empty token file: %v", err)
 	}
 }

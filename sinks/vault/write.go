@@ -17,6 +17,10 @@ import (
 // check-and-set against the version read, so a concurrent writer makes Apply
 // fail with sinks.ErrConflict instead of being overwritten.
 func (s *Sink) Apply(ctx context.Context, path string, cur plan.Current, ch plan.Change) error {
+	return s.withToken(ctx, func() error { return s.apply(ctx, path, cur, ch) })
+}
+
+func (s *Sink) apply(ctx context.Context, path string, cur plan.Current, ch plan.Change) error {
 	if !ch.HasChanges() {
 		return nil
 	}

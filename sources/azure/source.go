@@ -63,6 +63,7 @@ type Options struct {
 
 // Source reads keys from ARM.
 type Source struct {
+	cred       azcore.TokenCredential
 	client     *arm.Client
 	apiVersion string
 	timeout    time.Duration
@@ -96,7 +97,7 @@ func NewWithCredential(o Options, cred azcore.TokenCredential) (*Source, error) 
 	if err != nil {
 		return nil, fmt.Errorf("azure client: %w", err)
 	}
-	s := &Source{client: client, apiVersion: o.APIVersion, timeout: o.Timeout}
+	s := &Source{cred: cred, client: client, apiVersion: o.APIVersion, timeout: o.Timeout}
 	if s.apiVersion == "" {
 		s.apiVersion = DefaultAPIVersion
 	}
@@ -105,6 +106,10 @@ func NewWithCredential(o Options, cred azcore.TokenCredential) (*Source, error) 
 	}
 	return s, nil
 }
+
+// Credential is the azidentity credential the source reads keys with; Vault's
+// Azure auth method logs in with the same identity.
+func (s *Source) Credential() azcore.TokenCredential { return s.cred }
 
 func clientOptions(o Options) (azcore.ClientOptions, error) {
 	name := o.Cloud

@@ -61,12 +61,12 @@ func setup(m *testing.M) int {
 
 func newSink(t *testing.T) *vault.Sink {
 	t.Helper()
-	t.Setenv("VAULT_TOKEN", testenv.RootToken)
 	c, err := vault.NewClient(vault.ClientOptions{Address: dev.Addr})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := vault.New(context.Background(), c, "secret", 0)
+	c.SetToken(testenv.RootToken)
+	s, err := vault.New(context.Background(), c, "secret", 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

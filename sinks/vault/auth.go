@@ -1,0 +1,133 @@
+package vault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/hashicorp/vault/api"
+	"github.com/hashicorp/vault/api/auth/approle"
+	"github.com/hashicorp/vault/api/auth/kubernetes"
+)
+
+// Auth methods.
+const (
+	MethodToken      = "token"
+	MethodAppRole    = "approle"
+	MethodKubernetes = "kubernetes"
+	MethodJWT        = "jwt"
+	MethodAzure      = "azure"
+)
+
+// DefaultServiceAccountTokenPath is where Kubernetes mounts a pod's token.
+const DefaultServiceAccountTokenPath = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+// EnvSecretID holds an AppRole secret id when no secret_id_file is set.
+const EnvSecretID = "VAULT_SECRET_ID"
+
+// AuthOptions is [vault.auth].
+type AuthOptions struct {
+	Method    string
+	MountPath string
+	// token: TokenFile, else VAULT_TOKEN.
+	TokenFile string
+	// approle
+	RoleID, RoleIDFile, SecretIDFile string
+	SecretIDWrapped                  bool
+	// kubernetes, jwt, azure
+	Role string
+	// kubernetes
+	TokenPath string
+	// jwt
+	JWTFile string
+	// azure
+	Azure AzureLogin
+}
+
+// loginMethod builds the api.AuthMethod for o, read afresh at every login
+// so that rotated files (secret id, JWT, service-account token) are used.
+func loginMethod(o AuthOptions) (api.AuthMethod, error) {
+	mount := o.MountPath
+	if mount == "" {
+		mount = o.Method
+	}
+	switch o.Method {
+	case MethodAppRole:
+		return appRole(o, mount)
+	case MethodKubernetes:
+		path := o.TokenPath
+		if path == "" {
+			path = DefaultServiceAccountTokenPath
+		}
+		return kubernetes.NewKubernetesAuth(o.Role, kubernetes.WithMountPath(mount), kubernetes.WithServiceAccountTokenPath(path))
+	case MethodJWT:
+		return &jwtAuth{mount: mount, role: o.Role, file: o.JWTFile}, nil
+	case MethodAzure:
+		a := o.Azure
+		a.mount, a.role = mount, o.Role
+		return &a, nil
+	}
+	return nil, fmt.Errorf("unknown auth method %q", o.Method)
+}
+
+func appRole(o AuthOptions, mount string) (api.AuthMethod, error) {
+	roleID := o.RoleID
+	if o.RoleIDFile != "" {
+		b, err := os.ReadFile(o.RoleIDFile)
+		if err != nil {
+			return nil, fmt.Errorf("approle role_id_file: %w", err)
+		}
+		roleID = strings.TrimSpace(string(b))
+	}
+	secretID := &approle.SecretID{FromEnv: EnvSecretID}
+	if o.SecretIDFile != "" {
+		secretID = &approle.SecretID{FromFile: o.SecretIDFile}
+	}
+	opts := []approle.LoginOption{approle.WithMountPath(mount)}
+	if o.SecretIDWrapped {
+		opts = append(opts, approle.WithWrappingToken())
+	}
+	return approle.NewAppRoleAuth(roleID, secretID, opts...)
+}
+
+// jwtAuth logs in to Vault's JWT/OIDC method with a JWT read from a file at
+// every login (workload-identity federation rewrites it).
+type jwtAuth struct {
+	mount, role, file string
+}
+
+// Login implements api.AuthMethod.
+func (j *jwtAuth) Login(ctx context.Context, client *api.Client) (*api.Secret, error) {
+	b, err := os.ReadFile(j.file)
+	if err != nil {
+		return nil, fmt.Errorf("jwt_file: %w", err)
+	}
+	jwt := strings.TrimSpace(string(b))
+	if jwt == "" {
+		return nil, fmt.Errorf("jwt_file %s is empty", j.file)
+	}
+	return client.Logical().WriteWithContext(ctx, "auth/"+j.mount+"/login", map[string]any{"role": j.role, "jwt": jwt})
+}
+
+// AzureLogin is Vault's Azure auth method: a managed-identity token for
+// Resource, through the same azidentity credential that reads the keys, and
+// the machine's identity from the config or the instance metadata service.
+type AzureLogin struct {
+	Credential        azcore.TokenCredential
+	Resource          string
+	SubscriptionID    string
+	ResourceGroupName string
+	VMName            string
+	VMSSName          string
+	ResourceID        string
+	// IMDSEndpoint is the instance metadata service's base URL; the
+	// link-local default when empty.
+	IMDSEndpoint string
+
+	mount, role string
+}
+
+var errNoCredential = errors.New("azure auth: no Azure credential")
