@@ -280,3 +280,12 @@ func (e *Emulator) AllKeys() []string {
 	}
 	return out
 }
+
+// TokenResource returns the resource a token was issued for, and whether
+// the emulator issued it at all.
+func (e *Emulator) TokenResource(tok string) (string, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	t, ok := e.tokens[tok]
+	return t.resource, ok
+}

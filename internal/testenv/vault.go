@@ -29,6 +29,8 @@ const V1Mount = "kv1"
 type Vault struct {
 	Addr   string
 	Client *api.Client
+	// CACert is the CA file of a -dev-tls server, "" otherwise.
+	CACert string
 	cmd    *exec.Cmd
 	out    *bytes.Buffer
 }
@@ -69,7 +71,13 @@ func VaultBinary() (string, error) {
 
 // StartVault starts a dev server on a free loopback port, with KV v2 at
 // secret/ and KV v1 at kv1/, and waits until it answers.
-func StartVault() (*Vault, error) {
+func StartVault() (*Vault, error) { return startVault("") }
+
+// StartVaultTLS starts a dev server that serves TLS (-dev-tls) with a CA
+// it writes into certDir, as CACert.
+func StartVaultTLS(certDir string) (*Vault, error) { return startVault(certDir) }
+
+func startVault(tlsDir string) (*Vault, error) {
 	bin, err := VaultBinary()
 	if err != nil {
 		return nil, err
@@ -79,7 +87,12 @@ func StartVault() (*Vault, error) {
 		return nil, err
 	}
 	v := &Vault{Addr: "http://" + addr, out: &bytes.Buffer{}}
-	v.cmd = exec.Command(bin, "server", "-dev", "-dev-root-token-id="+RootToken, "-dev-listen-address="+addr, "-dev-no-store-token")
+	args := []string{"server", "-dev", "-dev-root-token-id=" + RootToken, "-dev-listen-address=" + addr, "-dev-no-store-token"}
+	if tlsDir != "" {
+		v.Addr, v.CACert = "https://"+addr, filepath.Join(tlsDir, "vault-ca.pem")
+		args = append(args, "-dev-tls", "-dev-tls-cert-dir="+tlsDir)
+	}
+	v.cmd = exec.Command(bin, args...)
 	v.cmd.Stdout, v.cmd.Stderr = v.out, v.out
 	v.cmd.Env = append(os.Environ(), "VAULT_ADDR="+v.Addr, "HOME="+os.TempDir())
 	if err := v.cmd.Start(); err != nil {
@@ -95,14 +108,25 @@ func StartVault() (*Vault, error) {
 func (v *Vault) connect() error {
 	cfg := api.DefaultConfig()
 	cfg.Address = v.Addr
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if v.CACert != "" {
+		for { // the server writes its CA once it runs
+			if _, err := os.Stat(v.CACert); err == nil || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err := cfg.ConfigureTLS(&api.TLSConfig{CACert: v.CACert}); err != nil {
+			return err
+		}
+	}
 	c, err := api.NewClient(cfg)
 	if err != nil {
 		return err
 	}
 	c.SetToken(RootToken)
 	v.Client = c
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	for {
 		var mounts map[string]*api.MountOutput
 		if mounts, err = c.Sys().ListMountsWithContext(ctx); err == nil && mounts["secret/"] != nil {

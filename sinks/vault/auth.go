@@ -58,11 +58,7 @@ func loginMethod(o AuthOptions) (api.AuthMethod, error) {
 	case MethodAppRole:
 		return appRole(o, mount)
 	case MethodKubernetes:
-		path := o.TokenPath
-		if path == "" {
-			path = DefaultServiceAccountTokenPath
-		}
-		return kubernetes.NewKubernetesAuth(o.Role, kubernetes.WithMountPath(mount), kubernetes.WithServiceAccountTokenPath(path))
+		return kubernetesAuth(o, mount)
 	case MethodJWT:
 		return &jwtAuth{mount: mount, role: o.Role, file: o.JWTFile}, nil
 	case MethodAzure:
@@ -71,6 +67,24 @@ func loginMethod(o AuthOptions) (api.AuthMethod, error) {
 		return &a, nil
 	}
 	return nil, fmt.Errorf("unknown auth method %q", o.Method)
+}
+
+// kubernetesAuth reads the service-account token itself, trimmed (the
+// client module sends a file's trailing newline along), at every login.
+func kubernetesAuth(o AuthOptions, mount string) (api.AuthMethod, error) {
+	path := o.TokenPath
+	if path == "" {
+		path = DefaultServiceAccountTokenPath
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes token_path: %w", err)
+	}
+	jwt := strings.TrimSpace(string(b))
+	if jwt == "" {
+		return nil, fmt.Errorf("kubernetes token_path %s is empty", path)
+	}
+	return kubernetes.NewKubernetesAuth(o.Role, kubernetes.WithMountPath(mount), kubernetes.WithServiceAccountToken(jwt))
 }
 
 func appRole(o AuthOptions, mount string) (api.AuthMethod, error) {

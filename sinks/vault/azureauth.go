@@ -28,7 +28,9 @@ func (a *AzureLogin) Login(ctx context.Context, client *api.Client) (*api.Secret
 	if resource == "" {
 		resource = DefaultAzureResource
 	}
-	tok, err := a.Credential.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{strings.TrimSuffix(resource, "/") + "/.default"}})
+	// resource + "/.default" keeps the resource exact (a trailing slash
+	// included) in the token's audience, which Vault compares with its own.
+	tok, err := a.Credential.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{resource + "/.default"}})
 	if err != nil {
 		return nil, fmt.Errorf("azure auth: managed-identity token for %s: %s", resource, firstLine(err.Error()))
 	}

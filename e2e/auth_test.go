@@ -1,0 +1,115 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+)
+
+// appRole mounts AppRole at mount with a role whose tokens live ttl, at
+// most maxTTL, and may write secret/, and returns the [vault.auth] lines.
+func appRole(t *testing.T, mount, ttl, maxTTL string) string {
+	t.Helper()
+	c := vault.Client
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(c.Sys().PutPolicy("keysync-e2e", `
+path "secret/*" { capabilities = ["create", "read", "update"] }
+path "sys/internal/ui/mounts/*" { capabilities = ["read"] }`))
+	must(c.Sys().EnableAuthWithOptions(mount, &api.EnableAuthOptions{Type: "approle"}))
+	_, err := c.Logical().Write("auth/"+mount+"/role/keysync", map[string]any{"token_ttl": ttl, "token_max_ttl": maxTTL, "token_policies": "keysync-e2e"})
+	must(err)
+	rid, err := c.Logical().Read("auth/" + mount + "/role/keysync/role-id")
+	must(err)
+	sid, err := c.Logical().Write("auth/"+mount+"/role/keysync/secret-id", nil)
+	must(err)
+	f := filepath.Join(t.TempDir(), "secret-id")
+	must(os.WriteFile(f, []byte(sid.Data["secret_id"].(string)), 0o600))
+	return fmt.Sprintf("[vault.auth]\nmethod = \"approle\"\nmount_path = %q\nrole_id = %q\nsecret_id_file = %q\n", mount, rid.Data["role_id"], f)
+}
+
+// accessors lists the token accessors Vault knows now.
+func accessors(t *testing.T) map[string]bool {
+	t.Helper()
+	s, err := vault.Client.Logical().List("auth/token/accessors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, k := range s.Data["keys"].([]any) {
+		out[k.(string)] = true
+	}
+	return out
+}
+
+// TestDaemonAppRoleTokenLifecycle: with a short-lived AppRole token the
+// daemon renews it across several TTLs, logs in again at the max TTL, keeps
+// syncing, shows the counts in /metrics, and revokes its own token on
+// SIGTERM. VAULT_TOKEN in its environment is ignored for method approle.
+func TestDaemonAppRoleTokenLifecycle(t *testing.T) {
+	a := newAccount(t)
+	auth := appRole(t, "approle-e2e", "2s", "6s")
+	before := accessors(t)
+	d := startDaemon(t, func(addr string) string {
+		return daemonConfig(addr, "", a) + "\n" + auth
+	})
+	d.waitFor("renewals and a second login", 20*time.Second, func() bool {
+		_, m := d.get("/metrics")
+		return strings.Contains(m, `keysync_vault_logins_total{method="approle",result="success"} 3`) &&
+			strings.Contains(m, `keysync_vault_token_renewals_total{result="success"}`)
+	})
+	a.regenerate(t, "primary")
+	p, _ := a.keys(t)
+	d.waitFor("a sync with the newest token", 5*time.Second, func() bool { return readV2(t, a.path).data["primary"] == p })
+	if _, m := d.get("/metrics"); strings.Contains(m, `result="failed"`) {
+		t.Errorf("a sync failed across re-logins:\n%s", grep(m, "keysync_sync_total"))
+	}
+	var mine []string
+	for acc := range accessors(t) {
+		if !before[acc] {
+			mine = append(mine, acc)
+		}
+	}
+	if code, _ := d.stop(15 * time.Second); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	for _, acc := range mine {
+		if _, err := vault.Client.Auth().Token().LookupAccessor(acc); err == nil {
+			t.Errorf("token %s that keysync logged in for is still valid after SIGTERM", acc)
+		}
+	}
+	if d.logLines("vault token revoked") != 1 {
+		t.Errorf("revocation not logged:\n%s", d.stderr.String())
+	}
+}
+
+// TestDaemonHandedTokenNotRevoked: a token given through token_file is
+// the user's: keysync uses it and leaves it valid when it stops.
+func TestDaemonHandedTokenNotRevoked(t *testing.T) {
+	a := newAccount(t)
+	tok, err := vault.Client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"root"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(f, []byte(tok.Auth.ClientToken+"\n"), 0o600)
+	d := startDaemon(t, func(addr string) string {
+		return daemonConfig(addr, "", a) + fmt.Sprintf("\n[vault.auth]\nmethod = \"token\"\ntoken_file = %q\n", f)
+	}, "VAULT_TOKEN=")
+	d.waitFor("the first sync", 10*time.Second, func() bool { return readV2(t, a.path) != nil })
+	if code, _ := d.stop(15 * time.Second); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	if _, err := vault.Client.Auth().Token().Lookup(tok.Auth.ClientToken); err != nil {
+		t.Fatalf("the handed token was revoked: %v", err)
+	}
+}
