@@ -113,3 +113,52 @@ func TestDaemonHandedTokenNotRevoked(t *testing.T) {
 		t.Fatalf("the handed token was revoked: %v", err)
 	}
 }
+
+// TestDaemonTokenFileRotation: a new token written to token_file, with the
+// old one revoked, is picked up and the next sync succeeds.
+func TestDaemonTokenFileRotation(t *testing.T) {
+	a := newAccount(t)
+	create := func() string {
+		tok, err := vault.Client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"root"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.Auth.ClientToken
+	}
+	old := create()
+	f := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(f, []byte(old), 0o600)
+	d := startDaemon(t, func(addr string) string {
+		return daemonConfig(addr, "", a) + fmt.Sprintf("\n[vault.auth]\nmethod = \"token\"\ntoken_file = %q\n", f)
+	}, "VAULT_TOKEN=")
+	d.waitFor("the first sync", 10*time.Second, func() bool { return readV2(t, a.path) != nil })
+	// Written next to it and renamed, as Vault Agent's file sink does.
+	tmp := f + ".tmp"
+	os.WriteFile(tmp, []byte(create()), 0o600)
+	os.Rename(tmp, f)
+	if err := vault.Client.Auth().Token().RevokeTree(old); err != nil {
+		t.Fatal(err)
+	}
+	a.regenerate(t, "secondary")
+	_, s := a.keys(t)
+	d.waitFor("a sync with the new token", 10*time.Second, func() bool { return readV2(t, a.path).data["secondary"] == s })
+}
+
+// TestDaemonLogsInOnce: over many cycles keysync creates one token, not one
+// per cycle or per account.
+func TestDaemonLogsInOnce(t *testing.T) {
+	a, b := newAccount(t), newAccount(t)
+	auth := appRole(t, "approle-once", "1h", "2h")
+	before := accessors(t)
+	d := startDaemon(t, func(addr string) string { return daemonConfig(addr, "", a, b) + "\n" + auth })
+	d.waitFor("five cycles", 15*time.Second, func() bool { return a.requests() >= 5 && b.requests() >= 5 })
+	created := 0
+	for acc := range accessors(t) {
+		if !before[acc] {
+			created++
+		}
+	}
+	if created != 1 {
+		t.Fatalf("%d tokens created over %d cycles of 2 accounts, want 1", created, a.requests())
+	}
+}

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -219,6 +220,16 @@ func stringMap(v any) map[string]string {
 // errors are transient; everything else will not pass by waiting.
 func classify(op, path string, err error) error {
 	e := &sinks.Error{Op: op, Path: path, Err: err, Temporary: true}
+	var unknownCA x509.UnknownAuthorityError
+	var badHost x509.HostnameError
+	switch {
+	case errors.As(err, &unknownCA):
+		e.Temporary = false
+		e.Err = fmt.Errorf("%w (Vault's certificate is not signed by a CA keysync trusts: set ca_cert or VAULT_CACERT)", err)
+	case errors.As(err, &badHost):
+		e.Temporary = false
+		e.Err = fmt.Errorf("%w (set tls_server_name to a name in Vault's certificate)", err)
+	}
 	var re *api.ResponseError
 	if errors.As(err, &re) {
 		e.StatusCode = re.StatusCode

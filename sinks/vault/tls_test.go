@@ -24,12 +24,12 @@ func TestTLS(t *testing.T) {
 			return err
 		}
 		c.SetToken(testenv.RootToken)
-		_, err = c.Auth().Token().LookupSelfWithContext(context.Background())
+		_, err = New(context.Background(), c, "secret", 0, nil)
 		return err
 	}
 	t.Setenv("VAULT_CACERT", "")
-	if err := lookup(ClientOptions{}); err == nil || !strings.Contains(err.Error(), "certificate") {
-		t.Fatalf("untrusted certificate accepted: %v", err)
+	if err := lookup(ClientOptions{}); err == nil || !strings.Contains(err.Error(), "set ca_cert or VAULT_CACERT") {
+		t.Fatalf("untrusted certificate: want a clear error, got %v", err)
 	}
 	if err := lookup(ClientOptions{TLS: TLSOptions{CACert: v.CACert}}); err != nil {
 		t.Fatalf("ca_cert: %v", err)
@@ -37,8 +37,8 @@ func TestTLS(t *testing.T) {
 	if err := lookup(ClientOptions{TLS: TLSOptions{CACert: v.CACert, ServerName: "localhost"}}); err != nil {
 		t.Fatalf("ca_cert with tls_server_name localhost: %v", err)
 	}
-	if err := lookup(ClientOptions{TLS: TLSOptions{CACert: v.CACert, ServerName: "elsewhere.example"}}); err == nil {
-		t.Fatal("a wrong tls_server_name was accepted")
+	if err := lookup(ClientOptions{TLS: TLSOptions{CACert: v.CACert, ServerName: "elsewhere.example"}}); err == nil || !strings.Contains(err.Error(), "tls_server_name") {
+		t.Fatalf("a wrong tls_server_name: want a clear error, got %v", err)
 	}
 	t.Setenv("VAULT_CACERT", v.CACert)
 	if err := lookup(ClientOptions{}); err != nil {
