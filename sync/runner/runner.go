@@ -58,6 +58,12 @@ type Runner struct {
 	Logger *slog.Logger
 	// Concurrency bounds the jobs in flight; below 1 means 1.
 	Concurrency int
+	// SubscriptionConcurrency bounds the fetches in flight per subscription,
+	// VaultConcurrency the requests in flight to Vault; 0 means no bound
+	// beyond Concurrency.
+	SubscriptionConcurrency int
+	VaultConcurrency        int
+	limits                  limits
 	// DryRun plans and reports without applying.
 	DryRun bool
 	Retry  RetryPolicy
@@ -69,25 +75,31 @@ type Runner struct {
 // maxConflicts bounds re-plans after check-and-set conflicts in one attempt.
 const maxConflicts = 3
 
-// Run syncs every job and returns one result each, in job order.
+// Run syncs every job and returns one result each, in job order. A fixed
+// pool of Concurrency workers does the work, so ten thousand jobs cost ten
+// thousand results, not ten thousand goroutines.
 func (r *Runner) Run(ctx context.Context, jobs []Job) []Result {
 	results := make([]Result, len(jobs))
-	sem := make(chan struct{}, max(r.Concurrency, 1))
+	next := make(chan int)
 	var wg sync.WaitGroup
-	for i, job := range jobs {
+	for range min(max(r.Concurrency, 1), len(jobs)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-				defer func() { <-sem }()
-				results[i] = r.Sync(ctx, job)
+			for i := range next {
+				if err := ctx.Err(); err != nil {
+					results[i] = Result{Job: jobs[i], Err: err}
+					continue
+				}
+				results[i] = r.Sync(ctx, jobs[i])
 				r.report(results[i])
-			case <-ctx.Done():
-				results[i] = Result{Job: job, Err: ctx.Err()}
 			}
 		}()
 	}
+	for i := range jobs {
+		next <- i
+	}
+	close(next)
 	wg.Wait()
 	return results
 }
@@ -112,6 +124,9 @@ func (r *Runner) Sync(ctx context.Context, job Job) Result {
 		}
 	}
 	res.Duration = r.now().Sub(start)
+	// The result outlives the sync (reports, metrics): keep the field names
+	// and fingerprints, drop the keys and the metadata.
+	res.Change.Set, res.Change.Metadata = nil, nil
 	return res
 }
 
@@ -122,13 +137,13 @@ func (r *Runner) JobLogger(job Job) *slog.Logger {
 
 // attempt is one try: fetch, then read-plan-apply until no conflict.
 func (r *Runner) attempt(ctx context.Context, job Job) (plan.Change, error) {
-	keys, err := r.Source.Fetch(ctx, job.Account)
+	keys, err := r.fetch(ctx, job.Account)
 	if err != nil {
 		return plan.Change{}, err
 	}
 	desired := plan.Desired{Fields: keys, ResourceID: job.Account.ResourceID(), APIVersion: job.APIVersion, Adopt: job.Adopt}
 	for conflicts := 0; ; conflicts++ {
-		cur, err := r.Sink.Read(ctx, job.Path)
+		cur, err := r.read(ctx, job.Path)
 		if err != nil {
 			return plan.Change{}, err
 		}
@@ -139,7 +154,7 @@ func (r *Runner) attempt(ctx context.Context, job Job) (plan.Change, error) {
 		if r.DryRun || !ch.HasChanges() {
 			return ch, nil
 		}
-		err = r.Sink.Apply(ctx, job.Path, cur, ch)
+		err = r.apply(ctx, job.Path, cur, ch)
 		if !errors.Is(err, sinks.ErrConflict) || conflicts+1 >= maxConflicts {
 			return ch, err
 		}

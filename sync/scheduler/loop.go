@@ -11,13 +11,12 @@ import (
 func (s *Scheduler) Run(ctx context.Context) error {
 	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelJobs()
-	sem := make(chan struct{}, max(s.opts.Concurrency, 1))
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
 		now := s.opts.Now()
 		s.beat.Store(now.UnixNano())
-		timer.Reset(s.turn(jobCtx, sem, now))
+		timer.Reset(s.turn(jobCtx, now))
 		select {
 		case <-ctx.Done():
 			s.drain(cancelJobs)
@@ -33,11 +32,15 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
-// turn dispatches every account that is due and returns how long to sleep.
-func (s *Scheduler) turn(ctx context.Context, sem chan struct{}, now time.Time) time.Duration {
+// turn dispatches accounts that are due, as many as there are free slots,
+// and returns how long to sleep. Due accounts beyond the slots stay due
+// (not running), and the next finished sync starts another turn: ten
+// thousand due accounts cost no goroutine each.
+func (s *Scheduler) turn(ctx context.Context, now time.Time) time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	wake := now.Add(heartbeat)
+	slots := max(s.opts.Concurrency, 1) - s.running
 	for _, st := range s.accounts {
 		if st.running {
 			if !st.nextTick.After(now) {
@@ -54,30 +57,24 @@ func (s *Scheduler) turn(ctx context.Context, sem chan struct{}, now time.Time) 
 			wake = earliest(wake, due)
 			continue
 		}
-		s.dispatch(ctx, sem, st, now)
+		if slots <= 0 {
+			continue
+		}
+		slots--
+		s.dispatch(ctx, st, now)
 		wake = earliest(wake, st.nextTick)
 	}
 	return max(wake.Sub(now), 0)
 }
 
 // dispatch starts one sync; s.mu is held.
-func (s *Scheduler) dispatch(ctx context.Context, sem chan struct{}, st *state, now time.Time) {
+func (s *Scheduler) dispatch(ctx context.Context, st *state, now time.Time) {
 	st.running, st.force = true, false
 	st.retryAt = time.Time{}
 	st.nextTick = st.next(now)
 	s.running++
 	syncer := s.syncer
-	go func() {
-		select {
-		case sem <- struct{}{}:
-		case <-s.stop:
-			s.done <- finished{st: st, cancelled: true}
-			return
-		}
-		res := syncer.Sync(ctx, st.Job)
-		<-sem
-		s.done <- finished{st: st, res: res}
-	}()
+	go func() { s.done <- finished{st: st, res: syncer.Sync(ctx, st.Job)} }()
 }
 
 // forceAll marks every account due now. An account that is syncing
@@ -123,7 +120,6 @@ func (s *Scheduler) apply(r reload, now time.Time) {
 // drain waits for in-flight syncs: up to the grace period, then cancels
 // them and waits for them to return.
 func (s *Scheduler) drain(cancel context.CancelFunc) {
-	close(s.stop)
 	s.mu.Lock()
 	n := s.running
 	s.mu.Unlock()

@@ -66,8 +66,7 @@ type Scheduler struct {
 	trigger chan struct{}
 	reloads chan reload
 	done    chan finished
-	stop    chan struct{} // closed when shutdown begins
-	beat    atomic.Int64  // unix nanoseconds of the loop's last turn
+	beat    atomic.Int64 // unix nanoseconds of the loop's last turn
 
 	mu       sync.Mutex
 	syncer   Syncer
@@ -84,8 +83,6 @@ type reload struct {
 type finished struct {
 	st  *state
 	res runner.Result
-	// cancelled means the sync never started: the daemon was stopping.
-	cancelled bool
 }
 
 // heartbeat bounds how long the loop sleeps, so liveness stays fresh.
@@ -104,7 +101,7 @@ func New(opts Options, syncer Syncer, accounts []Account) *Scheduler {
 	}
 	s := &Scheduler{
 		opts: opts, log: opts.Logger, syncer: syncer,
-		trigger: make(chan struct{}, 1), reloads: make(chan reload), done: make(chan finished), stop: make(chan struct{}),
+		trigger: make(chan struct{}, 1), reloads: make(chan reload), done: make(chan finished),
 		accounts: map[string]*state{}, paused: map[string]time.Time{},
 	}
 	now := opts.Now()

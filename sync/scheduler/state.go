@@ -80,8 +80,8 @@ func (s *Scheduler) settle(f finished, now time.Time) {
 	s.running--
 	st := f.st
 	st.running = false
-	if f.cancelled || s.accounts[st.key()] != st {
-		return // never started (shutdown), or removed by a reload while it ran
+	if s.accounts[st.key()] != st {
+		return // removed by a reload while it ran
 	}
 	s.opts.Observer.Synced(st.Label, f.res, now)
 	log := s.log.With("account", st.Label, "path", st.Job.Path)
