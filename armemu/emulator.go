@@ -39,16 +39,17 @@ type Emulator struct {
 	// TokenTTL is how long issued tokens live.
 	TokenTTL time.Duration
 
-	mu       sync.Mutex
-	accounts map[string]*Account // by lower-case resource id
-	tokens   map[string]token
-	faults   map[string][]Fault
-	requests map[string]int
-	log      []Request
-	buckets  map[string]*bucket
-	throttle *Throttle
-	latency  time.Duration
-	reqSeq   int
+	mu        sync.Mutex
+	accounts  map[string]*Account // by lower-case resource id
+	tokens    map[string]token
+	faults    map[string][]Fault
+	requests  map[string]int
+	log       []Request
+	buckets   map[string]*bucket
+	throttle  *Throttle
+	throttled int
+	latency   time.Duration
+	reqSeq    int
 
 	server  *http.Server
 	ln      net.Listener

@@ -59,9 +59,20 @@ func (e *Emulator) admitThrottle(w http.ResponseWriter, sub string) bool {
 	if admitted {
 		return true
 	}
+	e.mu.Lock()
+	e.throttled++
+	e.mu.Unlock()
 	wait := int(math.Ceil(deficit / t.Refill))
 	w.Header().Set("Retry-After", strconv.Itoa(max(wait, 1)))
 	cloudError(w, http.StatusTooManyRequests, "SubscriptionRequestsThrottled",
 		fmt.Sprintf("Number of write requests for subscription '%s' exceeded the limit of '%d' for time interval. Please try again after '%d' seconds.", sub, t.Burst, max(wait, 1)))
 	return false
+}
+
+// Throttled counts the 429 SubscriptionRequestsThrottled answers the
+// bucket has given.
+func (e *Emulator) Throttled() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.throttled
 }

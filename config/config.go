@@ -25,6 +25,7 @@ type Config struct {
 	BackoffMax    Duration  `toml:"backoff_max"`
 	ShutdownGrace Duration  `toml:"shutdown_grace"`
 	Listen        string    `toml:"listen"`
+	Shard         string    `toml:"shard"`
 	Azure         Azure     `toml:"azure"`
 	Vault         Vault     `toml:"vault"`
 	Accounts      []Account `toml:"account"`
@@ -39,6 +40,13 @@ type Azure struct {
 	Credential string   `toml:"credential"`
 	ClientID   string   `toml:"client_id"`
 	Timeout    Duration `toml:"timeout"`
+	// RequestsPerSecond and Burst are ARM's write bucket per subscription,
+	// which keysync paces itself to; 0 requests_per_second turns it off.
+	RequestsPerSecond float64 `toml:"requests_per_second"`
+	Burst             int     `toml:"burst"`
+	// SubscriptionConcurrency bounds listKeys calls in flight per
+	// subscription; 0 leaves only the global bound.
+	SubscriptionConcurrency int `toml:"subscription_concurrency"`
 }
 
 // Vault is the [vault] section.
@@ -48,6 +56,9 @@ type Vault struct {
 	KVVersion int      `toml:"kv_version"`
 	Namespace string   `toml:"namespace"`
 	Timeout   Duration `toml:"timeout"`
+	// Concurrency bounds requests in flight to Vault; 0 leaves only the
+	// global bound.
+	Concurrency int `toml:"concurrency"`
 	// TLS, as in Vault Agent's vault stanza. Empty fields leave the
 	// matching VAULT_* environment variable in force.
 	CACert     string    `toml:"ca_cert"`
@@ -140,6 +151,9 @@ func Defaults() Config {
 			APIVersion: "2024-02-01",
 			Credential: "default",
 			Timeout:    Duration{30 * time.Second},
+			// ARM's documented write bucket: 200 at once, 10 a second.
+			RequestsPerSecond: 10,
+			Burst:             200,
 		},
 		Vault: Vault{
 			Mount:   "secret",

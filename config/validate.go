@@ -59,6 +59,11 @@ func (c *Config) validateDaemon(p *Problems) {
 	if c.ShutdownGrace.Duration <= 0 {
 		p.add("shutdown_grace", "must be positive")
 	}
+	if c.Shard != "" {
+		if _, err := ParseShard(c.Shard); err != nil {
+			p.add("shard", "%v", err)
+		}
+	}
 	if c.Listen != "" {
 		if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
 			p.add("listen", "must be host:port (such as 127.0.0.1:9464) or empty to disable, got %q", c.Listen)
@@ -94,6 +99,15 @@ func (a *Azure) validate(p *Problems) {
 	if a.Timeout.Duration <= 0 {
 		p.add("azure.timeout", "must be positive")
 	}
+	if a.RequestsPerSecond < 0 {
+		p.add("azure.requests_per_second", "must not be negative (0 turns pacing off)")
+	}
+	if a.RequestsPerSecond > 0 && a.Burst < 1 {
+		p.add("azure.burst", "must be at least 1 when requests_per_second is set")
+	}
+	if a.SubscriptionConcurrency < 0 {
+		p.add("azure.subscription_concurrency", "must not be negative")
+	}
 }
 
 func (v *Vault) validate(p *Problems) {
@@ -106,6 +120,9 @@ func (v *Vault) validate(p *Problems) {
 	}
 	if v.Timeout.Duration <= 0 {
 		p.add("vault.timeout", "must be positive")
+	}
+	if v.Concurrency < 0 {
+		p.add("vault.concurrency", "must not be negative")
 	}
 	if (v.ClientCert == "") != (v.ClientKey == "") {
 		p.add("vault.client_cert", "client_cert and client_key go together")

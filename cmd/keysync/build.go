@@ -47,7 +47,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics
 	vs := reuse
 	var loginErr error
 	if vs == nil || vs.cfg != cfg.Vault {
-		if vs, err = newVaultSession(cfg.Vault, src.Credential(), log, m); err != nil {
+		if vs, err = newVaultSession(cfg, src.Credential(), log, m); err != nil {
 			return nil, err
 		}
 		loginErr = vs.auth.Login(ctx)
@@ -56,7 +56,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics
 	if err != nil {
 		return nil, err
 	}
-	r := &runner.Runner{Source: src, Sink: sink, Logger: log, Concurrency: cfg.Concurrency, Retry: runner.DefaultRetry}
+	r := &runner.Runner{Source: src, Sink: sink, Logger: log, Concurrency: cfg.Concurrency, Retry: runner.DefaultRetry,
+		SubscriptionConcurrency: cfg.Azure.SubscriptionConcurrency, VaultConcurrency: cfg.Vault.Concurrency}
 	r.Retry.Attempts = cfg.Retries + 1
 	return &parts{runner: r, sink: sink, vault: vs, accounts: accounts(cfg)}, loginErr
 }
@@ -65,7 +66,9 @@ func newSource(cfg *config.Config, m *metrics.Metrics) (*azure.Source, error) {
 	o := azure.Options{
 		Cloud: cfg.Azure.Cloud, Endpoint: cfg.Azure.Endpoint, Audience: cfg.Azure.Audience,
 		APIVersion: cfg.Azure.APIVersion, Credential: cfg.Azure.Credential, ClientID: cfg.Azure.ClientID,
-		Timeout: cfg.Azure.Timeout.Duration,
+		Timeout:     cfg.Azure.Timeout.Duration,
+		Pacing:      azure.Pacing{PerSecond: cfg.Azure.RequestsPerSecond, Burst: cfg.Azure.Burst},
+		Connections: cfg.Concurrency,
 	}
 	if m != nil {
 		o.Observe = m.ARMResponse
@@ -73,9 +76,11 @@ func newSource(cfg *config.Config, m *metrics.Metrics) (*azure.Source, error) {
 	return azure.New(o)
 }
 
-func newVaultSession(v config.Vault, cred azcore.TokenCredential, log *slog.Logger, m *metrics.Metrics) (*vaultSession, error) {
+func newVaultSession(cfg *config.Config, cred azcore.TokenCredential, log *slog.Logger, m *metrics.Metrics) (*vaultSession, error) {
+	v := cfg.Vault
 	o := vault.ClientOptions{
 		Address: v.Address, Namespace: v.Namespace, Timeout: v.Timeout.Duration, Logger: log,
+		Connections: max(v.Concurrency, cfg.Concurrency),
 		TLS: vault.TLSOptions{CACert: v.CACert, CAPath: v.CAPath, ClientCert: v.ClientCert,
 			ClientKey: v.ClientKey, ServerName: v.ServerName, SkipVerify: v.SkipVerify},
 	}
@@ -100,11 +105,16 @@ func newVaultSession(v config.Vault, cred azcore.TokenCredential, log *slog.Logg
 	return &vaultSession{cfg: v, client: client, auth: auth}, nil
 }
 
-// accounts turns the config's accounts into jobs with parsed schedules;
-// the config has validated every schedule already.
+// accounts turns the config's accounts of this shard into jobs with parsed
+// schedules; the config has validated every schedule and the shard already.
 func accounts(cfg *config.Config) []scheduler.Account {
+	shard, _ := config.ParseShard(cfg.Shard)
 	out := make([]scheduler.Account, 0, len(cfg.Accounts))
 	for _, a := range cfg.Accounts {
+		acct := sources.Account{SubscriptionID: a.SubscriptionID, ResourceGroup: a.ResourceGroup, Name: a.Name}
+		if !shard.Owns(acct.ResourceID()) {
+			continue
+		}
 		spec := a.EffectiveSchedule(cfg.Schedule)
 		sched, err := config.ScheduleParser.Parse(spec)
 		if err != nil {
@@ -112,7 +122,7 @@ func accounts(cfg *config.Config) []scheduler.Account {
 		}
 		out = append(out, scheduler.Account{
 			Job: runner.Job{
-				Account:    sources.Account{SubscriptionID: a.SubscriptionID, ResourceGroup: a.ResourceGroup, Name: a.Name},
+				Account:    acct,
 				Path:       strings.Trim(a.Path, "/"),
 				Adopt:      a.Adopt,
 				APIVersion: cfg.Azure.APIVersion,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -21,7 +22,7 @@ const vaultProbeInterval = 15 * time.Second
 
 // keysyncd is the running daemon's state that reloads change.
 type keysyncd struct {
-	path    string
+	opts    options
 	cfg     *config.Config
 	log     *slog.Logger
 	metrics *metrics.Metrics
@@ -36,14 +37,14 @@ type keysyncd struct {
 // runDaemon runs until SIGTERM or SIGINT: the scheduler, the HTTP
 // endpoints, the Vault probe, token renewal and systemd notifications.
 // SIGHUP reloads the config file, SIGUSR1 syncs every account now.
-func runDaemon(path string, cfg *config.Config, log *slog.Logger) int {
+func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 
-	d := &keysyncd{path: path, cfg: cfg, log: log, metrics: metrics.New(version), notify: daemon.Notify{Logger: log}}
+	d := &keysyncd{opts: o, cfg: cfg, log: log, metrics: metrics.New(version), notify: daemon.Notify{Logger: log}}
 	p, err := build(ctx, cfg, log, d.metrics, nil)
 	if p == nil || (err != nil && !runner.Transient(err)) {
 		log.Error("cannot start", "err", err)
@@ -139,7 +140,7 @@ func schedulerOptions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics) 
 func (d *keysyncd) reload(ctx context.Context) {
 	d.notify.Reloading()
 	defer d.notify.Ready()
-	cfg, err := config.Load(d.path)
+	cfg, err := loadConfig(d.opts.configPath, d.opts.shard, io.Discard)
 	if err != nil {
 		d.log.Error("reload rejected: keeping the running configuration", "err", strings.ReplaceAll(err.Error(), "\n", "; "))
 		return

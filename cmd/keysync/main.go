@@ -35,6 +35,7 @@ type options struct {
 	validate   bool
 	logFormat  string
 	logLevel   string
+	shard      string
 	version    bool
 }
 
@@ -48,6 +49,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.validate, "validate", false, "check the config file and exit (0 valid, 2 invalid); touches neither Azure nor Vault")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&o.shard, "shard", "", "sync only shard i/n of the accounts (0 <= i < n), overriding the file's shard")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -75,7 +77,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "keysync:", err)
 		return exitUsage
 	}
-	cfg, err := loadConfig(o.configPath, stderr)
+	cfg, err := loadConfig(o.configPath, o.shard, stderr)
 	if err != nil {
 		return exitUsage
 	}
@@ -84,7 +86,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if !o.runNow && !o.dryRun {
-		return runDaemon(o.configPath, cfg, logger)
+		return runDaemon(o, cfg, logger)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

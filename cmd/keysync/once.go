@@ -11,9 +11,16 @@ import (
 	"github.com/keysync/keysync/sync/runner"
 )
 
-// loadConfig loads the file and prints every problem in it.
-func loadConfig(path string, stderr io.Writer) (*config.Config, error) {
+// loadConfig loads the file, applies --shard, and prints every problem.
+func loadConfig(path, shard string, stderr io.Writer) (*config.Config, error) {
 	cfg, err := config.Load(path)
+	if err == nil && shard != "" {
+		if _, err = config.ParseShard(shard); err != nil {
+			err = config.Problems{{Key: "--shard", Msg: err.Error()}}
+		} else {
+			cfg.Shard = shard
+		}
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "keysync: invalid config %s:\n", path)
 		for _, line := range strings.Split(err.Error(), "\n") {

@@ -27,6 +27,9 @@ type ClientOptions struct {
 	// its HTTP status, or "error" when none came back.
 	Observe func(op, code string)
 	Logger  *slog.Logger
+	// Connections is how many idle keep-alive connections to keep to Vault;
+	// set it to the concurrency. 0 keeps the api package's default.
+	Connections int
 }
 
 // TLSOptions are the file's TLS settings; each empty one falls back to its
@@ -57,6 +60,9 @@ func NewClient(o ClientOptions) (*api.Client, error) {
 		if err := cfg.ConfigureTLS(mergeTLS(o.TLS)); err != nil {
 			return nil, fmt.Errorf("vault TLS: %w", err)
 		}
+	}
+	if tr, ok := cfg.HttpClient.Transport.(*http.Transport); ok && o.Connections > 0 {
+		tr.MaxIdleConnsPerHost = o.Connections
 	}
 	// keysync's runner owns every retry, so that a sealed or overloaded
 	// Vault sees one paced retry from keysync, not one from each layer.

@@ -5,6 +5,7 @@ package azure
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -59,11 +60,17 @@ type Options struct {
 	// Observe, when set, hears the outcome of every ARM request (not the
 	// token requests): the HTTP status, or "error" when none came back.
 	Observe func(code string)
+	// Pacing paces requests per subscription to ARM's write bucket.
+	Pacing Pacing
+	// Connections is how many idle keep-alive connections to keep to ARM;
+	// set it to the concurrency. 0 keeps azcore's default.
+	Connections int
 }
 
 // Source reads keys from ARM.
 type Source struct {
 	cred       azcore.TokenCredential
+	pacer      *pacer
 	client     *arm.Client
 	apiVersion string
 	timeout    time.Duration
@@ -97,7 +104,7 @@ func NewWithCredential(o Options, cred azcore.TokenCredential) (*Source, error) 
 	if err != nil {
 		return nil, fmt.Errorf("azure client: %w", err)
 	}
-	s := &Source{cred: cred, client: client, apiVersion: o.APIVersion, timeout: o.Timeout}
+	s := &Source{cred: cred, pacer: newPacer(o.Pacing), client: client, apiVersion: o.APIVersion, timeout: o.Timeout}
 	if s.apiVersion == "" {
 		s.apiVersion = DefaultAPIVersion
 	}
@@ -130,12 +137,16 @@ func clientOptions(o Options) (azcore.ClientOptions, error) {
 		rm.Audience = o.Audience
 	}
 	cfg.Services[cloud.ResourceManager] = rm
+	transport := o.Transport
+	if transport == nil && o.Connections > 0 {
+		transport = keepAliveClient(o.Connections)
+	}
 	return azcore.ClientOptions{
 		Cloud: cfg,
 		// keysync's runner owns every retry, so that Retry-After, backoff and
 		// throttling are decided in one place and never stack.
 		Retry:     policy.RetryOptions{MaxRetries: -1},
-		Transport: o.Transport,
+		Transport: transport,
 		// Every request carries x-ms-client-request-id, so a failure can be
 		// traced in ARM's logs from either side.
 		PerCallPolicies:  []policy.Policy{runtime.NewRequestIDPolicy()},
@@ -166,14 +177,21 @@ func (f policyFunc) Do(req *policy.Request) (*http.Response, error) { return f(r
 
 // Fetch calls listKeys for a and returns its keys as fields "primary" and
 // "secondary". Every failure is a *sources.Error.
+//
+// Pacing waits happen before the request's own timeout starts.
 func (s *Source) Fetch(ctx context.Context, a sources.Account) (secret.Fields, error) {
+	if err := s.pacer.wait(ctx, a.SubscriptionID); err != nil {
+		return nil, &sources.Error{Err: err, Code: "Cancelled"}
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	req, err := s.listKeysRequest(ctx, a)
 	if err != nil {
+		s.pacer.done(a.SubscriptionID, nil)
 		return nil, &sources.Error{Err: err}
 	}
 	resp, err := s.client.Pipeline().Do(req)
+	s.pacer.done(a.SubscriptionID, resp)
 	if err != nil {
 		return nil, transportError(ctx, err)
 	}
@@ -205,6 +223,16 @@ func (s *Source) listKeysRequest(ctx context.Context, a sources.Account) (*polic
 	// The body is read here, bounded, instead of whole by the pipeline.
 	runtime.SkipBodyDownload(req)
 	return req, nil
+}
+
+// keepAliveClient keeps n idle connections per host, so that n syncs in
+// flight reuse their TLS connections instead of redialling.
+func keepAliveClient(n int) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConns = max(n, 100)
+	tr.MaxIdleConnsPerHost = n
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr}
 }
 
 func readBounded(r io.Reader) ([]byte, error) {

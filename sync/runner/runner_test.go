@@ -23,10 +23,11 @@ import (
 // The runner is tested with its real parts: the Azure source against the
 // emulator over TLS and the Vault sink against a dev server.
 var (
-	dev *testenv.Vault
-	emu *testenv.Emulator
-	src *azure.Source
-	seq atomic.Int64
+	dev            *testenv.Vault
+	emu            *testenv.Emulator
+	src            *azure.Source
+	seq            atomic.Int64
+	trustingClient *http.Client
 )
 
 const sub = "22222222-3333-4444-5555-666666666666"
@@ -51,8 +52,8 @@ func setup(m *testing.M) int {
 	os.Setenv("IDENTITY_HEADER", emu.IdentityHeader)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(emu.CACertPEM())
-	tr := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	if src, err = azure.New(azure.Options{Endpoint: emu.URL(), Credential: azure.CredentialManagedIdentity, Timeout: 5 * time.Second, Transport: tr}); err != nil {
+	trustingClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 16}}
+	if src, err = azure.New(azure.Options{Endpoint: emu.URL(), Credential: azure.CredentialManagedIdentity, Timeout: 5 * time.Second, Transport: trustingClient}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
