@@ -12,7 +12,7 @@ VAULT_BIN := tools/vault/bin/vault
 # for; go.sum in tools/vault still pins every hash.
 VAULT_ENV := GONOSUMDB=github.com/hashicorp GOFLAGS=
 
-.PHONY: all build vault test fuzz demo clean
+.PHONY: all build vault test fuzz demo bench bench-smoke clean
 
 all: build
 
@@ -39,6 +39,15 @@ fuzz:
 
 demo: build vault
 	./scripts/demo.sh
+
+# keysync against a naive baseline, side by side, on the ARM emulator and a
+# real Vault; writes docs/BENCHMARKS.md. Not part of the tests' pass/fail.
+bench: vault
+	$(GO) run ./bench -out docs/BENCHMARKS.md
+
+# A small run of the same cases: proves the benchmark still works.
+bench-smoke: vault
+	$(GO) run ./bench -smoke
 
 clean:
 	rm -rf bin .demo

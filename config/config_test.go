@@ -102,3 +102,14 @@ func TestLabelsAreUnique(t *testing.T) {
 		}
 	}
 }
+
+func TestResourceGroupLength(t *testing.T) {
+	for n, ok := range map[int]bool{1: true, 90: true, 91: false} {
+		var p Problems
+		a := Account{SubscriptionID: "00000000-0000-0000-0000-000000000000", ResourceGroup: strings.Repeat("é", n), Name: "acct1", Path: "p"}
+		a.validate(&p, "account[0]")
+		if (len(p) == 0) != ok {
+			t.Errorf("resource group of %d letters: problems %v", n, p)
+		}
+	}
+}

@@ -1,0 +1,171 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/keysync/keysync/armemu"
+)
+
+// benchCase is one scenario.
+type benchCase struct {
+	name        string
+	accounts    int
+	subs        int
+	latency     time.Duration
+	bucket      *armemu.Throttle // ARM's bucket per subscription; nil: none
+	concurrency int
+	// cycles > 0 runs that many unchanged cycles after a first sync and
+	// counts the KV versions they create.
+	cycles int
+	// steady also measures a second, unchanged cycle: the daemon's
+	// everyday cycle, where the first one creates every secret.
+	steady bool
+	target string
+}
+
+// cases are the targets, or small versions of them for -smoke.
+func cases(smoke bool) []benchCase {
+	if smoke {
+		return []benchCase{
+			{name: "latency", accounts: 40, subs: 4, latency: 5 * time.Millisecond, concurrency: 8, steady: true, target: "wall time <= 1.2 x bound"},
+			{name: "throttle", accounts: 30, subs: 1, latency: 2 * time.Millisecond, bucket: &armemu.Throttle{Burst: 10, Refill: 20}, concurrency: 8, target: "wall time <= 1.05 x bound, zero 429"},
+			{name: "unchanged", accounts: 10, subs: 2, concurrency: 8, cycles: 3, target: "0 new KV versions"},
+			{name: "memory", accounts: 200, subs: 4, concurrency: 16, target: "peak RSS <= 40 MiB"},
+		}
+	}
+	return []benchCase{
+		{name: "latency", accounts: 1000, subs: 50, latency: 50 * time.Millisecond, bucket: &armemu.Throttle{Burst: 200, Refill: 10}, concurrency: 16, steady: true, target: "wall time <= 1.2 x bound"},
+		{name: "throttle", accounts: 300, subs: 1, latency: 20 * time.Millisecond, bucket: &armemu.Throttle{Burst: 50, Refill: 10}, concurrency: 16, target: "wall time <= 1.05 x bound (25 s), zero 429"},
+		{name: "unchanged", accounts: 100, subs: 5, concurrency: 16, cycles: 20, target: "0 new KV versions (baseline: 2,000)"},
+		{name: "memory", accounts: 10000, subs: 100, concurrency: 16, target: "peak RSS <= 40 MiB"},
+	}
+}
+
+// bound is the case's theoretical cycle time: the larger of N x latency /
+// concurrency and the per-subscription bucket bound (N/M - burst) / refill.
+func (c benchCase) bound() time.Duration {
+	b := time.Duration(c.accounts) * c.latency / time.Duration(c.concurrency)
+	if c.bucket != nil {
+		perSub := float64(c.accounts) / float64(c.subs)
+		if over := perSub - float64(c.bucket.Burst); over > 0 {
+			b = max(b, time.Duration(over/c.bucket.Refill*float64(time.Second)))
+		}
+	}
+	return b
+}
+
+type caseResult struct {
+	c                       benchCase
+	keysync, naive          measurement
+	ksSteady, naiveSteady   measurement
+	ksVersions, naiveVersns int
+}
+
+var caseSeq int
+
+func (e *env) runCase(c benchCase) (caseResult, error) {
+	caseSeq++
+	ksPaths, naivePaths, ksCfg, naiveCfg, err := e.configs(c)
+	if err != nil {
+		return caseResult{}, err
+	}
+	e.emu.SetLatency(c.latency)
+	defer e.emu.SetLatency(0)
+	defer e.emu.SetThrottle(nil)
+	r := caseResult{c: c}
+	if c.cycles > 0 {
+		return e.runCycles(r, ksPaths, naivePaths, ksCfg, naiveCfg)
+	}
+	e.emu.SetThrottle(c.bucket) // a full bucket for each side
+	if r.keysync, err = e.measure(e.keysync, "--config", ksCfg, "--run-now", "--log-level", "error"); err != nil {
+		return r, err
+	}
+	e.emu.SetThrottle(c.bucket)
+	if r.naive, err = e.measure(e.naive, naiveCfg); err != nil || !c.steady {
+		return r, err
+	}
+	e.emu.SetThrottle(c.bucket)
+	if r.ksSteady, err = e.measure(e.keysync, "--config", ksCfg, "--run-now", "--log-level", "error"); err != nil {
+		return r, err
+	}
+	e.emu.SetThrottle(c.bucket)
+	r.naiveSteady, err = e.measure(e.naive, naiveCfg)
+	return r, err
+}
+
+// runCycles syncs once, then runs c.cycles unchanged cycles of each side,
+// adding up their costs and counting the KV versions they create.
+func (e *env) runCycles(r caseResult, ksPaths, naivePaths []string, ksCfg, naiveCfg string) (caseResult, error) {
+	sides := []struct {
+		bin   string
+		args  []string
+		paths []string
+		m     *measurement
+		vers  *int
+	}{
+		{e.keysync, []string{"--config", ksCfg, "--run-now", "--log-level", "error"}, ksPaths, &r.keysync, &r.ksVersions},
+		{e.naive, []string{naiveCfg}, naivePaths, &r.naive, &r.naiveVersns},
+	}
+	for _, s := range sides {
+		if _, err := e.measure(s.bin, s.args...); err != nil {
+			return r, err
+		}
+		before, err := e.versions(s.paths)
+		if err != nil {
+			return r, err
+		}
+		for range r.c.cycles {
+			m, err := e.measure(s.bin, s.args...)
+			if err != nil {
+				return r, err
+			}
+			s.m.wall += m.wall
+			s.m.rssKiB = max(s.m.rssKiB, m.rssKiB)
+			s.m.throttle += m.throttle
+			s.m.reads += m.reads
+			s.m.writes += m.writes
+		}
+		after, err := e.versions(s.paths)
+		if err != nil {
+			return r, err
+		}
+		*s.vers = after - before
+	}
+	return r, nil
+}
+
+// configs creates the case's accounts and a config for each side, with its
+// own Vault paths.
+func (e *env) configs(c benchCase) (ksPaths, naivePaths []string, ksCfg, naiveCfg string, err error) {
+	var ks, naive strings.Builder
+	header := fmt.Sprintf("concurrency = %d\n\n[azure]\nendpoint = %q\ncredential = \"managed-identity\"\n", c.concurrency, e.emu.URL())
+	if c.bucket != nil {
+		header += fmt.Sprintf("requests_per_second = %g\nburst = %d\n", c.bucket.Refill, c.bucket.Burst)
+	}
+	header += "\n[vault]\nmount = \"secret\"\nkv_version = 2\n"
+	ks.WriteString(header)
+	naive.WriteString(header)
+	for i := range c.accounts {
+		sub := fmt.Sprintf("%08d-0000-4000-8000-%012d", caseSeq, i%c.subs)
+		name := fmt.Sprintf("c%dacct%d", caseSeq, i)
+		e.emu.AddAccount(sub, "bench", name)
+		for _, side := range []struct {
+			b     *strings.Builder
+			paths *[]string
+			dir   string
+		}{{&ks, &ksPaths, "ks"}, {&naive, &naivePaths, "naive"}} {
+			path := fmt.Sprintf("bench/%s/%s", side.dir, name)
+			*side.paths = append(*side.paths, path)
+			fmt.Fprintf(side.b, "\n[[account]]\nsubscription_id = %q\nresource_group = \"bench\"\nname = %q\npath = %q\n", sub, name, path)
+		}
+	}
+	ksCfg, naiveCfg = filepath.Join(e.dir, fmt.Sprintf("ks-%d.toml", caseSeq)), filepath.Join(e.dir, fmt.Sprintf("naive-%d.toml", caseSeq))
+	if err = os.WriteFile(ksCfg, []byte(ks.String()), 0o600); err == nil {
+		err = os.WriteFile(naiveCfg, []byte(naive.String()), 0o600)
+	}
+	return ksPaths, naivePaths, ksCfg, naiveCfg, err
+}

@@ -1,0 +1,103 @@
+// Command bench measures keysync against a naive baseline, side by side in
+// one run, on the ARM emulator (with configurable latency and throttle
+// bucket) and a real Vault dev server. Run it with `make bench` (full
+// cases, report written to docs/BENCHMARKS.md) or `make bench-smoke` (small
+// cases, a check that it still works). Its figures are not part of the
+// test suite's pass/fail.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/keysync/keysync/internal/testenv"
+)
+
+// env is what every case runs against.
+type env struct {
+	dir       string
+	keysync   string
+	naive     string
+	vault     *testenv.Vault
+	emu       *testenv.Emulator
+	auditFile string
+}
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	smoke := flag.Bool("smoke", false, "small cases: prove the benchmark works, in seconds")
+	out := flag.String("out", "", "also write the report as Markdown to this file")
+	only := flag.String("only", "", "run only the case of this name")
+	flag.Parse()
+	e, err := setup()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	defer e.close()
+	started := time.Now()
+	var results []caseResult
+	for _, c := range cases(*smoke) {
+		if *only != "" && c.name != *only {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "bench: %s ...\n", c.name)
+		r, err := e.runCase(c)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bench: %s: %v\n", c.name, err)
+			return 1
+		}
+		results = append(results, r)
+	}
+	report := render(results, *smoke, time.Since(started))
+	fmt.Print(report)
+	if *out != "" {
+		if err := os.WriteFile(*out, []byte(report), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+func setup() (*env, error) {
+	dir, err := os.MkdirTemp("", "keysync-bench-")
+	if err != nil {
+		return nil, err
+	}
+	e := &env{dir: dir, auditFile: filepath.Join(dir, "audit.log")}
+	if e.keysync, err = build(dir, "keysync", "./cmd/keysync"); err != nil {
+		return nil, err
+	}
+	if e.naive, err = build(dir, "naive", "./bench/naive"); err != nil {
+		return nil, err
+	}
+	if e.vault, err = testenv.StartVault(); err != nil {
+		return nil, err
+	}
+	err = e.vault.Client.Sys().EnableAuditWithOptions("file", &api.EnableAuditOptions{Type: "file",
+		Options: map[string]string{"file_path": e.auditFile, "log_raw": "false"}})
+	if err != nil {
+		return nil, fmt.Errorf("enabling the audit log: %w", err)
+	}
+	if e.emu, err = testenv.StartEmulator(dir); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *env) close() {
+	if e.emu != nil {
+		e.emu.Close()
+	}
+	if e.vault != nil {
+		e.vault.Stop()
+	}
+	os.RemoveAll(e.dir)
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/keysync/keysync/internal/testenv"
+)
+
+// build compiles a command of the module the way the release does.
+func build(dir, name, pkg string) (string, error) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	bin := dir + "/" + name
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, pkg)
+	cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+	}
+	return bin, nil
+}
+
+// measurement is what one process run cost.
+type measurement struct {
+	wall     time.Duration
+	rssKiB   int64
+	throttle int
+	reads    int
+	writes   int
+}
+
+// measure runs bin with args, counting 429s at the emulator and requests
+// in Vault's audit log while it runs.
+func (e *env) measure(bin string, args ...string) (measurement, error) {
+	off, err := fileSize(e.auditFile)
+	if err != nil {
+		return measurement{}, err
+	}
+	throttled := e.emu.Throttled()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + e.dir}, e.vault.Env()...), e.emu.Env()...)
+	if v := os.Getenv("BENCH_CHILD_ENV"); v != "" {
+		cmd.Env = append(cmd.Env, strings.Fields(v)...)
+	}
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	if os.Getenv("BENCH_STDERR") != "" {
+		cmd.Stderr = os.Stderr
+	}
+	start := time.Now()
+	err = cmd.Run()
+	m := measurement{wall: time.Since(start), throttle: e.emu.Throttled() - throttled}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		m.rssKiB = ru.Maxrss
+	}
+	if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == 1 {
+		err = nil // some accounts failed (the baseline under throttling): counted, not fatal
+	}
+	if err != nil {
+		return m, fmt.Errorf("%s: %v\n%s", bin, err, tail(stderr.String()))
+	}
+	m.reads, m.writes, err = countAudit(e.auditFile, off)
+	return m, err
+}
+
+// countAudit counts KV requests in the audit log after offset: reads, and
+// writes (create, update, patch) of data or metadata.
+func countAudit(path string, off int64) (reads, writes int, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return 0, 0, err
+	}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var entry struct {
+			Type    string
+			Request struct{ Operation, Path string }
+		}
+		if json.Unmarshal(sc.Bytes(), &entry) != nil || entry.Type != "request" || !strings.HasPrefix(entry.Request.Path, "secret/") {
+			continue
+		}
+		switch entry.Request.Operation {
+		case "read":
+			reads++
+		case "create", "update", "patch":
+			writes++
+		}
+	}
+	return reads, writes, sc.Err()
+}
+
+func fileSize(path string) (int64, error) {
+	fi, err := os.Stat(path)
+	if os.IsNotExist(err) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
+}
+
+// versions sums the current KV v2 version of every path.
+func (e *env) versions(paths []string) (int, error) {
+	total := 0
+	for _, p := range paths {
+		md, err := e.vault.Client.KVv2("secret").GetMetadata(context.Background(), p)
+		if err != nil {
+			return 0, fmt.Errorf("metadata of %s: %w", p, err)
+		}
+		total += md.CurrentVersion
+	}
+	return total, nil
+}
+
+func tail(s string) string {
+	if len(s) > 2000 {
+		return "..." + s[len(s)-2000:]
+	}
+	return s
+}

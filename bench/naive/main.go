@@ -1,0 +1,103 @@
+// Command naive is the benchmark's baseline: what a shell script around
+// `az` and `vault kv put` does. It reads keysync's config for the accounts,
+// takes one managed-identity token, then for each account, one after the
+// other, calls listKeys and writes both keys to Vault KV v2 without looking
+// at what is there. It neither retries nor paces; a failed account is
+// counted and skipped.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/keysync/keysync/config"
+)
+
+func main() { os.Exit(run()) }
+
+func run() int {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: naive CONFIG")
+		return 2
+	}
+	cfg, err := config.Load(os.Args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	ctx := context.Background()
+	token, err := msiToken(ctx, cfg.Azure.Audience)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "token:", err)
+		return 1
+	}
+	vc, err := api.NewClient(api.DefaultConfig())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	failed := 0
+	for _, a := range cfg.Accounts {
+		keys, err := listKeys(ctx, cfg.Azure.Endpoint, token, a)
+		if err == nil {
+			_, err = vc.KVv2(cfg.Vault.Mount).Put(ctx, a.Path, keys)
+		}
+		if err != nil {
+			failed++
+		}
+	}
+	fmt.Printf("naive: %d accounts, %d failed\n", len(cfg.Accounts), failed)
+	return 0
+}
+
+func msiToken(ctx context.Context, resource string) (string, error) {
+	if resource == "" {
+		resource = "https://management.core.windows.net/"
+	}
+	u := os.Getenv("IDENTITY_ENDPOINT") + "?api-version=2019-08-01&resource=" + url.QueryEscape(resource)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	req.Header.Set("X-IDENTITY-HEADER", os.Getenv("IDENTITY_HEADER"))
+	var out struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := do(req, &out); err != nil {
+		return "", err
+	}
+	return out.AccessToken, nil
+}
+
+func listKeys(ctx context.Context, endpoint, token string, a config.Account) (map[string]any, error) {
+	u := fmt.Sprintf("%s/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Batch/batchAccounts/%s/listKeys?api-version=2024-02-01",
+		strings.TrimRight(endpoint, "/"), a.SubscriptionID, a.ResourceGroup, a.Name)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	var out struct{ Primary, Secondary string }
+	if err := do(req, &out); err != nil {
+		return nil, err
+	}
+	return map[string]any{"primary": out.Primary, "secondary": out.Secondary}, nil
+}
+
+var client = &http.Client{Timeout: 30 * time.Second}
+
+func do(req *http.Request, out any) error {
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		io.Copy(io.Discard, resp.Body)
+		return fmt.Errorf("%s", resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}

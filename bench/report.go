@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// render writes the results as Markdown: keysync's figures, the baseline's,
+// and keysync's as a ratio of the baseline's.
+func render(results []caseResult, smoke bool, took time.Duration) string {
+	var b strings.Builder
+	cmd := "make bench"
+	if smoke {
+		cmd = "make bench-smoke"
+	}
+	fmt.Fprintf(&b, "# keysync benchmarks\n\nProduced by `%s` on %s: %d CPUs, %s, %s. The whole run took %s.\n\n",
+		cmd, time.Now().UTC().Format("2006-01-02"), runtime.NumCPU(), runtime.Version(), kernel(), took.Round(time.Second))
+	b.WriteString("Each case runs keysync (`--run-now`, the built binary) and the naive baseline " +
+		"(`bench/naive`: one token, then for each account in turn listKeys and an unconditional `vault kv put`) " +
+		"one after the other against the same ARM emulator and Vault dev server. Ratios are keysync / baseline; " +
+		"below 1 is better. Vault reads and writes come from Vault's audit log, 429s from the emulator, peak RSS from the kernel (getrusage).\n")
+	for _, r := range results {
+		c := r.c
+		fmt.Fprintf(&b, "\n## %s: %d accounts in %d subscriptions, latency %s, concurrency %d", c.name, c.accounts, c.subs, c.latency, c.concurrency)
+		if c.bucket != nil {
+			fmt.Fprintf(&b, ", ARM bucket %d + %g/s per subscription", c.bucket.Burst, c.bucket.Refill)
+		}
+		if c.cycles > 0 {
+			fmt.Fprintf(&b, ", %d unchanged cycles after a first sync", c.cycles)
+		}
+		fmt.Fprintf(&b, "\n\nTarget: %s.\n\n| metric | keysync | baseline | ratio |\n|---|---|---|---|\n", c.target)
+		row(&b, "wall time", r.keysync.wall.Round(time.Millisecond).String(), r.naive.wall.Round(time.Millisecond).String(), ratio(float64(r.keysync.wall), float64(r.naive.wall)))
+		if c.cycles == 0 && c.bound() > 0 {
+			row(&b, "first cycle (creates) / bound ("+c.bound().Round(time.Millisecond).String()+")",
+				fmt.Sprintf("%.2f", r.keysync.wall.Seconds()/c.bound().Seconds()), fmt.Sprintf("%.2f", r.naive.wall.Seconds()/c.bound().Seconds()), "")
+		}
+		if c.steady {
+			row(&b, "wall time, second cycle (unchanged)", r.ksSteady.wall.Round(time.Millisecond).String(), r.naiveSteady.wall.Round(time.Millisecond).String(), ratio(float64(r.ksSteady.wall), float64(r.naiveSteady.wall)))
+			row(&b, "second cycle / bound", fmt.Sprintf("%.2f", r.ksSteady.wall.Seconds()/c.bound().Seconds()), fmt.Sprintf("%.2f", r.naiveSteady.wall.Seconds()/c.bound().Seconds()), "")
+			row(&b, "Vault reads, writes in the second cycle", fmt.Sprintf("%d, %d", r.ksSteady.reads, r.ksSteady.writes), fmt.Sprintf("%d, %d", r.naiveSteady.reads, r.naiveSteady.writes), "")
+		}
+		row(&b, "429 answers", fmt.Sprint(r.keysync.throttle), fmt.Sprint(r.naive.throttle), ratio(float64(r.keysync.throttle), float64(r.naive.throttle)))
+		row(&b, "Vault reads", fmt.Sprint(r.keysync.reads), fmt.Sprint(r.naive.reads), ratio(float64(r.keysync.reads), float64(r.naive.reads)))
+		row(&b, "Vault writes", fmt.Sprint(r.keysync.writes), fmt.Sprint(r.naive.writes), ratio(float64(r.keysync.writes), float64(r.naive.writes)))
+		if c.cycles > 0 {
+			row(&b, "new KV versions", fmt.Sprint(r.ksVersions), fmt.Sprint(r.naiveVersns), ratio(float64(r.ksVersions), float64(r.naiveVersns)))
+		}
+		row(&b, "peak RSS", mib(r.keysync.rssKiB), mib(r.naive.rssKiB), ratio(float64(r.keysync.rssKiB), float64(r.naive.rssKiB)))
+	}
+	return b.String()
+}
+
+func row(b *strings.Builder, cells ...string) {
+	fmt.Fprintf(b, "| %s |\n", strings.Join(cells, " | "))
+}
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		if a == 0 {
+			return "—"
+		}
+		return "∞"
+	}
+	return fmt.Sprintf("%.3f", a/b)
+}
+
+func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
+
+func kernel() string {
+	out, err := exec.Command("uname", "-sr").Output()
+	if err != nil {
+		return runtime.GOOS
+	}
+	return strings.TrimSpace(string(out))
+}
