@@ -45,7 +45,7 @@ func parseCloudError(e *sources.Error, contentType string, body []byte) {
 		e.Details = details(ce.Error.Details, 1, &budget)
 		return
 	}
-	e.Message = describeNonCloudError(contentType, body, err)
+	e.Message = clean(describeNonCloudError(contentType, body, err))
 }
 
 // details copies nested details, bounded in depth and count.
@@ -83,9 +83,14 @@ func describeNonCloudError(contentType string, body []byte, jsonErr error) strin
 	}
 }
 
+// orUnknown names a media type for a message: at most 64 characters of it,
+// since a gateway's header is no more trusted than its body.
 func orUnknown(s string) string {
 	if s == "" {
 		return "no content type"
+	}
+	if len(s) > 64 {
+		s = s[:64] + "…"
 	}
 	return s
 }
