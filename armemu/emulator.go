@@ -47,6 +47,7 @@ type Emulator struct {
 	log       []Request
 	buckets   map[string]*bucket
 	throttle  *Throttle
+	chaos     *chaos
 	throttled int
 	latency   time.Duration
 	reqSeq    int
@@ -109,7 +110,10 @@ func (e *Emulator) Start(addr string) error {
 	}
 	e.ln = ln
 	e.server = &http.Server{Handler: e.routes(), ReadHeaderTimeout: 10 * time.Second,
-		TLSConfig: &tls.Config{Certificates: []tls.Certificate{leaf}, MinVersion: tls.VersionTLS12}}
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{leaf}, MinVersion: tls.VersionTLS12},
+		// HTTP/1.1 only, so that a reset fault can take the TCP connection
+		// and reset it; HTTP/2 would only reset a stream.
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}}
 	go func() { _ = e.server.ServeTLS(ln, "", "") }()
 	return nil
 }

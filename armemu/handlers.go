@@ -90,6 +90,9 @@ func (e *Emulator) handleARM(w http.ResponseWriter, r *http.Request) {
 	}
 	e.mu.Lock()
 	f, faulted := e.nextFault(resourceKey(p.sub, p.rg, p.name))
+	if !faulted {
+		f, faulted = e.chaosFault()
+	}
 	e.mu.Unlock()
 	if faulted && e.serveFault(w, r, f) {
 		return

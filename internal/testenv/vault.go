@@ -13,7 +13,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"syscall"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -32,7 +35,25 @@ type Vault struct {
 	// CACert is the CA file of a -dev-tls server, "" otherwise.
 	CACert string
 	cmd    *exec.Cmd
-	out    *bytes.Buffer
+	out    *lockedBuffer
+}
+
+// lockedBuffer collects a process's output while tests read it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // RepoRoot finds the keysync module's folder from the working directory.
@@ -86,7 +107,7 @@ func startVault(tlsDir string) (*Vault, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &Vault{Addr: "http://" + addr, out: &bytes.Buffer{}}
+	v := &Vault{Addr: "http://" + addr, out: &lockedBuffer{}}
 	args := []string{"server", "-dev", "-dev-root-token-id=" + RootToken, "-dev-listen-address=" + addr, "-dev-no-store-token"}
 	if tlsDir != "" {
 		v.Addr, v.CACert = "https://"+addr, filepath.Join(tlsDir, "vault-ca.pem")
@@ -165,3 +186,28 @@ func FreeAddr() (string, error) {
 
 // Logs is what the server printed so far, for failure messages.
 func (v *Vault) Logs() string { return strings.TrimSpace(v.out.String()) }
+
+var unsealKeyRE = regexp.MustCompile(`Unseal Key: (\S+)`)
+
+// Seal seals the dev server, as `vault operator seal` does.
+func (v *Vault) Seal() error { return v.Client.Sys().Seal() }
+
+// Unseal unseals it with the key the dev server printed at start.
+func (v *Vault) Unseal() error {
+	m := unsealKeyRE.FindStringSubmatch(v.out.String())
+	if m == nil {
+		return errors.New("no unseal key in the dev server's output")
+	}
+	st, err := v.Client.Sys().Unseal(m[1])
+	if err == nil && st.Sealed {
+		err = errors.New("still sealed")
+	}
+	return err
+}
+
+// Pause stops the server process (SIGSTOP): it accepts connections and
+// answers nothing, as an unreachable Vault behind a load balancer does.
+func (v *Vault) Pause() error { return v.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server.
+func (v *Vault) Resume() error { return v.cmd.Process.Signal(syscall.SIGCONT) }

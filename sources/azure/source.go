@@ -265,7 +265,7 @@ func responseError(resp *http.Response, body []byte, cause error, transient bool
 // transportError classifies a failure to get any response: a timeout, a
 // reset connection or a token that could not be had.
 func transportError(ctx context.Context, err error) *sources.Error {
-	e := &sources.Error{Err: err, Temporary: true}
+	e := &sources.Error{Err: err, Temporary: true, Code: "Transport"}
 	var authErr *azidentity.AuthenticationFailedError
 	switch {
 	case errors.As(err, &authErr):
