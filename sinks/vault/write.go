@@ -64,7 +64,9 @@ func (s *Sink) writeDataV2(ctx context.Context, path string, cur plan.Current, c
 	}
 	_, err := s.client.Logical().WriteWithContext(ctx, s.mount+"/data/"+path, body)
 	if isCASMismatch(err) {
-		return &sinks.Error{Op: "write", Path: path, StatusCode: http.StatusBadRequest, Err: sinks.ErrConflict}
+		// Transient: if re-planning loses the race every time, the
+		// runner's backoff gives the other writer room.
+		return &sinks.Error{Op: "write", Path: path, StatusCode: http.StatusBadRequest, Err: sinks.ErrConflict, Temporary: true}
 	}
 	if err != nil {
 		return classify("write", path, err)
