@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/keysync/keysync/secret"
 )
 
 // Config is the whole file.
@@ -79,10 +81,12 @@ type VaultAuth struct {
 	// token
 	TokenFile string `toml:"token_file"`
 	// approle
-	RoleID          string `toml:"role_id"`
-	RoleIDFile      string `toml:"role_id_file"`
-	SecretIDFile    string `toml:"secret_id_file"`
-	SecretIDWrapped bool   `toml:"secret_id_wrapped"`
+	RoleID       string `toml:"role_id"`
+	RoleIDFile   string `toml:"role_id_file"`
+	SecretIDFile string `toml:"secret_id_file"`
+	// SecretID inline is accepted only in a file no one else can read.
+	SecretID        secret.Value `toml:"secret_id"`
+	SecretIDWrapped bool         `toml:"secret_id_wrapped"`
 	// kubernetes, jwt, azure
 	Role string `toml:"role"`
 	// kubernetes
@@ -164,13 +168,26 @@ func Defaults() Config {
 }
 
 // Load reads, decodes and validates the file at path. Its error lists every
-// problem found, one a line.
+// problem found, one a line. A file that holds a secret inline must not be
+// readable by group or others.
 func Load(path string) (*Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading config: %w", err)
 	}
-	return Parse(string(b))
+	cfg, err := Parse(string(b))
+	if err != nil {
+		return nil, err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config: %w", err)
+	}
+	if mode := fi.Mode().Perm(); !cfg.Vault.Auth.SecretID.IsZero() && mode&0o077 != 0 {
+		return nil, Problems{{Key: "vault.auth.secret_id", Msg: fmt.Sprintf(
+			"is a secret held inline in a file that group or others can read (mode %#o): chmod 600 %s, or move the secret to secret_id_file", mode, path)}}
+	}
+	return cfg, nil
 }
 
 // Parse decodes and validates a configuration held in memory.

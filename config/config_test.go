@@ -113,3 +113,49 @@ func TestResourceGroupLength(t *testing.T) {
 		}
 	}
 }
+
+// TestInlineSecretNeedsAPrivateFile: a secret_id inline is refused in a
+// file that group or others can read, with a pointer to secret_id_file, and
+// accepted at mode 0600. Printing the config never shows it.
+func TestInlineSecretNeedsAPrivateFile(t *testing.T) {
+	const sid = "3f1c9a2e-inline-secret-id-value-7d41"
+	text := `[vault.auth]
+method    = "approle"
+role_id   = "role"
+secret_id = "` + sid + `"
+
+[[account]]
+subscription_id = "00000000-0000-0000-0000-000000000000"
+resource_group  = "rg"
+name            = "acct1"
+path            = "azure/batch/acct1"
+`
+	path := t.TempDir() + "/config.toml"
+	for mode, ok := range map[os.FileMode]bool{0o644: false, 0o640: false, 0o604: false, 0o600: true, 0o400: true} {
+		os.WriteFile(path, []byte(text), 0o600)
+		os.Chmod(path, mode)
+		cfg, err := Load(path)
+		if ok != (err == nil) {
+			t.Fatalf("mode %#o: err %v", mode, err)
+		}
+		if err != nil && (!strings.Contains(err.Error(), "secret_id_file") || strings.Contains(err.Error(), sid)) {
+			t.Fatalf("mode %#o: unclear or leaking error: %v", mode, err)
+		}
+		if cfg != nil {
+			if cfg.Vault.Auth.SecretID.Reveal() != sid {
+				t.Fatal("secret_id not decoded")
+			}
+			for _, verb := range []string{"%v", "%+v", "%#v"} {
+				if strings.Contains(fmt.Sprintf(verb, cfg), sid) {
+					t.Fatalf("%s of the config shows the secret", verb)
+				}
+			}
+		}
+	}
+	// Without an inline secret, mode does not matter.
+	os.WriteFile(path, []byte(strings.Replace(text, `secret_id = "`+sid+`"`, `secret_id_file = "/etc/keysync/sid"`, 1)), 0o644)
+	os.Chmod(path, 0o644)
+	if _, err := Load(path); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -140,7 +140,7 @@ var AuthMethods = []string{"token", "approle", "kubernetes", "jwt", "azure"}
 // method-specific key set with that method is a mistake worth reporting.
 var authKeys = map[string][]string{
 	"token":      {"token_file"},
-	"approle":    {"mount_path", "role_id", "role_id_file", "secret_id_file", "secret_id_wrapped"},
+	"approle":    {"mount_path", "role_id", "role_id_file", "secret_id", "secret_id_file", "secret_id_wrapped"},
 	"kubernetes": {"mount_path", "role", "token_path"},
 	"jwt":        {"mount_path", "role", "jwt_file"},
 	"azure":      {"mount_path", "role", "resource", "subscription_id", "resource_group_name", "vm_name", "vmss_name", "resource_id"},
@@ -159,8 +159,11 @@ func (a *VaultAuth) validate(p *Problems) {
 		if (a.RoleID == "") == (a.RoleIDFile == "") {
 			p.add("vault.auth.role_id", "set exactly one of role_id and role_id_file")
 		}
-		if a.SecretIDWrapped && a.SecretIDFile == "" {
-			p.add("vault.auth.secret_id_wrapped", "needs secret_id_file")
+		if a.SecretIDWrapped && a.SecretIDFile == "" && a.SecretID.IsZero() {
+			p.add("vault.auth.secret_id_wrapped", "needs secret_id_file or secret_id")
+		}
+		if a.SecretIDFile != "" && !a.SecretID.IsZero() {
+			p.add("vault.auth.secret_id", "set secret_id or secret_id_file, not both")
 		}
 	case "kubernetes", "jwt", "azure":
 		if a.Role == "" {
@@ -181,6 +184,7 @@ func (a *VaultAuth) setKeys() map[string]bool {
 	all := map[string]bool{
 		"mount_path": a.MountPath != "", "token_file": a.TokenFile != "",
 		"role_id": a.RoleID != "", "role_id_file": a.RoleIDFile != "", "secret_id_file": a.SecretIDFile != "",
+		"secret_id":         !a.SecretID.IsZero(),
 		"secret_id_wrapped": a.SecretIDWrapped, "role": a.Role != "", "token_path": a.TokenPath != "",
 		"jwt_file": a.JWTFile != "", "resource": a.Resource != "", "subscription_id": a.SubscriptionID != "",
 		"resource_group_name": a.ResourceGroupName != "", "vm_name": a.VMName != "", "vmss_name": a.VMSSName != "",

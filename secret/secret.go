@@ -59,6 +59,13 @@ func (v Value) LogValue() slog.Value { return slog.StringValue(Redacted) }
 // MarshalJSON implements json.Marshaler.
 func (v Value) MarshalJSON() ([]byte, error) { return []byte(`"` + Redacted + `"`), nil }
 
+// UnmarshalText implements encoding.TextUnmarshaler, so a config decoder
+// can fill a Value directly and the raw string never sits in a plain field.
+func (v *Value) UnmarshalText(b []byte) error {
+	v.v = string(b)
+	return nil
+}
+
 // MarshalText implements encoding.TextMarshaler (used by some encoders for
 // map keys and by text loggers).
 func (v Value) MarshalText() ([]byte, error) { return []byte(Redacted), nil }

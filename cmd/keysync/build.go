@@ -94,7 +94,7 @@ func newVaultSession(cfg *config.Config, cred azcore.TokenCredential, log *slog.
 	a := v.Auth
 	auth := vault.NewAuth(client, vault.AuthOptions{
 		Method: a.Method, MountPath: a.MountPath, TokenFile: a.TokenFile,
-		RoleID: a.RoleID, RoleIDFile: a.RoleIDFile, SecretIDFile: a.SecretIDFile, SecretIDWrapped: a.SecretIDWrapped,
+		RoleID: a.RoleID, RoleIDFile: a.RoleIDFile, SecretIDFile: a.SecretIDFile, SecretID: a.SecretID, SecretIDWrapped: a.SecretIDWrapped,
 		Role: a.Role, TokenPath: a.TokenPath, JWTFile: a.JWTFile,
 		Azure: vault.AzureLogin{Credential: cred, Resource: a.Resource, SubscriptionID: a.SubscriptionID,
 			ResourceGroupName: a.ResourceGroupName, VMName: a.VMName, VMSSName: a.VMSSName, ResourceID: a.ResourceID},

@@ -11,6 +11,8 @@ import (
 	"github.com/hashicorp/vault/api"
 	"github.com/hashicorp/vault/api/auth/approle"
 	"github.com/hashicorp/vault/api/auth/kubernetes"
+
+	"github.com/keysync/keysync/secret"
 )
 
 // Auth methods.
@@ -36,6 +38,7 @@ type AuthOptions struct {
 	TokenFile string
 	// approle
 	RoleID, RoleIDFile, SecretIDFile string
+	SecretID                         secret.Value
 	SecretIDWrapped                  bool
 	// kubernetes, jwt, azure
 	Role string
@@ -97,8 +100,11 @@ func appRole(o AuthOptions, mount string) (api.AuthMethod, error) {
 		roleID = strings.TrimSpace(string(b))
 	}
 	secretID := &approle.SecretID{FromEnv: EnvSecretID}
-	if o.SecretIDFile != "" {
+	switch {
+	case o.SecretIDFile != "":
 		secretID = &approle.SecretID{FromFile: o.SecretIDFile}
+	case !o.SecretID.IsZero():
+		secretID = &approle.SecretID{FromString: o.SecretID.Reveal()}
 	}
 	opts := []approle.LoginOption{approle.WithMountPath(mount)}
 	if o.SecretIDWrapped {
