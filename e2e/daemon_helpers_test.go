@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,33 +16,14 @@ import (
 	"github.com/keysync/keysync/internal/testenv"
 )
 
-// syncBuffer is a bytes.Buffer safe for the process to write while the
-// test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // daemonProc is a keysync daemon under test.
 type daemonProc struct {
 	t       *testing.T
 	cmd     *exec.Cmd
 	cfgPath string
 	addr    string
-	stdout  syncBuffer
-	stderr  syncBuffer
+	stdout  testenv.LockedBuffer
+	stderr  testenv.LockedBuffer
 	exited  chan struct{}
 	code    int
 }

@@ -35,22 +35,24 @@ type Vault struct {
 	// CACert is the CA file of a -dev-tls server, "" otherwise.
 	CACert string
 	cmd    *exec.Cmd
-	out    *lockedBuffer
+	out    *LockedBuffer
 }
 
-// lockedBuffer collects a process's output while tests read it.
-type lockedBuffer struct {
+// LockedBuffer collects a process's output while tests read it.
+type LockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+// Write implements io.Writer.
+func (l *LockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+// String returns what was written so far.
+func (l *LockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
@@ -107,7 +109,7 @@ func startVault(tlsDir string) (*Vault, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &Vault{Addr: "http://" + addr, out: &lockedBuffer{}}
+	v := &Vault{Addr: "http://" + addr, out: &LockedBuffer{}}
 	args := []string{"server", "-dev", "-dev-root-token-id=" + RootToken, "-dev-listen-address=" + addr, "-dev-no-store-token"}
 	if tlsDir != "" {
 		v.Addr, v.CACert = "https://"+addr, filepath.Join(tlsDir, "vault-ca.pem")
