@@ -16,11 +16,15 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/keysync/keysync/sources"
 )
 
 // APIVersion is the Batch management API version the emulator serves.
@@ -59,16 +63,24 @@ type Emulator struct {
 	hangs   sync.WaitGroup
 }
 
-// Account is one emulated Batch account.
+// Account is one emulated resource with keys: a Batch account, or any
+// other type of sources.Types.
 type Account struct {
 	SubscriptionID string
 	ResourceGroup  string
 	Name           string
-	// SharedKeyDisabled makes listKeys fail as for an account whose
-	// allowedAuthenticationModes lack SharedKey.
+	Type           string
+	Rule           string
+	// SharedKeyDisabled makes listKeys fail as for a resource whose key
+	// authentication is switched off (Batch: SharedKey not in
+	// allowedAuthenticationModes).
 	SharedKeyDisabled bool
-	Primary           string
-	Secondary         string
+	// Keys holds the current value of every key field, by the response's
+	// own field name (for Storage, by keyName).
+	Keys map[string]string
+	// Primary and Secondary mirror Keys for Batch.
+	Primary   string
+	Secondary string
 	// History holds every key value this account has had, oldest first.
 	History []string
 }
@@ -136,39 +148,99 @@ func (e *Emulator) Close() error {
 	return err
 }
 
-// AddAccount creates an account with fresh random keys and returns a copy.
+// AddAccount creates a Batch account with fresh random keys and returns a
+// copy.
 func (e *Emulator) AddAccount(sub, rg, name string) Account {
+	return e.AddResource(sources.Account{SubscriptionID: sub, ResourceGroup: rg, Name: name})
+}
+
+// AddResource creates a resource of any type with fresh random keys.
+func (e *Emulator) AddResource(r sources.Account) Account {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	a := &Account{SubscriptionID: sub, ResourceGroup: rg, Name: name, Primary: newKey(), Secondary: newKey()}
-	a.History = []string{a.Primary, a.Secondary}
-	e.accounts[resourceKey(sub, rg, name)] = a
-	return *a
+	a := &Account{SubscriptionID: r.SubscriptionID, ResourceGroup: r.ResourceGroup, Name: r.Name,
+		Type: r.Type, Rule: r.Rule, Keys: map[string]string{}}
+	for _, f := range keyFields(r.Kind()) {
+		a.setKey(f, newKey())
+	}
+	e.accounts[idKey(r)] = a
+	return a.copy()
 }
 
-// SetSharedKeyDisabled switches SharedKey authentication off or on.
+// SetSharedKeyDisabled switches a Batch account's key authentication off or on.
 func (e *Emulator) SetSharedKeyDisabled(sub, rg, name string, disabled bool) error {
-	return e.withAccount(sub, rg, name, func(a *Account) { a.SharedKeyDisabled = disabled })
+	return e.SetKeysDisabled(batch(sub, rg, name), disabled)
 }
 
-// Regenerate gives the named key ("primary" or "secondary") a new value, as
-// the regenerateKeys action does, and returns a copy of the account.
+// SetKeysDisabled switches any resource's key authentication off or on.
+func (e *Emulator) SetKeysDisabled(r sources.Account, disabled bool) error {
+	return e.withAccount(r, func(a *Account) { a.SharedKeyDisabled = disabled })
+}
+
+// Regenerate gives a Batch account's named key ("primary" or "secondary") a
+// new value, as the regenerateKeys action does, and returns a copy.
 func (e *Emulator) Regenerate(sub, rg, name, which string) (Account, error) {
+	return e.RegenerateField(batch(sub, rg, name), strings.ToLower(which))
+}
+
+// RegenerateField gives one key field of any resource a new value; the
+// connection strings built on it follow.
+func (e *Emulator) RegenerateField(r sources.Account, field string) (Account, error) {
 	var out Account
-	err := e.withAccount(sub, rg, name, func(a *Account) {
-		k := newKey()
-		if strings.EqualFold(which, "secondary") {
-			a.Secondary = k
-		} else {
-			a.Primary = k
+	var known bool
+	err := e.withAccount(r, func(a *Account) {
+		if _, known = a.Keys[field]; known {
+			a.setKey(field, newKey())
 		}
-		a.History = append(a.History, k)
-		out = *a
+		out = a.copy()
 	})
-	if err == nil && !strings.EqualFold(which, "primary") && !strings.EqualFold(which, "secondary") {
-		return out, fmt.Errorf("key name %q is neither primary nor secondary", which)
+	if err == nil && !known {
+		return out, fmt.Errorf("%s has no key field %q", r.ResourceID(), field)
 	}
 	return out, err
+}
+
+// keyFields are the key fields a type's resources get: its Fields, or
+// key1 and key2 for a keys array (Storage). Connection strings are derived.
+func keyFields(t sources.Type) []string {
+	if t.KeysArray {
+		return []string{"key1", "key2"}
+	}
+	var out []string
+	for _, f := range t.Fields {
+		if !strings.HasSuffix(f, "ConnectionString") {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// setKey sets a key, the connection string built on it (Event Hubs,
+// Service Bus, SignalR), and the history.
+func (a *Account) setKey(field, value string) {
+	a.Keys[field] = value
+	a.History = append(a.History, value)
+	if base, ok := strings.CutSuffix(field, "Key"); ok {
+		if cs := base + "ConnectionString"; slices.Contains(a.kind().Fields, cs) {
+			conn := fmt.Sprintf("Endpoint=sb://%s.servicebus.windows.net/;SharedAccessKeyName=%s;SharedAccessKey=%s", a.Name, a.Rule, value)
+			a.Keys[cs] = conn
+			a.History = append(a.History, conn)
+		}
+	}
+	a.Primary, a.Secondary = a.Keys["primary"], a.Keys["secondary"]
+}
+
+func (a *Account) kind() sources.Type { return sources.Account{Type: a.Type}.Kind() }
+
+func (a *Account) copy() Account {
+	c := *a
+	c.Keys = maps.Clone(a.Keys)
+	c.History = append([]string(nil), a.History...)
+	return c
+}
+
+func batch(sub, rg, name string) sources.Account {
+	return sources.Account{SubscriptionID: sub, ResourceGroup: rg, Name: name}
 }
 
 // SetLatency makes every ARM answer wait d first, like a distant region.
@@ -178,41 +250,51 @@ func (e *Emulator) SetLatency(d time.Duration) {
 	e.latency = d
 }
 
-// Get returns a copy of an account.
+// Get returns a copy of a Batch account.
 func (e *Emulator) Get(sub, rg, name string) (Account, bool) {
+	return e.GetResource(batch(sub, rg, name))
+}
+
+// GetResource returns a copy of a resource of any type.
+func (e *Emulator) GetResource(r sources.Account) (Account, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	a, ok := e.accounts[resourceKey(sub, rg, name)]
+	a, ok := e.accounts[idKey(r)]
 	if !ok {
 		return Account{}, false
 	}
-	c := *a
-	c.History = append([]string(nil), a.History...)
-	return c, true
+	return a.copy(), true
 }
 
-// Requests returns how many requests for an account have arrived, counted
-// on arrival (before latency, throttling or faults).
+// Requests returns how many requests for a Batch account have arrived,
+// counted on arrival (before latency, throttling or faults).
 func (e *Emulator) Requests(sub, rg, name string) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.requests[resourceKey(sub, rg, name)]
+	return e.ResourceRequests(batch(sub, rg, name))
 }
 
-func (e *Emulator) withAccount(sub, rg, name string, f func(*Account)) error {
+// ResourceRequests is Requests for a resource of any type.
+func (e *Emulator) ResourceRequests(r sources.Account) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	a, ok := e.accounts[resourceKey(sub, rg, name)]
+	return e.requests[idKey(r)]
+}
+
+func (e *Emulator) withAccount(r sources.Account, f func(*Account)) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	a, ok := e.accounts[idKey(r)]
 	if !ok {
-		return fmt.Errorf("no account %s/%s/%s", sub, rg, name)
+		return fmt.Errorf("no resource %s", r.ResourceID())
 	}
 	f(a)
 	return nil
 }
 
-func resourceKey(sub, rg, name string) string {
-	return strings.ToLower(sub + "/" + rg + "/" + name)
-}
+// idKey is a resource's identity: its resource id, in lower case as ARM
+// compares them.
+func idKey(r sources.Account) string { return strings.ToLower(r.ResourceID()) }
+
+func resourceKey(sub, rg, name string) string { return idKey(batch(sub, rg, name)) }
 
 // newKey makes a key shaped like a real Batch key: 64 random bytes, base64.
 func newKey() string {
@@ -235,8 +317,7 @@ type Request struct {
 	ClientRequestID string
 	UserAgent       string
 	Authorized      bool
-	// Account is the lower-case subscription/resourceGroup/name, when the
-	// path names one.
+	// Account is the lower-case resource id, when the path names one.
 	Account string
 	// Time is when the request arrived.
 	Time time.Time
@@ -256,7 +337,7 @@ func (e *Emulator) record(r *http.Request) {
 		ClientRequestID: r.Header.Get("x-ms-client-request-id"), UserAgent: r.Header.Get("User-Agent"),
 		Authorized: strings.HasPrefix(r.Header.Get("Authorization"), "Bearer "), Time: time.Now()}
 	if p, ok := parseARMPath(r.URL.Path); ok {
-		rec.Account = resourceKey(p.sub, p.rg, p.name)
+		rec.Account = idKey(p.resource)
 		e.requests[rec.Account]++
 	}
 	e.log = append(e.log, rec)

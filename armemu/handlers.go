@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/keysync/keysync/sources"
 )
 
 func (e *Emulator) routes() http.Handler {
@@ -48,26 +50,40 @@ func (e *Emulator) handleToken(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// armPath is a parsed Batch account action path.
+// armPath is a parsed keys action path.
 type armPath struct {
-	sub, rg, name, action string
+	resource sources.Account
+	action   string
 }
 
 // parseARMPath reads /subscriptions/{s}/resourceGroups/{rg}/providers/
-// Microsoft.Batch/batchAccounts/{n}/{action}; ARM matches the literal
-// segments case-insensitively, and so does this.
+// {namespace}/{type}/{name}[/{child}/{rule}]/{action} for the types keysync
+// knows. ARM matches the literal segments case-insensitively, and so does
+// this.
 func parseARMPath(p string) (armPath, bool) {
 	seg := strings.Split(strings.Trim(p, "/"), "/")
-	if len(seg) != 9 {
+	if (len(seg) != 9 && len(seg) != 11) || !strings.EqualFold(seg[0], "subscriptions") ||
+		!strings.EqualFold(seg[2], "resourceGroups") || !strings.EqualFold(seg[4], "providers") {
 		return armPath{}, false
 	}
-	lits := map[int]string{0: "subscriptions", 2: "resourcegroups", 4: "providers", 5: "microsoft.batch", 6: "batchaccounts"}
-	for i, want := range lits {
-		if strings.ToLower(seg[i]) != want {
-			return armPath{}, false
+	provider := seg[5] + "/" + seg[6]
+	for name, t := range sources.Types {
+		if !strings.EqualFold(t.Provider, provider) || (t.Child != "") != (len(seg) == 11) {
+			continue
 		}
+		r := sources.Account{SubscriptionID: seg[1], ResourceGroup: seg[3], Name: seg[7], Type: name}
+		if t.Child != "" {
+			if !strings.EqualFold(seg[8], t.Child) {
+				return armPath{}, false
+			}
+			r.Rule = seg[9]
+		}
+		if name == sources.DefaultType {
+			r.Type = ""
+		}
+		return armPath{resource: r, action: seg[len(seg)-1]}, true
 	}
-	return armPath{sub: seg[1], rg: seg[3], name: seg[7], action: strings.ToLower(seg[8])}, true
+	return armPath{}, false
 }
 
 func (e *Emulator) handleARM(w http.ResponseWriter, r *http.Request) {
@@ -77,19 +93,20 @@ func (e *Emulator) handleARM(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("x-ms-request-id", reqID)
 	w.Header().Set("x-ms-correlation-request-id", reqID)
 	p, ok := parseARMPath(r.URL.Path)
-	if !ok || (p.action != "listkeys" && p.action != "regeneratekeys") {
-		cloudError(w, http.StatusNotFound, "InvalidResourceType", "The resource type could not be found in the namespace 'Microsoft.Batch' for api version '"+r.URL.Query().Get("api-version")+"'.")
+	kind := p.resource.Kind()
+	if !ok || (!strings.EqualFold(p.action, kind.Action) && !strings.EqualFold(p.action, "regenerateKeys")) {
+		cloudError(w, http.StatusNotFound, "InvalidResourceType", "The resource type or action could not be found for api version '"+r.URL.Query().Get("api-version")+"'.")
 		return
 	}
 	if r.Method != http.MethodPost {
 		cloudError(w, http.StatusMethodNotAllowed, "HttpMethodNotAllowed", fmt.Sprintf("The requested resource does not support http method '%s'.", r.Method))
 		return
 	}
-	if !e.checkAPIVersion(w, r) || !e.checkToken(w, r) || !e.admitThrottle(w, p.sub) {
+	if !e.checkAPIVersion(w, r, kind.APIVersion) || !e.checkToken(w, r) || !e.admitThrottle(w, p.resource.SubscriptionID) {
 		return
 	}
 	e.mu.Lock()
-	f, faulted := e.nextFault(resourceKey(p.sub, p.rg, p.name))
+	f, faulted := e.nextFault(idKey(p.resource))
 	if !faulted {
 		f, faulted = e.chaosFault()
 	}
@@ -97,7 +114,7 @@ func (e *Emulator) handleARM(w http.ResponseWriter, r *http.Request) {
 	if faulted && e.serveFault(w, r, f) {
 		return
 	}
-	if p.action == "regeneratekeys" {
+	if strings.EqualFold(p.action, "regenerateKeys") {
 		e.regenerateKeys(w, r, p)
 		return
 	}
@@ -120,13 +137,13 @@ func (e *Emulator) delay(r *http.Request) {
 	}
 }
 
-func (e *Emulator) checkAPIVersion(w http.ResponseWriter, r *http.Request) bool {
+func (e *Emulator) checkAPIVersion(w http.ResponseWriter, r *http.Request, want string) bool {
 	v := r.URL.Query().Get("api-version")
 	switch {
 	case v == "":
 		cloudError(w, http.StatusBadRequest, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
-	case v != APIVersion:
-		cloudError(w, http.StatusBadRequest, "InvalidApiVersionParameter", fmt.Sprintf("The api-version '%s' is invalid. The supported versions are '%s'.", v, APIVersion))
+	case v != want:
+		cloudError(w, http.StatusBadRequest, "InvalidApiVersionParameter", fmt.Sprintf("The api-version '%s' is invalid. The supported versions are '%s'.", v, want))
 	default:
 		return true
 	}
@@ -159,20 +176,60 @@ func (e *Emulator) checkToken(w http.ResponseWriter, r *http.Request) bool {
 
 func (e *Emulator) listKeys(w http.ResponseWriter, p armPath) {
 	e.mu.Lock()
-	a, ok := e.accounts[resourceKey(p.sub, p.rg, p.name)]
-	var body map[string]string
+	a, ok := e.accounts[idKey(p.resource)]
+	var body any
 	if ok && !a.SharedKeyDisabled {
-		body = map[string]string{"accountName": a.Name, "primary": a.Primary, "secondary": a.Secondary}
+		body = keysBody(a)
 	}
 	disabled := ok && a.SharedKeyDisabled
 	e.mu.Unlock()
 	switch {
 	case !ok:
-		cloudError(w, http.StatusNotFound, "ResourceNotFound", fmt.Sprintf("The Resource 'Microsoft.Batch/batchAccounts/%s' under resource group '%s' was not found.", p.name, p.rg))
+		cloudError(w, http.StatusNotFound, "ResourceNotFound", fmt.Sprintf("The Resource '%s/%s' under resource group '%s' was not found.",
+			p.resource.Kind().Provider, p.resource.Name, p.resource.ResourceGroup))
 	case disabled:
-		cloudError(w, http.StatusConflict, "OperationNotAllowed", fmt.Sprintf("The operation is not allowed because 'SharedKey' is not in the allowedAuthenticationModes of Batch account '%s'.", p.name))
+		status, code := disabledError(p.resource.Type)
+		cloudError(w, status, code, fmt.Sprintf("Key-based authentication is disabled for '%s'.", p.resource.Name))
 	default:
 		writeJSON(w, http.StatusOK, body)
+	}
+}
+
+// keysBody is the type's documented answer; a.mu is held.
+func keysBody(a *Account) any {
+	t := a.kind()
+	if t.KeysArray {
+		keys := []map[string]string{}
+		for _, k := range keyFields(t) {
+			keys = append(keys, map[string]string{"keyName": k, "value": a.Keys[k], "permissions": "FULL"})
+		}
+		return map[string]any{"keys": keys}
+	}
+	body := map[string]string{}
+	for _, f := range t.Fields {
+		body[f] = a.Keys[f]
+	}
+	if t.NameField != "" {
+		body[t.NameField] = a.Name
+	}
+	if t.Child != "" {
+		body["keyName"] = a.Rule
+	}
+	return body
+}
+
+// disabledError is what each type answers when its key authentication is
+// off.
+func disabledError(typ string) (int, string) {
+	switch typ {
+	case "", sources.DefaultType:
+		return http.StatusConflict, "OperationNotAllowed"
+	case "storage":
+		return http.StatusConflict, "KeyBasedAuthenticationNotPermitted"
+	case "cosmosdb":
+		return http.StatusForbidden, "LocalAuthDisabled"
+	default:
+		return http.StatusBadRequest, "DisableLocalAuth"
 	}
 }
 
@@ -184,8 +241,8 @@ func (e *Emulator) regenerateKeys(w http.ResponseWriter, r *http.Request, p armP
 		cloudError(w, http.StatusBadRequest, "InvalidRequestBody", "The request body must be {\"keyName\": \"Primary\"|\"Secondary\"}.")
 		return
 	}
-	if _, err := e.Regenerate(p.sub, p.rg, p.name, req.KeyName); err != nil {
-		cloudError(w, http.StatusNotFound, "ResourceNotFound", fmt.Sprintf("The Resource 'Microsoft.Batch/batchAccounts/%s' under resource group '%s' was not found.", p.name, p.rg))
+	if _, err := e.RegenerateField(p.resource, strings.ToLower(req.KeyName)); err != nil {
+		cloudError(w, http.StatusNotFound, "ResourceNotFound", fmt.Sprintf("The Resource '%s' was not found.", p.resource.ResourceID()))
 		return
 	}
 	e.listKeys(w, p)

@@ -14,6 +14,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/keysync/keysync/secret"
+	"github.com/keysync/keysync/sources"
 )
 
 // Config is the whole file.
@@ -110,9 +111,23 @@ type Account struct {
 	Path           string `toml:"path"`
 	Schedule       string `toml:"schedule"`
 	Adopt          bool   `toml:"adopt"`
+	// Type is a key of sources.Types; "batch" when empty.
+	Type string `toml:"type"`
+	// Rule is the authorization rule, for eventhubs and servicebus.
+	Rule string `toml:"rule"`
+	// APIVersion overrides the type's pinned api-version.
+	APIVersion string `toml:"api_version"`
+	// Fields, when set, selects and renames: response field -> Vault field.
+	Fields map[string]string `toml:"fields"`
 	// Label names the account in metrics and logs: its name, or
 	// resource_group/name when two accounts share a name. Set by Load.
 	Label string `toml:"-"`
+}
+
+// Source is the account as sources names it.
+func (a Account) Source() sources.Account {
+	return sources.Account{SubscriptionID: a.SubscriptionID, ResourceGroup: a.ResourceGroup, Name: a.Name,
+		Type: a.Type, Rule: a.Rule, APIVersion: a.APIVersion}
 }
 
 // EffectiveSchedule is the account's own schedule, else the default.
@@ -235,18 +250,26 @@ var typeErrorRE = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]+)"\): 
 func (c *Config) setLabels() {
 	count := map[string]int{}
 	for _, a := range c.Accounts {
-		count[strings.ToLower(a.Name)]++
-		count[strings.ToLower(a.ResourceGroup+"/"+a.Name)]++
+		count[strings.ToLower(a.baseLabel())]++
+		count[strings.ToLower(a.ResourceGroup+"/"+a.baseLabel())]++
 	}
 	for i := range c.Accounts {
 		a := &c.Accounts[i]
 		switch {
-		case count[strings.ToLower(a.Name)] == 1:
-			a.Label = a.Name
-		case count[strings.ToLower(a.ResourceGroup+"/"+a.Name)] == 1:
-			a.Label = a.ResourceGroup + "/" + a.Name
+		case count[strings.ToLower(a.baseLabel())] == 1:
+			a.Label = a.baseLabel()
+		case count[strings.ToLower(a.ResourceGroup+"/"+a.baseLabel())] == 1:
+			a.Label = a.ResourceGroup + "/" + a.baseLabel()
 		default:
-			a.Label = a.SubscriptionID + "/" + a.ResourceGroup + "/" + a.Name
+			a.Label = a.SubscriptionID + "/" + a.ResourceGroup + "/" + a.baseLabel()
 		}
 	}
+}
+
+// baseLabel is the name, with the rule for types that have one.
+func (a Account) baseLabel() string {
+	if a.Rule != "" {
+		return a.Name + "/" + a.Rule
+	}
+	return a.Name
 }

@@ -12,12 +12,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/robfig/cron/v3"
+
+	"github.com/keysync/keysync/sources"
 )
 
 var (
-	// accountNameRE is the Batch API's own pattern for accountName.
-	accountNameRE = regexp.MustCompile(`^[a-zA-Z0-9]+$`)
-	guidRE        = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	fieldNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+	guidRE      = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 	// resourceGroupRE is ARM's rule: letters, digits, underscores,
 	// hyphens, periods and parentheses, not ending in a period; the length
 	// (1 to 90) is checked apart, since {1,90} of a Unicode class compiles
@@ -207,7 +208,7 @@ func validateAccounts(p *Problems, accounts []Account) {
 	for i, a := range accounts {
 		key := fmt.Sprintf("account[%d]", i)
 		a.validate(p, key)
-		id := strings.ToLower(a.SubscriptionID + "/" + a.ResourceGroup + "/" + a.Name)
+		id := strings.ToLower(a.Source().ResourceID())
 		if j, dup := ids[id]; dup {
 			p.add(key, "same account as account[%d] (%s/%s)", j, a.ResourceGroup, a.Name)
 		} else {
@@ -229,12 +230,54 @@ func (a *Account) validate(p *Problems, key string) {
 	if !resourceGroupRE.MatchString(a.ResourceGroup) || utf8.RuneCountInString(a.ResourceGroup) > 90 || strings.HasSuffix(a.ResourceGroup, ".") {
 		p.add(key+".resource_group", "must be 1-90 letters, digits, '_', '-', '.', '(' or ')', not ending in '.', got %q", a.ResourceGroup)
 	}
-	if !accountNameRE.MatchString(a.Name) || len(a.Name) < 3 || len(a.Name) > 24 {
-		p.add(key+".name", "must be 3-24 letters and digits (pattern ^[a-zA-Z0-9]+$), got %q", a.Name)
-	}
+	a.validateType(p, key)
 	checkPath(p, key+".path", a.Path)
 	if a.Schedule != "" {
 		checkSchedule(p, key+".schedule", a.Schedule)
+	}
+}
+
+func (a *Account) validateType(p *Problems, key string) {
+	typ := a.Type
+	if typ == "" {
+		typ = sources.DefaultType
+	}
+	t, ok := sources.Types[typ]
+	if !ok {
+		p.add(key+".type", "must be one of %s, got %q", strings.Join(sources.TypeNames(), ", "), a.Type)
+		return
+	}
+	if !t.ValidName(a.Name) {
+		p.add(key+".name", "must be %d-%d characters matching %s for type %s, got %q", t.MinLen, t.MaxLen, t.NameRE, typ, a.Name)
+	}
+	switch {
+	case t.Child != "" && !sources.ValidRule(a.Rule):
+		p.add(key+".rule", "names the %s authorization rule (1-50 letters, digits, '.', '_', '-'), got %q", typ, a.Rule)
+	case t.Child == "" && a.Rule != "":
+		p.add(key+".rule", "does not apply to type %s", typ)
+	}
+	if a.APIVersion != "" && !apiVersionRE.MatchString(a.APIVersion) {
+		p.add(key+".api_version", "must look like 2024-02-01, got %q", a.APIVersion)
+	}
+	a.validateFields(p, key, t)
+}
+
+// validateFields checks the fields table: known response fields (when the
+// type's are fixed), usable Vault names, no two onto one.
+func (a *Account) validateFields(p *Problems, key string, t sources.Type) {
+	seen := map[string]string{}
+	for _, from := range slices.Sorted(maps.Keys(a.Fields)) {
+		to := a.Fields[from]
+		if known := t.KnownFields(); known != nil && !slices.Contains(known, from) {
+			p.add(key+".fields."+from, "is not a field of the %s response (%s)", t.Provider, strings.Join(known, ", "))
+		}
+		if !fieldNameRE.MatchString(to) {
+			p.add(key+".fields."+from, "Vault field name must be 1-64 letters, digits, '_', '.', '-', got %q", to)
+		}
+		if other, dup := seen[to]; dup {
+			p.add(key+".fields."+from, "writes the same Vault field %q as fields.%s", to, other)
+		}
+		seen[to] = from
 	}
 }
 

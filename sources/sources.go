@@ -14,12 +14,27 @@ type Account struct {
 	SubscriptionID string
 	ResourceGroup  string
 	Name           string
+	// Type is a key of Types; "" means DefaultType (batch).
+	Type string
+	// Rule names the authorization rule, for types with a Child.
+	Rule string
+	// APIVersion overrides the type's pinned api-version.
+	APIVersion string
 }
 
-// ResourceID returns the account's ARM resource id, with each segment escaped.
+// Kind is the account's entry in Types.
+func (a Account) Kind() Type { return typeOf(a.Type) }
+
+// ResourceID returns the account's ARM resource id, with each segment
+// escaped: the resource, or its authorization rule for types that have one.
 func (a Account) ResourceID() string {
-	return fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Batch/batchAccounts/%s",
-		url.PathEscape(a.SubscriptionID), url.PathEscape(a.ResourceGroup), url.PathEscape(a.Name))
+	t := a.Kind()
+	id := fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/%s/%s",
+		url.PathEscape(a.SubscriptionID), url.PathEscape(a.ResourceGroup), t.Provider, url.PathEscape(a.Name))
+	if t.Child != "" {
+		id += "/" + t.Child + "/" + url.PathEscape(a.Rule)
+	}
+	return id
 }
 
 // Key returns a case-insensitive identity for the account, as ARM treats

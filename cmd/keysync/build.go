@@ -111,7 +111,14 @@ func accounts(cfg *config.Config) []scheduler.Account {
 	shard, _ := config.ParseShard(cfg.Shard)
 	out := make([]scheduler.Account, 0, len(cfg.Accounts))
 	for _, a := range cfg.Accounts {
-		acct := sources.Account{SubscriptionID: a.SubscriptionID, ResourceGroup: a.ResourceGroup, Name: a.Name}
+		acct := a.Source()
+		if acct.APIVersion == "" {
+			// [azure] api_version is Batch's; other types speak their pinned one.
+			acct.APIVersion = acct.Kind().APIVersion
+			if acct.Kind().Provider == sources.Types[sources.DefaultType].Provider {
+				acct.APIVersion = cfg.Azure.APIVersion
+			}
+		}
 		if !shard.Owns(acct.ResourceID()) {
 			continue
 		}
@@ -125,7 +132,8 @@ func accounts(cfg *config.Config) []scheduler.Account {
 				Account:    acct,
 				Path:       strings.Trim(a.Path, "/"),
 				Adopt:      a.Adopt,
-				APIVersion: cfg.Azure.APIVersion,
+				APIVersion: acct.APIVersion,
+				Fields:     a.Fields,
 			},
 			Label: a.Label, Spec: spec, Schedule: sched,
 		})

@@ -116,6 +116,8 @@ func startVault(tlsDir string) (*Vault, error) {
 		args = append(args, "-dev-tls", "-dev-tls-cert-dir="+tlsDir)
 	}
 	v.cmd = exec.Command(bin, args...)
+	// The server dies with the test process, even one killed by a timeout.
+	v.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	v.cmd.Stdout, v.cmd.Stderr = v.out, v.out
 	v.cmd.Env = append(os.Environ(), "VAULT_ADDR="+v.Addr, "HOME="+os.TempDir())
 	if err := v.cmd.Start(); err != nil {

@@ -18,7 +18,7 @@ const docSample = `{
 }`
 
 func TestParseKeysDocumentedSample(t *testing.T) {
-	f, err := parseKeys([]byte(docSample), "sampleacct")
+	f, err := parseKeys([]byte(docSample), sources.Account{Name: "sampleacct"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,16 +31,17 @@ func TestParseKeysRejects(t *testing.T) {
 	tests := []struct {
 		name, body, account, want string
 	}{
-		{"other account", `{"accountName":"other","primary":"AAAA","secondary":"BBBB"}`, "sampleacct", `names account "other", not "sampleacct"`},
-		{"empty primary", `{"accountName":"sampleacct","primary":"","secondary":"BBBB"}`, "sampleacct", "empty key (primary set: false, secondary set: true)"},
-		{"missing secondary", `{"accountName":"sampleacct","primary":"AAAA"}`, "sampleacct", "empty key"},
+		{"other account", `{"accountName":"other","primary":"AAAA","secondary":"BBBB"}`, "sampleacct", `names accountName "other", not "sampleacct"`},
+		{"empty primary", `{"accountName":"sampleacct","primary":"","secondary":"BBBB"}`, "sampleacct", "empty or missing key: primary"},
+		{"missing secondary", `{"accountName":"sampleacct","primary":"AAAA"}`, "sampleacct", "empty or missing key: secondary"},
 		{"truncated", `{"accountName": "sampleacct", "primary": "AAAAAAAAAAAAAAAAAAAAAAAAAAAA`, "sampleacct", "not valid JSON"},
-		{"wrong shape", `{"accountName": 5}`, "sampleacct", "unexpected shape"},
+		{"wrong shape", `{"accountName": 5}`, "sampleacct", "names accountName"},
+		{"not an object", `[1, 2]`, "sampleacct", "unexpected shape"},
 		{"html", `<html>oops</html>`, "sampleacct", "not valid JSON"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseKeys([]byte(tt.body), tt.account)
+			_, err := parseKeys([]byte(tt.body), sources.Account{Name: tt.account})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
 			}
@@ -159,7 +160,7 @@ func FuzzParseResponse(f *testing.F) {
 		if n := countDetails(e.Details); n > maxDetailsTotal {
 			t.Fatalf("%d details kept", n)
 		}
-		if fields, err := parseKeys([]byte(body), "sampleacct"); err == nil && (fields[FieldPrimary].IsZero() || fields[FieldSecondary].IsZero()) {
+		if fields, err := parseKeys([]byte(body), sources.Account{Name: "sampleacct"}); err == nil && (fields[FieldPrimary].IsZero() || fields[FieldSecondary].IsZero()) {
 			t.Fatal("accepted an empty key")
 		}
 	})
@@ -171,4 +172,41 @@ func countDetails(d []sources.Detail) int {
 		n += countDetails(x.Details)
 	}
 	return n
+}
+
+// TestParseKeysEveryType decodes each type's documented answer shape.
+func TestParseKeysEveryType(t *testing.T) {
+	tests := []struct {
+		typ, body string
+		want      []string
+	}{
+		{"storage", `{"keys":[{"keyName":"key1","value":"K1","permissions":"FULL"},{"keyName":"key2","value":"K2","permissions":"FULL"}]}`, []string{"key1", "key2"}},
+		{"cosmosdb", `{"primaryMasterKey":"a","secondaryMasterKey":"b","primaryReadonlyMasterKey":"c","secondaryReadonlyMasterKey":"d"}`,
+			[]string{"primaryMasterKey", "primaryReadonlyMasterKey", "secondaryMasterKey", "secondaryReadonlyMasterKey"}},
+		{"redis", `{"primaryKey":"a","secondaryKey":"b"}`, []string{"primaryKey", "secondaryKey"}},
+		{"cognitive", `{"key1":"a","key2":"b"}`, []string{"key1", "key2"}},
+		{"search", `{"primaryKey":"a","secondaryKey":"b"}`, []string{"primaryKey", "secondaryKey"}},
+		{"eventhubs", `{"primaryConnectionString":"Endpoint=a","secondaryConnectionString":"Endpoint=b","primaryKey":"a","secondaryKey":"b","keyName":"rule"}`,
+			[]string{"primaryConnectionString", "primaryKey", "secondaryConnectionString", "secondaryKey"}},
+		{"maps", `{"primaryKey":"a","secondaryKey":"b","primaryKeyLastUpdated":"2024-01-01T00:00:00Z"}`, []string{"primaryKey", "secondaryKey"}},
+		{"signalr", `{"primaryKey":"a","secondaryKey":"b","primaryConnectionString":"c","secondaryConnectionString":"d"}`,
+			[]string{"primaryConnectionString", "primaryKey", "secondaryConnectionString", "secondaryKey"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.typ, func(t *testing.T) {
+			f, err := parseKeys([]byte(tt.body), sources.Account{Name: "x", Type: tt.typ})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(f.Names(), ","); got != strings.Join(tt.want, ",") {
+				t.Fatalf("fields %s, want %v", got, tt.want)
+			}
+		})
+	}
+	if _, err := parseKeys([]byte(`{"keys":[{"keyName":"../../x","value":"v"}]}`), sources.Account{Type: "storage"}); err == nil {
+		t.Error("a keyName unfit for a Vault field was accepted")
+	}
+	if _, err := parseKeys([]byte(`{"primaryKey":"a"}`), sources.Account{Type: "redis"}); err == nil || !strings.Contains(err.Error(), "secondaryKey") {
+		t.Errorf("a missing key: %v", err)
+	}
 }

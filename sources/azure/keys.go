@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/keysync/keysync/secret"
+	"github.com/keysync/keysync/sources"
 )
 
 // Field names keysync writes for a Batch account.
@@ -18,32 +20,66 @@ const (
 	FieldSecondary = "secondary"
 )
 
-// batchAccountKeys is the documented BatchAccountKeys response.
-type batchAccountKeys struct {
-	AccountName string `json:"accountName"`
-	Primary     string `json:"primary"`
-	Secondary   string `json:"secondary"`
-}
-
-// parseKeys decodes a 200 response. A response for another account, or with
-// an empty key, is an error, never a write. No error here quotes the body.
-func parseKeys(body []byte, account string) (secret.Fields, error) {
-	var k batchAccountKeys
-	if err := json.Unmarshal(body, &k); err != nil {
+// parseKeys decodes a 200 response for a: the type's fields under the
+// response's own names (for Storage, each keys[] entry under its keyName).
+// A response for another resource, or with a missing or empty key, is an
+// error, never a write. No error here quotes the body.
+func parseKeys(body []byte, a sources.Account) (secret.Fields, error) {
+	t := a.Kind()
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
 		var syn *json.SyntaxError
 		if errors.As(err, &syn) || strings.Contains(err.Error(), "unexpected end") {
 			return nil, fmt.Errorf("keys response is not valid JSON (%d bytes, possibly truncated)", len(body))
 		}
 		return nil, fmt.Errorf("keys response has an unexpected shape (%d bytes)", len(body))
 	}
-	if !strings.EqualFold(k.AccountName, account) {
-		return nil, fmt.Errorf("keys response names account %q, not %q", clean(k.AccountName), account)
+	if t.NameField != "" {
+		var name string
+		if json.Unmarshal(raw[t.NameField], &name) != nil || !strings.EqualFold(name, a.Name) {
+			return nil, fmt.Errorf("keys response names %s %q, not %q", t.NameField, clean(name), a.Name)
+		}
 	}
-	if k.Primary == "" || k.Secondary == "" {
-		return nil, fmt.Errorf("keys response has an empty key (primary set: %t, secondary set: %t)", k.Primary != "", k.Secondary != "")
+	if t.KeysArray {
+		return keysArray(raw["keys"], len(body))
 	}
-	return secret.Fields{FieldPrimary: secret.New(k.Primary), FieldSecondary: secret.New(k.Secondary)}, nil
+	fields := make(secret.Fields, len(t.Fields))
+	var missing []string
+	for _, f := range t.Fields {
+		var v string
+		if json.Unmarshal(raw[f], &v) != nil || v == "" {
+			missing = append(missing, f)
+			continue
+		}
+		fields[f] = secret.New(v)
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("keys response has an empty or missing key: %s", strings.Join(missing, ", "))
+	}
+	return fields, nil
 }
+
+// keysArray reads Storage's keys: [{keyName, value, permissions}].
+func keysArray(raw json.RawMessage, size int) (secret.Fields, error) {
+	var keys []struct {
+		KeyName string `json:"keyName"`
+		Value   string `json:"value"`
+	}
+	if err := json.Unmarshal(raw, &keys); err != nil || len(keys) == 0 {
+		return nil, fmt.Errorf("keys response has no keys array (%d bytes)", size)
+	}
+	fields := make(secret.Fields, len(keys))
+	for i, k := range keys {
+		if !fieldNameRE.MatchString(k.KeyName) || k.Value == "" {
+			return nil, fmt.Errorf("keys response entry %d has an unusable keyName or an empty value", i)
+		}
+		fields[k.KeyName] = secret.New(k.Value)
+	}
+	return fields, nil
+}
+
+// fieldNameRE bounds what a response may name a field in Vault.
+var fieldNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 
 func transientAuth(e *azidentity.AuthenticationFailedError) bool {
 	if e.RawResponse == nil {

@@ -175,8 +175,9 @@ type policyFunc func(*policy.Request) (*http.Response, error)
 
 func (f policyFunc) Do(req *policy.Request) (*http.Response, error) { return f(req) }
 
-// Fetch calls listKeys for a and returns its keys as fields "primary" and
-// "secondary". Every failure is a *sources.Error.
+// Fetch calls a's keys action (listKeys, or listAdminKeys for Search) and
+// returns its keys under the response's own field names. Every failure is
+// a *sources.Error.
 //
 // Pacing waits happen before the request's own timeout starts.
 func (s *Source) Fetch(ctx context.Context, a sources.Account) (secret.Fields, error) {
@@ -203,7 +204,7 @@ func (s *Source) Fetch(ctx context.Context, a sources.Account) (secret.Fields, e
 	if resp.StatusCode != http.StatusOK {
 		return nil, responseError(resp, body, nil, sources.TransientStatus(resp.StatusCode))
 	}
-	keys, err := parseKeys(body, a.Name)
+	keys, err := parseKeys(body, a)
 	if err != nil {
 		return nil, responseError(resp, nil, err, false)
 	}
@@ -211,18 +212,30 @@ func (s *Source) Fetch(ctx context.Context, a sources.Account) (secret.Fields, e
 }
 
 func (s *Source) listKeysRequest(ctx context.Context, a sources.Account) (*policy.Request, error) {
-	u := runtime.JoinPaths(s.client.Endpoint(), a.ResourceID(), "listKeys")
+	u := runtime.JoinPaths(s.client.Endpoint(), a.ResourceID(), a.Kind().Action)
 	req, err := runtime.NewRequest(ctx, http.MethodPost, u)
 	if err != nil {
 		return nil, fmt.Errorf("building request: %w", err)
 	}
 	q := req.Raw().URL.Query()
-	q.Set("api-version", s.apiVersion)
+	q.Set("api-version", s.APIVersion(a))
 	req.Raw().URL.RawQuery = q.Encode()
 	req.Raw().Header.Set("Accept", "application/json")
 	// The body is read here, bounded, instead of whole by the pipeline.
 	runtime.SkipBodyDownload(req)
 	return req, nil
+}
+
+// APIVersion is the api-version keysync speaks for a: the account's own,
+// else for Batch the configured one, else the type's pinned version.
+func (s *Source) APIVersion(a sources.Account) string {
+	switch {
+	case a.APIVersion != "":
+		return a.APIVersion
+	case a.Kind().Provider == sources.Types[sources.DefaultType].Provider:
+		return s.apiVersion
+	}
+	return a.Kind().APIVersion
 }
 
 // keepAliveClient keeps n idle connections per host, so that n syncs in

@@ -7,7 +7,9 @@ package runner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +37,9 @@ type Job struct {
 	Path       string
 	Adopt      bool
 	APIVersion string
+	// Fields, when set, selects and renames the source's fields: response
+	// name -> Vault name.
+	Fields map[string]string
 }
 
 // Result is what happened to one job.
@@ -141,6 +146,9 @@ func (r *Runner) attempt(ctx context.Context, job Job) (plan.Change, error) {
 	if err != nil {
 		return plan.Change{}, err
 	}
+	if keys, err = selectFields(keys, job.Fields); err != nil {
+		return plan.Change{}, err
+	}
 	desired := plan.Desired{Fields: keys, ResourceID: job.Account.ResourceID(), APIVersion: job.APIVersion, Adopt: job.Adopt}
 	for conflicts := 0; ; conflicts++ {
 		cur, err := r.read(ctx, job.Path)
@@ -207,4 +215,22 @@ func (r *Runner) sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// selectFields applies a job's fields table: only the named fields, under
+// their Vault names. A named field the answer lacks is an error, never a
+// half-written secret.
+func selectFields(keys secret.Fields, rename map[string]string) (secret.Fields, error) {
+	if len(rename) == 0 {
+		return keys, nil
+	}
+	out := make(secret.Fields, len(rename))
+	for from, to := range rename {
+		v, ok := keys[from]
+		if !ok {
+			return nil, fmt.Errorf("fields names %q, which the answer does not have (it has %s)", from, strings.Join(keys.Names(), ", "))
+		}
+		out[to] = v
+	}
+	return out, nil
 }

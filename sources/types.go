@@ -1,0 +1,108 @@
+package sources
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"unicode/utf8"
+)
+
+// Type is one kind of Azure resource whose keys keysync reads: where its
+// keys action lives in ARM, which api-version it speaks, which fields of
+// the answer are keys, and how its resources may be named. Adding a kind is
+// adding an entry to Types, not a code path.
+type Type struct {
+	// Provider is the resource type, such as "Microsoft.Batch/batchAccounts".
+	Provider string
+	// Child, when set, names a sub-resource that Account.Rule picks, such
+	// as "authorizationRules" for Event Hubs and Service Bus.
+	Child string
+	// Action is the POST action that returns the keys.
+	Action string
+	// APIVersion is a stable version from Azure's REST specs.
+	APIVersion string
+	// Fields are the response's own names of the keys keysync takes.
+	// KeysArray instead takes a "keys" array of {keyName, value}: each
+	// entry becomes a field named by its keyName (Storage).
+	Fields    []string
+	KeysArray bool
+	// NameField, when set, names a response field that must equal the
+	// account's name.
+	NameField string
+	// Name rules: the pattern and the length, in characters.
+	NameRE         *regexp.Regexp
+	MinLen, MaxLen int
+}
+
+// Types are the kinds keysync reads, by the name [[account]] type uses.
+var Types = map[string]Type{
+	"batch": {Provider: "Microsoft.Batch/batchAccounts", Action: "listKeys", APIVersion: "2024-02-01",
+		Fields: []string{"primary", "secondary"}, NameField: "accountName",
+		NameRE: regexp.MustCompile(`^[a-zA-Z0-9]+$`), MinLen: 3, MaxLen: 24},
+	"storage": {Provider: "Microsoft.Storage/storageAccounts", Action: "listKeys", APIVersion: "2023-05-01",
+		KeysArray: true, NameRE: regexp.MustCompile(`^[a-z0-9]+$`), MinLen: 3, MaxLen: 24},
+	"cosmosdb": {Provider: "Microsoft.DocumentDB/databaseAccounts", Action: "listKeys", APIVersion: "2024-11-15",
+		Fields: []string{"primaryMasterKey", "secondaryMasterKey", "primaryReadonlyMasterKey", "secondaryReadonlyMasterKey"},
+		NameRE: regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`), MinLen: 3, MaxLen: 44},
+	"redis": {Provider: "Microsoft.Cache/redis", Action: "listKeys", APIVersion: "2024-11-01",
+		Fields: []string{"primaryKey", "secondaryKey"}, NameRE: regexp.MustCompile(`^[a-zA-Z0-9]+(-[a-zA-Z0-9]+)*$`), MinLen: 1, MaxLen: 63},
+	"cognitive": {Provider: "Microsoft.CognitiveServices/accounts", Action: "listKeys", APIVersion: "2024-10-01",
+		Fields: []string{"key1", "key2"}, NameRE: regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`), MinLen: 2, MaxLen: 64},
+	"search": {Provider: "Microsoft.Search/searchServices", Action: "listAdminKeys", APIVersion: "2023-11-01",
+		Fields: []string{"primaryKey", "secondaryKey"}, NameRE: regexp.MustCompile(`^[a-z0-9]([a-z0-9]|-[a-z0-9])*$`), MinLen: 2, MaxLen: 60},
+	"eventhubs": {Provider: "Microsoft.EventHub/namespaces", Child: "authorizationRules", Action: "listKeys", APIVersion: "2024-01-01",
+		Fields: []string{"primaryKey", "secondaryKey", "primaryConnectionString", "secondaryConnectionString"},
+		NameRE: regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9]$`), MinLen: 6, MaxLen: 50},
+	"servicebus": {Provider: "Microsoft.ServiceBus/namespaces", Child: "authorizationRules", Action: "listKeys", APIVersion: "2021-11-01",
+		Fields: []string{"primaryKey", "secondaryKey", "primaryConnectionString", "secondaryConnectionString"},
+		NameRE: regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9]$`), MinLen: 6, MaxLen: 50},
+	"maps": {Provider: "Microsoft.Maps/accounts", Action: "listKeys", APIVersion: "2023-06-01",
+		Fields: []string{"primaryKey", "secondaryKey"}, NameRE: regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]*$`), MinLen: 1, MaxLen: 98},
+	"signalr": {Provider: "Microsoft.SignalRService/signalR", Action: "listKeys", APIVersion: "2024-03-01",
+		Fields: []string{"primaryKey", "secondaryKey", "primaryConnectionString", "secondaryConnectionString"},
+		NameRE: regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9]$`), MinLen: 3, MaxLen: 63},
+}
+
+// DefaultType is the type of an account that names none.
+const DefaultType = "batch"
+
+// TypeNames lists the types in order.
+func TypeNames() []string {
+	names := make([]string, 0, len(Types))
+	for n := range Types {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// ruleRE is the pattern of an authorization rule's name.
+var ruleRE = regexp.MustCompile(`^[a-zA-Z0-9._-]+$`)
+
+// ValidName reports whether name may name a resource of this type.
+func (t Type) ValidName(name string) bool {
+	n := utf8.RuneCountInString(name)
+	return n >= t.MinLen && n <= t.MaxLen && t.NameRE.MatchString(name)
+}
+
+// ValidRule reports whether rule may name an authorization rule.
+func ValidRule(rule string) bool {
+	return len(rule) >= 1 && len(rule) <= 50 && ruleRE.MatchString(rule)
+}
+
+// KnownFields are the field names a type's answer can hold; nil when they
+// depend on the answer (Storage's keys array).
+func (t Type) KnownFields() []string {
+	if t.KeysArray {
+		return nil
+	}
+	return t.Fields
+}
+
+// typeOf returns the account's type entry, DefaultType when it names none.
+func typeOf(name string) Type {
+	if name == "" {
+		name = DefaultType
+	}
+	return Types[strings.ToLower(name)]
+}
