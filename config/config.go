@@ -119,6 +119,10 @@ type Account struct {
 	APIVersion string `toml:"api_version"`
 	// Fields, when set, selects and renames: response field -> Vault field.
 	Fields map[string]string `toml:"fields"`
+	// RotateEvery, when set, regenerates the inactive key every period;
+	// RotateGrace is the least time between two regenerations of one key.
+	RotateEvery Duration `toml:"rotate_every"`
+	RotateGrace Duration `toml:"rotate_grace"`
 	// Label names the account in metrics and logs: its name, or
 	// resource_group/name when two accounts share a name. Set by Load.
 	Label string `toml:"-"`
@@ -221,6 +225,11 @@ func Parse(text string) (*Config, error) {
 		return nil, probs
 	}
 	cfg.setLabels()
+	for i := range cfg.Accounts {
+		if a := &cfg.Accounts[i]; a.RotateEvery.Duration > 0 && a.RotateGrace.Duration == 0 {
+			a.RotateGrace = Duration{24 * time.Hour}
+		}
+	}
 	return &cfg, nil
 }
 

@@ -260,6 +260,24 @@ func (a *Account) validateType(p *Problems, key string) {
 		p.add(key+".api_version", "must look like 2024-02-01, got %q", a.APIVersion)
 	}
 	a.validateFields(p, key, t)
+	a.validateRotation(p, key, typ)
+}
+
+// rotatable are the types whose keys keysync can regenerate.
+var rotatable = []string{sources.DefaultType}
+
+func (a *Account) validateRotation(p *Problems, key, typ string) {
+	switch {
+	case a.RotateEvery.Duration == 0 && a.RotateGrace.Duration != 0:
+		p.add(key+".rotate_grace", "needs rotate_every")
+	case a.RotateEvery.Duration == 0:
+	case !slices.Contains(rotatable, typ):
+		p.add(key+".rotate_every", "rotation is supported for types %s, not %s", strings.Join(rotatable, ", "), typ)
+	case a.RotateEvery.Duration < time.Second || a.RotateGrace.Duration < 0:
+		p.add(key+".rotate_every", "must be at least 1s, and rotate_grace not negative")
+	case len(a.Fields) > 0:
+		p.add(key+".fields", "cannot be combined with rotate_every: consumers need primary, secondary and active")
+	}
 }
 
 // validateFields checks the fields table: known response fields (when the

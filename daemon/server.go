@@ -27,6 +27,8 @@ type Server struct {
 	Vault     *VaultProbe
 	Metrics   http.Handler
 	Logger    *slog.Logger
+	// PendingRotations lists paths whose rotated key is not in Vault yet.
+	PendingRotations func() []string
 
 	srv *http.Server
 }
@@ -78,6 +80,9 @@ type readiness struct {
 	Config  bool     `json:"config"`
 	Vault   string   `json:"vault"`
 	Overdue []string `json:"overdue"`
+	// RotationPending names secrets whose key was regenerated in Azure
+	// but is not in Vault yet.
+	RotationPending []string `json:"rotation_pending"`
 }
 
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
@@ -90,7 +95,11 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	if err := s.Vault.Err(); err != nil {
 		r.Vault = err.Error()
 	}
-	r.Ready = r.Vault == "ok" && len(r.Overdue) == 0
+	r.RotationPending = []string{}
+	if s.PendingRotations != nil {
+		r.RotationPending = append(r.RotationPending, s.PendingRotations()...)
+	}
+	r.Ready = r.Vault == "ok" && len(r.Overdue) == 0 && len(r.RotationPending) == 0
 	status := http.StatusOK
 	if !r.Ready {
 		status = http.StatusServiceUnavailable

@@ -157,3 +157,6 @@ func TestManagedIdentityRefused(t *testing.T) {
 		t.Errorf("ARM was called %d times without a token", n)
 	}
 }
+
+var faultAuthz = armemu.Fault{Kind: armemu.FaultStatus, Status: 403, Code: "AuthorizationFailed",
+	Message: "The client does not have authorization to perform action 'Microsoft.Batch/batchAccounts/regenerateKeys/action'."}

@@ -28,6 +28,7 @@ type Metrics struct {
 	skipped     *prometheus.CounterVec
 	logins      *prometheus.CounterVec
 	renewals    *prometheus.CounterVec
+	rotations   *prometheus.GaugeVec
 }
 
 // New registers every metric, with the build info set.
@@ -50,13 +51,15 @@ func New(version string) *Metrics {
 			Help: "Scheduled ticks skipped because the account's previous sync was still running."}, []string{"account"}),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_vault_logins_total",
 			Help: "Logins to Vault (or token reads, for method token) by method and result."}, []string{"method", "result"}),
+		rotations: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keysync_last_rotation_timestamp_seconds",
+			Help: "Unix time of the account's last key rotation (regenerate and Vault write) by keysync."}, []string{"account"}),
 		renewals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_vault_token_renewals_total",
 			Help: "Renewals of keysync's Vault token by result."}, []string{"result"}),
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keysync_build_info",
 		Help: "keysync's version and Go version; always 1."}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
-	m.reg.MustRegister(m.syncs, m.lastSuccess, m.duration, m.arm, m.vault, m.backoff, m.skipped, m.logins, m.renewals, build,
+	m.reg.MustRegister(m.syncs, m.lastSuccess, m.duration, m.arm, m.vault, m.backoff, m.skipped, m.logins, m.renewals, m.rotations, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -72,6 +75,9 @@ func (m *Metrics) Synced(label string, res runner.Result, now time.Time) {
 	m.duration.Observe(res.Duration.Seconds())
 	if res.Err == nil {
 		m.lastSuccess.WithLabelValues(label).Set(float64(now.Unix()))
+		if res.Change.Rotation != "" {
+			m.rotations.WithLabelValues(label).Set(float64(now.Unix()))
+		}
 	}
 }
 
@@ -85,7 +91,7 @@ func (m *Metrics) Backoff(label string, wait time.Duration) {
 
 // Removed drops an account's series after a reload removed it.
 func (m *Metrics) Removed(label string) {
-	for _, vec := range []*prometheus.MetricVec{m.syncs.MetricVec, m.lastSuccess.MetricVec, m.backoff.MetricVec, m.skipped.MetricVec} {
+	for _, vec := range []*prometheus.MetricVec{m.syncs.MetricVec, m.lastSuccess.MetricVec, m.backoff.MetricVec, m.skipped.MetricVec, m.rotations.MetricVec} {
 		vec.DeletePartialMatch(prometheus.Labels{"account": label})
 	}
 }

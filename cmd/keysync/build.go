@@ -13,6 +13,7 @@ import (
 	"github.com/keysync/keysync/sinks/vault"
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sources/azure"
+	"github.com/keysync/keysync/sync/plan"
 	"github.com/keysync/keysync/sync/runner"
 	"github.com/keysync/keysync/sync/scheduler"
 )
@@ -134,11 +135,19 @@ func accounts(cfg *config.Config) []scheduler.Account {
 				Adopt:      a.Adopt,
 				APIVersion: acct.APIVersion,
 				Fields:     a.Fields,
+				Rotate:     rotation(a),
 			},
 			Label: a.Label, Spec: spec, Schedule: sched,
 		})
 	}
 	return out
+}
+
+func rotation(a config.Account) *plan.Rotation {
+	if a.RotateEvery.Duration <= 0 {
+		return nil
+	}
+	return &plan.Rotation{Every: a.RotateEvery.Duration, Grace: a.RotateGrace.Duration}
 }
 
 // jobs lists the accounts' jobs, for a one-shot run.

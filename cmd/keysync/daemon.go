@@ -32,6 +32,9 @@ type keysyncd struct {
 	// session is the Vault login in use; stopSession ends its renewals.
 	session     *vaultSession
 	stopSession context.CancelFunc
+	// pending outlives reloads: a rotated key must reach Vault whatever
+	// the config becomes.
+	pending *runner.Pending
 }
 
 // runDaemon runs until SIGTERM or SIGINT: the scheduler, the HTTP
@@ -44,7 +47,7 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 
-	d := &keysyncd{opts: o, cfg: cfg, log: log, metrics: metrics.New(version), notify: daemon.Notify{Logger: log}}
+	d := &keysyncd{opts: o, cfg: cfg, log: log, metrics: metrics.New(version), notify: daemon.Notify{Logger: log}, pending: runner.NewPending()}
 	p, err := build(ctx, cfg, log, d.metrics, nil)
 	if p == nil || (err != nil && !runner.Transient(err)) {
 		log.Error("cannot start", "err", err)
@@ -53,10 +56,10 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	if err != nil {
 		log.Warn("vault login failed; retrying in the background", "err", err)
 	}
-	d.sched = scheduler.New(schedulerOptions(cfg, log, d.metrics), daemonRunner(p.runner), p.accounts)
+	d.sched = scheduler.New(schedulerOptions(cfg, log, d.metrics), d.daemonRunner(p.runner), p.accounts)
 	d.probe = daemon.NewVaultProbe(p.sink.Check, vaultProbeInterval, log)
 	d.useSession(ctx, p.vault)
-	srv := &daemon.Server{Scheduler: d.sched, Vault: d.probe, Metrics: d.metrics.Handler(), Logger: log}
+	srv := &daemon.Server{Scheduler: d.sched, Vault: d.probe, Metrics: d.metrics.Handler(), Logger: log, PendingRotations: d.pending.Paths}
 	if cfg.Listen != "" {
 		addr, err := srv.Start(cfg.Listen)
 		if err != nil {
@@ -119,10 +122,12 @@ func (d *keysyncd) endSession() {
 	d.session = nil
 }
 
-// daemonRunner makes the runner try each sync once: across cycles the
-// scheduler owns backoff, so in-run retries would only stack on it.
-func daemonRunner(r *runner.Runner) *runner.Runner {
+// daemonRunner makes the runner try each sync once (across cycles the
+// scheduler owns backoff, so in-run retries would only stack on it) and
+// share the daemon's pending rotations.
+func (d *keysyncd) daemonRunner(r *runner.Runner) *runner.Runner {
 	r.Retry.Attempts = 1
+	r.Pending = d.pending
 	return r
 }
 
@@ -150,7 +155,7 @@ func (d *keysyncd) reload(ctx context.Context) {
 		d.log.Error("reload failed: keeping the running configuration", "err", err)
 		return
 	}
-	if err := d.sched.Reload(ctx, daemonRunner(p.runner), p.accounts); err != nil {
+	if err := d.sched.Reload(ctx, d.daemonRunner(p.runner), p.accounts); err != nil {
 		return
 	}
 	d.probe.SetCheck(p.sink.Check)

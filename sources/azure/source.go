@@ -191,6 +191,11 @@ func (s *Source) Fetch(ctx context.Context, a sources.Account) (secret.Fields, e
 		s.pacer.done(a.SubscriptionID, nil)
 		return nil, &sources.Error{Err: err}
 	}
+	return s.do(ctx, req, a)
+}
+
+// do sends a keys request and reads its answer, bounded and classified.
+func (s *Source) do(ctx context.Context, req *policy.Request, a sources.Account) (secret.Fields, error) {
 	resp, err := s.client.Pipeline().Do(req)
 	s.pacer.done(a.SubscriptionID, resp)
 	if err != nil {
@@ -209,6 +214,30 @@ func (s *Source) Fetch(ctx context.Context, a sources.Account) (secret.Fields, e
 		return nil, responseError(resp, nil, err, false)
 	}
 	return keys, nil
+}
+
+// Regenerate regenerates a's key ("primary" or "secondary") with the
+// regenerateKeys action and returns the keys after it. Only types whose
+// answer has primary and secondary (Batch) support it.
+func (s *Source) Regenerate(ctx context.Context, a sources.Account, key string) (secret.Fields, error) {
+	if err := s.pacer.wait(ctx, a.SubscriptionID); err != nil {
+		return nil, &sources.Error{Err: err, Code: "Cancelled"}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	req, err := runtime.NewRequest(ctx, http.MethodPost, runtime.JoinPaths(s.client.Endpoint(), a.ResourceID(), "regenerateKeys"))
+	if err == nil {
+		err = runtime.MarshalAsJSON(req, map[string]string{"keyName": strings.ToUpper(key[:1]) + key[1:]})
+	}
+	if err != nil {
+		s.pacer.done(a.SubscriptionID, nil)
+		return nil, &sources.Error{Err: fmt.Errorf("building request: %w", err)}
+	}
+	q := req.Raw().URL.Query()
+	q.Set("api-version", s.APIVersion(a))
+	req.Raw().URL.RawQuery = q.Encode()
+	runtime.SkipBodyDownload(req)
+	return s.do(ctx, req, a)
 }
 
 func (s *Source) listKeysRequest(ctx context.Context, a sources.Account) (*policy.Request, error) {

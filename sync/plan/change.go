@@ -41,6 +41,8 @@ type FieldChange struct {
 	Name string
 	From string
 	To   string
+	// Plain means From and To are the values themselves (not secrets).
+	Plain bool
 }
 
 // Change is the plan for one secret.
@@ -56,6 +58,8 @@ type Change struct {
 	BaseVersion int
 	// Reason explains a refusal.
 	Reason string
+	// Rotation names the key this cycle regenerates, "" for none.
+	Rotation string
 }
 
 // HasChanges reports whether the change writes anything.
@@ -75,7 +79,10 @@ func (c Change) Describe() string {
 	if c.Action == Refused {
 		return c.Reason
 	}
-	parts := make([]string, 0, len(c.Fields))
+	parts := make([]string, 0, len(c.Fields)+1)
+	if c.Rotation != "" {
+		parts = append(parts, "rotate: regenerate "+c.Rotation)
+	}
 	for _, f := range c.Fields {
 		from := f.From
 		if from == "" {

@@ -5,6 +5,7 @@ package plan
 
 import (
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/keysync/keysync/secret"
@@ -55,6 +56,14 @@ type Desired struct {
 	APIVersion string
 	// Adopt allows taking over an existing secret keysync did not create.
 	Adopt bool
+	// Plain are fields that are not secrets (the active key's name): they
+	// are compared and written like keys, and shown as they are.
+	Plain map[string]string
+	// Meta is more provenance to record (rotation times).
+	Meta map[string]string
+	// Rotation, when set, is the regeneration this cycle does (or would do,
+	// in a dry run), for the change to show.
+	Rotation string
 }
 
 // Calculate compares current with desired and returns the change to make.
@@ -71,6 +80,11 @@ func Calculate(current Current, desired Desired, now time.Time) Change {
 	for _, f := range ch.Fields {
 		ch.Set[f.Name] = desired.Fields[f.Name]
 	}
+	for _, f := range plainChanges(current.Data, desired.Plain) {
+		ch.Fields = append(ch.Fields, f)
+		ch.Set[f.Name] = secret.New(f.To)
+	}
+	ch.Rotation = desired.Rotation
 	switch {
 	case !current.Exists:
 		ch.Action = Create
@@ -106,6 +120,23 @@ func fieldChanges(current secret.Data, desired secret.Fields) []FieldChange {
 	return out
 }
 
+// plainChanges lists the plain fields whose values differ, in name order.
+func plainChanges(current secret.Data, plain map[string]string) []FieldChange {
+	var out []FieldChange
+	for _, name := range slices.Sorted(maps.Keys(plain)) {
+		have, ok := current.Field(name)
+		if ok && have.Reveal() == plain[name] {
+			continue
+		}
+		fc := FieldChange{Name: name, To: plain[name], Plain: true}
+		if ok {
+			fc.From = have.Reveal()
+		}
+		out = append(out, fc)
+	}
+	return out
+}
+
 // provenance returns the custom_metadata to write: the existing entries, so
 // that foreign ones survive, with keysync's own set anew.
 func provenance(existing map[string]string, d Desired, now time.Time) map[string]string {
@@ -130,6 +161,7 @@ func ownMetadata(d Desired) map[string]string {
 	for name, v := range d.Fields {
 		m[MetaFingerprintPrefix+name] = v.Fingerprint()
 	}
+	maps.Copy(m, d.Meta)
 	return m
 }
 

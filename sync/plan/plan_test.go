@@ -180,3 +180,53 @@ func TestActionString(t *testing.T) {
 		}
 	}
 }
+
+func TestPlanRotation(t *testing.T) {
+	p := Rotation{Every: 30 * 24 * time.Hour, Grace: 24 * time.Hour}
+	at := func(d time.Duration) string { return now.Add(-d).UTC().Format(time.RFC3339) }
+	cur := func(active string, meta map[string]string) Current {
+		return v2(3, map[string]any{"primary": keyA, "secondary": keyB, FieldActive: active}, meta)
+	}
+	tests := []struct {
+		name             string
+		current          Current
+		regen, active    string
+		recordsRotatedAt bool
+	}{
+		{"new secret: baseline, no regeneration", v2(0, nil, nil), "", "primary", true},
+		{"no rotation record yet: baseline", cur("primary", nil), "", "primary", true},
+		{"within the period: nothing", cur("primary", map[string]string{MetaRotatedAt: at(10 * 24 * time.Hour)}), "", "primary", false},
+		{"period over: regenerate the inactive key", cur("primary", map[string]string{MetaRotatedAt: at(31 * 24 * time.Hour)}), "secondary", "secondary", true},
+		{"and back", cur("secondary", map[string]string{MetaRotatedAt: at(31 * 24 * time.Hour)}), "primary", "primary", true},
+		{"the same key within its grace: nothing", cur("primary", map[string]string{MetaRotatedAt: at(31 * 24 * time.Hour),
+			MetaRotatedPrefix + "secondary-at": at(time.Hour)}), "", "primary", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rp := PlanRotation(tt.current, p, now)
+			if rp.Regenerate != tt.regen || rp.Active != tt.active {
+				t.Fatalf("regenerate %q active %q", rp.Regenerate, rp.Active)
+			}
+			if got := rp.Meta[MetaRotatedAt] == now.UTC().Format(time.RFC3339); got != tt.recordsRotatedAt {
+				t.Fatalf("rotated-at %q", rp.Meta[MetaRotatedAt])
+			}
+			if tt.regen != "" && rp.Meta[MetaRotatedPrefix+tt.regen+"-at"] == "" {
+				t.Fatal("no per-key record")
+			}
+		})
+	}
+}
+
+func TestPlainFieldsShowValues(t *testing.T) {
+	d := desired(keyA, keyB)
+	d.Plain = map[string]string{FieldActive: "secondary"}
+	d.Rotation = "secondary"
+	ch := Calculate(v2(1, map[string]any{"primary": keyA, "secondary": keyC, FieldActive: "primary"}, managedMeta(d, nil)), d, now)
+	want := "rotate: regenerate secondary, secondary: " + secret.New(keyC).Fingerprint() + " -> " + secret.New(keyB).Fingerprint() + ", active: primary -> secondary"
+	if ch.Action != Update || ch.Describe() != want {
+		t.Fatalf("%v %q\nwant %q", ch.Action, ch.Describe(), want)
+	}
+	if ch.Set[FieldActive].Reveal() != "secondary" {
+		t.Fatal("active not written")
+	}
+}

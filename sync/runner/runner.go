@@ -40,6 +40,8 @@ type Job struct {
 	// Fields, when set, selects and renames the source's fields: response
 	// name -> Vault name.
 	Fields map[string]string
+	// Rotate, when set, regenerates the inactive key every period.
+	Rotate *plan.Rotation
 }
 
 // Result is what happened to one job.
@@ -68,7 +70,10 @@ type Runner struct {
 	// beyond Concurrency.
 	SubscriptionConcurrency int
 	VaultConcurrency        int
-	limits                  limits
+	// Pending holds rotations whose Vault write is outstanding; shared
+	// across runners by the daemon. Nil gets a fresh one.
+	Pending *Pending
+	limits  limits
 	// DryRun plans and reports without applying.
 	DryRun bool
 	Retry  RetryPolicy
@@ -142,6 +147,9 @@ func (r *Runner) JobLogger(job Job) *slog.Logger {
 
 // attempt is one try: fetch, then read-plan-apply until no conflict.
 func (r *Runner) attempt(ctx context.Context, job Job) (plan.Change, error) {
+	if job.Rotate != nil {
+		return r.rotatingAttempt(ctx, job)
+	}
 	keys, err := r.fetch(ctx, job.Account)
 	if err != nil {
 		return plan.Change{}, err

@@ -1,0 +1,151 @@
+package e2e
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// regenerations counts regenerateKeys calls that reached an account.
+func regenerations(a account) int {
+	n := 0
+	for _, r := range emu.RequestLog() {
+		if strings.HasSuffix(r.Path, "/batchAccounts/"+a.name+"/regenerateKeys") {
+			n++
+		}
+	}
+	return n
+}
+
+func rotationConfig(every, grace string, a account) string {
+	return strings.Replace(config("", a), "path =", "rotate_every = \""+every+"\"\nrotate_grace = \""+grace+"\"\npath =", 1)
+}
+
+func activeOf(t *testing.T, a account) string {
+	t.Helper()
+	v, _ := readV2(t, a.path).data["active"].(string)
+	return v
+}
+
+// TestRotationFullCycle: across two periods keysync regenerates the
+// inactive key each time, writes both keys with active naming the new one,
+// and leaves the other key as it was; a dry run only shows the rotation.
+func TestRotationFullCycle(t *testing.T) {
+	a := newAccount(t)
+	cfg := rotationConfig("2s", "1s", a)
+	run(t, cfg, "--run-now").expect(t, 0)
+	got := readV2(t, a.path)
+	if activeOf(t, a) != "primary" || got.meta["rotated-at"] == nil || regenerations(a) != 0 {
+		t.Fatalf("baseline: active %q, rotated-at %v, %d regenerations", activeOf(t, a), got.meta["rotated-at"], regenerations(a))
+	}
+	time.Sleep(2100 * time.Millisecond)
+
+	dry := run(t, cfg, "--dry-run")
+	dry.expect(t, 0)
+	if !strings.Contains(dry.stdout, "rotate: regenerate secondary") || regenerations(a) != 0 || readV2(t, a.path).version != 1 {
+		t.Fatalf("dry run did more than show the rotation:\n%s", dry.stdout)
+	}
+
+	before := readV2(t, a.path)
+	r := run(t, cfg, "--run-now")
+	r.expect(t, 0)
+	p, s := a.keys(t)
+	after := readV2(t, a.path)
+	if regenerations(a) != 1 || activeOf(t, a) != "secondary" || after.version != 2 {
+		t.Fatalf("first rotation: %d regenerations, active %q, version %d\n%s", regenerations(a), activeOf(t, a), after.version, r.stdout)
+	}
+	if after.data["primary"] != before.data["primary"] || after.data["primary"] != p || after.data["secondary"] != s || s == before.data["secondary"] {
+		t.Fatal("the first rotation did not replace exactly the secondary key")
+	}
+	if after.meta["rotated-secondary-at"] == nil {
+		t.Error("no record of the secondary's regeneration")
+	}
+	time.Sleep(2100 * time.Millisecond)
+
+	run(t, cfg, "--run-now").expect(t, 0)
+	p2, s2 := a.keys(t)
+	last := readV2(t, a.path)
+	if regenerations(a) != 2 || activeOf(t, a) != "primary" || p2 == p || s2 != s || last.data["primary"] != p2 || last.data["secondary"] != s {
+		t.Fatalf("second rotation: %d regenerations, active %q", regenerations(a), activeOf(t, a))
+	}
+	assertNoWrongWrites(t, a)
+}
+
+// TestRotationNoDoubleWithinGrace: a key is never regenerated twice inside
+// its grace, even when the period says rotate, and one cycle never
+// regenerates both keys.
+func TestRotationNoDoubleWithinGrace(t *testing.T) {
+	a := newAccount(t)
+	cfg := rotationConfig("1s", "10s", a)
+	run(t, cfg, "--run-now").expect(t, 0)
+	for range 4 {
+		time.Sleep(1100 * time.Millisecond)
+		before := regenerations(a)
+		run(t, cfg, "--run-now").expect(t, 0)
+		if regenerations(a)-before > 1 {
+			t.Fatal("one cycle regenerated more than one key")
+		}
+	}
+	// secondary, then primary; then both are within their grace.
+	if n := regenerations(a); n != 2 {
+		t.Fatalf("%d regenerations in 4.4 s with a 10 s grace, want 2", n)
+	}
+}
+
+// TestRotationPermanentErrorOnRegenerate: a refused regenerate fails the
+// account and leaves Vault as it was.
+func TestRotationPermanentErrorOnRegenerate(t *testing.T) {
+	a := newAccount(t)
+	cfg := rotationConfig("1s", "1s", a)
+	run(t, cfg, "--run-now").expect(t, 0)
+	time.Sleep(1100 * time.Millisecond)
+	a.inject(faultAuthz)
+	r := run(t, cfg, "--run-now")
+	r.expect(t, 1)
+	if !strings.Contains(r.stdout, "regenerating secondary key") || !strings.Contains(r.stdout, "AuthorizationFailed") {
+		t.Errorf("summary:\n%s", r.stdout)
+	}
+	if got := readV2(t, a.path); got.version != 1 || activeOf(t, a) != "primary" {
+		t.Fatalf("Vault changed after a failed regenerate: version %d", got.version)
+	}
+}
+
+// TestRotationVaultFailureAfterRegenerate: Vault fails right after a
+// regenerate succeeded. The daemon says so loudly, /readyz reports it, and
+// it retries the write, without regenerating again, until Vault holds the
+// new key.
+func TestRotationVaultFailureAfterRegenerate(t *testing.T) {
+	a := newAccount(t)
+	d := startDaemon(t, func(addr string) string {
+		return strings.Replace(daemonConfig(addr, "", a), "path =", "rotate_every = \"2s\"\nrotate_grace = \"1s\"\npath =", 1)
+	})
+	d.waitFor("the baseline", 10*time.Second, func() bool { return readV2(t, a.path) != nil })
+	emu.SetLatency(1500 * time.Millisecond)
+	defer emu.SetLatency(0)
+	d.waitFor("a regenerate request", 10*time.Second, func() bool { return regenerations(a) == 1 })
+	if err := vault.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = vault.Unseal() })
+	d.waitFor("the loud log line", 10*time.Second, func() bool { return d.logLines("ROTATED KEY NOT IN VAULT") >= 1 })
+	code, body := d.get("/readyz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, a.path) {
+		t.Errorf("/readyz %d %s, want the pending rotation named", code, body)
+	}
+	emu.SetLatency(0)
+	if err := vault.Unseal(); err != nil {
+		t.Fatal(err)
+	}
+	acct, _ := emu.Get(a.sub, a.rg, a.name)
+	firstNew := acct.History[2] // the keys at creation, then the first regenerate's
+	d.waitFor("the rotated key in Vault", 10*time.Second, func() bool {
+		got := readV2(t, a.path)
+		return got != nil && got.data["secondary"] == firstNew && activeOf(t, a) == "secondary"
+	})
+	d.waitFor("readiness", 20*time.Second, func() bool {
+		code, body := d.get("/readyz")
+		return code == http.StatusOK && strings.Contains(body, `"rotation_pending":[]`)
+	})
+	assertNoWrongWrites(t, a)
+}
