@@ -87,17 +87,13 @@ func (r *Runner) rotatingAttempt(ctx context.Context, job Job) (plan.Change, err
 		}
 		desired := plan.Desired{Fields: keys, ResourceID: job.Account.ResourceID(), APIVersion: job.APIVersion, Adopt: job.Adopt,
 			Plain: map[string]string{plan.FieldActive: rp.Active}, Meta: rp.Meta, Rotation: rp.Regenerate}
-		ch := plan.Calculate(cur, desired, r.now())
-		if ch.Action == plan.Refused {
-			return ch, ErrRefused
-		}
-		if r.DryRun || !ch.HasChanges() {
-			return ch, nil
-		}
-		err = r.apply(ctx, job.Path, cur, ch)
-		if err == nil {
+		ch, err := r.planApply(ctx, job, cur, desired)
+		switch {
+		case err == nil && !r.DryRun:
 			r.pending().clear(job.Path)
 			return ch, nil
+		case err == nil || errors.Is(err, ErrRefused):
+			return ch, err
 		}
 		if rp.Regenerate != "" || pending {
 			r.logger().Error("ROTATED KEY NOT IN VAULT: Azure has a new key that Vault does not hold yet; retrying the write until it does",

@@ -163,18 +163,24 @@ func (r *Runner) attempt(ctx context.Context, job Job) (plan.Change, error) {
 		if err != nil {
 			return plan.Change{}, err
 		}
-		ch := plan.Calculate(cur, desired, r.now())
-		if ch.Action == plan.Refused {
-			return ch, ErrRefused
-		}
-		if r.DryRun || !ch.HasChanges() {
-			return ch, nil
-		}
-		err = r.apply(ctx, job.Path, cur, ch)
+		ch, err := r.planApply(ctx, job, cur, desired)
 		if !errors.Is(err, sinks.ErrConflict) || conflicts+1 >= maxConflicts {
 			return ch, err
 		}
 	}
+}
+
+// planApply plans the change from cur to desired and, unless this is a dry
+// run or there is nothing to do, applies it.
+func (r *Runner) planApply(ctx context.Context, job Job, cur plan.Current, desired plan.Desired) (plan.Change, error) {
+	ch := plan.Calculate(cur, desired, r.now())
+	switch {
+	case ch.Action == plan.Refused:
+		return ch, ErrRefused
+	case r.DryRun || !ch.HasChanges():
+		return ch, nil
+	}
+	return ch, r.apply(ctx, job.Path, cur, ch)
 }
 
 func (r *Runner) report(res Result) {
