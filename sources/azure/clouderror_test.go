@@ -210,3 +210,15 @@ func TestParseKeysEveryType(t *testing.T) {
 		t.Errorf("a missing key: %v", err)
 	}
 }
+
+// TestOversizedBodyIsRefused: keysync reads at most maxBodyBytes of an
+// answer and says so, whatever the server sends.
+func TestOversizedBodyIsRefused(t *testing.T) {
+	if _, err := readBounded(strings.NewReader(strings.Repeat("x", maxBodyBytes))); err != nil {
+		t.Fatalf("a body of exactly the limit: %v", err)
+	}
+	_, err := readBounded(strings.NewReader(strings.Repeat("x", 10*maxBodyBytes)))
+	if err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("an oversized body: %v", err)
+	}
+}
