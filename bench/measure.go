@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/keysync/keysync/internal/testenv"
@@ -61,11 +60,18 @@ func (e *env) measure(bin string, args ...string) (measurement, error) {
 		cmd.Stderr = os.Stderr
 	}
 	start := time.Now()
-	err = cmd.Run()
-	m := measurement{wall: time.Since(start), throttle: e.emu.Throttled() - throttled}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		m.rssKiB = ru.Maxrss
+	if err = cmd.Start(); err != nil {
+		return measurement{}, err
 	}
+	// getrusage's maxrss for a child also counts this (the parent's)
+	// memory, which Linux carries over at exec after Go's vfork-style
+	// clone; the child's own high-water mark is VmHWM in /proc.
+	peak := make(chan int64, 1)
+	stop := make(chan struct{})
+	go func() { peak <- watchHWM(cmd.Process.Pid, stop) }()
+	err = cmd.Wait()
+	close(stop)
+	m := measurement{wall: time.Since(start), throttle: e.emu.Throttled() - throttled, rssKiB: <-peak}
 	if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == 1 {
 		err = nil // some accounts failed (the baseline under throttling): counted, not fatal
 	}
@@ -74,6 +80,29 @@ func (e *env) measure(bin string, args ...string) (measurement, error) {
 	}
 	m.reads, m.writes, err = countAudit(e.auditFile, off)
 	return m, err
+}
+
+// watchHWM polls a process's VmHWM every 10 ms until stop, and returns the
+// largest value seen, in KiB.
+func watchHWM(pid int, stop <-chan struct{}) int64 {
+	var peak int64
+	path := fmt.Sprintf("/proc/%d/status", pid)
+	for {
+		if b, err := os.ReadFile(path); err == nil {
+			for _, line := range strings.Split(string(b), "\n") {
+				if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+					var kb int64
+					fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb)
+					peak = max(peak, kb)
+				}
+			}
+		}
+		select {
+		case <-stop:
+			return peak
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 // countAudit counts KV requests in the audit log after offset: reads, and

@@ -21,7 +21,7 @@ func render(results []caseResult, smoke bool, took time.Duration) string {
 	b.WriteString("Each case runs keysync (`--run-now`, the built binary) and the naive baseline " +
 		"(`bench/naive`: one token, then for each account in turn listKeys and an unconditional `vault kv put`) " +
 		"one after the other against the same ARM emulator and Vault dev server. Ratios are keysync / baseline; " +
-		"below 1 is better. Vault reads and writes come from Vault's audit log, 429s from the emulator, peak RSS from the kernel (getrusage).\n")
+		"below 1 is better. Vault reads and writes come from Vault's audit log, 429s from the emulator, peak RSS from the child's own high-water mark (VmHWM in /proc, polled every 10 ms; getrusage's maxrss would also count the benchmark process itself).\n")
 	for _, r := range results {
 		c := r.c
 		fmt.Fprintf(&b, "\n## %s: %d accounts in %d subscriptions, latency %s, concurrency %d", c.name, c.accounts, c.subs, c.latency, c.concurrency)

@@ -23,6 +23,9 @@ func loadConfig(path, shard string, stderr io.Writer) (*config.Config, error) {
 	old := debug.SetGCPercent(loadGCPercent)
 	cfg, err := config.Load(path)
 	debug.SetGCPercent(old)
+	// Hand the decoder's pages back now, rather than carry them into the
+	// run on top of what the run itself needs.
+	debug.FreeOSMemory()
 	if err == nil && shard != "" {
 		if _, err = config.ParseShard(shard); err != nil {
 			err = config.Problems{{Key: "--shard", Msg: err.Error()}}
