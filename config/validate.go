@@ -14,6 +14,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sources/azure"
 )
 
 var (
@@ -29,9 +30,6 @@ var (
 	// ScheduleParser is the cron dialect keysync accepts: five fields, six
 	// with leading seconds, descriptors such as @every 1h, and CRON_TZ=.
 	ScheduleParser = cron.NewParser(cron.SecondOptional | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-
-	clouds      = []string{"AzurePublic", "AzureChina", "AzureUSGovernment"}
-	credentials = []string{"default", "environment", "managed-identity", "workload-identity", "azure-cli"}
 )
 
 func (c *Config) validate() Problems {
@@ -90,8 +88,8 @@ func checkSchedule(p *Problems, key, spec string) {
 }
 
 func (a *Azure) validate(p *Problems) {
-	oneOf(p, "azure.cloud", a.Cloud, clouds)
-	oneOf(p, "azure.credential", a.Credential, credentials)
+	oneOf(p, "azure.cloud", a.Cloud, azure.CloudNames)
+	oneOf(p, "azure.credential", a.Credential, azure.CredentialKinds)
 	checkURL(p, "azure.endpoint", a.Endpoint)
 	checkURL(p, "azure.audience", a.Audience)
 	if !apiVersionRE.MatchString(a.APIVersion) {

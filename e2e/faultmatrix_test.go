@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -107,7 +108,7 @@ func TestFaultMatrixARM(t *testing.T) {
 // TestFaultMatrixConfig: every broken file in config/testdata gives exit 2
 // and its exact errors, and changes nothing in Vault.
 func TestFaultMatrixConfig(t *testing.T) {
-	files, _ := filepathGlob("../config/testdata/invalid-*.toml")
+	files, _ := filepath.Glob("../config/testdata/invalid-*.toml")
 	if len(files) == 0 {
 		t.Fatal("no invalid configs found")
 	}

@@ -2,12 +2,9 @@ package e2e
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
-
-func filepathGlob(p string) ([]string, error) { return filepath.Glob(p) }
 
 // readPair reads an invalid config and the exact error beside it.
 func readPair(t *testing.T, toml string) (text, want string) {

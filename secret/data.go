@@ -24,9 +24,6 @@ func (d Data) Field(name string) (Value, bool) {
 	return Value{v: s}, ok
 }
 
-// Len is the number of fields.
-func (d Data) Len() int { return len(d.m) }
-
 // With returns a copy of d with fields set; d itself is left as it was.
 func (d Data) With(fields Fields) Data {
 	out := make(map[string]any, len(d.m)+len(fields))

@@ -46,9 +46,6 @@ func NewAuth(client *api.Client, o AuthOptions, log *slog.Logger) *Auth {
 	return &Auth{client: client, opts: o, log: log, changed: make(chan struct{}, 1)}
 }
 
-// Method is the configured method's name.
-func (a *Auth) Method() string { return a.opts.Method }
-
 // Login gets a token now: by logging in, or from token_file or VAULT_TOKEN.
 func (a *Auth) Login(ctx context.Context) error {
 	a.mu.Lock()

@@ -34,6 +34,10 @@ const (
 	moduleVersion = "v0.1.0"
 )
 
+// CloudNames are the names accepted in [azure] cloud, in the order people
+// meet them; Clouds maps each to azcore's configuration.
+var CloudNames = []string{"AzurePublic", "AzureChina", "AzureUSGovernment"}
+
 // Clouds maps the names accepted in [azure] cloud to azcore's configurations.
 var Clouds = map[string]cloud.Configuration{
 	"AzurePublic":       cloud.AzurePublic,
