@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,11 +17,14 @@ import (
 	"syscall"
 )
 
-// Exit codes.
+// Exit codes. A supervisor tells them apart: 1 is worth a look at the
+// report, 2 will not heal by restarting, 3 may (Vault or the port may come
+// back).
 const (
-	exitOK     = 0 // every account is in sync
-	exitFailed = 1 // at least one account failed or was refused
-	exitUsage  = 2 // bad flags or a bad config file; nothing was done
+	exitOK      = 0 // every account is in sync
+	exitFailed  = 1 // at least one account failed or was refused
+	exitUsage   = 2 // bad flags or a bad config file; nothing was done
+	exitStartup = 3 // could not start: no Vault login, cannot listen; nothing was done
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -39,33 +43,41 @@ type options struct {
 	version    bool
 }
 
-func parseFlags(args []string, stderr io.Writer) (options, error) {
+func parseFlags(args []string) (options, *flag.FlagSet, error) {
 	var o options
 	fs := flag.NewFlagSet("keysync", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.configPath, "config", "/etc/keysync/config.toml", "path of the TOML config file")
+	// run reports errors itself, once; the flag package would print
+	// them a second time.
+	fs.SetOutput(io.Discard)
+	// Usage is printed by run, to stdout, only when asked for.
+	fs.Usage = func() {}
+	fs.StringVar(&o.configPath, "config", "/etc/keysync/config.toml", "path of the TOML config `FILE`")
 	fs.BoolVar(&o.runNow, "run-now", false, "sync every account once, print a summary and exit (without it keysync runs as a daemon)")
 	fs.BoolVar(&o.dryRun, "dry-run", false, "plan and print the masked plan; write nothing")
 	fs.BoolVar(&o.validate, "validate", false, "check the config file and exit (0 valid, 2 invalid); touches neither Azure nor Vault")
-	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
-	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.StringVar(&o.shard, "shard", "", "sync only shard i/n of the accounts (0 <= i < n), overriding the file's shard")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log `FORMAT`: text or json")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log `LEVEL`: debug, info, warn or error")
+	fs.StringVar(&o.shard, "shard", "", "sync only shard `i/n` of the accounts (0 <= i < n), overriding the file's shard")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
-		return o, err
+		return o, fs, err
 	}
 	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
+		return o, fs, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	return o, nil
+	return o, fs, nil
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	o, err := parseFlags(args, stderr)
+	o, fs, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		// Asked for, so it goes to stdout and is no error.
+		writeUsage(stdout, fs)
+		return exitOK
+	}
 	if err != nil {
-		if err != flag.ErrHelp {
-			fmt.Fprintln(stderr, "keysync:", err)
-		}
+		fmt.Fprintln(stderr, "keysync:", err)
+		fmt.Fprintln(stderr, "Run 'keysync --help' for usage.")
 		return exitUsage
 	}
 	if o.version {
