@@ -86,16 +86,9 @@ func (e *env) measure(bin string, args ...string) (measurement, error) {
 // largest value seen, in KiB.
 func watchHWM(pid int, stop <-chan struct{}) int64 {
 	var peak int64
-	path := fmt.Sprintf("/proc/%d/status", pid)
 	for {
-		if b, err := os.ReadFile(path); err == nil {
-			for _, line := range strings.Split(string(b), "\n") {
-				if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-					var kb int64
-					fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb)
-					peak = max(peak, kb)
-				}
-			}
+		if kb, err := procStatus(pid, "VmHWM:"); err == nil {
+			peak = max(peak, kb)
 		}
 		select {
 		case <-stop:

@@ -31,6 +31,10 @@ func render(results []caseResult, smoke bool, took time.Duration) string {
 		if c.cycles > 0 {
 			fmt.Fprintf(&b, ", %d unchanged cycles after a first sync", c.cycles)
 		}
+		if c.daemon {
+			renderDaemon(&b, r)
+			continue
+		}
 		fmt.Fprintf(&b, "\n\nTarget: %s.\n\n| metric | keysync | baseline | ratio |\n|---|---|---|---|\n", c.target)
 		row(&b, "wall time", r.keysync.wall.Round(time.Millisecond).String(), r.naive.wall.Round(time.Millisecond).String(), ratio(float64(r.keysync.wall), float64(r.naive.wall)))
 		if c.cycles == 0 && c.bound() > 0 {
@@ -52,6 +56,19 @@ func render(results []caseResult, smoke bool, took time.Duration) string {
 	}
 	b.WriteString(notes)
 	return b.String()
+}
+
+// renderDaemon writes a daemon case: keysync alone, no baseline.
+func renderDaemon(b *strings.Builder, r caseResult) {
+	d := r.daemon
+	fmt.Fprintf(b, ", as a daemon\n\nTarget: %s. The daemon starts (no `--run-now`), its first cycle creates every secret, "+
+		"`POST /sync` runs a second, unchanged one; then VmRSS is read from /proc every %s for %s.\n\n"+
+		"| metric | keysync daemon |\n|---|---|\n", r.c.target, rssInterval, rssWindow)
+	row(b, "first cycle (creates), from start", d.first.Round(time.Millisecond).String())
+	row(b, "second cycle (unchanged)", d.second.Round(time.Millisecond).String())
+	row(b, fmt.Sprintf("steady RSS (median of %d samples)", d.samples), mib(d.steadyKiB))
+	row(b, "largest RSS sample", mib(d.maxKiB))
+	row(b, "VmHWM (peak since start)", mib(d.hwmKiB))
 }
 
 // notes explains what the tables cannot.
