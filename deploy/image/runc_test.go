@@ -36,13 +36,25 @@ type result struct {
 
 var runSeq int
 
-// run runs the image's entrypoint with args as its command, as the image's
-// user, on a read-only root filesystem, in the host's network namespace
-// (so that Vault and the emulator on 127.0.0.1 are reachable).
-func (b *bundle) run(args ...string) result {
+// container is a running container.
+type container struct {
+	b         *bundle
+	id        string
+	cmd       *exec.Cmd
+	out, errb bytes.Buffer
+	ctx       context.Context
+	cancel    context.CancelFunc
+	exited    chan struct{}
+	err       error
+}
+
+// start starts the image's entrypoint with args as its command, as the
+// image's user, on a read-only root filesystem, in the host's network
+// namespace (so that Vault and the emulator on 127.0.0.1 are reachable).
+func (b *bundle) start(args ...string) *container {
 	b.t.Helper()
 	runSeq++
-	id := fmt.Sprintf("keysync-image-test-%d-%d", os.Getpid(), runSeq)
+	c := &container{b: b, id: fmt.Sprintf("keysync-image-test-%d-%d", os.Getpid(), runSeq), exited: make(chan struct{})}
 	spec, err := json.MarshalIndent(b.spec(append(append([]string{}, b.image.Entrypoint...), args...)), "", "  ")
 	if err != nil {
 		b.t.Fatal(err)
@@ -50,22 +62,61 @@ func (b *bundle) run(args ...string) result {
 	if err := os.WriteFile(filepath.Join(b.dir, "config.json"), spec, 0o600); err != nil {
 		b.t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "runc", "--root", b.state, "run", "--bundle", b.dir, id)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err = cmd.Run()
-	_ = exec.Command("runc", "--root", b.state, "delete", "--force", id).Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
+	c.ctx, c.cancel = context.WithTimeout(context.Background(), time.Minute)
+	c.cmd = exec.CommandContext(c.ctx, "runc", "--root", b.state, "run", "--bundle", b.dir, c.id)
+	c.cmd.Stdout, c.cmd.Stderr = &c.out, &c.errb
+	if err := c.cmd.Start(); err != nil {
+		c.cancel()
+		b.t.Fatalf("runc run: %v", err)
+	}
+	go func() { c.err = c.cmd.Wait(); close(c.exited) }()
+	return c
+}
+
+// wait waits for the container to exit and removes it.
+func (c *container) wait() result {
+	c.b.t.Helper()
+	<-c.exited
+	timedOut := c.ctx.Err() != nil
+	c.cancel()
+	_ = exec.Command("runc", "--root", c.b.state, "delete", "--force", c.id).Run()
+	r := result{stdout: c.out.String(), stderr: c.errb.String()}
 	var ee *exec.ExitError
 	switch {
-	case errors.As(err, &ee) && ctx.Err() == nil:
+	case errors.As(c.err, &ee) && !timedOut && ee.ExitCode() >= 0:
 		r.code = ee.ExitCode()
-	case err != nil:
-		b.t.Fatalf("runc run %v: %v\n%s", args, err, errb.String())
+	case c.err != nil:
+		c.b.t.Fatalf("runc run %s: %v (timed out: %v)\n%s", c.id, c.err, timedOut, r.stderr)
 	}
 	return r
+}
+
+// pid is the container's first process as the host sees it.
+func (c *container) pid() int {
+	c.b.t.Helper()
+	out, err := exec.Command("runc", "--root", c.b.state, "state", c.id).Output()
+	var st struct{ Pid int }
+	if err == nil {
+		err = json.Unmarshal(out, &st)
+	}
+	if err != nil || st.Pid == 0 {
+		c.b.t.Fatalf("runc state %s: %v (%s)", c.id, err, out)
+	}
+	return st.Pid
+}
+
+// signal sends sig to the container's first process through runc.
+func (c *container) signal(sig string) {
+	c.b.t.Helper()
+	if out, err := exec.Command("runc", "--root", c.b.state, "kill", c.id, sig).CombinedOutput(); err != nil {
+		c.b.t.Fatalf("runc kill %s %s: %v\n%s", c.id, sig, err, out)
+	}
+}
+
+// run runs a container to its end.
+func (b *bundle) run(args ...string) result {
+	b.t.Helper()
+	return b.start(args...).wait()
 }
 
 // spec is the runtime configuration: user and process from the image,
