@@ -24,6 +24,9 @@ type daemonRSS struct {
 	maxKiB        int64         // largest VmRSS sample in the window
 	hwmKiB        int64         // VmHWM at the end: the peak since start
 	samples       int
+	// Go's own view at the end, from /metrics: live heap spans and all
+	// memory the runtime holds from the OS (heap, stacks, metadata).
+	heapInuseKiB, goSysKiB int64
 }
 
 // rssWindow is how long the steady resident set is sampled, and how often.
@@ -68,7 +71,11 @@ func (e *env) runDaemon(c benchCase, cfgPath string) (daemonRSS, error) {
 		return r, fmt.Errorf("second cycle: %w", err)
 	}
 	r.second = time.Since(start)
-	return r, sampleRSS(cmd.Process.Pid, &r)
+	if err := sampleRSS(cmd.Process.Pid, &r); err != nil {
+		return r, err
+	}
+	r.heapInuseKiB, r.goSysKiB, err = goMemory(ctx, addr)
+	return r, err
 }
 
 // prependTop puts top-level keys before the file's first table.
@@ -96,35 +103,59 @@ func waitSyncs(ctx context.Context, addr string, total, unchanged int) error {
 	}
 }
 
-// syncCounts sums keysync_sync_total over every account and result, and
-// over result="unchanged" alone.
-func syncCounts(ctx context.Context, addr string) (all, unchanged int, err error) {
+// scrape calls sample with each sample line of the daemon's /metrics.
+func scrape(ctx context.Context, addr string, sample func(name string, value float64)) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
 	if err != nil {
-		return 0, 0, err
+		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return 0, 0, err
+		return err
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "keysync_sync_total{") {
+		sp := strings.LastIndexByte(line, ' ')
+		if strings.HasPrefix(line, "#") || sp < 0 {
 			continue
 		}
-		n, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		v, err := strconv.ParseFloat(line[sp+1:], 64)
 		if err != nil {
-			return 0, 0, fmt.Errorf("metric line %q: %w", line, err)
+			return fmt.Errorf("metric line %q: %w", line, err)
 		}
-		all += int(n)
-		if strings.Contains(line, `result="unchanged"`) {
-			unchanged += int(n)
-		}
+		sample(line[:sp], v)
 	}
-	return all, unchanged, sc.Err()
+	return sc.Err()
+}
+
+// syncCounts sums keysync_sync_total over every account and result, and
+// over result="unchanged" alone.
+func syncCounts(ctx context.Context, addr string) (all, unchanged int, err error) {
+	err = scrape(ctx, addr, func(name string, v float64) {
+		if strings.HasPrefix(name, "keysync_sync_total{") {
+			all += int(v)
+			if strings.Contains(name, `result="unchanged"`) {
+				unchanged += int(v)
+			}
+		}
+	})
+	return all, unchanged, err
+}
+
+// goMemory reads the Go runtime's heap in use and total from /metrics.
+func goMemory(ctx context.Context, addr string) (heapInuseKiB, sysKiB int64, err error) {
+	err = scrape(ctx, addr, func(name string, v float64) {
+		switch name {
+		case "go_memstats_heap_inuse_bytes":
+			heapInuseKiB = int64(v) / 1024
+		case "go_memstats_sys_bytes":
+			sysKiB = int64(v) / 1024
+		}
+	})
+	return heapInuseKiB, sysKiB, err
 }
 
 // postSync asks the daemon to sync every account now.
