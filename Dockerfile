@@ -6,10 +6,12 @@
 # Once, from a pipeline:
 #   docker run --rm -v /etc/keysync:/etc/keysync:ro keysync --config /etc/keysync/config.toml --run-now
 #
-# CI builds the final stage (everything after the last FROM scratch) with a
-# real OCI builder from this file, mechanically: deploy/image/image_test.go
-# turns each COPY --from=build into a COPY from its own context. Keep one
-# instruction per line there, and COPY --from=build sources absolute.
+# CI builds the final stage (everything after the last FROM scratch) from
+# this file with podman and runs it with runc (deploy/image): it runs the
+# build stage's go build command on the host and turns each
+# COPY --from=build into a COPY from its own context. So keep one go build
+# RUN writing to /out/, and each COPY --from=build on one line with one
+# absolute source.
 
 # golang:1.26, pinned by digest so a rebuild uses the same toolchain image.
 FROM golang:1.26@sha256:3c3e25a4da13fd0478eed2df1eb35a0e667094a7124d3993a6a1d30f71c17e79 AS build
@@ -25,8 +27,7 @@ FROM scratch
 ARG VERSION=dev
 LABEL org.opencontainers.image.title="keysync" \
       org.opencontainers.image.description="Keeps Azure account keys (ARM listKeys) in HashiCorp Vault KV" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.licenses="MIT"
+      org.opencontainers.image.version="${VERSION}"
 # TLS roots for Azure Resource Manager, Entra ID and Vault.
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 # Time zones come inside the binary (time/tzdata): CRON_TZ= schedules work

@@ -2,6 +2,7 @@ package image
 
 import (
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -80,12 +81,20 @@ func TestBuildCommand(t *testing.T) {
 	}
 }
 
+// pinnedBuild is the build stage's FROM: the golang image, by tag and
+// digest, with no registry host.
+var pinnedBuild = regexp.MustCompile(`(?m)^FROM golang:[0-9][0-9a-z.-]*@sha256:[0-9a-f]{64} AS build$`)
+
 // TestRepositoryDockerfile checks that the Dockerfile users build still
-// derives: one go build, and every COPY --from=build one CI can provide.
+// derives: one go build, and every COPY --from=build one CI can provide;
+// and that its build image stays pinned by digest.
 func TestRepositoryDockerfile(t *testing.T) {
 	b, err := os.ReadFile("../../Dockerfile")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !pinnedBuild.Match(b) {
+		t.Errorf("the build stage is not FROM golang:<tag>@sha256:<digest> AS build")
 	}
 	if _, err := BuildCommand(string(b), "/out/", t.TempDir()); err != nil {
 		t.Fatal(err)

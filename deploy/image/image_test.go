@@ -21,8 +21,8 @@ import (
 // the Dockerfile's own go build command wrote (its /out/).
 var buildOutputs = map[string]func(out string) string{
 	"/out/keysync": func(out string) string { return filepath.Join(out, "keysync") },
-	// The build image is Debian's, and so is CI's host: the same
-	// ca-certificates package writes the same bundle.
+	// The build image is Debian-based, and so is CI's host: Debian's
+	// ca-certificates package writes both bundles.
 	"/etc/ssl/certs/ca-certificates.crt": func(string) string { return "/etc/ssl/certs/ca-certificates.crt" },
 }
 
