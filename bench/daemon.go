@@ -51,7 +51,7 @@ func (e *env) runDaemon(c benchCase, cfgPath string) (daemonRSS, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, e.keysync, "--config", cfgPath, "--log-level", "error")
-	cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + e.dir}, e.vault.Env()...), e.emu.Env()...)
+	cmd.Env = e.childEnv()
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	start := time.Now()
 	if err := cmd.Start(); err != nil {

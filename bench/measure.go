@@ -50,10 +50,7 @@ func (e *env) measure(bin string, args ...string) (measurement, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + e.dir}, e.vault.Env()...), e.emu.Env()...)
-	if v := os.Getenv("BENCH_CHILD_ENV"); v != "" {
-		cmd.Env = append(cmd.Env, strings.Fields(v)...)
-	}
+	cmd.Env = e.childEnv()
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	if os.Getenv("BENCH_STDERR") != "" {
@@ -80,6 +77,13 @@ func (e *env) measure(bin string, args ...string) (measurement, error) {
 	}
 	m.reads, m.writes, err = countAudit(e.auditFile, off)
 	return m, err
+}
+
+// childEnv is a keysync process's environment: Vault, the emulator, and
+// BENCH_CHILD_ENV's space-separated NAME=value pairs (GOGC=50, say).
+func (e *env) childEnv() []string {
+	env := append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + e.dir}, e.vault.Env()...), e.emu.Env()...)
+	return append(env, strings.Fields(os.Getenv("BENCH_CHILD_ENV"))...)
 }
 
 // watchHWM polls a process's VmHWM every 10 ms until stop, and returns the
