@@ -27,7 +27,8 @@ FROM scratch
 ARG VERSION=dev
 LABEL org.opencontainers.image.title="keysync" \
       org.opencontainers.image.description="Keeps Azure account keys (ARM listKeys) in HashiCorp Vault KV" \
-      org.opencontainers.image.version="${VERSION}"
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
 # TLS roots for Azure Resource Manager, Entra ID and Vault.
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 # Time zones come inside the binary (time/tzdata): CRON_TZ= schedules work

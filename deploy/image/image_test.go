@@ -157,8 +157,9 @@ func checkConfig(t *testing.T, c imageConfig) {
 		t.Errorf("Env = %q, want PATH=/usr/local/bin", c.Env)
 	}
 	for k, want := range map[string]string{
-		"org.opencontainers.image.title":   "keysync",
-		"org.opencontainers.image.version": testVersion,
+		"org.opencontainers.image.title":    "keysync",
+		"org.opencontainers.image.version":  testVersion,
+		"org.opencontainers.image.licenses": "Apache-2.0",
 	} {
 		if c.Labels[k] != want {
 			t.Errorf("label %s = %q, want %q", k, c.Labels[k], want)
