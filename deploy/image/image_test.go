@@ -341,7 +341,7 @@ func testDaemon(t *testing.T, b *bundle) {
 	defer func() { b.mounts = base }()
 	c := b.start(b.image.Cmd...)
 	waitUntil(t, c, "/healthz to answer and the account to sync", func() bool {
-		resp, err := http.Get("http://" + addr + "/healthz")
+		resp, err := (&http.Client{Timeout: 2 * time.Second}).Get("http://" + addr + "/healthz")
 		if err != nil {
 			return false
 		}
