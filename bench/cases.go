@@ -24,6 +24,9 @@ type benchCase struct {
 	// steady also measures a second, unchanged cycle: the daemon's
 	// everyday cycle, where the first one creates every secret.
 	steady bool
+	// daemon runs keysync as a daemon instead (no baseline) and measures
+	// its resident set after two full cycles: see runDaemon.
+	daemon bool
 	target string
 }
 
@@ -35,6 +38,7 @@ func cases(smoke bool) []benchCase {
 			{name: "throttle", accounts: 30, subs: 1, latency: 2 * time.Millisecond, bucket: &armemu.Throttle{Burst: 10, Refill: 20}, concurrency: 8, target: "wall time <= 1.05 x bound, zero 429"},
 			{name: "unchanged", accounts: 10, subs: 2, concurrency: 8, cycles: 3, target: "0 new KV versions"},
 			{name: "memory", accounts: 200, subs: 4, concurrency: 16, target: "peak RSS <= 40 MiB"},
+			{name: "daemon-rss", accounts: 200, subs: 4, concurrency: 16, daemon: true, target: "steady RSS, for MemoryMax= and container limits"},
 		}
 	}
 	return []benchCase{
@@ -42,6 +46,8 @@ func cases(smoke bool) []benchCase {
 		{name: "throttle", accounts: 300, subs: 1, latency: 20 * time.Millisecond, bucket: &armemu.Throttle{Burst: 50, Refill: 10}, concurrency: 16, target: "wall time <= 1.05 x bound (25 s), zero 429"},
 		{name: "unchanged", accounts: 100, subs: 5, concurrency: 16, cycles: 20, target: "0 new KV versions (baseline: 2,000)"},
 		{name: "memory", accounts: 10000, subs: 100, concurrency: 16, target: "peak RSS <= 40 MiB"},
+		{name: "daemon-rss-1k", accounts: 1000, subs: 10, concurrency: 16, daemon: true, target: "steady RSS, for MemoryMax= and container limits"},
+		{name: "daemon-rss-10k", accounts: 10000, subs: 100, concurrency: 16, daemon: true, target: "steady RSS, for MemoryMax= and container limits"},
 	}
 }
 
@@ -63,6 +69,7 @@ type caseResult struct {
 	keysync, naive          measurement
 	ksSteady, naiveSteady   measurement
 	ksVersions, naiveVersns int
+	daemon                  daemonRSS
 }
 
 var caseSeq int
@@ -77,6 +84,10 @@ func (e *env) runCase(c benchCase) (caseResult, error) {
 	defer e.emu.SetLatency(0)
 	defer e.emu.SetThrottle(nil)
 	r := caseResult{c: c}
+	if c.daemon {
+		r.daemon, err = e.runDaemon(c, ksCfg)
+		return r, err
+	}
 	if c.cycles > 0 {
 		return e.runCycles(r, ksPaths, naivePaths, ksCfg, naiveCfg)
 	}

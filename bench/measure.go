@@ -50,10 +50,7 @@ func (e *env) measure(bin string, args ...string) (measurement, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + e.dir}, e.vault.Env()...), e.emu.Env()...)
-	if v := os.Getenv("BENCH_CHILD_ENV"); v != "" {
-		cmd.Env = append(cmd.Env, strings.Fields(v)...)
-	}
+	cmd.Env = e.childEnv()
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
 	if os.Getenv("BENCH_STDERR") != "" {
@@ -82,20 +79,20 @@ func (e *env) measure(bin string, args ...string) (measurement, error) {
 	return m, err
 }
 
+// childEnv is a keysync process's environment: Vault, the emulator, and
+// BENCH_CHILD_ENV's space-separated NAME=value pairs (GOGC=50, say).
+func (e *env) childEnv() []string {
+	env := append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + e.dir}, e.vault.Env()...), e.emu.Env()...)
+	return append(env, strings.Fields(os.Getenv("BENCH_CHILD_ENV"))...)
+}
+
 // watchHWM polls a process's VmHWM every 10 ms until stop, and returns the
 // largest value seen, in KiB.
 func watchHWM(pid int, stop <-chan struct{}) int64 {
 	var peak int64
-	path := fmt.Sprintf("/proc/%d/status", pid)
 	for {
-		if b, err := os.ReadFile(path); err == nil {
-			for _, line := range strings.Split(string(b), "\n") {
-				if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-					var kb int64
-					fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb)
-					peak = max(peak, kb)
-				}
-			}
+		if kb, err := procStatus(pid, "VmHWM:"); err == nil {
+			peak = max(peak, kb)
 		}
 		select {
 		case <-stop:

@@ -31,6 +31,10 @@ func render(results []caseResult, smoke bool, took time.Duration) string {
 		if c.cycles > 0 {
 			fmt.Fprintf(&b, ", %d unchanged cycles after a first sync", c.cycles)
 		}
+		if c.daemon {
+			renderDaemon(&b, r)
+			continue
+		}
 		fmt.Fprintf(&b, "\n\nTarget: %s.\n\n| metric | keysync | baseline | ratio |\n|---|---|---|---|\n", c.target)
 		row(&b, "wall time", r.keysync.wall.Round(time.Millisecond).String(), r.naive.wall.Round(time.Millisecond).String(), ratio(float64(r.keysync.wall), float64(r.naive.wall)))
 		if c.cycles == 0 && c.bound() > 0 {
@@ -54,6 +58,21 @@ func render(results []caseResult, smoke bool, took time.Duration) string {
 	return b.String()
 }
 
+// renderDaemon writes a daemon case: keysync alone, no baseline.
+func renderDaemon(b *strings.Builder, r caseResult) {
+	d := r.daemon
+	fmt.Fprintf(b, ", as a daemon\n\nTarget: %s. The daemon starts (no `--run-now`), its first cycle creates every secret, "+
+		"`POST /sync` runs a second, unchanged one; then VmRSS is read from /proc every %s for %s.\n\n"+
+		"| metric | keysync daemon |\n|---|---|\n", r.c.target, rssInterval, rssWindow)
+	row(b, "first cycle (creates), from start (polled each second)", d.first.Round(time.Millisecond).String())
+	row(b, "second cycle (unchanged, polled each second)", d.second.Round(time.Millisecond).String())
+	row(b, fmt.Sprintf("steady RSS (median of %d samples)", d.samples), mib(d.steadyKiB))
+	row(b, "largest RSS sample", mib(d.maxKiB))
+	row(b, "VmHWM (peak since start)", mib(d.hwmKiB))
+	row(b, "Go heap in use (go_memstats_heap_inuse_bytes)", mib(d.heapInuseKiB))
+	row(b, "Go runtime from the OS (go_memstats_sys_bytes)", mib(d.goSysKiB))
+}
+
 // notes explains what the tables cannot.
 const notes = `
 ## Reading the results
@@ -69,6 +88,10 @@ const notes = `
 - The baseline is faster in the throttle case only because it ignores the
   bucket: most of its requests end in 429 and those accounts are never
   written.
+- The daemon cases size a memory limit (systemd MemoryMax=, a container's
+  resources.limits.memory): steady RSS is what the daemon holds between
+  cycles, VmHWM the most it ever held. Go returns freed heap to the OS
+  only slowly, so RSS stays near the first cycle's peak.
 - The baseline writes every account on every cycle, so each cycle adds a KV
   version per account and moves every consumer's cache; keysync writes
   nothing when nothing changed.
