@@ -51,7 +51,7 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	p, err := build(ctx, cfg, log, d.metrics, nil)
 	if p == nil || (err != nil && !runner.Transient(err)) {
 		log.Error("cannot start", "err", err)
-		return exitFailed
+		return exitStartup
 	}
 	if err != nil {
 		log.Warn("vault login failed; retrying in the background", "err", err)
