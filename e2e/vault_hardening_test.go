@@ -274,8 +274,9 @@ func TestDaemonTokenFileRecoveryLoggedOnce(t *testing.T) {
 	}
 	d.waitFor("the invalid token to be noticed", 10*time.Second, func() bool { return d.logLines("no longer valid") > 0 })
 	time.Sleep(3 * time.Second)
+	fresh := create()
 	tmp := f + ".tmp"
-	os.WriteFile(tmp, []byte(create()), 0o600)
+	os.WriteFile(tmp, []byte(fresh), 0o600)
 	os.Rename(tmp, f)
 	accts[0].regenerate(t, "primary")
 	p, _ := accts[0].keys(t)
@@ -286,5 +287,14 @@ func TestDaemonTokenFileRecoveryLoggedOnce(t *testing.T) {
 	}
 	if n := d.logLines("vault token valid again"); n != 1 {
 		t.Errorf("the recovery was logged %d times, want 1:\n%s", n, grep(d.stderr.String(), "vault"))
+	}
+	// A second revocation is a new condition: logged once more.
+	if err := vault.Client.Auth().Token().RevokeTree(fresh); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("the second invalid token to be noticed", 10*time.Second, func() bool { return d.logLines("no longer valid") == 2 })
+	time.Sleep(3 * time.Second)
+	if n := d.logLines("no longer valid"); n != 2 {
+		t.Errorf("two revocations logged %d times, want 2:\n%s", n, grep(d.stderr.String(), "vault"))
 	}
 }

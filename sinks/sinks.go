@@ -13,7 +13,8 @@ var ErrConflict = errors.New("check-and-set conflict: the secret changed since i
 
 // Error is a failed call to a sink, classified once, where it happened.
 type Error struct {
-	// Op is what keysync was doing: "read", "write", "metadata", "detect".
+	// Op is what keysync was doing: "read", "write", "write-metadata",
+	// "check-mount", "login".
 	Op string
 	// Path is the secret's path under the mount, or what else the call
 	// was about; empty when the message says it.

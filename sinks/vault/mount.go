@@ -51,7 +51,10 @@ func kvFromMountInfo(mount string, want int, data map[string]any) (int, error) {
 	if typ != "kv" && typ != "generic" {
 		return 0, refuse(0, "%q is in a %q secrets engine (mounted at %q), not KV: keysync writes only to a KV mount", mount, typ, path)
 	}
-	if path != mount+"/" {
+	// Vault prefixes the path with the namespace's when mount reaches into
+	// a child namespace (vault/logical_system.go, pathInternalUIMountRead):
+	// the mount point must still end exactly at mount.
+	if path != mount+"/" && !strings.HasSuffix(path, "/"+mount+"/") {
 		return 0, refuse(0, "%q is not a mount point: it lies inside the KV mount %q; set mount = %q and put the rest in each account's path",
 			mount, path, strings.TrimSuffix(path, "/"))
 	}

@@ -67,6 +67,38 @@ func TestMountCheck(t *testing.T) {
 	}
 }
 
+// TestKVFromMountInfo judges Vault's descriptions of mounts, including
+// shapes the dev server cannot produce (namespaces, the legacy "generic"
+// type, a missing type).
+func TestKVFromMountInfo(t *testing.T) {
+	v2 := map[string]any{"version": "2"}
+	tests := []struct {
+		name, mount string
+		want        int
+		data        map[string]any
+		ok          int // accepted version; 0: refused
+	}{
+		{"kv v2", "secret", 0, map[string]any{"type": "kv", "path": "secret/", "options": v2}, 2},
+		{"kv v1, no options", "kv1", 0, map[string]any{"type": "kv", "path": "kv1/", "options": nil}, 1},
+		{"legacy generic", "old", 1, map[string]any{"type": "generic", "path": "old/"}, 1},
+		{"child namespace", "team/secret", 2, map[string]any{"type": "kv", "path": "org/team/secret/", "options": v2}, 2},
+		{"nested mount path", "apps/kv", 2, map[string]any{"type": "kv", "path": "apps/kv/", "options": v2}, 2},
+		{"inside the mount", "secret/azure", 2, map[string]any{"type": "kv", "path": "secret/", "options": v2}, 0},
+		{"suffix but not a segment", "cret", 2, map[string]any{"type": "kv", "path": "secret/", "options": v2}, 0},
+		{"no type", "secret", 2, map[string]any{"path": "secret/", "options": v2}, 0},
+		{"identity", "identity/entity/name", 1, map[string]any{"type": "identity", "path": "identity/"}, 0},
+		{"version mismatch", "secret", 1, map[string]any{"type": "kv", "path": "secret/", "options": v2}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, err := kvFromMountInfo(tt.mount, tt.want, tt.data)
+			if v != tt.ok || (err == nil) != (tt.ok != 0) {
+				t.Fatalf("got v%d, %v; want v%d", v, err, tt.ok)
+			}
+		})
+	}
+}
+
 // denyMountRead stands between keysync and the dev server and answers 403
 // to sys/internal/ui/mounts, as Vault does to a token that cannot read a
 // mount's type (Vault 1.19 lets any token with a right under a mount read
@@ -202,7 +234,9 @@ func TestConcurrentMountChecksShareOneRequest(t *testing.T) {
 	if got := requests.Load(); got != 1 {
 		t.Errorf("%d requests for %d concurrent checks, want 1", got, n)
 	}
-	if el := time.Since(start); el > 3*timeout {
+	el := time.Since(start)
+	t.Logf("%d concurrent checks against a hung Vault: %d request(s), %v", n, requests.Load(), el)
+	if el > 3*timeout {
 		t.Errorf("%d concurrent checks took %v, more than one timeout (%v)", n, el, timeout)
 	}
 }
