@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/keysync/keysync/internal/testenv"
 )
 
 // exitStartup is keysync's exit code when it could not start.
@@ -296,5 +298,66 @@ func TestDaemonTokenFileRecoveryLoggedOnce(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	if n := d.logLines("no longer valid"); n != 2 {
 		t.Errorf("two revocations logged %d times, want 2:\n%s", n, grep(d.stderr.String(), "vault"))
+	}
+}
+
+// TestDaemonSealedAtStartChecksMountLater: a daemon that starts while
+// Vault is sealed cannot check the mount yet; it keeps running, and once
+// Vault is unsealed it still refuses issue 10's identity mount before any
+// write: every sync fails with the reason, no identity entity appears.
+func TestDaemonSealedAtStartChecksMountLater(t *testing.T) {
+	a := newAccount(t)
+	a.path = fmt.Sprintf("keysyncpwn%d", seq.Add(1))
+	before := identityNames(t)
+	if err := vault.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	sealed := true
+	t.Cleanup(func() {
+		if sealed {
+			_ = vault.Unseal()
+		}
+	})
+	d := startDaemon(t, func(addr string) string {
+		return strings.Replace(daemonConfig(addr, "", a), "[vault]\n", "[vault]\nmount = \"identity/entity/name\"\nkv_version = 1\n", 1)
+	})
+	time.Sleep(2 * time.Second)
+	if err := vault.Unseal(); err != nil {
+		t.Fatal(err)
+	}
+	sealed = false
+	d.waitFor("the mount to be refused after unseal", 15*time.Second, func() bool { return d.logLines("not KV") > 0 })
+	time.Sleep(2 * time.Second)
+	if after := identityNames(t); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Errorf("identity entities changed: %v -> %v", before, after)
+	}
+	if _, m := d.get("/metrics"); strings.Contains(m, `result="create"`) {
+		t.Errorf("a sync reported a create on a refused mount:\n%s", grep(m, "keysync_sync_total"))
+	}
+}
+
+// TestVaultTokenFileMode: a token_file others can read is refused (exit
+// 3, file and mode named, nothing written); one its group can read, as
+// Vault Agent writes it by default, is used with a warning.
+func TestVaultTokenFileMode(t *testing.T) {
+	a := newAccount(t)
+	f := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(f, []byte(testenv.RootToken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config("", a) + fmt.Sprintf("\n[vault.auth]\nmethod = \"token\"\ntoken_file = %q\n", f)
+	r := runEnv(t, cfg, []string{"VAULT_TOKEN="}, "--run-now")
+	r.expect(t, exitStartup)
+	if !strings.Contains(r.stderr, f) || !strings.Contains(r.stderr, "mode 0644") {
+		t.Errorf("the refusal does not name the file and its mode:\n%s", r.stderr)
+	}
+	if readV2(t, a.path) != nil {
+		t.Fatal("written with a refused token file")
+	}
+	os.Chmod(f, 0o640)
+	r = runEnv(t, cfg, []string{"VAULT_TOKEN="}, "--run-now")
+	r.expect(t, 0)
+	if !strings.Contains(r.stderr, "readable by its group") {
+		t.Errorf("no warning for a group-readable token file:\n%s", r.stderr)
 	}
 }
