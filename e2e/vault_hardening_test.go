@@ -361,3 +361,18 @@ func TestVaultTokenFileMode(t *testing.T) {
 		t.Errorf("no warning for a group-readable token file:\n%s", r.stderr)
 	}
 }
+
+// TestRefusedMountRevokesTheLogin: an AppRole login made for a start that
+// the mount check then refuses is revoked, not left to live out its TTL.
+func TestRefusedMountRevokesTheLogin(t *testing.T) {
+	a := newAccount(t)
+	auth := appRole(t, "approle-refused", "1h", "2h")
+	before := accessors(t)
+	r := run(t, config("mount = \"identity/entity/name\"\nkv_version = 1\n", a)+"\n"+auth, "--run-now")
+	r.expect(t, exitStartup)
+	for acc := range accessors(t) {
+		if !before[acc] {
+			t.Errorf("token %s from the refused start is still valid", acc)
+		}
+	}
+}

@@ -67,6 +67,10 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics
 	sink, err := vault.Open(ctx, vs.client, vault.Options{Mount: cfg.Vault.Mount, KVVersion: cfg.Vault.KVVersion, Auth: vs.auth,
 		ProbePaths: probePaths(accts), Deferred: loginErr != nil})
 	if err != nil {
+		if vs != reuse {
+			// Its token would otherwise outlive a refused start or reload.
+			vs.auth.Revoke(context.WithoutCancel(ctx))
+		}
 		return nil, err
 	}
 	r := &runner.Runner{Source: src, Sink: sink, Logger: log, Concurrency: cfg.Concurrency, Retry: runner.DefaultRetry,
