@@ -28,6 +28,7 @@ type Metrics struct {
 	skipped     *prometheus.CounterVec
 	logins      *prometheus.CounterVec
 	renewals    *prometheus.CounterVec
+	tokens      *prometheus.CounterVec
 	rotations   *prometheus.GaugeVec
 }
 
@@ -55,11 +56,13 @@ func New(version string) *Metrics {
 			Help: "Unix time of the account's last key rotation (regenerate and Vault write) by keysync."}, []string{"account"}),
 		renewals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_vault_token_renewals_total",
 			Help: "Renewals of keysync's Vault token by result."}, []string{"result"}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_vault_token_events_total",
+			Help: "Requests that found keysync's Vault token invalid (event=\"invalid\") and new tokens that replaced an invalid one (event=\"recovered\")."}, []string{"event"}),
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keysync_build_info",
 		Help: "keysync's version and Go version; always 1."}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
-	m.reg.MustRegister(m.syncs, m.lastSuccess, m.duration, m.arm, m.vault, m.backoff, m.skipped, m.logins, m.renewals, m.rotations, build,
+	m.reg.MustRegister(m.syncs, m.lastSuccess, m.duration, m.arm, m.vault, m.backoff, m.skipped, m.logins, m.renewals, m.tokens, m.rotations, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -107,3 +110,7 @@ func (m *Metrics) VaultLogin(method, result string) { m.logins.WithLabelValues(m
 
 // VaultRenewal counts one token renewal.
 func (m *Metrics) VaultRenewal(result string) { m.renewals.WithLabelValues(result).Inc() }
+
+// VaultToken counts one event of keysync's Vault token: "invalid" or
+// "recovered".
+func (m *Metrics) VaultToken(event string) { m.tokens.WithLabelValues(event).Inc() }

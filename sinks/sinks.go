@@ -13,9 +13,11 @@ var ErrConflict = errors.New("check-and-set conflict: the secret changed since i
 
 // Error is a failed call to a sink, classified once, where it happened.
 type Error struct {
-	// Op is what keysync was doing: "read", "write", "metadata", "detect".
+	// Op is what keysync was doing: "read", "write", "write-metadata",
+	// "check-mount", "login".
 	Op string
-	// Path is the secret's path under the mount.
+	// Path is the secret's path under the mount, or what else the call
+	// was about; empty when the message says it.
 	Path string
 	// StatusCode is the HTTP status, 0 for transport errors.
 	StatusCode int
@@ -28,10 +30,14 @@ type Error struct {
 
 // Error implements error.
 func (e *Error) Error() string {
-	if e.StatusCode != 0 {
-		return fmt.Sprintf("vault %s %s: HTTP %d: %v", e.Op, e.Path, e.StatusCode, e.Err)
+	where := e.Op
+	if e.Path != "" {
+		where += " " + e.Path
 	}
-	return fmt.Sprintf("vault %s %s: %v", e.Op, e.Path, e.Err)
+	if e.StatusCode != 0 {
+		return fmt.Sprintf("vault %s: HTTP %d: %v", where, e.StatusCode, e.Err)
+	}
+	return fmt.Sprintf("vault %s: %v", where, e.Err)
 }
 
 // Unwrap returns the underlying error.

@@ -36,10 +36,18 @@ type vaultSession struct {
 	auth   *vault.Auth
 }
 
+// exitStartup is the exit code when keysync could not start: the Vault
+// login failed, or the mount is not a KV engine it may write to. Nothing
+// was written. (The lead defines it in main.go as well; keep one.)
+const exitStartup = 3
+
 // build wires a configuration's source, sink and runner. m, when not nil,
 // counts requests and logins. reuse, when its [vault] matches cfg's, is the
-// Vault session to keep using; else build logs in anew. A login that fails
-// is returned with the parts, for the caller to decide.
+// Vault session to keep using; else build logs in anew. In order, before
+// anything is read or written: log in, then make sure the mount is a KV
+// engine. A login or mount that is refused is an error and no parts; a
+// login that failed for now (Vault sealed or unreachable) is returned with
+// the parts, whose sink checks the mount before its first read.
 func build(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics.Metrics, reuse *vaultSession) (*parts, error) {
 	src, err := newSource(cfg, m)
 	if err != nil {
@@ -51,16 +59,34 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics
 		if vs, err = newVaultSession(cfg, src.Credential(), log, m); err != nil {
 			return nil, err
 		}
-		loginErr = vs.auth.Login(ctx)
+		if loginErr = vs.auth.Login(ctx); loginErr != nil && !runner.Transient(loginErr) {
+			return nil, loginErr
+		}
 	}
-	sink, err := vault.New(ctx, vs.client, cfg.Vault.Mount, cfg.Vault.KVVersion, vs.auth)
+	accts := accounts(cfg)
+	sink, err := vault.Open(ctx, vs.client, vault.Options{Mount: cfg.Vault.Mount, KVVersion: cfg.Vault.KVVersion, Auth: vs.auth,
+		ProbePaths: probePaths(accts), Deferred: loginErr != nil})
 	if err != nil {
+		if vs != reuse {
+			// Its token would otherwise outlive a refused start or reload.
+			vs.auth.Revoke(context.WithoutCancel(ctx))
+		}
 		return nil, err
 	}
 	r := &runner.Runner{Source: src, Sink: sink, Logger: log, Concurrency: cfg.Concurrency, Retry: runner.DefaultRetry,
 		SubscriptionConcurrency: cfg.Azure.SubscriptionConcurrency, VaultConcurrency: cfg.Vault.Concurrency}
 	r.Retry.Attempts = cfg.Retries + 1
-	return &parts{runner: r, sink: sink, vault: vs, accounts: accounts(cfg)}, loginErr
+	return &parts{runner: r, sink: sink, vault: vs, accounts: accts}, loginErr
+}
+
+// probePaths are the accounts' paths, for the KV probe a token that may
+// not read the mount's type needs.
+func probePaths(accts []scheduler.Account) []string {
+	out := make([]string, 0, min(len(accts), 3))
+	for _, a := range accts[:min(len(accts), 3)] {
+		out = append(out, a.Job.Path)
+	}
+	return out
 }
 
 func newSource(cfg *config.Config, m *metrics.Metrics) (*azure.Source, error) {
@@ -101,7 +127,7 @@ func newVaultSession(cfg *config.Config, cred azcore.TokenCredential, log *slog.
 			ResourceGroupName: a.ResourceGroupName, VMName: a.VMName, VMSSName: a.VMSSName, ResourceID: a.ResourceID},
 	}, log)
 	if m != nil {
-		auth.OnLogin, auth.OnRenew = m.VaultLogin, m.VaultRenewal
+		auth.OnLogin, auth.OnRenew, auth.OnToken = m.VaultLogin, m.VaultRenewal, m.VaultToken
 	}
 	return &vaultSession{cfg: v, client: client, auth: auth}, nil
 }

@@ -102,6 +102,9 @@ func appRole(o AuthOptions, mount string) (api.AuthMethod, error) {
 	secretID := &approle.SecretID{FromEnv: EnvSecretID}
 	switch {
 	case o.SecretIDFile != "":
+		if _, err := checkFileMode("approle secret_id_file", o.SecretIDFile, secretIDRefused); err != nil {
+			return nil, err
+		}
 		secretID = &approle.SecretID{FromFile: o.SecretIDFile}
 	case !o.SecretID.IsZero():
 		secretID = &approle.SecretID{FromString: o.SecretID.Reveal()}

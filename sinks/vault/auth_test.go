@@ -137,8 +137,8 @@ func TestRecoverAfterRevocation(t *testing.T) {
 	if n.logins.Load() != 2 {
 		t.Fatalf("%d logins, want 2", n.logins.Load())
 	}
-	// The policy allows no reads under kv1/: 403 with a valid token.
-	s1, _ := New(ctx, c, testenv.V1Mount, 1, a)
+	// The policy allows nothing under kv1/: 403 with a valid token.
+	s1, _ := Open(ctx, c, Options{Mount: testenv.V1Mount, KVVersion: 1, Auth: a, Deferred: true})
 	if _, err := s1.Read(ctx, "x"); !isForbidden(err) {
 		t.Fatalf("want 403, got %v", err)
 	}

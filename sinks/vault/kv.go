@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/hashicorp/vault/api"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/keysync/keysync/secret"
 	"github.com/keysync/keysync/sinks"
@@ -22,50 +23,94 @@ import (
 type Sink struct {
 	client *api.Client
 	mount  string
-	auth   *Auth // nil: no recovery from an invalid token
+	want   int      // kv_version as configured; 0: Vault says
+	probes []string // account paths a KV probe may read
+	auth   *Auth    // nil: no recovery from an invalid token
 
-	mu      sync.Mutex
-	version int // 0 until known
+	// checking lets concurrent jobs share one mount check, made outside
+	// any lock, so that with Vault down N jobs wait one timeout, not N.
+	checking singleflight.Group
+	mu       sync.Mutex
+	version  int // 0 until the mount has been checked
 }
 
-// New returns a Sink for mount. kvVersion 1 or 2 is taken as given; 0 asks
-// Vault which version the mount runs. When Vault cannot answer yet (sealed,
-// unreachable) the Sink is still returned and asks again on first use, so a
-// daemon starts while Vault is down; a mount that is not KV is an error now.
-//
-// auth, when not nil, is asked for a new token when Vault answers 403 to
-// a token that is no longer valid, and the request is then tried once more.
+// Options says which mount a Sink writes to.
+type Options struct {
+	// Mount is the KV engine's mount path.
+	Mount string
+	// KVVersion is 1 or 2 as configured, or 0 to take Vault's word.
+	KVVersion int
+	// Auth, when not nil, is asked for a new token when Vault answers 403
+	// to a token that is no longer valid; the request is then tried once
+	// more.
+	Auth *Auth
+	// ProbePaths are secret paths the token may read, for the KV probe
+	// made when it cannot read the mount's type (see checkMount).
+	ProbePaths []string
+	// Deferred skips the check now (keysync has no token yet); it is made
+	// before the first read.
+	Deferred bool
+}
+
+// New returns a Sink for mount; see Open.
 func New(ctx context.Context, client *api.Client, mount string, kvVersion int, auth *Auth) (*Sink, error) {
-	if kvVersion < 0 || kvVersion > 2 {
-		return nil, fmt.Errorf("vault mount %q: unsupported KV version %d", mount, kvVersion)
+	return Open(ctx, client, Options{Mount: mount, KVVersion: kvVersion, Auth: auth})
+}
+
+// Open returns a Sink for o.Mount once Vault has shown that it is a KV
+// engine (of version o.KVVersion, when set). A mount that is not KV, or
+// whose type the token cannot learn, is an error now, before anything is
+// read or written. When Vault cannot answer yet (sealed, unreachable) the
+// Sink is still returned and checks again before its first read, so a
+// daemon starts while Vault is down.
+func Open(ctx context.Context, client *api.Client, o Options) (*Sink, error) {
+	if o.KVVersion < 0 || o.KVVersion > 2 {
+		return nil, fmt.Errorf("vault mount %q: unsupported KV version %d", o.Mount, o.KVVersion)
 	}
-	s := &Sink{client: client, mount: strings.Trim(mount, "/"), version: kvVersion, auth: auth}
+	s := &Sink{client: client, mount: strings.Trim(o.Mount, "/"), want: o.KVVersion, probes: o.ProbePaths, auth: o.Auth}
+	if o.Deferred {
+		return s, nil
+	}
 	if _, err := s.kvVersion(ctx); err != nil && !isTransient(err) {
 		return nil, err
 	}
 	return s, nil
 }
 
-// Version is the KV version of the mount, 0 while it is not known yet.
+// Version is the KV version of the mount, 0 while it is not checked yet.
 func (s *Sink) Version() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.version
 }
 
-// kvVersion returns the mount's version, asking Vault if it is not known.
+// kvVersion returns the mount's version, checking the mount first if it
+// has not been checked yet. Callers that arrive during a check share it;
+// each still stops waiting when its own ctx ends.
 func (s *Sink) kvVersion(ctx context.Context) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.version != 0 {
-		return s.version, nil
+	if v := s.Version(); v != 0 {
+		return v, nil
 	}
-	v, err := detectVersion(ctx, s.client, s.mount)
-	if err != nil {
-		return 0, err
+	ch := s.checking.DoChan("mount", func() (any, error) {
+		// Not bound to the first caller's ctx: the others share the
+		// answer. The client's timeout bounds it.
+		v, err := checkMount(context.WithoutCancel(ctx), s.client, s.mount, s.want, s.probes)
+		if err == nil {
+			s.mu.Lock()
+			s.version = v
+			s.mu.Unlock()
+		}
+		return v, err
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return 0, r.Err
+		}
+		return r.Val.(int), nil
+	case <-ctx.Done():
+		return 0, classify(opCheckMount, s.mount, ctx.Err())
 	}
-	s.version = v
-	return v, nil
 }
 
 // Check asks Vault whether keysync's token is valid (auth/token/lookup-self),
@@ -80,26 +125,6 @@ func (s *Sink) Check(ctx context.Context) error {
 func isTransient(err error) bool {
 	var se *sinks.Error
 	return errors.As(err, &se) && se.Transient()
-}
-
-// detectVersion asks the endpoint Vault's own CLI uses for "vault kv", which
-// a token may read without rights on sys/mounts.
-func detectVersion(ctx context.Context, c *api.Client, mount string) (int, error) {
-	sec, err := c.Logical().ReadWithContext(ctx, "sys/internal/ui/mounts/"+mount)
-	if err != nil {
-		return 0, classify("detect", mount, fmt.Errorf("detecting KV version (set kv_version to skip): %w", err))
-	}
-	if sec == nil || sec.Data == nil {
-		return 0, &sinks.Error{Op: "detect", Path: mount, Err: errors.New("mount not found or not visible to this token")}
-	}
-	if t, _ := sec.Data["type"].(string); t != "kv" && t != "generic" {
-		return 0, &sinks.Error{Op: "detect", Path: mount, Err: fmt.Errorf("mount is of type %q, not kv", t)}
-	}
-	opts, _ := sec.Data["options"].(map[string]any)
-	if v, _ := opts["version"].(string); v == "2" {
-		return 2, nil
-	}
-	return 1, nil
 }
 
 // withToken runs op, and once more after a new token if Vault said 403 and

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -29,6 +30,10 @@ type Auth struct {
 	// ("success", "failure").
 	OnLogin func(method, result string)
 	OnRenew func(result string)
+	// OnToken, when set, counts what happens to the token: "invalid" at
+	// every request that found it invalid (logged only the first time),
+	// "recovered" when a new token replaces an invalid one.
+	OnToken func(event string)
 
 	mu       sync.Mutex
 	secret   *api.Secret // the login's answer; nil for method token
@@ -36,6 +41,14 @@ type Auth struct {
 	fileMod  time.Time
 	loggedIn bool
 	changed  chan struct{}
+	// invalid is set while the token in use is known to be invalid; it is
+	// what makes that condition log once, not once per request.
+	invalid bool
+	// retryAt and wait pace attempts to get a new token while invalid.
+	retryAt time.Time
+	wait    time.Duration
+	// fileWarned: the group-readable token_file warning was given.
+	fileWarned bool
 }
 
 // NewAuth prepares authentication for client; nothing happens until Login.
@@ -57,24 +70,48 @@ func (a *Auth) loginLocked(ctx context.Context) error {
 	if a.opts.Method == MethodToken {
 		return a.readTokenLocked()
 	}
-	m, err := loginMethod(a.opts)
-	if err == nil {
-		var s *api.Secret
-		if s, err = m.Login(ctx, a.client); err == nil && (s == nil || s.Auth == nil || s.Auth.ClientToken == "") {
-			err = errors.New("login answered without a token")
-		}
-		if err == nil {
-			a.client.SetToken(s.Auth.ClientToken)
-			a.secret, a.loggedIn = s, true
-			a.bump()
-		}
-	}
+	s, err := a.logIn(ctx)
 	a.count(a.OnLogin, err)
 	if err != nil {
-		return classify("login", "auth/"+a.opts.Method, fmt.Errorf("%s login: %w", a.opts.Method, err))
+		return loginError(a.describe(), err)
 	}
-	a.log.Info("logged in to vault", "method", a.opts.Method, "ttl", time.Duration(a.secret.Auth.LeaseDuration)*time.Second, "renewable", a.secret.Auth.Renewable)
+	a.client.SetToken(s.Auth.ClientToken)
+	a.secret, a.loggedIn = s, true
+	a.bump()
+	a.log.Info("logged in to vault", "method", a.opts.Method, "ttl", time.Duration(s.Auth.LeaseDuration)*time.Second, "renewable", s.Auth.Renewable)
 	return nil
+}
+
+// logIn asks Vault for a token with the configured method.
+func (a *Auth) logIn(ctx context.Context) (*api.Secret, error) {
+	m, err := loginMethod(a.opts)
+	if err != nil {
+		return nil, err
+	}
+	s, err := m.Login(ctx, a.client)
+	if err == nil && (s == nil || s.Auth == nil || s.Auth.ClientToken == "") {
+		err = errors.New("login answered without a token")
+	}
+	return s, err
+}
+
+// describe names the method, and its mount when not the default one.
+func (a *Auth) describe() string {
+	if m := a.opts.MountPath; m != "" && m != a.opts.Method {
+		return a.opts.Method + " at auth/" + m
+	}
+	return a.opts.Method
+}
+
+// loginError classifies a failed login and names the method, as in
+// "vault login (approle): HTTP 400: invalid role or secret ID". A file
+// refused for its mode is permanent: waiting does not fix it.
+func loginError(method string, err error) error {
+	e := classify("login", "("+method+")", err)
+	if se := (*sinks.Error)(nil); errors.As(e, &se) && errors.Is(err, errUnsafeFile) {
+		se.Temporary = false
+	}
+	return e
 }
 
 // readTokenLocked takes the token from token_file (when it changed) or
@@ -83,7 +120,7 @@ func (a *Auth) readTokenLocked() error {
 	if a.opts.TokenFile == "" {
 		tok := os.Getenv(api.EnvVaultToken)
 		if tok == "" {
-			return &sinks.Error{Op: "login", Path: "token", Err: errors.New("no vault token: set VAULT_TOKEN or [vault.auth] token_file")}
+			return &sinks.Error{Op: "login", Path: "(token)", Err: errors.New("no vault token: set VAULT_TOKEN or [vault.auth] token_file")}
 		}
 		if a.gen == 0 {
 			a.client.SetToken(tok)
@@ -91,16 +128,21 @@ func (a *Auth) readTokenLocked() error {
 		}
 		return nil
 	}
-	fi, err := os.Stat(a.opts.TokenFile)
+	fi, err := checkFileMode("vault token_file", a.opts.TokenFile, tokenFileRefused)
 	if err != nil {
-		return &sinks.Error{Op: "login", Path: "token", Temporary: true, Err: fmt.Errorf("vault token_file: %w", err)}
+		return &sinks.Error{Op: "login", Path: "(token)", Temporary: !errors.Is(err, errUnsafeFile), Err: err}
+	}
+	if fi.Mode().Perm()&tokenFileWarned != 0 && !a.fileWarned {
+		a.fileWarned = true
+		a.log.Warn("vault token_file is readable by its group: make sure only keysync (and the process writing it) is in that group, or chmod 600",
+			"file", a.opts.TokenFile, "mode", fmt.Sprintf("%#o", fi.Mode().Perm()))
 	}
 	if fi.ModTime().Equal(a.fileMod) && a.gen > 0 {
 		return nil
 	}
 	tok, err := readToken(a.opts.TokenFile)
 	if err != nil {
-		return &sinks.Error{Op: "login", Path: "token", Temporary: true, Err: err}
+		return &sinks.Error{Op: "login", Path: "(token)", Temporary: true, Err: err}
 	}
 	a.client.SetToken(tok)
 	a.fileMod = fi.ModTime()
@@ -123,9 +165,15 @@ func readToken(path string) (string, error) {
 	return tok, nil
 }
 
-// bump records a new token; a.mu is held.
+// bump records a new token; a.mu is held. A token that replaces an
+// invalid one ends that condition, and says so once.
 func (a *Auth) bump() {
 	a.gen++
+	if a.invalid {
+		a.invalid, a.wait = false, 0
+		a.log.Info("vault token valid again: a new token is in use", "method", a.opts.Method)
+		a.event("recovered")
+	}
 	select {
 	case a.changed <- struct{}{}:
 	default:
@@ -151,26 +199,59 @@ func (a *Auth) Generation() int {
 }
 
 // Recover is called when Vault answered 403 to a request made with token
-// generation gen. If another caller has already replaced that token, or
-// the token still looks itself up fine (so the 403 is a policy's, not an
-// expired token's), it does nothing and reports false. Otherwise it gets a
-// new token and reports true: the caller retries once.
+// generation gen. If another caller has already replaced that token it
+// reports true: the caller retries once. If the token still looks itself
+// up fine, the 403 is a policy's, and it reports false. Otherwise the token
+// is invalid: that is logged once, when it becomes so, and a new token is
+// sought, at once the first time and then at most every wait (1 s doubling
+// to 1 min), so that N accounts on a one-second schedule cause neither N
+// log lines nor N logins a second.
 func (a *Auth) Recover(ctx context.Context, gen int) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.gen != gen {
 		return true
 	}
-	if _, err := a.client.Auth().Token().LookupSelfWithContext(ctx); err == nil {
+	if !a.invalid {
+		_, err := a.client.Auth().Token().LookupSelfWithContext(ctx)
+		if s := statusOf(err); s != http.StatusForbidden && s != http.StatusUnauthorized {
+			return false
+		}
+		a.invalid = true
+		a.log.Warn("vault token no longer valid: getting a new one (logged once, until a new token works)", "method", a.opts.Method)
+	}
+	a.event("invalid")
+	if time.Now().Before(a.retryAt) {
 		return false
 	}
-	a.log.Warn("vault token no longer valid: getting a new one", "method", a.opts.Method)
-	before := a.gen
-	if err := a.loginLocked(ctx); err != nil {
-		a.log.Error("vault login failed", "method", a.opts.Method, "err", err)
-		return false
+	err := a.loginLocked(ctx)
+	if a.gen != gen {
+		return true
 	}
-	return a.gen != before
+	a.paceLocked(err)
+	return false
+}
+
+// paceLocked schedules the next attempt to replace an invalid token, and
+// logs why this one failed if it was the first.
+func (a *Auth) paceLocked(err error) {
+	first := a.wait == 0
+	a.wait = min(max(2*a.wait, time.Second), time.Minute)
+	a.retryAt = time.Now().Add(a.wait)
+	if !first {
+		return
+	}
+	if err == nil {
+		// Method token without a new token_file: nothing to log in with.
+		err = errors.New("no new token: write one to token_file, or restart keysync with a valid VAULT_TOKEN")
+	}
+	a.log.Error("vault login failed; trying again at most every minute, logged again when a token works", "method", a.opts.Method, "err", err)
+}
+
+func (a *Auth) event(name string) {
+	if a.OnToken != nil {
+		a.OnToken(name)
+	}
 }
 
 // Revoke revokes the token if keysync obtained it by logging in.

@@ -98,13 +98,21 @@ func (a *Auth) watchTokenFile(ctx context.Context) {
 	}
 	t := time.NewTicker(tokenFilePoll)
 	defer t.Stop()
+	failing := ""
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := a.Login(ctx); err != nil {
-				a.log.Warn("vault token_file unreadable", "err", err)
+			// Logged when the problem starts or changes, not every poll.
+			err := a.Login(ctx)
+			switch {
+			case err != nil && err.Error() != failing:
+				failing = err.Error()
+				a.log.Warn("vault token_file unusable", "err", err)
+			case err == nil && failing != "":
+				failing = ""
+				a.log.Info("vault token_file usable again")
 			}
 		}
 	}

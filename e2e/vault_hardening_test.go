@@ -1,0 +1,378 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/keysync/keysync/internal/testenv"
+)
+
+// exitStartup is keysync's exit code when it could not start.
+const exitStartup = 3
+
+var transitOnce sync.Once
+
+// identityNames lists the identity entity names Vault holds.
+func identityNames(t *testing.T) []string {
+	t.Helper()
+	s, err := vault.Client.Logical().List("identity/entity/name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	if s != nil {
+		for _, k := range s.Data["keys"].([]any) {
+			out = append(out, k.(string))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// startOnly runs the daemon (no --run-now) and expects it to exit by
+// itself within 20 s, as it must when it cannot start; a daemon still
+// running then is killed and reported with code -1.
+func startOnly(t *testing.T, cfg string, env ...string) result {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, keysyncBin, "--config", path)
+	cmd.Env = append(append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, vault.Env()...), emu.Env()...), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	res := result{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
+	if ctx.Err() != nil {
+		res.code = -1
+	} else if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		t.Fatal(err)
+	}
+	assertNoKeys(t, res.stdout+res.stderr)
+	return res
+}
+
+// TestVaultMountNotKVRefused: issue 10's config, mount =
+// "identity/entity/name" with kv_version = 1, and a transit mount with
+// kv_version = 2, are refused at start by --run-now and by the daemon:
+// exit 3, a message naming the engine, and no identity entity created.
+func TestVaultMountNotKVRefused(t *testing.T) {
+	transitOnce.Do(func() {
+		if err := vault.Client.Sys().Mount("transit", &api.MountInput{Type: "transit"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	a := newAccount(t)
+	a.path = fmt.Sprintf("keysyncpwn%d", seq.Add(1))
+	tests := []struct {
+		name, vault string
+		msg         string // as the text log quotes it
+	}{
+		{"identity", "mount = \"identity/entity/name\"\nkv_version = 1\n", `\"identity\" secrets engine`},
+		{"transit", "mount = \"transit\"\nkv_version = 2\n", `\"transit\" secrets engine`},
+	}
+	for _, tt := range tests {
+		for _, mode := range []string{"run-now", "daemon"} {
+			t.Run(tt.name+" "+mode, func(t *testing.T) {
+				before := identityNames(t)
+				var r result
+				if mode == "run-now" {
+					r = run(t, config(tt.vault, a), "--run-now")
+				} else {
+					r = startOnly(t, "schedule = \"@every 1s\"\n"+config(tt.vault, a))
+				}
+				r.expect(t, exitStartup)
+				if !strings.Contains(r.stderr, tt.msg) || !strings.Contains(r.stderr, "not KV") {
+					t.Errorf("message does not say the mount is not KV:\n%s", r.stderr)
+				}
+				if after := identityNames(t); strings.Join(after, ",") != strings.Join(before, ",") {
+					t.Errorf("identity entities changed: %v -> %v", before, after)
+				}
+				if a.requests() != 0 {
+					t.Errorf("%d listKeys requests for a run that must not start", a.requests())
+				}
+			})
+		}
+	}
+}
+
+// denyMountType is a stand-in for a Vault that answers 403 to
+// sys/internal/ui/mounts (as Vault does to a token without rights on the
+// mount; Vault 1.19 grants it to any token with a right under the mount,
+// so no real policy can produce it); every other request reaches the
+// real dev server. It returns the address to give keysync.
+func denyMountType(t *testing.T) string {
+	t.Helper()
+	target, _ := url.Parse(vault.Addr)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/sys/internal/ui/mounts") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusForbidden)
+			w.Write([]byte(`{"errors":["1 error occurred:\n\t* permission denied\n\n"]}`))
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestVaultMountTypeUnreadable: a token that cannot read the mount's type
+// is refused with kv_version = 0 and told what to grant; with kv_version
+// = 2 it syncs once secret/config answered as KV v2.
+func TestVaultMountTypeUnreadable(t *testing.T) {
+	a := newAccount(t)
+	if err := vault.Client.Sys().PutPolicy("keysync-probe", `
+path "secret/data/azure/*"     { capabilities = ["create", "read", "update"] }
+path "secret/metadata/azure/*" { capabilities = ["create", "read", "update"] }
+path "secret/config"           { capabilities = ["read"] }`); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := vault.Client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"keysync-probe"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := []string{"VAULT_ADDR=" + denyMountType(t), "VAULT_TOKEN=" + tok.Auth.ClientToken}
+	r := runEnv(t, config("", a), env, "--run-now")
+	r.expect(t, exitStartup)
+	if !strings.Contains(r.stderr, "grant the token read on sys/internal/ui/mounts/secret, or set kv_version") {
+		t.Errorf("the refusal does not say what to grant:\n%s", r.stderr)
+	}
+	if readV2(t, a.path) != nil {
+		t.Fatal("written despite the refusal")
+	}
+	runEnv(t, config("kv_version = 2\n", a), env, "--run-now").expect(t, 0)
+	assertTruth(t, a)
+}
+
+// TestVaultBadSecretID: a wrong AppRole secret id with kv_version = 0 is
+// reported as the login failing, with Vault's reason; exit 3, nothing
+// written.
+func TestVaultBadSecretID(t *testing.T) {
+	a := newAccount(t)
+	auth := appRole(t, "approle-badsid", "1h", "2h")
+	f := between(auth, "secret_id_file = \"", "\"")
+	if err := os.WriteFile(f, []byte("00000000-0000-0000-0000-000000000000"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"run-now", "daemon"} {
+		var r result
+		if mode == "run-now" {
+			r = run(t, config("", a)+"\n"+auth, "--run-now")
+		} else {
+			r = startOnly(t, "schedule = \"@every 1s\"\n"+config("", a)+"\n"+auth)
+		}
+		r.expect(t, exitStartup)
+		if !strings.Contains(r.stderr, "vault login (approle at auth/approle-badsid)") || !strings.Contains(r.stderr, "invalid role or secret ID") {
+			t.Errorf("%s: the login failure is not reported as one:\n%s", mode, r.stderr)
+		}
+		if strings.Contains(r.stderr, "detect") || strings.Contains(r.stderr, "check-mount") {
+			t.Errorf("%s: a mount error hides the login failure:\n%s", mode, r.stderr)
+		}
+	}
+	if readV2(t, a.path) != nil {
+		t.Fatal("written without a login")
+	}
+}
+
+// TestVaultSecretIDFileReadable: a secret_id_file others can read is
+// refused at login, naming the file and its mode: exit 3 (the file is
+// checked when read, at every login, not by --validate).
+func TestVaultSecretIDFileReadable(t *testing.T) {
+	a := newAccount(t)
+	auth := appRole(t, "approle-mode", "1h", "2h")
+	f := between(auth, "secret_id_file = \"", "\"")
+	if err := os.Chmod(f, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, config("", a)+"\n"+auth, "--run-now")
+	r.expect(t, exitStartup)
+	if !strings.Contains(r.stderr, f) || !strings.Contains(r.stderr, "mode 0644") {
+		t.Errorf("the refusal does not name the file and its mode:\n%s", r.stderr)
+	}
+	if readV2(t, a.path) != nil {
+		t.Fatal("written with a refused secret id file")
+	}
+	os.Chmod(f, 0o600)
+	run(t, config("", a)+"\n"+auth, "--run-now").expect(t, 0)
+}
+
+func between(s, from, to string) string {
+	_, rest, _ := strings.Cut(s, from)
+	v, _, _ := strings.Cut(rest, to)
+	return v
+}
+
+// TestDaemonRevokedTokenLoggedOnce: a revoked VAULT_TOKEN, with three
+// accounts on one-second schedules for six seconds, is logged once, not
+// once per account per tick; metrics count every occurrence.
+func TestDaemonRevokedTokenLoggedOnce(t *testing.T) {
+	accts := []account{newAccount(t), newAccount(t), newAccount(t)}
+	tok, err := vault.Client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"root"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := startDaemon(t, func(addr string) string { return daemonConfig(addr, "", accts...) }, "VAULT_TOKEN="+tok.Auth.ClientToken)
+	d.waitFor("the first syncs", 15*time.Second, func() bool {
+		for _, a := range accts {
+			if readV2(t, a.path) == nil {
+				return false
+			}
+		}
+		return true
+	})
+	if err := vault.Client.Auth().Token().RevokeTree(tok.Auth.ClientToken); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(6 * time.Second)
+	if n := d.logLines("no longer valid"); n != 1 {
+		t.Errorf("the invalid token was logged %d times in 6 s, want 1:\n%s", n, grep(d.stderr.String(), "vault"))
+	}
+	if _, m := d.get("/metrics"); !strings.Contains(m, `keysync_vault_token_events_total{event="invalid"}`) {
+		t.Errorf("invalid-token events not counted:\n%s", grep(m, "keysync_vault"))
+	}
+}
+
+// TestDaemonTokenFileRecoveryLoggedOnce: a revoked token_file token is
+// logged once; a new token written to the file is logged once as the
+// recovery, and the accounts sync again.
+func TestDaemonTokenFileRecoveryLoggedOnce(t *testing.T) {
+	accts := []account{newAccount(t), newAccount(t), newAccount(t)}
+	create := func() string {
+		tok, err := vault.Client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"root"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.Auth.ClientToken
+	}
+	old := create()
+	f := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(f, []byte(old), 0o600)
+	d := startDaemon(t, func(addr string) string {
+		return daemonConfig(addr, "", accts...) + fmt.Sprintf("\n[vault.auth]\nmethod = \"token\"\ntoken_file = %q\n", f)
+	}, "VAULT_TOKEN=")
+	d.waitFor("the first syncs", 15*time.Second, func() bool { return readV2(t, accts[2].path) != nil })
+	if err := vault.Client.Auth().Token().RevokeTree(old); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("the invalid token to be noticed", 10*time.Second, func() bool { return d.logLines("no longer valid") > 0 })
+	time.Sleep(3 * time.Second)
+	fresh := create()
+	tmp := f + ".tmp"
+	os.WriteFile(tmp, []byte(fresh), 0o600)
+	os.Rename(tmp, f)
+	accts[0].regenerate(t, "primary")
+	p, _ := accts[0].keys(t)
+	d.waitFor("a sync with the new token", 20*time.Second, func() bool { return readV2(t, accts[0].path).data["primary"] == p })
+	time.Sleep(2 * time.Second)
+	if n := d.logLines("no longer valid"); n != 1 {
+		t.Errorf("the invalid token was logged %d times, want 1:\n%s", n, grep(d.stderr.String(), "vault"))
+	}
+	if n := d.logLines("vault token valid again"); n != 1 {
+		t.Errorf("the recovery was logged %d times, want 1:\n%s", n, grep(d.stderr.String(), "vault"))
+	}
+	// A second revocation is a new condition: logged once more.
+	if err := vault.Client.Auth().Token().RevokeTree(fresh); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("the second invalid token to be noticed", 10*time.Second, func() bool { return d.logLines("no longer valid") == 2 })
+	time.Sleep(3 * time.Second)
+	if n := d.logLines("no longer valid"); n != 2 {
+		t.Errorf("two revocations logged %d times, want 2:\n%s", n, grep(d.stderr.String(), "vault"))
+	}
+}
+
+// TestDaemonSealedAtStartChecksMountLater: a daemon that starts while
+// Vault is sealed cannot check the mount yet; it keeps running, and once
+// Vault is unsealed it still refuses issue 10's identity mount before any
+// write: every sync fails with the reason, no identity entity appears.
+func TestDaemonSealedAtStartChecksMountLater(t *testing.T) {
+	a := newAccount(t)
+	a.path = fmt.Sprintf("keysyncpwn%d", seq.Add(1))
+	before := identityNames(t)
+	if err := vault.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	sealed := true
+	t.Cleanup(func() {
+		if sealed {
+			_ = vault.Unseal()
+		}
+	})
+	d := startDaemon(t, func(addr string) string {
+		return strings.Replace(daemonConfig(addr, "", a), "[vault]\n", "[vault]\nmount = \"identity/entity/name\"\nkv_version = 1\n", 1)
+	})
+	time.Sleep(2 * time.Second)
+	if err := vault.Unseal(); err != nil {
+		t.Fatal(err)
+	}
+	sealed = false
+	d.waitFor("the mount to be refused after unseal", 15*time.Second, func() bool { return d.logLines("not KV") > 0 })
+	time.Sleep(2 * time.Second)
+	if after := identityNames(t); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Errorf("identity entities changed: %v -> %v", before, after)
+	}
+	if _, m := d.get("/metrics"); strings.Contains(m, `result="create"`) {
+		t.Errorf("a sync reported a create on a refused mount:\n%s", grep(m, "keysync_sync_total"))
+	}
+}
+
+// TestVaultTokenFileMode: a token_file others can read is refused (exit
+// 3, file and mode named, nothing written); one its group can read, as
+// Vault Agent writes it by default, is used with a warning.
+func TestVaultTokenFileMode(t *testing.T) {
+	a := newAccount(t)
+	f := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(f, []byte(testenv.RootToken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config("", a) + fmt.Sprintf("\n[vault.auth]\nmethod = \"token\"\ntoken_file = %q\n", f)
+	r := runEnv(t, cfg, []string{"VAULT_TOKEN="}, "--run-now")
+	r.expect(t, exitStartup)
+	if !strings.Contains(r.stderr, f) || !strings.Contains(r.stderr, "mode 0644") {
+		t.Errorf("the refusal does not name the file and its mode:\n%s", r.stderr)
+	}
+	if readV2(t, a.path) != nil {
+		t.Fatal("written with a refused token file")
+	}
+	os.Chmod(f, 0o640)
+	r = runEnv(t, cfg, []string{"VAULT_TOKEN="}, "--run-now")
+	r.expect(t, 0)
+	if !strings.Contains(r.stderr, "readable by its group") {
+		t.Errorf("no warning for a group-readable token file:\n%s", r.stderr)
+	}
+}
+
+// TestRefusedMountRevokesTheLogin: an AppRole login made for a start that
+// the mount check then refuses is revoked, not left to live out its TTL.
+func TestRefusedMountRevokesTheLogin(t *testing.T) {
+	a := newAccount(t)
+	auth := appRole(t, "approle-refused", "1h", "2h")
+	before := accessors(t)
+	r := run(t, config("mount = \"identity/entity/name\"\nkv_version = 1\n", a)+"\n"+auth, "--run-now")
+	r.expect(t, exitStartup)
+	for acc := range accessors(t) {
+		if !before[acc] {
+			t.Errorf("token %s from the refused start is still valid", acc)
+		}
+	}
+}

@@ -1,0 +1,172 @@
+package vault
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/keysync/keysync/internal/testenv"
+	"github.com/keysync/keysync/sinks"
+)
+
+// TestLoginFailureNamesTheMethod: a bad secret id is reported as the
+// AppRole login failing, with Vault's reason, permanently.
+func TestLoginFailureNamesTheMethod(t *testing.T) {
+	roleID, sidFile := enableAppRole(t, "approle-bad", putPolicy(t), "1h", "2h")
+	os.WriteFile(sidFile, []byte("00000000-0000-0000-0000-000000000000"), 0o600)
+	err := NewAuth(client(t, ""), AuthOptions{Method: MethodAppRole, MountPath: "approle-bad", RoleID: roleID, SecretIDFile: sidFile}, discard).Login(context.Background())
+	if err == nil || !strings.HasPrefix(err.Error(), "vault login (approle at auth/approle-bad): ") ||
+		!strings.Contains(err.Error(), "invalid role or secret ID") || isTransient(err) {
+		t.Fatalf("want a permanent login error naming approle and Vault's reason, got %v", err)
+	}
+}
+
+// TestSecretFilesMode: a secret id file group or others can read or
+// change is refused, naming the file and its mode; a token file is refused
+// when others can read it or anyone else can change it, and only warned
+// about when its group can read it (Vault Agent's default).
+func TestSecretFilesMode(t *testing.T) {
+	roleID, sidFile := enableAppRole(t, "approle-mode", putPolicy(t), "1h", "2h")
+	tokFile := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tokFile, []byte(testenv.RootToken), 0o600)
+	tests := []struct {
+		name   string
+		file   string
+		mode   os.FileMode
+		opts   AuthOptions
+		refuse bool
+		warn   bool
+	}{
+		{"secret id 0600", sidFile, 0o600, AuthOptions{Method: MethodAppRole, MountPath: "approle-mode", RoleID: roleID, SecretIDFile: sidFile}, false, false},
+		{"secret id 0400", sidFile, 0o400, AuthOptions{Method: MethodAppRole, MountPath: "approle-mode", RoleID: roleID, SecretIDFile: sidFile}, false, false},
+		{"secret id 0644", sidFile, 0o644, AuthOptions{Method: MethodAppRole, MountPath: "approle-mode", RoleID: roleID, SecretIDFile: sidFile}, true, false},
+		{"secret id 0640", sidFile, 0o640, AuthOptions{Method: MethodAppRole, MountPath: "approle-mode", RoleID: roleID, SecretIDFile: sidFile}, true, false},
+		{"secret id 0620", sidFile, 0o620, AuthOptions{Method: MethodAppRole, MountPath: "approle-mode", RoleID: roleID, SecretIDFile: sidFile}, true, false},
+		{"token 0600", tokFile, 0o600, AuthOptions{Method: MethodToken, TokenFile: tokFile}, false, false},
+		{"token 0640", tokFile, 0o640, AuthOptions{Method: MethodToken, TokenFile: tokFile}, false, true},
+		{"token 0644", tokFile, 0o644, AuthOptions{Method: MethodToken, TokenFile: tokFile}, true, false},
+		{"token 0660", tokFile, 0o660, AuthOptions{Method: MethodToken, TokenFile: tokFile}, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := os.Chmod(tt.file, tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			var logs bytes.Buffer
+			a := NewAuth(client(t, ""), tt.opts, slog.New(slog.NewTextHandler(&logs, nil)))
+			err := a.Login(context.Background())
+			if !tt.refuse {
+				if err != nil {
+					t.Fatalf("mode %#o refused: %v", tt.mode, err)
+				}
+				if warned := strings.Contains(logs.String(), "readable by its group"); warned != tt.warn {
+					t.Errorf("mode %#o: warned %v, want %v:\n%s", tt.mode, warned, tt.warn, logs.String())
+				}
+				return
+			}
+			var se *sinks.Error
+			if !errors.As(err, &se) || se.Transient() || !strings.Contains(err.Error(), tt.file) || !strings.Contains(err.Error(), "mode 0"+octal(tt.mode)) {
+				t.Fatalf("mode %#o: want a permanent refusal naming the file and mode, got %v", tt.mode, err)
+			}
+		})
+	}
+}
+
+func octal(m os.FileMode) string {
+	const digits = "01234567"
+	return string([]byte{digits[m>>6&7], digits[m>>3&7], digits[m&7]})
+}
+
+// TestInvalidTokenLoggedOnce: with a revoked token that cannot be
+// replaced (VAULT_TOKEN), many requests from many jobs log the condition
+// once and count it every time; a new token logs the recovery once.
+func TestInvalidTokenLoggedOnce(t *testing.T) {
+	tok, err := dev.Client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"root"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(f, []byte(tok.Auth.ClientToken), 0o600)
+	var logs lockedBuffer
+	c := client(t, "")
+	a := NewAuth(c, AuthOptions{Method: MethodToken, TokenFile: f}, slog.New(slog.NewTextHandler(&logs, nil)))
+	var mu sync.Mutex
+	events := map[string]int{}
+	a.OnToken = func(e string) { mu.Lock(); events[e]++; mu.Unlock() }
+	ctx := context.Background()
+	if err := a.Login(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(ctx, c, "secret", 2, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dev.Client.Auth().Token().RevokeTree(tok.Auth.ClientToken); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				if _, err := s.Read(ctx, uniquePath()); !isForbidden(err) {
+					t.Errorf("want 403 with a revoked token, got %v", err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := strings.Count(logs.String(), "no longer valid"); n != 1 {
+		t.Errorf("invalid token logged %d times, want 1:\n%s", n, logs.String())
+	}
+	if n := strings.Count(logs.String(), "vault login failed"); n != 1 {
+		t.Errorf("failed replacement logged %d times, want 1:\n%s", n, logs.String())
+	}
+	mu.Lock()
+	if events["invalid"] != 15 {
+		t.Errorf("%d invalid events counted for 15 requests", events["invalid"])
+	}
+	mu.Unlock()
+	os.WriteFile(f, []byte(testenv.RootToken), 0o600)
+	os.Chtimes(f, time.Now().Add(time.Second), time.Now().Add(time.Second))
+	time.Sleep(time.Second) // past the first pause between attempts
+	if _, err := s.Read(ctx, uniquePath()); err != nil {
+		t.Fatalf("read with the new token_file: %v", err)
+	}
+	if n := strings.Count(logs.String(), "valid again"); n != 1 {
+		t.Errorf("recovery logged %d times, want 1:\n%s", n, logs.String())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if events["recovered"] != 1 {
+		t.Errorf("%d recovered events, want 1", events["recovered"])
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent loggers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
