@@ -36,11 +36,6 @@ type vaultSession struct {
 	auth   *vault.Auth
 }
 
-// exitStartup is the exit code when keysync could not start: the Vault
-// login failed, or the mount is not a KV engine it may write to. Nothing
-// was written. (The lead defines it in main.go as well; keep one.)
-const exitStartup = 3
-
 // build wires a configuration's source, sink and runner. m, when not nil,
 // counts requests and logins. reuse, when its [vault] matches cfg's, is the
 // Vault session to keep using; else build logs in anew. In order, before
