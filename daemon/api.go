@@ -55,8 +55,8 @@ func (s *Server) sync(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]any{"sync": "started"})
 }
 
-// statusReply is GET /status's answer.
-type statusReply struct {
+// StatusReply is GET /status's answer.
+type StatusReply struct {
 	Time     time.Time                 `json:"time"`
 	Accounts []scheduler.AccountStatus `json:"accounts"`
 }
@@ -73,7 +73,7 @@ func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
 	for i := range accounts {
 		accounts[i].Rotation.Pending = pending[accounts[i].Path]
 	}
-	writeJSON(w, http.StatusOK, statusReply{Time: now.UTC(), Accounts: accounts})
+	writeJSON(w, http.StatusOK, StatusReply{Time: now.UTC(), Accounts: accounts})
 }
 
 // triggerGate lets one trigger through per interval.

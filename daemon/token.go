@@ -92,31 +92,62 @@ func (t *Token) refreshLocked() {
 // readToken reads and checks a token file: only its owner may read it,
 // and it holds one printable token of at least MinTokenLen bytes.
 func readToken(path string) ([sha256.Size]byte, fileStamp, error) {
-	var zero [sha256.Size]byte
-	f, err := os.Open(path)
+	f, fi, err := openToken(path)
 	if err != nil {
-		return zero, fileStamp{}, fmt.Errorf("api token file: %w", err)
+		return [sha256.Size]byte{}, fileStamp{}, err
 	}
 	defer f.Close()
+	tok, err := readTokenFrom(f, path)
+	if err != nil {
+		return [sha256.Size]byte{}, fileStamp{}, err
+	}
+	return sha256.Sum256(tok), fileStamp{fi.ModTime(), fi.Size(), fi.Mode()}, nil
+}
+
+// ReadTokenFile returns the token in path, checked as the daemon checks
+// it; the client side of the API uses it.
+func ReadTokenFile(path string) ([]byte, error) {
+	f, _, err := openToken(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readTokenFrom(f, path)
+}
+
+// openToken opens a token file that is a regular file only its owner can
+// read.
+func openToken(path string) (*os.File, os.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("api token file: %w", err)
+	}
 	fi, err := f.Stat()
+	switch {
+	case err != nil:
+		err = fmt.Errorf("api token file: %w", err)
+	case !fi.Mode().IsRegular():
+		err = fmt.Errorf("api token file %s: not a regular file", path)
+	case fi.Mode().Perm()&0o077 != 0:
+		err = fmt.Errorf("api token file %s: group or others can read it (mode %#o): chmod 600 it", path, fi.Mode().Perm())
+	}
 	if err != nil {
-		return zero, fileStamp{}, fmt.Errorf("api token file: %w", err)
+		f.Close()
+		return nil, nil, err
 	}
-	if !fi.Mode().IsRegular() {
-		return zero, fileStamp{}, fmt.Errorf("api token file %s: not a regular file", path)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return zero, fileStamp{}, fmt.Errorf("api token file %s: group or others can read it (mode %#o): chmod 600 it", path, perm)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
+	return f, fi, nil
+}
+
+func readTokenFrom(r io.Reader, path string) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxTokenFile+1))
 	if err != nil {
-		return zero, fileStamp{}, fmt.Errorf("api token file: %w", err)
+		return nil, fmt.Errorf("api token file: %w", err)
 	}
 	tok, err := checkToken(b)
 	if err != nil {
-		return zero, fileStamp{}, fmt.Errorf("api token file %s: %w", path, err)
+		return nil, fmt.Errorf("api token file %s: %w", path, err)
 	}
-	return sha256.Sum256(tok), fileStamp{fi.ModTime(), fi.Size(), fi.Mode()}, nil
+	return tok, nil
 }
 
 // checkToken trims the file's content and refuses what cannot be a token.
