@@ -23,6 +23,9 @@ type lastSync struct {
 	outcome      string
 	code         string
 	lastRotation time.Time
+	// failures counts failed syncs since the last success, permanent
+	// ones too (the state's count is of transient ones, for backoff).
+	failures int
 }
 
 // AccountStatus is one account as GET /status shows it. It holds no key
@@ -41,8 +44,9 @@ type AccountStatus struct {
 	LastRun     time.Time `json:"last_run,omitzero"`
 	LastSuccess time.Time `json:"last_success,omitzero"`
 	// NextRun is when the account syncs next, as things stand now.
-	NextRun             time.Time `json:"next_run,omitzero"`
-	ConsecutiveFailures int       `json:"consecutive_failures"`
+	NextRun time.Time `json:"next_run,omitzero"`
+	// ConsecutiveFailures counts failed syncs since the last success.
+	ConsecutiveFailures int `json:"consecutive_failures"`
 	// ErrorCode is the last failure's code (ARM's, or Refused, or Error);
 	// empty after a success.
 	ErrorCode string         `json:"error_code,omitempty"`
@@ -76,7 +80,7 @@ func (s *Scheduler) record(f finished, now time.Time) {
 	prev := s.last[f.st]
 	ls := lastSync{at: now, outcome: runner.Outcome(f.res), lastRotation: prev.lastRotation}
 	if f.res.Err != nil {
-		ls.code = cleanCode(errorCode(f.res.Err))
+		ls.code, ls.failures = cleanCode(errorCode(f.res.Err)), prev.failures+1
 	} else if f.res.Change.Rotation != "" {
 		ls.lastRotation = now
 	}
@@ -111,7 +115,7 @@ func (s *Scheduler) statusOf(st *state) AccountStatus {
 		Account: st.Label, Path: st.Job.Path, SubscriptionID: a.SubscriptionID, ResourceGroup: a.ResourceGroup,
 		Name: a.Name, Type: cmp.Or(a.Type, sources.DefaultType), Running: st.running,
 		LastResult: last.outcome, LastRun: last.at, LastSuccess: st.lastSuccess,
-		NextRun: st.due(s.paused[sub(st)]), ConsecutiveFailures: st.failures, ErrorCode: last.code,
+		NextRun: st.due(s.paused[sub(st)]), ConsecutiveFailures: last.failures, ErrorCode: last.code,
 		Rotation: RotationStatus{Enabled: st.Job.Rotate != nil, LastRotation: last.lastRotation},
 	}
 	if st.running {
