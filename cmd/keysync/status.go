@@ -171,7 +171,7 @@ func printStatus(w io.Writer, r daemon.StatusReply) {
 	for _, a := range r.Accounts {
 		last := a.LastResult
 		if a.Running {
-			last += " (running)"
+			last = strings.TrimSpace(last + " (running)")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", cell(a.Account), cell(a.Type), cell(a.Path), cell(last),
 			when(a.LastRun), when(a.LastSuccess), when(a.NextRun), a.ConsecutiveFailures, cell(a.ErrorCode), rotationCell(a.Rotation))
