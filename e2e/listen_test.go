@@ -349,3 +349,36 @@ func runStatusCommand(t *testing.T, args ...string) (string, int) {
 	}
 	return string(out), 0
 }
+
+// TestListenRefusesUnsafeTokenFile: a token file that group or others can
+// read, or that holds a short token, stops the daemon at start, and the
+// error says why without quoting the file.
+func TestListenRefusesUnsafeTokenFile(t *testing.T) {
+	a := newAccount(t)
+	tests := []struct {
+		name, content, want string
+		mode                os.FileMode
+	}{
+		{"readable by others", "0123456789abcdef-open", "group or others can read it", 0o644},
+		{"short", "short-token", "want at least 16", 0o600},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "api-token")
+			if err := os.WriteFile(path, []byte(tt.content), tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			addr, _ := net.Listen("tcp", "127.0.0.1:0")
+			listen := addr.Addr().String()
+			addr.Close()
+			r := run(t, hourlyDaemonConfig(listen, fmt.Sprintf("api.token_file = %q", path), a))
+			r.expect(t, 1)
+			if !strings.Contains(r.stderr, tt.want) || strings.Contains(r.stderr, tt.content) {
+				t.Fatalf("stderr lacks %q or quotes the token:\n%s", tt.want, r.stderr)
+			}
+			if a.requests() != 0 {
+				t.Fatal("the daemon synced before refusing its token file")
+			}
+		})
+	}
+}

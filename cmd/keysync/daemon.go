@@ -49,6 +49,11 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	defer stop()
 
 	d := &keysyncd{opts: o, cfg: cfg, log: log, metrics: metrics.New(version), notify: daemon.Notify{Logger: log}, pending: runner.NewPending()}
+	tok, err := apiToken(cfg, log)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return exitFailed
+	}
 	p, err := build(ctx, cfg, log, d.metrics, nil)
 	if p == nil || (err != nil && !runner.Transient(err)) {
 		log.Error("cannot start", "err", err)
@@ -60,12 +65,12 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	d.sched = scheduler.New(schedulerOptions(cfg, log, d.metrics), d.daemonRunner(p.runner), p.accounts)
 	d.probe = daemon.NewVaultProbe(p.sink.Check, vaultProbeInterval, log)
 	d.probe.Observe = d.metrics.VaultUp
-	d.useSession(ctx, p.vault)
-	srv, err := d.server(cfg)
+	srv, err := d.server(cfg, tok)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return exitFailed
 	}
+	d.useSession(ctx, p.vault)
 	go d.probe.Run(ctx)
 	go d.notify.Watchdog(ctx, d.sched.Alive)
 	schedDone := make(chan struct{})
@@ -97,20 +102,21 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	return exitOK
 }
 
-// server builds the HTTP endpoints and, when the config has a listen
-// address, starts them. An [api] token file that cannot be used stops the
-// start: running with the endpoints open or silently off would both
-// surprise.
-func (d *keysyncd) server(cfg *config.Config) (*daemon.Server, error) {
-	srv := &daemon.Server{Scheduler: d.sched, Vault: d.probe, Metrics: d.metrics.Handler(), Logger: d.log,
-		Observer: d.metrics, PendingRotations: d.pending.Paths, SyncMinInterval: cfg.API.SyncMinInterval.Duration}
-	if cfg.API.TokenFile != "" {
-		tok, err := daemon.LoadToken(cfg.API.TokenFile, d.log)
-		if err != nil {
-			return nil, err
-		}
-		srv.Token = tok
+// apiToken reads the [api] token file, nil when none is set. One that
+// cannot be used stops the start before anything touches Azure or Vault:
+// running with the endpoints open or silently off would both surprise.
+func apiToken(cfg *config.Config, log *slog.Logger) (*daemon.Token, error) {
+	if cfg.API.TokenFile == "" {
+		return nil, nil
 	}
+	return daemon.LoadToken(cfg.API.TokenFile, log)
+}
+
+// server builds the HTTP endpoints and, when the config has a listen
+// address, starts them; tok, when set, protects the operator endpoints.
+func (d *keysyncd) server(cfg *config.Config, tok *daemon.Token) (*daemon.Server, error) {
+	srv := &daemon.Server{Scheduler: d.sched, Vault: d.probe, Metrics: d.metrics.Handler(), Logger: d.log, Token: tok,
+		Observer: d.metrics, PendingRotations: d.pending.Paths, SyncMinInterval: cfg.API.SyncMinInterval.Duration}
 	if cfg.Listen == "" {
 		return srv, nil
 	}
