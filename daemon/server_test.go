@@ -185,9 +185,12 @@ func TestReadyzTerseForAnonymous(t *testing.T) {
 }
 
 func TestStatusBody(t *testing.T) {
-	_, h := newTestServer(t, &countingSyncer{}, testToken, time.Hour)
+	s, h := newTestServer(t, &countingSyncer{}, testToken, time.Hour)
+	s.PendingRotations = func() []string { return []string{"azure/acct2"} }
 	w := do(h, "GET", "/status", "Bearer "+testToken)
-	for _, want := range []string{`"account":"acct1"`, `"account":"acct2"`, `"path":"azure/acct1"`, `"consecutive_failures":0`, `"next_run":`, `"rotation":{"enabled":false`} {
+	for _, want := range []string{`"account":"acct1"`, `"account":"acct2"`, `"path":"azure/acct1"`, `"consecutive_failures":0`, `"next_run":`,
+		`"path":"azure/acct1","subscription_id":"s","resource_group":"rg","name":"acct1","type":"batch","running":false,"last_result":"",` +
+			`"next_run":"`, `"rotation":{"enabled":false,"pending":false}`, `"rotation":{"enabled":false,"pending":true}`} {
 		if !strings.Contains(w.Body.String(), want) {
 			t.Errorf("GET /status lacks %s: %s", want, w.Body)
 		}

@@ -158,6 +158,11 @@ func TestListenSyncBurstIsBounded(t *testing.T) {
 	if accepted.Load() < 1 || other.Load() != 0 || accepted.Load()+limited.Load() != 300 {
 		t.Fatalf("answers: %d accepted, %d rate limited, %d other", accepted.Load(), limited.Load(), other.Load())
 	}
+	_, metrics := d.get("/metrics")
+	want := fmt.Sprintf(`keysync_sync_requests_total{result="rate_limited"} %d`, limited.Load())
+	if !strings.Contains(metrics, want) || !strings.Contains(metrics, "keysync_vault_up 1") {
+		t.Fatalf("metrics lack %q or keysync_vault_up 1:\n%s", want, grep(metrics, "keysync_"))
+	}
 }
 
 // TestListenIdleConnectionsClosed: 300 keep-alive connections that went
