@@ -158,6 +158,7 @@ func TestListenSyncBurstIsBounded(t *testing.T) {
 	if accepted.Load() < 1 || other.Load() != 0 || accepted.Load()+limited.Load() != 300 {
 		t.Fatalf("answers: %d accepted, %d rate limited, %d other", accepted.Load(), limited.Load(), other.Load())
 	}
+	t.Logf("300 POST /sync: %d ARM requests, %d accepted, %d rate limited", totalRequests(accts...), accepted.Load(), limited.Load())
 	_, metrics := d.get("/metrics")
 	want := fmt.Sprintf(`keysync_sync_requests_total{result="rate_limited"} %d`, limited.Load())
 	if !strings.Contains(metrics, want) || !strings.Contains(metrics, "keysync_vault_up 1") {
@@ -195,6 +196,7 @@ func TestListenIdleConnectionsClosed(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	t.Logf("%d idle connections closed within %v of their request (%d served)", closed.Load(), time.Since(deadline.Add(-15*time.Second)).Round(time.Millisecond), served.Load())
 	if closed.Load() != n {
 		t.Fatalf("%d of %d idle connections still open after 15 s (%d were served)", n-closed.Load(), n, served.Load())
 	}
@@ -237,7 +239,9 @@ func TestListenReadyzTerseAndFresh(t *testing.T) {
 	t.Cleanup(func() { _ = vault.Unseal() })
 	sealed := time.Now()
 	d.waitFor("/readyz to see the seal", 5*time.Second, func() bool { code, _ := d.get("/readyz"); return code == http.StatusServiceUnavailable })
-	if took := time.Since(sealed); took > 3*time.Second {
+	took := time.Since(sealed)
+	t.Logf("/readyz turned 503 %v after the seal", took.Round(time.Millisecond))
+	if took > 3*time.Second {
 		t.Fatalf("/readyz turned 503 %v after the seal, want within 3 s", took)
 	}
 	_, body := d.get("/readyz")
