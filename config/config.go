@@ -31,6 +31,7 @@ type Config struct {
 	Shard         string    `toml:"shard"`
 	Azure         Azure     `toml:"azure"`
 	Vault         Vault     `toml:"vault"`
+	API           API       `toml:"api"`
 	Accounts      []Account `toml:"account"`
 }
 
@@ -178,6 +179,7 @@ func Defaults() Config {
 			RequestsPerSecond: 10,
 			Burst:             200,
 		},
+		API: DefaultAPI(),
 		Vault: Vault{
 			Mount:   "secret",
 			Timeout: Duration{30 * time.Second},

@@ -44,6 +44,7 @@ func (c *Config) validate() Problems {
 	c.validateDaemon(&p)
 	c.Azure.validate(&p)
 	c.Vault.validate(&p)
+	c.API.validate(&p)
 	validateAccounts(&p, c.Accounts)
 	return p
 }

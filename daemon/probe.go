@@ -8,15 +8,29 @@ import (
 	"time"
 )
 
-// VaultProbe checks, every interval, that Vault answers and accepts
-// keysync's token, and remembers the last answer for /readyz.
+// Probe timings: an answer younger than probeMaxAge is reused, so /readyz
+// shows a seal within about probeMaxAge+probeTimeout however often it is
+// asked, and costs Vault at most one request per probeMaxAge.
+const (
+	probeMaxAge  = time.Second
+	probeTimeout = 2 * time.Second
+)
+
+// VaultProbe asks Vault whether it answers and accepts keysync's token:
+// on demand for /readyz, with a short cache and never more than one
+// request in flight, and every interval in the background so that a
+// change is logged and counted even when no one asks.
 type VaultProbe struct {
 	interval time.Duration
 	log      *slog.Logger
+	// Observe, when set before Run, hears every answer (true: Vault fine).
+	Observe func(up bool)
 
-	mu      sync.Mutex
-	checker func(ctx context.Context) error
-	err     error
+	mu       sync.Mutex
+	checker  func(ctx context.Context) error
+	err      error
+	at       time.Time
+	inflight chan struct{}
 }
 
 // errNotChecked is the state before the first check has answered.
@@ -32,7 +46,7 @@ func (p *VaultProbe) Run(ctx context.Context) {
 	t := time.NewTicker(p.interval)
 	defer t.Stop()
 	for {
-		p.probe(ctx)
+		_ = p.Fresh(ctx)
 		select {
 		case <-ctx.Done():
 			return
@@ -41,24 +55,53 @@ func (p *VaultProbe) Run(ctx context.Context) {
 	}
 }
 
-// SetCheck replaces the check (after a reload built a new Vault client).
+// SetCheck replaces the check (after a reload built a new Vault client)
+// and forgets the last answer, which was about the old one.
 func (p *VaultProbe) SetCheck(check func(ctx context.Context) error) {
 	p.mu.Lock()
 	p.checker = check
+	p.at = time.Time{}
 	p.mu.Unlock()
 }
 
-func (p *VaultProbe) probe(ctx context.Context) {
+// Fresh returns an answer at most probeMaxAge old: the cached one, or the
+// one of the check in flight, or a new check's. A caller whose ctx ends
+// first gets ctx's error; the check goes on for the others.
+func (p *VaultProbe) Fresh(ctx context.Context) error {
 	p.mu.Lock()
-	check := p.checker
+	if p.err != errNotChecked && time.Since(p.at) < probeMaxAge {
+		err := p.err
+		p.mu.Unlock()
+		return err
+	}
+	done := p.inflight
+	if done == nil {
+		done = make(chan struct{})
+		p.inflight = done
+		go p.probe(p.checker, done)
+	}
 	p.mu.Unlock()
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	err := check(cctx)
+	select {
+	case <-done:
+		return p.Err()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// probe runs one check, bounded by probeTimeout, and records its answer.
+func (p *VaultProbe) probe(check func(ctx context.Context) error, done chan struct{}) {
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	err := check(ctx)
 	cancel()
 	p.mu.Lock()
 	changed := (err == nil) != (p.err == nil) || p.err == errNotChecked
-	p.err = err
+	p.err, p.at, p.inflight = err, time.Now(), nil
 	p.mu.Unlock()
+	close(done)
+	if p.Observe != nil {
+		p.Observe(err == nil)
+	}
 	switch {
 	case changed && err != nil:
 		p.log.Warn("vault not ready", "err", err)

@@ -1,6 +1,7 @@
 // Package daemon holds what the long-running keysync process adds around
 // the scheduler: the HTTP endpoints (/healthz, /readyz, /metrics, POST
-// /sync), the Vault readiness probe and systemd's notify protocol.
+// /sync, GET /status), their protection, the Vault readiness probe and
+// systemd's notify protocol.
 package daemon
 
 import (
@@ -12,13 +13,28 @@ import (
 	"net/http"
 	"slices"
 	"time"
+
+	"github.com/keysync/keysync/sync/scheduler"
 )
 
 // Scheduler is what the endpoints need of the scheduler.
 type Scheduler interface {
 	Alive(now time.Time) bool
 	Overdue(now time.Time) []string
-	TriggerAll()
+	// TriggerAll starts a full sync, or returns false when one is
+	// pending or running already.
+	TriggerAll() bool
+	Status(now time.Time) []scheduler.AccountStatus
+}
+
+// Observer hears what the endpoints refuse and trigger; the metrics
+// implement it.
+type Observer interface {
+	// SyncRequest counts a POST /sync by result: started, coalesced,
+	// rate_limited, unauthorized, disabled.
+	SyncRequest(result string)
+	// ConnRefused counts a connection closed for want of a slot.
+	ConnRefused()
 }
 
 // Server serves the daemon's endpoints.
@@ -27,19 +43,30 @@ type Server struct {
 	Vault     *VaultProbe
 	Metrics   http.Handler
 	Logger    *slog.Logger
+	Observer  Observer
 	// PendingRotations lists paths whose rotated key is not in Vault yet.
 	PendingRotations func() []string
+	// Token protects POST /sync, GET /status and the details of /readyz;
+	// nil turns the first two off (404) and keeps /readyz terse.
+	Token *Token
+	// SyncMinInterval is the least time between two accepted POST /sync.
+	SyncMinInterval time.Duration
+	// Limits bound the server; zero fields take DefaultLimits'.
+	Limits Limits
 
-	srv *http.Server
+	gate triggerGate
+	srv  *http.Server
 }
 
 // Handler routes the endpoints.
 func (s *Server) Handler() http.Handler {
+	s.gate.every = s.SyncMinInterval
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.Metrics)
-	mux.HandleFunc("POST /sync", s.sync)
+	mux.HandleFunc("POST /sync", s.protected("POST /sync", s.sync))
+	mux.HandleFunc("GET /status", s.protected("GET /status", s.status))
 	return mux
 }
 
@@ -49,13 +76,46 @@ func (s *Server) Start(addr string) (net.Addr, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+	lim := s.limits()
+	s.srv = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: lim.ReadHeaderTimeout, ReadTimeout: lim.ReadTimeout,
+		WriteTimeout: lim.WriteTimeout, IdleTimeout: lim.IdleTimeout, MaxHeaderBytes: lim.MaxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(s.Logger.Handler(), slog.LevelDebug),
+	}
 	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.srv.Serve(newLimitListener(ln, lim.MaxConns, s.observer().ConnRefused)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Logger.Error("http server stopped", "err", err)
 		}
 	}()
 	return ln.Addr(), nil
+}
+
+// limits is s.Limits with DefaultLimits in its zero fields.
+func (s *Server) limits() Limits {
+	l, d := s.Limits, DefaultLimits
+	l.ReadHeaderTimeout = cmpOr(l.ReadHeaderTimeout, d.ReadHeaderTimeout)
+	l.ReadTimeout = cmpOr(l.ReadTimeout, d.ReadTimeout)
+	l.WriteTimeout = cmpOr(l.WriteTimeout, d.WriteTimeout)
+	l.IdleTimeout = cmpOr(l.IdleTimeout, d.IdleTimeout)
+	l.MaxHeaderBytes = cmpOr(l.MaxHeaderBytes, d.MaxHeaderBytes)
+	l.MaxConns = cmpOr(l.MaxConns, d.MaxConns)
+	return l
+}
+
+func cmpOr[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+func (s *Server) observer() Observer {
+	if s.Observer == nil {
+		return nopObserver{}
+	}
+	return s.Observer
 }
 
 // Shutdown stops the server.
@@ -74,7 +134,8 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"alive": true})
 }
 
-// readiness is /readyz's answer.
+// readiness is /readyz's answer to a caller with the token; others get
+// only Ready, since the rest names Vault and its errors.
 type readiness struct {
 	Ready   bool     `json:"ready"`
 	Config  bool     `json:"config"`
@@ -85,35 +146,40 @@ type readiness struct {
 	RotationPending []string `json:"rotation_pending"`
 }
 
-func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
-	r := readiness{Config: true, Vault: "ok", Overdue: s.Scheduler.Overdue(now)}
-	if r.Overdue == nil {
-		r.Overdue = []string{}
+	rd := readiness{Config: true, Vault: "ok", Overdue: s.Scheduler.Overdue(now)}
+	if rd.Overdue == nil {
+		rd.Overdue = []string{}
 	}
-	slices.Sort(r.Overdue)
-	if err := s.Vault.Err(); err != nil {
-		r.Vault = err.Error()
+	slices.Sort(rd.Overdue)
+	if err := s.Vault.Fresh(r.Context()); err != nil {
+		rd.Vault = err.Error()
 	}
-	r.RotationPending = []string{}
+	rd.RotationPending = []string{}
 	if s.PendingRotations != nil {
-		r.RotationPending = append(r.RotationPending, s.PendingRotations()...)
+		rd.RotationPending = append(rd.RotationPending, s.PendingRotations()...)
 	}
-	r.Ready = r.Vault == "ok" && len(r.Overdue) == 0 && len(r.RotationPending) == 0
+	rd.Ready = rd.Vault == "ok" && len(rd.Overdue) == 0 && len(rd.RotationPending) == 0
 	status := http.StatusOK
-	if !r.Ready {
+	if !rd.Ready {
 		status = http.StatusServiceUnavailable
 	}
-	writeJSON(w, status, r)
-}
-
-func (s *Server) sync(w http.ResponseWriter, _ *http.Request) {
-	s.Scheduler.TriggerAll()
-	writeJSON(w, http.StatusAccepted, map[string]any{"sync": "requested"})
+	if s.Token == nil || !s.Token.Match(r) {
+		writeJSON(w, status, map[string]any{"ready": rd.Ready})
+		return
+	}
+	writeJSON(w, status, rd)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
+
+type nopObserver struct{}
+
+func (nopObserver) SyncRequest(string) {}
+func (nopObserver) ConnRefused()       {}

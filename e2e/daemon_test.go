@@ -85,7 +85,8 @@ func TestDaemonThrottledSubscriptionPauses(t *testing.T) {
 func TestDaemonPermanentErrorLogsOnce(t *testing.T) {
 	good, bad := newAccount(t), newAccount(t)
 	bad.inject(armemu.Fault{Kind: armemu.FaultStatus, Status: 403, Code: "AuthorizationFailed", Message: "The client has no authorization."})
-	d := startDaemon(t, func(addr string) string { return daemonConfig(addr, "", good, bad) })
+	top, tok := apiToken(t)
+	d := startDaemon(t, func(addr string) string { return daemonConfig(addr, top, good, bad) })
 	d.waitFor("four ticks of the failing account", 15*time.Second, func() bool { return bad.requests() >= 5 })
 	if n := d.logLines("level=ERROR", "account="+bad.name); n != 1 {
 		t.Errorf("%d error lines for the failing account, want 1:\n%s", n, d.stderr.String())
@@ -98,7 +99,7 @@ func TestDaemonPermanentErrorLogsOnce(t *testing.T) {
 	if readV2(t, good.path) == nil {
 		t.Error("the healthy account was not synced")
 	}
-	code, body := d.get("/readyz")
+	code, _, body := d.call("GET", "/readyz", tok)
 	var r struct {
 		Ready   bool
 		Overdue []string
@@ -170,8 +171,9 @@ func TestDaemonSIGTERMDuringSlowSync(t *testing.T) {
 // SIGUSR1 and POST /sync make accounts sync.
 func TestDaemonTriggers(t *testing.T) {
 	a := newAccount(t)
+	top, tok := apiToken(t)
 	cfg := func(addr string) string {
-		return strings.Replace(daemonConfig(addr, "sync_on_start = false", a), `"@every 1s"`, `"@hourly"`, 1)
+		return strings.Replace(daemonConfig(addr, "sync_on_start = false\n"+top, a), `"@every 1s"`, `"@hourly"`, 1)
 	}
 	d := startDaemon(t, cfg)
 	time.Sleep(time.Second)
@@ -180,11 +182,9 @@ func TestDaemonTriggers(t *testing.T) {
 	}
 	d.signal(syscall.SIGUSR1)
 	d.waitFor("a sync after SIGUSR1", 5*time.Second, func() bool { return a.requests() == 1 })
-	resp, err := http.Post("http://"+d.addr+"/sync", "", nil)
-	if err != nil || resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("POST /sync: %v %v", err, resp)
+	if code, _, body := d.call("POST", "/sync", tok); code != http.StatusAccepted {
+		t.Fatalf("POST /sync: %d %s", code, body)
 	}
-	resp.Body.Close()
 	d.waitFor("a sync after POST /sync", 5*time.Second, func() bool { return a.requests() == 2 })
 }
 

@@ -117,8 +117,9 @@ func TestRotationPermanentErrorOnRegenerate(t *testing.T) {
 // new key.
 func TestRotationVaultFailureAfterRegenerate(t *testing.T) {
 	a := newAccount(t)
+	top, tok := apiToken(t)
 	d := startDaemon(t, func(addr string) string {
-		return strings.Replace(daemonConfig(addr, "", a), "path =", "rotate_every = \"2s\"\nrotate_grace = \"1s\"\npath =", 1)
+		return strings.Replace(daemonConfig(addr, top, a), "path =", "rotate_every = \"2s\"\nrotate_grace = \"1s\"\npath =", 1)
 	})
 	d.waitFor("the baseline", 10*time.Second, func() bool { return readV2(t, a.path) != nil })
 	emu.SetLatency(1500 * time.Millisecond)
@@ -129,7 +130,7 @@ func TestRotationVaultFailureAfterRegenerate(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = vault.Unseal() })
 	d.waitFor("the loud log line", 10*time.Second, func() bool { return d.logLines("ROTATED KEY NOT IN VAULT") >= 1 })
-	code, body := d.get("/readyz")
+	code, _, body := d.call("GET", "/readyz", tok)
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, a.path) {
 		t.Errorf("/readyz %d %s, want the pending rotation named", code, body)
 	}
@@ -144,7 +145,7 @@ func TestRotationVaultFailureAfterRegenerate(t *testing.T) {
 		return got != nil && got.data["secondary"] == firstNew && activeOf(t, a) == "secondary"
 	})
 	d.waitFor("readiness", 20*time.Second, func() bool {
-		code, body := d.get("/readyz")
+		code, _, body := d.call("GET", "/readyz", tok)
 		return code == http.StatusOK && strings.Contains(body, `"rotation_pending":[]`)
 	})
 	assertNoWrongWrites(t, a)

@@ -30,6 +30,9 @@ type Metrics struct {
 	renewals    *prometheus.CounterVec
 	tokens      *prometheus.CounterVec
 	rotations   *prometheus.GaugeVec
+	syncReqs    *prometheus.CounterVec
+	connRefused prometheus.Counter
+	vaultUp     prometheus.Gauge
 }
 
 // New registers every metric, with the build info set.
@@ -58,11 +61,17 @@ func New(version string) *Metrics {
 			Help: "Renewals of keysync's Vault token by result."}, []string{"result"}),
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_vault_token_events_total",
 			Help: "Requests that found keysync's Vault token invalid (event=\"invalid\") and new tokens that replaced an invalid one (event=\"recovered\")."}, []string{"event"}),
+		syncReqs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_sync_requests_total",
+			Help: "POST /sync requests by result: started, coalesced, rate_limited, unauthorized, disabled."}, []string{"result"}),
+		connRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "keysync_http_connections_refused_total",
+			Help: "Connections to the listen port closed at once because too many were open."}),
+		vaultUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: "keysync_vault_up",
+			Help: "1 when the last readiness check found Vault answering and accepting keysync's token, else 0."}),
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keysync_build_info",
 		Help: "keysync's version and Go version; always 1."}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
-	m.reg.MustRegister(m.syncs, m.lastSuccess, m.duration, m.arm, m.vault, m.backoff, m.skipped, m.logins, m.renewals, m.tokens, m.rotations, build,
+	m.reg.MustRegister(m.syncs, m.lastSuccess, m.duration, m.arm, m.vault, m.backoff, m.skipped, m.logins, m.renewals, m.tokens, m.rotations, m.syncReqs, m.connRefused, m.vaultUp, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -114,3 +123,18 @@ func (m *Metrics) VaultRenewal(result string) { m.renewals.WithLabelValues(resul
 // VaultToken counts one event of keysync's Vault token: "invalid" or
 // "recovered".
 func (m *Metrics) VaultToken(event string) { m.tokens.WithLabelValues(event).Inc() }
+
+// SyncRequest counts one POST /sync by result.
+func (m *Metrics) SyncRequest(result string) { m.syncReqs.WithLabelValues(result).Inc() }
+
+// ConnRefused counts one connection closed for want of a slot.
+func (m *Metrics) ConnRefused() { m.connRefused.Inc() }
+
+// VaultUp records the last readiness check of Vault.
+func (m *Metrics) VaultUp(up bool) {
+	v := 0.0
+	if up {
+		v = 1
+	}
+	m.vaultUp.Set(v)
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -48,6 +49,11 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	defer stop()
 
 	d := &keysyncd{opts: o, cfg: cfg, log: log, metrics: metrics.New(version), notify: daemon.Notify{Logger: log}, pending: runner.NewPending()}
+	tok, err := apiToken(cfg, log)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return exitStartup
+	}
 	p, err := build(ctx, cfg, log, d.metrics, nil)
 	if p == nil || (err != nil && !runner.Transient(err)) {
 		log.Error("cannot start", "err", err)
@@ -58,16 +64,13 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	}
 	d.sched = scheduler.New(schedulerOptions(cfg, log, d.metrics), d.daemonRunner(p.runner), p.accounts)
 	d.probe = daemon.NewVaultProbe(p.sink.Check, vaultProbeInterval, log)
-	d.useSession(ctx, p.vault)
-	srv := &daemon.Server{Scheduler: d.sched, Vault: d.probe, Metrics: d.metrics.Handler(), Logger: log, PendingRotations: d.pending.Paths}
-	if cfg.Listen != "" {
-		addr, err := srv.Start(cfg.Listen)
-		if err != nil {
-			log.Error("cannot listen", "addr", cfg.Listen, "err", err)
-			return exitStartup
-		}
-		log.Info("serving /healthz, /readyz, /metrics and POST /sync", "addr", addr.String())
+	d.probe.Observe = d.metrics.VaultUp
+	srv, err := d.server(cfg, tok)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return exitStartup
 	}
+	d.useSession(ctx, p.vault)
 	go d.probe.Run(ctx)
 	go d.notify.Watchdog(ctx, d.sched.Alive)
 	schedDone := make(chan struct{})
@@ -80,7 +83,9 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 		case syscall.SIGHUP:
 			d.reload(ctx)
 		case syscall.SIGUSR1:
-			d.sched.TriggerAll()
+			if !d.sched.TriggerAll() {
+				log.Info("SIGUSR1: a full sync is already pending or running; it covers this request")
+			}
 		default:
 			d.notify.Stopping()
 			log.Info("stopping", "signal", sig.String(), "grace", cfg.ShutdownGrace.Duration)
@@ -95,6 +100,36 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 		}
 	}
 	return exitOK
+}
+
+// apiToken reads the [api] token file, nil when none is set. One that
+// cannot be used stops the start before anything touches Azure or Vault:
+// running with the endpoints open or silently off would both surprise.
+func apiToken(cfg *config.Config, log *slog.Logger) (*daemon.Token, error) {
+	if cfg.API.TokenFile == "" {
+		return nil, nil
+	}
+	return daemon.LoadToken(cfg.API.TokenFile, log)
+}
+
+// server builds the HTTP endpoints and, when the config has a listen
+// address, starts them; tok, when set, protects the operator endpoints.
+func (d *keysyncd) server(cfg *config.Config, tok *daemon.Token) (*daemon.Server, error) {
+	srv := &daemon.Server{Scheduler: d.sched, Vault: d.probe, Metrics: d.metrics.Handler(), Logger: d.log, Token: tok,
+		Observer: d.metrics, PendingRotations: d.pending.Paths, SyncMinInterval: cfg.API.SyncMinInterval.Duration}
+	if cfg.Listen == "" {
+		return srv, nil
+	}
+	addr, err := srv.Start(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
+	if srv.Token != nil {
+		d.log.Info("serving /healthz, /readyz, /metrics; POST /sync and GET /status with the api token", "addr", addr.String())
+	} else {
+		d.log.Info("serving /healthz, /readyz, /metrics; POST /sync and GET /status are off (no [api] token_file)", "addr", addr.String())
+	}
+	return srv, nil
 }
 
 // useSession makes vs the Vault session in use: its token renewal runs,
@@ -172,6 +207,7 @@ func warnRestartOnly(log *slog.Logger, old, cfg *config.Config) {
 		"backoff_max":    old.BackoffMax != cfg.BackoffMax,
 		"shutdown_grace": old.ShutdownGrace != cfg.ShutdownGrace,
 		"listen":         old.Listen != cfg.Listen,
+		"api":            old.API != cfg.API,
 	}
 	for key, diff := range changed {
 		if diff {

@@ -69,6 +69,9 @@ func parseFlags(args []string) (options, *flag.FlagSet, error) {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "status" {
+		return runStatus(args[1:], stdout, stderr)
+	}
 	o, fs, err := parseFlags(args)
 	if errors.Is(err, flag.ErrHelp) {
 		// Asked for, so it goes to stdout and is no error.

@@ -27,7 +27,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case r := <-s.reloads:
 			s.apply(r, s.opts.Now())
 		case f := <-s.done:
-			s.settle(f, s.opts.Now())
+			now := s.opts.Now()
+			s.record(f, now)
+			s.settle(f, now)
 		}
 	}
 }
@@ -69,6 +71,9 @@ func (s *Scheduler) turn(ctx context.Context, now time.Time) time.Duration {
 
 // dispatch starts one sync; s.mu is held.
 func (s *Scheduler) dispatch(ctx context.Context, st *state, now time.Time) {
+	if st.force && s.full[st] == fullOwed {
+		s.full[st] = fullRunning
+	}
 	st.running, st.force = true, false
 	st.retryAt = time.Time{}
 	st.nextTick = st.next(now)
@@ -85,8 +90,10 @@ func (s *Scheduler) forceAll() {
 	defer s.mu.Unlock()
 	for _, st := range s.accounts {
 		st.force = true
+		s.full[st] = fullOwed
 	}
 	s.log.Info("sync of every account requested")
+	s.fullDone()
 }
 
 // apply installs a reload; see Reload.
@@ -111,9 +118,12 @@ func (s *Scheduler) apply(r reload, now time.Time) {
 	for k, st := range s.accounts {
 		if _, ok := next[k]; !ok {
 			s.opts.Observer.Removed(st.Label)
+			delete(s.full, st)
+			delete(s.last, st)
 		}
 	}
 	s.accounts = next
+	s.fullDone()
 	s.log.Info("configuration reloaded", "accounts", len(next))
 }
 
@@ -131,7 +141,9 @@ func (s *Scheduler) drain(cancel context.CancelFunc) {
 	for n > 0 {
 		select {
 		case f := <-s.done:
-			s.settle(f, s.opts.Now())
+			now := s.opts.Now()
+			s.record(f, now)
+			s.settle(f, now)
 			n--
 		case <-grace.C:
 			s.log.Warn("shutdown grace expired: cancelling in-flight syncs", "in_flight", n)

@@ -67,12 +67,19 @@ type Scheduler struct {
 	reloads chan reload
 	done    chan finished
 	beat    atomic.Int64 // unix nanoseconds of the loop's last turn
+	// fullActive is set from an accepted TriggerAll until every account
+	// has finished the sync it asked for.
+	fullActive atomic.Bool
 
 	mu       sync.Mutex
 	syncer   Syncer
 	accounts map[string]*state
 	paused   map[string]time.Time // subscription (lower case) -> until
 	running  int
+	// full holds the accounts that still owe the requested full sync.
+	full map[*state]fullStep
+	// last is each account's last finished sync, for Status.
+	last map[*state]lastSync
 }
 
 type reload struct {
@@ -103,6 +110,7 @@ func New(opts Options, syncer Syncer, accounts []Account) *Scheduler {
 		opts: opts, log: opts.Logger, syncer: syncer,
 		trigger: make(chan struct{}, 1), reloads: make(chan reload), done: make(chan finished),
 		accounts: map[string]*state{}, paused: map[string]time.Time{},
+		full: map[*state]fullStep{}, last: map[*state]lastSync{},
 	}
 	now := opts.Now()
 	for _, a := range accounts {
@@ -131,12 +139,17 @@ func splay(key string, max time.Duration) time.Duration {
 
 // TriggerAll asks for every account to sync now (SIGUSR1, POST /sync);
 // one that is syncing syncs again when it finishes. Backoff is skipped;
-// Retry-After and a throttled subscription are not.
-func (s *Scheduler) TriggerAll() {
-	select {
-	case s.trigger <- struct{}{}:
-	default: // one is pending already
+// Retry-After and a throttled subscription are not. While a full sync so
+// requested is pending or running, another request adds nothing: it
+// returns false (coalesced), and true when it started one.
+func (s *Scheduler) TriggerAll() bool {
+	if !s.fullActive.CompareAndSwap(false, true) {
+		return false
 	}
+	// The flag stays set until the loop has taken this one and seen it
+	// through, so the buffer of one is always free here.
+	s.trigger <- struct{}{}
+	return true
 }
 
 // Reload replaces the accounts and the syncer. Accounts that stay keep their

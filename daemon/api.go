@@ -1,0 +1,98 @@
+package daemon
+
+import (
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/keysync/keysync/sync/scheduler"
+)
+
+// protected answers 404 when the API is off (no token file) and 401 to a
+// caller without the token; only then does next run.
+func (s *Server) protected(name string, next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.Token == nil {
+			s.countSync(r, "disabled")
+			writeJSON(w, http.StatusNotFound, map[string]any{"error": name + " is off: set [api] token_file to enable it"})
+			return
+		}
+		if !s.Token.Match(r) {
+			s.countSync(r, "unauthorized")
+			s.Logger.Debug("api request without a valid token", "endpoint", name, "remote", r.RemoteAddr)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="keysync"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "unauthorized"})
+			return
+		}
+		next(w, r)
+	}
+}
+
+func (s *Server) countSync(r *http.Request, result string) {
+	if r.Method == http.MethodPost {
+		s.observer().SyncRequest(result)
+	}
+}
+
+// sync triggers a full sync: at most one per SyncMinInterval, and none
+// while one is pending or running.
+func (s *Server) sync(w http.ResponseWriter, _ *http.Request) {
+	if wait := s.gate.take(time.Now()); wait > 0 {
+		s.observer().SyncRequest("rate_limited")
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		writeJSON(w, http.StatusTooManyRequests, map[string]any{"error": "a sync was requested less than sync_min_interval ago", "retry_after_seconds": math.Ceil(wait.Seconds())})
+		return
+	}
+	if !s.Scheduler.TriggerAll() {
+		s.observer().SyncRequest("coalesced")
+		writeJSON(w, http.StatusAccepted, map[string]any{"sync": "coalesced", "detail": "a full sync is already pending or running; it covers this request"})
+		return
+	}
+	s.observer().SyncRequest("started")
+	s.Logger.Info("sync of every account requested over HTTP")
+	writeJSON(w, http.StatusAccepted, map[string]any{"sync": "started"})
+}
+
+// StatusReply is GET /status's answer.
+type StatusReply struct {
+	Time     time.Time                 `json:"time"`
+	Accounts []scheduler.AccountStatus `json:"accounts"`
+}
+
+func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
+	now := time.Now()
+	accounts := s.Scheduler.Status(now)
+	pending := map[string]bool{}
+	if s.PendingRotations != nil {
+		for _, p := range s.PendingRotations() {
+			pending[p] = true
+		}
+	}
+	for i := range accounts {
+		accounts[i].Rotation.Pending = pending[accounts[i].Path]
+	}
+	writeJSON(w, http.StatusOK, StatusReply{Time: now.UTC(), Accounts: accounts})
+}
+
+// triggerGate lets one trigger through per interval.
+type triggerGate struct {
+	every time.Duration
+	mu    sync.Mutex
+	last  time.Time
+}
+
+// take returns 0 and records now when a trigger may go, else how long
+// until one may.
+func (g *triggerGate) take(now time.Time) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.last.IsZero() {
+		if wait := g.last.Add(g.every).Sub(now); wait > 0 {
+			return wait
+		}
+	}
+	g.last = now
+	return 0
+}

@@ -1,0 +1,169 @@
+package daemon
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Bounds of a bearer token file's content.
+const (
+	MinTokenLen  = 16
+	maxTokenFile = 4096
+)
+
+// Token is the bearer token of the operator endpoints, read from a file.
+// The file is read again when its size or modification time changes; a
+// file that has become unusable refuses every caller until it is fixed.
+type Token struct {
+	path string
+	log  *slog.Logger
+
+	mu    sync.Mutex
+	stamp fileStamp
+	sum   [sha256.Size]byte
+	err   error
+}
+
+// fileStamp tells whether a file changed since it was read.
+type fileStamp struct {
+	mod  time.Time
+	size int64
+	mode os.FileMode
+}
+
+// LoadToken reads the token at path; an unusable file is an error.
+func LoadToken(path string, log *slog.Logger) (*Token, error) {
+	t := &Token{path: path, log: log}
+	t.refresh()
+	if t.err != nil {
+		return nil, t.err
+	}
+	return t, nil
+}
+
+// Match reports whether r carries the token as "Authorization: Bearer".
+// The comparison takes the same time whatever the guess.
+func (t *Token) Match(r *http.Request) bool {
+	scheme, given, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(given)))
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.refreshLocked()
+	return t.err == nil && subtle.ConstantTimeCompare(sum[:], t.sum[:]) == 1
+}
+
+func (t *Token) refresh() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.refreshLocked()
+}
+
+// refreshLocked reads the file again if it changed; t.mu is held.
+func (t *Token) refreshLocked() {
+	fi, err := os.Stat(t.path)
+	if err == nil && t.err == nil && (fileStamp{fi.ModTime(), fi.Size(), fi.Mode()}) == t.stamp {
+		return
+	}
+	sum, stamp, err := readToken(t.path)
+	switch {
+	case err != nil && (t.err == nil || t.err.Error() != err.Error()):
+		t.log.Error("api token file unusable: refusing every caller until it is fixed", "err", err)
+	case err == nil && t.err != nil && t.stamp != (fileStamp{}):
+		t.log.Info("api token file usable again", "path", t.path)
+	}
+	t.err = err
+	if err == nil {
+		t.sum, t.stamp = sum, stamp
+	}
+}
+
+// readToken reads and checks a token file: only its owner may read it,
+// and it holds one printable token of at least MinTokenLen bytes.
+func readToken(path string) ([sha256.Size]byte, fileStamp, error) {
+	f, fi, err := openToken(path)
+	if err != nil {
+		return [sha256.Size]byte{}, fileStamp{}, err
+	}
+	defer f.Close()
+	tok, err := readTokenFrom(f, path)
+	if err != nil {
+		return [sha256.Size]byte{}, fileStamp{}, err
+	}
+	return sha256.Sum256(tok), fileStamp{fi.ModTime(), fi.Size(), fi.Mode()}, nil
+}
+
+// ReadTokenFile returns the token in path, checked as the daemon checks
+// it; the client side of the API uses it.
+func ReadTokenFile(path string) ([]byte, error) {
+	f, _, err := openToken(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readTokenFrom(f, path)
+}
+
+// openToken opens a token file that is a regular file only its owner can
+// read.
+func openToken(path string) (*os.File, os.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("api token file: %w", err)
+	}
+	fi, err := f.Stat()
+	switch {
+	case err != nil:
+		err = fmt.Errorf("api token file: %w", err)
+	case !fi.Mode().IsRegular():
+		err = fmt.Errorf("api token file %s: not a regular file", path)
+	case fi.Mode().Perm()&0o077 != 0:
+		err = fmt.Errorf("api token file %s: group or others can read it (mode %#o): chmod 600 it", path, fi.Mode().Perm())
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
+}
+
+func readTokenFrom(r io.Reader, path string) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, maxTokenFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("api token file: %w", err)
+	}
+	tok, err := checkToken(b)
+	if err != nil {
+		return nil, fmt.Errorf("api token file %s: %w", path, err)
+	}
+	return tok, nil
+}
+
+// checkToken trims the file's content and refuses what cannot be a token.
+// Its errors never quote the content.
+func checkToken(b []byte) ([]byte, error) {
+	if len(b) > maxTokenFile {
+		return nil, fmt.Errorf("larger than %d bytes", maxTokenFile)
+	}
+	tok := []byte(strings.TrimSpace(string(b)))
+	if len(tok) < MinTokenLen {
+		return nil, fmt.Errorf("the token is %d bytes, want at least %d", len(tok), MinTokenLen)
+	}
+	for _, c := range tok {
+		if c < 0x21 || c > 0x7e {
+			return nil, errors.New("the token must be one line of printable ASCII without spaces")
+		}
+	}
+	return tok, nil
+}

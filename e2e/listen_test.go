@@ -1,0 +1,393 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/keysync/keysync/armemu"
+)
+
+// apiToken writes a token file for the daemon and returns the top-level
+// config line that names it, and the token.
+func apiToken(t *testing.T) (string, string) {
+	t.Helper()
+	tok := fmt.Sprintf("e2e-token-%d-%d", time.Now().UnixNano(), seq.Add(1))
+	path := filepath.Join(t.TempDir(), "api-token")
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("api.token_file = %q", path) + "\napi.sync_min_interval = \"30s\"", tok
+}
+
+// hourlyDaemonConfig is daemonConfig with an hourly schedule and no sync
+// on start, so that only triggers make requests.
+func hourlyDaemonConfig(addr, top string, accounts ...account) string {
+	return strings.Replace(daemonConfig(addr, "sync_on_start = false\n"+top, accounts...), `"@every 1s"`, `"@hourly"`, 1)
+}
+
+// call sends method path to the daemon with the token as bearer when it
+// is set.
+func (d *daemonProc) call(method, path, token string) (int, http.Header, string) {
+	d.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, method, "http://"+d.addr+path, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		d.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func totalRequests(accts ...account) int {
+	n := 0
+	for _, a := range accts {
+		n += a.requests()
+	}
+	return n
+}
+
+// TestListenOperatorEndpointsOffByDefault: without [api] token_file,
+// POST /sync and GET /status answer 404 and nothing reaches ARM.
+func TestListenOperatorEndpointsOffByDefault(t *testing.T) {
+	a := newAccount(t)
+	d := startDaemon(t, func(addr string) string { return hourlyDaemonConfig(addr, "", a) })
+	for range 20 {
+		if code, _, body := d.call("POST", "/sync", ""); code != http.StatusNotFound {
+			t.Fatalf("anonymous POST /sync with the API off: %d %s, want 404", code, body)
+		}
+	}
+	if code, _, _ := d.call("GET", "/status", ""); code != http.StatusNotFound {
+		t.Fatalf("GET /status with the API off: %d, want 404", code)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if n := a.requests(); n != 0 {
+		t.Fatalf("%d ARM requests after refused POST /sync", n)
+	}
+	// SIGUSR1 still works locally.
+	d.signal(syscall.SIGUSR1)
+	d.waitFor("a sync after SIGUSR1", 5*time.Second, func() bool { return a.requests() == 1 })
+}
+
+// TestListenSyncNeedsTheToken: with a token file, a request without the
+// token or with a wrong one is 401 and does nothing; the right one is 202.
+func TestListenSyncNeedsTheToken(t *testing.T) {
+	a := newAccount(t)
+	top, tok := apiToken(t)
+	d := startDaemon(t, func(addr string) string { return hourlyDaemonConfig(addr, top, a) })
+	for _, bad := range []string{"", "wrong-" + tok, tok[:len(tok)-1]} {
+		code, h, body := d.call("POST", "/sync", bad)
+		if code != http.StatusUnauthorized || h.Get("WWW-Authenticate") == "" {
+			t.Fatalf("POST /sync with token %q...: %d %s, want 401", bad[:min(len(bad), 4)], code, body)
+		}
+		if code, _, _ := d.call("GET", "/status", bad); code != http.StatusUnauthorized {
+			t.Fatalf("GET /status with a bad token: %d, want 401", code)
+		}
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if n := a.requests(); n != 0 {
+		t.Fatalf("%d ARM requests after unauthorized POST /sync", n)
+	}
+	if code, _, body := d.call("POST", "/sync", tok); code != http.StatusAccepted || !strings.Contains(body, "started") {
+		t.Fatalf("POST /sync with the token: %d %s, want 202 started", code, body)
+	}
+	d.waitFor("the requested sync", 5*time.Second, func() bool { return a.requests() == 1 })
+}
+
+// TestListenSyncBurstIsBounded: 300 authorized POST /sync in three seconds
+// (three clients, one request every 30 ms each) over three accounts cost
+// at most two syncs of each (issue 10 measured 242 ARM calls for this).
+func TestListenSyncBurstIsBounded(t *testing.T) {
+	accts := []account{newAccount(t), newAccount(t), newAccount(t)}
+	top, tok := apiToken(t)
+	d := startDaemon(t, func(addr string) string { return hourlyDaemonConfig(addr, top, accts...) })
+	var accepted, limited, other atomic.Int64
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 100 {
+				time.Sleep(30 * time.Millisecond)
+				req, _ := http.NewRequest("POST", "http://"+d.addr+"/sync", nil)
+				req.Header.Set("Authorization", "Bearer "+tok)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					other.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				switch {
+				case resp.StatusCode == http.StatusAccepted:
+					accepted.Add(1)
+				case resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") != "":
+					limited.Add(1)
+				default:
+					other.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	d.waitFor("the requested syncs", 5*time.Second, func() bool { return totalRequests(accts...) >= 3 })
+	time.Sleep(2 * time.Second)
+	if n := totalRequests(accts...); n > 2*len(accts) {
+		t.Fatalf("%d ARM requests after 300 POST /sync over %d accounts, want at most %d", n, len(accts), 2*len(accts))
+	}
+	if accepted.Load() < 1 || other.Load() != 0 || accepted.Load()+limited.Load() != 300 {
+		t.Fatalf("answers: %d accepted, %d rate limited, %d other", accepted.Load(), limited.Load(), other.Load())
+	}
+	t.Logf("300 POST /sync: %d ARM requests, %d accepted, %d rate limited", totalRequests(accts...), accepted.Load(), limited.Load())
+	_, metrics := d.get("/metrics")
+	want := fmt.Sprintf(`keysync_sync_requests_total{result="rate_limited"} %d`, limited.Load())
+	if !strings.Contains(metrics, want) || !strings.Contains(metrics, "keysync_vault_up 1") {
+		t.Fatalf("metrics lack %q or keysync_vault_up 1:\n%s", want, grep(metrics, "keysync_"))
+	}
+}
+
+// TestListenIdleConnectionsClosed: 300 keep-alive connections that went
+// idle after a request are all closed by the server within its idle
+// timeout (10 s) plus slack; those beyond the connection bound sooner.
+func TestListenIdleConnectionsClosed(t *testing.T) {
+	a := newAccount(t)
+	d := startDaemon(t, func(addr string) string { return hourlyDaemonConfig(addr, "", a) })
+	const n = 300
+	var served, closed atomic.Int64
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(15 * time.Second)
+	for range n {
+		c, err := net.Dial("tcp", d.addr)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		t.Cleanup(func() { c.Close() })
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = c.SetDeadline(deadline)
+			if idleAfterOneRequest(c) {
+				served.Add(1)
+			}
+			// Anything but the deadline means the server closed it.
+			if _, err := io.Copy(io.Discard, c); !errors.Is(err, os.ErrDeadlineExceeded) {
+				closed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("%d idle connections closed within %v of their request (%d served)", closed.Load(), time.Since(deadline.Add(-15*time.Second)).Round(time.Millisecond), served.Load())
+	if closed.Load() != n {
+		t.Fatalf("%d of %d idle connections still open after 15 s (%d were served)", n-closed.Load(), n, served.Load())
+	}
+	if served.Load() < 100 {
+		t.Fatalf("only %d of %d connections were served before being closed", served.Load(), n)
+	}
+}
+
+// idleAfterOneRequest sends one keep-alive GET /healthz on c and reads the
+// answer; it reports whether the answer was 200.
+func idleAfterOneRequest(c net.Conn) bool {
+	if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: keysync\r\n\r\n"); err != nil {
+		return false
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// TestListenReadyzTerseAndFresh: anonymous /readyz says only whether the
+// daemon is ready (no Vault address, no error text); a sealed Vault shows
+// as 503 within 3 s; the token holder sees the details.
+func TestListenReadyzTerseAndFresh(t *testing.T) {
+	a := newAccount(t)
+	top, tok := apiToken(t)
+	// Hourly: no account can become overdue during the test, so a 503
+	// can only come from the Vault check.
+	d := startDaemon(t, func(addr string) string { return hourlyDaemonConfig(addr, top, a) })
+	d.waitFor("readiness", 10*time.Second, func() bool { code, _ := d.get("/readyz"); return code == http.StatusOK })
+	if _, body := d.get("/readyz"); strings.TrimSpace(body) != `{"ready":true}` {
+		t.Fatalf("anonymous /readyz: %s, want only {\"ready\":true}", body)
+	}
+	if err := vault.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = vault.Unseal() })
+	sealed := time.Now()
+	d.waitFor("/readyz to see the seal", 5*time.Second, func() bool { code, _ := d.get("/readyz"); return code == http.StatusServiceUnavailable })
+	took := time.Since(sealed)
+	t.Logf("/readyz turned 503 %v after the seal", took.Round(time.Millisecond))
+	if took > 3*time.Second {
+		t.Fatalf("/readyz turned 503 %v after the seal, want within 3 s", took)
+	}
+	_, body := d.get("/readyz")
+	vaultAddr := strings.TrimPrefix(strings.TrimPrefix(vaultEnv("VAULT_ADDR"), "http://"), "https://")
+	if strings.TrimSpace(body) != `{"ready":false}` || strings.Contains(body, vaultAddr) {
+		t.Fatalf("anonymous /readyz while sealed: %s, want only {\"ready\":false}", body)
+	}
+	if code, _, body := d.call("GET", "/readyz", tok); code != http.StatusServiceUnavailable || !strings.Contains(body, "sealed") {
+		t.Fatalf("/readyz with the token while sealed: %d %s, want the details", code, body)
+	}
+	if err := vault.Unseal(); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("readiness after unseal", 5*time.Second, func() bool { code, _ := d.get("/readyz"); return code == http.StatusOK })
+}
+
+func vaultEnv(name string) string {
+	for _, kv := range vault.Env() {
+		if v, ok := strings.CutPrefix(kv, name+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// statusAccount is the part of GET /status's account the test reads.
+type statusAccount struct {
+	Account             string    `json:"account"`
+	LastResult          string    `json:"last_result"`
+	LastRun             time.Time `json:"last_run"`
+	LastSuccess         time.Time `json:"last_success"`
+	NextRun             time.Time `json:"next_run"`
+	ConsecutiveFailures int       `json:"consecutive_failures"`
+	ErrorCode           string    `json:"error_code"`
+	Rotation            *struct {
+		Enabled bool `json:"enabled"`
+		Pending bool `json:"pending"`
+	} `json:"rotation"`
+}
+
+// TestListenStatus: GET /status lists every account with its last
+// result, last success, next run, failures, error code and rotation, and
+// no key; keysync status prints it as a table.
+func TestListenStatus(t *testing.T) {
+	good, bad := newAccount(t), newAccount(t)
+	bad.inject(armemu.Fault{Kind: armemu.FaultStatus, Status: 403, Code: "AuthorizationFailed", Message: "The client has no authorization."})
+	top, tok := apiToken(t)
+	d := startDaemon(t, func(addr string) string { return daemonConfig(addr, top, good, bad) })
+	d.waitFor("two failures of the bad account", 10*time.Second, func() bool { return bad.requests() >= 2 })
+	code, _, body := d.call("GET", "/status", tok)
+	if code != http.StatusOK {
+		t.Fatalf("GET /status: %d %s", code, body)
+	}
+	assertNoKeys(t, body)
+	for _, banned := range []string{"fingerprint", "sha256", "primary", "secondary"} {
+		if strings.Contains(strings.ToLower(body), banned) {
+			t.Fatalf("GET /status mentions %q: %s", banned, body)
+		}
+	}
+	var reply struct{ Accounts []statusAccount }
+	if err := json.Unmarshal([]byte(body), &reply); err != nil || len(reply.Accounts) != 2 {
+		t.Fatalf("GET /status: %v\n%s", err, body)
+	}
+	byName := map[string]statusAccount{}
+	for _, s := range reply.Accounts {
+		byName[s.Account] = s
+	}
+	g, b := byName[good.name], byName[bad.name]
+	if g.LastResult == "" || g.LastRun.IsZero() || g.LastSuccess.IsZero() || g.NextRun.IsZero() || g.ConsecutiveFailures != 0 || g.ErrorCode != "" || g.Rotation == nil {
+		t.Errorf("healthy account's status: %+v", g)
+	}
+	if b.LastResult != "failed" || b.ConsecutiveFailures < 1 || b.ErrorCode != "AuthorizationFailed" || !b.LastSuccess.IsZero() || b.NextRun.IsZero() {
+		t.Errorf("failing account's status: %+v", b)
+	}
+	assertStatusCommand(t, d, good, bad)
+}
+
+// assertStatusCommand runs keysync status against the daemon: a table
+// with both accounts and exit 0; exit 3 for no daemon; exit 2 for a bad
+// flag.
+func assertStatusCommand(t *testing.T, d *daemonProc, good, bad account) {
+	t.Helper()
+	out, code := runStatusCommand(t, "--config", d.cfgPath)
+	if code != 0 || !strings.Contains(out, "ACCOUNT") || !strings.Contains(out, "LAST SUCCESS") || !strings.Contains(out, good.name) ||
+		!strings.Contains(out, bad.name) || !strings.Contains(out, "AuthorizationFailed") {
+		t.Fatalf("keysync status --config: exit %d\n%s", code, out)
+	}
+	assertNoKeys(t, out)
+	if out, code := runStatusCommand(t, "--addr", d.addr); code != 1 || !strings.Contains(out, "--token-file") {
+		t.Fatalf("keysync status without a token: exit %d, want 1 and a hint\n%s", code, out)
+	}
+	free, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := free.Addr().String()
+	free.Close()
+	if out, code := runStatusCommand(t, "--addr", addr); code != 3 {
+		t.Fatalf("keysync status with no daemon: exit %d, want 3\n%s", code, out)
+	}
+	if out, code := runStatusCommand(t, "--bogus"); code != 2 {
+		t.Fatalf("keysync status --bogus: exit %d, want 2\n%s", code, out)
+	}
+}
+
+func runStatusCommand(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(keysyncBin, append([]string{"status"}, args...)...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return string(out), ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), 0
+}
+
+// TestListenRefusesUnsafeTokenFile: a token file that group or others can
+// read, or that holds a short token, stops the daemon at start, and the
+// error says why without quoting the file.
+func TestListenRefusesUnsafeTokenFile(t *testing.T) {
+	a := newAccount(t)
+	tests := []struct {
+		name, content, want string
+		mode                os.FileMode
+	}{
+		{"readable by others", "0123456789abcdef-open", "group or others can read it", 0o644},
+		{"short", "short-token", "want at least 16", 0o600},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "api-token")
+			if err := os.WriteFile(path, []byte(tt.content), tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			addr, _ := net.Listen("tcp", "127.0.0.1:0")
+			listen := addr.Addr().String()
+			addr.Close()
+			r := run(t, hourlyDaemonConfig(listen, fmt.Sprintf("api.token_file = %q", path), a))
+			r.expect(t, 3)
+			if !strings.Contains(r.stderr, tt.want) || strings.Contains(r.stderr, tt.content) {
+				t.Fatalf("stderr lacks %q or quotes the token:\n%s", tt.want, r.stderr)
+			}
+			if a.requests() != 0 {
+				t.Fatal("the daemon synced before refusing its token file")
+			}
+		})
+	}
+}

@@ -1,0 +1,117 @@
+package scheduler
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/plan"
+	"github.com/keysync/keysync/sync/runner"
+)
+
+// gatedSyncer counts syncs and holds each until the gate opens.
+type gatedSyncer struct {
+	calls atomic.Int64
+	gate  chan struct{}
+	err   error
+}
+
+func (g *gatedSyncer) Sync(ctx context.Context, job runner.Job) runner.Result {
+	g.calls.Add(1)
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+	}
+	return runner.Result{Job: job, Err: g.err, Change: plan.Change{Action: plan.Unchanged}}
+}
+
+// runScheduler runs s until the test ends.
+func runScheduler(t *testing.T, s *Scheduler) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); _ = s.Run(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestTriggersCoalesce: triggers while a requested full sync runs add
+// nothing; once it is over, a trigger starts a new one.
+func TestTriggersCoalesce(t *testing.T) {
+	g := &gatedSyncer{gate: make(chan struct{})}
+	s := New(Options{Concurrency: 8, ShutdownGrace: time.Second}, g,
+		[]Account{account("a", "s1", "@every 1h"), account("b", "s1", "@every 1h"), account("c", "s2", "@every 1h")})
+	runScheduler(t, s)
+	if !s.TriggerAll() {
+		t.Fatal("the first trigger was coalesced")
+	}
+	waitUntil(t, "three syncs in flight", func() bool { return g.calls.Load() == 3 })
+	for i := range 100 {
+		if s.TriggerAll() {
+			t.Fatalf("trigger %d during the full sync started another", i)
+		}
+	}
+	close(g.gate)
+	waitUntil(t, "the full sync to end", func() bool { return !s.fullActive.Load() })
+	time.Sleep(50 * time.Millisecond)
+	if n := g.calls.Load(); n != 3 {
+		t.Fatalf("%d syncs after 101 triggers during one full sync, want 3", n)
+	}
+	if !s.TriggerAll() {
+		t.Fatal("a trigger after the full sync ended was coalesced")
+	}
+	waitUntil(t, "the second full sync", func() bool { return g.calls.Load() == 6 })
+}
+
+// TestTriggerDuringScheduledSyncRunsAgain: an account that a tick is
+// syncing when the trigger comes syncs once more afterwards, and the full
+// sync is pending until then.
+func TestTriggerDuringScheduledSyncRunsAgain(t *testing.T) {
+	g := &gatedSyncer{gate: make(chan struct{})}
+	s := New(Options{Concurrency: 8, SyncOnStart: true, ShutdownGrace: time.Second}, g, []Account{account("a", "s1", "@every 1h")})
+	runScheduler(t, s)
+	waitUntil(t, "the start-up sync", func() bool { return g.calls.Load() == 1 })
+	if !s.TriggerAll() {
+		t.Fatal("trigger coalesced with a scheduled sync")
+	}
+	close(g.gate)
+	waitUntil(t, "the requested sync", func() bool { return g.calls.Load() == 2 })
+	waitUntil(t, "the full sync to end", func() bool { return !s.fullActive.Load() })
+}
+
+// TestStatus: Status reports results, failures and codes, never a key.
+func TestStatus(t *testing.T) {
+	g := &gatedSyncer{gate: make(chan struct{}), err: &sources.Error{StatusCode: 429, Code: "Too\nMany Requests", Temporary: true}}
+	close(g.gate)
+	rot := account("b", "s1", "@every 1h")
+	rot.Job.Rotate = &plan.Rotation{Every: 24 * time.Hour, Grace: time.Hour}
+	s := New(Options{Concurrency: 8, SyncOnStart: true, ShutdownGrace: time.Second,
+		Backoff: runner.RetryPolicy{Base: time.Hour, Max: time.Hour}}, g, []Account{account("a", "s1", "@every 1h"), rot})
+	runScheduler(t, s)
+	waitUntil(t, "two failures", func() bool {
+		st := s.Status(time.Now())
+		return st[0].ConsecutiveFailures == 1 && st[1].ConsecutiveFailures == 1
+	})
+	got := s.Status(time.Now())
+	if got[0].Account != "a" || got[0].LastResult != "failed" || got[0].ErrorCode != "Too_Many_Requests" ||
+		got[0].LastRun.IsZero() || !got[0].LastSuccess.IsZero() || got[0].NextRun.IsZero() || got[0].Type != "batch" {
+		t.Fatalf("status a = %+v", got[0])
+	}
+	if !got[1].Rotation.Enabled || got[1].Rotation.Every != "24h0m0s" || got[0].Rotation.Enabled {
+		t.Fatalf("rotation status: %+v / %+v", got[1].Rotation, got[0].Rotation)
+	}
+}
