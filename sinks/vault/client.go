@@ -20,7 +20,8 @@ import (
 type ClientOptions struct {
 	Address   string
 	Namespace string
-	// Timeout bounds one request.
+	// Timeout bounds one request. Zero leaves VAULT_CLIENT_TIMEOUT in
+	// force, or DefaultTimeout when that is unset too.
 	Timeout time.Duration
 	TLS     TLSOptions
 	// Observe, when set, hears every request to Vault: what it was for and
@@ -31,6 +32,10 @@ type ClientOptions struct {
 	// set it to the concurrency. 0 keeps the api package's default.
 	Connections int
 }
+
+// DefaultTimeout bounds one Vault request when neither the file nor
+// VAULT_CLIENT_TIMEOUT says otherwise.
+const DefaultTimeout = 30 * time.Second
 
 // TLSOptions are the file's TLS settings; each empty one falls back to its
 // VAULT_* variable.
@@ -53,8 +58,13 @@ func NewClient(o ClientOptions) (*api.Client, error) {
 	if o.Address != "" {
 		cfg.Address = o.Address
 	}
-	if o.Timeout > 0 {
+	switch {
+	case o.Timeout > 0:
 		cfg.Timeout = o.Timeout
+	case os.Getenv(api.EnvVaultClientTimeout) == "":
+		// The api package's own default is 60 s; keysync's is shorter, so a
+		// hung Vault costs a cycle less.
+		cfg.Timeout = DefaultTimeout
 	}
 	if o.TLS.isSet() {
 		if err := cfg.ConfigureTLS(mergeTLS(o.TLS)); err != nil {
