@@ -1,0 +1,174 @@
+package azure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/keysync/keysync/sources"
+)
+
+// credentialHold is how long one failure of the credential stands for
+// every account: within it, no account asks the token endpoint again.
+// Short enough that the daemon's next shared retry asks afresh.
+const credentialHold = 5 * time.Second
+
+// CredentialError is a failure to get a token: the credential's, so every
+// account that uses the credential fails the same way.
+type CredentialError struct {
+	Err error
+	// Shared is true for the accounts that were handed another account's
+	// failure instead of asking the token endpoint themselves.
+	Shared bool
+}
+
+func (e *CredentialError) Error() string { return "getting a token: " + e.Err.Error() }
+
+// Unwrap returns the credential's own error.
+func (e *CredentialError) Unwrap() error { return e.Err }
+
+// sharedCredential makes one failure of the credential every account's:
+// after a failure, token requests for the same scopes fail at once with
+// that error for credentialHold, instead of each account asking a token
+// endpoint that is down (or a client secret that is wrong) on its own.
+type sharedCredential struct {
+	inner azcore.TokenCredential
+	hold  time.Duration
+	mu    sync.Mutex
+	fails map[string]heldFailure
+}
+
+type heldFailure struct {
+	err   error
+	until time.Time
+}
+
+func shareCredential(c azcore.TokenCredential, hold time.Duration) *sharedCredential {
+	if s, ok := c.(*sharedCredential); ok {
+		return s
+	}
+	return &sharedCredential{inner: c, hold: hold, fails: map[string]heldFailure{}}
+}
+
+// GetToken implements azcore.TokenCredential.
+func (c *sharedCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	key := strings.Join(opts.Scopes, " ")
+	if err := c.held(key); err != nil {
+		return azcore.AccessToken{}, &CredentialError{Err: err, Shared: true}
+	}
+	tok, err := c.inner.GetToken(ctx, opts)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case err == nil:
+		delete(c.fails, key)
+		return tok, nil
+	case errors.Is(ctx.Err(), context.Canceled):
+		// keysync stopping is not the credential failing.
+		return tok, &CredentialError{Err: err}
+	}
+	c.fails[key] = heldFailure{err: err, until: time.Now().Add(c.hold)}
+	return tok, &CredentialError{Err: err}
+}
+
+// held returns the failure that stands for key, nil when none does.
+func (c *sharedCredential) held(key string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, ok := c.fails[key]
+	if !ok || !time.Now().Before(f.until) {
+		return nil
+	}
+	return f.err
+}
+
+// credentialFailure classifies a failure to get a token by the real type
+// of the credential's error.
+func credentialFailure(ce *CredentialError) *sources.Error {
+	e := &sources.Error{Err: ce.Err, Temporary: true, Credential: true, Code: "AuthenticationFailed"}
+	var authErr *azidentity.AuthenticationFailedError
+	switch {
+	case errors.As(ce.Err, &authErr):
+		e.Temporary = transientAuth(authErr)
+		// azidentity's message quotes the token endpoint's whole response,
+		// which is no place for keysync to copy from: keep the first line.
+		msg := strings.TrimSpace(firstLine(authErr.Error()))
+		if authErr.RawResponse != nil {
+			msg += " (token endpoint answered " + authErr.RawResponse.Status + ")"
+		}
+		e.Err = errors.New(msg)
+	case isCredentialUnavailable(ce.Err):
+		e.Code = "CredentialUnavailable"
+		e.Temporary = false
+		e.Err = errors.New(firstLine(ce.Err.Error()))
+	case errors.Is(ce.Err, context.DeadlineExceeded):
+		e.Code = "CredentialTimeout"
+		e.Err = errors.New("the token endpoint did not answer in time")
+	default:
+		e.Err = errors.New(firstLine(ce.Err.Error()))
+	}
+	if ce.Shared {
+		e.Err = fmt.Errorf("%w (the credential's last failure, which stands for every account for a few seconds)", e.Err)
+	}
+	return e
+}
+
+func transientAuth(e *azidentity.AuthenticationFailedError) bool {
+	if e.RawResponse == nil {
+		return true
+	}
+	s := e.RawResponse.StatusCode
+	return s == http.StatusRequestTimeout || s == http.StatusTooManyRequests || s >= 500
+}
+
+// azidentityPkg is the import path of azidentity, whose credential-
+// unavailable error type is unexported.
+var azidentityPkg = reflect.TypeFor[azidentity.AuthenticationFailedError]().PkgPath()
+
+// isCredentialUnavailable spots azidentity's credentialUnavailableError (no
+// credential of the configured kind exists here) and the exported
+// AuthenticationRequiredError that embeds it, by type, not by method set:
+// azcore's own errors carry the same NonRetriable marker.
+func isCredentialUnavailable(err error) bool {
+	var req *azidentity.AuthenticationRequiredError
+	if errors.As(err, &req) {
+		return true
+	}
+	for _, e := range chain(err) {
+		t := reflect.TypeOf(e)
+		if t.Kind() == reflect.Pointer && t.Elem().PkgPath() == azidentityPkg && t.Elem().Name() == "credentialUnavailableError" {
+			return true
+		}
+	}
+	return false
+}
+
+// chain lists err and every error it wraps, depth first, at most 64.
+func chain(err error) []error {
+	var out []error
+	stack := []error{err}
+	for len(stack) > 0 && len(out) < 64 {
+		e := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if e == nil {
+			continue
+		}
+		out = append(out, e)
+		switch u := e.(type) {
+		case interface{ Unwrap() error }:
+			stack = append(stack, u.Unwrap())
+		case interface{ Unwrap() []error }:
+			stack = append(stack, u.Unwrap()...)
+		}
+	}
+	return out
+}
