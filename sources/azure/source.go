@@ -151,7 +151,7 @@ func clientOptions(o Options) (azcore.ClientOptions, error) {
 		// Every request carries x-ms-client-request-id, so a failure can be
 		// traced in ARM's logs from either side.
 		PerCallPolicies:  []policy.Policy{runtime.NewRequestIDPolicy()},
-		PerRetryPolicies: observePolicy(o.Observe),
+		PerRetryPolicies: append([]policy.Policy{policyFunc(keepResponse)}, observePolicy(o.Observe)...),
 		Logging:          policy.LogOptions{IncludeBody: false},
 	}, nil
 }
@@ -170,6 +170,26 @@ func observePolicy(observe func(code string)) []policy.Policy {
 		}
 		return resp, err
 	})}
+}
+
+// unreadResponse is an answer whose body azcore failed to read (it reads
+// error bodies itself). It carries the response past azcore's bearer-token
+// policy, which drops the response of any failed request, so that the
+// failure is classified by its status and request id.
+type unreadResponse struct {
+	resp *http.Response
+	err  error
+}
+
+func (e *unreadResponse) Error() string { return e.err.Error() }
+func (e *unreadResponse) Unwrap() error { return e.err }
+
+func keepResponse(req *policy.Request) (*http.Response, error) {
+	resp, err := req.Next()
+	if err != nil && resp != nil {
+		return nil, &unreadResponse{resp: resp, err: err}
+	}
+	return resp, err
 }
 
 type policyFunc func(*policy.Request) (*http.Response, error)
@@ -198,14 +218,17 @@ func (s *Source) Fetch(ctx context.Context, a sources.Account) (secret.Fields, e
 // do sends a keys request and reads its answer, bounded and classified.
 func (s *Source) do(ctx context.Context, req *policy.Request, a sources.Account) (secret.Fields, error) {
 	resp, err := s.client.Pipeline().Do(req)
+	var unread *unreadResponse
+	if errors.As(err, &unread) {
+		resp = unread.resp
+	}
 	s.pacer.done(a.SubscriptionID, resp)
 	if resp != nil {
 		defer resp.Body.Close()
 	}
 	switch {
-	case err != nil && resp != nil:
-		// azcore reads an error answer's body itself, and failed to.
-		return nil, readError(resp, err)
+	case unread != nil:
+		return nil, readError(resp, unread.err)
 	case err != nil:
 		return nil, transportError(ctx, err)
 	}
