@@ -187,19 +187,30 @@ func TestHostileAbsurdRetryAfter(t *testing.T) {
 	}
 }
 
+// brokenIdentity makes a user-assigned identity of its own whose token
+// requests the emulator fails with f, until the test ends.
+func brokenIdentity(t *testing.T, f armemu.Fault) string {
+	clientID := fmt.Sprintf("00000000-0000-4000-8000-%012d", seq.Add(1))
+	emu.InjectTokenFault(clientID, f)
+	t.Cleanup(func() { emu.ClearTokenFaults(clientID) })
+	return clientID
+}
+
+// withClientID makes cfg's managed-identity credential the one of clientID.
+func withClientID(cfg, clientID string) string {
+	return strings.Replace(cfg, "credential = \"managed-identity\"\n", "credential = \"managed-identity\"\nclient_id = \""+clientID+"\"\n", 1)
+}
+
 // TestHostileCredentialFailureIsShared: with the managed-identity endpoint
 // failing, 200 accounts fail fast with the one error, and the endpoint is
 // asked a handful of times, not once (or four times) per account.
 func TestHostileCredentialFailureIsShared(t *testing.T) {
-	clientID := fmt.Sprintf("00000000-0000-4000-8000-%012d", seq.Add(1))
-	emu.InjectTokenFault(clientID, armemu.Fault{Kind: armemu.FaultStatus, Status: 500, Message: "the identity endpoint is down"})
-	defer emu.ClearTokenFaults(clientID)
+	clientID := brokenIdentity(t, armemu.Fault{Kind: armemu.FaultStatus, Status: 500, Message: "the identity endpoint is down"})
 	accts := make([]account, 200)
 	for i := range accts {
 		accts[i] = newAccount(t)
 	}
-	cfg := strings.Replace(config("", accts...), "credential = \"managed-identity\"\n",
-		"credential = \"managed-identity\"\nclient_id = \""+clientID+"\"\n", 1)
+	cfg := withClientID(config("", accts...), clientID)
 	r := run(t, cfg, "--run-now")
 	r.expect(t, 1)
 	if r.elapsed > 10*time.Second {
@@ -215,5 +226,41 @@ func TestHostileCredentialFailureIsShared(t *testing.T) {
 		if a.requests() != 0 {
 			t.Errorf("%s: ARM was called without a token", a.name)
 		}
+	}
+}
+
+// TestHostileCredentialFailureDaemonBacksOffOnce: in the daemon, accounts
+// that a failed credential fails share one backoff, so the identity
+// endpoint is asked about once per backoff, not once per account.
+func TestHostileCredentialFailureDaemonBacksOffOnce(t *testing.T) {
+	clientID := brokenIdentity(t, armemu.Fault{Kind: armemu.FaultStatus, Status: 500, Message: "the identity endpoint is down"})
+	accts := make([]account, 30)
+	for i := range accts {
+		accts[i] = newAccount(t)
+	}
+	d := startDaemon(t, func(addr string) string { return withClientID(daemonConfig(addr, "", accts...), clientID) })
+	d.waitFor("the first failures", 10*time.Second, func() bool { return d.logLines("transient failure; backing off") >= len(accts) })
+	time.Sleep(8 * time.Second)
+	// Backoff 1s to 4s for 8 s, a failure standing for 5 s: at most a few.
+	t.Logf("%d token requests", emu.TokenRequests(clientID))
+	if n := emu.TokenRequests(clientID); n < 1 || n > 5 {
+		t.Errorf("the identity endpoint was asked %d times in 8 s by 30 accounts, want 1 to 5", n)
+	}
+}
+
+// TestHostileHugeTokenBody: the managed-identity endpoint's answer is
+// bounded like ARM's: a 1 GiB token error body leaves memory flat.
+func TestHostileHugeTokenBody(t *testing.T) {
+	clientID := brokenIdentity(t, armemu.Fault{Kind: armemu.FaultHugeBody, Status: 500, Size: 1 << 30})
+	a := newAccount(t)
+	var peak int
+	r := runWatched(t, withClientID(matrixConfig("", a), clientID), nil, peakKiB(&peak), "--run-now")
+	r.expect(t, 1)
+	t.Logf("peak RSS with a 1 GiB token error body: %d KiB", peak)
+	if peak == 0 || peak > 100<<10 {
+		t.Errorf("peak RSS %d KiB, want under 100 MiB", peak)
+	}
+	if !strings.Contains(r.stdout, "AuthenticationFailed") {
+		t.Errorf("summary:\n%s", r.stdout)
 	}
 }
