@@ -117,7 +117,7 @@ func credentialFailure(ce *CredentialError) *sources.Error {
 		e.Err = errors.New(firstLine(ce.Err.Error()))
 	}
 	if ce.Shared {
-		e.Err = fmt.Errorf("%w (the credential's last failure, which stands for every account for a few seconds)", e.Err)
+		e.Err = fmt.Errorf("%w (shared: the credential failed for every account that uses it)", e.Err)
 	}
 	return e
 }
