@@ -25,13 +25,15 @@ const credentialHold = 5 * time.Second
 // CredentialError is a failure to get a token: the credential's, so every
 // account that uses the credential fails the same way.
 type CredentialError struct {
+	// Err is the credential's own error; nil for a failure handed on.
 	Err error
-	// Shared is true for the accounts that were handed another account's
-	// failure instead of asking the token endpoint themselves.
-	Shared bool
+	// failure is Err classified once, when it happened: held failures are
+	// handed to many goroutines, and azidentity's errors are not safe to
+	// read from more than one (Error reads the response body).
+	failure sources.Error
 }
 
-func (e *CredentialError) Error() string { return "getting a token: " + e.Err.Error() }
+func (e *CredentialError) Error() string { return "getting a token: " + e.failure.Error() }
 
 // Unwrap returns the credential's own error.
 func (e *CredentialError) Unwrap() error { return e.Err }
@@ -48,8 +50,8 @@ type sharedCredential struct {
 }
 
 type heldFailure struct {
-	err   error
-	until time.Time
+	failure sources.Error
+	until   time.Time
 }
 
 func shareCredential(c azcore.TokenCredential, hold time.Duration) *sharedCredential {
@@ -62,42 +64,52 @@ func shareCredential(c azcore.TokenCredential, hold time.Duration) *sharedCreden
 // GetToken implements azcore.TokenCredential.
 func (c *sharedCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	key := strings.Join(opts.Scopes, " ")
-	if err := c.held(key); err != nil {
-		return azcore.AccessToken{}, &CredentialError{Err: err, Shared: true}
+	if f, ok := c.held(key); ok {
+		f.Err = fmt.Errorf("%w (shared: the credential failed for every account that uses it)", f.Err)
+		return azcore.AccessToken{}, &CredentialError{failure: f}
 	}
 	tok, err := c.inner.GetToken(ctx, opts)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch {
-	case err == nil:
+	if err == nil {
+		c.mu.Lock()
 		delete(c.fails, key)
+		c.mu.Unlock()
 		return tok, nil
-	case errors.Is(ctx.Err(), context.Canceled):
-		// keysync stopping is not the credential failing.
-		return tok, &CredentialError{Err: err}
 	}
-	c.fails[key] = heldFailure{err: err, until: time.Now().Add(c.hold)}
-	return tok, &CredentialError{Err: err}
+	ce := &CredentialError{Err: err, failure: classifyCredential(err)}
+	// keysync stopping is not the credential failing.
+	if !errors.Is(ctx.Err(), context.Canceled) {
+		c.mu.Lock()
+		c.fails[key] = heldFailure{failure: ce.failure, until: time.Now().Add(c.hold)}
+		c.mu.Unlock()
+	}
+	return tok, ce
 }
 
-// held returns the failure that stands for key, nil when none does.
-func (c *sharedCredential) held(key string) error {
+// held returns the failure that stands for key, if one does.
+func (c *sharedCredential) held(key string) (sources.Error, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	f, ok := c.fails[key]
 	if !ok || !time.Now().Before(f.until) {
-		return nil
+		return sources.Error{}, false
 	}
-	return f.err
+	return f.failure, true
 }
 
-// credentialFailure classifies a failure to get a token by the real type
-// of the credential's error.
+// credentialFailure is the classified error of a failure to get a token,
+// a copy of its own.
 func credentialFailure(ce *CredentialError) *sources.Error {
-	e := &sources.Error{Err: ce.Err, Temporary: true, Credential: true, Code: "AuthenticationFailed"}
+	e := ce.failure
+	return &e
+}
+
+// classifyCredential classifies a credential's error by its real type,
+// once; the result holds only text.
+func classifyCredential(err error) sources.Error {
+	e := sources.Error{Temporary: true, Credential: true, Code: "AuthenticationFailed"}
 	var authErr *azidentity.AuthenticationFailedError
 	switch {
-	case errors.As(ce.Err, &authErr):
+	case errors.As(err, &authErr):
 		e.Temporary = transientAuth(authErr)
 		// azidentity's message quotes the token endpoint's whole response,
 		// which is no place for keysync to copy from: keep the first line.
@@ -106,18 +118,15 @@ func credentialFailure(ce *CredentialError) *sources.Error {
 			msg += " (token endpoint answered " + authErr.RawResponse.Status + ")"
 		}
 		e.Err = errors.New(msg)
-	case isCredentialUnavailable(ce.Err):
+	case isCredentialUnavailable(err):
 		e.Code = "CredentialUnavailable"
 		e.Temporary = false
-		e.Err = errors.New(firstLine(ce.Err.Error()))
-	case errors.Is(ce.Err, context.DeadlineExceeded):
+		e.Err = errors.New(firstLine(err.Error()))
+	case errors.Is(err, context.DeadlineExceeded):
 		e.Code = "CredentialTimeout"
 		e.Err = errors.New("the token endpoint did not answer in time")
 	default:
-		e.Err = errors.New(firstLine(ce.Err.Error()))
-	}
-	if ce.Shared {
-		e.Err = fmt.Errorf("%w (shared: the credential failed for every account that uses it)", e.Err)
+		e.Err = errors.New(firstLine(err.Error()))
 	}
 	return e
 }

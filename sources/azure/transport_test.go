@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -90,10 +92,10 @@ func TestTransportErrorClassifiesByType(t *testing.T) {
 		cred      bool
 	}{
 		{"cut body with NonRetriable marker", markedEOF, "Transport", true, false},
-		{"credential unavailable", &CredentialError{Err: azidentity.NewCredentialUnavailableError("no identity")}, "CredentialUnavailable", false, true},
-		{"token endpoint down", &CredentialError{Err: &azidentity.AuthenticationFailedError{}}, "AuthenticationFailed", true, true},
-		{"token endpoint 401", &CredentialError{Err: &azidentity.AuthenticationFailedError{RawResponse: &http.Response{StatusCode: 401, Status: "401 Unauthorized"}}}, "AuthenticationFailed", false, true},
-		{"token timeout", &CredentialError{Err: context.DeadlineExceeded}, "CredentialTimeout", true, true},
+		{"credential unavailable", credErr(azidentity.NewCredentialUnavailableError("no identity")), "CredentialUnavailable", false, true},
+		{"token endpoint down", credErr(&azidentity.AuthenticationFailedError{}), "AuthenticationFailed", true, true},
+		{"token endpoint 401", credErr(&azidentity.AuthenticationFailedError{RawResponse: &http.Response{StatusCode: 401, Status: "401 Unauthorized"}}), "AuthenticationFailed", false, true},
+		{"token timeout", credErr(context.DeadlineExceeded), "CredentialTimeout", true, true},
 		{"redirect", &RedirectError{Status: 307, Location: `"http://x"`}, "Redirect", false, false},
 	}
 	for _, tt := range tests {
@@ -104,6 +106,11 @@ func TestTransportErrorClassifiesByType(t *testing.T) {
 			}
 		})
 	}
+}
+
+// credErr is err as the shared credential hands it on.
+func credErr(err error) *CredentialError {
+	return &CredentialError{Err: err, failure: classifyCredential(err)}
 }
 
 type nonRetriable struct{ error }
@@ -146,4 +153,31 @@ func TestSharedCredentialFailure(t *testing.T) {
 	if shareCredential(c, time.Hour) != c {
 		t.Error("a shared credential was wrapped twice")
 	}
+}
+
+// bodyCredential fails with an azidentity error that reads its response
+// body when printed, as the managed-identity credential's does.
+type bodyCredential struct{}
+
+func (bodyCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	resp := &http.Response{StatusCode: 500, Status: "500 Internal Server Error", Body: io.NopCloser(strings.NewReader(`{"message":"down"}`)),
+		Request: &http.Request{Method: http.MethodGet, URL: &url.URL{Scheme: "https", Host: "identity"}}}
+	return azcore.AccessToken{}, &azidentity.AuthenticationFailedError{RawResponse: resp}
+}
+
+// TestSharedCredentialFailureIsSafeToShare: many accounts print the one
+// held failure at once (run under -race).
+func TestSharedCredentialFailureIsSafeToShare(t *testing.T) {
+	c := shareCredential(bodyCredential{}, time.Minute)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			_, err := c.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"arm"}})
+			e := transportError(context.Background(), err)
+			if !strings.Contains(e.Error(), "500") || !e.Transient() {
+				t.Errorf("%v", e)
+			}
+		})
+	}
+	wg.Wait()
 }
