@@ -171,19 +171,30 @@ func TestHostileCutBodyIsTransient(t *testing.T) {
 }
 
 // TestHostileAbsurdRetryAfter: Retry-After: 999999999999999999 does not
-// overflow into a quick retry: the run fails the account at once.
+// overflow into a quick retry, and one past backoff_max is not waited for
+// either: the run fails the account at once.
 func TestHostileAbsurdRetryAfter(t *testing.T) {
-	a := newAccount(t)
-	a.inject(armemu.Fault{Kind: armemu.FaultStatus, Status: 503, Code: "ServiceUnavailable", Message: "later", RetryAfterRaw: "999999999999999999"})
-	defer emu.ClearFaults(a.sub, a.rg, a.name)
-	before := a.requests()
-	r := run(t, matrixConfig("", a), "--run-now")
-	r.expect(t, 1)
-	if got := a.requests() - before; got != 1 {
-		t.Errorf("%d attempts; a Retry-After beyond any bound must not be retried in the run", got)
+	tests := []struct {
+		name, retryAfter, top string
+	}{
+		{"overflowing", "999999999999999999", ""},
+		{"past backoff_max", "5", "backoff_base = \"1s\"\nbackoff_max = \"2s\"\n"},
 	}
-	if r.elapsed > 10*time.Second {
-		t.Errorf("the run took %v", r.elapsed)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newAccount(t)
+			a.inject(armemu.Fault{Kind: armemu.FaultStatus, Status: 503, Code: "ServiceUnavailable", Message: "later", RetryAfterRaw: tt.retryAfter})
+			defer emu.ClearFaults(a.sub, a.rg, a.name)
+			before := a.requests()
+			r := run(t, tt.top+matrixConfig("", a), "--run-now")
+			r.expect(t, 1)
+			if got := a.requests() - before; got != 1 {
+				t.Errorf("%d attempts; Retry-After %s must not be retried in the run", got, tt.retryAfter)
+			}
+			if r.elapsed > 10*time.Second {
+				t.Errorf("the run took %v", r.elapsed)
+			}
+		})
 	}
 }
 
