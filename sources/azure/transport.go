@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -21,7 +22,8 @@ type guardedTransport struct {
 }
 
 // newGuardedTransport wraps next (an *http.Client gets its redirects
-// switched off; nil means a fresh keep-alive client of conns connections).
+// switched off; nil means a fresh keep-alive client of conns connections;
+// any other Transporter must not follow redirects itself).
 func newGuardedTransport(next policy.Transporter, conns int) *guardedTransport {
 	switch c := next.(type) {
 	case nil:
@@ -67,13 +69,18 @@ func (e *RedirectError) Error() string {
 }
 
 // describeLocation names a redirect's target for a message: cleaned,
-// bounded, and without its query, which is the server's and may be long.
+// bounded, and without user info, query or fragment, which are the
+// server's and may be long or secret.
 func describeLocation(loc string) string {
 	if loc == "" {
 		return "no Location"
 	}
 	if i := strings.IndexAny(loc, "?#"); i >= 0 {
 		loc = loc[:i]
+	}
+	if u, err := url.Parse(loc); err == nil && u.User != nil {
+		u.User = nil
+		loc = u.String()
 	}
 	if len(loc) > 200 {
 		loc = loc[:200] + "…"

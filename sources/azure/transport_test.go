@@ -60,7 +60,7 @@ func TestGuardedTransportRefusesRedirects(t *testing.T) {
 	for _, status := range []int{301, 302, 303, 307, 308} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
 			src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				http.Redirect(w, r, target.URL+"/x?token=leak", status)
+				http.Redirect(w, r, strings.Replace(target.URL, "//", "//user:leak@", 1)+"/x?token=leak", status)
 			}))
 			defer src.Close()
 			for _, next := range []policy.Transporter{nil, &http.Client{}} {
