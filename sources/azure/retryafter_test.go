@@ -48,3 +48,18 @@ func TestRetryAfterNeverOverflows(t *testing.T) {
 		})
 	}
 }
+
+// FuzzRetryAfter: whatever the headers say, the wait is in [0, RetryAfterCap].
+func FuzzRetryAfter(f *testing.F) {
+	for _, s := range []string{"17", "999999999999999999", "-1", "Sun, 29 Nov 2026 06:01:00 GMT", "1e9", " 0009 "} {
+		f.Add(s, s)
+	}
+	f.Fuzz(func(t *testing.T, ra, ms string) {
+		h := http.Header{}
+		h.Set("Retry-After", ra)
+		h.Set("x-ms-retry-after-ms", ms)
+		if d := retryAfter(h, time.Now()); d < 0 || d > RetryAfterCap {
+			t.Fatalf("retryAfter(%q, %q) = %v", ra, ms, d)
+		}
+	})
+}
