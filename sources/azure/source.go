@@ -57,7 +57,8 @@ type Options struct {
 	ClientID   string
 	// Timeout bounds one request, the token included.
 	Timeout time.Duration
-	// Transport replaces azcore's HTTP client (tests).
+	// Transport replaces the HTTP client (tests); either way it sits
+	// under the guard that bounds bodies and refuses redirects.
 	Transport policy.Transporter
 	// Observe, when set, hears the outcome of every ARM request (not the
 	// token requests): the HTTP status, or "error" when none came back.
