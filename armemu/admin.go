@@ -16,6 +16,8 @@ type adminRequest struct {
 	KeyName        string `json:"keyName,omitempty"`
 	Disabled       bool   `json:"disabled,omitempty"`
 	Fault          *Fault `json:"fault,omitempty"`
+	// ClientID picks the managed identity a token fault applies to.
+	ClientID string `json:"clientId,omitempty"`
 }
 
 // adminRoutes is the control API for a standalone emulator, the same
@@ -41,6 +43,14 @@ func (e *Emulator) adminRoutes() http.Handler {
 			return nil
 		}
 		e.InjectFault(r.SubscriptionID, r.ResourceGroup, r.Name, *r.Fault)
+		return nil
+	}))
+	mux.HandleFunc("POST /_emulator/token-faults", e.admin(func(r adminRequest) error {
+		if r.Fault == nil {
+			e.ClearTokenFaults(r.ClientID)
+			return nil
+		}
+		e.InjectTokenFault(r.ClientID, *r.Fault)
 		return nil
 	}))
 	return mux

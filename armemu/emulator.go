@@ -6,8 +6,10 @@
 // endpoint, so that clients go through the real azidentity and azcore code.
 //
 // Faults can be injected per account (status and CloudError code with
-// Retry-After, connection reset, truncated JSON, an HTML gateway page, a
-// hang). It runs in-process from tests (New, Start) and as a process
+// Retry-After, raw or absurd, connection reset, truncated JSON, an HTML
+// gateway page, a hang, a huge streamed body, a body cut mid-stream, a
+// redirect, a malformed key in a good answer) and per managed identity on
+// the token endpoint. It runs in-process from tests (New, Start) and as a process
 // (cmd/armemu), where an admin API under /_emulator/ does the same.
 package armemu
 

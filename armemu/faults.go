@@ -1,6 +1,7 @@
 package armemu
 
 import (
+	"cmp"
 	"net"
 	"net/http"
 	"strconv"
@@ -19,6 +20,17 @@ const (
 	FaultHTML = "html"
 	// FaultHang never answers; the client must time out.
 	FaultHang = "hang"
+	// FaultHugeBody answers Status with a body of Size bytes, generated as
+	// it streams (nothing that size is held in memory).
+	FaultHugeBody = "huge-body"
+	// FaultCutBody answers Status with a Content-Length larger than the
+	// body it writes, then drops the connection mid-body.
+	FaultCutBody = "cut-body"
+	// FaultRedirect answers Status (307 if 0) with Location.
+	FaultRedirect = "redirect"
+	// FaultBadKey answers 200 with the account's keys, but with Field's
+	// value replaced by Value.
+	FaultBadKey = "bad-key"
 )
 
 // Fault is one injected failure.
@@ -28,6 +40,16 @@ type Fault struct {
 	Code       string `json:"code,omitempty"`
 	Message    string `json:"message,omitempty"`
 	RetryAfter int    `json:"retryAfter,omitempty"` // seconds
+	// RetryAfterRaw, when set, is sent as Retry-After verbatim, however
+	// absurd.
+	RetryAfterRaw string `json:"retryAfterRaw,omitempty"`
+	// Size is FaultHugeBody's body size in bytes.
+	Size int64 `json:"size,omitempty"`
+	// Location is FaultRedirect's target.
+	Location string `json:"location,omitempty"`
+	// Field and Value are FaultBadKey's replaced key.
+	Field string `json:"field,omitempty"`
+	Value string `json:"value,omitempty"`
 	// Times is how many requests the fault hits; 0 means every one.
 	Times int `json:"times,omitempty"`
 }
@@ -69,10 +91,15 @@ func (e *Emulator) nextFault(k string) (Fault, bool) {
 func (e *Emulator) serveFault(w http.ResponseWriter, r *http.Request, f Fault) bool {
 	switch f.Kind {
 	case FaultStatus:
-		if f.RetryAfter > 0 {
-			w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
-		}
+		setRetryAfter(w, f)
 		cloudError(w, f.Status, f.Code, f.Message)
+	case FaultHugeBody:
+		e.hugeBody(w, r, f)
+	case FaultCutBody:
+		cutBody(w, f)
+	case FaultRedirect:
+		w.Header().Set("Location", f.Location)
+		w.WriteHeader(cmp.Or(f.Status, http.StatusTemporaryRedirect))
 	case FaultReset:
 		resetConnection(w)
 	case FaultTruncated:
@@ -132,4 +159,105 @@ func (e *Emulator) hang(r *http.Request) {
 	case <-e.closing:
 	case <-time.After(10 * time.Minute):
 	}
+}
+
+func setRetryAfter(w http.ResponseWriter, f Fault) {
+	switch {
+	case f.RetryAfterRaw != "":
+		w.Header().Set("Retry-After", f.RetryAfterRaw)
+	case f.RetryAfter > 0:
+		w.Header().Set("Retry-After", strconv.Itoa(f.RetryAfter))
+	}
+}
+
+// hugeBody streams f.Size bytes of a JSON-looking error body, chunked,
+// until done or the client hangs up.
+func (e *Emulator) hugeBody(w http.ResponseWriter, r *http.Request, f Fault) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	setRetryAfter(w, f)
+	w.WriteHeader(cmp.Or(f.Status, http.StatusInternalServerError))
+	chunk := make([]byte, 32<<10)
+	for i := range chunk {
+		chunk[i] = ' '
+	}
+	copy(chunk, `{"error":{"code":"InternalServerError","message":"`)
+	for left := f.Size; left > 0; left -= int64(len(chunk)) {
+		if r.Context().Err() != nil || e.isClosing() {
+			return
+		}
+		if _, err := w.Write(chunk[:min(left, int64(len(chunk)))]); err != nil {
+			return
+		}
+		chunk[0] = 'x' // only the first chunk opens the JSON
+	}
+}
+
+func (e *Emulator) isClosing() bool {
+	select {
+	case <-e.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// cutBody promises a body it does not finish, then drops the connection.
+func cutBody(w http.ResponseWriter, f Fault) {
+	part := []byte(`{"error":{"code":"ServiceUnavailable","message":"the body of this answer is cut`)
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(part)*4))
+	setRetryAfter(w, f)
+	w.WriteHeader(cmp.Or(f.Status, http.StatusServiceUnavailable))
+	_, _ = w.Write(part)
+	if fl, ok := w.(http.Flusher); ok {
+		fl.Flush()
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// InjectTokenFault makes the managed-identity endpoint answer f to token
+// requests for clientID ("" for the system-assigned identity), as
+// InjectFault does for an account. Status faults answer the endpoint's own
+// JSON error shape.
+func (e *Emulator) InjectTokenFault(clientID string, f Fault) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	k := tokenFaultKey(clientID)
+	e.faults[k] = append(e.faults[k], f)
+}
+
+// ClearTokenFaults removes every token fault queued for clientID.
+func (e *Emulator) ClearTokenFaults(clientID string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.faults, tokenFaultKey(clientID))
+}
+
+// TokenRequests is how many token requests for clientID have arrived.
+func (e *Emulator) TokenRequests(clientID string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.requests[tokenFaultKey(clientID)]
+}
+
+// tokenFaultKey keys token faults and counts beside the accounts' own,
+// where no resource id can collide with it.
+func tokenFaultKey(clientID string) string { return "token|" + clientID }
+
+// tokenFault counts a token request and serves its fault, if any.
+func (e *Emulator) tokenFault(w http.ResponseWriter, r *http.Request, clientID string) bool {
+	k := tokenFaultKey(clientID)
+	e.mu.Lock()
+	e.requests[k]++
+	f, ok := e.nextFault(k)
+	e.mu.Unlock()
+	if !ok {
+		return false
+	}
+	if f.Kind == FaultStatus {
+		setRetryAfter(w, f)
+		writeJSON(w, f.Status, map[string]any{"statusCode": f.Status, "message": f.Message})
+		return true
+	}
+	return e.serveFault(w, r, f)
 }

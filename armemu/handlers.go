@@ -32,6 +32,9 @@ func (e *Emulator) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
+	if e.tokenFault(w, r, q.Get("client_id")) {
+		return
+	}
 	if q.Get("api-version") != "2019-08-01" || q.Get("resource") == "" {
 		writeJSON(w, http.StatusBadRequest, map[string]any{"statusCode": 400, "message": "api-version 2019-08-01 and resource are required"})
 		return
@@ -111,6 +114,10 @@ func (e *Emulator) handleARM(w http.ResponseWriter, r *http.Request) {
 		f, faulted = e.chaosFault()
 	}
 	e.mu.Unlock()
+	if faulted && f.Kind == FaultBadKey {
+		e.listKeysWith(w, p, f.Field, f.Value)
+		return
+	}
 	if faulted && e.serveFault(w, r, f) {
 		return
 	}
@@ -174,12 +181,16 @@ func (e *Emulator) checkToken(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
-func (e *Emulator) listKeys(w http.ResponseWriter, p armPath) {
+func (e *Emulator) listKeys(w http.ResponseWriter, p armPath) { e.listKeysWith(w, p, "", "") }
+
+// listKeysWith answers listKeys; a non-empty field gets value instead of
+// its key (FaultBadKey).
+func (e *Emulator) listKeysWith(w http.ResponseWriter, p armPath, field, value string) {
 	e.mu.Lock()
 	a, ok := e.accounts[idKey(p.resource)]
 	var body any
 	if ok && !a.SharedKeyDisabled {
-		body = keysBody(a)
+		body = replaceKey(keysBody(a), field, value)
 	}
 	disabled := ok && a.SharedKeyDisabled
 	e.mu.Unlock()
@@ -214,6 +225,24 @@ func keysBody(a *Account) any {
 	}
 	if t.Child != "" {
 		body["keyName"] = a.Rule
+	}
+	return body
+}
+
+// replaceKey puts value in place of field's key in a keysBody answer.
+func replaceKey(body any, field, value string) any {
+	if field == "" {
+		return body
+	}
+	switch b := body.(type) {
+	case map[string]string:
+		b[field] = value
+	case map[string]any:
+		for _, k := range b["keys"].([]map[string]string) {
+			if k["keyName"] == field {
+				k["value"] = value
+			}
+		}
 	}
 	return body
 }

@@ -120,6 +120,13 @@ func run(t *testing.T, cfg string, args ...string) result {
 // defaults.
 func runEnv(t *testing.T, cfg string, env []string, args ...string) result {
 	t.Helper()
+	return runWatched(t, cfg, env, nil, args...)
+}
+
+// runWatched is runEnv; watch, when set, is called with the running
+// process and returns when the process has exited (done is closed).
+func runWatched(t *testing.T, cfg string, env []string, watch func(pid int, done <-chan struct{}), args ...string) result {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "config.toml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -131,7 +138,20 @@ func runEnv(t *testing.T, cfg string, env []string, args ...string) result {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
-	err := cmd.Run()
+	err := cmd.Start()
+	if err == nil {
+		done := make(chan struct{})
+		watched := make(chan struct{})
+		go func() {
+			defer close(watched)
+			if watch != nil {
+				watch(cmd.Process.Pid, done)
+			}
+		}()
+		err = cmd.Wait()
+		close(done)
+		<-watched
+	}
 	res := result{stdout: stdout.String(), stderr: stderr.String(), elapsed: time.Since(start)}
 	if ee, ok := err.(*exec.ExitError); ok {
 		res.code = ee.ExitCode()

@@ -22,6 +22,10 @@ type Error struct {
 	RetryAfter time.Duration
 	// Temporary is true when the same call may succeed later.
 	Temporary bool
+	// Credential is true when the failure is the credential's (no token
+	// could be had): shared by every account that uses it, so retrying one
+	// account on its own cannot help.
+	Credential bool
 	// Err is the underlying error (transport, decoding), if any.
 	Err error
 }
@@ -73,6 +77,9 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Transient reports whether retrying may help.
 func (e *Error) Transient() bool { return e.Temporary }
+
+// CredentialFailure reports whether the failure is the shared credential's.
+func (e *Error) CredentialFailure() bool { return e.Credential }
 
 // RetryAfterDelay is the server's requested wait, 0 when none was given.
 func (e *Error) RetryAfterDelay() time.Duration { return e.RetryAfter }

@@ -26,6 +26,9 @@ type Type struct {
 	// entry becomes a field named by its keyName (Storage).
 	Fields    []string
 	KeysArray bool
+	// KeyFormat is the documented format of the key values (KeyBase64),
+	// or KeyText where Azure documents none; see CheckKey.
+	KeyFormat string
 	// NameField, when set, names a response field that must equal the
 	// account's name.
 	NameField string
@@ -35,15 +38,22 @@ type Type struct {
 }
 
 // Types are the kinds keysync reads, by the name [[account]] type uses.
+//
+// KeyFormat is base64 only where Azure documents it: a Batch key is "the
+// access key of the Batch account, as a Base64-encoded string"
+// (learn.microsoft.com/dotnet/api/microsoft.azure.batch.protocol.batchsharedkeycredential);
+// Storage and Cosmos DB sign requests with the base64-decoded key
+// (learn.microsoft.com/rest/api/storageservices/authorize-with-shared-key,
+// learn.microsoft.com/rest/api/cosmos-db/access-control-on-cosmosdb-resources).
 var Types = map[string]Type{
 	"batch": {Provider: "Microsoft.Batch/batchAccounts", Action: "listKeys", APIVersion: "2024-02-01",
-		Fields: []string{"primary", "secondary"}, NameField: "accountName",
+		Fields: []string{"primary", "secondary"}, NameField: "accountName", KeyFormat: KeyBase64,
 		NameRE: regexp.MustCompile(`^[a-zA-Z0-9]+$`), MinLen: 3, MaxLen: 24},
 	"storage": {Provider: "Microsoft.Storage/storageAccounts", Action: "listKeys", APIVersion: "2023-05-01",
-		KeysArray: true, NameRE: regexp.MustCompile(`^[a-z0-9]+$`), MinLen: 3, MaxLen: 24},
+		KeysArray: true, KeyFormat: KeyBase64, NameRE: regexp.MustCompile(`^[a-z0-9]+$`), MinLen: 3, MaxLen: 24},
 	"cosmosdb": {Provider: "Microsoft.DocumentDB/databaseAccounts", Action: "listKeys", APIVersion: "2024-11-15",
-		Fields: []string{"primaryMasterKey", "secondaryMasterKey", "primaryReadonlyMasterKey", "secondaryReadonlyMasterKey"},
-		NameRE: regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`), MinLen: 3, MaxLen: 44},
+		Fields:    []string{"primaryMasterKey", "secondaryMasterKey", "primaryReadonlyMasterKey", "secondaryReadonlyMasterKey"},
+		KeyFormat: KeyBase64, NameRE: regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`), MinLen: 3, MaxLen: 44},
 	"redis": {Provider: "Microsoft.Cache/redis", Action: "listKeys", APIVersion: "2024-11-01",
 		Fields: []string{"primaryKey", "secondaryKey"}, NameRE: regexp.MustCompile(`^[a-zA-Z0-9]+(-[a-zA-Z0-9]+)*$`), MinLen: 1, MaxLen: 63},
 	"cognitive": {Provider: "Microsoft.CognitiveServices/accounts", Action: "listKeys", APIVersion: "2024-10-01",

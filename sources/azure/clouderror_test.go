@@ -10,19 +10,27 @@ import (
 	"github.com/keysync/keysync/sources"
 )
 
-// docSample is the sample response on Azure's "Batch Account - Get Keys" page.
+// docSample is the sample response on Azure's "Batch Account - Get Keys"
+// page, with its placeholder keys ("AAAA==", "BBBB==", not base64) made
+// the shape of real ones: 64 bytes, base64.
 const docSample = `{
   "accountName": "sampleacct",
-  "primary": "AAAA==",
-  "secondary": "BBBB=="
+  "primary": "` + keyA + `",
+  "secondary": "` + keyB + `"
 }`
+
+// keyA and keyB are shaped like real keys (88 base64 characters).
+const (
+	keyA = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=="
+	keyB = "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA=="
+)
 
 func TestParseKeysDocumentedSample(t *testing.T) {
 	f, err := parseKeys([]byte(docSample), sources.Account{Name: "sampleacct"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f[FieldPrimary].Reveal() != "AAAA==" || f[FieldSecondary].Reveal() != "BBBB==" || len(f) != 2 {
+	if f[FieldPrimary].Reveal() != keyA || f[FieldSecondary].Reveal() != keyB || len(f) != 2 {
 		t.Fatalf("parsed %v", f)
 	}
 }
@@ -180,8 +188,8 @@ func TestParseKeysEveryType(t *testing.T) {
 		typ, body string
 		want      []string
 	}{
-		{"storage", `{"keys":[{"keyName":"key1","value":"K1","permissions":"FULL"},{"keyName":"key2","value":"K2","permissions":"FULL"}]}`, []string{"key1", "key2"}},
-		{"cosmosdb", `{"primaryMasterKey":"a","secondaryMasterKey":"b","primaryReadonlyMasterKey":"c","secondaryReadonlyMasterKey":"d"}`,
+		{"storage", `{"keys":[{"keyName":"key1","value":"` + keyA + `","permissions":"FULL"},{"keyName":"key2","value":"` + keyB + `","permissions":"FULL"}]}`, []string{"key1", "key2"}},
+		{"cosmosdb", `{"primaryMasterKey":"` + keyA + `","secondaryMasterKey":"` + keyB + `","primaryReadonlyMasterKey":"` + keyA + `","secondaryReadonlyMasterKey":"` + keyB + `"}`,
 			[]string{"primaryMasterKey", "primaryReadonlyMasterKey", "secondaryMasterKey", "secondaryReadonlyMasterKey"}},
 		{"redis", `{"primaryKey":"a","secondaryKey":"b"}`, []string{"primaryKey", "secondaryKey"}},
 		{"cognitive", `{"key1":"a","key2":"b"}`, []string{"key1", "key2"}},
@@ -189,7 +197,7 @@ func TestParseKeysEveryType(t *testing.T) {
 		{"eventhubs", `{"primaryConnectionString":"Endpoint=a","secondaryConnectionString":"Endpoint=b","primaryKey":"a","secondaryKey":"b","keyName":"rule"}`,
 			[]string{"primaryConnectionString", "primaryKey", "secondaryConnectionString", "secondaryKey"}},
 		{"maps", `{"primaryKey":"a","secondaryKey":"b","primaryKeyLastUpdated":"2024-01-01T00:00:00Z"}`, []string{"primaryKey", "secondaryKey"}},
-		{"signalr", `{"primaryKey":"a","secondaryKey":"b","primaryConnectionString":"c","secondaryConnectionString":"d"}`,
+		{"signalr", `{"primaryKey":"a","secondaryKey":"b","primaryConnectionString":"Endpoint=https://x.service.signalr.net;AccessKey=a;Version=1.0;","secondaryConnectionString":"Endpoint=https://x.service.signalr.net;AccessKey=b;Version=1.0;"}`,
 			[]string{"primaryConnectionString", "primaryKey", "secondaryConnectionString", "secondaryKey"}},
 	}
 	for _, tt := range tests {

@@ -4,11 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
-
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/keysync/keysync/secret"
 	"github.com/keysync/keysync/sources"
@@ -41,26 +40,38 @@ func parseKeys(body []byte, a sources.Account) (secret.Fields, error) {
 		}
 	}
 	if t.KeysArray {
-		return keysArray(raw["keys"], len(body))
+		return keysArray(t, raw["keys"], len(body))
 	}
-	fields := make(secret.Fields, len(t.Fields))
+	values := make(map[string]string, len(t.Fields))
 	var missing []string
 	for _, f := range t.Fields {
 		var v string
 		if json.Unmarshal(raw[f], &v) != nil || v == "" {
 			missing = append(missing, f)
-			continue
 		}
-		fields[f] = secret.New(v)
+		values[f] = v
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("keys response has an empty or missing key: %s", strings.Join(missing, ", "))
+	}
+	return checkedFields(t, values)
+}
+
+// checkedFields refuses the whole answer when any value is malformed: a
+// half-good answer is never written.
+func checkedFields(t sources.Type, values map[string]string) (secret.Fields, error) {
+	fields := make(secret.Fields, len(values))
+	for _, f := range slices.Sorted(maps.Keys(values)) {
+		if err := t.CheckKey(f, values[f]); err != nil {
+			return nil, err
+		}
+		fields[f] = secret.New(values[f])
 	}
 	return fields, nil
 }
 
 // keysArray reads Storage's keys: [{keyName, value, permissions}].
-func keysArray(raw json.RawMessage, size int) (secret.Fields, error) {
+func keysArray(t sources.Type, raw json.RawMessage, size int) (secret.Fields, error) {
 	var keys []struct {
 		KeyName string `json:"keyName"`
 		Value   string `json:"value"`
@@ -68,30 +79,15 @@ func keysArray(raw json.RawMessage, size int) (secret.Fields, error) {
 	if err := json.Unmarshal(raw, &keys); err != nil || len(keys) == 0 {
 		return nil, fmt.Errorf("keys response has no keys array (%d bytes)", size)
 	}
-	fields := make(secret.Fields, len(keys))
+	values := make(map[string]string, len(keys))
 	for i, k := range keys {
 		if !fieldNameRE.MatchString(k.KeyName) || k.Value == "" {
 			return nil, fmt.Errorf("keys response entry %d has an unusable keyName or an empty value", i)
 		}
-		fields[k.KeyName] = secret.New(k.Value)
+		values[k.KeyName] = k.Value
 	}
-	return fields, nil
+	return checkedFields(t, values)
 }
 
 // fieldNameRE bounds what a response may name a field in Vault.
 var fieldNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-
-func transientAuth(e *azidentity.AuthenticationFailedError) bool {
-	if e.RawResponse == nil {
-		return true
-	}
-	s := e.RawResponse.StatusCode
-	return s == http.StatusRequestTimeout || s == http.StatusTooManyRequests || s >= 500
-}
-
-// isCredentialUnavailable spots azidentity's unexported
-// credentialUnavailableError: no credential of the configured kind exists.
-func isCredentialUnavailable(err error) bool {
-	var u interface{ NonRetriable() }
-	return errors.As(err, &u)
-}

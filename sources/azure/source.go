@@ -5,7 +5,6 @@ package azure
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -19,7 +18,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/keysync/keysync/secret"
 	"github.com/keysync/keysync/sources"
@@ -59,7 +57,8 @@ type Options struct {
 	ClientID   string
 	// Timeout bounds one request, the token included.
 	Timeout time.Duration
-	// Transport replaces azcore's HTTP client (tests).
+	// Transport replaces the HTTP client (tests); either way it sits
+	// under the guard that bounds bodies and refuses redirects.
 	Transport policy.Transporter
 	// Observe, when set, hears the outcome of every ARM request (not the
 	// token requests): the HTTP status, or "error" when none came back.
@@ -99,6 +98,7 @@ func NewWithCredential(o Options, cred azcore.TokenCredential) (*Source, error) 
 	if err != nil {
 		return nil, err
 	}
+	cred = shareCredential(cred, credentialHold)
 	client, err := arm.NewClient(moduleName, moduleVersion, cred, &arm.ClientOptions{
 		ClientOptions: cc,
 		// keysync only reads keys; registering resource providers is a write
@@ -141,20 +141,18 @@ func clientOptions(o Options) (azcore.ClientOptions, error) {
 		rm.Audience = o.Audience
 	}
 	cfg.Services[cloud.ResourceManager] = rm
-	transport := o.Transport
-	if transport == nil && o.Connections > 0 {
-		transport = keepAliveClient(o.Connections)
-	}
 	return azcore.ClientOptions{
 		Cloud: cfg,
 		// keysync's runner owns every retry, so that Retry-After, backoff and
 		// throttling are decided in one place and never stack.
-		Retry:     policy.RetryOptions{MaxRetries: -1},
-		Transport: transport,
+		Retry: policy.RetryOptions{MaxRetries: -1},
+		// The credential's token requests go through the same guard as
+		// ARM's: bounded bodies, no redirects.
+		Transport: newGuardedTransport(o.Transport, o.Connections),
 		// Every request carries x-ms-client-request-id, so a failure can be
 		// traced in ARM's logs from either side.
 		PerCallPolicies:  []policy.Policy{runtime.NewRequestIDPolicy()},
-		PerRetryPolicies: observePolicy(o.Observe),
+		PerRetryPolicies: append([]policy.Policy{policyFunc(keepResponse)}, observePolicy(o.Observe)...),
 		Logging:          policy.LogOptions{IncludeBody: false},
 	}, nil
 }
@@ -173,6 +171,26 @@ func observePolicy(observe func(code string)) []policy.Policy {
 		}
 		return resp, err
 	})}
+}
+
+// unreadResponse is an answer whose body azcore failed to read (it reads
+// error bodies itself). It carries the response past azcore's bearer-token
+// policy, which drops the response of any failed request, so that the
+// failure is classified by its status and request id.
+type unreadResponse struct {
+	resp *http.Response
+	err  error
+}
+
+func (e *unreadResponse) Error() string { return e.err.Error() }
+func (e *unreadResponse) Unwrap() error { return e.err }
+
+func keepResponse(req *policy.Request) (*http.Response, error) {
+	resp, err := req.Next()
+	if err != nil && resp != nil {
+		return nil, &unreadResponse{resp: resp, err: err}
+	}
+	return resp, err
 }
 
 type policyFunc func(*policy.Request) (*http.Response, error)
@@ -201,21 +219,35 @@ func (s *Source) Fetch(ctx context.Context, a sources.Account) (secret.Fields, e
 // do sends a keys request and reads its answer, bounded and classified.
 func (s *Source) do(ctx context.Context, req *policy.Request, a sources.Account) (secret.Fields, error) {
 	resp, err := s.client.Pipeline().Do(req)
+	var unread *unreadResponse
+	if errors.As(err, &unread) {
+		resp = unread.resp
+	}
 	s.pacer.done(a.SubscriptionID, resp)
-	if err != nil {
+	if resp != nil {
+		defer resp.Body.Close()
+	}
+	switch {
+	case unread != nil:
+		return nil, readError(resp, unread.err)
+	case err != nil:
 		return nil, transportError(ctx, err)
 	}
-	defer resp.Body.Close()
 	body, err := readBounded(resp.Body)
 	if err != nil {
-		return nil, responseError(resp, nil, fmt.Errorf("reading response: %w", err), true)
+		return nil, readError(resp, err)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, responseError(resp, body, nil, sources.TransientStatus(resp.StatusCode))
 	}
 	keys, err := parseKeys(body, a)
 	if err != nil {
-		return nil, responseError(resp, nil, err, false)
+		e := responseError(resp, nil, err, false)
+		var shape *sources.KeyShapeError
+		if errors.As(err, &shape) {
+			e.Code = "MalformedKey"
+		}
+		return nil, e
 	}
 	return keys, nil
 }
@@ -271,14 +303,15 @@ func (s *Source) APIVersion(a sources.Account) string {
 	return a.Kind().APIVersion
 }
 
-// keepAliveClient keeps n idle connections per host, so that n syncs in
-// flight reuse their TLS connections instead of redialling.
-func keepAliveClient(n int) *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConns = max(n, 100)
-	tr.MaxIdleConnsPerHost = n
-	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	return &http.Client{Transport: tr}
+// readError classifies an answer whose body could not be read: one past
+// the bound is the answer's fault, classified by its status (a 200 that
+// large is not ARM); one cut short is the connection's, and transient.
+func readError(resp *http.Response, err error) *sources.Error {
+	var big *BodyTooLargeError
+	if errors.As(err, &big) {
+		return responseError(resp, nil, big, resp.StatusCode != http.StatusOK && sources.TransientStatus(resp.StatusCode))
+	}
+	return responseError(resp, nil, fmt.Errorf("reading response: %w", err), true)
 }
 
 func readBounded(r io.Reader) ([]byte, error) {
@@ -308,30 +341,20 @@ func responseError(resp *http.Response, body []byte, cause error, transient bool
 	return e
 }
 
-// transportError classifies a failure to get any response: a timeout, a
-// reset connection or a token that could not be had.
+// transportError classifies a failure to get any response: a token that
+// could not be had, a redirect, a timeout or a reset connection.
 func transportError(ctx context.Context, err error) *sources.Error {
-	e := &sources.Error{Err: err, Temporary: true, Code: "Transport"}
-	var authErr *azidentity.AuthenticationFailedError
+	var credErr *CredentialError
+	var redirect *RedirectError
 	switch {
-	case errors.As(err, &authErr):
-		e.Code = "AuthenticationFailed"
-		e.Temporary = transientAuth(authErr)
-		// azidentity's message quotes the token endpoint's whole response,
-		// which is no place for keysync to copy from: keep the first line.
-		msg := strings.TrimSpace(firstLine(authErr.Error()))
-		if authErr.RawResponse != nil {
-			msg += " (token endpoint answered " + authErr.RawResponse.Status + ")"
-		}
-		e.Err = errors.New(msg)
-	case isCredentialUnavailable(err):
-		e.Code = "CredentialUnavailable"
-		e.Temporary = false
-		e.Err = errors.New(firstLine(err.Error()))
+	case errors.As(err, &credErr):
+		return credentialFailure(credErr)
+	case errors.As(err, &redirect):
+		return &sources.Error{Err: redirect, StatusCode: redirect.Status, Code: "Redirect"}
 	case ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded):
-		e.Code = "Timeout"
+		return &sources.Error{Err: err, Temporary: true, Code: "Timeout"}
 	}
-	return e
+	return &sources.Error{Err: err, Temporary: true, Code: "Transport"}
 }
 
 func firstLine(s string) string {
@@ -339,25 +362,4 @@ func firstLine(s string) string {
 		s = s[:i]
 	}
 	return clean(s)
-}
-
-// retryAfter reads Retry-After as seconds or an HTTP date, and ARM's
-// millisecond variants, which azcore's retry policy also honours.
-func retryAfter(h http.Header, now time.Time) time.Duration {
-	if ms := h.Get("retry-after-ms"); ms != "" {
-		if n, err := strconv.Atoi(ms); err == nil && n > 0 {
-			return time.Duration(n) * time.Millisecond
-		}
-	}
-	v := h.Get("Retry-After")
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(v); err == nil && n > 0 {
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }

@@ -26,8 +26,13 @@ type RetryPolicy struct {
 var DefaultRetry = RetryPolicy{Attempts: 4, Base: time.Second, Max: 30 * time.Second, MaxRetryAfter: 2 * time.Minute}
 
 // next returns the wait before the next try and whether to try again.
+//
+// A credential failure is not retried per account: every account shares
+// the credential, which fails them all at once (and has retried already
+// if retrying could help), so one account's retry only asks the token
+// endpoint again for nothing.
 func (p RetryPolicy) next(attempt int, err error) (time.Duration, bool) {
-	if err == nil || attempt >= p.Attempts || !Transient(err) {
+	if err == nil || attempt >= p.Attempts || !Transient(err) || CredentialFailure(err) {
 		return 0, false
 	}
 	wait := p.Backoff(attempt)
@@ -66,4 +71,11 @@ func (p RetryPolicy) Backoff(attempt int) time.Duration {
 func Transient(err error) bool {
 	var t interface{ Transient() bool }
 	return errors.As(err, &t) && t.Transient()
+}
+
+// CredentialFailure reports whether err is the shared credential's failure
+// (no token could be had) rather than one account's.
+func CredentialFailure(err error) bool {
+	var c interface{ CredentialFailure() bool }
+	return errors.As(err, &c) && c.CredentialFailure()
 }

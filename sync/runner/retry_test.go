@@ -8,6 +8,7 @@ import (
 
 	"github.com/keysync/keysync/sinks"
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sources/azure"
 )
 
 func TestBackoffIsBoundedFullJitter(t *testing.T) {
@@ -50,6 +51,8 @@ func TestNext(t *testing.T) {
 		{"wrapped transient", 2, fmt.Errorf("ctx: %w", &sinks.Error{Temporary: true}), true, time.Second},
 		{"attempts exhausted", 3, throttled, false, 0},
 		{"retry-after beyond the cap fails now", 1, &sources.Error{Temporary: true, RetryAfter: time.Hour}, false, 0},
+		{"absurd retry-after fails now", 1, &sources.Error{StatusCode: 503, Temporary: true, RetryAfter: azure.RetryAfterCap}, false, 0},
+		{"transient credential failure is not retried per account", 1, &sources.Error{Code: "AuthenticationFailed", Temporary: true, Credential: true}, false, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -92,6 +92,7 @@ func (s *Scheduler) settle(f finished, now time.Time) {
 			log.Info("account recovered", "after", st.condition)
 		}
 		st.failures, st.condition, st.lastSuccess, st.retryAt = 0, "", now, time.Time{}
+		delete(s.paused, credentialKey)
 		s.opts.Observer.Backoff(st.Label, 0)
 		logSuccess(log, res)
 	case runner.Transient(res.Err):
@@ -109,7 +110,15 @@ func (s *Scheduler) settle(f finished, now time.Time) {
 func (s *Scheduler) backoff(st *state, res runner.Result, now time.Time, log *slog.Logger) {
 	st.failures++
 	ra := retryAfter(res.Err)
+	if s.opts.Backoff.Max > 0 {
+		// A Retry-After past backoff_max (an absurd one included) waits
+		// backoff_max: the server's hint, never its hostage.
+		ra = min(ra, s.opts.Backoff.Max)
+	}
 	wait := max(s.opts.Backoff.Backoff(st.failures), ra)
+	if runner.CredentialFailure(res.Err) {
+		wait = s.credentialBackoff(now, wait)
+	}
 	st.retryAt, st.notBefore = now.Add(wait), now.Add(ra)
 	s.opts.Observer.Backoff(st.Label, wait)
 	code := errorCode(res.Err)
@@ -124,6 +133,21 @@ func (s *Scheduler) backoff(st *state, res runner.Result, now time.Time, log *sl
 		log.Warn("transient failure; backing off", "err", res.Err, "retry_in", wait.Round(time.Millisecond), "failures", st.failures)
 	})
 	log.Debug("retry scheduled", "retry_in", wait.Round(time.Millisecond), "failures", st.failures)
+}
+
+// credentialKey holds, in s.paused, when the failed credential is tried
+// again; no subscription id can be it.
+const credentialKey = "\x00credential"
+
+// credentialBackoff makes every account that the credential failed retry
+// at one shared time, the first failure's, so the token endpoint is asked
+// once per backoff, not once per account; s.mu is held.
+func (s *Scheduler) credentialBackoff(now time.Time, wait time.Duration) time.Duration {
+	if until := s.paused[credentialKey]; until.After(now) {
+		return until.Sub(now)
+	}
+	s.paused[credentialKey] = now.Add(wait)
+	return wait
 }
 
 // changeCondition runs logIt only when the account's condition changes.

@@ -7,6 +7,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sources/azure"
 	"github.com/keysync/keysync/sync/plan"
 	"github.com/keysync/keysync/sync/runner"
 )
@@ -52,9 +53,9 @@ func TestTransientBackoffGrowsAndRespectsRetryAfter(t *testing.T) {
 	if st.retryAt != t0.Add(time.Minute) {
 		t.Fatalf("second retry after %v, want 1m", st.retryAt.Sub(t0))
 	}
-	st = finish(s, "a", &sources.Error{StatusCode: 429, Temporary: true, RetryAfter: 10 * time.Minute}, t0)
-	if st.retryAt != t0.Add(10*time.Minute) || st.notBefore != t0.Add(10*time.Minute) {
-		t.Fatalf("Retry-After 10m gave a retry after %v", st.retryAt.Sub(t0))
+	st = finish(s, "a", &sources.Error{StatusCode: 429, Temporary: true, RetryAfter: 210 * time.Second}, t0)
+	if st.retryAt != t0.Add(210*time.Second) || st.notBefore != t0.Add(210*time.Second) {
+		t.Fatalf("Retry-After 3m30s gave a retry after %v", st.retryAt.Sub(t0))
 	}
 	// A cron tick does not come before a pending retry.
 	if due := st.due(time.Time{}); due != st.retryAt {
@@ -169,5 +170,39 @@ func TestTriggerDuringASyncRunsAgainAfterIt(t *testing.T) {
 	st.running = false
 	if due := st.due(time.Time{}); due.After(t0) {
 		t.Fatalf("a trigger during a sync was lost: due in %v", due.Sub(t0))
+	}
+}
+
+// TestRetryAfterBeyondBackoffMaxWaitsBackoffMax: a Retry-After longer than
+// backoff_max, an absurd one included, waits backoff_max, never the short
+// backoff that an overflowed value used to give.
+func TestRetryAfterBeyondBackoffMaxWaitsBackoffMax(t *testing.T) {
+	for _, ra := range []time.Duration{10 * time.Minute, azure.RetryAfterCap} {
+		s := newTestScheduler(account("a", "s1", "@every 1m"))
+		st := finish(s, "a", &sources.Error{StatusCode: 503, Temporary: true, RetryAfter: ra}, t0)
+		if st.retryAt != t0.Add(4*time.Minute) || st.notBefore != t0.Add(4*time.Minute) {
+			t.Errorf("Retry-After %v: retry after %v, not before %v; want backoff_max 4m", ra, st.retryAt.Sub(t0), st.notBefore.Sub(t0))
+		}
+	}
+}
+
+// TestCredentialFailureSharesOneBackoff: accounts that the credential
+// failed retry together at the first failure's time, and a success ends
+// the shared backoff.
+func TestCredentialFailureSharesOneBackoff(t *testing.T) {
+	s := newTestScheduler(account("a", "s1", "@every 1h"), account("b", "s2", "@every 1h"), account("c", "s1", "@every 1h"))
+	cred := &sources.Error{Code: "AuthenticationFailed", Temporary: true, Credential: true}
+	a := finish(s, "a", cred, t0)
+	b := finish(s, "b", cred, t0.Add(2*time.Second))
+	c := finish(s, "c", &sources.Error{StatusCode: 503, Temporary: true}, t0.Add(2*time.Second))
+	if a.retryAt != t0.Add(30*time.Second) || b.retryAt != a.retryAt {
+		t.Fatalf("credential retries at %v and %v, want both at 30s", a.retryAt.Sub(t0), b.retryAt.Sub(t0))
+	}
+	if c.retryAt == a.retryAt {
+		t.Error("an account's own 503 joined the credential's backoff")
+	}
+	finish(s, "c", nil, t0.Add(3*time.Second))
+	if _, ok := s.paused[credentialKey]; ok {
+		t.Error("a success left the credential backoff in place")
 	}
 }
