@@ -39,6 +39,7 @@ test: vault
 FUZZ_N ?= 20000
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseResponse$$' -fuzztime $(FUZZ_N)x ./sources/azure
+	$(GO) test -run '^$$' -fuzz '^FuzzRetryAfter$$' -fuzztime $(FUZZ_N)x ./sources/azure
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_N)x ./config
 
 demo: build vault
