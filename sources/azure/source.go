@@ -131,7 +131,11 @@ func clientOptions(o Options) (azcore.ClientOptions, error) {
 	if !ok {
 		return azcore.ClientOptions{}, fmt.Errorf("unknown cloud %q", o.Cloud)
 	}
-	cfg := cloud.Configuration{ActiveDirectoryAuthorityHost: base.ActiveDirectoryAuthorityHost,
+	authority, err := authorityHost(base)
+	if err != nil {
+		return azcore.ClientOptions{}, err
+	}
+	cfg := cloud.Configuration{ActiveDirectoryAuthorityHost: authority,
 		Services: map[cloud.ServiceName]cloud.ServiceConfiguration{}}
 	rm := base.Services[cloud.ResourceManager]
 	if o.Endpoint != "" {
