@@ -165,10 +165,12 @@ func TestChartRefusesBadValues(t *testing.T) {
 		set  []string
 		want string
 	}{
-		{"unknown mode", []string{"mode=daemonset"}, "mode must be deployment, statefulset or cronjob"},
+		{"unknown mode", []string{"mode=daemonset"}, "at '/mode': value must be one of"},
 		{"deployment replicas", []string{"replicaCount=3"}, "use mode statefulset"},
-		{"no replicas", []string{"mode=statefulset", "replicaCount=0"}, "replicaCount must be at least 1"},
+		{"no replicas", []string{"mode=statefulset", "replicaCount=0"}, "at '/replicaCount': minimum"},
 		{"token without secret", []string{"api.token.enabled=true"}, "needs api.token.existingSecret"},
+		{"misspelt key", []string{"replicaCont=3"}, "replicaCont"},
+		{"bad enum", []string{"cronjob.concurrencyPolicy=Never"}, "concurrencyPolicy"},
 		{"cronjob monitored", []string{"mode=cronjob", "serviceMonitor.enabled=true"}, "mode cronjob serves no metrics"},
 	}
 	for _, tt := range tests {
