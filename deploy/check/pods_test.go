@@ -65,6 +65,9 @@ func podProblems(p pod) []string {
 			if c.Name == keysyncName && c.ReadinessProbe != nil {
 				probs = append(probs, "keysync has a readinessProbe in a pod with an application: its failures would take the application out of its Service")
 			}
+			if c.Name == keysyncName && c.LivenessProbe == nil {
+				probs = append(probs, "keysync as a sidecar has no livenessProbe")
+			}
 		}
 	}
 	return probs

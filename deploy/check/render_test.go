@@ -171,6 +171,9 @@ func TestChartRefusesBadValues(t *testing.T) {
 		{"token without secret", []string{"api.token.enabled=true"}, "needs api.token.existingSecret"},
 		{"misspelt key", []string{"replicaCont=3"}, "replicaCont"},
 		{"bad enum", []string{"cronjob.concurrencyPolicy=Never"}, "concurrencyPolicy"},
+		{"config sets listen", []string{`config=listen = "127.0.0.1:1"`}, "remove listen and shard"},
+		{"config sets shard", []string{"config=  shard = \"0/2\""}, "remove listen and shard"},
+		{"config sets api", []string{"config=[api]"}, "remove [api]"},
 		{"cronjob monitored", []string{"mode=cronjob", "serviceMonitor.enabled=true"}, "mode cronjob serves no metrics"},
 	}
 	for _, tt := range tests {

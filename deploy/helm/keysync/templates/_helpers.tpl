@@ -53,6 +53,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and .Values.api.token.enabled (not .Values.api.token.existingSecret) }}
 {{- fail "api.token.enabled needs api.token.existingSecret, the Secret holding the token" }}
 {{- end }}
+{{- if regexMatch "(?m)^\\s*(listen|shard)\\s*=" .Values.config }}
+{{- fail "config: remove listen and shard, the chart sets them (port, replicaCount)" }}
+{{- end }}
+{{- if regexMatch "(?m)^\\s*\\[api\\]" .Values.config }}
+{{- fail "config: remove [api], the chart writes it from api.token" }}
+{{- end }}
 {{- if and (eq .Values.mode "cronjob") (or .Values.serviceMonitor.enabled .Values.prometheusRule.enabled) }}
 {{- fail "mode cronjob serves no metrics: disable serviceMonitor and prometheusRule" }}
 {{- end }}
