@@ -31,20 +31,17 @@ func TestChartRenders(t *testing.T) {
 			for _, msg := range append(servicePortProblems(objs), referenceProblems(objs)...) {
 				t.Error(msg)
 			}
-			cfgs, err := parsedConfigs(objs)
-			if err != nil {
-				t.Fatal(err)
-			}
+			cfgs := keysyncConfigs(t, objs)
 			if len(cfgs) != 1 {
 				t.Fatalf("%d keysync configs, want 1", len(cfgs))
 			}
-			for name, cfg := range cfgs {
-				want := fmt.Sprintf("0.0.0.0:%d", port)
-				if isCronJob(objs) {
-					want = cfg.Listen // --run-now serves nothing
-				}
-				if cfg.Listen != want {
-					t.Errorf("ConfigMap %s: listen %q, want %q", name, cfg.Listen, want)
+			want := fmt.Sprintf("0.0.0.0:%d", port)
+			if isCronJob(objs) {
+				want = "" // --run-now serves nothing
+			}
+			for name, text := range cfgs {
+				if got := listenOf(text); got != want {
+					t.Errorf("ConfigMap %s: listen %q, want %q", name, got, want)
 				}
 			}
 		})

@@ -26,13 +26,9 @@ func TestPlainManifests(t *testing.T) {
 			for _, msg := range append(servicePortProblems(objs), referenceProblems(objs)...) {
 				t.Error(msg)
 			}
-			cfgs, err := parsedConfigs(objs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for name, cfg := range cfgs {
-				if !strings.HasSuffix(cfg.Listen, ":10719") {
-					t.Errorf("ConfigMap %s: listen %q, want port 10719", name, cfg.Listen)
+			for name, text := range keysyncConfigs(t, objs) {
+				if got := listenOf(text); got != "0.0.0.0:10719" {
+					t.Errorf("ConfigMap %s: listen %q, want 0.0.0.0:10719", name, got)
 				}
 			}
 		})
