@@ -3,13 +3,16 @@ package check
 import (
 	"bytes"
 	"encoding/json"
-	"io/fs"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/prometheus/promql/parser"
 )
 
 const (
@@ -55,41 +58,52 @@ func exportedMetrics(t *testing.T) map[string]bool {
 	return names
 }
 
-// promqlWords are PromQL's functions, aggregations and keywords.
-var promqlWords = []string{
-	"sum", "min", "max", "avg", "count", "topk", "bottomk", "quantile", "by", "without",
-	"rate", "irate", "increase", "delta", "histogram_quantile", "time", "vector", "abs",
-	"clamp_min", "clamp_max", "absent", "changes", "resets", "label_replace",
-	"and", "or", "unless", "on", "ignoring", "group_left", "group_right", "bool", "offset",
+// promql parses PromQL as Prometheus does.
+var promql = parser.NewParser(parser.Options{})
+
+// selectors parses a PromQL expression and returns its vector selectors;
+// a syntax error is an error.
+func selectors(expr string) ([]*parser.VectorSelector, error) {
+	e, err := promql.ParseExpr(expr)
+	if err != nil {
+		return nil, err
+	}
+	var vs []*parser.VectorSelector
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		if v, ok := n.(*parser.VectorSelector); ok {
+			vs = append(vs, v)
+		}
+		return nil
+	})
+	return vs, nil
 }
 
-var (
-	promString   = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
-	promMatchers = regexp.MustCompile(`\{[^}]*\}|\[[^\]]*\]`)
-	promGrouping = regexp.MustCompile(`\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)`)
-	promIdent    = regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`)
-)
-
-// metricsIn returns the metric names a PromQL expression selects: its
-// identifiers less label matchers, ranges, groupings and PromQL's words.
-func metricsIn(expr string) []string {
-	s := promString.ReplaceAllString(expr, `""`)
-	s = promMatchers.ReplaceAllString(s, " ")
-	s = promGrouping.ReplaceAllString(s, " ")
-	var out []string
-	for _, id := range promIdent.FindAllString(s, -1) {
-		if !slices.Contains(promqlWords, id) {
-			out = append(out, id)
-		}
+// metricsIn returns the metric names a PromQL expression selects.
+func metricsIn(expr string) ([]string, error) {
+	vs, err := selectors(expr)
+	if err != nil {
+		return nil, err
 	}
-	return out
+	var out []string
+	for _, v := range vs {
+		if v.Name == "" {
+			return nil, fmt.Errorf("%q selects no metric by name", v)
+		}
+		out = append(out, v.Name)
+	}
+	return out, nil
 }
 
 // TestMetricsIn pins the extraction the two tests below rely on.
 func TestMetricsIn(t *testing.T) {
-	got := metricsIn(`sum by (le, job) (rate(keysync_x_bucket{job=~"a|b", result="up"}[5m])) / on (job) group_left up > 0.95`)
-	if want := []string{"keysync_x_bucket", "up"}; !slices.Equal(got, want) {
-		t.Fatalf("metricsIn = %q, want %q", got, want)
+	got, err := metricsIn(`sum by (le, job) (rate(keysync_x_bucket{job=~"a|b", result="up"}[5m])) / on (job) group_left up > 0.95`)
+	if want := []string{"keysync_x_bucket", "up"}; err != nil || !slices.Equal(got, want) {
+		t.Fatalf("metricsIn = %q, %v, want %q", got, err, want)
+	}
+	for _, bad := range []string{`rate(keysync_x[5m]`, `sum(keysync_x) by`, `{__name__=~"keysync_.*"}`} {
+		if _, err := metricsIn(bad); err == nil {
+			t.Errorf("metricsIn(%q) accepted it", bad)
+		}
 	}
 }
 
@@ -115,9 +129,9 @@ func TestDashboard(t *testing.T) {
 	exported := exportedMetrics(t)
 	used := map[string]bool{}
 	for _, e := range append(exprs, templateMetrics(stringsAt(d, "query"))...) {
-		ms := metricsIn(e)
-		if len(ms) == 0 {
-			t.Errorf("query %q selects no metric", e)
+		ms, err := metricsIn(e)
+		if err != nil || len(ms) == 0 {
+			t.Errorf("query %q: %v, or selects no metric", e, err)
 		}
 		for _, m := range ms {
 			used[m] = true
@@ -170,20 +184,22 @@ func templateMetrics(queries []string) []string {
 // own up) and label values keysync's code really sets.
 func TestAlerts(t *testing.T) {
 	pr := only[*prometheusRule](t, mustRender(t, valuesCase{name: "monitoring", files: []string{"monitoring-values.yaml"}}))
-	exported, source := exportedMetrics(t), goSource(t)
+	exported := exportedMetrics(t)
 	var alerts []string
 	for _, g := range pr.Spec.Groups {
 		for _, r := range g.Rules {
 			alerts = append(alerts, r.Alert)
-			for _, m := range metricsIn(r.Expr) {
+			ms, err := metricsIn(r.Expr)
+			if err != nil {
+				t.Errorf("alert %s: %v", r.Alert, err)
+			}
+			for _, m := range ms {
 				if !exported[m] && m != "up" {
 					t.Errorf("alert %s: keysync exports no %s", r.Alert, m)
 				}
 			}
-			for _, v := range labelValues(r.Expr, "result") {
-				if !strings.Contains(source, `"`+v+`"`) {
-					t.Errorf("alert %s: keysync never sets result=%q", r.Alert, v)
-				}
+			for _, msg := range resultProblems(t, r.Expr) {
+				t.Errorf("alert %s: %s", r.Alert, msg)
 			}
 		}
 	}
@@ -194,37 +210,62 @@ func TestAlerts(t *testing.T) {
 	}
 }
 
-// labelValues returns the values an expression matches a label against,
-// alternatives of a regex match split.
-func labelValues(expr, label string) []string {
-	var out []string
-	re := regexp.MustCompile(`\b` + label + `\s*=~?\s*"([^"]*)"`)
-	for _, m := range re.FindAllStringSubmatch(expr, -1) {
-		out = append(out, strings.Split(m[1], "|")...)
-	}
-	return out
+// resultSetters are the packages that set each metric's result label.
+var resultSetters = map[string]string{
+	"keysync_sync_total":                 "../../sync/runner",
+	"keysync_vault_logins_total":         "../../sinks/vault",
+	"keysync_vault_token_renewals_total": "../../sinks/vault",
 }
 
-// goSource concatenates the main module's non-test Go files.
-func goSource(t *testing.T) string {
+// resultProblems checks every value an expression matches a result label
+// against (each alternative of a regex) is one the code sets: returned
+// (`return "failed"`) or passed last (`renewed("failure")`) in the
+// package that sets the metric's label.
+func resultProblems(t *testing.T, expr string) []string {
 	t.Helper()
-	var b strings.Builder
-	err := filepath.WalkDir("../..", func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && (d.Name() == "deploy" || d.Name() == "tools" || strings.HasPrefix(d.Name(), ".")) && path != "../.." {
-			return filepath.SkipDir
-		}
-		if !d.IsDir() && strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
-			src, err := os.ReadFile(path)
-			b.Write(src)
-			return err
-		}
-		return nil
-	})
+	vs, err := selectors(expr)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var probs []string
+	for _, v := range vs {
+		for _, m := range v.LabelMatchers {
+			if m.Name != "result" {
+				continue
+			}
+			src := goSource(t, resultSetters[v.Name])
+			for _, val := range strings.Split(m.Value, "|") {
+				q := regexp.QuoteMeta(strconv.Quote(val))
+				if !regexp.MustCompile(`return\s+` + q + `|` + q + `\)`).MatchString(src) {
+					probs = append(probs, fmt.Sprintf("%s never has result=%q", v.Name, val))
+				}
+			}
+		}
+	}
+	return probs
+}
+
+// goSource concatenates the non-test Go files of one package directory;
+// "" (a metric with no known setter) reads nothing.
+func goSource(t *testing.T, dir string) string {
+	t.Helper()
+	if dir == "" {
+		return ""
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no Go files in %s (%v)", dir, err)
+	}
+	var b strings.Builder
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Write(src)
 	}
 	return b.String()
 }
