@@ -28,7 +28,7 @@ func TestChartRenders(t *testing.T) {
 					t.Errorf("%s: %s", p.name, msg)
 				}
 			}
-			for _, msg := range append(servicePortProblems(objs), referenceProblems(objs)...) {
+			for _, msg := range slices.Concat(servicePortProblems(objs), referenceProblems(objs), selectorProblems(objs)) {
 				t.Error(msg)
 			}
 			cfgs := keysyncConfigs(t, objs)

@@ -3,6 +3,7 @@ package check
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -23,7 +24,7 @@ func TestPlainManifests(t *testing.T) {
 					t.Errorf("%s: %s", p.name, msg)
 				}
 			}
-			for _, msg := range append(servicePortProblems(objs), referenceProblems(objs)...) {
+			for _, msg := range slices.Concat(servicePortProblems(objs), referenceProblems(objs), selectorProblems(objs)) {
 				t.Error(msg)
 			}
 			for name, text := range keysyncConfigs(t, objs) {
