@@ -122,6 +122,9 @@ func TestDashboard(t *testing.T) {
 	if err := json.Unmarshal(a, &d); err != nil {
 		t.Fatalf("dashboard JSON: %v", err)
 	}
+	if err := panelProblems(a); err != nil {
+		t.Fatal(err)
+	}
 	exprs := stringsAt(d, "expr")
 	if len(exprs) < 10 {
 		t.Fatalf("%d queries in the dashboard, want one per metric", len(exprs))
@@ -145,6 +148,43 @@ func TestDashboard(t *testing.T) {
 			t.Errorf("the dashboard never shows %s", m)
 		}
 	}
+}
+
+// panelProblems checks the dashboard's shape Grafana needs: a uid and
+// title, panels with unique ids, a position and a query on the Prometheus
+// data source variable.
+func panelProblems(js []byte) error {
+	var d struct {
+		UID, Title string
+		Panels     []struct {
+			ID         int
+			Title      string
+			GridPos    *struct{ H, W, X, Y int }
+			Datasource struct{ Type, UID string }
+			Targets    []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(js, &d); err != nil {
+		return err
+	}
+	if d.UID == "" || d.Title == "" || len(d.Panels) == 0 {
+		return fmt.Errorf("dashboard uid %q, title %q, %d panels", d.UID, d.Title, len(d.Panels))
+	}
+	ids := map[int]bool{}
+	for _, p := range d.Panels {
+		switch {
+		case ids[p.ID]:
+			return fmt.Errorf("panel id %d twice", p.ID)
+		case p.GridPos == nil || p.GridPos.W == 0 || p.GridPos.H == 0:
+			return fmt.Errorf("panel %q has no position", p.Title)
+		case p.Datasource.Type != "prometheus" || p.Datasource.UID != "${datasource}":
+			return fmt.Errorf("panel %q: data source %+v, want the ${datasource} variable", p.Title, p.Datasource)
+		case len(p.Targets) == 0 || p.Targets[0].Expr == "":
+			return fmt.Errorf("panel %q has no query", p.Title)
+		}
+		ids[p.ID] = true
+	}
+	return nil
 }
 
 // stringsAt collects every string value under the given key, anywhere.
