@@ -160,3 +160,26 @@ func TestChartAPIToken(t *testing.T) {
 		t.Errorf("the token is not mounted read-only at /etc/keysync/api: %+v", spec.Containers[0].VolumeMounts)
 	}
 }
+
+// TestChartExtras proves the user's env and volumes come in beside the
+// chart's own, not instead of them.
+func TestChartExtras(t *testing.T) {
+	objs := mustRender(t, valuesCase{name: "vault-ca-shards", files: []string{"vault-ca-values.yaml", "statefulset-values.yaml"}})
+	spec := only[*appsv1.StatefulSet](t, objs).Spec.Template.Spec
+	c := spec.Containers[0]
+	if envFieldRef(c, "POD_INDEX") == "" || !slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "VAULT_NAMESPACE" && e.Value == "admin" }) {
+		t.Errorf("env %+v lacks POD_INDEX or VAULT_NAMESPACE", c.Env)
+	}
+	names := func(vs []corev1.VolumeMount) (out []string) {
+		for _, v := range vs {
+			out = append(out, v.Name+":"+v.MountPath)
+		}
+		return out
+	}
+	if got, want := names(c.VolumeMounts), []string{"config:/etc/keysync", "vault-ca:/etc/vault-ca"}; !slices.Equal(got, want) {
+		t.Errorf("mounts %q, want %q", got, want)
+	}
+	if len(spec.Volumes) != 2 || spec.Volumes[1].Secret == nil || spec.Volumes[1].Secret.SecretName != "vault-ca" {
+		t.Errorf("volumes %+v, want config and the vault-ca Secret", spec.Volumes)
+	}
+}

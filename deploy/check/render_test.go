@@ -39,6 +39,8 @@ var valuesCases = []valuesCase{
 	{name: "cronjob", files: []string{"cronjob-values.yaml"}},
 	{name: "monitoring", files: []string{"monitoring-values.yaml"}},
 	{name: "api-token", files: []string{"api-token-values.yaml"}},
+	{name: "vault-ca", files: []string{"vault-ca-values.yaml"}},
+	{name: "vault-ca-shards", files: []string{"vault-ca-values.yaml", "statefulset-values.yaml"}},
 	{name: "everything", files: []string{"statefulset-values.yaml", "monitoring-values.yaml", "api-token-values.yaml"}},
 }
 

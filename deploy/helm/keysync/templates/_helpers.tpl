@@ -81,13 +81,18 @@ containers:
   - name: keysync
     image: "{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}"
     imagePullPolicy: {{ .Values.image.pullPolicy }}
-    {{- if eq .Values.mode "statefulset" }}
+    {{- if or (eq .Values.mode "statefulset") .Values.env }}
     env:
+      {{- if eq .Values.mode "statefulset" }}
       # The pod's ordinal, 0 to replicaCount-1 (Kubernetes 1.28 and later).
       - name: POD_INDEX
         valueFrom:
           fieldRef:
             fieldPath: metadata.labels['apps.kubernetes.io/pod-index']
+      {{- end }}
+      {{- with .Values.env }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
     {{- end }}
     args:
       - --config
@@ -131,6 +136,9 @@ containers:
         mountPath: /etc/keysync/api
         readOnly: true
       {{- end }}
+      {{- with .Values.extraVolumeMounts }}
+      {{- toYaml . | nindent 6 }}
+      {{- end }}
 volumes:
   - name: config
     configMap:
@@ -143,6 +151,9 @@ volumes:
       items:
         - key: {{ .Values.api.token.key }}
           path: token
+  {{- end }}
+  {{- with .Values.extraVolumes }}
+  {{- toYaml . | nindent 2 }}
   {{- end }}
 {{- with .Values.nodeSelector }}
 nodeSelector:
