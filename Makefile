@@ -12,7 +12,7 @@ VAULT_BIN := tools/vault/bin/vault
 # for; go.sum in tools/vault still pins every hash.
 VAULT_ENV := GONOSUMDB=github.com/hashicorp GOFLAGS=
 
-.PHONY: all build vault test fuzz demo bench bench-smoke clean
+.PHONY: all build vault test fuzz demo bench bench-smoke clean deploy-check
 
 all: build
 
@@ -31,6 +31,7 @@ test: vault
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) fuzz
+	$(MAKE) deploy-check
 
 # A short, bounded run of each fuzz target, so CI proves they still work.
 # Budgets are counts, not durations: a duration budget can fail at its
@@ -41,6 +42,11 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseResponse$$' -fuzztime $(FUZZ_N)x ./sources/azure
 	$(GO) test -run '^$$' -fuzz '^FuzzRetryAfter$$' -fuzztime $(FUZZ_N)x ./sources/azure
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_N)x ./config
+
+# The Helm chart and the Kubernetes manifests: lint, render, strict decode
+# into the typed API objects (a module of its own: Helm stays out of go.mod).
+deploy-check:
+	cd deploy/check && $(GO) test -count=1 ./...
 
 demo: build vault
 	./scripts/demo.sh
