@@ -62,7 +62,7 @@ func keysyncConfigs(t *testing.T, objs []object) map[string]string {
 		if !ok || cm.Data[configFile] == "" {
 			continue
 		}
-		if err := validate(t, knownSections(t, cm.Data[configFile])); err != nil {
+		if err := validate(t, cm.Data[configFile]); err != nil {
 			t.Fatalf("ConfigMap %s: keysync refuses its config: %v", cm.Name, err)
 		}
 		out[cm.Name] = cm.Data[configFile]
@@ -84,25 +84,6 @@ func validate(t *testing.T, text string) error {
 		return fmt.Errorf("%w\n%s", err, out)
 	}
 	return nil
-}
-
-// apiTable matches the [api] table, which ends the chart's config.
-var apiTable = regexp.MustCompile(`(?s)\n\s*\[api\]\n.*$`)
-
-// knownSections drops the [api] table when the keysync of this checkout
-// answers "api: unknown key" (it predates the API token); a keysync that
-// knows [api] validates the text whole.
-func knownSections(t *testing.T, text string) string {
-	t.Helper()
-	if !apiTable.MatchString(text) {
-		return text
-	}
-	err := validate(t, text)
-	if err != nil && regexp.MustCompile(`(?m)^\s*api: unknown key$`).MatchString(err.Error()) {
-		t.Logf("this keysync has no [api] section yet: validating the config without it")
-		return apiTable.ReplaceAllString(text, "\n")
-	}
-	return text
 }
 
 // listenOf reads the top-level listen key of a config, "" when unset.
