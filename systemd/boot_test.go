@@ -48,6 +48,7 @@ func TestBootRealSystemd(t *testing.T) {
 
 	console, exited := boot(t, nspawn, bin, kt)
 	m := waitMarkers(t, console, exited)
+	t.Logf("driver markers: %v", m)
 	checkMarkers(t, m, console)
 	checkVault(t, vault, map[string]bool{"acctA": true, "acctB": true, "acctC": true, "acctMissing": false})
 	for _, k := range emu.AllKeys() {
@@ -100,8 +101,10 @@ func writeInputs(t *testing.T, kt string, vault *testenv.Vault, emu *testenv.Emu
 		"config-2.toml": cfg("acctA", "acctB", "acctMissing"),
 		"config-3.toml": cfg("acctA", "acctC"),
 		"bad.toml":      "concurrency = \"many\"\n[[account]\n",
-		"keysync.env":   strings.Join(env, "\n") + "\n",
-		"armemu-ca.pem": string(emu.CACertPEM()),
+		// Vault holds this port: keysync cannot listen and exits 1.
+		"config-busy.toml": strings.Replace(cfg("acctA"), listen, strings.TrimPrefix(vault.Addr, "http://"), 1),
+		"keysync.env":      strings.Join(env, "\n") + "\n",
+		"armemu-ca.pem":    string(emu.CACertPEM()),
 	}
 	if err := os.MkdirAll(kt, 0o700); err != nil {
 		t.Fatal(err)
@@ -136,7 +139,7 @@ func boot(t *testing.T, nspawn, bin, kt string) (*testenv.LockedBuffer, <-chan s
 	for host, ctr := range binds {
 		args = append(args, "--bind-ro="+host+":"+ctr)
 	}
-	args = append(args, "--", "systemd.firstboot=off", "systemd.wants=keysync-test.service", "systemd.journald.forward_to_console=1")
+	args = append(args, "--", "systemd.firstboot=off", "systemd.unit=basic.target", "systemd.wants=keysync-test.service", "systemd.journald.forward_to_console=1")
 	cmd := exec.Command(nspawn, args...)
 	out := &testenv.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
@@ -247,6 +250,7 @@ func checkMarkers(t *testing.T, m map[string]string, console *testenv.LockedBuff
 		{"bad-state", "failed", "a bad config fails the start"},
 		{"bad-status", "2", "a bad config exits 2"},
 		{"bad-restarts", "0", "RestartPreventExitStatus=2: no restart loop on a bad config"},
+		{"busy-status", "1", "a taken listen address fails the start with exit 1"},
 		{"err-invalid-config", "yes", "journalctl -p err shows the bad config"},
 		{"err-sync-failed", "yes", "journalctl -p err shows the failed account"},
 		{"err-has-info", "", "routine 'synced' lines are not errors"},
@@ -269,6 +273,10 @@ func checkMarkers(t *testing.T, m map[string]string, console *testenv.LockedBuff
 	}
 	if ms, err := strconv.Atoi(m["stop-ms"]); err != nil || ms > 10000 {
 		t.Errorf("stop took %q ms, want under 10 s (TimeoutStopSec=45s, nothing in flight)", m["stop-ms"])
+		failed = true
+	}
+	if n, err := strconv.Atoi(m["busy-restarts"]); err != nil || n < 1 {
+		t.Errorf("a start failure other than the config's restarted %q times in 7 s, want at least once (Restart=on-failure, RestartSec=5s)", m["busy-restarts"])
 		failed = true
 	}
 	if bad := m["bad-start"]; bad == "0" || bad == "" {

@@ -2,7 +2,8 @@
 # Runs inside the booted container (see keysync-test.service). /src holds
 # the repository's files and the built binary, /kt the test's inputs:
 # config-1.toml (accounts A and Missing), config-2.toml (A, B, Missing),
-# config-3.toml (A and C), bad.toml, keysync.env and armemu-ca.pem.
+# config-3.toml (A and C), config-busy.toml (listen on a taken port),
+# bad.toml, keysync.env and armemu-ca.pem.
 # Each result is one "KT key=value" line; the Go test judges them.
 set -u
 kt() { echo "KT $1=$2"; }
@@ -57,6 +58,15 @@ sleep 7   # RestartSec=5s: a restart would have happened by now
 kt bad-restarts "$(show keysync.service NRestarts)"
 kt bad-state "$(show keysync.service ActiveState)"
 kt bad-status "$(show keysync.service ExecMainStatus)"
+
+# A failure that is not the config's (here: its listen address is taken)
+# is restarted every RestartSec=5s.
+cat /kt/config-busy.toml >/etc/keysync/config.toml
+systemctl start keysync.service; kt busy-start "$?"
+sleep 7
+kt busy-restarts "$(show keysync.service NRestarts)"
+kt busy-status "$(show keysync.service ExecMainStatus)"
+systemctl stop keysync.service
 
 # Priorities: failures at err, routine lines below it.
 errs=$(journalctl -q -o cat -p err -u keysync.service)
