@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs inside the booted container (see keysync-test.service). /src holds
 # the repository's files and the built binary, /kt the test's inputs:
-# config-1.toml (accounts A and Missing), config-2.toml (A, B, Missing),
+# config-1.toml (accounts A and Missing), config-2.toml (A, B, Missing,
+# Slow),
 # config-3.toml (A and C), config-busy.toml (listen on a taken port),
 # bad.toml, keysync.env and armemu-ca.pem.
 # Each result is one "KT key=value" line; the Go test judges them.
@@ -43,13 +44,16 @@ systemctl reload keysync.service; kt reload "$?"
 wait_synced 20 acctB && kt synced-b yes
 kt active-after-reload "$(systemctl is-active keysync.service)"
 
-# Stop is clean and quick.
+# Stop is clean, and waits shutdown_grace (2s) for acctSlow's hung sync.
 t0=$(ms)
 systemctl stop keysync.service
 kt stop-ms "$(($(ms) - t0))"
 kt stop-result "$(show keysync.service Result)"
 kt stop-status "$(show keysync.service ExecMainStatus)"
 journalctl -q -o cat -u keysync.service | grep -qF '"msg":"stopped"' && kt stop-logged yes
+journalctl -q -o cat -u keysync.service | grep -qF 'waiting for in-flight syncs' && kt stop-waited yes
+# JSON logs give durations in seconds: shutdown_grace = "2s" logs as 2.
+journalctl -q -o cat -u keysync.service | grep -F '"msg":"stopping"' | grep -qE '"grace":2[,}]' && kt json-grace-seconds yes
 
 # A bad config fails the start with exit 2 and is not restarted.
 cat /kt/bad.toml >/etc/keysync/config.toml
