@@ -8,7 +8,8 @@
 #   (or: sudo systemd/install.sh timer, for one run every hour instead)
 #
 # Every line below is a step you may run by hand instead. Running it again
-# upgrades the binary and units and keeps your config and env files.
+# upgrades the binary and units, keeps your config and env files, and
+# restarts the daemon or timer you name.
 # systemd/boot_test.go runs this very script under a real systemd.
 set -eu
 cd "$(dirname "$0")/.."
@@ -32,12 +33,16 @@ install -m 0644 systemd/keysync.service systemd/keysync-once.service \
   systemd/keysync-once.timer /etc/systemd/system/
 systemctl daemon-reload
 
+# The daemon or the timer, never both.
 case "${1-}" in
 '') exit 0 ;;
-daemon) unit=keysync.service ;;
-timer) unit=keysync-once.timer ;;
+daemon) unit=keysync.service other=keysync-once.timer ;;
+timer) unit=keysync-once.timer other=keysync.service ;;
 *) echo "usage: $0 [daemon|timer]" >&2; exit 2 ;;
 esac
 # Check the config as the service's own user: it proves keysync can read it.
-setpriv --reuid=keysync --regid=keysync --init-groups /usr/local/bin/keysync --config /etc/keysync/config.toml --validate
-systemctl enable --now "$unit"
+setpriv --reuid=keysync --regid=keysync --init-groups \
+  /usr/local/bin/keysync --config /etc/keysync/config.toml --validate
+systemctl disable --now "$other"
+systemctl enable "$unit"
+systemctl restart "$unit"   # starts it, or runs the upgraded binary

@@ -84,12 +84,12 @@ journalctl -q -o cat -p info -u keysync.service | grep -qF '"msg":"synced"' && k
 # (5 min), longer than a test may wait: this drop-in, the one change to an
 # installed unit, sets it to 0.
 cat /kt/config-3.toml >/etc/keysync/config.toml
-systemctl disable -q keysync.service
 mkdir -p /var/lib/systemd/timers /etc/systemd/system/keysync-once.timer.d
 touch -d '3 hours ago' /var/lib/systemd/timers/stamp-keysync-once.timer
 printf '[Timer]\nRandomizedDelaySec=0\n' >/etc/systemd/system/keysync-once.timer.d/test.conf
 /src/systemd/install.sh timer || fail enable-timer
 kt enable-timer ok
+kt daemon-after-timer "$(systemctl is-enabled keysync.service)"
 i=0
 while [ "$(show keysync-once.service ExecMainExitTimestampMonotonic)" = 0 ] && [ "$i" -lt 150 ]; do
   sleep 0.2; i=$((i + 1))
