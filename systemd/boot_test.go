@@ -17,8 +17,9 @@ import (
 	"github.com/keysync/keysync/internal/testenv"
 )
 
-// bootDeadline bounds the whole boot: install, sync, reload, stop, a bad
-// config's 7 s wait, the timer, poweroff.
+// bootDeadline bounds the whole boot: install, sync, reload, stop, the
+// 7 s waits for a restart (a bad config, a taken port), the timer,
+// poweroff. It takes about 20 s.
 const bootDeadline = 90 * time.Second
 
 // TestBootRealSystemd boots this machine's own OS under systemd-nspawn (a
@@ -71,7 +72,7 @@ func requireNspawn(t *testing.T) string {
 	return p
 }
 
-// writeInputs writes what the driver reads from /kt: three configs, a
+// writeInputs writes what the driver reads from /kt: four configs, a
 // broken one, the environment file and the emulator's CA.
 func writeInputs(t *testing.T, kt string, vault *testenv.Vault, emu *testenv.Emulator) {
 	t.Helper()
@@ -85,14 +86,7 @@ func writeInputs(t *testing.T, kt string, vault *testenv.Vault, emu *testenv.Emu
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := func(names ...string) string {
-		var b strings.Builder
-		fmt.Fprintf(&b, "listen = %q\nshutdown_grace = \"2s\"\n\n[azure]\nendpoint = %q\ncredential = \"managed-identity\"\ntimeout = \"5s\"\n\n[vault]\n", listen, emu.URL())
-		for _, n := range names {
-			fmt.Fprintf(&b, "\n[[account]]\nsubscription_id = %q\nresource_group = \"rg-boot\"\nname = %q\npath = \"azure/batch/%s\"\n", sub, n, n)
-		}
-		return b.String()
-	}
+	cfg := func(names ...string) string { return bootConfig(listen, emu.URL(), sub, names...) }
 	env := append(vault.Env(), emu.Env()...)
 	for i, e := range env {
 		if strings.HasPrefix(e, "SSL_CERT_FILE=") {
@@ -119,6 +113,16 @@ func writeInputs(t *testing.T, kt string, vault *testenv.Vault, emu *testenv.Emu
 	}
 }
 
+// bootConfig renders a config for the named accounts of sub.
+func bootConfig(listen, endpoint, sub string, names ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "listen = %q\nshutdown_grace = \"2s\"\n\n[azure]\nendpoint = %q\ncredential = \"managed-identity\"\ntimeout = \"5s\"\n\n[vault]\n", listen, endpoint)
+	for _, n := range names {
+		fmt.Fprintf(&b, "\n[[account]]\nsubscription_id = %q\nresource_group = \"rg-boot\"\nname = %q\npath = \"azure/batch/%s\"\n", sub, n, n)
+	}
+	return b.String()
+}
+
 // boot starts the container and returns its console output so far, live.
 // Cleanup stops it: SIGTERM to nspawn (a clean poweroff), then SIGKILL to
 // the container's init and nspawn if either lingers.
@@ -142,6 +146,8 @@ func boot(t *testing.T, nspawn, bin, kt string) (*testenv.LockedBuffer, <-chan s
 	for host, ctr := range binds {
 		args = append(args, "--bind-ro="+host+":"+ctr)
 	}
+	// basic.target, not multi-user: the host's own services (databases,
+	// container engines) stay off the shared network.
 	args = append(args, "--", "systemd.firstboot=off", "systemd.unit=basic.target", "systemd.wants=keysync-test.service", "systemd.journald.forward_to_console=1")
 	cmd := exec.Command(nspawn, args...)
 	out := &testenv.LockedBuffer{}
