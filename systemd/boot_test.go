@@ -96,8 +96,10 @@ func writeInputs(t *testing.T, kt string, vault *testenv.Vault, emu *testenv.Emu
 	files := map[string]string{
 		"config-1.toml": cfg("acctA", "acctMissing"),
 		"config-2.toml": cfg("acctA", "acctB", "acctMissing", "acctSlow"),
-		"config-3.toml": cfg("acctA", "acctC"),
-		"bad.toml":      "concurrency = \"many\"\n[[account]\n",
+		// The token from the credential the README says to uncomment.
+		"config-3.toml": strings.Replace(cfg("acctA", "acctC"), "[vault]\n",
+			"[vault.auth]\nmethod = \"token\"\ntoken_file = \"/run/credentials/keysync-once.service/vault-token\"\n", 1),
+		"bad.toml": "concurrency = \"many\"\n[[account]\n",
 		// Vault holds this port: keysync cannot listen and exits 1.
 		"config-busy.toml": strings.Replace(cfg("acctA"), listen, strings.TrimPrefix(vault.Addr, "http://"), 1),
 		"keysync.env":      strings.Join(env, "\n") + "\n",
@@ -268,9 +270,10 @@ func checkMarkers(t *testing.T, m map[string]string, console *testenv.LockedBuff
 		{"info-synced", "yes", "'synced' lines are in the journal at info"},
 		{"enable-timer", "ok", "install.sh timer validates and enables the timer (a re-run of install.sh)"},
 		{"daemon-after-timer", "disabled", "install.sh timer disables the daemon: one or the other"},
+		{"env-token", "0", "the one run has no VAULT_TOKEN in its environment file"},
 		{"once-ran", "yes", "the timer started keysync-once.service"},
 		{"once-result", "success", "the timer fired keysync-once.service, which succeeded"},
-		{"once-status", "0", "the one run synced every account"},
+		{"once-status", "0", "the one run synced every account, with the token from LoadCredential="},
 		{"timer-active", "active", "the timer waits for the next hour"},
 	}
 	if step := m["failed"]; step != "" {

@@ -81,10 +81,19 @@ journalctl -q -o cat -p info -u keysync.service | grep -qF '"msg":"synced"' && k
 
 # The timer: a missed hourly run (the last one three hours ago) is caught
 # up. systemd delays a catch-up by up to RandomizedDelaySec= after boot
-# (5 min), longer than a test may wait: this drop-in, the one change to an
-# installed unit, sets it to 0.
+# (5 min), longer than a test may wait: the test's one change to a unit,
+# a drop-in, sets it to 0.
+# The one run takes its Vault token from a credential, as the README
+# describes: the token in a root-only file, LoadCredential= in a drop-in
+# (what `systemctl edit` writes), token_file in config-3.
 cat /kt/config-3.toml >/etc/keysync/config.toml
-mkdir -p /var/lib/systemd/timers /etc/systemd/system/keysync-once.timer.d
+(umask 077 && sed -n 's/^VAULT_TOKEN=//p' /kt/keysync.env >/etc/keysync/vault-token)
+grep -v '^VAULT_TOKEN=' /kt/keysync.env >/etc/keysync/keysync.env
+kt env-token "$(grep -c VAULT_TOKEN /etc/keysync/keysync.env)"
+mkdir -p /var/lib/systemd/timers /etc/systemd/system/keysync-once.timer.d \
+  /etc/systemd/system/keysync-once.service.d
+printf '[Service]\nLoadCredential=vault-token:/etc/keysync/vault-token\n' \
+  >/etc/systemd/system/keysync-once.service.d/override.conf
 touch -d '3 hours ago' /var/lib/systemd/timers/stamp-keysync-once.timer
 printf '[Timer]\nRandomizedDelaySec=0\n' >/etc/systemd/system/keysync-once.timer.d/test.conf
 /src/systemd/install.sh timer || fail enable-timer
