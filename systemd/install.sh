@@ -21,10 +21,14 @@ install -D -m 0644 README.md /usr/local/share/doc/keysync/README.md
 install -D -m 0644 systemd/keysync.sysusers /etc/sysusers.d/keysync.conf
 systemd-sysusers /etc/sysusers.d/keysync.conf
 
-# The config may hold a secret_id: root writes it, group keysync reads it.
+# Root writes the config, group keysync reads it, nobody else. The owner
+# and mode are set on an existing file too: older installs left it
+# root:root, which the service cannot read.
 install -d -o root -g keysync -m 0750 /etc/keysync
 [ -e /etc/keysync/config.toml ] ||
-  install -o root -g keysync -m 0640 config.example.toml /etc/keysync/config.toml
+  install -m 0640 config.example.toml /etc/keysync/config.toml
+chown root:keysync /etc/keysync/config.toml
+chmod 0640 /etc/keysync/config.toml
 # Read by systemd itself (as root): VAULT_ADDR, VAULT_TOKEN=... go here.
 [ -e /etc/keysync/keysync.env ] ||
   install -o root -g root -m 0600 /dev/null /etc/keysync/keysync.env
