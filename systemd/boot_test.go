@@ -269,6 +269,7 @@ func checkMarkers(t *testing.T, m map[string]string, console *testenv.LockedBuff
 		{"err-has-info", "", "routine 'synced' lines are not errors"},
 		{"info-synced", "yes", "'synced' lines are in the journal at info"},
 		{"enable-timer", "ok", "install.sh timer validates and enables the timer (a re-run of install.sh)"},
+		{"modes-after-rerun", "/etc/keysync=root:keysync:750 /etc/keysync/config.toml=root:keysync:640", "a re-run of install.sh fixes an old install's root:root config"},
 		{"daemon-after-timer", "disabled", "install.sh timer disables the daemon: one or the other"},
 		{"env-token", "0", "the one run has no VAULT_TOKEN in its environment file"},
 		{"once-ran", "yes", "the timer started keysync-once.service"},

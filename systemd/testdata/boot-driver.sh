@@ -96,7 +96,10 @@ printf '[Service]\nLoadCredential=vault-token:/etc/keysync/vault-token\n' \
   >/etc/systemd/system/keysync-once.service.d/override.conf
 touch -d '3 hours ago' /var/lib/systemd/timers/stamp-keysync-once.timer
 printf '[Timer]\nRandomizedDelaySec=0\n' >/etc/systemd/system/keysync-once.timer.d/test.conf
+# As the old README left them: install.sh, run again, must fix them.
+chown root:root /etc/keysync /etc/keysync/config.toml
 /src/systemd/install.sh timer || fail enable-timer
+kt modes-after-rerun "$(stat -c '%n=%U:%G:%a' /etc/keysync /etc/keysync/config.toml | tr '\n' ' ')"
 kt enable-timer ok
 kt daemon-after-timer "$(systemctl is-enabled keysync.service)"
 i=0
