@@ -74,3 +74,72 @@ func TestSecurityExposure(t *testing.T) {
 		})
 	}
 }
+
+// TestSysusers checks keysync.sysusers with systemd-sysusers itself, in a
+// dry run on an empty root: it must create user and group keysync and
+// complain about nothing.
+func TestSysusers(t *testing.T) {
+	if _, err := exec.LookPath("systemd-sysusers"); err != nil {
+		t.Fatal("systemd-sysusers not found: install the systemd package (.ci/run does)")
+	}
+	conf, err := filepath.Abs("keysync.sysusers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("systemd-sysusers", "--dry-run", "--root="+t.TempDir(), conf).CombinedOutput()
+	text := string(out)
+	if err != nil || strings.Contains(text, "keysync.sysusers:") {
+		t.Fatalf("systemd-sysusers: %v\n%s", err, text)
+	}
+	for _, want := range []string{"Creating group 'keysync'", "Creating user 'keysync'"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("no %q in:\n%s", want, text)
+		}
+	}
+}
+
+// TestInstallCoversUnits: every file the units name, install.sh puts in
+// place (a Documentation= nothing installs is a dead link), and the
+// units run as the user keysync.sysusers creates.
+func TestInstallCoversUnits(t *testing.T) {
+	script, err := os.ReadFile("install.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sysusers, err := os.ReadFile("keysync.sysusers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range units[:2] {
+		b, err := os.ReadFile(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		unit := string(b)
+		for _, path := range []string{
+			setting(t, unit, "Documentation", "file:"),
+			strings.Fields(setting(t, unit, "ExecStart", ""))[0],
+			strings.TrimPrefix(setting(t, unit, "EnvironmentFile", ""), "-"),
+			"/etc/keysync/config.toml",
+		} {
+			if !strings.Contains(string(script), path) {
+				t.Errorf("%s names %s, which install.sh does not install", u, path)
+			}
+		}
+		if user := setting(t, unit, "User", ""); !strings.Contains(string(sysusers), "u "+user+" ") {
+			t.Errorf("%s runs as %q, which keysync.sysusers does not create", u, user)
+		}
+	}
+}
+
+// setting is the value of unit's key= line, without prefix.
+func setting(t *testing.T, unit, key, prefix string) string {
+	t.Helper()
+	for _, line := range strings.Split(unit, "\n") {
+		if v, ok := strings.CutPrefix(line, key+"="); ok && strings.HasPrefix(v, prefix) {
+			return strings.TrimPrefix(v, prefix)
+		}
+	}
+	t.Fatalf("no %s=%s... line", key, prefix)
+	return ""
+}
