@@ -259,8 +259,9 @@ func TestTokenFile(t *testing.T) {
 		wantErr       string
 	}{
 		{"good", testToken + "\n", 0o600, ""},
-		{"readable by group", testToken, 0o640, "group or others can read it"},
-		{"readable by others", testToken, 0o604, "group or others can read it"},
+		{"readable by its own group", testToken + "\n", 0o640, ""},
+		{"writable by group", testToken, 0o660, "its group can change it"},
+		{"readable by others", testToken, 0o604, "others can read or change it"},
 		{"short", "0123456789abcde", 0o600, "at least 16"},
 		{"two words", "0123456789abcdef 0123456789abcdef", 0o600, "printable ASCII"},
 		{"too large", strings.Repeat("a", 5000), 0o600, "larger than"},
@@ -269,6 +270,9 @@ func TestTokenFile(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "token")
 			if err := os.WriteFile(path, []byte(tt.content), tt.mode); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(path, tt.mode); err != nil { // past the umask
 				t.Fatal(err)
 			}
 			_, err := LoadToken(path, slog.New(slog.DiscardHandler))

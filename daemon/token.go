@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/keysync/keysync/secret"
 )
 
 // Bounds of a bearer token file's content.
@@ -128,8 +130,8 @@ func openToken(path string) (*os.File, os.FileInfo, error) {
 		err = fmt.Errorf("api token file: %w", err)
 	case !fi.Mode().IsRegular():
 		err = fmt.Errorf("api token file %s: not a regular file", path)
-	case fi.Mode().Perm()&0o077 != 0:
-		err = fmt.Errorf("api token file %s: group or others can read it (mode %#o): chmod 600 it", path, fi.Mode().Perm())
+	default:
+		err = secret.CheckFileMode("api token file", path, fi)
 	}
 	if err != nil {
 		f.Close()

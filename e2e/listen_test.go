@@ -368,7 +368,7 @@ func TestListenRefusesUnsafeTokenFile(t *testing.T) {
 		name, content, want string
 		mode                os.FileMode
 	}{
-		{"readable by others", "0123456789abcdef-open", "group or others can read it", 0o644},
+		{"readable by others", "0123456789abcdef-open", "others can read or change it", 0o644},
 		{"short", "short-token", "want at least 16", 0o600},
 	}
 	for _, tt := range tests {

@@ -102,7 +102,7 @@ func appRole(o AuthOptions, mount string) (api.AuthMethod, error) {
 	secretID := &approle.SecretID{FromEnv: EnvSecretID}
 	switch {
 	case o.SecretIDFile != "":
-		if _, err := checkFileMode("approle secret_id_file", o.SecretIDFile, secretIDRefused); err != nil {
+		if _, err := checkFileMode("approle secret_id_file", o.SecretIDFile); err != nil {
 			return nil, err
 		}
 		secretID = &approle.SecretID{FromFile: o.SecretIDFile}

@@ -47,8 +47,6 @@ type Auth struct {
 	// retryAt and wait pace attempts to get a new token while invalid.
 	retryAt time.Time
 	wait    time.Duration
-	// fileWarned: the group-readable token_file warning was given.
-	fileWarned bool
 }
 
 // NewAuth prepares authentication for client; nothing happens until Login.
@@ -108,7 +106,7 @@ func (a *Auth) describe() string {
 // refused for its mode is permanent: waiting does not fix it.
 func loginError(method string, err error) error {
 	e := classify("login", "("+method+")", err)
-	if se := (*sinks.Error)(nil); errors.As(e, &se) && errors.Is(err, errUnsafeFile) {
+	if se := (*sinks.Error)(nil); errors.As(e, &se) && unsafeFile(err) {
 		se.Temporary = false
 	}
 	return e
@@ -128,14 +126,9 @@ func (a *Auth) readTokenLocked() error {
 		}
 		return nil
 	}
-	fi, err := checkFileMode("vault token_file", a.opts.TokenFile, tokenFileRefused)
+	fi, err := checkFileMode("vault token_file", a.opts.TokenFile)
 	if err != nil {
-		return &sinks.Error{Op: "login", Path: "(token)", Temporary: !errors.Is(err, errUnsafeFile), Err: err}
-	}
-	if fi.Mode().Perm()&tokenFileWarned != 0 && !a.fileWarned {
-		a.fileWarned = true
-		a.log.Warn("vault token_file is readable by its group: make sure only keysync (and the process writing it) is in that group, or chmod 600",
-			"file", a.opts.TokenFile, "mode", fmt.Sprintf("%#o", fi.Mode().Perm()))
+		return &sinks.Error{Op: "login", Path: "(token)", Temporary: !unsafeFile(err), Err: err}
 	}
 	if fi.ModTime().Equal(a.fileMod) && a.gen > 0 {
 		return nil
