@@ -127,3 +127,37 @@ func (h priorityHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 func (h priorityHandler) WithGroup(name string) slog.Handler {
 	return priorityHandler{Handler: h.Handler.WithGroup(name), out: h.out}
 }
+
+// errorStream is w for messages printed outside the logger (a bad config's
+// problems, a bad flag): when w is the journal, each line carries priority
+// err, so `journalctl -p err` finds them even in a unit whose stdout, the
+// report, must stay at its own priority.
+func errorStream(w io.Writer) io.Writer {
+	if f, ok := w.(*os.File); ok && isJournal(f, os.Getenv("JOURNAL_STREAM")) {
+		return &linePrefixer{w: w, prefix: priority(slog.LevelError)}
+	}
+	return w
+}
+
+// linePrefixer puts prefix at the start of every line written through it,
+// however the writes split the lines.
+type linePrefixer struct {
+	w       io.Writer
+	prefix  string
+	midLine bool
+}
+
+func (l *linePrefixer) Write(b []byte) (int, error) {
+	out := make([]byte, 0, len(b)+len(l.prefix))
+	for _, c := range b {
+		if !l.midLine {
+			out = append(out, l.prefix...)
+		}
+		out = append(out, c)
+		l.midLine = c != '\n'
+	}
+	if _, err := l.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}

@@ -185,3 +185,17 @@ func TestPriority(t *testing.T) {
 		}
 	}
 }
+
+func TestLinePrefixerMarksEveryLine(t *testing.T) {
+	var b bytes.Buffer
+	w := &linePrefixer{w: &b, prefix: "<3>"}
+	for _, part := range []string{"keysync: invalid config c.toml:\n  a: bad\n", "  b: ", "worse\n", "  c\n"} {
+		if n, err := w.Write([]byte(part)); err != nil || n != len(part) {
+			t.Fatalf("Write(%q) = %d, %v", part, n, err)
+		}
+	}
+	want := "<3>keysync: invalid config c.toml:\n<3>  a: bad\n<3>  b: worse\n<3>  c\n"
+	if b.String() != want {
+		t.Fatalf("got %q, want %q", b.String(), want)
+	}
+}

@@ -68,6 +68,7 @@ func parseFlags(args []string) (options, *flag.FlagSet, error) {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	errOut := errorStream(stderr)
 	if len(args) > 0 && args[0] == "status" {
 		return runStatus(args[1:], stdout, stderr)
 	}
@@ -78,8 +79,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "keysync:", err)
-		fmt.Fprintln(stderr, "Run 'keysync --help' for usage.")
+		fmt.Fprintln(errOut, "keysync:", err)
+		fmt.Fprintln(errOut, "Run 'keysync --help' for usage.")
 		return exitUsage
 	}
 	if o.version {
@@ -91,7 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "keysync:", err)
 		return exitUsage
 	}
-	cfg, err := loadConfig(o.configPath, o.shard, stderr)
+	cfg, err := loadConfig(o.configPath, o.shard, errOut)
 	if err != nil {
 		return exitUsage
 	}

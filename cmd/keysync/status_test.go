@@ -94,7 +94,7 @@ func TestStatusExitCodes(t *testing.T) {
 		{"table", []string{"--addr", addr, "--token-file", good}, exitOK, "AuthorizationFailed"},
 		{"no token", []string{"--addr", addr}, exitFailed, "pass --token-file"},
 		{"no daemon", []string{"--addr", closed, "--token-file", good, "--timeout", "2s"}, exitUnreachable, "cannot reach"},
-		{"token file readable by others", []string{"--addr", addr, "--token-file", open}, exitUsage, "group or others"},
+		{"token file readable by others", []string{"--addr", addr, "--token-file", open}, exitUsage, "others can read"},
 		{"bad flag", []string{"--nope"}, exitUsage, ""},
 	}
 	for _, tt := range tests {
