@@ -362,7 +362,7 @@ func checkVaultPath(p *Problems, key, path string) bool {
 		p.add(key, "must not be empty")
 		return false
 	case len(path) > MaxVaultPath:
-		bad = fmt.Sprintf("must be at most %d bytes, got %d", MaxVaultPath, len(path))
+		bad = fmt.Sprintf("must be at most %d bytes (is %d)", MaxVaultPath, len(path))
 	case strings.IndexFunc(trimmed, notPathChar) >= 0:
 		r, _ := utf8.DecodeRuneInString(trimmed[strings.IndexFunc(trimmed, notPathChar):])
 		bad = fmt.Sprintf("may hold only letters, digits, '/' and any of %s (found %q)", pathPunct, r)
