@@ -115,6 +115,8 @@ func init() {
 func rssShim(args []string) int {
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	// The command dies with the shim, which the test kills at its timeout.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	err := cmd.Run()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
@@ -143,6 +145,7 @@ func validateFile(t *testing.T, path string) (stderr string, code int, took time
 	cmd := exec.CommandContext(ctx, os.Args[0], keysyncBin, "--config", path, "--validate")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), rssShimEnv + "=1"}
 	cmd.ExtraFiles = []*os.File{w}
+	cmd.WaitDelay = 2 * time.Second
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
