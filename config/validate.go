@@ -90,14 +90,17 @@ func checkListen(p *Problems, listen string) {
 	}
 }
 
+// isIP reports whether host is an IPv4 or IPv6 literal.
 func isIP(host string) bool {
 	_, err := netip.ParseAddr(host)
 	return err == nil
 }
 
+// isPort reports whether port is a decimal number from 0 to 65535 (no
+// sign, no service name).
 func isPort(port string) bool {
-	n, err := strconv.ParseUint(port, 10, 16)
-	return err == nil && port[0] >= '0' && port[0] <= '9' && n <= 65535
+	_, err := strconv.ParseUint(port, 10, 16)
+	return err == nil
 }
 
 func checkSchedule(p *Problems, key, spec string) {
@@ -269,7 +272,7 @@ func (a *Account) validate(p *Problems, key string) {
 		p.add(key+".resource_group", "must be 1-90 letters, digits, '_', '-', '.', '(' or ')', not ending in '.', got %q", a.ResourceGroup)
 	}
 	a.validateType(p, key)
-	checkPath(p, key+".path", a.Path)
+	checkVaultPath(p, key+".path", a.Path)
 	if a.Schedule != "" {
 		checkSchedule(p, key+".schedule", a.Schedule)
 	}
@@ -344,10 +347,6 @@ func (a *Account) validateFields(p *Problems, key string, t sources.Type) {
 // backend's limit and keeps log lines and reports readable.
 const MaxVaultPath = 512
 
-func checkPath(p *Problems, key, path string) {
-	checkVaultPath(p, key, path)
-}
-
 // checkVaultPath holds a Vault mount or secret path to one normal form:
 // segments of the characters a URL path carries as they are (RFC 3986
 // pchar) other than '%' (escapes), '+' and '*' (policy wildcards), no
@@ -380,6 +379,7 @@ func checkVaultPath(p *Problems, key, path string) bool {
 // pathPunct is the punctuation allowed in a Vault path.
 const pathPunct = "-._~!$&'(),;=:@"
 
+// notPathChar reports whether r may not appear in a Vault path.
 func notPathChar(r rune) bool {
 	return !(r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '/' || strings.ContainsRune(pathPunct, r)))
 }
