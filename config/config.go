@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"strings"
@@ -188,31 +189,69 @@ func Defaults() Config {
 	}
 }
 
-// Load reads, decodes and validates the file at path. Its error lists every
-// problem found, one a line. A file that holds a secret inline must not be
-// readable by group or others.
+// Load reads, decodes and validates the file at path. Its error lists the
+// problems found, one a line (the first MaxProblemsListed of them). The
+// file must be a regular file of at most MaxFileSize bytes. A file that
+// holds a secret inline must not be readable by group or others.
 func Load(path string) (*Config, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", err)
-	}
-	cfg, err := Parse(string(b))
+	text, mode, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
-	fi, err := os.Stat(path)
+	cfg, err := Parse(text)
 	if err != nil {
-		return nil, fmt.Errorf("reading config: %w", err)
+		return nil, err
 	}
-	if mode := fi.Mode().Perm(); !cfg.Vault.Auth.SecretID.IsZero() && mode&0o077 != 0 {
+	if !cfg.Vault.Auth.SecretID.IsZero() && mode&0o077 != 0 {
 		return nil, Problems{{Key: "vault.auth.secret_id", Msg: fmt.Sprintf(
-			"is a secret held inline in a file that group or others can read (mode %#o): chmod 600 %s, or move the secret to secret_id_file", mode, path)}}
+			"is a secret held inline in a file that group or others can read (mode %#o): chmod 600 %s, or move the secret to secret_id_file", mode, cut(path, maxKeyLen))}}
 	}
 	return cfg, nil
 }
 
-// Parse decodes and validates a configuration held in memory.
+// readFile reads a regular file of at most MaxFileSize bytes, and returns
+// its text and permission bits. A FIFO, device or directory is refused
+// before it is opened, since reading one may block or never end; the size
+// is bounded while reading, since a file can grow after its stat.
+func readFile(path string) (string, os.FileMode, error) {
+	if fi, err := os.Stat(path); err != nil {
+		return "", 0, fmt.Errorf("reading config: %w", err)
+	} else if !fi.Mode().IsRegular() {
+		return "", 0, Problems{{Key: "file", Msg: fmt.Sprintf("is not a regular file (%s)", fi.Mode().Type())}}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", 0, fmt.Errorf("reading config: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", 0, fmt.Errorf("reading config: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return "", 0, Problems{{Key: "file", Msg: fmt.Sprintf("is not a regular file (%s)", fi.Mode().Type())}}
+	}
+	var b strings.Builder
+	b.Grow(int(min(fi.Size(), MaxFileSize) + 1))
+	if _, err := io.Copy(&b, io.LimitReader(f, MaxFileSize+1)); err != nil {
+		return "", 0, fmt.Errorf("reading config: %w", err)
+	}
+	if b.Len() > MaxFileSize {
+		return "", 0, errTooLarge
+	}
+	return b.String(), fi.Mode().Perm(), nil
+}
+
+// errTooLarge refuses a file over MaxFileSize.
+var errTooLarge = Problems{{Key: "file", Msg: fmt.Sprintf("is larger than %d MiB", MaxFileSize>>20)}}
+
+// Parse decodes and validates a configuration held in memory. Text too
+// large, nested too deep or holding too many values is refused before it
+// is decoded (see MaxFileSize, MaxDepth and MaxValues).
 func Parse(text string) (*Config, error) {
+	if err := checkShape(text); err != nil {
+		return nil, err
+	}
 	cfg := Defaults()
 	md, err := toml.Decode(text, &cfg)
 	if err != nil {
@@ -226,13 +265,22 @@ func Parse(text string) (*Config, error) {
 	if len(probs) > 0 {
 		return nil, probs
 	}
-	cfg.setLabels()
-	for i := range cfg.Accounts {
-		if a := &cfg.Accounts[i]; a.RotateEvery.Duration > 0 && a.RotateGrace.Duration == 0 {
+	cfg.normalize()
+	return &cfg, nil
+}
+
+// normalize sets what Load derives: labels, paths without their outer
+// slashes, the default rotation grace.
+func (c *Config) normalize() {
+	c.setLabels()
+	c.Vault.Mount = trimSlash(c.Vault.Mount)
+	for i := range c.Accounts {
+		a := &c.Accounts[i]
+		a.Path = trimSlash(a.Path)
+		if a.RotateEvery.Duration > 0 && a.RotateGrace.Duration == 0 {
 			a.RotateGrace = Duration{24 * time.Hour}
 		}
 	}
-	return &cfg, nil
 }
 
 // decodeError turns the decoder's error into a Problem that names the key
@@ -243,14 +291,14 @@ func decodeError(err error) error {
 	if errors.As(err, &pe) {
 		key := fmt.Sprintf("line %d", pe.Position.Line)
 		if pe.LastKey != "" {
-			key = fmt.Sprintf("%s (line %d)", pe.LastKey, pe.Position.Line)
+			key = fmt.Sprintf("%s (line %d)", cut(pe.LastKey, maxKeyLen), pe.Position.Line)
 		}
-		return Problems{{Key: key, Msg: pe.Message}}
+		return Problems{{Key: key, Msg: cut(pe.Message, maxMsgLen)}}
 	}
-	if m := typeErrorRE.FindStringSubmatch(err.Error()); m != nil {
+	if m := typeErrorRE.FindStringSubmatch(cut(err.Error(), maxMsgLen)); m != nil {
 		return Problems{{Key: fmt.Sprintf("%s (line %s)", m[2], m[1]), Msg: m[3]}}
 	}
-	return Problems{{Key: "file", Msg: strings.TrimPrefix(err.Error(), "toml: ")}}
+	return Problems{{Key: "file", Msg: cut(strings.TrimPrefix(err.Error(), "toml: "), maxMsgLen)}}
 }
 
 // typeErrorRE reads the decoder's type mismatch message.

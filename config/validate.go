@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -45,7 +47,7 @@ func (c *Config) validate() Problems {
 	c.Azure.validate(&p)
 	c.Vault.validate(&p)
 	c.API.validate(&p)
-	validateAccounts(&p, c.Accounts)
+	validateAccounts(&p, c.Accounts, c.Vault.Mount)
 	return p
 }
 
@@ -67,11 +69,39 @@ func (c *Config) validateDaemon(p *Problems) {
 			p.add("shard", "%v", err)
 		}
 	}
-	if c.Listen != "" {
-		if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
-			p.add("listen", "must be host:port (such as 127.0.0.1:9464) or empty to disable, got %q", c.Listen)
-		}
+	checkListen(p, c.Listen)
+}
+
+// checkListen accepts host:port where the host is an IP literal,
+// "localhost" or empty (every address), and the port a number from 0 to
+// 65535; an empty listen turns the endpoints off. A host name other than
+// localhost would make the address depend on DNS at every start.
+func checkListen(p *Problems, listen string) {
+	if listen == "" {
+		return
 	}
+	host, port, err := net.SplitHostPort(listen)
+	switch {
+	case err != nil || port == "":
+		p.add("listen", "must be host:port (such as 127.0.0.1:10719) or empty to disable, got %q", listen)
+	case host != "" && host != "localhost" && !isIP(host):
+		p.add("listen", "host must be an IP address, localhost or empty (every address), got %q", host)
+	case !isPort(port):
+		p.add("listen", "port must be a number from 0 to 65535, got %q", port)
+	}
+}
+
+// isIP reports whether host is an IPv4 or IPv6 literal.
+func isIP(host string) bool {
+	_, err := netip.ParseAddr(host)
+	return err == nil
+}
+
+// isPort reports whether port is a decimal number from 0 to 65535 (no
+// sign, no service name).
+func isPort(port string) bool {
+	_, err := strconv.ParseUint(port, 10, 16)
+	return err == nil
 }
 
 func checkSchedule(p *Problems, key, spec string) {
@@ -115,8 +145,10 @@ func (a *Azure) validate(p *Problems) {
 
 func (v *Vault) validate(p *Problems) {
 	checkURL(p, "vault.address", v.Address)
-	if strings.Trim(v.Mount, "/") == "" {
-		p.add("vault.mount", "must not be empty")
+	if checkVaultPath(p, "vault.mount", v.Mount) {
+		if first, _, _ := strings.Cut(trimSlash(v.Mount), "/"); slices.Contains(reservedMounts, first) {
+			p.add("vault.mount", "%q is Vault's own mount, not a KV secrets engine", first)
+		}
 	}
 	if v.KVVersion < 0 || v.KVVersion > 2 {
 		p.add("vault.kv_version", "must be 0 (detect), 1 or 2, got %d", v.KVVersion)
@@ -177,7 +209,13 @@ func (a *VaultAuth) validate(p *Problems) {
 		p.add("vault.auth.vm_name", "set vm_name or vmss_name, not both")
 	}
 	checkURL(p, "vault.auth.resource", a.Resource)
+	if a.MountPath != "" {
+		checkVaultPath(p, "vault.auth.mount_path", a.MountPath)
+	}
 }
+
+// reservedMounts are Vault's own mounts, which no KV engine can be at.
+var reservedMounts = []string{"sys", "auth", "identity", "cubbyhole"}
 
 // setKeys names the method-specific keys that are set.
 func (a *VaultAuth) setKeys() map[string]bool {
@@ -198,7 +236,7 @@ func (a *VaultAuth) setKeys() map[string]bool {
 	return all
 }
 
-func validateAccounts(p *Problems, accounts []Account) {
+func validateAccounts(p *Problems, accounts []Account, mount string) {
 	if len(accounts) == 0 {
 		p.add("account", "no [[account]] entries: nothing to sync")
 	}
@@ -207,6 +245,9 @@ func validateAccounts(p *Problems, accounts []Account) {
 	for i, a := range accounts {
 		key := fmt.Sprintf("account[%d]", i)
 		a.validate(p, key)
+		if n := len(trimSlash(mount)) + 1 + len(trimSlash(a.Path)); n > MaxVaultPath && len(a.Path) <= MaxVaultPath {
+			p.add(key+".path", "with the mount makes %d bytes, more than %d", n, MaxVaultPath)
+		}
 		// The resource's identity, as ARM compares ids (without building
 		// one: this runs for every account of a file that may hold 10,000).
 		id := strings.ToLower(a.SubscriptionID + "/" + a.ResourceGroup + "/" + a.Source().Kind().Provider + "/" + a.Name + "/" + a.Rule)
@@ -215,7 +256,7 @@ func validateAccounts(p *Problems, accounts []Account) {
 		} else {
 			ids[id] = i
 		}
-		path := strings.Trim(a.Path, "/")
+		path := trimSlash(a.Path)
 		if j, dup := paths[path]; dup && path != "" {
 			p.add(key+".path", "same Vault path as account[%d]: %q", j, path)
 		} else {
@@ -232,7 +273,7 @@ func (a *Account) validate(p *Problems, key string) {
 		p.add(key+".resource_group", "must be 1-90 letters, digits, '_', '-', '.', '(' or ')', not ending in '.', got %q", a.ResourceGroup)
 	}
 	a.validateType(p, key)
-	checkPath(p, key+".path", a.Path)
+	checkVaultPath(p, key+".path", a.Path)
 	if a.Schedule != "" {
 		checkSchedule(p, key+".schedule", a.Schedule)
 	}
@@ -300,18 +341,53 @@ func (a *Account) validateFields(p *Problems, key string, t sources.Type) {
 	}
 }
 
-func checkPath(p *Problems, key, path string) {
-	trimmed := strings.Trim(path, "/")
+// MaxVaultPath bounds a secret's path with its mount, in bytes. Vault
+// itself bounds only the storage key, which adds the mount's UUID and KV
+// v2's prefixes (32,768 bytes in integrated storage: bbolt's MaxKeySize,
+// checked in Vault's physical/raft/raft.go); 512 stays far inside every
+// backend's limit and keeps log lines and reports readable.
+const MaxVaultPath = 512
+
+// checkVaultPath holds a Vault mount or secret path to one normal form:
+// segments of the characters a URL path carries as they are (RFC 3986
+// pchar) other than '%' (escapes), '+' and '*' (policy wildcards), no
+// empty, '.' or '..' segment, at most MaxVaultPath bytes. One leading and
+// one trailing slash are allowed and dropped. It reports whether the path
+// passed.
+func checkVaultPath(p *Problems, key, path string) bool {
+	trimmed := trimSlash(path)
+	var bad string
 	switch {
 	case trimmed == "":
 		p.add(key, "must not be empty")
+		return false
+	case len(path) > MaxVaultPath:
+		bad = fmt.Sprintf("must be at most %d bytes (is %d)", MaxVaultPath, len(path))
+	case strings.IndexFunc(trimmed, notPathChar) >= 0:
+		r, _ := utf8.DecodeRuneInString(trimmed[strings.IndexFunc(trimmed, notPathChar):])
+		bad = fmt.Sprintf("may hold only letters, digits, '/' and any of %s (found %q)", pathPunct, r)
+	case strings.HasPrefix(trimmed, "/") || strings.HasSuffix(trimmed, "/") || strings.Contains(trimmed, "//"):
+		bad = "must not contain empty segments (a double slash)"
 	case slices.Contains(strings.Split(trimmed, "/"), ".."), slices.Contains(strings.Split(trimmed, "/"), "."):
-		p.add(key, "must not contain '.' or '..' segments, got %q", path)
-	case strings.Contains(trimmed, "//"):
-		p.add(key, "must not contain empty segments, got %q", path)
-	case strings.ContainsAny(trimmed, " \t\n?#%*+"):
-		p.add(key, "must not contain spaces or any of ?#%%*+, got %q", path)
+		bad = "must not contain '.' or '..' segments"
 	}
+	if bad != "" {
+		p.add(key, "%s, got %q", bad, path)
+	}
+	return bad == ""
+}
+
+// pathPunct is the punctuation allowed in a Vault path.
+const pathPunct = "-._~!$&'(),;=:@"
+
+// notPathChar reports whether r may not appear in a Vault path.
+func notPathChar(r rune) bool {
+	return !(r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '/' || strings.ContainsRune(pathPunct, r)))
+}
+
+// trimSlash drops one leading and one trailing slash.
+func trimSlash(s string) string {
+	return strings.TrimSuffix(strings.TrimPrefix(s, "/"), "/")
 }
 
 func oneOf(p *Problems, key, v string, allowed []string) {
