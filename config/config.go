@@ -170,7 +170,7 @@ func Defaults() Config {
 		BackoffBase:   Duration{30 * time.Second},
 		BackoffMax:    Duration{30 * time.Minute},
 		ShutdownGrace: Duration{30 * time.Second},
-		Listen:        "127.0.0.1:9464",
+		Listen:        "127.0.0.1:10719",
 		Azure: Azure{
 			Cloud:      "AzurePublic",
 			APIVersion: "2024-02-01",
@@ -182,9 +182,9 @@ func Defaults() Config {
 		},
 		API: DefaultAPI(),
 		Vault: Vault{
-			Mount:   "secret",
-			Timeout: Duration{30 * time.Second},
-			Auth:    VaultAuth{Method: "token"},
+			Mount: "secret",
+			// Timeout 0: VAULT_CLIENT_TIMEOUT, else the client's 30 s.
+			Auth: VaultAuth{Method: "token"},
 		},
 	}
 }
@@ -192,9 +192,10 @@ func Defaults() Config {
 // Load reads, decodes and validates the file at path. Its error lists the
 // problems found, one a line (the first MaxProblemsListed of them). The
 // file must be a regular file of at most MaxFileSize bytes. A file that
-// holds a secret inline must not be readable by group or others.
+// holds a secret inline must pass secret.CheckFileMode: readable by its
+// owner only, or also by a group keysync runs in (root:keysync 0640).
 func Load(path string) (*Config, error) {
-	text, mode, err := readFile(path)
+	text, fi, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -202,9 +203,11 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !cfg.Vault.Auth.SecretID.IsZero() && mode&0o077 != 0 {
-		return nil, Problems{{Key: "vault.auth.secret_id", Msg: fmt.Sprintf(
-			"is a secret held inline in a file that group or others can read (mode %#o): chmod 600 %s, or move the secret to secret_id_file", mode, cut(path, maxKeyLen))}}
+	if cfg.Vault.Auth.SecretID.IsZero() {
+		return cfg, nil
+	}
+	if err := secret.CheckFileMode("the config file", cut(path, maxKeyLen), fi); err != nil {
+		return nil, Problems{{Key: "vault.auth.secret_id", Msg: "is a secret held inline, but " + err.Error() + "; or move the secret to secret_id_file"}}
 	}
 	return cfg, nil
 }
@@ -213,33 +216,33 @@ func Load(path string) (*Config, error) {
 // its text and permission bits. A FIFO, device or directory is refused
 // before it is opened, since reading one may block or never end; the size
 // is bounded while reading, since a file can grow after its stat.
-func readFile(path string) (string, os.FileMode, error) {
+func readFile(path string) (string, os.FileInfo, error) {
 	if fi, err := os.Stat(path); err != nil {
-		return "", 0, fmt.Errorf("reading config: %w", err)
+		return "", nil, fmt.Errorf("reading config: %w", err)
 	} else if !fi.Mode().IsRegular() {
-		return "", 0, Problems{{Key: "file", Msg: fmt.Sprintf("is not a regular file (%s)", fi.Mode().Type())}}
+		return "", nil, Problems{{Key: "file", Msg: fmt.Sprintf("is not a regular file (%s)", fi.Mode().Type())}}
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return "", 0, fmt.Errorf("reading config: %w", err)
+		return "", nil, fmt.Errorf("reading config: %w", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return "", 0, fmt.Errorf("reading config: %w", err)
+		return "", nil, fmt.Errorf("reading config: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return "", 0, Problems{{Key: "file", Msg: fmt.Sprintf("is not a regular file (%s)", fi.Mode().Type())}}
+		return "", nil, Problems{{Key: "file", Msg: fmt.Sprintf("is not a regular file (%s)", fi.Mode().Type())}}
 	}
 	var b strings.Builder
 	b.Grow(int(min(fi.Size(), MaxFileSize) + 1))
 	if _, err := io.Copy(&b, io.LimitReader(f, MaxFileSize+1)); err != nil {
-		return "", 0, fmt.Errorf("reading config: %w", err)
+		return "", nil, fmt.Errorf("reading config: %w", err)
 	}
 	if b.Len() > MaxFileSize {
-		return "", 0, errTooLarge
+		return "", nil, errTooLarge
 	}
-	return b.String(), fi.Mode().Perm(), nil
+	return b.String(), fi, nil
 }
 
 // errTooLarge refuses a file over MaxFileSize.

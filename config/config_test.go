@@ -81,6 +81,11 @@ adopt           = true
 	if cfg.Azure.Timeout.Duration != 30*time.Second || cfg.Vault.Mount != "secret" || cfg.Azure.APIVersion != "2024-02-01" {
 		t.Fatalf("defaults not applied: %+v", cfg)
 	}
+	// 9464 is OpenTelemetry's Prometheus exporter port; a vault.timeout of 0
+	// leaves VAULT_CLIENT_TIMEOUT (else 30 s) to the Vault client.
+	if cfg.Listen != "127.0.0.1:10719" || cfg.Vault.Timeout.Duration != 0 {
+		t.Fatalf("listen %q, vault.timeout %v: want 127.0.0.1:10719 and 0", cfg.Listen, cfg.Vault.Timeout)
+	}
 	if !cfg.Accounts[0].Adopt {
 		t.Fatal("adopt not decoded")
 	}
@@ -131,7 +136,10 @@ name            = "acct1"
 path            = "azure/batch/acct1"
 `
 	path := t.TempDir() + "/config.toml"
-	for mode, ok := range map[os.FileMode]bool{0o644: false, 0o640: false, 0o604: false, 0o600: true, 0o400: true} {
+	// 0640 is the systemd layout, root:keysync with keysync reading through
+	// its group: accepted in a group this process is in (the test file's),
+	// refused below in a foreign one.
+	for mode, ok := range map[os.FileMode]bool{0o644: false, 0o660: false, 0o604: false, 0o640: true, 0o600: true, 0o400: true} {
 		os.WriteFile(path, []byte(text), 0o600)
 		os.Chmod(path, mode)
 		cfg, err := Load(path)
@@ -151,6 +159,17 @@ path            = "azure/batch/acct1"
 				}
 			}
 		}
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("the foreign-group case chowns the file: run as root, as CI does")
+	}
+	os.WriteFile(path, []byte(text), 0o600)
+	os.Chmod(path, 0o640)
+	if err := os.Chown(path, 0, 64999); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "which this process is not in") {
+		t.Fatalf("a config readable by a foreign group was not refused: %v", err)
 	}
 	// Without an inline secret, mode does not matter.
 	os.WriteFile(path, []byte(strings.Replace(text, `secret_id = "`+sid+`"`, `secret_id_file = "/etc/keysync/sid"`, 1)), 0o644)

@@ -153,8 +153,8 @@ func (v *Vault) validate(p *Problems) {
 	if v.KVVersion < 0 || v.KVVersion > 2 {
 		p.add("vault.kv_version", "must be 0 (detect), 1 or 2, got %d", v.KVVersion)
 	}
-	if v.Timeout.Duration <= 0 {
-		p.add("vault.timeout", "must be positive")
+	if v.Timeout.Duration < 0 {
+		p.add("vault.timeout", "must not be negative (0 leaves VAULT_CLIENT_TIMEOUT, else 30s)")
 	}
 	if v.Concurrency < 0 {
 		p.add("vault.concurrency", "must not be negative")

@@ -80,7 +80,7 @@ versions
 say "provenance keysync recorded for secret/azure/batch/payments"
 tools/vault/bin/vault kv metadata get -format=json secret/azure/batch/payments | jq .data.custom_metadata
 
-LISTEN=127.0.0.1:${DEMO_LISTEN_PORT:-19464}
+LISTEN=127.0.0.1:${DEMO_LISTEN_PORT:-20719}
 say "the daemon: every account every 2 seconds, endpoints on $LISTEN"
 { printf 'schedule = "@every 2s"\nlisten = "%s"\n' "$LISTEN"; cat "$STATE/config.toml"; } >"$STATE/daemon.toml"
 bin/keysync --config "$STATE/daemon.toml" 2>"$STATE/daemon.log" &
