@@ -4,10 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -114,28 +110,6 @@ func TestVaultMountNotKVRefused(t *testing.T) {
 	}
 }
 
-// denyMountType is a stand-in for a Vault that answers 403 to
-// sys/internal/ui/mounts (as Vault does to a token without rights on the
-// mount; Vault 1.19 grants it to any token with a right under the mount,
-// so no real policy can produce it); every other request reaches the
-// real dev server. It returns the address to give keysync.
-func denyMountType(t *testing.T) string {
-	t.Helper()
-	target, _ := url.Parse(vault.Addr)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/v1/sys/internal/ui/mounts") {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusForbidden)
-			w.Write([]byte(`{"errors":["1 error occurred:\n\t* permission denied\n\n"]}`))
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
-
 // TestVaultMountTypeUnreadable: a token that cannot read the mount's type
 // is refused with kv_version = 0 and told what to grant; with kv_version
 // = 2 it syncs once secret/config answered as KV v2.
@@ -151,7 +125,7 @@ path "secret/config"           { capabilities = ["read"] }`); err != nil {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := []string{"VAULT_ADDR=" + denyMountType(t), "VAULT_TOKEN=" + tok.Auth.ClientToken}
+	env := []string{"VAULT_ADDR=" + testenv.DenyMountType(t, vault.Addr), "VAULT_TOKEN=" + tok.Auth.ClientToken}
 	r := runEnv(t, config("", a), env, "--run-now")
 	r.expect(t, exitStartup)
 	if !strings.Contains(r.stderr, "grant the token read on sys/internal/ui/mounts/secret, or set kv_version") {

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -99,28 +96,6 @@ func TestKVFromMountInfo(t *testing.T) {
 	}
 }
 
-// denyMountRead stands between keysync and the dev server and answers 403
-// to sys/internal/ui/mounts, as Vault does to a token that cannot read a
-// mount's type (Vault 1.19 lets any token with a right under a mount read
-// it, so a real token cannot be made to fail that way); everything else
-// reaches the real server.
-func denyMountRead(t *testing.T) string {
-	t.Helper()
-	target, _ := url.Parse(dev.Addr)
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/v1/sys/internal/ui/mounts") {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusForbidden)
-			w.Write([]byte(`{"errors":["1 error occurred:\n\t* permission denied\n\n"]}`))
-			return
-		}
-		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL
-}
-
 // TestMountProbe: when the token cannot read the mount's type, kv_version
 // 0 is refused with what to grant; a set version is accepted only after a
 // KV-only endpoint answered as KV, never on an empty 404 (which the
@@ -148,7 +123,7 @@ path "`+testenv.V1Mount+`/*" { capabilities = ["read"] }`); err != nil {
 	syncOnce(t, newSink(t, "secret", 2), existing, desired("p", "s"))
 	existingV1 := uniquePath()
 	syncOnce(t, newSink(t, testenv.V1Mount, 1), existingV1, desired("p", "s"))
-	addr := denyMountRead(t)
+	addr := testenv.DenyMountType(t, dev.Addr)
 	tests := []struct {
 		name, token, mount string
 		version            int
