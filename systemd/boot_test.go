@@ -100,7 +100,7 @@ func writeInputs(t *testing.T, kt string, vault *testenv.Vault, emu *testenv.Emu
 		"config-3.toml": strings.Replace(cfg("acctA", "acctC"), "[vault]\n",
 			"[vault.auth]\nmethod = \"token\"\ntoken_file = \"/run/credentials/keysync-once.service/vault-token\"\n", 1),
 		"bad.toml": "concurrency = \"many\"\n[[account]\n",
-		// Vault holds this port: keysync cannot listen and exits 1.
+		// Vault holds this port: keysync cannot listen and exits 3.
 		"config-busy.toml": strings.Replace(cfg("acctA"), listen, strings.TrimPrefix(vault.Addr, "http://"), 1),
 		"keysync.env":      strings.Join(env, "\n") + "\n",
 		"armemu-ca.pem":    string(emu.CACertPEM()),
@@ -263,7 +263,7 @@ func checkMarkers(t *testing.T, m map[string]string, console *testenv.LockedBuff
 		{"bad-state", "failed", "a bad config fails the start"},
 		{"bad-status", "2", "a bad config exits 2"},
 		{"bad-restarts", "0", "RestartPreventExitStatus=2: no restart loop on a bad config"},
-		{"busy-status", "1", "a taken listen address fails the start with exit 1"},
+		{"busy-status", "3", "a taken listen address fails the start with exit 3 (could not start)"},
 		{"err-invalid-config", "yes", "journalctl -p err shows the bad config"},
 		{"err-sync-failed", "yes", "journalctl -p err shows the failed account"},
 		{"err-has-info", "", "routine 'synced' lines are not errors"},
