@@ -151,7 +151,7 @@ type Duration struct{ time.Duration }
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
 	if err != nil {
-		return fmt.Errorf("not a duration (such as \"30s\" or \"5m\"): %q", string(b))
+		return fmt.Errorf("not a duration (such as 30s or 5m): %q", string(b))
 	}
 	d.Duration = v
 	return nil
@@ -296,12 +296,23 @@ func decodeError(err error) error {
 		if pe.LastKey != "" {
 			key = fmt.Sprintf("%s (line %d)", cut(pe.LastKey, maxKeyLen), pe.Position.Line)
 		}
-		return Problems{{Key: key, Msg: cut(pe.Message, maxMsgLen)}}
+		return Problems{{Key: key, Msg: cut(unquote(pe.Message), maxMsgLen)}}
 	}
 	if m := typeErrorRE.FindStringSubmatch(cut(err.Error(), maxMsgLen)); m != nil {
 		return Problems{{Key: fmt.Sprintf("%s (line %s)", m[2], m[1]), Msg: m[3]}}
 	}
-	return Problems{{Key: "file", Msg: cut(strings.TrimPrefix(err.Error(), "toml: "), maxMsgLen)}}
+	return Problems{{Key: "file", Msg: cut(unquote(strings.TrimPrefix(err.Error(), "toml: ")), maxMsgLen)}}
+}
+
+// quotedRE is a double-quoted run in a decoder message.
+var quotedRE = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
+
+// unquote hides what the decoder quotes from the file: for a mistyped
+// value (secret_id = abc... without its quotes, a bad escape inside one)
+// that is the value itself, which may be a secret. The key and the line
+// still say where the problem is.
+func unquote(msg string) string {
+	return quotedRE.ReplaceAllString(msg, `"..."`)
 }
 
 // typeErrorRE reads the decoder's type mismatch message.

@@ -178,3 +178,23 @@ path            = "azure/batch/acct1"
 		t.Fatal(err)
 	}
 }
+
+// TestDecodeErrorsHideValues: a secret typed wrong (no quotes, a bad
+// escape) must not be quoted back by the decoder's message.
+func TestDecodeErrorsHideValues(t *testing.T) {
+	const sid = "Zq7secretvalueNeverShown42"
+	for _, line := range []string{
+		"secret_id = " + sid,
+		`secret_id = "` + sid + `\x"`,
+		`secret_id = "` + sid,
+		"secret_id = '" + sid,
+	} {
+		_, err := Parse("[vault.auth]\nmethod = \"approle\"\n" + line + "\n")
+		if err == nil {
+			t.Fatalf("%q: no error", line)
+		}
+		if strings.Contains(err.Error(), sid[:8]) || strings.Contains(err.Error(), "secretvalue") {
+			t.Errorf("%q: the error shows the value: %v", line, err)
+		}
+	}
+}
