@@ -9,8 +9,9 @@ import (
 )
 
 // CheckFileMode says whether a file that holds a secret (a config with an
-// inline secret_id, a secret id, a token) is private enough to use. Others
-// must have no access at all, and only the owner may write. Group read is
+// inline secret_id, a secret id, a token) is private enough to use. Its
+// owner must be root or this process, others must have no access at all,
+// and only the owner may write. Group read is
 // accepted when the file's group is one of this process's own groups: that
 // is how a service reads a root-owned file (root:keysync 0640 for the
 // systemd unit's static user, a pod's fsGroup for a shared volume), and it
@@ -20,6 +21,8 @@ import (
 func CheckFileMode(what, path string, fi fs.FileInfo) error {
 	m := fi.Mode().Perm()
 	switch {
+	case !ownedByRootOrUs(fi):
+		return &FileModeError{What: what, Path: path, Mode: m, Who: "it belongs to another user, who can change it"}
 	case m&0o007 != 0:
 		return &FileModeError{What: what, Path: path, Mode: m, Who: "others can read or change it"}
 	case m&0o020 != 0:
@@ -41,6 +44,13 @@ type FileModeError struct {
 func (e *FileModeError) Error() string {
 	return fmt.Sprintf("%s %s is mode %#o: %s; chmod 600 %[2]s, or 640 with the group keysync runs as (for a Kubernetes secret volume, defaultMode: 0400 or 0440 with fsGroup)",
 		e.What, e.Path, e.Mode, e.Who)
+}
+
+// ownedByRootOrUs tells whether the file's owner is root or this process:
+// anyone else could rewrite the secret whatever the mode says.
+func ownedByRootOrUs(fi fs.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && (st.Uid == 0 || int(st.Uid) == os.Geteuid())
 }
 
 // inOwnGroups tells whether the file's group is this process's effective

@@ -13,10 +13,11 @@ func TestCheckFileMode(t *testing.T) {
 	// accepted case; a file in a group the process is not in is made by
 	// chown where the test runs as root.
 	tests := []struct {
-		name    string
-		mode    os.FileMode
-		foreign bool
-		refused string
+		name       string
+		mode       os.FileMode
+		foreign    bool
+		otherOwner bool
+		refused    string
 	}{
 		{name: "owner only", mode: 0o600},
 		{name: "owner read only", mode: 0o400},
@@ -25,10 +26,11 @@ func TestCheckFileMode(t *testing.T) {
 		{name: "others write", mode: 0o602, refused: "others can read or change it"},
 		{name: "group write", mode: 0o660, refused: "its group can change it"},
 		{name: "group read, a foreign group", mode: 0o640, foreign: true, refused: "which this process is not in"},
+		{name: "owned by another user", mode: 0o600, otherOwner: true, refused: "belongs to another user"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.foreign && os.Geteuid() != 0 {
+			if (tt.foreign || tt.otherOwner) && os.Geteuid() != 0 {
 				t.Fatal("this case needs root to chown a file to a foreign group; CI runs as root")
 			}
 			p := filepath.Join(t.TempDir(), "secret")
@@ -37,6 +39,11 @@ func TestCheckFileMode(t *testing.T) {
 			}
 			if err := os.Chmod(p, tt.mode); err != nil {
 				t.Fatal(err)
+			}
+			if tt.otherOwner {
+				if err := os.Chown(p, 64998, -1); err != nil {
+					t.Fatal(err)
+				}
 			}
 			if tt.foreign {
 				if err := os.Chown(p, 0, foreignGroup(t)); err != nil {
