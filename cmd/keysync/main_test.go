@@ -22,6 +22,7 @@ func TestHelpAndBadFlags(t *testing.T) {
 			stdoutNone: []string{"\n  -config"},
 		},
 		{name: "short help", args: []string{"-h"}, code: exitOK, stdoutHas: []string{"Usage:"}},
+		{name: "status help is no error either", args: []string{"status", "--help"}, code: exitOK, stderrHas: []string{"-token-file"}},
 		{
 			name: "an unknown flag is a usage error, said once",
 			args: []string{"--bogus"}, code: exitUsage,

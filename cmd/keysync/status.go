@@ -28,6 +28,15 @@ const defaultStatusAddr = "127.0.0.1:10719"
 // maxStatusBody bounds the daemon's answer (10,000 accounts are ~5 MB).
 const maxStatusBody = 64 << 20
 
+// statusClient carries the bearer token straight to the daemon: never
+// through an HTTP_PROXY, never on to where a redirect points.
+var statusClient = &http.Client{
+	Transport: &http.Transport{Proxy: nil},
+	CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	},
+}
+
 type statusOptions struct {
 	addr, tokenFile, configPath string
 	timeout                     time.Duration
@@ -37,10 +46,11 @@ type statusOptions struct {
 // and prints every account as a table.
 func runStatus(args []string, stdout, stderr io.Writer) int {
 	o, err := parseStatusFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK // asked for: the flag package printed the usage
+	}
 	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(stderr, "keysync status:", err)
-		}
+		fmt.Fprintln(stderr, "keysync status:", err)
 		return exitUsage
 	}
 	var tok []byte
@@ -137,7 +147,7 @@ func fetchStatus(o statusOptions, tok []byte) (daemon.StatusReply, int, error) {
 	if tok != nil {
 		req.Header.Set("Authorization", "Bearer "+string(tok))
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := statusClient.Do(req)
 	if err != nil {
 		return reply, exitUnreachable, fmt.Errorf("cannot reach the daemon at %s: %w", o.addr, err)
 	}
