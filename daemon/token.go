@@ -91,8 +91,9 @@ func (t *Token) refreshLocked() {
 	}
 }
 
-// readToken reads and checks a token file: only its owner may read it,
-// and it holds one printable token of at least MinTokenLen bytes.
+// readToken reads and checks a token file: it passes
+// secret.CheckFileMode (owner root or keysync, at most keysync's own group
+// may read), and it holds one printable token of at least MinTokenLen bytes.
 func readToken(path string) ([sha256.Size]byte, fileStamp, error) {
 	f, fi, err := openToken(path)
 	if err != nil {

@@ -181,7 +181,7 @@ func TestVaultBadSecretID(t *testing.T) {
 }
 
 // TestVaultSecretIDFileReadable: a secret_id_file others can read is
-// refused at login, naming the file and its mode: exit 3 (the file is
+// refused at login, naming the file and its mode: exit 2 (the file is
 // checked when read, at every login, not by --validate).
 func TestVaultSecretIDFileReadable(t *testing.T) {
 	a := newAccount(t)
@@ -191,7 +191,7 @@ func TestVaultSecretIDFileReadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := run(t, config("", a)+"\n"+auth, "--run-now")
-	r.expect(t, exitStartup)
+	r.expect(t, 2) // a refused secret file is a configuration error
 	if !strings.Contains(r.stderr, f) || !strings.Contains(r.stderr, "mode 0644") {
 		t.Errorf("the refusal does not name the file and its mode:\n%s", r.stderr)
 	}
@@ -320,7 +320,7 @@ func TestDaemonSealedAtStartChecksMountLater(t *testing.T) {
 }
 
 // TestVaultTokenFileMode: a token_file others can read is refused (exit
-// 3, file and mode named, nothing written); one only its owner and its
+// 2, file and mode named, nothing written); one only its owner and its
 // group, which keysync runs in, can read is used.
 func TestVaultTokenFileMode(t *testing.T) {
 	a := newAccount(t)
@@ -330,7 +330,7 @@ func TestVaultTokenFileMode(t *testing.T) {
 	}
 	cfg := config("", a) + fmt.Sprintf("\n[vault.auth]\nmethod = \"token\"\ntoken_file = %q\n", f)
 	r := runEnv(t, cfg, []string{"VAULT_TOKEN="}, "--run-now")
-	r.expect(t, exitStartup)
+	r.expect(t, 2) // a refused secret file is a configuration error
 	if !strings.Contains(r.stderr, f) || !strings.Contains(r.stderr, "mode 0644") {
 		t.Errorf("the refusal does not name the file and its mode:\n%s", r.stderr)
 	}

@@ -42,7 +42,7 @@ type FileModeError struct {
 
 // Error names the file, its mode and the fix.
 func (e *FileModeError) Error() string {
-	return fmt.Sprintf("%s %s is mode %#o: %s; chmod 600 %[2]s, or 640 with the group keysync runs as (for a Kubernetes secret volume, defaultMode: 0400 or 0440 with fsGroup)",
+	return fmt.Sprintf("%s %s is mode %#o: %s; chmod 600 %[2]s, or 640 with the group keysync runs as (for a Kubernetes secret volume, defaultMode 0440 with fsGroup)",
 		e.What, e.Path, e.Mode, e.Who)
 }
 

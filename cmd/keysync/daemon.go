@@ -51,13 +51,15 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	d := &keysyncd{opts: o, cfg: cfg, log: log, metrics: metrics.New(version), notify: daemon.Notify{Logger: log}, pending: runner.NewPending()}
 	tok, err := apiToken(cfg, log)
 	if err != nil {
+		// An unusable token file is a configuration error, as a bad
+		// config file is: restarting does not fix it.
 		log.Error("cannot start", "err", err)
-		return exitStartup
+		return exitUsage
 	}
 	p, err := build(ctx, cfg, log, d.metrics, nil)
 	if p == nil || (err != nil && !runner.Transient(err)) {
 		log.Error("cannot start", "err", err)
-		return exitStartup
+		return startExit(err)
 	}
 	if err != nil {
 		log.Warn("vault login failed; retrying in the background", "err", err)
@@ -68,6 +70,8 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	srv, err := d.server(cfg, tok)
 	if err != nil {
 		log.Error("cannot start", "err", err)
+		// The token build logged in for would otherwise outlive the process.
+		p.vault.auth.Revoke(context.WithoutCancel(ctx))
 		return exitStartup
 	}
 	d.useSession(ctx, p.vault)

@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/keysync/keysync/secret"
 )
 
 // Exit codes. A supervisor tells them apart: 1 is worth a look at the
@@ -22,7 +24,7 @@ import (
 const (
 	exitOK      = 0 // every account is in sync
 	exitFailed  = 1 // at least one account failed or was refused
-	exitUsage   = 2 // bad flags or a bad config file; nothing was done
+	exitUsage   = 2 // bad flags, a bad config file or a secret file refused for its mode; nothing was done
 	exitStartup = 3 // could not start: no Vault login, cannot listen; nothing was done
 )
 
@@ -106,4 +108,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return runOnce(ctx, cfg, o.dryRun, logger, stdout)
+}
+
+// startExit is the exit code for a failed start: a secret file refused for
+// its owner or mode is a configuration error like a bad config file, which
+// a restart does not heal (systemd's RestartPreventExitStatus=2 stops the
+// loop); anything else may heal when Vault or the port comes back.
+func startExit(err error) int {
+	var fm *secret.FileModeError
+	if errors.As(err, &fm) {
+		return exitUsage
+	}
+	return exitStartup
 }

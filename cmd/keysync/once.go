@@ -48,7 +48,7 @@ func runOnce(ctx context.Context, cfg *config.Config, dryRun bool, log *slog.Log
 	p, err := build(ctx, cfg, log, nil, nil)
 	if err != nil {
 		log.Error("cannot start", "err", err)
-		return exitStartup
+		return startExit(err)
 	}
 	// A token keysync logged in for is revoked when the run ends.
 	defer p.vault.auth.Revoke(context.WithoutCancel(ctx))

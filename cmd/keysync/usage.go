@@ -40,7 +40,8 @@ Environment (the config file wins where it sets the same thing):
 Exit status:
   0  every account is in sync (or: --validate found the file valid)
   1  at least one account failed or was refused; the others were synced
-  2  bad flags or a bad config file; nothing was read from Azure or written to Vault
+  2  bad flags, a bad config file, or a secret file refused for its owner or mode;
+     nothing was read from Azure or written to Vault
   3  could not start (no Vault login, Vault mount refused, cannot listen); nothing was written
 `
 
