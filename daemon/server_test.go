@@ -313,6 +313,20 @@ func TestTokenFileReread(t *testing.T) {
 	if tok.Match(req(testToken)) || !tok.Match(req(newTok)) {
 		t.Fatal("the new token did not replace the old one")
 	}
+	// A token of the same length with the mtime put back, as a restore
+	// tool or a write within the mtime granularity leaves it.
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameLen := "0123456789abcdef-new-token"
+	write(sameLen+"\n", 0o600)
+	if err := os.Chtimes(path, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if tok.Match(req(newTok)) || !tok.Match(req(sameLen)) {
+		t.Fatal("a same-length token with its mtime restored was not seen")
+	}
 	write(newTok+"\n", 0o644)
 	if tok.Match(req(newTok)) {
 		t.Fatal("a token file readable by others still let callers in")

@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/keysync/keysync/secret"
@@ -35,11 +36,25 @@ type Token struct {
 	err   error
 }
 
-// fileStamp tells whether a file changed since it was read.
+// fileStamp tells whether a file changed since it was read. The inode and
+// ctime catch a rewrite that keeps size and mtime (a new token of the same
+// length within the filesystem's mtime granularity, a tool that restores
+// mtime): ctime moves on every change and cannot be set back.
 type fileStamp struct {
-	mod  time.Time
-	size int64
-	mode os.FileMode
+	mod   time.Time
+	size  int64
+	mode  os.FileMode
+	ino   uint64
+	ctime syscall.Timespec
+}
+
+// stampOf is fi's stamp.
+func stampOf(fi os.FileInfo) fileStamp {
+	st := fileStamp{mod: fi.ModTime(), size: fi.Size(), mode: fi.Mode()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.ino, st.ctime = sys.Ino, sys.Ctim
+	}
+	return st
 }
 
 // LoadToken reads the token at path; an unusable file is an error.
@@ -75,7 +90,7 @@ func (t *Token) refresh() {
 // refreshLocked reads the file again if it changed; t.mu is held.
 func (t *Token) refreshLocked() {
 	fi, err := os.Stat(t.path)
-	if err == nil && t.err == nil && (fileStamp{fi.ModTime(), fi.Size(), fi.Mode()}) == t.stamp {
+	if err == nil && t.err == nil && stampOf(fi) == t.stamp {
 		return
 	}
 	sum, stamp, err := readToken(t.path)
@@ -104,7 +119,7 @@ func readToken(path string) ([sha256.Size]byte, fileStamp, error) {
 	if err != nil {
 		return [sha256.Size]byte{}, fileStamp{}, err
 	}
-	return sha256.Sum256(tok), fileStamp{fi.ModTime(), fi.Size(), fi.Mode()}, nil
+	return sha256.Sum256(tok), stampOf(fi), nil
 }
 
 // ReadTokenFile returns the token in path, checked as the daemon checks
