@@ -5,6 +5,8 @@ package sinks
 import (
 	"errors"
 	"fmt"
+
+	"github.com/keysync/keysync/fault"
 )
 
 // ErrConflict means a check-and-set write lost to another writer: re-read,
@@ -21,9 +23,9 @@ type Error struct {
 	Path string
 	// StatusCode is the HTTP status, 0 for transport errors.
 	StatusCode int
-	// Temporary is true when the same call may succeed later (sealed,
+	// Transient is true when the same call may succeed later (sealed,
 	// unreachable, 5xx, 429).
-	Temporary bool
+	Transient bool
 	// Err is the underlying error. Vault's errors never quote secret data.
 	Err error
 }
@@ -43,13 +45,11 @@ func (e *Error) Error() string {
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Transient reports whether retrying may help.
-func (e *Error) Transient() bool { return e.Temporary }
-
-// ErrorCode is a short code for summaries and metrics.
-func (e *Error) ErrorCode() string {
+// Fault implements fault.Error.
+func (e *Error) Fault() fault.Class {
+	code := "VaultTransport"
 	if e.StatusCode != 0 {
-		return fmt.Sprintf("VaultHTTP%d", e.StatusCode)
+		code = fmt.Sprintf("VaultHTTP%d", e.StatusCode)
 	}
-	return "VaultTransport"
+	return fault.Class{Transient: e.Transient, Code: code}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/keysync/keysync/fault"
 )
 
 // Error is a failed call to a source, classified once, where it happened.
@@ -20,8 +22,8 @@ type Error struct {
 	RequestID string
 	// RetryAfter is the server's Retry-After, 0 when it sent none.
 	RetryAfter time.Duration
-	// Temporary is true when the same call may succeed later.
-	Temporary bool
+	// Transient is true when the same call may succeed later.
+	Transient bool
 	// Credential is true when the failure is the credential's (no token
 	// could be had): shared by every account that uses it, so retrying one
 	// account on its own cannot help.
@@ -75,26 +77,18 @@ func sep(b *strings.Builder, s string) {
 // Unwrap returns the underlying error.
 func (e *Error) Unwrap() error { return e.Err }
 
-// Transient reports whether retrying may help.
-func (e *Error) Transient() bool { return e.Temporary }
-
-// CredentialFailure reports whether the failure is the shared credential's.
-func (e *Error) CredentialFailure() bool { return e.Credential }
-
-// RetryAfterDelay is the server's requested wait, 0 when none was given.
-func (e *Error) RetryAfterDelay() time.Duration { return e.RetryAfter }
-
-// ErrorCode is a short code for summaries and metrics: the CloudError code,
-// else the HTTP status, else "transport".
-func (e *Error) ErrorCode() string {
+// Fault implements fault.Error. Its code is the CloudError code, else the
+// HTTP status, else "Transport".
+func (e *Error) Fault() fault.Class {
+	c := fault.Class{Transient: e.Transient, Shared: e.Credential, RetryAfter: e.RetryAfter, Code: e.Code}
 	switch {
-	case e.Code != "":
-		return e.Code
+	case c.Code != "":
 	case e.StatusCode != 0:
-		return fmt.Sprintf("HTTP%d", e.StatusCode)
+		c.Code = fmt.Sprintf("HTTP%d", e.StatusCode)
 	default:
-		return "Transport"
+		c.Code = "Transport"
 	}
+	return c
 }
 
 // TransientStatus classifies an HTTP status: 408, 429 and 5xx may pass;

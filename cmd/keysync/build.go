@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/keysync/keysync/config"
+	"github.com/keysync/keysync/fault"
 	"github.com/keysync/keysync/metrics"
 	"github.com/keysync/keysync/sinks/vault"
 	"github.com/keysync/keysync/sources"
@@ -54,7 +55,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics
 		if vs, err = newVaultSession(cfg, src.Credential(), log, m); err != nil {
 			return nil, err
 		}
-		if loginErr = vs.auth.Login(ctx); loginErr != nil && !runner.Transient(loginErr) {
+		if loginErr = vs.auth.Login(ctx); loginErr != nil && !fault.Transient(loginErr) {
 			return nil, loginErr
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/daemon"
+	"github.com/keysync/keysync/fault"
 	"github.com/keysync/keysync/metrics"
 	"github.com/keysync/keysync/sync/runner"
 	"github.com/keysync/keysync/sync/scheduler"
@@ -57,7 +58,7 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 		return exitUsage
 	}
 	p, err := build(ctx, cfg, log, d.metrics, nil)
-	if p == nil || (err != nil && !runner.Transient(err)) {
+	if p == nil || (err != nil && !fault.Transient(err)) {
 		log.Error("cannot start", "err", err)
 		return startExit(err)
 	}

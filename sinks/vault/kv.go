@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/vault/api"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/keysync/keysync/fault"
 	"github.com/keysync/keysync/secret"
 	"github.com/keysync/keysync/sinks"
 	"github.com/keysync/keysync/sync/plan"
@@ -71,7 +72,7 @@ func Open(ctx context.Context, client *api.Client, o Options) (*Sink, error) {
 	if o.Deferred {
 		return s, nil
 	}
-	if _, err := s.kvVersion(ctx); err != nil && !isTransient(err) {
+	if _, err := s.kvVersion(ctx); err != nil && !fault.Transient(err) {
 		return nil, err
 	}
 	return s, nil
@@ -120,11 +121,6 @@ func (s *Sink) Check(ctx context.Context) error {
 		return classify("lookup-self", "auth/token", err)
 	}
 	return nil
-}
-
-func isTransient(err error) bool {
-	var se *sinks.Error
-	return errors.As(err, &se) && se.Transient()
 }
 
 // withToken runs op, and once more after a new token if Vault said 403 and
@@ -244,21 +240,21 @@ func stringMap(v any) map[string]string {
 // sealed Vault answers 503), 412 (a standby catching up) and transport
 // errors are transient; everything else will not pass by waiting.
 func classify(op, path string, err error) error {
-	e := &sinks.Error{Op: op, Path: path, Err: err, Temporary: true}
+	e := &sinks.Error{Op: op, Path: path, Err: err, Transient: true}
 	var unknownCA x509.UnknownAuthorityError
 	var badHost x509.HostnameError
 	switch {
 	case errors.As(err, &unknownCA):
-		e.Temporary = false
+		e.Transient = false
 		e.Err = fmt.Errorf("%w (Vault's certificate is not signed by a CA keysync trusts: set ca_cert or VAULT_CACERT)", err)
 	case errors.As(err, &badHost):
-		e.Temporary = false
+		e.Transient = false
 		e.Err = fmt.Errorf("%w (set tls_server_name to a name in Vault's certificate)", err)
 	}
 	var re *api.ResponseError
 	if errors.As(err, &re) {
 		e.StatusCode = re.StatusCode
-		e.Temporary = re.StatusCode == http.StatusTooManyRequests || re.StatusCode == http.StatusPreconditionFailed || re.StatusCode >= 500
+		e.Transient = re.StatusCode == http.StatusTooManyRequests || re.StatusCode == http.StatusPreconditionFailed || re.StatusCode >= 500
 		msgs := make([]string, 0, len(re.Errors))
 		for _, m := range re.Errors {
 			msgs = append(msgs, cleanMessage(m))

@@ -188,7 +188,7 @@ path "secret/metadata/*" { capabilities = ["read"] }`); err != nil {
 	}
 	err = s.Apply(ctx, path, cur, plan.Calculate(cur, desired("p", "s"), time.Now()))
 	var se *sinks.Error
-	if !errors.As(err, &se) || se.StatusCode != 403 || se.Transient() {
+	if !errors.As(err, &se) || se.StatusCode != 403 || se.Transient {
 		t.Fatalf("denied write: %#v", err)
 	}
 	if !strings.HasSuffix(err.Error(), "HTTP 403: permission denied") {
@@ -204,7 +204,7 @@ path "secret/metadata/*" { capabilities = ["read"] }`); err != nil {
 		t.Fatalf("an unreachable Vault must not fail New: %v", err)
 	}
 	_, err = s.Read(ctx, path)
-	if !errors.As(err, &se) || !se.Transient() {
+	if !errors.As(err, &se) || !se.Transient {
 		t.Fatalf("unreachable vault: %#v", err)
 	}
 }

@@ -107,7 +107,7 @@ func (a *Auth) describe() string {
 func loginError(method string, err error) error {
 	e := classify("login", "("+method+")", err)
 	if se := (*sinks.Error)(nil); errors.As(e, &se) && unsafeFile(err) {
-		se.Temporary = false
+		se.Transient = false
 	}
 	return e
 }
@@ -128,14 +128,14 @@ func (a *Auth) readTokenLocked() error {
 	}
 	fi, err := checkFileMode("vault token_file", a.opts.TokenFile)
 	if err != nil {
-		return &sinks.Error{Op: "login", Path: "(token)", Temporary: !unsafeFile(err), Err: err}
+		return &sinks.Error{Op: "login", Path: "(token)", Transient: !unsafeFile(err), Err: err}
 	}
 	if fi.ModTime().Equal(a.fileMod) && a.gen > 0 {
 		return nil
 	}
 	tok, err := readToken(a.opts.TokenFile)
 	if err != nil {
-		return &sinks.Error{Op: "login", Path: "(token)", Temporary: true, Err: err}
+		return &sinks.Error{Op: "login", Path: "(token)", Transient: true, Err: err}
 	}
 	a.client.SetToken(tok)
 	a.fileMod = fi.ModTime()

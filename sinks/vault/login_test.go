@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/keysync/keysync/fault"
 	"github.com/keysync/keysync/internal/testenv"
 	"github.com/keysync/keysync/sinks"
 )
@@ -25,7 +26,7 @@ func TestLoginFailureNamesTheMethod(t *testing.T) {
 	os.WriteFile(sidFile, []byte("00000000-0000-0000-0000-000000000000"), 0o600)
 	err := NewAuth(client(t, ""), AuthOptions{Method: MethodAppRole, MountPath: "approle-bad", RoleID: roleID, SecretIDFile: sidFile}, discard).Login(context.Background())
 	if err == nil || !strings.HasPrefix(err.Error(), "vault login (approle at auth/approle-bad): ") ||
-		!strings.Contains(err.Error(), "invalid role or secret ID") || isTransient(err) {
+		!strings.Contains(err.Error(), "invalid role or secret ID") || fault.Transient(err) {
 		t.Fatalf("want a permanent login error naming approle and Vault's reason, got %v", err)
 	}
 }
@@ -70,7 +71,7 @@ func TestSecretFilesMode(t *testing.T) {
 				return
 			}
 			var se *sinks.Error
-			if !errors.As(err, &se) || se.Transient() || !strings.Contains(err.Error(), tt.file) || !strings.Contains(err.Error(), "mode 0"+octal(tt.mode)) {
+			if !errors.As(err, &se) || se.Transient || !strings.Contains(err.Error(), tt.file) || !strings.Contains(err.Error(), "mode 0"+octal(tt.mode)) {
 				t.Fatalf("mode %#o: want a permanent refusal naming the file and mode, got %v", tt.mode, err)
 			}
 		})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/keysync/keysync/fault"
 	"github.com/keysync/keysync/sinks"
 )
 
@@ -122,7 +123,7 @@ func answersAsKV(ctx context.Context, c *api.Client, path string, list bool, key
 		sec, err = c.Logical().ReadWithContext(ctx, path)
 	}
 	if err != nil {
-		if ce := classify(opCheckMount, path, err); isTransient(ce) {
+		if ce := classify(opCheckMount, path, err); fault.Transient(ce) {
 			return false, ce
 		}
 		return false, nil

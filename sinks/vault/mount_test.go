@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/keysync/keysync/fault"
 	"github.com/keysync/keysync/internal/testenv"
 	"github.com/keysync/keysync/sinks"
 )
@@ -57,7 +58,7 @@ func TestMountCheck(t *testing.T) {
 				return
 			}
 			var se *sinks.Error
-			if !errors.As(err, &se) || se.Transient() || !strings.Contains(err.Error(), tt.msg) {
+			if !errors.As(err, &se) || se.Transient || !strings.Contains(err.Error(), tt.msg) {
 				t.Fatalf("want a permanent refusal containing %q, got %v", tt.msg, err)
 			}
 		})
@@ -155,7 +156,7 @@ path "`+testenv.V1Mount+`/*" { capabilities = ["read"] }`); err != nil {
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tt.msg) || isTransient(err) {
+			if err == nil || !strings.Contains(err.Error(), tt.msg) || fault.Transient(err) {
 				t.Fatalf("want a permanent refusal containing %q, got %v", tt.msg, err)
 			}
 		})
@@ -202,7 +203,7 @@ func TestConcurrentMountChecksShareOneRequest(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		if !isTransient(err) {
+		if !fault.Transient(err) {
 			t.Fatalf("want a transient failure, got %v", err)
 		}
 	}

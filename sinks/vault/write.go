@@ -66,7 +66,7 @@ func (s *Sink) writeDataV2(ctx context.Context, path string, cur plan.Current, c
 	if isCASMismatch(err) {
 		// Transient: if re-planning loses the race every time, the
 		// runner's backoff gives the other writer room.
-		return &sinks.Error{Op: "write", Path: path, StatusCode: http.StatusBadRequest, Err: sinks.ErrConflict, Temporary: true}
+		return &sinks.Error{Op: "write", Path: path, StatusCode: http.StatusBadRequest, Err: sinks.ErrConflict, Transient: true}
 	}
 	if err != nil {
 		return classify("write", path, err)

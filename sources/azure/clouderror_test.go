@@ -140,11 +140,11 @@ func TestClassification(t *testing.T) {
 	for status, want := range map[int]bool{400: false, 401: false, 403: false, 404: false, 409: false, 408: true, 429: true, 500: true, 502: true, 503: true, 504: true} {
 		resp := &http.Response{StatusCode: status, Header: http.Header{"X-Ms-Request-Id": {"rid"}}}
 		e := responseError(resp, []byte(`{"error":{"code":"C","message":"m"}}`), nil, sources.TransientStatus(status))
-		if e.Transient() != want {
-			t.Errorf("status %d: transient = %t, want %t", status, e.Transient(), want)
+		if e.Transient != want {
+			t.Errorf("status %d: transient = %t, want %t", status, e.Transient, want)
 		}
-		if e.RequestID != "rid" || e.ErrorCode() != "C" {
-			t.Errorf("status %d: request id %q code %q", status, e.RequestID, e.ErrorCode())
+		if e.RequestID != "rid" || e.Fault().Code != "C" {
+			t.Errorf("status %d: request id %q code %q", status, e.RequestID, e.Fault().Code)
 		}
 	}
 }

@@ -106,11 +106,11 @@ func credentialFailure(ce *CredentialError) *sources.Error {
 // classifyCredential classifies a credential's error by its real type,
 // once; the result holds only text.
 func classifyCredential(err error) sources.Error {
-	e := sources.Error{Temporary: true, Credential: true, Code: "AuthenticationFailed"}
+	e := sources.Error{Transient: true, Credential: true, Code: "AuthenticationFailed"}
 	var authErr *azidentity.AuthenticationFailedError
 	switch {
 	case errors.As(err, &authErr):
-		e.Temporary = transientAuth(authErr)
+		e.Transient = transientAuth(authErr)
 		// azidentity's message quotes the token endpoint's whole response,
 		// which is no place for keysync to copy from: keep the first line.
 		msg := strings.TrimSpace(firstLine(authErr.Error()))
@@ -120,7 +120,7 @@ func classifyCredential(err error) sources.Error {
 		e.Err = errors.New(msg)
 	case isCredentialUnavailable(err):
 		e.Code = "CredentialUnavailable"
-		e.Temporary = false
+		e.Transient = false
 		e.Err = errors.New(firstLine(err.Error()))
 	case errors.Is(err, context.DeadlineExceeded):
 		e.Code = "CredentialTimeout"

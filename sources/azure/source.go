@@ -336,7 +336,7 @@ func responseError(resp *http.Response, body []byte, cause error, transient bool
 		StatusCode: resp.StatusCode,
 		RequestID:  resp.Header.Get("x-ms-request-id"),
 		RetryAfter: retryAfter(resp.Header, time.Now()),
-		Temporary:  transient,
+		Transient:  transient,
 		Err:        cause,
 	}
 	if body != nil {
@@ -356,9 +356,9 @@ func transportError(ctx context.Context, err error) *sources.Error {
 	case errors.As(err, &redirect):
 		return &sources.Error{Err: redirect, StatusCode: redirect.Status, Code: "Redirect"}
 	case ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded):
-		return &sources.Error{Err: err, Temporary: true, Code: "Timeout"}
+		return &sources.Error{Err: err, Transient: true, Code: "Timeout"}
 	}
-	return &sources.Error{Err: err, Temporary: true, Code: "Transport"}
+	return &sources.Error{Err: err, Transient: true, Code: "Transport"}
 }
 
 func firstLine(s string) string {

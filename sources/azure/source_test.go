@@ -125,8 +125,8 @@ func TestFetchErrors(t *testing.T) {
 			if !errors.As(err, &se) {
 				t.Fatalf("error %v is not a *sources.Error", err)
 			}
-			if se.StatusCode != tt.status || se.ErrorCode() != tt.code || se.Transient() != tt.transient || se.RetryAfter != tt.retry {
-				t.Fatalf("got status=%d code=%s transient=%t retry=%v (%v)", se.StatusCode, se.ErrorCode(), se.Transient(), se.RetryAfter, err)
+			if se.StatusCode != tt.status || se.Fault().Code != tt.code || se.Transient != tt.transient || se.RetryAfter != tt.retry {
+				t.Fatalf("got status=%d code=%s transient=%t retry=%v (%v)", se.StatusCode, se.Fault().Code, se.Transient, se.RetryAfter, err)
 			}
 			if tt.status >= 400 && se.RequestID == "" {
 				t.Error("no request id")

@@ -101,8 +101,8 @@ func TestTransportErrorClassifiesByType(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := transportError(context.Background(), tt.err)
-			if e.Code != tt.code || e.Transient() != tt.transient || e.CredentialFailure() != tt.cred {
-				t.Fatalf("got %s transient=%t credential=%t, want %s %t %t", e.Code, e.Transient(), e.CredentialFailure(), tt.code, tt.transient, tt.cred)
+			if e.Code != tt.code || e.Transient != tt.transient || e.Credential != tt.cred {
+				t.Fatalf("got %s transient=%t credential=%t, want %s %t %t", e.Code, e.Transient, e.Credential, tt.code, tt.transient, tt.cred)
 			}
 		})
 	}
@@ -174,7 +174,7 @@ func TestSharedCredentialFailureIsSafeToShare(t *testing.T) {
 		wg.Go(func() {
 			_, err := c.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"arm"}})
 			e := transportError(context.Background(), err)
-			if !strings.Contains(e.Error(), "500") || !e.Transient() {
+			if !strings.Contains(e.Error(), "500") || !e.Transient {
 				t.Errorf("%v", e)
 			}
 		})

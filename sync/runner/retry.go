@@ -1,9 +1,10 @@
 package runner
 
 import (
-	"errors"
 	"math/rand/v2"
 	"time"
+
+	"github.com/keysync/keysync/fault"
 )
 
 // RetryPolicy decides whether, and after how long, a failed attempt is tried
@@ -32,17 +33,17 @@ var DefaultRetry = RetryPolicy{Attempts: 4, Base: time.Second, Max: 30 * time.Se
 // if retrying could help), so one account's retry only asks the token
 // endpoint again for nothing.
 func (p RetryPolicy) next(attempt int, err error) (time.Duration, bool) {
-	if err == nil || attempt >= p.Attempts || !Transient(err) || CredentialFailure(err) {
+	c, _ := fault.Of(err)
+	if err == nil || attempt >= p.Attempts || !c.Transient || c.Shared {
 		return 0, false
 	}
 	wait := p.Backoff(attempt)
-	var ra interface{ RetryAfterDelay() time.Duration }
-	if errors.As(err, &ra) && ra.RetryAfterDelay() > 0 {
-		if ra.RetryAfterDelay() > p.MaxRetryAfter {
+	if c.RetryAfter > 0 {
+		if c.RetryAfter > p.MaxRetryAfter {
 			return 0, false
 		}
 		// Never sooner than the server asked.
-		wait = max(wait, ra.RetryAfterDelay())
+		wait = max(wait, c.RetryAfter)
 	}
 	return wait, true
 }
@@ -63,19 +64,4 @@ func (p RetryPolicy) Backoff(attempt int) time.Duration {
 		jitter = rand.Int64N
 	}
 	return time.Duration(jitter(int64(ceil) + 1))
-}
-
-// Transient reports whether err, or an error it wraps, says that retrying
-// may help. Sources and sinks classify their errors once, where they
-// happen, by implementing Transient() bool.
-func Transient(err error) bool {
-	var t interface{ Transient() bool }
-	return errors.As(err, &t) && t.Transient()
-}
-
-// CredentialFailure reports whether err is the shared credential's failure
-// (no token could be had) rather than one account's.
-func CredentialFailure(err error) bool {
-	var c interface{ CredentialFailure() bool }
-	return errors.As(err, &c) && c.CredentialFailure()
 }

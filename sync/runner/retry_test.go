@@ -35,7 +35,7 @@ func TestBackoffIsBoundedFullJitter(t *testing.T) {
 func TestNext(t *testing.T) {
 	p := RetryPolicy{Attempts: 3, Base: time.Second, Max: 30 * time.Second, MaxRetryAfter: time.Minute,
 		Jitter: func(n int64) int64 { return n / 2 }}
-	throttled := &sources.Error{StatusCode: 429, Temporary: true, RetryAfter: 20 * time.Second}
+	throttled := &sources.Error{StatusCode: 429, Transient: true, RetryAfter: 20 * time.Second}
 	tests := []struct {
 		name    string
 		attempt int
@@ -46,13 +46,13 @@ func TestNext(t *testing.T) {
 		{"success", 1, nil, false, 0},
 		{"permanent source error", 1, &sources.Error{StatusCode: 403}, false, 0},
 		{"plain error", 1, errors.New("x"), false, 0},
-		{"transient uses backoff", 1, &sources.Error{StatusCode: 500, Temporary: true}, true, 500 * time.Millisecond},
+		{"transient uses backoff", 1, &sources.Error{StatusCode: 500, Transient: true}, true, 500 * time.Millisecond},
 		{"retry-after wins over a shorter backoff", 1, throttled, true, 20 * time.Second},
-		{"wrapped transient", 2, fmt.Errorf("ctx: %w", &sinks.Error{Temporary: true}), true, time.Second},
+		{"wrapped transient", 2, fmt.Errorf("ctx: %w", &sinks.Error{Transient: true}), true, time.Second},
 		{"attempts exhausted", 3, throttled, false, 0},
-		{"retry-after beyond the cap fails now", 1, &sources.Error{Temporary: true, RetryAfter: time.Hour}, false, 0},
-		{"absurd retry-after fails now", 1, &sources.Error{StatusCode: 503, Temporary: true, RetryAfter: azure.RetryAfterCap}, false, 0},
-		{"transient credential failure is not retried per account", 1, &sources.Error{Code: "AuthenticationFailed", Temporary: true, Credential: true}, false, 0},
+		{"retry-after beyond the cap fails now", 1, &sources.Error{Transient: true, RetryAfter: time.Hour}, false, 0},
+		{"absurd retry-after fails now", 1, &sources.Error{StatusCode: 503, Transient: true, RetryAfter: azure.RetryAfterCap}, false, 0},
+		{"transient credential failure is not retried per account", 1, &sources.Error{Code: "AuthenticationFailed", Transient: true, Credential: true}, false, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keysync/keysync/fault"
 	"github.com/keysync/keysync/secret"
 	"github.com/keysync/keysync/sinks"
 	"github.com/keysync/keysync/sources"
@@ -193,7 +194,7 @@ func (r *Runner) report(res Result) {
 	case errors.Is(res.Err, ErrRefused):
 		log.Error("refused", append(attrs, "reason", res.Change.Reason)...)
 	case res.Err != nil:
-		log.Error("sync failed", append(attrs, "err", res.Err, "transient", Transient(res.Err))...)
+		log.Error("sync failed", append(attrs, "err", res.Err, "transient", fault.Transient(res.Err))...)
 	case r.DryRun:
 		log.Info("planned (dry run)", append(attrs, "fields", res.Change.Describe())...)
 	case res.Change.HasChanges():

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keysync/keysync/fault"
 	"github.com/keysync/keysync/sync/runner"
 )
 
@@ -95,7 +96,7 @@ func (s *Scheduler) settle(f finished, now time.Time) {
 		delete(s.paused, credentialKey)
 		s.opts.Observer.Backoff(st.Label, 0)
 		logSuccess(log, res)
-	case runner.Transient(res.Err):
+	case fault.Transient(res.Err):
 		s.backoff(st, res, now, log)
 	default:
 		st.failures, st.retryAt = 0, time.Time{}
@@ -109,14 +110,14 @@ func (s *Scheduler) settle(f finished, now time.Time) {
 // backoff schedules the retry after a transient failure; s.mu is held.
 func (s *Scheduler) backoff(st *state, res runner.Result, now time.Time, log *slog.Logger) {
 	st.failures++
-	ra := retryAfter(res.Err)
+	ra := fault.RetryAfter(res.Err)
 	if s.opts.Backoff.Max > 0 {
 		// A Retry-After past backoff_max (an absurd one included) waits
 		// backoff_max: the server's hint, never its hostage.
 		ra = min(ra, s.opts.Backoff.Max)
 	}
 	wait := max(s.opts.Backoff.Backoff(st.failures), ra)
-	if runner.CredentialFailure(res.Err) {
+	if fault.Shared(res.Err) {
 		wait = s.credentialBackoff(now, wait)
 	}
 	st.retryAt, st.notBefore = now.Add(wait), now.Add(ra)
@@ -166,21 +167,9 @@ func logSuccess(log *slog.Logger, res runner.Result) {
 	log.Debug("unchanged")
 }
 
-func retryAfter(err error) time.Duration {
-	var ra interface{ RetryAfterDelay() time.Duration }
-	if errors.As(err, &ra) {
-		return ra.RetryAfterDelay()
-	}
-	return 0
-}
-
 func errorCode(err error) string {
 	if errors.Is(err, runner.ErrRefused) {
 		return "Refused"
 	}
-	var c interface{ ErrorCode() string }
-	if errors.As(err, &c) {
-		return c.ErrorCode()
-	}
-	return "Error"
+	return fault.Code(err)
 }

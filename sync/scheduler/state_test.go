@@ -45,15 +45,15 @@ func finish(s *Scheduler, name string, err error, now time.Time) *state {
 
 func TestTransientBackoffGrowsAndRespectsRetryAfter(t *testing.T) {
 	s := newTestScheduler(account("a", "s1", "@every 1m"))
-	st := finish(s, "a", &sources.Error{StatusCode: 503, Temporary: true}, t0)
+	st := finish(s, "a", &sources.Error{StatusCode: 503, Transient: true}, t0)
 	if st.retryAt != t0.Add(30*time.Second) || st.failures != 1 {
 		t.Fatalf("first retry at %v, failures %d", st.retryAt.Sub(t0), st.failures)
 	}
-	st = finish(s, "a", &sources.Error{StatusCode: 503, Temporary: true}, t0)
+	st = finish(s, "a", &sources.Error{StatusCode: 503, Transient: true}, t0)
 	if st.retryAt != t0.Add(time.Minute) {
 		t.Fatalf("second retry after %v, want 1m", st.retryAt.Sub(t0))
 	}
-	st = finish(s, "a", &sources.Error{StatusCode: 429, Temporary: true, RetryAfter: 210 * time.Second}, t0)
+	st = finish(s, "a", &sources.Error{StatusCode: 429, Transient: true, RetryAfter: 210 * time.Second}, t0)
 	if st.retryAt != t0.Add(210*time.Second) || st.notBefore != t0.Add(210*time.Second) {
 		t.Fatalf("Retry-After 3m30s gave a retry after %v", st.retryAt.Sub(t0))
 	}
@@ -86,7 +86,7 @@ func TestPermanentFailureWaitsForTheTick(t *testing.T) {
 
 func TestThrottlePausesTheSubscription(t *testing.T) {
 	s := newTestScheduler(account("a", "S1", "@every 1m"), account("b", "s1", "@every 1m"), account("c", "s2", "@every 1m"))
-	finish(s, "a", &sources.Error{StatusCode: 429, Code: throttleCode, Temporary: true, RetryAfter: 90 * time.Second}, t0)
+	finish(s, "a", &sources.Error{StatusCode: 429, Code: throttleCode, Transient: true, RetryAfter: 90 * time.Second}, t0)
 	if got := s.paused["s1"]; got != t0.Add(90*time.Second) {
 		t.Fatalf("s1 paused until %v", got)
 	}
@@ -104,7 +104,7 @@ func TestThrottlePausesTheSubscription(t *testing.T) {
 		}
 	}
 	// A 429 with another code pauses only its own account.
-	finish(s, "c", &sources.Error{StatusCode: 429, Code: "TooManyRequests", Temporary: true, RetryAfter: time.Hour}, t0)
+	finish(s, "c", &sources.Error{StatusCode: 429, Code: "TooManyRequests", Transient: true, RetryAfter: time.Hour}, t0)
 	if !s.paused["s2"].IsZero() {
 		t.Error("a non-subscription 429 paused the subscription")
 	}
@@ -146,7 +146,7 @@ func stringsUpper(s string) string { return string(s[0]-32) + s[1:] }
 func TestReloadKeepsStateAndAddsNew(t *testing.T) {
 	a, b := account("a", "s1", "@every 1m"), account("b", "s1", "@every 1m")
 	s := newTestScheduler(a)
-	st := finish(s, "a", &sources.Error{StatusCode: 503, Temporary: true}, t0)
+	st := finish(s, "a", &sources.Error{StatusCode: 503, Transient: true}, t0)
 	s.apply(reload{accounts: []Account{a, b}}, t0)
 	if s.accounts[a.key()] != st || st.failures != 1 {
 		t.Fatal("the kept account lost its state")
@@ -179,7 +179,7 @@ func TestTriggerDuringASyncRunsAgainAfterIt(t *testing.T) {
 func TestRetryAfterBeyondBackoffMaxWaitsBackoffMax(t *testing.T) {
 	for _, ra := range []time.Duration{10 * time.Minute, azure.RetryAfterCap} {
 		s := newTestScheduler(account("a", "s1", "@every 1m"))
-		st := finish(s, "a", &sources.Error{StatusCode: 503, Temporary: true, RetryAfter: ra}, t0)
+		st := finish(s, "a", &sources.Error{StatusCode: 503, Transient: true, RetryAfter: ra}, t0)
 		if st.retryAt != t0.Add(4*time.Minute) || st.notBefore != t0.Add(4*time.Minute) {
 			t.Errorf("Retry-After %v: retry after %v, not before %v; want backoff_max 4m", ra, st.retryAt.Sub(t0), st.notBefore.Sub(t0))
 		}
@@ -191,10 +191,10 @@ func TestRetryAfterBeyondBackoffMaxWaitsBackoffMax(t *testing.T) {
 // the shared backoff.
 func TestCredentialFailureSharesOneBackoff(t *testing.T) {
 	s := newTestScheduler(account("a", "s1", "@every 1h"), account("b", "s2", "@every 1h"), account("c", "s1", "@every 1h"))
-	cred := &sources.Error{Code: "AuthenticationFailed", Temporary: true, Credential: true}
+	cred := &sources.Error{Code: "AuthenticationFailed", Transient: true, Credential: true}
 	a := finish(s, "a", cred, t0)
 	b := finish(s, "b", cred, t0.Add(2*time.Second))
-	c := finish(s, "c", &sources.Error{StatusCode: 503, Temporary: true}, t0.Add(2*time.Second))
+	c := finish(s, "c", &sources.Error{StatusCode: 503, Transient: true}, t0.Add(2*time.Second))
 	if a.retryAt != t0.Add(30*time.Second) || b.retryAt != a.retryAt {
 		t.Fatalf("credential retries at %v and %v, want both at 30s", a.retryAt.Sub(t0), b.retryAt.Sub(t0))
 	}

@@ -95,7 +95,7 @@ func TestTriggerDuringScheduledSyncRunsAgain(t *testing.T) {
 
 // TestStatus: Status reports results, failures and codes, never a key.
 func TestStatus(t *testing.T) {
-	g := &gatedSyncer{gate: make(chan struct{}), err: &sources.Error{StatusCode: 429, Code: "Too\nMany Requests", Temporary: true}}
+	g := &gatedSyncer{gate: make(chan struct{}), err: &sources.Error{StatusCode: 429, Code: "Too\nMany Requests", Transient: true}}
 	close(g.gate)
 	rot := account("b", "s1", "@every 1h")
 	rot.Job.Rotate = &plan.Rotation{Every: 24 * time.Hour, Grace: time.Hour}
