@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -52,6 +53,9 @@ type Fault struct {
 	Value string `json:"value,omitempty"`
 	// Times is how many requests the fault hits; 0 means every one.
 	Times int `json:"times,omitempty"`
+	// Action, when set, limits the fault to requests for that action
+	// (such as "regenerateKeys"); others pass it by.
+	Action string `json:"action,omitempty"`
 }
 
 // InjectFault queues f for the account's next requests. Queued faults are
@@ -70,10 +74,10 @@ func (e *Emulator) ClearFaults(sub, rg, name string) {
 	delete(e.faults, resourceKey(sub, rg, name))
 }
 
-// nextFault takes the account's next fault; e.mu is held.
-func (e *Emulator) nextFault(k string) (Fault, bool) {
+// nextFault takes the account's next fault for action; e.mu is held.
+func (e *Emulator) nextFault(k, action string) (Fault, bool) {
 	q := e.faults[k]
-	if len(q) == 0 {
+	if len(q) == 0 || (q[0].Action != "" && !strings.EqualFold(q[0].Action, action)) {
 		return Fault{}, false
 	}
 	f := q[0]
@@ -249,7 +253,7 @@ func (e *Emulator) tokenFault(w http.ResponseWriter, r *http.Request, clientID s
 	k := tokenFaultKey(clientID)
 	e.mu.Lock()
 	e.requests[k]++
-	f, ok := e.nextFault(k)
+	f, ok := e.nextFault(k, "")
 	e.mu.Unlock()
 	if !ok {
 		return false

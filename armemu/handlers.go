@@ -109,7 +109,7 @@ func (e *Emulator) handleARM(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.mu.Lock()
-	f, faulted := e.nextFault(idKey(p.resource))
+	f, faulted := e.nextFault(idKey(p.resource), p.action)
 	if !faulted {
 		f, faulted = e.chaosFault()
 	}

@@ -100,7 +100,9 @@ func TestRotationPermanentErrorOnRegenerate(t *testing.T) {
 	cfg := rotationConfig("1s", "1s", a)
 	run(t, cfg, "--run-now").expect(t, 0)
 	time.Sleep(1100 * time.Millisecond)
-	a.inject(faultAuthz)
+	refused := faultAuthz
+	refused.Action = "regenerateKeys"
+	a.inject(refused)
 	r := run(t, cfg, "--run-now")
 	r.expect(t, 1)
 	if !strings.Contains(r.stdout, "regenerating secondary key") || !strings.Contains(r.stdout, "AuthorizationFailed") {

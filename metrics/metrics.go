@@ -87,7 +87,7 @@ func (m *Metrics) Synced(label string, res runner.Result, now time.Time) {
 	m.duration.Observe(res.Duration.Seconds())
 	if res.Err == nil {
 		m.lastSuccess.WithLabelValues(label).Set(float64(now.Unix()))
-		if res.Change.Rotation != "" {
+		if res.Change.Rotation.Regenerate != "" {
 			m.rotations.WithLabelValues(label).Set(float64(now.Unix()))
 		}
 	}

@@ -54,3 +54,6 @@ func (d Data) LogValue() slog.Value { return slog.StringValue(d.String()) }
 
 // MarshalJSON implements json.Marshaler: field names only.
 func (d Data) MarshalJSON() ([]byte, error) { return json.Marshal(d.Names()) }
+
+// Len is the number of fields.
+func (d Data) Len() int { return len(d.m) }

@@ -1,13 +1,63 @@
-// Package sinks defines what every secret store shares: the classified error
-// it returns. The Vault KV sink lives in sinks/vault.
+// Package sinks is the contract of a secret store: the Sink interface, the
+// state it reads (State), the change it makes (Write), and the classified
+// error it returns (Error). The Vault KV sink lives in sinks/vault; an
+// in-memory one for fast tests in sinks/memsink.
 package sinks
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
 	"github.com/keysync/keysync/fault"
+	"github.com/keysync/keysync/secret"
 )
+
+// Sink holds secrets by path. Read returns the state a plan starts from;
+// Write makes one planned write true. A Sink never decides what to write:
+// package plan does, and the runner hands the Write over.
+type Sink interface {
+	Read(ctx context.Context, path string) (State, error)
+	Write(ctx context.Context, path string, w Write) error
+}
+
+// State is what a sink holds at a path.
+type State struct {
+	// Exists is true when a live version of the secret holds data.
+	Exists bool
+	// Version is the version a write must check-and-set against: the
+	// latest one, even when it is deleted; 0 when there is none, and
+	// always 0 where the store keeps no versions.
+	Version int
+	// Versioned is true where the store keeps versions and metadata and
+	// can check-and-set (KV v2).
+	Versioned bool
+	// Metadata is the secret's custom metadata, foreign keys included;
+	// nil when there is none.
+	Metadata map[string]string
+	// Data is every field at the path, foreign ones included.
+	Data secret.Data
+}
+
+// Write is one change to a secret, whole: a sink writes what it is given and
+// merges nothing.
+type Write struct {
+	// Data, when it has fields, is the secret's full data to write, the
+	// fields keysync does not manage included.
+	Data secret.Data
+	// Metadata, when not nil, is the full custom metadata to write.
+	Metadata map[string]string
+	// BaseVersion is the version a versioned data write checks and sets
+	// against: another writer in between makes Write fail with ErrConflict.
+	BaseVersion int
+	// Create is true when no secret existed: a versioned sink records the
+	// metadata (keysync's ownership) before the data, so that data which
+	// lands is never left without its owner's mark.
+	Create bool
+}
+
+// WritesData reports whether w writes the secret's data.
+func (w Write) WritesData() bool { return w.Data.Len() > 0 }
 
 // ErrConflict means a check-and-set write lost to another writer: re-read,
 // re-plan, and try again.

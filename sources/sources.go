@@ -1,13 +1,31 @@
-// Package sources defines what every key source shares: the account a source
-// reads, and the classified error it returns. Real sources live in
-// sub-packages (sources/azure).
+// Package sources is the contract of a key source: the Source and Rotator
+// interfaces, the Account they read (an ARM resource of one of the Types),
+// and the classified Error they return. The Azure Resource Manager source
+// lives in sources/azure; an in-memory one for fast tests in
+// sources/memsource.
 package sources
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/keysync/keysync/secret"
 )
+
+// Source reads the keys of one account: the fields of its keys action's
+// answer, by the answer's own names.
+type Source interface {
+	Fetch(ctx context.Context, a Account) (secret.Fields, error)
+}
+
+// Rotator is a Source that can also regenerate one of an account's keys
+// and return the keys after.
+type Rotator interface {
+	Source
+	Regenerate(ctx context.Context, a Account, key string) (secret.Fields, error)
+}
 
 // Account identifies one Azure resource whose keys keysync reads.
 type Account struct {

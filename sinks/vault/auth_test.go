@@ -87,6 +87,7 @@ path "sys/internal/ui/mounts/*" { capabilities = ["read"] }`)
 // several times, then, at its max TTL, replaced by a new login; the token in
 // use works throughout.
 func TestAppRoleRenewsThenLogsInAgain(t *testing.T) {
+	needVault(t)
 	roleID, sidFile := enableAppRole(t, "approle-renew", putPolicy(t), "2s", "7s")
 	c := client(t, "")
 	var n counts
@@ -116,6 +117,7 @@ func TestAppRoleRenewsThenLogsInAgain(t *testing.T) {
 // the next request 403; the sink logs in again and the request succeeds.
 // A 403 from a policy, with a valid token, does not cause a login.
 func TestRecoverAfterRevocation(t *testing.T) {
+	needVault(t)
 	roleID, sidFile := enableAppRole(t, "approle-revoke", putPolicy(t), "1h", "2h")
 	c := client(t, "")
 	var n counts
@@ -150,6 +152,7 @@ func TestRecoverAfterRevocation(t *testing.T) {
 // TestRevokeOnlyOwnTokens: Revoke ends a token keysync logged in for, and
 // leaves a token it was handed alone.
 func TestRevokeOnlyOwnTokens(t *testing.T) {
+	needVault(t)
 	roleID, sidFile := enableAppRole(t, "approle-own", putPolicy(t), "1h", "2h")
 	ctx := context.Background()
 	c := client(t, "")
@@ -181,6 +184,7 @@ func TestRevokeOnlyOwnTokens(t *testing.T) {
 // TestJWTLoginRereadsTheFile: each login reads jwt_file again, so a
 // rewritten JWT is the one used next.
 func TestJWTLoginRereadsTheFile(t *testing.T) {
+	needVault(t)
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	der, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	pub := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))

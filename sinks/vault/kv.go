@@ -17,7 +17,6 @@ import (
 	"github.com/keysync/keysync/fault"
 	"github.com/keysync/keysync/secret"
 	"github.com/keysync/keysync/sinks"
-	"github.com/keysync/keysync/sync/plan"
 )
 
 // Sink reads and writes secrets under one KV mount.
@@ -143,7 +142,7 @@ func isForbidden(err error) bool {
 }
 
 // Read returns what the mount holds at path.
-func (s *Sink) Read(ctx context.Context, path string) (cur plan.Current, err error) {
+func (s *Sink) Read(ctx context.Context, path string) (cur sinks.State, err error) {
 	err = s.withToken(ctx, func() error {
 		cur, err = s.read(ctx, path)
 		return err
@@ -151,10 +150,10 @@ func (s *Sink) Read(ctx context.Context, path string) (cur plan.Current, err err
 	return cur, err
 }
 
-func (s *Sink) read(ctx context.Context, path string) (plan.Current, error) {
+func (s *Sink) read(ctx context.Context, path string) (sinks.State, error) {
 	v, err := s.kvVersion(ctx)
 	if err != nil {
-		return plan.Current{}, err
+		return sinks.State{}, err
 	}
 	if v == 1 {
 		return s.readV1(ctx, path)
@@ -162,27 +161,27 @@ func (s *Sink) read(ctx context.Context, path string) (plan.Current, error) {
 	return s.readV2(ctx, path)
 }
 
-func (s *Sink) readV1(ctx context.Context, path string) (plan.Current, error) {
+func (s *Sink) readV1(ctx context.Context, path string) (sinks.State, error) {
 	sec, err := s.client.Logical().ReadWithContext(ctx, s.mount+"/"+path)
 	if err != nil {
-		return plan.Current{}, classify("read", path, err)
+		return sinks.State{}, classify("read", path, err)
 	}
 	if sec == nil || sec.Data == nil {
-		return plan.Current{}, nil
+		return sinks.State{}, nil
 	}
-	return plan.Current{Exists: true, Data: secret.NewData(sec.Data)}, nil
+	return sinks.State{Exists: true, Data: secret.NewData(sec.Data)}, nil
 }
 
-func (s *Sink) readV2(ctx context.Context, path string) (plan.Current, error) {
+func (s *Sink) readV2(ctx context.Context, path string) (sinks.State, error) {
 	sec, err := s.client.Logical().ReadWithContext(ctx, s.mount+"/data/"+path)
 	if err != nil {
-		return plan.Current{}, classify("read", path, err)
+		return sinks.State{}, classify("read", path, err)
 	}
 	if sec == nil || sec.Data == nil {
 		// No version at all, or a metadata entry without one.
 		return s.readMetadata(ctx, path)
 	}
-	cur := plan.Current{Versioned: true}
+	cur := sinks.State{Versioned: true}
 	meta, _ := sec.Data["metadata"].(map[string]any)
 	cur.Version = intOf(meta["version"])
 	cur.Metadata = stringMap(meta["custom_metadata"])
@@ -195,11 +194,11 @@ func (s *Sink) readV2(ctx context.Context, path string) (plan.Current, error) {
 
 // readMetadata is used only when no live data exists, to learn the version
 // a create must check-and-set against and any custom_metadata already there.
-func (s *Sink) readMetadata(ctx context.Context, path string) (plan.Current, error) {
-	cur := plan.Current{Versioned: true}
+func (s *Sink) readMetadata(ctx context.Context, path string) (sinks.State, error) {
+	cur := sinks.State{Versioned: true}
 	sec, err := s.client.Logical().ReadWithContext(ctx, s.mount+"/metadata/"+path)
 	if err != nil {
-		return plan.Current{}, classify("read-metadata", path, err)
+		return sinks.State{}, classify("read-metadata", path, err)
 	}
 	if sec == nil || sec.Data == nil {
 		return cur, nil

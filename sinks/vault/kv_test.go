@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,14 +26,29 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	var err error
-	if dev, err = testenv.StartVault(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
 	code := m.Run()
-	dev.Stop()
+	if dev != nil {
+		dev.Stop()
+	}
 	os.Exit(code)
+}
+
+var (
+	vaultOnce sync.Once
+	vaultErr  error
+)
+
+// needVault starts the Vault dev server for a test of the real tier, once;
+// under -short that tier does not run, and the rest needs no Vault binary.
+func needVault(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("real tier (Vault dev server): runs without -short, as in CI")
+	}
+	vaultOnce.Do(func() { dev, vaultErr = testenv.StartVault() })
+	if vaultErr != nil {
+		t.Fatal(vaultErr)
+	}
 }
 
 func uniquePath() string { return fmt.Sprintf("sinktest/p%d", seq.Add(1)) }
@@ -69,13 +85,14 @@ func syncOnce(t *testing.T, s *Sink, path string, d plan.Desired) plan.Change {
 		t.Fatal(err)
 	}
 	ch := plan.Calculate(cur, d, time.Now())
-	if err := s.Apply(context.Background(), path, cur, ch); err != nil {
+	if err := s.Write(context.Background(), path, ch.Write); err != nil {
 		t.Fatal(err)
 	}
 	return ch
 }
 
 func TestDetectVersion(t *testing.T) {
+	needVault(t)
 	if v := newSink(t, "secret", 0).Version(); v != 2 {
 		t.Errorf("secret/ detected as KV v%d", v)
 	}
@@ -87,6 +104,7 @@ func TestDetectVersion(t *testing.T) {
 // TestDeletedLatestVersion: a soft-deleted latest version reads as absent,
 // and the create checks-and-sets against that version.
 func TestDeletedLatestVersion(t *testing.T) {
+	needVault(t)
 	s := newSink(t, "secret", 2)
 	path := uniquePath()
 	kv := dev.Client.KVv2("secret")
@@ -116,6 +134,7 @@ func TestDeletedLatestVersion(t *testing.T) {
 // TestCASConflict: a write planned from a stale read fails with
 // sinks.ErrConflict and leaves the other writer's version in place.
 func TestCASConflict(t *testing.T) {
+	needVault(t)
 	s := newSink(t, "secret", 2)
 	path := uniquePath()
 	ctx := context.Background()
@@ -128,9 +147,9 @@ func TestCASConflict(t *testing.T) {
 	if _, err := dev.Client.KVv2("secret").Patch(ctx, path, map[string]any{"owner": "someone"}); err != nil {
 		t.Fatal(err)
 	}
-	err = s.Apply(ctx, path, cur, ch)
+	err = s.Write(ctx, path, ch.Write)
 	if !errors.Is(err, sinks.ErrConflict) {
-		t.Fatalf("Apply = %v, want ErrConflict", err)
+		t.Fatalf("Write = %v, want ErrConflict", err)
 	}
 	got, _ := dev.Client.KVv2("secret").Get(ctx, path)
 	if got.VersionMetadata.Version != 2 || got.Data["owner"] != "someone" || got.Data["primary"] != "p1" {
@@ -147,6 +166,7 @@ func TestCASConflict(t *testing.T) {
 // TestForeignMetadataKept: custom_metadata keys keysync does not own
 // survive its metadata writes.
 func TestForeignMetadataKept(t *testing.T) {
+	needVault(t)
 	s := newSink(t, "secret", 2)
 	path := uniquePath()
 	ctx := context.Background()
@@ -168,6 +188,7 @@ func TestForeignMetadataKept(t *testing.T) {
 // TestErrorsAreClassified: a policy denial is permanent, an unreachable
 // Vault transient.
 func TestErrorsAreClassified(t *testing.T) {
+	needVault(t)
 	ctx := context.Background()
 	if err := dev.Client.Sys().PutPolicy("read-only", `path "secret/data/*" { capabilities = ["read"] }
 path "secret/metadata/*" { capabilities = ["read"] }`); err != nil {
@@ -186,7 +207,7 @@ path "secret/metadata/*" { capabilities = ["read"] }`); err != nil {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.Apply(ctx, path, cur, plan.Calculate(cur, desired("p", "s"), time.Now()))
+	err = s.Write(ctx, path, plan.Calculate(cur, desired("p", "s"), time.Now()).Write)
 	var se *sinks.Error
 	if !errors.As(err, &se) || se.StatusCode != 403 || se.Transient {
 		t.Fatalf("denied write: %#v", err)
@@ -212,6 +233,7 @@ path "secret/metadata/*" { capabilities = ["read"] }`); err != nil {
 // TestTokenFile: the token comes from token_file, and a rewritten file is
 // picked up; an empty file is an error.
 func TestTokenFile(t *testing.T) {
+	needVault(t)
 	t.Setenv("VAULT_TOKEN", "")
 	f := t.TempDir() + "/token"
 	os.WriteFile(f, []byte(testenv.RootToken+"\n"), 0o600)

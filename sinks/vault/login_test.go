@@ -22,6 +22,7 @@ import (
 // TestLoginFailureNamesTheMethod: a bad secret id is reported as the
 // AppRole login failing, with Vault's reason, permanently.
 func TestLoginFailureNamesTheMethod(t *testing.T) {
+	needVault(t)
 	roleID, sidFile := enableAppRole(t, "approle-bad", putPolicy(t), "1h", "2h")
 	os.WriteFile(sidFile, []byte("00000000-0000-0000-0000-000000000000"), 0o600)
 	err := NewAuth(client(t, ""), AuthOptions{Method: MethodAppRole, MountPath: "approle-bad", RoleID: roleID, SecretIDFile: sidFile}, discard).Login(context.Background())
@@ -36,6 +37,7 @@ func TestLoginFailureNamesTheMethod(t *testing.T) {
 // when others can read it or anyone else can change it, and only warned
 // about when its group can read it (Vault Agent's default).
 func TestSecretFilesMode(t *testing.T) {
+	needVault(t)
 	roleID, sidFile := enableAppRole(t, "approle-mode", putPolicy(t), "1h", "2h")
 	tokFile := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(tokFile, []byte(testenv.RootToken), 0o600)
@@ -87,6 +89,7 @@ func octal(m os.FileMode) string {
 // replaced (VAULT_TOKEN), many requests from many jobs log the condition
 // once and count it every time; a new token logs the recovery once.
 func TestInvalidTokenLoggedOnce(t *testing.T) {
+	needVault(t)
 	tok, err := dev.Client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"root"}})
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ var enableTransit sync.Once
 // configured version, is accepted; everything else is refused before any
 // read or write, with a message that names what was found.
 func TestMountCheck(t *testing.T) {
+	needVault(t)
 	enableTransit.Do(func() {
 		if err := dev.Client.Sys().Mount("transit", &api.MountInput{Type: "transit"}); err != nil {
 			t.Fatal(err)
@@ -102,6 +103,7 @@ func TestKVFromMountInfo(t *testing.T) {
 // KV-only endpoint answered as KV, never on an empty 404 (which the
 // identity engine gives to any path).
 func TestMountProbe(t *testing.T) {
+	needVault(t)
 	ctx := context.Background()
 	if err := dev.Client.Sys().PutPolicy("probe-config", `path "secret/config" { capabilities = ["read"] }
 path "secret/data/*" { capabilities = ["read"] }

@@ -12,6 +12,7 @@ import (
 // VAULT_CACERT does the same, the file wins over the variable, and without
 // either the certificate is refused.
 func TestTLS(t *testing.T) {
+	needVault(t)
 	v, err := testenv.StartVaultTLS(t.TempDir())
 	if err != nil {
 		t.Fatal(err)

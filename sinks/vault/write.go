@@ -9,58 +9,56 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/keysync/keysync/sinks"
-	"github.com/keysync/keysync/sync/plan"
 )
 
-// Apply makes ch true at path. cur is the state ch was planned from: its
-// foreign fields are written back unchanged, and on KV v2 the data write is
-// check-and-set against the version read, so a concurrent writer makes Apply
-// fail with sinks.ErrConflict instead of being overwritten.
-func (s *Sink) Apply(ctx context.Context, path string, cur plan.Current, ch plan.Change) error {
-	return s.withToken(ctx, func() error { return s.apply(ctx, path, cur, ch) })
+// Write makes w true at path. On KV v2 the data write is check-and-set
+// against w.BaseVersion, so a concurrent writer makes Write fail with
+// sinks.ErrConflict instead of being overwritten.
+func (s *Sink) Write(ctx context.Context, path string, w sinks.Write) error {
+	return s.withToken(ctx, func() error { return s.write(ctx, path, w) })
 }
 
-func (s *Sink) apply(ctx context.Context, path string, cur plan.Current, ch plan.Change) error {
-	if !ch.HasChanges() {
-		return nil
+func (s *Sink) write(ctx context.Context, path string, w sinks.Write) error {
+	v, err := s.kvVersion(ctx)
+	if err != nil {
+		return err
 	}
-	if !cur.Versioned {
-		return s.writeV1(ctx, path, cur, ch)
+	if v == 1 {
+		return s.writeV1(ctx, path, w)
 	}
 	// A create records ownership first, so that a data write which
 	// succeeds is never left without keysync's mark on it. An update
 	// writes data first: the next run repairs metadata that lags behind.
-	if ch.Action == plan.Create {
-		if err := s.writeMetadata(ctx, path, ch.Metadata); err != nil {
+	if w.Create {
+		if err := s.writeMetadata(ctx, path, w.Metadata); err != nil {
 			return err
 		}
 	}
-	if ch.WritesData() {
-		if err := s.writeDataV2(ctx, path, cur, ch); err != nil {
+	if w.WritesData() {
+		if err := s.writeDataV2(ctx, path, w); err != nil {
 			return err
 		}
 	}
-	if ch.Action != plan.Create {
-		return s.writeMetadata(ctx, path, ch.Metadata)
+	if !w.Create {
+		return s.writeMetadata(ctx, path, w.Metadata)
 	}
 	return nil
 }
 
-func (s *Sink) writeV1(ctx context.Context, path string, cur plan.Current, ch plan.Change) error {
-	if !ch.WritesData() {
+func (s *Sink) writeV1(ctx context.Context, path string, w sinks.Write) error {
+	if !w.WritesData() {
 		return nil
 	}
-	data := cur.Data.With(ch.Set).Reveal()
-	if _, err := s.client.Logical().WriteWithContext(ctx, s.mount+"/"+path, data); err != nil {
+	if _, err := s.client.Logical().WriteWithContext(ctx, s.mount+"/"+path, w.Data.Reveal()); err != nil {
 		return classify("write", path, err)
 	}
 	return nil
 }
 
-func (s *Sink) writeDataV2(ctx context.Context, path string, cur plan.Current, ch plan.Change) error {
+func (s *Sink) writeDataV2(ctx context.Context, path string, w sinks.Write) error {
 	body := map[string]any{
-		"options": map[string]any{"cas": ch.BaseVersion},
-		"data":    cur.Data.With(ch.Set).Reveal(),
+		"options": map[string]any{"cas": w.BaseVersion},
+		"data":    w.Data.Reveal(),
 	}
 	_, err := s.client.Logical().WriteWithContext(ctx, s.mount+"/data/"+path, body)
 	if isCASMismatch(err) {

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/keysync/keysync/secret"
+	"github.com/keysync/keysync/sinks"
 )
 
 // Action is what a Change does.
@@ -50,16 +50,23 @@ type Change struct {
 	Action Action
 	// Fields lists the fields whose values change.
 	Fields []FieldChange
-	// Set holds the new values of exactly those fields.
-	Set secret.Fields
-	// Metadata is the full custom_metadata to write (KV v2), nil otherwise.
-	Metadata map[string]string
-	// BaseVersion is the version a KV v2 write must check-and-set against.
+	// Write is what the sink is asked to write; zero when nothing changes.
+	// It holds keys: a change that outlives its sync drops it (Redact).
+	Write sinks.Write
+	// BaseVersion is the version the change was planned from.
 	BaseVersion int
 	// Reason explains a refusal.
 	Reason string
-	// Rotation names the key this cycle regenerates, "" for none.
-	Rotation string
+	// Rotation is the account's rotation this cycle; Rotation.Regenerate
+	// names the key to regenerate before writing, "" for none.
+	Rotation RotationPlan
+}
+
+// Redact returns c without the values it would write: field names,
+// fingerprints and the action stay, for reports that outlive the sync.
+func (c Change) Redact() Change {
+	c.Write = sinks.Write{}
+	return c
 }
 
 // HasChanges reports whether the change writes anything.
@@ -80,8 +87,8 @@ func (c Change) Describe() string {
 		return c.Reason
 	}
 	parts := make([]string, 0, len(c.Fields)+1)
-	if c.Rotation != "" {
-		parts = append(parts, "rotate: regenerate "+c.Rotation)
+	if c.Rotation.Regenerate != "" {
+		parts = append(parts, "rotate: regenerate "+c.Rotation.Regenerate)
 	}
 	for _, f := range c.Fields {
 		from := f.From

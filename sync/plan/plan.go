@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keysync/keysync/secret"
+	"github.com/keysync/keysync/sinks"
 )
 
 // Metadata keys keysync records in a KV v2 secret's custom_metadata.
@@ -24,27 +25,11 @@ const (
 	ManagedByValue = "keysync"
 )
 
-// Current is what the sink holds at a path.
-type Current struct {
-	// Exists is true when a live version of the secret holds data.
-	Exists bool
-	// Version is the KV v2 version that a write must check-and-set against:
-	// the latest version, even when it is deleted; 0 when there is none and
-	// always 0 on KV v1.
-	Version int
-	// Versioned is true on KV v2, which has metadata and check-and-set.
-	Versioned bool
-	// Metadata is the secret's custom_metadata (KV v2 only), foreign keys
-	// included; nil when there is none.
-	Metadata map[string]string
-	// Data is every field at the path, foreign ones included.
-	Data secret.Data
-}
-
-// Managed reports whether keysync's mark is on the secret. KV v1 has no
-// metadata to carry the mark, so there every secret counts as managed.
-func (c Current) Managed() bool {
-	return !c.Versioned || c.Metadata[MetaManagedBy] == ManagedByValue
+// Managed reports whether keysync's mark is on the secret. A sink without
+// metadata (KV v1) cannot carry the mark, so there every secret counts as
+// managed.
+func Managed(s sinks.State) bool {
+	return !s.Versioned || s.Metadata[MetaManagedBy] == ManagedByValue
 }
 
 // Desired is what keysync wants at a path.
@@ -56,49 +41,81 @@ type Desired struct {
 	APIVersion string
 	// Adopt allows taking over an existing secret keysync did not create.
 	Adopt bool
-	// Plain are fields that are not secrets (the active key's name): they
-	// are compared and written like keys, and shown as they are.
-	Plain map[string]string
-	// Meta is more provenance to record (rotation times).
-	Meta map[string]string
-	// Rotation, when set, is the regeneration this cycle does (or would do,
-	// in a dry run), for the change to show.
-	Rotation string
+	// Rotate, when set, is the account's rotation policy: the plan decides
+	// from what the sink holds whether a key is regenerated this cycle.
+	Rotate *Rotation
+	// Pending, when set, is a rotation whose key was regenerated but whose
+	// write has not landed: it is written as it is, never regenerated again.
+	Pending *RotationPlan
 }
 
 // Calculate compares current with desired and returns the change to make.
-// now is only written into the provenance metadata.
-func Calculate(current Current, desired Desired, now time.Time) Change {
+// now is only written into the provenance metadata and the rotation record.
+//
+// A rotating account's change may name a key to regenerate first
+// (Change.Rotation.Regenerate): the runner regenerates it and plans again
+// with the new keys and the rotation as Desired.Pending.
+func Calculate(current sinks.State, desired Desired, now time.Time) Change {
 	ch := Change{Action: Unchanged, BaseVersion: current.Version}
-	if current.Exists && !current.Managed() && !desired.Adopt {
+	if current.Exists && !Managed(current) && !desired.Adopt {
 		ch.Action = Refused
 		ch.Reason = "secret exists and was not created by keysync (no managed-by=keysync in its custom_metadata); set adopt = true on this account to take it over"
 		return ch
 	}
+	var plain, meta map[string]string
+	if rp := rotationOf(current, desired, now); rp != nil {
+		ch.Rotation = *rp
+		plain, meta = map[string]string{FieldActive: rp.Active}, rp.Meta
+	}
 	ch.Fields = fieldChanges(current.Data, desired.Fields)
-	ch.Set = make(secret.Fields)
+	set := make(secret.Fields, len(ch.Fields)+len(plain))
 	for _, f := range ch.Fields {
-		ch.Set[f.Name] = desired.Fields[f.Name]
+		set[f.Name] = desired.Fields[f.Name]
 	}
-	for _, f := range plainChanges(current.Data, desired.Plain) {
+	for _, f := range plainChanges(current.Data, plain) {
 		ch.Fields = append(ch.Fields, f)
-		ch.Set[f.Name] = secret.New(f.To)
+		set[f.Name] = secret.New(f.To)
 	}
-	ch.Rotation = desired.Rotation
-	switch {
-	case !current.Exists:
-		ch.Action = Create
-	case len(ch.Fields) > 0:
-		ch.Action = Update
-	case !current.Managed():
-		ch.Action = Adopt
-	case current.Versioned && !provenanceMatches(current.Metadata, desired):
-		ch.Action = RepairMetadata
+	ch.Action = action(current, desired, meta, len(ch.Fields) > 0)
+	if ch.Action == Unchanged {
+		return ch
 	}
-	if ch.Action != Unchanged && current.Versioned {
-		ch.Metadata = provenance(current.Metadata, desired, now)
+	ch.Write = sinks.Write{BaseVersion: current.Version, Create: ch.Action == Create}
+	if ch.WritesData() {
+		ch.Write.Data = current.Data.With(set)
+	}
+	if current.Versioned {
+		ch.Write.Metadata = provenance(current.Metadata, desired, meta, now)
 	}
 	return ch
+}
+
+// action names what a change does, given whether any field changes.
+func action(current sinks.State, desired Desired, meta map[string]string, fieldsChange bool) Action {
+	switch {
+	case !current.Exists:
+		return Create
+	case fieldsChange:
+		return Update
+	case !Managed(current):
+		return Adopt
+	case current.Versioned && !provenanceMatches(current.Metadata, desired, meta):
+		return RepairMetadata
+	}
+	return Unchanged
+}
+
+// rotationOf is the rotation this cycle: the pending one, else the one the
+// policy decides; nil for an account that does not rotate.
+func rotationOf(current sinks.State, d Desired, now time.Time) *RotationPlan {
+	switch {
+	case d.Pending != nil:
+		return d.Pending
+	case d.Rotate != nil:
+		rp := PlanRotation(current, *d.Rotate, now)
+		return &rp
+	}
+	return nil
 }
 
 // fieldChanges lists, in name order, the desired fields whose values differ
@@ -139,20 +156,21 @@ func plainChanges(current secret.Data, plain map[string]string) []FieldChange {
 
 // provenance returns the custom_metadata to write: the existing entries, so
 // that foreign ones survive, with keysync's own set anew.
-func provenance(existing map[string]string, d Desired, now time.Time) map[string]string {
+func provenance(existing map[string]string, d Desired, extra map[string]string, now time.Time) map[string]string {
 	out := maps.Clone(existing)
 	if out == nil {
 		out = make(map[string]string)
 	}
-	for k, v := range ownMetadata(d) {
+	for k, v := range ownMetadata(d, extra) {
 		out[k] = v
 	}
 	out[MetaSyncedAt] = now.UTC().Format(time.RFC3339)
 	return out
 }
 
-// ownMetadata is the provenance keysync records for d, less the time.
-func ownMetadata(d Desired) map[string]string {
+// ownMetadata is the provenance keysync records for d and extra (the
+// rotation record), less the time.
+func ownMetadata(d Desired, extra map[string]string) map[string]string {
 	m := map[string]string{
 		MetaManagedBy:  ManagedByValue,
 		MetaResourceID: d.ResourceID,
@@ -161,15 +179,15 @@ func ownMetadata(d Desired) map[string]string {
 	for name, v := range d.Fields {
 		m[MetaFingerprintPrefix+name] = v.Fingerprint()
 	}
-	maps.Copy(m, d.Meta)
+	maps.Copy(m, extra)
 	return m
 }
 
 // provenanceMatches reports whether the recorded metadata already describes d,
 // so that a secret whose metadata write failed after its data write is
 // repaired on the next run.
-func provenanceMatches(existing map[string]string, d Desired) bool {
-	for k, v := range ownMetadata(d) {
+func provenanceMatches(existing map[string]string, d Desired, extra map[string]string) bool {
+	for k, v := range ownMetadata(d, extra) {
 		if existing[k] != v {
 			return false
 		}

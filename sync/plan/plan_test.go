@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/keysync/keysync/secret"
+	"github.com/keysync/keysync/sinks"
 )
 
 var now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
@@ -26,7 +27,7 @@ func desired(primary, secondary string) Desired {
 
 // managedMeta is the metadata keysync would have written for d.
 func managedMeta(d Desired, extra map[string]string) map[string]string {
-	m := ownMetadata(d)
+	m := ownMetadata(d, nil)
 	m[MetaSyncedAt] = "2026-01-01T00:00:00Z"
 	for k, v := range extra {
 		m[k] = v
@@ -34,15 +35,15 @@ func managedMeta(d Desired, extra map[string]string) map[string]string {
 	return m
 }
 
-func v2(version int, data map[string]any, meta map[string]string) Current {
-	return Current{Exists: data != nil, Version: version, Versioned: true, Metadata: meta, Data: secret.NewData(data)}
+func v2(version int, data map[string]any, meta map[string]string) sinks.State {
+	return sinks.State{Exists: data != nil, Version: version, Versioned: true, Metadata: meta, Data: secret.NewData(data)}
 }
 
 func TestCalculate(t *testing.T) {
 	d := desired(keyA, keyB)
 	tests := []struct {
 		name       string
-		current    Current
+		current    sinks.State
 		desired    Desired
 		action     Action
 		fields     []string
@@ -76,11 +77,11 @@ func TestCalculate(t *testing.T) {
 			action: RepairMetadata, version: 2, wantMeta: true},
 		{name: "v2 metadata-only entry of another owner is no data to protect", current: v2(0, nil, map[string]string{"team": "x"}), desired: d,
 			action: Create, fields: []string{"primary", "secondary"}, wantMeta: true},
-		{name: "v1 absent creates without metadata", current: Current{}, desired: d,
+		{name: "v1 absent creates without metadata", current: sinks.State{}, desired: d,
 			action: Create, fields: []string{"primary", "secondary"}},
-		{name: "v1 equal is unchanged", current: Current{Exists: true, Data: secret.NewData(map[string]any{"primary": keyA, "secondary": keyB})}, desired: d,
+		{name: "v1 equal is unchanged", current: sinks.State{Exists: true, Data: secret.NewData(map[string]any{"primary": keyA, "secondary": keyB})}, desired: d,
 			action: Unchanged},
-		{name: "v1 rotated updates without metadata", current: Current{Exists: true, Data: secret.NewData(map[string]any{"primary": keyC, "secondary": keyB})}, desired: d,
+		{name: "v1 rotated updates without metadata", current: sinks.State{Exists: true, Data: secret.NewData(map[string]any{"primary": keyC, "secondary": keyB})}, desired: d,
 			action: Update, fields: []string{"primary"}},
 	}
 	for _, tt := range tests {
@@ -95,13 +96,13 @@ func TestCalculate(t *testing.T) {
 			if ch.BaseVersion != tt.version {
 				t.Errorf("base version = %d, want %d", ch.BaseVersion, tt.version)
 			}
-			if (ch.Metadata != nil) != tt.wantMeta {
-				t.Errorf("metadata = %v, want present: %t", ch.Metadata, tt.wantMeta)
+			if (ch.Write.Metadata != nil) != tt.wantMeta {
+				t.Errorf("metadata = %v, want present: %t", ch.Write.Metadata, tt.wantMeta)
 			}
 			if tt.reasonPart != "" && !strings.Contains(ch.Reason, tt.reasonPart) {
 				t.Errorf("reason %q lacks %q", ch.Reason, tt.reasonPart)
 			}
-			checkSet(t, ch, tt.desired)
+			checkWrite(t, ch, tt.current, tt.desired)
 		})
 	}
 }
@@ -116,20 +117,49 @@ func fieldNames(ch Change) []string {
 	return out
 }
 
-// checkSet asserts Set holds exactly the changed fields, with desired values.
-func checkSet(t *testing.T, ch Change, d Desired) {
+// checkWrite asserts the write holds the whole secret when data changes:
+// the desired keys, and every other field as it was.
+func checkWrite(t *testing.T, ch Change, cur sinks.State, d Desired) {
 	t.Helper()
-	if len(ch.Set) != len(ch.Fields) {
-		t.Fatalf("Set has %d fields, Fields %d", len(ch.Set), len(ch.Fields))
+	if !ch.WritesData() {
+		if ch.Write.WritesData() {
+			t.Fatalf("a %v change writes data", ch.Action)
+		}
+		return
+	}
+	if ch.Write.BaseVersion != cur.Version || ch.Write.Create != (ch.Action == Create) {
+		t.Errorf("write base %d create %t, for a %v from version %d", ch.Write.BaseVersion, ch.Write.Create, ch.Action, cur.Version)
+	}
+	for _, name := range ch.Write.Data.Names() {
+		got, _ := ch.Write.Data.Field(name)
+		if want, ok := d.Fields[name]; ok {
+			if !got.Equal(want) {
+				t.Errorf("write[%s] is not the desired value", name)
+			}
+			continue
+		}
+		if was, ok := cur.Data.Field(name); !ok || !got.Equal(was) {
+			t.Errorf("write[%s] is not the field as it was", name)
+		}
+	}
+	if want := len(d.Fields) + len(cur.Data.Names()) - common(cur.Data, d.Fields); ch.Write.Data.Len() != want {
+		t.Errorf("write has %d fields, want %d", ch.Write.Data.Len(), want)
 	}
 	for _, f := range ch.Fields {
-		if !ch.Set[f.Name].Equal(d.Fields[f.Name]) {
-			t.Errorf("Set[%s] is not the desired value", f.Name)
-		}
 		if f.To != d.Fields[f.Name].Fingerprint() {
 			t.Errorf("field %s: To = %s, want the desired fingerprint", f.Name, f.To)
 		}
 	}
+}
+
+func common(data secret.Data, fields secret.Fields) int {
+	n := 0
+	for _, name := range data.Names() {
+		if _, ok := fields[name]; ok {
+			n++
+		}
+	}
+	return n
 }
 
 func TestCalculateMetadata(t *testing.T) {
@@ -145,14 +175,14 @@ func TestCalculateMetadata(t *testing.T) {
 		"team":                            "payments",
 	}
 	for k, v := range want {
-		if ch.Metadata[k] != v {
-			t.Errorf("metadata[%s] = %q, want %q", k, ch.Metadata[k], v)
+		if ch.Write.Metadata[k] != v {
+			t.Errorf("metadata[%s] = %q, want %q", k, ch.Write.Metadata[k], v)
 		}
 	}
 	if cur.Metadata[MetaSyncedAt] != "2026-01-01T00:00:00Z" {
 		t.Error("Calculate modified the current metadata map")
 	}
-	for k, v := range ch.Metadata {
+	for k, v := range ch.Write.Metadata {
 		if strings.Contains(v, keyA) || strings.Contains(v, keyB) || strings.Contains(k, keyA) {
 			t.Fatalf("metadata entry %s holds a key value", k)
 		}
@@ -184,12 +214,12 @@ func TestActionString(t *testing.T) {
 func TestPlanRotation(t *testing.T) {
 	p := Rotation{Every: 30 * 24 * time.Hour, Grace: 24 * time.Hour}
 	at := func(d time.Duration) string { return now.Add(-d).UTC().Format(time.RFC3339) }
-	cur := func(active string, meta map[string]string) Current {
+	cur := func(active string, meta map[string]string) sinks.State {
 		return v2(3, map[string]any{"primary": keyA, "secondary": keyB, FieldActive: active}, meta)
 	}
 	tests := []struct {
 		name             string
-		current          Current
+		current          sinks.State
 		regen, active    string
 		recordsRotatedAt bool
 	}{
@@ -217,16 +247,59 @@ func TestPlanRotation(t *testing.T) {
 	}
 }
 
-func TestPlainFieldsShowValues(t *testing.T) {
+// TestRotationIsAPlanDecision: a rotating account whose period is over
+// plans the regeneration and the write of the new active key's name; the
+// description shows the names of keys, never their values.
+func TestRotationIsAPlanDecision(t *testing.T) {
 	d := desired(keyA, keyB)
-	d.Plain = map[string]string{FieldActive: "secondary"}
-	d.Rotation = "secondary"
-	ch := Calculate(v2(1, map[string]any{"primary": keyA, "secondary": keyC, FieldActive: "primary"}, managedMeta(d, nil)), d, now)
+	d.Rotate = &Rotation{Every: time.Hour}
+	cur := v2(1, map[string]any{"primary": keyA, "secondary": keyC, FieldActive: "primary"},
+		managedMeta(d, map[string]string{MetaRotatedAt: now.Add(-2 * time.Hour).Format(time.RFC3339)}))
+	ch := Calculate(cur, d, now)
 	want := "rotate: regenerate secondary, secondary: " + secret.New(keyC).Fingerprint() + " -> " + secret.New(keyB).Fingerprint() + ", active: primary -> secondary"
-	if ch.Action != Update || ch.Describe() != want {
+	if ch.Action != Update || ch.Describe() != want || ch.Rotation.Regenerate != "secondary" {
 		t.Fatalf("%v %q\nwant %q", ch.Action, ch.Describe(), want)
 	}
-	if ch.Set[FieldActive].Reveal() != "secondary" {
+	if v, _ := ch.Write.Data.Field(FieldActive); v.Reveal() != "secondary" {
 		t.Fatal("active not written")
+	}
+	if ch.Write.Metadata[MetaRotatedPrefix+"secondary-at"] != stamp(now) {
+		t.Fatalf("rotation not recorded: %v", ch.Write.Metadata)
+	}
+}
+
+// TestPendingRotationIsNotDecidedAgain: once a key is regenerated, the plan
+// writes the pending rotation as it is, whatever the policy would say now.
+func TestPendingRotationIsNotDecidedAgain(t *testing.T) {
+	d := desired(keyA, keyB)
+	d.Rotate = &Rotation{Every: time.Hour}
+	d.Pending = &RotationPlan{Active: "secondary", Meta: map[string]string{MetaRotatedAt: stamp(now.Add(-time.Minute))}}
+	cur := v2(1, map[string]any{"primary": keyA, "secondary": keyC, FieldActive: "primary"},
+		managedMeta(desired(keyA, keyC), map[string]string{MetaRotatedAt: now.Add(-2 * time.Hour).Format(time.RFC3339)}))
+	ch := Calculate(cur, d, now)
+	if ch.Rotation.Regenerate != "" || ch.Action != Update {
+		t.Fatalf("pending rotation planned %v, regenerate %q", ch.Action, ch.Rotation.Regenerate)
+	}
+	if ch.Write.Metadata[MetaRotatedAt] != stamp(now.Add(-time.Minute)) {
+		t.Fatalf("rotated-at %q, want the pending one", ch.Write.Metadata[MetaRotatedAt])
+	}
+}
+
+// TestRefusalNeverRotates: a secret keysync does not own is refused before
+// any regeneration is planned.
+func TestRefusalNeverRotates(t *testing.T) {
+	d := desired(keyA, keyB)
+	d.Rotate = &Rotation{Every: time.Hour}
+	ch := Calculate(v2(1, map[string]any{"primary": keyC}, nil), d, now)
+	if ch.Action != Refused || ch.Rotation.Regenerate != "" || ch.Write.WritesData() {
+		t.Fatalf("%v regenerate %q", ch.Action, ch.Rotation.Regenerate)
+	}
+}
+
+// TestRedactDropsValues: a change kept for reports holds no key.
+func TestRedactDropsValues(t *testing.T) {
+	ch := Calculate(v2(0, nil, nil), desired(keyA, keyB), now).Redact()
+	if ch.Write.Data.Len() != 0 || ch.Write.Metadata != nil || len(ch.Fields) != 2 {
+		t.Fatalf("redacted change %+v", ch)
 	}
 }

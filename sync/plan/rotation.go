@@ -1,6 +1,10 @@
 package plan
 
-import "time"
+import (
+	"time"
+
+	"github.com/keysync/keysync/sinks"
+)
 
 // Rotation fields and metadata keys.
 const (
@@ -37,7 +41,7 @@ type RotationPlan struct {
 // first sync records a baseline (primary active, no regeneration). A
 // rotation regenerates the key that is not active, and only when the
 // period has passed and that key was not regenerated within the grace.
-func PlanRotation(cur Current, p Rotation, now time.Time) RotationPlan {
+func PlanRotation(cur sinks.State, p Rotation, now time.Time) RotationPlan {
 	active := "primary"
 	if v, ok := cur.Data.Field(FieldActive); ok && v.Reveal() == "secondary" {
 		active = "secondary"
@@ -64,6 +68,13 @@ func PlanRotation(cur Current, p Rotation, now time.Time) RotationPlan {
 }
 
 // rotationMeta copies the rotation entries of existing metadata.
+// Done is the plan once its key has been regenerated: what is left is to
+// write the keys, the active key's name and the record.
+func (rp RotationPlan) Done() RotationPlan {
+	rp.Regenerate = ""
+	return rp
+}
+
 func rotationMeta(m map[string]string) map[string]string {
 	out := map[string]string{}
 	for _, k := range []string{MetaRotatedAt, MetaRotatedPrefix + "primary-at", MetaRotatedPrefix + "secondary-at"} {

@@ -38,6 +38,7 @@ func jobsIn(n int) []Job {
 // ARM's bucket of 10 at once and 20 a second finish near the bound
 // (60-10)/20 = 2.5 s with no 429; unpaced, the same run is throttled.
 func TestPacingKeepsUnderTheBucket(t *testing.T) {
+	needReal(t)
 	emu.SetThrottle(&armemu.Throttle{Burst: 10, Refill: 20})
 	defer emu.SetThrottle(nil)
 	sink := newSink(t)
@@ -72,6 +73,7 @@ func TestPacingKeepsUnderTheBucket(t *testing.T) {
 // TestPacingFollowsARMHeaders: when keysync believes in a larger bucket
 // than ARM has left, the remaining-writes header brings it down.
 func TestPacingFollowsARMHeaders(t *testing.T) {
+	needReal(t)
 	emu.SetThrottle(&armemu.Throttle{Burst: 10, Refill: 20})
 	defer emu.SetThrottle(nil)
 	before := emu.Throttled()

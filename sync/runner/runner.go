@@ -1,7 +1,8 @@
-// Package runner acts on plans: for each job it fetches keys from a source,
-// reads the sink, asks package plan what to do and, unless it is a dry run,
-// applies the change. Jobs run with bounded concurrency, a failing job never
-// stops the others, and transient errors are retried within the run.
+// Package runner acts on plans. One sync reads top to bottom: fetch the
+// account's keys from the source, read what the sink holds, ask package plan
+// what to do (rotation included), and, unless it is a dry run, apply the
+// change. Jobs run with bounded concurrency, a failing job never stops the
+// others, and transient errors are retried within the run.
 package runner
 
 import (
@@ -20,18 +21,6 @@ import (
 	"github.com/keysync/keysync/sync/plan"
 )
 
-// Source fetches the keys of one account.
-type Source interface {
-	Fetch(ctx context.Context, a sources.Account) (secret.Fields, error)
-}
-
-// Sink holds secrets: Read returns the state a plan starts from, Apply makes
-// a planned change true.
-type Sink interface {
-	Read(ctx context.Context, path string) (plan.Current, error)
-	Apply(ctx context.Context, path string, cur plan.Current, ch plan.Change) error
-}
-
 // Job is one account to keep in sync with one path.
 type Job struct {
 	Account    sources.Account
@@ -47,7 +36,8 @@ type Job struct {
 
 // Result is what happened to one job.
 type Result struct {
-	Job    Job
+	Job Job
+	// Change is the plan, without the values it wrote (plan.Change.Redact).
 	Change plan.Change
 	// Err is nil when the job succeeded (a refusal is an error too).
 	Err error
@@ -61,26 +51,29 @@ var ErrRefused = errors.New("refused")
 
 // Runner syncs jobs.
 type Runner struct {
-	Source Source
-	Sink   Sink
+	Source sources.Source
+	Sink   sinks.Sink
 	Logger *slog.Logger
 	// Concurrency bounds the jobs in flight; below 1 means 1.
 	Concurrency int
-	// SubscriptionConcurrency bounds the fetches in flight per subscription,
-	// VaultConcurrency the requests in flight to Vault; 0 means no bound
-	// beyond Concurrency.
+	// SubscriptionConcurrency bounds the source calls in flight per
+	// subscription, VaultConcurrency the calls in flight to the sink; 0
+	// means no bound beyond Concurrency.
 	SubscriptionConcurrency int
 	VaultConcurrency        int
-	// Pending holds rotations whose Vault write is outstanding; shared
-	// across runners by the daemon. Nil gets a fresh one.
+	// Pending holds rotations whose write is outstanding; shared across
+	// runners by the daemon. Nil gets a fresh one.
 	Pending *Pending
-	limits  limits
 	// DryRun plans and reports without applying.
 	DryRun bool
 	Retry  RetryPolicy
 	// Now and Sleep are the clock; nil means the real one.
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
+
+	once      sync.Once
+	subSems   *subscriptionSems
+	vaultSems semaphore
 }
 
 // maxConflicts bounds re-plans after check-and-set conflicts in one attempt.
@@ -119,8 +112,8 @@ func (r *Runner) Run(ctx context.Context, jobs []Job) []Result {
 // allows. It logs retries but not the outcome: Run reports each result, and
 // the daemon's scheduler decides what is worth a log line.
 func (r *Runner) Sync(ctx context.Context, job Job) Result {
+	r.init()
 	start := r.now()
-	log := r.JobLogger(job)
 	res := Result{Job: job}
 	for {
 		res.Attempts++
@@ -129,63 +122,121 @@ func (r *Runner) Sync(ctx context.Context, job Job) Result {
 		if !retry {
 			break
 		}
-		log.Warn("transient failure, retrying", "err", res.Err, "attempt", res.Attempts, "wait", wait.Round(time.Millisecond))
+		r.jobLogger(job).Warn("transient failure, retrying", "err", res.Err, "attempt", res.Attempts, "wait", wait.Round(time.Millisecond))
 		if err := r.sleep(ctx, wait); err != nil {
 			break
 		}
 	}
 	res.Duration = r.now().Sub(start)
-	// The result outlives the sync (reports, metrics): keep the field names
-	// and fingerprints, drop the keys and the metadata.
-	res.Change.Set, res.Change.Metadata = nil, nil
+	res.Change = res.Change.Redact()
 	return res
 }
 
-// JobLogger is the logger with the job's fixed keys.
-func (r *Runner) JobLogger(job Job) *slog.Logger {
-	return r.logger().With("account", job.Account.Name, "subscription", job.Account.SubscriptionID, "path", job.Path)
-}
-
-// attempt is one try: fetch, then read-plan-apply until no conflict.
+// attempt is one try, in four steps: fetch the keys, read the sink, plan,
+// apply. A check-and-set conflict re-reads and re-plans with the same keys.
 func (r *Runner) attempt(ctx context.Context, job Job) (plan.Change, error) {
-	if job.Rotate != nil {
-		return r.rotatingAttempt(ctx, job)
-	}
-	keys, err := r.fetch(ctx, job.Account)
+	keys, err := r.fetch(ctx, job)
 	if err != nil {
 		return plan.Change{}, err
 	}
-	if keys, err = selectFields(keys, job.Fields); err != nil {
-		return plan.Change{}, err
-	}
-	desired := plan.Desired{Fields: keys, ResourceID: job.Account.ResourceID(), APIVersion: job.APIVersion, Adopt: job.Adopt}
-	for conflicts := 0; ; conflicts++ {
-		cur, err := r.read(ctx, job.Path)
+	for conflicts := 1; ; conflicts++ {
+		cur, err := r.sink().Read(ctx, job.Path)
 		if err != nil {
 			return plan.Change{}, err
 		}
-		ch, err := r.planApply(ctx, job, cur, desired)
-		if !errors.Is(err, sinks.ErrConflict) || conflicts+1 >= maxConflicts {
+		ch := plan.Calculate(cur, r.desired(job, keys), r.now())
+		if key := ch.Rotation.Regenerate; key != "" && !r.DryRun && ch.Action != plan.Refused {
+			if keys, err = r.regenerate(ctx, job, ch.Rotation); err != nil {
+				return ch, err
+			}
+			// Plan again with the new keys; the rotation is pending now,
+			// and the change still says which key this cycle regenerated.
+			ch = plan.Calculate(cur, r.desired(job, keys), r.now())
+			ch.Rotation.Regenerate = key
+		}
+		err = r.apply(ctx, job, ch)
+		if !errors.Is(err, sinks.ErrConflict) || conflicts >= maxConflicts {
 			return ch, err
 		}
 	}
 }
 
-// planApply plans the change from cur to desired and, unless this is a dry
-// run or there is nothing to do, applies it.
-func (r *Runner) planApply(ctx context.Context, job Job, cur plan.Current, desired plan.Desired) (plan.Change, error) {
-	ch := plan.Calculate(cur, desired, r.now())
+// fetch reads the account's keys and applies the job's fields table.
+func (r *Runner) fetch(ctx context.Context, job Job) (secret.Fields, error) {
+	keys, err := r.source().Fetch(ctx, job.Account)
+	if err != nil {
+		return nil, err
+	}
+	return selectFields(keys, job.Fields)
+}
+
+// desired is what the job wants at its path, given the keys fetched.
+func (r *Runner) desired(job Job, keys secret.Fields) plan.Desired {
+	d := plan.Desired{Fields: keys, ResourceID: job.Account.ResourceID(), APIVersion: job.APIVersion, Adopt: job.Adopt, Rotate: job.Rotate}
+	if rp, ok := r.Pending.get(job.Path); ok && job.Rotate != nil {
+		d.Pending = &rp
+	}
+	return d
+}
+
+// regenerate makes the key the plan chose anew and returns the keys after.
+// From then on Azure holds a key the sink does not: the rotation is
+// remembered as pending until its write lands, so that a failed write is
+// retried without regenerating again.
+func (r *Runner) regenerate(ctx context.Context, job Job, rp plan.RotationPlan) (secret.Fields, error) {
+	keys, err := r.source().Regenerate(ctx, job.Account, rp.Regenerate)
+	if err != nil {
+		return nil, fmt.Errorf("regenerating %s key: %w", rp.Regenerate, err)
+	}
+	r.Pending.set(job.Path, rp.Done())
+	r.jobLogger(job).Info("regenerated key", "key", rp.Regenerate)
+	return selectFields(keys, job.Fields)
+}
+
+// apply makes the change true in the sink, unless it is a refusal, a dry
+// run, or nothing.
+func (r *Runner) apply(ctx context.Context, job Job, ch plan.Change) error {
 	switch {
 	case ch.Action == plan.Refused:
-		return ch, ErrRefused
+		return ErrRefused
 	case r.DryRun || !ch.HasChanges():
-		return ch, nil
+		return nil
 	}
-	return ch, r.apply(ctx, job.Path, cur, ch)
+	err := r.sink().Write(ctx, job.Path, ch.Write)
+	_, pending := r.Pending.get(job.Path)
+	switch {
+	case err == nil:
+		r.Pending.clear(job.Path)
+	case pending:
+		r.jobLogger(job).Error("ROTATED KEY NOT IN VAULT: Azure has a new key that Vault does not hold yet; retrying the write until it does",
+			"key", ch.Rotation.Active, "err", err)
+	}
+	return err
+}
+
+// init makes the concurrency bounds, once.
+func (r *Runner) init() {
+	r.once.Do(func() {
+		if r.Pending == nil {
+			r.Pending = NewPending()
+		}
+		r.subSems = &subscriptionSems{perSubscription: r.SubscriptionConcurrency}
+		r.vaultSems = newSemaphore(r.VaultConcurrency)
+	})
+}
+
+// source is Source within its bounds.
+func (r *Runner) source() bounded { return bounded{Source: r.Source, subscriptionSems: r.subSems} }
+
+// sink is Sink within its bound.
+func (r *Runner) sink() boundedSink { return boundedSink{Sink: r.Sink, sem: r.vaultSems} }
+
+func (r *Runner) jobLogger(job Job) *slog.Logger {
+	return r.logger().With("account", job.Account.Name, "subscription", job.Account.SubscriptionID, "path", job.Path)
 }
 
 func (r *Runner) report(res Result) {
-	log := r.JobLogger(res.Job)
+	log := r.jobLogger(res.Job)
 	attrs := []any{"attempts", res.Attempts, "duration", res.Duration.Round(time.Millisecond)}
 	if res.Err == nil {
 		attrs = append(attrs, "action", res.Change.Action.String())

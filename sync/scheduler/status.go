@@ -81,7 +81,7 @@ func (s *Scheduler) record(f finished, now time.Time) {
 	ls := lastSync{at: now, outcome: runner.Outcome(f.res), lastRotation: prev.lastRotation}
 	if f.res.Err != nil {
 		ls.code, ls.failures = cleanCode(errorCode(f.res.Err)), prev.failures+1
-	} else if f.res.Change.Rotation != "" {
+	} else if f.res.Change.Rotation.Regenerate != "" {
 		ls.lastRotation = now
 	}
 	s.last[f.st] = ls

@@ -1,0 +1,135 @@
+// Package memsink is a secret store held in memory, for fast tests of what
+// sits above a sink: the runner and the scheduler. It keeps the semantics
+// keysync relies on in Vault's KV v2 engine — versions, check-and-set,
+// custom metadata kept apart from data, fields of other writers — and
+// classifies its failures as sinks.Error. The Vault sink is tested against
+// a real Vault server; this one never replaces that.
+package memsink
+
+import (
+	"context"
+	"maps"
+	"net/http"
+	"sync"
+
+	"github.com/keysync/keysync/secret"
+	"github.com/keysync/keysync/sinks"
+)
+
+// Sink holds secrets by path.
+type Sink struct {
+	// Hook, when set, runs before every call with the operation ("read",
+	// "write"); an error it returns is the call's answer. Tests use it to
+	// fail a call, hold it, or race another writer in.
+	Hook func(ctx context.Context, op, path string) error
+
+	mu      sync.Mutex
+	secrets map[string]*entry
+	writes  int
+}
+
+type entry struct {
+	versions []map[string]any // versions[i] is version i+1
+	meta     map[string]string
+}
+
+// New returns an empty Sink.
+func New() *Sink { return &Sink{secrets: map[string]*entry{}} }
+
+// Read implements sinks.Sink.
+func (s *Sink) Read(ctx context.Context, path string) (sinks.State, error) {
+	if err := s.before(ctx, "read", path); err != nil {
+		return sinks.State{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := sinks.State{Versioned: true}
+	e, ok := s.secrets[path]
+	if !ok {
+		return st, nil
+	}
+	st.Metadata = maps.Clone(e.meta)
+	if n := len(e.versions); n > 0 {
+		st.Exists, st.Version = true, n
+		st.Data = secret.NewData(maps.Clone(e.versions[n-1]))
+	}
+	return st, nil
+}
+
+// Write implements sinks.Sink: metadata and data as Vault's KV v2 takes
+// them, the data write checked and set against w.BaseVersion.
+func (s *Sink) Write(ctx context.Context, path string, w sinks.Write) error {
+	if err := s.before(ctx, "write", path); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entry(path)
+	if w.WritesData() {
+		if w.BaseVersion != len(e.versions) {
+			return &sinks.Error{Op: "write", Path: path, StatusCode: http.StatusBadRequest, Err: sinks.ErrConflict, Transient: true}
+		}
+		e.versions = append(e.versions, w.Data.Reveal())
+		s.writes++
+	}
+	if w.Metadata != nil {
+		e.meta = maps.Clone(w.Metadata)
+		s.writes++
+	}
+	return nil
+}
+
+// Put writes data and metadata as another writer would, unchecked.
+func (s *Sink) Put(path string, data map[string]any, meta map[string]string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.entry(path)
+	if data != nil {
+		e.versions = append(e.versions, maps.Clone(data))
+	}
+	if meta != nil {
+		e.meta = maps.Clone(meta)
+	}
+}
+
+// Get returns the latest data and the metadata at path, and the number of
+// versions.
+func (s *Sink) Get(path string) (data map[string]any, meta map[string]string, versions int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.secrets[path]
+	if !ok {
+		return nil, nil, 0
+	}
+	if n := len(e.versions); n > 0 {
+		data = maps.Clone(e.versions[n-1])
+	}
+	return data, maps.Clone(e.meta), len(e.versions)
+}
+
+// Writes counts the requests that changed something (a data version or a
+// metadata write), as Vault would see them.
+func (s *Sink) Writes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.writes
+}
+
+func (s *Sink) entry(path string) *entry {
+	e, ok := s.secrets[path]
+	if !ok {
+		e = &entry{}
+		s.secrets[path] = e
+	}
+	return e
+}
+
+func (s *Sink) before(ctx context.Context, op, path string) error {
+	if err := ctx.Err(); err != nil {
+		return &sinks.Error{Op: op, Path: path, Err: err, Transient: true}
+	}
+	if s.Hook != nil {
+		return s.Hook(ctx, op, path)
+	}
+	return nil
+}
