@@ -126,7 +126,7 @@ func TestRecoverAfterRevocation(t *testing.T) {
 	if err := a.Login(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(ctx, c, "secret", 0, a)
+	s, err := Open(ctx, c, Options{Mount: "secret", Auth: a})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -52,11 +52,6 @@ type Options struct {
 	Deferred bool
 }
 
-// New returns a Sink for mount; see Open.
-func New(ctx context.Context, client *api.Client, mount string, kvVersion int, auth *Auth) (*Sink, error) {
-	return Open(ctx, client, Options{Mount: mount, KVVersion: kvVersion, Auth: auth})
-}
-
 // Open returns a Sink for o.Mount once Vault has shown that it is a KV
 // engine (of version o.KVVersion, when set). A mount that is not KV, or
 // whose type the token cannot learn, is an error now, before anything is
@@ -77,8 +72,8 @@ func Open(ctx context.Context, client *api.Client, o Options) (*Sink, error) {
 	return s, nil
 }
 
-// Version is the KV version of the mount, 0 while it is not checked yet.
-func (s *Sink) Version() int {
+// knownVersion is the KV version of the mount, 0 while it is not checked yet.
+func (s *Sink) knownVersion() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.version
@@ -88,7 +83,7 @@ func (s *Sink) Version() int {
 // has not been checked yet. Callers that arrive during a check share it;
 // each still stops waiting when its own ctx ends.
 func (s *Sink) kvVersion(ctx context.Context) (int, error) {
-	if v := s.Version(); v != 0 {
+	if v := s.knownVersion(); v != 0 {
 		return v, nil
 	}
 	ch := s.checking.DoChan("mount", func() (any, error) {

@@ -66,7 +66,7 @@ func client(t *testing.T, token string) *api.Client {
 
 func newSink(t *testing.T, mount string, version int) *Sink {
 	t.Helper()
-	s, err := New(context.Background(), client(t, testenv.RootToken), mount, version, nil)
+	s, err := Open(context.Background(), client(t, testenv.RootToken), Options{Mount: mount, KVVersion: version})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,10 +93,10 @@ func syncOnce(t *testing.T, s *Sink, path string, d plan.Desired) plan.Change {
 
 func TestDetectVersion(t *testing.T) {
 	needVault(t)
-	if v := newSink(t, "secret", 0).Version(); v != 2 {
+	if v := newSink(t, "secret", 0).knownVersion(); v != 2 {
 		t.Errorf("secret/ detected as KV v%d", v)
 	}
-	if v := newSink(t, testenv.V1Mount, 0).Version(); v != 1 {
+	if v := newSink(t, testenv.V1Mount, 0).knownVersion(); v != 1 {
 		t.Errorf("%s/ detected as KV v%d", testenv.V1Mount, v)
 	}
 }
@@ -198,7 +198,7 @@ path "secret/metadata/*" { capabilities = ["read"] }`); err != nil {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(ctx, client(t, tok.Auth.ClientToken), "secret", 2, nil)
+	s, err := Open(ctx, client(t, tok.Auth.ClientToken), Options{Mount: "secret", KVVersion: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +221,7 @@ path "secret/metadata/*" { capabilities = ["read"] }`); err != nil {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, err = New(ctx, c, "secret", 0, nil); err != nil {
+	if s, err = Open(ctx, c, Options{Mount: "secret"}); err != nil {
 		t.Fatalf("an unreachable Vault must not fail New: %v", err)
 	}
 	_, err = s.Read(ctx, path)

@@ -106,7 +106,7 @@ func TestInvalidTokenLoggedOnce(t *testing.T) {
 	if err := a.Login(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(ctx, c, "secret", 2, a)
+	s, err := Open(ctx, c, Options{Mount: "secret", KVVersion: 2, Auth: a})
 	if err != nil {
 		t.Fatal(err)
 	}

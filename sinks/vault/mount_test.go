@@ -51,9 +51,9 @@ func TestMountCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := New(context.Background(), client(t, testenv.RootToken), tt.mount, tt.version, nil)
+			s, err := Open(context.Background(), client(t, testenv.RootToken), Options{Mount: tt.mount, KVVersion: tt.version})
 			if tt.want != 0 {
-				if err != nil || s.Version() != tt.want {
+				if err != nil || s.knownVersion() != tt.want {
 					t.Fatalf("want KV v%d accepted, got %v", tt.want, err)
 				}
 				return
@@ -153,7 +153,7 @@ path "`+testenv.V1Mount+`/*" { capabilities = ["read"] }`); err != nil {
 			c.SetToken(tt.token)
 			s, err := Open(ctx, c, Options{Mount: tt.mount, KVVersion: tt.version, ProbePaths: tt.probes})
 			if tt.ok {
-				if err != nil || s.Version() != tt.version {
+				if err != nil || s.knownVersion() != tt.version {
 					t.Fatalf("want accepted as v%d, got %v", tt.version, err)
 				}
 				return

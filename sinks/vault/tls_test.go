@@ -25,7 +25,7 @@ func TestTLS(t *testing.T) {
 			return err
 		}
 		c.SetToken(testenv.RootToken)
-		_, err = New(context.Background(), c, "secret", 0, nil)
+		_, err = Open(context.Background(), c, Options{Mount: "secret"})
 		return err
 	}
 	t.Setenv("VAULT_CACERT", "")

@@ -93,7 +93,7 @@ func newSink(t *testing.T) *vault.Sink {
 		t.Fatal(err)
 	}
 	c.SetToken(testenv.RootToken)
-	s, err := vault.New(context.Background(), c, "secret", 0, nil)
+	s, err := vault.Open(context.Background(), c, vault.Options{Mount: "secret"})
 	if err != nil {
 		t.Fatal(err)
 	}
