@@ -73,11 +73,30 @@ func (a *Auth) loginLocked(ctx context.Context) error {
 	if err != nil {
 		return loginError(a.describe(), err)
 	}
+	old, hadOwn := a.client.Token(), a.loggedIn
 	a.client.SetToken(s.Auth.ClientToken)
 	a.secret, a.loggedIn = s, true
 	a.bump()
 	a.log.Info("logged in to vault", "method", a.opts.Method, "ttl", time.Duration(s.Auth.LeaseDuration)*time.Second, "renewable", s.Auth.Renewable)
+	if hadOwn && old != s.Auth.ClientToken {
+		a.revokeReplaced(ctx, old)
+	}
 	return nil
+}
+
+// revokeReplaced revokes a token keysync logged in for and no longer
+// uses, so that no token of keysync's outlives its use. It is best effort:
+// an invalid token has nothing left to revoke, and a valid one expires at
+// its max TTL anyway.
+func (a *Auth) revokeReplaced(ctx context.Context, token string) {
+	c, err := a.client.CloneWithHeaders()
+	if err != nil {
+		return
+	}
+	c.SetToken(token)
+	if err := c.Auth().Token().RevokeSelfWithContext(ctx, ""); err != nil && statusOf(err) != http.StatusForbidden {
+		a.log.Debug("revoking the replaced vault token failed", "err", err)
+	}
 }
 
 // logIn asks Vault for a token with the configured method.
