@@ -12,7 +12,7 @@ VAULT_BIN := tools/vault/bin/vault
 # for; go.sum in tools/vault still pins every hash.
 VAULT_ENV := GONOSUMDB=github.com/hashicorp GOFLAGS=
 
-.PHONY: all build vault test fuzz demo bench bench-smoke clean deploy-check
+.PHONY: all build vault test test-fast fuzz demo bench bench-smoke clean deploy-check
 
 all: build
 
@@ -32,6 +32,11 @@ test: vault
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) fuzz
 	$(MAKE) deploy-check
+
+# The fast tier: no Vault, no emulator (the real tier's tests say so under
+# -short); seconds, for the edit-test loop. make test runs everything.
+test-fast:
+	$(GO) test -short -count=1 ./fault/... ./sync/... ./sources/... ./sinks/...
 
 # A short, bounded run of each fuzz target, so CI proves they still work.
 # Budgets are counts, not durations: a duration budget can fail at its
