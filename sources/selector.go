@@ -1,0 +1,210 @@
+package sources
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Selector says which resources a discovery finds: resources of one type,
+// in some subscriptions (or every one the identity can see, or those under
+// a management group), optionally some resource groups, whose tags match.
+type Selector struct {
+	// Type is a key of Types.
+	Type string
+	// Subscriptions are subscription ids; empty with no ManagementGroup
+	// means every subscription the identity can see.
+	Subscriptions []string
+	// ManagementGroup is a management group id (not its display name).
+	ManagementGroup string
+	// ResourceGroups, when set, keep resources of these groups only
+	// (compared without case, as ARM does).
+	ResourceGroups []string
+	// Tags must all hold, each compared without case in its value.
+	Tags []TagMatch
+}
+
+// TagOp is how a TagMatch compares.
+type TagOp int
+
+// The comparisons a tag selector makes.
+const (
+	// TagEquals: the tag's value is Value.
+	TagEquals TagOp = iota
+	// TagNotEquals: the tag is missing or its value is not Value.
+	TagNotEquals
+	// TagPresent: the tag is set to a non-empty value.
+	TagPresent
+	// TagAbsent: the tag is missing or empty.
+	TagAbsent
+)
+
+// TagMatch is one condition on a resource's tags.
+type TagMatch struct {
+	Key   string
+	Op    TagOp
+	Value string
+}
+
+// Bounds of a selector, from ARM's rules: a tag name has at most 512
+// characters and a value 256
+// (learn.microsoft.com/azure/azure-resource-manager/management/tag-resources#limitations);
+// a query names at most 1,000 subscriptions.
+const (
+	maxTagKey         = 512
+	maxTagValue       = 256
+	maxTags           = 50
+	maxResourceGroups = 1000
+	MaxSubscriptions  = 1000
+)
+
+var (
+	guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	// mgRE: a management group id is letters, digits, hyphens,
+	// underscores, periods and parentheses, at most 90 characters.
+	mgRE = regexp.MustCompile(`^[A-Za-z0-9_().-]{1,90}$`)
+	rgRE = regexp.MustCompile(`^[\p{L}\p{N}_\-.()]+$`)
+)
+
+// Validate reports every problem with the selector at once.
+func (s Selector) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if _, ok := Types[strings.ToLower(s.Type)]; !ok {
+		add("type must be one of %s, got %q", strings.Join(TypeNames(), ", "), s.Type)
+	}
+	if len(s.Subscriptions) > 0 && s.ManagementGroup != "" {
+		add("subscriptions and management_group exclude each other")
+	}
+	if len(s.Subscriptions) > MaxSubscriptions {
+		add("at most %d subscriptions, got %d", MaxSubscriptions, len(s.Subscriptions))
+	}
+	for _, id := range s.Subscriptions {
+		if !guidRE.MatchString(id) {
+			add("subscription %q is not a subscription id (a GUID)", clip(id))
+		}
+	}
+	if s.ManagementGroup != "" && !mgRE.MatchString(s.ManagementGroup) {
+		add("management_group %q is not a management group id", clip(s.ManagementGroup))
+	}
+	if len(s.ResourceGroups) > maxResourceGroups {
+		add("at most %d resource groups, got %d", maxResourceGroups, len(s.ResourceGroups))
+	}
+	for _, rg := range s.ResourceGroups {
+		if n := utf8.RuneCountInString(rg); n < 1 || n > 90 || !rgRE.MatchString(rg) || strings.HasSuffix(rg, ".") {
+			add("resource group %q is not a valid name", clip(rg))
+		}
+	}
+	if len(s.Tags) > maxTags {
+		add("at most %d tag conditions, got %d", maxTags, len(s.Tags))
+	}
+	for _, m := range s.Tags {
+		if err := m.validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (m TagMatch) validate() error {
+	switch {
+	case m.Key == "" || utf8.RuneCountInString(m.Key) > maxTagKey:
+		return fmt.Errorf("tag name must have 1 to %d characters", maxTagKey)
+	case strings.ContainsAny(m.Key, `<>%&\?/`) || !noControl(m.Key):
+		return fmt.Errorf("tag name %q holds a character Azure refuses in tag names", clip(m.Key))
+	case utf8.RuneCountInString(m.Value) > maxTagValue:
+		return fmt.Errorf("tag %q: value longer than %d characters", clip(m.Key), maxTagValue)
+	case !noControl(m.Value):
+		return fmt.Errorf("tag %q: value holds a control character", clip(m.Key))
+	case (m.Op == TagEquals || m.Op == TagNotEquals) && m.Value == "":
+		return fmt.Errorf("tag %q: an empty value never matches; select by presence or absence instead", clip(m.Key))
+	case m.Op < TagEquals || m.Op > TagAbsent:
+		return fmt.Errorf("tag %q: unknown comparison", clip(m.Key))
+	}
+	return nil
+}
+
+// Query is the Azure Resource Graph query (KQL) that finds the selector's
+// resources, one row per resource with the columns discovery reads. Only
+// Validate'd selectors make sense here; every literal is quoted.
+//
+// The Resources table's type and resourceGroup columns are lower-case, so
+// the query compares them with =~ and in~
+// (learn.microsoft.com/azure/governance/resource-graph/concepts/explore-resources);
+// paging needs the id column and a stable order
+// (learn.microsoft.com/azure/governance/resource-graph/concepts/paging-results).
+func (s Selector) Query() string {
+	t := Types[strings.ToLower(s.Type)]
+	lines := []string{"Resources", "| where type =~ " + kqlString(t.Provider)}
+	if len(s.ResourceGroups) > 0 {
+		quoted := make([]string, len(s.ResourceGroups))
+		for i, rg := range s.ResourceGroups {
+			quoted[i] = kqlString(rg)
+		}
+		lines = append(lines, "| where resourceGroup in~ ("+strings.Join(quoted, ", ")+")")
+	}
+	for _, m := range s.Tags {
+		lines = append(lines, "| where "+m.kql())
+	}
+	lines = append(lines, "| project id, name, type, subscriptionId, resourceGroup, tags", "| order by id asc")
+	return strings.Join(lines, "\n")
+}
+
+func (m TagMatch) kql() string {
+	tag := "tags[" + kqlString(m.Key) + "]"
+	switch m.Op {
+	case TagNotEquals:
+		return "isempty(" + tag + ") or tostring(" + tag + ") !~ " + kqlString(m.Value)
+	case TagPresent:
+		return "isnotempty(" + tag + ")"
+	case TagAbsent:
+		return "isempty(" + tag + ")"
+	default:
+		return "tostring(" + tag + ") =~ " + kqlString(m.Value)
+	}
+}
+
+// kqlString quotes s as a KQL string literal: single quotes, with the
+// backslash and the quote escaped. Validate has refused control
+// characters, so nothing else needs escaping.
+func kqlString(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
+	return "'" + r.Replace(s) + "'"
+}
+
+// MatchTags reports whether tags satisfy every condition, as the query
+// does: values compared without case, a missing tag equal to an empty one.
+// Discovery through ARM's list APIs, which cannot filter on tags, uses it.
+func (s Selector) MatchTags(tags map[string]string) bool {
+	return !slices.ContainsFunc(s.Tags, func(m TagMatch) bool { return !m.match(tags) })
+}
+
+func (m TagMatch) match(tags map[string]string) bool {
+	v := tags[m.Key]
+	switch m.Op {
+	case TagNotEquals:
+		return !strings.EqualFold(v, m.Value)
+	case TagPresent:
+		return v != ""
+	case TagAbsent:
+		return v == ""
+	default:
+		return strings.EqualFold(v, m.Value)
+	}
+}
+
+func noControl(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
+}
+
+// clip bounds a value quoted in an error message.
+func clip(s string) string {
+	if len(s) > 64 {
+		return s[:64] + "..."
+	}
+	return s
+}

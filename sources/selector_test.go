@@ -1,0 +1,86 @@
+package sources
+
+import (
+	"strings"
+	"testing"
+)
+
+const subA = "11111111-2222-3333-4444-555555555555"
+
+func TestSelectorValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		s    Selector
+		want string // "" for valid
+	}{
+		{"batch in one subscription", Selector{Type: "batch", Subscriptions: []string{subA}}, ""},
+		{"every subscription, tags", Selector{Type: "storage", Tags: []TagMatch{{Key: "keysync", Value: "true"}, {Key: "owner", Op: TagPresent}}}, ""},
+		{"unknown type", Selector{Type: "vm"}, `type must be one of`},
+		{"both scopes", Selector{Type: "batch", Subscriptions: []string{subA}, ManagementGroup: "mg"}, "exclude each other"},
+		{"not a guid", Selector{Type: "batch", Subscriptions: []string{"prod"}}, `"prod" is not a subscription id`},
+		{"bad group", Selector{Type: "batch", ResourceGroups: []string{"rg."}}, "is not a valid name"},
+		{"bad management group", Selector{Type: "batch", ManagementGroup: "a b"}, "not a management group id"},
+		{"tag name with slash", Selector{Type: "batch", Tags: []TagMatch{{Key: "a/b", Value: "x"}}}, "refuses in tag names"},
+		{"control character", Selector{Type: "batch", Tags: []TagMatch{{Key: "k", Value: "a\nb"}}}, "control character"},
+		{"empty value", Selector{Type: "batch", Tags: []TagMatch{{Key: "k"}}}, "empty value never matches"},
+		{"long value", Selector{Type: "batch", Tags: []TagMatch{{Key: "k", Value: strings.Repeat("v", 257)}}}, "longer than 256"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.s.Validate()
+			if (err == nil) != (tt.want == "") || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+				t.Fatalf("Validate() = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSelectorQuery(t *testing.T) {
+	s := Selector{Type: "Batch", ResourceGroups: []string{"rg-a", "RG-B"}, Tags: []TagMatch{
+		{Key: "keysync", Value: "true"},
+		{Key: "owner", Op: TagPresent},
+		{Key: "legacy", Op: TagAbsent},
+		{Key: "env", Op: TagNotEquals, Value: "it's"},
+	}}
+	want := `Resources
+| where type =~ 'Microsoft.Batch/batchAccounts'
+| where resourceGroup in~ ('rg-a', 'RG-B')
+| where tostring(tags['keysync']) =~ 'true'
+| where isnotempty(tags['owner'])
+| where isempty(tags['legacy'])
+| where isempty(tags['env']) or tostring(tags['env']) !~ 'it\'s'
+| project id, name, type, subscriptionId, resourceGroup, tags
+| order by id asc`
+	if got := s.Query(); got != want {
+		t.Fatalf("query:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+// TestSelectorQueryQuotes: a value cannot end its literal and add KQL.
+func TestSelectorQueryQuotes(t *testing.T) {
+	s := Selector{Type: "batch", Tags: []TagMatch{{Key: `k'] or 1==1 //`, Value: `x\' | take 1`}}}
+	q := s.Query()
+	if !strings.Contains(q, `tags['k\'] or 1==1 //']`) || !strings.Contains(q, `=~ 'x\\\' | take 1'`) {
+		t.Fatalf("literal not quoted:\n%s", q)
+	}
+}
+
+func TestMatchTags(t *testing.T) {
+	s := Selector{Type: "batch", Tags: []TagMatch{{Key: "keysync", Value: "TRUE"}, {Key: "env", Op: TagNotEquals, Value: "prod"}, {Key: "legacy", Op: TagAbsent}}}
+	tests := []struct {
+		tags map[string]string
+		want bool
+	}{
+		{map[string]string{"keysync": "true"}, true},
+		{map[string]string{"keysync": "true", "env": "dev"}, true},
+		{map[string]string{"keysync": "true", "env": "Prod"}, false},
+		{map[string]string{"keysync": "true", "legacy": "yes"}, false},
+		{map[string]string{"keysync": "false"}, false},
+		{nil, false},
+	}
+	for _, tt := range tests {
+		if got := s.MatchTags(tt.tags); got != tt.want {
+			t.Errorf("MatchTags(%v) = %t, want %t", tt.tags, got, tt.want)
+		}
+	}
+}
