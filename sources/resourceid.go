@@ -1,0 +1,58 @@
+package sources
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// maxResourceID bounds a resource id read from an answer: ARM's own ids are
+// far shorter (a name is at most a few hundred characters).
+const maxResourceID = 1024
+
+// ParseResourceID reads an ARM resource id of one of the Types,
+// /subscriptions/{s}/resourceGroups/{rg}/providers/{namespace}/{type}/{name},
+// as Resource Graph and ARM's list APIs return it. The literal segments and
+// the provider compare without case, as ARM's do; the values keep theirs.
+// The account's Type is the entry's name, and each value is checked against
+// the type's naming rules, since the answer is not trusted.
+func ParseResourceID(id string) (Account, error) {
+	if len(id) > maxResourceID {
+		return Account{}, fmt.Errorf("resource id longer than %d bytes", maxResourceID)
+	}
+	seg := strings.Split(strings.TrimPrefix(id, "/"), "/")
+	if len(seg) != 8 || !strings.EqualFold(seg[0], "subscriptions") || !strings.EqualFold(seg[2], "resourceGroups") || !strings.EqualFold(seg[4], "providers") {
+		return Account{}, fmt.Errorf("%q is not a resource id of the form /subscriptions/{id}/resourceGroups/{group}/providers/{namespace}/{type}/{name}", clip(id))
+	}
+	provider := seg[5] + "/" + seg[6]
+	name, ok := typeByProvider(provider)
+	if !ok {
+		return Account{}, fmt.Errorf("resource type %q is not one keysync reads", clip(provider))
+	}
+	vals := make([]string, 3)
+	for i, s := range []string{seg[1], seg[3], seg[7]} {
+		v, err := url.PathUnescape(s)
+		if err != nil || v == "" {
+			return Account{}, fmt.Errorf("resource id %q has an empty or badly escaped segment", clip(id))
+		}
+		vals[i] = v
+	}
+	a := Account{SubscriptionID: vals[0], ResourceGroup: vals[1], Name: vals[2], Type: name}
+	if !guidRE.MatchString(a.SubscriptionID) {
+		return Account{}, fmt.Errorf("resource id %q: subscription is not a GUID", clip(id))
+	}
+	if t := Types[name]; !t.ValidName(a.Name) {
+		return Account{}, fmt.Errorf("resource id %q: %q is not a valid %s name", clip(id), clip(a.Name), name)
+	}
+	return a, nil
+}
+
+// typeByProvider finds the entry of Types for an ARM resource type.
+func typeByProvider(provider string) (string, bool) {
+	for name, t := range Types {
+		if strings.EqualFold(t.Provider, provider) {
+			return name, true
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,34 @@
+package sources
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseResourceID(t *testing.T) {
+	tests := []struct {
+		id   string
+		want Account
+		err  string
+	}{
+		{id: "/subscriptions/" + subA + "/resourceGroups/Prod-RG/providers/Microsoft.Batch/batchAccounts/acct1",
+			want: Account{SubscriptionID: subA, ResourceGroup: "Prod-RG", Name: "acct1", Type: "batch"}},
+		{id: "/SUBSCRIPTIONS/" + subA + "/resourcegroups/rg/providers/microsoft.storage/storageaccounts/store1",
+			want: Account{SubscriptionID: subA, ResourceGroup: "rg", Name: "store1", Type: "storage"}},
+		{id: "/subscriptions/" + subA + "/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1", err: "not one keysync reads"},
+		{id: "/subscriptions/" + subA + "/resourceGroups/rg/providers/Microsoft.Batch/batchAccounts/acct1/pools/p", err: "is not a resource id"},
+		{id: "/subscriptions/prod/resourceGroups/rg/providers/Microsoft.Batch/batchAccounts/acct1", err: "not a GUID"},
+		{id: "/subscriptions/" + subA + "/resourceGroups/rg/providers/Microsoft.Batch/batchAccounts/a%2Fb", err: "not a valid batch name"},
+		{id: "/subscriptions/" + subA + "/resourceGroups//providers/Microsoft.Batch/batchAccounts/acct1", err: "empty or badly escaped"},
+		{id: strings.Repeat("x", 2000), err: "longer than"},
+	}
+	for _, tt := range tests {
+		got, err := ParseResourceID(tt.id)
+		if (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) {
+			t.Fatalf("ParseResourceID(%.80q) = %v, want %q", tt.id, err, tt.err)
+		}
+		if err == nil && got != tt.want {
+			t.Errorf("ParseResourceID(%.80q) = %+v, want %+v", tt.id, got, tt.want)
+		}
+	}
+}
