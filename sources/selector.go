@@ -1,6 +1,7 @@
 package sources
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"regexp"
@@ -26,6 +27,21 @@ type Selector struct {
 	ResourceGroups []string
 	// Tags must all hold, each compared without case in its value.
 	Tags []TagMatch
+	// KeepTags names the tags a found resource carries back (copy_tags);
+	// others are not fetched, or dropped.
+	KeepTags []string
+}
+
+// Found is a resource a discovery found: the account, and the tags of
+// Selector.KeepTags it has.
+type Found struct {
+	Account Account
+	Tags    map[string]string
+}
+
+// Discoverer finds the resources a selector names.
+type Discoverer interface {
+	Discover(ctx context.Context, sel Selector) ([]Found, error)
 }
 
 // TagOp is how a TagMatch compares.
@@ -107,6 +123,14 @@ func (s Selector) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if len(s.KeepTags) > maxTags {
+		add("at most %d tags to copy, got %d", maxTags, len(s.KeepTags))
+	}
+	for _, k := range s.KeepTags {
+		if err := (TagMatch{Key: k, Op: TagPresent}).validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -150,7 +174,11 @@ func (s Selector) Query() string {
 	for _, m := range s.Tags {
 		lines = append(lines, "| where "+m.kql())
 	}
-	lines = append(lines, "| project id, name, type, subscriptionId, resourceGroup, tags", "| order by id asc")
+	project := "| project id, name, type, subscriptionId, resourceGroup"
+	if len(s.KeepTags) > 0 {
+		project += ", tags"
+	}
+	lines = append(lines, project, "| order by id asc")
 	return strings.Join(lines, "\n")
 }
 

@@ -49,10 +49,14 @@ func TestSelectorQuery(t *testing.T) {
 | where isnotempty(tags['owner'])
 | where isempty(tags['legacy'])
 | where isempty(tags['env']) or tostring(tags['env']) !~ 'it\'s'
-| project id, name, type, subscriptionId, resourceGroup, tags
+| project id, name, type, subscriptionId, resourceGroup
 | order by id asc`
 	if got := s.Query(); got != want {
 		t.Fatalf("query:\n%s\nwant:\n%s", got, want)
+	}
+	s.KeepTags = []string{"owner"}
+	if got := s.Query(); !strings.Contains(got, "| project id, name, type, subscriptionId, resourceGroup, tags\n") {
+		t.Fatalf("tags to keep are not projected:\n%s", got)
 	}
 }
 

@@ -1,6 +1,7 @@
 package azure
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -52,8 +53,21 @@ func (g *guardedTransport) Do(req *http.Request) (*http.Response, error) {
 		_ = resp.Body.Close()
 		return nil, &RedirectError{Host: req.URL.Host, Status: resp.StatusCode, Location: describeLocation(resp.Header.Get("Location"))}
 	}
-	resp.Body = &boundedBody{rc: resp.Body, left: g.limit, limit: g.limit}
+	limit := g.limit
+	if n, ok := req.Context().Value(bodyLimitKey{}).(int64); ok && n > 0 {
+		limit = n
+	}
+	resp.Body = &boundedBody{rc: resp.Body, left: limit, limit: limit}
 	return resp, nil
+}
+
+// bodyLimitKey carries a request's own body bound in its context: a keys
+// answer is small, a page of Resource Graph rows is not.
+type bodyLimitKey struct{}
+
+// withBodyLimit bounds the bodies of requests made with ctx to n bytes.
+func withBodyLimit(ctx context.Context, n int64) context.Context {
+	return context.WithValue(ctx, bodyLimitKey{}, n)
 }
 
 // RedirectError is a 3xx answer, which keysync never follows.

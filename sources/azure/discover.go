@@ -1,0 +1,443 @@
+package azure
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+
+	"github.com/keysync/keysync/sources"
+)
+
+// Discovery engines.
+const (
+	EngineResourceGraph = "resource-graph"
+	EngineARMList       = "arm-list"
+)
+
+// Resource Graph's query API, from
+// specification/resourcegraph/resource-manager/Microsoft.ResourceGraph/ResourceGraph/stable/2024-04-01/resourcegraph.json
+// (QueryRequest, QueryResponse; options.$top is 1 to 1000). Subscriptions
+// are sent in groups: Microsoft's guidance for throttled requests advises
+// groups of fewer than 300
+// (learn.microsoft.com/azure/governance/resource-graph/concepts/guidance-for-throttled-requests),
+// and one answer is at most 16 MB
+// (learn.microsoft.com/azure/governance/resource-graph/concepts/paging-results).
+const (
+	graphAPIVersion = "2024-04-01"
+	graphPath       = "/providers/Microsoft.ResourceGraph/resources"
+	graphPageRows   = 1000
+	graphGroup      = 250
+	pageBodyLimit   = 16 << 20
+)
+
+// Listing subscriptions, from
+// specification/resources/resource-manager/Microsoft.Resources/subscriptions/stable/2022-12-01/subscriptions.json
+// (Subscriptions_List, paged by nextLink).
+const subscriptionsAPIVersion = "2022-12-01"
+
+// Bounds of one discovery: pages followed, resources kept, subscriptions
+// listed, and the wait keysync accepts for Resource Graph's quota.
+const (
+	maxPages         = 2000
+	maxFound         = 500_000
+	maxSubscriptions = 100_000
+	maxQuotaWait     = time.Minute
+)
+
+// Discover finds the resources sel names, with Resource Graph or, where
+// that is not allowed, ARM's list APIs (engine "arm-list"). Both go
+// through the same pipeline and credential as the keys. A failure is a
+// *sources.Error, and nothing found is half a result: the caller keeps
+// what it had.
+func (s *Source) Discover(ctx context.Context, sel sources.Selector, engine string) ([]sources.Found, error) {
+	if err := sel.Validate(); err != nil {
+		return nil, &sources.Error{Err: err, Code: "InvalidSelector"}
+	}
+	d := &discovery{s: s, sel: sel, keep: keepSet(sel.KeepTags)}
+	switch engine {
+	case "", EngineResourceGraph:
+		return d.graph(ctx)
+	case EngineARMList:
+		return d.armList(ctx)
+	}
+	return nil, &sources.Error{Err: fmt.Errorf("unknown discovery engine %q", engine), Code: "InvalidSelector"}
+}
+
+// discovery is one Discover call's state.
+type discovery struct {
+	s     *Source
+	sel   sources.Selector
+	keep  map[string]bool
+	found []sources.Found
+	seen  map[string]bool
+	pages int
+}
+
+// add keeps a row: its id parsed and checked, its type the selector's.
+func (d *discovery) add(id string, tags map[string]string) error {
+	a, err := sources.ParseResourceID(id)
+	if err != nil {
+		return err
+	}
+	if a.Type != strings.ToLower(d.sel.Type) {
+		return fmt.Errorf("answer holds %s resource %q, asked for %s", a.Type, clean(id), d.sel.Type)
+	}
+	if d.seen == nil {
+		d.seen = map[string]bool{}
+	}
+	if d.seen[a.Key()] {
+		return nil // pages may repeat a row when resources change meanwhile
+	}
+	if len(d.found) >= maxFound {
+		return fmt.Errorf("more than %d resources found", maxFound)
+	}
+	d.seen[a.Key()] = true
+	d.found = append(d.found, sources.Found{Account: a, Tags: d.kept(tags)})
+	return nil
+}
+
+// kept copies the tags to keep, bounded as Azure bounds them.
+func (d *discovery) kept(tags map[string]string) map[string]string {
+	var out map[string]string
+	for k, v := range tags {
+		if d.keep[strings.ToLower(k)] && len(v) <= 256 {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// page counts a page against the bound.
+func (d *discovery) page() error {
+	if d.pages++; d.pages > maxPages {
+		return fmt.Errorf("more than %d pages", maxPages)
+	}
+	return nil
+}
+
+func keepSet(tags []string) map[string]bool {
+	m := make(map[string]bool, len(tags))
+	for _, t := range tags {
+		m[strings.ToLower(t)] = true
+	}
+	return m
+}
+
+// graphRequest is QueryRequest.
+type graphRequest struct {
+	Subscriptions    []string     `json:"subscriptions,omitempty"`
+	ManagementGroups []string     `json:"managementGroups,omitempty"`
+	Query            string       `json:"query"`
+	Options          graphOptions `json:"options"`
+}
+
+type graphOptions struct {
+	Top          int    `json:"$top"`
+	SkipToken    string `json:"$skipToken,omitempty"`
+	ResultFormat string `json:"resultFormat"`
+}
+
+// graphResponse is QueryResponse, with the rows keysync projects.
+type graphResponse struct {
+	Count           *int64     `json:"count"`
+	ResultTruncated string     `json:"resultTruncated"`
+	SkipToken       string     `json:"$skipToken"`
+	Data            []graphRow `json:"data"`
+}
+
+type graphRow struct {
+	ID   string            `json:"id"`
+	Tags map[string]string `json:"tags"`
+}
+
+// graph queries Resource Graph: a management group in one scope, else the
+// subscriptions (named, or every one the identity sees) in groups, each
+// followed page by page with $skipToken and the same query and scope, as
+// the API requires.
+func (d *discovery) graph(ctx context.Context) ([]sources.Found, error) {
+	q := graphRequest{Query: d.sel.Query(), Options: graphOptions{Top: graphPageRows, ResultFormat: "objectArray"}}
+	if d.sel.ManagementGroup != "" {
+		q.ManagementGroups = []string{d.sel.ManagementGroup}
+		return d.found, d.graphScope(ctx, q)
+	}
+	subs, err := d.subscriptions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for start := 0; start < len(subs); start += graphGroup {
+		q.Subscriptions = subs[start:min(start+graphGroup, len(subs))]
+		if err := d.graphScope(ctx, q); err != nil {
+			return nil, err
+		}
+	}
+	return d.found, nil
+}
+
+func (d *discovery) graphScope(ctx context.Context, q graphRequest) error {
+	q.Options.SkipToken = ""
+	for {
+		if err := d.page(); err != nil {
+			return &sources.Error{Err: err, Code: "TooManyResults"}
+		}
+		var page graphResponse
+		if err := d.s.discoveryCall(ctx, http.MethodPost, d.s.client.Endpoint()+graphPath, graphAPIVersion, q, &page); err != nil {
+			return err
+		}
+		if page.Count == nil || page.ResultTruncated == "true" {
+			return &sources.Error{StatusCode: http.StatusOK, Code: "MalformedAnswer",
+				Err: errors.New("resource graph answer has no count, or says it is truncated")}
+		}
+		for _, row := range page.Data {
+			if err := d.add(row.ID, row.Tags); err != nil {
+				return &sources.Error{StatusCode: http.StatusOK, Code: "MalformedAnswer", Err: err}
+			}
+		}
+		if page.SkipToken == "" {
+			return nil
+		}
+		if len(page.SkipToken) > 4096 {
+			return &sources.Error{StatusCode: http.StatusOK, Code: "MalformedAnswer", Err: errors.New("$skipToken longer than 4096 bytes")}
+		}
+		q.Options.SkipToken = page.SkipToken
+	}
+}
+
+// subscriptions are the selector's, or every subscription the identity
+// sees that can act (Enabled, Warned or PastDue; a Disabled one is
+// read-only and a Deleted one is gone).
+func (d *discovery) subscriptions(ctx context.Context) ([]string, error) {
+	if len(d.sel.Subscriptions) > 0 {
+		return d.sel.Subscriptions, nil
+	}
+	var out []string
+	next := d.s.client.Endpoint() + "/subscriptions"
+	version := subscriptionsAPIVersion
+	for next != "" {
+		if err := d.page(); err != nil {
+			return nil, &sources.Error{Err: err, Code: "TooManyResults"}
+		}
+		var page struct {
+			Value []struct {
+				SubscriptionID string `json:"subscriptionId"`
+				State          string `json:"state"`
+			} `json:"value"`
+			NextLink string `json:"nextLink"`
+		}
+		if err := d.s.discoveryCall(ctx, http.MethodGet, next, version, nil, &page); err != nil {
+			return nil, err
+		}
+		for _, v := range page.Value {
+			switch v.State {
+			case "Enabled", "Warned", "PastDue":
+				out = append(out, v.SubscriptionID)
+			}
+		}
+		if len(out) > maxSubscriptions {
+			return nil, &sources.Error{Err: fmt.Errorf("more than %d subscriptions", maxSubscriptions), Code: "TooManyResults"}
+		}
+		var err error
+		if next, err = d.s.nextLink(page.NextLink, "/subscriptions"); err != nil {
+			return nil, err
+		}
+		version = ""
+	}
+	return out, nil
+}
+
+// armList lists the type's resources in each subscription with ARM's list
+// API (GET /subscriptions/{s}/providers/{provider}), page by nextLink, and
+// filters resource groups and tags itself, as that API cannot.
+func (d *discovery) armList(ctx context.Context) ([]sources.Found, error) {
+	if d.sel.ManagementGroup != "" {
+		return nil, &sources.Error{Err: errors.New("discovery = \"arm-list\" cannot search a management group: name its subscriptions"), Code: "InvalidSelector"}
+	}
+	subs, err := d.subscriptions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t := sources.Types[strings.ToLower(d.sel.Type)]
+	for _, sub := range subs {
+		prefix := "/subscriptions/" + url.PathEscape(sub) + "/providers/" + t.Provider
+		if err := d.armListSubscription(ctx, prefix, t.APIVersion); err != nil {
+			return nil, err
+		}
+	}
+	return d.found, nil
+}
+
+func (d *discovery) armListSubscription(ctx context.Context, prefix, version string) error {
+	next := d.s.client.Endpoint() + prefix
+	for next != "" {
+		if err := d.page(); err != nil {
+			return &sources.Error{Err: err, Code: "TooManyResults"}
+		}
+		var page struct {
+			Value    []graphRow `json:"value"`
+			NextLink string     `json:"nextLink"`
+		}
+		if err := d.s.discoveryCall(ctx, http.MethodGet, next, version, nil, &page); err != nil {
+			return err
+		}
+		for _, r := range page.Value {
+			if !d.selects(r) {
+				continue
+			}
+			if err := d.add(r.ID, r.Tags); err != nil {
+				return &sources.Error{StatusCode: http.StatusOK, Code: "MalformedAnswer", Err: err}
+			}
+		}
+		var err error
+		if next, err = d.s.nextLink(page.NextLink, prefix); err != nil {
+			return err
+		}
+		version = ""
+	}
+	return nil
+}
+
+// selects applies the resource group and tag conditions to a listed row.
+func (d *discovery) selects(r graphRow) bool {
+	if !d.sel.MatchTags(r.Tags) {
+		return false
+	}
+	if len(d.sel.ResourceGroups) == 0 {
+		return true
+	}
+	a, err := sources.ParseResourceID(r.ID)
+	if err != nil {
+		return true // add refuses it with the reason
+	}
+	for _, rg := range d.sel.ResourceGroups {
+		if strings.EqualFold(rg, a.ResourceGroup) {
+			return true
+		}
+	}
+	return false
+}
+
+// nextLink checks a page's nextLink before it is followed: it must point
+// to ARM's own endpoint, over the same scheme, under the path listed, or
+// a hostile answer could send ARM's bearer token elsewhere.
+func (s *Source) nextLink(link, prefix string) (string, error) {
+	if link == "" {
+		return "", nil
+	}
+	bad := func(why string) (string, error) {
+		return "", &sources.Error{StatusCode: http.StatusOK, Code: "MalformedAnswer", Err: fmt.Errorf("nextLink %s: %s", describeLocation(link), why)}
+	}
+	if len(link) > 8192 {
+		return bad("longer than 8192 bytes")
+	}
+	u, err := url.Parse(link)
+	base, berr := url.Parse(s.client.Endpoint())
+	if err != nil || berr != nil {
+		return bad("not a URL")
+	}
+	if u.Scheme != base.Scheme || !strings.EqualFold(u.Host, base.Host) || u.User != nil {
+		return bad("not on ARM's endpoint " + base.Host)
+	}
+	if !strings.HasPrefix(strings.ToLower(u.EscapedPath()), strings.ToLower(strings.TrimRight(base.EscapedPath(), "/")+prefix)) {
+		return bad("not under " + prefix)
+	}
+	return u.String(), nil
+}
+
+// discoveryCall sends one discovery request through the pipeline and
+// decodes its answer into out, classified like a keys call. version, when
+// set, is added as api-version (a nextLink carries its own). It honours
+// Resource Graph's quota: when none is left, it waits for the reset.
+func (s *Source) discoveryCall(ctx context.Context, method, u, version string, body, out any) error {
+	ctx, cancel := context.WithTimeout(withBodyLimit(ctx, pageBodyLimit), s.timeout)
+	defer cancel()
+	req, err := runtime.NewRequest(ctx, method, u)
+	if err == nil && body != nil {
+		err = runtime.MarshalAsJSON(req, body)
+	}
+	if err != nil {
+		return &sources.Error{Err: fmt.Errorf("building request: %w", err)}
+	}
+	if version != "" {
+		q := req.Raw().URL.Query()
+		q.Set("api-version", version)
+		req.Raw().URL.RawQuery = q.Encode()
+	}
+	req.Raw().Header.Set("Accept", "application/json")
+	runtime.SkipBodyDownload(req)
+	return s.decodeDiscovery(ctx, req, out)
+}
+
+func (s *Source) decodeDiscovery(ctx context.Context, req *policy.Request, out any) error {
+	resp, err := s.client.Pipeline().Do(req)
+	var unread *unreadResponse
+	if errors.As(err, &unread) {
+		resp = unread.resp
+	}
+	if resp != nil {
+		defer resp.Body.Close()
+	}
+	switch {
+	case unread != nil:
+		return readError(resp, unread.err)
+	case err != nil:
+		return transportError(ctx, err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return readError(resp, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		e := responseError(resp, b, nil, sources.TransientStatus(resp.StatusCode))
+		if e.RetryAfter == 0 {
+			e.RetryAfter = quotaReset(resp.Header)
+		}
+		return e
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return responseError(resp, nil, fmt.Errorf("decoding answer: %w", err), false)
+	}
+	return waitQuota(ctx, resp.Header)
+}
+
+// waitQuota waits for Resource Graph's quota to reset when the answer says
+// none is left (x-ms-user-quota-remaining: 0), so that the next page is
+// not throttled.
+func waitQuota(ctx context.Context, h http.Header) error {
+	if h.Get("x-ms-user-quota-remaining") != "0" {
+		return nil
+	}
+	d := quotaReset(h)
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return &sources.Error{Err: ctx.Err(), Code: "Cancelled"}
+	}
+}
+
+// quotaReset reads x-ms-user-quota-resets-after (hh:mm:ss), bounded; 0
+// when absent or malformed.
+func quotaReset(h http.Header) time.Duration {
+	v := h.Get("x-ms-user-quota-resets-after")
+	var hh, mm, ss int
+	if n, err := fmt.Sscanf(v, "%2d:%2d:%2d", &hh, &mm, &ss); err != nil || n != 3 || len(v) != 8 || mm > 59 || ss > 59 || hh < 0 || mm < 0 || ss < 0 {
+		return 0
+	}
+	return min(time.Duration(hh)*time.Hour+time.Duration(mm)*time.Minute+time.Duration(ss)*time.Second, maxQuotaWait)
+}
