@@ -40,7 +40,7 @@ func New(version string) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
 		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_sync_total",
-			Help: "Account syncs by outcome: create, update, unchanged, adopt, repair-metadata, refused, failed."}, []string{"account", "result"}),
+			Help: "Account syncs by outcome: create, update, unchanged, adopt, repair-metadata, mark, delete, refused, failed."}, []string{"account", "result"}),
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keysync_last_success_timestamp_seconds",
 			Help: "Unix time of the account's last successful sync."}, []string{"account"}),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "keysync_sync_duration_seconds",

@@ -54,6 +54,9 @@ type Write struct {
 	// metadata (keysync's ownership) before the data, so that data which
 	// lands is never left without its owner's mark.
 	Create bool
+	// Delete removes the secret whole, every version and its metadata;
+	// Data and Metadata are then empty.
+	Delete bool
 }
 
 // WritesData reports whether w writes the secret's data.

@@ -76,6 +76,11 @@ const (
 	maxTags           = 50
 	maxResourceGroups = 1000
 	MaxSubscriptions  = 1000
+	// MaxKeepTags and MaxKeepTagBytes bound copy_tags so that the tags
+	// fit Vault's custom_metadata (64 keys of at most 128 bytes) beside
+	// keysync's own entries and a prefix.
+	MaxKeepTags     = 16
+	MaxKeepTagBytes = 100
 )
 
 var (
@@ -123,12 +128,14 @@ func (s Selector) Validate() error {
 			errs = append(errs, err)
 		}
 	}
-	if len(s.KeepTags) > maxTags {
-		add("at most %d tags to copy, got %d", maxTags, len(s.KeepTags))
+	if len(s.KeepTags) > MaxKeepTags {
+		add("copy_tags: at most %d tags, got %d", MaxKeepTags, len(s.KeepTags))
 	}
 	for _, k := range s.KeepTags {
 		if err := (TagMatch{Key: k, Op: TagPresent}).validate(); err != nil {
 			errs = append(errs, err)
+		} else if len(k) > MaxKeepTagBytes {
+			add("copy_tags: tag name %q is longer than %d bytes", clip(k), MaxKeepTagBytes)
 		}
 	}
 	return errors.Join(errs...)

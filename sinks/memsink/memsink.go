@@ -64,6 +64,11 @@ func (s *Sink) Write(ctx context.Context, path string, w sinks.Write) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if w.Delete {
+		delete(s.secrets, path)
+		s.writes++
+		return nil
+	}
 	e := s.entry(path)
 	if w.WritesData() {
 		if w.BaseVersion != len(e.versions) {

@@ -74,6 +74,15 @@ func Run(t *testing.T, h Harness) {
 			t.Fatalf("metadata write: version %d metadata %v", st.Version, st.Metadata)
 		}
 	})
+	t.Run("delete", func(t *testing.T) {
+		p := h.path()
+		mustWrite(t, h, p, sinks.Write{Create: true, Data: data("k", "v1"), Metadata: map[string]string{"a": "1"}})
+		mustWrite(t, h, p, sinks.Write{BaseVersion: 1, Data: data("k", "v2")})
+		mustWrite(t, h, p, sinks.Write{Delete: true, BaseVersion: 2})
+		if st := mustRead(t, h, p); st.Exists || st.Version != 0 || st.Metadata != nil {
+			t.Fatalf("after delete: exists %t version %d metadata %v", st.Exists, st.Version, st.Metadata)
+		}
+	})
 	t.Run("cancelled", func(t *testing.T) {
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()

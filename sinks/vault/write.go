@@ -23,6 +23,9 @@ func (s *Sink) write(ctx context.Context, path string, w sinks.Write) error {
 	if err != nil {
 		return err
 	}
+	if w.Delete {
+		return s.delete(ctx, path, v)
+	}
 	if v == 1 {
 		return s.writeV1(ctx, path, w)
 	}
@@ -79,6 +82,19 @@ func (s *Sink) writeMetadata(ctx context.Context, path string, meta map[string]s
 	body := map[string]any{"custom_metadata": meta}
 	if _, err := s.client.Logical().WriteWithContext(ctx, s.mount+"/metadata/"+path, body); err != nil {
 		return classify("write-metadata", path, err)
+	}
+	return nil
+}
+
+// delete removes the secret whole: on KV v2 its metadata and every
+// version, on KV v1 the one value.
+func (s *Sink) delete(ctx context.Context, path string, version int) error {
+	p := s.mount + "/metadata/" + path
+	if version == 1 {
+		p = s.mount + "/" + path
+	}
+	if _, err := s.client.Logical().DeleteWithContext(ctx, p); err != nil {
+		return classify("delete", path, err)
 	}
 	return nil
 }

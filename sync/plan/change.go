@@ -23,9 +23,13 @@ const (
 	RepairMetadata
 	// Refused means keysync will not touch the secret; Reason says why.
 	Refused
+	// Mark records that the secret's source is gone (on_removed = "mark").
+	Mark
+	// Delete deletes the secret whole (on_removed = "delete").
+	Delete
 )
 
-var actionNames = [...]string{"unchanged", "create", "update", "adopt", "repair-metadata", "refused"}
+var actionNames = [...]string{"unchanged", "create", "update", "adopt", "repair-metadata", "refused", "mark", "delete"}
 
 // String returns the action's name as the plan and the summary print it.
 func (a Action) String() string {
@@ -83,8 +87,13 @@ func (c Change) WritesData() bool {
 // Describe renders the change for people: field names and fingerprints,
 // never a value.
 func (c Change) Describe() string {
-	if c.Action == Refused {
+	switch c.Action {
+	case Refused:
 		return c.Reason
+	case Mark:
+		return "source gone: marked " + MetaSourceGone
+	case Delete:
+		return "source gone: every version and the metadata deleted"
 	}
 	parts := make([]string, 0, len(c.Fields)+1)
 	if c.Rotation.Regenerate != "" {

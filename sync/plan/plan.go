@@ -6,6 +6,7 @@ package plan
 import (
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/keysync/keysync/secret"
@@ -47,7 +48,22 @@ type Desired struct {
 	// Pending, when set, is a rotation whose key was regenerated but whose
 	// write has not landed: it is written as it is, never regenerated again.
 	Pending *RotationPlan
+	// Tags, when not nil, are the resource's Azure tags to record in the
+	// metadata (copy_tags), each as MetaTagPrefix+name; recorded tags that
+	// are no longer among them are removed.
+	Tags map[string]string
 }
+
+// MetaTagPrefix precedes an Azure tag's name in the metadata.
+const MetaTagPrefix = "azure-tag-"
+
+// Vault's bounds on custom_metadata (vault-plugin-secrets-kv
+// path_metadata.go: maxCustomMetadataKeys, ...KeyLength, ...ValueLength).
+const (
+	MaxMetadataKeys        = 64
+	MaxMetadataKeyLength   = 128
+	MaxMetadataValueLength = 512
+)
 
 // Calculate compares current with desired and returns the change to make.
 // now is only written into the provenance metadata and the rotation record.
@@ -161,6 +177,14 @@ func provenance(existing map[string]string, d Desired, extra map[string]string, 
 	if out == nil {
 		out = make(map[string]string)
 	}
+	if d.Tags != nil {
+		for k := range out {
+			if strings.HasPrefix(k, MetaTagPrefix) {
+				delete(out, k)
+			}
+		}
+	}
+	delete(out, MetaSourceGone)
 	for k, v := range ownMetadata(d, extra) {
 		out[k] = v
 	}
@@ -180,6 +204,9 @@ func ownMetadata(d Desired, extra map[string]string) map[string]string {
 		m[MetaFingerprintPrefix+name] = v.Fingerprint()
 	}
 	maps.Copy(m, extra)
+	for k, v := range d.Tags {
+		m[MetaTagPrefix+k] = v
+	}
 	return m
 }
 
@@ -187,8 +214,17 @@ func ownMetadata(d Desired, extra map[string]string) map[string]string {
 // so that a secret whose metadata write failed after its data write is
 // repaired on the next run.
 func provenanceMatches(existing map[string]string, d Desired, extra map[string]string) bool {
-	for k, v := range ownMetadata(d, extra) {
+	own := ownMetadata(d, extra)
+	for k, v := range own {
 		if existing[k] != v {
+			return false
+		}
+	}
+	if _, gone := existing[MetaSourceGone]; gone {
+		return false
+	}
+	for k := range existing {
+		if _, ok := own[k]; !ok && d.Tags != nil && strings.HasPrefix(k, MetaTagPrefix) {
 			return false
 		}
 	}

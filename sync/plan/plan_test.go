@@ -303,3 +303,66 @@ func TestRedactDropsValues(t *testing.T) {
 		t.Fatalf("redacted change %+v", ch)
 	}
 }
+
+// TestTagsInMetadata: copy_tags records the resource's tags; a changed or
+// removed tag repairs the metadata, and a foreign key is kept.
+func TestTagsInMetadata(t *testing.T) {
+	d := desired(keyA, keyB)
+	d.Tags = map[string]string{"owner": "payments"}
+	ch := Calculate(v2(0, nil, nil), d, now)
+	if ch.Write.Metadata[MetaTagPrefix+"owner"] != "payments" {
+		t.Fatalf("tag not recorded: %v", ch.Write.Metadata)
+	}
+	data := map[string]any{"primary": keyA, "secondary": keyB}
+	meta := managedMeta(d, map[string]string{MetaTagPrefix + "team": "old", "theirs": "x"})
+	ch = Calculate(v2(1, data, meta), d, now)
+	if ch.Action != RepairMetadata || ch.Write.Metadata[MetaTagPrefix+"team"] != "" || ch.Write.Metadata["theirs"] != "x" {
+		t.Fatalf("%v: %v", ch.Action, ch.Write.Metadata)
+	}
+	if ch := Calculate(v2(1, data, managedMeta(d, nil)), d, now); ch.Action != Unchanged {
+		t.Fatalf("recorded tags: %v", ch.Action)
+	}
+}
+
+// TestRefoundAccountClearsMark: a secret marked as gone whose source is
+// found again loses the mark.
+func TestRefoundAccountClearsMark(t *testing.T) {
+	d := desired(keyA, keyB)
+	ch := Calculate(v2(1, map[string]any{"primary": keyA, "secondary": keyB}, managedMeta(d, map[string]string{MetaSourceGone: stamp(now)})), d, now)
+	if ch.Action != RepairMetadata || ch.Write.Metadata[MetaSourceGone] != "" {
+		t.Fatalf("%v %v", ch.Action, ch.Write.Metadata)
+	}
+}
+
+func TestRemoval(t *testing.T) {
+	mine := managedMeta(desired(keyA, keyB), nil)
+	data := map[string]any{"primary": keyA}
+	tests := []struct {
+		name   string
+		cur    sinks.State
+		policy string
+		action Action
+	}{
+		{"keep", v2(1, data, mine), RemoveKeep, Unchanged},
+		{"mark", v2(1, data, mine), RemoveMark, Mark},
+		{"marked already", v2(1, data, managedMeta(desired(keyA, keyB), map[string]string{MetaSourceGone: "x"})), RemoveMark, Unchanged},
+		{"delete", v2(3, data, mine), RemoveDelete, Delete},
+		{"never another's", v2(1, data, map[string]string{"team": "x"}), RemoveDelete, Refused},
+		{"never on KV v1", sinks.State{Exists: true, Data: secret.NewData(data)}, RemoveDelete, Refused},
+		{"nothing there", v2(0, nil, nil), RemoveDelete, Unchanged},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ch := Removal(tt.cur, tt.policy, now)
+			if ch.Action != tt.action {
+				t.Fatalf("%v (%s), want %v", ch.Action, ch.Reason, tt.action)
+			}
+			if ch.Write.Delete != (tt.action == Delete) || ch.Write.WritesData() {
+				t.Fatalf("write %+v", ch.Write)
+			}
+			if tt.action == Mark && (ch.Write.Metadata[MetaSourceGone] != stamp(now) || ch.Write.Metadata[MetaManagedBy] != ManagedByValue) {
+				t.Fatalf("mark %v", ch.Write.Metadata)
+			}
+		})
+	}
+}

@@ -356,3 +356,34 @@ func TestFastCancelledRunReportsEveryJob(t *testing.T) {
 		t.Fatal("a cancelled run wrote")
 	}
 }
+
+// TestFastRemovedAccounts: an account discovery no longer finds is kept,
+// marked or deleted as configured, without a call to the source, and a
+// secret keysync does not own is never deleted.
+func TestFastRemovedAccounts(t *testing.T) {
+	f := newFixture()
+	mark, del, theirs := f.job("alpha"), f.job("bravo"), f.job("charlie")
+	f.r.Run(context.Background(), []Job{mark, del})
+	f.sink.Put(theirs.Path, map[string]any{"k": "v"}, map[string]string{"team": "x"})
+	mark.Remove, del.Remove, theirs.Remove = plan.RemoveMark, plan.RemoveDelete, plan.RemoveDelete
+	fetches := f.src.Calls("fetch", mark.Account)
+	results := f.r.Run(context.Background(), []Job{mark, del, theirs})
+	if results[0].Err != nil || results[0].Change.Action != plan.Mark || results[1].Change.Action != plan.Delete || !errors.Is(results[2].Err, ErrRefused) {
+		t.Fatalf("%v %v %v", results[0].Change.Action, results[1].Change.Action, results[2].Err)
+	}
+	if _, meta, _ := f.sink.Get(mark.Path); meta[plan.MetaSourceGone] == "" {
+		t.Fatal("not marked")
+	}
+	if _, _, v := f.sink.Get(del.Path); v != 0 {
+		t.Fatal("not deleted")
+	}
+	if data, _, _ := f.sink.Get(theirs.Path); data["k"] != "v" {
+		t.Fatal("another's secret was deleted")
+	}
+	if f.src.Calls("fetch", mark.Account) != fetches {
+		t.Fatal("a removal fetched keys")
+	}
+	if got := Summarize(results).String(); !strings.Contains(got, "1 marked gone, 1 deleted") {
+		t.Fatalf("summary %q", got)
+	}
+}

@@ -12,6 +12,9 @@ import (
 // Summary counts results by outcome.
 type Summary struct {
 	Created, Updated, Unchanged, Adopted, Repaired, Failed int
+	// Marked and Deleted count secrets whose source discovery no longer
+	// finds.
+	Marked, Deleted int
 }
 
 // Summarize counts results.
@@ -31,6 +34,10 @@ func Summarize(results []Result) Summary {
 			s.Adopted++
 		case plan.RepairMetadata:
 			s.Repaired++
+		case plan.Mark:
+			s.Marked++
+		case plan.Delete:
+			s.Deleted++
 		default:
 			s.Unchanged++
 		}
@@ -40,8 +47,12 @@ func Summarize(results []Result) Summary {
 
 // String renders the counts on one line.
 func (s Summary) String() string {
-	return fmt.Sprintf("%d created, %d updated, %d unchanged, %d adopted, %d metadata repaired, %d failed",
+	out := fmt.Sprintf("%d created, %d updated, %d unchanged, %d adopted, %d metadata repaired, %d failed",
 		s.Created, s.Updated, s.Unchanged, s.Adopted, s.Repaired, s.Failed)
+	if s.Marked+s.Deleted > 0 {
+		out += fmt.Sprintf(", %d marked gone, %d deleted", s.Marked, s.Deleted)
+	}
+	return out
 }
 
 // WriteReport prints one line per result and the summary. It shows names,

@@ -32,6 +32,11 @@ type Job struct {
 	Fields map[string]string
 	// Rotate, when set, regenerates the inactive key every period.
 	Rotate *plan.Rotation
+	// Tags, when not nil, are Azure tags to record in the metadata.
+	Tags map[string]string
+	// Remove, when set, makes this the job of an account discovery no
+	// longer finds: its secret is kept, marked or deleted (plan.Remove*).
+	Remove string
 }
 
 // Result is what happened to one job.
@@ -135,6 +140,9 @@ func (r *Runner) Sync(ctx context.Context, job Job) Result {
 // attempt is one try, in four steps: fetch the keys, read the sink, plan,
 // apply. A check-and-set conflict re-reads and re-plans with the same keys.
 func (r *Runner) attempt(ctx context.Context, job Job) (plan.Change, error) {
+	if job.Remove != "" {
+		return r.remove(ctx, job)
+	}
 	keys, err := r.fetch(ctx, job)
 	if err != nil {
 		return plan.Change{}, err
@@ -161,6 +169,17 @@ func (r *Runner) attempt(ctx context.Context, job Job) (plan.Change, error) {
 	}
 }
 
+// remove is the attempt of an account whose source is gone: read, plan
+// the removal, apply. Nothing is fetched: there is nothing to fetch.
+func (r *Runner) remove(ctx context.Context, job Job) (plan.Change, error) {
+	cur, err := r.sink().Read(ctx, job.Path)
+	if err != nil {
+		return plan.Change{}, err
+	}
+	ch := plan.Removal(cur, job.Remove, r.now())
+	return ch, r.apply(ctx, job, ch)
+}
+
 // fetch reads the account's keys and applies the job's fields table.
 func (r *Runner) fetch(ctx context.Context, job Job) (secret.Fields, error) {
 	keys, err := r.source().Fetch(ctx, job.Account)
@@ -172,7 +191,7 @@ func (r *Runner) fetch(ctx context.Context, job Job) (secret.Fields, error) {
 
 // desired is what the job wants at its path, given the keys fetched.
 func (r *Runner) desired(job Job, keys secret.Fields) plan.Desired {
-	d := plan.Desired{Fields: keys, ResourceID: job.Account.ResourceID(), APIVersion: job.APIVersion, Adopt: job.Adopt, Rotate: job.Rotate}
+	d := plan.Desired{Fields: keys, ResourceID: job.Account.ResourceID(), APIVersion: job.APIVersion, Adopt: job.Adopt, Rotate: job.Rotate, Tags: job.Tags}
 	if rp, ok := r.Pending.get(job.Path); ok && job.Rotate != nil {
 		d.Pending = &rp
 	}
