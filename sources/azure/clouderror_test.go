@@ -30,7 +30,7 @@ func TestParseKeysDocumentedSample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f[FieldPrimary].Reveal() != keyA || f[FieldSecondary].Reveal() != keyB || len(f) != 2 {
+	if f["primary"].Reveal() != keyA || f["secondary"].Reveal() != keyB || len(f) != 2 {
 		t.Fatalf("parsed %v", f)
 	}
 }
@@ -168,7 +168,7 @@ func FuzzParseResponse(f *testing.F) {
 		if n := countDetails(e.Details); n > maxDetailsTotal {
 			t.Fatalf("%d details kept", n)
 		}
-		if fields, err := parseKeys([]byte(body), sources.Account{Name: "sampleacct"}); err == nil && (fields[FieldPrimary].IsZero() || fields[FieldSecondary].IsZero()) {
+		if fields, err := parseKeys([]byte(body), sources.Account{Name: "sampleacct"}); err == nil && (fields["primary"].IsZero() || fields["secondary"].IsZero()) {
 			t.Fatal("accepted an empty key")
 		}
 	})

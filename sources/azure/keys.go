@@ -13,12 +13,6 @@ import (
 	"github.com/keysync/keysync/sources"
 )
 
-// Field names keysync writes for a Batch account.
-const (
-	FieldPrimary   = "primary"
-	FieldSecondary = "secondary"
-)
-
 // parseKeys decodes a 200 response for a: the type's fields under the
 // response's own names (for Storage, each keys[] entry under its keyName).
 // A response for another resource, or with a missing or empty key, is an

@@ -68,7 +68,7 @@ func TestFetchSendsTheDocumentedRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if keys[FieldPrimary].Reveal() != want.Primary || keys[FieldSecondary].Reveal() != want.Secondary {
+	if keys["primary"].Reveal() != want.Primary || keys["secondary"].Reveal() != want.Secondary {
 		t.Fatal("fetched keys differ from the emulator's")
 	}
 	log := emu.RequestLog()
