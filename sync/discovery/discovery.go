@@ -1,0 +1,191 @@
+// Package discovery runs [[discover]] blocks: it asks a finder for the
+// resources each block selects, turns what it finds into jobs, and lets
+// package inventory decide which to sync and which are gone. It keeps what
+// it found between runs, so that the daemon can tell a removed account
+// from one it never had.
+package discovery
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/inventory"
+	"github.com/keysync/keysync/sync/plan"
+	"github.com/keysync/keysync/sync/runner"
+)
+
+// Finder finds the resources a selector names (sources/azure.Source).
+type Finder interface {
+	Discover(ctx context.Context, sel sources.Selector, engine string) ([]sources.Found, error)
+}
+
+// Block is one [[discover]] block.
+type Block struct {
+	// Name identifies the block in logs, metrics and conflicts.
+	Name     string
+	Selector sources.Selector
+	// Engine is "resource-graph" (the default) or "arm-list".
+	Engine string
+	// Path is the path template (sources.ExpandPath).
+	Path string
+	// Job holds the settings every found account gets: Adopt, Fields,
+	// Rotate, APIVersion, and Account.Rule for types with a rule.
+	Job runner.Job
+	// OnRemoved is plan.RemoveKeep, RemoveMark or RemoveDelete.
+	OnRemoved string
+}
+
+// Options bound a discovery and check what it makes.
+type Options struct {
+	// MaxRemovedFraction: a run that would remove more of the accounts
+	// found before removes nothing (inventory.Input).
+	MaxRemovedFraction float64
+	// CheckPath refuses a path the sink would refuse; nil accepts all.
+	CheckPath func(path string) error
+}
+
+// State is what the last run found: each account's job and the policy of
+// the block that found it.
+type State struct {
+	entries []inventory.Entry
+	jobs    map[string]found
+}
+
+type found struct {
+	job       runner.Job
+	onRemoved string
+}
+
+// Outcome is one run's result.
+type Outcome struct {
+	// Jobs are the discovered accounts to sync, listed ones excluded.
+	Jobs []runner.Job
+	// Removals are jobs for accounts gone since the last run whose block
+	// says to mark or delete their secrets (runner.Job.Remove set).
+	Removals []runner.Job
+	Decision inventory.Decision
+	// Failed maps a block's name to why its discovery failed.
+	Failed map[string]error
+	// Found counts the resources each block found (before conflicts).
+	Found map[string]int
+}
+
+// Run runs every block and decides. prev is the last run's state (nil for
+// none: nothing can then be removed); the new state is returned.
+func Run(ctx context.Context, f Finder, blocks []Block, listed []runner.Job, prev *State, o Options) (Outcome, *State) {
+	in := inventory.Input{Previous: prev.entriesOrNil(), MaxRemovedFraction: o.MaxRemovedFraction}
+	for _, j := range listed {
+		in.Listed = append(in.Listed, inventory.Entry{Key: j.Account.Key(), Path: j.Path, Origin: "account"})
+	}
+	out := Outcome{Failed: map[string]error{}, Found: map[string]int{}}
+	next := &State{jobs: map[string]found{}}
+	for _, b := range blocks {
+		ib := inventory.Block{Origin: b.Name}
+		jobs, err := b.find(ctx, f, o.CheckPath)
+		if err != nil {
+			ib.Err = err
+			out.Failed[b.Name] = err
+		}
+		out.Found[b.Name] = len(jobs)
+		for _, j := range jobs {
+			e := inventory.Entry{Key: j.Account.Key(), Path: j.Path, Origin: b.Name}
+			ib.Found = append(ib.Found, e)
+			next.jobs[id(e)] = found{job: j, onRemoved: b.OnRemoved}
+		}
+		in.Blocks = append(in.Blocks, ib)
+	}
+	out.Decision = inventory.Decide(in)
+	for _, e := range out.Decision.Discovered {
+		fj, ok := next.jobs[id(e)]
+		if !ok && prev != nil {
+			fj, ok = prev.jobs[id(e)] // kept: its block failed, or the drop was held
+			next.jobs[id(e)] = fj
+		}
+		if ok {
+			out.Jobs = append(out.Jobs, fj.job)
+		}
+	}
+	for _, e := range out.Decision.Removed {
+		if fj, ok := prev.job(e); ok && fj.onRemoved != "" && fj.onRemoved != plan.RemoveKeep && blockNamed(blocks, e.Origin) {
+			j := fj.job
+			j.Remove = fj.onRemoved
+			out.Removals = append(out.Removals, j)
+		}
+	}
+	next.entries = out.Decision.Discovered
+	return out, next
+}
+
+// find runs one block and makes a job of each resource found.
+func (b Block) find(ctx context.Context, f Finder, checkPath func(string) error) ([]runner.Job, error) {
+	res, err := f.Discover(ctx, b.Selector, b.Engine)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", b.Name, err)
+	}
+	jobs := make([]runner.Job, 0, len(res))
+	for _, r := range res {
+		j := b.Job
+		a := r.Account
+		a.Rule, a.APIVersion = b.Job.Account.Rule, b.Job.Account.APIVersion
+		j.Account = a
+		j.Path = sources.ExpandPath(b.Path, a)
+		if checkPath != nil {
+			if err := checkPath(j.Path); err != nil {
+				return nil, fmt.Errorf("%s: %s gives path %q: %w", b.Name, a.Name, j.Path, err)
+			}
+		}
+		if len(b.Selector.KeepTags) > 0 {
+			j.Tags = r.Tags
+			if j.Tags == nil {
+				j.Tags = map[string]string{}
+			}
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, nil
+}
+
+// Summary says in one line what a run found, added and removed.
+func (o Outcome) Summary() string {
+	d := o.Decision
+	var b strings.Builder
+	fmt.Fprintf(&b, "discovery: %d accounts, %d added, %d removed", len(d.Discovered), len(d.Added), len(d.Removed))
+	if len(d.Conflicts) > 0 {
+		fmt.Fprintf(&b, ", %d conflicts", len(d.Conflicts))
+	}
+	if len(o.Failed) > 0 {
+		fmt.Fprintf(&b, ", %d blocks failed", len(o.Failed))
+	}
+	if d.Held != "" {
+		b.WriteString("; " + d.Held)
+	}
+	return b.String()
+}
+
+func (s *State) entriesOrNil() []inventory.Entry {
+	if s == nil {
+		return nil
+	}
+	return s.entries
+}
+
+func (s *State) job(e inventory.Entry) (found, bool) {
+	if s == nil {
+		return found{}, false
+	}
+	fj, ok := s.jobs[id(e)]
+	return fj, ok
+}
+
+func blockNamed(blocks []Block, name string) bool {
+	for _, b := range blocks {
+		if b.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func id(e inventory.Entry) string { return e.Key + "\x00" + e.Path }
