@@ -52,21 +52,21 @@ func TestDaemonThrottledSubscriptionPauses(t *testing.T) {
 		Message: "Number of write requests for subscription exceeded the limit.", RetryAfter: 3, Times: 1})
 	before := a1.requests()
 	d.waitFor("the throttled request", 5*time.Second, func() bool { return a1.requests() > before })
-	throttledAt := emu.RequestTimes(a1.sub, a1.rg, a1.name)[before]
+	throttledAt := emu.RequestTimes(a1.res())[before]
 	d.waitFor("a1 to sync again", 10*time.Second, func() bool { return a1.requests() > before+1 })
 
-	if gap := emu.RequestTimes(a1.sub, a1.rg, a1.name)[before+1].Sub(throttledAt); gap < 3*time.Second {
+	if gap := emu.RequestTimes(a1.res())[before+1].Sub(throttledAt); gap < 3*time.Second {
 		t.Errorf("a1 retried %v after a 429 with Retry-After 3", gap)
 	}
 	// a2 ticks in the same second as a1: a request it sent before keysync
 	// had read the 429 may arrive just after it. Nothing may come later.
-	for _, at := range emu.RequestTimes(a2.sub, a2.rg, a2.name) {
+	for _, at := range emu.RequestTimes(a2.res()) {
 		if at.After(throttledAt.Add(200*time.Millisecond)) && at.Before(throttledAt.Add(3*time.Second)) {
 			t.Errorf("a2, in the throttled subscription, was called %v after the 429", at.Sub(throttledAt))
 		}
 	}
 	var bDuring int
-	for _, at := range emu.RequestTimes(b1.sub, b1.rg, b1.name) {
+	for _, at := range emu.RequestTimes(b1.res()) {
 		if at.After(throttledAt) && at.Before(throttledAt.Add(3*time.Second)) {
 			bDuring++
 		}
@@ -109,7 +109,7 @@ func TestDaemonPermanentErrorLogsOnce(t *testing.T) {
 		t.Errorf("/readyz %d %s, want 503 naming %s as overdue", code, body, bad.name)
 	}
 	// The account recovers once the fault is gone, and says so once.
-	emu.ClearFaults(bad.sub, bad.rg, bad.name)
+	emu.ClearFaults(bad.res())
 	d.waitFor("the recovered account's secret", 5*time.Second, func() bool { return readV2(t, bad.path) != nil })
 	d.waitFor("the recovery log line", 2*time.Second, func() bool { return d.logLines("account recovered", "account="+bad.name) == 1 })
 }

@@ -42,7 +42,7 @@ func TestHostileHugeErrorBody(t *testing.T) {
 	runWatched(t, cfg, nil, peakKiB(&base), "--run-now").expect(t, 0)
 
 	sick.inject(armemu.Fault{Kind: armemu.FaultHugeBody, Status: 500, Size: 1 << 30})
-	defer emu.ClearFaults(sick.sub, sick.rg, sick.name)
+	defer emu.ClearFaults(sick.res())
 	var peak int
 	r := runWatched(t, cfg, nil, peakKiB(&peak), "--run-now", "--log-format", "json")
 	r.expect(t, 1)
@@ -103,7 +103,7 @@ func TestHostileRedirectCarriesNoToken(t *testing.T) {
 	a := newAccount(t)
 	a.inject(armemu.Fault{Kind: armemu.FaultRedirect, Status: http.StatusTemporaryRedirect,
 		Location: rec.url + "/subscriptions/" + a.sub + "/resourceGroups/" + a.rg + "/providers/Microsoft.Batch/batchAccounts/" + a.name + "/listKeys?api-version=2024-02-01"})
-	defer emu.ClearFaults(a.sub, a.rg, a.name)
+	defer emu.ClearFaults(a.res())
 	before := a.requests()
 	r := run(t, matrixConfig("", a), "--run-now", "--log-format", "json")
 	r.expect(t, 1)
@@ -133,7 +133,7 @@ func TestHostileMalformedKeyKeepsVault(t *testing.T) {
 
 	const hostile = "\u0000\u001b[2J\n"
 	a.inject(armemu.Fault{Kind: armemu.FaultBadKey, Field: "primary", Value: hostile})
-	defer emu.ClearFaults(a.sub, a.rg, a.name)
+	defer emu.ClearFaults(a.res())
 	r := run(t, cfg, "--run-now")
 	r.expect(t, 1)
 	if !strings.Contains(r.stdout, "MalformedKey") || !strings.Contains(r.stdout, "field primary is malformed") {
@@ -154,7 +154,7 @@ func TestHostileMalformedKeyKeepsVault(t *testing.T) {
 func TestHostileCutBodyIsTransient(t *testing.T) {
 	a := newAccount(t)
 	a.inject(armemu.Fault{Kind: armemu.FaultCutBody, Status: http.StatusServiceUnavailable})
-	defer emu.ClearFaults(a.sub, a.rg, a.name)
+	defer emu.ClearFaults(a.res())
 	before := a.requests()
 	r := run(t, matrixConfig("", a), "--run-now", "--log-format", "json")
 	r.expect(t, 1)
@@ -184,7 +184,7 @@ func TestHostileAbsurdRetryAfter(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			a := newAccount(t)
 			a.inject(armemu.Fault{Kind: armemu.FaultStatus, Status: 503, Code: "ServiceUnavailable", Message: "later", RetryAfterRaw: tt.retryAfter})
-			defer emu.ClearFaults(a.sub, a.rg, a.name)
+			defer emu.ClearFaults(a.res())
 			before := a.requests()
 			r := run(t, tt.top+matrixConfig("", a), "--run-now")
 			r.expect(t, 1)

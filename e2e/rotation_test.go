@@ -138,7 +138,7 @@ func TestRotationVaultFailureAfterRegenerate(t *testing.T) {
 	if err := vault.Unseal(); err != nil {
 		t.Fatal(err)
 	}
-	acct, _ := emu.Get(a.sub, a.rg, a.name)
+	acct, _ := emu.Get(a.res())
 	firstNew := acct.History[2] // the keys at creation, then the first regenerate's
 	d.waitFor("the rotated key in Vault", 10*time.Second, func() bool {
 		got := readV2(t, a.path)

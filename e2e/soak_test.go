@@ -55,7 +55,7 @@ func TestChaosSoak(t *testing.T) {
 				return
 			case <-time.After(time.Duration(300+rand.IntN(900)) * time.Millisecond):
 				a := accts[rand.IntN(len(accts))]
-				emu.Regenerate(a.sub, a.rg, a.name, []string{"primary", "secondary"}[rand.IntN(2)])
+				emu.Regenerate(a.res(), []string{"primary", "secondary"}[rand.IntN(2)])
 			}
 		}
 	}()
