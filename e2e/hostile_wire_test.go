@@ -252,11 +252,14 @@ func TestHostileCredentialFailureDaemonBacksOffOnce(t *testing.T) {
 	}
 	d := startDaemon(t, func(addr string) string { return withClientID(daemonConfig(addr, "", accts...), clientID) })
 	d.waitFor("the first failures", 10*time.Second, func() bool { return d.logLines("transient failure; backing off") >= len(accts) })
-	time.Sleep(8 * time.Second)
-	// Backoff 1s to 4s for 8 s, a failure standing for 5 s: at most a few.
-	t.Logf("%d token requests", emu.TokenRequests(clientID))
-	if n := emu.TokenRequests(clientID); n < 1 || n > 5 {
-		t.Errorf("the identity endpoint was asked %d times in 8 s by 30 accounts, want 1 to 5", n)
+	// Three failed syncs of every account (backoff 1 s, 2 s, 4 s): 90
+	// failures in all, that one shared backoff answers with a token
+	// request or so per round, never one per account.
+	d.waitCycles(3, 30*time.Second, accts...)
+	n := emu.TokenRequests(clientID)
+	t.Logf("%d token requests for %d failed syncs", n, 3*len(accts))
+	if n < 1 || n > 3+2 {
+		t.Errorf("the identity endpoint was asked %d times over three failed syncs of 30 accounts, want 1 to 5", n)
 	}
 }
 

@@ -80,13 +80,17 @@ func TestListenOperatorEndpointsOffByDefault(t *testing.T) {
 	if code, _, _ := d.call("GET", "/status", ""); code != http.StatusNotFound {
 		t.Fatalf("GET /status with the API off: %d, want 404", code)
 	}
-	time.Sleep(1500 * time.Millisecond)
 	if n := a.requests(); n != 0 {
 		t.Fatalf("%d ARM requests after refused POST /sync", n)
 	}
-	// SIGUSR1 still works locally.
+	// SIGUSR1 still works locally. Once its sync is done, one request in
+	// all, and a signal that found no full sync pending, prove the refused
+	// POSTs started none.
 	d.signal(syscall.SIGUSR1)
-	d.waitFor("a sync after SIGUSR1", 5*time.Second, func() bool { return a.requests() == 1 })
+	d.waitFor("a sync after SIGUSR1", 5*time.Second, func() bool { return d.syncs(a.name) == 1 })
+	if n := a.requests(); n != 1 || d.logLines("already pending or running") != 0 {
+		t.Fatalf("%d ARM requests after refused POST /sync and one SIGUSR1", n)
+	}
 }
 
 // TestListenSyncNeedsTheToken: with a token file, a request without the
@@ -104,14 +108,21 @@ func TestListenSyncNeedsTheToken(t *testing.T) {
 			t.Fatalf("GET /status with a bad token: %d, want 401", code)
 		}
 	}
-	time.Sleep(1500 * time.Millisecond)
 	if n := a.requests(); n != 0 {
 		t.Fatalf("%d ARM requests after unauthorized POST /sync", n)
 	}
+	// "started", not "coalesced": no full sync was pending; one request
+	// once it is done: none had run.
 	if code, _, body := d.call("POST", "/sync", tok); code != http.StatusAccepted || !strings.Contains(body, "started") {
 		t.Fatalf("POST /sync with the token: %d %s, want 202 started", code, body)
 	}
-	d.waitFor("the requested sync", 5*time.Second, func() bool { return a.requests() == 1 })
+	d.waitFor("the requested sync", 5*time.Second, func() bool { return d.syncs(a.name) == 1 })
+	if n := a.requests(); n != 1 {
+		t.Fatalf("%d ARM requests after one authorized POST /sync", n)
+	}
+	if n := d.metric(`keysync_sync_requests_total{result="unauthorized"}`); n != 3 {
+		t.Errorf("%v unauthorized POST /sync counted, want 3", n)
+	}
 }
 
 // TestListenSyncBurstIsBounded: 300 authorized POST /sync in three seconds
@@ -127,8 +138,10 @@ func TestListenSyncBurstIsBounded(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			pace := time.NewTicker(30 * time.Millisecond)
+			defer pace.Stop()
 			for range 100 {
-				time.Sleep(30 * time.Millisecond)
+				<-pace.C
 				req, _ := http.NewRequest("POST", "http://"+d.addr+"/sync", nil)
 				req.Header.Set("Authorization", "Bearer "+tok)
 				resp, err := http.DefaultClient.Do(req)
@@ -150,8 +163,21 @@ func TestListenSyncBurstIsBounded(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	d.waitFor("the requested syncs", 5*time.Second, func() bool { return totalRequests(accts...) >= 3 })
-	time.Sleep(2 * time.Second)
+	// Only a started full sync makes requests, and sync_min_interval (30 s)
+	// lets one start; once it is done and no account is running or owed a
+	// sync (next run on the hourly tick), nothing more can come.
+	d.waitFor("the requested syncs to finish", 10*time.Second, func() bool {
+		for _, a := range accts {
+			st, ok := d.statusOf(tok, a.name)
+			if !ok || st.LastResult == "" || !st.onTheHour() {
+				return false
+			}
+		}
+		return true
+	})
+	if n := d.metric(`keysync_sync_requests_total{result="started"}`); n != 1 {
+		t.Errorf("%v full syncs started by the burst, want 1", n)
+	}
 	if n := totalRequests(accts...); n > 2*len(accts) {
 		t.Fatalf("%d ARM requests after 300 POST /sync over %d accounts, want at most %d", n, len(accts), 2*len(accts))
 	}
@@ -270,6 +296,7 @@ func vaultEnv(name string) string {
 // statusAccount is the part of GET /status's account the test reads.
 type statusAccount struct {
 	Account             string    `json:"account"`
+	Running             bool      `json:"running"`
 	LastResult          string    `json:"last_result"`
 	LastRun             time.Time `json:"last_run"`
 	LastSuccess         time.Time `json:"last_success"`

@@ -14,7 +14,20 @@ import (
 	"github.com/keysync/keysync/armemu"
 )
 
-var soak = flag.Duration("soak", 60*time.Second, "how long TestChaosSoak injects faults (go test ./e2e -run Soak -args -soak 10m)")
+var (
+	soak     = flag.Duration("soak", 60*time.Second, "how long TestChaosSoak injects faults (go test ./e2e -run Soak -args -soak 10m)")
+	soakSeed = flag.Uint64("seed", 0, "TestChaosSoak's random seed, to replay a failure (go test ./e2e -run Soak -args -seed N); 0 takes one from the clock")
+)
+
+// seed is -seed, or one from the clock; the test logs it either way.
+func seed(t *testing.T) uint64 {
+	s := *soakSeed
+	if s == 0 {
+		s = uint64(time.Now().UnixNano())
+	}
+	t.Logf("seed %d (replay: go test ./e2e -run TestChaosSoak -args -seed %d -soak %v)", s, s, *soak)
+	return s
+}
 
 // TestChaosSoak: a daemon with one-second schedules runs while a fifth of
 // all ARM requests fail with faults of every kind, keys rotate at random,
@@ -41,8 +54,10 @@ func TestChaosSoak(t *testing.T) {
 		return true
 	})
 
-	emu.SetChaos(0.2, armemu.FaultKinds(), uint64(time.Now().UnixNano()))
+	sd := seed(t)
+	emu.SetChaos(0.2, armemu.FaultKinds(), sd)
 	defer emu.SetChaos(0, nil, 0)
+	rng := rand.New(rand.NewPCG(sd, sd+1)) // the rotations', from the same seed
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var rss []int
@@ -53,9 +68,11 @@ func TestChaosSoak(t *testing.T) {
 			select {
 			case <-stop:
 				return
-			case <-time.After(time.Duration(300+rand.IntN(900)) * time.Millisecond):
-				a := accts[rand.IntN(len(accts))]
-				emu.Regenerate(a.res(), []string{"primary", "secondary"}[rand.IntN(2)])
+			case <-time.After(time.Duration(300+rng.IntN(900)) * time.Millisecond):
+				a := accts[rng.IntN(len(accts))]
+				if _, err := emu.Regenerate(a.res(), []string{"primary", "secondary"}[rng.IntN(2)]); err != nil {
+					t.Error(err)
+				}
 			}
 		}
 	}()
@@ -72,15 +89,19 @@ func TestChaosSoak(t *testing.T) {
 			}
 		}
 	}()
-	time.Sleep(*soak / 3)
+	start := time.Now()
+	d.runFor(*soak / 3)
+	d.waitFor("the daemon to see Vault up", 10*time.Second, func() bool { return d.vaultUp() == 1 })
 	if err := vault.Seal(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second)
+	// Sealed until the daemon has seen it and every account has met it.
+	d.waitFor("the daemon to see Vault sealed", 10*time.Second, func() bool { return d.vaultUp() == 0 })
+	d.waitCycles(1, 20*time.Second, accts...)
 	if err := vault.Unseal(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(*soak - *soak/3 - 3*time.Second)
+	d.runFor(max(*soak-time.Since(start), 0))
 	close(stop)
 	wg.Wait()
 	emu.SetChaos(0, nil, 0)
@@ -104,6 +125,13 @@ func TestChaosSoak(t *testing.T) {
 	assertNoWrongWrites(t, accts...)
 	assertFlat(t, rss)
 	t.Logf("soak %v: %d ARM requests, RSS samples %v KiB", *soak, len(emu.RequestLog()), rss)
+}
+
+// vaultUp asks /readyz, which probes Vault afresh, then reads the answer
+// from the keysync_vault_up gauge it sets.
+func (d *daemonProc) vaultUp() float64 {
+	d.get("/readyz")
+	return d.metric("keysync_vault_up")
 }
 
 // assertFlat fails when the second half of the RSS samples grew well past
