@@ -132,37 +132,7 @@ func TestListenSyncBurstIsBounded(t *testing.T) {
 	accts := []account{newAccount(t), newAccount(t), newAccount(t)}
 	top, tok := apiToken(t)
 	d := startDaemon(t, func(addr string) string { return hourlyDaemonConfig(addr, top, accts...) })
-	var accepted, limited, other atomic.Int64
-	var wg sync.WaitGroup
-	for range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			pace := time.NewTicker(30 * time.Millisecond)
-			defer pace.Stop()
-			for range 100 {
-				<-pace.C
-				req, _ := http.NewRequest("POST", "http://"+d.addr+"/sync", nil)
-				req.Header.Set("Authorization", "Bearer "+tok)
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					other.Add(1)
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				switch {
-				case resp.StatusCode == http.StatusAccepted:
-					accepted.Add(1)
-				case resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") != "":
-					limited.Add(1)
-				default:
-					other.Add(1)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	accepted, limited, other := syncBurst(d, tok)
 	// Only a started full sync makes requests, and sync_min_interval (30 s)
 	// lets one start; once it is done and no account is running or owed a
 	// sync (next run on the hourly tick), nothing more can come.
@@ -181,15 +151,57 @@ func TestListenSyncBurstIsBounded(t *testing.T) {
 	if n := totalRequests(accts...); n > 2*len(accts) {
 		t.Fatalf("%d ARM requests after 300 POST /sync over %d accounts, want at most %d", n, len(accts), 2*len(accts))
 	}
-	if accepted.Load() < 1 || other.Load() != 0 || accepted.Load()+limited.Load() != 300 {
-		t.Fatalf("answers: %d accepted, %d rate limited, %d other", accepted.Load(), limited.Load(), other.Load())
+	if accepted < 1 || other != 0 || accepted+limited != 300 {
+		t.Fatalf("answers: %d accepted, %d rate limited, %d other", accepted, limited, other)
 	}
-	t.Logf("300 POST /sync: %d ARM requests, %d accepted, %d rate limited", totalRequests(accts...), accepted.Load(), limited.Load())
+	t.Logf("300 POST /sync: %d ARM requests, %d accepted, %d rate limited", totalRequests(accts...), accepted, limited)
 	_, metrics := d.get("/metrics")
-	want := fmt.Sprintf(`keysync_sync_requests_total{result="rate_limited"} %d`, limited.Load())
+	want := fmt.Sprintf(`keysync_sync_requests_total{result="rate_limited"} %d`, limited)
 	if !strings.Contains(metrics, want) || !strings.Contains(metrics, "keysync_vault_up 1") {
 		t.Fatalf("metrics lack %q or keysync_vault_up 1:\n%s", want, grep(metrics, "keysync_"))
 	}
+}
+
+// syncBurst sends 300 authorized POST /sync, three clients one every 30 ms
+// each, and counts the answers: 202, 429 with Retry-After, anything else.
+func syncBurst(d *daemonProc, tok string) (accepted, limited, other int64) {
+	var acc, lim, oth atomic.Int64
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pace := time.NewTicker(30 * time.Millisecond)
+			defer pace.Stop()
+			for range 100 {
+				<-pace.C
+				switch code, retry := postSync(d.addr, tok); {
+				case code == http.StatusAccepted:
+					acc.Add(1)
+				case code == http.StatusTooManyRequests && retry != "":
+					lim.Add(1)
+				default:
+					oth.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return acc.Load(), lim.Load(), oth.Load()
+}
+
+// postSync sends one authorized POST /sync: the status (0 for no answer)
+// and the Retry-After header.
+func postSync(addr, tok string) (int, string) {
+	req, _ := http.NewRequest("POST", "http://"+addr+"/sync", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, ""
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("Retry-After")
 }
 
 // TestListenIdleConnectionsClosed: 300 keep-alive connections that went

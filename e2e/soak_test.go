@@ -53,58 +53,7 @@ func TestChaosSoak(t *testing.T) {
 		}
 		return true
 	})
-
-	sd := seed(t)
-	emu.SetChaos(0.2, armemu.FaultKinds(), sd)
-	defer emu.SetChaos(0, nil, 0)
-	rng := rand.New(rand.NewPCG(sd, sd+1)) // the rotations', from the same seed
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var rss []int
-	wg.Add(2)
-	go func() { // rotate keys at random
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Duration(300+rng.IntN(900)) * time.Millisecond):
-				a := accts[rng.IntN(len(accts))]
-				if _, err := emu.Regenerate(a.res(), []string{"primary", "secondary"}[rng.IntN(2)]); err != nil {
-					t.Error(err)
-				}
-			}
-		}
-	}()
-	go func() { // sample the daemon's RSS
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Second):
-				if kb := rssKiB(d.cmd.Process.Pid); kb > 0 {
-					rss = append(rss, kb)
-				}
-			}
-		}
-	}()
-	start := time.Now()
-	d.runFor(*soak / 3)
-	d.waitFor("the daemon to see Vault up", 10*time.Second, func() bool { return d.vaultUp() == 1 })
-	if err := vault.Seal(); err != nil {
-		t.Fatal(err)
-	}
-	// Sealed until the daemon has seen it and every account has met it.
-	d.waitFor("the daemon to see Vault sealed", 10*time.Second, func() bool { return d.vaultUp() == 0 })
-	d.waitCycles(1, 20*time.Second, accts...)
-	if err := vault.Unseal(); err != nil {
-		t.Fatal(err)
-	}
-	d.runFor(max(*soak-time.Since(start), 0))
-	close(stop)
-	wg.Wait()
-	emu.SetChaos(0, nil, 0)
+	rss := chaos(t, d, accts, seed(t))
 
 	calm := time.Now()
 	d.waitFor("every account to converge", 10*time.Second, func() bool {
@@ -125,6 +74,79 @@ func TestChaosSoak(t *testing.T) {
 	assertNoWrongWrites(t, accts...)
 	assertFlat(t, rss)
 	t.Logf("soak %v: %d ARM requests, RSS samples %v KiB", *soak, len(emu.RequestLog()), rss)
+}
+
+// chaos is the soak's faulty phase: for -soak, a fifth of ARM requests
+// fail and keys rotate at random, both drawn from seed, and Vault is
+// sealed once. It returns the daemon's RSS, sampled every second.
+func chaos(t *testing.T, d *daemonProc, accts []account, seed uint64) []int {
+	emu.SetChaos(0.2, armemu.FaultKinds(), seed)
+	defer emu.SetChaos(0, nil, 0)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var rss []int
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		rotateAtRandom(t, stop, rand.New(rand.NewPCG(seed, seed+1)), accts)
+	}()
+	go func() {
+		defer wg.Done()
+		rss = sampleRSS(stop, d.cmd.Process.Pid)
+	}()
+	start := time.Now()
+	d.runFor(*soak / 3)
+	sealOnce(t, d, accts)
+	d.runFor(max(*soak-time.Since(start), 0))
+	close(stop)
+	wg.Wait()
+	return rss
+}
+
+// sealOnce seals Vault until the daemon has seen it and every account has
+// met it, then unseals it.
+func sealOnce(t *testing.T, d *daemonProc, accts []account) {
+	t.Helper()
+	d.waitFor("the daemon to see Vault up", 10*time.Second, func() bool { return d.vaultUp() == 1 })
+	if err := vault.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("the daemon to see Vault sealed", 10*time.Second, func() bool { return d.vaultUp() == 0 })
+	d.waitCycles(1, 20*time.Second, accts...)
+	if err := vault.Unseal(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rotateAtRandom regenerates a random key of a random account every 0.3
+// to 1.2 s until stop closes.
+func rotateAtRandom(t *testing.T, stop <-chan struct{}, rng *rand.Rand, accts []account) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(time.Duration(300+rng.IntN(900)) * time.Millisecond):
+			a := accts[rng.IntN(len(accts))]
+			if _, err := emu.Regenerate(a.res(), []string{"primary", "secondary"}[rng.IntN(2)]); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+}
+
+// sampleRSS reads pid's RSS every second until stop closes.
+func sampleRSS(stop <-chan struct{}, pid int) []int {
+	var rss []int
+	for {
+		select {
+		case <-stop:
+			return rss
+		case <-time.After(time.Second):
+			if kb := rssKiB(pid); kb > 0 {
+				rss = append(rss, kb)
+			}
+		}
+	}
 }
 
 // vaultUp asks /readyz, which probes Vault afresh, then reads the answer
