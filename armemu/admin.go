@@ -4,20 +4,30 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"sort"
 )
 
-// adminRequest names an account, and what to do to it.
+// adminRequest names a resource, and what to do to it. Type "" is
+// DefaultType, so that Batch-only scripts keep working.
 type adminRequest struct {
+	Type           string `json:"type,omitempty"`
 	SubscriptionID string `json:"subscriptionId"`
 	ResourceGroup  string `json:"resourceGroup"`
 	Name           string `json:"name"`
-	KeyName        string `json:"keyName,omitempty"`
-	Disabled       bool   `json:"disabled,omitempty"`
-	Fault          *Fault `json:"fault,omitempty"`
+	Rule           string `json:"rule,omitempty"`
+	// KeyName is the key to regenerate: an answer field ("secondary",
+	// "primaryKey") or a name the type's regenerate action accepts.
+	KeyName  string `json:"keyName,omitempty"`
+	Disabled bool   `json:"disabled,omitempty"`
+	Fault    *Fault `json:"fault,omitempty"`
 	// ClientID picks the managed identity a token fault applies to.
 	ClientID string `json:"clientId,omitempty"`
+}
+
+func (r adminRequest) resource() Resource {
+	return Resource{Type: r.Type, Subscription: r.SubscriptionID, ResourceGroup: r.ResourceGroup, Name: r.Name, Rule: r.Rule}
 }
 
 // adminRoutes is the control API for a standalone emulator, the same
@@ -27,22 +37,23 @@ func (e *Emulator) adminRoutes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /_emulator/accounts", e.adminList)
 	mux.HandleFunc("POST /_emulator/accounts", e.admin(func(r adminRequest) error {
-		e.AddAccount(r.SubscriptionID, r.ResourceGroup, r.Name)
+		res := r.resource()
+		if _, err := res.kind(); err != nil {
+			return err
+		}
+		e.Add(res)
 		return nil
 	}))
-	mux.HandleFunc("POST /_emulator/regenerate", e.admin(func(r adminRequest) error {
-		_, err := e.Regenerate(r.SubscriptionID, r.ResourceGroup, r.Name, r.KeyName)
-		return err
-	}))
+	mux.HandleFunc("POST /_emulator/regenerate", e.admin(e.adminRegenerate))
 	mux.HandleFunc("POST /_emulator/shared-key", e.admin(func(r adminRequest) error {
-		return e.SetSharedKeyDisabled(r.SubscriptionID, r.ResourceGroup, r.Name, r.Disabled)
+		return e.SetKeysDisabled(r.resource(), r.Disabled)
 	}))
 	mux.HandleFunc("POST /_emulator/faults", e.admin(func(r adminRequest) error {
 		if r.Fault == nil {
-			e.ClearFaults(r.SubscriptionID, r.ResourceGroup, r.Name)
+			e.ClearFaults(r.resource())
 			return nil
 		}
-		e.InjectFault(r.SubscriptionID, r.ResourceGroup, r.Name, *r.Fault)
+		e.InjectFault(r.resource(), *r.Fault)
 		return nil
 	}))
 	mux.HandleFunc("POST /_emulator/token-faults", e.admin(func(r adminRequest) error {
@@ -54,6 +65,21 @@ func (e *Emulator) adminRoutes() http.Handler {
 		return nil
 	}))
 	return mux
+}
+
+// adminRegenerate renews the key KeyName names.
+func (e *Emulator) adminRegenerate(r adminRequest) error {
+	res := r.resource()
+	t, err := res.kind()
+	if err != nil {
+		return err
+	}
+	field, ok := t.field(r.KeyName)
+	if !ok {
+		return fmt.Errorf("%s has no key %q", res.ID(), r.KeyName)
+	}
+	_, err = e.Regenerate(res, field)
+	return err
 }
 
 func (e *Emulator) admin(do func(adminRequest) error) http.HandlerFunc {
@@ -72,24 +98,40 @@ func (e *Emulator) admin(do func(adminRequest) error) http.HandlerFunc {
 }
 
 // accountView is an account as the admin API shows it: fingerprints only.
+// Primary and Secondary are the type's first two keys.
 type accountView struct {
-	SubscriptionID string `json:"subscriptionId"`
-	ResourceGroup  string `json:"resourceGroup"`
-	Name           string `json:"name"`
-	Primary        string `json:"primaryFingerprint"`
-	Secondary      string `json:"secondaryFingerprint"`
-	Requests       int    `json:"listKeysRequests"`
+	Type           string            `json:"type"`
+	SubscriptionID string            `json:"subscriptionId"`
+	ResourceGroup  string            `json:"resourceGroup"`
+	Name           string            `json:"name"`
+	Rule           string            `json:"rule,omitempty"`
+	Primary        string            `json:"primaryFingerprint"`
+	Secondary      string            `json:"secondaryFingerprint"`
+	Fingerprints   map[string]string `json:"fingerprints"`
+	Requests       int               `json:"listKeysRequests"`
 }
 
 func (e *Emulator) adminList(w http.ResponseWriter, _ *http.Request) {
 	e.mu.Lock()
 	out := make([]accountView, 0, len(e.accounts))
 	for k, a := range e.accounts {
-		out = append(out, accountView{a.SubscriptionID, a.ResourceGroup, a.Name, Fingerprint(a.Primary), Fingerprint(a.Secondary), e.requests[k]})
+		out = append(out, view(a, e.requests[k]))
 	}
 	e.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	writeJSON(w, http.StatusOK, out)
+}
+
+// view is a's accountView; e.mu is held.
+func view(a *Account, requests int) accountView {
+	t := Types[a.typeName()]
+	v := accountView{Type: a.Type, SubscriptionID: a.Subscription, ResourceGroup: a.ResourceGroup, Name: a.Name, Rule: a.Rule,
+		Fingerprints: map[string]string{}, Requests: requests}
+	for f, k := range a.Keys {
+		v.Fingerprints[f] = Fingerprint(k)
+	}
+	v.Primary, v.Secondary = v.Fingerprints[t.Keys[0]], v.Fingerprints[t.Keys[1]]
+	return v
 }
 
 // Fingerprint is the same short sha256 keysync records, "sha256:" and 12 hex

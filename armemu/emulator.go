@@ -1,9 +1,15 @@
 // Package armemu is an emulator of the parts of Azure Resource Manager that
 // keysync talks to, faithful to the documented API: HTTPS with a CA it
-// generates, the Batch "Get Keys" action (POST .../listKeys) with method,
-// api-version and bearer token checked, CloudError bodies, ARM's request-id
-// and rate-limit headers, and an App Service-style managed-identity token
-// endpoint, so that clients go through the real azidentity and azcore code.
+// generates, the keys actions (listKeys, listAdminKeys) and regenerate
+// actions of ten resource types with method, api-version and bearer token
+// checked, CloudError bodies, ARM's request-id and rate-limit headers, and
+// an App Service-style managed-identity token endpoint, so that clients go
+// through the real azidentity and azcore code.
+//
+// What each type's actions are called, which api-versions they accept and
+// what they answer comes from the emulator's own table (Types), written
+// from Azure's REST API specs: it imports nothing of keysync, so it is an
+// oracle for keysync's table, not a copy of it.
 //
 // Faults can be injected per account (status and CloudError code with
 // Retry-After, raw or absurd, connection reset, truncated JSON, an HTML
@@ -18,19 +24,12 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
-	"maps"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/keysync/keysync/sources"
 )
-
-// APIVersion is the Batch management API version the emulator serves.
-const APIVersion = "2024-02-01"
 
 // DefaultAudience is the token audience ARM accepts in the public cloud.
 const DefaultAudience = "https://management.core.windows.net/"
@@ -46,7 +45,7 @@ type Emulator struct {
 	TokenTTL time.Duration
 
 	mu        sync.Mutex
-	accounts  map[string]*Account // by lower-case resource id
+	accounts  map[string]*Account // by Resource.key
 	tokens    map[string]token
 	faults    map[string][]Fault
 	requests  map[string]int
@@ -63,28 +62,6 @@ type Emulator struct {
 	ca      *authority
 	closing chan struct{}
 	hangs   sync.WaitGroup
-}
-
-// Account is one emulated resource with keys: a Batch account, or any
-// other type of sources.Types.
-type Account struct {
-	SubscriptionID string
-	ResourceGroup  string
-	Name           string
-	Type           string
-	Rule           string
-	// SharedKeyDisabled makes listKeys fail as for a resource whose key
-	// authentication is switched off (Batch: SharedKey not in
-	// allowedAuthenticationModes).
-	SharedKeyDisabled bool
-	// Keys holds the current value of every key field, by the response's
-	// own field name (for Storage, by keyName).
-	Keys map[string]string
-	// Primary and Secondary mirror Keys for Batch.
-	Primary   string
-	Secondary string
-	// History holds every key value this account has had, oldest first.
-	History []string
 }
 
 type token struct {
@@ -150,159 +127,11 @@ func (e *Emulator) Close() error {
 	return err
 }
 
-// AddAccount creates a Batch account with fresh random keys and returns a
-// copy.
-func (e *Emulator) AddAccount(sub, rg, name string) Account {
-	return e.AddResource(sources.Account{SubscriptionID: sub, ResourceGroup: rg, Name: name})
-}
-
-// AddResource creates a resource of any type with fresh random keys.
-func (e *Emulator) AddResource(r sources.Account) Account {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	a := &Account{SubscriptionID: r.SubscriptionID, ResourceGroup: r.ResourceGroup, Name: r.Name,
-		Type: r.Type, Rule: r.Rule, Keys: map[string]string{}}
-	for _, f := range keyFields(r.Kind()) {
-		a.setKey(f, newKey())
-	}
-	e.accounts[idKey(r)] = a
-	return a.copy()
-}
-
-// SetSharedKeyDisabled switches a Batch account's key authentication off or on.
-func (e *Emulator) SetSharedKeyDisabled(sub, rg, name string, disabled bool) error {
-	return e.SetKeysDisabled(batch(sub, rg, name), disabled)
-}
-
-// SetKeysDisabled switches any resource's key authentication off or on.
-func (e *Emulator) SetKeysDisabled(r sources.Account, disabled bool) error {
-	return e.withAccount(r, func(a *Account) { a.SharedKeyDisabled = disabled })
-}
-
-// Regenerate gives a Batch account's named key ("primary" or "secondary") a
-// new value, as the regenerateKeys action does, and returns a copy.
-func (e *Emulator) Regenerate(sub, rg, name, which string) (Account, error) {
-	return e.RegenerateField(batch(sub, rg, name), strings.ToLower(which))
-}
-
-// RegenerateField gives one key field of any resource a new value; the
-// connection strings built on it follow.
-func (e *Emulator) RegenerateField(r sources.Account, field string) (Account, error) {
-	var out Account
-	var known bool
-	err := e.withAccount(r, func(a *Account) {
-		if _, known = a.Keys[field]; known {
-			a.setKey(field, newKey())
-		}
-		out = a.copy()
-	})
-	if err == nil && !known {
-		return out, fmt.Errorf("%s has no key field %q", r.ResourceID(), field)
-	}
-	return out, err
-}
-
-// keyFields are the key fields a type's resources get: its Fields, or
-// key1 and key2 for a keys array (Storage). Connection strings are derived.
-func keyFields(t sources.Type) []string {
-	if t.KeysArray {
-		return []string{"key1", "key2"}
-	}
-	var out []string
-	for _, f := range t.Fields {
-		if !strings.HasSuffix(f, "ConnectionString") {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-// setKey sets a key, the connection string built on it (Event Hubs,
-// Service Bus, SignalR), and the history.
-func (a *Account) setKey(field, value string) {
-	a.Keys[field] = value
-	a.History = append(a.History, value)
-	if base, ok := strings.CutSuffix(field, "Key"); ok {
-		if cs := base + "ConnectionString"; slices.Contains(a.kind().Fields, cs) {
-			conn := fmt.Sprintf("Endpoint=sb://%s.servicebus.windows.net/;SharedAccessKeyName=%s;SharedAccessKey=%s", a.Name, a.Rule, value)
-			a.Keys[cs] = conn
-			a.History = append(a.History, conn)
-		}
-	}
-	a.Primary, a.Secondary = a.Keys["primary"], a.Keys["secondary"]
-}
-
-func (a *Account) kind() sources.Type { return sources.Account{Type: a.Type}.Kind() }
-
-func (a *Account) copy() Account {
-	c := *a
-	c.Keys = maps.Clone(a.Keys)
-	c.History = append([]string(nil), a.History...)
-	return c
-}
-
-func batch(sub, rg, name string) sources.Account {
-	return sources.Account{SubscriptionID: sub, ResourceGroup: rg, Name: name}
-}
-
 // SetLatency makes every ARM answer wait d first, like a distant region.
 func (e *Emulator) SetLatency(d time.Duration) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.latency = d
-}
-
-// Get returns a copy of a Batch account.
-func (e *Emulator) Get(sub, rg, name string) (Account, bool) {
-	return e.GetResource(batch(sub, rg, name))
-}
-
-// GetResource returns a copy of a resource of any type.
-func (e *Emulator) GetResource(r sources.Account) (Account, bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	a, ok := e.accounts[idKey(r)]
-	if !ok {
-		return Account{}, false
-	}
-	return a.copy(), true
-}
-
-// Requests returns how many requests for a Batch account have arrived,
-// counted on arrival (before latency, throttling or faults).
-func (e *Emulator) Requests(sub, rg, name string) int {
-	return e.ResourceRequests(batch(sub, rg, name))
-}
-
-// ResourceRequests is Requests for a resource of any type.
-func (e *Emulator) ResourceRequests(r sources.Account) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.requests[idKey(r)]
-}
-
-func (e *Emulator) withAccount(r sources.Account, f func(*Account)) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	a, ok := e.accounts[idKey(r)]
-	if !ok {
-		return fmt.Errorf("no resource %s", r.ResourceID())
-	}
-	f(a)
-	return nil
-}
-
-// idKey is a resource's identity: its resource id, in lower case as ARM
-// compares them.
-func idKey(r sources.Account) string { return strings.ToLower(r.ResourceID()) }
-
-func resourceKey(sub, rg, name string) string { return idKey(batch(sub, rg, name)) }
-
-// newKey makes a key shaped like a real Batch key: 64 random bytes, base64.
-func newKey() string {
-	b := make([]byte, 64)
-	_, _ = rand.Read(b)
-	return base64.StdEncoding.EncodeToString(b)
 }
 
 func randomString(n int) string {
@@ -339,34 +168,10 @@ func (e *Emulator) record(r *http.Request) {
 		ClientRequestID: r.Header.Get("x-ms-client-request-id"), UserAgent: r.Header.Get("User-Agent"),
 		Authorized: strings.HasPrefix(r.Header.Get("Authorization"), "Bearer "), Time: time.Now()}
 	if p, ok := parseARMPath(r.URL.Path); ok {
-		rec.Account = idKey(p.resource)
+		rec.Account = p.res.key()
 		e.requests[rec.Account]++
 	}
 	e.log = append(e.log, rec)
-}
-
-// RequestTimes returns when each ARM request for an account arrived.
-func (e *Emulator) RequestTimes(sub, rg, name string) []time.Time {
-	k := resourceKey(sub, rg, name)
-	var out []time.Time
-	for _, r := range e.RequestLog() {
-		if r.Account == k {
-			out = append(out, r.Time)
-		}
-	}
-	return out
-}
-
-// AllKeys returns every key value any account has ever had, for tests that
-// check no key reaches an output.
-func (e *Emulator) AllKeys() []string {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var out []string
-	for _, a := range e.accounts {
-		out = append(out, a.History...)
-	}
-	return out
 }
 
 // TokenResource returns the resource a token was issued for, and whether

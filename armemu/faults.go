@@ -58,20 +58,20 @@ type Fault struct {
 	Action string `json:"action,omitempty"`
 }
 
-// InjectFault queues f for the account's next requests. Queued faults are
+// InjectFault queues f for the resource's next requests. Queued faults are
 // served in order; a fault with Times 0 stays until ClearFaults.
-func (e *Emulator) InjectFault(sub, rg, name string, f Fault) {
+func (e *Emulator) InjectFault(r Resource, f Fault) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	k := resourceKey(sub, rg, name)
+	k := r.key()
 	e.faults[k] = append(e.faults[k], f)
 }
 
-// ClearFaults removes every fault queued for an account.
-func (e *Emulator) ClearFaults(sub, rg, name string) {
+// ClearFaults removes every fault queued for a resource.
+func (e *Emulator) ClearFaults(r Resource) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	delete(e.faults, resourceKey(sub, rg, name))
+	delete(e.faults, r.key())
 }
 
 // nextFault takes the account's next fault for action; e.mu is held.

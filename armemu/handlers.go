@@ -5,11 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/keysync/keysync/sources"
 )
 
 func (e *Emulator) routes() http.Handler {
@@ -53,42 +52,6 @@ func (e *Emulator) handleToken(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// armPath is a parsed keys action path.
-type armPath struct {
-	resource sources.Account
-	action   string
-}
-
-// parseARMPath reads /subscriptions/{s}/resourceGroups/{rg}/providers/
-// {namespace}/{type}/{name}[/{child}/{rule}]/{action} for the types keysync
-// knows. ARM matches the literal segments case-insensitively, and so does
-// this.
-func parseARMPath(p string) (armPath, bool) {
-	seg := strings.Split(strings.Trim(p, "/"), "/")
-	if (len(seg) != 9 && len(seg) != 11) || !strings.EqualFold(seg[0], "subscriptions") ||
-		!strings.EqualFold(seg[2], "resourceGroups") || !strings.EqualFold(seg[4], "providers") {
-		return armPath{}, false
-	}
-	provider := seg[5] + "/" + seg[6]
-	for name, t := range sources.Types {
-		if !strings.EqualFold(t.Provider, provider) || (t.Child != "") != (len(seg) == 11) {
-			continue
-		}
-		r := sources.Account{SubscriptionID: seg[1], ResourceGroup: seg[3], Name: seg[7], Type: name}
-		if t.Child != "" {
-			if !strings.EqualFold(seg[8], t.Child) {
-				return armPath{}, false
-			}
-			r.Rule = seg[9]
-		}
-		if name == sources.DefaultType {
-			r.Type = ""
-		}
-		return armPath{resource: r, action: seg[len(seg)-1]}, true
-	}
-	return armPath{}, false
-}
-
 func (e *Emulator) handleARM(w http.ResponseWriter, r *http.Request) {
 	e.record(r)
 	e.delay(r)
@@ -96,8 +59,9 @@ func (e *Emulator) handleARM(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("x-ms-request-id", reqID)
 	w.Header().Set("x-ms-correlation-request-id", reqID)
 	p, ok := parseARMPath(r.URL.Path)
-	kind := p.resource.Kind()
-	if !ok || (!strings.EqualFold(p.action, kind.Action) && !strings.EqualFold(p.action, "regenerateKeys")) {
+	t := Types[p.res.typeName()]
+	op, pathKey := t.operation(p.action)
+	if !ok || op == "" {
 		cloudError(w, http.StatusNotFound, "InvalidResourceType", "The resource type or action could not be found for api version '"+r.URL.Query().Get("api-version")+"'.")
 		return
 	}
@@ -105,27 +69,36 @@ func (e *Emulator) handleARM(w http.ResponseWriter, r *http.Request) {
 		cloudError(w, http.StatusMethodNotAllowed, "HttpMethodNotAllowed", fmt.Sprintf("The requested resource does not support http method '%s'.", r.Method))
 		return
 	}
-	if !e.checkAPIVersion(w, r, kind.APIVersion) || !e.checkToken(w, r) || !e.admitThrottle(w, p.resource.SubscriptionID) {
+	if !e.checkAPIVersion(w, r, t.APIVersions) || !e.checkToken(w, r) || !e.admitThrottle(w, p.res.Subscription) {
 		return
 	}
+	if e.servedFault(w, r, p) {
+		return
+	}
+	if op == opRegenerate {
+		e.regenerateKeys(w, r, p, pathKey)
+		return
+	}
+	e.listKeys(w, p)
+}
+
+// servedFault serves the resource's next fault, or a chaos one, and
+// reports whether it did.
+func (e *Emulator) servedFault(w http.ResponseWriter, r *http.Request, p armPath) bool {
 	e.mu.Lock()
-	f, faulted := e.nextFault(idKey(p.resource), p.action)
+	f, faulted := e.nextFault(p.res.key(), p.action[0])
 	if !faulted {
 		f, faulted = e.chaosFault()
 	}
 	e.mu.Unlock()
-	if faulted && f.Kind == FaultBadKey {
+	switch {
+	case !faulted:
+		return false
+	case f.Kind == FaultBadKey:
 		e.listKeysWith(w, p, f.Field, f.Value)
-		return
+		return true
 	}
-	if faulted && e.serveFault(w, r, f) {
-		return
-	}
-	if strings.EqualFold(p.action, "regenerateKeys") {
-		e.regenerateKeys(w, r, p)
-		return
-	}
-	e.listKeys(w, p)
+	return e.serveFault(w, r, f)
 }
 
 func (e *Emulator) delay(r *http.Request) {
@@ -144,13 +117,15 @@ func (e *Emulator) delay(r *http.Request) {
 	}
 }
 
-func (e *Emulator) checkAPIVersion(w http.ResponseWriter, r *http.Request, want string) bool {
+// checkAPIVersion answers ARM's CloudError for a missing api-version or
+// one the type does not accept.
+func (e *Emulator) checkAPIVersion(w http.ResponseWriter, r *http.Request, accepted []string) bool {
 	v := r.URL.Query().Get("api-version")
 	switch {
 	case v == "":
 		cloudError(w, http.StatusBadRequest, "MissingApiVersionParameter", "The api-version query parameter (?api-version=) is required for all requests.")
-	case v != want:
-		cloudError(w, http.StatusBadRequest, "InvalidApiVersionParameter", fmt.Sprintf("The api-version '%s' is invalid. The supported versions are '%s'.", v, want))
+	case !slices.Contains(accepted, v):
+		cloudError(w, http.StatusBadRequest, "InvalidApiVersionParameter", fmt.Sprintf("The api-version '%s' is invalid. The supported versions are '%s'.", v, strings.Join(accepted, ",")))
 	default:
 		return true
 	}
@@ -179,102 +154,6 @@ func (e *Emulator) checkToken(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	return false
-}
-
-func (e *Emulator) listKeys(w http.ResponseWriter, p armPath) { e.listKeysWith(w, p, "", "") }
-
-// listKeysWith answers listKeys; a non-empty field gets value instead of
-// its key (FaultBadKey).
-func (e *Emulator) listKeysWith(w http.ResponseWriter, p armPath, field, value string) {
-	e.mu.Lock()
-	a, ok := e.accounts[idKey(p.resource)]
-	var body any
-	if ok && !a.SharedKeyDisabled {
-		body = replaceKey(keysBody(a), field, value)
-	}
-	disabled := ok && a.SharedKeyDisabled
-	e.mu.Unlock()
-	switch {
-	case !ok:
-		cloudError(w, http.StatusNotFound, "ResourceNotFound", fmt.Sprintf("The Resource '%s/%s' under resource group '%s' was not found.",
-			p.resource.Kind().Provider, p.resource.Name, p.resource.ResourceGroup))
-	case disabled:
-		status, code := disabledError(p.resource.Type)
-		cloudError(w, status, code, fmt.Sprintf("Key-based authentication is disabled for '%s'.", p.resource.Name))
-	default:
-		writeJSON(w, http.StatusOK, body)
-	}
-}
-
-// keysBody is the type's documented answer; a.mu is held.
-func keysBody(a *Account) any {
-	t := a.kind()
-	if t.KeysArray {
-		keys := []map[string]string{}
-		for _, k := range keyFields(t) {
-			keys = append(keys, map[string]string{"keyName": k, "value": a.Keys[k], "permissions": "FULL"})
-		}
-		return map[string]any{"keys": keys}
-	}
-	body := map[string]string{}
-	for _, f := range t.Fields {
-		body[f] = a.Keys[f]
-	}
-	if t.NameField != "" {
-		body[t.NameField] = a.Name
-	}
-	if t.Child != "" {
-		body["keyName"] = a.Rule
-	}
-	return body
-}
-
-// replaceKey puts value in place of field's key in a keysBody answer.
-func replaceKey(body any, field, value string) any {
-	if field == "" {
-		return body
-	}
-	switch b := body.(type) {
-	case map[string]string:
-		b[field] = value
-	case map[string]any:
-		for _, k := range b["keys"].([]map[string]string) {
-			if k["keyName"] == field {
-				k["value"] = value
-			}
-		}
-	}
-	return body
-}
-
-// disabledError is what each type answers when its key authentication is
-// off.
-func disabledError(typ string) (int, string) {
-	switch typ {
-	case "", sources.DefaultType:
-		return http.StatusConflict, "OperationNotAllowed"
-	case "storage":
-		return http.StatusConflict, "KeyBasedAuthenticationNotPermitted"
-	case "cosmosdb":
-		return http.StatusForbidden, "LocalAuthDisabled"
-	default:
-		return http.StatusBadRequest, "DisableLocalAuth"
-	}
-}
-
-func (e *Emulator) regenerateKeys(w http.ResponseWriter, r *http.Request, p armPath) {
-	var req struct {
-		KeyName string `json:"keyName"`
-	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&req); err != nil || (req.KeyName != "Primary" && req.KeyName != "Secondary") {
-		cloudError(w, http.StatusBadRequest, "InvalidRequestBody", "The request body must be {\"keyName\": \"Primary\"|\"Secondary\"}.")
-		return
-	}
-	if _, err := e.RegenerateField(p.resource, strings.ToLower(req.KeyName)); err != nil {
-		cloudError(w, http.StatusNotFound, "ResourceNotFound", fmt.Sprintf("The Resource '%s' was not found.", p.resource.ResourceID()))
-		return
-	}
-	e.listKeys(w, p)
 }
 
 func (e *Emulator) requestID() string {

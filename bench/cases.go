@@ -163,7 +163,7 @@ func (e *env) configs(c benchCase) (ksPaths, naivePaths []string, ksCfg, naiveCf
 	for i := range c.accounts {
 		sub := fmt.Sprintf("%08d-0000-4000-8000-%012d", caseSeq, i%c.subs)
 		name := fmt.Sprintf("c%dacct%d", caseSeq, i)
-		e.emu.AddAccount(sub, "bench", name)
+		e.emu.Add(armemu.Resource{Subscription: sub, ResourceGroup: "bench", Name: name})
 		for _, side := range []struct {
 			b     *strings.Builder
 			paths *[]string

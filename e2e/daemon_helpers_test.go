@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -100,6 +101,85 @@ func (d *daemonProc) waitFor(what string, timeout time.Duration, cond func() boo
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// eventually polls cond every 50 ms until it holds, and fails the test
+// with cond's last word on what it saw when timeout passes first. It is how
+// tests wait: on something they can observe, never on a guessed duration.
+func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, saw := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v: %s", timeout, saw)
+		}
+		<-time.After(50 * time.Millisecond)
+	}
+}
+
+// runFor lets the daemon run for d (a soak's phase, not a wait for an
+// event), failing the test at once if it exits meanwhile.
+func (d *daemonProc) runFor(dur time.Duration) {
+	d.t.Helper()
+	select {
+	case <-d.exited:
+		d.t.Fatalf("daemon exited (code %d) during the run\nstderr:\n%s", d.code, d.stderr.String())
+	case <-time.After(dur):
+	}
+}
+
+// metric is the value of one series of /metrics, such as
+// `keysync_vault_up` or `keysync_sync_total{account="a",result="failed"}`;
+// 0 when the daemon exports no such series yet.
+func (d *daemonProc) metric(series string) float64 {
+	d.t.Helper()
+	_, text := d.get("/metrics")
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return 0
+}
+
+// syncs counts an account's finished syncs of every outcome, from
+// keysync_sync_total: the daemon's own count of cycles done.
+func (d *daemonProc) syncs(name string) float64 {
+	d.t.Helper()
+	_, text := d.get("/metrics")
+	prefix := `keysync_sync_total{account="` + name + `",`
+	var n float64
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, prefix) {
+			f, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+			n += f
+		}
+	}
+	return n
+}
+
+// waitCycles waits until every account has finished n more syncs than it
+// had when called: the event that proves time passed with the daemon at
+// work, for checks that something did not happen.
+func (d *daemonProc) waitCycles(n float64, within time.Duration, accts ...account) {
+	d.t.Helper()
+	base := map[string]float64{}
+	for _, a := range accts {
+		base[a.name] = d.syncs(a.name)
+	}
+	d.waitFor(fmt.Sprintf("%v more finished syncs of each account", n), within, func() bool {
+		for _, a := range accts {
+			if d.syncs(a.name) < base[a.name]+n {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // get fetches a path from the daemon's listen address.

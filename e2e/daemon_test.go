@@ -52,21 +52,21 @@ func TestDaemonThrottledSubscriptionPauses(t *testing.T) {
 		Message: "Number of write requests for subscription exceeded the limit.", RetryAfter: 3, Times: 1})
 	before := a1.requests()
 	d.waitFor("the throttled request", 5*time.Second, func() bool { return a1.requests() > before })
-	throttledAt := emu.RequestTimes(a1.sub, a1.rg, a1.name)[before]
+	throttledAt := emu.RequestTimes(a1.res())[before]
 	d.waitFor("a1 to sync again", 10*time.Second, func() bool { return a1.requests() > before+1 })
 
-	if gap := emu.RequestTimes(a1.sub, a1.rg, a1.name)[before+1].Sub(throttledAt); gap < 3*time.Second {
+	if gap := emu.RequestTimes(a1.res())[before+1].Sub(throttledAt); gap < 3*time.Second {
 		t.Errorf("a1 retried %v after a 429 with Retry-After 3", gap)
 	}
 	// a2 ticks in the same second as a1: a request it sent before keysync
 	// had read the 429 may arrive just after it. Nothing may come later.
-	for _, at := range emu.RequestTimes(a2.sub, a2.rg, a2.name) {
+	for _, at := range emu.RequestTimes(a2.res()) {
 		if at.After(throttledAt.Add(200*time.Millisecond)) && at.Before(throttledAt.Add(3*time.Second)) {
 			t.Errorf("a2, in the throttled subscription, was called %v after the 429", at.Sub(throttledAt))
 		}
 	}
 	var bDuring int
-	for _, at := range emu.RequestTimes(b1.sub, b1.rg, b1.name) {
+	for _, at := range emu.RequestTimes(b1.res()) {
 		if at.After(throttledAt) && at.Before(throttledAt.Add(3*time.Second)) {
 			bDuring++
 		}
@@ -109,7 +109,7 @@ func TestDaemonPermanentErrorLogsOnce(t *testing.T) {
 		t.Errorf("/readyz %d %s, want 503 naming %s as overdue", code, body, bad.name)
 	}
 	// The account recovers once the fault is gone, and says so once.
-	emu.ClearFaults(bad.sub, bad.rg, bad.name)
+	emu.ClearFaults(bad.res())
 	d.waitFor("the recovered account's secret", 5*time.Second, func() bool { return readV2(t, bad.path) != nil })
 	d.waitFor("the recovery log line", 2*time.Second, func() bool { return d.logLines("account recovered", "account="+bad.name) == 1 })
 }
@@ -148,10 +148,11 @@ func TestDaemonSIGTERMDuringSlowSync(t *testing.T) {
 	defer emu.SetLatency(0)
 	d := startDaemon(t, func(addr string) string { return daemonConfig(addr, "", a) })
 	d.waitFor("the slow request", 5*time.Second, func() bool { return a.requests() == 1 })
-	time.Sleep(1500 * time.Millisecond) // ticks pass while it runs: they are skipped
-	_, metrics := d.get("/metrics")
-	if !strings.Contains(metrics, `keysync_ticks_skipped_total{account="`+a.name+`"}`) {
-		t.Errorf("no skipped ticks counted while the sync ran:\n%s", grep(metrics, "skipped"))
+	// Ticks pass while it runs: they are skipped, and counted.
+	skipped := `keysync_ticks_skipped_total{account="` + a.name + `"}`
+	d.waitFor("a skipped tick", 5*time.Second, func() bool { return d.metric(skipped) >= 1 })
+	if a.requests() != 1 || d.syncs(a.name) != 0 {
+		t.Fatalf("the tick was skipped after the slow sync, not during it (%d requests)", a.requests())
 	}
 	code, took := d.stop(12 * time.Second)
 	if code != 0 {
@@ -176,16 +177,51 @@ func TestDaemonTriggers(t *testing.T) {
 		return strings.Replace(daemonConfig(addr, "sync_on_start = false\n"+top, a), `"@every 1s"`, `"@hourly"`, 1)
 	}
 	d := startDaemon(t, cfg)
-	time.Sleep(time.Second)
+	// The scheduler has the account and has decided: its next run is the
+	// hourly tick, not now.
+	d.waitFor("the account scheduled on the hour", 5*time.Second, func() bool {
+		st, ok := d.statusOf(tok, a.name)
+		return ok && st.LastResult == "" && st.onTheHour()
+	})
 	if a.requests() != 0 {
 		t.Fatal("synced without a trigger")
 	}
 	d.signal(syscall.SIGUSR1)
-	d.waitFor("a sync after SIGUSR1", 5*time.Second, func() bool { return a.requests() == 1 })
-	if code, _, body := d.call("POST", "/sync", tok); code != http.StatusAccepted {
+	d.waitFor("a sync after SIGUSR1", 5*time.Second, func() bool { return d.syncs(a.name) == 1 })
+	// Had anything synced before the signal, there would be a second
+	// request, or the signal would have found a full sync pending.
+	if a.requests() != 1 || d.logLines("already pending or running") != 0 {
+		t.Fatalf("%d requests after one SIGUSR1 sync: something synced without a trigger", a.requests())
+	}
+	if code, _, body := d.call("POST", "/sync", tok); code != http.StatusAccepted || !strings.Contains(body, "started") {
 		t.Fatalf("POST /sync: %d %s", code, body)
 	}
-	d.waitFor("a sync after POST /sync", 5*time.Second, func() bool { return a.requests() == 2 })
+	d.waitFor("a sync after POST /sync", 5*time.Second, func() bool { return d.syncs(a.name) == 2 })
+	if a.requests() != 2 {
+		t.Errorf("%d requests after two triggered syncs", a.requests())
+	}
+}
+
+// onTheHour reports whether the account is idle and next runs on an
+// hourly tick still ahead: nothing is owed to it before then.
+func (s statusAccount) onTheHour() bool {
+	return !s.Running && s.NextRun.After(time.Now()) && s.NextRun.Minute() == 0 && s.NextRun.Second() == 0
+}
+
+// statusOf is one account's entry in GET /status.
+func (d *daemonProc) statusOf(tok, name string) (statusAccount, bool) {
+	d.t.Helper()
+	code, _, body := d.call("GET", "/status", tok)
+	var reply struct{ Accounts []statusAccount }
+	if code != http.StatusOK || json.Unmarshal([]byte(body), &reply) != nil {
+		d.t.Fatalf("GET /status: %d %s", code, body)
+	}
+	for _, s := range reply.Accounts {
+		if s.Account == name {
+			return s, true
+		}
+	}
+	return statusAccount{}, false
 }
 
 func grep(text, part string) string {

@@ -89,7 +89,7 @@ func TestFaultMatrixARM(t *testing.T) {
 			if !strings.Contains(r.stdout, tc.code) || !strings.Contains(r.stdout, "2 updated") {
 				t.Errorf("summary:\n%s", r.stdout)
 			}
-			if times := emu.RequestTimes(sick.sub, sick.rg, sick.name); tc.minGap > 0 && len(times) >= 2 {
+			if times := emu.RequestTimes(sick.res()); tc.minGap > 0 && len(times) >= 2 {
 				if gap := times[len(times)-1].Sub(times[len(times)-2]); gap < tc.minGap {
 					t.Errorf("retried after %v, Retry-After asked %v", gap, tc.minGap)
 				}

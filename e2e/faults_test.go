@@ -12,11 +12,11 @@ import (
 // sooner, and the retry succeeds.
 func TestThrottledThenSuccess(t *testing.T) {
 	a := newAccount(t)
-	emu.InjectFault(subscription, a.rg, a.name, armemu.Fault{Kind: armemu.FaultStatus, Status: 429,
+	emu.InjectFault(a.res(), armemu.Fault{Kind: armemu.FaultStatus, Status: 429,
 		Code: "SubscriptionRequestsThrottled", Message: "Number of write requests exceeded the limit.", RetryAfter: 2, Times: 1})
 	r := run(t, config("", a), "--run-now")
 	r.expect(t, 0)
-	if n := emu.Requests(subscription, a.rg, a.name); n != 2 {
+	if n := emu.Requests(a.res()); n != 2 {
 		t.Fatalf("%d listKeys requests, want 2", n)
 	}
 	if r.elapsed < 2*time.Second {
@@ -34,7 +34,7 @@ func TestThrottledThenSuccess(t *testing.T) {
 // retried and does not stop the others; the run exits 1.
 func TestPermanentErrorFailsOneAccountOnly(t *testing.T) {
 	ok1, bad, ok2 := newAccount(t), newAccount(t), newAccount(t)
-	emu.InjectFault(subscription, bad.rg, bad.name, armemu.Fault{Kind: armemu.FaultStatus, Status: 403, Code: "AuthorizationFailed",
+	emu.InjectFault(bad.res(), armemu.Fault{Kind: armemu.FaultStatus, Status: 403, Code: "AuthorizationFailed",
 		Message: "The client does not have authorization to perform action 'Microsoft.Batch/batchAccounts/listKeys/action'."})
 	r := run(t, config("", ok1, bad, ok2), "--run-now")
 	r.expect(t, 1)
@@ -46,7 +46,7 @@ func TestPermanentErrorFailsOneAccountOnly(t *testing.T) {
 	if readV2(t, bad.path) != nil {
 		t.Error("failed account has a secret")
 	}
-	if n := emu.Requests(subscription, bad.rg, bad.name); n != 1 {
+	if n := emu.Requests(bad.res()); n != 1 {
 		t.Errorf("permanent error was tried %d times, want 1", n)
 	}
 	if !strings.Contains(r.stdout, "AuthorizationFailed") || !strings.Contains(r.stdout, "2 created") || !strings.Contains(r.stdout, "1 failed") {
@@ -68,10 +68,10 @@ func TestTransientFaultsAreRetried(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			a := newAccount(t)
 			f.Times = 1
-			emu.InjectFault(subscription, a.rg, a.name, f)
+			emu.InjectFault(a.res(), f)
 			r := run(t, config("", a), "--run-now")
 			r.expect(t, 0)
-			if n := emu.Requests(subscription, a.rg, a.name); n != 2 {
+			if n := emu.Requests(a.res()); n != 2 {
 				t.Fatalf("%d requests, want 2", n)
 			}
 			if readV2(t, a.path) == nil {
@@ -87,13 +87,13 @@ func TestPermanentFaults(t *testing.T) {
 		setup func(a account)
 		code  string
 	}{
-		"shared key not allowed": {func(a account) { emu.SetSharedKeyDisabled(subscription, a.rg, a.name, true) }, "OperationNotAllowed"},
+		"shared key not allowed": {func(a account) { emu.SetKeysDisabled(a.res(), true) }, "OperationNotAllowed"},
 		"not found":              {func(a account) {}, "ResourceNotFound"},
 		"401 invalid token": {func(a account) {
-			emu.InjectFault(subscription, a.rg, a.name, armemu.Fault{Kind: armemu.FaultStatus, Status: 401, Code: "InvalidAuthenticationToken", Message: "The access token is invalid."})
+			emu.InjectFault(a.res(), armemu.Fault{Kind: armemu.FaultStatus, Status: 401, Code: "InvalidAuthenticationToken", Message: "The access token is invalid."})
 		}, "InvalidAuthenticationToken"},
 		"truncated json": {func(a account) {
-			emu.InjectFault(subscription, a.rg, a.name, armemu.Fault{Kind: armemu.FaultTruncated})
+			emu.InjectFault(a.res(), armemu.Fault{Kind: armemu.FaultTruncated})
 		}, "not valid JSON"},
 	}
 	for name, tt := range tests {
@@ -108,7 +108,7 @@ func TestPermanentFaults(t *testing.T) {
 			if !strings.Contains(r.stdout, tt.code) {
 				t.Errorf("summary lacks %q:\n%s", tt.code, r.stdout)
 			}
-			if n := emu.Requests(subscription, a.rg, a.name); n > 1 {
+			if n := emu.Requests(a.res()); n > 1 {
 				t.Errorf("%d requests: a permanent error was retried", n)
 			}
 			if readV2(t, a.path) != nil {
@@ -124,7 +124,7 @@ func TestValidate(t *testing.T) {
 	a := newAccount(t)
 	r := run(t, config("", a), "--validate")
 	r.expect(t, 0)
-	if emu.Requests(subscription, a.rg, a.name) != 0 {
+	if emu.Requests(a.res()) != 0 {
 		t.Fatal("--validate called Azure")
 	}
 	bad := config("kv_version = 7", a) + "\n[[account]]\nname = \"x\"\n"
@@ -153,7 +153,7 @@ func TestManagedIdentityRefused(t *testing.T) {
 	if !strings.Contains(r.stdout, "AuthenticationFailed") || !strings.Contains(r.stdout, "401") {
 		t.Errorf("summary lacks AuthenticationFailed:\n%s", r.stdout)
 	}
-	if n := emu.Requests(subscription, a.rg, a.name); n != 0 {
+	if n := emu.Requests(a.res()); n != 0 {
 		t.Errorf("ARM was called %d times without a token", n)
 	}
 }

@@ -121,11 +121,16 @@ func TestFaultVaultConcurrentWriter(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		pace := time.NewTicker(5 * time.Millisecond) // a writer's pace, not a wait
+		defer pace.Stop()
 		for i := 0; ctx.Err() == nil; i++ {
 			if _, err := vault.Client.KVv2("secret").Patch(ctx, a.path, map[string]any{"writer": fmt.Sprint(i)}); err == nil {
 				writes.Add(1)
 			}
-			time.Sleep(5 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+			case <-pace.C:
+			}
 		}
 	}()
 	for range 10 {

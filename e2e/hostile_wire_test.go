@@ -42,7 +42,7 @@ func TestHostileHugeErrorBody(t *testing.T) {
 	runWatched(t, cfg, nil, peakKiB(&base), "--run-now").expect(t, 0)
 
 	sick.inject(armemu.Fault{Kind: armemu.FaultHugeBody, Status: 500, Size: 1 << 30})
-	defer emu.ClearFaults(sick.sub, sick.rg, sick.name)
+	defer emu.ClearFaults(sick.res())
 	var peak int
 	r := runWatched(t, cfg, nil, peakKiB(&peak), "--run-now", "--log-format", "json")
 	r.expect(t, 1)
@@ -103,7 +103,7 @@ func TestHostileRedirectCarriesNoToken(t *testing.T) {
 	a := newAccount(t)
 	a.inject(armemu.Fault{Kind: armemu.FaultRedirect, Status: http.StatusTemporaryRedirect,
 		Location: rec.url + "/subscriptions/" + a.sub + "/resourceGroups/" + a.rg + "/providers/Microsoft.Batch/batchAccounts/" + a.name + "/listKeys?api-version=2024-02-01"})
-	defer emu.ClearFaults(a.sub, a.rg, a.name)
+	defer emu.ClearFaults(a.res())
 	before := a.requests()
 	r := run(t, matrixConfig("", a), "--run-now", "--log-format", "json")
 	r.expect(t, 1)
@@ -133,7 +133,7 @@ func TestHostileMalformedKeyKeepsVault(t *testing.T) {
 
 	const hostile = "\u0000\u001b[2J\n"
 	a.inject(armemu.Fault{Kind: armemu.FaultBadKey, Field: "primary", Value: hostile})
-	defer emu.ClearFaults(a.sub, a.rg, a.name)
+	defer emu.ClearFaults(a.res())
 	r := run(t, cfg, "--run-now")
 	r.expect(t, 1)
 	if !strings.Contains(r.stdout, "MalformedKey") || !strings.Contains(r.stdout, "field primary is malformed") {
@@ -154,7 +154,7 @@ func TestHostileMalformedKeyKeepsVault(t *testing.T) {
 func TestHostileCutBodyIsTransient(t *testing.T) {
 	a := newAccount(t)
 	a.inject(armemu.Fault{Kind: armemu.FaultCutBody, Status: http.StatusServiceUnavailable})
-	defer emu.ClearFaults(a.sub, a.rg, a.name)
+	defer emu.ClearFaults(a.res())
 	before := a.requests()
 	r := run(t, matrixConfig("", a), "--run-now", "--log-format", "json")
 	r.expect(t, 1)
@@ -184,7 +184,7 @@ func TestHostileAbsurdRetryAfter(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			a := newAccount(t)
 			a.inject(armemu.Fault{Kind: armemu.FaultStatus, Status: 503, Code: "ServiceUnavailable", Message: "later", RetryAfterRaw: tt.retryAfter})
-			defer emu.ClearFaults(a.sub, a.rg, a.name)
+			defer emu.ClearFaults(a.res())
 			before := a.requests()
 			r := run(t, tt.top+matrixConfig("", a), "--run-now")
 			r.expect(t, 1)
@@ -252,11 +252,14 @@ func TestHostileCredentialFailureDaemonBacksOffOnce(t *testing.T) {
 	}
 	d := startDaemon(t, func(addr string) string { return withClientID(daemonConfig(addr, "", accts...), clientID) })
 	d.waitFor("the first failures", 10*time.Second, func() bool { return d.logLines("transient failure; backing off") >= len(accts) })
-	time.Sleep(8 * time.Second)
-	// Backoff 1s to 4s for 8 s, a failure standing for 5 s: at most a few.
-	t.Logf("%d token requests", emu.TokenRequests(clientID))
-	if n := emu.TokenRequests(clientID); n < 1 || n > 5 {
-		t.Errorf("the identity endpoint was asked %d times in 8 s by 30 accounts, want 1 to 5", n)
+	// Three failed syncs of every account (backoff 1 s, 2 s, 4 s): 90
+	// failures in all, that one shared backoff answers with a token
+	// request or so per round, never one per account.
+	d.waitCycles(3, 30*time.Second, accts...)
+	n := emu.TokenRequests(clientID)
+	t.Logf("%d token requests for %d failed syncs", n, 3*len(accts))
+	if n < 1 || n > 3+2 {
+		t.Errorf("the identity endpoint was asked %d times over three failed syncs of 30 accounts, want 1 to 5", n)
 	}
 }
 

@@ -80,13 +80,17 @@ func TestListenOperatorEndpointsOffByDefault(t *testing.T) {
 	if code, _, _ := d.call("GET", "/status", ""); code != http.StatusNotFound {
 		t.Fatalf("GET /status with the API off: %d, want 404", code)
 	}
-	time.Sleep(1500 * time.Millisecond)
 	if n := a.requests(); n != 0 {
 		t.Fatalf("%d ARM requests after refused POST /sync", n)
 	}
-	// SIGUSR1 still works locally.
+	// SIGUSR1 still works locally. Once its sync is done, one request in
+	// all, and a signal that found no full sync pending, prove the refused
+	// POSTs started none.
 	d.signal(syscall.SIGUSR1)
-	d.waitFor("a sync after SIGUSR1", 5*time.Second, func() bool { return a.requests() == 1 })
+	d.waitFor("a sync after SIGUSR1", 5*time.Second, func() bool { return d.syncs(a.name) == 1 })
+	if n := a.requests(); n != 1 || d.logLines("already pending or running") != 0 {
+		t.Fatalf("%d ARM requests after refused POST /sync and one SIGUSR1", n)
+	}
 }
 
 // TestListenSyncNeedsTheToken: with a token file, a request without the
@@ -104,14 +108,21 @@ func TestListenSyncNeedsTheToken(t *testing.T) {
 			t.Fatalf("GET /status with a bad token: %d, want 401", code)
 		}
 	}
-	time.Sleep(1500 * time.Millisecond)
 	if n := a.requests(); n != 0 {
 		t.Fatalf("%d ARM requests after unauthorized POST /sync", n)
 	}
+	// "started", not "coalesced": no full sync was pending; one request
+	// once it is done: none had run.
 	if code, _, body := d.call("POST", "/sync", tok); code != http.StatusAccepted || !strings.Contains(body, "started") {
 		t.Fatalf("POST /sync with the token: %d %s, want 202 started", code, body)
 	}
-	d.waitFor("the requested sync", 5*time.Second, func() bool { return a.requests() == 1 })
+	d.waitFor("the requested sync", 5*time.Second, func() bool { return d.syncs(a.name) == 1 })
+	if n := a.requests(); n != 1 {
+		t.Fatalf("%d ARM requests after one authorized POST /sync", n)
+	}
+	if n := d.metric(`keysync_sync_requests_total{result="unauthorized"}`); n != 3 {
+		t.Errorf("%v unauthorized POST /sync counted, want 3", n)
+	}
 }
 
 // TestListenSyncBurstIsBounded: 300 authorized POST /sync in three seconds
@@ -121,49 +132,76 @@ func TestListenSyncBurstIsBounded(t *testing.T) {
 	accts := []account{newAccount(t), newAccount(t), newAccount(t)}
 	top, tok := apiToken(t)
 	d := startDaemon(t, func(addr string) string { return hourlyDaemonConfig(addr, top, accts...) })
-	var accepted, limited, other atomic.Int64
+	accepted, limited, other := syncBurst(d, tok)
+	// Only a started full sync makes requests, and sync_min_interval (30 s)
+	// lets one start; once it is done and no account is running or owed a
+	// sync (next run on the hourly tick), nothing more can come.
+	d.waitFor("the requested syncs to finish", 10*time.Second, func() bool {
+		for _, a := range accts {
+			st, ok := d.statusOf(tok, a.name)
+			if !ok || st.LastResult == "" || !st.onTheHour() {
+				return false
+			}
+		}
+		return true
+	})
+	if n := d.metric(`keysync_sync_requests_total{result="started"}`); n != 1 {
+		t.Errorf("%v full syncs started by the burst, want 1", n)
+	}
+	if n := totalRequests(accts...); n > 2*len(accts) {
+		t.Fatalf("%d ARM requests after 300 POST /sync over %d accounts, want at most %d", n, len(accts), 2*len(accts))
+	}
+	if accepted < 1 || other != 0 || accepted+limited != 300 {
+		t.Fatalf("answers: %d accepted, %d rate limited, %d other", accepted, limited, other)
+	}
+	t.Logf("300 POST /sync: %d ARM requests, %d accepted, %d rate limited", totalRequests(accts...), accepted, limited)
+	_, metrics := d.get("/metrics")
+	want := fmt.Sprintf(`keysync_sync_requests_total{result="rate_limited"} %d`, limited)
+	if !strings.Contains(metrics, want) || !strings.Contains(metrics, "keysync_vault_up 1") {
+		t.Fatalf("metrics lack %q or keysync_vault_up 1:\n%s", want, grep(metrics, "keysync_"))
+	}
+}
+
+// syncBurst sends 300 authorized POST /sync, three clients one every 30 ms
+// each, and counts the answers: 202, 429 with Retry-After, anything else.
+func syncBurst(d *daemonProc, tok string) (accepted, limited, other int64) {
+	var acc, lim, oth atomic.Int64
 	var wg sync.WaitGroup
 	for range 3 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			pace := time.NewTicker(30 * time.Millisecond)
+			defer pace.Stop()
 			for range 100 {
-				time.Sleep(30 * time.Millisecond)
-				req, _ := http.NewRequest("POST", "http://"+d.addr+"/sync", nil)
-				req.Header.Set("Authorization", "Bearer "+tok)
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					other.Add(1)
-					continue
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				switch {
-				case resp.StatusCode == http.StatusAccepted:
-					accepted.Add(1)
-				case resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") != "":
-					limited.Add(1)
+				<-pace.C
+				switch code, retry := postSync(d.addr, tok); {
+				case code == http.StatusAccepted:
+					acc.Add(1)
+				case code == http.StatusTooManyRequests && retry != "":
+					lim.Add(1)
 				default:
-					other.Add(1)
+					oth.Add(1)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	d.waitFor("the requested syncs", 5*time.Second, func() bool { return totalRequests(accts...) >= 3 })
-	time.Sleep(2 * time.Second)
-	if n := totalRequests(accts...); n > 2*len(accts) {
-		t.Fatalf("%d ARM requests after 300 POST /sync over %d accounts, want at most %d", n, len(accts), 2*len(accts))
+	return acc.Load(), lim.Load(), oth.Load()
+}
+
+// postSync sends one authorized POST /sync: the status (0 for no answer)
+// and the Retry-After header.
+func postSync(addr, tok string) (int, string) {
+	req, _ := http.NewRequest("POST", "http://"+addr+"/sync", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, ""
 	}
-	if accepted.Load() < 1 || other.Load() != 0 || accepted.Load()+limited.Load() != 300 {
-		t.Fatalf("answers: %d accepted, %d rate limited, %d other", accepted.Load(), limited.Load(), other.Load())
-	}
-	t.Logf("300 POST /sync: %d ARM requests, %d accepted, %d rate limited", totalRequests(accts...), accepted.Load(), limited.Load())
-	_, metrics := d.get("/metrics")
-	want := fmt.Sprintf(`keysync_sync_requests_total{result="rate_limited"} %d`, limited.Load())
-	if !strings.Contains(metrics, want) || !strings.Contains(metrics, "keysync_vault_up 1") {
-		t.Fatalf("metrics lack %q or keysync_vault_up 1:\n%s", want, grep(metrics, "keysync_"))
-	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("Retry-After")
 }
 
 // TestListenIdleConnectionsClosed: 300 keep-alive connections that went
@@ -270,6 +308,7 @@ func vaultEnv(name string) string {
 // statusAccount is the part of GET /status's account the test reads.
 type statusAccount struct {
 	Account             string    `json:"account"`
+	Running             bool      `json:"running"`
 	LastResult          string    `json:"last_result"`
 	LastRun             time.Time `json:"last_run"`
 	LastSuccess         time.Time `json:"last_success"`

@@ -72,20 +72,25 @@ func newAccountIn(t *testing.T, sub string) account {
 	t.Helper()
 	n := seq.Add(1)
 	a := account{sub: sub, rg: "rg-e2e", name: fmt.Sprintf("acct%d", n), path: fmt.Sprintf("azure/batch/acct%d", n)}
-	emu.AddAccount(a.sub, a.rg, a.name)
+	emu.Add(a.res())
 	return a
 }
 
+// res is the account as the emulator names it.
+func (a account) res() armemu.Resource {
+	return armemu.Resource{Type: "batch", Subscription: a.sub, ResourceGroup: a.rg, Name: a.name}
+}
+
 // requests is how many listKeys requests reached the account.
-func (a account) requests() int { return emu.Requests(a.sub, a.rg, a.name) }
+func (a account) requests() int { return emu.Requests(a.res()) }
 
 func (a account) keys(t *testing.T) (primary, secondary string) {
 	t.Helper()
-	got, ok := emu.Get(a.sub, a.rg, a.name)
+	got, ok := emu.Get(a.res())
 	if !ok {
 		t.Fatalf("no emulator account %s", a.name)
 	}
-	return got.Primary, got.Secondary
+	return got.Keys["primary"], got.Keys["secondary"]
 }
 
 func (a account) toml() string {
@@ -182,11 +187,11 @@ func (r result) expect(t *testing.T, code int) {
 	}
 }
 
-func (a account) inject(f armemu.Fault) { emu.InjectFault(a.sub, a.rg, a.name, f) }
+func (a account) inject(f armemu.Fault) { emu.InjectFault(a.res(), f) }
 
 func (a account) regenerate(t *testing.T, which string) {
 	t.Helper()
-	if _, err := emu.Regenerate(a.sub, a.rg, a.name, which); err != nil {
+	if _, err := emu.Regenerate(a.res(), which); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -22,6 +22,27 @@ func rotationConfig(every, grace string, a account) string {
 	return strings.Replace(config("", a), "path =", "rotate_every = \""+every+"\"\nrotate_grace = \""+grace+"\"\npath =", 1)
 }
 
+// rotationDue waits until a dry run of cfg plans to regenerate key: the
+// period has passed by keysync's own reading of what Vault records.
+func rotationDue(t *testing.T, cfg, key string) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() (bool, string) {
+		r := run(t, cfg, "--dry-run")
+		return strings.Contains(r.stdout, "rotate: regenerate "+key), "a dry run planning to regenerate " + key + ":\n" + r.stdout
+	})
+}
+
+// rotatedAt is when Vault records the account's last rotation.
+func rotatedAt(t *testing.T, a account) time.Time {
+	t.Helper()
+	s, _ := readV2(t, a.path).meta["rotated-at"].(string)
+	at, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatalf("rotated-at %q: %v", s, err)
+	}
+	return at
+}
+
 func activeOf(t *testing.T, a account) string {
 	t.Helper()
 	v, _ := readV2(t, a.path).data["active"].(string)
@@ -39,12 +60,9 @@ func TestRotationFullCycle(t *testing.T) {
 	if activeOf(t, a) != "primary" || got.meta["rotated-at"] == nil || regenerations(a) != 0 {
 		t.Fatalf("baseline: active %q, rotated-at %v, %d regenerations", activeOf(t, a), got.meta["rotated-at"], regenerations(a))
 	}
-	time.Sleep(2100 * time.Millisecond)
-
-	dry := run(t, cfg, "--dry-run")
-	dry.expect(t, 0)
-	if !strings.Contains(dry.stdout, "rotate: regenerate secondary") || regenerations(a) != 0 || readV2(t, a.path).version != 1 {
-		t.Fatalf("dry run did more than show the rotation:\n%s", dry.stdout)
+	rotationDue(t, cfg, "secondary")
+	if regenerations(a) != 0 || readV2(t, a.path).version != 1 {
+		t.Fatal("dry runs did more than show the rotation")
 	}
 
 	before := readV2(t, a.path)
@@ -61,8 +79,7 @@ func TestRotationFullCycle(t *testing.T) {
 	if after.meta["rotated-secondary-at"] == nil {
 		t.Error("no record of the secondary's regeneration")
 	}
-	time.Sleep(2100 * time.Millisecond)
-
+	rotationDue(t, cfg, "primary")
 	run(t, cfg, "--run-now").expect(t, 0)
 	p2, s2 := a.keys(t)
 	last := readV2(t, a.path)
@@ -79,17 +96,22 @@ func TestRotationNoDoubleWithinGrace(t *testing.T) {
 	a := newAccount(t)
 	cfg := rotationConfig("1s", "10s", a)
 	run(t, cfg, "--run-now").expect(t, 0)
-	for range 4 {
-		time.Sleep(1100 * time.Millisecond)
-		before := regenerations(a)
+	// secondary, then primary, one per cycle.
+	for i, key := range []string{"secondary", "primary"} {
+		rotationDue(t, cfg, key)
 		run(t, cfg, "--run-now").expect(t, 0)
-		if regenerations(a)-before > 1 {
-			t.Fatal("one cycle regenerated more than one key")
+		if n := regenerations(a); n != i+1 {
+			t.Fatalf("%d regenerations after %d rotation cycles: one cycle regenerated more than one key", n, i+1)
 		}
 	}
-	// secondary, then primary; then both are within their grace.
+	// Then both are within their grace. Once the period has passed again
+	// by Vault's record (its stamps are whole seconds: one more), a cycle
+	// the period alone would rotate must not.
+	again := rotatedAt(t, a).Add(time.Second + time.Second)
+	eventually(t, 10*time.Second, func() (bool, string) { return time.Now().After(again), "the period to pass again" })
+	run(t, cfg, "--run-now").expect(t, 0)
 	if n := regenerations(a); n != 2 {
-		t.Fatalf("%d regenerations in 4.4 s with a 10 s grace, want 2", n)
+		t.Fatalf("%d regenerations with both keys within a 10 s grace, want 2", n)
 	}
 }
 
@@ -99,7 +121,7 @@ func TestRotationPermanentErrorOnRegenerate(t *testing.T) {
 	a := newAccount(t)
 	cfg := rotationConfig("1s", "1s", a)
 	run(t, cfg, "--run-now").expect(t, 0)
-	time.Sleep(1100 * time.Millisecond)
+	rotationDue(t, cfg, "secondary")
 	refused := faultAuthz
 	refused.Action = "regenerateKeys"
 	a.inject(refused)
@@ -140,7 +162,7 @@ func TestRotationVaultFailureAfterRegenerate(t *testing.T) {
 	if err := vault.Unseal(); err != nil {
 		t.Fatal(err)
 	}
-	acct, _ := emu.Get(a.sub, a.rg, a.name)
+	acct, _ := emu.Get(a.res())
 	firstNew := acct.History[2] // the keys at creation, then the first regenerate's
 	d.waitFor("the rotated key in Vault", 10*time.Second, func() bool {
 		got := readV2(t, a.path)

@@ -14,7 +14,20 @@ import (
 	"github.com/keysync/keysync/armemu"
 )
 
-var soak = flag.Duration("soak", 60*time.Second, "how long TestChaosSoak injects faults (go test ./e2e -run Soak -args -soak 10m)")
+var (
+	soak     = flag.Duration("soak", 60*time.Second, "how long TestChaosSoak injects faults (go test ./e2e -run Soak -args -soak 10m)")
+	soakSeed = flag.Uint64("seed", 0, "TestChaosSoak's random seed, to replay a failure (go test ./e2e -run Soak -args -seed N); 0 takes one from the clock")
+)
+
+// seed is -seed, or one from the clock; the test logs it either way.
+func seed(t *testing.T) uint64 {
+	s := *soakSeed
+	if s == 0 {
+		s = uint64(time.Now().UnixNano())
+	}
+	t.Logf("seed %d (replay: go test ./e2e -run TestChaosSoak -args -seed %d -soak %v)", s, s, *soak)
+	return s
+}
 
 // TestChaosSoak: a daemon with one-second schedules runs while a fifth of
 // all ARM requests fail with faults of every kind, keys rotate at random,
@@ -40,50 +53,7 @@ func TestChaosSoak(t *testing.T) {
 		}
 		return true
 	})
-
-	emu.SetChaos(0.2, armemu.FaultKinds(), uint64(time.Now().UnixNano()))
-	defer emu.SetChaos(0, nil, 0)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var rss []int
-	wg.Add(2)
-	go func() { // rotate keys at random
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Duration(300+rand.IntN(900)) * time.Millisecond):
-				a := accts[rand.IntN(len(accts))]
-				emu.Regenerate(a.sub, a.rg, a.name, []string{"primary", "secondary"}[rand.IntN(2)])
-			}
-		}
-	}()
-	go func() { // sample the daemon's RSS
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(time.Second):
-				if kb := rssKiB(d.cmd.Process.Pid); kb > 0 {
-					rss = append(rss, kb)
-				}
-			}
-		}
-	}()
-	time.Sleep(*soak / 3)
-	if err := vault.Seal(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(3 * time.Second)
-	if err := vault.Unseal(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(*soak - *soak/3 - 3*time.Second)
-	close(stop)
-	wg.Wait()
-	emu.SetChaos(0, nil, 0)
+	rss := chaos(t, d, accts, seed(t))
 
 	calm := time.Now()
 	d.waitFor("every account to converge", 10*time.Second, func() bool {
@@ -104,6 +74,86 @@ func TestChaosSoak(t *testing.T) {
 	assertNoWrongWrites(t, accts...)
 	assertFlat(t, rss)
 	t.Logf("soak %v: %d ARM requests, RSS samples %v KiB", *soak, len(emu.RequestLog()), rss)
+}
+
+// chaos is the soak's faulty phase: for -soak, a fifth of ARM requests
+// fail and keys rotate at random, both drawn from seed, and Vault is
+// sealed once. It returns the daemon's RSS, sampled every second.
+func chaos(t *testing.T, d *daemonProc, accts []account, seed uint64) []int {
+	emu.SetChaos(0.2, armemu.FaultKinds(), seed)
+	defer emu.SetChaos(0, nil, 0)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var rss []int
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		rotateAtRandom(t, stop, rand.New(rand.NewPCG(seed, seed+1)), accts)
+	}()
+	go func() {
+		defer wg.Done()
+		rss = sampleRSS(stop, d.cmd.Process.Pid)
+	}()
+	start := time.Now()
+	d.runFor(*soak / 3)
+	sealOnce(t, d, accts)
+	d.runFor(max(*soak-time.Since(start), 0))
+	close(stop)
+	wg.Wait()
+	return rss
+}
+
+// sealOnce seals Vault until the daemon has seen it and every account has
+// met it, then unseals it.
+func sealOnce(t *testing.T, d *daemonProc, accts []account) {
+	t.Helper()
+	d.waitFor("the daemon to see Vault up", 10*time.Second, func() bool { return d.vaultUp() == 1 })
+	if err := vault.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	d.waitFor("the daemon to see Vault sealed", 10*time.Second, func() bool { return d.vaultUp() == 0 })
+	d.waitCycles(1, 20*time.Second, accts...)
+	if err := vault.Unseal(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rotateAtRandom regenerates a random key of a random account every 0.3
+// to 1.2 s until stop closes.
+func rotateAtRandom(t *testing.T, stop <-chan struct{}, rng *rand.Rand, accts []account) {
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(time.Duration(300+rng.IntN(900)) * time.Millisecond):
+			a := accts[rng.IntN(len(accts))]
+			if _, err := emu.Regenerate(a.res(), []string{"primary", "secondary"}[rng.IntN(2)]); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+}
+
+// sampleRSS reads pid's RSS every second until stop closes.
+func sampleRSS(stop <-chan struct{}, pid int) []int {
+	var rss []int
+	for {
+		select {
+		case <-stop:
+			return rss
+		case <-time.After(time.Second):
+			if kb := rssKiB(pid); kb > 0 {
+				rss = append(rss, kb)
+			}
+		}
+	}
+}
+
+// vaultUp asks /readyz, which probes Vault afresh, then reads the answer
+// from the keysync_vault_up gauge it sets.
+func (d *daemonProc) vaultUp() float64 {
+	d.get("/readyz")
+	return d.metric("keysync_vault_up")
 }
 
 // assertFlat fails when the second half of the RSS samples grew well past

@@ -61,7 +61,7 @@ func TestRotatedKeyUpdatesOnlyThatField(t *testing.T) {
 	cfg := config("", a)
 	run(t, cfg, "--run-now").expect(t, 0)
 	before := readV2(t, a.path)
-	if _, err := emu.Regenerate(subscription, a.rg, a.name, "secondary"); err != nil {
+	if _, err := emu.Regenerate(a.res(), "secondary"); err != nil {
 		t.Fatal(err)
 	}
 	r := run(t, cfg, "--run-now")
@@ -97,7 +97,7 @@ func TestForeignFieldsSurvive(t *testing.T) {
 	cur := readV2(t, a.path)
 	cur.data["connection-hint"] = "use westeurope"
 	writeV2(t, a.path, cur.data)
-	if _, err := emu.Regenerate(subscription, a.rg, a.name, "primary"); err != nil {
+	if _, err := emu.Regenerate(a.res(), "primary"); err != nil {
 		t.Fatal(err)
 	}
 	run(t, cfg, "--run-now").expect(t, 0)
@@ -137,7 +137,7 @@ func TestKVv1(t *testing.T) {
 	if !strings.Contains(r.stdout, "1 unchanged") {
 		t.Errorf("second KV v1 run not unchanged:\n%s", r.stdout)
 	}
-	if _, err := emu.Regenerate(subscription, a.rg, a.name, "primary"); err != nil {
+	if _, err := emu.Regenerate(a.res(), "primary"); err != nil {
 		t.Fatal(err)
 	}
 	run(t, cfg, "--run-now").expect(t, 0)
@@ -187,7 +187,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 		}
 	}
 	run(t, config("", a), "--run-now").expect(t, 0)
-	emu.Regenerate(subscription, a.rg, a.name, "primary")
+	emu.Regenerate(a.res(), "primary")
 	run(t, config("", a), "--dry-run").expect(t, 0)
 	if v := versionOf(t, a.path); v != 1 {
 		t.Fatalf("dry run of an update moved the version to %d", v)

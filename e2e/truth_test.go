@@ -26,7 +26,7 @@ func assertNoWrongWrites(t *testing.T, accts ...account) {
 	t.Helper()
 	kv := vault.Client.KVv2("secret")
 	for _, a := range accts {
-		acct, _ := emu.Get(a.sub, a.rg, a.name)
+		acct, _ := emu.Get(a.res())
 		md, err := kv.GetMetadata(context.Background(), a.path)
 		if err != nil {
 			continue // never written

@@ -78,10 +78,10 @@ func writeInputs(t *testing.T, kt string, vault *testenv.Vault, emu *testenv.Emu
 	t.Helper()
 	const sub = "11111111-2222-3333-4444-555555555555"
 	for _, n := range []string{"acctA", "acctB", "acctC", "acctSlow"} {
-		emu.AddAccount(sub, "rg-boot", n)
+		emu.Add(armemu.Resource{Subscription: sub, ResourceGroup: "rg-boot", Name: n})
 	}
 	// acctSlow's listKeys never answers: its sync is in flight at the stop.
-	emu.InjectFault(sub, "rg-boot", "acctSlow", armemu.Fault{Kind: armemu.FaultHang})
+	emu.InjectFault(armemu.Resource{Subscription: sub, ResourceGroup: "rg-boot", Name: "acctSlow"}, armemu.Fault{Kind: armemu.FaultHang})
 	listen, err := testenv.FreeAddr()
 	if err != nil {
 		t.Fatal(err)

@@ -5,8 +5,9 @@
 //	env      IDENTITY_ENDPOINT, IDENTITY_HEADER, SSL_CERT_FILE and ARM_ENDPOINT
 //	         as shell assignments
 //
-// and serves until SIGINT or SIGTERM. Accounts come from --account flags;
-// more, key rotation and faults come through the admin API under /_emulator/.
+// and serves until SIGINT or SIGTERM. Resources of any type the emulator
+// serves come from --account flags; more, key rotation and faults come
+// through the admin API under /_emulator/.
 package main
 
 import (
@@ -32,7 +33,8 @@ func run() int {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address (loopback)")
 	stateDir := flag.String("state-dir", "", "folder for ca.pem and env (required)")
 	var accounts accountList
-	flag.Var(&accounts, "account", "an account as SUBSCRIPTION/RESOURCEGROUP/NAME (repeatable)")
+	flag.Var(&accounts, "account", "a resource as [TYPE:]SUBSCRIPTION/RESOURCEGROUP/NAME[/RULE], TYPE one of "+
+		strings.Join(armemu.TypeNames(), ", ")+" (default "+armemu.DefaultType+"; repeatable)")
 	flag.Parse()
 	if *stateDir == "" {
 		fmt.Fprintln(os.Stderr, "armemu: --state-dir is required")
@@ -40,12 +42,12 @@ func run() int {
 	}
 	emu := armemu.New()
 	for _, a := range accounts {
-		p := strings.Split(a, "/")
-		if len(p) != 3 {
-			fmt.Fprintf(os.Stderr, "armemu: --account %q: want SUBSCRIPTION/RESOURCEGROUP/NAME\n", a)
+		r, err := parseResource(a)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "armemu: --account %q: %v\n", a, err)
 			return 2
 		}
-		emu.AddAccount(p[0], p[1], p[2])
+		emu.Add(r)
 	}
 	if err := emu.Start(*addr); err != nil {
 		fmt.Fprintln(os.Stderr, "armemu:", err)
@@ -61,6 +63,26 @@ func run() int {
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	<-sig
 	return 0
+}
+
+// parseResource reads [TYPE:]SUBSCRIPTION/RESOURCEGROUP/NAME[/RULE].
+func parseResource(s string) (armemu.Resource, error) {
+	typ, path, ok := strings.Cut(s, ":")
+	if !ok {
+		typ, path = armemu.DefaultType, s
+	}
+	if _, known := armemu.Types[typ]; !known {
+		return armemu.Resource{}, fmt.Errorf("no resource type %q", typ)
+	}
+	p := strings.Split(path, "/")
+	if len(p) != 3 && len(p) != 4 {
+		return armemu.Resource{}, fmt.Errorf("want [TYPE:]SUBSCRIPTION/RESOURCEGROUP/NAME[/RULE]")
+	}
+	r := armemu.Resource{Type: typ, Subscription: p[0], ResourceGroup: p[1], Name: p[2]}
+	if len(p) == 4 {
+		r.Rule = p[3]
+	}
+	return r, nil
 }
 
 func writeState(dir string, emu *armemu.Emulator) error {

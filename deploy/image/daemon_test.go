@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keysync/keysync/armemu"
 	"github.com/keysync/keysync/internal/testenv"
 )
 
@@ -19,7 +20,7 @@ import (
 // process runs as 65532 with no capabilities on a read-only root, that it
 // syncs and answers /healthz, and that SIGTERM ends it with exit 0.
 func testDaemon(t *testing.T, b *bundle) {
-	parts.emu.AddAccount(sub, rg, "daemonacct")
+	parts.emu.Add(armemu.Resource{Subscription: sub, ResourceGroup: rg, Name: "daemonacct"})
 	addr, err := testenv.FreeAddr()
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keysync/keysync/armemu"
 	"github.com/keysync/keysync/internal/testenv"
 )
 
@@ -300,8 +301,7 @@ func testNotRoot(t *testing.T, b *bundle) {
 // testRunNow syncs one account from inside the image and checks Vault
 // holds the emulator's keys.
 func testRunNow(t *testing.T, b *bundle) {
-	parts.emu.AddAccount(sub, rg, "imageacct")
-	want, _ := parts.emu.Get(sub, rg, "imageacct")
+	want := parts.emu.Add(armemu.Resource{Subscription: sub, ResourceGroup: rg, Name: "imageacct"})
 	cfg := writeConfig(t, "run-now.toml", config("", sub, rg, "imageacct", "azure/batch/imageacct"), 0o644)
 	r := b.run("--config", cfg, "--run-now")
 	if r.code != 0 {
@@ -311,7 +311,7 @@ func testRunNow(t *testing.T, b *bundle) {
 	if err != nil {
 		t.Fatalf("reading the synced secret: %v", err)
 	}
-	if s.Data["primary"] != want.Primary || s.Data["secondary"] != want.Secondary {
+	if s.Data["primary"] != want.Keys["primary"] || s.Data["secondary"] != want.Keys["secondary"] {
 		t.Fatal("the secret in Vault does not hold the emulator's keys") // no key values in the message
 	}
 }

@@ -140,7 +140,7 @@ func (v *Vault) connect() error {
 			if _, err := os.Stat(v.CACert); err == nil || ctx.Err() != nil {
 				break
 			}
-			time.Sleep(50 * time.Millisecond)
+			poll(ctx, 50*time.Millisecond)
 		}
 		if err := cfg.ConfigureTLS(&api.TLSConfig{CACert: v.CACert}); err != nil {
 			return err
@@ -160,9 +160,17 @@ func (v *Vault) connect() error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("vault dev server did not come up: %v\n%s", err, v.out.String())
 		}
-		time.Sleep(100 * time.Millisecond)
+		poll(ctx, 100*time.Millisecond)
 	}
 	return c.Sys().Mount(V1Mount, &api.MountInput{Type: "kv", Options: map[string]string{"version": "1"}})
+}
+
+// poll waits one polling interval d, or until ctx's deadline.
+func poll(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
 }
 
 // Stop ends the server.

@@ -3,6 +3,7 @@ package azure
 import (
 	"testing"
 
+	"github.com/keysync/keysync/armemu"
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sources/sourcetest"
 )
@@ -13,11 +14,11 @@ func TestContract(t *testing.T) {
 	emu, o := startEmulator(t)
 	sourcetest.Run(t, sourcetest.Harness{Source: newSource(t, o),
 		Add: func(_ *testing.T, name string) sources.Account {
-			emu.AddAccount(sub, "contract", name)
+			emu.Add(armemu.Resource{Subscription: sub, ResourceGroup: "contract", Name: name})
 			return sources.Account{SubscriptionID: sub, ResourceGroup: "contract", Name: name}
 		},
 		Keys: func(t *testing.T, a sources.Account) map[string]string {
-			got, ok := emu.GetResource(a)
+			got, ok := emu.Get(armemu.Resource{Subscription: a.SubscriptionID, ResourceGroup: a.ResourceGroup, Name: a.Name})
 			if !ok {
 				t.Fatalf("no account %s in the emulator", a.Name)
 			}

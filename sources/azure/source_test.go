@@ -62,13 +62,13 @@ func newSource(t *testing.T, o Options) *Source {
 func TestFetchSendsTheDocumentedRequest(t *testing.T) {
 	emu, o := startEmulator(t)
 	rg := "Batch_RG-(eu).west"
-	want := emu.AddAccount(sub, rg, "sampleacct")
+	want := emu.Add(armemu.Resource{Subscription: sub, ResourceGroup: rg, Name: "sampleacct"})
 	before := len(emu.RequestLog())
 	keys, err := newSource(t, o).Fetch(context.Background(), sources.Account{SubscriptionID: sub, ResourceGroup: rg, Name: "sampleacct"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if keys["primary"].Reveal() != want.Primary || keys["secondary"].Reveal() != want.Secondary {
+	if keys["primary"].Reveal() != want.Keys["primary"] || keys["secondary"].Reveal() != want.Keys["secondary"] {
 		t.Fatal("fetched keys differ from the emulator's")
 	}
 	log := emu.RequestLog()
@@ -112,9 +112,10 @@ func TestFetchErrors(t *testing.T) {
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			name := "acct" + string(rune('a'+i))
-			emu.AddAccount(sub, "rg", name)
+			res := armemu.Resource{Subscription: sub, ResourceGroup: "rg", Name: name}
+			emu.Add(res)
 			if tt.fault != nil {
-				emu.InjectFault(sub, "rg", name, *tt.fault)
+				emu.InjectFault(res, *tt.fault)
 			}
 			oo := o
 			if tt.opts != nil {

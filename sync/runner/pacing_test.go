@@ -28,7 +28,7 @@ func jobsIn(n int) []Job {
 	jobs := make([]Job, n)
 	for i := range jobs {
 		a := sources.Account{SubscriptionID: sub, ResourceGroup: "rg", Name: fmt.Sprintf("pace%d", seq.Add(1))}
-		emu.AddAccount(a.SubscriptionID, a.ResourceGroup, a.Name)
+		emu.Add(armemu.Resource{Subscription: a.SubscriptionID, ResourceGroup: a.ResourceGroup, Name: a.Name})
 		jobs[i] = Job{Account: a, Path: "paced/" + a.Name, APIVersion: "2024-02-01"}
 	}
 	return jobs

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keysync/keysync/armemu"
 	"github.com/keysync/keysync/internal/testenv"
 	"github.com/keysync/keysync/secret"
 	"github.com/keysync/keysync/sinks"
@@ -105,7 +106,7 @@ func newJobs(n int) []Job {
 	for i := range jobs {
 		k := seq.Add(1)
 		a := sources.Account{SubscriptionID: sub, ResourceGroup: "rg", Name: fmt.Sprintf("run%d", k)}
-		emu.AddAccount(a.SubscriptionID, a.ResourceGroup, a.Name)
+		emu.Add(armemu.Resource{Subscription: a.SubscriptionID, ResourceGroup: a.ResourceGroup, Name: a.Name})
 		jobs[i] = Job{Account: a, Path: fmt.Sprintf("runner/%s", a.Name), APIVersion: "2024-02-01"}
 	}
 	return jobs
@@ -171,7 +172,7 @@ func TestConflictReplans(t *testing.T) {
 	if res := r.Run(context.Background(), []Job{job})[0]; res.Err != nil {
 		t.Fatal(res.Err)
 	}
-	emu.Regenerate(sub, "rg", job.Account.Name, "primary")
+	emu.Regenerate(armemu.Resource{Subscription: sub, ResourceGroup: "rg", Name: job.Account.Name}, "primary")
 	r.Sink = &racingSink{Sink: sink, t: t}
 	res := r.Run(context.Background(), []Job{job})[0]
 	if res.Err != nil || res.Change.Action != plan.Update || res.Attempts != 1 {
@@ -181,8 +182,8 @@ func TestConflictReplans(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acct, _ := emu.Get(sub, "rg", job.Account.Name)
-	if got.VersionMetadata.Version != 3 || got.Data["owner"] != "racer" || got.Data["primary"] != acct.Primary {
-		t.Fatalf("version %d, owner %v, primary current %t", got.VersionMetadata.Version, got.Data["owner"], got.Data["primary"] == acct.Primary)
+	acct, _ := emu.Get(armemu.Resource{Subscription: sub, ResourceGroup: "rg", Name: job.Account.Name})
+	if got.VersionMetadata.Version != 3 || got.Data["owner"] != "racer" || got.Data["primary"] != acct.Keys["primary"] {
+		t.Fatalf("version %d, owner %v, primary current %t", got.VersionMetadata.Version, got.Data["owner"], got.Data["primary"] == acct.Keys["primary"])
 	}
 }
