@@ -1,7 +1,7 @@
 # keysync's two entry points for a fresh machine:
 #   make demo   build, start Vault and the ARM emulator on loopback, sync,
 #               rotate a key, sync again, show versions and the masked plan
-#   make test   build the Vault server, then run every test against it
+#   make test   lint, build the Vault server, then run every test against it
 
 GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -11,8 +11,12 @@ VAULT_BIN := tools/vault/bin/vault
 # Vault's module graph holds versions the checksum database does not answer
 # for; go.sum in tools/vault still pins every hash.
 VAULT_ENV := GONOSUMDB=github.com/hashicorp GOFLAGS=
+# golangci-lint, pinned here only. `go run pkg@version` builds it once and
+# keeps the binary in the build cache, so later runs start at once.
+GOLANGCI_LINT_VERSION := v2.15.0
+GOLANGCI_LINT := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
-.PHONY: all build vault test test-fast fuzz demo bench bench-smoke clean deploy-check
+.PHONY: all build vault lint test test-fast fuzz demo bench bench-smoke clean deploy-check
 
 all: build
 
@@ -27,7 +31,14 @@ vault: $(VAULT_BIN)
 $(VAULT_BIN): tools/vault/go.mod tools/vault/go.sum tools/vault/main.go
 	cd tools/vault && $(VAULT_ENV) $(GO) build -tags minimal -o bin/vault .
 
-test: vault
+# .golangci.yml says which linters and why. deploy/check is a module of its
+# own, linted with the same file; tools/vault only wraps Vault's main and is
+# not linted (type-checking it means type-checking all of Vault).
+lint:
+	$(GOLANGCI_LINT) run ./...
+	cd deploy/check && $(GOLANGCI_LINT) run ./...
+
+test: lint vault
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) fuzz

@@ -31,7 +31,7 @@ var DefaultLimits = Limits{
 	MaxConns:          128,
 }
 
-// limitListener closes connections beyond max at once instead of queueing
+// limitListener closes connections beyond its slots at once instead of queueing
 // them, so a flood of idle connections cannot delay the ones after it.
 type limitListener struct {
 	net.Listener
@@ -40,8 +40,8 @@ type limitListener struct {
 	refused func()
 }
 
-func newLimitListener(ln net.Listener, max int, refused func()) net.Listener {
-	return &limitListener{Listener: ln, slots: make(chan struct{}, max), refused: refused}
+func newLimitListener(ln net.Listener, slots int, refused func()) net.Listener {
+	return &limitListener{Listener: ln, slots: make(chan struct{}, slots), refused: refused}
 }
 
 // Accept returns the next connection that finds a free slot.

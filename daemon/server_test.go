@@ -222,12 +222,13 @@ func TestConnectionBound(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
 	var conns []net.Conn
+	var d net.Dialer
 	for range 3 {
-		c, err := net.Dial("tcp", addr.String())
+		c, err := d.DialContext(t.Context(), "tcp", addr.String())
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer c.Close()
+		t.Cleanup(func() { _ = c.Close() })
 		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 			t.Fatal(err)
 		}
@@ -304,7 +305,7 @@ func TestTokenFileReread(t *testing.T) {
 		t.Fatal(err)
 	}
 	req := func(tk string) *http.Request {
-		r := httptest.NewRequest("GET", "/status", nil)
+		r := httptest.NewRequest(http.MethodGet, "/status", nil)
 		r.Header.Set("Authorization", "Bearer "+tk)
 		return r
 	}

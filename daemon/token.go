@@ -114,7 +114,7 @@ func readToken(path string) ([sha256.Size]byte, fileStamp, error) {
 	if err != nil {
 		return [sha256.Size]byte{}, fileStamp{}, err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // opened read-only: a close error loses nothing
 	tok, err := readTokenFrom(f, path)
 	if err != nil {
 		return [sha256.Size]byte{}, fileStamp{}, err
@@ -129,7 +129,7 @@ func ReadTokenFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // opened read-only: a close error loses nothing
 	return readTokenFrom(f, path)
 }
 
@@ -150,7 +150,7 @@ func openToken(path string) (*os.File, os.FileInfo, error) {
 		err = secret.CheckFileMode("api token file", path, fi)
 	}
 	if err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, nil, err
 	}
 	return f, fi, nil

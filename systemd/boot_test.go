@@ -151,7 +151,9 @@ func boot(t *testing.T, nspawn, bin, kt string) (*testenv.LockedBuffer, <-chan s
 	// basic.target, not multi-user: the host's own services (databases,
 	// container engines) stay off the shared network.
 	args = append(args, "--", "systemd.firstboot=off", "systemd.unit=basic.target", "systemd.wants=keysync-test.service", "systemd.journald.forward_to_console=1")
-	cmd := exec.Command(nspawn, args...)
+	// No context: stopContainer stops it, SIGTERM first so the container
+	// shuts down; a cancelled context would SIGKILL nspawn at once.
+	cmd := exec.Command(nspawn, args...) //nolint:noctx // see above
 	out := &testenv.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}

@@ -49,8 +49,8 @@ func TestVerify(t *testing.T) {
 		}
 		paths = append(paths, p)
 	}
-	out, err := exec.Command(bin, append([]string{"verify", "--man=no"}, paths...)...).CombinedOutput()
-	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+	out, err := exec.CommandContext(t.Context(), bin, append([]string{"verify", "--man=no"}, paths...)...).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "" {
 		t.Fatalf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
@@ -62,7 +62,7 @@ func TestSecurityExposure(t *testing.T) {
 	bin := analyze(t)
 	for _, u := range units[:2] {
 		t.Run(u, func(t *testing.T) {
-			out, err := exec.Command(bin, "security", "--offline=true", u).CombinedOutput()
+			out, err := exec.CommandContext(t.Context(), bin, "security", "--offline=true", u).CombinedOutput()
 			m := exposureRE.FindSubmatch(out)
 			if m == nil {
 				t.Fatalf("no exposure level in the output (%v):\n%s", err, out)
@@ -86,7 +86,7 @@ func TestSysusers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command("systemd-sysusers", "--dry-run", "--root="+t.TempDir(), conf).CombinedOutput()
+	out, err := exec.CommandContext(t.Context(), "systemd-sysusers", "--dry-run", "--root="+t.TempDir(), conf).CombinedOutput()
 	text := string(out)
 	if err != nil || strings.Contains(text, "keysync.sysusers:") {
 		t.Fatalf("systemd-sysusers: %v\n%s", err, text)

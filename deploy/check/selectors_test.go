@@ -32,8 +32,11 @@ func podLabels(objs []object) []labels.Set {
 // selects reports whether a label selector picks any of the label sets.
 func selects(sel *metav1.LabelSelector, sets []labels.Set) (bool, error) {
 	s, err := metav1.LabelSelectorAsSelector(sel)
-	if err != nil || s.Empty() {
-		return false, fmt.Errorf("selector %v: empty or invalid (%v)", sel, err)
+	if err != nil {
+		return false, fmt.Errorf("selector %v: %w", sel, err)
+	}
+	if s.Empty() {
+		return false, fmt.Errorf("selector %v: empty", sel)
 	}
 	return slices.ContainsFunc(sets, func(l labels.Set) bool { return s.Matches(l) }), nil
 }

@@ -38,7 +38,11 @@ func testDaemon(t *testing.T, b *bundle) {
 	defer func() { b.mounts = base }()
 	c := b.start(b.image.Cmd...)
 	waitUntil(t, c, "/healthz to answer and the account to sync", func() bool {
-		resp, err := (&http.Client{Timeout: 2 * time.Second}).Get("http://" + addr + "/healthz")
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+addr+"/healthz", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := (&http.Client{Timeout: 2 * time.Second}).Do(req)
 		if err != nil {
 			return false
 		}

@@ -46,7 +46,7 @@ func FinalStage(dockerfile string) (Stage, error) {
 	for n, l := range lines[last+1:] {
 		rewritten, cp, err := rewriteCopy(l)
 		if err != nil {
-			return Stage{}, fmt.Errorf("Dockerfile line %d: %w", last+n+2, err)
+			return Stage{}, fmt.Errorf("line %d of the Dockerfile: %w", last+n+2, err)
 		}
 		if cp != nil {
 			st.Copies = append(st.Copies, *cp)

@@ -89,7 +89,7 @@ func buildImage(t *testing.T, p *podman) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("sh", "-c", gobuild)
+	cmd := exec.CommandContext(t.Context(), "sh", "-c", gobuild)
 	cmd.Dir, cmd.Env = root, append(os.Environ(), "VERSION="+testVersion)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", gobuild, err, b)

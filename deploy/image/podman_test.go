@@ -87,7 +87,7 @@ func (p *podman) rootfs(ref, dir string) {
 	defer p.must("rm", "--force", ctr)
 	tarball := filepath.Join(p.store, "rootfs.tar")
 	p.must("export", "--output", tarball, ctr)
-	if out, err := exec.Command("tar", "-C", dir, "-xf", tarball).CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(p.t.Context(), "tar", "-C", dir, "-xf", tarball).CombinedOutput(); err != nil {
 		p.t.Fatalf("unpacking the image: %v\n%s", err, out)
 	}
 	_ = os.Remove(tarball)

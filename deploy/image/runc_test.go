@@ -79,7 +79,7 @@ func (c *container) wait() result {
 	<-c.exited
 	timedOut := c.ctx.Err() != nil
 	c.cancel()
-	_ = exec.Command("runc", "--root", c.b.state, "delete", "--force", c.id).Run()
+	_ = exec.CommandContext(c.b.t.Context(), "runc", "--root", c.b.state, "delete", "--force", c.id).Run()
 	r := result{stdout: c.out.String(), stderr: c.errb.String()}
 	var ee *exec.ExitError
 	switch {
@@ -94,7 +94,7 @@ func (c *container) wait() result {
 // pid is the container's first process as the host sees it.
 func (c *container) pid() int {
 	c.b.t.Helper()
-	out, err := exec.Command("runc", "--root", c.b.state, "state", c.id).Output()
+	out, err := exec.CommandContext(c.b.t.Context(), "runc", "--root", c.b.state, "state", c.id).Output()
 	var st struct{ Pid int }
 	if err == nil {
 		err = json.Unmarshal(out, &st)
@@ -108,7 +108,7 @@ func (c *container) pid() int {
 // signal sends sig to the container's first process through runc.
 func (c *container) signal(sig string) {
 	c.b.t.Helper()
-	if out, err := exec.Command("runc", "--root", c.b.state, "kill", c.id, sig).CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(c.b.t.Context(), "runc", "--root", c.b.state, "kill", c.id, sig).CombinedOutput(); err != nil {
 		c.b.t.Fatalf("runc kill %s %s: %v\n%s", c.id, sig, err, out)
 	}
 }

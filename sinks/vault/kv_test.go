@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -109,8 +110,11 @@ func TestDeletedLatestVersion(t *testing.T) {
 	path := uniquePath()
 	kv := dev.Client.KVv2("secret")
 	ctx := context.Background()
-	kv.Put(ctx, path, map[string]any{"x": "1"})
-	kv.Put(ctx, path, map[string]any{"x": "2"})
+	for _, x := range []string{"1", "2"} {
+		if _, err := kv.Put(ctx, path, map[string]any{"x": x}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := kv.Delete(ctx, path); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +213,7 @@ path "secret/metadata/*" { capabilities = ["read"] }`); err != nil {
 	}
 	err = s.Write(ctx, path, plan.Calculate(cur, desired("p", "s"), time.Now()).Write)
 	var se *sinks.Error
-	if !errors.As(err, &se) || se.StatusCode != 403 || se.Transient {
+	if !errors.As(err, &se) || se.StatusCode != http.StatusForbidden || se.Transient {
 		t.Fatalf("denied write: %#v", err)
 	}
 	if !strings.HasSuffix(err.Error(), "HTTP 403: permission denied") {
@@ -236,7 +240,7 @@ func TestTokenFile(t *testing.T) {
 	needVault(t)
 	t.Setenv("VAULT_TOKEN", "")
 	f := t.TempDir() + "/token"
-	os.WriteFile(f, []byte(testenv.RootToken+"\n"), 0o600)
+	writeFile(t, f, testenv.RootToken+"\n", 0)
 	c := client(t, "")
 	a := NewAuth(c, AuthOptions{Method: MethodToken, TokenFile: f}, slog.New(slog.DiscardHandler))
 	if err := a.Login(context.Background()); err != nil || c.Token() != testenv.RootToken {
@@ -246,13 +250,11 @@ func TestTokenFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(f, []byte(tok.Auth.ClientToken), 0o600)
-	os.Chtimes(f, time.Now().Add(time.Second), time.Now().Add(time.Second))
+	writeFile(t, f, tok.Auth.ClientToken, time.Second)
 	if err := a.Login(context.Background()); err != nil || c.Token() != tok.Auth.ClientToken || a.Generation() != 2 {
 		t.Fatalf("rewritten token_file not used: %v, generation %d", err, a.Generation())
 	}
-	os.WriteFile(f, nil, 0o600)
-	os.Chtimes(f, time.Now().Add(2*time.Second), time.Now().Add(2*time.Second))
+	writeFile(t, f, "", 2*time.Second)
 	if err := a.Login(context.Background()); err == nil || !strings.Contains(err.Error(), "empty") {
 		t.Fatalf("empty token file: %v", err)
 	}

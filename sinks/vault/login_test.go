@@ -24,7 +24,7 @@ import (
 func TestLoginFailureNamesTheMethod(t *testing.T) {
 	needVault(t)
 	roleID, sidFile := enableAppRole(t, "approle-bad", putPolicy(t), "1h", "2h")
-	os.WriteFile(sidFile, []byte("00000000-0000-0000-0000-000000000000"), 0o600)
+	writeFile(t, sidFile, "00000000-0000-0000-0000-000000000000", 0)
 	err := NewAuth(client(t, ""), AuthOptions{Method: MethodAppRole, MountPath: "approle-bad", RoleID: roleID, SecretIDFile: sidFile}, discard).Login(context.Background())
 	if err == nil || !strings.HasPrefix(err.Error(), "vault login (approle at auth/approle-bad): ") ||
 		!strings.Contains(err.Error(), "invalid role or secret ID") || fault.Transient(err) {
@@ -40,7 +40,7 @@ func TestSecretFilesMode(t *testing.T) {
 	needVault(t)
 	roleID, sidFile := enableAppRole(t, "approle-mode", putPolicy(t), "1h", "2h")
 	tokFile := filepath.Join(t.TempDir(), "token")
-	os.WriteFile(tokFile, []byte(testenv.RootToken), 0o600)
+	writeFile(t, tokFile, testenv.RootToken, 0)
 	tests := []struct {
 		name   string
 		file   string
@@ -95,7 +95,7 @@ func TestInvalidTokenLoggedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := filepath.Join(t.TempDir(), "token")
-	os.WriteFile(f, []byte(tok.Auth.ClientToken), 0o600)
+	writeFile(t, f, tok.Auth.ClientToken, 0)
 	var logs lockedBuffer
 	c := client(t, "")
 	a := NewAuth(c, AuthOptions{Method: MethodToken, TokenFile: f}, slog.New(slog.NewTextHandler(&logs, nil)))
@@ -137,8 +137,7 @@ func TestInvalidTokenLoggedOnce(t *testing.T) {
 		t.Errorf("%d invalid events counted for 15 requests", events["invalid"])
 	}
 	mu.Unlock()
-	os.WriteFile(f, []byte(testenv.RootToken), 0o600)
-	os.Chtimes(f, time.Now().Add(time.Second), time.Now().Add(time.Second))
+	writeFile(t, f, testenv.RootToken, time.Second)
 	time.Sleep(time.Second) // past the first pause between attempts
 	if _, err := s.Read(ctx, uniquePath()); err != nil {
 		t.Fatalf("read with the new token_file: %v", err)

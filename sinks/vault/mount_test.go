@@ -176,11 +176,11 @@ func TestConcurrentMountChecksShareOneRequest(t *testing.T) {
 	}
 	var requests atomic.Int64
 	release := make(chan struct{})
-	hang := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	hang := &http.Server{ReadHeaderTimeout: time.Minute, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
 		<-release
 	})}
-	go hang.Serve(ln)
+	go func() { _ = hang.Serve(ln) }()
 	t.Cleanup(func() { close(release); hang.Close() })
 	c, err := NewClient(ClientOptions{Address: "http://" + ln.Addr().String(), Timeout: timeout})
 	if err != nil {
