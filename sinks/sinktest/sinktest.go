@@ -58,6 +58,12 @@ func Run(t *testing.T, h Harness) {
 			t.Fatalf("the other writer's version was overwritten: version %d", st.Version)
 		}
 	})
+	runWrites(t, h)
+}
+
+// runWrites is the second half of the contract: what a write replaces.
+func runWrites(t *testing.T, h Harness) {
+	ctx := context.Background()
 	t.Run("whole data is written", func(t *testing.T) {
 		p := h.path()
 		mustWrite(t, h, p, sinks.Write{Create: true, Data: data("k", "v1", "owner", "team")})

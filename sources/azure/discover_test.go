@@ -47,7 +47,7 @@ func (g *graphServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		for id, st := range g.subs {
 			v = append(v, map[string]string{"subscriptionId": id, "state": st})
 		}
-		json.NewEncoder(w).Encode(map[string]any{"value": v})
+		_ = json.NewEncoder(w).Encode(map[string]any{"value": v})
 	case r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/providers/"):
 		g.list(w, r)
 	default:
@@ -58,7 +58,7 @@ func (g *graphServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (g *graphServer) query(w http.ResponseWriter, r *http.Request) {
 	var q graphRequest
 	if err := json.NewDecoder(r.Body).Decode(&q); err != nil || r.URL.Query().Get("api-version") != graphAPIVersion {
-		w.WriteHeader(400)
+		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
 	g.requests = append(g.requests, q)
@@ -71,13 +71,13 @@ func (g *graphServer) query(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	start := 0
-	fmt.Sscanf(q.Options.SkipToken, "skip%d", &start)
+	_, _ = fmt.Sscanf(q.Options.SkipToken, "skip%d", &start) // no token: the first page
 	end := min(start+g.pageSize, len(rows))
 	resp := map[string]any{"count": end - start, "totalRecords": len(rows), "resultTruncated": "false", "data": rows[start:end]}
 	if end < len(rows) {
 		resp["$skipToken"] = fmt.Sprintf("skip%d", end)
 	}
-	json.NewEncoder(w).Encode(resp)
+	_ = json.NewEncoder(w).Encode(resp)
 }
 
 func (g *graphServer) list(w http.ResponseWriter, r *http.Request) {
@@ -88,13 +88,13 @@ func (g *graphServer) list(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	start := 0
-	fmt.Sscanf(r.URL.Query().Get("$skiptoken"), "%d", &start)
+	_, _ = fmt.Sscanf(r.URL.Query().Get("$skiptoken"), "%d", &start) // no token: the first page
 	end := min(start+g.pageSize, len(rows))
 	resp := map[string]any{"value": rows[start:end]}
 	if end < len(rows) {
 		resp["nextLink"] = fmt.Sprintf("https://%s%s?api-version=x&$skiptoken=%d", r.Host, r.URL.Path, end)
 	}
-	json.NewEncoder(w).Encode(resp)
+	_ = json.NewEncoder(w).Encode(resp)
 }
 
 func startGraph(t *testing.T, g *graphServer) *Source {
@@ -195,7 +195,7 @@ func TestGraphDiscoveryRefusesHostileAnswers(t *testing.T) {
 func TestGraphThrottling(t *testing.T) {
 	g := &graphServer{handler: func(w http.ResponseWriter, r *http.Request) bool {
 		w.Header().Set("x-ms-user-quota-resets-after", "00:00:04")
-		w.WriteHeader(429)
+		w.WriteHeader(http.StatusTooManyRequests)
 		w.Write([]byte(`{"error":{"code":"RateLimiting","message":"Please provide below info when asking for support"}}`))
 		return true
 	}}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync/atomic"
 	"testing"
 
@@ -66,7 +67,7 @@ func Run(t *testing.T, h Harness) {
 		a.Name += "x"
 		_, err := h.Source.Fetch(ctx, a)
 		var se *sources.Error
-		if !errors.As(err, &se) || se.StatusCode != 404 || fault.Transient(err) || fault.Code(err) != "ResourceNotFound" {
+		if !errors.As(err, &se) || se.StatusCode != http.StatusNotFound || fault.Transient(err) || fault.Code(err) != "ResourceNotFound" {
 			t.Fatalf("unknown account: %v", err)
 		}
 	})

@@ -112,7 +112,8 @@ func claimed(in Input, d *Decision) map[string]Entry {
 	}{{"path", byPath}, {"resource", byKey}} {
 		for _, v := range slices.Sorted(maps.Keys(what.m)) {
 			es := what.m[v]
-			if len(es) < 2 && !(what.name == "path" && listedPaths[v]) {
+			listed := what.name == "path" && listedPaths[v]
+			if len(es) < 2 && !listed {
 				continue
 			}
 			c := Conflict{What: what.name, Value: v}

@@ -128,7 +128,7 @@ func rotationOf(current sinks.State, d Desired, now time.Time) *RotationPlan {
 	case d.Pending != nil:
 		return d.Pending
 	case d.Rotate != nil:
-		rp := PlanRotation(current, *d.Rotate, now)
+		rp := decideRotation(current, *d.Rotate, now)
 		return &rp
 	}
 	return nil

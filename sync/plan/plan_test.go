@@ -211,7 +211,7 @@ func TestActionString(t *testing.T) {
 	}
 }
 
-func TestPlanRotation(t *testing.T) {
+func TestDecideRotation(t *testing.T) {
 	p := Rotation{Every: 30 * 24 * time.Hour, Grace: 24 * time.Hour}
 	at := func(d time.Duration) string { return now.Add(-d).UTC().Format(time.RFC3339) }
 	cur := func(active string, meta map[string]string) sinks.State {
@@ -233,7 +233,7 @@ func TestPlanRotation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rp := PlanRotation(tt.current, p, now)
+			rp := decideRotation(tt.current, p, now)
 			if rp.Regenerate != tt.regen || rp.Active != tt.active {
 				t.Fatalf("regenerate %q active %q", rp.Regenerate, rp.Active)
 			}

@@ -37,11 +37,11 @@ type RotationPlan struct {
 	Meta map[string]string
 }
 
-// PlanRotation decides, from what Vault holds, whether to rotate now. A
+// decideRotation decides, from what Vault holds, whether to rotate now. A
 // first sync records a baseline (primary active, no regeneration). A
 // rotation regenerates the key that is not active, and only when the
 // period has passed and that key was not regenerated within the grace.
-func PlanRotation(cur sinks.State, p Rotation, now time.Time) RotationPlan {
+func decideRotation(cur sinks.State, p Rotation, now time.Time) RotationPlan {
 	active := "primary"
 	if v, ok := cur.Data.Field(FieldActive); ok && v.Reveal() == "secondary" {
 		active = "secondary"
@@ -67,7 +67,6 @@ func PlanRotation(cur sinks.State, p Rotation, now time.Time) RotationPlan {
 	return RotationPlan{Regenerate: other, Active: other, Meta: meta}
 }
 
-// rotationMeta copies the rotation entries of existing metadata.
 // Done is the plan once its key has been regenerated: what is left is to
 // write the keys, the active key's name and the record.
 func (rp RotationPlan) Done() RotationPlan {
@@ -75,6 +74,7 @@ func (rp RotationPlan) Done() RotationPlan {
 	return rp
 }
 
+// rotationMeta copies the rotation entries of existing metadata.
 func rotationMeta(m map[string]string) map[string]string {
 	out := map[string]string{}
 	for _, k := range []string{MetaRotatedAt, MetaRotatedPrefix + "primary-at", MetaRotatedPrefix + "secondary-at"} {

@@ -142,7 +142,9 @@ func TestFastUpdateKeepsForeignFields(t *testing.T) {
 	data, meta, _ := f.sink.Get(job.Path)
 	data["owner"], meta["team"] = "payments", "x"
 	f.sink.Put(job.Path, data, meta)
-	f.src.Regenerate(context.Background(), job.Account, "secondary")
+	if _, err := f.src.Regenerate(context.Background(), job.Account, "secondary"); err != nil {
+		t.Fatal(err)
+	}
 	res := f.r.Sync(context.Background(), job)
 	if res.Err != nil || res.Change.Action != plan.Update || len(res.Change.Fields) != 1 {
 		t.Fatalf("%v %v %v", res.Change.Action, res.Change.Fields, res.Err)
@@ -160,7 +162,9 @@ func TestFastConflictReplans(t *testing.T) {
 	f := newFixture()
 	job := f.job("alpha")
 	f.r.Sync(context.Background(), job)
-	f.src.Regenerate(context.Background(), job.Account, "primary")
+	if _, err := f.src.Regenerate(context.Background(), job.Account, "primary"); err != nil {
+		t.Fatal(err)
+	}
 	var raced atomic.Bool
 	f.sink.Hook = func(_ context.Context, op, path string) error {
 		if op == "write" && raced.CompareAndSwap(false, true) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -78,8 +79,9 @@ func startReal() error {
 	if emu, err = testenv.StartEmulator(realDir); err != nil {
 		return err
 	}
-	os.Setenv("IDENTITY_ENDPOINT", emu.IdentityEndpoint())
-	os.Setenv("IDENTITY_HEADER", emu.IdentityHeader)
+	if err := errors.Join(os.Setenv("IDENTITY_ENDPOINT", emu.IdentityEndpoint()), os.Setenv("IDENTITY_HEADER", emu.IdentityHeader)); err != nil {
+		return err
+	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(emu.CACertPEM())
 	trustingClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 16}}
@@ -172,7 +174,9 @@ func TestConflictReplans(t *testing.T) {
 	if res := r.Run(context.Background(), []Job{job})[0]; res.Err != nil {
 		t.Fatal(res.Err)
 	}
-	emu.Regenerate(armemu.Resource{Subscription: sub, ResourceGroup: "rg", Name: job.Account.Name}, "primary")
+	if _, err := emu.Regenerate(armemu.Resource{Subscription: sub, ResourceGroup: "rg", Name: job.Account.Name}, "primary"); err != nil {
+		t.Fatal(err)
+	}
 	r.Sink = &racingSink{Sink: sink, t: t}
 	res := r.Run(context.Background(), []Job{job})[0]
 	if res.Err != nil || res.Change.Action != plan.Update || res.Attempts != 1 {
