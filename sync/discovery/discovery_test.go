@@ -1,0 +1,148 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/plan"
+	"github.com/keysync/keysync/sync/runner"
+)
+
+const sub = "11111111-2222-3333-4444-555555555555"
+
+// finder answers each selector type with a fixed list, or an error.
+type finder struct {
+	found map[string][]sources.Found
+	err   map[string]error
+	calls int
+}
+
+func (f *finder) Discover(_ context.Context, sel sources.Selector, _ string) ([]sources.Found, error) {
+	f.calls++
+	if err := f.err[sel.Type]; err != nil {
+		return nil, err
+	}
+	return f.found[sel.Type], nil
+}
+
+func accounts(typ string, names ...string) []sources.Found {
+	var out []sources.Found
+	for _, n := range names {
+		out = append(out, sources.Found{Account: sources.Account{SubscriptionID: sub, ResourceGroup: "rg", Name: n, Type: typ}, Tags: map[string]string{"owner": "team-" + n}})
+	}
+	return out
+}
+
+func block(name, typ, onRemoved string) Block {
+	return Block{Name: name, Selector: sources.Selector{Type: typ}, Path: "azure/{type}/{name}", OnRemoved: onRemoved,
+		Job: runner.Job{Adopt: true, APIVersion: "2024-02-01"}}
+}
+
+func paths(jobs []runner.Job) string {
+	var out []string
+	for _, j := range jobs {
+		out = append(out, j.Path+"("+j.Remove+")")
+	}
+	return strings.Join(out, ",")
+}
+
+var opts = Options{MaxRemovedFraction: 0.5}
+
+func TestRunTurnsFoundResourcesIntoJobs(t *testing.T) {
+	f := &finder{found: map[string][]sources.Found{"batch": accounts("batch", "acct1", "acct2")}}
+	b := block("discover[0]", "batch", plan.RemoveKeep)
+	b.Selector.KeepTags = []string{"owner"}
+	b.Job.Account.Rule = "ignored-for-batch"
+	out, _ := Run(context.Background(), f, []Block{b}, nil, nil, opts)
+	if got := paths(out.Jobs); got != "azure/batch/acct1(),azure/batch/acct2()" {
+		t.Fatalf("jobs %s", got)
+	}
+	j := out.Jobs[0]
+	if !j.Adopt || j.APIVersion != "2024-02-01" || j.Tags["owner"] != "team-acct1" || j.Account.Rule != "ignored-for-batch" {
+		t.Fatalf("settings not carried: %+v", j)
+	}
+	if out.Found["discover[0]"] != 2 || len(out.Decision.Added) != 2 || !strings.Contains(out.Summary(), "2 accounts, 2 added, 0 removed") {
+		t.Fatalf("%v %s", out.Found, out.Summary())
+	}
+}
+
+func TestRunRemovesAsEachBlockSays(t *testing.T) {
+	f := &finder{found: map[string][]sources.Found{
+		"batch":   accounts("batch", "acct1", "acct2", "acct3", "acct4"),
+		"storage": accounts("storage", "store1", "store2", "store3", "store4")}}
+	blocks := []Block{block("b", "batch", plan.RemoveMark), block("s", "storage", plan.RemoveDelete)}
+	_, st := Run(context.Background(), f, blocks, nil, nil, opts)
+	f.found["batch"] = accounts("batch", "acct1", "acct2", "acct3")
+	f.found["storage"] = accounts("storage", "store1", "store2", "store3")
+	out, _ := Run(context.Background(), f, blocks, nil, st, opts)
+	if got := paths(out.Removals); got != "azure/batch/acct4(mark),azure/storage/store4(delete)" {
+		t.Fatalf("removals %s", got)
+	}
+	if len(out.Jobs) != 6 {
+		t.Fatalf("%d jobs", len(out.Jobs))
+	}
+}
+
+// TestRunFailureRemovesNothing: a block whose query fails keeps syncing
+// what it found before, and says why.
+func TestRunFailureRemovesNothing(t *testing.T) {
+	f := &finder{found: map[string][]sources.Found{"batch": accounts("batch", "acct1", "acct2")}}
+	blocks := []Block{block("b", "batch", plan.RemoveDelete)}
+	_, st := Run(context.Background(), f, blocks, nil, nil, opts)
+	f.err = map[string]error{"batch": errors.New("HTTP 500")}
+	out, st := Run(context.Background(), f, blocks, nil, st, opts)
+	if len(out.Removals) != 0 || len(out.Jobs) != 2 || out.Failed["b"] == nil || !strings.Contains(out.Summary(), "1 blocks failed") {
+		t.Fatalf("removals %s, jobs %d, %s", paths(out.Removals), len(out.Jobs), out.Summary())
+	}
+	// and the state still remembers them, for the run after.
+	f.err = nil
+	f.found["batch"] = accounts("batch", "acct1")
+	if out, _ = Run(context.Background(), f, blocks, nil, st, opts); paths(out.Removals) != "azure/batch/acct2(delete)" {
+		t.Fatalf("removals after recovery %s", paths(out.Removals))
+	}
+}
+
+// TestRunImplausibleDropIsHeld: a query that suddenly finds almost nothing
+// removes nothing.
+func TestRunImplausibleDropIsHeld(t *testing.T) {
+	var names []string
+	for i := range 10 {
+		names = append(names, fmt.Sprintf("acct%02d", i))
+	}
+	f := &finder{found: map[string][]sources.Found{"batch": accounts("batch", names...)}}
+	blocks := []Block{block("b", "batch", plan.RemoveDelete)}
+	_, st := Run(context.Background(), f, blocks, nil, nil, Options{MaxRemovedFraction: 0.2})
+	f.found["batch"] = accounts("batch", names[:2]...)
+	out, _ := Run(context.Background(), f, blocks, nil, st, Options{MaxRemovedFraction: 0.2})
+	if len(out.Removals) != 0 || len(out.Jobs) != 10 || out.Decision.Held == "" {
+		t.Fatalf("removals %d, jobs %d, held %q", len(out.Removals), len(out.Jobs), out.Decision.Held)
+	}
+}
+
+func TestRunListedAccountsWin(t *testing.T) {
+	f := &finder{found: map[string][]sources.Found{"batch": accounts("batch", "acct1", "acct2")}}
+	listed := []runner.Job{{Account: sources.Account{SubscriptionID: sub, ResourceGroup: "RG", Name: "ACCT1"}, Path: "mine/acct1"}}
+	out, _ := Run(context.Background(), f, []Block{block("b", "batch", "")}, listed, nil, opts)
+	if got := paths(out.Jobs); got != "azure/batch/acct2()" {
+		t.Fatalf("jobs %s", got)
+	}
+}
+
+func TestRunRefusesBadPaths(t *testing.T) {
+	f := &finder{found: map[string][]sources.Found{"batch": accounts("batch", "acct1")}}
+	o := opts
+	o.CheckPath = func(p string) error {
+		if strings.Contains(p, "acct1") {
+			return errors.New("no")
+		}
+		return nil
+	}
+	out, _ := Run(context.Background(), f, []Block{block("b", "batch", "")}, nil, nil, o)
+	if out.Failed["b"] == nil || len(out.Jobs) != 0 {
+		t.Fatalf("failed %v jobs %d", out.Failed, len(out.Jobs))
+	}
+}
