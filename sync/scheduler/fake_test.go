@@ -224,3 +224,9 @@ func (r *recorder) removedList() []string {
 	defer r.mu.Unlock()
 	return append([]string(nil), r.removed...)
 }
+
+func (r *recorder) backoffOf(label string) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.backoff[label]
+}

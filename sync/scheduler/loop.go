@@ -62,7 +62,7 @@ func (s *Scheduler) skipTicks(now time.Time) {
 		s.busy.add(st, after(st.nextTick, now))
 		s.opts.Observer.Skipped(st.Label)
 		s.log.Debug("tick skipped: previous sync still running", "account", st.Label)
-		s.publish(st)
+		s.publishStatus(st)
 	}
 }
 
@@ -93,7 +93,7 @@ func (s *Scheduler) dispatch(ctx context.Context, st *state, now time.Time) {
 	st.nextTick = st.next(now)
 	s.busy.add(st, after(st.nextTick, now))
 	s.running++
-	s.publish(st)
+	s.publishStatus(st)
 	syncer := s.syncer
 	go func() { s.done <- finished{st: st, res: syncer.Sync(ctx, st.Job)} }()
 }
@@ -110,7 +110,7 @@ func (s *Scheduler) forceAll() {
 		if st.sched.q == &s.idle {
 			st.sched.at = st.due(s.paused[st.sub])
 		}
-		s.publish(st)
+		s.publishStatus(st)
 	}
 	s.idle.init()
 	s.log.Info("sync of every account requested")

@@ -120,6 +120,9 @@ func TestLoopTriggerDuringSyncRunsOnceMore(t *testing.T) {
 func TestLoopBackoffNeverSoonerThanRetryAfter(t *testing.T) {
 	h := start(t, Options{SyncOnStart: true}, account("a", "s1", "@hourly"))
 	h.answer(h.next(), failure{Transient: true, RetryAfter: 2 * time.Minute, Code: "TooManyRequests"})
+	if w := h.obs.backoffOf("a"); w != 2*time.Minute {
+		t.Fatalf("backoff reported %v, want Retry-After's 2m over the 30s backoff", w)
+	}
 	h.advance(time.Minute)
 	h.act(func() { h.s.TriggerAll() })
 	h.advance(59 * time.Second)

@@ -25,7 +25,7 @@ func (s *Scheduler) install(accounts []Account, now time.Time, syncNow bool) {
 		if ok {
 			s.update(st, a, now)
 		} else {
-			st = s.add(a, now, syncNow)
+			st = s.add(a, k, now, syncNow)
 		}
 		next[k] = st
 	}
@@ -40,15 +40,15 @@ func (s *Scheduler) install(accounts []Account, now time.Time, syncNow bool) {
 	s.publishListing()
 }
 
-// add starts scheduling a new account; s.mu is held.
-func (s *Scheduler) add(a Account, now time.Time, syncNow bool) *state {
-	st := &state{Account: a, id: a.key(), offset: splay(a.key(), s.opts.Splay), since: now, force: syncNow, lateIndex: -1}
+// add starts scheduling a new account, whose key is id; s.mu is held.
+func (s *Scheduler) add(a Account, id string, now time.Time, syncNow bool) *state {
+	st := &state{Account: a, id: id, offset: splay(id, s.opts.Splay), since: now, force: syncNow, lateIndex: -1}
 	st.sched.index, st.watch.index = -1, -1
 	st.sub = subOf(a)
 	st.nextTick = st.next(now)
 	s.idle.add(st, st.due(s.paused[st.sub]))
 	s.late.track(st)
-	s.publish(st)
+	s.publishStatus(st)
 	return st
 }
 
@@ -68,7 +68,7 @@ func (s *Scheduler) update(st *state, a Account, now time.Time) {
 		}
 		s.late.track(st)
 	}
-	s.publish(st)
+	s.publishStatus(st)
 }
 
 // remove stops scheduling an account. A sync of its in flight finishes

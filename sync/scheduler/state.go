@@ -21,7 +21,6 @@ type state struct {
 	lateIndex    int
 	// view is what Status shows, republished when the state changes.
 	view     atomic.Pointer[view]
-	last     lastSync
 	offset   time.Duration
 	nextTick time.Time
 	// retryAt is a pending retry after a transient failure; zero if none.
@@ -105,11 +104,11 @@ func (s *Scheduler) settle(f finished, now time.Time) {
 	if s.accounts[st.id] != st {
 		return // removed by a reload while it ran
 	}
-	s.record(st, f.res, now)
+	last := record(st, f.res, now)
 	s.opts.Observer.Synced(st.Label, f.res, now)
 	s.decide(st, f.res, now)
 	s.idle.add(st, st.due(s.paused[st.sub]))
-	s.publish(st)
+	s.publishWith(st, last)
 }
 
 // decide sets the account's next attempt from its sync's result; s.mu is

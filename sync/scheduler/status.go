@@ -66,16 +66,29 @@ type RotationStatus struct {
 // maxCodeLen bounds an error code taken from a server's answer.
 const maxCodeLen = 64
 
-// record remembers a finished sync for Status; s.mu is held.
-func (s *Scheduler) record(st *state, res runner.Result, now time.Time) {
-	prev := st.last
+// record is the account's last finished sync after this one, for
+// Status; s.mu is held.
+func record(st *state, res runner.Result, now time.Time) lastSync {
+	prev := lastOf(st)
 	ls := lastSync{at: now, outcome: runner.Outcome(res), lastRotation: prev.lastRotation}
 	if res.Err != nil {
 		ls.code, ls.failures = cleanCode(errorCode(res.Err)), prev.failures+1
 	} else if res.Change.Rotation != "" {
 		ls.lastRotation = now
 	}
-	st.last = ls
+	return ls
+}
+
+// lastOf is the account's last finished sync as last published: the
+// published status is the one place it is kept.
+func lastOf(st *state) lastSync {
+	v := st.view.Load()
+	if v == nil {
+		return lastSync{}
+	}
+	as := v.status
+	return lastSync{at: as.LastRun, outcome: as.LastResult, code: as.ErrorCode,
+		lastRotation: as.Rotation.LastRotation, failures: as.ConsecutiveFailures}
 }
 
 // fullDone clears fullActive once no account owes the full sync; s.mu is
@@ -110,15 +123,19 @@ func (s *Scheduler) Status(time.Time) []AccountStatus {
 	return out
 }
 
-// publish makes st's current state what Status shows; s.mu is held.
-func (s *Scheduler) publish(st *state) {
+// publishStatus makes st's current state what Status shows; s.mu is held.
+func (s *Scheduler) publishStatus(st *state) { s.publishWith(st, lastOf(st)) }
+
+// publishWith publishes st's state with last as its last finished sync;
+// s.mu is held.
+func (s *Scheduler) publishWith(st *state, last lastSync) {
 	a := st.Job.Account
 	as := AccountStatus{
 		Account: st.Label, Path: st.Job.Path, SubscriptionID: a.SubscriptionID, ResourceGroup: a.ResourceGroup,
 		Name: a.Name, Type: cmp.Or(a.Type, sources.DefaultType), Running: st.running,
-		LastResult: st.last.outcome, LastRun: st.last.at, LastSuccess: st.lastSuccess,
-		NextRun: st.due(time.Time{}), ConsecutiveFailures: st.last.failures, ErrorCode: st.last.code,
-		Rotation: RotationStatus{Enabled: st.Job.Rotate != nil, LastRotation: st.last.lastRotation},
+		LastResult: last.outcome, LastRun: last.at, LastSuccess: st.lastSuccess,
+		NextRun: st.due(time.Time{}), ConsecutiveFailures: last.failures, ErrorCode: last.code,
+		Rotation: RotationStatus{Enabled: st.Job.Rotate != nil, LastRotation: last.lastRotation},
 	}
 	if st.running {
 		as.NextRun = st.nextTick
