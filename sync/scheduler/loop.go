@@ -11,62 +11,76 @@ import (
 func (s *Scheduler) Run(ctx context.Context) error {
 	jobCtx, cancelJobs := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelJobs()
-	timer := time.NewTimer(0)
+	timer := s.clock.NewTimer(heartbeat)
 	defer timer.Stop()
 	for {
-		now := s.opts.Now()
+		now := s.clock.Now()
 		s.beat.Store(now.UnixNano())
 		timer.Reset(s.turn(jobCtx, now))
 		select {
 		case <-ctx.Done():
 			s.drain(cancelJobs)
 			return nil
-		case <-timer.C:
+		case <-timer.C():
 		case <-s.trigger:
 			s.forceAll()
 		case r := <-s.reloads:
-			s.apply(r, s.opts.Now())
+			s.apply(r, s.clock.Now())
 		case f := <-s.done:
-			now := s.opts.Now()
-			s.record(f, now)
-			s.settle(f, now)
+			s.settle(f, s.clock.Now())
 		}
 	}
 }
 
 // turn dispatches accounts that are due, as many as there are free slots,
-// and returns how long to sleep. Due accounts beyond the slots stay due
-// (not running), and the next finished sync starts another turn: ten
-// thousand due accounts cost no goroutine each.
+// and returns how long to sleep. It looks only at the tops of its queues:
+// accounts whose time has not come cost nothing. Due accounts beyond the
+// slots stay due (not running), and the next finished sync starts another
+// turn: ten thousand due accounts cost no goroutine each.
 func (s *Scheduler) turn(ctx context.Context, now time.Time) time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.skipTicks(now)
+	s.dispatchDue(ctx, now)
+	s.late.advance(now)
+	s.late.publish(now, &s.overdue)
 	wake := now.Add(heartbeat)
-	slots := max(s.opts.Concurrency, 1) - s.running
-	for _, st := range s.accounts {
-		if st.running {
-			if !st.nextTick.After(now) {
-				// A tick found the account still syncing: skip it.
-				st.nextTick = st.next(now)
-				s.opts.Observer.Skipped(st.Label)
-				s.log.Debug("tick skipped: previous sync still running", "account", st.Label)
-			}
-			wake = earliest(wake, st.nextTick)
-			continue
-		}
-		due := st.due(s.paused[sub(st)])
-		if due.After(now) {
-			wake = earliest(wake, due)
-			continue
-		}
-		if slots <= 0 {
-			continue
-		}
-		slots--
-		s.dispatch(ctx, st, now)
-		wake = earliest(wake, st.nextTick)
+	if st := s.busy.top(); st != nil {
+		wake = earliest(wake, st.sched.at)
 	}
-	return max(wake.Sub(now), 0)
+	if st := s.idle.top(); st != nil && st.sched.at.After(now) {
+		wake = earliest(wake, st.sched.at)
+	}
+	return max(s.late.wake(wake).Sub(now), 0)
+}
+
+// skipTicks counts a skipped tick for each syncing account whose tick has
+// come: its previous sync is still running; s.mu is held.
+func (s *Scheduler) skipTicks(now time.Time) {
+	for st := s.busy.top(); st != nil && !st.sched.at.After(now); st = s.busy.top() {
+		st.nextTick = st.next(now)
+		s.busy.add(st, after(st.nextTick, now))
+		s.opts.Observer.Skipped(st.Label)
+		s.log.Debug("tick skipped: previous sync still running", "account", st.Label)
+		s.publishStatus(st)
+	}
+}
+
+// dispatchDue starts the due accounts, earliest first, while there are
+// free slots; s.mu is held.
+func (s *Scheduler) dispatchDue(ctx context.Context, now time.Time) {
+	for slots := max(s.opts.Concurrency, 1) - s.running; slots > 0; {
+		st := s.idle.top()
+		if st == nil || st.sched.at.After(now) {
+			return
+		}
+		if due := st.due(s.paused[st.sub]); due.After(now) {
+			s.idle.add(st, due) // a subscription pause set since it was queued
+			continue
+		}
+		s.dispatch(ctx, st, now)
+		slots--
+	}
 }
 
 // dispatch starts one sync; s.mu is held.
@@ -77,7 +91,9 @@ func (s *Scheduler) dispatch(ctx context.Context, st *state, now time.Time) {
 	st.running, st.force = true, false
 	st.retryAt = time.Time{}
 	st.nextTick = st.next(now)
+	s.busy.add(st, after(st.nextTick, now))
 	s.running++
+	s.publishStatus(st)
 	syncer := s.syncer
 	go func() { s.done <- finished{st: st, res: syncer.Sync(ctx, st.Job)} }()
 }
@@ -91,40 +107,14 @@ func (s *Scheduler) forceAll() {
 	for _, st := range s.accounts {
 		st.force = true
 		s.full[st] = fullOwed
+		if st.sched.q == &s.idle {
+			st.sched.at = st.due(s.paused[st.sub])
+		}
+		s.publishStatus(st)
 	}
+	s.idle.init()
 	s.log.Info("sync of every account requested")
 	s.fullDone()
-}
-
-// apply installs a reload; see Reload.
-func (s *Scheduler) apply(r reload, now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.syncer = r.syncer
-	next := make(map[string]*state, len(r.accounts))
-	for _, a := range r.accounts {
-		st, ok := s.accounts[a.key()]
-		switch {
-		case !ok:
-			st = s.newState(a, now, true)
-		case st.Spec != a.Spec || st.offset != splay(a.key(), s.opts.Splay):
-			st.Account, st.offset = a, splay(a.key(), s.opts.Splay)
-			st.nextTick = st.next(now)
-		default:
-			st.Account = a
-		}
-		next[a.key()] = st
-	}
-	for k, st := range s.accounts {
-		if _, ok := next[k]; !ok {
-			s.opts.Observer.Removed(st.Label)
-			delete(s.full, st)
-			delete(s.last, st)
-		}
-	}
-	s.accounts = next
-	s.fullDone()
-	s.log.Info("configuration reloaded", "accounts", len(next))
 }
 
 // drain waits for in-flight syncs: up to the grace period, then cancels
@@ -136,16 +126,14 @@ func (s *Scheduler) drain(cancel context.CancelFunc) {
 	if n > 0 {
 		s.log.Info("stopping: waiting for in-flight syncs", "in_flight", n, "grace", s.opts.ShutdownGrace)
 	}
-	grace := time.NewTimer(s.opts.ShutdownGrace)
+	grace := s.clock.NewTimer(s.opts.ShutdownGrace)
 	defer grace.Stop()
 	for n > 0 {
 		select {
 		case f := <-s.done:
-			now := s.opts.Now()
-			s.record(f, now)
-			s.settle(f, now)
+			s.settle(f, s.clock.Now())
 			n--
-		case <-grace.C:
+		case <-grace.C():
 			s.log.Warn("shutdown grace expired: cancelling in-flight syncs", "in_flight", n)
 			cancel()
 		}
@@ -157,4 +145,14 @@ func earliest(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// after is t, or a heartbeat from now when t is not after now (a schedule
+// that never fires again), so that a queue never holds a time already
+// past for an account it cannot start.
+func after(t, now time.Time) time.Time {
+	if t.After(now) {
+		return t
+	}
+	return now.Add(heartbeat)
 }

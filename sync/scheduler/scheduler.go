@@ -4,12 +4,18 @@
 // exponential backoff that never comes sooner than Retry-After, and never
 // while the account's subscription is throttled. The work itself is done by
 // a Syncer, the same runner the one-shot path uses.
+//
+// Accounts wait in min-heaps by the time the loop must look at them next,
+// so a turn costs O(log n) per account whose time has come and nothing for
+// the others. What /readyz and /status read is published by the loop as
+// immutable snapshots, so those never wait for a turn.
 package scheduler
 
 import (
 	"context"
 	"hash/fnv"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -37,6 +43,9 @@ type Account struct {
 // key identifies an account across reloads.
 func (a Account) key() string { return a.Job.Account.Key() + "|" + a.Job.Path }
 
+// subOf is the account's subscription as pauses are keyed: lower case.
+func subOf(a Account) string { return strings.ToLower(a.Job.Account.SubscriptionID) }
+
 // Observer hears what the scheduler does; the metrics implement it.
 type Observer interface {
 	Synced(label string, res runner.Result, now time.Time)
@@ -56,13 +65,15 @@ type Options struct {
 	ShutdownGrace time.Duration
 	Logger        *slog.Logger
 	Observer      Observer
-	Now           func() time.Time
+	// Clock is the system's when nil.
+	Clock Clock
 }
 
 // Scheduler runs the daemon loop.
 type Scheduler struct {
 	opts    Options
 	log     *slog.Logger
+	clock   Clock
 	trigger chan struct{}
 	reloads chan reload
 	done    chan finished
@@ -74,12 +85,20 @@ type Scheduler struct {
 	mu       sync.Mutex
 	syncer   Syncer
 	accounts map[string]*state
-	paused   map[string]time.Time // subscription (lower case) -> until
-	running  int
+	// idle holds the accounts not syncing, by when they are due (a lower
+	// bound: a subscription pause is applied when one comes to the top);
+	// busy holds those syncing, by their next tick, to count it skipped.
+	idle, busy queue
+	paused     map[string]time.Time // subscription (lower case) -> until
+	running    int
 	// full holds the accounts that still owe the requested full sync.
 	full map[*state]fullStep
-	// last is each account's last finished sync, for Status.
-	last map[*state]lastSync
+	late lateSet
+
+	// Published for readers that must not wait for the loop.
+	listing atomic.Pointer[[]*state] // every account, by label
+	pauses  atomic.Pointer[map[string]time.Time]
+	overdue atomic.Pointer[[]string]
 }
 
 type reload struct {
@@ -103,27 +122,23 @@ func New(opts Options, syncer Syncer, accounts []Account) *Scheduler {
 	if opts.Observer == nil {
 		opts.Observer = nopObserver{}
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	if opts.Clock == nil {
+		opts.Clock = systemClock{}
 	}
 	s := &Scheduler{
-		opts: opts, log: opts.Logger, syncer: syncer,
+		opts: opts, log: opts.Logger, clock: opts.Clock, syncer: syncer,
 		trigger: make(chan struct{}, 1), reloads: make(chan reload), done: make(chan finished),
-		accounts: map[string]*state{}, paused: map[string]time.Time{},
-		full: map[*state]fullStep{}, last: map[*state]lastSync{},
+		accounts: map[string]*state{}, paused: map[string]time.Time{}, full: map[*state]fullStep{},
+		idle: newQueue(schedSlot), busy: newQueue(schedSlot), late: newLateSet(),
 	}
-	now := opts.Now()
-	for _, a := range accounts {
-		s.accounts[a.key()] = s.newState(a, now, opts.SyncOnStart)
-	}
+	now := s.clock.Now()
+	s.mu.Lock()
+	s.install(accounts, now, opts.SyncOnStart)
+	s.publishPauses()
+	s.late.publish(now, &s.overdue)
+	s.mu.Unlock()
 	s.beat.Store(now.UnixNano())
 	return s
-}
-
-func (s *Scheduler) newState(a Account, now time.Time, syncNow bool) *state {
-	st := &state{Account: a, offset: splay(a.key(), s.opts.Splay), since: now, force: syncNow}
-	st.nextTick = st.next(now)
-	return st
 }
 
 // splay is a stable offset in [0, max) for key, so an account keeps its
@@ -170,17 +185,11 @@ func (s *Scheduler) Alive(now time.Time) bool {
 }
 
 // Overdue lists the accounts that have missed two scheduled syncs in a row
-// since their last success (or since they were added).
-func (s *Scheduler) Overdue(now time.Time) []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []string
-	for _, st := range s.accounts {
-		if st.overdue(now) {
-			out = append(out, st.Label)
-		}
-	}
-	return out
+// since their last success (or since they were added), as of the loop's
+// last turn: the loop turns when the next account becomes overdue. It
+// reads a snapshot and never waits for the loop; the list is the caller's.
+func (s *Scheduler) Overdue(time.Time) []string {
+	return slices.Clone(*s.overdue.Load())
 }
 
 type nopObserver struct{}

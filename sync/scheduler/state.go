@@ -3,7 +3,7 @@ package scheduler
 import (
 	"errors"
 	"log/slog"
-	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/keysync/keysync/fault"
@@ -13,6 +13,14 @@ import (
 // state is what the scheduler knows of one account.
 type state struct {
 	Account
+	id  string // Account.key(), which stays across reloads
+	sub string // the subscription, lower case
+	// sched places the account in the idle or the busy queue; watch in the
+	// overdue watch, and lateIndex (-1 if not) in the overdue list.
+	sched, watch slot
+	lateIndex    int
+	// view is what Status shows, republished when the state changes.
+	view     atomic.Pointer[view]
 	offset   time.Duration
 	nextTick time.Time
 	// retryAt is a pending retry after a transient failure; zero if none.
@@ -52,15 +60,21 @@ func (st *state) due(pausedUntil time.Time) time.Time {
 
 // overdue reports whether two scheduled syncs have passed since the last
 // success (or since the account was added) without a new one.
-func (st *state) overdue(now time.Time) bool {
+func (st *state) overdue(now time.Time) bool { return now.After(st.overdueAt()) }
+
+// overdueAt is the time after which the account is overdue: two scheduled
+// syncs, and one interval more, after its last success or its start.
+func (st *state) overdueAt() time.Time {
 	ref := st.lastSuccess
 	if ref.IsZero() {
 		ref = st.since
 	}
 	first := st.next(ref)
 	second := st.next(first)
-	return now.After(second.Add(second.Sub(first)))
+	return second.Add(second.Sub(first))
 }
+
+func schedSlot(st *state) *slot { return &st.sched }
 
 func later(a, b time.Time) time.Time {
 	if b.After(a) {
@@ -69,24 +83,38 @@ func later(a, b time.Time) time.Time {
 	return a
 }
 
-func sub(st *state) string { return strings.ToLower(st.Job.Account.SubscriptionID) }
+func sub(st *state) string { return st.sub }
 
 // throttleCode is ARM's code for a subscription over its request budget.
 const throttleCode = "SubscriptionRequestsThrottled"
 
-// settle records a finished sync and decides what comes next.
+// settle records a finished sync, settles the full sync it may have been
+// part of, and decides what comes next.
 func (s *Scheduler) settle(f finished, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.running--
 	st := f.st
 	st.running = false
-	if s.accounts[st.key()] != st {
+	leave(&st.sched)
+	if s.full[st] == fullRunning {
+		delete(s.full, st)
+		s.fullDone()
+	}
+	if s.accounts[st.id] != st {
 		return // removed by a reload while it ran
 	}
+	last := record(st, f.res, now)
 	s.opts.Observer.Synced(st.Label, f.res, now)
+	s.decide(st, f.res, now)
+	s.idle.add(st, st.due(s.paused[st.sub]))
+	s.publishWith(st, last)
+}
+
+// decide sets the account's next attempt from its sync's result; s.mu is
+// held.
+func (s *Scheduler) decide(st *state, res runner.Result, now time.Time) {
 	log := s.log.With("account", st.Label, "path", st.Job.Path)
-	res := f.res
 	switch {
 	case res.Err == nil:
 		if st.condition != "" {
@@ -94,6 +122,7 @@ func (s *Scheduler) settle(f finished, now time.Time) {
 		}
 		st.failures, st.condition, st.lastSuccess, st.retryAt = 0, "", now, time.Time{}
 		delete(s.paused, credentialKey)
+		s.late.track(st)
 		s.opts.Observer.Backoff(st.Label, 0)
 		logSuccess(log, res)
 	case fault.Transient(res.Err):
@@ -127,6 +156,7 @@ func (s *Scheduler) backoff(st *state, res runner.Result, now time.Time, log *sl
 		k := sub(st)
 		if until := now.Add(ra); until.After(s.paused[k]) {
 			s.paused[k] = until
+			s.publishPauses()
 			log.Warn("subscription throttled: pausing all of its accounts", "subscription", st.Job.Account.SubscriptionID, "until", until.Format(time.RFC3339))
 		}
 	}

@@ -27,7 +27,7 @@ func account(name, sub, spec string) Account {
 func newTestScheduler(accts ...Account) *Scheduler {
 	return New(Options{
 		Backoff: runner.RetryPolicy{Base: 30 * time.Second, Max: 4 * time.Minute, Jitter: func(n int64) int64 { return n - 1 }},
-		Now:     func() time.Time { return t0 },
+		Clock:   newFakeClock(t0),
 	}, nil, accts)
 }
 

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"time"
 
@@ -65,26 +66,29 @@ type RotationStatus struct {
 // maxCodeLen bounds an error code taken from a server's answer.
 const maxCodeLen = 64
 
-// record remembers a finished sync for Status and settles the full sync
-// it may have been part of; the loop calls it before settle.
-func (s *Scheduler) record(f finished, now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.full[f.st] == fullRunning {
-		delete(s.full, f.st)
-		s.fullDone()
-	}
-	if s.accounts[f.st.key()] != f.st {
-		return
-	}
-	prev := s.last[f.st]
-	ls := lastSync{at: now, outcome: runner.Outcome(f.res), lastRotation: prev.lastRotation}
-	if f.res.Err != nil {
-		ls.code, ls.failures = cleanCode(errorCode(f.res.Err)), prev.failures+1
-	} else if f.res.Change.Rotation.Regenerate != "" {
+// record is the account's last finished sync after this one, for
+// Status; s.mu is held.
+func record(st *state, res runner.Result, now time.Time) lastSync {
+	prev := lastOf(st)
+	ls := lastSync{at: now, outcome: runner.Outcome(res), lastRotation: prev.lastRotation}
+	if res.Err != nil {
+		ls.code, ls.failures = cleanCode(errorCode(res.Err)), prev.failures+1
+	} else if res.Change.Rotation.Regenerate != "" {
 		ls.lastRotation = now
 	}
-	s.last[f.st] = ls
+	return ls
+}
+
+// lastOf is the account's last finished sync as last published: the
+// published status is the one place it is kept.
+func lastOf(st *state) lastSync {
+	v := st.view.Load()
+	if v == nil {
+		return lastSync{}
+	}
+	as := v.status
+	return lastSync{at: as.LastRun, outcome: as.LastResult, code: as.ErrorCode,
+		lastRotation: as.Rotation.LastRotation, failures: as.ConsecutiveFailures}
 }
 
 // fullDone clears fullActive once no account owes the full sync; s.mu is
@@ -95,27 +99,42 @@ func (s *Scheduler) fullDone() {
 	}
 }
 
-// Status lists every account's state, sorted by label.
-func (s *Scheduler) Status(now time.Time) []AccountStatus {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]AccountStatus, 0, len(s.accounts))
-	for _, st := range s.accounts {
-		out = append(out, s.statusOf(st))
+// view is an account's status as last published: NextRun leaves out a
+// subscription pause, which Status adds from its own snapshot, so that a
+// pause need not republish every account of the subscription.
+type view struct {
+	status AccountStatus
+	sub    string
+}
+
+// Status lists every account's state, sorted by label. It reads the
+// snapshots the loop publishes and never waits for the loop.
+func (s *Scheduler) Status(time.Time) []AccountStatus {
+	list, pauses := *s.listing.Load(), *s.pauses.Load()
+	out := make([]AccountStatus, 0, len(list))
+	for _, st := range list {
+		v := st.view.Load()
+		as := v.status
+		if !as.Running {
+			as.NextRun = later(as.NextRun, pauses[v.sub])
+		}
+		out = append(out, as)
 	}
-	slices.SortFunc(out, func(a, b AccountStatus) int { return cmp.Compare(a.Account, b.Account) })
 	return out
 }
 
-// statusOf is one account's status; s.mu is held.
-func (s *Scheduler) statusOf(st *state) AccountStatus {
+// publishStatus makes st's current state what Status shows; s.mu is held.
+func (s *Scheduler) publishStatus(st *state) { s.publishWith(st, lastOf(st)) }
+
+// publishWith publishes st's state with last as its last finished sync;
+// s.mu is held.
+func (s *Scheduler) publishWith(st *state, last lastSync) {
 	a := st.Job.Account
-	last := s.last[st]
 	as := AccountStatus{
 		Account: st.Label, Path: st.Job.Path, SubscriptionID: a.SubscriptionID, ResourceGroup: a.ResourceGroup,
 		Name: a.Name, Type: cmp.Or(a.Type, sources.DefaultType), Running: st.running,
 		LastResult: last.outcome, LastRun: last.at, LastSuccess: st.lastSuccess,
-		NextRun: st.due(s.paused[sub(st)]), ConsecutiveFailures: last.failures, ErrorCode: last.code,
+		NextRun: st.due(time.Time{}), ConsecutiveFailures: last.failures, ErrorCode: last.code,
 		Rotation: RotationStatus{Enabled: st.Job.Rotate != nil, LastRotation: last.lastRotation},
 	}
 	if st.running {
@@ -124,7 +143,27 @@ func (s *Scheduler) statusOf(st *state) AccountStatus {
 	if st.Job.Rotate != nil {
 		as.Rotation.Every = st.Job.Rotate.Every.String()
 	}
-	return as
+	st.view.Store(&view{status: as, sub: st.sub})
+}
+
+// publishListing publishes the list of accounts, sorted by label (then
+// path), for Status; s.mu is held.
+func (s *Scheduler) publishListing() {
+	list := make([]*state, 0, len(s.accounts))
+	for _, st := range s.accounts {
+		list = append(list, st)
+	}
+	slices.SortFunc(list, func(a, b *state) int {
+		return cmp.Or(cmp.Compare(a.Label, b.Label), cmp.Compare(a.Job.Path, b.Job.Path))
+	})
+	s.listing.Store(&list)
+}
+
+// publishPauses publishes a copy of the subscription pauses for Status;
+// s.mu is held. Pauses change seldom: on a throttled subscription.
+func (s *Scheduler) publishPauses() {
+	p := maps.Clone(s.paused)
+	s.pauses.Store(&p)
 }
 
 // cleanCode keeps an error code printable and short: it comes from a

@@ -52,29 +52,31 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // TestTriggersCoalesce: triggers while a requested full sync runs add
 // nothing; once it is over, a trigger starts a new one.
 func TestTriggersCoalesce(t *testing.T) {
-	g := &gatedSyncer{gate: make(chan struct{})}
-	s := New(Options{Concurrency: 8, ShutdownGrace: time.Second}, g,
-		[]Account{account("a", "s1", "@every 1h"), account("b", "s1", "@every 1h"), account("c", "s2", "@every 1h")})
-	runScheduler(t, s)
-	if !s.TriggerAll() {
-		t.Fatal("the first trigger was coalesced")
-	}
-	waitUntil(t, "three syncs in flight", func() bool { return g.calls.Load() == 3 })
+	h := start(t, Options{Concurrency: 8}, account("a", "s1", "@every 1h"), account("b", "s1", "@every 1h"), account("c", "s2", "@every 1h"))
+	h.act(func() {
+		if !h.s.TriggerAll() {
+			t.Fatal("the first trigger was coalesced")
+		}
+	})
+	calls := h.expect("the full sync", "a", "b", "c")
 	for i := range 100 {
-		if s.TriggerAll() {
+		if h.s.TriggerAll() {
 			t.Fatalf("trigger %d during the full sync started another", i)
 		}
 	}
-	close(g.gate)
-	waitUntil(t, "the full sync to end", func() bool { return !s.fullActive.Load() })
-	time.Sleep(50 * time.Millisecond)
-	if n := g.calls.Load(); n != 3 {
-		t.Fatalf("%d syncs after 101 triggers during one full sync, want 3", n)
+	for _, c := range calls {
+		h.answer(c, nil)
 	}
-	if !s.TriggerAll() {
-		t.Fatal("a trigger after the full sync ended was coalesced")
+	if h.s.fullActive.Load() {
+		t.Fatal("the full sync is still marked active after every account synced")
 	}
-	waitUntil(t, "the second full sync", func() bool { return g.calls.Load() == 6 })
+	h.none("after 101 triggers during one full sync")
+	h.act(func() {
+		if !h.s.TriggerAll() {
+			t.Fatal("a trigger after the full sync ended was coalesced")
+		}
+	})
+	h.expect("the second full sync", "a", "b", "c")
 }
 
 // TestTriggerDuringScheduledSyncRunsAgain: an account that a tick is

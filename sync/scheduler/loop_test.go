@@ -1,0 +1,340 @@
+package scheduler
+
+import (
+	"cmp"
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/keysync/keysync/fault"
+)
+
+// TestLoopStartsDueAccountsEarliestFirst: each account's tick is shifted
+// by its own splay, nothing starts before it, and with one slot the due
+// accounts start in the order they fell due.
+func TestLoopStartsDueAccountsEarliestFirst(t *testing.T) {
+	var accts []Account
+	for _, n := range []string{"a", "b", "c", "d", "e", "f"} {
+		accts = append(accts, account(n, "s1", "@hourly"))
+	}
+	h := start(t, Options{Concurrency: 1, Splay: time.Hour}, accts...)
+	slices.SortFunc(accts, func(x, y Account) int {
+		return cmp.Compare(splay(x.key(), time.Hour), splay(y.key(), time.Hour))
+	})
+	first := splay(accts[0].key(), time.Hour)
+	h.advance(first - time.Millisecond)
+	h.none("before the earliest splayed tick")
+	h.advance(time.Millisecond)
+	c := h.next()
+	if c.job.Account.Name != accts[0].Label {
+		t.Fatalf("%s synced first, want %s (splay %v)", c.job.Account.Name, accts[0].Label, first)
+	}
+	h.advance(time.Hour) // every other account is due now
+	h.none("while the only slot is taken")
+	var order []string
+	for range accts[1:] {
+		h.answer(c, nil)
+		c = h.next()
+		order = append(order, c.job.Account.Name)
+	}
+	want := []string{}
+	for _, a := range accts[1:] {
+		want = append(want, a.Label)
+	}
+	if !slices.Equal(order, want) {
+		t.Fatalf("due accounts started in order %v, want %v (by splayed tick)", order, want)
+	}
+}
+
+// TestLoopConcurrencyBound: no more syncs run than there are slots; the
+// others stay due and start as slots free.
+func TestLoopConcurrencyBound(t *testing.T) {
+	var accts []Account
+	for _, n := range []string{"a", "b", "c", "d", "e"} {
+		accts = append(accts, account(n, "s1", "@hourly"))
+	}
+	h := start(t, Options{Concurrency: 2, SyncOnStart: true}, accts...)
+	first, _ := h.next(), h.next()
+	h.none("with both slots taken")
+	h.answer(first, nil)
+	h.next()
+	h.none("one slot freed, one more sync")
+}
+
+// TestLoopNoOverlapCountsSkippedTicks: a tick that finds the account
+// still syncing starts nothing and is counted; the next sync comes at the
+// next tick after the skipped one.
+func TestLoopNoOverlapCountsSkippedTicks(t *testing.T) {
+	h := start(t, Options{SyncOnStart: true}, account("a", "s1", "@every 1m"))
+	c := h.next()
+	for i := 1; i <= 2; i++ {
+		h.advance(time.Minute)
+		h.none("a tick during a sync")
+		if n := h.obs.skips("a"); n != i {
+			t.Fatalf("%d skipped ticks counted after %d, want %d", n, i, i)
+		}
+	}
+	h.answer(c, nil)
+	h.none("right after the sync that outlived two ticks")
+	h.advance(time.Minute)
+	h.answer(h.next(), nil)
+	if got := h.obs.syncedList(); len(got) != 2 {
+		t.Fatalf("synced %v, want two syncs", got)
+	}
+}
+
+// TestLoopTriggerDuringSyncRunsOnceMore: a trigger while the account
+// syncs runs it once more afterwards, however many triggers came.
+func TestLoopTriggerDuringSyncRunsOnceMore(t *testing.T) {
+	h := start(t, Options{SyncOnStart: true}, account("a", "s1", "@hourly"))
+	c := h.next()
+	h.act(func() {
+		if !h.s.TriggerAll() {
+			t.Fatal("the first trigger was coalesced")
+		}
+	})
+	for i := range 50 {
+		if h.s.TriggerAll() {
+			t.Fatalf("trigger %d during the full sync started another", i)
+		}
+	}
+	h.none("while the account syncs")
+	h.answer(c, nil)
+	h.answer(h.next(), nil)
+	h.none("after the one sync the triggers asked for")
+	if h.s.fullActive.Load() {
+		t.Fatal("the full sync is still marked active")
+	}
+	h.act(func() {
+		if !h.s.TriggerAll() {
+			t.Fatal("a trigger after the full sync was coalesced")
+		}
+	})
+	h.next()
+}
+
+// TestLoopBackoffNeverSoonerThanRetryAfter: a transient failure retries
+// after its backoff, never before the server's Retry-After, not even when
+// a trigger asks for everything now.
+func TestLoopBackoffNeverSoonerThanRetryAfter(t *testing.T) {
+	h := start(t, Options{SyncOnStart: true}, account("a", "s1", "@hourly"))
+	h.answer(h.next(), failure{Transient: true, RetryAfter: 2 * time.Minute, Code: "TooManyRequests"})
+	if w := h.obs.backoffOf("a"); w != 2*time.Minute {
+		t.Fatalf("backoff reported %v, want Retry-After's 2m over the 30s backoff", w)
+	}
+	h.advance(time.Minute)
+	h.act(func() { h.s.TriggerAll() })
+	h.advance(59 * time.Second)
+	h.none("before Retry-After, trigger or not")
+	h.advance(time.Second)
+	c := h.next()
+	// The second failure has no Retry-After: the backoff's own 1m.
+	h.answer(c, failure{Transient: true})
+	h.advance(59 * time.Second)
+	h.none("before the second backoff")
+	h.advance(time.Second)
+	h.answer(h.next(), nil)
+	h.advance(30 * time.Minute)
+	h.none("after a success, before the next tick")
+}
+
+// TestLoopThrottledSubscriptionHoldsItsAccounts: a subscription throttled
+// with Retry-After holds all of its accounts, and only them; Status shows
+// the held account's next run at the end of the pause.
+func TestLoopThrottledSubscriptionHoldsItsAccounts(t *testing.T) {
+	h := start(t, Options{Concurrency: 1, SyncOnStart: true},
+		account("a", "S1", "@hourly"), account("b", "s1", "@hourly"), account("c", "s2", "@hourly"))
+	c := h.next()
+	if c.job.Account.Name != "a" {
+		t.Fatalf("%s first, want a", c.job.Account.Name)
+	}
+	h.answer(c, failure{Transient: true, Code: throttleCode, RetryAfter: 90 * time.Second})
+	c = h.next()
+	if c.job.Account.Name != "c" {
+		t.Fatalf("%s synced during its subscription's pause; want c of another subscription", c.job.Account.Name)
+	}
+	h.answer(c, nil)
+	h.none("while s1 is paused")
+	for _, as := range h.s.Status(t0) {
+		if as.Account == "b" && !as.NextRun.Equal(t0.Add(90*time.Second)) {
+			t.Errorf("status of b: next run +%v, want the pause's end +1m30s", as.NextRun.Sub(t0))
+		}
+	}
+	h.advance(89 * time.Second)
+	h.none("before the pause ends")
+	h.advance(time.Second)
+	c = h.next()
+	h.answer(c, nil)
+	if got := []string{c.job.Account.Name, h.next().job.Account.Name}; !slices.Contains(got, "a") || !slices.Contains(got, "b") {
+		t.Fatalf("after the pause %v synced, want a and b", got)
+	}
+}
+
+// TestLoopCredentialFailureSharesOneRetry: accounts that a credential
+// failure hit at different times retry together, at the first's time.
+func TestLoopCredentialFailureSharesOneRetry(t *testing.T) {
+	h := start(t, Options{SyncOnStart: true},
+		account("a", "s1", "@hourly"), account("b", "s2", "@hourly"), account("c", "s3", "@hourly"))
+	calls := h.expect("on start", "a", "b", "c")
+	cred := failure{Transient: true, Shared: true, Code: "AuthenticationFailed"}
+	h.answer(calls["a"], cred)
+	h.advance(10 * time.Second)
+	h.answer(calls["b"], cred)
+	h.answer(calls["c"], nil)
+	h.advance(19 * time.Second)
+	h.none("before the shared retry")
+	h.advance(time.Second)
+	h.expect("at the shared retry", "a", "b")
+	h.none("only the two the credential failed")
+}
+
+// TestLoopReloadAddsAndRemoves: a reload starts a new account at once,
+// drops a removed one (its sync in flight is not counted, and it is not
+// scheduled again) and keeps the others on their schedule.
+func TestLoopReloadAddsAndRemoves(t *testing.T) {
+	a, b, c := account("a", "s1", "@hourly"), account("b", "s1", "@hourly"), account("c", "s1", "@hourly")
+	h := start(t, Options{SyncOnStart: true}, a, b)
+	calls := h.expect("on start", "a", "b")
+	h.act(func() {
+		if err := h.s.Reload(context.Background(), h.syncer, []Account{a, c}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	calls["c"] = h.expect("after the reload", "c")["c"]
+	for _, x := range calls {
+		h.answer(x, nil)
+	}
+	if got := h.obs.syncedList(); slices.Contains(got, "b") || len(got) != 2 {
+		t.Fatalf("synced %v; the removed b must not count", got)
+	}
+	if got := h.obs.removedList(); !slices.Equal(got, []string{"b"}) || len(h.s.Status(t0)) != 2 {
+		t.Fatalf("removed %v, status of %d accounts; want b removed, two left", got, len(h.s.Status(t0)))
+	}
+	h.advance(time.Hour)
+	h.expect("at the next tick", "a", "c")
+	h.none("the removed account")
+}
+
+// TestLoopReloadNewScheduleMovesTheTick: a kept account whose schedule
+// changed syncs on the new one.
+func TestLoopReloadNewScheduleMovesTheTick(t *testing.T) {
+	h := start(t, Options{}, account("a", "s1", "@hourly"))
+	h.act(func() { _ = h.s.Reload(context.Background(), h.syncer, []Account{account("a", "s1", "@every 1m")}) })
+	h.none("a kept account does not sync on reload")
+	h.advance(time.Minute)
+	h.next()
+}
+
+// TestLoopShutdownDrain: a stop waits for the sync in flight and counts
+// it; after the grace it cancels the sync instead.
+func TestLoopShutdownDrain(t *testing.T) {
+	t.Run("sync ends within the grace", func(t *testing.T) {
+		h := start(t, Options{SyncOnStart: true}, account("a", "s1", "@hourly"))
+		c := h.next()
+		h.stop()
+		h.poll("the drain's grace timer", func() bool { return h.clock.timerCount() == 2 })
+		h.clock.Advance(59 * time.Second)
+		if c.ctx.Err() != nil {
+			t.Fatal("the sync was cancelled within the grace")
+		}
+		c.answer <- nil
+		h.poll("the loop to return", func() bool { return isClosed(h.ran) })
+		if got := h.obs.syncedList(); !slices.Equal(got, []string{"a"}) {
+			t.Fatalf("synced %v, want the drained a", got)
+		}
+	})
+	t.Run("grace runs out", func(t *testing.T) {
+		h := start(t, Options{SyncOnStart: true}, account("a", "s1", "@hourly"))
+		c := h.next()
+		h.stop()
+		h.poll("the drain's grace timer", func() bool { return h.clock.timerCount() == 2 })
+		h.clock.Advance(time.Minute)
+		h.poll("the loop to return", func() bool { return isClosed(h.ran) })
+		if c.ctx.Err() == nil {
+			t.Fatal("the loop returned without cancelling the sync")
+		}
+	})
+}
+
+// TestLoopOverdueFollowsTheClock: an account that misses two scheduled
+// syncs is overdue once the second interval has passed, and no longer
+// after a success; the loop wakes for it on its own.
+func TestLoopOverdueFollowsTheClock(t *testing.T) {
+	h := start(t, Options{SyncOnStart: true}, account("a", "s1", "@every 10m"), account("b", "s1", "@every 10m"))
+	denied := failure{Code: "AuthorizationFailed"}
+	for i := 0; i < 3; i++ {
+		for _, c := range h.drainCalls() {
+			h.answer(c, map[bool]error{true: denied, false: nil}[c.job.Account.Name == "a"])
+		}
+		h.advance(10 * time.Minute)
+	}
+	if got := h.s.Overdue(t0); len(got) != 0 {
+		t.Fatalf("overdue %v at +30m, want none yet", got)
+	}
+	h.advance(time.Nanosecond)
+	if got := h.s.Overdue(t0); !slices.Equal(got, []string{"a"}) {
+		t.Fatalf("overdue %v after +30m, want [a]", got)
+	}
+	for _, c := range h.drainCalls() {
+		h.answer(c, nil)
+	}
+	if got := h.s.Overdue(t0); len(got) != 0 {
+		t.Fatalf("overdue %v after a success", got)
+	}
+}
+
+// drainCalls reads every sync the loop has started.
+func (h *harness) drainCalls() []*call {
+	var out []*call
+	for {
+		select {
+		case c := <-h.syncer.calls:
+			out = append(out, c)
+		default:
+			return out
+		}
+	}
+}
+
+// TestReadersDoNotWaitForTheLoop: Overdue and Status answer while the
+// scheduler's lock is held, as it is during a turn.
+func TestReadersDoNotWaitForTheLoop(t *testing.T) {
+	h := start(t, Options{}, account("a", "s1", "@hourly"), account("b", "s1", "@hourly"))
+	h.s.mu.Lock()
+	defer h.s.mu.Unlock()
+	done := make(chan int)
+	go func() { done <- len(h.s.Overdue(t0)) + len(h.s.Status(t0)) }()
+	select {
+	case n := <-done:
+		if n != 2 {
+			t.Fatalf("readers saw %d entries, want the two accounts' status", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Overdue or Status waited for the scheduler's lock")
+	}
+}
+
+// TestLoopHeartbeat: the loop turns at least every heartbeat, so liveness
+// stays fresh with nothing to do.
+func TestLoopHeartbeat(t *testing.T) {
+	h := start(t, Options{}, account("a", "s1", "@hourly"))
+	for range 10 {
+		h.advance(heartbeat)
+	}
+	now := h.clock.Now()
+	if !h.s.Alive(now) || h.s.Alive(now.Add(3*heartbeat)) {
+		t.Fatal("liveness does not follow the loop's turns")
+	}
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+var _ fault.Error = failure{}
