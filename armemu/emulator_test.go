@@ -34,7 +34,7 @@ func start(t *testing.T) *client {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(e.CACertPEM())
 	c := &client{t: t, emu: e, http: &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}}
-	req, _ := http.NewRequest(http.MethodGet, e.IdentityEndpoint()+"?api-version=2019-08-01&resource="+url.QueryEscape(DefaultAudience), nil)
+	req := c.request(http.MethodGet, e.IdentityEndpoint()+"?api-version=2019-08-01&resource="+url.QueryEscape(DefaultAudience), nil)
 	req.Header.Set("X-IDENTITY-HEADER", e.IdentityHeader)
 	var tok struct {
 		AccessToken string `json:"access_token"`
@@ -44,6 +44,16 @@ func start(t *testing.T) *client {
 	}
 	c.token = tok.AccessToken
 	return c
+}
+
+// request builds a request that ends with the test.
+func (c *client) request(method, target string, body io.Reader) *http.Request {
+	c.t.Helper()
+	req, err := http.NewRequestWithContext(c.t.Context(), method, target, body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return req
 }
 
 // do sends req and decodes a JSON answer into out, when there is one.
@@ -71,7 +81,7 @@ func (c *client) post(r Resource, action, apiVersion string, body any, out any) 
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, _ := http.NewRequest(http.MethodPost, c.emu.URL()+r.ID()+"/"+action+"?api-version="+apiVersion, rd)
+	req := c.request(http.MethodPost, c.emu.URL()+r.ID()+"/"+action+"?api-version="+apiVersion, rd)
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	return c.do(req, out)
 }
@@ -94,7 +104,7 @@ func resourceOf(name string) Resource {
 // TestNoKeysyncImports: the emulator depends on nothing of keysync, so
 // that it cannot take a fact from the code it tests.
 func TestNoKeysyncImports(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", ".").Output()
+	out, err := exec.CommandContext(t.Context(), "go", "list", "-deps", "-f", "{{.ImportPath}}", ".").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
@@ -131,7 +141,7 @@ func TestEveryTypeAnswersListKeys(t *testing.T) {
 			if status := c.post(r, "listSecrets", typ.APIVersions[0], nil, &ce); status != http.StatusNotFound || ce.Error.Code != "InvalidResourceType" {
 				t.Errorf("unknown action: %d %+v", status, ce)
 			}
-			req, _ := http.NewRequest(http.MethodGet, c.emu.URL()+r.ID()+"/"+typ.ListAction+"?api-version="+typ.APIVersions[0], nil)
+			req := c.request(http.MethodGet, c.emu.URL()+r.ID()+"/"+typ.ListAction+"?api-version="+typ.APIVersions[0], nil)
 			if status := c.do(req, &ce); status != http.StatusMethodNotAllowed {
 				t.Errorf("GET: %d %+v", status, ce)
 			}
@@ -264,7 +274,7 @@ func TestAdminAPI(t *testing.T) {
 	c := start(t)
 	admin := func(path string, body adminRequest) int {
 		b, _ := json.Marshal(body)
-		req, _ := http.NewRequest(http.MethodPost, c.emu.URL()+"/_emulator/"+path, bytes.NewReader(b))
+		req := c.request(http.MethodPost, c.emu.URL()+"/_emulator/"+path, bytes.NewReader(b))
 		return c.do(req, nil)
 	}
 	batch := adminRequest{SubscriptionID: "s", ResourceGroup: "rg", Name: "demo"}
@@ -290,7 +300,7 @@ func TestAdminAPI(t *testing.T) {
 
 func checkAdminList(t *testing.T, c *client) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, c.emu.URL()+"/_emulator/accounts", nil)
+	req := c.request(http.MethodGet, c.emu.URL()+"/_emulator/accounts", nil)
 	var views []accountView
 	c.do(req, &views)
 	if len(views) != 2 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -86,7 +87,7 @@ func prependTop(path, top string) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, append([]byte(top), b...), 0o600)
+	return os.WriteFile(path, append([]byte(top), b...), 0o600) //nolint:gosec // G703: a path the benchmark made (os.MkdirTemp), not input
 }
 
 // waitSyncs polls /metrics until keysync_sync_total adds up to at least
@@ -99,7 +100,7 @@ func waitSyncs(ctx context.Context, addr string, total, unchanged int) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%d syncs (%d unchanged) of %d (%d) when the time ran out: %v", all, same, total, unchanged, err)
+			return fmt.Errorf("%d syncs (%d unchanged) of %d (%d) when the time ran out: %w", all, same, total, unchanged, cmp.Or(err, ctx.Err()))
 		case <-time.After(time.Second):
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,9 @@ import (
 	"github.com/keysync/keysync/internal/testenv"
 )
 
+// buildTimeout bounds one go build: minutes on a busy machine, not ten.
+const buildTimeout = 10 * time.Minute
+
 // build compiles a command of the module the way the release does.
 func build(dir, name, pkg string) (string, error) {
 	root, err := testenv.RepoRoot()
@@ -22,10 +26,14 @@ func build(dir, name, pkg string) (string, error) {
 		return "", err
 	}
 	bin := dir + "/" + name
-	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, pkg)
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, pkg)
 	cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0")
+	// A killed go command may leave a compiler holding the output pipe.
+	cmd.WaitDelay = 10 * time.Second
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
 	}
 	return bin, nil
 }
@@ -57,7 +65,7 @@ func (e *env) measure(bin string, args ...string) (measurement, error) {
 		cmd.Stderr = os.Stderr
 	}
 	start := time.Now()
-	if err = cmd.Start(); err != nil {
+	if err := cmd.Start(); err != nil {
 		return measurement{}, err
 	}
 	// getrusage's maxrss for a child also counts this (the parent's)
@@ -69,11 +77,12 @@ func (e *env) measure(bin string, args ...string) (measurement, error) {
 	err = cmd.Wait()
 	close(stop)
 	m := measurement{wall: time.Since(start), throttle: e.emu.Throttled() - throttled, rssKiB: <-peak}
-	if ee, ok := err.(*exec.ExitError); ok && ee.ExitCode() == 1 {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() == 1 {
 		err = nil // some accounts failed (the baseline under throttling): counted, not fatal
 	}
 	if err != nil {
-		return m, fmt.Errorf("%s: %v\n%s", bin, err, tail(stderr.String()))
+		return m, fmt.Errorf("%s: %w\n%s", bin, err, tail(stderr.String()))
 	}
 	m.reads, m.writes, err = countAudit(e.auditFile, off)
 	return m, err
@@ -109,7 +118,7 @@ func countAudit(path string, off int64) (reads, writes int, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	defer f.Close()
+	defer func() { err = errors.Join(err, f.Close()) }()
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		return 0, 0, err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os/exec"
 	"runtime"
@@ -114,7 +115,9 @@ func ratio(a, b float64) string {
 func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
 
 func kernel() string {
-	out, err := exec.Command("uname", "-sr").Output()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "uname", "-sr").Output()
 	if err != nil {
 		return runtime.GOOS
 	}

@@ -101,7 +101,7 @@ func TestDaemonHandedTokenNotRevoked(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := filepath.Join(t.TempDir(), "token")
-	os.WriteFile(f, []byte(tok.Auth.ClientToken+"\n"), 0o600)
+	must(t, os.WriteFile(f, []byte(tok.Auth.ClientToken+"\n"), 0o600))
 	d := startDaemon(t, func(addr string) string {
 		return daemonConfig(addr, "", a) + fmt.Sprintf("\n[vault.auth]\nmethod = \"token\"\ntoken_file = %q\n", f)
 	}, "VAULT_TOKEN=")
@@ -127,15 +127,12 @@ func TestDaemonTokenFileRotation(t *testing.T) {
 	}
 	old := create()
 	f := filepath.Join(t.TempDir(), "token")
-	os.WriteFile(f, []byte(old), 0o600)
+	must(t, os.WriteFile(f, []byte(old), 0o600))
 	d := startDaemon(t, func(addr string) string {
 		return daemonConfig(addr, "", a) + fmt.Sprintf("\n[vault.auth]\nmethod = \"token\"\ntoken_file = %q\n", f)
 	}, "VAULT_TOKEN=")
 	d.waitFor("the first sync", 10*time.Second, func() bool { return readV2(t, a.path) != nil })
-	// Written next to it and renamed, as Vault Agent's file sink does.
-	tmp := f + ".tmp"
-	os.WriteFile(tmp, []byte(create()), 0o600)
-	os.Rename(tmp, f)
+	replaceFile(t, f, create())
 	if err := vault.Client.Auth().Token().RevokeTree(old); err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -44,7 +45,9 @@ func startDaemon(t *testing.T, cfg func(addr string) string, env ...string) *dae
 	}
 	d := &daemonProc{t: t, addr: addr, exited: make(chan struct{}), cfgPath: filepath.Join(t.TempDir(), "config.toml")}
 	d.writeConfig(cfg(addr))
-	d.cmd = exec.Command(keysyncBin, "--config", d.cfgPath, "--log-level", "debug")
+	// Not CommandContext: a test stops the daemon with SIGTERM (stop) to
+	// see its graceful exit; the cleanup below kills it if still running.
+	d.cmd = exec.Command(keysyncBin, "--config", d.cfgPath, "--log-level", "debug") //nolint:noctx // stopped with SIGTERM by stop, killed by the cleanup
 	d.cmd.Env = append(append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, vault.Env()...), emu.Env()...), env...)
 	d.cmd.Stdout, d.cmd.Stderr = &d.stdout, &d.stderr
 	if err := d.cmd.Start(); err != nil {
@@ -52,7 +55,8 @@ func startDaemon(t *testing.T, cfg func(addr string) string, env ...string) *dae
 	}
 	go func() {
 		err := d.cmd.Wait()
-		if ee, ok := err.(*exec.ExitError); ok {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
 			d.code = ee.ExitCode()
 		}
 		close(d.exited)
@@ -66,13 +70,26 @@ func startDaemon(t *testing.T, cfg func(addr string) string, env ...string) *dae
 		}
 	})
 	d.waitFor("the endpoints to answer", 20*time.Second, func() bool {
-		resp, err := http.Get("http://" + addr + "/healthz")
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+addr+"/healthz", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
 		}
 		return err == nil
 	})
 	return d
+}
+
+// replaceFile writes text next to path and renames it over path, as Vault
+// Agent's file sink does.
+func replaceFile(t *testing.T, path, text string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	must(t, os.WriteFile(tmp, []byte(text), 0o600))
+	must(t, os.Rename(tmp, path))
 }
 
 func (d *daemonProc) writeConfig(text string) {

@@ -104,7 +104,9 @@ func TestDaemonPermanentErrorLogsOnce(t *testing.T) {
 		Ready   bool
 		Overdue []string
 	}
-	json.Unmarshal([]byte(body), &r)
+	if err := json.Unmarshal([]byte(body), &r); err != nil {
+		t.Fatalf("/readyz %d: the body is not JSON: %v\n%s", code, err, body)
+	}
 	if code != http.StatusServiceUnavailable || r.Ready || len(r.Overdue) != 1 || r.Overdue[0] != bad.name {
 		t.Errorf("/readyz %d %s, want 503 naming %s as overdue", code, body, bad.name)
 	}

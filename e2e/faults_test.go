@@ -84,15 +84,15 @@ func TestTransientFaultsAreRetried(t *testing.T) {
 // TestPermanentFaults: answers that waiting will not fix fail at once.
 func TestPermanentFaults(t *testing.T) {
 	tests := map[string]struct {
-		setup func(a account)
+		setup func(t *testing.T, a account)
 		code  string
 	}{
-		"shared key not allowed": {func(a account) { emu.SetKeysDisabled(a.res(), true) }, "OperationNotAllowed"},
-		"not found":              {func(a account) {}, "ResourceNotFound"},
-		"401 invalid token": {func(a account) {
+		"shared key not allowed": {func(t *testing.T, a account) { must(t, emu.SetKeysDisabled(a.res(), true)) }, "OperationNotAllowed"},
+		"not found":              {func(*testing.T, account) {}, "ResourceNotFound"},
+		"401 invalid token": {func(_ *testing.T, a account) {
 			emu.InjectFault(a.res(), armemu.Fault{Kind: armemu.FaultStatus, Status: 401, Code: "InvalidAuthenticationToken", Message: "The access token is invalid."})
 		}, "InvalidAuthenticationToken"},
-		"truncated json": {func(a account) {
+		"truncated json": {func(_ *testing.T, a account) {
 			emu.InjectFault(a.res(), armemu.Fault{Kind: armemu.FaultTruncated})
 		}, "not valid JSON"},
 	}
@@ -102,7 +102,7 @@ func TestPermanentFaults(t *testing.T) {
 			if name == "not found" {
 				a.name += "gone"
 			}
-			tt.setup(a)
+			tt.setup(t, a)
 			r := run(t, config("", a), "--run-now")
 			r.expect(t, 1)
 			if !strings.Contains(r.stdout, tt.code) {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -113,13 +114,16 @@ func init() {
 }
 
 func rssShim(args []string) int {
-	cmd := exec.Command(args[0], args[1:]...)
+	// The shim is a child process with no test, so no context: the test
+	// kills the shim, and Pdeathsig the command with it.
+	cmd := exec.Command(args[0], args[1:]...) //nolint:noctx // ends with the shim (Pdeathsig), which the test's context kills
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	// The command dies with the shim, which the test kills at its timeout.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	err := cmd.Run()
 	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -152,7 +156,8 @@ func validateFile(t *testing.T, path string) (stderr string, code int, took time
 	err = cmd.Run()
 	took = time.Since(start)
 	w.Close()
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
 		t.Fatalf("running keysync: %v", err)

@@ -175,7 +175,7 @@ func syncBurst(d *daemonProc, tok string) (accepted, limited, other int64) {
 			defer pace.Stop()
 			for range 100 {
 				<-pace.C
-				switch code, retry := postSync(d.addr, tok); {
+				switch code, retry := postSync(d.t.Context(), d.addr, tok); {
 				case code == http.StatusAccepted:
 					acc.Add(1)
 				case code == http.StatusTooManyRequests && retry != "":
@@ -192,8 +192,11 @@ func syncBurst(d *daemonProc, tok string) (accepted, limited, other int64) {
 
 // postSync sends one authorized POST /sync: the status (0 for no answer)
 // and the Retry-After header.
-func postSync(addr, tok string) (int, string) {
-	req, _ := http.NewRequest("POST", "http://"+addr+"/sync", nil)
+func postSync(ctx context.Context, addr, tok string) (int, string) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/sync", nil)
+	if err != nil {
+		return 0, ""
+	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -215,7 +218,7 @@ func TestListenIdleConnectionsClosed(t *testing.T) {
 	var wg sync.WaitGroup
 	deadline := time.Now().Add(15 * time.Second)
 	for range n {
-		c, err := net.Dial("tcp", d.addr)
+		c, err := (&net.Dialer{}).DialContext(t.Context(), "tcp", d.addr)
 		if err != nil {
 			t.Fatalf("dial: %v", err)
 		}
@@ -385,7 +388,7 @@ func assertStatusCommand(t *testing.T, d *daemonProc, good, bad account) {
 
 func runStatusCommand(t *testing.T, args ...string) (string, int) {
 	t.Helper()
-	cmd := exec.Command(keysyncBin, append([]string{"status"}, args...)...)
+	cmd := exec.CommandContext(t.Context(), keysyncBin, append([]string{"status"}, args...)...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError

@@ -27,14 +27,14 @@ func TestTwoReplicasWriteEachChangeOnce(t *testing.T) {
 		a.regenerate(t, "primary")
 	}
 	path := filepath.Join(t.TempDir(), "config.toml")
-	os.WriteFile(path, []byte(cfg), 0o600)
+	must(t, os.WriteFile(path, []byte(cfg), 0o600))
 	var wg sync.WaitGroup
 	outs := make([]string, 2)
 	for i := range 2 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cmd := exec.Command(keysyncBin, "--config", path, "--run-now")
+			cmd := exec.CommandContext(t.Context(), keysyncBin, "--config", path, "--run-now")
 			cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, vault.Env()...), emu.Env()...)
 			out, err := cmd.CombinedOutput()
 			outs[i] = string(out)

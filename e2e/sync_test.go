@@ -187,7 +187,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 		}
 	}
 	run(t, config("", a), "--run-now").expect(t, 0)
-	emu.Regenerate(a.res(), "primary")
+	a.regenerate(t, "primary")
 	run(t, config("", a), "--dry-run").expect(t, 0)
 	if v := versionOf(t, a.path); v != 1 {
 		t.Fatalf("dry run of an update moved the version to %d", v)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -68,9 +69,10 @@ func startOnly(t *testing.T, cfg string, env ...string) result {
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	res := result{stdout: stdout.String(), stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
+	var ee *exec.ExitError
 	if ctx.Err() != nil {
 		res.code = -1
-	} else if _, ok := err.(*exec.ExitError); err != nil && !ok {
+	} else if err != nil && !errors.As(err, &ee) {
 		t.Fatal(err)
 	}
 	assertNoKeys(t, res.stdout+res.stderr)
@@ -198,7 +200,7 @@ func TestVaultSecretIDFileReadable(t *testing.T) {
 	if readV2(t, a.path) != nil {
 		t.Fatal("written with a refused secret id file")
 	}
-	os.Chmod(f, 0o600)
+	must(t, os.Chmod(f, 0o600))
 	run(t, config("", a)+"\n"+auth, "--run-now").expect(t, 0)
 }
 
@@ -254,7 +256,7 @@ func TestDaemonTokenFileRecoveryLoggedOnce(t *testing.T) {
 	}
 	old := create()
 	f := filepath.Join(t.TempDir(), "token")
-	os.WriteFile(f, []byte(old), 0o600)
+	must(t, os.WriteFile(f, []byte(old), 0o600))
 	d := startDaemon(t, func(addr string) string {
 		return daemonConfig(addr, "", accts...) + fmt.Sprintf("\n[vault.auth]\nmethod = \"token\"\ntoken_file = %q\n", f)
 	}, "VAULT_TOKEN=")
@@ -265,9 +267,7 @@ func TestDaemonTokenFileRecoveryLoggedOnce(t *testing.T) {
 	d.waitFor("the invalid token to be noticed", 10*time.Second, func() bool { return d.logLines("no longer valid") > 0 })
 	d.waitCycles(2, 20*time.Second, accts...) // the token stays invalid over ticks
 	fresh := create()
-	tmp := f + ".tmp"
-	os.WriteFile(tmp, []byte(fresh), 0o600)
-	os.Rename(tmp, f)
+	replaceFile(t, f, fresh)
 	accts[0].regenerate(t, "primary")
 	p, _ := accts[0].keys(t)
 	d.waitFor("a sync with the new token", 20*time.Second, func() bool { return readV2(t, accts[0].path).data["primary"] == p })
@@ -339,7 +339,7 @@ func TestVaultTokenFileMode(t *testing.T) {
 	if readV2(t, a.path) != nil {
 		t.Fatal("written with a refused token file")
 	}
-	os.Chmod(f, 0o640)
+	must(t, os.Chmod(f, 0o640))
 	r = runEnv(t, cfg, []string{"VAULT_TOKEN="}, "--run-now")
 	r.expect(t, 0)
 }

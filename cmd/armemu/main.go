@@ -53,7 +53,11 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "armemu:", err)
 		return 1
 	}
-	defer emu.Close()
+	defer func() {
+		if err := emu.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "armemu: closing:", err)
+		}
+	}()
 	if err := writeState(*stateDir, emu); err != nil {
 		fmt.Fprintln(os.Stderr, "armemu:", err)
 		return 1

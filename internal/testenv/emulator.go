@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,8 +26,7 @@ func StartEmulator(dir string) (*Emulator, error) {
 	}
 	ca := filepath.Join(dir, "armemu-ca.pem")
 	if err := os.WriteFile(ca, emu.CACertPEM(), 0o600); err != nil {
-		emu.Close()
-		return nil, fmt.Errorf("writing CA: %w", err)
+		return nil, errors.Join(fmt.Errorf("writing CA: %w", err), emu.Close())
 	}
 	return &Emulator{Emulator: emu, CAFile: ca}, nil
 }

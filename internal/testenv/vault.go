@@ -23,7 +23,7 @@ import (
 )
 
 // RootToken is the dev server's root token.
-const RootToken = "keysync-test-root"
+const RootToken = "keysync-test-root" //nolint:gosec // G101: the root token of a throwaway dev server on loopback, not a credential
 
 // V1Mount is a KV version 1 mount the dev server is given; "secret" is KV v2.
 const V1Mount = "kv1"
@@ -115,7 +115,7 @@ func startVault(tlsDir string) (*Vault, error) {
 		v.Addr, v.CACert = "https://"+addr, filepath.Join(tlsDir, "vault-ca.pem")
 		args = append(args, "-dev-tls", "-dev-tls-cert-dir="+tlsDir)
 	}
-	v.cmd = exec.Command(bin, args...)
+	v.cmd = exec.Command(bin, args...) //nolint:noctx // a long-lived server that Stop ends, not a context
 	// The server dies with the test process, even one killed by a timeout.
 	v.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	v.cmd.Stdout, v.cmd.Stderr = v.out, v.out
@@ -158,7 +158,10 @@ func (v *Vault) connect() error {
 			break
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("vault dev server did not come up: %v\n%s", err, v.out.String())
+			if err == nil {
+				err = errors.New("no secret/ mount")
+			}
+			return fmt.Errorf("vault dev server did not come up: %w\n%s", err, v.out.String())
 		}
 		poll(ctx, 100*time.Millisecond)
 	}
@@ -192,8 +195,11 @@ func FreeAddr() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		return "", err
+	}
+	return addr, nil
 }
 
 // Logs is what the server printed so far, for failure messages.

@@ -37,12 +37,12 @@ func TestPacerFollowsHeadersAndHolds(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p.done("s", &http.Response{StatusCode: 200, Header: http.Header{"X-Ms-Ratelimit-Remaining-Subscription-Writes": {"5"}}})
+	p.done("s", &http.Response{StatusCode: http.StatusOK, Header: http.Header{"X-Ms-Ratelimit-Remaining-Subscription-Writes": {"5"}}})
 	// 5 left, 2 still in flight, 1 of margin: 2 tokens.
 	if got := int(p.bucket("s").lim.TokensAt(time.Now())); got != 2 {
 		t.Fatalf("%d tokens after the header, want 2", got)
 	}
-	p.done("s", &http.Response{StatusCode: 429, Header: http.Header{"Retry-After": {"1"}}})
+	p.done("s", &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"1"}}})
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()

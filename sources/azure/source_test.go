@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -31,8 +32,8 @@ func TestMain(m *testing.M) {
 	if err := emu.Start("127.0.0.1:0"); err != nil {
 		panic(err)
 	}
-	os.Setenv("IDENTITY_ENDPOINT", emu.IdentityEndpoint())
-	os.Setenv("IDENTITY_HEADER", emu.IdentityHeader)
+	mustSetenv("IDENTITY_ENDPOINT", emu.IdentityEndpoint())
+	mustSetenv("IDENTITY_HEADER", emu.IdentityHeader)
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(emu.CACertPEM())
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
@@ -40,6 +41,14 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	emu.Close()
 	os.Exit(code)
+}
+
+// mustSetenv sets an environment variable for the whole test binary; there
+// is no test yet to fail, so a failure panics.
+func mustSetenv(key, value string) {
+	if err := os.Setenv(key, value); err != nil {
+		panic(err)
+	}
 }
 
 func startEmulator(t *testing.T) (*armemu.Emulator, Options) {
@@ -111,7 +120,7 @@ func TestFetchErrors(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			name := "acct" + string(rune('a'+i))
+			name := fmt.Sprintf("acct%c", 'a'+i)
 			res := armemu.Resource{Subscription: sub, ResourceGroup: "rg", Name: name}
 			emu.Add(res)
 			if tt.fault != nil {

@@ -64,9 +64,15 @@ func TestGuardedTransportRefusesRedirects(t *testing.T) {
 			}))
 			defer src.Close()
 			for _, next := range []policy.Transporter{nil, &http.Client{}} {
-				req, _ := http.NewRequest(http.MethodPost, src.URL, nil)
+				req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, src.URL, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
 				req.Header.Set("Authorization", "Bearer secret")
-				_, err := newGuardedTransport(next, 1).Do(req)
+				resp, err := newGuardedTransport(next, 1).Do(req)
+				if resp != nil {
+					resp.Body.Close()
+				}
 				var re *RedirectError
 				if !errors.As(err, &re) || re.Status != status || strings.Contains(err.Error(), "leak") {
 					t.Fatalf("err = %v, want a RedirectError %d without the query", err, status)
@@ -94,7 +100,7 @@ func TestTransportErrorClassifiesByType(t *testing.T) {
 		{"cut body with NonRetriable marker", markedEOF, "Transport", true, false},
 		{"credential unavailable", credErr(azidentity.NewCredentialUnavailableError("no identity")), "CredentialUnavailable", false, true},
 		{"token endpoint down", credErr(&azidentity.AuthenticationFailedError{}), "AuthenticationFailed", true, true},
-		{"token endpoint 401", credErr(&azidentity.AuthenticationFailedError{RawResponse: &http.Response{StatusCode: 401, Status: "401 Unauthorized"}}), "AuthenticationFailed", false, true},
+		{"token endpoint 401", credErr(&azidentity.AuthenticationFailedError{RawResponse: &http.Response{StatusCode: http.StatusUnauthorized, Status: "401 Unauthorized"}}), "AuthenticationFailed", false, true},
 		{"token timeout", credErr(context.DeadlineExceeded), "CredentialTimeout", true, true},
 		{"redirect", &RedirectError{Status: 307, Location: `"http://x"`}, "Redirect", false, false},
 	}
@@ -160,7 +166,7 @@ func TestSharedCredentialFailure(t *testing.T) {
 type bodyCredential struct{}
 
 func (bodyCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	resp := &http.Response{StatusCode: 500, Status: "500 Internal Server Error", Body: io.NopCloser(strings.NewReader(`{"message":"down"}`)),
+	resp := &http.Response{StatusCode: http.StatusInternalServerError, Status: "500 Internal Server Error", Body: io.NopCloser(strings.NewReader(`{"message":"down"}`)),
 		Request: &http.Request{Method: http.MethodGet, URL: &url.URL{Scheme: "https", Host: "identity"}}}
 	return azcore.AccessToken{}, &azidentity.AuthenticationFailedError{RawResponse: resp}
 }
