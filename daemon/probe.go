@@ -69,7 +69,7 @@ func (p *VaultProbe) SetCheck(check func(ctx context.Context) error) {
 // first gets ctx's error; the check goes on for the others.
 func (p *VaultProbe) Fresh(ctx context.Context) error {
 	p.mu.Lock()
-	if p.err != errNotChecked && time.Since(p.at) < probeMaxAge {
+	if !errors.Is(p.err, errNotChecked) && time.Since(p.at) < probeMaxAge {
 		err := p.err
 		p.mu.Unlock()
 		return err
@@ -78,7 +78,7 @@ func (p *VaultProbe) Fresh(ctx context.Context) error {
 	if done == nil {
 		done = make(chan struct{})
 		p.inflight = done
-		go p.probe(p.checker, done)
+		go p.probe(p.checker, done) //nolint:gosec // G118: the check outlives the request on purpose, so that callers share it
 	}
 	p.mu.Unlock()
 	select {
@@ -95,7 +95,7 @@ func (p *VaultProbe) probe(check func(ctx context.Context) error, done chan stru
 	err := check(ctx)
 	cancel()
 	p.mu.Lock()
-	changed := (err == nil) != (p.err == nil) || p.err == errNotChecked
+	changed := (err == nil) != (p.err == nil) || errors.Is(p.err, errNotChecked)
 	p.err, p.at, p.inflight = err, time.Now(), nil
 	p.mu.Unlock()
 	close(done)

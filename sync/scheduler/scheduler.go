@@ -141,15 +141,15 @@ func New(opts Options, syncer Syncer, accounts []Account) *Scheduler {
 	return s
 }
 
-// splay is a stable offset in [0, max) for key, so an account keeps its
+// splay is a stable offset in [0, spread) for key, so an account keeps its
 // place across restarts and replicas.
-func splay(key string, max time.Duration) time.Duration {
-	if max <= 0 {
+func splay(key string, spread time.Duration) time.Duration {
+	if spread <= 0 {
 		return 0
 	}
 	h := fnv.New64a()
 	h.Write([]byte(strings.ToLower(key)))
-	return time.Duration(h.Sum64() % uint64(max))
+	return time.Duration(h.Sum64() % uint64(spread)) //nolint:gosec // G115: the remainder is below spread, an int64
 }
 
 // TriggerAll asks for every account to sync now (SIGUSR1, POST /sync);

@@ -168,7 +168,7 @@ func (s *Scheduler) backoff(st *state, res runner.Result, now time.Time, log *sl
 
 // credentialKey holds, in s.paused, when the failed credential is tried
 // again; no subscription id can be it.
-const credentialKey = "\x00credential"
+const credentialKey = "\x00credential" //nolint:gosec // G101: a map key, not a credential
 
 // credentialBackoff makes every account that the credential failed retry
 // at one shared time, the first failure's, so the token endpoint is asked

@@ -198,7 +198,7 @@ func TestCredentialFailureSharesOneBackoff(t *testing.T) {
 	if a.retryAt != t0.Add(30*time.Second) || b.retryAt != a.retryAt {
 		t.Fatalf("credential retries at %v and %v, want both at 30s", a.retryAt.Sub(t0), b.retryAt.Sub(t0))
 	}
-	if c.retryAt == a.retryAt {
+	if c.retryAt.Equal(a.retryAt) {
 		t.Error("an account's own 503 joined the credential's backoff")
 	}
 	finish(s, "c", nil, t0.Add(3*time.Second))
