@@ -172,9 +172,9 @@ func Defaults() Config {
 		ShutdownGrace: Duration{30 * time.Second},
 		Listen:        "127.0.0.1:10719",
 		Azure: Azure{
-			Cloud:      "AzurePublic",
-			APIVersion: "2024-02-01",
-			Credential: "default",
+			Cloud:      CloudPublic,
+			APIVersion: sources.Types[sources.DefaultType].APIVersion,
+			Credential: CredentialDefault,
 			Timeout:    Duration{30 * time.Second},
 			// ARM's documented write bucket: 200 at once, 10 a second.
 			RequestsPerSecond: 10,
@@ -184,7 +184,7 @@ func Defaults() Config {
 		Vault: Vault{
 			Mount: "secret",
 			// Timeout 0: VAULT_CLIENT_TIMEOUT, else the client's 30 s.
-			Auth: VaultAuth{Method: "token"},
+			Auth: VaultAuth{Method: AuthToken},
 		},
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/keysync/keysync/secret"
@@ -28,8 +29,27 @@ const (
 	exitStartup = 3 // could not start: no Vault login, cannot listen; nothing was done
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with -ldflags "-X main.version=...";
+// without it, the module version Go recorded in the binary (go install
+// module@version, or a VCS build), else "dev". It is printed by --version,
+// logged at start, exported as a metric and sent in ARM's User-Agent.
 var version = "dev"
+
+// init completes version here, since -X can set only a variable whose
+// initial value is a constant.
+func init() { version = buildVersion(version) }
+
+// buildVersion is set when -ldflags set it, else the main module's version
+// from the build info when Go recorded one.
+func buildVersion(set string) string {
+	if set != "dev" {
+		return set
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return set
+}
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 

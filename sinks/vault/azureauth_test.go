@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/sources/azure"
 )
 
@@ -31,7 +32,7 @@ func TestAzureLoginRequest(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(emu.CACertPEM())
 	tr := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	cred, err := azure.NewCredential(azure.CredentialManagedIdentity, "", azcore.ClientOptions{Transport: tr})
+	cred, err := azure.NewCredential(config.CredentialManagedIdentity, "", azcore.ClientOptions{Transport: tr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,20 +47,21 @@ func TestAzureLoginRequest(t *testing.T) {
 	defer imds.Close()
 
 	tests := []struct {
-		name  string
-		login AzureLogin
-		want  map[string]string
+		name string
+		opts AuthOptions
+		want map[string]string
 	}{
-		{"from config", AzureLogin{SubscriptionID: "sub-1", ResourceGroupName: "rg-1", VMName: "vm-1"},
+		{"from config", AuthOptions{VaultAuth: config.VaultAuth{SubscriptionID: "sub-1", ResourceGroupName: "rg-1", VMName: "vm-1"}},
 			map[string]string{"subscription_id": "sub-1", "resource_group_name": "rg-1", "vm_name": "vm-1"}},
-		{"from instance metadata", AzureLogin{IMDSEndpoint: imds.URL, Resource: "https://vault.example/"},
+		{"from instance metadata", AuthOptions{IMDSEndpoint: imds.URL, VaultAuth: config.VaultAuth{Resource: "https://vault.example/"}},
 			map[string]string{"subscription_id": "sub-imds", "resource_group_name": "rg-imds", "vmss_name": "keysync-vmss"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec, c := standIn(t, "")
-			tt.login.Credential = cred
-			a := NewAuth(c, AuthOptions{Method: MethodAzure, Role: "keysync", Azure: tt.login}, discard)
+			o := tt.opts
+			o.Method, o.Role, o.Credential = config.AuthAzure, "keysync", cred
+			a := NewAuth(c, o, discard)
 			if err := a.Login(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -77,7 +79,7 @@ func TestAzureLoginRequest(t *testing.T) {
 			}
 			jwt, _ := got.Body["jwt"].(string)
 			res, issued := emu.TokenResource(jwt)
-			wantRes := tt.login.Resource
+			wantRes := tt.opts.Resource
 			if wantRes == "" {
 				wantRes = DefaultAzureResource
 			}

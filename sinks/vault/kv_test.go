@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/internal/testenv"
 	"github.com/keysync/keysync/secret"
 	"github.com/keysync/keysync/sinks"
@@ -216,7 +217,7 @@ func TestTokenFile(t *testing.T) {
 	f := t.TempDir() + "/token"
 	os.WriteFile(f, []byte(testenv.RootToken+"\n"), 0o600)
 	c := client(t, "")
-	a := NewAuth(c, AuthOptions{Method: MethodToken, TokenFile: f}, slog.New(slog.DiscardHandler))
+	a := NewAuth(c, AuthOptions{VaultAuth: config.VaultAuth{Method: config.AuthToken, TokenFile: f}}, slog.New(slog.DiscardHandler))
 	if err := a.Login(context.Background()); err != nil || c.Token() != testenv.RootToken {
 		t.Fatalf("token not read from file: %v", err)
 	}
