@@ -49,7 +49,7 @@ type Azure struct {
 	// which keysync paces itself to; 0 requests_per_second turns it off.
 	RequestsPerSecond float64 `toml:"requests_per_second"`
 	Burst             int     `toml:"burst"`
-	// SubscriptionConcurrency bounds listKeys calls in flight per
+	// SubscriptionConcurrency bounds keys calls in flight per
 	// subscription; 0 leaves only the global bound.
 	SubscriptionConcurrency int `toml:"subscription_concurrency"`
 }

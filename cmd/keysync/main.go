@@ -1,6 +1,7 @@
 // Command keysync keeps Azure account keys in HashiCorp Vault: it reads the
-// accounts from a TOML file, calls ARM listKeys for each, compares with Vault
-// KV and writes only what changed.
+// accounts (of the ten types in sources.Types) from a TOML file, calls each
+// one's ARM keys action (listKeys; listAdminKeys for Search), compares with
+// Vault KV and writes only what changed.
 //
 // This file only wires: flags, config, logger, source, sink, runner.
 package main

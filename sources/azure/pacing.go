@@ -12,13 +12,13 @@ import (
 )
 
 // pacer paces requests to ARM's write bucket per subscription as keysync
-// models it:
-// listKeys is a POST, metered with writes. keysync spends from a local
-// bucket of the same shape, and lowers it to what ARM reports as left
+// models it: every keys action (listKeys, listAdminKeys) is a POST, metered
+// with writes. keysync spends from a local bucket of the same shape, one
+// per subscription, and lowers it to what ARM reports as left
 // (x-ms-ratelimit-remaining-subscription-writes, -global-writes), so that
 // other clients of the subscription count too. A 429
 // SubscriptionRequestsThrottled empties it and holds the subscription until
-// Retry-After has passed. It holds one bucket per subscription.
+// Retry-After has passed.
 type pacer struct {
 	perSecond float64
 	burst     int
