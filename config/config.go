@@ -36,7 +36,8 @@ type Config struct {
 	Accounts      []Account `toml:"account"`
 }
 
-// Azure is the [azure] section.
+// Azure is the [azure] section. sources/azure takes it as it is (see
+// azure.Options), so a key added here reaches the source with no copying.
 type Azure struct {
 	Cloud      string   `toml:"cloud"`
 	Endpoint   string   `toml:"endpoint"`
@@ -75,7 +76,8 @@ type Vault struct {
 	Auth       VaultAuth `toml:"auth"`
 }
 
-// VaultAuth is the [vault.auth] section.
+// VaultAuth is the [vault.auth] section. sinks/vault takes it as it is (see
+// vault.AuthOptions).
 type VaultAuth struct {
 	Method string `toml:"method"`
 	// MountPath is where the auth method is mounted; the method's name

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -87,5 +88,43 @@ func TestAzureLoginRequest(t *testing.T) {
 				t.Errorf("jwt is not a managed-identity token for %s (issued %t, for %q)", wantRes, issued, res)
 			}
 		})
+	}
+}
+
+// TestAzureLoginTokenFailureIsOneCleanLine: azidentity's error quotes the
+// token endpoint's whole answer on its later lines; the login error keeps
+// the first line only, without control characters, and Vault is not asked.
+func TestAzureLoginTokenFailureIsOneCleanLine(t *testing.T) {
+	emu := armemu.New()
+	if err := emu.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Close()
+	t.Setenv("IDENTITY_ENDPOINT", emu.IdentityEndpoint())
+	t.Setenv("IDENTITY_HEADER", emu.IdentityHeader)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(emu.CACertPEM())
+	tr := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	cred, err := azure.NewCredential(config.CredentialManagedIdentity, "", azcore.ClientOptions{Transport: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const marker = "answer-body-marker"
+	emu.InjectTokenFault("", armemu.Fault{Kind: armemu.FaultStatus, Status: http.StatusBadRequest, Message: "refused \x1b[2J " + marker})
+	rec, c := standIn(t, "")
+	o := AuthOptions{VaultAuth: config.VaultAuth{Method: config.AuthAzure, Role: "keysync", Resource: "https://one-line.example/",
+		SubscriptionID: "sub-1", ResourceGroupName: "rg-1", VMName: "vm-1"}, Credential: cred}
+	err = NewAuth(c, o, discard).Login(context.Background())
+	if err == nil {
+		t.Fatal("login succeeded without a token")
+	}
+	msg := err.Error()
+	if strings.ContainsAny(msg, "\n\r\x1b") || strings.Contains(msg, marker) || !strings.Contains(msg, "managed-identity token for https://one-line.example/") {
+		t.Fatalf("login error %q: want one clean line naming the resource, without the endpoint's answer", msg)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if n := len(rec.requests); n != 0 {
+		t.Fatalf("%d requests reached Vault without a token", n)
 	}
 }
