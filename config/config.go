@@ -254,24 +254,20 @@ var errTooLarge = Problems{{Key: "file", Msg: fmt.Sprintf("is larger than %d MiB
 // large, nested too deep or holding too many values is refused before it
 // is decoded (see MaxFileSize, MaxDepth and MaxValues).
 func Parse(text string) (*Config, error) {
-	if err := checkShape(text); err != nil {
+	accounts, err := checkShape(text)
+	if err != nil {
 		return nil, err
 	}
-	cfg := Defaults()
-	md, err := toml.Decode(text, &cfg)
+	cfg, probs, err := decode(text, accounts, accountsPerDecode)
 	if err != nil {
-		return nil, decodeError(err)
-	}
-	var probs Problems
-	for _, k := range md.Undecoded() {
-		probs.add(k.String(), "unknown key")
+		return nil, err
 	}
 	probs = append(probs, cfg.validate()...)
 	if len(probs) > 0 {
 		return nil, probs
 	}
 	cfg.normalize()
-	return &cfg, nil
+	return cfg, nil
 }
 
 // normalize sets what Load derives: labels, paths without their outer

@@ -115,7 +115,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "keysync:", err)
 		return exitUsage
 	}
-	cfg, err := loadConfigAtStart(o.configPath, o.shard, errOut)
+	cfg, err := loadConfig(o.configPath, o.shard, errOut)
 	if err != nil {
 		return exitUsage
 	}

@@ -5,29 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"runtime/debug"
 	"strings"
 
 	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/sync/runner"
 )
-
-// startGCPercent is the GC target while the file is decoded at start. The
-// decoder's tree is about 1.8 kB an account and all of it is live until
-// decoding ends; at the default target the heap then grows to twice that,
-// which for 10,000 accounts is the process's peak. Measured with
-// --validate on a 10,000-account file (peak RSS, median of five): 38.5 MiB
-// at 100, 33.0 at 25, 31.3 at 5. A reload decodes beside a heap already
-// larger than the tree, so it keeps the default.
-const startGCPercent = 25
-
-// loadConfigAtStart is loadConfig with the GC target lowered to
-// startGCPercent while the first file is decoded.
-func loadConfigAtStart(path, shard string, stderr io.Writer) (*config.Config, error) {
-	old := debug.SetGCPercent(startGCPercent)
-	defer debug.SetGCPercent(old)
-	return loadConfig(path, shard, stderr)
-}
 
 // loadConfig loads the file, applies --shard, and prints every problem.
 func loadConfig(path, shard string, stderr io.Writer) (*config.Config, error) {
