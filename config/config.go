@@ -36,7 +36,8 @@ type Config struct {
 	Accounts      []Account `toml:"account"`
 }
 
-// Azure is the [azure] section.
+// Azure is the [azure] section. sources/azure takes it as it is (see
+// azure.Options), so a key added here reaches the source with no copying.
 type Azure struct {
 	Cloud      string   `toml:"cloud"`
 	Endpoint   string   `toml:"endpoint"`
@@ -49,7 +50,7 @@ type Azure struct {
 	// which keysync paces itself to; 0 requests_per_second turns it off.
 	RequestsPerSecond float64 `toml:"requests_per_second"`
 	Burst             int     `toml:"burst"`
-	// SubscriptionConcurrency bounds listKeys calls in flight per
+	// SubscriptionConcurrency bounds keys calls in flight per
 	// subscription; 0 leaves only the global bound.
 	SubscriptionConcurrency int `toml:"subscription_concurrency"`
 }
@@ -75,7 +76,8 @@ type Vault struct {
 	Auth       VaultAuth `toml:"auth"`
 }
 
-// VaultAuth is the [vault.auth] section.
+// VaultAuth is the [vault.auth] section. sinks/vault takes it as it is (see
+// vault.AuthOptions).
 type VaultAuth struct {
 	Method string `toml:"method"`
 	// MountPath is where the auth method is mounted; the method's name
@@ -172,9 +174,9 @@ func Defaults() Config {
 		ShutdownGrace: Duration{30 * time.Second},
 		Listen:        "127.0.0.1:10719",
 		Azure: Azure{
-			Cloud:      "AzurePublic",
-			APIVersion: "2024-02-01",
-			Credential: "default",
+			Cloud:      CloudPublic,
+			APIVersion: sources.Types[sources.DefaultType].APIVersion,
+			Credential: CredentialDefault,
 			Timeout:    Duration{30 * time.Second},
 			// ARM's documented write bucket: 200 at once, 10 a second.
 			RequestsPerSecond: 10,
@@ -184,7 +186,7 @@ func Defaults() Config {
 		Vault: Vault{
 			Mount: "secret",
 			// Timeout 0: VAULT_CLIENT_TIMEOUT, else the client's 30 s.
-			Auth: VaultAuth{Method: "token"},
+			Auth: VaultAuth{Method: AuthToken},
 		},
 	}
 }
@@ -252,24 +254,20 @@ var errTooLarge = Problems{{Key: "file", Msg: fmt.Sprintf("is larger than %d MiB
 // large, nested too deep or holding too many values is refused before it
 // is decoded (see MaxFileSize, MaxDepth and MaxValues).
 func Parse(text string) (*Config, error) {
-	if err := checkShape(text); err != nil {
+	accounts, err := checkShape(text)
+	if err != nil {
 		return nil, err
 	}
-	cfg := Defaults()
-	md, err := toml.Decode(text, &cfg)
+	cfg, probs, err := decode(text, accounts, accountsPerDecode)
 	if err != nil {
-		return nil, decodeError(err)
-	}
-	var probs Problems
-	for _, k := range md.Undecoded() {
-		probs.add(k.String(), "unknown key")
+		return nil, err
 	}
 	probs = append(probs, cfg.validate()...)
 	if len(probs) > 0 {
 		return nil, probs
 	}
 	cfg.normalize()
-	return &cfg, nil
+	return cfg, nil
 }
 
 // normalize sets what Load derives: labels, paths without their outer

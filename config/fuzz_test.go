@@ -41,7 +41,7 @@ func FuzzShape(f *testing.F) {
 	f.Add("x = " + strings.Repeat("[", 20))
 	f.Add(strings.Repeat("a.", 20) + "b = 1")
 	f.Fuzz(func(t *testing.T, text string) {
-		err := checkShape(text)
+		_, err := checkShape(text)
 		if err == nil || !strings.Contains(err.Error(), "nesting deeper") {
 			return
 		}

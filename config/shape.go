@@ -44,19 +44,33 @@ type scanner struct {
 	segs     int
 	values   int
 	keyBytes int
+	// accounts are the top-level [[account]] headers, in order; mixed
+	// is set when a header other than an account's own sub-tables
+	// follows the first of them, or one that names account otherwise
+	// comes before it. decode cuts the file only where neither happens.
+	accounts []mark
+	mixed    bool
 }
 
+// mark is where a table header starts: its byte offset and line.
+type mark struct{ at, line int }
+
 // checkShape refuses text too large, nested too deep or holding too many
-// values for the decoder to be run on it safely.
-func checkShape(text string) error {
+// values for the decoder to be run on it safely. It returns where the
+// [[account]] tables start, for decode, or none when the file cannot be
+// cut there.
+func checkShape(text string) ([]mark, error) {
 	if len(text) > MaxFileSize {
-		return Problems{{Key: "file", Msg: fmt.Sprintf("is larger than %d MiB", MaxFileSize>>20)}}
+		return nil, Problems{{Key: "file", Msg: fmt.Sprintf("is larger than %d MiB", MaxFileSize>>20)}}
 	}
 	s := scanner{text: text, line: 1, atKey: true}
 	if err := s.run(); err != nil {
-		return Problems{{Key: fmt.Sprintf("line %d", s.line), Msg: err.Error()}}
+		return nil, Problems{{Key: fmt.Sprintf("line %d", s.line), Msg: err.Error()}}
 	}
-	return nil
+	if s.mixed {
+		return nil, nil
+	}
+	return s.accounts, nil
 }
 
 func (s *scanner) run() error {
@@ -84,7 +98,10 @@ func (s *scanner) step() error {
 		s.skipComment()
 		return nil
 	case c == '[' && s.open == 0 && s.atKey:
-		return s.tableHeader()
+		at, line := s.i, s.line
+		err := s.tableHeader()
+		s.noteHeader(s.text[at:s.i], mark{at, line})
+		return err
 	default:
 		s.i++
 		return s.byte(c)
@@ -214,6 +231,21 @@ func (s *scanner) tableHeader() error {
 		s.i++
 	}
 	return s.count()
+}
+
+// noteHeader records a top-level table header h starting at m. Only a
+// header that starts its line can be cut at.
+func (s *scanner) noteHeader(h string, m mark) {
+	sub := strings.HasPrefix(h, "[account.") || strings.HasPrefix(h, "[[account.")
+	lineStart := strings.TrimRight(s.text[:m.at], " \t")
+	switch {
+	case lineStart != "" && !strings.HasSuffix(lineStart, "\n"):
+		s.mixed = true
+	case h == "[[account]]":
+		s.accounts = append(s.accounts, m)
+	case len(s.accounts) > 0 && !sub, len(s.accounts) == 0 && strings.Contains(h, "account"):
+		s.mixed = true
+	}
 }
 
 // skipString moves past a basic, literal or multi-line string starting at

@@ -16,18 +16,18 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/keysync/keysync/sources"
-	"github.com/keysync/keysync/sources/azure"
 )
 
 var (
-	fieldNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
-	guidRE      = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 	// resourceGroupRE is ARM's rule: letters, digits, underscores,
 	// hyphens, periods and parentheses, not ending in a period; the length
 	// (1 to 90) is checked apart, since {1,90} of a Unicode class compiles
 	// to a 3.5 MB program that would stay in memory for good.
 	resourceGroupRE = regexp.MustCompile(`^[\p{L}\p{N}_\-.()]+$`)
 	apiVersionRE    = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(-preview)?$`)
+	// apiVersionExample shows the form in messages: the default type's.
+	apiVersionExample = sources.Types[sources.DefaultType].APIVersion
 
 	// ScheduleParser is the cron dialect keysync accepts: five fields, six
 	// with leading seconds, descriptors such as @every 1h, and CRON_TZ=.
@@ -119,12 +119,12 @@ func checkSchedule(p *Problems, key, spec string) {
 }
 
 func (a *Azure) validate(p *Problems) {
-	oneOf(p, "azure.cloud", a.Cloud, azure.CloudNames)
-	oneOf(p, "azure.credential", a.Credential, azure.CredentialKinds)
+	oneOf(p, "azure.cloud", a.Cloud, CloudNames)
+	oneOf(p, "azure.credential", a.Credential, CredentialKinds)
 	checkURL(p, "azure.endpoint", a.Endpoint)
 	checkURL(p, "azure.audience", a.Audience)
 	if !apiVersionRE.MatchString(a.APIVersion) {
-		p.add("azure.api_version", "must look like 2024-02-01, got %q", a.APIVersion)
+		p.add("azure.api_version", "must look like %s, got %q", apiVersionExample, a.APIVersion)
 	}
 	if a.ClientID != "" && !guidRE.MatchString(a.ClientID) {
 		p.add("azure.client_id", "must be a GUID, got %q", a.ClientID)
@@ -165,17 +165,14 @@ func (v *Vault) validate(p *Problems) {
 	v.Auth.validate(p)
 }
 
-// AuthMethods are the accepted [vault.auth] methods.
-var AuthMethods = []string{"token", "approle", "kubernetes", "jwt", "azure"}
-
 // authKeys lists, for each method, the keys that belong to it; any other
 // method-specific key set with that method is a mistake worth reporting.
 var authKeys = map[string][]string{
-	"token":      {"token_file"},
-	"approle":    {"mount_path", "role_id", "role_id_file", "secret_id", "secret_id_file", "secret_id_wrapped"},
-	"kubernetes": {"mount_path", "role", "token_path"},
-	"jwt":        {"mount_path", "role", "jwt_file"},
-	"azure":      {"mount_path", "role", "resource", "subscription_id", "resource_group_name", "vm_name", "vmss_name", "resource_id"},
+	AuthToken:      {"token_file"},
+	AuthAppRole:    {"mount_path", "role_id", "role_id_file", "secret_id", "secret_id_file", "secret_id_wrapped"},
+	AuthKubernetes: {"mount_path", "role", "token_path"},
+	AuthJWT:        {"mount_path", "role", "jwt_file"},
+	AuthAzure:      {"mount_path", "role", "resource", "subscription_id", "resource_group_name", "vm_name", "vmss_name", "resource_id"},
 }
 
 func (a *VaultAuth) validate(p *Problems) {
@@ -187,7 +184,7 @@ func (a *VaultAuth) validate(p *Problems) {
 		}
 	}
 	switch a.Method {
-	case "approle":
+	case AuthAppRole:
 		if (a.RoleID == "") == (a.RoleIDFile == "") {
 			p.add("vault.auth.role_id", "set exactly one of role_id and role_id_file")
 		}
@@ -197,15 +194,15 @@ func (a *VaultAuth) validate(p *Problems) {
 		if a.SecretIDFile != "" && !a.SecretID.IsZero() {
 			p.add("vault.auth.secret_id", "set secret_id or secret_id_file, not both")
 		}
-	case "kubernetes", "jwt", "azure":
+	case AuthKubernetes, AuthJWT, AuthAzure:
 		if a.Role == "" {
 			p.add("vault.auth.role", "is required for method %q", a.Method)
 		}
 	}
-	if a.Method == "jwt" && a.JWTFile == "" {
+	if a.Method == AuthJWT && a.JWTFile == "" {
 		p.add("vault.auth.jwt_file", "is required for method \"jwt\"")
 	}
-	if a.Method == "azure" && a.VMName != "" && a.VMSSName != "" {
+	if a.Method == AuthAzure && a.VMName != "" && a.VMSSName != "" {
 		p.add("vault.auth.vm_name", "set vm_name or vmss_name, not both")
 	}
 	checkURL(p, "vault.auth.resource", a.Resource)
@@ -299,7 +296,7 @@ func (a *Account) validateType(p *Problems, key string) {
 		p.add(key+".rule", "does not apply to type %s", typ)
 	}
 	if a.APIVersion != "" && !apiVersionRE.MatchString(a.APIVersion) {
-		p.add(key+".api_version", "must look like 2024-02-01, got %q", a.APIVersion)
+		p.add(key+".api_version", "must look like %s, got %q", apiVersionExample, a.APIVersion)
 	}
 	a.validateFields(p, key, t)
 	a.validateRotation(p, key, typ)
@@ -331,7 +328,7 @@ func (a *Account) validateFields(p *Problems, key string, t sources.Type) {
 		if known := t.KnownFields(); known != nil && !slices.Contains(known, from) {
 			p.add(key+".fields."+from, "is not a field of the %s response (%s)", t.Provider, strings.Join(known, ", "))
 		}
-		if !fieldNameRE.MatchString(to) {
+		if !sources.ValidFieldName(to) {
 			p.add(key+".fields."+from, "Vault field name must be 1-64 letters, digits, '_', '.', '-', got %q", to)
 		}
 		if other, dup := seen[to]; dup {

@@ -100,6 +100,28 @@ func ValidRule(rule string) bool {
 	return len(rule) >= 1 && len(rule) <= 50 && ruleRE.MatchString(rule)
 }
 
+// fieldNameRE bounds a field's name in Vault, whether the file renames a
+// field to it or an answer names it (Storage's keyName).
+var fieldNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// ValidFieldName reports whether name may name a field in Vault.
+func ValidFieldName(name string) bool { return fieldNameRE.MatchString(name) }
+
+// APIVersionFor is the api-version keysync speaks for a: the account's own
+// ([[account]] api_version), else for the default type the configured one
+// ([azure] api_version, which predates the other types and names Batch's),
+// else the type's pinned one. configured may be empty.
+func APIVersionFor(a Account, configured string) string {
+	t := a.Kind()
+	switch {
+	case a.APIVersion != "":
+		return a.APIVersion
+	case configured != "" && t.Provider == Types[DefaultType].Provider:
+		return configured
+	}
+	return t.APIVersion
+}
+
 // KnownFields are the field names a type's answer can hold; nil when they
 // depend on the answer (Storage's keys array).
 func (t Type) KnownFields() []string {

@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/keysync/keysync/config"
+	"github.com/keysync/keysync/sources"
 )
 
 func main() { os.Exit(run()) }
@@ -47,7 +48,7 @@ func run() int {
 	}
 	failed := 0
 	for _, a := range cfg.Accounts {
-		keys, err := listKeys(ctx, cfg.Azure.Endpoint, token, a)
+		keys, err := listKeys(ctx, cfg.Azure, token, a.Source())
 		if err == nil {
 			_, err = vc.KVv2(cfg.Vault.Mount).Put(ctx, a.Path, keys)
 		}
@@ -75,9 +76,11 @@ func msiToken(ctx context.Context, resource string) (string, error) {
 	return out.AccessToken, nil
 }
 
-func listKeys(ctx context.Context, endpoint, token string, a config.Account) (map[string]any, error) {
-	u := fmt.Sprintf("%s/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Batch/batchAccounts/%s/listKeys?api-version=2024-02-01",
-		strings.TrimRight(endpoint, "/"), a.SubscriptionID, a.ResourceGroup, a.Name)
+// listKeys asks for a Batch account's keys, as keysync would: the same
+// resource id, action and api-version.
+func listKeys(ctx context.Context, az config.Azure, token string, a sources.Account) (map[string]any, error) {
+	u := strings.TrimRight(az.Endpoint, "/") + a.ResourceID() + "/" + a.Kind().Action +
+		"?api-version=" + url.QueryEscape(sources.APIVersionFor(a, az.APIVersion))
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
 	var out struct{ Primary, Secondary string }

@@ -88,13 +88,7 @@ func probePaths(accts []scheduler.Account) []string {
 }
 
 func newSource(cfg *config.Config, m *metrics.Metrics) (*azure.Source, error) {
-	o := azure.Options{
-		Cloud: cfg.Azure.Cloud, Endpoint: cfg.Azure.Endpoint, Audience: cfg.Azure.Audience,
-		APIVersion: cfg.Azure.APIVersion, Credential: cfg.Azure.Credential, ClientID: cfg.Azure.ClientID,
-		Timeout:     cfg.Azure.Timeout.Duration,
-		Pacing:      azure.Pacing{PerSecond: cfg.Azure.RequestsPerSecond, Burst: cfg.Azure.Burst},
-		Connections: cfg.Concurrency,
-	}
+	o := azure.Options{Azure: cfg.Azure, Version: version, Connections: cfg.Concurrency}
 	if m != nil {
 		o.Observe = m.ARMResponse
 	}
@@ -116,14 +110,7 @@ func newVaultSession(cfg *config.Config, cred azcore.TokenCredential, log *slog.
 	if err != nil {
 		return nil, err
 	}
-	a := v.Auth
-	auth := vault.NewAuth(client, vault.AuthOptions{
-		Method: a.Method, MountPath: a.MountPath, TokenFile: a.TokenFile,
-		RoleID: a.RoleID, RoleIDFile: a.RoleIDFile, SecretIDFile: a.SecretIDFile, SecretID: a.SecretID, SecretIDWrapped: a.SecretIDWrapped,
-		Role: a.Role, TokenPath: a.TokenPath, JWTFile: a.JWTFile,
-		Azure: vault.AzureLogin{Credential: cred, Resource: a.Resource, SubscriptionID: a.SubscriptionID,
-			ResourceGroupName: a.ResourceGroupName, VMName: a.VMName, VMSSName: a.VMSSName, ResourceID: a.ResourceID},
-	}, log)
+	auth := vault.NewAuth(client, vault.AuthOptions{VaultAuth: v.Auth, Credential: cred}, log)
 	if m != nil {
 		auth.OnLogin, auth.OnRenew, auth.OnToken = m.VaultLogin, m.VaultRenewal, m.VaultToken
 	}
@@ -137,13 +124,7 @@ func accounts(cfg *config.Config) []scheduler.Account {
 	out := make([]scheduler.Account, 0, len(cfg.Accounts))
 	for _, a := range cfg.Accounts {
 		acct := a.Source()
-		if acct.APIVersion == "" {
-			// [azure] api_version is Batch's; other types speak their pinned one.
-			acct.APIVersion = acct.Kind().APIVersion
-			if acct.Kind().Provider == sources.Types[sources.DefaultType].Provider {
-				acct.APIVersion = cfg.Azure.APIVersion
-			}
-		}
+		acct.APIVersion = sources.APIVersionFor(acct, cfg.Azure.APIVersion)
 		if !shard.Owns(acct.ResourceID()) {
 			continue
 		}

@@ -1,6 +1,7 @@
 // Command keysync keeps Azure account keys in HashiCorp Vault: it reads the
-// accounts from a TOML file, calls ARM listKeys for each, compares with Vault
-// KV and writes only what changed.
+// accounts (of the ten types in sources.Types) from a TOML file, calls each
+// one's ARM keys action (listKeys; listAdminKeys for Search), compares with
+// Vault KV and writes only what changed.
 //
 // This file only wires: flags, config, logger, source, sink, runner.
 package main
@@ -13,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/keysync/keysync/secret"
@@ -28,8 +30,27 @@ const (
 	exitStartup = 3 // could not start: no Vault login, cannot listen; nothing was done
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with -ldflags "-X main.version=...";
+// without it, the module version Go recorded in the binary (go install
+// module@version, or a VCS build), else "dev". It is printed by --version,
+// logged at start, exported as a metric and sent in ARM's User-Agent.
 var version = "dev"
+
+// init completes version here, since -X can set only a variable whose
+// initial value is a constant.
+func init() { version = buildVersion(version) }
+
+// buildVersion is set when -ldflags set it, else the main module's version
+// from the build info when Go recorded one.
+func buildVersion(set string) string {
+	if set != "dev" {
+		return set
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return set
+}
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 

@@ -57,3 +57,19 @@ func TestHelpAndBadFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestBuildVersion: -ldflags' version wins; without one, a test binary
+// (which Go records as "(devel)") stays "dev".
+func TestBuildVersion(t *testing.T) {
+	tests := []struct{ set, want string }{
+		{set: "v1.4.2", want: "v1.4.2"},
+		{set: "dev", want: "dev"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.set, func(t *testing.T) {
+			if got := buildVersion(tt.set); got != tt.want {
+				t.Fatalf("buildVersion(%q) = %q, want %q", tt.set, got, tt.want)
+			}
+		})
+	}
+}

@@ -5,27 +5,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"runtime/debug"
 	"strings"
 
 	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/sync/runner"
 )
 
-// loadGCPercent is the GC target while a config file is decoded. Decoding is
-// a burst of short-lived garbage (the TOML tree and its key index, about
-// 1.5 kB an account); collecting it eagerly keeps a 10,000-account file
-// from doubling the process's peak memory. The default returns afterwards.
-const loadGCPercent = 5
-
 // loadConfig loads the file, applies --shard, and prints every problem.
 func loadConfig(path, shard string, stderr io.Writer) (*config.Config, error) {
-	old := debug.SetGCPercent(loadGCPercent)
 	cfg, err := config.Load(path)
-	debug.SetGCPercent(old)
-	// Hand the decoder's pages back now, rather than carry them into the
-	// run on top of what the run itself needs.
-	debug.FreeOSMemory()
 	if err == nil && shard != "" {
 		if _, err = config.ParseShard(shard); err != nil {
 			err = config.Problems{{Key: "--shard", Msg: err.Error()}}

@@ -12,16 +12,7 @@ import (
 	"github.com/hashicorp/vault/api/auth/approle"
 	"github.com/hashicorp/vault/api/auth/kubernetes"
 
-	"github.com/keysync/keysync/secret"
-)
-
-// Auth methods.
-const (
-	MethodToken      = "token"
-	MethodAppRole    = "approle"
-	MethodKubernetes = "kubernetes"
-	MethodJWT        = "jwt"
-	MethodAzure      = "azure"
+	"github.com/keysync/keysync/config"
 )
 
 // DefaultServiceAccountTokenPath is where Kubernetes mounts a pod's token.
@@ -30,24 +21,17 @@ const DefaultServiceAccountTokenPath = "/var/run/secrets/kubernetes.io/serviceac
 // EnvSecretID holds an AppRole secret id when no secret_id_file is set.
 const EnvSecretID = "VAULT_SECRET_ID"
 
-// AuthOptions is [vault.auth].
+// AuthOptions is [vault.auth] as the file gives it (the method is one of
+// config.AuthMethods), and what the program wires in beside it.
 type AuthOptions struct {
-	Method    string
-	MountPath string
-	// token: TokenFile, else VAULT_TOKEN.
-	TokenFile string
-	// approle
-	RoleID, RoleIDFile, SecretIDFile string
-	SecretID                         secret.Value
-	SecretIDWrapped                  bool
-	// kubernetes, jwt, azure
-	Role string
-	// kubernetes
-	TokenPath string
-	// jwt
-	JWTFile string
-	// azure
-	Azure AzureLogin
+	config.VaultAuth
+	// Credential is the Azure identity method azure logs in with: the
+	// one that reads the keys.
+	Credential azcore.TokenCredential
+	// IMDSEndpoint is the instance metadata service's base URL, which
+	// method azure asks for the machine's identity when the file names
+	// none; the link-local default when empty.
+	IMDSEndpoint string
 }
 
 // loginMethod builds the api.AuthMethod for o, read afresh at every login
@@ -58,16 +42,14 @@ func loginMethod(o AuthOptions) (api.AuthMethod, error) {
 		mount = o.Method
 	}
 	switch o.Method {
-	case MethodAppRole:
+	case config.AuthAppRole:
 		return appRole(o, mount)
-	case MethodKubernetes:
+	case config.AuthKubernetes:
 		return kubernetesAuth(o, mount)
-	case MethodJWT:
+	case config.AuthJWT:
 		return &jwtAuth{mount: mount, role: o.Role, file: o.JWTFile}, nil
-	case MethodAzure:
-		a := o.Azure
-		a.mount, a.role = mount, o.Role
-		return &a, nil
+	case config.AuthAzure:
+		return &azureLogin{o: o, mount: mount}, nil
 	}
 	return nil, fmt.Errorf("unknown auth method %q", o.Method)
 }
@@ -135,22 +117,13 @@ func (j *jwtAuth) Login(ctx context.Context, client *api.Client) (*api.Secret, e
 	return client.Logical().WriteWithContext(ctx, "auth/"+j.mount+"/login", map[string]any{"role": j.role, "jwt": jwt})
 }
 
-// AzureLogin is Vault's Azure auth method: a managed-identity token for
-// Resource, through the same azidentity credential that reads the keys, and
-// the machine's identity from the config or the instance metadata service.
-type AzureLogin struct {
-	Credential        azcore.TokenCredential
-	Resource          string
-	SubscriptionID    string
-	ResourceGroupName string
-	VMName            string
-	VMSSName          string
-	ResourceID        string
-	// IMDSEndpoint is the instance metadata service's base URL; the
-	// link-local default when empty.
-	IMDSEndpoint string
-
-	mount, role string
+// azureLogin is Vault's Azure auth method: a managed-identity token for
+// the configured resource, through the same azidentity credential that
+// reads the keys, and the machine's identity from the config or the
+// instance metadata service.
+type azureLogin struct {
+	o     AuthOptions
+	mount string
 }
 
 var errNoCredential = errors.New("azure auth: no Azure credential")

@@ -23,6 +23,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/hashicorp/vault/api"
 
+	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/internal/testenv"
 )
 
@@ -91,7 +92,7 @@ func TestAppRoleRenewsThenLogsInAgain(t *testing.T) {
 	roleID, sidFile := enableAppRole(t, "approle-renew", putPolicy(t), "2s", "7s")
 	c := client(t, "")
 	var n counts
-	a := n.hook(NewAuth(c, AuthOptions{Method: MethodAppRole, MountPath: "approle-renew", RoleID: roleID, SecretIDFile: sidFile}, discard))
+	a := n.hook(NewAuth(c, AuthOptions{VaultAuth: config.VaultAuth{Method: config.AuthAppRole, MountPath: "approle-renew", RoleID: roleID, SecretIDFile: sidFile}}, discard))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := a.Login(ctx); err != nil {
@@ -121,7 +122,7 @@ func TestRecoverAfterRevocation(t *testing.T) {
 	roleID, sidFile := enableAppRole(t, "approle-revoke", putPolicy(t), "1h", "2h")
 	c := client(t, "")
 	var n counts
-	a := n.hook(NewAuth(c, AuthOptions{Method: MethodAppRole, MountPath: "approle-revoke", RoleID: roleID, SecretIDFile: sidFile}, discard))
+	a := n.hook(NewAuth(c, AuthOptions{VaultAuth: config.VaultAuth{Method: config.AuthAppRole, MountPath: "approle-revoke", RoleID: roleID, SecretIDFile: sidFile}}, discard))
 	ctx := context.Background()
 	if err := a.Login(ctx); err != nil {
 		t.Fatal(err)
@@ -156,7 +157,7 @@ func TestRevokeOnlyOwnTokens(t *testing.T) {
 	roleID, sidFile := enableAppRole(t, "approle-own", putPolicy(t), "1h", "2h")
 	ctx := context.Background()
 	c := client(t, "")
-	a := NewAuth(c, AuthOptions{Method: MethodAppRole, MountPath: "approle-own", RoleID: roleID, SecretIDFile: sidFile}, discard)
+	a := NewAuth(c, AuthOptions{VaultAuth: config.VaultAuth{Method: config.AuthAppRole, MountPath: "approle-own", RoleID: roleID, SecretIDFile: sidFile}}, discard)
 	if err := a.Login(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +172,7 @@ func TestRevokeOnlyOwnTokens(t *testing.T) {
 	}
 	t.Setenv("VAULT_TOKEN", handed.Auth.ClientToken)
 	c2 := client(t, "")
-	a2 := NewAuth(c2, AuthOptions{Method: MethodToken}, discard)
+	a2 := NewAuth(c2, AuthOptions{VaultAuth: config.VaultAuth{Method: config.AuthToken}}, discard)
 	if err := a2.Login(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +210,7 @@ func TestJWTLoginRereadsTheFile(t *testing.T) {
 		os.WriteFile(file, []byte(tok), 0o600)
 	}
 	cl := client(t, "")
-	a := NewAuth(cl, AuthOptions{Method: MethodJWT, MountPath: "jwt-test", Role: "keysync", JWTFile: file}, discard)
+	a := NewAuth(cl, AuthOptions{VaultAuth: config.VaultAuth{Method: config.AuthJWT, MountPath: "jwt-test", Role: "keysync", JWTFile: file}}, discard)
 	subject := func() string {
 		s, err := cl.Auth().Token().LookupSelf()
 		if err != nil {
@@ -285,7 +286,7 @@ func TestKubernetesLoginRequest(t *testing.T) {
 	rec, c := standIn(t, "team-a")
 	path := filepath.Join(t.TempDir(), "token")
 	os.WriteFile(path, []byte("sa-token-1\n"), 0o600)
-	a := NewAuth(c, AuthOptions{Method: MethodKubernetes, Role: "keysync", TokenPath: path}, discard)
+	a := NewAuth(c, AuthOptions{VaultAuth: config.VaultAuth{Method: config.AuthKubernetes, Role: "keysync", TokenPath: path}}, discard)
 	if err := a.Login(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +298,7 @@ func TestKubernetesLoginRequest(t *testing.T) {
 		t.Fatal("the login's token is not in use")
 	}
 	os.WriteFile(path, []byte("sa-token-2"), 0o600)
-	a2 := NewAuth(c, AuthOptions{Method: MethodKubernetes, MountPath: "k8s-east", Role: "keysync", TokenPath: path}, discard)
+	a2 := NewAuth(c, AuthOptions{VaultAuth: config.VaultAuth{Method: config.AuthKubernetes, MountPath: "k8s-east", Role: "keysync", TokenPath: path}}, discard)
 	if err := a2.Login(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -6,11 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/hashicorp/vault/api"
+
+	"github.com/keysync/keysync/internal/oneline"
 )
 
 // DefaultAzureResource is the token audience Vault's Azure method expects
@@ -20,50 +21,51 @@ const DefaultAzureResource = "https://management.azure.com/"
 const defaultIMDS = "http://169.254.169.254"
 
 // Login implements api.AuthMethod.
-func (a *AzureLogin) Login(ctx context.Context, client *api.Client) (*api.Secret, error) {
-	if a.Credential == nil {
+func (l *azureLogin) Login(ctx context.Context, client *api.Client) (*api.Secret, error) {
+	if l.o.Credential == nil {
 		return nil, errNoCredential
 	}
-	resource := a.Resource
-	if resource == "" {
-		resource = DefaultAzureResource
-	}
+	resource := or(l.o.Resource, DefaultAzureResource)
 	// resource + "/.default" keeps the resource exact (a trailing slash
 	// included) in the token's audience, which Vault compares with its own.
-	tok, err := a.Credential.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{resource + "/.default"}})
+	tok, err := l.o.Credential.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{resource + "/.default"}})
 	if err != nil {
-		return nil, fmt.Errorf("azure auth: managed-identity token for %s: %s", resource, firstLine(err.Error()))
+		return nil, fmt.Errorf("azure auth: managed-identity token for %s: %s", resource, oneline.First(err.Error()))
 	}
-	body := map[string]any{"role": a.role, "jwt": tok.Token}
-	if err := a.identity(ctx, body); err != nil {
+	body := map[string]any{"role": l.o.Role, "jwt": tok.Token}
+	id, err := l.identity(ctx)
+	if err != nil {
 		return nil, err
 	}
-	return client.Logical().WriteWithContext(ctx, "auth/"+a.mount+"/login", body)
-}
-
-// identity fills subscription, resource group and VM or scale set (or a
-// resource id) from the config, asking the instance metadata service only
-// when the config names no machine.
-func (a *AzureLogin) identity(ctx context.Context, body map[string]any) error {
-	if a.ResourceID == "" && a.VMName == "" && a.VMSSName == "" {
-		md, err := a.instanceMetadata(ctx)
-		if err != nil {
-			return err
-		}
-		a.SubscriptionID, a.ResourceGroupName = or(a.SubscriptionID, md.SubscriptionID), or(a.ResourceGroupName, md.ResourceGroupName)
-		if md.VMScaleSetName != "" {
-			a.VMSSName = md.VMScaleSetName
-		} else {
-			a.VMName = md.Name
-		}
-	}
-	for k, v := range map[string]string{"subscription_id": a.SubscriptionID, "resource_group_name": a.ResourceGroupName,
-		"vm_name": a.VMName, "vmss_name": a.VMSSName, "resource_id": a.ResourceID} {
+	for k, v := range id {
 		if v != "" {
 			body[k] = v
 		}
 	}
-	return nil
+	return client.Logical().WriteWithContext(ctx, "auth/"+l.mount+"/login", body)
+}
+
+// identity is the machine's subscription, resource group and VM or scale
+// set (or a resource id) from the config, asking the instance metadata
+// service only when the config names no machine.
+func (l *azureLogin) identity(ctx context.Context) (map[string]string, error) {
+	o := l.o
+	id := map[string]string{"subscription_id": o.SubscriptionID, "resource_group_name": o.ResourceGroupName,
+		"vm_name": o.VMName, "vmss_name": o.VMSSName, "resource_id": o.ResourceID}
+	if o.ResourceID != "" || o.VMName != "" || o.VMSSName != "" {
+		return id, nil
+	}
+	md, err := l.instanceMetadata(ctx)
+	if err != nil {
+		return nil, err
+	}
+	id["subscription_id"], id["resource_group_name"] = or(o.SubscriptionID, md.SubscriptionID), or(o.ResourceGroupName, md.ResourceGroupName)
+	if md.VMScaleSetName != "" {
+		id["vmss_name"] = md.VMScaleSetName
+	} else {
+		id["vm_name"] = md.Name
+	}
+	return id, nil
 }
 
 type computeMetadata struct {
@@ -73,8 +75,8 @@ type computeMetadata struct {
 	VMScaleSetName    string `json:"vmScaleSetName"`
 }
 
-func (a *AzureLogin) instanceMetadata(ctx context.Context) (computeMetadata, error) {
-	base := or(a.IMDSEndpoint, defaultIMDS)
+func (l *azureLogin) instanceMetadata(ctx context.Context) (computeMetadata, error) {
+	base := or(l.o.IMDSEndpoint, defaultIMDS)
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/metadata/instance/compute?api-version=2021-02-01", nil)
@@ -102,11 +104,4 @@ func or(a, b string) string {
 		return a
 	}
 	return b
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
 }

@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
 	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/sources/azure"
 )
 
@@ -31,7 +33,7 @@ func TestAzureLoginRequest(t *testing.T) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(emu.CACertPEM())
 	tr := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	cred, err := azure.NewCredential(azure.CredentialManagedIdentity, "", azcore.ClientOptions{Transport: tr})
+	cred, err := azure.NewCredential(config.CredentialManagedIdentity, "", azcore.ClientOptions{Transport: tr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,20 +48,21 @@ func TestAzureLoginRequest(t *testing.T) {
 	defer imds.Close()
 
 	tests := []struct {
-		name  string
-		login AzureLogin
-		want  map[string]string
+		name string
+		opts AuthOptions
+		want map[string]string
 	}{
-		{"from config", AzureLogin{SubscriptionID: "sub-1", ResourceGroupName: "rg-1", VMName: "vm-1"},
+		{"from config", AuthOptions{VaultAuth: config.VaultAuth{SubscriptionID: "sub-1", ResourceGroupName: "rg-1", VMName: "vm-1"}},
 			map[string]string{"subscription_id": "sub-1", "resource_group_name": "rg-1", "vm_name": "vm-1"}},
-		{"from instance metadata", AzureLogin{IMDSEndpoint: imds.URL, Resource: "https://vault.example/"},
+		{"from instance metadata", AuthOptions{IMDSEndpoint: imds.URL, VaultAuth: config.VaultAuth{Resource: "https://vault.example/"}},
 			map[string]string{"subscription_id": "sub-imds", "resource_group_name": "rg-imds", "vmss_name": "keysync-vmss"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec, c := standIn(t, "")
-			tt.login.Credential = cred
-			a := NewAuth(c, AuthOptions{Method: MethodAzure, Role: "keysync", Azure: tt.login}, discard)
+			o := tt.opts
+			o.Method, o.Role, o.Credential = config.AuthAzure, "keysync", cred
+			a := NewAuth(c, o, discard)
 			if err := a.Login(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -77,7 +80,7 @@ func TestAzureLoginRequest(t *testing.T) {
 			}
 			jwt, _ := got.Body["jwt"].(string)
 			res, issued := emu.TokenResource(jwt)
-			wantRes := tt.login.Resource
+			wantRes := tt.opts.Resource
 			if wantRes == "" {
 				wantRes = DefaultAzureResource
 			}
@@ -85,5 +88,43 @@ func TestAzureLoginRequest(t *testing.T) {
 				t.Errorf("jwt is not a managed-identity token for %s (issued %t, for %q)", wantRes, issued, res)
 			}
 		})
+	}
+}
+
+// TestAzureLoginTokenFailureIsOneCleanLine: azidentity's error quotes the
+// token endpoint's whole answer on its later lines; the login error keeps
+// the first line only, without control characters, and Vault is not asked.
+func TestAzureLoginTokenFailureIsOneCleanLine(t *testing.T) {
+	emu := armemu.New()
+	if err := emu.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Close()
+	t.Setenv("IDENTITY_ENDPOINT", emu.IdentityEndpoint())
+	t.Setenv("IDENTITY_HEADER", emu.IdentityHeader)
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(emu.CACertPEM())
+	tr := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	cred, err := azure.NewCredential(config.CredentialManagedIdentity, "", azcore.ClientOptions{Transport: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const marker = "answer-body-marker"
+	emu.InjectTokenFault("", armemu.Fault{Kind: armemu.FaultStatus, Status: http.StatusBadRequest, Message: "refused \x1b[2J " + marker})
+	rec, c := standIn(t, "")
+	o := AuthOptions{VaultAuth: config.VaultAuth{Method: config.AuthAzure, Role: "keysync", Resource: "https://one-line.example/",
+		SubscriptionID: "sub-1", ResourceGroupName: "rg-1", VMName: "vm-1"}, Credential: cred}
+	err = NewAuth(c, o, discard).Login(context.Background())
+	if err == nil {
+		t.Fatal("login succeeded without a token")
+	}
+	msg := err.Error()
+	if strings.ContainsAny(msg, "\n\r\x1b") || strings.Contains(msg, marker) || !strings.Contains(msg, "managed-identity token for https://one-line.example/") {
+		t.Fatalf("login error %q: want one clean line naming the resource, without the endpoint's answer", msg)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if n := len(rec.requests); n != 0 {
+		t.Fatalf("%d requests reached Vault without a token", n)
 	}
 }

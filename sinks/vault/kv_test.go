@@ -15,6 +15,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/internal/testenv"
 	"github.com/keysync/keysync/secret"
 	"github.com/keysync/keysync/sinks"
@@ -242,7 +243,7 @@ func TestTokenFile(t *testing.T) {
 	f := t.TempDir() + "/token"
 	writeFile(t, f, testenv.RootToken+"\n", 0)
 	c := client(t, "")
-	a := NewAuth(c, AuthOptions{Method: MethodToken, TokenFile: f}, slog.New(slog.DiscardHandler))
+	a := NewAuth(c, AuthOptions{VaultAuth: config.VaultAuth{Method: config.AuthToken, TokenFile: f}}, slog.New(slog.DiscardHandler))
 	if err := a.Login(context.Background()); err != nil || c.Token() != testenv.RootToken {
 		t.Fatalf("token not read from file: %v", err)
 	}

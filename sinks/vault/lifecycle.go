@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/sinks"
 )
 
@@ -52,7 +53,7 @@ type Auth struct {
 // NewAuth prepares authentication for client; nothing happens until Login.
 func NewAuth(client *api.Client, o AuthOptions, log *slog.Logger) *Auth {
 	if o.Method == "" {
-		o.Method = MethodToken
+		o.Method = config.AuthToken
 	}
 	return &Auth{client: client, opts: o, log: log, changed: make(chan struct{}, 1)}
 }
@@ -65,7 +66,7 @@ func (a *Auth) Login(ctx context.Context) error {
 }
 
 func (a *Auth) loginLocked(ctx context.Context) error {
-	if a.opts.Method == MethodToken {
+	if a.opts.Method == config.AuthToken {
 		return a.readTokenLocked()
 	}
 	s, err := a.logIn(ctx)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/fault"
 	"github.com/keysync/keysync/internal/testenv"
 	"github.com/keysync/keysync/sinks"
@@ -25,7 +26,7 @@ func TestLoginFailureNamesTheMethod(t *testing.T) {
 	needVault(t)
 	roleID, sidFile := enableAppRole(t, "approle-bad", putPolicy(t), "1h", "2h")
 	writeFile(t, sidFile, "00000000-0000-0000-0000-000000000000", 0)
-	err := NewAuth(client(t, ""), AuthOptions{Method: MethodAppRole, MountPath: "approle-bad", RoleID: roleID, SecretIDFile: sidFile}, discard).Login(context.Background())
+	err := NewAuth(client(t, ""), AuthOptions{VaultAuth: config.VaultAuth{Method: config.AuthAppRole, MountPath: "approle-bad", RoleID: roleID, SecretIDFile: sidFile}}, discard).Login(context.Background())
 	if err == nil || !strings.HasPrefix(err.Error(), "vault login (approle at auth/approle-bad): ") ||
 		!strings.Contains(err.Error(), "invalid role or secret ID") || fault.Transient(err) {
 		t.Fatalf("want a permanent login error naming approle and Vault's reason, got %v", err)
@@ -48,15 +49,15 @@ func TestSecretFilesMode(t *testing.T) {
 		opts   AuthOptions
 		refuse bool
 	}{
-		{"secret id 0600", sidFile, 0o600, AuthOptions{Method: MethodAppRole, MountPath: "approle-mode", RoleID: roleID, SecretIDFile: sidFile}, false},
-		{"secret id 0400", sidFile, 0o400, AuthOptions{Method: MethodAppRole, MountPath: "approle-mode", RoleID: roleID, SecretIDFile: sidFile}, false},
-		{"secret id 0644", sidFile, 0o644, AuthOptions{Method: MethodAppRole, MountPath: "approle-mode", RoleID: roleID, SecretIDFile: sidFile}, true},
-		{"secret id 0640, own group", sidFile, 0o640, AuthOptions{Method: MethodAppRole, MountPath: "approle-mode", RoleID: roleID, SecretIDFile: sidFile}, false},
-		{"secret id 0620", sidFile, 0o620, AuthOptions{Method: MethodAppRole, MountPath: "approle-mode", RoleID: roleID, SecretIDFile: sidFile}, true},
-		{"token 0600", tokFile, 0o600, AuthOptions{Method: MethodToken, TokenFile: tokFile}, false},
-		{"token 0640, own group", tokFile, 0o640, AuthOptions{Method: MethodToken, TokenFile: tokFile}, false},
-		{"token 0644", tokFile, 0o644, AuthOptions{Method: MethodToken, TokenFile: tokFile}, true},
-		{"token 0660", tokFile, 0o660, AuthOptions{Method: MethodToken, TokenFile: tokFile}, true},
+		{"secret id 0600", sidFile, 0o600, AuthOptions{VaultAuth: config.VaultAuth{Method: config.AuthAppRole, MountPath: "approle-mode", RoleID: roleID, SecretIDFile: sidFile}}, false},
+		{"secret id 0400", sidFile, 0o400, AuthOptions{VaultAuth: config.VaultAuth{Method: config.AuthAppRole, MountPath: "approle-mode", RoleID: roleID, SecretIDFile: sidFile}}, false},
+		{"secret id 0644", sidFile, 0o644, AuthOptions{VaultAuth: config.VaultAuth{Method: config.AuthAppRole, MountPath: "approle-mode", RoleID: roleID, SecretIDFile: sidFile}}, true},
+		{"secret id 0640, own group", sidFile, 0o640, AuthOptions{VaultAuth: config.VaultAuth{Method: config.AuthAppRole, MountPath: "approle-mode", RoleID: roleID, SecretIDFile: sidFile}}, false},
+		{"secret id 0620", sidFile, 0o620, AuthOptions{VaultAuth: config.VaultAuth{Method: config.AuthAppRole, MountPath: "approle-mode", RoleID: roleID, SecretIDFile: sidFile}}, true},
+		{"token 0600", tokFile, 0o600, AuthOptions{VaultAuth: config.VaultAuth{Method: config.AuthToken, TokenFile: tokFile}}, false},
+		{"token 0640, own group", tokFile, 0o640, AuthOptions{VaultAuth: config.VaultAuth{Method: config.AuthToken, TokenFile: tokFile}}, false},
+		{"token 0644", tokFile, 0o644, AuthOptions{VaultAuth: config.VaultAuth{Method: config.AuthToken, TokenFile: tokFile}}, true},
+		{"token 0660", tokFile, 0o660, AuthOptions{VaultAuth: config.VaultAuth{Method: config.AuthToken, TokenFile: tokFile}}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,7 +99,7 @@ func TestInvalidTokenLoggedOnce(t *testing.T) {
 	writeFile(t, f, tok.Auth.ClientToken, 0)
 	var logs lockedBuffer
 	c := client(t, "")
-	a := NewAuth(c, AuthOptions{Method: MethodToken, TokenFile: f}, slog.New(slog.NewTextHandler(&logs, nil)))
+	a := NewAuth(c, AuthOptions{VaultAuth: config.VaultAuth{Method: config.AuthToken, TokenFile: f}}, slog.New(slog.NewTextHandler(&logs, nil)))
 	var mu sync.Mutex
 	events := map[string]int{}
 	a.OnToken = func(e string) { mu.Lock(); events[e]++; mu.Unlock() }

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/keysync/keysync/config"
 )
 
 // tokenFilePoll is how often Run looks at token_file for a new token.
@@ -14,7 +16,7 @@ const tokenFilePoll = 5 * time.Second
 // Run keeps the token alive until ctx ends: it renews a login's token, logs
 // in again when it cannot, and for method token watches token_file.
 func (a *Auth) Run(ctx context.Context) {
-	if a.opts.Method == MethodToken {
+	if a.opts.Method == config.AuthToken {
 		a.watchTokenFile(ctx)
 		return
 	}

@@ -3,6 +3,8 @@ package azure
 import (
 	"strings"
 	"testing"
+
+	"github.com/keysync/keysync/config"
 )
 
 func TestAuthorityHostFromEnvironment(t *testing.T) {
@@ -18,7 +20,7 @@ func TestAuthorityHostFromEnvironment(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Setenv(envAuthorityHost, tt.env)
-			opts, err := clientOptions(Options{Cloud: "AzurePublic"})
+			opts, err := clientOptions(Options{Azure: config.Azure{Cloud: config.CloudPublic}})
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
 					t.Fatalf("err %v, want %q", err, tt.err)

@@ -5,9 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"mime"
-	"strings"
-	"unicode/utf8"
 
+	"github.com/keysync/keysync/internal/oneline"
 	"github.com/keysync/keysync/sources"
 )
 
@@ -17,7 +16,6 @@ const (
 	maxBodyBytes    = 64 << 10
 	maxDetailDepth  = 8
 	maxDetailsTotal = 64
-	maxMessageRunes = 1024
 )
 
 type cloudError struct {
@@ -38,14 +36,14 @@ func parseCloudError(e *sources.Error, contentType string, body []byte) {
 	var ce cloudError
 	err := json.Unmarshal(body, &ce)
 	if err == nil && ce.Error != nil && ce.Error.Code != "" {
-		e.Code = clean(ce.Error.Code)
-		e.Message = clean(ce.Error.Message)
-		e.Target = clean(ce.Error.Target)
+		e.Code = oneline.Clean(ce.Error.Code)
+		e.Message = oneline.Clean(ce.Error.Message)
+		e.Target = oneline.Clean(ce.Error.Target)
 		budget := maxDetailsTotal
 		e.Details = details(ce.Error.Details, 1, &budget)
 		return
 	}
-	e.Message = clean(describeNonCloudError(contentType, body, err))
+	e.Message = oneline.Clean(describeNonCloudError(contentType, body, err))
 }
 
 // details copies nested details, bounded in depth and count.
@@ -60,9 +58,9 @@ func details(in []cloudErrorBody, depth int, budget *int) []sources.Detail {
 		}
 		*budget--
 		out = append(out, sources.Detail{
-			Code:    clean(d.Code),
-			Message: clean(d.Message),
-			Target:  clean(d.Target),
+			Code:    oneline.Clean(d.Code),
+			Message: oneline.Clean(d.Message),
+			Target:  oneline.Clean(d.Target),
 			Details: details(d.Details, depth+1, budget),
 		})
 	}
@@ -77,7 +75,7 @@ func describeNonCloudError(contentType string, body []byte, jsonErr error) strin
 	case media == "text/html" || bytes.HasPrefix(bytes.TrimSpace(body), []byte("<")):
 		return fmt.Sprintf("response is not a CloudError but %s (%d bytes), likely from a proxy or gateway", orUnknown(media), len(body))
 	case jsonErr != nil:
-		return fmt.Sprintf("response is not valid JSON (%s, %d bytes): %s", orUnknown(media), len(body), clean(jsonErr.Error()))
+		return fmt.Sprintf("response is not valid JSON (%s, %d bytes): %s", orUnknown(media), len(body), oneline.Clean(jsonErr.Error()))
 	default:
 		return fmt.Sprintf("response is JSON but not a CloudError (%d bytes)", len(body))
 	}
@@ -91,22 +89,6 @@ func orUnknown(s string) string {
 	}
 	if len(s) > 64 {
 		s = s[:64] + "…"
-	}
-	return s
-}
-
-// clean makes server text safe to log: valid UTF-8, no control characters,
-// bounded length.
-func clean(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	s = strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-	if utf8.RuneCountInString(s) > maxMessageRunes {
-		s = string([]rune(s)[:maxMessageRunes]) + "…"
 	}
 	return s
 }

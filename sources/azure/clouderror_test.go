@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/keysync/keysync/internal/oneline"
 	"github.com/keysync/keysync/sources"
 )
 
@@ -161,7 +162,7 @@ func FuzzParseResponse(f *testing.F) {
 		var e sources.Error
 		parseCloudError(&e, contentType, []byte(body))
 		for _, s := range []string{e.Code, e.Message, e.Target} {
-			if !utf8.ValidString(s) || utf8.RuneCountInString(s) > maxMessageRunes+1 {
+			if !utf8.ValidString(s) || utf8.RuneCountInString(s) > oneline.MaxRunes+1 {
 				t.Fatalf("unclean text %q", s)
 			}
 		}

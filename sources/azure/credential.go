@@ -5,38 +5,29 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/keysync/keysync/config"
 )
 
-// Credential kinds accepted in [azure] credential.
-const (
-	CredentialDefault          = "default"
-	CredentialEnvironment      = "environment"
-	CredentialManagedIdentity  = "managed-identity"
-	CredentialWorkloadIdentity = "workload-identity"
-	CredentialAzureCLI         = "azure-cli"
-)
-
-// CredentialKinds lists the accepted credential kinds.
-var CredentialKinds = []string{CredentialDefault, CredentialEnvironment, CredentialManagedIdentity, CredentialWorkloadIdentity, CredentialAzureCLI}
-
-// NewCredential builds the azidentity credential named by kind. clientID
+// NewCredential builds the azidentity credential named by kind, one of
+// config.CredentialKinds. clientID
 // selects a user-assigned managed identity (or the workload identity's app);
 // with kind "default" it makes keysync build the same chain as
 // DefaultAzureCredential, with clientID passed to the identity credentials.
 func NewCredential(kind, clientID string, opts azcore.ClientOptions) (azcore.TokenCredential, error) {
 	switch kind {
-	case CredentialDefault, "":
+	case config.CredentialDefault, "":
 		if clientID == "" {
 			return azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: opts})
 		}
 		return defaultChain(clientID, opts)
-	case CredentialEnvironment:
+	case config.CredentialEnvironment:
 		return azidentity.NewEnvironmentCredential(&azidentity.EnvironmentCredentialOptions{ClientOptions: opts})
-	case CredentialManagedIdentity:
+	case config.CredentialManagedIdentity:
 		return managedIdentity(clientID, opts)
-	case CredentialWorkloadIdentity:
+	case config.CredentialWorkloadIdentity:
 		return azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{ClientOptions: opts, ClientID: clientID})
-	case CredentialAzureCLI:
+	case config.CredentialAzureCLI:
 		return azidentity.NewAzureCLICredential(nil)
 	}
 	return nil, fmt.Errorf("unknown credential %q", kind)

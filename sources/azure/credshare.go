@@ -14,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
+	"github.com/keysync/keysync/internal/oneline"
 	"github.com/keysync/keysync/sources"
 )
 
@@ -113,7 +114,7 @@ func classifyCredential(err error) sources.Error {
 		e.Transient = transientAuth(authErr)
 		// azidentity's message quotes the token endpoint's whole response,
 		// which is no place for keysync to copy from: keep the first line.
-		msg := strings.TrimSpace(firstLine(authErr.Error()))
+		msg := strings.TrimSpace(oneline.First(authErr.Error()))
 		if authErr.RawResponse != nil {
 			msg += " (token endpoint answered " + authErr.RawResponse.Status + ")"
 		}
@@ -121,12 +122,12 @@ func classifyCredential(err error) sources.Error {
 	case isCredentialUnavailable(err):
 		e.Code = "CredentialUnavailable"
 		e.Transient = false
-		e.Err = errors.New(firstLine(err.Error()))
+		e.Err = errors.New(oneline.First(err.Error()))
 	case errors.Is(err, context.DeadlineExceeded):
 		e.Code = "CredentialTimeout"
 		e.Err = errors.New("the token endpoint did not answer in time")
 	default:
-		e.Err = errors.New(firstLine(err.Error()))
+		e.Err = errors.New(oneline.First(err.Error()))
 	}
 	return e
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 
+	"github.com/keysync/keysync/internal/oneline"
 	"github.com/keysync/keysync/sources"
 )
 
@@ -89,7 +90,7 @@ func (d *discovery) add(id string, tags map[string]string) error {
 		return err
 	}
 	if a.Type != strings.ToLower(d.sel.Type) {
-		return fmt.Errorf("answer holds %s resource %q, asked for %s", a.Type, clean(id), d.sel.Type)
+		return fmt.Errorf("answer holds %s resource %q, asked for %s", a.Type, oneline.Clean(id), d.sel.Type)
 	}
 	if d.seen == nil {
 		d.seen = map[string]bool{}

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/keysync/keysync/internal/oneline"
 	"github.com/keysync/keysync/secret"
 	"github.com/keysync/keysync/sources"
 )
@@ -30,7 +30,7 @@ func parseKeys(body []byte, a sources.Account) (secret.Fields, error) {
 	if t.NameField != "" {
 		var name string
 		if json.Unmarshal(raw[t.NameField], &name) != nil || !strings.EqualFold(name, a.Name) {
-			return nil, fmt.Errorf("keys response names %s %q, not %q", t.NameField, clean(name), a.Name)
+			return nil, fmt.Errorf("keys response names %s %q, not %q", t.NameField, oneline.Clean(name), a.Name)
 		}
 	}
 	if t.KeysArray {
@@ -75,13 +75,10 @@ func keysArray(t sources.Type, raw json.RawMessage, size int) (secret.Fields, er
 	}
 	values := make(map[string]string, len(keys))
 	for i, k := range keys {
-		if !fieldNameRE.MatchString(k.KeyName) || k.Value == "" {
+		if !sources.ValidFieldName(k.KeyName) || k.Value == "" {
 			return nil, fmt.Errorf("keys response entry %d has an unusable keyName or an empty value", i)
 		}
 		values[k.KeyName] = k.Value
 	}
 	return checkedFields(t, values)
 }
-
-// fieldNameRE bounds what a response may name a field in Vault.
-var fieldNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)

@@ -11,25 +11,19 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// Pacing is ARM's write bucket per subscription as keysync models it:
-// listKeys is a POST, metered with writes. keysync spends from a local
-// bucket of the same shape, and lowers it to what ARM reports as left
+// pacer paces requests to ARM's write bucket per subscription as keysync
+// models it: every keys action (listKeys, listAdminKeys) is a POST, metered
+// with writes. keysync spends from a local bucket of the same shape, one
+// per subscription, and lowers it to what ARM reports as left
 // (x-ms-ratelimit-remaining-subscription-writes, -global-writes), so that
 // other clients of the subscription count too. A 429
 // SubscriptionRequestsThrottled empties it and holds the subscription until
 // Retry-After has passed.
-type Pacing struct {
-	// PerSecond is the refill rate; 0 turns pacing off.
-	PerSecond float64
-	// Burst is the bucket's size.
-	Burst int
-}
-
-// pacer holds one bucket per subscription.
 type pacer struct {
-	cfg     Pacing
-	mu      sync.Mutex
-	buckets map[string]*bucket
+	perSecond float64
+	burst     int
+	mu        sync.Mutex
+	buckets   map[string]*bucket
 }
 
 type bucket struct {
@@ -42,11 +36,13 @@ type bucket struct {
 	inFlight int
 }
 
-func newPacer(p Pacing) *pacer {
-	if p.PerSecond <= 0 {
+// newPacer paces to a bucket of burst requests refilled at perSecond;
+// nil (no pacing) when perSecond is not positive.
+func newPacer(perSecond float64, burst int) *pacer {
+	if perSecond <= 0 {
 		return nil
 	}
-	return &pacer{cfg: p, buckets: map[string]*bucket{}}
+	return &pacer{perSecond: perSecond, burst: burst, buckets: map[string]*bucket{}}
 }
 
 func (p *pacer) bucket(sub string) *bucket {
@@ -55,7 +51,7 @@ func (p *pacer) bucket(sub string) *bucket {
 	k := strings.ToLower(sub)
 	b, ok := p.buckets[k]
 	if !ok {
-		b = &bucket{lim: rate.NewLimiter(rate.Limit(p.cfg.PerSecond), max(p.cfg.Burst, 1))}
+		b = &bucket{lim: rate.NewLimiter(rate.Limit(p.perSecond), max(p.burst, 1))}
 		p.buckets[k] = b
 	}
 	return b

@@ -30,7 +30,7 @@ func TestRemainingTakesTheSmallerHeader(t *testing.T) {
 // bucket down to what is left less those in flight and the margin, and a 429
 // holds the subscription for its Retry-After.
 func TestPacerFollowsHeadersAndHolds(t *testing.T) {
-	p := newPacer(Pacing{PerSecond: 1, Burst: 100})
+	p := newPacer(1, 100)
 	ctx := context.Background()
 	for range 3 {
 		if err := p.wait(ctx, "S"); err != nil {
@@ -49,7 +49,7 @@ func TestPacerFollowsHeadersAndHolds(t *testing.T) {
 	if err := p.wait(ctx, "s"); err == nil {
 		t.Fatalf("a throttled subscription admitted a request after %v", time.Since(start))
 	}
-	if newPacer(Pacing{}) != nil {
+	if newPacer(0, 0) != nil {
 		t.Fatal("pacing off should need no pacer")
 	}
 }

@@ -1,6 +1,7 @@
-// Package azure is the key source for Azure Resource Manager: it calls the
-// Batch account listKeys action through azcore's ARM pipeline and returns
-// the keys, or a classified sources.Error.
+// Package azure is the key source for Azure Resource Manager: for each type
+// in sources.Types (Batch, Storage, Cosmos DB, Redis, and the others) it
+// calls the type's keys action through azcore's ARM pipeline and returns the
+// keys, or a classified sources.Error; for Batch it also regenerates keys.
 package azure
 
 import (
@@ -15,60 +16,12 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 
 	"github.com/keysync/keysync/secret"
 	"github.com/keysync/keysync/sources"
 )
-
-// DefaultAPIVersion is the Batch management API version keysync speaks.
-const DefaultAPIVersion = "2024-02-01"
-
-// moduleName and moduleVersion identify keysync in azcore's User-Agent.
-const (
-	moduleName    = "keysync"
-	moduleVersion = "v0.1.0"
-)
-
-// CloudNames are the names accepted in [azure] cloud, in the order people
-// meet them; Clouds maps each to azcore's configuration.
-var CloudNames = []string{"AzurePublic", "AzureChina", "AzureUSGovernment"}
-
-// Clouds maps the names accepted in [azure] cloud to azcore's configurations.
-var Clouds = map[string]cloud.Configuration{
-	"AzurePublic":       cloud.AzurePublic,
-	"AzureChina":        cloud.AzureChina,
-	"AzureUSGovernment": cloud.AzureGovernment,
-}
-
-// Options configures a Source.
-type Options struct {
-	// Cloud is a key of Clouds; Endpoint and Audience override its
-	// Resource Manager entry.
-	Cloud    string
-	Endpoint string
-	Audience string
-	// APIVersion defaults to DefaultAPIVersion.
-	APIVersion string
-	// Credential and ClientID select the azidentity credential.
-	Credential string
-	ClientID   string
-	// Timeout bounds one request, the token included.
-	Timeout time.Duration
-	// Transport replaces the HTTP client (tests); either way it sits
-	// under the guard that bounds bodies and refuses redirects.
-	Transport policy.Transporter
-	// Observe, when set, hears the outcome of every ARM request (not the
-	// token requests): the HTTP status, or "error" when none came back.
-	Observe func(code string)
-	// Pacing paces requests per subscription to ARM's write bucket.
-	Pacing Pacing
-	// Connections is how many idle keep-alive connections to keep to ARM;
-	// set it to the concurrency. 0 keeps azcore's default.
-	Connections int
-}
 
 // Source reads keys from ARM.
 type Source struct {
@@ -89,17 +42,9 @@ func New(o Options) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("azure credential %q: %w", o.Credential, err)
 	}
-	return NewWithCredential(o, cred)
-}
-
-// NewWithCredential builds a Source around an existing credential.
-func NewWithCredential(o Options, cred azcore.TokenCredential) (*Source, error) {
-	cc, err := clientOptions(o)
-	if err != nil {
-		return nil, err
-	}
+	// Every account's token, and Vault's Azure login, come from this one.
 	cred = shareCredential(cred, credentialHold)
-	client, err := arm.NewClient(moduleName, moduleVersion, cred, &arm.ClientOptions{
+	client, err := arm.NewClient(moduleName, userAgentVersion(o.Version), cred, &arm.ClientOptions{
 		ClientOptions: cc,
 		// keysync only reads keys; registering resource providers is a write
 		// that needs other rights and is not its business.
@@ -108,12 +53,10 @@ func NewWithCredential(o Options, cred azcore.TokenCredential) (*Source, error) 
 	if err != nil {
 		return nil, fmt.Errorf("azure client: %w", err)
 	}
-	s := &Source{cred: cred, pacer: newPacer(o.Pacing), client: client, apiVersion: o.APIVersion, timeout: o.Timeout}
-	if s.apiVersion == "" {
-		s.apiVersion = DefaultAPIVersion
-	}
+	s := &Source{cred: cred, pacer: newPacer(o.RequestsPerSecond, o.Burst), client: client,
+		apiVersion: o.APIVersion, timeout: o.Timeout.Duration}
 	if s.timeout <= 0 {
-		s.timeout = 30 * time.Second
+		s.timeout = defaultTimeout
 	}
 	return s, nil
 }
@@ -121,45 +64,6 @@ func NewWithCredential(o Options, cred azcore.TokenCredential) (*Source, error) 
 // Credential is the azidentity credential the source reads keys with; Vault's
 // Azure auth method logs in with the same identity.
 func (s *Source) Credential() azcore.TokenCredential { return s.cred }
-
-func clientOptions(o Options) (azcore.ClientOptions, error) {
-	name := o.Cloud
-	if name == "" {
-		name = "AzurePublic"
-	}
-	base, ok := Clouds[name]
-	if !ok {
-		return azcore.ClientOptions{}, fmt.Errorf("unknown cloud %q", o.Cloud)
-	}
-	authority, err := authorityHost(base)
-	if err != nil {
-		return azcore.ClientOptions{}, err
-	}
-	cfg := cloud.Configuration{ActiveDirectoryAuthorityHost: authority,
-		Services: map[cloud.ServiceName]cloud.ServiceConfiguration{}}
-	rm := base.Services[cloud.ResourceManager]
-	if o.Endpoint != "" {
-		rm.Endpoint = o.Endpoint
-	}
-	if o.Audience != "" {
-		rm.Audience = o.Audience
-	}
-	cfg.Services[cloud.ResourceManager] = rm
-	return azcore.ClientOptions{
-		Cloud: cfg,
-		// keysync's runner owns every retry, so that Retry-After, backoff and
-		// throttling are decided in one place and never stack.
-		Retry: policy.RetryOptions{MaxRetries: -1},
-		// The credential's token requests go through the same guard as
-		// ARM's: bounded bodies, no redirects.
-		Transport: newGuardedTransport(o.Transport, o.Connections),
-		// Every request carries x-ms-client-request-id, so a failure can be
-		// traced in ARM's logs from either side.
-		PerCallPolicies:  []policy.Policy{runtime.NewRequestIDPolicy()},
-		PerRetryPolicies: append([]policy.Policy{policyFunc(keepResponse)}, observePolicy(o.Observe)...),
-		Logging:          policy.LogOptions{IncludeBody: false},
-	}, nil
-}
 
 // observePolicy reports each ARM response's status to observe.
 func observePolicy(observe func(code string)) []policy.Policy {
@@ -273,9 +177,7 @@ func (s *Source) Regenerate(ctx context.Context, a sources.Account, key string) 
 		s.pacer.done(a.SubscriptionID, nil)
 		return nil, &sources.Error{Err: fmt.Errorf("building request: %w", err)}
 	}
-	q := req.Raw().URL.Query()
-	q.Set("api-version", s.APIVersion(a))
-	req.Raw().URL.RawQuery = q.Encode()
+	s.setAPIVersion(req, a)
 	runtime.SkipBodyDownload(req)
 	return s.do(ctx, req, a)
 }
@@ -286,25 +188,18 @@ func (s *Source) listKeysRequest(ctx context.Context, a sources.Account) (*polic
 	if err != nil {
 		return nil, fmt.Errorf("building request: %w", err)
 	}
-	q := req.Raw().URL.Query()
-	q.Set("api-version", s.APIVersion(a))
-	req.Raw().URL.RawQuery = q.Encode()
+	s.setAPIVersion(req, a)
 	req.Raw().Header.Set("Accept", "application/json")
 	// The body is read here, bounded, instead of whole by the pipeline.
 	runtime.SkipBodyDownload(req)
 	return req, nil
 }
 
-// APIVersion is the api-version keysync speaks for a: the account's own,
-// else for Batch the configured one, else the type's pinned version.
-func (s *Source) APIVersion(a sources.Account) string {
-	switch {
-	case a.APIVersion != "":
-		return a.APIVersion
-	case a.Kind().Provider == sources.Types[sources.DefaultType].Provider:
-		return s.apiVersion
-	}
-	return a.Kind().APIVersion
+// setAPIVersion puts the api-version keysync speaks for a in req's query.
+func (s *Source) setAPIVersion(req *policy.Request, a sources.Account) {
+	q := req.Raw().URL.Query()
+	q.Set("api-version", sources.APIVersionFor(a, s.apiVersion))
+	req.Raw().URL.RawQuery = q.Encode()
 }
 
 // readError classifies an answer whose body could not be read: one past
@@ -359,11 +254,4 @@ func transportError(ctx context.Context, err error) *sources.Error {
 		return &sources.Error{Err: err, Transient: true, Code: "Timeout"}
 	}
 	return &sources.Error{Err: err, Transient: true, Code: "Transport"}
-}
-
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = s[:i]
-	}
-	return clean(s)
 }

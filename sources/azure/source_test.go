@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/sources"
 )
 
@@ -37,7 +38,8 @@ func TestMain(m *testing.M) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(emu.CACertPEM())
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	emuOpts = Options{Endpoint: emu.URL(), Credential: CredentialManagedIdentity, Timeout: 2 * time.Second, Transport: client}
+	emuOpts = Options{Azure: config.Azure{Endpoint: emu.URL(), Credential: config.CredentialManagedIdentity, Timeout: config.Duration{Duration: 2 * time.Second}},
+		Transport: client}
 	code := m.Run()
 	emu.Close()
 	os.Exit(code)

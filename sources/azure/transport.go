@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/keysync/keysync/internal/oneline"
 )
 
 // guardedTransport is the bottom of every pipeline keysync builds, ARM's and
@@ -79,7 +81,7 @@ type RedirectError struct {
 }
 
 func (e *RedirectError) Error() string {
-	return fmt.Sprintf("%s answered a redirect (%d) to %s; keysync does not follow redirects", clean(e.Host), e.Status, e.Location)
+	return fmt.Sprintf("%s answered a redirect (%d) to %s; keysync does not follow redirects", oneline.Clean(e.Host), e.Status, e.Location)
 }
 
 // describeLocation names a redirect's target for a message: cleaned,
@@ -99,7 +101,7 @@ func describeLocation(loc string) string {
 	if len(loc) > 200 {
 		loc = loc[:200] + "…"
 	}
-	return fmt.Sprintf("%q", clean(loc))
+	return fmt.Sprintf("%q", oneline.Clean(loc))
 }
 
 // BodyTooLargeError is a response body past keysync's bound.

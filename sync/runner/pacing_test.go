@@ -7,15 +7,17 @@ import (
 	"time"
 
 	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sources/azure"
 )
 
-// pacedSource is a real source against the emulator with pacing p.
-func pacedSource(t *testing.T, p azure.Pacing) *azure.Source {
+// pacedSource is a real source against the emulator, paced to a bucket
+// of burst refilled at perSecond (0: no pacing).
+func pacedSource(t *testing.T, perSecond float64, burst int) *azure.Source {
 	t.Helper()
-	s, err := azure.New(azure.Options{Endpoint: emu.URL(), Credential: azure.CredentialManagedIdentity,
-		Timeout: 5 * time.Second, Transport: trustingClient, Pacing: p})
+	s, err := azure.New(azure.Options{Azure: config.Azure{Endpoint: emu.URL(), Credential: config.CredentialManagedIdentity,
+		Timeout: config.Duration{Duration: 5 * time.Second}, RequestsPerSecond: perSecond, Burst: burst}, Transport: trustingClient})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +47,7 @@ func TestPacingKeepsUnderTheBucket(t *testing.T) {
 	noRetry := RetryPolicy{Attempts: 1}
 
 	before := emu.Throttled()
-	r := &Runner{Source: pacedSource(t, azure.Pacing{PerSecond: 20, Burst: 10}), Sink: sink, Concurrency: 8, Retry: noRetry}
+	r := &Runner{Source: pacedSource(t, 20, 10), Sink: sink, Concurrency: 8, Retry: noRetry}
 	start := time.Now()
 	results := r.Run(context.Background(), jobsIn(60))
 	took := time.Since(start)
@@ -63,7 +65,7 @@ func TestPacingKeepsUnderTheBucket(t *testing.T) {
 
 	emu.SetThrottle(&armemu.Throttle{Burst: 10, Refill: 20})
 	before = emu.Throttled()
-	r = &Runner{Source: pacedSource(t, azure.Pacing{}), Sink: sink, Concurrency: 8, Retry: noRetry}
+	r = &Runner{Source: pacedSource(t, 0, 0), Sink: sink, Concurrency: 8, Retry: noRetry}
 	r.Run(context.Background(), jobsIn(60))
 	if emu.Throttled() == before {
 		t.Fatal("the unpaced run was never throttled: the test proves nothing")
@@ -77,7 +79,7 @@ func TestPacingFollowsARMHeaders(t *testing.T) {
 	emu.SetThrottle(&armemu.Throttle{Burst: 10, Refill: 20})
 	defer emu.SetThrottle(nil)
 	before := emu.Throttled()
-	r := &Runner{Source: pacedSource(t, azure.Pacing{PerSecond: 20, Burst: 200}), Sink: newSink(t), Concurrency: 4, Retry: RetryPolicy{Attempts: 1}}
+	r := &Runner{Source: pacedSource(t, 20, 200), Sink: newSink(t), Concurrency: 4, Retry: RetryPolicy{Attempts: 1}}
 	for _, res := range r.Run(context.Background(), jobsIn(40)) {
 		if res.Err != nil {
 			t.Fatalf("%s: %v", res.Job.Account.Name, res.Err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/internal/testenv"
 	"github.com/keysync/keysync/secret"
 	"github.com/keysync/keysync/sinks"
@@ -85,7 +86,8 @@ func startReal() error {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(emu.CACertPEM())
 	trustingClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 16}}
-	src, err = azure.New(azure.Options{Endpoint: emu.URL(), Credential: azure.CredentialManagedIdentity, Timeout: 5 * time.Second, Transport: trustingClient})
+	src, err = azure.New(azure.Options{Azure: config.Azure{Endpoint: emu.URL(), Credential: config.CredentialManagedIdentity,
+		Timeout: config.Duration{Duration: 5 * time.Second}}, Transport: trustingClient})
 	return err
 }
 
