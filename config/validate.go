@@ -247,7 +247,7 @@ func validateAccounts(p *Problems, accounts []Account, mount string) {
 		}
 		// The resource's identity, as ARM compares ids (without building
 		// one: this runs for every account of a file that may hold 10,000).
-		id := strings.ToLower(a.SubscriptionID + "/" + a.ResourceGroup + "/" + a.Source().Kind().Provider + "/" + a.Name + "/" + a.Rule)
+		id := strings.ToLower(a.SubscriptionID + "/" + a.ResourceGroup + "/" + a.Source().Spec().Provider + "/" + a.Name + "/" + a.Rule)
 		if j, dup := ids[id]; dup {
 			p.add(key, "same account as account[%d] (%s/%s)", j, a.ResourceGroup, a.Name)
 		} else {

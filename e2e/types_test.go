@@ -76,7 +76,7 @@ func TestEveryType(t *testing.T) {
 				r.Name, r.Rule = fmt.Sprintf("ns%04dabc", n), "RootManageSharedAccessKey"
 			}
 			ka := keysyncAccount(r)
-			if !ka.Kind().ValidName(r.Name) {
+			if !ka.Spec().ValidName(r.Name) {
 				t.Fatalf("test name %q breaks the %s rules", r.Name, typ)
 			}
 			truth := emu.Add(r)
@@ -93,7 +93,7 @@ func TestEveryType(t *testing.T) {
 					t.Errorf("field %s does not hold the emulator's key", f)
 				}
 			}
-			if got.meta["resource-id"] != r.ID() || got.meta["api-version"] != ka.Kind().APIVersion {
+			if got.meta["resource-id"] != r.ID() || got.meta["api-version"] != ka.Spec().APIVersion {
 				t.Errorf("provenance %v, emulator's resource id %s", got.meta, r.ID())
 			}
 			regenerateOne(t, r, cfg, path, truth)

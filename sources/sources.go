@@ -40,13 +40,13 @@ type Account struct {
 	APIVersion string
 }
 
-// Kind is the account's entry in Types.
-func (a Account) Kind() Type { return typeOf(a.Type) }
+// Spec is the entry of Types that the account's Type names.
+func (a Account) Spec() Type { return typeOf(a.Type) }
 
 // ResourceID returns the account's ARM resource id, with each segment
 // escaped: the resource, or its authorization rule for types that have one.
 func (a Account) ResourceID() string {
-	t := a.Kind()
+	t := a.Spec()
 	id := fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/%s/%s",
 		url.PathEscape(a.SubscriptionID), url.PathEscape(a.ResourceGroup), t.Provider, url.PathEscape(a.Name))
 	if t.Child != "" {

@@ -112,7 +112,7 @@ func ValidFieldName(name string) bool { return fieldNameRE.MatchString(name) }
 // ([azure] api_version, which predates the other types and names Batch's),
 // else the type's pinned one. configured may be empty.
 func APIVersionFor(a Account, configured string) string {
-	t := a.Kind()
+	t := a.Spec()
 	switch {
 	case a.APIVersion != "":
 		return a.APIVersion

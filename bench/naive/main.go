@@ -79,7 +79,7 @@ func msiToken(ctx context.Context, resource string) (string, error) {
 // listKeys asks for a Batch account's keys, as keysync would: the same
 // resource id, action and api-version.
 func listKeys(ctx context.Context, az config.Azure, token string, a sources.Account) (map[string]any, error) {
-	u := strings.TrimRight(az.Endpoint, "/") + a.ResourceID() + "/" + a.Kind().Action +
+	u := strings.TrimRight(az.Endpoint, "/") + a.ResourceID() + "/" + a.Spec().Action +
 		"?api-version=" + url.QueryEscape(sources.APIVersionFor(a, az.APIVersion))
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, u, nil)
 	req.Header.Set("Authorization", "Bearer "+token)

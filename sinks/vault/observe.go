@@ -19,14 +19,14 @@ func (t observingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	if err == nil {
 		code = strconv.Itoa(resp.StatusCode)
 	}
-	t.observe(Op(req.Method, req.URL.Path), code)
+	t.observe(opOf(req.Method, req.URL.Path), code)
 	return resp, err
 }
 
-// Op names what a request to Vault was for, from a small fixed set, so that
+// opOf names what a request to Vault was for, from a small fixed set, so that
 // metric labels stay bounded: read, write, read-metadata, write-metadata,
 // auth or sys.
-func Op(method, path string) string {
+func opOf(method, path string) string {
 	switch {
 	case strings.HasPrefix(path, "/v1/auth/"):
 		return "auth"

@@ -18,7 +18,7 @@ import (
 // A response for another resource, or with a missing or empty key, is an
 // error, never a write. No error here quotes the body.
 func parseKeys(body []byte, a sources.Account) (secret.Fields, error) {
-	t := a.Kind()
+	t := a.Spec()
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil {
 		var syn *json.SyntaxError

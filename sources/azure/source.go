@@ -183,7 +183,7 @@ func (s *Source) Regenerate(ctx context.Context, a sources.Account, key string) 
 }
 
 func (s *Source) listKeysRequest(ctx context.Context, a sources.Account) (*policy.Request, error) {
-	u := runtime.JoinPaths(s.client.Endpoint(), a.ResourceID(), a.Kind().Action)
+	u := runtime.JoinPaths(s.client.Endpoint(), a.ResourceID(), a.Spec().Action)
 	req, err := runtime.NewRequest(ctx, http.MethodPost, u)
 	if err != nil {
 		return nil, fmt.Errorf("building request: %w", err)
