@@ -10,7 +10,7 @@ import (
 
 	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/fault"
-	"github.com/keysync/keysync/metrics"
+	"github.com/keysync/keysync/internal/metrics"
 	"github.com/keysync/keysync/sinks/vault"
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sources/azure"

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/keysync/keysync/config"
-	"github.com/keysync/keysync/daemon"
+	"github.com/keysync/keysync/internal/server"
 	"github.com/keysync/keysync/fault"
-	"github.com/keysync/keysync/metrics"
+	"github.com/keysync/keysync/internal/metrics"
 	"github.com/keysync/keysync/sync/runner"
 	"github.com/keysync/keysync/sync/scheduler"
 )
@@ -29,8 +29,8 @@ type keysyncd struct {
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	sched   *scheduler.Scheduler
-	probe   *daemon.VaultProbe
-	notify  daemon.Notify
+	probe   *server.VaultProbe
+	notify  server.Notify
 	// session is the Vault login in use; stopSession ends its renewals.
 	session     *vaultSession
 	stopSession context.CancelFunc
@@ -49,7 +49,7 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 
-	d := &keysyncd{opts: o, cfg: cfg, log: log, metrics: metrics.New(version), notify: daemon.Notify{Logger: log}, pending: runner.NewPending()}
+	d := &keysyncd{opts: o, cfg: cfg, log: log, metrics: metrics.New(version), notify: server.Notify{Logger: log}, pending: runner.NewPending()}
 	tok, err := apiToken(cfg, log)
 	if err != nil {
 		// An unusable token file is a configuration error, as a bad
@@ -66,7 +66,7 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 		log.Warn("vault login failed; retrying in the background", "err", err)
 	}
 	d.sched = scheduler.New(schedulerOptions(cfg, log, d.metrics), d.daemonRunner(p.runner), p.accounts)
-	d.probe = daemon.NewVaultProbe(p.sink.Check, vaultProbeInterval, log)
+	d.probe = server.NewVaultProbe(p.sink.Check, vaultProbeInterval, log)
 	d.probe.Observe = d.metrics.VaultUp
 	srv, err := d.server(cfg, tok)
 	if err != nil {
@@ -110,17 +110,17 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 // apiToken reads the [api] token file, nil when none is set. One that
 // cannot be used stops the start before anything touches Azure or Vault:
 // running with the endpoints open or silently off would both surprise.
-func apiToken(cfg *config.Config, log *slog.Logger) (*daemon.Token, error) {
+func apiToken(cfg *config.Config, log *slog.Logger) (*server.Token, error) {
 	if cfg.API.TokenFile == "" {
 		return nil, nil
 	}
-	return daemon.LoadToken(cfg.API.TokenFile, log)
+	return server.LoadToken(cfg.API.TokenFile, log)
 }
 
 // server builds the HTTP endpoints and, when the config has a listen
 // address, starts them; tok, when set, protects the operator endpoints.
-func (d *keysyncd) server(cfg *config.Config, tok *daemon.Token) (*daemon.Server, error) {
-	srv := &daemon.Server{Scheduler: d.sched, Vault: d.probe, Metrics: d.metrics.Handler(), Logger: d.log, Token: tok,
+func (d *keysyncd) server(cfg *config.Config, tok *server.Token) (*server.Server, error) {
+	srv := &server.Server{Scheduler: d.sched, Vault: d.probe, Metrics: d.metrics.Handler(), Logger: d.log, Token: tok,
 		Observer: d.metrics, PendingRotations: d.pending.Paths, SyncMinInterval: cfg.API.SyncMinInterval.Duration}
 	if cfg.Listen == "" {
 		return srv, nil

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/keysync/keysync/config"
-	"github.com/keysync/keysync/daemon"
+	"github.com/keysync/keysync/internal/server"
 	"github.com/keysync/keysync/sync/scheduler"
 )
 
@@ -55,7 +55,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	var tok []byte
 	if o.tokenFile != "" {
-		if tok, err = daemon.ReadTokenFile(o.tokenFile); err != nil {
+		if tok, err = server.ReadTokenFile(o.tokenFile); err != nil {
 			fmt.Fprintln(stderr, "keysync status:", err)
 			return exitUsage
 		}
@@ -136,8 +136,8 @@ func dialable(listen string) string {
 
 // fetchStatus asks the daemon; on error it also returns the exit code:
 // exitUnreachable when no answer came, exitFailed for a refusal.
-func fetchStatus(o statusOptions, tok []byte) (daemon.StatusReply, int, error) {
-	var reply daemon.StatusReply
+func fetchStatus(o statusOptions, tok []byte) (server.StatusReply, int, error) {
+	var reply server.StatusReply
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+o.addr+"/status", nil)
@@ -175,7 +175,7 @@ func refusalHint(status int, withToken bool) string {
 }
 
 // printStatus writes the accounts as an aligned table.
-func printStatus(w io.Writer, r daemon.StatusReply) {
+func printStatus(w io.Writer, r server.StatusReply) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ACCOUNT\tTYPE\tPATH\tLAST RESULT\tLAST RUN\tLAST SUCCESS\tNEXT RUN\tFAILURES\tERROR\tROTATION")
 	for _, a := range r.Accounts {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keysync/keysync/daemon"
+	"github.com/keysync/keysync/internal/server"
 	"github.com/keysync/keysync/sync/scheduler"
 )
 
@@ -113,7 +113,7 @@ func TestStatusExitCodes(t *testing.T) {
 func TestPrintStatus(t *testing.T) {
 	var b bytes.Buffer
 	at := time.Date(2026, 11, 29, 5, 0, 0, 0, time.UTC)
-	printStatus(&b, daemon.StatusReply{Time: at, Accounts: []scheduler.AccountStatus{
+	printStatus(&b, server.StatusReply{Time: at, Accounts: []scheduler.AccountStatus{
 		{Account: "acct1", Type: "batch", Path: "azure/batch/acct1", LastResult: "unchanged", LastRun: at, LastSuccess: at, NextRun: at.Add(time.Hour)},
 		{Account: "acct2", Type: "storage", Path: "azure/storage/acct2", Running: true, ConsecutiveFailures: 3, ErrorCode: "Throttled"},
 	}})

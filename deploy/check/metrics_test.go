@@ -16,7 +16,7 @@ import (
 )
 
 const (
-	metricsFile    = "../../metrics/metrics.go"
+	metricsFile    = "../../internal/metrics/metrics.go"
 	dashboard      = "../grafana/keysync.json"
 	chartDashboard = "../helm/keysync/dashboards/keysync.json"
 )

@@ -1,8 +1,8 @@
-// Package daemon holds what the long-running keysync process adds around
+// Package server holds what the long-running keysync process adds around
 // the scheduler: the HTTP endpoints (/healthz, /readyz, /metrics, POST
 // /sync, GET /status), their protection, the Vault readiness probe and
 // systemd's notify protocol.
-package daemon
+package server
 
 import (
 	"context"
