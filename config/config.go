@@ -228,7 +228,7 @@ func readFile(path string) (string, os.FileInfo, error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("reading config: %w", err)
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read only: closing cannot lose data
 	fi, err := f.Stat()
 	if err != nil {
 		return "", nil, fmt.Errorf("reading config: %w", err)

@@ -140,8 +140,7 @@ path            = "azure/batch/acct1"
 	// its group: accepted in a group this process is in (the test file's),
 	// refused below in a foreign one.
 	for mode, ok := range map[os.FileMode]bool{0o644: false, 0o660: false, 0o604: false, 0o640: true, 0o600: true, 0o400: true} {
-		os.WriteFile(path, []byte(text), 0o600)
-		os.Chmod(path, mode)
+		writeMode(t, path, text, mode)
 		cfg, err := Load(path)
 		if ok != (err == nil) {
 			t.Fatalf("mode %#o: err %v", mode, err)
@@ -163,8 +162,7 @@ path            = "azure/batch/acct1"
 	if os.Geteuid() != 0 {
 		t.Fatal("the foreign-group case chowns the file: run as root, as CI does")
 	}
-	os.WriteFile(path, []byte(text), 0o600)
-	os.Chmod(path, 0o640)
+	writeMode(t, path, text, 0o640)
 	if err := os.Chown(path, 0, 64999); err != nil {
 		t.Fatal(err)
 	}
@@ -172,8 +170,7 @@ path            = "azure/batch/acct1"
 		t.Fatalf("a config readable by a foreign group was not refused: %v", err)
 	}
 	// Without an inline secret, mode does not matter.
-	os.WriteFile(path, []byte(strings.Replace(text, `secret_id = "`+sid+`"`, `secret_id_file = "/etc/keysync/sid"`, 1)), 0o644)
-	os.Chmod(path, 0o644)
+	writeMode(t, path, strings.Replace(text, `secret_id = "`+sid+`"`, `secret_id_file = "/etc/keysync/sid"`, 1), 0o644)
 	if _, err := Load(path); err != nil {
 		t.Fatal(err)
 	}
@@ -196,5 +193,17 @@ func TestDecodeErrorsHideValues(t *testing.T) {
 		if strings.Contains(err.Error(), sid[:8]) || strings.Contains(err.Error(), "secretvalue") {
 			t.Errorf("%q: the error shows the value: %v", line, err)
 		}
+	}
+}
+
+// writeMode writes text to path and gives it mode (WriteFile's mode is
+// only for a new file, and the umask cuts it).
+func writeMode(t *testing.T, path, text string, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, mode); err != nil {
+		t.Fatal(err)
 	}
 }

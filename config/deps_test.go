@@ -11,7 +11,7 @@ import (
 // must not link in the Azure SDK, Vault's client or an HTTP stack. It lists
 // the package's whole dependency graph, as the build sees it.
 func TestConfigTalksToNoNetwork(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", ".").Output()
+	out, err := exec.CommandContext(t.Context(), "go", "list", "-deps", "-f", "{{.ImportPath}}", ".").Output()
 	if err != nil {
 		t.Fatalf("go list -deps: %v", err)
 	}

@@ -37,5 +37,5 @@ func (s Shard) Owns(resourceID string) bool {
 	}
 	h := fnv.New64a()
 	h.Write([]byte(strings.ToLower(resourceID)))
-	return h.Sum64()%uint64(s.Count) == uint64(s.Index)
+	return h.Sum64()%uint64(s.Count) == uint64(s.Index) //nolint:gosec // G115: validated, 0 <= Index < Count
 }

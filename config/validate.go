@@ -379,7 +379,11 @@ const pathPunct = "-._~!$&'(),;=:@"
 
 // notPathChar reports whether r may not appear in a Vault path.
 func notPathChar(r rune) bool {
-	return !(r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '/' || strings.ContainsRune(pathPunct, r)))
+	if r >= utf8.RuneSelf {
+		return true
+	}
+	ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '/' || strings.ContainsRune(pathPunct, r)
+	return !ok
 }
 
 // trimSlash drops one leading and one trailing slash.

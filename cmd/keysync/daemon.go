@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/keysync/keysync/config"
-	"github.com/keysync/keysync/internal/server"
 	"github.com/keysync/keysync/fault"
 	"github.com/keysync/keysync/internal/metrics"
+	"github.com/keysync/keysync/internal/server"
 	"github.com/keysync/keysync/sync/runner"
 	"github.com/keysync/keysync/sync/scheduler"
 )

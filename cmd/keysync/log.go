@@ -73,7 +73,7 @@ func isJournal(f *os.File, journalStream string) bool {
 	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
 		return false
 	}
-	return uint64(st.Dev) == wantDev && st.Ino == wantIno
+	return uint64(st.Dev) == wantDev && st.Ino == wantIno //nolint:unconvert // Stat_t.Dev is not uint64 on every GOARCH
 }
 
 // priority is the syslog priority journald gives a line starting "<N>".

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -69,7 +68,7 @@ func enableAppRole(t *testing.T, mount, policy, ttl, maxTTL string) (roleID, sec
 		t.Fatal(err)
 	}
 	secretIDFile = filepath.Join(t.TempDir(), "secret-id")
-	os.WriteFile(secretIDFile, []byte(sid.Data["secret_id"].(string)), 0o600)
+	writeFile(t, secretIDFile, sid.Data["secret_id"].(string), 0)
 	return s.Data["role_id"].(string), secretIDFile
 }
 
@@ -207,7 +206,7 @@ func TestJWTLoginRereadsTheFile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		os.WriteFile(file, []byte(tok), 0o600)
+		writeFile(t, file, tok, 0)
 	}
 	cl := client(t, "")
 	a := NewAuth(cl, AuthOptions{VaultAuth: config.VaultAuth{Method: config.AuthJWT, MountPath: "jwt-test", Role: "keysync", JWTFile: file}}, discard)
@@ -249,12 +248,12 @@ type recorded struct {
 func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	var body map[string]any
 	b, _ := io.ReadAll(req.Body)
-	json.Unmarshal(b, &body)
+	_ = json.Unmarshal(b, &body) // a body that is not JSON is recorded as none
 	r.mu.Lock()
 	r.requests = append(r.requests, recorded{req.URL.Path, req.Header.Get("X-Vault-Namespace"), body})
 	r.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
-	io.WriteString(w, `{"auth":{"client_token":"hvs.standin","accessor":"a","lease_duration":3600,"renewable":true}}`)
+	_, _ = io.WriteString(w, `{"auth":{"client_token":"hvs.standin","accessor":"a","lease_duration":3600,"renewable":true}}`)
 }
 
 func (r *recorder) last(t *testing.T) recorded {
@@ -285,7 +284,7 @@ func standIn(t *testing.T, namespace string) (*recorder, *api.Client) {
 func TestKubernetesLoginRequest(t *testing.T) {
 	rec, c := standIn(t, "team-a")
 	path := filepath.Join(t.TempDir(), "token")
-	os.WriteFile(path, []byte("sa-token-1\n"), 0o600)
+	writeFile(t, path, "sa-token-1\n", 0)
 	a := NewAuth(c, AuthOptions{VaultAuth: config.VaultAuth{Method: config.AuthKubernetes, Role: "keysync", TokenPath: path}}, discard)
 	if err := a.Login(context.Background()); err != nil {
 		t.Fatal(err)
@@ -297,7 +296,7 @@ func TestKubernetesLoginRequest(t *testing.T) {
 	if c.Token() != "hvs.standin" {
 		t.Fatal("the login's token is not in use")
 	}
-	os.WriteFile(path, []byte("sa-token-2"), 0o600)
+	writeFile(t, path, "sa-token-2", 0)
 	a2 := NewAuth(c, AuthOptions{VaultAuth: config.VaultAuth{Method: config.AuthKubernetes, MountPath: "k8s-east", Role: "keysync", TokenPath: path}}, discard)
 	if err := a2.Login(context.Background()); err != nil {
 		t.Fatal(err)

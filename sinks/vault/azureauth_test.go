@@ -42,7 +42,7 @@ func TestAzureLoginRequest(t *testing.T) {
 			http.Error(w, "bad request", http.StatusBadRequest)
 			return
 		}
-		json.NewEncoder(w).Encode(map[string]string{"name": "vmss_3", "resourceGroupName": "rg-imds",
+		_ = json.NewEncoder(w).Encode(map[string]string{"name": "vmss_3", "resourceGroupName": "rg-imds",
 			"subscriptionId": "sub-imds", "vmScaleSetName": "keysync-vmss"})
 	}))
 	defer imds.Close()

@@ -16,7 +16,7 @@ import (
 )
 
 // DefaultServiceAccountTokenPath is where Kubernetes mounts a pod's token.
-const DefaultServiceAccountTokenPath = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+const DefaultServiceAccountTokenPath = "/var/run/secrets/kubernetes.io/serviceaccount/token" //nolint:gosec // G101: a file path, not a credential
 
 // EnvSecretID holds an AppRole secret id when no secret_id_file is set.
 const EnvSecretID = "VAULT_SECRET_ID"

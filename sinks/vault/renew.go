@@ -87,7 +87,7 @@ func (a *Auth) loginWithBackoff(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(wait/2 + rand.N(wait/2+1)):
+		case <-time.After(wait/2 + rand.N(wait/2+1)): //nolint:gosec // G404: jitter, not a secret
 		}
 		wait = min(2*wait, time.Minute)
 	}

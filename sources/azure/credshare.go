@@ -173,7 +173,7 @@ func chain(err error) []error {
 			continue
 		}
 		out = append(out, e)
-		switch u := e.(type) {
+		switch u := e.(type) { //nolint:errorlint // walks the error tree by hand, every branch of it
 		case interface{ Unwrap() error }:
 			stack = append(stack, u.Unwrap())
 		case interface{ Unwrap() []error }:

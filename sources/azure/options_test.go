@@ -2,6 +2,7 @@ package azure
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -27,7 +28,7 @@ func TestUserAgentCarriesTheBuildsVersion(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			name := "uaacct" + string(rune('a'+i))
+			name := fmt.Sprintf("uaacct%c", 'a'+i)
 			emu.Add(armemu.Resource{Subscription: sub, ResourceGroup: "rg", Name: name})
 			oo := o
 			oo.Version = tt.version
