@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -201,9 +200,6 @@ func FreeAddr() (string, error) {
 	}
 	return addr, nil
 }
-
-// Logs is what the server printed so far, for failure messages.
-func (v *Vault) Logs() string { return strings.TrimSpace(v.out.String()) }
 
 var unsealKeyRE = regexp.MustCompile(`Unseal Key: (\S+)`)
 
