@@ -34,6 +34,14 @@ type Config struct {
 	Vault         Vault     `toml:"vault"`
 	API           API       `toml:"api"`
 	Accounts      []Account `toml:"account"`
+	// Discovery is the engine of [[discover]] blocks: "resource-graph"
+	// or "arm-list"; DiscoverEvery how often they run again in the
+	// daemon; MaxRemovedFraction the most of the accounts found before
+	// that one discovery may remove.
+	Discovery          string     `toml:"discovery"`
+	DiscoverEvery      Duration   `toml:"discover_every"`
+	MaxRemovedFraction float64    `toml:"max_removed_fraction"`
+	Discover           []Discover `toml:"discover"`
 }
 
 // Azure is the [azure] section. sources/azure takes it as it is (see
@@ -182,7 +190,10 @@ func Defaults() Config {
 			RequestsPerSecond: 10,
 			Burst:             200,
 		},
-		API: DefaultAPI(),
+		API:                DefaultAPI(),
+		Discovery:          DiscoveryResourceGraph,
+		DiscoverEvery:      Duration{time.Hour},
+		MaxRemovedFraction: 0.2,
 		Vault: Vault{
 			Mount: "secret",
 			// Timeout 0: VAULT_CLIENT_TIMEOUT, else the client's 30 s.

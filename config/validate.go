@@ -47,7 +47,8 @@ func (c *Config) validate() Problems {
 	c.Azure.validate(&p)
 	c.Vault.validate(&p)
 	c.API.validate(&p)
-	validateAccounts(&p, c.Accounts, c.Vault.Mount)
+	validateAccounts(&p, c.Accounts, c.Vault.Mount, len(c.Discover) > 0)
+	c.validateDiscovery(&p)
 	return p
 }
 
@@ -233,9 +234,9 @@ func (a *VaultAuth) setKeys() map[string]bool {
 	return all
 }
 
-func validateAccounts(p *Problems, accounts []Account, mount string) {
-	if len(accounts) == 0 {
-		p.add("account", "no [[account]] entries: nothing to sync")
+func validateAccounts(p *Problems, accounts []Account, mount string, discovers bool) {
+	if len(accounts) == 0 && !discovers {
+		p.add("account", "no [[account]] or [[discover]] entries: nothing to sync")
 	}
 	ids := map[string]int{}
 	paths := map[string]int{}

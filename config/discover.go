@@ -1,0 +1,185 @@
+package config
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/keysync/keysync/sources"
+)
+
+// Discovery engines, as `discovery =` names them.
+const (
+	DiscoveryResourceGraph = "resource-graph"
+	DiscoveryARMList       = "arm-list"
+)
+
+// Discover is one [[discover]] block: the accounts a query finds, and the
+// settings each of them gets, as an [[account]] would have them.
+type Discover struct {
+	// Name identifies the block in logs, metrics and conflicts;
+	// "discover[i]" when empty.
+	Name string `toml:"name"`
+	// Type is a key of sources.Types; "batch" when empty.
+	Type string `toml:"type"`
+	// Subscriptions or ManagementGroup scope the query; neither means
+	// every subscription the identity can see.
+	Subscriptions   []string `toml:"subscriptions"`
+	ManagementGroup string   `toml:"management_group"`
+	ResourceGroups  []string `toml:"resource_groups"`
+	// Tags must have these values; HasTags must be set; NotTags must not
+	// have these values; LacksTags must be missing. Values compare
+	// without case, as Azure Resource Graph's =~ does.
+	Tags      map[string]string `toml:"tags"`
+	HasTags   []string          `toml:"has_tags"`
+	NotTags   map[string]string `toml:"not_tags"`
+	LacksTags []string          `toml:"lacks_tags"`
+	// CopyTags are Azure tags recorded in each secret's custom_metadata.
+	CopyTags []string `toml:"copy_tags"`
+	// Path is the path template (variables: sources.PathVariables).
+	Path string `toml:"path"`
+	// Discovery overrides the file's engine for this block.
+	Discovery string `toml:"discovery"`
+	// OnRemoved says what becomes of the secret of an account the query
+	// no longer finds: "keep" (default), "mark" or "delete".
+	OnRemoved string `toml:"on_removed"`
+	// The per-account settings of [[account]].
+	Schedule    string            `toml:"schedule"`
+	Adopt       bool              `toml:"adopt"`
+	Rule        string            `toml:"rule"`
+	APIVersion  string            `toml:"api_version"`
+	Fields      map[string]string `toml:"fields"`
+	RotateEvery Duration          `toml:"rotate_every"`
+	RotateGrace Duration          `toml:"rotate_grace"`
+}
+
+// BlockName is the block's name, or discover[i] for the i-th block.
+func (d Discover) BlockName(i int) string {
+	if d.Name != "" {
+		return d.Name
+	}
+	return fmt.Sprintf("discover[%d]", i)
+}
+
+// Selector is the query the block makes.
+func (d Discover) Selector() sources.Selector {
+	typ := d.Type
+	if typ == "" {
+		typ = sources.DefaultType
+	}
+	sel := sources.Selector{Type: strings.ToLower(typ), Subscriptions: d.Subscriptions, ManagementGroup: d.ManagementGroup,
+		ResourceGroups: d.ResourceGroups, KeepTags: d.CopyTags}
+	add := func(m map[string]string, op sources.TagOp) {
+		for _, k := range sortedKeys(m) {
+			sel.Tags = append(sel.Tags, sources.TagMatch{Key: k, Op: op, Value: m[k]})
+		}
+	}
+	add(d.Tags, sources.TagEquals)
+	add(d.NotTags, sources.TagNotEquals)
+	for _, k := range d.HasTags {
+		sel.Tags = append(sel.Tags, sources.TagMatch{Key: k, Op: sources.TagPresent})
+	}
+	for _, k := range d.LacksTags {
+		sel.Tags = append(sel.Tags, sources.TagMatch{Key: k, Op: sources.TagAbsent})
+	}
+	return sel
+}
+
+// Template is an [[account]] with the block's per-account settings, for
+// the settings' own checks and for the jobs of what the block finds.
+func (d Discover) Template() Account {
+	return Account{Type: d.Type, Rule: d.Rule, APIVersion: d.APIVersion, Fields: d.Fields, Schedule: d.Schedule,
+		Adopt: d.Adopt, RotateEvery: d.RotateEvery, RotateGrace: d.RotateGrace}
+}
+
+// Engine is the block's discovery engine.
+func (d Discover) Engine(def string) string {
+	if d.Discovery != "" {
+		return d.Discovery
+	}
+	return def
+}
+
+var blockNameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`)
+
+// validateDiscovery checks the discovery settings and every block.
+func (c *Config) validateDiscovery(p *Problems) {
+	if len(c.Discover) == 0 {
+		return
+	}
+	oneOf(p, "discovery", c.Discovery, []string{DiscoveryResourceGraph, DiscoveryARMList})
+	if c.DiscoverEvery.Duration < time.Minute {
+		p.add("discover_every", "must be at least 1m (each discovery costs Resource Graph quota), got %s", c.DiscoverEvery.Duration)
+	}
+	if c.MaxRemovedFraction < 0 || c.MaxRemovedFraction > 1 {
+		p.add("max_removed_fraction", "must be between 0 and 1, got %g", c.MaxRemovedFraction)
+	}
+	names := map[string]int{}
+	for i, d := range c.Discover {
+		key := fmt.Sprintf("discover[%d]", i)
+		d.validate(p, key, c.Discovery, c.Vault.Mount)
+		name := d.BlockName(i)
+		if j, dup := names[name]; dup {
+			p.add(key+".name", "same name as discover[%d]: %q", j, name)
+		}
+		names[name] = i
+	}
+}
+
+func (d *Discover) validate(p *Problems, key, defEngine, mount string) {
+	if d.Name != "" && !blockNameRE.MatchString(d.Name) {
+		p.add(key+".name", "must be 1-64 letters, digits, '_', '.', '-', got %q", cut(d.Name, 64))
+	}
+	if err := d.Selector().Validate(); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			p.add(key, "%s", line)
+		}
+	}
+	if d.Path == "" {
+		p.add(key+".path", "is required: a template such as \"azure/{type}/{subscription}/{resource_group}/{name}\"")
+	} else if err := sources.CheckPathTemplate(d.Path); err != nil {
+		p.add(key+".path", "%v", err)
+	} else {
+		checkVaultPath(p, key+".path", sources.ExpandPath(d.Path, sources.Account{Type: "type", SubscriptionID: "subscription", ResourceGroup: "resource_group", Name: "name", Rule: "rule"}))
+	}
+	engine := d.Engine(defEngine)
+	if d.Discovery != "" {
+		oneOf(p, key+".discovery", d.Discovery, []string{DiscoveryResourceGraph, DiscoveryARMList})
+	}
+	if engine == DiscoveryARMList && d.ManagementGroup != "" {
+		p.add(key+".management_group", "needs discovery = %q: ARM's list APIs search one subscription at a time", DiscoveryResourceGraph)
+	}
+	if d.OnRemoved != "" {
+		oneOf(p, key+".on_removed", d.OnRemoved, []string{"keep", "mark", "delete"})
+	}
+	if d.Schedule != "" {
+		checkSchedule(p, key+".schedule", d.Schedule)
+	}
+	d.validateSettings(p, key)
+}
+
+// validateSettings checks the per-account settings as an [[account]]'s.
+func (d *Discover) validateSettings(p *Problems, key string) {
+	t, ok := sources.Types[strings.ToLower(cmp.Or(d.Type, sources.DefaultType))]
+	if !ok {
+		return // the selector's check says so
+	}
+	switch {
+	case t.Child != "" && !sources.ValidRule(d.Rule):
+		p.add(key+".rule", "names the %s authorization rule of every namespace found (1-50 letters, digits, '.', '_', '-'), got %q", d.Type, d.Rule)
+	case t.Child == "" && d.Rule != "":
+		p.add(key+".rule", "does not apply to type %s", d.Type)
+	}
+	if d.APIVersion != "" && !apiVersionRE.MatchString(d.APIVersion) {
+		p.add(key+".api_version", "must look like %s, got %q", sources.Types[sources.DefaultType].APIVersion, d.APIVersion)
+	}
+	a := d.Template()
+	a.validateFields(p, key, t)
+	a.validateRotation(p, key, strings.ToLower(cmp.Or(d.Type, sources.DefaultType)))
+}
+
+func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
