@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/keysync/keysync/sources"
@@ -52,5 +53,13 @@ discovery = "arm-list"
 	}
 	if tpl := cfg.Discover[0].Template(); tpl.RotateEvery.Hours() != 720 {
 		t.Fatalf("template %+v", tpl)
+	}
+}
+
+func TestCheckVaultPath(t *testing.T) {
+	for path, ok := range map[string]bool{"azure/batch/acct1": true, "azure/../x": false, "a//b": false, "a b": false, strings.Repeat("p", 900): false} {
+		if err := CheckVaultPath("secret", path); (err == nil) != ok {
+			t.Errorf("CheckVaultPath(%.20q) = %v, want ok %t", path, err, ok)
+		}
 	}
 }

@@ -375,6 +375,22 @@ func checkVaultPath(p *Problems, key, path string) bool {
 	return bad == ""
 }
 
+// CheckVaultPath reports what is wrong with a secret's path under mount,
+// as the file's own paths are checked: for paths made at run time (a
+// discovered account's).
+func CheckVaultPath(mount, path string) error {
+	var p Problems
+	if checkVaultPath(&p, "path", path) {
+		if n := len(trimSlash(mount)) + 1 + len(trimSlash(path)); n > MaxVaultPath {
+			p.add("path", "with the mount makes %d bytes, more than %d", n, MaxVaultPath)
+		}
+	}
+	if len(p) > 0 {
+		return p
+	}
+	return nil
+}
+
 // pathPunct is the punctuation allowed in a Vault path.
 const pathPunct = "-._~!$&'(),;=:@"
 

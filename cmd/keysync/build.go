@@ -24,6 +24,7 @@ import (
 // schedule.
 type parts struct {
 	runner   *runner.Runner
+	source   *azure.Source
 	sink     *vault.Sink
 	vault    *vaultSession
 	accounts []scheduler.Account
@@ -74,7 +75,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics
 	r.Retry.Attempts = cfg.Retries + 1
 	// A Retry-After past backoff_max is "not this cycle", in a run too.
 	r.Retry.MaxRetryAfter = min(r.Retry.MaxRetryAfter, cfg.BackoffMax.Duration)
-	return &parts{runner: r, sink: sink, vault: vs, accounts: accts}, loginErr
+	return &parts{runner: r, source: src, sink: sink, vault: vs, accounts: accts}, loginErr
 }
 
 // probePaths are the accounts' paths, for the KV probe a token that may

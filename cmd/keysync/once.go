@@ -41,11 +41,19 @@ func runOnce(ctx context.Context, cfg *config.Config, dryRun bool, log *slog.Log
 	// A token keysync logged in for is revoked when the run ends.
 	defer p.vault.auth.Revoke(context.WithoutCancel(ctx))
 	p.runner.DryRun = dryRun
-	results := p.runner.Run(ctx, jobs(p.accounts))
+	accts, failed := p.accounts, false
+	if len(cfg.Discover) > 0 {
+		// A one-shot run has no earlier discovery to compare with: it
+		// syncs what it finds and removes nothing.
+		found, _, out, _ := discovered(ctx, cfg, p.source, p.accounts, nil)
+		writeDiscovery(stdout, out)
+		accts, failed = append(accts, found...), len(out.Failed) > 0 || len(out.Decision.Conflicts) > 0
+	}
+	results := p.runner.Run(ctx, jobs(accts))
 	if err := runner.WriteReport(stdout, results, dryRun); err != nil {
 		log.Error("writing report", "err", err)
 	}
-	if runner.Summarize(results).Failed > 0 {
+	if failed || runner.Summarize(results).Failed > 0 {
 		return exitFailed
 	}
 	return exitOK

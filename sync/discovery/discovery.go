@@ -55,13 +55,20 @@ type State struct {
 
 type found struct {
 	job       runner.Job
+	block     string
 	onRemoved string
+}
+
+// Found is a discovered account's job and the block that found it.
+type Found struct {
+	Job   runner.Job
+	Block string
 }
 
 // Outcome is one run's result.
 type Outcome struct {
 	// Jobs are the discovered accounts to sync, listed ones excluded.
-	Jobs []runner.Job
+	Jobs []Found
 	// Removals are jobs for accounts gone since the last run whose block
 	// says to mark or delete their secrets (runner.Job.Remove set).
 	Removals []runner.Job
@@ -92,7 +99,7 @@ func Run(ctx context.Context, f Finder, blocks []Block, listed []runner.Job, pre
 		for _, j := range jobs {
 			e := inventory.Entry{Key: j.Account.Key(), Path: j.Path, Origin: b.Name}
 			ib.Found = append(ib.Found, e)
-			next.jobs[id(e)] = found{job: j, onRemoved: b.OnRemoved}
+			next.jobs[id(e)] = found{job: j, block: b.Name, onRemoved: b.OnRemoved}
 		}
 		in.Blocks = append(in.Blocks, ib)
 	}
@@ -104,7 +111,7 @@ func Run(ctx context.Context, f Finder, blocks []Block, listed []runner.Job, pre
 			next.jobs[id(e)] = fj
 		}
 		if ok {
-			out.Jobs = append(out.Jobs, fj.job)
+			out.Jobs = append(out.Jobs, Found{Job: fj.job, Block: fj.block})
 		}
 	}
 	for _, e := range out.Decision.Removed {

@@ -50,6 +50,14 @@ func paths(jobs []runner.Job) string {
 	return strings.Join(out, ",")
 }
 
+func foundPaths(fs []Found) string {
+	jobs := make([]runner.Job, len(fs))
+	for i, f := range fs {
+		jobs[i] = f.Job
+	}
+	return paths(jobs)
+}
+
 var opts = Options{MaxRemovedFraction: 0.5}
 
 func TestRunTurnsFoundResourcesIntoJobs(t *testing.T) {
@@ -58,10 +66,13 @@ func TestRunTurnsFoundResourcesIntoJobs(t *testing.T) {
 	b.Selector.KeepTags = []string{"owner"}
 	b.Job.Account.Rule = "ignored-for-batch"
 	out, _ := Run(context.Background(), f, []Block{b}, nil, nil, opts)
-	if got := paths(out.Jobs); got != "azure/batch/acct1(),azure/batch/acct2()" {
+	if got := foundPaths(out.Jobs); got != "azure/batch/acct1(),azure/batch/acct2()" {
 		t.Fatalf("jobs %s", got)
 	}
-	j := out.Jobs[0]
+	j := out.Jobs[0].Job
+	if out.Jobs[0].Block != "discover[0]" {
+		t.Fatalf("block %q", out.Jobs[0].Block)
+	}
 	if !j.Adopt || j.APIVersion != "2024-02-01" || j.Tags["owner"] != "team-acct1" || j.Account.Rule != "ignored-for-batch" {
 		t.Fatalf("settings not carried: %+v", j)
 	}
@@ -127,7 +138,7 @@ func TestRunListedAccountsWin(t *testing.T) {
 	f := &finder{found: map[string][]sources.Found{"batch": accounts("batch", "acct1", "acct2")}}
 	listed := []runner.Job{{Account: sources.Account{SubscriptionID: sub, ResourceGroup: "RG", Name: "ACCT1"}, Path: "mine/acct1"}}
 	out, _ := Run(context.Background(), f, []Block{block("b", "batch", "")}, listed, nil, opts)
-	if got := paths(out.Jobs); got != "azure/batch/acct2()" {
+	if got := foundPaths(out.Jobs); got != "azure/batch/acct2()" {
 		t.Fatalf("jobs %s", got)
 	}
 }
