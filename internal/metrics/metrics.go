@@ -33,6 +33,8 @@ type Metrics struct {
 	syncReqs    *prometheus.CounterVec
 	connRefused prometheus.Counter
 	vaultUp     prometheus.Gauge
+	discovered  *prometheus.GaugeVec
+	discoveries *prometheus.CounterVec
 }
 
 // New registers every metric, with the build info set.
@@ -67,11 +69,15 @@ func New(version string) *Metrics {
 			Help: "Connections to the listen port closed at once because too many were open."}),
 		vaultUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: "keysync_vault_up",
 			Help: "1 when the last readiness check found Vault answering and accepting keysync's token, else 0."}),
+		discovered: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keysync_discovered_accounts",
+			Help: "Accounts [[discover]] blocks found and keysync syncs, by type."}, []string{"type"}),
+		discoveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_discovery_runs_total",
+			Help: "Runs of each [[discover]] block by result: ok, failed, held (a drop above max_removed_fraction removed nothing)."}, []string{"block", "result"}),
 	}
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keysync_build_info",
 		Help: "keysync's version and Go version; always 1."}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
-	m.reg.MustRegister(m.syncs, m.lastSuccess, m.duration, m.arm, m.vault, m.backoff, m.skipped, m.logins, m.renewals, m.tokens, m.rotations, m.syncReqs, m.connRefused, m.vaultUp, build,
+	m.reg.MustRegister(m.syncs, m.lastSuccess, m.duration, m.arm, m.vault, m.backoff, m.skipped, m.logins, m.renewals, m.tokens, m.rotations, m.syncReqs, m.connRefused, m.vaultUp, m.discovered, m.discoveries, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -137,4 +143,18 @@ func (m *Metrics) VaultUp(up bool) {
 		v = 1
 	}
 	m.vaultUp.Set(v)
+}
+
+// Discovered sets the number of discovered accounts of each type; types
+// not in counts go to 0.
+func (m *Metrics) Discovered(counts map[string]int) {
+	m.discovered.Reset()
+	for typ, n := range counts {
+		m.discovered.WithLabelValues(typ).Set(float64(n))
+	}
+}
+
+// DiscoveryRun counts one run of a [[discover]] block.
+func (m *Metrics) DiscoveryRun(block, result string) {
+	m.discoveries.WithLabelValues(block, result).Inc()
 }
