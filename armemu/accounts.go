@@ -39,6 +39,7 @@ func (e *Emulator) Add(r Resource) Account {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.accounts[r.key()] = a
+	e.disc.resources = nil
 	return a.copy()
 }
 

@@ -1,6 +1,7 @@
 package armemu
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -24,6 +25,13 @@ type adminRequest struct {
 	Fault    *Fault `json:"fault,omitempty"`
 	// ClientID picks the managed identity a token fault applies to.
 	ClientID string `json:"clientId,omitempty"`
+	// Tags, when set, are the resource's tags (accounts, tags).
+	Tags map[string]string `json:"tags,omitempty"`
+	// State is a subscription's state (subscriptions).
+	State string `json:"state,omitempty"`
+	// ManagementGroup and Subscriptions make a management group.
+	ManagementGroup string   `json:"managementGroup,omitempty"`
+	Subscriptions   []string `json:"subscriptions,omitempty"`
 }
 
 func (r adminRequest) resource() Resource {
@@ -42,6 +50,19 @@ func (e *Emulator) adminRoutes() http.Handler {
 			return err
 		}
 		e.Add(res)
+		if r.Tags != nil {
+			return e.SetTags(res, r.Tags)
+		}
+		return nil
+	}))
+	mux.HandleFunc("POST /_emulator/tags", e.admin(func(r adminRequest) error {
+		return e.SetTags(r.resource(), r.Tags)
+	}))
+	mux.HandleFunc("POST /_emulator/subscriptions", e.admin(func(r adminRequest) error {
+		return e.SetSubscriptionState(r.SubscriptionID, cmp.Or(r.State, StateEnabled))
+	}))
+	mux.HandleFunc("POST /_emulator/management-groups", e.admin(func(r adminRequest) error {
+		e.AddManagementGroup(r.ManagementGroup, r.Subscriptions...)
 		return nil
 	}))
 	mux.HandleFunc("POST /_emulator/regenerate", e.admin(e.adminRegenerate))

@@ -56,6 +56,7 @@ type Emulator struct {
 	throttled int
 	latency   time.Duration
 	reqSeq    int
+	disc      discoveryState
 
 	server  *http.Server
 	ln      net.Listener
@@ -66,6 +67,7 @@ type Emulator struct {
 
 type token struct {
 	resource string
+	client   string
 	expires  time.Time
 }
 
