@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -59,9 +60,15 @@ func (e *Emulator) adminRoutes() http.Handler {
 		return e.SetTags(r.resource(), r.Tags)
 	}))
 	mux.HandleFunc("POST /_emulator/subscriptions", e.admin(func(r adminRequest) error {
+		if r.SubscriptionID == "" {
+			return errors.New("subscriptionId is required")
+		}
 		return e.SetSubscriptionState(r.SubscriptionID, cmp.Or(r.State, StateEnabled))
 	}))
 	mux.HandleFunc("POST /_emulator/management-groups", e.admin(func(r adminRequest) error {
+		if r.ManagementGroup == "" {
+			return errors.New("managementGroup is required")
+		}
 		e.AddManagementGroup(r.ManagementGroup, r.Subscriptions...)
 		return nil
 	}))

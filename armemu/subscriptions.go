@@ -164,7 +164,9 @@ func (e *Emulator) subscriptions() []Subscription {
 		id := e.disc.subOrder[k]
 		out = append(out, Subscription{ID: "/subscriptions/" + id, SubID: id, DisplayName: "Emulated subscription " + id, State: state})
 	}
-	slices.SortFunc(out, func(a, b Subscription) int { return strings.Compare(strings.ToLower(a.SubID), strings.ToLower(b.SubID)) })
+	slices.SortFunc(out, func(a, b Subscription) int {
+		return strings.Compare(strings.ToLower(a.SubID), strings.ToLower(b.SubID))
+	})
 	return out
 }
 
