@@ -59,6 +59,9 @@ type Fault struct {
 	Body string `json:"body,omitempty"`
 	// Times is how many requests the fault hits; 0 means every one.
 	Times int `json:"times,omitempty"`
+	// Skip is how many requests pass untouched before the fault hits
+	// (to fail the third page of a list, say).
+	Skip int `json:"skip,omitempty"`
 	// Action, when set, limits the fault to requests for that action
 	// (such as "regenerateKeys"); others pass it by.
 	Action string `json:"action,omitempty"`
@@ -84,6 +87,10 @@ func (e *Emulator) ClearFaults(r Resource) {
 func (e *Emulator) nextFault(k, action string) (Fault, bool) {
 	q := e.faults[k]
 	if len(q) == 0 || (q[0].Action != "" && !strings.EqualFold(q[0].Action, action)) {
+		return Fault{}, false
+	}
+	if q[0].Skip > 0 {
+		q[0].Skip--
 		return Fault{}, false
 	}
 	f := q[0]

@@ -51,6 +51,16 @@ func (e *Emulator) GraphQueries() []GraphQuery {
 	return slices.Clone(e.disc.queries)
 }
 
+// SetGraphPageSize caps the rows of a Resource Graph page below $top (0:
+// $top alone), as Azure may answer fewer rows than $top with a
+// $skipToken for the rest (an answer is at most 16 MB,
+// learn.microsoft.com/azure/governance/resource-graph/concepts/paging-results).
+func (e *Emulator) SetGraphPageSize(n int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.disc.graphPage = n
+}
+
 // GraphRequests counts every Resource Graph request that arrived.
 func (e *Emulator) GraphRequests() int {
 	e.mu.Lock()
@@ -231,6 +241,11 @@ func (e *Emulator) graphScope(q GraphQuery) (map[string]bool, bool) {
 // $skipToken, as "when resultTruncated is true, $skipToken is not set"
 // (learn.microsoft.com/azure/governance/resource-graph/concepts/paging-results).
 func (e *Emulator) writeGraphPage(w http.ResponseWriter, q *query, rows []row, start, top int, bind string) {
+	e.mu.Lock()
+	if n := e.disc.graphPage; n > 0 {
+		top = min(top, n)
+	}
+	e.mu.Unlock()
 	end := min(start+top, len(rows))
 	data := make([]map[string]any, 0, end-start)
 	for _, r := range rows[start:end] {

@@ -44,6 +44,7 @@ type discoveryState struct {
 	tags       map[string]map[string]string
 	resources  []listed // cache of listedResources, nil when stale
 	pageSize   int
+	graphPage  int
 	quota      graphQuota
 	windows    map[string]*quotaWindow
 	tokenKey   []byte
