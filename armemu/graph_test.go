@@ -37,7 +37,7 @@ type graphAnswer struct {
 // the headers and the body.
 func (c *client) send(method, url string, body []byte, contentType string) (int, http.Header, []byte) {
 	c.t.Helper()
-	req, _ := http.NewRequest(method, url, bytes.NewReader(body))
+	req, _ := http.NewRequestWithContext(c.t.Context(), method, url, bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)

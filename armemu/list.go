@@ -138,7 +138,7 @@ func writeListPage[T any](e *Emulator, w http.ResponseWriter, r *http.Request, i
 // skipToken encodes offset, bound to bind, signed with the emulator's own
 // key: base64url(offset | sha256(bind)[:16] | hmac[:16]).
 func (e *Emulator) skipToken(offset int, bind string) string {
-	b := binary.BigEndian.AppendUint64(nil, uint64(offset))
+	b := binary.BigEndian.AppendUint64(nil, uint64(max(offset, 0)))
 	sum := sha256.Sum256([]byte(bind))
 	b = append(b, sum[:16]...)
 	return base64.RawURLEncoding.EncodeToString(append(b, e.tokenMAC(b)...))

@@ -173,7 +173,7 @@ func TestAdminDiscovery(t *testing.T) {
 	c := start(t)
 	admin := func(path string, body any) int {
 		b, _ := json.Marshal(body)
-		req, _ := http.NewRequest(http.MethodPost, c.emu.URL()+"/_emulator/"+path, bytes.NewReader(b))
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, c.emu.URL()+"/_emulator/"+path, bytes.NewReader(b))
 		return c.do(req, nil)
 	}
 	for _, step := range []struct {
