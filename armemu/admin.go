@@ -137,13 +137,16 @@ type accountView struct {
 	Secondary      string            `json:"secondaryFingerprint"`
 	Fingerprints   map[string]string `json:"fingerprints"`
 	Requests       int               `json:"listKeysRequests"`
+	Tags           map[string]string `json:"tags,omitempty"`
 }
 
 func (e *Emulator) adminList(w http.ResponseWriter, _ *http.Request) {
 	e.mu.Lock()
 	out := make([]accountView, 0, len(e.accounts))
 	for k, a := range e.accounts {
-		out = append(out, view(a, e.requests[k]))
+		v := view(a, e.requests[k])
+		v.Tags = e.tagsOf(a.Resource)
+		out = append(out, v)
 	}
 	e.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

@@ -199,6 +199,9 @@ func TestAdminDiscovery(t *testing.T) {
 	if a.names() != "plain,tagged" || a.Data[0]["tags"].(map[string]any)["owner"] != "me" {
 		t.Fatalf("%d %v", a.status, a.Data)
 	}
+	if a, _ := c.emu.Get(Resource{Subscription: subA, ResourceGroup: "rg", Name: "tagged"}); a.Tags["keysync"] != "true" {
+		t.Fatalf("tags %v", a.Tags)
+	}
 	if s := c.emu.Subscriptions(); len(s) != 2 || s[1].State != StateDisabled {
 		t.Fatalf("subscriptions %+v", s)
 	}

@@ -86,6 +86,12 @@ func (e *Emulator) SetTags(r Resource, tags map[string]string) error {
 	return nil
 }
 
+// tagsOf is a copy of the tags of r's resource; e.mu is held.
+func (e *Emulator) tagsOf(r Resource) map[string]string {
+	r.Rule = ""
+	return maps.Clone(e.disc.tags[r.key()])
+}
+
 // hasResource reports whether any account is r or under r; e.mu is held.
 func (e *Emulator) hasResource(r Resource) bool {
 	k := r.key()

@@ -78,7 +78,7 @@ func TestDiscoverTagSelectors(t *testing.T) {
 	addTagged(t, "batch", sub, "rg", "tag2", map[string]string{"keysync": "TRUE"})
 	addTagged(t, "batch", sub, "rg", "tag3", map[string]string{"keysync": "no"})
 	addTagged(t, "batch", sub, "rg", "tag4", map[string]string{"keysync": ""})
-	addTagged(t, "batch", sub, "rg", "tag5", nil)
+	addTagged(t, "batch", sub, "rg", "tag5", map[string]string{"it's": `A\b'C`})
 	addTagged(t, "storage", sub, "rg", "tag6", map[string]string{"keysync": "true"})
 	tests := []struct {
 		name string
@@ -89,6 +89,7 @@ func TestDiscoverTagSelectors(t *testing.T) {
 		{"present", sources.TagMatch{Key: "keysync", Op: sources.TagPresent}, "tag1,tag2,tag3"},
 		{"absent", sources.TagMatch{Key: "keysync", Op: sources.TagAbsent}, "tag4,tag5"},
 		{"not equals", sources.TagMatch{Key: "keysync", Op: sources.TagNotEquals, Value: "true"}, "tag3,tag4,tag5"},
+		{"quotes and backslashes", sources.TagMatch{Key: "it's", Op: sources.TagEquals, Value: `a\b'c`}, "tag5"},
 	}
 	for _, engine := range engines {
 		for _, tt := range tests {
