@@ -56,22 +56,6 @@ func (e *Emulator) adminRoutes() http.Handler {
 		}
 		return nil
 	}))
-	mux.HandleFunc("POST /_emulator/tags", e.admin(func(r adminRequest) error {
-		return e.SetTags(r.resource(), r.Tags)
-	}))
-	mux.HandleFunc("POST /_emulator/subscriptions", e.admin(func(r adminRequest) error {
-		if r.SubscriptionID == "" {
-			return errors.New("subscriptionId is required")
-		}
-		return e.SetSubscriptionState(r.SubscriptionID, cmp.Or(r.State, StateEnabled))
-	}))
-	mux.HandleFunc("POST /_emulator/management-groups", e.admin(func(r adminRequest) error {
-		if r.ManagementGroup == "" {
-			return errors.New("managementGroup is required")
-		}
-		e.AddManagementGroup(r.ManagementGroup, r.Subscriptions...)
-		return nil
-	}))
 	mux.HandleFunc("POST /_emulator/regenerate", e.admin(e.adminRegenerate))
 	mux.HandleFunc("POST /_emulator/shared-key", e.admin(func(r adminRequest) error {
 		return e.SetKeysDisabled(r.resource(), r.Disabled)
@@ -92,7 +76,29 @@ func (e *Emulator) adminRoutes() http.Handler {
 		e.InjectTokenFault(r.ClientID, *r.Fault)
 		return nil
 	}))
+	e.adminDiscoveryRoutes(mux)
 	return mux
+}
+
+// adminDiscoveryRoutes set what discovery finds: tags, subscription
+// states, management groups.
+func (e *Emulator) adminDiscoveryRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /_emulator/tags", e.admin(func(r adminRequest) error {
+		return e.SetTags(r.resource(), r.Tags)
+	}))
+	mux.HandleFunc("POST /_emulator/subscriptions", e.admin(func(r adminRequest) error {
+		if r.SubscriptionID == "" {
+			return errors.New("subscriptionId is required")
+		}
+		return e.SetSubscriptionState(r.SubscriptionID, cmp.Or(r.State, StateEnabled))
+	}))
+	mux.HandleFunc("POST /_emulator/management-groups", e.admin(func(r adminRequest) error {
+		if r.ManagementGroup == "" {
+			return errors.New("managementGroup is required")
+		}
+		e.AddManagementGroup(r.ManagementGroup, r.Subscriptions...)
+		return nil
+	}))
 }
 
 // adminRegenerate renews the key KeyName names.

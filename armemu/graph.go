@@ -43,8 +43,9 @@ type GraphQuery struct {
 	Facets []json.RawMessage `json:"facets,omitempty"`
 }
 
-// GraphQueries returns every Resource Graph request body that reached the
-// query stage (past token, quota and faults), oldest first.
+// GraphQueries returns the Resource Graph request bodies that reached the
+// query stage (past token, quota and faults), oldest first: the last
+// maxQueryLog at most.
 func (e *Emulator) GraphQueries() []GraphQuery {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -59,6 +60,19 @@ func (e *Emulator) SetGraphPageSize(n int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.disc.graphPage = n
+}
+
+// maxQueryLog bounds the log GraphQueries returns: the oldest half goes
+// when it is full.
+const maxQueryLog = 10_000
+
+func (e *Emulator) logQuery(q GraphQuery) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.disc.queries) >= maxQueryLog {
+		e.disc.queries = slices.Delete(e.disc.queries, 0, maxQueryLog/2)
+	}
+	e.disc.queries = append(e.disc.queries, q)
 }
 
 // GraphRequests counts every Resource Graph request that arrived.
@@ -113,9 +127,7 @@ func (e *Emulator) handleGraph(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "The request body is not a valid QueryRequest: "+err.Error())
 		return
 	}
-	e.mu.Lock()
-	e.disc.queries = append(e.disc.queries, q)
-	e.mu.Unlock()
+	e.logQuery(q)
 	e.answerGraph(w, q)
 }
 

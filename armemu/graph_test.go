@@ -232,6 +232,17 @@ func TestGraphRequestChecks(t *testing.T) {
 			t.Errorf("%s: %d %+v, want %d", tt.name, a.status, a.Error, tt.status)
 		}
 	}
+	c.token = "forged"
+	if a := c.graph(inAB(q)); a.status != http.StatusUnauthorized || a.Error.Code != "InvalidAuthenticationToken" {
+		t.Errorf("forged token: %d %s", a.status, a.Error.Code)
+	}
+}
+
+// TestGraphHTTPChecks: content type, api-version, method, path and body
+// size, each refused as Azure does.
+func TestGraphHTTPChecks(t *testing.T) {
+	c := start(t)
+	c.emu.SetGraphQuota(1000, time.Minute)
 	url := c.emu.URL() + graphPath + "?api-version=" + graphAPIVersion
 	body := []byte(`{"query":"Resources"}`)
 	for _, tt := range []struct {
@@ -252,10 +263,6 @@ func TestGraphRequestChecks(t *testing.T) {
 		if status != tt.status || e.Error.Code != tt.code {
 			t.Errorf("%s: %d %s, want %d %s", tt.name, status, e.Error.Code, tt.status, tt.code)
 		}
-	}
-	c.token = "forged"
-	if a := c.graph(inAB(q)); a.status != http.StatusUnauthorized || a.Error.Code != "InvalidAuthenticationToken" {
-		t.Errorf("forged token: %d %s", a.status, a.Error.Code)
 	}
 }
 

@@ -17,15 +17,26 @@ import (
 // specification/.../2024-04-01/examples/ResourcesNextPageQuery.json). The
 // id keeps ARM's case.
 type row struct {
-	cols map[string]string
-	tags map[string]string
+	l *listed
 }
 
-func rowOf(l listed) row {
-	return row{tags: l.tags, cols: map[string]string{
-		"id": l.id, "name": l.res.Name, "type": strings.ToLower(l.typ.Provider),
-		"subscriptionId": l.res.Subscription, "resourceGroup": strings.ToLower(l.res.ResourceGroup),
-		"location": emulatedLocation}}
+// col is a column's value.
+func (r row) col(name string) string {
+	switch name {
+	case "id":
+		return r.l.id
+	case "name":
+		return r.l.res.Name
+	case "type":
+		return strings.ToLower(r.l.typ.Provider)
+	case "subscriptionId":
+		return r.l.res.Subscription
+	case "resourceGroup":
+		return strings.ToLower(r.l.res.ResourceGroup)
+	case "location":
+		return emulatedLocation
+	}
+	return ""
 }
 
 // project is the row as an objectArray entry: the columns named, or every
@@ -37,9 +48,9 @@ func (r row) project(cols []string) map[string]any {
 	out := make(map[string]any, len(cols))
 	for _, c := range cols {
 		if c == "tags" {
-			out[c] = r.tags
+			out[c] = r.l.tags
 		} else {
-			out[c] = r.cols[c]
+			out[c] = r.col(c)
 		}
 	}
 	return out
@@ -52,18 +63,18 @@ func (e *Emulator) runQuery(q *query, scope map[string]bool) []row {
 	all := e.listedResources()
 	e.mu.Unlock()
 	var out []row
-	for _, l := range all {
-		if scope != nil && !scope[strings.ToLower(l.res.Subscription)] {
+	for i := range all {
+		if scope != nil && !scope[strings.ToLower(all[i].res.Subscription)] {
 			continue
 		}
-		r := rowOf(l)
+		r := row{&all[i]}
 		if !slices.ContainsFunc(q.where, func(c cond) bool { return !c.eval(r) }) {
 			out = append(out, r)
 		}
 	}
 	col := cmp.Or(q.orderBy, "id")
 	slices.SortStableFunc(out, func(a, b row) int {
-		c := strings.Compare(a.cols[col], b.cols[col])
+		c := strings.Compare(a.col(col), b.col(col))
 		if q.desc {
 			return -c
 		}
@@ -76,9 +87,9 @@ func (e *Emulator) runQuery(q *query, scope map[string]bool) []row {
 // dynamic lookup gives null. tostring(null) is "".
 func (v value) get(r row) (s string, null bool) {
 	if !v.isTag {
-		return r.cols[v.column], false
+		return r.col(v.column), false
 	}
-	s, ok := r.tags[v.tag]
+	s, ok := r.l.tags[v.tag]
 	return s, !ok && !v.tostring
 }
 

@@ -71,6 +71,7 @@ func (e *Emulator) listedResources() []listed {
 			continue
 		}
 		seen[k] = true
+		e.addSubscription(r.Subscription)
 		out = append(out, listed{res: r, typ: Types[r.typeName()], id: r.ID(), tags: maps.Clone(e.disc.tags[k])})
 	}
 	slices.SortFunc(out, func(a, b listed) int { return strings.Compare(a.id, b.id) })

@@ -163,9 +163,7 @@ func (e *Emulator) Subscriptions() []Subscription {
 
 // subscriptions is Subscriptions; e.mu is held.
 func (e *Emulator) subscriptions() []Subscription {
-	for _, a := range e.accounts {
-		e.addSubscription(a.Subscription)
-	}
+	e.listedResources() // adds the subscriptions that hold resources
 	out := make([]Subscription, 0, len(e.disc.subs))
 	for k, state := range e.disc.subs {
 		id := e.disc.subOrder[k]

@@ -228,9 +228,13 @@ func TestDiscoverManagementGroup(t *testing.T) {
 
 // TestDiscoverHonoursQuota: with a quota of 2 queries a window, the third
 // page waits for the reset the second answer announced, and no query is
-// throttled.
+// throttled. The wait is not a request: it may outlast the request
+// timeout.
 func TestDiscoverHonoursQuota(t *testing.T) {
-	s := discoverSource(t)
+	discoverSource(t)
+	o := emuOpts
+	o.Timeout = 500 * time.Millisecond
+	s := newSource(t, o)
 	emu.SetGraphPageSize(1)
 	sub := newSub()
 	for i := range 3 {
