@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"time"
 )
 
 // adminRequest names a resource, and what to do to it. Type "" is
@@ -33,6 +34,15 @@ type adminRequest struct {
 	// ManagementGroup and Subscriptions make a management group.
 	ManagementGroup string   `json:"managementGroup,omitempty"`
 	Subscriptions   []string `json:"subscriptions,omitempty"`
+	// Endpoint picks a discovery fault's endpoint: "graph",
+	// "subscriptions", or "list" (of Type in SubscriptionID).
+	Endpoint string `json:"endpoint,omitempty"`
+	// Discovery settings: Resource Graph's quota (queries per window),
+	// page sizes; 0 restores the default.
+	GraphQuota    int     `json:"graphQuota,omitempty"`
+	GraphWindow   float64 `json:"graphWindowSeconds,omitempty"`
+	GraphPageSize int     `json:"graphPageSize,omitempty"`
+	ListPageSize  int     `json:"listPageSize,omitempty"`
 }
 
 func (r adminRequest) resource() Resource {
@@ -99,6 +109,36 @@ func (e *Emulator) adminDiscoveryRoutes(mux *http.ServeMux) {
 		e.AddManagementGroup(r.ManagementGroup, r.Subscriptions...)
 		return nil
 	}))
+	mux.HandleFunc("POST /_emulator/discovery-faults", e.admin(e.adminDiscoveryFault))
+	mux.HandleFunc("POST /_emulator/discovery-settings", e.admin(func(r adminRequest) error {
+		e.SetGraphQuota(r.GraphQuota, time.Duration(r.GraphWindow*float64(time.Second)))
+		e.SetGraphPageSize(r.GraphPageSize)
+		e.SetListPageSize(r.ListPageSize)
+		return nil
+	}))
+}
+
+// adminDiscoveryFault queues Fault for the endpoint named, or with no
+// fault clears every discovery fault.
+func (e *Emulator) adminDiscoveryFault(r adminRequest) error {
+	if r.Fault == nil {
+		e.ClearDiscoveryFaults()
+		return nil
+	}
+	switch r.Endpoint {
+	case "graph":
+		e.InjectGraphFault(*r.Fault)
+	case "subscriptions":
+		e.InjectSubscriptionsFault(*r.Fault)
+	case "list":
+		if _, err := r.resource().kind(); err != nil || r.SubscriptionID == "" {
+			return errors.New("a list fault needs a known type and a subscriptionId")
+		}
+		e.InjectListFault(r.SubscriptionID, r.resource().typeName(), *r.Fault)
+	default:
+		return fmt.Errorf("endpoint %q is not graph, subscriptions or list", r.Endpoint)
+	}
+	return nil
 }
 
 // adminRegenerate renews the key KeyName names.

@@ -189,10 +189,34 @@ func TestAdminDiscovery(t *testing.T) {
 		{"subscriptions", map[string]any{"subscriptionId": subB, "state": "Sleeping"}, 404},
 		{"subscriptions", map[string]any{"state": "Enabled"}, 404},
 		{"management-groups", map[string]any{"managementGroup": "mg1", "subscriptions": []string{subA}}, 204},
+		{"discovery-settings", map[string]any{"graphQuota": 1, "graphWindowSeconds": 60, "listPageSize": 1}, 204},
+		{"discovery-faults", map[string]any{"endpoint": "list", "type": "batch", "subscriptionId": subA, "fault": map[string]any{"kind": "status", "status": 503, "times": 1}}, 204},
+		{"discovery-faults", map[string]any{"endpoint": "list", "type": "nosuch", "subscriptionId": subA, "fault": map[string]any{"kind": "status"}}, 404},
+		{"discovery-faults", map[string]any{"endpoint": "elsewhere", "fault": map[string]any{"kind": "status"}}, 404},
+		{"discovery-faults", map[string]any{"endpoint": "graph", "fault": map[string]any{"kind": "status", "status": 500, "times": 1}}, 204},
 	} {
 		if got := admin(step.path, step.body); got != step.want {
 			t.Errorf("%s %v: %d, want %d", step.path, step.body, got, step.want)
 		}
+	}
+	checkAdminDiscovery(t, c)
+}
+
+// checkAdminDiscovery checks what TestAdminDiscovery set took effect.
+func checkAdminDiscovery(t *testing.T, c *client) {
+	t.Helper()
+	list := c.emu.URL() + "/subscriptions/" + subA + "/providers/Microsoft.Batch/batchAccounts?api-version=2024-02-01"
+	if status, _, _ := c.send(http.MethodGet, list, nil, ""); status != http.StatusServiceUnavailable {
+		t.Fatalf("list fault through the admin API: %d", status)
+	}
+	if got, pages := listAll[listEntry](t, c, list); len(got) != 2 || pages != 2 {
+		t.Fatalf("list page size through the admin API: %d in %d pages", len(got), pages)
+	}
+	if a := c.graph(map[string]any{"query": "Resources"}); a.status != http.StatusInternalServerError {
+		t.Fatalf("graph fault through the admin API: %d", a.status)
+	}
+	if a := c.graph(map[string]any{"query": "Resources"}); a.status != http.StatusTooManyRequests {
+		t.Fatalf("graph quota of 1 through the admin API: %d", a.status)
 	}
 	c.emu.SetGraphQuota(100, 0)
 	a := c.graph(map[string]any{"managementGroups": []string{"mg1"}, "query": "Resources | where isnotempty(tags['keysync']) or isnotempty(tags['owner']) | project id, name, tags | order by id asc"})
