@@ -52,7 +52,7 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "armemu:", err)
 		return 1
 	}
-	defer emu.Close()
+	defer func() { _ = emu.Close() }()
 	if err := writeState(*stateDir, emu); err != nil {
 		fmt.Fprintln(os.Stderr, "armemu:", err)
 		return 1
