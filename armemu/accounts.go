@@ -21,6 +21,9 @@ type Account struct {
 	Keys map[string]string
 	// History holds every key value this account has had, oldest first.
 	History []string
+	// Tags are the resource's tags (for Event Hubs and Service Bus, the
+	// namespace's), as SetTags set them; Get fills them in.
+	Tags map[string]string
 }
 
 // Add creates a resource with fresh random keys and returns a copy. An
@@ -39,6 +42,7 @@ func (e *Emulator) Add(r Resource) Account {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.accounts[r.key()] = a
+	e.disc.resources = nil
 	return a.copy()
 }
 
@@ -50,7 +54,9 @@ func (e *Emulator) Get(r Resource) (Account, bool) {
 	if !ok {
 		return Account{}, false
 	}
-	return a.copy(), true
+	c := a.copy()
+	c.Tags = e.tagsOf(r)
+	return c, true
 }
 
 // SetKeysDisabled switches a resource's key authentication off or on.

@@ -1,12 +1,15 @@
 package armemu
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
+	"time"
 )
 
 // adminRequest names a resource, and what to do to it. Type "" is
@@ -24,6 +27,22 @@ type adminRequest struct {
 	Fault    *Fault `json:"fault,omitempty"`
 	// ClientID picks the managed identity a token fault applies to.
 	ClientID string `json:"clientId,omitempty"`
+	// Tags, when set, are the resource's tags (accounts, tags).
+	Tags map[string]string `json:"tags,omitempty"`
+	// State is a subscription's state (subscriptions).
+	State string `json:"state,omitempty"`
+	// ManagementGroup and Subscriptions make a management group.
+	ManagementGroup string   `json:"managementGroup,omitempty"`
+	Subscriptions   []string `json:"subscriptions,omitempty"`
+	// Endpoint picks a discovery fault's endpoint: "graph",
+	// "subscriptions", or "list" (of Type in SubscriptionID).
+	Endpoint string `json:"endpoint,omitempty"`
+	// Discovery settings: Resource Graph's quota (queries per window),
+	// page sizes; 0 restores the default.
+	GraphQuota    int     `json:"graphQuota,omitempty"`
+	GraphWindow   float64 `json:"graphWindowSeconds,omitempty"`
+	GraphPageSize int     `json:"graphPageSize,omitempty"`
+	ListPageSize  int     `json:"listPageSize,omitempty"`
 }
 
 func (r adminRequest) resource() Resource {
@@ -42,6 +61,9 @@ func (e *Emulator) adminRoutes() http.Handler {
 			return err
 		}
 		e.Add(res)
+		if r.Tags != nil {
+			return e.SetTags(res, r.Tags)
+		}
 		return nil
 	}))
 	mux.HandleFunc("POST /_emulator/regenerate", e.admin(e.adminRegenerate))
@@ -64,7 +86,59 @@ func (e *Emulator) adminRoutes() http.Handler {
 		e.InjectTokenFault(r.ClientID, *r.Fault)
 		return nil
 	}))
+	e.adminDiscoveryRoutes(mux)
 	return mux
+}
+
+// adminDiscoveryRoutes set what discovery finds: tags, subscription
+// states, management groups.
+func (e *Emulator) adminDiscoveryRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /_emulator/tags", e.admin(func(r adminRequest) error {
+		return e.SetTags(r.resource(), r.Tags)
+	}))
+	mux.HandleFunc("POST /_emulator/subscriptions", e.admin(func(r adminRequest) error {
+		if r.SubscriptionID == "" {
+			return errors.New("subscriptionId is required")
+		}
+		return e.SetSubscriptionState(r.SubscriptionID, cmp.Or(r.State, StateEnabled))
+	}))
+	mux.HandleFunc("POST /_emulator/management-groups", e.admin(func(r adminRequest) error {
+		if r.ManagementGroup == "" {
+			return errors.New("managementGroup is required")
+		}
+		e.AddManagementGroup(r.ManagementGroup, r.Subscriptions...)
+		return nil
+	}))
+	mux.HandleFunc("POST /_emulator/discovery-faults", e.admin(e.adminDiscoveryFault))
+	mux.HandleFunc("POST /_emulator/discovery-settings", e.admin(func(r adminRequest) error {
+		e.SetGraphQuota(r.GraphQuota, time.Duration(r.GraphWindow*float64(time.Second)))
+		e.SetGraphPageSize(r.GraphPageSize)
+		e.SetListPageSize(r.ListPageSize)
+		return nil
+	}))
+}
+
+// adminDiscoveryFault queues Fault for the endpoint named, or with no
+// fault clears every discovery fault.
+func (e *Emulator) adminDiscoveryFault(r adminRequest) error {
+	if r.Fault == nil {
+		e.ClearDiscoveryFaults()
+		return nil
+	}
+	switch r.Endpoint {
+	case "graph":
+		e.InjectGraphFault(*r.Fault)
+	case "subscriptions":
+		e.InjectSubscriptionsFault(*r.Fault)
+	case "list":
+		if _, err := r.resource().kind(); err != nil || r.SubscriptionID == "" {
+			return errors.New("a list fault needs a known type and a subscriptionId")
+		}
+		e.InjectListFault(r.SubscriptionID, r.resource().typeName(), *r.Fault)
+	default:
+		return fmt.Errorf("endpoint %q is not graph, subscriptions or list", r.Endpoint)
+	}
+	return nil
 }
 
 // adminRegenerate renews the key KeyName names.
@@ -109,13 +183,16 @@ type accountView struct {
 	Secondary      string            `json:"secondaryFingerprint"`
 	Fingerprints   map[string]string `json:"fingerprints"`
 	Requests       int               `json:"listKeysRequests"`
+	Tags           map[string]string `json:"tags,omitempty"`
 }
 
 func (e *Emulator) adminList(w http.ResponseWriter, _ *http.Request) {
 	e.mu.Lock()
 	out := make([]accountView, 0, len(e.accounts))
 	for k, a := range e.accounts {
-		out = append(out, view(a, e.requests[k]))
+		v := view(a, e.requests[k])
+		v.Tags = e.tagsOf(a.Resource)
+		out = append(out, v)
 	}
 	e.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

@@ -11,11 +11,19 @@
 // from Azure's REST API specs: it imports nothing of keysync, so it is an
 // oracle for keysync's table, not a copy of it.
 //
+// For discovery it serves Azure Resource Graph's query API (a KQL subset
+// parsed by its own small parser, $skipToken paging bound to the query and
+// scope, the per-caller quota and its headers), GET /subscriptions with
+// subscription states, and each type's list-by-subscription API paged by
+// nextLink; resources carry tags and subscriptions can sit in management
+// groups.
+//
 // Faults can be injected per account (status and CloudError code with
 // Retry-After, raw or absurd, connection reset, truncated JSON, an HTML
 // gateway page, a hang, a huge streamed body, a body cut mid-stream, a
-// redirect, a malformed key in a good answer) and per managed identity on
-// the token endpoint. It runs in-process from tests (New, Start) and as a process
+// redirect, a malformed key in a good answer, a raw body of the test's
+// choosing), per discovery endpoint, and per managed identity on the token
+// endpoint. It runs in-process from tests (New, Start) and as a process
 // (cmd/armemu), where an admin API under /_emulator/ does the same.
 package armemu
 
@@ -56,6 +64,7 @@ type Emulator struct {
 	throttled int
 	latency   time.Duration
 	reqSeq    int
+	disc      discoveryState
 
 	server  *http.Server
 	ln      net.Listener
@@ -66,6 +75,7 @@ type Emulator struct {
 
 type token struct {
 	resource string
+	client   string
 	expires  time.Time
 }
 

@@ -32,6 +32,10 @@ const (
 	// FaultBadKey answers 200 with the account's keys, but with Field's
 	// value replaced by Value.
 	FaultBadKey = "bad-key"
+	// FaultRaw answers Status (200 if 0) with Body verbatim as JSON: a
+	// hostile or malformed answer (a foreign nextLink, a row of another
+	// type, a page that says it is truncated).
+	FaultRaw = "raw"
 )
 
 // Fault is one injected failure.
@@ -51,8 +55,13 @@ type Fault struct {
 	// Field and Value are FaultBadKey's replaced key.
 	Field string `json:"field,omitempty"`
 	Value string `json:"value,omitempty"`
+	// Body is FaultRaw's answer.
+	Body string `json:"body,omitempty"`
 	// Times is how many requests the fault hits; 0 means every one.
 	Times int `json:"times,omitempty"`
+	// Skip is how many requests pass untouched before the fault hits
+	// (to fail the third page of a list, say).
+	Skip int `json:"skip,omitempty"`
 	// Action, when set, limits the fault to requests for that action
 	// (such as "regenerateKeys"); others pass it by.
 	Action string `json:"action,omitempty"`
@@ -78,6 +87,10 @@ func (e *Emulator) ClearFaults(r Resource) {
 func (e *Emulator) nextFault(k, action string) (Fault, bool) {
 	q := e.faults[k]
 	if len(q) == 0 || (q[0].Action != "" && !strings.EqualFold(q[0].Action, action)) {
+		return Fault{}, false
+	}
+	if q[0].Skip > 0 {
+		q[0].Skip--
 		return Fault{}, false
 	}
 	f := q[0]
@@ -116,6 +129,10 @@ func (e *Emulator) serveFault(w http.ResponseWriter, r *http.Request, f Fault) b
 		_, _ = w.Write([]byte("<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>\n"))
 	case FaultHang:
 		e.hang(r)
+	case FaultRaw:
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(cmp.Or(f.Status, http.StatusOK))
+		_, _ = w.Write([]byte(f.Body))
 	default:
 		return false
 	}

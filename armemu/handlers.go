@@ -14,7 +14,9 @@ import (
 func (e *Emulator) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/msi/token", e.handleToken)
+	mux.HandleFunc("/subscriptions", e.handleSubscriptions)
 	mux.HandleFunc("/subscriptions/", e.handleARM)
+	mux.HandleFunc("/providers/", e.handleGraph)
 	mux.Handle("/_emulator/", e.adminRoutes())
 	return mux
 }
@@ -41,7 +43,7 @@ func (e *Emulator) handleToken(w http.ResponseWriter, r *http.Request) {
 	tok := "emu." + randomString(24)
 	exp := time.Now().Add(e.TokenTTL)
 	e.mu.Lock()
-	e.tokens[tok] = token{resource: q.Get("resource"), expires: exp}
+	e.tokens[tok] = token{resource: q.Get("resource"), client: q.Get("client_id"), expires: exp}
 	e.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{
 		"access_token": tok,
@@ -53,11 +55,11 @@ func (e *Emulator) handleToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Emulator) handleARM(w http.ResponseWriter, r *http.Request) {
-	e.record(r)
-	e.delay(r)
-	reqID := e.requestID()
-	w.Header().Set("x-ms-request-id", reqID)
-	w.Header().Set("x-ms-correlation-request-id", reqID)
+	e.begin(w, r)
+	if sub, typeName, ok := listPath(r.URL.Path); ok {
+		e.handleList(w, r, sub, typeName)
+		return
+	}
 	p, ok := parseARMPath(r.URL.Path)
 	t := Types[p.res.typeName()]
 	op, pathKey := t.operation(p.action)

@@ -35,12 +35,12 @@ func (r Resource) kind() (Type, error) {
 }
 
 // ID is the resource's ARM id, each segment escaped: the resource, or its
-// authorization rule for types with a Child.
+// authorization rule for types with a Child when Rule is set.
 func (r Resource) ID() string {
 	t := Types[r.typeName()]
 	id := fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/%s/%s",
 		url.PathEscape(r.Subscription), url.PathEscape(r.ResourceGroup), t.Provider, url.PathEscape(r.Name))
-	if t.Child != "" {
+	if t.Child != "" && r.Rule != "" {
 		id += "/" + t.Child + "/" + url.PathEscape(r.Rule)
 	}
 	return id

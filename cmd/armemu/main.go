@@ -13,6 +13,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -33,7 +34,7 @@ func run() int {
 	addr := flag.String("addr", "127.0.0.1:0", "listen address (loopback)")
 	stateDir := flag.String("state-dir", "", "folder for ca.pem and env (required)")
 	var accounts accountList
-	flag.Var(&accounts, "account", "a resource as [TYPE:]SUBSCRIPTION/RESOURCEGROUP/NAME[/RULE], TYPE one of "+
+	flag.Var(&accounts, "account", "a resource as [TYPE:]SUBSCRIPTION/RESOURCEGROUP/NAME[/RULE][?TAG=VALUE&...], TYPE one of "+
 		strings.Join(armemu.TypeNames(), ", ")+" (default "+armemu.DefaultType+"; repeatable)")
 	flag.Parse()
 	if *stateDir == "" {
@@ -42,12 +43,10 @@ func run() int {
 	}
 	emu := armemu.New()
 	for _, a := range accounts {
-		r, err := parseResource(a)
-		if err != nil {
+		if err := addAccount(emu, a); err != nil {
 			fmt.Fprintf(os.Stderr, "armemu: --account %q: %v\n", a, err)
 			return 2
 		}
-		emu.Add(r)
 	}
 	if err := emu.Start(*addr); err != nil {
 		fmt.Fprintln(os.Stderr, "armemu:", err)
@@ -67,6 +66,29 @@ func run() int {
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	<-sig
 	return 0
+}
+
+// addAccount adds the resource an --account flag names, with its tags:
+// the resource, then optionally "?" and tags as a URL query.
+func addAccount(emu *armemu.Emulator, s string) error {
+	path, query, tagged := strings.Cut(s, "?")
+	r, err := parseResource(path)
+	if err != nil {
+		return err
+	}
+	tags := map[string]string{}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return fmt.Errorf("tags: %w", err)
+	}
+	for k, v := range q {
+		tags[k] = v[len(v)-1]
+	}
+	emu.Add(r)
+	if !tagged {
+		return nil
+	}
+	return emu.SetTags(r, tags)
 }
 
 // parseResource reads [TYPE:]SUBSCRIPTION/RESOURCEGROUP/NAME[/RULE].

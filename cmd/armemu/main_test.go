@@ -28,3 +28,26 @@ func TestParseResource(t *testing.T) {
 		})
 	}
 }
+
+func TestAddAccountTags(t *testing.T) {
+	emu := armemu.New()
+	if err := addAccount(emu, "sub/rg/tagged?keysync=true&owner=team%20a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := addAccount(emu, "sub/rg/bad?x=%zz"); err == nil {
+		t.Fatal("a malformed tag query was accepted")
+	}
+	a, _ := emu.Get(armemu.Resource{Subscription: "sub", ResourceGroup: "rg", Name: "tagged"})
+	if len(a.Tags) != 2 || a.Tags["keysync"] != "true" || a.Tags["owner"] != "team a" {
+		t.Fatalf("tags %v", a.Tags)
+	}
+	if err := addAccount(emu, "sub/rg/plain"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := emu.Get(armemu.Resource{Subscription: "sub", ResourceGroup: "rg", Name: "plain"}); !ok {
+		t.Fatal("the untagged account was not added")
+	}
+	if got := emu.Subscriptions(); len(got) != 1 || got[0].SubID != "sub" {
+		t.Fatalf("subscriptions %+v", got)
+	}
+}

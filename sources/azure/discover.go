@@ -358,8 +358,10 @@ func (s *Source) nextLink(link, prefix string) (string, error) {
 // discoveryCall sends one discovery request through the pipeline and
 // decodes its answer into out, classified like a keys call. version, when
 // set, is added as api-version (a nextLink carries its own). It honours
-// Resource Graph's quota: when none is left, it waits for the reset.
+// Resource Graph's quota: when none is left, it waits for the reset,
+// under ctx and not the request's timeout, which the wait may outlast.
 func (s *Source) discoveryCall(ctx context.Context, method, u, version string, body, out any) error {
+	wait := ctx
 	ctx, cancel := context.WithTimeout(withBodyLimit(ctx, pageBodyLimit), s.timeout)
 	defer cancel()
 	req, err := runtime.NewRequest(ctx, method, u)
@@ -376,10 +378,10 @@ func (s *Source) discoveryCall(ctx context.Context, method, u, version string, b
 	}
 	req.Raw().Header.Set("Accept", "application/json")
 	runtime.SkipBodyDownload(req)
-	return s.decodeDiscovery(ctx, req, out)
+	return s.decodeDiscovery(ctx, wait, req, out)
 }
 
-func (s *Source) decodeDiscovery(ctx context.Context, req *policy.Request, out any) error {
+func (s *Source) decodeDiscovery(ctx, wait context.Context, req *policy.Request, out any) error {
 	resp, err := s.client.Pipeline().Do(req)
 	var unread *unreadResponse
 	if errors.As(err, &unread) {
@@ -408,7 +410,7 @@ func (s *Source) decodeDiscovery(ctx context.Context, req *policy.Request, out a
 	if err := json.Unmarshal(b, out); err != nil {
 		return responseError(resp, nil, fmt.Errorf("decoding answer: %w", err), false)
 	}
-	return waitQuota(ctx, resp.Header)
+	return waitQuota(wait, resp.Header)
 }
 
 // waitQuota waits for Resource Graph's quota to reset when the answer says
