@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/keysync/keysync/armemu"
+)
+
+// estate creates, in a subscription of its own, tagged and untagged Batch
+// accounts and returns the subscription and the accounts' names.
+func estate(t *testing.T, tagged, untagged int) (sub string, names, others []string) {
+	t.Helper()
+	sub = fmt.Sprintf("dddddddd-0000-0000-0000-%012d", seq.Add(1))
+	for i := range tagged + untagged {
+		r := armemu.Resource{Subscription: sub, ResourceGroup: "rg-disc", Name: fmt.Sprintf("disc%d", seq.Add(1))}
+		emu.Add(r)
+		tags := map[string]string{"owner": "team-" + r.Name}
+		if i < tagged {
+			tags["keysync"] = "true"
+			names = append(names, r.Name)
+		} else {
+			others = append(others, r.Name)
+		}
+		must(t, emu.SetTags(r, tags))
+	}
+	return sub, names, others
+}
+
+func discoverConfig(sub, engine string) string {
+	return config("") + fmt.Sprintf(`
+[[discover]]
+name = "tagged"
+discovery = %q
+subscriptions = [%q]
+tags = { keysync = "true" }
+copy_tags = ["owner"]
+path = "disc/{type}/{resource_group}/{name}"
+`, engine, sub)
+}
+
+// TestDiscoverRunNow: --run-now finds the tagged accounts, with either
+// engine, and writes each at its templated path with its tag recorded;
+// untagged ones are not touched.
+func TestDiscoverRunNow(t *testing.T) {
+	for _, engine := range []string{"resource-graph", "arm-list"} {
+		t.Run(engine, func(t *testing.T) {
+			sub, names, others := estate(t, 3, 2)
+			r := run(t, discoverConfig(sub, engine), "--run-now")
+			r.expect(t, 0)
+			if !strings.Contains(r.stdout, "discovery: 3 accounts, 3 added, 0 removed") {
+				t.Fatalf("report:\n%s", r.stdout)
+			}
+			for _, n := range names {
+				s := readV2(t, "disc/batch/rg-disc/"+n)
+				if s == nil || s.version != 1 || s.meta["azure-tag-owner"] != "team-"+n || s.meta["managed-by"] != "keysync" {
+					t.Fatalf("%s not written as found: %+v", n, s)
+				}
+			}
+			for _, n := range others {
+				if readV2(t, "disc/batch/rg-disc/"+n) != nil {
+					t.Fatalf("untagged %s was written", n)
+				}
+			}
+		})
+	}
+}
+
+// TestDiscoverDryRun: the plan shows what discovery found and writes
+// nothing.
+func TestDiscoverDryRun(t *testing.T) {
+	sub, names, _ := estate(t, 2, 1)
+	r := run(t, discoverConfig(sub, "resource-graph"), "--dry-run")
+	r.expect(t, 0)
+	if !strings.Contains(r.stdout, "discovery: 2 accounts") || !strings.Contains(r.stdout, names[0]) || !strings.Contains(r.stdout, "create") {
+		t.Fatalf("plan:\n%s", r.stdout)
+	}
+	for _, n := range names {
+		if readV2(t, "disc/batch/rg-disc/"+n) != nil {
+			t.Fatalf("dry run wrote %s", n)
+		}
+	}
+}
+
+// TestDiscoverFailureIsLoud: a Resource Graph failure fails the run (exit
+// 1) and names the block, while the listed accounts still sync.
+func TestDiscoverFailureIsLoud(t *testing.T) {
+	sub, names, _ := estate(t, 2, 0)
+	listed := newAccount(t)
+	emu.InjectGraphFault(armemu.Fault{Kind: armemu.FaultStatus, Status: http.StatusForbidden, Code: "AuthorizationFailed",
+		Message: "The client does not have authorization to perform action 'Microsoft.ResourceGraph/resources/read'.", Times: 1})
+	t.Cleanup(emu.ClearDiscoveryFaults)
+	r := run(t, discoverConfig(sub, "resource-graph")+listed.toml(), "--run-now")
+	r.expect(t, 1)
+	if !strings.Contains(r.stdout, "tagged failed") || !strings.Contains(r.stdout, "AuthorizationFailed") {
+		t.Fatalf("report:\n%s", r.stdout)
+	}
+	if readV2(t, listed.path) == nil {
+		t.Fatal("a failed discovery stopped the listed account")
+	}
+	if readV2(t, "disc/batch/rg-disc/"+names[0]) != nil {
+		t.Fatal("a failed discovery wrote")
+	}
+}
+
+// TestDiscoverListedWins: an account both listed and found syncs once, at
+// its listed path.
+func TestDiscoverListedWins(t *testing.T) {
+	sub, names, _ := estate(t, 2, 0)
+	listed := account{sub: sub, rg: "rg-disc", name: names[0], path: "mine/" + names[0]}
+	r := run(t, discoverConfig(sub, "resource-graph")+listed.toml(), "--run-now")
+	r.expect(t, 0)
+	if readV2(t, listed.path) == nil || readV2(t, "disc/batch/rg-disc/"+names[0]) != nil || readV2(t, "disc/batch/rg-disc/"+names[1]) == nil {
+		t.Fatalf("listed account not preferred:\n%s", r.stdout)
+	}
+}
