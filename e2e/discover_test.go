@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/keysync/keysync/armemu"
 )
@@ -114,5 +116,41 @@ func TestDiscoverListedWins(t *testing.T) {
 	r.expect(t, 0)
 	if readV2(t, listed.path) == nil || readV2(t, "disc/batch/rg-disc/"+names[0]) != nil || readV2(t, "disc/batch/rg-disc/"+names[1]) == nil {
 		t.Fatalf("listed account not preferred:\n%s", r.stdout)
+	}
+}
+
+// TestDiscoverDaemon: the daemon discovers at start, picks up a new
+// account when asked to look again (SIGHUP), marks the secret of one that
+// lost its tag, and shows it all in /status and /metrics.
+func TestDiscoverDaemon(t *testing.T) {
+	sub, names, _ := estate(t, 3, 0)
+	top, tok := apiToken(t)
+	d := startDaemon(t, func(addr string) string {
+		return daemonConfig(addr, top+"\nmax_removed_fraction = 0.5\n") + strings.Replace(discoverConfig(sub, "resource-graph"), config(""), "", 1) +
+			"on_removed = \"mark\"\n"
+	})
+	path := func(n string) string { return "disc/batch/rg-disc/" + n }
+	d.waitFor("the found accounts in Vault", 20*time.Second, func() bool {
+		return readV2(t, path(names[0])) != nil && readV2(t, path(names[2])) != nil
+	})
+	// a new tagged account, and one that loses its tag
+	extra := armemu.Resource{Subscription: sub, ResourceGroup: "rg-disc", Name: fmt.Sprintf("disc%d", seq.Add(1))}
+	emu.Add(extra)
+	must(t, emu.SetTags(extra, map[string]string{"keysync": "true", "owner": "team-x"}))
+	must(t, emu.SetTags(armemu.Resource{Subscription: sub, ResourceGroup: "rg-disc", Name: names[1]}, map[string]string{"owner": "gone"}))
+	d.signal(syscall.SIGHUP)
+	d.waitFor("the new account in Vault and the untagged one marked", 20*time.Second, func() bool {
+		s := readV2(t, path(names[1]))
+		return readV2(t, path(extra.Name)) != nil && s != nil && s.meta["source-gone-at"] != ""
+	})
+	d.waitFor("the discovery gauge", 10*time.Second, func() bool {
+		return d.metric(`keysync_discovered_accounts{type="batch"}`) == 3
+	})
+	if d.metric(`keysync_discovery_runs_total{block="tagged",result="ok"}`) < 2 {
+		t.Fatal("discovery runs not counted")
+	}
+	code, _, body := d.call(http.MethodGet, "/status", tok)
+	if code != http.StatusOK || !strings.Contains(body, `"discovery":{`) || !strings.Contains(body, `"removed":1`) {
+		t.Fatalf("status %d: %s", code, body)
 	}
 }

@@ -37,6 +37,8 @@ type keysyncd struct {
 	// pending outlives reloads: a rotated key must reach Vault whatever
 	// the config becomes.
 	pending *runner.Pending
+	// estate holds the listed and the discovered accounts.
+	estate *estate
 }
 
 // runDaemon runs until SIGTERM or SIGINT: the scheduler, the HTTP
@@ -65,7 +67,8 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	if err != nil {
 		log.Warn("vault login failed; retrying in the background", "err", err)
 	}
-	d.sched = scheduler.New(schedulerOptions(cfg, log, d.metrics), d.daemonRunner(p.runner), p.accounts)
+	d.estate = newEstate(cfg, p, d.daemonRunner(p.runner))
+	d.sched = scheduler.New(schedulerOptions(cfg, log, d.metrics), d.estate.runner, p.accounts)
 	d.probe = server.NewVaultProbe(p.sink.Check, vaultProbeInterval, log)
 	d.probe.Observe = d.metrics.VaultUp
 	srv, err := d.server(cfg, tok)
@@ -80,6 +83,7 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	go d.notify.Watchdog(ctx, d.sched.Alive)
 	schedDone := make(chan struct{})
 	go func() { _ = d.sched.Run(ctx); close(schedDone) }()
+	go d.rediscover(ctx)
 	d.notify.Ready()
 	log.Info("keysync daemon started", "version", version, "accounts", len(p.accounts))
 
@@ -121,7 +125,7 @@ func apiToken(cfg *config.Config, log *slog.Logger) (*server.Token, error) {
 // address, starts them; tok, when set, protects the operator endpoints.
 func (d *keysyncd) server(cfg *config.Config, tok *server.Token) (*server.Server, error) {
 	srv := &server.Server{Scheduler: d.sched, Vault: d.probe, Metrics: d.metrics.Handler(), Logger: d.log, Token: tok,
-		Observer: d.metrics, PendingRotations: d.pending.Paths, SyncMinInterval: cfg.API.SyncMinInterval.Duration}
+		Observer: d.metrics, PendingRotations: d.pending.Paths, Discovery: d.estate.status, SyncMinInterval: cfg.API.SyncMinInterval.Duration}
 	if cfg.Listen == "" {
 		return srv, nil
 	}
@@ -195,7 +199,7 @@ func (d *keysyncd) reload(ctx context.Context) {
 		d.log.Error("reload failed: keeping the running configuration", "err", err)
 		return
 	}
-	if err := d.sched.Reload(ctx, d.daemonRunner(p.runner), p.accounts); err != nil {
+	if err := d.estate.reload(ctx, d.sched, cfg, p, d.daemonRunner(p.runner)); err != nil {
 		return
 	}
 	d.probe.SetCheck(p.sink.Check)

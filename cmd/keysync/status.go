@@ -7,8 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -188,6 +190,18 @@ func printStatus(w io.Writer, r server.StatusReply) {
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "%d accounts at %s\n", len(r.Accounts), when(r.Time))
+	if d := r.Discovery; d != nil {
+		fmt.Fprintf(w, "discovery at %s: %d accounts, %d added, %d removed\n", when(d.At), d.Accounts, d.Added, d.Removed)
+		for _, name := range slices.Sorted(maps.Keys(d.Failed)) {
+			fmt.Fprintf(w, "  %s failed: %s\n", cell(name), cell(d.Failed[name]))
+		}
+		for _, c := range d.Conflicts {
+			fmt.Fprintf(w, "  conflict: %s\n", cell(c))
+		}
+		if d.Held != "" {
+			fmt.Fprintf(w, "  held: %s\n", cell(d.Held))
+		}
+	}
 }
 
 func rotationCell(r scheduler.RotationStatus) string {

@@ -57,8 +57,23 @@ func (s *Server) sync(w http.ResponseWriter, _ *http.Request) {
 
 // StatusReply is GET /status's answer.
 type StatusReply struct {
-	Time     time.Time                 `json:"time"`
-	Accounts []scheduler.AccountStatus `json:"accounts"`
+	Time      time.Time                 `json:"time"`
+	Accounts  []scheduler.AccountStatus `json:"accounts"`
+	Discovery *DiscoveryStatus          `json:"discovery,omitempty"`
+}
+
+// DiscoveryStatus is what the last run of the [[discover]] blocks found.
+type DiscoveryStatus struct {
+	At       time.Time `json:"at"`
+	Accounts int       `json:"accounts"`
+	Added    int       `json:"added"`
+	Removed  int       `json:"removed"`
+	// Failed names each block whose query failed, with why.
+	Failed map[string]string `json:"failed,omitempty"`
+	// Conflicts are paths or resources two blocks claim.
+	Conflicts []string `json:"conflicts,omitempty"`
+	// Held says why nothing was removed, when something would have been.
+	Held string `json:"held,omitempty"`
 }
 
 func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
@@ -73,7 +88,11 @@ func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
 	for i := range accounts {
 		accounts[i].Rotation.Pending = pending[accounts[i].Path]
 	}
-	writeJSON(w, http.StatusOK, StatusReply{Time: now.UTC(), Accounts: accounts})
+	reply := StatusReply{Time: now.UTC(), Accounts: accounts}
+	if s.Discovery != nil {
+		reply.Discovery = s.Discovery()
+	}
+	writeJSON(w, http.StatusOK, reply)
 }
 
 // triggerGate lets one trigger through per interval.

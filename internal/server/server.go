@@ -46,6 +46,8 @@ type Server struct {
 	Observer  Observer
 	// PendingRotations lists paths whose rotated key is not in Vault yet.
 	PendingRotations func() []string
+	// Discovery, when set, says what the last discovery found.
+	Discovery func() *DiscoveryStatus
 	// Token protects POST /sync, GET /status and the details of /readyz;
 	// nil turns the first two off (404) and keeps /readyz terse.
 	Token *Token

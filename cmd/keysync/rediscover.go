@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/keysync/keysync/config"
+	"github.com/keysync/keysync/internal/server"
+	"github.com/keysync/keysync/sync/discovery"
+	"github.com/keysync/keysync/sync/runner"
+	"github.com/keysync/keysync/sync/scheduler"
+)
+
+// estate is what the daemon syncs: the config's listed accounts and what
+// its [[discover]] blocks found last. Reloads and discoveries both change
+// it; mu makes each hand-over to the scheduler whole.
+type estate struct {
+	mu      sync.Mutex
+	cfg     *config.Config
+	parts   *parts
+	runner  *runner.Runner
+	found   []scheduler.Account
+	state   *discovery.State
+	gen     int // bumped by every reload: a discovery of an older config is dropped
+	last    *server.DiscoveryStatus
+	trigger chan struct{}
+}
+
+func newEstate(cfg *config.Config, p *parts, r *runner.Runner) *estate {
+	return &estate{cfg: cfg, parts: p, runner: r, trigger: make(chan struct{}, 1)}
+}
+
+// accounts are the listed and the found accounts, as the scheduler takes
+// them; e.mu is held.
+func (e *estate) accounts() []scheduler.Account {
+	return append(append([]scheduler.Account(nil), e.parts.accounts...), e.found...)
+}
+
+// reload installs a new config's parts, hands the accounts to the
+// scheduler, and asks for a discovery with the new config. The accounts
+// found before stay until that discovery answers, unless the config has no
+// [[discover]] block any more.
+func (e *estate) reload(ctx context.Context, sched *scheduler.Scheduler, cfg *config.Config, p *parts, r *runner.Runner) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cfg, e.parts, e.runner = cfg, p, r
+	e.gen++
+	if len(cfg.Discover) == 0 {
+		e.found, e.state, e.last = nil, nil, nil
+	} else {
+		e.ask()
+	}
+	return sched.Reload(ctx, r, e.accounts())
+}
+
+// ask requests a discovery now; one already asked for covers it.
+func (e *estate) ask() {
+	select {
+	case e.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// rediscover runs the [[discover]] blocks now and then every
+// discover_every, or sooner when a reload asks, until ctx ends.
+func (d *keysyncd) rediscover(ctx context.Context) {
+	for {
+		d.discoverOnce(ctx)
+		d.estate.mu.Lock()
+		every := d.estate.cfg.DiscoverEvery.Duration
+		d.estate.mu.Unlock()
+		t := time.NewTimer(every)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		case <-d.estate.trigger:
+			t.Stop()
+		}
+	}
+}
+
+// discoverOnce runs one discovery without holding the estate (it talks to
+// Azure), then hands what it found to the scheduler, and runs the removals
+// of accounts gone since the last one.
+func (d *keysyncd) discoverOnce(ctx context.Context) {
+	e := d.estate
+	e.mu.Lock()
+	cfg, p, r, prev, gen := e.cfg, e.parts, e.runner, e.state, e.gen
+	e.mu.Unlock()
+	if len(cfg.Discover) == 0 {
+		return
+	}
+	found, removals, out, next := discovered(ctx, cfg, p.source, p.accounts, prev)
+	d.observeDiscovery(cfg, out)
+	e.mu.Lock()
+	if e.gen != gen || ctx.Err() != nil {
+		e.mu.Unlock()
+		return // a reload came meanwhile and asked for another
+	}
+	e.found, e.state, e.last = found, next, discoveryStatus(out, time.Now())
+	accts := e.accounts()
+	err := d.sched.Reload(ctx, r, accts)
+	e.mu.Unlock()
+	if err != nil || len(removals) == 0 {
+		return
+	}
+	d.log.Info("discovery: handling accounts no longer found", "count", len(removals))
+	r.Run(ctx, removals)
+}
+
+// observeDiscovery logs and counts a discovery.
+func (d *keysyncd) observeDiscovery(cfg *config.Config, out discovery.Outcome) {
+	byType := map[string]int{}
+	for _, f := range out.Jobs {
+		byType[f.Job.Account.Type]++
+	}
+	d.metrics.Discovered(byType)
+	for i, b := range cfg.Discover {
+		name, result := b.BlockName(i), "ok"
+		switch {
+		case out.Failed[name] != nil:
+			result = "failed"
+			d.log.Error("discovery failed: keeping the accounts it found before", "block", name, "err", out.Failed[name])
+		case out.Decision.Held != "":
+			result = "held"
+		}
+		d.metrics.DiscoveryRun(name, result)
+	}
+	for _, c := range out.Decision.Conflicts {
+		d.log.Error("discovery conflict", "err", c.Error())
+	}
+	if out.Decision.Held != "" {
+		d.log.Warn("discovery held back its removals", "reason", out.Decision.Held)
+	}
+	d.log.Info(out.Summary())
+}
+
+// status is what the last discovery found, for GET /status; nil before
+// the first.
+func (e *estate) status() *server.DiscoveryStatus {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.last
+}
+
+func discoveryStatus(out discovery.Outcome, at time.Time) *server.DiscoveryStatus {
+	d := out.Decision
+	st := &server.DiscoveryStatus{At: at.UTC(), Accounts: len(d.Discovered), Added: len(d.Added), Removed: len(d.Removed), Held: d.Held}
+	for name, err := range out.Failed {
+		if st.Failed == nil {
+			st.Failed = map[string]string{}
+		}
+		st.Failed[name] = err.Error()
+	}
+	for _, c := range d.Conflicts {
+		st.Conflicts = append(st.Conflicts, c.Error())
+	}
+	return st
+}
