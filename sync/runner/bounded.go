@@ -37,12 +37,27 @@ func (s semaphore) acquire(ctx context.Context) (release func(), err error) {
 // errNoRotator: the source cannot regenerate keys.
 var errNoRotator = errors.New("rotation is configured but the source cannot regenerate keys")
 
-// bounded is a source whose calls are bounded per subscription
-// (Runner.SubscriptionConcurrency), so that one subscription's accounts
-// cannot take every worker while ARM throttles it.
+// bounded is a source whose calls are bounded in all (Runner.Concurrency)
+// and per subscription (Runner.SubscriptionConcurrency), so that one
+// subscription's accounts cannot take every worker while ARM throttles it.
 type bounded struct {
 	sources.Source
 	*subscriptionSems
+	all semaphore
+}
+
+// acquire takes a slot of both bounds, the subscription's first.
+func (b bounded) acquire(ctx context.Context, subscription string) (release func(), err error) {
+	releaseSub, err := b.sem(subscription).acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	releaseAll, err := b.all.acquire(ctx)
+	if err != nil {
+		releaseSub()
+		return nil, err
+	}
+	return func() { releaseAll(); releaseSub() }, nil
 }
 
 // subscriptionSems holds a semaphore per subscription, made on first use.
@@ -55,7 +70,7 @@ type subscriptionSems struct {
 
 // Fetch implements sources.Source.
 func (b bounded) Fetch(ctx context.Context, a sources.Account) (secret.Fields, error) {
-	release, err := b.sem(a.SubscriptionID).acquire(ctx)
+	release, err := b.acquire(ctx, a.SubscriptionID)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +84,7 @@ func (b bounded) Regenerate(ctx context.Context, a sources.Account, key string) 
 	if !ok {
 		return nil, errNoRotator
 	}
-	release, err := b.sem(a.SubscriptionID).acquire(ctx)
+	release, err := b.acquire(ctx, a.SubscriptionID)
 	if err != nil {
 		return nil, err
 	}

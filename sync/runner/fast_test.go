@@ -336,14 +336,22 @@ type gauge struct {
 }
 
 func (g *gauge) hold() {
+	g.enter()
+	time.Sleep(2 * time.Millisecond) // a call's duration, not synchronisation
+	g.leave()
+}
+
+func (g *gauge) enter() {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	g.now++
 	g.max = max(g.max, g.now)
-	g.mu.Unlock()
-	time.Sleep(2 * time.Millisecond) // a call's duration, not synchronisation
+}
+
+func (g *gauge) leave() {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	g.now--
-	g.mu.Unlock()
 }
 
 func TestFastCancelledRunReportsEveryJob(t *testing.T) {
@@ -389,5 +397,38 @@ func TestFastRemovedAccounts(t *testing.T) {
 	}
 	if got := Summarize(results).String(); !strings.Contains(got, "1 marked gone, 1 deleted") {
 		t.Fatalf("summary %q", got)
+	}
+}
+
+// TestFastSourceStaysBusyWhileTheSinkWrites: while some jobs wait on the
+// sink, Concurrency others keep calling the source, and neither bound is
+// passed.
+func TestFastSourceStaysBusyWhileTheSinkWrites(t *testing.T) {
+	f := newFixture()
+	f.r.Concurrency, f.r.VaultConcurrency = 2, 2
+	var jobs []Job
+	for i := range 16 {
+		jobs = append(jobs, f.job(fmt.Sprintf("a%02d", i)))
+	}
+	source, sink, both := &gauge{}, &gauge{}, &gauge{}
+	f.src.Hook = func(context.Context, string, sources.Account) error {
+		both.enter()
+		defer both.leave()
+		source.hold()
+		return nil
+	}
+	f.sink.Hook = func(context.Context, string, string) error {
+		both.enter()
+		defer both.leave()
+		sink.hold()
+		return nil
+	}
+	for _, res := range f.r.Run(context.Background(), jobs) {
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	if source.max != 2 || sink.max > 2 || both.max < 3 {
+		t.Fatalf("source %d at once (want 2), sink %d (want <= 2), both %d (want > 2)", source.max, sink.max, both.max)
 	}
 }

@@ -6,6 +6,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -59,11 +60,12 @@ type Runner struct {
 	Source sources.Source
 	Sink   sinks.Sink
 	Logger *slog.Logger
-	// Concurrency bounds the jobs in flight; below 1 means 1.
+	// Concurrency bounds the calls in flight to the source; below 1
+	// means 1.
 	Concurrency int
 	// SubscriptionConcurrency bounds the source calls in flight per
-	// subscription, VaultConcurrency the calls in flight to the sink; 0
-	// means no bound beyond Concurrency.
+	// subscription (0: only Concurrency), VaultConcurrency the calls in
+	// flight to the sink (0: as many as Concurrency).
 	SubscriptionConcurrency int
 	VaultConcurrency        int
 	// Pending holds rotations whose write is outstanding; shared across
@@ -76,22 +78,29 @@ type Runner struct {
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
 
-	once      sync.Once
-	subSems   *subscriptionSems
-	vaultSems semaphore
+	once       sync.Once
+	subSems    *subscriptionSems
+	sourceSems semaphore
+	vaultSems  semaphore
 }
+
+func (r *Runner) concurrency() int { return max(r.Concurrency, 1) }
 
 // maxConflicts bounds re-plans after check-and-set conflicts in one attempt.
 const maxConflicts = 3
 
 // Run syncs every job and returns one result each, in job order. A fixed
-// pool of Concurrency workers does the work, so ten thousand jobs cost ten
-// thousand results, not ten thousand goroutines.
+// pool of workers does the work, so ten thousand jobs cost ten thousand
+// results, not ten thousand goroutines. There are as many workers as the
+// source and the sink may have calls in flight together: while some wait
+// on the sink, Concurrency others keep the source busy, so a run takes
+// about as long as its source calls alone.
 func (r *Runner) Run(ctx context.Context, jobs []Job) []Result {
+	r.init()
 	results := make([]Result, len(jobs))
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for range min(max(r.Concurrency, 1), len(jobs)) {
+	for range min(r.concurrency()+cap(r.vaultSems), len(jobs)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -240,12 +249,15 @@ func (r *Runner) init() {
 			r.Pending = NewPending()
 		}
 		r.subSems = &subscriptionSems{perSubscription: r.SubscriptionConcurrency}
-		r.vaultSems = newSemaphore(r.VaultConcurrency)
+		r.sourceSems = newSemaphore(r.concurrency())
+		r.vaultSems = newSemaphore(cmp.Or(r.VaultConcurrency, r.concurrency()))
 	})
 }
 
 // source is Source within its bounds.
-func (r *Runner) source() bounded { return bounded{Source: r.Source, subscriptionSems: r.subSems} }
+func (r *Runner) source() bounded {
+	return bounded{Source: r.Source, subscriptionSems: r.subSems, all: r.sourceSems}
+}
 
 // sink is Sink within its bound.
 func (r *Runner) sink() boundedSink { return boundedSink{Sink: r.Sink, sem: r.vaultSems} }
