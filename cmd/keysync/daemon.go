@@ -78,13 +78,7 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 		p.vault.auth.Revoke(context.WithoutCancel(ctx))
 		return exitStartup
 	}
-	d.useSession(ctx, p.vault)
-	go d.probe.Run(ctx)
-	go d.notify.Watchdog(ctx, d.sched.Alive)
-	schedDone := make(chan struct{})
-	go func() { _ = d.sched.Run(ctx); close(schedDone) }()
-	go d.rediscover(ctx)
-	d.notify.Ready()
+	schedDone := d.start(ctx, p)
 	log.Info("keysync daemon started", "version", version, "accounts", len(p.accounts))
 
 	for sig := range sigs {
@@ -109,6 +103,20 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 		}
 	}
 	return exitOK
+}
+
+// start runs the daemon's goroutines: token renewal, the Vault probe, the
+// watchdog, the scheduler (its end closes the channel returned) and
+// discovery; then it tells systemd the daemon is ready.
+func (d *keysyncd) start(ctx context.Context, p *parts) <-chan struct{} {
+	d.useSession(ctx, p.vault)
+	go d.probe.Run(ctx)
+	go d.notify.Watchdog(ctx, d.sched.Alive)
+	schedDone := make(chan struct{})
+	go func() { _ = d.sched.Run(ctx); close(schedDone) }()
+	go d.rediscover(ctx)
+	d.notify.Ready()
+	return schedDone
 }
 
 // apiToken reads the [api] token file, nil when none is set. One that

@@ -135,7 +135,8 @@ func (d *keysyncd) observeDiscovery(cfg *config.Config, out discovery.Outcome) {
 	if out.Decision.Held != "" {
 		d.log.Warn("discovery held back its removals", "reason", out.Decision.Held)
 	}
-	d.log.Info(out.Summary())
+	d.log.Info("discovery done", "accounts", len(out.Decision.Discovered), "added", len(out.Decision.Added),
+		"removed", len(out.Decision.Removed), "failed_blocks", len(out.Failed), "conflicts", len(out.Decision.Conflicts))
 }
 
 // status is what the last discovery found, for GET /status; nil before
