@@ -396,21 +396,50 @@ func (s *Source) decodeDiscovery(ctx, wait context.Context, req *policy.Request,
 	case err != nil:
 		return transportError(ctx, err)
 	}
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return readError(resp, err)
-	}
 	if resp.StatusCode != http.StatusOK {
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return readError(resp, err)
+		}
 		e := responseError(resp, b, nil, sources.TransientStatus(resp.StatusCode))
 		if e.RetryAfter == 0 {
 			e.RetryAfter = quotaReset(resp.Header)
 		}
 		return e
 	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return responseError(resp, nil, fmt.Errorf("decoding answer: %w", err), false)
+	// A page is decoded as it arrives, never held whole as bytes beside
+	// its rows; the transport still bounds it.
+	if err := decodeAll(resp.Body, out); err != nil {
+		var big *BodyTooLargeError
+		if errors.As(err, &big) {
+			return readError(resp, err)
+		}
+		return responseError(resp, nil, fmt.Errorf("decoding answer: %w", err), !isSyntax(err))
 	}
 	return waitQuota(wait, resp.Header)
+}
+
+// decodeAll decodes one JSON value from r and refuses anything after it.
+func decodeAll(r io.Reader, out any) error {
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(out); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errTrailing
+	}
+	return nil
+}
+
+// errTrailing: more follows the answer's JSON value.
+var errTrailing = errors.New("data after the JSON answer")
+
+// isSyntax reports whether err is the answer's fault (malformed JSON)
+// rather than the connection's (a body cut short is worth a retry).
+func isSyntax(err error) bool {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	return errors.As(err, &syn) || errors.As(err, &typ) || errors.Is(err, errTrailing)
 }
 
 // waitQuota waits for Resource Graph's quota to reset when the answer says
