@@ -57,7 +57,7 @@ func TestDiscoverRunNow(t *testing.T) {
 			}
 			for _, n := range names {
 				s := readV2(t, "disc/batch/rg-disc/"+n)
-				if s == nil || s.version != 1 || s.meta["azure-tag-owner"] != "team-"+n || s.meta["managed-by"] != "keysync" {
+				if s == nil || s.version != 1 || s.meta["azure-tag-owner"] != "team-"+n || s.meta["managed-by"] != "keysync" || s.meta["discovered-by"] != "tagged" {
 					t.Fatalf("%s not written as found: %+v", n, s)
 				}
 			}

@@ -136,7 +136,7 @@ func (b Block) find(ctx context.Context, f Finder, checkPath func(string) error)
 		j := b.Job
 		a := r.Account
 		a.Rule, a.APIVersion = b.Job.Account.Rule, b.Job.Account.APIVersion
-		j.Account = a
+		j.Account, j.DiscoveredBy = a, b.Name
 		j.Path = sources.ExpandPath(b.Path, a)
 		if checkPath != nil {
 			if err := checkPath(j.Path); err != nil {

@@ -52,7 +52,14 @@ type Desired struct {
 	// metadata (copy_tags), each as MetaTagPrefix+name; recorded tags that
 	// are no longer among them are removed.
 	Tags map[string]string
+	// DiscoveredBy names the [[discover]] block that found the account,
+	// recorded as MetaDiscoveredBy; "" for a listed account.
+	DiscoveredBy string
 }
+
+// MetaDiscoveredBy names the [[discover]] block that found the secret's
+// account.
+const MetaDiscoveredBy = "discovered-by"
 
 // MetaTagPrefix precedes an Azure tag's name in the metadata.
 const MetaTagPrefix = "azure-tag-"
@@ -204,6 +211,9 @@ func ownMetadata(d Desired, extra map[string]string) map[string]string {
 		m[MetaFingerprintPrefix+name] = v.Fingerprint()
 	}
 	maps.Copy(m, extra)
+	if d.DiscoveredBy != "" {
+		m[MetaDiscoveredBy] = d.DiscoveredBy
+	}
 	for k, v := range d.Tags {
 		m[MetaTagPrefix+k] = v
 	}
