@@ -69,7 +69,7 @@ func TestDaemonAppRoleTokenLifecycle(t *testing.T) {
 	})
 	a.regenerate(t, "primary")
 	p, _ := a.keys(t)
-	d.waitFor("a sync with the newest token", 5*time.Second, func() bool { return readV2(t, a.path).data["primary"] == p })
+	d.waitFor("a sync with the newest token", 5*time.Second, func() bool { return fieldOf(t, a.path, "primary") == p })
 	if _, m := d.get("/metrics"); strings.Contains(m, `result="failed"`) {
 		t.Errorf("a sync failed across re-logins:\n%s", grep(m, "keysync_sync_total"))
 	}
@@ -138,7 +138,7 @@ func TestDaemonTokenFileRotation(t *testing.T) {
 	}
 	a.regenerate(t, "secondary")
 	_, s := a.keys(t)
-	d.waitFor("a sync with the new token", 10*time.Second, func() bool { return readV2(t, a.path).data["secondary"] == s })
+	d.waitFor("a sync with the new token", 10*time.Second, func() bool { return fieldOf(t, a.path, "secondary") == s })
 }
 
 // TestDaemonLogsInOnce: over many cycles keysync creates one token, not one

@@ -20,7 +20,7 @@ func TestDaemonRotationReachesVaultWithinOneTick(t *testing.T) {
 	a.regenerate(t, "primary")
 	rotated := time.Now()
 	p, _ := a.keys(t)
-	d.waitFor("the rotated key in Vault", 5*time.Second, func() bool { return readV2(t, a.path).data["primary"] == p })
+	d.waitFor("the rotated key in Vault", 5*time.Second, func() bool { return fieldOf(t, a.path, "primary") == p })
 	if took := time.Since(rotated); took > 2500*time.Millisecond {
 		t.Errorf("rotation took %v to reach Vault, more than one tick", took)
 	}
@@ -129,7 +129,7 @@ func TestDaemonReload(t *testing.T) {
 	d.waitFor("the rejected reload", 5*time.Second, func() bool { return d.logLines("reload rejected") == 1 })
 	a.regenerate(t, "secondary")
 	_, s := a.keys(t)
-	d.waitFor("the old config to keep syncing", 5*time.Second, func() bool { return readV2(t, a.path).data["secondary"] == s })
+	d.waitFor("the old config to keep syncing", 5*time.Second, func() bool { return fieldOf(t, a.path, "secondary") == s })
 	if b.requests() != 0 {
 		t.Fatal("the account of the broken file was synced")
 	}

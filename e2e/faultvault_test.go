@@ -167,7 +167,7 @@ func TestFaultVaultTokenRevokedMidRun(t *testing.T) {
 	}
 	a.regenerate(t, "primary")
 	p, _ := a.keys(t)
-	d.waitFor("a sync after the revocation", 10*time.Second, func() bool { return readV2(t, a.path).data["primary"] == p })
+	d.waitFor("a sync after the revocation", 10*time.Second, func() bool { return fieldOf(t, a.path, "primary") == p })
 	_, m := d.get("/metrics")
 	if !strings.Contains(m, `keysync_vault_logins_total{method="approle",result="success"} 2`) {
 		t.Errorf("want exactly one new login:\n%s", grep(m, "logins"))

@@ -86,7 +86,7 @@ func TestHostileConfigReload(t *testing.T) {
 	a.regenerate(t, "secondary")
 	_, s := a.keys(t)
 	d.signal(syscall.SIGUSR1)
-	d.waitFor("a sync on the old config", 5*time.Second, func() bool { return readV2(t, a.path).data["secondary"] == s })
+	d.waitFor("a sync on the old config", 5*time.Second, func() bool { return fieldOf(t, a.path, "secondary") == s })
 	if code, took := d.stop(2 * time.Second); code != 0 {
 		t.Fatalf("exit code %d after %v\n%s", code, took, d.stderr.String())
 	}

@@ -260,7 +260,9 @@ func TestDaemonTokenFileRecoveryLoggedOnce(t *testing.T) {
 	d := startDaemon(t, func(addr string) string {
 		return daemonConfig(addr, "", accts...) + fmt.Sprintf("\n[vault.auth]\nmethod = \"token\"\ntoken_file = %q\n", f)
 	}, "VAULT_TOKEN=")
-	d.waitFor("the first syncs", 15*time.Second, func() bool { return readV2(t, accts[2].path) != nil })
+	d.waitFor("the first syncs", 15*time.Second, func() bool {
+		return readV2(t, accts[0].path) != nil && readV2(t, accts[1].path) != nil && readV2(t, accts[2].path) != nil
+	})
 	if err := vault.Client.Auth().Token().RevokeTree(old); err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +272,10 @@ func TestDaemonTokenFileRecoveryLoggedOnce(t *testing.T) {
 	replaceFile(t, f, fresh)
 	accts[0].regenerate(t, "primary")
 	p, _ := accts[0].keys(t)
-	d.waitFor("a sync with the new token", 20*time.Second, func() bool { return readV2(t, accts[0].path).data["primary"] == p })
+	d.waitFor("a sync with the new token", 20*time.Second, func() bool {
+		s := readV2(t, accts[0].path)
+		return s != nil && s.data["primary"] == p
+	})
 	d.waitCycles(2, 20*time.Second, accts...) // ticks after the recovery
 	if n := d.logLines("no longer valid"); n != 1 {
 		t.Errorf("the invalid token was logged %d times, want 1:\n%s", n, grep(d.stderr.String(), "vault"))

@@ -28,6 +28,16 @@ func readV2(t *testing.T, path string) *kvSecret {
 	return &kvSecret{data: s.Data, version: s.VersionMetadata.Version, meta: s.CustomMetadata}
 }
 
+// fieldOf is one field of the secret at path, nil when there is none (a
+// test waiting for a write must not trip on the secret not being there yet).
+func fieldOf(t *testing.T, path, name string) any {
+	t.Helper()
+	if s := readV2(t, path); s != nil {
+		return s.data[name]
+	}
+	return nil
+}
+
 func writeV2(t *testing.T, path string, data map[string]any) {
 	t.Helper()
 	if _, err := vault.Client.KVv2("secret").Put(context.Background(), path, data); err != nil {
