@@ -119,15 +119,11 @@ func (d *keysyncd) observeDiscovery(cfg *config.Config, out discovery.Outcome) {
 	}
 	d.metrics.Discovered(byType)
 	for i, b := range cfg.Discover {
-		name, result := b.BlockName(i), "ok"
-		switch {
-		case out.Failed[name] != nil:
-			result = "failed"
-			d.log.Error("discovery failed: keeping the accounts it found before", "block", name, "err", out.Failed[name])
-		case out.Decision.Held != "":
-			result = "held"
+		name := b.BlockName(i)
+		if err := out.Failed[name]; err != nil {
+			d.log.Error("discovery failed: keeping the accounts it found before", "block", name, "err", err)
 		}
-		d.metrics.DiscoveryRun(name, result)
+		d.metrics.DiscoveryRun(name, discoveryResult(out, name))
 	}
 	for _, c := range out.Decision.Conflicts {
 		d.log.Error("discovery conflict", "err", c.Error())
@@ -137,6 +133,19 @@ func (d *keysyncd) observeDiscovery(cfg *config.Config, out discovery.Outcome) {
 	}
 	d.log.Info("discovery done", "accounts", len(out.Decision.Discovered), "added", len(out.Decision.Added),
 		"removed", len(out.Decision.Removed), "failed_blocks", len(out.Failed), "conflicts", len(out.Decision.Conflicts))
+}
+
+// discoveryResult is a block's run as keysync_discovery_runs_total counts
+// it: failed, held (a drop above max_removed_fraction removed nothing) or
+// ok.
+func discoveryResult(out discovery.Outcome, block string) string {
+	switch {
+	case out.Failed[block] != nil:
+		return "failed"
+	case out.Decision.Held != "":
+		return "held"
+	}
+	return "ok"
 }
 
 // status is what the last discovery found, for GET /status; nil before
