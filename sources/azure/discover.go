@@ -2,17 +2,12 @@ package azure
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 
 	"github.com/keysync/keysync/internal/oneline"
 	"github.com/keysync/keysync/sources"
@@ -326,150 +321,4 @@ func (d *discovery) selects(r graphRow) bool {
 		}
 	}
 	return false
-}
-
-// nextLink checks a page's nextLink before it is followed: it must point
-// to ARM's own endpoint, over the same scheme, under the path listed, or
-// a hostile answer could send ARM's bearer token elsewhere.
-func (s *Source) nextLink(link, prefix string) (string, error) {
-	if link == "" {
-		return "", nil
-	}
-	bad := func(why string) (string, error) {
-		return "", &sources.Error{StatusCode: http.StatusOK, Code: "MalformedAnswer", Err: fmt.Errorf("nextLink %s: %s", describeLocation(link), why)}
-	}
-	if len(link) > 8192 {
-		return bad("longer than 8192 bytes")
-	}
-	u, err := url.Parse(link)
-	base, berr := url.Parse(s.client.Endpoint())
-	if err != nil || berr != nil {
-		return bad("not a URL")
-	}
-	if u.Scheme != base.Scheme || !strings.EqualFold(u.Host, base.Host) || u.User != nil {
-		return bad("not on ARM's endpoint " + base.Host)
-	}
-	if !strings.HasPrefix(strings.ToLower(u.EscapedPath()), strings.ToLower(strings.TrimRight(base.EscapedPath(), "/")+prefix)) {
-		return bad("not under " + prefix)
-	}
-	return u.String(), nil
-}
-
-// discoveryCall sends one discovery request through the pipeline and
-// decodes its answer into out, classified like a keys call. version, when
-// set, is added as api-version (a nextLink carries its own). It honours
-// Resource Graph's quota: when none is left, it waits for the reset,
-// under ctx and not the request's timeout, which the wait may outlast.
-func (s *Source) discoveryCall(ctx context.Context, method, u, version string, body, out any) error {
-	wait := ctx
-	ctx, cancel := context.WithTimeout(withBodyLimit(ctx, pageBodyLimit), s.timeout)
-	defer cancel()
-	req, err := runtime.NewRequest(ctx, method, u)
-	if err == nil && body != nil {
-		err = runtime.MarshalAsJSON(req, body)
-	}
-	if err != nil {
-		return &sources.Error{Err: fmt.Errorf("building request: %w", err)}
-	}
-	if version != "" {
-		q := req.Raw().URL.Query()
-		q.Set("api-version", version)
-		req.Raw().URL.RawQuery = q.Encode()
-	}
-	req.Raw().Header.Set("Accept", "application/json")
-	runtime.SkipBodyDownload(req)
-	return s.decodeDiscovery(ctx, wait, req, out)
-}
-
-func (s *Source) decodeDiscovery(ctx, wait context.Context, req *policy.Request, out any) error {
-	resp, err := s.client.Pipeline().Do(req)
-	var unread *unreadResponse
-	if errors.As(err, &unread) {
-		resp = unread.resp
-	}
-	if resp != nil {
-		defer resp.Body.Close()
-	}
-	switch {
-	case unread != nil:
-		return readError(resp, unread.err)
-	case err != nil:
-		return transportError(ctx, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			return readError(resp, err)
-		}
-		e := responseError(resp, b, nil, sources.TransientStatus(resp.StatusCode))
-		if e.RetryAfter == 0 {
-			e.RetryAfter = quotaReset(resp.Header)
-		}
-		return e
-	}
-	// A page is decoded as it arrives, never held whole as bytes beside
-	// its rows; the transport still bounds it.
-	if err := decodeAll(resp.Body, out); err != nil {
-		var big *BodyTooLargeError
-		if errors.As(err, &big) {
-			return readError(resp, err)
-		}
-		return responseError(resp, nil, fmt.Errorf("decoding answer: %w", err), !isSyntax(err))
-	}
-	return waitQuota(wait, resp.Header)
-}
-
-// decodeAll decodes one JSON value from r and refuses anything after it.
-func decodeAll(r io.Reader, out any) error {
-	dec := json.NewDecoder(r)
-	if err := dec.Decode(out); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errTrailing
-	}
-	return nil
-}
-
-// errTrailing: more follows the answer's JSON value.
-var errTrailing = errors.New("data after the JSON answer")
-
-// isSyntax reports whether err is the answer's fault (malformed JSON)
-// rather than the connection's (a body cut short is worth a retry).
-func isSyntax(err error) bool {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	return errors.As(err, &syn) || errors.As(err, &typ) || errors.Is(err, errTrailing)
-}
-
-// waitQuota waits for Resource Graph's quota to reset when the answer says
-// none is left (x-ms-user-quota-remaining: 0), so that the next page is
-// not throttled.
-func waitQuota(ctx context.Context, h http.Header) error {
-	if h.Get("x-ms-user-quota-remaining") != "0" {
-		return nil
-	}
-	d := quotaReset(h)
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return &sources.Error{Err: ctx.Err(), Code: "Cancelled"}
-	}
-}
-
-// quotaReset reads x-ms-user-quota-resets-after (hh:mm:ss), bounded; 0
-// when absent or malformed.
-func quotaReset(h http.Header) time.Duration {
-	v := h.Get("x-ms-user-quota-resets-after")
-	var hh, mm, ss int
-	if n, err := fmt.Sscanf(v, "%2d:%2d:%2d", &hh, &mm, &ss); err != nil || n != 3 || len(v) != 8 || mm > 59 || ss > 59 || hh < 0 || mm < 0 || ss < 0 {
-		return 0
-	}
-	return min(time.Duration(hh)*time.Hour+time.Duration(mm)*time.Minute+time.Duration(ss)*time.Second, maxQuotaWait)
 }
