@@ -141,7 +141,7 @@ func TestDiscoverDaemon(t *testing.T) {
 	d.signal(syscall.SIGHUP)
 	d.waitFor("the new account in Vault and the untagged one marked", 20*time.Second, func() bool {
 		s := readV2(t, path(names[1]))
-		return readV2(t, path(extra.Name)) != nil && s != nil && s.meta["source-gone-at"] != ""
+		return readV2(t, path(extra.Name)) != nil && s != nil && s.meta["source-gone-at"] != nil
 	})
 	d.waitFor("the discovery gauge", 10*time.Second, func() bool {
 		return d.metric(`keysync_discovered_accounts{type="batch"}`) == 3
@@ -152,5 +152,45 @@ func TestDiscoverDaemon(t *testing.T) {
 	code, _, body := d.call(http.MethodGet, "/status", tok)
 	if code != http.StatusOK || !strings.Contains(body, `"discovery":{`) || !strings.Contains(body, `"removed":1`) {
 		t.Fatalf("status %d: %s", code, body)
+	}
+}
+
+// TestDiscoverDaemonNeverRemovesOnBadAnswers: a discovery that suddenly
+// finds almost nothing, or fails, removes nothing: the accounts keep
+// syncing and no secret is marked.
+func TestDiscoverDaemonNeverRemovesOnBadAnswers(t *testing.T) {
+	sub, names, _ := estate(t, 5, 0)
+	d := startDaemon(t, func(addr string) string {
+		return daemonConfig(addr, "") + strings.Replace(discoverConfig(sub, "resource-graph"), config(""), "", 1) + "on_removed = \"delete\"\n"
+	})
+	path := func(n string) string { return "disc/batch/rg-disc/" + n }
+	d.waitFor("the found accounts in Vault", 20*time.Second, func() bool { return readV2(t, path(names[4])) != nil })
+	// Four of five lose their tag: an 80% drop, above the default 20%.
+	for _, n := range names[1:] {
+		must(t, emu.SetTags(armemu.Resource{Subscription: sub, ResourceGroup: "rg-disc", Name: n}, map[string]string{}))
+	}
+	d.signal(syscall.SIGHUP)
+	d.waitFor("a held discovery", 20*time.Second, func() bool {
+		return d.metric(`keysync_discovery_runs_total{block="tagged",result="held"}`) >= 1
+	})
+	// Then Resource Graph fails outright.
+	emu.InjectGraphFault(armemu.Fault{Kind: armemu.FaultStatus, Status: http.StatusInternalServerError, Code: "InternalServerError", Message: "boom"})
+	t.Cleanup(emu.ClearDiscoveryFaults)
+	d.signal(syscall.SIGHUP)
+	d.waitFor("a failed discovery", 20*time.Second, func() bool {
+		return d.metric(`keysync_discovery_runs_total{block="tagged",result="failed"}`) >= 1
+	})
+	// Every account is still synced: a key regenerated now reaches Vault.
+	acct := account{sub: sub, rg: "rg-disc", name: names[3], path: path(names[3])}
+	acct.regenerate(t, "primary")
+	p, _ := acct.keys(t)
+	d.waitFor("the untagged account still syncing", 20*time.Second, func() bool { return fieldOf(t, acct.path, "primary") == p })
+	for _, n := range names {
+		if s := readV2(t, path(n)); s == nil || s.meta["source-gone-at"] != nil {
+			t.Fatalf("%s was removed or marked on a bad discovery", n)
+		}
+	}
+	if d.logLines("discovery held back its removals") == 0 || d.logLines("discovery failed") == 0 {
+		t.Fatalf("held and failed discoveries not logged:\n%s", d.stderr.String())
 	}
 }
