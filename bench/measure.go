@@ -41,26 +41,38 @@ func build(dir, name, pkg string) (string, error) {
 // measurement is what one process run cost.
 type measurement struct {
 	wall     time.Duration
+	cpu      time.Duration // user + system CPU of the whole run
 	rssKiB   int64
 	throttle int
 	reads    int
 	writes   int
+	pages    int  // Resource Graph requests
+	failed   bool // exit status 1: some accounts failed
+	// disc is the discovery phase of a run with [[discover]] blocks.
+	disc phase
 }
 
 // measure runs bin with args, counting 429s at the emulator and requests
 // in Vault's audit log while it runs.
 func (e *env) measure(bin string, args ...string) (measurement, error) {
+	return e.measureRun(false, bin, args...)
+}
+
+// measureRun is measure; with stopAtDiscovery it ends the process as soon
+// as keysync reports its discovery (a discovery-only measurement).
+func (e *env) measureRun(stopAtDiscovery bool, bin string, args ...string) (measurement, error) {
 	off, err := fileSize(e.auditFile)
 	if err != nil {
 		return measurement{}, err
 	}
-	throttled := e.emu.Throttled()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	throttled, pages := e.emu.Throttled(), e.emu.GraphRequests()
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = e.childEnv()
 	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	watch := &discoveryWatch{stop: stopAtDiscovery}
+	cmd.Stdout, cmd.Stderr = watch, &stderr
 	if os.Getenv("BENCH_STDERR") != "" {
 		cmd.Stderr = os.Stderr
 	}
@@ -68,6 +80,7 @@ func (e *env) measure(bin string, args ...string) (measurement, error) {
 	if err := cmd.Start(); err != nil {
 		return measurement{}, err
 	}
+	watch.started(cmd.Process, start)
 	// getrusage's maxrss for a child also counts this (the parent's)
 	// memory, which Linux carries over at exec after Go's vfork-style
 	// clone; the child's own high-water mark is VmHWM in /proc.
@@ -76,10 +89,20 @@ func (e *env) measure(bin string, args ...string) (measurement, error) {
 	go func() { peak <- watchHWM(cmd.Process.Pid, stop) }()
 	err = cmd.Wait()
 	close(stop)
-	m := measurement{wall: time.Since(start), throttle: e.emu.Throttled() - throttled, rssKiB: <-peak}
+	m := measurement{wall: time.Since(start), throttle: e.emu.Throttled() - throttled, rssKiB: <-peak,
+		pages: e.emu.GraphRequests() - pages, disc: watch.result()}
+	if m.disc.wall > 0 && m.disc.hwmKiB == 0 {
+		m.disc.hwmKiB = m.rssKiB // it had exited when it printed the line
+	}
+	if cmd.ProcessState != nil {
+		m.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
 	var ee *exec.ExitError
-	if errors.As(err, &ee) && ee.ExitCode() == 1 {
-		err = nil // some accounts failed (the baseline under throttling): counted, not fatal
+	switch {
+	case errors.As(err, &ee) && ee.ExitCode() == 1:
+		m.failed, err = true, nil // some accounts failed (the baseline under throttling): counted, not fatal
+	case stopAtDiscovery && m.disc.wall > 0:
+		err = nil // ended here on purpose
 	}
 	if err != nil {
 		return m, fmt.Errorf("%s: %w\n%s", bin, err, tail(stderr.String()))
@@ -87,6 +110,10 @@ func (e *env) measure(bin string, args ...string) (measurement, error) {
 	m.reads, m.writes, err = countAudit(e.auditFile, off)
 	return m, err
 }
+
+// runTimeout bounds one keysync run: a first cycle of 100,000 accounts
+// at 50 ms of ARM latency takes minutes.
+const runTimeout = 40 * time.Minute
 
 // childEnv is a keysync process's environment: Vault, the emulator, and
 // BENCH_CHILD_ENV's space-separated NAME=value pairs (GOGC=50, say).

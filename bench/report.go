@@ -11,7 +11,7 @@ import (
 
 // render writes the results as Markdown: keysync's figures, the baseline's,
 // and keysync's as a ratio of the baseline's.
-func render(results []caseResult, smoke bool, took time.Duration) string {
+func render(results []caseResult, smoke bool, took time.Duration, svgName string) string {
 	var b strings.Builder
 	cmd := "make bench"
 	if smoke {
@@ -32,8 +32,15 @@ func render(results []caseResult, smoke bool, took time.Duration) string {
 		if c.cycles > 0 {
 			fmt.Fprintf(&b, ", %d unchanged cycles after a first sync", c.cycles)
 		}
-		if c.daemon {
+		switch {
+		case c.probe:
+			renderProbe(&b, r)
+			continue
+		case c.daemon:
 			renderDaemon(&b, r)
+			continue
+		case c.discover:
+			renderDiscover(&b, r)
 			continue
 		}
 		fmt.Fprintf(&b, "\n\nTarget: %s.\n\n| metric | keysync | baseline | ratio |\n|---|---|---|---|\n", c.target)
@@ -55,6 +62,10 @@ func render(results []caseResult, smoke bool, took time.Duration) string {
 		}
 		row(&b, "peak RSS", mib(r.keysync.rssKiB), mib(r.naive.rssKiB), ratio(float64(r.keysync.rssKiB), float64(r.naive.rssKiB)))
 	}
+	if svgName == "." {
+		svgName = ""
+	}
+	renderScale(&b, results, svgName)
 	b.WriteString(notes)
 	return b.String()
 }
@@ -62,11 +73,19 @@ func render(results []caseResult, smoke bool, took time.Duration) string {
 // renderDaemon writes a daemon case: keysync alone, no baseline.
 func renderDaemon(b *strings.Builder, r caseResult) {
 	d := r.daemon
-	fmt.Fprintf(b, ", as a daemon\n\nTarget: %s. The daemon starts (no `--run-now`), its first cycle creates every secret, "+
-		"`POST /sync` runs a second, unchanged one; then VmRSS is read from /proc every %s for %s.\n\n"+
-		"| metric | keysync daemon |\n|---|---|\n", r.c.target, rssInterval, rssWindow)
-	row(b, "first cycle (creates), from start (polled each second)", d.first.Round(time.Millisecond).String())
-	row(b, "second cycle (unchanged, polled each second)", d.second.Round(time.Millisecond).String())
+	config := "listed [[account]] entries"
+	if r.c.discover && !r.c.listed {
+		config = "one [[discover]] block (Resource Graph)"
+	}
+	fmt.Fprintf(b, ", as a daemon on %s\n\nTarget: %s. The daemon starts (no `--run-now`), its first cycle creates every secret, "+
+		"SIGUSR1 runs a second, unchanged one (cycles polled on /metrics every %s); then VmRSS is read from /proc every %s for %s. "+
+		"Load average at the end of the cycles: %s.\n\n"+
+		"| metric | keysync daemon |\n|---|---|\n", config, r.c.target, d.poll, rssInterval, rssWindow, d.load)
+	row(b, "first cycle (creates), from start", dur(d.first))
+	row(b, "second cycle (unchanged)", dur(d.second))
+	row(b, "CPU (user + system): first cycle from start, second cycle", dur(d.firstCPU)+", "+dur(d.secondCPU))
+	row(b, "Vault reads, writes in the second cycle", fmt.Sprintf("%d, %d", d.reads2, d.writes2))
+	row(b, "syncs ending unchanged, both cycles", fmt.Sprint(d.unchanged))
 	row(b, fmt.Sprintf("steady RSS (median of %d samples)", d.samples), mib(d.steadyKiB))
 	row(b, "largest RSS sample", mib(d.maxKiB))
 	row(b, "VmHWM (peak since start)", mib(d.hwmKiB))
