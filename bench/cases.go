@@ -70,10 +70,13 @@ func cases(smoke bool) []benchCase {
 }
 
 // discoveryAccounts is the size of the side-by-side first and second
-// cycle of [[discover]] against listed accounts. 100,000 would take
-// about half an hour of this run on two cores, most of it Vault's; the
-// discovery-100k probe and the scale cases cover 100,000.
-const discoveryAccounts = 20_000
+// cycle of [[discover]] against listed accounts. Today's config cannot
+// list 100,000: config.MaxValues (100,000 keys, tables and array
+// elements) at five per [[account]] stops a listed file near 20,000
+// accounts, and the discovery-100k probe shows the refusal. 10,000 is the
+// issue's own example of a listed estate; the probe and the scale cases
+// cover 100,000 found by [[discover]].
+const discoveryAccounts = 10_000
 
 // Targets of the discovery cases (issue #13).
 const (

@@ -75,7 +75,7 @@ func (e *env) discoverConfig(c benchCase, n int, dir string) (string, error) {
 	var b strings.Builder
 	b.WriteString(e.header(c))
 	fmt.Fprintf(&b, "\n[[discover]]\nname = \"bench\"\ntype = \"batch\"\ndiscovery = \"resource-graph\"\n"+
-		"tags = { keysync = \"true\", \"upto-%d\" = \"yes\" }\npath = \"bench/%s/{subscription}/{name}\"\n", n, dir)
+		"tags = { keysync = \"true\", \"upto-%d\" = \"yes\" }\npath = \"bench/%s/{name}\"\n", n, dir)
 	return e.writeConfig(dir+"-discover.toml", b.String())
 }
 
@@ -86,8 +86,8 @@ func (e *env) listedConfig(c benchCase, n int, dir string) (string, error) {
 	b.WriteString(e.header(c))
 	for i := range n {
 		r := estateAccount(c.subs, i)
-		fmt.Fprintf(&b, "\n[[account]]\nsubscription_id = %q\nresource_group = \"bench\"\nname = %q\npath = \"bench/%s/%s/%s\"\n",
-			r.Subscription, r.Name, dir, r.Subscription, r.Name)
+		fmt.Fprintf(&b, "\n[[account]]\nsubscription_id = %q\nresource_group = \"bench\"\nname = %q\npath = \"bench/%s/%s\"\n",
+			r.Subscription, r.Name, dir, r.Name)
 	}
 	return e.writeConfig(dir+"-listed.toml", b.String())
 }

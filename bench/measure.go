@@ -46,8 +46,9 @@ type measurement struct {
 	throttle int
 	reads    int
 	writes   int
-	pages    int  // Resource Graph requests
-	failed   bool // exit status 1: some accounts failed
+	pages    int    // Resource Graph requests
+	failed   bool   // exit status 1: some accounts failed
+	refused  string // why keysync refused the config (runOpts.refusal)
 	// disc is the discovery phase of a run with [[discover]] blocks.
 	disc phase
 }
@@ -55,12 +56,21 @@ type measurement struct {
 // measure runs bin with args, counting 429s at the emulator and requests
 // in Vault's audit log while it runs.
 func (e *env) measure(bin string, args ...string) (measurement, error) {
-	return e.measureRun(false, bin, args...)
+	return e.measureRun(runOpts{}, bin, args...)
 }
 
-// measureRun is measure; with stopAtDiscovery it ends the process as soon
-// as keysync reports its discovery (a discovery-only measurement).
-func (e *env) measureRun(stopAtDiscovery bool, bin string, args ...string) (measurement, error) {
+// runOpts changes what measureRun accepts as the end of a run.
+type runOpts struct {
+	// stopAtDiscovery ends the process as soon as keysync reports its
+	// discovery (a discovery-only measurement).
+	stopAtDiscovery bool
+	// refusal accepts exit status 2 (an invalid config) and keeps the
+	// last line of stderr as measurement.refused.
+	refusal bool
+}
+
+// measureRun is measure, with opts.
+func (e *env) measureRun(opts runOpts, bin string, args ...string) (measurement, error) {
 	off, err := fileSize(e.auditFile)
 	if err != nil {
 		return measurement{}, err
@@ -71,7 +81,7 @@ func (e *env) measureRun(stopAtDiscovery bool, bin string, args ...string) (meas
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = e.childEnv()
 	var stderr bytes.Buffer
-	watch := &discoveryWatch{stop: stopAtDiscovery}
+	watch := &discoveryWatch{stop: opts.stopAtDiscovery}
 	cmd.Stdout, cmd.Stderr = watch, &stderr
 	if os.Getenv("BENCH_STDERR") != "" {
 		cmd.Stderr = os.Stderr
@@ -101,8 +111,11 @@ func (e *env) measureRun(stopAtDiscovery bool, bin string, args ...string) (meas
 	switch {
 	case errors.As(err, &ee) && ee.ExitCode() == 1:
 		m.failed, err = true, nil // some accounts failed (the baseline under throttling): counted, not fatal
-	case stopAtDiscovery && m.disc.wall > 0:
+	case opts.stopAtDiscovery && m.disc.wall > 0:
 		err = nil // ended here on purpose
+	case opts.refusal && errors.As(err, &ee) && ee.ExitCode() == 2:
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		m.refused, err = strings.TrimSpace(lines[len(lines)-1]), nil
 	}
 	if err != nil {
 		return m, fmt.Errorf("%s: %w\n%s", bin, err, tail(stderr.String()))

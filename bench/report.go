@@ -115,6 +115,23 @@ const notes = `
 - The baseline writes every account on every cycle, so each cycle adds a KV
   version per account and moves every consumer's cache; keysync writes
   nothing when nothing changed.
+- The discovery cases share one emulated estate of tagged Batch accounts
+  over 500 subscriptions (account i carries upto-N=yes for every size N
+  above i, so one [[discover]] block selects exactly the first N). The
+  block searches every subscription the identity sees, with Resource
+  Graph under the emulator's quota of 15 queries per 5 s; keysync asks
+  1,000 rows a page in groups of 250 subscriptions. Their baseline is
+  keysync itself with the same accounts listed, today's config. Their
+  bound adds the quota floor to the ARM bound: (ceil(pages / 15) - 1) x
+  5 s, the first window's 15 queries going at once.
+- Discovery's CPU is read from /proc/<pid>/stat (user + system, 10 ms
+  ticks) at the moment keysync prints "discovery: N accounts, ...", which
+  it does once discovery is done and before any account syncs; the probe
+  ends the process there, so nothing else is counted but start-up, which
+  the control (a block that finds nothing) measures on its own.
+- Daemon cycles are polled on /metrics, for the sync duration histogram
+  alone (name[]): each second up to 10,000 accounts, every N / 20,000 s
+  above, so a cycle time is up to one poll late.
 `
 
 func row(b *strings.Builder, cells ...string) {

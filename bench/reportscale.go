@@ -47,6 +47,9 @@ func renderProbe(b *strings.Builder, r caseResult) {
 	row(b, "CPU to the discovery report (validate: whole run)", dur(p.disc.cpu), dur(z.disc.cpu), dur(v.cpu))
 	row(b, "VmHWM then (validate: peak RSS)", mib(p.disc.hwmKiB), mib(z.disc.hwmKiB), mib(v.rssKiB))
 	row(b, "Resource Graph queries, their quota floor", fmt.Sprintf("%d, %s", p.pages, dur(quotaFloor(p.pages))), fmt.Sprint(z.pages), "0")
+	if v.refused != "" {
+		row(b, "outcome", "found "+fmt.Sprint(c.accounts), "found 0", "**refused**: "+v.refused)
+	}
 	fmt.Fprintf(b, "\nDiscovering %d accounts cost %s of CPU beyond the control (%s wall, of which %s is the quota floor), "+
 		"and %s of VmHWM beyond it.\n", c.accounts, dur(p.disc.cpu-z.disc.cpu), dur(p.disc.wall-z.disc.wall),
 		dur(quotaFloor(p.pages)), mib(p.disc.hwmKiB-z.disc.hwmKiB))

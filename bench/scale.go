@@ -111,17 +111,17 @@ func (e *env) runProbe(r caseResult, dir string) (caseResult, error) {
 		return r, err
 	}
 	e.fresh(c)
-	if r.control, err = e.measureRun(true, e.keysync, "--config", control, "--run-now", "--log-level", "error"); err != nil {
+	if r.control, err = e.measureRun(runOpts{stopAtDiscovery: true}, e.keysync, "--config", control, "--run-now", "--log-level", "error"); err != nil {
 		return r, err
 	}
 	e.fresh(c)
-	if r.keysync, err = e.measureRun(true, e.keysync, "--config", disc, "--run-now", "--log-level", "error"); err != nil {
+	if r.keysync, err = e.measureRun(runOpts{stopAtDiscovery: true}, e.keysync, "--config", disc, "--run-now", "--log-level", "error"); err != nil {
 		return r, err
 	}
 	if err := foundAll(r.keysync, c.accounts); err != nil {
 		return r, err
 	}
-	r.validate, err = e.measure(e.keysync, "--config", listed, "--validate")
+	r.validate, err = e.measureRun(runOpts{refusal: true}, e.keysync, "--config", listed, "--validate")
 	return r, err
 }
 

@@ -116,10 +116,17 @@ func (s series) draw(b *strings.Builder, px, py func(float64) float64) {
 	}
 }
 
-// legend writes a box naming each series, from its top left corner.
+// legend writes a box naming each series that has points, from its top
+// left corner.
 func (c chart) legend(b *strings.Builder, x, y float64) {
-	fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="190" height="%.1f" fill="white" stroke="#ccc"/>`+"\n", x, y, 8+16*float64(len(c.series)))
-	for i, s := range c.series {
+	var shown []series
+	for _, s := range c.series {
+		if len(s.x) > 0 {
+			shown = append(shown, s)
+		}
+	}
+	fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="210" height="%.1f" fill="white" stroke="#ccc"/>`+"\n", x, y, 8+16*float64(len(shown)))
+	for i, s := range shown {
 		ly := y + 14 + 16*float64(i)
 		dash := ""
 		if s.dashed {
