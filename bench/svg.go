@@ -90,7 +90,7 @@ func (c chart) axes(b *strings.Builder, x0, y0, pw, ph, xStep, yStep, xMax, yMax
 	for y := 0.0; y <= yMax+yStep/2; y += yStep {
 		fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#eee"/>`+"\n", x0+1, py(y), x0+pw, py(y))
 		fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="black"/>`+"\n", x0-tickLen, py(y), x0, py(y))
-		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="end">%s</text>`+"\n", x0-tickLen-3, py(y)+4, tickLabel(y))
+		fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="end">%s</text>`+"\n", x0-tickLen-3, py(y)+4, plainLabel(y))
 	}
 	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="middle">%s</text>`+"\n", x0+pw/2, panelH-12, esc(c.xLabel))
 	fmt.Fprintf(b, `<text transform="translate(%.1f,%.1f) rotate(-90)" text-anchor="middle">%s</text>`+"\n", x0-48, y0-ph/2, esc(c.yLabel))
@@ -158,6 +158,14 @@ func tickLabel(v float64) string {
 	case v >= 1000 && math.Mod(v, 1000) == 0:
 		return fmt.Sprintf("%.0fk", v/1000)
 	case v == math.Trunc(v):
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.1f", v)
+}
+
+// plainLabel writes a value without the k of thousands (MiB, seconds).
+func plainLabel(v float64) string {
+	if v == math.Trunc(v) {
 		return fmt.Sprintf("%.0f", v)
 	}
 	return fmt.Sprintf("%.1f", v)
