@@ -8,6 +8,7 @@ package main
 
 import (
 	"encoding/xml"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -63,31 +64,39 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "bench: %s took %s (load %s)\n", c.name, time.Since(caseStart).Round(time.Second), r.load)
 		results = append(results, r)
 	}
-	svg := scaleChart(results)
-	if err := checkXML(svg); err != nil {
-		fmt.Fprintln(os.Stderr, "bench: the chart is not well-formed SVG:", err)
+	if err := write(results, *smoke, time.Since(started), *out, *svgOut); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
-	report := render(results, *smoke, time.Since(started), filepath.Base(*svgOut))
+	return 0
+}
+
+// write prints the report, and writes it and the chart to their files
+// when named.
+func write(results []caseResult, smoke bool, took time.Duration, out, svgOut string) error {
+	svg := scaleChart(results)
+	if err := checkXML(svg); err != nil {
+		return fmt.Errorf("the chart is not well-formed SVG: %w", err)
+	}
+	report := render(results, smoke, took, filepath.Base(svgOut))
 	fmt.Print(report)
 	// Both are documents for everyone to read (docs/).
-	for _, f := range []struct{ path, text string }{{*out, report}, {*svgOut, svg}} {
+	for _, f := range []struct{ path, text string }{{out, report}, {svgOut, svg}} {
 		if f.path == "" {
 			continue
 		}
 		if err := os.WriteFile(f.path, []byte(f.text), 0o644); err != nil { //nolint:gosec // G306: a public report, no secret in it
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			return 1
+			return err
 		}
 	}
-	return 0
+	return nil
 }
 
 // checkXML reads a document through to its end.
 func checkXML(doc string) error {
 	d := xml.NewDecoder(strings.NewReader(doc))
 	for {
-		if _, err := d.Token(); err == io.EOF {
+		if _, err := d.Token(); errors.Is(err, io.EOF) {
 			return nil
 		} else if err != nil {
 			return err

@@ -107,21 +107,31 @@ func (e *env) measureRun(opts runOpts, bin string, args ...string) (measurement,
 	if cmd.ProcessState != nil {
 		m.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee) && ee.ExitCode() == 1:
-		m.failed, err = true, nil // some accounts failed (the baseline under throttling): counted, not fatal
-	case opts.stopAtDiscovery && m.disc.wall > 0:
-		err = nil // ended here on purpose
-	case opts.refusal && errors.As(err, &ee) && ee.ExitCode() == 2:
-		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
-		m.refused, err = strings.TrimSpace(lines[len(lines)-1]), nil
-	}
-	if err != nil {
+	if err = opts.accept(&m, err, stderr.String()); err != nil {
 		return m, fmt.Errorf("%s: %w\n%s", bin, err, tail(stderr.String()))
 	}
 	m.reads, m.writes, err = countAudit(e.auditFile, off)
 	return m, err
+}
+
+// accept is err, the end of a run, unless opts take it as a result: some
+// accounts failed (the baseline under throttling: counted, not fatal),
+// the process was ended at discovery on purpose, or a refusal was asked
+// for.
+func (opts runOpts) accept(m *measurement, err error, stderr string) error {
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee) && ee.ExitCode() == 1:
+		m.failed = true
+		return nil
+	case opts.stopAtDiscovery && m.disc.wall > 0:
+		return nil
+	case opts.refusal && errors.As(err, &ee) && ee.ExitCode() == 2:
+		lines := strings.Split(strings.TrimSpace(stderr), "\n")
+		m.refused = strings.TrimSpace(lines[len(lines)-1])
+		return nil
+	}
+	return err
 }
 
 // runTimeout bounds one keysync run: a first cycle of 100,000 accounts

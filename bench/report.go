@@ -24,43 +24,7 @@ func render(results []caseResult, smoke bool, took time.Duration, svgName string
 		"one after the other against the same ARM emulator and Vault dev server. Ratios are keysync / baseline; " +
 		"below 1 is better. Vault reads and writes come from Vault's audit log, 429s from the emulator, peak RSS from the child's own high-water mark (VmHWM in /proc, polled every 10 ms; getrusage's maxrss would also count the benchmark process itself).\n")
 	for _, r := range results {
-		c := r.c
-		fmt.Fprintf(&b, "\n## %s: %d accounts in %d subscriptions, latency %s, concurrency %d", c.name, c.accounts, c.subs, c.latency, c.concurrency)
-		if c.bucket != nil {
-			fmt.Fprintf(&b, ", ARM bucket %d + %g/s per subscription", c.bucket.Burst, c.bucket.Refill)
-		}
-		if c.cycles > 0 {
-			fmt.Fprintf(&b, ", %d unchanged cycles after a first sync", c.cycles)
-		}
-		switch {
-		case c.probe:
-			renderProbe(&b, r)
-			continue
-		case c.daemon:
-			renderDaemon(&b, r)
-			continue
-		case c.discover:
-			renderDiscover(&b, r)
-			continue
-		}
-		fmt.Fprintf(&b, "\n\nTarget: %s.\n\n| metric | keysync | baseline | ratio |\n|---|---|---|---|\n", c.target)
-		row(&b, "wall time", r.keysync.wall.Round(time.Millisecond).String(), r.naive.wall.Round(time.Millisecond).String(), ratio(float64(r.keysync.wall), float64(r.naive.wall)))
-		if c.cycles == 0 && c.bound() > 0 {
-			row(&b, "first cycle (creates) / bound ("+c.bound().Round(time.Millisecond).String()+")",
-				fmt.Sprintf("%.2f", r.keysync.wall.Seconds()/c.bound().Seconds()), fmt.Sprintf("%.2f", r.naive.wall.Seconds()/c.bound().Seconds()), "")
-		}
-		if c.steady {
-			row(&b, "wall time, second cycle (unchanged)", r.ksSteady.wall.Round(time.Millisecond).String(), r.naiveSteady.wall.Round(time.Millisecond).String(), ratio(float64(r.ksSteady.wall), float64(r.naiveSteady.wall)))
-			row(&b, "second cycle / bound", fmt.Sprintf("%.2f", r.ksSteady.wall.Seconds()/c.bound().Seconds()), fmt.Sprintf("%.2f", r.naiveSteady.wall.Seconds()/c.bound().Seconds()), "")
-			row(&b, "Vault reads, writes in the second cycle", fmt.Sprintf("%d, %d", r.ksSteady.reads, r.ksSteady.writes), fmt.Sprintf("%d, %d", r.naiveSteady.reads, r.naiveSteady.writes), "")
-		}
-		row(&b, "429 answers", fmt.Sprint(r.keysync.throttle), fmt.Sprint(r.naive.throttle), ratio(float64(r.keysync.throttle), float64(r.naive.throttle)))
-		row(&b, "Vault reads", fmt.Sprint(r.keysync.reads), fmt.Sprint(r.naive.reads), ratio(float64(r.keysync.reads), float64(r.naive.reads)))
-		row(&b, "Vault writes", fmt.Sprint(r.keysync.writes), fmt.Sprint(r.naive.writes), ratio(float64(r.keysync.writes), float64(r.naive.writes)))
-		if c.cycles > 0 {
-			row(&b, "new KV versions", fmt.Sprint(r.ksVersions), fmt.Sprint(r.naiveVersns), ratio(float64(r.ksVersions), float64(r.naiveVersns)))
-		}
-		row(&b, "peak RSS", mib(r.keysync.rssKiB), mib(r.naive.rssKiB), ratio(float64(r.keysync.rssKiB), float64(r.naive.rssKiB)))
+		renderCase(&b, r)
 	}
 	if svgName == "." {
 		svgName = ""
@@ -68,6 +32,47 @@ func render(results []caseResult, smoke bool, took time.Duration, svgName string
 	renderScale(&b, results, svgName)
 	b.WriteString(notes)
 	return b.String()
+}
+
+// renderCase writes one case: its heading, then its table.
+func renderCase(b *strings.Builder, r caseResult) {
+	c := r.c
+	fmt.Fprintf(b, "\n## %s: %d accounts in %d subscriptions, latency %s, concurrency %d", c.name, c.accounts, c.subs, c.latency, c.concurrency)
+	if c.bucket != nil {
+		fmt.Fprintf(b, ", ARM bucket %d + %g/s per subscription", c.bucket.Burst, c.bucket.Refill)
+	}
+	if c.cycles > 0 {
+		fmt.Fprintf(b, ", %d unchanged cycles after a first sync", c.cycles)
+	}
+	switch {
+	case c.probe:
+		renderProbe(b, r)
+		return
+	case c.daemon:
+		renderDaemon(b, r)
+		return
+	case c.discover:
+		renderDiscover(b, r)
+		return
+	}
+	fmt.Fprintf(b, "\n\nTarget: %s.\n\n| metric | keysync | baseline | ratio |\n|---|---|---|---|\n", c.target)
+	row(b, "wall time", r.keysync.wall.Round(time.Millisecond).String(), r.naive.wall.Round(time.Millisecond).String(), ratio(float64(r.keysync.wall), float64(r.naive.wall)))
+	if c.cycles == 0 && c.bound() > 0 {
+		row(b, "first cycle (creates) / bound ("+c.bound().Round(time.Millisecond).String()+")",
+			fmt.Sprintf("%.2f", r.keysync.wall.Seconds()/c.bound().Seconds()), fmt.Sprintf("%.2f", r.naive.wall.Seconds()/c.bound().Seconds()), "")
+	}
+	if c.steady {
+		row(b, "wall time, second cycle (unchanged)", r.ksSteady.wall.Round(time.Millisecond).String(), r.naiveSteady.wall.Round(time.Millisecond).String(), ratio(float64(r.ksSteady.wall), float64(r.naiveSteady.wall)))
+		row(b, "second cycle / bound", fmt.Sprintf("%.2f", r.ksSteady.wall.Seconds()/c.bound().Seconds()), fmt.Sprintf("%.2f", r.naiveSteady.wall.Seconds()/c.bound().Seconds()), "")
+		row(b, "Vault reads, writes in the second cycle", fmt.Sprintf("%d, %d", r.ksSteady.reads, r.ksSteady.writes), fmt.Sprintf("%d, %d", r.naiveSteady.reads, r.naiveSteady.writes), "")
+	}
+	row(b, "429 answers", fmt.Sprint(r.keysync.throttle), fmt.Sprint(r.naive.throttle), ratio(float64(r.keysync.throttle), float64(r.naive.throttle)))
+	row(b, "Vault reads", fmt.Sprint(r.keysync.reads), fmt.Sprint(r.naive.reads), ratio(float64(r.keysync.reads), float64(r.naive.reads)))
+	row(b, "Vault writes", fmt.Sprint(r.keysync.writes), fmt.Sprint(r.naive.writes), ratio(float64(r.keysync.writes), float64(r.naive.writes)))
+	if c.cycles > 0 {
+		row(b, "new KV versions", fmt.Sprint(r.ksVersions), fmt.Sprint(r.naiveVersns), ratio(float64(r.ksVersions), float64(r.naiveVersns)))
+	}
+	row(b, "peak RSS", mib(r.keysync.rssKiB), mib(r.naive.rssKiB), ratio(float64(r.keysync.rssKiB), float64(r.naive.rssKiB)))
 }
 
 // renderDaemon writes a daemon case: keysync alone, no baseline.

@@ -128,7 +128,7 @@ func (e *env) runProbe(r caseResult, dir string) (caseResult, error) {
 // foundAll checks a run's discovery line: every account found.
 func foundAll(m measurement, n int) error {
 	if want := fmt.Sprintf("discovery: %d accounts,", n); !strings.HasPrefix(m.disc.line, want) {
-		return fmt.Errorf("discovery printed %q, want %q...", m.disc.line, want)
+		return fmt.Errorf("discovery printed %q, want a line starting %q", m.disc.line, want)
 	}
 	return nil
 }
