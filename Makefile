@@ -71,7 +71,7 @@ demo: build vault
 # keysync against a naive baseline, side by side, on the ARM emulator and a
 # real Vault; writes docs/BENCHMARKS.md. Not part of the tests' pass/fail.
 bench: vault
-	$(GO) run ./bench -out docs/BENCHMARKS.md
+	$(GO) run ./bench -out docs/BENCHMARKS.md -svg docs/bench-scale.svg
 
 # A small run of the same cases: proves the benchmark still works.
 bench-smoke: vault

@@ -95,8 +95,12 @@ func (e *Emulator) tagsOf(r Resource) map[string]string {
 // hasResource reports whether any account is r or under r; e.mu is held.
 func (e *Emulator) hasResource(r Resource) bool {
 	k := r.key()
+	if _, ok := e.accounts[k]; ok {
+		return true // most types: the account is the resource, one lookup
+	}
+	prefix := k + "/"
 	for ak := range e.accounts {
-		if ak == k || strings.HasPrefix(ak, k+"/") {
+		if strings.HasPrefix(ak, prefix) {
 			return true
 		}
 	}

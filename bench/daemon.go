@@ -22,13 +22,21 @@ import (
 // cycles are done (the second unchanged), and its high-water mark.
 type daemonRSS struct {
 	first, second time.Duration // wall time of each cycle
-	steadyKiB     int64         // median VmRSS over the sampling window
-	maxKiB        int64         // largest VmRSS sample in the window
-	hwmKiB        int64         // VmHWM at the end: the peak since start
-	samples       int
+	// firstCPU, secondCPU: the daemon's user + system CPU in each cycle
+	// (the first from start, discovery and start-up included).
+	firstCPU, secondCPU time.Duration
+	steadyKiB           int64 // median VmRSS over the sampling window
+	maxKiB              int64 // largest VmRSS sample in the window
+	hwmKiB              int64 // VmHWM at the end: the peak since start
+	samples             int
 	// Go's own view at the end, from /metrics: live heap spans and all
 	// memory the runtime holds from the OS (heap, stacks, metadata).
 	heapInuseKiB, goSysKiB int64
+	// Vault requests of the second cycle (audit log), and the syncs that
+	// ended "unchanged" over both cycles.
+	reads2, writes2, unchanged int
+	poll                       time.Duration
+	load                       string // /proc/loadavg when the cycles were done
 }
 
 // rssWindow is how long the steady resident set is sampled, and how often.
@@ -41,8 +49,8 @@ const (
 // accounts, waits for the first full cycle (which creates every secret),
 // asks for a second one with SIGUSR1 (POST /sync is off without an API
 // token, and a benchmark needs none) and waits for every account to
-// come back unchanged, then samples VmRSS from /proc for rssWindow. This is
-// the figure a MemoryMax= or a container memory limit is set from.
+// come back, then samples VmRSS from /proc for rssWindow. This is the
+// figure a MemoryMax= or a container memory limit is set from.
 func (e *env) runDaemon(c benchCase, cfgPath string) (daemonRSS, error) {
 	addr, err := testenv.FreeAddr()
 	if err != nil {
@@ -51,7 +59,7 @@ func (e *env) runDaemon(c benchCase, cfgPath string) (daemonRSS, error) {
 	if err := prependTop(cfgPath, fmt.Sprintf("schedule = \"@every 24h\"\nlisten = %q\n", addr)); err != nil {
 		return daemonRSS{}, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute+time.Duration(c.accounts)*20*time.Millisecond)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, e.keysync, "--config", cfgPath, "--log-level", "error")
 	cmd.Env = e.childEnv()
@@ -61,24 +69,58 @@ func (e *env) runDaemon(c benchCase, cfgPath string) (daemonRSS, error) {
 		return daemonRSS{}, err
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	var r daemonRSS
-	if err := waitSyncs(ctx, addr, c.accounts, 0); err != nil {
-		return r, fmt.Errorf("first cycle: %w", err)
+	r := daemonRSS{poll: pollEvery(c.accounts)}
+	if err := e.daemonCycles(ctx, cmd.Process.Pid, addr, c.accounts, start, &r); err != nil {
+		return r, err
 	}
-	r.first = time.Since(start)
-	start = time.Now()
-	if err := cmd.Process.Signal(syscall.SIGUSR1); err != nil {
-		return r, fmt.Errorf("asking for a second cycle: %w", err)
-	}
-	if err := waitSyncs(ctx, addr, 2*c.accounts, c.accounts); err != nil {
-		return r, fmt.Errorf("second cycle: %w", err)
-	}
-	r.second = time.Since(start)
 	if err := sampleRSS(cmd.Process.Pid, &r); err != nil {
 		return r, err
 	}
-	r.heapInuseKiB, r.goSysKiB, err = goMemory(ctx, addr)
+	if r.heapInuseKiB, r.goSysKiB, err = goMemory(ctx, addr); err != nil {
+		return r, err
+	}
+	_, r.unchanged, err = syncCounts(ctx, addr)
 	return r, err
+}
+
+// daemonCycles waits for the first cycle, asks for the second and waits
+// for it, reading the daemon's CPU after each and the second's Vault
+// requests from the audit log.
+func (e *env) daemonCycles(ctx context.Context, pid int, addr string, n int, start time.Time, r *daemonRSS) error {
+	if err := waitSyncs(ctx, addr, n, r.poll); err != nil {
+		return fmt.Errorf("first cycle: %w", err)
+	}
+	r.first = time.Since(start)
+	cpu1, err := procCPU(pid)
+	if err != nil {
+		return err
+	}
+	off, err := fileSize(e.auditFile)
+	if err != nil {
+		return err
+	}
+	start = time.Now()
+	if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
+		return fmt.Errorf("asking for a second cycle: %w", err)
+	}
+	if err := waitSyncs(ctx, addr, 2*n, r.poll); err != nil {
+		return fmt.Errorf("second cycle: %w", err)
+	}
+	r.second = time.Since(start)
+	cpu2, err := procCPU(pid)
+	if err != nil {
+		return err
+	}
+	r.firstCPU, r.secondCPU, r.load = cpu1, cpu2-cpu1, loadAvg()
+	r.reads2, r.writes2, err = countAudit(e.auditFile, off)
+	return err
+}
+
+// pollEvery is how often the daemon's /metrics is read while a cycle
+// runs: each second up to 10,000 accounts, less often above, as a scrape
+// gathers every account's series and would weigh on the daemon measured.
+func pollEvery(accounts int) time.Duration {
+	return max(time.Second, time.Duration(accounts/10_000)*time.Second/2)
 }
 
 // prependTop puts top-level keys before the file's first table.
@@ -90,25 +132,44 @@ func prependTop(path, top string) error {
 	return os.WriteFile(path, append([]byte(top), b...), 0o600) //nolint:gosec // G703: a path the benchmark made (os.MkdirTemp), not input
 }
 
-// waitSyncs polls /metrics until keysync_sync_total adds up to at least
-// total, with at least unchanged of them "unchanged", or ctx ends.
-func waitSyncs(ctx context.Context, addr string, total, unchanged int) error {
+// waitSyncs polls /metrics every poll until keysync_sync_total adds up to
+// at least total, or ctx ends. It reads the count of the sync duration
+// histogram, which every sync adds to as it adds to keysync_sync_total,
+// and asks for that family alone (name[]), so that a poll does not write
+// one line per account.
+func waitSyncs(ctx context.Context, addr string, total int, poll time.Duration) error {
 	for {
-		all, same, err := syncCounts(ctx, addr)
-		if err == nil && all >= total && same >= unchanged {
+		n, err := syncsDone(ctx, addr)
+		if err == nil && n >= total {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%d syncs (%d unchanged) of %d (%d) when the time ran out: %w", all, same, total, unchanged, cmp.Or(err, ctx.Err()))
-		case <-time.After(time.Second):
+			return fmt.Errorf("%d syncs of %d when the time ran out: %w", n, total, cmp.Or(err, ctx.Err()))
+		case <-time.After(poll):
 		}
 	}
 }
 
+// syncsDone is keysync_sync_duration_seconds_count.
+func syncsDone(ctx context.Context, addr string) (int, error) {
+	n := 0
+	err := scrapeURL(ctx, "http://"+addr+"/metrics?name[]=keysync_sync_duration_seconds", func(name string, v float64) {
+		if name == "keysync_sync_duration_seconds_count" {
+			n = int(v)
+		}
+	})
+	return n, err
+}
+
 // scrape calls sample with each sample line of the daemon's /metrics.
 func scrape(ctx context.Context, addr string, sample func(name string, value float64)) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	return scrapeURL(ctx, "http://"+addr+"/metrics", sample)
+}
+
+// scrapeURL is scrape of a /metrics URL.
+func scrapeURL(ctx context.Context, url string, sample func(name string, value float64)) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
 	}

@@ -7,10 +7,14 @@
 package main
 
 import (
+	"encoding/xml"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -26,6 +30,7 @@ type env struct {
 	vault     *testenv.Vault
 	emu       *testenv.Emulator
 	auditFile string
+	estates   map[int]int // accounts made so far, by the estate's subscription count
 }
 
 func main() { os.Exit(run()) }
@@ -34,6 +39,7 @@ func run() int {
 	smoke := flag.Bool("smoke", false, "small cases: prove the benchmark works, in seconds")
 	out := flag.String("out", "", "also write the report as Markdown to this file")
 	only := flag.String("only", "", "run only the case of this name")
+	svgOut := flag.String("svg", "", "also write the scale chart (RSS and cycle time against account count) as SVG to this file")
 	flag.Parse()
 	e, err := setup()
 	if err != nil {
@@ -48,23 +54,54 @@ func run() int {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "bench: %s ...\n", c.name)
+		caseStart := time.Now()
 		r, err := e.runCase(c)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench: %s: %v\n", c.name, err)
 			return 1
 		}
+		r.load = loadAvg()
+		fmt.Fprintf(os.Stderr, "bench: %s took %s (load %s)\n", c.name, time.Since(caseStart).Round(time.Second), r.load)
 		results = append(results, r)
 	}
-	report := render(results, *smoke, time.Since(started))
-	fmt.Print(report)
-	if *out != "" {
-		// The report is a document for everyone to read (docs/BENCHMARKS.md).
-		if err := os.WriteFile(*out, []byte(report), 0o644); err != nil { //nolint:gosec // G306: a public report, no secret in it
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			return 1
-		}
+	if err := write(results, *smoke, time.Since(started), *out, *svgOut); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
 	}
 	return 0
+}
+
+// write prints the report, and writes it and the chart to their files
+// when named.
+func write(results []caseResult, smoke bool, took time.Duration, out, svgOut string) error {
+	svg := scaleChart(results)
+	if err := checkXML(svg); err != nil {
+		return fmt.Errorf("the chart is not well-formed SVG: %w", err)
+	}
+	report := render(results, smoke, took, filepath.Base(svgOut))
+	fmt.Print(report)
+	// Both are documents for everyone to read (docs/).
+	for _, f := range []struct{ path, text string }{{out, report}, {svgOut, svg}} {
+		if f.path == "" {
+			continue
+		}
+		if err := os.WriteFile(f.path, []byte(f.text), 0o644); err != nil { //nolint:gosec // G306: a public report, no secret in it
+			return err
+		}
+	}
+	return nil
+}
+
+// checkXML reads a document through to its end.
+func checkXML(doc string) error {
+	d := xml.NewDecoder(strings.NewReader(doc))
+	for {
+		if _, err := d.Token(); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+	}
 }
 
 func setup() (*env, error) {

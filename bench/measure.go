@@ -41,26 +41,48 @@ func build(dir, name, pkg string) (string, error) {
 // measurement is what one process run cost.
 type measurement struct {
 	wall     time.Duration
+	cpu      time.Duration // user + system CPU of the whole run
 	rssKiB   int64
 	throttle int
 	reads    int
 	writes   int
+	pages    int    // Resource Graph requests
+	failed   bool   // exit status 1: some accounts failed
+	refused  string // why keysync refused the config (runOpts.refusal)
+	// disc is the discovery phase of a run with [[discover]] blocks.
+	disc phase
 }
 
 // measure runs bin with args, counting 429s at the emulator and requests
 // in Vault's audit log while it runs.
 func (e *env) measure(bin string, args ...string) (measurement, error) {
+	return e.measureRun(runOpts{}, bin, args...)
+}
+
+// runOpts changes what measureRun accepts as the end of a run.
+type runOpts struct {
+	// stopAtDiscovery ends the process as soon as keysync reports its
+	// discovery (a discovery-only measurement).
+	stopAtDiscovery bool
+	// refusal accepts exit status 2 (an invalid config) and keeps the
+	// last line of stderr as measurement.refused.
+	refusal bool
+}
+
+// measureRun is measure, with opts.
+func (e *env) measureRun(opts runOpts, bin string, args ...string) (measurement, error) {
 	off, err := fileSize(e.auditFile)
 	if err != nil {
 		return measurement{}, err
 	}
-	throttled := e.emu.Throttled()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	throttled, pages := e.emu.Throttled(), e.emu.GraphRequests()
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = e.childEnv()
 	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	watch := &discoveryWatch{stop: opts.stopAtDiscovery}
+	cmd.Stdout, cmd.Stderr = watch, &stderr
 	if os.Getenv("BENCH_STDERR") != "" {
 		cmd.Stderr = os.Stderr
 	}
@@ -68,6 +90,7 @@ func (e *env) measure(bin string, args ...string) (measurement, error) {
 	if err := cmd.Start(); err != nil {
 		return measurement{}, err
 	}
+	watch.started(cmd.Process, start)
 	// getrusage's maxrss for a child also counts this (the parent's)
 	// memory, which Linux carries over at exec after Go's vfork-style
 	// clone; the child's own high-water mark is VmHWM in /proc.
@@ -76,17 +99,44 @@ func (e *env) measure(bin string, args ...string) (measurement, error) {
 	go func() { peak <- watchHWM(cmd.Process.Pid, stop) }()
 	err = cmd.Wait()
 	close(stop)
-	m := measurement{wall: time.Since(start), throttle: e.emu.Throttled() - throttled, rssKiB: <-peak}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) && ee.ExitCode() == 1 {
-		err = nil // some accounts failed (the baseline under throttling): counted, not fatal
+	m := measurement{wall: time.Since(start), throttle: e.emu.Throttled() - throttled, rssKiB: <-peak,
+		pages: e.emu.GraphRequests() - pages, disc: watch.result()}
+	if m.disc.wall > 0 && m.disc.hwmKiB == 0 {
+		m.disc.hwmKiB = m.rssKiB // it had exited when it printed the line
 	}
-	if err != nil {
+	if cmd.ProcessState != nil {
+		m.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	}
+	if err = opts.accept(&m, err, stderr.String()); err != nil {
 		return m, fmt.Errorf("%s: %w\n%s", bin, err, tail(stderr.String()))
 	}
 	m.reads, m.writes, err = countAudit(e.auditFile, off)
 	return m, err
 }
+
+// accept is err, the end of a run, unless opts take it as a result: some
+// accounts failed (the baseline under throttling: counted, not fatal),
+// the process was ended at discovery on purpose, or a refusal was asked
+// for.
+func (opts runOpts) accept(m *measurement, err error, stderr string) error {
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee) && ee.ExitCode() == 1:
+		m.failed = true
+		return nil
+	case opts.stopAtDiscovery && m.disc.wall > 0:
+		return nil
+	case opts.refusal && errors.As(err, &ee) && ee.ExitCode() == 2:
+		lines := strings.Split(strings.TrimSpace(stderr), "\n")
+		m.refused = strings.TrimSpace(lines[len(lines)-1])
+		return nil
+	}
+	return err
+}
+
+// runTimeout bounds one keysync run: a first cycle of 100,000 accounts
+// at 50 ms of ARM latency takes minutes.
+const runTimeout = 40 * time.Minute
 
 // childEnv is a keysync process's environment: Vault, the emulator, and
 // BENCH_CHILD_ENV's space-separated NAME=value pairs (GOGC=50, say).

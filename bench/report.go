@@ -11,7 +11,7 @@ import (
 
 // render writes the results as Markdown: keysync's figures, the baseline's,
 // and keysync's as a ratio of the baseline's.
-func render(results []caseResult, smoke bool, took time.Duration) string {
+func render(results []caseResult, smoke bool, took time.Duration, svgName string) string {
 	var b strings.Builder
 	cmd := "make bench"
 	if smoke {
@@ -24,49 +24,73 @@ func render(results []caseResult, smoke bool, took time.Duration) string {
 		"one after the other against the same ARM emulator and Vault dev server. Ratios are keysync / baseline; " +
 		"below 1 is better. Vault reads and writes come from Vault's audit log, 429s from the emulator, peak RSS from the child's own high-water mark (VmHWM in /proc, polled every 10 ms; getrusage's maxrss would also count the benchmark process itself).\n")
 	for _, r := range results {
-		c := r.c
-		fmt.Fprintf(&b, "\n## %s: %d accounts in %d subscriptions, latency %s, concurrency %d", c.name, c.accounts, c.subs, c.latency, c.concurrency)
-		if c.bucket != nil {
-			fmt.Fprintf(&b, ", ARM bucket %d + %g/s per subscription", c.bucket.Burst, c.bucket.Refill)
-		}
-		if c.cycles > 0 {
-			fmt.Fprintf(&b, ", %d unchanged cycles after a first sync", c.cycles)
-		}
-		if c.daemon {
-			renderDaemon(&b, r)
-			continue
-		}
-		fmt.Fprintf(&b, "\n\nTarget: %s.\n\n| metric | keysync | baseline | ratio |\n|---|---|---|---|\n", c.target)
-		row(&b, "wall time", r.keysync.wall.Round(time.Millisecond).String(), r.naive.wall.Round(time.Millisecond).String(), ratio(float64(r.keysync.wall), float64(r.naive.wall)))
-		if c.cycles == 0 && c.bound() > 0 {
-			row(&b, "first cycle (creates) / bound ("+c.bound().Round(time.Millisecond).String()+")",
-				fmt.Sprintf("%.2f", r.keysync.wall.Seconds()/c.bound().Seconds()), fmt.Sprintf("%.2f", r.naive.wall.Seconds()/c.bound().Seconds()), "")
-		}
-		if c.steady {
-			row(&b, "wall time, second cycle (unchanged)", r.ksSteady.wall.Round(time.Millisecond).String(), r.naiveSteady.wall.Round(time.Millisecond).String(), ratio(float64(r.ksSteady.wall), float64(r.naiveSteady.wall)))
-			row(&b, "second cycle / bound", fmt.Sprintf("%.2f", r.ksSteady.wall.Seconds()/c.bound().Seconds()), fmt.Sprintf("%.2f", r.naiveSteady.wall.Seconds()/c.bound().Seconds()), "")
-			row(&b, "Vault reads, writes in the second cycle", fmt.Sprintf("%d, %d", r.ksSteady.reads, r.ksSteady.writes), fmt.Sprintf("%d, %d", r.naiveSteady.reads, r.naiveSteady.writes), "")
-		}
-		row(&b, "429 answers", fmt.Sprint(r.keysync.throttle), fmt.Sprint(r.naive.throttle), ratio(float64(r.keysync.throttle), float64(r.naive.throttle)))
-		row(&b, "Vault reads", fmt.Sprint(r.keysync.reads), fmt.Sprint(r.naive.reads), ratio(float64(r.keysync.reads), float64(r.naive.reads)))
-		row(&b, "Vault writes", fmt.Sprint(r.keysync.writes), fmt.Sprint(r.naive.writes), ratio(float64(r.keysync.writes), float64(r.naive.writes)))
-		if c.cycles > 0 {
-			row(&b, "new KV versions", fmt.Sprint(r.ksVersions), fmt.Sprint(r.naiveVersns), ratio(float64(r.ksVersions), float64(r.naiveVersns)))
-		}
-		row(&b, "peak RSS", mib(r.keysync.rssKiB), mib(r.naive.rssKiB), ratio(float64(r.keysync.rssKiB), float64(r.naive.rssKiB)))
+		renderCase(&b, r)
 	}
+	if svgName == "." {
+		svgName = ""
+	}
+	renderScale(&b, results, svgName)
 	b.WriteString(notes)
 	return b.String()
+}
+
+// renderCase writes one case: its heading, then its table.
+func renderCase(b *strings.Builder, r caseResult) {
+	c := r.c
+	fmt.Fprintf(b, "\n## %s: %d accounts in %d subscriptions, latency %s, concurrency %d", c.name, c.accounts, c.subs, c.latency, c.concurrency)
+	if c.bucket != nil {
+		fmt.Fprintf(b, ", ARM bucket %d + %g/s per subscription", c.bucket.Burst, c.bucket.Refill)
+	}
+	if c.cycles > 0 {
+		fmt.Fprintf(b, ", %d unchanged cycles after a first sync", c.cycles)
+	}
+	switch {
+	case c.probe:
+		renderProbe(b, r)
+		return
+	case c.daemon:
+		renderDaemon(b, r)
+		return
+	case c.discover:
+		renderDiscover(b, r)
+		return
+	}
+	fmt.Fprintf(b, "\n\nTarget: %s.\n\n| metric | keysync | baseline | ratio |\n|---|---|---|---|\n", c.target)
+	row(b, "wall time", r.keysync.wall.Round(time.Millisecond).String(), r.naive.wall.Round(time.Millisecond).String(), ratio(float64(r.keysync.wall), float64(r.naive.wall)))
+	if c.cycles == 0 && c.bound() > 0 {
+		row(b, "first cycle (creates) / bound ("+c.bound().Round(time.Millisecond).String()+")",
+			fmt.Sprintf("%.2f", r.keysync.wall.Seconds()/c.bound().Seconds()), fmt.Sprintf("%.2f", r.naive.wall.Seconds()/c.bound().Seconds()), "")
+	}
+	if c.steady {
+		row(b, "wall time, second cycle (unchanged)", r.ksSteady.wall.Round(time.Millisecond).String(), r.naiveSteady.wall.Round(time.Millisecond).String(), ratio(float64(r.ksSteady.wall), float64(r.naiveSteady.wall)))
+		row(b, "second cycle / bound", fmt.Sprintf("%.2f", r.ksSteady.wall.Seconds()/c.bound().Seconds()), fmt.Sprintf("%.2f", r.naiveSteady.wall.Seconds()/c.bound().Seconds()), "")
+		row(b, "Vault reads, writes in the second cycle", fmt.Sprintf("%d, %d", r.ksSteady.reads, r.ksSteady.writes), fmt.Sprintf("%d, %d", r.naiveSteady.reads, r.naiveSteady.writes), "")
+	}
+	row(b, "429 answers", fmt.Sprint(r.keysync.throttle), fmt.Sprint(r.naive.throttle), ratio(float64(r.keysync.throttle), float64(r.naive.throttle)))
+	row(b, "Vault reads", fmt.Sprint(r.keysync.reads), fmt.Sprint(r.naive.reads), ratio(float64(r.keysync.reads), float64(r.naive.reads)))
+	row(b, "Vault writes", fmt.Sprint(r.keysync.writes), fmt.Sprint(r.naive.writes), ratio(float64(r.keysync.writes), float64(r.naive.writes)))
+	if c.cycles > 0 {
+		row(b, "new KV versions", fmt.Sprint(r.ksVersions), fmt.Sprint(r.naiveVersns), ratio(float64(r.ksVersions), float64(r.naiveVersns)))
+	}
+	row(b, "peak RSS", mib(r.keysync.rssKiB), mib(r.naive.rssKiB), ratio(float64(r.keysync.rssKiB), float64(r.naive.rssKiB)))
 }
 
 // renderDaemon writes a daemon case: keysync alone, no baseline.
 func renderDaemon(b *strings.Builder, r caseResult) {
 	d := r.daemon
-	fmt.Fprintf(b, ", as a daemon\n\nTarget: %s. The daemon starts (no `--run-now`), its first cycle creates every secret, "+
-		"`POST /sync` runs a second, unchanged one; then VmRSS is read from /proc every %s for %s.\n\n"+
-		"| metric | keysync daemon |\n|---|---|\n", r.c.target, rssInterval, rssWindow)
-	row(b, "first cycle (creates), from start (polled each second)", d.first.Round(time.Millisecond).String())
-	row(b, "second cycle (unchanged, polled each second)", d.second.Round(time.Millisecond).String())
+	config := "listed [[account]] entries"
+	if r.c.discover && !r.c.listed {
+		config = "one [[discover]] block (Resource Graph)"
+	}
+	fmt.Fprintf(b, ", as a daemon on %s\n\nTarget: %s. The daemon starts (no `--run-now`), its first cycle creates every secret, "+
+		"SIGUSR1 runs a second, unchanged one (cycles polled on /metrics every %s); then VmRSS is read from /proc every %s for %s. "+
+		"Load average at the end of the cycles: %s.\n\n"+
+		"| metric | keysync daemon |\n|---|---|\n", config, r.c.target, d.poll, rssInterval, rssWindow, d.load)
+	row(b, "first cycle (creates), from start", dur(d.first))
+	row(b, "second cycle (unchanged)", dur(d.second))
+	row(b, "CPU (user + system): first cycle from start, second cycle", dur(d.firstCPU)+", "+dur(d.secondCPU))
+	row(b, "Vault reads, writes in the second cycle", fmt.Sprintf("%d, %d", d.reads2, d.writes2))
+	row(b, "syncs ending unchanged, both cycles", fmt.Sprint(d.unchanged))
 	row(b, fmt.Sprintf("steady RSS (median of %d samples)", d.samples), mib(d.steadyKiB))
 	row(b, "largest RSS sample", mib(d.maxKiB))
 	row(b, "VmHWM (peak since start)", mib(d.hwmKiB))
@@ -96,6 +120,23 @@ const notes = `
 - The baseline writes every account on every cycle, so each cycle adds a KV
   version per account and moves every consumer's cache; keysync writes
   nothing when nothing changed.
+- The discovery cases share one emulated estate of tagged Batch accounts
+  over 500 subscriptions (account i carries upto-N=yes for every size N
+  above i, so one [[discover]] block selects exactly the first N). The
+  block searches every subscription the identity sees, with Resource
+  Graph under the emulator's quota of 15 queries per 5 s; keysync asks
+  1,000 rows a page in groups of 250 subscriptions. Their baseline is
+  keysync itself with the same accounts listed, today's config. Their
+  bound adds the quota floor to the ARM bound: (ceil(pages / 15) - 1) x
+  5 s, the first window's 15 queries going at once.
+- Discovery's CPU is read from /proc/<pid>/stat (user + system, 10 ms
+  ticks) at the moment keysync prints "discovery: N accounts, ...", which
+  it does once discovery is done and before any account syncs; the probe
+  ends the process there, so nothing else is counted but start-up, which
+  the control (a block that finds nothing) measures on its own.
+- Daemon cycles are polled on /metrics, for the sync duration histogram
+  alone (name[]): each second up to 10,000 accounts, every N / 20,000 s
+  above, so a cycle time is up to one poll late.
 `
 
 func row(b *strings.Builder, cells ...string) {
