@@ -9,8 +9,10 @@ import (
 // The decoder's cost grows with nesting (it recurses, and a deep file took
 // gigabytes) and with the number of values it holds (about 300 bytes each);
 // these bounds keep the worst file up to MaxFileSize under about 100 MiB
-// and 2 s to refuse. A real file is far inside them: keysync's own tables
-// nest 4 deep at most, and a 10,000-account file holds about 60,000 values.
+// and 2 s to refuse. keysync's own tables nest 4 deep at most; an
+// [[account]] table holds five or six values, so a listed estate stops near
+// 16,000-20,000 accounts: a larger one is found by [[discover]] blocks,
+// which cost a few values each whatever they find.
 const (
 	// MaxFileSize is the largest config file read, in bytes (16 MiB).
 	MaxFileSize = 16 << 20
