@@ -19,6 +19,7 @@ func TestLoopStartsDueAccountsEarliestFirst(t *testing.T) {
 		accts = append(accts, account(n, "s1", "@hourly"))
 	}
 	h := start(t, Options{Concurrency: 1, Splay: time.Hour}, accts...)
+	accts = slices.Clone(accts) // the scheduler holds the slice it was given
 	slices.SortFunc(accts, func(x, y Account) int {
 		return cmp.Compare(splay(x.key(), time.Hour), splay(y.key(), time.Hour))
 	})

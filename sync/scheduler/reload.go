@@ -13,10 +13,11 @@ func (s *Scheduler) apply(r reload, now time.Time) {
 
 // install makes accounts the scheduled ones: those that stay keep their
 // state, new ones sync at once if syncNow, removed ones leave every
-// queue; s.mu is held.
+// queue; s.mu is held. The states point into accounts.
 func (s *Scheduler) install(accounts []Account, now time.Time, syncNow bool) {
 	next := make(map[string]*state, len(accounts))
-	for _, a := range accounts {
+	for i := range accounts {
+		a := &accounts[i]
 		k := a.key()
 		st, ok := next[k]
 		if !ok {
@@ -41,7 +42,7 @@ func (s *Scheduler) install(accounts []Account, now time.Time, syncNow bool) {
 }
 
 // add starts scheduling a new account, whose key is id; s.mu is held.
-func (s *Scheduler) add(a Account, id string, now time.Time, syncNow bool) *state {
+func (s *Scheduler) add(a *Account, id string, now time.Time, syncNow bool) *state {
 	st := &state{Account: a, id: id, offset: splay(id, s.opts.Splay), since: now, force: syncNow, lateIndex: -1}
 	st.sched.index, st.watch.index = -1, -1
 	st.sub = subOf(a)
@@ -54,11 +55,12 @@ func (s *Scheduler) add(a Account, id string, now time.Time, syncNow bool) *stat
 
 // update gives a kept account its new settings; a new schedule or splay
 // moves its next tick. s.mu is held.
-func (s *Scheduler) update(st *state, a Account, now time.Time) {
-	moved := st.Spec != a.Spec || st.offset != splay(a.key(), s.opts.Splay)
+func (s *Scheduler) update(st *state, a *Account, now time.Time) {
+	offset := splay(st.id, s.opts.Splay)
+	moved := st.Spec != a.Spec || st.offset != offset
 	st.Account, st.sub = a, subOf(a)
 	if moved {
-		st.offset = splay(a.key(), s.opts.Splay)
+		st.offset = offset
 		st.nextTick = st.next(now)
 		switch st.sched.q {
 		case &s.idle:

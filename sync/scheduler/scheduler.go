@@ -44,7 +44,7 @@ type Account struct {
 func (a Account) key() string { return a.Job.Account.Key() + "|" + a.Job.Path }
 
 // subOf is the account's subscription as pauses are keyed: lower case.
-func subOf(a Account) string { return strings.ToLower(a.Job.Account.SubscriptionID) }
+func subOf(a *Account) string { return strings.ToLower(a.Job.Account.SubscriptionID) }
 
 // Observer hears what the scheduler does; the metrics implement it.
 type Observer interface {
@@ -114,7 +114,9 @@ type finished struct {
 // heartbeat bounds how long the loop sleeps, so liveness stays fresh.
 const heartbeat = 5 * time.Second
 
-// New returns a scheduler for accounts. Nothing runs until Run.
+// New returns a scheduler for accounts. Nothing runs until Run. The
+// scheduler keeps pointers into accounts: the caller must not change the
+// slice's elements afterwards (a 100,000-account estate is then held once).
 func New(opts Options, syncer Syncer, accounts []Account) *Scheduler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -169,7 +171,8 @@ func (s *Scheduler) TriggerAll() bool {
 
 // Reload replaces the accounts and the syncer. Accounts that stay keep their
 // state; new ones sync at once; removed ones are dropped, and a sync of
-// theirs that is in flight finishes but is not counted.
+// theirs that is in flight finishes but is not counted. As with New, the
+// scheduler keeps pointers into accounts.
 func (s *Scheduler) Reload(ctx context.Context, syncer Syncer, accounts []Account) error {
 	select {
 	case s.reloads <- reload{syncer, accounts}:

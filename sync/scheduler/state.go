@@ -12,7 +12,9 @@ import (
 
 // state is what the scheduler knows of one account.
 type state struct {
-	Account
+	// Account is the caller's, never changed after New or Reload took it:
+	// the account's settings are held once, not once more per state.
+	*Account
 	id  string // Account.key(), which stays across reloads
 	sub string // the subscription, lower case
 	// sched places the account in the idle or the busy queue; watch in the
