@@ -50,8 +50,12 @@ type Options struct {
 // the block that found it.
 type State struct {
 	entries []inventory.Entry
-	jobs    map[string]found
+	jobs    map[entryID]found
 }
+
+// entryID identifies an entry by its key and path, the strings the entry
+// holds already: a map key made of them costs no string per account.
+type entryID struct{ key, path string }
 
 type found struct {
 	job       runner.Job
@@ -87,7 +91,7 @@ func Run(ctx context.Context, f Finder, blocks []Block, listed []runner.Job, pre
 		in.Listed = append(in.Listed, inventory.Entry{Key: j.Account.Key(), Path: j.Path, Origin: "account"})
 	}
 	out := Outcome{Failed: map[string]error{}, Found: map[string]int{}}
-	next := &State{jobs: map[string]found{}}
+	next := &State{jobs: map[entryID]found{}}
 	for _, b := range blocks {
 		ib := inventory.Block{Origin: b.Name}
 		jobs, err := b.find(ctx, f, o.CheckPath)
@@ -195,4 +199,4 @@ func blockNamed(blocks []Block, name string) bool {
 	return false
 }
 
-func id(e inventory.Entry) string { return e.Key + "\x00" + e.Path }
+func id(e inventory.Entry) entryID { return entryID{e.Key, e.Path} }
