@@ -4,9 +4,11 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"unique"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/hashicorp/vault/api"
+	"github.com/robfig/cron/v3"
 
 	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/fault"
@@ -123,17 +125,18 @@ func newVaultSession(cfg *config.Config, cred azcore.TokenCredential, log *slog.
 func accounts(cfg *config.Config) []scheduler.Account {
 	shard, _ := config.ParseShard(cfg.Shard)
 	out := make([]scheduler.Account, 0, len(cfg.Accounts))
+	schedules := scheduleCache{}
 	for _, a := range cfg.Accounts {
 		acct := a.Source()
+		// Many accounts share these: hold each value once, not each
+		// account's copy of the file's text.
+		acct.SubscriptionID, acct.ResourceGroup, acct.Type = intern(acct.SubscriptionID), intern(acct.ResourceGroup), intern(acct.Type)
 		acct.APIVersion = sources.APIVersionFor(acct, cfg.Azure.APIVersion)
 		if !shard.Owns(acct.ResourceID()) {
 			continue
 		}
 		spec := a.EffectiveSchedule(cfg.Schedule)
-		sched, err := config.ScheduleParser.Parse(spec)
-		if err != nil {
-			panic("config validated an unparsable schedule: " + spec)
-		}
+		sched := schedules.parse(spec)
 		out = append(out, scheduler.Account{
 			Job: runner.Job{
 				Account:    acct,
@@ -148,6 +151,26 @@ func accounts(cfg *config.Config) []scheduler.Account {
 	}
 	return out
 }
+
+// scheduleCache parses each distinct cron spec once, so that the accounts
+// of one spec share one schedule (cron's are values Next only reads).
+type scheduleCache map[string]cron.Schedule
+
+// parse returns spec's schedule; the config has validated every spec.
+func (c scheduleCache) parse(spec string) cron.Schedule {
+	if s, ok := c[spec]; ok {
+		return s
+	}
+	s, err := config.ScheduleParser.Parse(spec)
+	if err != nil {
+		panic("config validated an unparsable schedule: " + spec)
+	}
+	c[spec] = s
+	return s
+}
+
+// intern returns the one copy of s that every caller shares.
+func intern(s string) string { return unique.Make(s).Value() }
 
 func rotation(a config.Account) *plan.Rotation {
 	if a.RotateEvery.Duration <= 0 {

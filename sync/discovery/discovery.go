@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"unique"
 
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sync/inventory"
@@ -140,6 +141,9 @@ func (b Block) find(ctx context.Context, f Finder, checkPath func(string) error)
 		j := b.Job
 		a := r.Account
 		a.Rule, a.APIVersion = b.Job.Account.Rule, b.Job.Account.APIVersion
+		// Many accounts share these: hold each value once, not once per
+		// account for as long as the State keeps the job.
+		a.SubscriptionID, a.ResourceGroup, a.Type = intern(a.SubscriptionID), intern(a.ResourceGroup), intern(a.Type)
 		j.Account = a
 		j.Path = sources.ExpandPath(b.Path, a)
 		if checkPath != nil {
@@ -198,5 +202,8 @@ func blockNamed(blocks []Block, name string) bool {
 	}
 	return false
 }
+
+// intern returns the one copy of s that every caller shares.
+func intern(s string) string { return unique.Make(s).Value() }
 
 func id(e inventory.Entry) entryID { return entryID{e.Key, e.Path} }
