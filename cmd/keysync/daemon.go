@@ -67,7 +67,6 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	if err != nil {
 		log.Warn("vault login failed; retrying in the background", "err", err)
 	}
-	forgetListed(cfg)
 	d.estate = newEstate(cfg, p, d.daemonRunner(p.runner))
 	d.sched = scheduler.New(schedulerOptions(cfg, log, d.metrics), d.estate.runner, p.accounts)
 	d.probe = server.NewVaultProbe(p.sink.Check, vaultProbeInterval, log)
@@ -200,7 +199,6 @@ func (d *keysyncd) reload(ctx context.Context) {
 		d.log.Error("reload failed: keeping the running configuration", "err", err)
 		return
 	}
-	forgetListed(cfg)
 	if err := d.estate.reload(ctx, d.sched, cfg, p, d.daemonRunner(p.runner)); err != nil {
 		return
 	}
@@ -208,11 +206,6 @@ func (d *keysyncd) reload(ctx context.Context) {
 	d.useSession(ctx, p.vault)
 	warnRestartOnly(d.log, d.cfg, cfg)
 }
-
-// forgetListed drops the config's [[account]] tables once build has made
-// the parts' accounts of them: the daemon keeps the config for its other
-// settings, and the tables would hold every listed account a second time.
-func forgetListed(cfg *config.Config) { cfg.Accounts = nil }
 
 // warnRestartOnly names settings a reload read but cannot apply.
 func warnRestartOnly(log *slog.Logger, old, cfg *config.Config) {

@@ -30,7 +30,9 @@ type estate struct {
 	trigger chan struct{}
 }
 
+// newEstate makes the estate of cfg and the parts built from it.
 func newEstate(cfg *config.Config, p *parts, r *runner.Runner) *estate {
+	forgetListed(cfg)
 	return &estate{cfg: cfg, parts: p, runner: r, trigger: make(chan struct{}, 1)}
 }
 
@@ -53,6 +55,7 @@ func (e *estate) schedule(ctx context.Context, sched *scheduler.Scheduler, r *ru
 func (e *estate) reload(ctx context.Context, sched *scheduler.Scheduler, cfg *config.Config, p *parts, r *runner.Runner) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	forgetListed(cfg)
 	e.cfg, e.parts, e.runner = cfg, p, r
 	e.gen++
 	if len(cfg.Discover) == 0 {
@@ -62,6 +65,11 @@ func (e *estate) reload(ctx context.Context, sched *scheduler.Scheduler, cfg *co
 	}
 	return e.schedule(ctx, sched, r, e.found)
 }
+
+// forgetListed drops the config's [[account]] tables once build has made
+// the parts' accounts of them: the estate keeps the config for its other
+// settings, and the tables would hold every listed account a second time.
+func forgetListed(cfg *config.Config) { cfg.Accounts = nil }
 
 // ask requests a discovery now; one already asked for covers it.
 func (e *estate) ask() {

@@ -30,7 +30,7 @@ func BenchmarkStatePerAccount(b *testing.B) {
 		_, st := Run(context.Background(), f, blocks, nil, nil, Options{MaxRemovedFraction: 0.5})
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		perAccount = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / n
+		perAccount = (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / n
 		runtime.KeepAlive(st)
 	}
 	b.ReportMetric(perAccount, "heap-B/account")

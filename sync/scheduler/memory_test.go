@@ -22,7 +22,7 @@ func BenchmarkHeldPerAccount(b *testing.B) {
 		syncAll(s, n)
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		perAccount = float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / n
+		perAccount = (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / n
 		runtime.KeepAlive(s)
 		runtime.KeepAlive(accts)
 	}
