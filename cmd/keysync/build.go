@@ -127,27 +127,48 @@ func accounts(cfg *config.Config) []scheduler.Account {
 	out := make([]scheduler.Account, 0, len(cfg.Accounts))
 	schedules := scheduleCache{}
 	for _, a := range cfg.Accounts {
-		acct := a.Source()
-		// Many accounts share these: hold each value once, not each
-		// account's copy of the file's text.
-		acct.SubscriptionID, acct.ResourceGroup, acct.Type = intern(acct.SubscriptionID), intern(acct.ResourceGroup), intern(acct.Type)
+		acct := detached(a.Source())
 		acct.APIVersion = sources.APIVersionFor(acct, cfg.Azure.APIVersion)
 		if !shard.Owns(acct.ResourceID()) {
 			continue
 		}
-		spec := a.EffectiveSchedule(cfg.Schedule)
-		sched := schedules.parse(spec)
+		spec := intern(a.EffectiveSchedule(cfg.Schedule))
+		label := acct.Name
+		if a.Label != a.Name {
+			label = strings.Clone(a.Label)
+		}
 		out = append(out, scheduler.Account{
 			Job: runner.Job{
 				Account:    acct,
-				Path:       strings.Trim(a.Path, "/"),
+				Path:       strings.Clone(strings.Trim(a.Path, "/")),
 				Adopt:      a.Adopt,
 				APIVersion: acct.APIVersion,
-				Fields:     a.Fields,
+				Fields:     detachedMap(a.Fields),
 				Rotate:     rotation(a),
 			},
-			Label: a.Label, Spec: spec, Schedule: sched,
+			Label: label, Spec: spec, Schedule: schedules.parse(spec),
 		})
+	}
+	return out
+}
+
+// detached is a copy of a whose strings do not point into the config
+// file's text (a decoder's strings do: keeping one would keep the whole
+// file), with the values many accounts share interned.
+func detached(a sources.Account) sources.Account {
+	a.SubscriptionID, a.ResourceGroup, a.Type = intern(a.SubscriptionID), intern(a.ResourceGroup), intern(a.Type)
+	a.Rule, a.APIVersion, a.Name = intern(a.Rule), intern(a.APIVersion), strings.Clone(a.Name)
+	return a
+}
+
+// detachedMap is a copy of m with interned strings, nil for nil.
+func detachedMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[intern(k)] = intern(v)
 	}
 	return out
 }

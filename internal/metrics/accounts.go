@@ -35,17 +35,23 @@ const (
 // account is one account label's series, held as plain numbers: the
 // estate can hold 100,000 accounts, and a client_golang vector keeps
 // several hundred bytes per series (label pairs, a created timestamp, a
-// hash map entry) where these keep eight.
+// hash map entry) where these keep four or eight. A 32-bit count of one
+// account's syncs of one result lasts millennia at a sync a minute.
 type account struct {
-	syncs        [len(outcomes)]atomic.Uint64
+	syncs        [len(outcomes)]atomic.Uint32
+	has          atomic.Uint32
+	skipped      atomic.Uint32
 	lastSuccess  atomic.Int64 // unix seconds
 	lastRotation atomic.Int64 // unix seconds
 	backoff      atomic.Uint64
-	skipped      atomic.Uint64
-	has          atomic.Uint32
-	// other counts results not in outcomes; mu guards it.
-	mu    sync.Mutex
-	other map[string]uint64
+	// other counts results not in outcomes (none today).
+	other atomic.Pointer[otherResults]
+}
+
+// otherResults counts results not in outcomes; mu guards n.
+type otherResults struct {
+	mu sync.Mutex
+	n  map[string]uint64
 }
 
 // accounts is a prometheus.Collector of the per-account series. Readers
@@ -81,12 +87,14 @@ func (as *accounts) synced(label, result string) {
 		a.syncs[i].Add(1)
 		return
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.other == nil {
-		a.other = map[string]uint64{}
+	o := a.other.Load()
+	if o == nil {
+		a.other.CompareAndSwap(nil, &otherResults{n: map[string]uint64{}})
+		o = a.other.Load()
 	}
-	a.other[result]++
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.n[result]++
 }
 
 // set stores v in the field of label's account and marks its series.
@@ -155,9 +163,13 @@ func (as *accounts) collect(ch chan<- prometheus.Metric, label string, a *accoun
 
 // collectOther sends the counts of results not in outcomes.
 func (as *accounts) collectOther(ch chan<- prometheus.Metric, pair *dto.LabelPair, a *account) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for result, n := range a.other {
+	o := a.other.Load()
+	if o == nil {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for result, n := range o.n {
 		ch <- &series{desc: as.syncs, labels: []*dto.LabelPair{pair, {Name: &resultLabel, Value: &result}}, counter: true, value: float64(n)}
 	}
 }

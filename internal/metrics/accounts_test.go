@@ -103,3 +103,19 @@ func BenchmarkAccountSeries(b *testing.B) {
 	}
 	b.ReportMetric(bytes, "heap-B/account")
 }
+
+// TestOtherResult: a result outside the known outcomes is still counted,
+// under its own name.
+func TestOtherResult(t *testing.T) {
+	m := New("test")
+	m.accounts.synced("d", "action(99)")
+	m.accounts.synced("d", "action(99)")
+	want := `
+# HELP keysync_sync_total Account syncs by outcome: create, update, unchanged, adopt, repair-metadata, mark, delete, refused, failed.
+# TYPE keysync_sync_total counter
+keysync_sync_total{account="d",result="action(99)"} 2
+`
+	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want), "keysync_sync_total"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -88,11 +88,13 @@ func lastOf(st *state) lastSync {
 	return lastSync{}
 }
 
-// fullDone clears fullActive once no account owes the full sync; s.mu is
-// held.
+// fullDone clears fullActive once no account owes the full sync, and
+// lets the emptied map go: a map keeps the room its largest size took,
+// one entry per account, until the next full sync; s.mu is held.
 func (s *Scheduler) fullDone() {
 	if len(s.full) == 0 {
 		s.fullActive.Store(false)
+		s.full = map[*state]fullStep{}
 	}
 }
 
