@@ -15,8 +15,8 @@ type state struct {
 	// Account is the caller's, never changed after New or Reload took it:
 	// the account's settings are held once, not once more per state.
 	*Account
-	id  string // Account.key(), which stays across reloads
-	sub string // the subscription, lower case
+	id  accountID // of Account.key(), which stays across reloads
+	sub string    // the subscription, lower case
 	// sched places the account in the idle or the busy queue; watch in the
 	// overdue watch, and lateIndex (-1 if not) in the overdue list.
 	sched, watch slot
