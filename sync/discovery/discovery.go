@@ -6,8 +6,12 @@
 package discovery
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"unique"
 
@@ -47,16 +51,18 @@ type Options struct {
 	CheckPath func(path string) error
 }
 
-// State is what the last run found: each account's job and the policy of
-// the block that found it.
+// State is what the last run found: each discovered account's job and
+// the policy of the block that found it, by a hash of its key and path.
+// The inventory entries of the accounts are made anew from the jobs for
+// the next run: keeping them, with their key strings, and the map keyed by
+// those, cost ~230 bytes more per account between runs.
 type State struct {
-	entries []inventory.Entry
-	jobs    map[entryID]found
+	jobs map[entryID]found
 }
 
-// entryID identifies an entry by its key and path, the strings the entry
-// holds already: a map key made of them costs no string per account.
-type entryID struct{ key, path string }
+// entryID identifies an entry: the SHA-256 of its key and path, so that
+// the map holds no string of its own, and names chosen to collide do not.
+type entryID [sha256.Size]byte
 
 type found struct {
 	job       runner.Job
@@ -87,12 +93,12 @@ type Outcome struct {
 // Run runs every block and decides. prev is the last run's state (nil for
 // none: nothing can then be removed); the new state is returned.
 func Run(ctx context.Context, f Finder, blocks []Block, listed []runner.Job, prev *State, o Options) (Outcome, *State) {
-	in := inventory.Input{Previous: prev.entriesOrNil(), MaxRemovedFraction: o.MaxRemovedFraction}
+	in := inventory.Input{Previous: prev.entries(), MaxRemovedFraction: o.MaxRemovedFraction}
 	for _, j := range listed {
 		in.Listed = append(in.Listed, inventory.Entry{Key: j.Account.Key(), Path: j.Path, Origin: "account"})
 	}
 	out := Outcome{Failed: map[string]error{}, Found: map[string]int{}}
-	next := &State{jobs: map[entryID]found{}}
+	cur := map[entryID]found{}
 	for _, b := range blocks {
 		ib := inventory.Block{Origin: b.Name}
 		jobs, err := b.find(ctx, f, o.CheckPath)
@@ -104,30 +110,46 @@ func Run(ctx context.Context, f Finder, blocks []Block, listed []runner.Job, pre
 		for _, j := range jobs {
 			e := inventory.Entry{Key: j.Account.Key(), Path: j.Path, Origin: b.Name}
 			ib.Found = append(ib.Found, e)
-			next.jobs[id(e)] = found{job: j, block: b.Name, onRemoved: b.OnRemoved}
+			cur[id(e)] = found{job: j, block: b.Name, onRemoved: b.OnRemoved}
 		}
 		in.Blocks = append(in.Blocks, ib)
 	}
 	out.Decision = inventory.Decide(in)
-	for _, e := range out.Decision.Discovered {
-		fj, ok := next.jobs[id(e)]
-		if !ok && prev != nil {
-			fj, ok = prev.jobs[id(e)] // kept: its block failed, or the drop was held
-			next.jobs[id(e)] = fj
+	next := out.keep(cur, prev)
+	out.Removals = removals(out.Decision.Removed, prev, blocks)
+	return out, next
+}
+
+// keep makes the next State of the discovered accounts, each with its job
+// of this run, else of the last (its block failed, or the drop was held),
+// and lists those jobs in o.Jobs.
+func (o *Outcome) keep(cur map[entryID]found, prev *State) *State {
+	next := &State{jobs: make(map[entryID]found, len(o.Decision.Discovered))}
+	for _, e := range o.Decision.Discovered {
+		fj, ok := cur[id(e)]
+		if !ok {
+			fj, ok = prev.job(e)
 		}
 		if ok {
-			out.Jobs = append(out.Jobs, Found{Job: fj.job, Block: fj.block})
+			next.jobs[id(e)] = fj
+			o.Jobs = append(o.Jobs, Found{Job: fj.job, Block: fj.block})
 		}
 	}
-	for _, e := range out.Decision.Removed {
+	return next
+}
+
+// removals are the jobs that mark or delete the secrets of the removed
+// accounts whose block, still in the config, says so.
+func removals(removed []inventory.Entry, prev *State, blocks []Block) []runner.Job {
+	var out []runner.Job
+	for _, e := range removed {
 		if fj, ok := prev.job(e); ok && fj.onRemoved != "" && fj.onRemoved != plan.RemoveKeep && blockNamed(blocks, e.Origin) {
 			j := fj.job
 			j.Remove = fj.onRemoved
-			out.Removals = append(out.Removals, j)
+			out = append(out, j)
 		}
 	}
-	next.entries = out.Decision.Discovered
-	return out, next
+	return out
 }
 
 // find runs one block and makes a job of each resource found.
@@ -179,11 +201,20 @@ func (o Outcome) Summary() string {
 	return b.String()
 }
 
-func (s *State) entriesOrNil() []inventory.Entry {
+// entries are the inventory entries of the accounts s holds, by key and
+// path as a decision lists them; nil for a nil State.
+func (s *State) entries() []inventory.Entry {
 	if s == nil {
 		return nil
 	}
-	return s.entries
+	out := make([]inventory.Entry, 0, len(s.jobs))
+	for _, fj := range s.jobs {
+		out = append(out, inventory.Entry{Key: fj.job.Account.Key(), Path: fj.job.Path, Origin: fj.block})
+	}
+	slices.SortFunc(out, func(a, b inventory.Entry) int {
+		return cmp.Or(strings.Compare(a.Key, b.Key), strings.Compare(a.Path, b.Path))
+	})
+	return out
 }
 
 func (s *State) job(e inventory.Entry) (found, bool) {
@@ -206,4 +237,11 @@ func blockNamed(blocks []Block, name string) bool {
 // intern returns the one copy of s that every caller shares.
 func intern(s string) string { return unique.Make(s).Value() }
 
-func id(e inventory.Entry) entryID { return entryID{e.Key, e.Path} }
+func id(e inventory.Entry) entryID {
+	h := sha256.New()
+	// The key's length first: no key and path can pass for another pair.
+	h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(e.Key))))
+	h.Write([]byte(e.Key))
+	h.Write([]byte(e.Path))
+	return entryID(h.Sum(nil))
+}
