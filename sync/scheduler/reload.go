@@ -45,7 +45,7 @@ func (s *Scheduler) install(accounts []Account, now time.Time, syncNow bool) {
 // add starts scheduling a new account of that id and splay offset; s.mu
 // is held.
 func (s *Scheduler) add(a *Account, id accountID, offset time.Duration, now time.Time, syncNow bool) *state {
-	st := &state{Account: a, id: id, offset: offset, since: now, force: syncNow, lateIndex: -1}
+	st := &state{Account: a, id: id, offset: offset, ref: now, force: syncNow, lateIndex: -1}
 	st.sched.index, st.watch.index = -1, -1
 	st.sub = subOf(a)
 	st.nextTick = st.next(now)

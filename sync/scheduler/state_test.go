@@ -68,7 +68,7 @@ func TestTransientBackoffGrowsAndRespectsRetryAfter(t *testing.T) {
 	}
 	st.force = false
 	st = finish(s, "a", nil, t0.Add(11*time.Minute))
-	if !st.retryAt.IsZero() || st.failures != 0 || st.condition != "" || st.lastSuccess != t0.Add(11*time.Minute) {
+	if !st.retryAt.IsZero() || st.failures != 0 || st.condition != "" || st.lastSuccess() != t0.Add(11*time.Minute) {
 		t.Fatalf("success did not reset: %+v", st)
 	}
 }
@@ -118,7 +118,7 @@ func TestOverdue(t *testing.T) {
 			t.Errorf("overdue after %v = %t, want %t", d, got, want)
 		}
 	}
-	st.lastSuccess = t0.Add(20 * time.Minute)
+	st.ref, st.succeeded = t0.Add(20*time.Minute), true
 	if st.overdue(t0.Add(31 * time.Minute)) {
 		t.Error("a recent success does not count")
 	}

@@ -151,7 +151,7 @@ func (s *Scheduler) publishStatus(st *state) { s.publishWith(st, lastOf(st)) }
 // publishWith publishes st's state with last as its last finished sync;
 // s.mu is held.
 func (s *Scheduler) publishWith(st *state, last lastSync) {
-	v := &view{acct: st.Account, sub: st.sub, last: last, lastSuccess: st.lastSuccess, nextRun: st.due(time.Time{}), running: st.running}
+	v := &view{acct: st.Account, sub: st.sub, last: last, lastSuccess: st.lastSuccess(), nextRun: st.due(time.Time{}), running: st.running}
 	if st.running {
 		v.nextRun = st.nextTick
 	}
