@@ -106,7 +106,6 @@ func (s *Scheduler) fullDone() {
 // so an estate of 100,000 accounts does not hold one each between calls.
 type view struct {
 	acct        *Account
-	sub         string
 	last        lastSync
 	lastSuccess time.Time
 	nextRun     time.Time
@@ -138,7 +137,7 @@ func (s *Scheduler) Status(time.Time) []AccountStatus {
 		v := st.view.Load()
 		as := v.status()
 		if !as.Running {
-			as.NextRun = later(as.NextRun, pauses[v.sub])
+			as.NextRun = later(as.NextRun, pauses[subOf(v.acct)])
 		}
 		out = append(out, as)
 	}
@@ -151,7 +150,7 @@ func (s *Scheduler) publishStatus(st *state) { s.publishWith(st, lastOf(st)) }
 // publishWith publishes st's state with last as its last finished sync;
 // s.mu is held.
 func (s *Scheduler) publishWith(st *state, last lastSync) {
-	v := &view{acct: st.Account, sub: st.sub, last: last, lastSuccess: st.lastSuccess(), nextRun: st.due(time.Time{}), running: st.running}
+	v := &view{acct: st.Account, last: last, lastSuccess: st.lastSuccess(), nextRun: st.due(time.Time{}), running: st.running}
 	if st.running {
 		v.nextRun = st.nextTick
 	}
