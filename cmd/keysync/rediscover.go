@@ -37,11 +37,15 @@ func newEstate(cfg *config.Config, p *parts, r *runner.Runner) *estate {
 }
 
 // schedule hands the listed accounts and found to the scheduler, in one
-// slice (the listed one itself when nothing is found) of which e.found is
-// then the tail; e.mu is held.
+// slice (the listed one itself when nothing is found, found itself when
+// nothing is listed) of which e.found is then the tail; e.mu is held.
 func (e *estate) schedule(ctx context.Context, sched *scheduler.Scheduler, r *runner.Runner, found []scheduler.Account) error {
 	all := e.parts.accounts
-	if len(found) > 0 {
+	switch {
+	case len(found) == 0:
+	case len(all) == 0:
+		all = found // nothing listed: no copy of a large estate
+	default:
 		all = append(slices.Clip(all), found...)
 	}
 	e.found = all[len(e.parts.accounts):]
