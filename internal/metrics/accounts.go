@@ -59,6 +59,7 @@ type otherResults struct {
 // whole, as does nothing else.
 type accounts struct {
 	syncs, lastSuccess, backoff, skipped, rotations *prometheus.Desc
+	help                                            map[string]string // by metric name
 	mu                                              sync.RWMutex
 	byLabel                                         map[string]*account
 }

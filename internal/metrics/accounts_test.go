@@ -52,7 +52,7 @@ keysync_ticks_skipped_total{account="b"} 1
 `
 	names := []string{"keysync_account_backoff_seconds", "keysync_last_rotation_timestamp_seconds",
 		"keysync_last_success_timestamp_seconds", "keysync_sync_total", "keysync_ticks_skipped_total"}
-	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want), names...); err != nil {
+	if err := testutil.GatherAndCompare(m.gatherers(), strings.NewReader(want), names...); err != nil {
 		t.Fatal(err)
 	}
 	m.Removed("b")
@@ -115,7 +115,7 @@ func TestOtherResult(t *testing.T) {
 # TYPE keysync_sync_total counter
 keysync_sync_total{account="d",result="action(99)"} 2
 `
-	if err := testutil.GatherAndCompare(m.reg, strings.NewReader(want), "keysync_sync_total"); err != nil {
+	if err := testutil.GatherAndCompare(m.gatherers(), strings.NewReader(want), "keysync_sync_total"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -6,21 +6,21 @@ package metrics
 
 import (
 	"math"
-	"net/http"
 	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/keysync/keysync/sync/runner"
 )
 
 // Metrics is the registry and every metric in it.
 type Metrics struct {
-	reg         *prometheus.Registry
-	accounts    *accounts
+	reg      *prometheus.Registry
+	accounts *accounts
+	// accountReg holds accounts alone: Handler writes them itself.
+	accountReg  *prometheus.Registry
 	duration    prometheus.Histogram
 	arm         *prometheus.CounterVec
 	vault       *prometheus.CounterVec
@@ -37,7 +37,7 @@ type Metrics struct {
 // New registers every metric, with the build info set.
 func New(version string) *Metrics {
 	m := &Metrics{
-		reg:      prometheus.NewRegistry(),
+		reg: prometheus.NewRegistry(), accountReg: prometheus.NewRegistry(),
 		accounts: newAccounts(),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "keysync_sync_duration_seconds",
 			Help: "How long one account sync took, retries within it included.", Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 10)}),
@@ -65,22 +65,20 @@ func New(version string) *Metrics {
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keysync_build_info",
 		Help: "keysync's version and Go version; always 1."}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
-	m.reg.MustRegister(m.accounts, m.duration, m.arm, m.vault, m.logins, m.renewals, m.tokens, m.syncReqs, m.connRefused, m.vaultUp, m.discovered, m.discoveries, build,
+	m.accountReg.MustRegister(m.accounts)
+	m.reg.MustRegister(m.duration, m.arm, m.vault, m.logins, m.renewals, m.tokens, m.syncReqs, m.connRefused, m.vaultUp, m.discovered, m.discoveries, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
-// Handler serves the registry in the Prometheus exposition format.
-func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
-}
-
 // newAccounts makes the collector of the per-account metrics.
 func newAccounts() *accounts {
+	help := map[string]string{}
 	desc := func(o prometheus.Opts, labels ...string) *prometheus.Desc {
+		help[o.Name] = o.Help
 		return prometheus.NewDesc(o.Name, o.Help, labels, nil)
 	}
-	return &accounts{
+	as := &accounts{
 		byLabel: map[string]*account{},
 		syncs: desc(prometheus.Opts{Name: "keysync_sync_total",
 			Help: "Account syncs by outcome: create, update, unchanged, adopt, repair-metadata, mark, delete, refused, failed."}, "account", "result"),
@@ -93,6 +91,8 @@ func newAccounts() *accounts {
 		rotations: desc(prometheus.Opts{Name: "keysync_last_rotation_timestamp_seconds",
 			Help: "Unix time of the account's last key rotation (regenerate and Vault write) by keysync."}, "account"),
 	}
+	as.help = help
+	return as
 }
 
 // Synced records a finished sync.
