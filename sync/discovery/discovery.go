@@ -166,6 +166,9 @@ func (b Block) find(ctx context.Context, f Finder, checkPath func(string) error)
 		// Many accounts share these: hold each value once, not once per
 		// account for as long as the State keeps the job.
 		a.SubscriptionID, a.ResourceGroup, a.Type = intern(a.SubscriptionID), intern(a.ResourceGroup), intern(a.Type)
+		// The finder cuts the name out of the resource id it read: a
+		// copy of its own lets that id (~120 bytes) go.
+		a.Name = strings.Clone(a.Name)
 		j.Account = a
 		j.Path = sources.ExpandPath(b.Path, a)
 		if checkPath != nil {
