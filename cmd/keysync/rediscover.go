@@ -123,6 +123,9 @@ func (d *keysyncd) discoverOnce(ctx context.Context) {
 	}
 	e.state, e.last = next, discoveryStatus(out, time.Now())
 	err := e.schedule(ctx, d.sched, r, found)
+	for i := range e.found {
+		next.Share(&e.found[i].Job) // held once: the scheduler's copy
+	}
 	e.mu.Unlock()
 	if err != nil || len(removals) == 0 {
 		return

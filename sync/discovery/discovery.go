@@ -64,8 +64,10 @@ type State struct {
 // the map holds no string of its own, and names chosen to collide do not.
 type entryID [sha256.Size]byte
 
+// found is a discovered account's job, which no one changes (see Share),
+// and its block's name and policy.
 type found struct {
-	job       runner.Job
+	job       *runner.Job
 	block     string
 	onRemoved string
 }
@@ -107,7 +109,8 @@ func Run(ctx context.Context, f Finder, blocks []Block, listed []runner.Job, pre
 			out.Failed[b.Name] = err
 		}
 		out.Found[b.Name] = len(jobs)
-		for _, j := range jobs {
+		for i := range jobs {
+			j := &jobs[i]
 			e := inventory.Entry{Key: j.Account.Key(), Path: j.Path, Origin: b.Name}
 			ib.Found = append(ib.Found, e)
 			cur[id(e)] = found{job: j, block: b.Name, onRemoved: b.OnRemoved}
@@ -132,7 +135,7 @@ func (o *Outcome) keep(cur map[entryID]found, prev *State) *State {
 		}
 		if ok {
 			next.jobs[id(e)] = fj
-			o.Jobs = append(o.Jobs, Found{Job: fj.job, Block: fj.block})
+			o.Jobs = append(o.Jobs, Found{Job: *fj.job, Block: fj.block})
 		}
 	}
 	return next
@@ -144,7 +147,7 @@ func removals(removed []inventory.Entry, prev *State, blocks []Block) []runner.J
 	var out []runner.Job
 	for _, e := range removed {
 		if fj, ok := prev.job(e); ok && fj.onRemoved != "" && fj.onRemoved != plan.RemoveKeep && blockNamed(blocks, e.Origin) {
-			j := fj.job
+			j := *fj.job
 			j.Remove = fj.onRemoved
 			out = append(out, j)
 		}
@@ -202,6 +205,18 @@ func (o Outcome) Summary() string {
 		b.WriteString("; " + d.Held)
 	}
 	return b.String()
+}
+
+// Share makes the State keep j, an unchanging copy of one of its jobs
+// (with its api-version settled, say) that the caller holds anyway,
+// instead of its own: a daemon then holds each discovered job once, in
+// what it schedules. A job the State does not hold is ignored.
+func (s *State) Share(j *runner.Job) {
+	k := id(inventory.Entry{Key: j.Account.Key(), Path: j.Path})
+	if fj, ok := s.jobs[k]; ok {
+		fj.job = j
+		s.jobs[k] = fj
+	}
 }
 
 // entries are the inventory entries of the accounts s holds, by key and

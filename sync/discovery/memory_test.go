@@ -5,14 +5,17 @@ import (
 	"fmt"
 	"runtime"
 	"testing"
+	"unsafe"
 
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/runner"
 )
 
 // BenchmarkStatePerAccount reports the heap a discovery's State holds per
 // account found, the daemon keeping it until the next run (the finder's
-// answer and the Outcome are dropped): go test -run '^$' -bench
-// StatePerAccount ./sync/discovery/
+// answer and the Outcome are dropped), once it shares the caller's copy
+// of each job as the daemon does (the copies are not counted): go test
+// -run '^$' -bench StatePerAccount ./sync/discovery/
 func BenchmarkStatePerAccount(b *testing.B) {
 	const n = 10_000
 	found := make([]sources.Found, n)
@@ -27,11 +30,19 @@ func BenchmarkStatePerAccount(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
-		_, st := Run(context.Background(), f, blocks, nil, nil, Options{MaxRemovedFraction: 0.5})
+		out, st := Run(context.Background(), f, blocks, nil, nil, Options{MaxRemovedFraction: 0.5})
+		held := make([]runner.Job, len(out.Jobs))
+		for i, fj := range out.Jobs {
+			held[i] = fj.Job
+			st.Share(&held[i])
+		}
+		out = Outcome{}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		perAccount = (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / n
+		perAccount = (float64(after.HeapAlloc) - float64(before.HeapAlloc) - float64(unsafe.Sizeof(runner.Job{}))*n) / n
 		runtime.KeepAlive(st)
+		runtime.KeepAlive(held)
+		runtime.KeepAlive(out)
 	}
 	b.ReportMetric(perAccount, "heap-B/account")
 }
