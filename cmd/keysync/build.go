@@ -4,9 +4,11 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"unique"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/hashicorp/vault/api"
+	"github.com/robfig/cron/v3"
 
 	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/fault"
@@ -123,31 +125,73 @@ func newVaultSession(cfg *config.Config, cred azcore.TokenCredential, log *slog.
 func accounts(cfg *config.Config) []scheduler.Account {
 	shard, _ := config.ParseShard(cfg.Shard)
 	out := make([]scheduler.Account, 0, len(cfg.Accounts))
+	schedules := scheduleCache{}
 	for _, a := range cfg.Accounts {
-		acct := a.Source()
+		acct := detached(a.Source())
 		acct.APIVersion = sources.APIVersionFor(acct, cfg.Azure.APIVersion)
 		if !shard.Owns(acct.ResourceID()) {
 			continue
 		}
-		spec := a.EffectiveSchedule(cfg.Schedule)
-		sched, err := config.ScheduleParser.Parse(spec)
-		if err != nil {
-			panic("config validated an unparsable schedule: " + spec)
+		spec := intern(a.EffectiveSchedule(cfg.Schedule))
+		label := acct.Name
+		if a.Label != a.Name {
+			label = strings.Clone(a.Label)
 		}
 		out = append(out, scheduler.Account{
 			Job: runner.Job{
 				Account:    acct,
-				Path:       strings.Trim(a.Path, "/"),
+				Path:       strings.Clone(strings.Trim(a.Path, "/")),
 				Adopt:      a.Adopt,
 				APIVersion: acct.APIVersion,
-				Fields:     a.Fields,
+				Fields:     detachedMap(a.Fields),
 				Rotate:     rotation(a),
 			},
-			Label: a.Label, Spec: spec, Schedule: sched,
+			Label: label, Spec: spec, Schedule: schedules.parse(spec),
 		})
 	}
 	return out
 }
+
+// detached is a copy of a whose strings do not point into the config
+// file's text (a decoder's strings do: keeping one would keep the whole
+// file), with the values many accounts share interned.
+func detached(a sources.Account) sources.Account {
+	a.SubscriptionID, a.ResourceGroup, a.Type = intern(a.SubscriptionID), intern(a.ResourceGroup), intern(a.Type)
+	a.Rule, a.APIVersion, a.Name = intern(a.Rule), intern(a.APIVersion), strings.Clone(a.Name)
+	return a
+}
+
+// detachedMap is a copy of m with interned strings, nil for nil.
+func detachedMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[intern(k)] = intern(v)
+	}
+	return out
+}
+
+// scheduleCache parses each distinct cron spec once, so that the accounts
+// of one spec share one schedule (cron's are values Next only reads).
+type scheduleCache map[string]cron.Schedule
+
+// parse returns spec's schedule; the config has validated every spec.
+func (c scheduleCache) parse(spec string) cron.Schedule {
+	if s, ok := c[spec]; ok {
+		return s
+	}
+	s, err := config.ScheduleParser.Parse(spec)
+	if err != nil {
+		panic("config validated an unparsable schedule: " + spec)
+	}
+	c[spec] = s
+	return s
+}
+
+// intern returns the one copy of s that every caller shares.
+func intern(s string) string { return unique.Make(s).Value() }
 
 func rotation(a config.Account) *plan.Rotation {
 	if a.RotateEvery.Duration <= 0 {

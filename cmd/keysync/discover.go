@@ -37,7 +37,8 @@ func discovered(ctx context.Context, cfg *config.Config, f discovery.Finder, lis
 	for i, d := range cfg.Discover {
 		schedules[d.BlockName(i)] = d.Schedule
 	}
-	var accts []scheduler.Account
+	accts := make([]scheduler.Account, 0, len(out.Jobs))
+	parsed := scheduleCache{}
 	for _, f := range out.Jobs {
 		j := f.Job
 		if !shard.Owns(j.Account.ResourceID()) {
@@ -49,11 +50,7 @@ func discovered(ctx context.Context, cfg *config.Config, f discovery.Finder, lis
 		if s := schedules[f.Block]; s != "" {
 			spec = s
 		}
-		sched, err := config.ScheduleParser.Parse(spec)
-		if err != nil {
-			panic("config validated an unparsable schedule: " + spec)
-		}
-		accts = append(accts, scheduler.Account{Job: j, Label: j.Account.Name, Spec: spec, Schedule: sched})
+		accts = append(accts, scheduler.Account{Job: j, Label: j.Account.Name, Spec: spec, Schedule: parsed.parse(spec)})
 	}
 	var removals []runner.Job
 	for _, j := range out.Removals {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,10 +17,12 @@ import (
 // its [[discover]] blocks found last. Reloads and discoveries both change
 // it; mu makes each hand-over to the scheduler whole.
 type estate struct {
-	mu      sync.Mutex
-	cfg     *config.Config
-	parts   *parts
-	runner  *runner.Runner
+	mu     sync.Mutex
+	cfg    *config.Config
+	parts  *parts
+	runner *runner.Runner
+	// found is what discovery found, the tail of the slice the scheduler
+	// was last given (it keeps pointers into it, so it is held once).
 	found   []scheduler.Account
 	state   *discovery.State
 	gen     int // bumped by every reload: a discovery of an older config is dropped
@@ -27,14 +30,26 @@ type estate struct {
 	trigger chan struct{}
 }
 
+// newEstate makes the estate of cfg and the parts built from it.
 func newEstate(cfg *config.Config, p *parts, r *runner.Runner) *estate {
+	forgetListed(cfg)
 	return &estate{cfg: cfg, parts: p, runner: r, trigger: make(chan struct{}, 1)}
 }
 
-// accounts are the listed and the found accounts, as the scheduler takes
-// them; e.mu is held.
-func (e *estate) accounts() []scheduler.Account {
-	return append(append([]scheduler.Account(nil), e.parts.accounts...), e.found...)
+// schedule hands the listed accounts and found to the scheduler, in one
+// slice (the listed one itself when nothing is found, found itself when
+// nothing is listed) of which e.found is then the tail; e.mu is held.
+func (e *estate) schedule(ctx context.Context, sched *scheduler.Scheduler, r *runner.Runner, found []scheduler.Account) error {
+	all := e.parts.accounts
+	switch {
+	case len(found) == 0:
+	case len(all) == 0:
+		all = found // nothing listed: no copy of a large estate
+	default:
+		all = append(slices.Clip(all), found...)
+	}
+	e.found = all[len(e.parts.accounts):]
+	return sched.Reload(ctx, r, all)
 }
 
 // reload installs a new config's parts, hands the accounts to the
@@ -44,6 +59,7 @@ func (e *estate) accounts() []scheduler.Account {
 func (e *estate) reload(ctx context.Context, sched *scheduler.Scheduler, cfg *config.Config, p *parts, r *runner.Runner) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	forgetListed(cfg)
 	e.cfg, e.parts, e.runner = cfg, p, r
 	e.gen++
 	if len(cfg.Discover) == 0 {
@@ -51,8 +67,13 @@ func (e *estate) reload(ctx context.Context, sched *scheduler.Scheduler, cfg *co
 	} else {
 		e.ask()
 	}
-	return sched.Reload(ctx, r, e.accounts())
+	return e.schedule(ctx, sched, r, e.found)
 }
+
+// forgetListed drops the config's [[account]] tables once build has made
+// the parts' accounts of them: the estate keeps the config for its other
+// settings, and the tables would hold every listed account a second time.
+func forgetListed(cfg *config.Config) { cfg.Accounts = nil }
 
 // ask requests a discovery now; one already asked for covers it.
 func (e *estate) ask() {
@@ -100,9 +121,11 @@ func (d *keysyncd) discoverOnce(ctx context.Context) {
 		e.mu.Unlock()
 		return // a reload came meanwhile and asked for another
 	}
-	e.found, e.state, e.last = found, next, discoveryStatus(out, time.Now())
-	accts := e.accounts()
-	err := d.sched.Reload(ctx, r, accts)
+	e.state, e.last = next, discoveryStatus(out, time.Now())
+	err := e.schedule(ctx, d.sched, r, found)
+	for i := range e.found {
+		next.Share(&e.found[i].Job) // held once: the scheduler's copy
+	}
 	e.mu.Unlock()
 	if err != nil || len(removals) == 0 {
 		return

@@ -5,31 +5,28 @@
 package metrics
 
 import (
-	"net/http"
+	"math"
 	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/keysync/keysync/sync/runner"
 )
 
 // Metrics is the registry and every metric in it.
 type Metrics struct {
-	reg         *prometheus.Registry
-	syncs       *prometheus.CounterVec
-	lastSuccess *prometheus.GaugeVec
+	reg      *prometheus.Registry
+	accounts *accounts
+	// accountReg holds accounts alone: Handler writes them itself.
+	accountReg  *prometheus.Registry
 	duration    prometheus.Histogram
 	arm         *prometheus.CounterVec
 	vault       *prometheus.CounterVec
-	backoff     *prometheus.GaugeVec
-	skipped     *prometheus.CounterVec
 	logins      *prometheus.CounterVec
 	renewals    *prometheus.CounterVec
 	tokens      *prometheus.CounterVec
-	rotations   *prometheus.GaugeVec
 	syncReqs    *prometheus.CounterVec
 	connRefused prometheus.Counter
 	vaultUp     prometheus.Gauge
@@ -40,25 +37,16 @@ type Metrics struct {
 // New registers every metric, with the build info set.
 func New(version string) *Metrics {
 	m := &Metrics{
-		reg: prometheus.NewRegistry(),
-		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_sync_total",
-			Help: "Account syncs by outcome: create, update, unchanged, adopt, repair-metadata, mark, delete, refused, failed."}, []string{"account", "result"}),
-		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keysync_last_success_timestamp_seconds",
-			Help: "Unix time of the account's last successful sync."}, []string{"account"}),
+		reg: prometheus.NewRegistry(), accountReg: prometheus.NewRegistry(),
+		accounts: newAccounts(),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "keysync_sync_duration_seconds",
 			Help: "How long one account sync took, retries within it included.", Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 10)}),
 		arm: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_arm_requests_total",
 			Help: "Requests to Azure Resource Manager by HTTP status (\"error\": no response)."}, []string{"code"}),
 		vault: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_vault_requests_total",
 			Help: "Requests to Vault by operation and HTTP status (\"error\": no response)."}, []string{"op", "code"}),
-		backoff: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keysync_account_backoff_seconds",
-			Help: "Current retry delay of an account after a transient failure; 0 when healthy."}, []string{"account"}),
-		skipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_ticks_skipped_total",
-			Help: "Scheduled ticks skipped because the account's previous sync was still running."}, []string{"account"}),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_vault_logins_total",
 			Help: "Logins to Vault (or token reads, for method token) by method and result."}, []string{"method", "result"}),
-		rotations: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keysync_last_rotation_timestamp_seconds",
-			Help: "Unix time of the account's last key rotation (regenerate and Vault write) by keysync."}, []string{"account"}),
 		renewals: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_vault_token_renewals_total",
 			Help: "Renewals of keysync's Vault token by result."}, []string{"result"}),
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_vault_token_events_total",
@@ -77,42 +65,60 @@ func New(version string) *Metrics {
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keysync_build_info",
 		Help: "keysync's version and Go version; always 1."}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
-	m.reg.MustRegister(m.syncs, m.lastSuccess, m.duration, m.arm, m.vault, m.backoff, m.skipped, m.logins, m.renewals, m.tokens, m.rotations, m.syncReqs, m.connRefused, m.vaultUp, m.discovered, m.discoveries, build,
+	m.accountReg.MustRegister(m.accounts)
+	m.reg.MustRegister(m.duration, m.arm, m.vault, m.logins, m.renewals, m.tokens, m.syncReqs, m.connRefused, m.vaultUp, m.discovered, m.discoveries, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
-// Handler serves the registry in the Prometheus exposition format.
-func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+// newAccounts makes the collector of the per-account metrics.
+func newAccounts() *accounts {
+	help := map[string]string{}
+	desc := func(o prometheus.Opts, labels ...string) *prometheus.Desc {
+		help[o.Name] = o.Help
+		return prometheus.NewDesc(o.Name, o.Help, labels, nil)
+	}
+	as := &accounts{
+		byLabel: map[string]*account{},
+		syncs: desc(prometheus.Opts{Name: "keysync_sync_total",
+			Help: "Account syncs by outcome: create, update, unchanged, adopt, repair-metadata, mark, delete, refused, failed."}, "account", "result"),
+		lastSuccess: desc(prometheus.Opts{Name: "keysync_last_success_timestamp_seconds",
+			Help: "Unix time of the account's last successful sync."}, "account"),
+		backoff: desc(prometheus.Opts{Name: "keysync_account_backoff_seconds",
+			Help: "Current retry delay of an account after a transient failure; 0 when healthy."}, "account"),
+		skipped: desc(prometheus.Opts{Name: "keysync_ticks_skipped_total",
+			Help: "Scheduled ticks skipped because the account's previous sync was still running."}, "account"),
+		rotations: desc(prometheus.Opts{Name: "keysync_last_rotation_timestamp_seconds",
+			Help: "Unix time of the account's last key rotation (regenerate and Vault write) by keysync."}, "account"),
+	}
+	as.help = help
+	return as
 }
 
 // Synced records a finished sync.
 func (m *Metrics) Synced(label string, res runner.Result, now time.Time) {
-	m.syncs.WithLabelValues(label, runner.Outcome(res)).Inc()
+	m.accounts.synced(label, runner.Outcome(res))
 	m.duration.Observe(res.Duration.Seconds())
 	if res.Err == nil {
-		m.lastSuccess.WithLabelValues(label).Set(float64(now.Unix()))
+		m.accounts.set(label, hasLastSuccess, func(a *account) { a.lastSuccess.Store(now.Unix()) })
 		if res.Change.Rotation.Regenerate != "" {
-			m.rotations.WithLabelValues(label).Set(float64(now.Unix()))
+			m.accounts.set(label, hasRotation, func(a *account) { a.lastRotation.Store(now.Unix()) })
 		}
 	}
 }
 
 // Skipped records a tick skipped because a sync was still running.
-func (m *Metrics) Skipped(label string) { m.skipped.WithLabelValues(label).Inc() }
+func (m *Metrics) Skipped(label string) {
+	m.accounts.set(label, hasSkipped, func(a *account) { a.skipped.Add(1) })
+}
 
 // Backoff records an account's current retry delay.
 func (m *Metrics) Backoff(label string, wait time.Duration) {
-	m.backoff.WithLabelValues(label).Set(wait.Seconds())
+	m.accounts.set(label, hasBackoff, func(a *account) { a.backoff.Store(math.Float64bits(wait.Seconds())) })
 }
 
 // Removed drops an account's series after a reload removed it.
-func (m *Metrics) Removed(label string) {
-	for _, vec := range []*prometheus.MetricVec{m.syncs.MetricVec, m.lastSuccess.MetricVec, m.backoff.MetricVec, m.skipped.MetricVec, m.rotations.MetricVec} {
-		vec.DeletePartialMatch(prometheus.Labels{"account": label})
-	}
-}
+func (m *Metrics) Removed(label string) { m.accounts.remove(label) }
 
 // ARMResponse counts one request to ARM.
 func (m *Metrics) ARMResponse(code string) { m.arm.WithLabelValues(code).Inc() }

@@ -6,9 +6,14 @@
 package discovery
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
+	"unique"
 
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sync/inventory"
@@ -46,15 +51,23 @@ type Options struct {
 	CheckPath func(path string) error
 }
 
-// State is what the last run found: each account's job and the policy of
-// the block that found it.
+// State is what the last run found: each discovered account's job and
+// the policy of the block that found it, by a hash of its key and path.
+// The inventory entries of the accounts are made anew from the jobs for
+// the next run: keeping them, with their key strings, and the map keyed by
+// those, cost ~230 bytes more per account between runs.
 type State struct {
-	entries []inventory.Entry
-	jobs    map[string]found
+	jobs map[entryID]found
 }
 
+// entryID identifies an entry: the SHA-256 of its key and path, so that
+// the map holds no string of its own, and names chosen to collide do not.
+type entryID [sha256.Size]byte
+
+// found is a discovered account's job, which no one changes (see Share),
+// and its block's name and policy.
 type found struct {
-	job       runner.Job
+	job       *runner.Job
 	block     string
 	onRemoved string
 }
@@ -82,12 +95,12 @@ type Outcome struct {
 // Run runs every block and decides. prev is the last run's state (nil for
 // none: nothing can then be removed); the new state is returned.
 func Run(ctx context.Context, f Finder, blocks []Block, listed []runner.Job, prev *State, o Options) (Outcome, *State) {
-	in := inventory.Input{Previous: prev.entriesOrNil(), MaxRemovedFraction: o.MaxRemovedFraction}
+	in := inventory.Input{Previous: prev.entries(), MaxRemovedFraction: o.MaxRemovedFraction}
 	for _, j := range listed {
 		in.Listed = append(in.Listed, inventory.Entry{Key: j.Account.Key(), Path: j.Path, Origin: "account"})
 	}
 	out := Outcome{Failed: map[string]error{}, Found: map[string]int{}}
-	next := &State{jobs: map[string]found{}}
+	cur := map[entryID]found{}
 	for _, b := range blocks {
 		ib := inventory.Block{Origin: b.Name}
 		jobs, err := b.find(ctx, f, o.CheckPath)
@@ -96,33 +109,50 @@ func Run(ctx context.Context, f Finder, blocks []Block, listed []runner.Job, pre
 			out.Failed[b.Name] = err
 		}
 		out.Found[b.Name] = len(jobs)
-		for _, j := range jobs {
+		for i := range jobs {
+			j := &jobs[i]
 			e := inventory.Entry{Key: j.Account.Key(), Path: j.Path, Origin: b.Name}
 			ib.Found = append(ib.Found, e)
-			next.jobs[id(e)] = found{job: j, block: b.Name, onRemoved: b.OnRemoved}
+			cur[id(e)] = found{job: j, block: b.Name, onRemoved: b.OnRemoved}
 		}
 		in.Blocks = append(in.Blocks, ib)
 	}
 	out.Decision = inventory.Decide(in)
-	for _, e := range out.Decision.Discovered {
-		fj, ok := next.jobs[id(e)]
-		if !ok && prev != nil {
-			fj, ok = prev.jobs[id(e)] // kept: its block failed, or the drop was held
-			next.jobs[id(e)] = fj
+	next := out.keep(cur, prev)
+	out.Removals = removals(out.Decision.Removed, prev, blocks)
+	return out, next
+}
+
+// keep makes the next State of the discovered accounts, each with its job
+// of this run, else of the last (its block failed, or the drop was held),
+// and lists those jobs in o.Jobs.
+func (o *Outcome) keep(cur map[entryID]found, prev *State) *State {
+	next := &State{jobs: make(map[entryID]found, len(o.Decision.Discovered))}
+	for _, e := range o.Decision.Discovered {
+		fj, ok := cur[id(e)]
+		if !ok {
+			fj, ok = prev.job(e)
 		}
 		if ok {
-			out.Jobs = append(out.Jobs, Found{Job: fj.job, Block: fj.block})
+			next.jobs[id(e)] = fj
+			o.Jobs = append(o.Jobs, Found{Job: *fj.job, Block: fj.block})
 		}
 	}
-	for _, e := range out.Decision.Removed {
+	return next
+}
+
+// removals are the jobs that mark or delete the secrets of the removed
+// accounts whose block, still in the config, says so.
+func removals(removed []inventory.Entry, prev *State, blocks []Block) []runner.Job {
+	var out []runner.Job
+	for _, e := range removed {
 		if fj, ok := prev.job(e); ok && fj.onRemoved != "" && fj.onRemoved != plan.RemoveKeep && blockNamed(blocks, e.Origin) {
-			j := fj.job
+			j := *fj.job
 			j.Remove = fj.onRemoved
-			out.Removals = append(out.Removals, j)
+			out = append(out, j)
 		}
 	}
-	next.entries = out.Decision.Discovered
-	return out, next
+	return out
 }
 
 // find runs one block and makes a job of each resource found.
@@ -136,6 +166,12 @@ func (b Block) find(ctx context.Context, f Finder, checkPath func(string) error)
 		j := b.Job
 		a := r.Account
 		a.Rule, a.APIVersion = b.Job.Account.Rule, b.Job.Account.APIVersion
+		// Many accounts share these: hold each value once, not once per
+		// account for as long as the State keeps the job.
+		a.SubscriptionID, a.ResourceGroup, a.Type = intern(a.SubscriptionID), intern(a.ResourceGroup), intern(a.Type)
+		// The finder cuts the name out of the resource id it read: a
+		// copy of its own lets that id (~120 bytes) go.
+		a.Name = strings.Clone(a.Name)
 		j.Account, j.DiscoveredBy = a, b.Name
 		j.Path = sources.ExpandPath(b.Path, a)
 		if checkPath != nil {
@@ -171,11 +207,32 @@ func (o Outcome) Summary() string {
 	return b.String()
 }
 
-func (s *State) entriesOrNil() []inventory.Entry {
+// Share makes the State keep j, an unchanging copy of one of its jobs
+// (with its api-version settled, say) that the caller holds anyway,
+// instead of its own: a daemon then holds each discovered job once, in
+// what it schedules. A job the State does not hold is ignored.
+func (s *State) Share(j *runner.Job) {
+	k := id(inventory.Entry{Key: j.Account.Key(), Path: j.Path})
+	if fj, ok := s.jobs[k]; ok {
+		fj.job = j
+		s.jobs[k] = fj
+	}
+}
+
+// entries are the inventory entries of the accounts s holds, by key and
+// path as a decision lists them; nil for a nil State.
+func (s *State) entries() []inventory.Entry {
 	if s == nil {
 		return nil
 	}
-	return s.entries
+	out := make([]inventory.Entry, 0, len(s.jobs))
+	for _, fj := range s.jobs {
+		out = append(out, inventory.Entry{Key: fj.job.Account.Key(), Path: fj.job.Path, Origin: fj.block})
+	}
+	slices.SortFunc(out, func(a, b inventory.Entry) int {
+		return cmp.Or(strings.Compare(a.Key, b.Key), strings.Compare(a.Path, b.Path))
+	})
+	return out
 }
 
 func (s *State) job(e inventory.Entry) (found, bool) {
@@ -195,4 +252,14 @@ func blockNamed(blocks []Block, name string) bool {
 	return false
 }
 
-func id(e inventory.Entry) string { return e.Key + "\x00" + e.Path }
+// intern returns the one copy of s that every caller shares.
+func intern(s string) string { return unique.Make(s).Value() }
+
+func id(e inventory.Entry) entryID {
+	h := sha256.New()
+	// The key's length first: no key and path can pass for another pair.
+	h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(e.Key))))
+	h.Write([]byte(e.Key))
+	h.Write([]byte(e.Path))
+	return entryID(h.Sum(nil))
+}

@@ -157,3 +157,41 @@ func TestRunRefusesBadPaths(t *testing.T) {
 		t.Fatalf("failed %v jobs %d", out.Failed, len(out.Jobs))
 	}
 }
+
+// TestShare: a State that shares the caller's copy of a job keeps and
+// removes with that copy, and ignores a job it does not hold.
+func TestShare(t *testing.T) {
+	f := &finder{found: map[string][]sources.Found{"batch": accounts("batch", "a", "b")}}
+	blocks := []Block{block("d", "batch", plan.RemoveDelete)}
+	out, st := Run(context.Background(), f, blocks, nil, nil, Options{MaxRemovedFraction: 1})
+	if len(out.Jobs) != 2 {
+		t.Fatalf("found %d jobs, want 2", len(out.Jobs))
+	}
+	mine := make([]runner.Job, 0, 3)
+	for _, fj := range out.Jobs {
+		j := fj.Job
+		j.APIVersion = "shared"
+		mine = append(mine, j)
+	}
+	stranger := mine[0]
+	stranger.Path = "elsewhere"
+	mine = append(mine, stranger)
+	for i := range mine {
+		st.Share(&mine[i])
+	}
+	f.err = map[string]error{"batch": errors.New("down")}
+	out, st = Run(context.Background(), f, blocks, nil, st, Options{MaxRemovedFraction: 1})
+	for _, fj := range out.Jobs {
+		if fj.Job.APIVersion != "shared" {
+			t.Errorf("kept job %s has api-version %q, want the shared copy's", fj.Job.Path, fj.Job.APIVersion)
+		}
+	}
+	if len(out.Jobs) != 2 {
+		t.Fatalf("kept %d jobs, want 2 (the stranger is not one)", len(out.Jobs))
+	}
+	f.err, f.found = nil, map[string][]sources.Found{"batch": accounts("batch", "a")}
+	out, _ = Run(context.Background(), f, blocks, nil, st, Options{MaxRemovedFraction: 1})
+	if len(out.Removals) != 1 || out.Removals[0].APIVersion != "shared" || out.Removals[0].Remove != plan.RemoveDelete {
+		t.Fatalf("removals %+v, want b's shared job, to delete", out.Removals)
+	}
+}

@@ -6,10 +6,18 @@
 package inventory
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 )
+
+// id identifies an entry by resource and path: a map key of the entry's
+// own strings, so a decision allocates no key per account.
+type id struct{ key, path string }
+
+func (e Entry) id() id { return id{e.Key, e.Path} }
 
 // Entry is one account: its resource identity, where it syncs, and which
 // config block it came from.
@@ -76,7 +84,7 @@ func Decide(in Input) Decision {
 			d.Held = fmt.Sprintf("discovery would remove %d of %d accounts (%.0f%%), more than max_removed_fraction %.0f%%: nothing removed",
 				n, len(in.Previous), 100*frac, 100*in.MaxRemovedFraction)
 			for _, e := range removed {
-				kept[e.Key+"\x00"+e.Path] = e
+				kept[e.id()] = e
 			}
 			removed = nil
 		}
@@ -89,7 +97,7 @@ func Decide(in Input) Decision {
 
 // claimed collects what the blocks found, less the listed accounts, and
 // records every path or resource that two blocks claim.
-func claimed(in Input, d *Decision) map[string]Entry {
+func claimed(in Input, d *Decision) map[id]Entry {
 	listedKeys, listedPaths := map[string]bool{}, map[string]bool{}
 	for _, e := range in.Listed {
 		listedKeys[e.Key], listedPaths[e.Path] = true, true
@@ -105,7 +113,7 @@ func claimed(in Input, d *Decision) map[string]Entry {
 			byKey[e.Key] = append(byKey[e.Key], e)
 		}
 	}
-	bad := map[string]bool{}
+	bad := map[id]bool{}
 	for _, what := range []struct {
 		name string
 		m    map[string][]Entry
@@ -122,16 +130,16 @@ func claimed(in Input, d *Decision) map[string]Entry {
 			}
 			for _, e := range es {
 				c.Origins = append(c.Origins, e.Origin)
-				bad[e.Key+"\x00"+e.Path] = true
+				bad[e.id()] = true
 			}
 			d.Conflicts = append(d.Conflicts, c)
 		}
 	}
-	out := map[string]Entry{}
+	out := map[id]Entry{}
 	for _, es := range byPath {
 		for _, e := range es {
-			if id := e.Key + "\x00" + e.Path; !bad[id] {
-				out[id] = e
+			if !bad[e.id()] {
+				out[e.id()] = e
 			}
 		}
 	}
@@ -156,7 +164,7 @@ func foundAgainCount(in Input, removed []Entry) int {
 }
 
 // keepFailed adds back what a failed block found last time.
-func keepFailed(in Input, found map[string]Entry) map[string]Entry {
+func keepFailed(in Input, found map[id]Entry) map[id]Entry {
 	failed := map[string]bool{}
 	for _, b := range in.Blocks {
 		if b.Err != nil {
@@ -165,35 +173,34 @@ func keepFailed(in Input, found map[string]Entry) map[string]Entry {
 	}
 	for _, e := range in.Previous {
 		if failed[e.Origin] {
-			found[e.Key+"\x00"+e.Path] = e
+			found[e.id()] = e
 		}
 	}
 	return found
 }
 
 // gone lists the entries of from that are not in set, in order.
-func gone(from []Entry, set map[string]Entry) []Entry {
+func gone(from []Entry, set map[id]Entry) []Entry {
 	var out []Entry
 	for _, e := range from {
-		if _, ok := set[e.Key+"\x00"+e.Path]; !ok {
+		if _, ok := set[e.id()]; !ok {
 			out = append(out, e)
 		}
 	}
 	return out
 }
 
-func index(es []Entry) map[string]Entry {
-	m := make(map[string]Entry, len(es))
+func index(es []Entry) map[id]Entry {
+	m := make(map[id]Entry, len(es))
 	for _, e := range es {
-		m[e.Key+"\x00"+e.Path] = e
+		m[e.id()] = e
 	}
 	return m
 }
 
-func sorted(m map[string]Entry) []Entry {
-	out := make([]Entry, 0, len(m))
-	for _, k := range slices.Sorted(maps.Keys(m)) {
-		out = append(out, m[k])
-	}
+// sorted lists the entries by key, then path.
+func sorted(m map[id]Entry) []Entry {
+	out := slices.Collect(maps.Values(m))
+	slices.SortFunc(out, func(a, b Entry) int { return cmp.Or(strings.Compare(a.Key, b.Key), strings.Compare(a.Path, b.Path)) })
 	return out
 }

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"bytes"
 	"container/heap"
 	"time"
 )
@@ -15,7 +16,9 @@ type slot struct {
 
 // queue is a min-heap of accounts by a slot's time, so that a turn looks
 // only at the accounts whose time has come: O(log n) each, not a scan.
-// Ties go by account key, so that the order is the same on every run.
+// Ties go by account id (a hash of the key), so that the order is the same
+// on every run, and the accounts of one subscription, which sort together
+// by key, take turns with the others' (a subscription's are paced).
 type queue struct {
 	items []*state
 	slot  func(*state) *slot
@@ -30,7 +33,7 @@ func (q *queue) Less(i, j int) bool {
 	if !a.Equal(b) {
 		return a.Before(b)
 	}
-	return q.items[i].id < q.items[j].id
+	return bytes.Compare(q.items[i].id[:], q.items[j].id[:]) < 0
 }
 
 func (q *queue) Swap(i, j int) {

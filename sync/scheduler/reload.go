@@ -13,21 +13,23 @@ func (s *Scheduler) apply(r reload, now time.Time) {
 
 // install makes accounts the scheduled ones: those that stay keep their
 // state, new ones sync at once if syncNow, removed ones leave every
-// queue; s.mu is held.
+// queue; s.mu is held. The states point into accounts.
 func (s *Scheduler) install(accounts []Account, now time.Time, syncNow bool) {
-	next := make(map[string]*state, len(accounts))
-	for _, a := range accounts {
+	next := make(map[accountID]*state, len(accounts))
+	for i := range accounts {
+		a := &accounts[i]
 		k := a.key()
-		st, ok := next[k]
+		id := idOf(k)
+		st, ok := next[id]
 		if !ok {
-			st, ok = s.accounts[k]
+			st, ok = s.accounts[id]
 		}
 		if ok {
-			s.update(st, a, now)
+			s.update(st, a, splay(k, s.opts.Splay), now)
 		} else {
-			st = s.add(a, k, now, syncNow)
+			st = s.add(a, id, splay(k, s.opts.Splay), now, syncNow)
 		}
-		next[k] = st
+		next[id] = st
 	}
 	for k, st := range s.accounts {
 		if _, ok := next[k]; !ok {
@@ -40,9 +42,10 @@ func (s *Scheduler) install(accounts []Account, now time.Time, syncNow bool) {
 	s.publishListing()
 }
 
-// add starts scheduling a new account, whose key is id; s.mu is held.
-func (s *Scheduler) add(a Account, id string, now time.Time, syncNow bool) *state {
-	st := &state{Account: a, id: id, offset: splay(id, s.opts.Splay), since: now, force: syncNow, lateIndex: -1}
+// add starts scheduling a new account of that id and splay offset; s.mu
+// is held.
+func (s *Scheduler) add(a *Account, id accountID, offset time.Duration, now time.Time, syncNow bool) *state {
+	st := &state{Account: a, id: id, offset: offset, ref: now, force: syncNow, lateIndex: -1}
 	st.sched.index, st.watch.index = -1, -1
 	st.sub = subOf(a)
 	st.nextTick = st.next(now)
@@ -53,12 +56,12 @@ func (s *Scheduler) add(a Account, id string, now time.Time, syncNow bool) *stat
 }
 
 // update gives a kept account its new settings; a new schedule or splay
-// moves its next tick. s.mu is held.
-func (s *Scheduler) update(st *state, a Account, now time.Time) {
-	moved := st.Spec != a.Spec || st.offset != splay(a.key(), s.opts.Splay)
+// offset moves its next tick. s.mu is held.
+func (s *Scheduler) update(st *state, a *Account, offset time.Duration, now time.Time) {
+	moved := st.Spec != a.Spec || st.offset != offset
 	st.Account, st.sub = a, subOf(a)
 	if moved {
-		st.offset = splay(a.key(), s.opts.Splay)
+		st.offset = offset
 		st.nextTick = st.next(now)
 		switch st.sched.q {
 		case &s.idle:

@@ -13,6 +13,7 @@ package scheduler
 
 import (
 	"context"
+	"crypto/sha256"
 	"hash/fnv"
 	"log/slog"
 	"slices"
@@ -43,8 +44,19 @@ type Account struct {
 // key identifies an account across reloads.
 func (a Account) key() string { return a.Job.Account.Key() + "|" + a.Job.Path }
 
+// accountID is what the scheduler keeps of an account's key: its SHA-256.
+// The key itself (a resource id and a path) took ~140 bytes per account;
+// a collision-resistant hash keeps the identity in 32, also against
+// resource names chosen to collide.
+type accountID [sha256.Size]byte
+
+func idOf(key string) accountID { return sha256.Sum256([]byte(key)) }
+
+// id is idOf(a.key()).
+func (a Account) id() accountID { return idOf(a.key()) }
+
 // subOf is the account's subscription as pauses are keyed: lower case.
-func subOf(a Account) string { return strings.ToLower(a.Job.Account.SubscriptionID) }
+func subOf(a *Account) string { return strings.ToLower(a.Job.Account.SubscriptionID) }
 
 // Observer hears what the scheduler does; the metrics implement it.
 type Observer interface {
@@ -84,7 +96,7 @@ type Scheduler struct {
 
 	mu       sync.Mutex
 	syncer   Syncer
-	accounts map[string]*state
+	accounts map[accountID]*state
 	// idle holds the accounts not syncing, by when they are due (a lower
 	// bound: a subscription pause is applied when one comes to the top);
 	// busy holds those syncing, by their next tick, to count it skipped.
@@ -114,7 +126,9 @@ type finished struct {
 // heartbeat bounds how long the loop sleeps, so liveness stays fresh.
 const heartbeat = 5 * time.Second
 
-// New returns a scheduler for accounts. Nothing runs until Run.
+// New returns a scheduler for accounts. Nothing runs until Run. The
+// scheduler keeps pointers into accounts: the caller must not change the
+// slice's elements afterwards (a 100,000-account estate is then held once).
 func New(opts Options, syncer Syncer, accounts []Account) *Scheduler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -128,7 +142,7 @@ func New(opts Options, syncer Syncer, accounts []Account) *Scheduler {
 	s := &Scheduler{
 		opts: opts, log: opts.Logger, clock: opts.Clock, syncer: syncer,
 		trigger: make(chan struct{}, 1), reloads: make(chan reload), done: make(chan finished),
-		accounts: map[string]*state{}, paused: map[string]time.Time{}, full: map[*state]fullStep{},
+		accounts: map[accountID]*state{}, paused: map[string]time.Time{}, full: map[*state]fullStep{},
 		idle: newQueue(schedSlot), busy: newQueue(schedSlot), late: newLateSet(),
 	}
 	now := s.clock.Now()
@@ -169,7 +183,8 @@ func (s *Scheduler) TriggerAll() bool {
 
 // Reload replaces the accounts and the syncer. Accounts that stay keep their
 // state; new ones sync at once; removed ones are dropped, and a sync of
-// theirs that is in flight finishes but is not counted.
+// theirs that is in flight finishes but is not counted. As with New, the
+// scheduler keeps pointers into accounts.
 func (s *Scheduler) Reload(ctx context.Context, syncer Syncer, accounts []Account) error {
 	select {
 	case s.reloads <- reload{syncer, accounts}:

@@ -68,7 +68,7 @@ func TestTransientBackoffGrowsAndRespectsRetryAfter(t *testing.T) {
 	}
 	st.force = false
 	st = finish(s, "a", nil, t0.Add(11*time.Minute))
-	if !st.retryAt.IsZero() || st.failures != 0 || st.condition != "" || st.lastSuccess != t0.Add(11*time.Minute) {
+	if !st.retryAt.IsZero() || st.failures != 0 || st.condition != "" || st.lastSuccess() != t0.Add(11*time.Minute) {
 		t.Fatalf("success did not reset: %+v", st)
 	}
 }
@@ -112,13 +112,13 @@ func TestThrottlePausesTheSubscription(t *testing.T) {
 
 func TestOverdue(t *testing.T) {
 	s := newTestScheduler(account("a", "s1", "@every 10m"))
-	st := s.accounts[account("a", "s1", "@every 10m").key()]
+	st := s.accounts[account("a", "s1", "@every 10m").id()]
 	for d, want := range map[time.Duration]bool{0: false, 25 * time.Minute: false, 31 * time.Minute: true} {
 		if got := st.overdue(t0.Add(d)); got != want {
 			t.Errorf("overdue after %v = %t, want %t", d, got, want)
 		}
 	}
-	st.lastSuccess = t0.Add(20 * time.Minute)
+	st.ref, st.succeeded = t0.Add(20*time.Minute), true
 	if st.overdue(t0.Add(31 * time.Minute)) {
 		t.Error("a recent success does not count")
 	}
@@ -148,14 +148,14 @@ func TestReloadKeepsStateAndAddsNew(t *testing.T) {
 	s := newTestScheduler(a)
 	st := finish(s, "a", &sources.Error{StatusCode: 503, Transient: true}, t0)
 	s.apply(reload{accounts: []Account{a, b}}, t0)
-	if s.accounts[a.key()] != st || st.failures != 1 {
+	if s.accounts[a.id()] != st || st.failures != 1 {
 		t.Fatal("the kept account lost its state")
 	}
-	if nb := s.accounts[b.key()]; nb == nil || !nb.force {
+	if nb := s.accounts[b.id()]; nb == nil || !nb.force {
 		t.Fatal("the new account is not due at once")
 	}
 	s.apply(reload{accounts: []Account{b}}, t0)
-	if _, ok := s.accounts[a.key()]; ok || len(s.accounts) != 1 {
+	if _, ok := s.accounts[a.id()]; ok || len(s.accounts) != 1 {
 		t.Fatal("the removed account is still scheduled")
 	}
 }
@@ -163,7 +163,7 @@ func TestReloadKeepsStateAndAddsNew(t *testing.T) {
 func TestTriggerDuringASyncRunsAgainAfterIt(t *testing.T) {
 	a := account("a", "s1", "@hourly")
 	s := newTestScheduler(a)
-	st := s.accounts[a.key()]
+	st := s.accounts[a.id()]
 	st.force = false
 	st.running = true
 	s.forceAll()

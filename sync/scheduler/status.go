@@ -80,31 +80,52 @@ func record(st *state, res runner.Result, now time.Time) lastSync {
 }
 
 // lastOf is the account's last finished sync as last published: the
-// published status is the one place it is kept.
+// published view is the one place it is kept.
 func lastOf(st *state) lastSync {
-	v := st.view.Load()
-	if v == nil {
-		return lastSync{}
+	if v := st.view.Load(); v != nil {
+		return v.last
 	}
-	as := v.status
-	return lastSync{at: as.LastRun, outcome: as.LastResult, code: as.ErrorCode,
-		lastRotation: as.Rotation.LastRotation, failures: as.ConsecutiveFailures}
+	return lastSync{}
 }
 
-// fullDone clears fullActive once no account owes the full sync; s.mu is
-// held.
+// fullDone clears fullActive once no account owes the full sync, and
+// lets the emptied map go: a map keeps the room its largest size took,
+// one entry per account, until the next full sync; s.mu is held.
 func (s *Scheduler) fullDone() {
 	if len(s.full) == 0 {
 		s.fullActive.Store(false)
+		s.full = map[*state]fullStep{}
 	}
 }
 
-// view is an account's status as last published: NextRun leaves out a
-// subscription pause, which Status adds from its own snapshot, so that a
-// pause need not republish every account of the subscription.
+// view is an account's state as last published, for Status: the few
+// fields that change, beside the account, which never does (a reload
+// gives a new one). nextRun leaves out a subscription pause, which Status
+// adds from its own snapshot, so that a pause need not republish every
+// account of the subscription. Status builds the AccountStatus from it,
+// so an estate of 100,000 accounts does not hold one each between calls.
 type view struct {
-	status AccountStatus
-	sub    string
+	acct        *Account
+	last        lastSync
+	lastSuccess time.Time
+	nextRun     time.Time
+	running     bool
+}
+
+// status is the view as GET /status shows it, without a pause.
+func (v *view) status() AccountStatus {
+	a, last := v.acct.Job.Account, v.last
+	as := AccountStatus{
+		Account: v.acct.Label, Path: v.acct.Job.Path, SubscriptionID: a.SubscriptionID, ResourceGroup: a.ResourceGroup,
+		Name: a.Name, Type: cmp.Or(a.Type, sources.DefaultType), Running: v.running,
+		LastResult: last.outcome, LastRun: last.at, LastSuccess: v.lastSuccess,
+		NextRun: v.nextRun, ConsecutiveFailures: last.failures, ErrorCode: last.code,
+		Rotation: RotationStatus{Enabled: v.acct.Job.Rotate != nil, LastRotation: last.lastRotation},
+	}
+	if r := v.acct.Job.Rotate; r != nil {
+		as.Rotation.Every = r.Every.String()
+	}
+	return as
 }
 
 // Status lists every account's state, sorted by label. It reads the
@@ -114,9 +135,9 @@ func (s *Scheduler) Status(time.Time) []AccountStatus {
 	out := make([]AccountStatus, 0, len(list))
 	for _, st := range list {
 		v := st.view.Load()
-		as := v.status
+		as := v.status()
 		if !as.Running {
-			as.NextRun = later(as.NextRun, pauses[v.sub])
+			as.NextRun = later(as.NextRun, pauses[subOf(v.acct)])
 		}
 		out = append(out, as)
 	}
@@ -129,21 +150,11 @@ func (s *Scheduler) publishStatus(st *state) { s.publishWith(st, lastOf(st)) }
 // publishWith publishes st's state with last as its last finished sync;
 // s.mu is held.
 func (s *Scheduler) publishWith(st *state, last lastSync) {
-	a := st.Job.Account
-	as := AccountStatus{
-		Account: st.Label, Path: st.Job.Path, SubscriptionID: a.SubscriptionID, ResourceGroup: a.ResourceGroup,
-		Name: a.Name, Type: cmp.Or(a.Type, sources.DefaultType), Running: st.running,
-		LastResult: last.outcome, LastRun: last.at, LastSuccess: st.lastSuccess,
-		NextRun: st.due(time.Time{}), ConsecutiveFailures: last.failures, ErrorCode: last.code,
-		Rotation: RotationStatus{Enabled: st.Job.Rotate != nil, LastRotation: last.lastRotation},
-	}
+	v := &view{acct: st.Account, last: last, lastSuccess: st.lastSuccess(), nextRun: st.due(time.Time{}), running: st.running}
 	if st.running {
-		as.NextRun = st.nextTick
+		v.nextRun = st.nextTick
 	}
-	if st.Job.Rotate != nil {
-		as.Rotation.Every = st.Job.Rotate.Every.String()
-	}
-	st.view.Store(&view{status: as, sub: st.sub})
+	st.view.Store(v)
 }
 
 // publishListing publishes the list of accounts, sorted by label (then
