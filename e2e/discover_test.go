@@ -194,3 +194,55 @@ func TestDiscoverDaemonNeverRemovesOnBadAnswers(t *testing.T) {
 		t.Fatalf("held and failed discoveries not logged:\n%s", d.stderr.String())
 	}
 }
+
+// TestDiscoverRunNowRemoves: a --run-now remembers no earlier run, so it
+// recalls from Vault what the block wrote before: an account that lost its
+// tag is marked, and the others, a listed account and a foreign secret
+// under the same prefix are left alone.
+func TestDiscoverRunNowRemoves(t *testing.T) {
+	sub, names, _ := estate(t, 5, 0)
+	path := func(n string) string { return "disc/batch/rg-disc/" + n }
+	writeV2(t, "disc/batch/rg-disc/theirs"+names[0], map[string]any{"k": "v"})
+	cfg := discoverConfig(sub, "resource-graph") + "on_removed = \"mark\"\n"
+	run(t, cfg, "--run-now").expect(t, 0)
+	must(t, emu.SetTags(armemu.Resource{Subscription: sub, ResourceGroup: "rg-disc", Name: names[2]}, map[string]string{}))
+	r := run(t, cfg, "--dry-run")
+	r.expect(t, 0)
+	if !strings.Contains(r.stdout, "discovery: 4 accounts, 0 added, 1 removed") || !strings.Contains(r.stdout, "mark") {
+		t.Fatalf("plan:\n%s", r.stdout)
+	}
+	if s := readV2(t, path(names[2])); s.meta["source-gone-at"] != nil {
+		t.Fatal("the dry run marked")
+	}
+	r = run(t, cfg, "--run-now")
+	r.expect(t, 0)
+	for i, n := range names {
+		s := readV2(t, path(n))
+		if marked := s.meta["source-gone-at"] != nil; marked != (i == 2) {
+			t.Fatalf("%s marked %t:\n%s", n, marked, r.stdout)
+		}
+	}
+	if s := readV2(t, "disc/batch/rg-disc/theirs"+names[0]); s == nil || s.meta["source-gone-at"] != nil {
+		t.Fatal("a foreign secret under the prefix was touched")
+	}
+}
+
+// TestDiscoverDaemonRecallsAfterStart: a daemon that starts after an
+// account lost its tag still marks the account's secret: its first
+// discovery recalls from Vault what the block wrote before.
+func TestDiscoverDaemonRecallsAfterStart(t *testing.T) {
+	sub, names, _ := estate(t, 5, 0)
+	cfg := discoverConfig(sub, "resource-graph") + "on_removed = \"mark\"\n"
+	run(t, cfg, "--run-now").expect(t, 0)
+	must(t, emu.SetTags(armemu.Resource{Subscription: sub, ResourceGroup: "rg-disc", Name: names[4]}, map[string]string{}))
+	d := startDaemon(t, func(addr string) string {
+		return daemonConfig(addr, "") + strings.Replace(cfg, config(""), "", 1)
+	})
+	d.waitFor("the untagged account marked", 20*time.Second, func() bool {
+		s := readV2(t, "disc/batch/rg-disc/"+names[4])
+		return s != nil && s.meta["source-gone-at"] != nil
+	})
+	if s := readV2(t, "disc/batch/rg-disc/"+names[0]); s.meta["source-gone-at"] != nil {
+		t.Fatal("a found account was marked")
+	}
+}

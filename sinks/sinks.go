@@ -21,6 +21,16 @@ type Sink interface {
 	Write(ctx context.Context, path string, w Write) error
 }
 
+// Lister is a Sink that can list the secrets under a path prefix.
+type Lister interface {
+	// List returns the paths of the secrets under prefix, at any depth,
+	// at most limit of them; more is an error, never a short list.
+	List(ctx context.Context, prefix string, limit int) ([]string, error)
+}
+
+// ErrTooMany means a List found more secrets than it may return.
+var ErrTooMany = errors.New("more secrets under the prefix than the bound allows")
+
 // State is what a sink holds at a path.
 type State struct {
 	// Exists is true when a live version of the secret holds data.

@@ -21,13 +21,23 @@ func ParseResourceID(id string) (Account, error) {
 		return Account{}, fmt.Errorf("resource id longer than %d bytes", maxResourceID)
 	}
 	seg := strings.Split(strings.TrimPrefix(id, "/"), "/")
-	if len(seg) != 8 || !strings.EqualFold(seg[0], "subscriptions") || !strings.EqualFold(seg[2], "resourceGroups") || !strings.EqualFold(seg[4], "providers") {
+	if (len(seg) != 8 && len(seg) != 10) || !strings.EqualFold(seg[0], "subscriptions") || !strings.EqualFold(seg[2], "resourceGroups") || !strings.EqualFold(seg[4], "providers") {
 		return Account{}, fmt.Errorf("%q is not a resource id of the form /subscriptions/{id}/resourceGroups/{group}/providers/{namespace}/{type}/{name}", clip(id))
 	}
 	provider := seg[5] + "/" + seg[6]
 	name, ok := typeByProvider(provider)
 	if !ok {
 		return Account{}, fmt.Errorf("resource type %q is not one keysync reads", clip(provider))
+	}
+	// An authorization rule's id: .../{namespace}/{child}/{rule}.
+	rule := ""
+	if len(seg) == 10 {
+		child := Types[name].Child
+		r, err := url.PathUnescape(seg[9])
+		if child == "" || !strings.EqualFold(seg[8], child) || err != nil || !ValidRule(r) {
+			return Account{}, fmt.Errorf("%q is not a resource id keysync reads", clip(id))
+		}
+		rule = r
 	}
 	vals := make([]string, 3)
 	for i, s := range []string{seg[1], seg[3], seg[7]} {
@@ -37,7 +47,7 @@ func ParseResourceID(id string) (Account, error) {
 		}
 		vals[i] = v
 	}
-	a := Account{SubscriptionID: vals[0], ResourceGroup: vals[1], Name: vals[2], Type: name}
+	a := Account{SubscriptionID: vals[0], ResourceGroup: vals[1], Name: vals[2], Type: name, Rule: rule}
 	if !guidRE.MatchString(a.SubscriptionID) {
 		return Account{}, fmt.Errorf("resource id %q: subscription is not a GUID", clip(id))
 	}

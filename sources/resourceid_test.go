@@ -21,6 +21,9 @@ func TestParseResourceID(t *testing.T) {
 		{id: "/subscriptions/" + subA + "/resourceGroups/rg/providers/Microsoft.Batch/batchAccounts/a%2Fb", err: "not a valid batch name"},
 		{id: "/subscriptions/" + subA + "/resourceGroups//providers/Microsoft.Batch/batchAccounts/acct1", err: "empty or badly escaped"},
 		{id: strings.Repeat("x", 2000), err: "longer than"},
+		{id: "/subscriptions/" + subA + "/resourceGroups/rg/providers/Microsoft.EventHub/namespaces/ns-one/authorizationRules/Root",
+			want: Account{SubscriptionID: subA, ResourceGroup: "rg", Name: "ns-one", Type: "eventhubs", Rule: "Root"}},
+		{id: "/subscriptions/" + subA + "/resourceGroups/rg/providers/Microsoft.Batch/batchAccounts/acct1/authorizationRules/x", err: "not a resource id keysync reads"},
 	}
 	for _, tt := range tests {
 		got, err := ParseResourceID(tt.id)

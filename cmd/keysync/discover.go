@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 
 	"github.com/keysync/keysync/config"
@@ -59,6 +60,40 @@ func discovered(ctx context.Context, cfg *config.Config, f discovery.Finder, lis
 		}
 	}
 	return accts, removals, out, next
+}
+
+// maxRecall bounds the secrets listed under one block's path prefix when a
+// process recalls what an earlier one found.
+const maxRecall = 1_000_000
+
+// discoveredAfresh is discovered for a process that remembers no earlier
+// run (a --run-now, the daemon's first discovery): it finds, then recalls
+// from Vault the secrets of accounts the blocks that mark or delete found
+// before (discovery.Recall), and decides again with them, so that removals
+// do not wait for a second run in the same process. Azure is asked once.
+// If the recall fails, nothing is removed this run, and the log says why.
+func discoveredAfresh(ctx context.Context, cfg *config.Config, f discovery.Finder, st discovery.Store, listed []scheduler.Account, log *slog.Logger) ([]scheduler.Account, []runner.Job, discovery.Outcome, *discovery.State) {
+	memo := discovery.NewMemo(f)
+	accts, removals, out, next := discovered(ctx, cfg, memo, listed, nil)
+	if !removes(cfg) {
+		return accts, removals, out, next
+	}
+	prev, err := discovery.Recall(ctx, st, blocks(cfg), out, maxRecall)
+	if err != nil {
+		log.Warn("cannot tell which discovered accounts are gone: removing nothing this run", "err", err)
+		return accts, removals, out, next
+	}
+	return discovered(ctx, cfg, memo, listed, prev)
+}
+
+// removes reports whether a block marks or deletes what it no longer finds.
+func removes(cfg *config.Config) bool {
+	for _, d := range cfg.Discover {
+		if d.OnRemoved == "mark" || d.OnRemoved == "delete" {
+			return true
+		}
+	}
+	return false
 }
 
 // writeDiscovery prints what discovery found, and why a block failed or

@@ -41,15 +41,16 @@ func runOnce(ctx context.Context, cfg *config.Config, dryRun bool, log *slog.Log
 	// A token keysync logged in for is revoked when the run ends.
 	defer p.vault.auth.Revoke(context.WithoutCancel(ctx))
 	p.runner.DryRun = dryRun
-	accts, failed := p.accounts, false
+	all, failed := jobs(p.accounts), false
 	if len(cfg.Discover) > 0 {
-		// A one-shot run has no earlier discovery to compare with: it
-		// syncs what it finds and removes nothing.
-		found, _, out, _ := discovered(ctx, cfg, p.source, p.accounts, nil)
+		// What the blocks found before is recalled from Vault: a one-shot
+		// run remembers no earlier one.
+		found, removals, out, _ := discoveredAfresh(ctx, cfg, p.source, p.sink, p.accounts, log)
 		writeDiscovery(stdout, out)
-		accts, failed = append(accts, found...), len(out.Failed) > 0 || len(out.Decision.Conflicts) > 0
+		all = append(append(all, jobs(found)...), removals...)
+		failed = len(out.Failed) > 0 || len(out.Decision.Conflicts) > 0
 	}
-	results := p.runner.Run(ctx, jobs(accts))
+	results := p.runner.Run(ctx, all)
 	if err := runner.WriteReport(stdout, results, dryRun); err != nil {
 		log.Error("writing report", "err", err)
 	}

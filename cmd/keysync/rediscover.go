@@ -114,7 +114,15 @@ func (d *keysyncd) discoverOnce(ctx context.Context) {
 	if len(cfg.Discover) == 0 {
 		return
 	}
-	found, removals, out, next := discovered(ctx, cfg, p.source, p.accounts, prev)
+	var found []scheduler.Account
+	var removals []runner.Job
+	var out discovery.Outcome
+	var next *discovery.State
+	if prev == nil {
+		found, removals, out, next = discoveredAfresh(ctx, cfg, p.source, p.sink, p.accounts, d.log)
+	} else {
+		found, removals, out, next = discovered(ctx, cfg, p.source, p.accounts, prev)
+	}
 	d.observeDiscovery(cfg, out)
 	e.mu.Lock()
 	if e.gen != gen || ctx.Err() != nil {

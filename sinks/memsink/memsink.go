@@ -10,6 +10,8 @@ import (
 	"context"
 	"maps"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/keysync/keysync/secret"
@@ -82,6 +84,29 @@ func (s *Sink) Write(ctx context.Context, path string, w sinks.Write) error {
 		s.writes++
 	}
 	return nil
+}
+
+// List implements sinks.Lister: the paths under prefix that hold a
+// secret (data or metadata), sorted.
+func (s *Sink) List(ctx context.Context, prefix string, limit int) ([]string, error) {
+	if err := s.before(ctx, "list", prefix); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	prefix = strings.Trim(prefix, "/")
+	var out []string
+	for p := range s.secrets {
+		if prefix != "" && p != prefix && !strings.HasPrefix(p, prefix+"/") {
+			continue
+		}
+		if len(out) >= limit {
+			return nil, &sinks.Error{Op: "list", Path: prefix, Err: sinks.ErrTooMany}
+		}
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // Put writes data and metadata as another writer would, unchecked.

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -59,6 +60,33 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 	runWrites(t, h)
+	runList(t, h)
+}
+
+// runList checks a sink that lists: every secret under the prefix, at any
+// depth, nothing outside it, and an error rather than a short list.
+func runList(t *testing.T, h Harness) {
+	l, ok := h.Sink.(sinks.Lister)
+	if !ok {
+		return
+	}
+	t.Run("list", func(t *testing.T) {
+		base := h.path()
+		for _, p := range []string{base + "/a", base + "/b/c", base + "/b/d/e", base + "x/f"} {
+			mustWrite(t, h, p, sinks.Write{Create: true, Data: data("k", "v")})
+		}
+		got, err := l.List(context.Background(), base+"/", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		if want := []string{base + "/a", base + "/b/c", base + "/b/d/e"}; !slices.Equal(got, want) {
+			t.Fatalf("List = %v, want %v", got, want)
+		}
+		if _, err := l.List(context.Background(), base+"/", 2); !errors.Is(err, sinks.ErrTooMany) {
+			t.Fatalf("List over its bound: %v", err)
+		}
+	})
 }
 
 // runWrites is the second half of the contract: what a write replaces.

@@ -162,6 +162,7 @@ func (b Block) find(ctx context.Context, f Finder, checkPath func(string) error)
 		return nil, fmt.Errorf("%s: %w", b.Name, err)
 	}
 	jobs := make([]runner.Job, 0, len(res))
+	scope := b.Scope()
 	for _, r := range res {
 		j := b.Job
 		a := r.Account
@@ -172,7 +173,7 @@ func (b Block) find(ctx context.Context, f Finder, checkPath func(string) error)
 		// The finder cuts the name out of the resource id it read: a
 		// copy of its own lets that id (~120 bytes) go.
 		a.Name = strings.Clone(a.Name)
-		j.Account, j.DiscoveredBy = a, b.Name
+		j.Account, j.DiscoveredBy, j.DiscoveryScope = a, b.Name, scope
 		j.Path = sources.ExpandPath(b.Path, a)
 		if checkPath != nil {
 			if err := checkPath(j.Path); err != nil {

@@ -53,13 +53,19 @@ type Desired struct {
 	// are no longer among them are removed.
 	Tags map[string]string
 	// DiscoveredBy names the [[discover]] block that found the account,
-	// recorded as MetaDiscoveredBy; "" for a listed account.
-	DiscoveredBy string
+	// and DiscoveryScope fingerprints what that block searches; recorded
+	// as MetaDiscoveredBy and MetaDiscoveryScope, "" for a listed account.
+	DiscoveredBy, DiscoveryScope string
 }
 
 // MetaDiscoveredBy names the [[discover]] block that found the secret's
-// account.
-const MetaDiscoveredBy = "discovered-by"
+// account; MetaDiscoveryScope fingerprints the block's query and path
+// template, so that a secret is recalled as gone only by the same query
+// (not by another deployment's block of the same name).
+const (
+	MetaDiscoveredBy   = "discovered-by"
+	MetaDiscoveryScope = "discovery-scope"
+)
 
 // MetaTagPrefix precedes an Azure tag's name in the metadata.
 const MetaTagPrefix = "azure-tag-"
@@ -212,7 +218,7 @@ func ownMetadata(d Desired, extra map[string]string) map[string]string {
 	}
 	maps.Copy(m, extra)
 	if d.DiscoveredBy != "" {
-		m[MetaDiscoveredBy] = d.DiscoveredBy
+		m[MetaDiscoveredBy], m[MetaDiscoveryScope] = d.DiscoveredBy, d.DiscoveryScope
 	}
 	for k, v := range d.Tags {
 		m[MetaTagPrefix+k] = v

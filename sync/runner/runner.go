@@ -35,8 +35,9 @@ type Job struct {
 	Rotate *plan.Rotation
 	// Tags, when not nil, are Azure tags to record in the metadata.
 	Tags map[string]string
-	// DiscoveredBy names the [[discover]] block that found the account.
-	DiscoveredBy string
+	// DiscoveredBy names the [[discover]] block that found the account,
+	// DiscoveryScope fingerprints that block's query (plan.Desired).
+	DiscoveredBy, DiscoveryScope string
 	// Remove, when set, makes this the job of an account discovery no
 	// longer finds: its secret is kept, marked or deleted (plan.Remove*).
 	Remove string
@@ -202,7 +203,7 @@ func (r *Runner) fetch(ctx context.Context, job Job) (secret.Fields, error) {
 
 // desired is what the job wants at its path, given the keys fetched.
 func (r *Runner) desired(job Job, keys secret.Fields) plan.Desired {
-	d := plan.Desired{Fields: keys, ResourceID: job.Account.ResourceID(), APIVersion: job.APIVersion, Adopt: job.Adopt, Rotate: job.Rotate, Tags: job.Tags, DiscoveredBy: job.DiscoveredBy}
+	d := plan.Desired{Fields: keys, ResourceID: job.Account.ResourceID(), APIVersion: job.APIVersion, Adopt: job.Adopt, Rotate: job.Rotate, Tags: job.Tags, DiscoveredBy: job.DiscoveredBy, DiscoveryScope: job.DiscoveryScope}
 	if rp, ok := r.Pending.get(job.Path); ok && job.Rotate != nil {
 		d.Pending = &rp
 	}
