@@ -10,6 +10,7 @@ import (
 	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sync/discovery"
+	"github.com/keysync/keysync/sync/plan"
 	"github.com/keysync/keysync/sync/runner"
 	"github.com/keysync/keysync/sync/scheduler"
 )
@@ -89,7 +90,7 @@ func discoveredAfresh(ctx context.Context, cfg *config.Config, f discovery.Finde
 // removes reports whether a block marks or deletes what it no longer finds.
 func removes(cfg *config.Config) bool {
 	for _, d := range cfg.Discover {
-		if d.OnRemoved == "mark" || d.OnRemoved == "delete" {
+		if d.OnRemoved == plan.RemoveMark || d.OnRemoved == plan.RemoveDelete {
 			return true
 		}
 	}

@@ -9,14 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/internal/oneline"
 	"github.com/keysync/keysync/sources"
-)
-
-// Discovery engines.
-const (
-	EngineResourceGraph = "resource-graph"
-	EngineARMList       = "arm-list"
 )
 
 // Resource Graph's query API, from
@@ -60,9 +55,9 @@ func (s *Source) Discover(ctx context.Context, sel sources.Selector, engine stri
 	}
 	d := &discovery{s: s, sel: sel, keep: keepSet(sel.KeepTags)}
 	switch engine {
-	case "", EngineResourceGraph:
+	case "", config.DiscoveryResourceGraph:
 		return d.graph(ctx)
-	case EngineARMList:
+	case config.DiscoveryARMList:
 		return d.armList(ctx)
 	}
 	return nil, &sources.Error{Err: fmt.Errorf("unknown discovery engine %q", engine), Code: "InvalidSelector"}

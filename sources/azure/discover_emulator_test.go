@@ -19,7 +19,7 @@ import (
 // which serves Resource Graph, GET /subscriptions and the list APIs from
 // its own reading of Azure's specs.
 
-var engines = []string{EngineResourceGraph, EngineARMList}
+var engines = []string{config.DiscoveryResourceGraph, config.DiscoveryARMList}
 
 var subSeq atomic.Int64
 
@@ -215,14 +215,14 @@ func TestDiscoverManagementGroup(t *testing.T) {
 		addTagged(t, "batch", sub, "rg", fmt.Sprintf("mg%d", i), nil)
 	}
 	sel := sources.Selector{Type: "batch", ManagementGroup: "keysync-mg"}
-	found, err := s.Discover(context.Background(), sel, EngineResourceGraph)
+	found, err := s.Discover(context.Background(), sel, config.DiscoveryResourceGraph)
 	if err != nil || names(found) != "mg0,mg1" {
 		t.Fatalf("found %q (%v)", names(found), err)
 	}
 	if q := emu.GraphQueries(); !slices.Equal(q[len(q)-1].ManagementGroups, []string{"keysync-mg"}) || len(q[len(q)-1].Subscriptions) != 0 {
 		t.Fatalf("query scope %+v", q[len(q)-1])
 	}
-	if _, err := s.Discover(context.Background(), sel, EngineARMList); fault.Code(err) != "InvalidSelector" {
+	if _, err := s.Discover(context.Background(), sel, config.DiscoveryARMList); fault.Code(err) != "InvalidSelector" {
 		t.Fatalf("arm-list with a management group: %v", err)
 	}
 }
@@ -243,7 +243,7 @@ func TestDiscoverHonoursQuota(t *testing.T) {
 	}
 	emu.SetGraphQuota(2, time.Second)
 	before := len(emu.RequestLog())
-	found, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: []string{sub}}, EngineResourceGraph)
+	found, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: []string{sub}}, config.DiscoveryResourceGraph)
 	if err != nil || len(found) != 3 {
 		t.Fatalf("found %d (%v)", len(found), err)
 	}
@@ -268,7 +268,7 @@ func TestDiscoverThrottled(t *testing.T) {
 	sub := newSub()
 	addTagged(t, "batch", sub, "rg", "thr", nil)
 	emu.InjectGraphFault(armemu.Fault{Kind: armemu.FaultStatus, Status: 429, Code: "RateLimiting", Message: "throttled", RetryAfter: 4, Times: 1})
-	found, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: []string{sub}}, EngineResourceGraph)
+	found, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: []string{sub}}, config.DiscoveryResourceGraph)
 	if c, _ := fault.Of(err); found != nil || !c.Transient || c.RetryAfter != 4*time.Second || c.Code != "RateLimiting" {
 		t.Fatalf("429: %+v, %d found (%v)", c, len(found), err)
 	}
@@ -313,7 +313,7 @@ func TestDiscoverRefusesHostileAnswers(t *testing.T) {
 	}
 	for name, body := range graph {
 		emu.InjectGraphFault(armemu.Fault{Kind: armemu.FaultRaw, Body: body, Times: 1})
-		_, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: []string{sub}}, EngineResourceGraph)
+		_, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: []string{sub}}, config.DiscoveryResourceGraph)
 		if c, ok := fault.Of(err); !ok || c.Transient || (name != "not json" && c.Code != "MalformedAnswer") {
 			t.Errorf("graph %s: %+v (%v)", name, c, err)
 		}
@@ -321,13 +321,13 @@ func TestDiscoverRefusesHostileAnswers(t *testing.T) {
 	for _, link := range []string{"https://attacker.example/subscriptions/x", "http://" + strings.TrimPrefix(emu.URL(), "https://") + "/subscriptions/", emu.URL() + "/elsewhere"} {
 		emu.InjectListFault(sub, "batch", armemu.Fault{Kind: armemu.FaultRaw, Body: `{"value":[],"nextLink":"` + link + `"}`, Times: 1})
 		before := len(emu.RequestLog())
-		_, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: []string{sub}}, EngineARMList)
+		_, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: []string{sub}}, config.DiscoveryARMList)
 		if fault.Code(err) != "MalformedAnswer" || len(emu.RequestLog())-before != 1 {
 			t.Errorf("nextLink %s: %v after %d requests", link, err, len(emu.RequestLog())-before)
 		}
 	}
 	emu.InjectSubscriptionsFault(armemu.Fault{Kind: armemu.FaultRaw, Body: `{"value":[],"nextLink":"https://attacker.example/subscriptions"}`, Times: 1})
-	if _, err := s.Discover(context.Background(), sources.Selector{Type: "batch"}, EngineResourceGraph); fault.Code(err) != "MalformedAnswer" {
+	if _, err := s.Discover(context.Background(), sources.Selector{Type: "batch"}, config.DiscoveryResourceGraph); fault.Code(err) != "MalformedAnswer" {
 		t.Errorf("subscriptions nextLink elsewhere: %v", err)
 	}
 }
@@ -348,7 +348,7 @@ func TestDiscoverBatchesSubscriptions(t *testing.T) {
 		}
 	}
 	before := len(emu.GraphQueries())
-	found, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: subs}, EngineResourceGraph)
+	found, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: subs}, config.DiscoveryResourceGraph)
 	if err != nil || len(found) != 9 {
 		t.Fatalf("found %d (%v)", len(found), err)
 	}
