@@ -42,6 +42,7 @@ func TestTypesTableAgreesWithEmulator(t *testing.T) {
 				{"provider", ks.Provider, em.Provider},
 				{"child", ks.Child, em.Child},
 				{"keys action", ks.Action, em.ListAction},
+				{"regenerate action", ks.Regenerate, em.Regenerate.Action},
 				{"name field", ks.NameField, em.NameField},
 			} {
 				if c.keysync != c.emulator {

@@ -21,6 +21,11 @@ type Type struct {
 	Action string
 	// APIVersion is a stable version from Azure's REST specs.
 	APIVersion string
+	// Regenerate is the POST action that regenerates one key, a sibling of
+	// Action (Search names the key in the path after it). Its operation,
+	// Provider[/Child]/Regenerate/action, is what Azure's activity log and
+	// Event Grid report when the keys change.
+	Regenerate string
 	// Fields are the response's own names of the keys keysync takes.
 	// KeysArray instead takes a "keys" array of {keyName, value}: each
 	// entry becomes a field named by its keyName (Storage).
@@ -39,6 +44,22 @@ type Type struct {
 
 // Types are the kinds keysync reads, by the name [[account]] type uses.
 //
+// Actions and api-versions are from Azure's REST API specs
+// (github.com/Azure/azure-rest-api-specs, specification/...): batch
+// BatchManagement.json 2024-02-01 (BatchAccount_GetKeys listKeys,
+// BatchAccount_RegenerateKey regenerateKeys); storage StorageAccount.tsp
+// 2023-05-01 (listKeys, regenerateKey); cosmos-db cosmos-db.json 2024-11-15
+// (DatabaseAccounts_ListKeys, DatabaseAccounts_RegenerateKey regenerateKey);
+// redis redis.json 2024-11-01 (listKeys, regenerateKey); cognitiveservices
+// 2024-10-01 (listKeys, regenerateKey); search search.json 2023-11-01
+// (AdminKeys_Get listAdminKeys, AdminKeys_Regenerate
+// regenerateAdminKey/{keyKind}); eventhub and servicebus
+// AuthorizationRules.json (Namespaces_ListKeys, Namespaces_RegenerateKeys
+// authorizationRules/{rule}/regenerateKeys); maps maps-management.json
+// 2023-06-01 (Accounts_ListKeys, Accounts_RegenerateKeys regenerateKey);
+// signalr signalr.json 2024-03-01 (SignalR_ListKeys, SignalR_RegenerateKey
+// regenerateKey).
+//
 // KeyFormat is base64 only where Azure documents it: a Batch key is "the
 // access key of the Batch account, as a Base64-encoded string"
 // (learn.microsoft.com/dotnet/api/microsoft.azure.batch.protocol.batchsharedkeycredential);
@@ -46,29 +67,29 @@ type Type struct {
 // (learn.microsoft.com/rest/api/storageservices/authorize-with-shared-key,
 // learn.microsoft.com/rest/api/cosmos-db/access-control-on-cosmosdb-resources).
 var Types = map[string]Type{
-	"batch": {Provider: "Microsoft.Batch/batchAccounts", Action: "listKeys", APIVersion: "2024-02-01",
+	"batch": {Provider: "Microsoft.Batch/batchAccounts", Action: "listKeys", Regenerate: "regenerateKeys", APIVersion: "2024-02-01",
 		Fields: []string{"primary", "secondary"}, NameField: "accountName", KeyFormat: KeyBase64,
 		NameRE: regexp.MustCompile(`^[a-zA-Z0-9]+$`), MinLen: 3, MaxLen: 24},
-	"storage": {Provider: "Microsoft.Storage/storageAccounts", Action: "listKeys", APIVersion: "2023-05-01",
+	"storage": {Provider: "Microsoft.Storage/storageAccounts", Action: "listKeys", Regenerate: "regenerateKey", APIVersion: "2023-05-01",
 		KeysArray: true, KeyFormat: KeyBase64, NameRE: regexp.MustCompile(`^[a-z0-9]+$`), MinLen: 3, MaxLen: 24},
-	"cosmosdb": {Provider: "Microsoft.DocumentDB/databaseAccounts", Action: "listKeys", APIVersion: "2024-11-15",
+	"cosmosdb": {Provider: "Microsoft.DocumentDB/databaseAccounts", Action: "listKeys", Regenerate: "regenerateKey", APIVersion: "2024-11-15",
 		Fields:    []string{"primaryMasterKey", "secondaryMasterKey", "primaryReadonlyMasterKey", "secondaryReadonlyMasterKey"},
 		KeyFormat: KeyBase64, NameRE: regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`), MinLen: 3, MaxLen: 44},
-	"redis": {Provider: "Microsoft.Cache/redis", Action: "listKeys", APIVersion: "2024-11-01",
+	"redis": {Provider: "Microsoft.Cache/redis", Action: "listKeys", Regenerate: "regenerateKey", APIVersion: "2024-11-01",
 		Fields: []string{"primaryKey", "secondaryKey"}, NameRE: regexp.MustCompile(`^[a-zA-Z0-9]+(-[a-zA-Z0-9]+)*$`), MinLen: 1, MaxLen: 63},
-	"cognitive": {Provider: "Microsoft.CognitiveServices/accounts", Action: "listKeys", APIVersion: "2024-10-01",
+	"cognitive": {Provider: "Microsoft.CognitiveServices/accounts", Action: "listKeys", Regenerate: "regenerateKey", APIVersion: "2024-10-01",
 		Fields: []string{"key1", "key2"}, NameRE: regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`), MinLen: 2, MaxLen: 64},
-	"search": {Provider: "Microsoft.Search/searchServices", Action: "listAdminKeys", APIVersion: "2023-11-01",
+	"search": {Provider: "Microsoft.Search/searchServices", Action: "listAdminKeys", Regenerate: "regenerateAdminKey", APIVersion: "2023-11-01",
 		Fields: []string{"primaryKey", "secondaryKey"}, NameRE: regexp.MustCompile(`^[a-z0-9]([a-z0-9]|-[a-z0-9])*$`), MinLen: 2, MaxLen: 60},
-	"eventhubs": {Provider: "Microsoft.EventHub/namespaces", Child: "authorizationRules", Action: "listKeys", APIVersion: "2024-01-01",
+	"eventhubs": {Provider: "Microsoft.EventHub/namespaces", Child: "authorizationRules", Action: "listKeys", Regenerate: "regenerateKeys", APIVersion: "2024-01-01",
 		Fields: []string{"primaryKey", "secondaryKey", "primaryConnectionString", "secondaryConnectionString"},
 		NameRE: regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9]$`), MinLen: 6, MaxLen: 50},
-	"servicebus": {Provider: "Microsoft.ServiceBus/namespaces", Child: "authorizationRules", Action: "listKeys", APIVersion: "2021-11-01",
+	"servicebus": {Provider: "Microsoft.ServiceBus/namespaces", Child: "authorizationRules", Action: "listKeys", Regenerate: "regenerateKeys", APIVersion: "2021-11-01",
 		Fields: []string{"primaryKey", "secondaryKey", "primaryConnectionString", "secondaryConnectionString"},
 		NameRE: regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9]$`), MinLen: 6, MaxLen: 50},
-	"maps": {Provider: "Microsoft.Maps/accounts", Action: "listKeys", APIVersion: "2023-06-01",
+	"maps": {Provider: "Microsoft.Maps/accounts", Action: "listKeys", Regenerate: "regenerateKey", APIVersion: "2023-06-01",
 		Fields: []string{"primaryKey", "secondaryKey"}, NameRE: regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]*$`), MinLen: 1, MaxLen: 98},
-	"signalr": {Provider: "Microsoft.SignalRService/signalR", Action: "listKeys", APIVersion: "2024-03-01",
+	"signalr": {Provider: "Microsoft.SignalRService/signalR", Action: "listKeys", Regenerate: "regenerateKey", APIVersion: "2024-03-01",
 		Fields: []string{"primaryKey", "secondaryKey", "primaryConnectionString", "secondaryConnectionString"},
 		NameRE: regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9]$`), MinLen: 3, MaxLen: 63},
 }
