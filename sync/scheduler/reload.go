@@ -45,11 +45,10 @@ func (s *Scheduler) install(accounts []Account, now time.Time, syncNow bool) {
 // add starts scheduling a new account of that id and splay offset; s.mu
 // is held.
 func (s *Scheduler) add(a *Account, id accountID, offset time.Duration, now time.Time, syncNow bool) *state {
-	st := &state{Account: a, id: id, offset: offset, ref: now, force: syncNow, lateIndex: -1}
+	st := &state{Account: a, id: id, offset: offset, ref: stampOf(now), force: syncNow, lateIndex: -1}
 	st.sched.index, st.watch.index = -1, -1
-	st.sub = subOf(a)
-	st.nextTick = st.next(now)
-	s.idle.add(st, st.due(s.paused[st.sub]))
+	st.nextTick = stampOf(st.next(now))
+	s.idle.add(st, st.due(s.paused[st.sub()]))
 	s.late.track(st)
 	s.publishStatus(st)
 	return st
@@ -59,15 +58,15 @@ func (s *Scheduler) add(a *Account, id accountID, offset time.Duration, now time
 // offset moves its next tick. s.mu is held.
 func (s *Scheduler) update(st *state, a *Account, offset time.Duration, now time.Time) {
 	moved := st.Spec != a.Spec || st.offset != offset
-	st.Account, st.sub = a, subOf(a)
+	st.Account = a
 	if moved {
 		st.offset = offset
-		st.nextTick = st.next(now)
+		st.nextTick = stampOf(st.next(now))
 		switch st.sched.q {
 		case &s.idle:
-			s.idle.add(st, st.due(s.paused[st.sub]))
+			s.idle.add(st, st.due(s.paused[st.sub()]))
 		case &s.busy:
-			s.busy.add(st, after(st.nextTick, now))
+			s.busy.add(st, after(st.nextTick.time(), now))
 		}
 		s.late.track(st)
 	}

@@ -44,13 +44,17 @@ type Account struct {
 // key identifies an account across reloads.
 func (a Account) key() string { return a.Job.Account.Key() + "|" + a.Job.Path }
 
-// accountID is what the scheduler keeps of an account's key: its SHA-256.
-// The key itself (a resource id and a path) took ~140 bytes per account;
-// a collision-resistant hash keeps the identity in 32, also against
-// resource names chosen to collide.
-type accountID [sha256.Size]byte
+// accountID is what the scheduler keeps of an account's key: the first
+// 128 bits of its SHA-256. The key itself (a resource id and a path) took
+// ~140 bytes per account; the truncated hash keeps the identity in 16, and
+// resource names chosen to collide would take some 2^64 hashes to find.
+type accountID [16]byte
 
-func idOf(key string) accountID { return sha256.Sum256([]byte(key)) }
+func idOf(key string) (id accountID) {
+	h := sha256.Sum256([]byte(key))
+	copy(id[:], h[:])
+	return id
+}
 
 // id is idOf(a.key()).
 func (a Account) id() accountID { return idOf(a.key()) }

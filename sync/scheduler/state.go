@@ -15,34 +15,36 @@ type state struct {
 	// Account is the caller's, never changed after New or Reload took it:
 	// the account's settings are held once, not once more per state.
 	*Account
-	id  accountID // of Account.key(), which stays across reloads
-	sub string    // the subscription, lower case
+	id accountID // of Account.key(), which stays across reloads
 	// sched places the account in the idle or the busy queue; watch in the
 	// overdue watch, and lateIndex (-1 if not) in the overdue list.
 	sched, watch slot
-	lateIndex    int
+	lateIndex    int32
+	failures     int32
 	// view is what Status shows, republished when the state changes.
 	view     atomic.Pointer[view]
 	offset   time.Duration
-	nextTick time.Time
+	nextTick stamp
 	// retryAt is a pending retry after a transient failure; zero if none.
 	// While it is pending, cron ticks do not add attempts of their own.
-	retryAt time.Time
+	retryAt stamp
 	// notBefore is the server's Retry-After: nothing, not even a forced
 	// sync, goes out before it.
-	notBefore time.Time
-	failures  int
-	running   bool
-	force     bool
+	notBefore stamp
 	// succeeded says whether ref is the last success; else it is when the
 	// account was added. Overdue counts from it. (One field, not two: the
-	// state then fits a smaller size class, 32 bytes less per account.)
+	// state then fits a smaller size class.)
+	ref       stamp
 	succeeded bool
-	ref       time.Time
+	running   bool
+	force     bool
 	// condition names the current failure ("" when healthy), so that a
 	// failure is logged when it starts or changes, not at every tick.
 	condition string
 }
+
+// sub is the account's subscription as pauses are keyed.
+func (st *state) sub() string { return subOf(st.Account) }
 
 // next is the account's first tick after now, shifted by its splay.
 func (st *state) next(now time.Time) time.Time {
@@ -51,16 +53,16 @@ func (st *state) next(now time.Time) time.Time {
 
 // due is when the account should sync next.
 func (st *state) due(pausedUntil time.Time) time.Time {
-	var t time.Time
+	var t stamp
 	switch {
 	case st.force:
 		t = st.notBefore
-	case !st.retryAt.IsZero():
+	case st.retryAt != 0:
 		t = st.retryAt
 	default:
-		t = later(st.nextTick, st.notBefore)
+		t = max(st.nextTick, st.notBefore)
 	}
-	return later(t, pausedUntil)
+	return later(t.time(), pausedUntil)
 }
 
 // overdue reports whether two scheduled syncs have passed since the last
@@ -70,7 +72,7 @@ func (st *state) overdue(now time.Time) bool { return now.After(st.overdueAt()) 
 // overdueAt is the time after which the account is overdue: two scheduled
 // syncs, and one interval more, after its last success or its start.
 func (st *state) overdueAt() time.Time {
-	first := st.next(st.ref)
+	first := st.next(st.ref.time())
 	second := st.next(first)
 	return second.Add(second.Sub(first))
 }
@@ -78,7 +80,7 @@ func (st *state) overdueAt() time.Time {
 // lastSuccess is when the account last synced successfully; zero if never.
 func (st *state) lastSuccess() time.Time {
 	if st.succeeded {
-		return st.ref
+		return st.ref.time()
 	}
 	return time.Time{}
 }
@@ -91,8 +93,6 @@ func later(a, b time.Time) time.Time {
 	}
 	return a
 }
-
-func sub(st *state) string { return st.sub }
 
 // throttleCode is ARM's code for a subscription over its request budget.
 const throttleCode = "SubscriptionRequestsThrottled"
@@ -116,7 +116,7 @@ func (s *Scheduler) settle(f finished, now time.Time) {
 	last := record(st, f.res, now)
 	s.opts.Observer.Synced(st.Label, f.res, now)
 	s.decide(st, f.res, now)
-	s.idle.add(st, st.due(s.paused[st.sub]))
+	s.idle.add(st, st.due(s.paused[st.sub()]))
 	s.publishWith(st, last)
 }
 
@@ -129,8 +129,8 @@ func (s *Scheduler) decide(st *state, res runner.Result, now time.Time) {
 		if st.condition != "" {
 			log.Info("account recovered", "after", st.condition)
 		}
-		st.failures, st.condition, st.retryAt = 0, "", time.Time{}
-		st.ref, st.succeeded = now, true
+		st.failures, st.condition, st.retryAt = 0, "", 0
+		st.ref, st.succeeded = stampOf(now), true
 		delete(s.paused, credentialKey)
 		s.late.track(st)
 		s.opts.Observer.Backoff(st.Label, 0)
@@ -138,10 +138,10 @@ func (s *Scheduler) decide(st *state, res runner.Result, now time.Time) {
 	case fault.Transient(res.Err):
 		s.backoff(st, res, now, log)
 	default:
-		st.failures, st.retryAt = 0, time.Time{}
+		st.failures, st.retryAt = 0, 0
 		s.opts.Observer.Backoff(st.Label, 0)
 		s.changeCondition(st, "permanent "+errorCode(res.Err), func() {
-			log.Error("sync failed; waiting for the next scheduled tick", "err", res.Err, "next", st.nextTick.Format(time.RFC3339))
+			log.Error("sync failed; waiting for the next scheduled tick", "err", res.Err, "next", st.nextTick.time().Format(time.RFC3339))
 		})
 	}
 }
@@ -155,15 +155,15 @@ func (s *Scheduler) backoff(st *state, res runner.Result, now time.Time, log *sl
 		// backoff_max: the server's hint, never its hostage.
 		ra = min(ra, s.opts.Backoff.Max)
 	}
-	wait := max(s.opts.Backoff.Backoff(st.failures), ra)
+	wait := max(s.opts.Backoff.Backoff(int(st.failures)), ra)
 	if fault.Shared(res.Err) {
 		wait = s.credentialBackoff(now, wait)
 	}
-	st.retryAt, st.notBefore = now.Add(wait), now.Add(ra)
+	st.retryAt, st.notBefore = stampOf(now.Add(wait)), stampOf(now.Add(ra))
 	s.opts.Observer.Backoff(st.Label, wait)
 	code := errorCode(res.Err)
 	if code == throttleCode && ra > 0 {
-		k := sub(st)
+		k := st.sub()
 		if until := now.Add(ra); until.After(s.paused[k]) {
 			s.paused[k] = until
 			s.publishPauses()
