@@ -47,12 +47,11 @@ func discovered(ctx context.Context, cfg *config.Config, f discovery.Finder, lis
 			continue
 		}
 		j.Account.APIVersion = sources.APIVersionFor(j.Account, cfg.Azure.APIVersion)
-		j.APIVersion = j.Account.APIVersion
 		spec := cfg.Schedule
 		if s := schedules[f.Block]; s != "" {
 			spec = s
 		}
-		accts = append(accts, scheduler.Account{Job: j, Label: j.Account.Name, Spec: spec, Schedule: parsed.parse(spec)})
+		accts = append(accts, scheduler.Account{Job: j, Label: j.Account.Name, Schedule: parsed.parse(spec)})
 	}
 	var removals []runner.Job
 	for _, j := range out.Removals {

@@ -60,17 +60,27 @@ type State struct {
 	jobs map[entryID]found
 }
 
-// entryID identifies an entry: the SHA-256 of its key and path, so that
-// the map holds no string of its own, and names chosen to collide do not.
-type entryID [sha256.Size]byte
+// entryID identifies an entry: the first 128 bits of the SHA-256 of its
+// key and path, so that the map holds no string of its own, and names
+// chosen to collide would take some 2^64 hashes to find.
+type entryID [16]byte
 
 // found is a discovered account's job, which no one changes (see Share),
-// and its block's name and policy.
+// and its block's name and policy, which all the block's accounts share:
+// 16 bytes an entry, where two strings took 32 more.
 type found struct {
-	job       *runner.Job
+	job *runner.Job
+	*policy
+}
+
+// policy is a block's name and what to do with the secrets of accounts
+// it no longer finds.
+type policy struct {
 	block     string
 	onRemoved string
 }
+
+func policyOf(b Block) *policy { return &policy{block: b.Name, onRemoved: b.OnRemoved} }
 
 // Found is a discovered account's job and the block that found it.
 type Found struct {
@@ -102,7 +112,7 @@ func Run(ctx context.Context, f Finder, blocks []Block, listed []runner.Job, pre
 	out := Outcome{Failed: map[string]error{}, Found: map[string]int{}}
 	cur := map[entryID]found{}
 	for _, b := range blocks {
-		ib := inventory.Block{Origin: b.Name}
+		ib, pol := inventory.Block{Origin: b.Name}, policyOf(b)
 		jobs, err := b.find(ctx, f, o.CheckPath)
 		if err != nil {
 			ib.Err = err
@@ -113,7 +123,7 @@ func Run(ctx context.Context, f Finder, blocks []Block, listed []runner.Job, pre
 			j := &jobs[i]
 			e := inventory.Entry{Key: j.Account.Key(), Path: j.Path, Origin: b.Name}
 			ib.Found = append(ib.Found, e)
-			cur[id(e)] = found{job: j, block: b.Name, onRemoved: b.OnRemoved}
+			cur[id(e)] = found{job: j, policy: pol}
 		}
 		in.Blocks = append(in.Blocks, ib)
 	}
@@ -162,7 +172,7 @@ func (b Block) find(ctx context.Context, f Finder, checkPath func(string) error)
 		return nil, fmt.Errorf("%s: %w", b.Name, err)
 	}
 	jobs := make([]runner.Job, 0, len(res))
-	scope := b.Scope()
+	origin := &runner.Origin{Block: b.Name, Scope: b.Scope()}
 	for _, r := range res {
 		j := b.Job
 		a := r.Account
@@ -173,7 +183,7 @@ func (b Block) find(ctx context.Context, f Finder, checkPath func(string) error)
 		// The finder cuts the name out of the resource id it read: a
 		// copy of its own lets that id (~120 bytes) go.
 		a.Name = strings.Clone(a.Name)
-		j.Account, j.DiscoveredBy, j.DiscoveryScope = a, b.Name, scope
+		j.Account, j.Origin = a, origin
 		j.Path = sources.ExpandPath(b.Path, a)
 		if checkPath != nil {
 			if err := checkPath(j.Path); err != nil {
@@ -262,5 +272,5 @@ func id(e inventory.Entry) entryID {
 	h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(e.Key))))
 	h.Write([]byte(e.Key))
 	h.Write([]byte(e.Path))
-	return entryID(h.Sum(nil))
+	return entryID(h.Sum(nil)[:16])
 }

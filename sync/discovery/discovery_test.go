@@ -39,7 +39,7 @@ func accounts(typ string, names ...string) []sources.Found {
 
 func block(name, typ, onRemoved string) Block {
 	return Block{Name: name, Selector: sources.Selector{Type: typ}, Path: "azure/{type}/{name}", OnRemoved: onRemoved,
-		Job: runner.Job{Adopt: true, APIVersion: "2024-02-01"}}
+		Job: runner.Job{Adopt: true, Account: sources.Account{APIVersion: "2024-02-01"}}}
 }
 
 func paths(jobs []runner.Job) string {
@@ -73,7 +73,7 @@ func TestRunTurnsFoundResourcesIntoJobs(t *testing.T) {
 	if out.Jobs[0].Block != "discover[0]" {
 		t.Fatalf("block %q", out.Jobs[0].Block)
 	}
-	if !j.Adopt || j.APIVersion != "2024-02-01" || j.Tags["owner"] != "team-acct1" || j.Account.Rule != "ignored-for-batch" {
+	if !j.Adopt || j.Account.APIVersion != "2024-02-01" || j.Tags["owner"] != "team-acct1" || j.Account.Rule != "ignored-for-batch" {
 		t.Fatalf("settings not carried: %+v", j)
 	}
 	if out.Found["discover[0]"] != 2 || len(out.Decision.Added) != 2 || !strings.Contains(out.Summary(), "2 accounts, 2 added, 0 removed") {
@@ -170,7 +170,7 @@ func TestShare(t *testing.T) {
 	mine := make([]runner.Job, 0, 3)
 	for _, fj := range out.Jobs {
 		j := fj.Job
-		j.APIVersion = "shared"
+		j.Account.APIVersion = "shared"
 		mine = append(mine, j)
 	}
 	stranger := mine[0]
@@ -182,8 +182,8 @@ func TestShare(t *testing.T) {
 	f.err = map[string]error{"batch": errors.New("down")}
 	out, st = Run(context.Background(), f, blocks, nil, st, Options{MaxRemovedFraction: 1})
 	for _, fj := range out.Jobs {
-		if fj.Job.APIVersion != "shared" {
-			t.Errorf("kept job %s has api-version %q, want the shared copy's", fj.Job.Path, fj.Job.APIVersion)
+		if fj.Job.Account.APIVersion != "shared" {
+			t.Errorf("kept job %s has api-version %q, want the shared copy's", fj.Job.Path, fj.Job.Account.APIVersion)
 		}
 	}
 	if len(out.Jobs) != 2 {
@@ -191,7 +191,7 @@ func TestShare(t *testing.T) {
 	}
 	f.err, f.found = nil, map[string][]sources.Found{"batch": accounts("batch", "a")}
 	out, _ = Run(context.Background(), f, blocks, nil, st, Options{MaxRemovedFraction: 1})
-	if len(out.Removals) != 1 || out.Removals[0].APIVersion != "shared" || out.Removals[0].Remove != plan.RemoveDelete {
+	if len(out.Removals) != 1 || out.Removals[0].Account.APIVersion != "shared" || out.Removals[0].Remove != plan.RemoveDelete {
 		t.Fatalf("removals %+v, want b's shared job, to delete", out.Removals)
 	}
 }

@@ -49,7 +49,8 @@ func (s *State) recall(ctx context.Context, st Store, b Block, out Outcome, limi
 	if err != nil {
 		return err
 	}
-	again := map[string]*runner.Job{}
+	again, pol := map[string]*runner.Job{}, policyOf(b)
+	origin := &runner.Origin{Block: b.Name, Scope: b.Scope()}
 	for i := range out.Jobs {
 		if out.Jobs[i].Block == b.Name {
 			again[out.Jobs[i].Job.Path] = &out.Jobs[i].Job
@@ -58,21 +59,21 @@ func (s *State) recall(ctx context.Context, st Store, b Block, out Outcome, limi
 	for _, p := range paths {
 		j, ok := again[p]
 		if !ok {
-			if j, err = gone(ctx, st, b, p); err != nil {
+			if j, err = gone(ctx, st, b, origin, p); err != nil {
 				return err
 			}
 			if j == nil {
 				continue // another's secret, or another block's
 			}
 		}
-		s.jobs[id(inventory.Entry{Key: j.Account.Key(), Path: j.Path, Origin: b.Name})] = found{job: j, block: b.Name, onRemoved: b.OnRemoved}
+		s.jobs[id(inventory.Entry{Key: j.Account.Key(), Path: j.Path, Origin: b.Name})] = found{job: j, policy: pol}
 	}
 	return nil
 }
 
 // gone reads the secret at p and returns the job of its account when
 // keysync wrote it for block b; nil for any other secret.
-func gone(ctx context.Context, st Store, b Block, p string) (*runner.Job, error) {
+func gone(ctx context.Context, st Store, b Block, origin *runner.Origin, p string) (*runner.Job, error) {
 	cur, err := st.Read(ctx, p)
 	if err != nil {
 		return nil, err
@@ -86,7 +87,7 @@ func gone(ctx context.Context, st Store, b Block, p string) (*runner.Job, error)
 		return nil, nil // not an id keysync could have written: not ours to remove
 	}
 	j := b.Job
-	j.Account, j.Path, j.DiscoveredBy, j.DiscoveryScope = a, p, b.Name, b.Scope()
+	j.Account, j.Path, j.Origin = a, p, origin
 	return &j, nil
 }
 

@@ -74,7 +74,7 @@ func newFixture() *fixture {
 func (f *fixture) job(name string) Job {
 	a := sources.Account{SubscriptionID: "sub-" + name[:1], ResourceGroup: "rg", Name: name}
 	f.src.Add(a, "primary", "secondary")
-	return Job{Account: a, Path: "fast/" + name, APIVersion: "2024-02-01"}
+	return Job{Account: a, Path: "fast/" + name}
 }
 
 // inSync asserts the sink holds the source's current keys for job.

@@ -57,7 +57,7 @@ func (s *Scheduler) add(a *Account, id accountID, offset time.Duration, now time
 // update gives a kept account its new settings; a new schedule or splay
 // offset moves its next tick. s.mu is held.
 func (s *Scheduler) update(st *state, a *Account, offset time.Duration, now time.Time) {
-	moved := st.Spec != a.Spec || st.offset != offset
+	moved := st.Schedule.Spec != a.Schedule.Spec || st.offset != offset
 	st.Account = a
 	if moved {
 		st.offset = offset

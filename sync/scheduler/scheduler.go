@@ -36,9 +36,14 @@ type Syncer interface {
 type Account struct {
 	Job   runner.Job
 	Label string
-	// Spec is the cron expression Schedule was parsed from.
-	Spec     string
-	Schedule cron.Schedule
+	// Schedule is when it syncs, shared by the accounts of one spec.
+	Schedule *Schedule
+}
+
+// Schedule is a parsed cron schedule and the expression it came from.
+type Schedule struct {
+	Spec string
+	cron.Schedule
 }
 
 // key identifies an account across reloads.

@@ -19,7 +19,7 @@ func account(name, sub, spec string) Account {
 	if err != nil {
 		panic(err)
 	}
-	return Account{Label: name, Spec: spec, Schedule: s,
+	return Account{Label: name, Schedule: &Schedule{Spec: spec, Schedule: s},
 		Job: runner.Job{Account: sources.Account{SubscriptionID: sub, ResourceGroup: "rg", Name: name}, Path: "p/" + name}}
 }
 
