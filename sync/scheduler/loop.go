@@ -95,7 +95,7 @@ func (s *Scheduler) dispatch(ctx context.Context, st *state, now time.Time) {
 	s.running++
 	s.publishStatus(st)
 	syncer := s.syncer
-	go func() { s.done <- finished{st: st, res: syncer.Sync(ctx, st.Job)} }()
+	go func() { s.done <- finished{st: st, res: syncer.Sync(ctx, st.Job())} }()
 }
 
 // forceAll marks every account due now. An account that is syncing

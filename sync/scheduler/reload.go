@@ -1,6 +1,10 @@
 package scheduler
 
-import "time"
+import (
+	"time"
+
+	"github.com/keysync/keysync/sync/runner"
+)
 
 // apply installs a reload; see Reload.
 func (s *Scheduler) apply(r reload, now time.Time) {
@@ -8,18 +12,22 @@ func (s *Scheduler) apply(r reload, now time.Time) {
 	defer s.mu.Unlock()
 	s.syncer = r.syncer
 	s.install(r.accounts, now, true)
+	if r.done != nil {
+		close(r.done)
+	}
 	s.log.Info("configuration reloaded", "accounts", len(s.accounts))
 }
 
 // install makes accounts the scheduled ones: those that stay keep their
 // state, new ones sync at once if syncNow, removed ones leave every
-// queue; s.mu is held. The states point into accounts.
+// queue; s.mu is held. The accounts are kept packed, not the slice.
 func (s *Scheduler) install(accounts []Account, now time.Time, syncNow bool) {
 	next := make(map[accountID]*state, len(accounts))
+	var pk runner.Packer
 	for i := range accounts {
-		a := &accounts[i]
-		k := a.key()
+		k := accounts[i].key()
 		id := idOf(k)
+		a := &held{Packed: pk.Pack(accounts[i].Job), Label: accounts[i].Label, Schedule: accounts[i].Schedule}
 		st, ok := next[id]
 		if !ok {
 			st, ok = s.accounts[id]
@@ -44,8 +52,8 @@ func (s *Scheduler) install(accounts []Account, now time.Time, syncNow bool) {
 
 // add starts scheduling a new account of that id and splay offset; s.mu
 // is held.
-func (s *Scheduler) add(a *Account, id accountID, offset time.Duration, now time.Time, syncNow bool) *state {
-	st := &state{Account: a, id: id, offset: offset, ref: stampOf(now), force: syncNow, lateIndex: -1}
+func (s *Scheduler) add(a *held, id accountID, offset time.Duration, now time.Time, syncNow bool) *state {
+	st := &state{held: a, id: id, offset: offset, ref: stampOf(now), force: syncNow, lateIndex: -1}
 	st.sched.index, st.watch.index = -1, -1
 	st.nextTick = stampOf(st.next(now))
 	s.idle.add(st, st.due(s.paused[st.sub()]))
@@ -56,9 +64,9 @@ func (s *Scheduler) add(a *Account, id accountID, offset time.Duration, now time
 
 // update gives a kept account its new settings; a new schedule or splay
 // offset moves its next tick. s.mu is held.
-func (s *Scheduler) update(st *state, a *Account, offset time.Duration, now time.Time) {
+func (s *Scheduler) update(st *state, a *held, offset time.Duration, now time.Time) {
 	moved := st.Schedule.Spec != a.Schedule.Spec || st.offset != offset
-	st.Account = a
+	st.held = a
 	if moved {
 		st.offset = offset
 		st.nextTick = stampOf(st.next(now))

@@ -40,6 +40,15 @@ type Account struct {
 	Schedule *Schedule
 }
 
+// held is an account as the scheduler keeps it: its job packed, its label
+// and schedule. It never changes: a reload that changes the account gives
+// a new one, so that published views may point at it.
+type held struct {
+	runner.Packed
+	Label    string
+	Schedule *Schedule
+}
+
 // Schedule is a parsed cron schedule and the expression it came from.
 type Schedule struct {
 	Spec string
@@ -65,7 +74,7 @@ func idOf(key string) (id accountID) {
 func (a Account) id() accountID { return idOf(a.key()) }
 
 // subOf is the account's subscription as pauses are keyed: lower case.
-func subOf(a *Account) string { return strings.ToLower(a.Job.Account.SubscriptionID) }
+func subOf(h *held) string { return strings.ToLower(h.Shared().Account.SubscriptionID) }
 
 // Observer hears what the scheduler does; the metrics implement it.
 type Observer interface {
@@ -125,6 +134,7 @@ type Scheduler struct {
 type reload struct {
 	syncer   Syncer
 	accounts []Account
+	done     chan struct{} // closed once installed
 }
 
 type finished struct {
@@ -136,8 +146,7 @@ type finished struct {
 const heartbeat = 5 * time.Second
 
 // New returns a scheduler for accounts. Nothing runs until Run. The
-// scheduler keeps pointers into accounts: the caller must not change the
-// slice's elements afterwards (a 100,000-account estate is then held once).
+// scheduler keeps the accounts packed (runner.Packed), not the slice.
 func New(opts Options, syncer Syncer, accounts []Account) *Scheduler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -192,15 +201,48 @@ func (s *Scheduler) TriggerAll() bool {
 
 // Reload replaces the accounts and the syncer. Accounts that stay keep their
 // state; new ones sync at once; removed ones are dropped, and a sync of
-// theirs that is in flight finishes but is not counted. As with New, the
-// scheduler keeps pointers into accounts.
+// theirs that is in flight finishes but is not counted. It returns once
+// the loop has installed them, so that Kept then lists them.
 func (s *Scheduler) Reload(ctx context.Context, syncer Syncer, accounts []Account) error {
+	r := reload{syncer, accounts, make(chan struct{})}
 	select {
-	case s.reloads <- reload{syncer, accounts}:
+	case s.reloads <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-r.done:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Kept is a scheduled account as the scheduler holds it. Packed never
+// changes: a caller may keep the pointer.
+type Kept struct {
+	Packed   *runner.Packed
+	Label    string
+	Schedule *Schedule
+}
+
+// Account is k as an Account, its job unpacked.
+func (k Kept) Account() Account {
+	return Account{Job: k.Packed.Job(), Label: k.Label, Schedule: k.Schedule}
+}
+
+// Kept lists the scheduled accounts whose shared part keep accepts (see
+// runner.Packed.Shared), as of the last reload. It reads a snapshot and
+// never waits for the loop.
+func (s *Scheduler) Kept(keep func(shared *runner.Job) bool) []Kept {
+	var out []Kept
+	for _, st := range *s.listing.Load() {
+		h := st.view.Load().acct // the view's: st.held is the loop's
+		if keep(h.Shared()) {
+			out = append(out, Kept{Packed: &h.Packed, Label: h.Label, Schedule: h.Schedule})
+		}
+	}
+	return out
 }
 
 // Alive reports whether the loop has turned recently.

@@ -12,9 +12,8 @@ import (
 
 // state is what the scheduler knows of one account.
 type state struct {
-	// Account is the caller's, never changed after New or Reload took it:
-	// the account's settings are held once, not once more per state.
-	*Account
+	// held is the account, which a reload replaces, never changes.
+	*held
 	id accountID // of Account.key(), which stays across reloads
 	// sched places the account in the idle or the busy queue; watch in the
 	// overdue watch, and lateIndex (-1 if not) in the overdue list.
@@ -44,7 +43,7 @@ type state struct {
 }
 
 // sub is the account's subscription as pauses are keyed.
-func (st *state) sub() string { return subOf(st.Account) }
+func (st *state) sub() string { return subOf(st.held) }
 
 // next is the account's first tick after now, shifted by its splay.
 func (st *state) next(now time.Time) time.Time {
@@ -123,7 +122,7 @@ func (s *Scheduler) settle(f finished, now time.Time) {
 // decide sets the account's next attempt from its sync's result; s.mu is
 // held.
 func (s *Scheduler) decide(st *state, res runner.Result, now time.Time) {
-	log := s.log.With("account", st.Label, "path", st.Job.Path)
+	log := s.log.With("account", st.Label, "path", st.Path())
 	switch {
 	case res.Err == nil:
 		if st.condition != "" {
@@ -167,7 +166,7 @@ func (s *Scheduler) backoff(st *state, res runner.Result, now time.Time, log *sl
 		if until := now.Add(ra); until.After(s.paused[k]) {
 			s.paused[k] = until
 			s.publishPauses()
-			log.Warn("subscription throttled: pausing all of its accounts", "subscription", st.Job.Account.SubscriptionID, "until", until.Format(time.RFC3339))
+			log.Warn("subscription throttled: pausing all of its accounts", "subscription", st.Shared().Account.SubscriptionID, "until", until.Format(time.RFC3339))
 		}
 	}
 	s.changeCondition(st, "transient "+code, func() {

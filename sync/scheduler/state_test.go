@@ -36,7 +36,7 @@ func finish(s *Scheduler, name string, err error, now time.Time) *state {
 		if st.Label == name {
 			st.running = true
 			s.running++
-			s.settle(finished{st: st, res: runner.Result{Job: st.Job, Err: err, Change: plan.Change{Action: plan.Unchanged}}}, now)
+			s.settle(finished{st: st, res: runner.Result{Job: st.Job(), Err: err, Change: plan.Change{Action: plan.Unchanged}}}, now)
 			return st
 		}
 	}

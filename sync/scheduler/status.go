@@ -106,7 +106,7 @@ func (s *Scheduler) fullDone() {
 // The last sync's fields are held flat, not as a lastSync, so that the
 // view fits 80 bytes.
 type view struct {
-	acct                 *Account
+	acct                 *held
 	at, lastRotation     stamp
 	lastSuccess, nextRun stamp
 	outcome, code        string
@@ -121,15 +121,16 @@ func (v *view) lastSync() lastSync {
 
 // status is the view as GET /status shows it, without a pause.
 func (v *view) status() AccountStatus {
-	a, last := v.acct.Job.Account, v.lastSync()
+	j, last := v.acct.Shared(), v.lastSync()
+	a := j.Account
 	as := AccountStatus{
-		Account: v.acct.Label, Path: v.acct.Job.Path, SubscriptionID: a.SubscriptionID, ResourceGroup: a.ResourceGroup,
-		Name: a.Name, Type: cmp.Or(a.Type, sources.DefaultType), Running: v.running,
+		Account: v.acct.Label, Path: v.acct.Path(), SubscriptionID: a.SubscriptionID, ResourceGroup: a.ResourceGroup,
+		Name: v.acct.Name(), Type: cmp.Or(a.Type, sources.DefaultType), Running: v.running,
 		LastResult: last.outcome, LastRun: last.at.time(), LastSuccess: v.lastSuccess.time(),
 		NextRun: v.nextRun.time(), ConsecutiveFailures: int(last.failures), ErrorCode: last.code,
-		Rotation: RotationStatus{Enabled: v.acct.Job.Rotate != nil, LastRotation: last.lastRotation.time()},
+		Rotation: RotationStatus{Enabled: j.Rotate != nil, LastRotation: last.lastRotation.time()},
 	}
-	if r := v.acct.Job.Rotate; r != nil {
+	if r := j.Rotate; r != nil {
 		as.Rotation.Every = r.Every.String()
 	}
 	return as
@@ -157,7 +158,7 @@ func (s *Scheduler) publishStatus(st *state) { s.publishWith(st, lastOf(st)) }
 // publishWith publishes st's state with last as its last finished sync;
 // s.mu is held.
 func (s *Scheduler) publishWith(st *state, last lastSync) {
-	v := &view{acct: st.Account, at: last.at, lastRotation: last.lastRotation, outcome: last.outcome, code: last.code,
+	v := &view{acct: st.held, at: last.at, lastRotation: last.lastRotation, outcome: last.outcome, code: last.code,
 		failures: last.failures, lastSuccess: stampOf(st.lastSuccess()), nextRun: stampOf(st.due(time.Time{})), running: st.running}
 	if st.running {
 		v.nextRun = st.nextTick
@@ -173,7 +174,7 @@ func (s *Scheduler) publishListing() {
 		list = append(list, st)
 	}
 	slices.SortFunc(list, func(a, b *state) int {
-		return cmp.Or(cmp.Compare(a.Label, b.Label), cmp.Compare(a.Job.Path, b.Job.Path))
+		return cmp.Or(cmp.Compare(a.Label, b.Label), cmp.Compare(a.Path(), b.Path()))
 	})
 	s.listing.Store(&list)
 }
