@@ -60,8 +60,8 @@ func (s *Scheduler) skipTicks(now time.Time) {
 	for st := s.busy.top(); st != nil && st.sched.at <= stampOf(now); st = s.busy.top() {
 		st.nextTick = stampOf(st.next(now))
 		s.busy.add(st, after(st.nextTick.time(), now))
-		s.opts.Observer.Skipped(st.Label)
-		s.log.Debug("tick skipped: previous sync still running", "account", st.Label)
+		s.opts.Observer.Skipped(st.Label())
+		s.log.Debug("tick skipped: previous sync still running", "account", st.Label())
 		s.publishStatus(st)
 	}
 }

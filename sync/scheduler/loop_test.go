@@ -228,7 +228,7 @@ func TestLoopReloadAddsAndRemoves(t *testing.T) {
 func TestLoopReloadReturnsInstalled(t *testing.T) {
 	h := start(t, Options{}, account("a", "s1", "@hourly"))
 	c := account("c", "s2", "@every 1m")
-	c.Job.Adopt, c.Job.Fields = true, map[string]string{"primary": "key"}
+	c.Job.Adopt, c.Job.Fields, c.Label = true, map[string]string{"primary": "key"}, "labelled-c"
 	given := []Account{account("b", "s1", "@hourly"), c}
 	h.act(func() {
 		if err := h.s.Reload(context.Background(), h.syncer, given); err != nil {

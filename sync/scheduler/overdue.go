@@ -78,7 +78,7 @@ func (l *lateSet) publish(now time.Time, to *atomic.Pointer[[]string]) {
 	}
 	labels := make([]string, len(l.members))
 	for i, st := range l.members {
-		labels[i] = st.Label
+		labels[i] = st.Label()
 	}
 	to.Store(&labels)
 	l.dirty, l.published = false, now

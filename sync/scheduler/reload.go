@@ -27,7 +27,7 @@ func (s *Scheduler) install(accounts []Account, now time.Time, syncNow bool) {
 	for i := range accounts {
 		k := accounts[i].key()
 		id := idOf(k)
-		a := &held{Packed: pk.Pack(accounts[i].Job), Label: accounts[i].Label, Schedule: accounts[i].Schedule}
+		a := heldOf(&accounts[i], &pk)
 		st, ok := next[id]
 		if !ok {
 			st, ok = s.accounts[id]
@@ -84,7 +84,7 @@ func (s *Scheduler) update(st *state, a *held, offset time.Duration, now time.Ti
 // remove stops scheduling an account. A sync of its in flight finishes
 // but is not counted; s.mu is held.
 func (s *Scheduler) remove(st *state) {
-	s.opts.Observer.Removed(st.Label)
+	s.opts.Observer.Removed(st.Label())
 	delete(s.full, st)
 	leave(&st.sched)
 	s.late.drop(st)

@@ -45,8 +45,27 @@ type Account struct {
 // a new one, so that published views may point at it.
 type held struct {
 	runner.Packed
-	Label    string
 	Schedule *Schedule
+	// label, when set, is the account's label, else its name is: a
+	// pointer, not a string, keeps a held account in 64 bytes.
+	label *string
+}
+
+func heldOf(a *Account, pk *runner.Packer) *held {
+	h := &held{Packed: pk.Pack(a.Job), Schedule: a.Schedule}
+	if a.Label != h.Name() {
+		l := a.Label // not &a.Label: that would keep the caller's slice
+		h.label = &l
+	}
+	return h
+}
+
+// Label is the account's label.
+func (h *held) Label() string {
+	if h.label != nil {
+		return *h.label
+	}
+	return h.Name()
 }
 
 // Schedule is a parsed cron schedule and the expression it came from.
@@ -239,7 +258,7 @@ func (s *Scheduler) Kept(keep func(shared *runner.Job) bool) []Kept {
 	for _, st := range *s.listing.Load() {
 		h := st.view.Load().acct // the view's: st.held is the loop's
 		if keep(h.Shared()) {
-			out = append(out, Kept{Packed: &h.Packed, Label: h.Label, Schedule: h.Schedule})
+			out = append(out, Kept{Packed: &h.Packed, Label: h.Label(), Schedule: h.Schedule})
 		}
 	}
 	return out

@@ -113,7 +113,7 @@ func (s *Scheduler) settle(f finished, now time.Time) {
 		return // removed by a reload while it ran
 	}
 	last := record(st, f.res, now)
-	s.opts.Observer.Synced(st.Label, f.res, now)
+	s.opts.Observer.Synced(st.Label(), f.res, now)
 	s.decide(st, f.res, now)
 	s.idle.add(st, st.due(s.paused[st.sub()]))
 	s.publishWith(st, last)
@@ -122,7 +122,7 @@ func (s *Scheduler) settle(f finished, now time.Time) {
 // decide sets the account's next attempt from its sync's result; s.mu is
 // held.
 func (s *Scheduler) decide(st *state, res runner.Result, now time.Time) {
-	log := s.log.With("account", st.Label, "path", st.Path())
+	log := s.log.With("account", st.Label(), "path", st.Path())
 	switch {
 	case res.Err == nil:
 		if st.condition != "" {
@@ -132,13 +132,13 @@ func (s *Scheduler) decide(st *state, res runner.Result, now time.Time) {
 		st.ref, st.succeeded = stampOf(now), true
 		delete(s.paused, credentialKey)
 		s.late.track(st)
-		s.opts.Observer.Backoff(st.Label, 0)
+		s.opts.Observer.Backoff(st.Label(), 0)
 		logSuccess(log, res)
 	case fault.Transient(res.Err):
 		s.backoff(st, res, now, log)
 	default:
 		st.failures, st.retryAt = 0, 0
-		s.opts.Observer.Backoff(st.Label, 0)
+		s.opts.Observer.Backoff(st.Label(), 0)
 		s.changeCondition(st, "permanent "+errorCode(res.Err), func() {
 			log.Error("sync failed; waiting for the next scheduled tick", "err", res.Err, "next", st.nextTick.time().Format(time.RFC3339))
 		})
@@ -159,7 +159,7 @@ func (s *Scheduler) backoff(st *state, res runner.Result, now time.Time, log *sl
 		wait = s.credentialBackoff(now, wait)
 	}
 	st.retryAt, st.notBefore = stampOf(now.Add(wait)), stampOf(now.Add(ra))
-	s.opts.Observer.Backoff(st.Label, wait)
+	s.opts.Observer.Backoff(st.Label(), wait)
 	code := errorCode(res.Err)
 	if code == throttleCode && ra > 0 {
 		k := st.sub()

@@ -33,7 +33,7 @@ func newTestScheduler(accts ...Account) *Scheduler {
 
 func finish(s *Scheduler, name string, err error, now time.Time) *state {
 	for _, st := range s.accounts {
-		if st.Label == name {
+		if st.Label() == name {
 			st.running = true
 			s.running++
 			s.settle(finished{st: st, res: runner.Result{Job: st.Job(), Err: err, Change: plan.Change{Action: plan.Unchanged}}}, now)
@@ -92,7 +92,7 @@ func TestThrottlePausesTheSubscription(t *testing.T) {
 	}
 	for _, st := range s.accounts {
 		due := st.due(s.paused[st.sub()])
-		switch st.Label {
+		switch st.Label() {
 		case "b":
 			if due.Before(t0.Add(90 * time.Second)) {
 				t.Errorf("b in the throttled subscription is due at %v", due.Sub(t0))

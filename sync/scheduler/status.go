@@ -124,7 +124,7 @@ func (v *view) status() AccountStatus {
 	j, last := v.acct.Shared(), v.lastSync()
 	a := j.Account
 	as := AccountStatus{
-		Account: v.acct.Label, Path: v.acct.Path(), SubscriptionID: a.SubscriptionID, ResourceGroup: a.ResourceGroup,
+		Account: v.acct.Label(), Path: v.acct.Path(), SubscriptionID: a.SubscriptionID, ResourceGroup: a.ResourceGroup,
 		Name: v.acct.Name(), Type: cmp.Or(a.Type, sources.DefaultType), Running: v.running,
 		LastResult: last.outcome, LastRun: last.at.time(), LastSuccess: v.lastSuccess.time(),
 		NextRun: v.nextRun.time(), ConsecutiveFailures: int(last.failures), ErrorCode: last.code,
@@ -174,7 +174,7 @@ func (s *Scheduler) publishListing() {
 		list = append(list, st)
 	}
 	slices.SortFunc(list, func(a, b *state) int {
-		return cmp.Or(cmp.Compare(a.Label, b.Label), cmp.Compare(a.Path(), b.Path()))
+		return cmp.Or(cmp.Compare(a.Label(), b.Label()), cmp.Compare(a.Path(), b.Path()))
 	})
 	s.listing.Store(&list)
 }
