@@ -41,9 +41,11 @@ type account struct {
 	syncs        [len(outcomes)]atomic.Uint32
 	has          atomic.Uint32
 	skipped      atomic.Uint32
-	lastSuccess  atomic.Int64 // unix seconds
-	lastRotation atomic.Int64 // unix seconds
-	backoff      atomic.Uint64
+	// Unix seconds, which fit 32 bits until 2106; the backoff is a
+	// float32's bits. The account then fits 64 bytes, not 80.
+	lastSuccess  atomic.Uint32
+	lastRotation atomic.Uint32
+	backoff      atomic.Uint32
 	// other counts results not in outcomes (none today).
 	other atomic.Pointer[otherResults]
 }
@@ -157,7 +159,7 @@ func (as *accounts) collect(ch chan<- prometheus.Metric, label string, a *accoun
 		}
 	}
 	send(hasLastSuccess, as.lastSuccess, false, float64(a.lastSuccess.Load()))
-	send(hasBackoff, as.backoff, false, math.Float64frombits(a.backoff.Load()))
+	send(hasBackoff, as.backoff, false, float64(math.Float32frombits(a.backoff.Load())))
 	send(hasSkipped, as.skipped, true, float64(a.skipped.Load()))
 	send(hasRotation, as.rotations, false, float64(a.lastRotation.Load()))
 }
