@@ -38,9 +38,9 @@ const (
 // hash map entry) where these keep four or eight. A 32-bit count of one
 // account's syncs of one result lasts millennia at a sync a minute.
 type account struct {
-	syncs        [len(outcomes)]atomic.Uint32
-	has          atomic.Uint32
-	skipped      atomic.Uint32
+	syncs   [len(outcomes)]atomic.Uint32
+	has     atomic.Uint32
+	skipped atomic.Uint32
 	// Unix seconds, which fit 32 bits until 2106; the backoff is a
 	// float32's bits. The account then fits 64 bytes, not 80.
 	lastSuccess  atomic.Uint32

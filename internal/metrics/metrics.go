@@ -120,7 +120,7 @@ func (m *Metrics) Backoff(label string, wait time.Duration) {
 // unixSeconds is t in Unix seconds, 0 before 1970 and the largest 32-bit
 // value after 2106.
 func unixSeconds(t time.Time) uint32 {
-	return uint32(min(max(t.Unix(), 0), math.MaxUint32)) //nolint:gosec // G115: clamped to uint32 just above
+	return uint32(min(max(t.Unix(), 0), math.MaxUint32))
 }
 
 // Removed drops an account's series after a reload removed it.
