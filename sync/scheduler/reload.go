@@ -1,6 +1,8 @@
 package scheduler
 
 import (
+	"bytes"
+	"slices"
 	"time"
 
 	"github.com/keysync/keysync/sync/runner"
@@ -22,32 +24,48 @@ func (s *Scheduler) apply(r reload, now time.Time) {
 // state, new ones sync at once if syncNow, removed ones leave every
 // queue; s.mu is held. The accounts are kept packed, not the slice.
 func (s *Scheduler) install(accounts []Account, now time.Time, syncNow bool) {
-	next := make(map[accountID]*state, len(accounts))
+	next := make([]*state, 0, len(accounts))
+	// given is this install's accounts by id, for one given twice and for
+	// the removals; it is dropped after.
+	given := make(map[accountID]*state, len(accounts))
 	var pk runner.Packer
 	for i := range accounts {
 		k := accounts[i].key()
 		id := idOf(k)
 		a := heldOf(&accounts[i], &pk)
-		st, ok := next[id]
-		if !ok {
-			st, ok = s.accounts[id]
+		st, again := given[id]
+		if !again {
+			st = s.lookup(id)
 		}
-		if ok {
+		if st != nil {
 			s.update(st, a, splay(k, s.opts.Splay), now)
 		} else {
 			st = s.add(a, id, splay(k, s.opts.Splay), now, syncNow)
 		}
-		next[id] = st
+		if !again {
+			next = append(next, st)
+		}
+		given[id] = st
 	}
-	for k, st := range s.accounts {
-		if _, ok := next[k]; !ok {
+	for _, st := range s.accounts {
+		if given[st.id] != st {
 			s.remove(st)
 		}
 	}
+	slices.SortFunc(next, func(a, b *state) int { return bytes.Compare(a.id[:], b.id[:]) })
 	s.accounts = next
 	s.fullDone()
 	s.late.relabel()
 	s.publishListing()
+}
+
+// lookup is the account of that id, nil if none; s.mu is held.
+func (s *Scheduler) lookup(id accountID) *state {
+	i, ok := slices.BinarySearchFunc(s.accounts, id, func(st *state, id accountID) int { return bytes.Compare(st.id[:], id[:]) })
+	if !ok {
+		return nil
+	}
+	return s.accounts[i]
 }
 
 // add starts scheduling a new account of that id and splay offset; s.mu
@@ -84,6 +102,7 @@ func (s *Scheduler) update(st *state, a *held, offset time.Duration, now time.Ti
 // remove stops scheduling an account. A sync of its in flight finishes
 // but is not counted; s.mu is held.
 func (s *Scheduler) remove(st *state) {
+	st.removed = true
 	s.opts.Observer.Removed(st.Label())
 	delete(s.full, st)
 	leave(&st.sched)

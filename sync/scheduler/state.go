@@ -37,9 +37,19 @@ type state struct {
 	succeeded bool
 	running   bool
 	force     bool
-	// condition names the current failure ("" when healthy), so that a
-	// failure is logged when it starts or changes, not at every tick.
-	condition string
+	removed   bool // by a reload
+	// failure names the current failure (nil when healthy), so that a
+	// failure is logged when it starts or changes, not at every tick. A
+	// pointer, not a string, keeps the state in 144 bytes.
+	failure *string
+}
+
+// condition is the current failure's name, "" when healthy.
+func (st *state) condition() string {
+	if st.failure == nil {
+		return ""
+	}
+	return *st.failure
 }
 
 // sub is the account's subscription as pauses are keyed.
@@ -109,7 +119,7 @@ func (s *Scheduler) settle(f finished, now time.Time) {
 		delete(s.full, st)
 		s.fullDone()
 	}
-	if s.accounts[st.id] != st {
+	if st.removed {
 		return // removed by a reload while it ran
 	}
 	last := record(st, f.res, now)
@@ -125,10 +135,10 @@ func (s *Scheduler) decide(st *state, res runner.Result, now time.Time) {
 	log := s.log.With("account", st.Label(), "path", st.Path())
 	switch {
 	case res.Err == nil:
-		if st.condition != "" {
-			log.Info("account recovered", "after", st.condition)
+		if st.failure != nil {
+			log.Info("account recovered", "after", st.condition())
 		}
-		st.failures, st.condition, st.retryAt = 0, "", 0
+		st.failures, st.failure, st.retryAt = 0, nil, 0
 		st.ref, st.succeeded = stampOf(now), true
 		delete(s.paused, credentialKey)
 		s.late.track(st)
@@ -192,8 +202,8 @@ func (s *Scheduler) credentialBackoff(now time.Time, wait time.Duration) time.Du
 
 // changeCondition runs logIt only when the account's condition changes.
 func (s *Scheduler) changeCondition(st *state, cond string, logIt func()) {
-	if st.condition != cond {
-		st.condition = cond
+	if st.condition() != cond {
+		st.failure = &cond
 		logIt()
 	}
 }

@@ -68,7 +68,7 @@ func TestTransientBackoffGrowsAndRespectsRetryAfter(t *testing.T) {
 	}
 	st.force = false
 	st = finish(s, "a", nil, t0.Add(11*time.Minute))
-	if !st.retryAt.time().IsZero() || st.failures != 0 || st.condition != "" || !st.lastSuccess().Equal(t0.Add(11*time.Minute)) {
+	if !st.retryAt.time().IsZero() || st.failures != 0 || st.condition() != "" || !st.lastSuccess().Equal(t0.Add(11*time.Minute)) {
 		t.Fatalf("success did not reset: %+v", st)
 	}
 }
@@ -79,8 +79,8 @@ func TestPermanentFailureWaitsForTheTick(t *testing.T) {
 	if !st.retryAt.time().IsZero() || !st.due(time.Time{}).Equal(st.nextTick.time()) {
 		t.Fatalf("permanent failure scheduled a retry at %v", st.retryAt.time())
 	}
-	if st.condition != "permanent AuthorizationFailed" {
-		t.Fatalf("condition %q", st.condition)
+	if st.condition() != "permanent AuthorizationFailed" {
+		t.Fatalf("condition %q", st.condition())
 	}
 }
 
@@ -112,7 +112,7 @@ func TestThrottlePausesTheSubscription(t *testing.T) {
 
 func TestOverdue(t *testing.T) {
 	s := newTestScheduler(account("a", "s1", "@every 10m"))
-	st := s.accounts[account("a", "s1", "@every 10m").id()]
+	st := s.lookup(account("a", "s1", "@every 10m").id())
 	for d, want := range map[time.Duration]bool{0: false, 25 * time.Minute: false, 31 * time.Minute: true} {
 		if got := st.overdue(t0.Add(d)); got != want {
 			t.Errorf("overdue after %v = %t, want %t", d, got, want)
@@ -148,22 +148,27 @@ func TestReloadKeepsStateAndAddsNew(t *testing.T) {
 	s := newTestScheduler(a)
 	st := finish(s, "a", &sources.Error{StatusCode: 503, Transient: true}, t0)
 	s.apply(reload{accounts: []Account{a, b}}, t0)
-	if s.accounts[a.id()] != st || st.failures != 1 {
+	if s.lookup(a.id()) != st || st.failures != 1 {
 		t.Fatal("the kept account lost its state")
 	}
-	if nb := s.accounts[b.id()]; nb == nil || !nb.force {
+	if nb := s.lookup(b.id()); nb == nil || !nb.force {
 		t.Fatal("the new account is not due at once")
 	}
 	s.apply(reload{accounts: []Account{b}}, t0)
-	if _, ok := s.accounts[a.id()]; ok || len(s.accounts) != 1 {
+	if s.lookup(a.id()) != nil || len(s.accounts) != 1 || !st.removed {
 		t.Fatal("the removed account is still scheduled")
+	}
+	c := account("c", "s2", "@every 1m")
+	s.apply(reload{accounts: []Account{c, b, c}}, t0)
+	if len(s.accounts) != 2 || len(s.Status(t0)) != 2 || s.lookup(c.id()) == nil || s.lookup(b.id()) == nil {
+		t.Fatalf("an account given twice: %d scheduled, want 2", len(s.accounts))
 	}
 }
 
 func TestTriggerDuringASyncRunsAgainAfterIt(t *testing.T) {
 	a := account("a", "s1", "@hourly")
 	s := newTestScheduler(a)
-	st := s.accounts[a.id()]
+	st := s.lookup(a.id())
 	st.force = false
 	st.running = true
 	s.forceAll()

@@ -169,10 +169,7 @@ func (s *Scheduler) publishWith(st *state, last lastSync) {
 // publishListing publishes the list of accounts, sorted by label (then
 // path), for Status; s.mu is held.
 func (s *Scheduler) publishListing() {
-	list := make([]*state, 0, len(s.accounts))
-	for _, st := range s.accounts {
-		list = append(list, st)
-	}
+	list := slices.Clone(s.accounts)
 	slices.SortFunc(list, func(a, b *state) int {
 		return cmp.Or(cmp.Compare(a.Label(), b.Label()), cmp.Compare(a.Path(), b.Path()))
 	})
