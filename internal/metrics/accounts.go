@@ -7,21 +7,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/keysync/keysync/sync/runner"
 )
 
 // outcomes are the results keysync_sync_total counts in place, by index;
 // another result (none today) goes to an account's other map.
-var outcomes = [...]string{"create", "update", "unchanged", "adopt", "repair-metadata", "mark", "delete", "refused", "failed"}
+var outcomes = runner.Outcomes
 
 // outcomeIndex is the index in outcomes of result, or -1.
-func outcomeIndex(result string) int {
-	for i, o := range outcomes {
-		if o == result {
-			return i
-		}
-	}
-	return -1
-}
+func outcomeIndex(result string) int { return runner.OutcomeIndex(result) }
 
 // Which of an account's gauges and counters have a series: a counter
 // has one from its first increment, a gauge from its first Set.

@@ -432,3 +432,18 @@ func TestFastSourceStaysBusyWhileTheSinkWrites(t *testing.T) {
 		t.Fatalf("source %d at once (want 2), sink %d (want <= 2), both %d (want > 2)", source.max, sink.max, both.max)
 	}
 }
+
+// TestOutcomesNameEveryAction: Outcomes holds every name Outcome gives, so
+// that holders indexing by it lose none.
+func TestOutcomesNameEveryAction(t *testing.T) {
+	for a := plan.Unchanged; a <= plan.Delete; a++ {
+		if OutcomeIndex(a.String()) < 0 {
+			t.Errorf("action %s is not in Outcomes", a)
+		}
+	}
+	for _, r := range []Result{{Err: ErrRefused}, {Err: errors.New("x")}} {
+		if OutcomeIndex(Outcome(r)) < 0 {
+			t.Errorf("outcome %s is not in Outcomes", Outcome(r))
+		}
+	}
+}

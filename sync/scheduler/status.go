@@ -109,14 +109,21 @@ type view struct {
 	acct                 *held
 	at, lastRotation     stamp
 	lastSuccess, nextRun stamp
-	outcome, code        string
+	code                 string
 	failures             int32
-	running              bool
+	// outcome is 1 + the index in runner.Outcomes of the last sync's
+	// outcome, 0 for none: a byte, not a string, keeps a view in 64 bytes.
+	outcome uint8
+	running bool
 }
 
 // lastSync is the account's last finished sync as the view holds it.
 func (v *view) lastSync() lastSync {
-	return lastSync{at: v.at, lastRotation: v.lastRotation, outcome: v.outcome, code: v.code, failures: v.failures}
+	ls := lastSync{at: v.at, lastRotation: v.lastRotation, code: v.code, failures: v.failures}
+	if v.outcome > 0 {
+		ls.outcome = runner.Outcomes[v.outcome-1]
+	}
+	return ls
 }
 
 // status is the view as GET /status shows it, without a pause.
@@ -158,7 +165,7 @@ func (s *Scheduler) publishStatus(st *state) { s.publishWith(st, lastOf(st)) }
 // publishWith publishes st's state with last as its last finished sync;
 // s.mu is held.
 func (s *Scheduler) publishWith(st *state, last lastSync) {
-	v := &view{acct: st.held, at: last.at, lastRotation: last.lastRotation, outcome: last.outcome, code: last.code,
+	v := &view{acct: st.held, at: last.at, lastRotation: last.lastRotation, outcome: uint8(runner.OutcomeIndex(last.outcome) + 1), code: last.code, //nolint:gosec // G115: an index of Outcomes, which has nine
 		failures: last.failures, lastSuccess: stampOf(st.lastSuccess()), nextRun: stampOf(st.due(time.Time{})), running: st.running}
 	if st.running {
 		v.nextRun = st.nextTick
