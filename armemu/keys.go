@@ -9,7 +9,9 @@ import (
 )
 
 // listKeys answers the keys action and reports whether it succeeded.
-func (e *Emulator) listKeys(w http.ResponseWriter, p armPath) bool { return e.listKeysWith(w, p, "", "") }
+func (e *Emulator) listKeys(w http.ResponseWriter, p armPath) bool {
+	return e.listKeysWith(w, p, "", "")
+}
 
 // listKeysWith answers the keys action; a non-empty field gets value
 // instead of its key (FaultBadKey).
