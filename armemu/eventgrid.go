@@ -170,6 +170,9 @@ func (e *Emulator) Subscribe(ctx context.Context, s EventSubscription) error {
 	if err != nil {
 		return err
 	}
+	if e.eg.isClosed() {
+		return fmt.Errorf("event subscription %s: the emulator is closed", s.Name)
+	}
 	sub := e.newSub(s)
 	if err := sub.handshake(ctx, e); err != nil {
 		sub.client.CloseIdleConnections()
@@ -230,6 +233,12 @@ func (e *Emulator) Dropped(name string) []string {
 		return nil
 	}
 	return rec.droppedIDs()
+}
+
+func (eg *eventGrid) isClosed() bool {
+	eg.mu.Lock()
+	defer eg.mu.Unlock()
+	return eg.closed
 }
 
 // closeEventGrid stops every subscription's delivery and waits for it.
