@@ -170,6 +170,9 @@ func (e *Emulator) Subscribe(ctx context.Context, s EventSubscription) error {
 	if err != nil {
 		return err
 	}
+	if e.ln == nil {
+		return fmt.Errorf("event subscription %s: the emulator is not started", s.Name)
+	}
 	if e.eg.isClosed() {
 		return fmt.Errorf("event subscription %s: the emulator is closed", s.Name)
 	}

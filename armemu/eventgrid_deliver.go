@@ -136,16 +136,16 @@ func nextDue(retries []*egBatch) (*egBatch, <-chan time.Time) {
 // events to create a batch" (delivery-and-retry).
 func (s *egSub) collect(first egEvent) *egBatch {
 	b := &egBatch{events: []egEvent{first}}
-	size, limit := len(first.body), s.cfg.PreferredBatchSizeKB<<10
+	size, limit := len(first.body)+2, s.cfg.PreferredBatchSizeKB<<10 // the array's brackets
 	for len(b.events) < s.cfg.MaxEventsPerBatch {
 		select {
 		case ev := <-s.queue:
-			if limit > 0 && size+len(ev.body) > limit {
+			if limit > 0 && size+1+len(ev.body) > limit { // a comma and the event
 				s.held = &ev
 				return b
 			}
 			b.events = append(b.events, ev)
-			size += len(ev.body)
+			size += 1 + len(ev.body)
 		default:
 			return b
 		}

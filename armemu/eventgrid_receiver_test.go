@@ -192,6 +192,15 @@ func (rc *receiver) validationHandshake(w http.ResponseWriter, rr received) {
 	writeJSON(w, http.StatusOK, map[string]string{"validationResponse": code})
 }
 
+func (rc *receiver) setAnswer(f func(int) int) { rc.set(func() { rc.answer = f }) }
+
+// set changes the receiver's configuration under its lock.
+func (rc *receiver) set(f func()) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	f()
+}
+
 // decodeEvents decodes a notification by its content type.
 func decodeEvents(contentType string, body []byte) ([]eventIn, error) {
 	switch contentType {

@@ -45,7 +45,7 @@ func TestEventGridHandshake(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c, rc := newGrid(t)
-			rc.refuse = tt.refuse
+			rc.set(func() { rc.refuse = tt.refuse })
 			err := c.emu.Subscribe(t.Context(), EventSubscription{Name: "sub-1", Endpoint: rc.url(), Schema: tt.schema})
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Fatalf("Subscribe = %v, want error containing %q", err, tt.wantErr)
@@ -281,7 +281,8 @@ func TestEventGridCloseStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc := newReceiver(t)
-	rc.gate = make(chan struct{}) // never opened: the webhook hangs
+	gate := make(chan struct{}) // never opened: the webhook hangs
+	rc.set(func() { rc.gate = gate })
 	subscribe(t, e, rc, EventSubscription{MaxDeliveryAttempts: 30, RetryBase: time.Millisecond})
 	e.PublishEvent(ResourceEvent{ID: "a", ResourceURI: "/subscriptions/s/x", OperationName: "a/b/action"})
 	waitFor(t, "the delivery in flight", func() bool { return len(rc.notifications()) == 1 })
