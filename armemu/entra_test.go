@@ -34,7 +34,7 @@ func verifyJWT(token string, keys jwksIn) (map[string]any, error) {
 	}
 	var header struct{ Typ, Alg, Kid string }
 	if err := decodeSegment(parts[0], &header); err != nil || header.Alg != "RS256" || header.Typ != "JWT" {
-		return nil, fmt.Errorf("header %+v (%v)", header, err)
+		return nil, fmt.Errorf("header %+v: %w", header, err)
 	}
 	i := slices.IndexFunc(keys.Keys, func(k jwkIn) bool { return k.Kid == header.Kid })
 	if i < 0 {
