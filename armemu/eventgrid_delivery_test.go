@@ -256,3 +256,32 @@ func TestEventGridAdminAPI(t *testing.T) {
 		t.Errorf("%d subscriptions after unsubscribe", n)
 	}
 }
+
+// TestEventGridQueueBound: with the webhook hanging, ARM still answers at
+// once and a subscription queues at most egQueueLen events: the rest are
+// dropped, not waited for.
+func TestEventGridQueueBound(t *testing.T) {
+	c, rc := newGrid(t)
+	gate := make(chan struct{})
+	rc.set(func() { rc.gate = gate })
+	subscribe(t, c.emu, rc, EventSubscription{MaxEventsPerBatch: 500})
+	publishN(c.emu, "first", 1)
+	waitFor(t, "the delivery in flight", func() bool { return len(rc.notifications()) == 1 })
+	r := resourceOf("batch")
+	c.emu.Add(r)
+	began := time.Now()
+	if s := c.post(r, "listKeys", "2024-02-01", nil, nil); s != http.StatusOK {
+		t.Fatalf("listKeys: %d", s)
+	}
+	publishN(c.emu, "ev", egQueueLen+4) // the listKeys event and these: 5 too many
+	if d := time.Since(began); d > 5*time.Second {
+		t.Errorf("ARM and publishing took %v with the webhook hanging", d)
+	}
+	dropped := c.emu.Dropped("sub-1")
+	want := []string{"ev-9999", "ev-10000", "ev-10001", "ev-10002", "ev-10003"}
+	if !slices.Equal(dropped, want) {
+		t.Errorf("dropped %d events, the first %q; want %q", len(dropped), dropped[:min(5, len(dropped))], want)
+	}
+	close(gate)
+	waitFor(t, "the queue emptied", func() bool { return len(rc.eventIDs()) == 1+egQueueLen })
+}
