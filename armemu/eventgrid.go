@@ -54,6 +54,9 @@ const (
 	// MaxStaticHeaders: "You can set up to 10 headers"; each value up to 4,096 bytes.
 	MaxStaticHeaders   = 10
 	maxHeaderValueSize = 4096
+	// maxEventTTL: "an integer between 1 and 1440. The default value is
+	// 1440 minutes".
+	maxEventTTL = 1440 * time.Minute
 )
 
 // EventSubscription is an Event Grid event subscription on the emulator's
@@ -104,6 +107,12 @@ type EventSubscription struct {
 	// Timeout is how long one delivery waits for the answer; 0 means
 	// Event Grid's 30 s.
 	Timeout time.Duration
+	// EventTTL is the event time-to-live: a batch older is dropped at its
+	// next scheduled retry ("checked ONLY at the next scheduled delivery
+	// attempt", delivery-and-retry). 0 means Event Grid's default, 1,440
+	// minutes; Azure counts whole minutes from 1, the emulator allows less
+	// for tests.
+	EventTTL time.Duration
 }
 
 // Delivery is one delivery attempt of one batch to a subscription.
@@ -300,6 +309,10 @@ func normalise(s EventSubscription) (EventSubscription, error) {
 	}
 	s.RetryBase = cmpOr(s.RetryBase, 10*time.Second)
 	s.Timeout = cmpOr(s.Timeout, DeliveryTimeout)
+	s.EventTTL = cmpOr(s.EventTTL, maxEventTTL)
+	if s.EventTTL > maxEventTTL {
+		bad("event time to live %v is longer than 1440 minutes", s.EventTTL)
+	}
 	if len(problems) > 0 {
 		return s, fmt.Errorf("event subscription %q: %s", s.Name, strings.Join(problems, "; "))
 	}
