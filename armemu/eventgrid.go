@@ -187,6 +187,7 @@ func (e *Emulator) Subscribe(ctx context.Context, s EventSubscription) error {
 	}
 	sub := e.newSub(s)
 	if err := sub.handshake(ctx, e); err != nil {
+		sub.stop()
 		sub.client.CloseIdleConnections()
 		return fmt.Errorf("event subscription %s: validation handshake with %s: %w", s.Name, redactURL(s.Endpoint), err)
 	}
@@ -194,6 +195,7 @@ func (e *Emulator) Subscribe(ctx context.Context, s EventSubscription) error {
 	eg.mu.Lock()
 	defer eg.mu.Unlock()
 	if eg.closed {
+		sub.stop()
 		return fmt.Errorf("event subscription %s: the emulator is closed", s.Name)
 	}
 	key := strings.ToLower(s.Name)
