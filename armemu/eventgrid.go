@@ -117,15 +117,15 @@ type EventSubscription struct {
 
 // Delivery is one delivery attempt of one batch to a subscription.
 type Delivery struct {
-	EventIDs []string
+	EventIDs []string `json:"eventIds"`
 	// Status is the HTTP status answered, 0 when none came (Err says why).
-	Status int
-	At     time.Time
+	Status int       `json:"status"`
+	At     time.Time `json:"at"`
 	// Attempt counts from 1; aeg-delivery-count carried Attempt-1.
-	Attempt int
+	Attempt int `json:"attempt"`
 	// Err says why the attempt failed, or what became of the events when
 	// they are not retried ("dropped: ...").
-	Err string
+	Err string `json:"err,omitempty"`
 }
 
 // ResourceEvent is an event of the subscription's system topic.
