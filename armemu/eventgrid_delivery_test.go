@@ -291,10 +291,10 @@ func TestEventGridQueueBound(t *testing.T) {
 func TestEventGridEventTTL(t *testing.T) {
 	c, rc := newGrid(t)
 	rc.setAnswer(func(int) int { return http.StatusInternalServerError })
-	subscribe(t, c.emu, rc, EventSubscription{RetryBase: 50 * time.Millisecond, EventTTL: 120 * time.Millisecond})
+	subscribe(t, c.emu, rc, EventSubscription{RetryBase: 100 * time.Millisecond, EventTTL: 250 * time.Millisecond})
 	publishN(c.emu, "ev", 1)
 	waitFor(t, "the event dropped", func() bool { return len(c.emu.Dropped("sub-1")) == 1 })
-	// Attempts at 0 and 50 ms; the one due at 200 ms is past the TTL.
+	// Attempts at 0 and 100 ms; the one due at 400 ms is past the TTL.
 	if ds := c.emu.Deliveries("sub-1"); len(ds) != 2 {
 		t.Errorf("%d attempts, want 2: %+v", len(ds), ds)
 	}
