@@ -84,3 +84,24 @@ func fieldsKey(m map[string]string) string {
 	}
 	return b.String()
 }
+
+// Compact moves the names and paths of ps into one string: an estate then
+// holds them in one allocation, not two small ones each scattered among
+// whatever was allocated beside them.
+func Compact(ps []*Packed) {
+	n := 0
+	for _, p := range ps {
+		n += len(p.name) + len(p.path)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, p := range ps {
+		b.WriteString(p.name)
+		b.WriteString(p.path)
+	}
+	all, off := b.String(), 0
+	for _, p := range ps {
+		p.name, off = all[off:off+len(p.name)], off+len(p.name)
+		p.path, off = all[off:off+len(p.path)], off+len(p.path)
+	}
+}

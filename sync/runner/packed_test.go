@@ -38,3 +38,25 @@ func TestPackedRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestCompact: compacted jobs unpack as before, their names and paths all
+// in one string.
+func TestCompact(t *testing.T) {
+	var pk Packer
+	jobs := []Job{{Account: sources.Account{Name: "one"}, Path: "p/one"}, {Account: sources.Account{Name: ""}, Path: "p/empty"}, {Account: sources.Account{Name: "three"}, Path: ""}}
+	packed := make([]Packed, len(jobs))
+	ptrs := make([]*Packed, len(jobs))
+	for i, j := range jobs {
+		packed[i] = pk.Pack(j)
+		ptrs[i] = &packed[i]
+	}
+	Compact(ptrs)
+	for i, j := range jobs {
+		if got := packed[i].Job(); !reflect.DeepEqual(got, j) {
+			t.Errorf("job %d compacts to %+v, want %+v", i, got, j)
+		}
+	}
+	if n := testing.AllocsPerRun(10, func() { Compact(ptrs) }); n != 1 {
+		t.Errorf("Compact made %v allocations, want one string for all", n)
+	}
+}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"slices"
 	"time"
-
-	"github.com/keysync/keysync/sync/runner"
 )
 
 // apply installs a reload; see Reload.
@@ -28,11 +26,11 @@ func (s *Scheduler) install(accounts []Account, now time.Time, syncNow bool) {
 	// given is this install's accounts by id, for one given twice and for
 	// the removals; it is dropped after.
 	given := make(map[accountID]*state, len(accounts))
-	var pk runner.Packer
+	slab := holdAll(accounts)
 	for i := range accounts {
 		k := accounts[i].key()
 		id := idOf(k)
-		a := heldOf(&accounts[i], &pk)
+		a := &slab[i]
 		st, again := given[id]
 		if !again {
 			st = s.lookup(id)

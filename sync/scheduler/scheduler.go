@@ -51,13 +51,24 @@ type held struct {
 	label *string
 }
 
-func heldOf(a *Account, pk *runner.Packer) *held {
-	h := &held{Packed: pk.Pack(a.Job), Schedule: a.Schedule}
-	if a.Label != h.Name() {
-		l := a.Label // not &a.Label: that would keep the caller's slice
-		h.label = &l
+// holdAll is accounts as an install keeps them: one slab for them all, their
+// names and paths in one string (runner.Compact), so that what an estate
+// keeps for long is not scattered among what a discovery dropped.
+func holdAll(accounts []Account) []held {
+	slab := make([]held, len(accounts))
+	packed := make([]*runner.Packed, len(accounts))
+	var pk runner.Packer
+	for i := range accounts {
+		a, h := &accounts[i], &slab[i]
+		*h = held{Packed: pk.Pack(a.Job), Schedule: a.Schedule}
+		if a.Label != h.Name() {
+			l := a.Label // not &a.Label: that would keep the caller's slice
+			h.label = &l
+		}
+		packed[i] = &h.Packed
 	}
-	return h
+	runner.Compact(packed)
+	return slab
 }
 
 // Label is the account's label.
