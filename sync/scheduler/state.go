@@ -110,6 +110,7 @@ func (s *Scheduler) settle(f finished, now time.Time) {
 		delete(s.full, st)
 		s.fullDone()
 	}
+	s.settleTarget(st, f.res, now)
 	if s.accounts[st.id] != st {
 		return // removed by a reload while it ran
 	}
