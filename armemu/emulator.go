@@ -71,6 +71,9 @@ type Emulator struct {
 	ca      *authority
 	closing chan struct{}
 	hangs   sync.WaitGroup
+
+	eg    *eventGrid
+	entra *entraTenant
 }
 
 type token struct {
@@ -91,6 +94,8 @@ func New() *Emulator {
 		requests:       map[string]int{},
 		buckets:        map[string]*bucket{},
 		closing:        make(chan struct{}),
+		eg:             newEventGrid(),
+		entra:          newEntraTenant(),
 	}
 }
 
@@ -129,8 +134,10 @@ func (e *Emulator) IdentityEndpoint() string { return e.URL() + "/msi/token" }
 // clients trust it through SSL_CERT_FILE.
 func (e *Emulator) CACertPEM() []byte { return e.ca.certPEM }
 
-// Close stops the server and releases hanging requests.
+// Close stops Event Grid deliveries and the server, and releases hanging
+// requests.
 func (e *Emulator) Close() error {
+	e.closeEventGrid()
 	close(e.closing)
 	err := e.server.Close()
 	e.hangs.Wait()
