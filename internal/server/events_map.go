@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/scheduler"
 )
 
 // keyOps maps each lower-cased operation that changes an account's keys to
@@ -21,17 +22,26 @@ import (
 // changes: keysync's own syncs cause them, and syncing on them would loop.
 var keyOps = buildKeyOps()
 
-func buildKeyOps() map[string]string {
-	ops := map[string]string{}
+func buildKeyOps() map[string]keyOp {
+	ops := map[string]keyOp{}
 	for name, t := range sources.Types {
 		base := t.Provider
 		if t.Child != "" {
 			base += "/" + t.Child
+			// The namespace's write: disableLocalAuth lives there.
+			ops[strings.ToLower(t.Provider+"/write")] = keyOp{typ: name, parent: true}
 		}
-		ops[strings.ToLower(base+"/"+t.Regenerate+"/action")] = name
-		ops[strings.ToLower(base+"/write")] = name
+		ops[strings.ToLower(base+"/"+t.Regenerate+"/action")] = keyOp{typ: name}
+		ops[strings.ToLower(base+"/write")] = keyOp{typ: name}
 	}
 	return ops
+}
+
+// keyOp is what an operation concerns: accounts of typ, or, for parent,
+// every account (rule) of the resource it names.
+type keyOp struct {
+	typ    string
+	parent bool
 }
 
 // keyChange returns the resource id of the account whose keys ev says
@@ -44,13 +54,20 @@ func keyChange(ev *event) (string, bool) {
 	if !strings.EqualFold(ev.Data.Status, "Succeeded") {
 		return "", false
 	}
-	typ, ok := keyOps[strings.ToLower(ev.Data.OperationName)]
+	op, ok := keyOps[strings.ToLower(ev.Data.OperationName)]
 	if !ok {
 		return "", false
 	}
-	acct, err := sources.ParseResourceID(resourcePart(ev.resource(), sources.Types[typ]))
-	if err != nil || acct.Type != typ {
+	t := sources.Types[op.typ]
+	if op.parent {
+		t.Child = ""
+	}
+	acct, err := sources.ParseResourceID(resourcePart(ev.resource(), t))
+	if err != nil || acct.Type != op.typ || (op.parent && acct.Rule != "") {
 		return "", false
+	}
+	if op.parent {
+		return scheduler.ParentKey(acct.Key()), true
 	}
 	return acct.Key(), true
 }

@@ -342,3 +342,22 @@ func TestEventsQueueFull(t *testing.T) {
 		t.Fatal("the event not taken was marked seen, or the taken one not")
 	}
 }
+
+// TestEventsNamespaceWriteSyncsItsRules: a write of an Event Hubs
+// namespace (where disableLocalAuth lives) syncs the rules keysync keeps
+// of it; a write of another namespace syncs nothing.
+func TestEventsNamespaceWriteSyncsItsRules(t *testing.T) {
+	e := newEventsEnv(t, nil)
+	ns := scheduler.ParentKey(hubAcct.ResourceID())
+	other := strings.Replace(ns, "hubns1", "hubns2", 1)
+	for i, id := range []string{other, strings.ToUpper(ns)} {
+		ev := resourceEvent(fmt.Sprint("w", i), "Microsoft.Resources.ResourceWriteSuccess", "Microsoft.EventHub/namespaces/write", id)
+		if w := e.post("application/json", mustJSON(t, []any{ev})); w.Code != http.StatusOK {
+			t.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+	e.waitSyncs(1)
+	if c := e.h.Counts(); c[outUnmanaged] != 1 || c[outQueued] != 1 {
+		t.Fatalf("counts %v, want 1 unmanaged (the other namespace) and 1 queued", c)
+	}
+}

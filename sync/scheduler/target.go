@@ -257,8 +257,25 @@ func indexKey(ref string) string {
 // hashOf is a reference's 64-bit hash under the index's seed.
 func (x *targetIndex) hashOf(ref string) uint64 { return maphash.String(x.seed, indexKey(ref)) }
 
-// keyOf is st's resource id key and path, from its published view.
-func keyOf(st *state) (id, path string) {
+// keyOf is st's resource id key, path and, for an account of a type with
+// a child (an Event Hubs or Service Bus rule), the key of its parent (the
+// namespace, whose writes concern every rule), from its published view.
+func keyOf(st *state) (id, path, parent string) {
 	a := st.view.Load().acct
-	return a.Job.Account.Key(), a.Job.Path
+	id = a.Job.Account.Key()
+	if a.Job.Account.Spec().Child != "" {
+		parent = ParentKey(id)
+	}
+	return id, a.Job.Path, parent
+}
+
+// ParentKey is a child's resource id key without its last two segments
+// (/{child}/{name}): the key of the resource it belongs to.
+func ParentKey(key string) string {
+	for range 2 {
+		if i := strings.LastIndexByte(key, '/'); i >= 0 {
+			key = key[:i]
+		}
+	}
+	return key
 }

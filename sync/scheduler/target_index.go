@@ -24,8 +24,8 @@ type indexEntry struct {
 	st *state
 }
 
-// build indexes list's accounts by the hash of their resource id key and
-// of their path.
+// build indexes list's accounts by the hash of their resource id key, of
+// their path and of their parent's key.
 func (x *targetIndex) build(list *[]*state) {
 	if x.of == nil {
 		x.seed = maphash.MakeSeed()
@@ -33,13 +33,16 @@ func (x *targetIndex) build(list *[]*state) {
 	x.of = list
 	x.ents = make([]indexEntry, 0, 2*len(*list))
 	for _, st := range *list {
-		id, path := keyOf(st)
+		id, path, parent := keyOf(st)
 		x.ents = append(x.ents, indexEntry{x.hashOf(id), st}, indexEntry{x.hashOf(path), st})
+		if parent != "" {
+			x.ents = append(x.ents, indexEntry{x.hashOf(parent), st})
+		}
 	}
 	slices.SortFunc(x.ents, func(a, b indexEntry) int { return cmp.Compare(a.h, b.h) })
 }
 
-// find is the accounts whose resource id key or path is ref: the hash
+// find is the accounts whose resource id key, parent's key or path is ref: the hash
 // finds candidates, the full comparison decides.
 func (x *targetIndex) find(ref string) []*state {
 	h := x.hashOf(ref)
@@ -48,7 +51,7 @@ func (x *targetIndex) find(ref string) []*state {
 	var out []*state
 	for ; i < len(x.ents) && x.ents[i].h == h; i++ {
 		st := x.ents[i].st
-		if id, path := keyOf(st); (id == key || path == key) && !slices.Contains(out, st) {
+		if id, path, parent := keyOf(st); (id == key || path == key || parent == key) && !slices.Contains(out, st) {
 			out = append(out, st)
 		}
 	}
