@@ -96,8 +96,8 @@ func renderEvents(b *strings.Builder, r caseResult) {
 	for _, v := range rss {
 		peak = max(peak, v)
 	}
-	_, _ = b.WriteString(fmt.Sprintf(", as a daemon (`@every 1h`) with the Event Grid webhook, fed by the emulator's deliveries (batches of up to 10)\n\n"+
-		"Target: %s.\n\n| metric | keysync daemon |\n|---|---|\n", r.c.target))
+	fmt.Fprintf(b, ", as a daemon (`@every 1h`) with the Event Grid webhook, fed by the emulator's deliveries (batches of up to 10)\n\n"+
+		"Target: %s.\n\n| metric | keysync daemon |\n|---|---|\n", r.c.target)
 	rows := [][2]string{
 		{"regenerate -> new key in Vault: p50, p99, worst", fmt.Sprintf("%s, %s, %s", dur(ev.p50), dur(ev.p99), dur(ev.worst))},
 		{fmt.Sprintf("syncs in the burst (%d accounts), most of one account", r.c.accounts), fmt.Sprintf("%d, %d", ev.burstSyncs, ev.maxSyncs)},
@@ -107,6 +107,6 @@ func renderEvents(b *strings.Builder, r caseResult) {
 		{fmt.Sprintf("flood: VmRSS first, last, largest of %d samples", len(rss)), fmt.Sprintf("%s, %s, %s", mib(first), mib(last), mib(peak))},
 	}
 	for _, rw := range rows {
-		_, _ = b.WriteString("| " + rw[0] + " | " + rw[1] + " |\n")
+		row(b, rw[0], rw[1])
 	}
 }

@@ -101,7 +101,7 @@ func TestEventsEntraToken(t *testing.T) {
 		}, 401},
 		{"signed by another key", func() string { return signToken(t, jwt.SigningMethodRS256, other, "k1", goodClaims()) }, 401},
 		{"HS256 with the public key's bytes", func() string {
-			return signToken(t, jwt.SigningMethodHS256, f.key.PublicKey.N.Bytes(), "k1", goodClaims())
+			return signToken(t, jwt.SigningMethodHS256, f.key.N.Bytes(), "k1", goodClaims())
 		}, 401},
 		{"alg none", func() string {
 			return signToken(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "k1", goodClaims())

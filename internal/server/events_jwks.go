@@ -93,7 +93,7 @@ func (j *jwks) fetch(ctx context.Context) (map[string]*rsa.PublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close() //nolint:errcheck // read-only: a close error loses nothing
+	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("HTTP %d", resp.StatusCode)
 	}

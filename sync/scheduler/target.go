@@ -54,8 +54,8 @@ var (
 	ErrTargetQueueFull = errors.New("the targeted sync queue is full")
 )
 
-// TargetObserver, when the scheduler's Observer implements it, hears each
-// targeted sync that finished: since is the earliest request it covered
+// TargetObserver hears each targeted sync that finished, when the
+// scheduler's Observer implements it: since is the earliest request it covered
 // (an event's time), res the sync's result.
 type TargetObserver interface {
 	Targeted(label string, since time.Time, res runner.Result, now time.Time)
