@@ -14,6 +14,7 @@ import (
 	"maps"
 	"math/big"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 )
@@ -46,9 +47,13 @@ type entraTenant struct {
 	id string
 	sp string // the object id of Event Grid's service principal here
 
-	// The key is made on first use: an RSA key takes a while, and most
-	// emulators never sign a token.
-	once    sync.Once
+	// The keys are made on first use: an RSA key takes a while, and most
+	// emulators never sign a token. The last signs; all are published.
+	mu   sync.Mutex
+	keys []*entraKey
+}
+
+type entraKey struct {
 	key     *rsa.PrivateKey
 	certDER []byte
 	kid     string
@@ -56,23 +61,53 @@ type entraTenant struct {
 
 func newEntraTenant() *entraTenant { return &entraTenant{id: newUUID(), sp: newUUID()} }
 
-// signer returns the tenant's key, made on first use.
-func (t *entraTenant) signer() *entraTenant {
-	t.once.Do(func() {
-		key, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			panic(fmt.Sprintf("armemu: entra signing key: %v", err))
-		}
-		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "accounts.accesscontrol.windows.net"},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(7 * 24 * time.Hour)}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			panic(fmt.Sprintf("armemu: entra signing certificate: %v", err))
-		}
-		sum := sha1.Sum(der) //nolint:gosec // G401: x5t is the certificate's SHA-1 thumbprint by definition
-		t.key, t.certDER, t.kid = key, der, b64(sum[:])
-	})
-	return t
+// signer returns the key that signs now, made on first use.
+func (t *entraTenant) signer() *entraKey {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.keys) == 0 {
+		t.keys = append(t.keys, newEntraKey())
+	}
+	return t.keys[len(t.keys)-1]
+}
+
+// published returns every key the JWKS lists.
+func (t *entraTenant) published() []*entraKey {
+	t.signer()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.keys)
+}
+
+// RotateEntraKey makes a new signing key sign from now on; the JWKS lists
+// it beside the old ones (at most three), as Entra publishes keys before
+// and after they sign, so that a webhook meets a token whose kid it has
+// not cached yet.
+func (e *Emulator) RotateEntraKey() {
+	t := e.entra
+	t.signer()
+	k := newEntraKey()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.keys = append(t.keys, k)
+	if len(t.keys) > 3 {
+		t.keys = t.keys[len(t.keys)-3:]
+	}
+}
+
+func newEntraKey() *entraKey {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(fmt.Sprintf("armemu: entra signing key: %v", err))
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "accounts.accesscontrol.windows.net"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(7 * 24 * time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		panic(fmt.Sprintf("armemu: entra signing certificate: %v", err))
+	}
+	sum := sha1.Sum(der) //nolint:gosec // G401: x5t is the certificate's SHA-1 thumbprint by definition
+	return &entraKey{key: key, certDER: der, kid: b64(sum[:])}
 }
 
 // EntraTenant returns the emulator's Microsoft Entra tenant: its id, the
@@ -147,8 +182,8 @@ func (t *entraTenant) claims(version, audience string, ttl time.Duration) map[st
 // sign makes a JWS compact serialisation, RS256, with the header Entra puts
 // on access tokens (typ, alg, kid and the legacy x5t).
 func (t *entraTenant) sign(claims map[string]any) (string, error) {
-	t = t.signer()
-	header, err := json.Marshal(map[string]string{"typ": "JWT", "alg": "RS256", "kid": t.kid, "x5t": t.kid})
+	k := t.signer()
+	header, err := json.Marshal(map[string]string{"typ": "JWT", "alg": "RS256", "kid": k.kid, "x5t": k.kid})
 	if err != nil {
 		return "", err
 	}
@@ -158,7 +193,7 @@ func (t *entraTenant) sign(claims map[string]any) (string, error) {
 	}
 	input := b64(header) + "." + b64(payload)
 	sum := sha256.Sum256([]byte(input))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, t.key, crypto.SHA256, sum[:])
+	sig, err := rsa.SignPKCS1v15(rand.Reader, k.key, crypto.SHA256, sum[:])
 	if err != nil {
 		return "", err
 	}
@@ -168,15 +203,18 @@ func (t *entraTenant) sign(claims map[string]any) (string, error) {
 // jwks is the tenant's key set in the shape of Entra's discovery keys
 // document: kty, use, kid, x5t, n, e, x5c, and (v2) issuer.
 func (t *entraTenant) jwks(version string) map[string]any {
-	t = t.signer()
-	pub := t.key.PublicKey
-	key := map[string]any{"kty": "RSA", "use": "sig", "kid": t.kid, "x5t": t.kid,
-		"n": b64(pub.N.Bytes()), "e": b64(big.NewInt(int64(pub.E)).Bytes()),
-		"x5c": []string{base64.StdEncoding.EncodeToString(t.certDER)}}
-	if version == EntraV2 {
-		key["issuer"] = t.issuer(EntraV2)
+	var keys []any
+	for _, k := range t.published() {
+		pub := k.key.PublicKey
+		key := map[string]any{"kty": "RSA", "use": "sig", "kid": k.kid, "x5t": k.kid,
+			"n": b64(pub.N.Bytes()), "e": b64(big.NewInt(int64(pub.E)).Bytes()),
+			"x5c": []string{base64.StdEncoding.EncodeToString(k.certDER)}}
+		if version == EntraV2 {
+			key["issuer"] = t.issuer(EntraV2)
+		}
+		keys = append(keys, key)
 	}
-	return map[string]any{"keys": []any{key}}
+	return map[string]any{"keys": keys}
 }
 
 // openIDConfig is the part of the OpenID configuration document a token

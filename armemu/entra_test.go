@@ -34,7 +34,7 @@ func verifyJWT(token string, keys jwksIn) (map[string]any, error) {
 	}
 	var header struct{ Typ, Alg, Kid string }
 	if err := decodeSegment(parts[0], &header); err != nil || header.Alg != "RS256" || header.Typ != "JWT" {
-		return nil, fmt.Errorf("header %+v (%v)", header, err)
+		return nil, fmt.Errorf("header %+v: %w", header, err)
 	}
 	i := slices.IndexFunc(keys.Keys, func(k jwkIn) bool { return k.Kid == header.Kid })
 	if i < 0 {
@@ -175,5 +175,33 @@ func TestEntraTokens(t *testing.T) {
 		if _, err := verifyJWT(tampered, keys); err == nil {
 			t.Error("a tampered token verified")
 		}
+	}
+}
+
+// TestEntraKeyRotation: after RotateEntraKey tokens carry a new kid that
+// a JWKS fetched before does not hold and one fetched after does, beside
+// the old key; at most three keys are published.
+func TestEntraKeyRotation(t *testing.T) {
+	c := start(t)
+	before := fetchKeys(t, c)
+	old := c.emu.EntraToken("aud-1", time.Hour)
+	c.emu.RotateEntraKey()
+	tok := c.emu.EntraToken("aud-1", time.Hour)
+	if _, err := verifyJWT(tok, before); err == nil {
+		t.Error("a token of the new key verified against the keys fetched before")
+	}
+	_, _, keysURL := c.emu.EntraTenant()
+	var after jwksIn
+	c.do(c.request(http.MethodGet, keysURL, nil), &after)
+	for _, tk := range []string{old, tok} {
+		if _, err := verifyJWT(tk, after); err != nil || len(after.Keys) != 2 {
+			t.Errorf("after rotation (%d keys): %v", len(after.Keys), err)
+		}
+	}
+	c.emu.RotateEntraKey()
+	c.emu.RotateEntraKey()
+	c.do(c.request(http.MethodGet, keysURL, nil), &after)
+	if _, err := verifyJWT(old, after); err == nil || len(after.Keys) != 3 {
+		t.Errorf("after four keys: %d published, the first verifies: %v", len(after.Keys), err == nil)
 	}
 }

@@ -54,6 +54,9 @@ const (
 	// MaxStaticHeaders: "You can set up to 10 headers"; each value up to 4,096 bytes.
 	MaxStaticHeaders   = 10
 	maxHeaderValueSize = 4096
+	// maxEventTTL: "an integer between 1 and 1440. The default value is
+	// 1440 minutes".
+	maxEventTTL = 1440 * time.Minute
 )
 
 // EventSubscription is an Event Grid event subscription on the emulator's
@@ -104,19 +107,25 @@ type EventSubscription struct {
 	// Timeout is how long one delivery waits for the answer; 0 means
 	// Event Grid's 30 s.
 	Timeout time.Duration
+	// EventTTL is the event time-to-live: a batch older is dropped at its
+	// next scheduled retry ("checked ONLY at the next scheduled delivery
+	// attempt", delivery-and-retry). 0 means Event Grid's default, 1,440
+	// minutes; Azure counts whole minutes from 1, the emulator allows less
+	// for tests.
+	EventTTL time.Duration
 }
 
 // Delivery is one delivery attempt of one batch to a subscription.
 type Delivery struct {
-	EventIDs []string
+	EventIDs []string `json:"eventIds"`
 	// Status is the HTTP status answered, 0 when none came (Err says why).
-	Status int
-	At     time.Time
+	Status int       `json:"status"`
+	At     time.Time `json:"at"`
 	// Attempt counts from 1; aeg-delivery-count carried Attempt-1.
-	Attempt int
+	Attempt int `json:"attempt"`
 	// Err says why the attempt failed, or what became of the events when
 	// they are not retried ("dropped: ...").
-	Err string
+	Err string `json:"err,omitempty"`
 }
 
 // ResourceEvent is an event of the subscription's system topic.
@@ -178,6 +187,7 @@ func (e *Emulator) Subscribe(ctx context.Context, s EventSubscription) error {
 	}
 	sub := e.newSub(s)
 	if err := sub.handshake(ctx, e); err != nil {
+		sub.stop()
 		sub.client.CloseIdleConnections()
 		return fmt.Errorf("event subscription %s: validation handshake with %s: %w", s.Name, redactURL(s.Endpoint), err)
 	}
@@ -185,6 +195,7 @@ func (e *Emulator) Subscribe(ctx context.Context, s EventSubscription) error {
 	eg.mu.Lock()
 	defer eg.mu.Unlock()
 	if eg.closed {
+		sub.stop()
 		return fmt.Errorf("event subscription %s: the emulator is closed", s.Name)
 	}
 	key := strings.ToLower(s.Name)
@@ -300,6 +311,10 @@ func normalise(s EventSubscription) (EventSubscription, error) {
 	}
 	s.RetryBase = cmpOr(s.RetryBase, 10*time.Second)
 	s.Timeout = cmpOr(s.Timeout, DeliveryTimeout)
+	s.EventTTL = cmpOr(s.EventTTL, maxEventTTL)
+	if s.EventTTL > maxEventTTL {
+		bad("event time to live %v is longer than 1440 minutes", s.EventTTL)
+	}
 	if len(problems) > 0 {
 		return s, fmt.Errorf("event subscription %q: %s", s.Name, strings.Join(problems, "; "))
 	}

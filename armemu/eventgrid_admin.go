@@ -26,6 +26,7 @@ type egSubscriptionRequest struct {
 	MaxDeliveryAttempts  int               `json:"maxDeliveryAttempts,omitempty"`
 	RetryBaseSeconds     float64           `json:"retryBaseSeconds,omitempty"`
 	TimeoutSeconds       float64           `json:"timeoutSeconds,omitempty"`
+	EventTTLSeconds      float64           `json:"eventTTLSeconds,omitempty"`
 }
 
 func (r egSubscriptionRequest) subscription() (EventSubscription, error) {
@@ -33,7 +34,8 @@ func (r egSubscriptionRequest) subscription() (EventSubscription, error) {
 		MaxEventsPerBatch: r.MaxEventsPerBatch, PreferredBatchSizeKB: r.PreferredBatchSizeKB, Query: r.Query,
 		Headers: r.Headers, EntraAudience: r.EntraAudience, EntraTokenVersion: r.EntraTokenVersion,
 		IncludedOperations: r.IncludedOperations, IncludedEventTypes: r.IncludedEventTypes,
-		MaxDeliveryAttempts: r.MaxDeliveryAttempts, RetryBase: seconds(r.RetryBaseSeconds), Timeout: seconds(r.TimeoutSeconds)}
+		MaxDeliveryAttempts: r.MaxDeliveryAttempts, RetryBase: seconds(r.RetryBaseSeconds), Timeout: seconds(r.TimeoutSeconds),
+		EventTTL: seconds(r.EventTTLSeconds)}
 	if r.RootCAPEM != "" {
 		s.RootCAs = x509.NewCertPool()
 		if !s.RootCAs.AppendCertsFromPEM([]byte(r.RootCAPEM)) {
@@ -70,6 +72,7 @@ const maxAdminEvents = 10000
 //	POST   /_emulator/eventgrid/events                 publish {"events": [...]}
 //	GET    /_emulator/eventgrid/entra                  tenantId, issuer, issuerV2, keysUrl
 //	POST   /_emulator/eventgrid/entra-token            {"audience", "ttlSeconds", "version"} → {"token"}
+//	POST   /_emulator/eventgrid/entra-rotate           a new signing key (RotateEntraKey)
 func (e *Emulator) adminEventGridRoutes(mux *http.ServeMux) {
 	const base = "/_emulator/eventgrid/"
 	mux.HandleFunc("POST "+base+"subscriptions", e.adminSubscribe)
@@ -88,6 +91,10 @@ func (e *Emulator) adminEventGridRoutes(mux *http.ServeMux) {
 			"issuerV2": e.EntraIssuer(EntraV2), "keysUrl": keys})
 	})
 	mux.HandleFunc("POST "+base+"entra-token", e.adminEntraToken)
+	mux.HandleFunc("POST "+base+"entra-rotate", func(w http.ResponseWriter, _ *http.Request) {
+		e.RotateEntraKey()
+		w.WriteHeader(http.StatusNoContent)
+	})
 	mux.HandleFunc("GET "+base+"validate", func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "manual validation is not emulated: answer the validation event with validationResponse", http.StatusConflict)
 	})

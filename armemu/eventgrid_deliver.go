@@ -47,6 +47,7 @@ func delivered(status int) bool { return status >= 200 && status <= 204 }
 type egEvent struct {
 	id   string
 	body []byte
+	at   time.Time // published
 }
 
 type egBatch struct {
@@ -116,6 +117,10 @@ func (s *egSub) run(e *Emulator) {
 			retries = s.attempt(e, s.collect(ev), retries)
 		case <-wait:
 			retries = slices.DeleteFunc(retries, func(b *egBatch) bool { return b == next })
+			if time.Since(next.events[0].at) > s.cfg.EventTTL {
+				s.rec.drop(next.ids())
+				continue
+			}
 			retries = s.attempt(e, next, retries)
 		}
 	}

@@ -76,13 +76,18 @@ func TestEventGridRetries(t *testing.T) {
 // no sooner than Event Grid's schedule allows after the one before.
 func checkAttempts(t *testing.T, notes []received, ds []Delivery, base time.Duration) {
 	t.Helper()
-	steps := []time.Duration{base, 3 * base, 6 * base, 30 * base}
 	for i, n := range notes {
 		if got := n.Header.Get("aeg-delivery-count"); got != strconv.Itoa(i) {
 			t.Errorf("attempt %d: aeg-delivery-count %q", i+1, got)
 		}
-		if i > 0 && n.At.Sub(notes[i-1].At) < steps[i-1] {
-			t.Errorf("attempt %d came %v after the one before, want at least %v", i+1, n.At.Sub(notes[i-1].At), steps[i-1])
+		if i == 0 {
+			continue
+		}
+		// delivery-and-retry: 10 s, 30 s, 1 min, 5 min, in tens of seconds.
+		doc := []int64{1, 3, 6, 30}
+		step := time.Duration(doc[min(i-1, len(doc)-1)]) * base
+		if gap := n.At.Sub(notes[i-1].At); gap < step {
+			t.Errorf("attempt %d came %v after the one before, want at least %v", i+1, gap, step)
 		}
 	}
 	for i, d := range ds {
@@ -249,5 +254,48 @@ func TestEventGridAdminAPI(t *testing.T) {
 	}
 	if n := len(c.emu.eg.live()); n != 0 {
 		t.Errorf("%d subscriptions after unsubscribe", n)
+	}
+}
+
+// TestEventGridQueueBound: with the webhook hanging, ARM still answers at
+// once and a subscription queues at most egQueueLen events: the rest are
+// dropped, not waited for.
+func TestEventGridQueueBound(t *testing.T) {
+	c, rc := newGrid(t)
+	gate := make(chan struct{})
+	rc.set(func() { rc.gate = gate })
+	subscribe(t, c.emu, rc, EventSubscription{MaxEventsPerBatch: 500})
+	publishN(c.emu, "first", 1)
+	waitFor(t, "the delivery in flight", func() bool { return len(rc.notifications()) == 1 })
+	r := resourceOf("batch")
+	c.emu.Add(r)
+	began := time.Now()
+	if s := c.post(r, "listKeys", "2024-02-01", nil, nil); s != http.StatusOK {
+		t.Fatalf("listKeys: %d", s)
+	}
+	publishN(c.emu, "ev", egQueueLen+4) // the listKeys event and these: 5 too many
+	if d := time.Since(began); d > 5*time.Second {
+		t.Errorf("ARM and publishing took %v with the webhook hanging", d)
+	}
+	dropped := c.emu.Dropped("sub-1")
+	want := []string{"ev-9999", "ev-10000", "ev-10001", "ev-10002", "ev-10003"}
+	if !slices.Equal(dropped, want) {
+		t.Errorf("dropped %d events, the first %q; want %q", len(dropped), dropped[:min(5, len(dropped))], want)
+	}
+	close(gate)
+	waitFor(t, "the queue emptied", func() bool { return len(rc.eventIDs()) == 1+egQueueLen })
+}
+
+// TestEventGridEventTTL: a failing batch older than its time to live is
+// dropped at its next scheduled retry, without that attempt.
+func TestEventGridEventTTL(t *testing.T) {
+	c, rc := newGrid(t)
+	rc.setAnswer(func(int) int { return http.StatusInternalServerError })
+	subscribe(t, c.emu, rc, EventSubscription{RetryBase: 100 * time.Millisecond, EventTTL: 250 * time.Millisecond})
+	publishN(c.emu, "ev", 1)
+	waitFor(t, "the event dropped", func() bool { return len(c.emu.Dropped("sub-1")) == 1 })
+	// Attempts at 0 and 100 ms; the one due at 400 ms is past the TTL.
+	if ds := c.emu.Deliveries("sub-1"); len(ds) != 2 {
+		t.Errorf("%d attempts, want 2: %+v", len(ds), ds)
 	}
 }

@@ -89,7 +89,7 @@ func (e *Emulator) PublishEvent(ev ResourceEvent) {
 		if encoded[i] == nil {
 			encoded[i] = e.encodeEvent(ev, s.cfg.Schema)
 		}
-		s.enqueue(egEvent{id: ev.ID, body: encoded[i]})
+		s.enqueue(egEvent{id: ev.ID, body: encoded[i], at: time.Now()})
 	}
 }
 

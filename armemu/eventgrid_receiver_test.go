@@ -85,7 +85,7 @@ type received struct {
 // receiver is a webhook: it answers handshakes as configured and each
 // notification with answer(n), n counting notifications from 0.
 type receiver struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 
 	mu         sync.Mutex
@@ -99,7 +99,7 @@ type receiver struct {
 	gate chan struct{}
 }
 
-func newReceiver(t *testing.T) *receiver {
+func newReceiver(t testing.TB) *receiver {
 	rc := &receiver{t: t}
 	rc.srv = httptest.NewServer(http.HandlerFunc(rc.serve))
 	t.Cleanup(rc.srv.Close)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -171,7 +172,7 @@ func checkNotification(t *testing.T, n received, schema string, count int) {
 	}
 	h := n.Header
 	if n.Method != http.MethodPost || n.ContentType != wantType || h.Get("aeg-event-type") != "Notification" ||
-		h.Get("aeg-subscription-name") != "SUB-1" || h.Get("aeg-delivery-count") != string(rune('0'+count)) ||
+		h.Get("aeg-subscription-name") != "SUB-1" || h.Get("aeg-delivery-count") != strconv.Itoa(count) ||
 		h.Get("aeg-metadata-version") != wantMeta {
 		t.Errorf("notification %s %s, headers %v", n.Method, n.ContentType, h)
 	}
