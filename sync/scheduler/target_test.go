@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -111,4 +112,36 @@ func TestTargetLookup(t *testing.T) {
 			t.Fatalf("Target(%q): err %v, want ErrUnknownAccount", ref, err)
 		}
 	}
+}
+
+// TestTargetRemovedAccountFreesItsPlace: an account a reload removed
+// while its targeted sync waited is not synced, and its place in the
+// queue goes to another.
+func TestTargetRemovedAccountFreesItsPlace(t *testing.T) {
+	a, b := account("a", "s1", "@every 1h"), account("b", "s1", "@every 1h")
+	h := start(t, Options{}, a, b)
+	h.s.SetTargeting(time.Second, 1)
+	h.target("p/a", TargetQueued)
+	h.act(func() { _ = h.s.Reload(context.Background(), h.syncer, []Account{b}) })
+	h.target("p/b", TargetQueued)
+	h.advance(time.Second)
+	h.answer(h.expect("only b", "b")["b"], nil)
+	h.none("a was removed")
+	if _, _, err := h.s.Target("p/a", time.Time{}); !errors.Is(err, ErrUnknownAccount) {
+		t.Fatalf("Target of a removed account: %v, want ErrUnknownAccount", err)
+	}
+}
+
+// TestTargetWaitsForSubscriptionPause: a targeted sync of an account
+// whose subscription is throttled waits for the pause, as a tick does.
+func TestTargetWaitsForSubscriptionPause(t *testing.T) {
+	h := start(t, Options{SyncOnStart: true}, account("a", "s1", "@every 1h"), account("b", "s1", "@every 1h"))
+	calls := h.expect("the start", "a", "b")
+	h.answer(calls["a"], failure{Transient: true, Code: throttleCode, RetryAfter: 90 * time.Second})
+	h.answer(calls["b"], nil)
+	h.target("p/b", TargetQueued)
+	h.advance(89 * time.Second)
+	h.none("b's subscription is paused")
+	h.advance(time.Second)
+	h.expect("after the pause", "a", "b")
 }

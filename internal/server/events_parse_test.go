@@ -1,0 +1,81 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// TestRecentIDsBounded: the set remembers the last n ids and forgets the
+// oldest first; its size never passes n.
+func TestRecentIDsBounded(t *testing.T) {
+	r := newRecentIDs(3)
+	for i := range 10 {
+		r.add(fmt.Sprint("id", i))
+		if len(r.set) > 3 || len(r.ring) > 3 {
+			t.Fatalf("after %d ids the set holds %d, the ring %d; want at most 3", i+1, len(r.set), len(r.ring))
+		}
+	}
+	for i := range 10 {
+		if want := i >= 7; r.has(fmt.Sprint("id", i)) != want {
+			t.Fatalf("has(id%d) = %v, want %v", i, !want, want)
+		}
+	}
+	r.add("id9") // again: counted twice, forgotten once
+	r.add("x")
+	r.add("y")
+	if !r.has("id9") {
+		t.Fatal("an id added twice was forgotten with its first copy")
+	}
+}
+
+// FuzzParseEvents: whatever the body, parsing returns events or an error
+// of one bounded line, never a panic, and keyChange never panics on what
+// it returns.
+func FuzzParseEvents(f *testing.F) {
+	ev := resourceEvent("e", "Microsoft.Resources.ResourceActionSuccess", regenBatch, batchAcct.ResourceID())
+	b, _ := json.Marshal([]any{ev})
+	c, _ := json.Marshal(cloudEvent(ev))
+	for _, seed := range []string{string(b), string(c), "[]", "[{}]", `[{"id":"x","eventType":"t","data":[1]}]`, "\x00", `{"specversion":"1.0"}`} {
+		f.Add(seed, true)
+		f.Add(seed, false)
+	}
+	f.Fuzz(func(t *testing.T, body string, batch bool) {
+		schema := SchemaEventGrid
+		if !batch {
+			schema = SchemaCloudEvents
+		}
+		evs, err := parseEvents([]byte(body), schema, batch, 50)
+		if err != nil {
+			if msg := err.Error(); strings.Contains(msg, "\n") || len(msg) > 400 {
+				t.Fatalf("error of %d bytes or on more than one line: %q", len(msg), msg)
+			}
+			return
+		}
+		if len(evs) == 0 || len(evs) > 50 {
+			t.Fatalf("%d events from a successful parse", len(evs))
+		}
+		for i := range evs {
+			keyChange(&evs[i])
+		}
+	})
+}
+
+// TestStatusShowsEventCounts: GET /status carries the webhook's counts.
+func TestStatusShowsEventCounts(t *testing.T) {
+	e := newEventsEnv(t, nil)
+	e.post("application/json", "[]", func(r *http.Request) { r.Header.Del("X-Keysync-Secret") })
+	s := &Server{Scheduler: e.sched, Logger: e.h.Logger, Metrics: http.NotFoundHandler(), Events: e.h, Token: mustToken(t, testToken, 0o600),
+		Vault: NewVaultProbe(nil, 0, e.h.Logger)}
+	r := httptest.NewRequest(http.MethodGet, "/status", nil)
+	r.Header.Set("Authorization", "Bearer "+testToken)
+	w := httptest.NewRecorder()
+	s.Handler().ServeHTTP(w, r)
+	var reply StatusReply
+	if err := json.Unmarshal(w.Body.Bytes(), &reply); err != nil || reply.Events[outUnauthorized] != 1 {
+		t.Fatalf("status %d events %v (%v): want 1 unauthorized", w.Code, reply.Events, err)
+	}
+}
