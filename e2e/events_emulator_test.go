@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/sources"
 )
 
 // entraEvents is the [events.entra] keys trusting the emulator's tenant.
@@ -136,4 +137,51 @@ func TestEventsFromEmulatorRefused(t *testing.T) {
 	if n := a.requests() - before; n != 1 {
 		t.Errorf("%d listKeys calls for one event delivered three times, want 1", n)
 	}
+}
+
+// TestEventsEveryType: for each of the ten types, the emulator's
+// regenerate event (spelt from its own spec table) reaches Vault through
+// the webhook with an hourly schedule; and switching key authentication
+// off on an Event Hubs namespace (a write of the namespace, not of the
+// rule) makes keysync sync the rule at once and see the failure.
+func TestEventsEveryType(t *testing.T) {
+	top, secret := eventsSecret(t)
+	var res []armemu.Resource
+	var paths []string
+	var accts strings.Builder
+	for _, typ := range sources.TypeNames() {
+		n := seq.Add(1)
+		r := armemu.Resource{Subscription: subscription, ResourceGroup: "rg-events", Type: typ, Name: fmt.Sprintf("%s%dev", strings.ToLower(typ[:1])+"res", n)}
+		if armemu.Types[typ].Child != "" {
+			// A rule name under 16 characters: the connection strings
+			// hold it, and the logs' account label too.
+			r.Name, r.Rule = fmt.Sprintf("ns%04devt", n), "send"
+		}
+		emu.Add(r)
+		res, paths = append(res, r), append(paths, fmt.Sprintf("azure/events/%s/%s", typ, strings.ToLower(r.Name)))
+		accts.WriteString(resourceConfig(r, paths[len(paths)-1], ""))
+	}
+	d := startDaemon(t, func(addr string) string {
+		return strings.Replace(daemonConfig(addr, top), `"@every 1s"`, `"@every 1h"`, 1) + accts.String()
+	})
+	for _, p := range paths {
+		d.waitFor("the first sync of "+p, 10*time.Second, func() bool { return readV2(t, p) != nil })
+	}
+	subscribe(t, d, armemu.EventSubscription{Name: fmt.Sprintf("keysync-e2e-types-%d", seq.Add(1)), Headers: map[string]string{"X-Keysync-Secret": secret}})
+	for i, r := range res {
+		field := armemu.Types[r.Type].Keys[0]
+		after, err := emu.Regenerate(r, field)
+		must(t, err)
+		d.waitFor(r.Type+"'s new key in Vault", 5*time.Second, func() bool { return fieldOf(t, paths[i], field) == after.Keys[field] })
+	}
+	var hub armemu.Resource
+	for _, r := range res {
+		if r.Type == "eventhubs" {
+			hub = r
+		}
+	}
+	must(t, emu.SetKeysDisabled(hub, true))
+	d.waitFor("the rule's sync to fail", 5*time.Second, func() bool {
+		return d.metric(fmt.Sprintf(`keysync_sync_total{account=%q,result="failed"}`, hub.Name+"/"+hub.Rule)) == 1
+	})
 }
