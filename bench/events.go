@@ -34,6 +34,10 @@ type eventsResult struct {
 	burstSyncs      int // syncs during the burst, all accounts
 	maxSyncs        int // most syncs of one account during the burst
 	burstARM        int // listKeys calls during the burst
+	// burstQueued is the events that queued a sync, burstDropped those
+	// dropped as not changes (keysync's own listKeys): a second sync of
+	// an account would have been queued first.
+	burstQueued, burstDropped int
 	floodEvents     int
 	floodTook       time.Duration
 	floodARM        int
@@ -45,20 +49,8 @@ const eventsSecretValue = "bench-events-shared-secret-0123456789"
 
 // runEvents runs the events case.
 func (e *env) runEvents(c benchCase) (eventsResult, error) {
-	ksPaths, _, ksCfg, _, err := e.configs(c)
+	ksPaths, ksCfg, addr, err := e.eventsConfig(c)
 	if err != nil {
-		return eventsResult{}, err
-	}
-	addr, err := testenv.FreeAddr()
-	if err != nil {
-		return eventsResult{}, err
-	}
-	secretFile := filepath.Join(e.dir, "events-secret")
-	if err := os.WriteFile(secretFile, []byte(eventsSecretValue+"\n"), 0o600); err != nil {
-		return eventsResult{}, err
-	}
-	top := fmt.Sprintf("schedule = \"@every 1h\"\nlisten = %q\nevents.enabled = true\nevents.secret_file = %q\nevents.secret_header = \"X-Bench-Secret\"\n", addr, secretFile)
-	if err := prependTop(ksCfg, top); err != nil {
 		return eventsResult{}, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -81,10 +73,27 @@ func (e *env) runEvents(c benchCase) (eventsResult, error) {
 	}
 	defer e.emu.Unsubscribe(name)
 	var r eventsResult
-	if err := e.eventsBurst(ctx, c, addr, ksPaths, &r); err != nil {
+	if err := e.eventsBurst(ctx, c, addr, name, ksPaths, &r); err != nil {
 		return r, err
 	}
 	return r, e.eventsFlood(ctx, c, addr, cmd.Process.Pid, &r)
+}
+
+// eventsConfig makes the case's accounts and the daemon's config: an
+// hourly schedule, a listen address, the webhook with a shared secret.
+func (e *env) eventsConfig(c benchCase) (ksPaths []string, ksCfg, addr string, err error) {
+	if ksPaths, _, ksCfg, _, err = e.configs(c); err != nil {
+		return nil, "", "", err
+	}
+	if addr, err = testenv.FreeAddr(); err != nil {
+		return nil, "", "", err
+	}
+	secretFile := filepath.Join(e.dir, "events-secret")
+	if err := os.WriteFile(secretFile, []byte(eventsSecretValue+"\n"), 0o600); err != nil {
+		return nil, "", "", err
+	}
+	top := fmt.Sprintf("schedule = \"@every 1h\"\nlisten = %q\nevents.enabled = true\nevents.secret_file = %q\nevents.secret_header = \"X-Bench-Secret\"\n", addr, secretFile)
+	return ksPaths, ksCfg, addr, prependTop(ksCfg, top)
 }
 
 // benchResources are the case's accounts as the emulator names them
@@ -100,7 +109,7 @@ func benchResources(c benchCase) []armemu.Resource {
 // eventsBurst regenerates one key of every account and times each until
 // Vault holds the new key; then it counts the syncs and listKeys calls the
 // burst caused, once the listKeys events of those syncs are delivered too.
-func (e *env) eventsBurst(ctx context.Context, c benchCase, addr string, paths []string, r *eventsResult) error {
+func (e *env) eventsBurst(ctx context.Context, c benchCase, addr, sub string, paths []string, r *eventsResult) error {
 	res := benchResources(c)
 	before, err := perAccountSyncs(ctx, addr)
 	if err != nil {
@@ -121,9 +130,11 @@ func (e *env) eventsBurst(ctx context.Context, c benchCase, addr string, paths [
 	}
 	slices.Sort(lat)
 	r.p50, r.p99, r.worst = lat[len(lat)/2], lat[(len(lat)*99+99)/100-1], lat[len(lat)-1]
-	// The syncs' own listKeys events come after; give them time to be
-	// delivered and answered (a second sync would show here).
-	time.Sleep(2 * time.Second)
+	// The syncs' own listKeys events come after the regenerates': once
+	// both are answered, a second sync of any account would show here.
+	if err := e.waitDelivered(ctx, sub, 2*len(res)); err != nil {
+		return err
+	}
 	after, err := perAccountSyncs(ctx, addr)
 	if err != nil {
 		return err
@@ -134,7 +145,14 @@ func (e *env) eventsBurst(ctx context.Context, c benchCase, addr string, paths [
 		r.maxSyncs = max(r.maxSyncs, n)
 	}
 	r.burstARM = e.armCalls(res) - arm0
-	return nil
+	return scrape(ctx, addr, func(name string, v float64) {
+		switch name {
+		case `keysync_events_total{outcome="queued",schema="eventgrid"}`:
+			r.burstQueued = int(v)
+		case `keysync_events_total{outcome="irrelevant",schema="eventgrid"}`:
+			r.burstDropped = int(v)
+		}
+	})
 }
 
 // waitKeys polls Vault until each path holds its wanted primary key, and
@@ -160,6 +178,27 @@ func (e *env) waitKeys(ctx context.Context, paths, want []string, at []time.Time
 		}
 	}
 	return lat, nil
+}
+
+// waitDelivered waits until the subscription's deliveries answered 200
+// hold n events.
+func (e *env) waitDelivered(ctx context.Context, sub string, n int) error {
+	for {
+		got := 0
+		for _, d := range e.emu.Deliveries(sub) {
+			if d.Status == http.StatusOK {
+				got += len(d.EventIDs)
+			}
+		}
+		if got >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d events delivered: %w", got, n, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 func (e *env) armCalls(res []armemu.Resource) int {

@@ -102,6 +102,7 @@ func renderEvents(b *strings.Builder, r caseResult) {
 		{"regenerate -> new key in Vault: p50, p99, worst", fmt.Sprintf("%s, %s, %s", dur(ev.p50), dur(ev.p99), dur(ev.worst))},
 		{fmt.Sprintf("syncs in the burst (%d accounts), most of one account", r.c.accounts), fmt.Sprintf("%d, %d", ev.burstSyncs, ev.maxSyncs)},
 		{"listKeys calls in the burst", fmt.Sprint(ev.burstARM)},
+		{"burst events that queued a sync, dropped as not changes (keysync's own listKeys)", fmt.Sprintf("%d, %d", ev.burstQueued, ev.burstDropped)},
 		{"flood: events posted, over", fmt.Sprintf("%d, %s", ev.floodEvents, dur(ev.floodTook))},
 		{"flood: ARM calls", fmt.Sprint(ev.floodARM)},
 		{fmt.Sprintf("flood: VmRSS first, last, largest of %d samples", len(rss)), fmt.Sprintf("%s, %s, %s", mib(first), mib(last), mib(peak))},
