@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -268,12 +269,17 @@ func (h *EventsHandler) one(ev *event) string {
 		return outBusy
 	}
 	h.seen.add(ev.ID)
-	h.Logger.Info("key change event: account queued for sync", "account", label, "result", string(res), "operation", ev.Data.OperationName, "event_id", ev.ID)
+	// One info line per sync queued; the events it covers at debug, so
+	// a burst for one account is not a burst in the log.
+	level, outcome := slog.LevelDebug, outQueued
 	switch res {
 	case scheduler.TargetCoalesced:
-		return outCoalesced
+		outcome = outCoalesced
 	case scheduler.TargetBackoff:
-		return outBackoff
+		outcome = outBackoff
+	default:
+		level = slog.LevelInfo
 	}
-	return outQueued
+	h.Logger.Log(context.Background(), level, "key change event: account queued for sync", "account", label, "result", string(res), "operation", ev.Data.OperationName, "event_id", ev.ID)
+	return outcome
 }
