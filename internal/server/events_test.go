@@ -45,7 +45,7 @@ func newEventsEnv(t *testing.T, configure func(*EventsHandler)) *eventsEnv {
 	sched, _ := cron.ParseStandard("@every 1h")
 	var accts []scheduler.Account
 	for _, a := range []sources.Account{batchAcct, hubAcct} {
-		accts = append(accts, scheduler.Account{Label: a.Name, Spec: "@every 1h", Schedule: sched, Job: runner.Job{Account: a, Path: "azure/" + a.Name}})
+		accts = append(accts, scheduler.Account{Label: a.Name, Schedule: &scheduler.Schedule{Spec: "@every 1h", Schedule: sched}, Job: runner.Job{Account: a, Path: "azure/" + a.Name}})
 	}
 	e := &eventsEnv{t: t, syncer: &countingSyncer{}}
 	e.sched = scheduler.New(scheduler.Options{Concurrency: 4, ShutdownGrace: time.Second}, e.syncer, accts)

@@ -106,7 +106,7 @@ func (s *Scheduler) SetTargeting(window time.Duration, queue int) {
 // for the latency metric (zero: now). It returns the label of the account
 // (the first, when a resource is synced to several paths).
 func (s *Scheduler) Target(ref string, since time.Time) (string, TargetResult, error) {
-	sts := s.lookup(ref)
+	sts := s.findTargets(ref)
 	if len(sts) == 0 {
 		return "", "", ErrUnknownAccount
 	}
@@ -126,12 +126,12 @@ func (s *Scheduler) Target(ref string, since time.Time) (string, TargetResult, e
 		default:
 		}
 	}
-	return sts[0].Label, res, err
+	return sts[0].Label(), res, err
 }
 
 // targetOne queues a targeted sync of st; s.mu is held.
 func (s *Scheduler) targetOne(st *state, since, now time.Time) (TargetResult, error) {
-	if s.accounts[st.id] != st {
+	if st.removed {
 		return "", ErrUnknownAccount // removed by a reload since the lookup
 	}
 	p, ok := s.tgt.pending[st]
@@ -140,7 +140,7 @@ func (s *Scheduler) targetOne(st *state, since, now time.Time) (TargetResult, er
 		p.since = earliest(p.since, since)
 		s.tgt.pending[st] = p
 		return TargetCoalesced, nil
-	case !st.retryAt.IsZero() && !st.running:
+	case st.retryAt != 0 && !st.running:
 		return TargetBackoff, nil
 	case !ok && len(s.tgt.pending) >= s.tgt.max && !s.sweepTargets():
 		return "", ErrTargetQueueFull
@@ -180,7 +180,7 @@ func (s *Scheduler) promoteTargets(now, wake time.Time) time.Time {
 // syncs once more when it finishes, as with TriggerAll.
 func (s *Scheduler) promote(st *state, now time.Time) {
 	p := s.tgt.pending[st]
-	if s.accounts[st.id] != st || (!st.retryAt.IsZero() && !st.running) {
+	if st.removed || (st.retryAt != 0 && !st.running) {
 		s.dropTarget(st) // removed, or backing off since
 		return
 	}
@@ -188,23 +188,23 @@ func (s *Scheduler) promote(st *state, now time.Time) {
 	s.tgt.pending[st] = p
 	st.force = true
 	if st.sched.q == &s.idle {
-		s.idle.add(st, st.due(s.paused[st.sub]))
+		s.idle.add(st, st.due(s.paused[st.sub()]))
 	}
 	s.publishStatus(st)
-	s.log.Debug("targeted sync queued", "account", st.Label, "waited", now.Sub(p.since).Round(time.Millisecond))
+	s.log.Debug("targeted sync queued", "account", st.Label(), "waited", now.Sub(p.since).Round(time.Millisecond))
 }
 
 // settleTarget ends st's targeted sync when the sync that finished was
 // it, or st was removed; s.mu is held.
 func (s *Scheduler) settleTarget(st *state, res runner.Result, now time.Time) {
 	p, ok := s.tgt.pending[st]
-	removed := s.accounts[st.id] != st
+	removed := st.removed
 	if !ok || (!removed && (p.inFIFO || st.force)) {
 		return
 	}
 	s.dropTarget(st)
 	if o, ok := s.opts.Observer.(TargetObserver); ok && !removed {
-		o.Targeted(st.Label, p.since, res, now)
+		o.Targeted(st.Label(), p.since, res, now)
 	}
 }
 
@@ -220,7 +220,7 @@ func (s *Scheduler) dropTarget(st *state) {
 // while they waited, and reports whether that made room; s.mu is held.
 func (s *Scheduler) sweepTargets() bool {
 	for st := range s.tgt.pending {
-		if s.accounts[st.id] != st && !st.running {
+		if st.removed && !st.running {
 			delete(s.tgt.pending, st)
 		}
 	}
@@ -234,8 +234,9 @@ func (s *Scheduler) TargetsPending() int {
 	return len(s.tgt.pending)
 }
 
-// lookup is the accounts whose resource id (without case) or path is ref.
-func (s *Scheduler) lookup(ref string) []*state {
+// findTargets is the accounts whose resource id (without case) or path
+// is ref.
+func (s *Scheduler) findTargets(ref string) []*state {
 	list := s.listing.Load()
 	s.tgt.index.mu.Lock()
 	defer s.tgt.index.mu.Unlock()
@@ -261,12 +262,14 @@ func (x *targetIndex) hashOf(ref string) uint64 { return maphash.String(x.seed, 
 // a child (an Event Hubs or Service Bus rule), the key of its parent (the
 // namespace, whose writes concern every rule), from its published view.
 func keyOf(st *state) (id, path, parent string) {
-	a := st.view.Load().acct
-	id = a.Job.Account.Key()
-	if a.Job.Account.Spec().Child != "" {
+	h := st.view.Load().acct
+	acct := h.Shared().Account
+	acct.Name = h.Name()
+	id = acct.Key()
+	if acct.Spec().Child != "" {
 		parent = ParentKey(id)
 	}
-	return id, a.Job.Path, parent
+	return id, h.Path(), parent
 }
 
 // ParentKey is a child's resource id key without its last two segments
