@@ -38,10 +38,10 @@ type eventsResult struct {
 	// dropped as not changes (keysync's own listKeys): a second sync of
 	// an account would have been queued first.
 	burstQueued, burstDropped int
-	floodEvents     int
-	floodTook       time.Duration
-	floodARM        int
-	rss             []int64 // VmRSS samples through the flood, KiB
+	floodEvents               int
+	floodTook                 time.Duration
+	floodARM                  int
+	rss                       []int64 // VmRSS samples through the flood, KiB
 }
 
 // eventsSecretValue is the webhook's shared secret in the benchmark.
