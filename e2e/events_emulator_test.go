@@ -12,11 +12,16 @@ import (
 	"github.com/keysync/keysync/sources"
 )
 
-// entraEvents is the [events.entra] keys trusting the emulator's tenant.
-func entraEvents(audience string) string {
+// entraEvents is the [events.entra] keys trusting the emulator's tenant:
+// its keys URL, and its issuers when explicit (else the defaults of
+// Azure public, which the emulator's tokens name).
+func entraEvents(audience string, explicit bool) string {
 	tenant, issuer, keys := emu.EntraTenant()
-	return fmt.Sprintf("events.enabled = true\nevents.entra.tenant = %q\nevents.entra.audience = %q\nevents.entra.issuers = [%q, %q]\nevents.entra.keys_url = %q\n",
-		tenant, audience, issuer, emu.EntraIssuer(armemu.EntraV2), keys)
+	s := fmt.Sprintf("events.enabled = true\nevents.entra.tenant = %q\nevents.entra.audience = %q\nevents.entra.keys_url = %q\n", tenant, audience, keys)
+	if explicit {
+		s += fmt.Sprintf("events.entra.issuers = [%q, %q]\n", issuer, emu.EntraIssuer(armemu.EntraV2))
+	}
+	return s
 }
 
 // subscribe creates an emulator event subscription delivering to d's
@@ -47,12 +52,12 @@ func TestEventsFromEmulator(t *testing.T) {
 			top, secret := eventsSecret(t)
 			return top, armemu.EventSubscription{Schema: armemu.SchemaEventGrid, Headers: map[string]string{"X-Keysync-Secret": secret}}
 		}},
-		{"cloudevents structured, entra", func(t *testing.T) (string, armemu.EventSubscription) {
-			return entraEvents("api://keysync-e2e"), armemu.EventSubscription{Schema: armemu.SchemaCloudEvents, EntraAudience: "api://keysync-e2e"}
+		{"cloudevents structured, entra with the default issuers", func(t *testing.T) (string, armemu.EventSubscription) {
+			return entraEvents("api://keysync-e2e", false), armemu.EventSubscription{Schema: armemu.SchemaCloudEvents, EntraAudience: "api://keysync-e2e"}
 		}},
 		{"cloudevents batched, secret query and entra v2", func(t *testing.T) (string, armemu.EventSubscription) {
 			top, secret := eventsSecret(t)
-			top = strings.Replace(top, "events.enabled = true\n", "", 1) + entraEvents("api://keysync-e2e")
+			top = strings.Replace(top, "events.enabled = true\n", "", 1) + entraEvents("api://keysync-e2e", true)
 			return top, armemu.EventSubscription{Schema: armemu.SchemaCloudEvents, Batched: true, MaxEventsPerBatch: 10,
 				Query: map[string]string{"code": secret}, EntraAudience: "api://keysync-e2e", EntraTokenVersion: armemu.EntraV2}
 		}},
