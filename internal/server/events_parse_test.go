@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -77,5 +78,17 @@ func TestStatusShowsEventCounts(t *testing.T) {
 	var reply StatusReply
 	if err := json.Unmarshal(w.Body.Bytes(), &reply); err != nil || reply.Events[outUnauthorized] != 1 {
 		t.Fatalf("status %d events %v (%v): want 1 unauthorized", w.Code, reply.Events, err)
+	}
+}
+
+// TestEventsOversizedNotRead: a delivery whose Content-Length is over the
+// limit gets 413 before a byte of it is read.
+func TestEventsOversizedNotRead(t *testing.T) {
+	e := newEventsEnv(t, nil)
+	w := e.post("application/json", "", func(r *http.Request) {
+		r.Body, r.ContentLength = io.NopCloser(failReader{t}), e.h.MaxBody+1
+	})
+	if w.Code != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status %d, want 413", w.Code)
 	}
 }
