@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keysync/keysync/internal/testenv"
 )
 
 const eventsPath = "/events/eventgrid"
@@ -200,5 +202,26 @@ func TestEventsSyncOneAccountByHand(t *testing.T) {
 	}
 	if code, _, _ := d.call("POST", "/sync?account="+b.path, ""); code != http.StatusUnauthorized {
 		t.Errorf("without the token: %d, want 401", code)
+	}
+}
+
+// TestEventsRefusesUnsafeSecretFile: a shared secret file others can read
+// stops the daemon at start (exit 2) before it calls ARM, and the error
+// names the file's problem without quoting the secret.
+func TestEventsRefusesUnsafeSecretFile(t *testing.T) {
+	a := newAccount(t)
+	secret := "0123456789abcdef-open-secret"
+	path := filepath.Join(t.TempDir(), "events-secret")
+	must(t, os.WriteFile(path, []byte(secret), 0o644))
+	addr, err := testenv.FreeAddr()
+	must(t, err)
+	top := fmt.Sprintf("events.enabled = true\nevents.secret_file = %q\nevents.secret_header = \"X-Keysync-Secret\"", path)
+	r := run(t, hourlyDaemonConfig(addr, top, a))
+	r.expect(t, 2)
+	if !strings.Contains(r.stderr, "events secret_file") || !strings.Contains(r.stderr, "others can read or change it") || strings.Contains(r.stderr, secret) {
+		t.Fatalf("stderr lacks the secret file's problem or quotes the secret:\n%s", r.stderr)
+	}
+	if a.requests() != 0 {
+		t.Fatal("the daemon synced before refusing its secret file")
 	}
 }

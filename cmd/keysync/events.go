@@ -11,14 +11,27 @@ import (
 	"github.com/keysync/keysync/sources/azure"
 )
 
-// eventsHandler builds the [events] webhook, nil when it is off. Like
-// [api], it is read at start only: a reload warns that it changed.
-func eventsHandler(cfg *config.Config, t server.Targeter, m *metrics.Metrics, log *slog.Logger) (*server.EventsHandler, error) {
+// operatorFiles reads the [api] token and builds the [events] webhook
+// with its secret, before anything touches Azure or Vault: running with
+// either endpoint open or silently off would both surprise.
+func operatorFiles(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (*server.Token, *server.EventsHandler, error) {
+	tok, err := apiToken(cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	ev, err := eventsHandler(cfg, m, log)
+	return tok, ev, err
+}
+
+// eventsHandler builds the [events] webhook, nil when it is off; its
+// Targets are set once the scheduler exists. Like [api], it is read at
+// start only: a reload warns that it changed.
+func eventsHandler(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (*server.EventsHandler, error) {
 	ev := cfg.Events
 	if !ev.Enabled {
 		return nil, nil
 	}
-	h := &server.EventsHandler{Path: ev.Path, Targets: t, SecretHeader: ev.SecretHeader, SecretQuery: ev.SecretQuery,
+	h := &server.EventsHandler{Path: ev.Path, SecretHeader: ev.SecretHeader, SecretQuery: ev.SecretQuery,
 		MaxBody: ev.MaxBodyBytes, MaxEvents: ev.MaxEvents, Dedupe: ev.Dedupe, Logger: log, Observer: m}
 	if ev.SecretFile != "" {
 		tok, err := server.LoadToken(ev.SecretFile, log)
