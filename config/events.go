@@ -49,7 +49,17 @@ type EventsEntra struct {
 	// KeysURL is the tenant's signing keys (JWKS); the cloud's authority
 	// .../{tenant}/discovery/v2.0/keys when empty.
 	KeysURL string `toml:"keys_url"`
+	// Role is the app role a token must carry in its roles claim: the one
+	// the webhook's application grants Event Grid's service principal, so
+	// that another application of the tenant that can get a token for
+	// the audience cannot deliver. "" checks no role.
+	Role string `toml:"role"`
 }
+
+// DefaultEntraRole is the app role Microsoft's setup scripts create and
+// grant Event Grid
+// (learn.microsoft.com/azure/event-grid/secure-webhook-delivery).
+const DefaultEntraRole = "AzureEventGridSecureWebhookSubscriber"
 
 // On reports whether Entra-protected delivery is configured.
 func (e EventsEntra) On() bool { return e.Tenant != "" || e.Audience != "" }
@@ -71,7 +81,7 @@ const (
 // DefaultEvents is the [events] section an empty file gives.
 func DefaultEvents() Events {
 	return Events{Path: DefaultEventsPath, MaxBodyBytes: 1 << 20, MaxEvents: maxEventsBatch,
-		Queue: 1024, Window: Duration{500 * time.Millisecond}, Dedupe: 10000}
+		Queue: 1024, Window: Duration{500 * time.Millisecond}, Dedupe: 10000, Entra: EventsEntra{Role: DefaultEntraRole}}
 }
 
 // reservedPaths are the daemon's own endpoints, which the webhook cannot
@@ -171,6 +181,9 @@ func (e *EventsEntra) validate(p *Problems) {
 		checkHTTPS(p, "events.entra.issuers", iss)
 	}
 	checkHTTPS(p, "events.entra.keys_url", e.KeysURL)
+	if len(e.Role) > 128 || strings.ContainsAny(e.Role, " \t\r\n") {
+		p.add("events.entra.role", "must be an app role value (at most 128 bytes, no spaces), got %q", e.Role)
+	}
 }
 
 // checkHTTPS accepts an empty value or an https URL; the keys decide whose

@@ -61,7 +61,7 @@ func entraOptions(e config.EventsEntra, cloudName string) (*server.EntraOptions,
 		return nil, fmt.Errorf("events.entra: %w", err)
 	}
 	authority = strings.TrimSuffix(authority, "/") + "/"
-	opts := &server.EntraOptions{Audience: e.Audience, Issuers: e.Issuers, KeysURL: e.KeysURL}
+	opts := &server.EntraOptions{Audience: e.Audience, Issuers: e.Issuers, KeysURL: e.KeysURL, Role: e.Role}
 	if len(opts.Issuers) == 0 {
 		opts.Issuers = []string{authority + e.Tenant + "/v2.0"}
 		if cloudName == "" || cloudName == config.CloudPublic {

@@ -21,6 +21,8 @@ type EntraOptions struct {
 	Audience string
 	Issuers  []string
 	KeysURL  string
+	// Role, when set, must be in the token's roles claim.
+	Role string
 	// Client fetches the keys; a bounded client without redirects when nil.
 	Client *http.Client
 }
@@ -60,7 +62,7 @@ func (v *entraVerifier) verify(r *http.Request) error {
 	if len(raw) > maxBearer {
 		return errors.New("bearer token too long")
 	}
-	var claims jwt.RegisteredClaims
+	var claims entraClaims
 	_, err := v.parser.ParseWithClaims(raw, &claims, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
 		return v.keys.key(context.WithoutCancel(r.Context()), kid, time.Now())
@@ -74,7 +76,17 @@ func (v *entraVerifier) verify(r *http.Request) error {
 	if claims.IssuedAt != nil && claims.ExpiresAt.Sub(claims.IssuedAt.Time) > maxTokenTL {
 		return errors.New("bearer token: lifetime longer than a day")
 	}
+	if v.opts.Role != "" && !slices.Contains(claims.Roles, v.opts.Role) {
+		return fmt.Errorf("bearer token: no role %.80q", v.opts.Role)
+	}
 	return nil
+}
+
+// entraClaims are the claims verify reads: the registered ones and the
+// app roles (learn.microsoft.com/entra/identity-platform/access-token-claims-reference).
+type entraClaims struct {
+	jwt.RegisteredClaims
+	Roles []string `json:"roles"`
 }
 
 // bearer is r's "Authorization: Bearer" token.

@@ -62,7 +62,8 @@ func signToken(t *testing.T, method jwt.SigningMethod, key any, kid string, clai
 
 func goodClaims() jwt.MapClaims {
 	now := time.Now()
-	return jwt.MapClaims{"aud": testAudience, "iss": testIssuer, "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(), "appid": "event-grid"}
+	return jwt.MapClaims{"aud": testAudience, "iss": testIssuer, "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(), "appid": "event-grid",
+		"roles": []string{"other", "AzureEventGridSecureWebhookSubscriber"}}
 }
 
 func with(c jwt.MapClaims, k string, v any) jwt.MapClaims {
@@ -108,13 +109,20 @@ func TestEventsEntraToken(t *testing.T) {
 		}, 401},
 		{"RS512", func() string { return signToken(t, jwt.SigningMethodRS512, f.key, "k1", goodClaims()) }, 401},
 		{"unknown kid", func() string { return signToken(t, jwt.SigningMethodRS256, other, "k2", goodClaims()) }, 401},
+		{"without the role", func() string {
+			return signToken(t, jwt.SigningMethodRS256, f.key, "k1", with(goodClaims(), "roles", []string{"other"}))
+		}, 401},
+		{"roles not a list", func() string {
+			return signToken(t, jwt.SigningMethodRS256, f.key, "k1", with(goodClaims(), "roles", "AzureEventGridSecureWebhookSubscriber"))
+		}, 401},
 		{"a day-long lifetime", func() string {
 			return signToken(t, jwt.SigningMethodRS256, f.key, "k1", with(goodClaims(), "exp", time.Now().Add(48*time.Hour).Unix()))
 		}, 401},
 	}
 	e := newEventsEnv(t, func(h *EventsHandler) {
 		h.Secret, h.SecretHeader, h.SecretQuery = nil, "", ""
-		h.Entra = &EntraOptions{Audience: testAudience, Issuers: []string{testIssuer}, KeysURL: f.srv.URL, Client: f.srv.Client()}
+		h.Entra = &EntraOptions{Audience: testAudience, Issuers: []string{testIssuer}, KeysURL: f.srv.URL, Client: f.srv.Client(),
+			Role: "AzureEventGridSecureWebhookSubscriber"}
 	})
 	body := mustJSON(t, []any{resourceEvent("i", "Microsoft.Resources.ResourceActionSuccess", "Microsoft.Batch/batchAccounts/listKeys/action", batchAcct.ResourceID())})
 	for _, tt := range tests {
