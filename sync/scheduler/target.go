@@ -3,7 +3,6 @@ package scheduler
 import (
 	"cmp"
 	"errors"
-	"hash/maphash"
 	"slices"
 	"strings"
 	"time"
@@ -254,9 +253,6 @@ func indexKey(ref string) string {
 	}
 	return ref
 }
-
-// hashOf is a reference's 64-bit hash under the index's seed.
-func (x *targetIndex) hashOf(ref string) uint64 { return maphash.String(x.seed, indexKey(ref)) }
 
 // keyOf is st's resource id key, path and, for an account of a type with
 // a child (an Event Hubs or Service Bus rule), the key of its parent (the

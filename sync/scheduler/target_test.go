@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // target asks for a targeted sync of ref inside h.act, so the loop has
@@ -144,4 +145,25 @@ func TestTargetWaitsForSubscriptionPause(t *testing.T) {
 	h.none("b's subscription is paused")
 	h.advance(time.Second)
 	h.expect("after the pause", "a", "b")
+}
+
+// TestTargetIndexSmall: the index keeps 8 bytes per account and key, two
+// keys per account (resource id, path), and finds each account by both.
+func TestTargetIndexSmall(t *testing.T) {
+	var accts []Account
+	for i := range 1000 {
+		accts = append(accts, account(fmt.Sprint("acct", i), "s1", "@every 1h"))
+	}
+	h := start(t, Options{}, accts...)
+	for i, a := range accts {
+		if sts := h.s.findTargets(a.Job.Account.ResourceID()); len(sts) != 1 || sts[0].Label() != a.Label {
+			t.Fatalf("account %d by resource id: %d found", i, len(sts))
+		}
+		if sts := h.s.findTargets(a.Job.Path); len(sts) != 1 || sts[0].Label() != a.Label {
+			t.Fatalf("account %d by path: %d found", i, len(sts))
+		}
+	}
+	if n, size := len(h.s.tgt.index.ents), unsafe.Sizeof(indexEntry{}); n != 2*len(accts) || size != 8 {
+		t.Fatalf("%d entries of %d bytes for %d accounts, want 2 of 8 each", n, size, len(accts))
+	}
 }
