@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -91,4 +92,49 @@ func TestEventsOversizedNotRead(t *testing.T) {
 	if w.Code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("status %d, want 413", w.Code)
 	}
+}
+
+// TestEventsFloodHoldsNothing: 20,000 unmanaged, irrelevant and duplicate
+// events leave the id set at its bound, no sync queued and the heap where
+// it was.
+func TestEventsFloodHoldsNothing(t *testing.T) {
+	e := newEventsEnv(t, func(h *EventsHandler) { h.Dedupe, h.MaxEvents = 500, 100 })
+	batch := func(b int) string {
+		evs := make([]any, 100)
+		for i := range evs {
+			n := b*100 + i
+			id := strings.Replace(batchAcct.ResourceID(), "batch1", fmt.Sprint("other", n), 1)
+			switch n % 3 {
+			case 0:
+				evs[i] = resourceEvent(fmt.Sprint("u", n), "Microsoft.Resources.ResourceActionSuccess", regenBatch, id)
+			case 1:
+				evs[i] = resourceEvent(fmt.Sprint("l", n), "Microsoft.Resources.ResourceActionSuccess", "Microsoft.Batch/batchAccounts/listKeys/action", batchAcct.ResourceID())
+			default:
+				evs[i] = resourceEvent(fmt.Sprint("u", n-2), "Microsoft.Resources.ResourceActionSuccess", regenBatch, id)
+			}
+		}
+		return mustJSON(t, evs)
+	}
+	e.post("application/json", batch(0)) // warm up
+	before := heapInUse()
+	for b := 1; b <= 200; b++ {
+		if w := e.post("application/json", batch(b)); w.Code != http.StatusOK {
+			t.Fatalf("batch %d: %d %s", b, w.Code, w.Body)
+		}
+	}
+	after := heapInUse()
+	if len(e.h.seen.set) > 500 || e.sched.TargetsPending() != 0 || e.syncer.calls.Load() != 0 {
+		t.Fatalf("%d ids held (bound 500), %d syncs pending, %d synced", len(e.h.seen.set), e.sched.TargetsPending(), e.syncer.calls.Load())
+	}
+	if grew := int64(after) - int64(before); grew > 1<<20 {
+		t.Fatalf("the heap grew by %d bytes over 20,000 events", grew)
+	}
+}
+
+// heapInUse is the live heap after a collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
 }
