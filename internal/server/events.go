@@ -26,8 +26,8 @@ type EventObserver interface {
 	Event(schema, outcome string)
 }
 
-// Outcomes of a delivery (unauthorized, too_large, malformed, validation,
-// options, busy) and of one event in it (the rest).
+// Outcomes of a delivery (unauthorized, unverifiable, too_large,
+// malformed, validation, options, busy) and of one event in it (the rest).
 const (
 	outUnauthorized = "unauthorized"
 	outTooLarge     = "too_large"
@@ -35,6 +35,7 @@ const (
 	outValidation   = "validation"
 	outOptions      = "options"
 	outBusy         = "busy"
+	outUnverifiable = "unverifiable"
 	outQueued       = "queued"
 	outCoalesced    = "coalesced"
 	outBackoff      = "backoff"
@@ -44,7 +45,7 @@ const (
 )
 
 // EventOutcomes are every outcome label, for /status and the metrics.
-var EventOutcomes = []string{outUnauthorized, outTooLarge, outMalformed, outValidation, outOptions, outBusy,
+var EventOutcomes = [...]string{outUnauthorized, outUnverifiable, outTooLarge, outMalformed, outValidation, outOptions, outBusy,
 	outQueued, outCoalesced, outBackoff, outDuplicate, outIrrelevant, outUnmanaged}
 
 // EventsHandler is the Event Grid webhook: POST delivers events in the
@@ -72,7 +73,7 @@ type EventsHandler struct {
 
 	entra  *entraVerifier
 	seen   *recentIDs
-	counts [12]atomic.Int64 // by EventOutcomes' index
+	counts [len(EventOutcomes)]atomic.Int64 // by EventOutcomes' index
 }
 
 // init prepares the handler; Server.Handler calls it.
@@ -146,10 +147,17 @@ func printable(s string) bool {
 	return true
 }
 
-// refuse answers 401 to an unauthenticated request. Nothing of it is
-// logged but the remote address, at debug: a flood of them must not fill
-// the log.
+// refuse answers 401 to an unauthenticated request, or 503 when no token
+// can be checked for want of the tenant's keys. Nothing of it is logged
+// but the remote address, at debug: a flood of them must not fill the log.
 func (h *EventsHandler) refuse(w http.ResponseWriter, r *http.Request, schema string, err error) {
+	if errors.Is(err, errNoKeys) {
+		h.count(schema, outUnverifiable)
+		h.Logger.Debug("event delivery deferred: no Entra signing key to check its token", "remote", r.RemoteAddr)
+		w.Header().Set("Retry-After", strconv.Itoa(busyRetryAfter))
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": "cannot check tokens now; retry later"})
+		return
+	}
 	h.count(schema, outUnauthorized)
 	h.Logger.Debug("event delivery refused", "remote", r.RemoteAddr, "err", err)
 	w.Header().Set("WWW-Authenticate", `Bearer realm="keysync-events"`)

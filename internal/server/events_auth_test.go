@@ -162,3 +162,27 @@ func TestEventsSecretAndEntra(t *testing.T) {
 		t.Fatalf("both: %d, want 200: %s", w.Code, w.Body)
 	}
 }
+
+// TestEventsEntraKeysUnavailable: while the tenant's keys cannot be
+// fetched, a delivery is answered 503 with Retry-After (Event Grid
+// retries it), not 401 (which it drops).
+func TestEventsEntraKeysUnavailable(t *testing.T) {
+	f := newEntraFixture(t)
+	down := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadGateway) }))
+	t.Cleanup(down.Close)
+	e := newEventsEnv(t, func(h *EventsHandler) {
+		h.Secret, h.SecretHeader, h.SecretQuery = nil, "", ""
+		h.Entra = &EntraOptions{Audience: testAudience, Issuers: []string{testIssuer}, KeysURL: down.URL, Client: down.Client()}
+	})
+	tok := signToken(t, jwt.SigningMethodRS256, f.key, "k1", goodClaims())
+	w := e.post("application/json", "[]", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) })
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("status %d headers %v, want 503 with Retry-After", w.Code, w.Header())
+	}
+	if w := e.post("application/json", "[]"); w.Code != http.StatusUnauthorized {
+		t.Fatalf("without a token: %d, want 401", w.Code)
+	}
+	if c := e.h.Counts(); c[outUnverifiable] != 1 || c[outUnauthorized] != 1 {
+		t.Fatalf("counts %v", c)
+	}
+}

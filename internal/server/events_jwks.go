@@ -31,6 +31,12 @@ const (
 // (and the set was fetched too recently to ask again).
 var errUnknownKey = errors.New("the token's signing key is not one of the tenant's")
 
+// errNoKeys: no signing key is held, the last fetch having failed. No
+// token can be checked: the delivery is answered 503, which Event Grid
+// retries, not 401, which it does not
+// (learn.microsoft.com/azure/event-grid/delivery-and-retry#retry-schedule).
+var errNoKeys = errors.New("the tenant's signing keys could not be fetched")
+
 // jwks is a tenant's signing keys (JSON Web Key Set), fetched on first use
 // and again after jwksMaxAge or when a token names a key not in it (Entra
 // rolls its keys: learn.microsoft.com/entra/identity-platform/signing-key-rollover),
@@ -62,8 +68,11 @@ func (j *jwks) key(ctx context.Context, kid string, now time.Time) (*rsa.PublicK
 	k, ok := j.keys[kid]
 	stale := now.Sub(j.fetched) > jwksMaxAge
 	if (ok && !stale) || now.Sub(j.tried) < jwksMinFetch {
-		if ok {
+		switch {
+		case ok:
 			return k, nil
+		case len(j.keys) == 0:
+			return nil, errNoKeys
 		}
 		return nil, errUnknownKey
 	}
@@ -76,6 +85,9 @@ func (j *jwks) key(ctx context.Context, kid string, now time.Time) (*rsa.PublicK
 	}
 	if k, ok := j.keys[kid]; ok {
 		return k, nil
+	}
+	if len(j.keys) == 0 {
+		return nil, errNoKeys
 	}
 	return nil, errUnknownKey
 }
