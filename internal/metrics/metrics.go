@@ -32,6 +32,7 @@ type Metrics struct {
 	vaultUp     prometheus.Gauge
 	discovered  *prometheus.GaugeVec
 	discoveries *prometheus.CounterVec
+	events      eventMetrics
 }
 
 // New registers every metric, with the build info set.
@@ -65,6 +66,8 @@ func New(version string) *Metrics {
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keysync_build_info",
 		Help: "keysync's version and Go version; always 1."}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
+	m.events = newEventMetrics()
+	m.reg.MustRegister(m.events.collectors()...)
 	m.accountReg.MustRegister(m.accounts)
 	m.reg.MustRegister(m.duration, m.arm, m.vault, m.logins, m.renewals, m.tokens, m.syncReqs, m.connRefused, m.vaultUp, m.discovered, m.discoveries, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

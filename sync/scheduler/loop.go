@@ -24,6 +24,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case <-timer.C():
 		case <-s.trigger:
 			s.forceAll()
+		case <-s.tgt.wake:
 		case r := <-s.reloads:
 			s.apply(r, s.clock.Now())
 		case f := <-s.done:
@@ -41,10 +42,10 @@ func (s *Scheduler) turn(ctx context.Context, now time.Time) time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.skipTicks(now)
+	wake := s.promoteTargets(now, now.Add(heartbeat))
 	s.dispatchDue(ctx, now)
 	s.late.advance(now)
 	s.late.publish(now, &s.overdue)
-	wake := now.Add(heartbeat)
 	if st := s.busy.top(); st != nil {
 		wake = earliest(wake, st.sched.at.time())
 	}

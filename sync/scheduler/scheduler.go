@@ -156,6 +156,8 @@ type Scheduler struct {
 	// full holds the accounts that still owe the requested full sync.
 	full map[*state]fullStep
 	late lateSet
+	// tgt holds the targeted syncs (target.go).
+	tgt targets
 
 	// Published for readers that must not wait for the loop.
 	listing atomic.Pointer[[]*state] // every account, by label
@@ -193,7 +195,7 @@ func New(opts Options, syncer Syncer, accounts []Account) *Scheduler {
 		opts: opts, log: opts.Logger, clock: opts.Clock, syncer: syncer,
 		trigger: make(chan struct{}, 1), reloads: make(chan reload), done: make(chan finished),
 		paused: map[string]time.Time{}, full: map[*state]fullStep{},
-		idle: newQueue(schedSlot), busy: newQueue(schedSlot), late: newLateSet(),
+		idle: newQueue(schedSlot), busy: newQueue(schedSlot), late: newLateSet(), tgt: newTargets(),
 	}
 	now := s.clock.Now()
 	s.mu.Lock()

@@ -119,6 +119,7 @@ func (s *Scheduler) settle(f finished, now time.Time) {
 		delete(s.full, st)
 		s.fullDone()
 	}
+	s.settleTarget(st, f.res, now)
 	if st.removed {
 		return // removed by a reload while it ran
 	}
