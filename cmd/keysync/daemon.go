@@ -70,6 +70,7 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	}
 	d.estate = newEstate(cfg, p, d.daemonRunner(p.runner))
 	d.sched = scheduler.New(schedulerOptions(cfg, log, d.metrics), d.estate.runner, p.accounts)
+	d.metrics.SetEstate(d.sched)
 	d.sched.SetTargeting(cfg.Events.Window.Duration, cfg.Events.Queue)
 	d.probe = server.NewVaultProbe(p.sink.Check, vaultProbeInterval, log)
 	d.probe.Observe = d.metrics.VaultUp

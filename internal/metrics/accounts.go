@@ -1,112 +1,72 @@
 package metrics
 
 import (
-	"math"
-	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/keysync/keysync/sync/runner"
+	"github.com/keysync/keysync/sync/scheduler"
 )
 
-// outcomes are the results keysync_sync_total counts in place, by index;
-// another result (none today) goes to an account's other map.
+// outcomes are the results keysync_sync_total counts, by index.
 var outcomes = runner.Outcomes
 
-// outcomeIndex is the index in outcomes of result, or -1.
-func outcomeIndex(result string) int { return runner.OutcomeIndex(result) }
-
-// Which of an account's gauges and counters have a series: a counter
-// has one from its first increment, a gauge from its first Set.
-const (
-	hasLastSuccess uint32 = 1 << iota
-	hasBackoff
-	hasSkipped
-	hasRotation
-)
-
-// account is one account label's series, held as plain numbers: the
-// estate can hold 100,000 accounts, and a client_golang vector keeps
-// several hundred bytes per series (label pairs, a created timestamp, a
-// hash map entry) where these keep four or eight. A 32-bit count of one
-// account's syncs of one result lasts millennia at a sync a minute.
-type account struct {
-	syncs   [len(outcomes)]atomic.Uint32
-	has     atomic.Uint32
-	skipped atomic.Uint32
-	// Unix seconds, which fit 32 bits until 2106; the backoff is a
-	// float32's bits. The account then fits 64 bytes, not 80.
-	lastSuccess  atomic.Uint32
-	lastRotation atomic.Uint32
-	backoff      atomic.Uint32
-	// other counts results not in outcomes (none today).
-	other atomic.Pointer[otherResults]
+// Estate is where the per-account series come from: the daemon's
+// scheduler, which keeps each account's tallies beside its state
+// (scheduler.EachAccount). Accounts that share a label come one after
+// another and are counted as one series.
+type Estate interface {
+	EachAccount(f func(*scheduler.AccountSeries))
 }
 
-// otherResults counts results not in outcomes; mu guards n.
-type otherResults struct {
-	mu sync.Mutex
-	n  map[string]uint64
-}
-
-// accounts is a prometheus.Collector of the per-account series. Readers
-// of a known account take mu shared; adding or removing one takes it
-// whole, as does nothing else.
+// accounts is a prometheus.Collector of the per-account series, read from
+// the estate at each scrape: it keeps nothing per account.
 type accounts struct {
 	syncs, lastSuccess, backoff, skipped, rotations *prometheus.Desc
 	help                                            map[string]string // by metric name
-	mu                                              sync.RWMutex
-	byLabel                                         map[string]*account
+	estate                                          atomic.Pointer[Estate]
 }
 
-// get returns label's account, adding it if new.
-func (as *accounts) get(label string) *account {
-	as.mu.RLock()
-	a := as.byLabel[label]
-	as.mu.RUnlock()
-	if a != nil {
-		return a
-	}
-	as.mu.Lock()
-	defer as.mu.Unlock()
-	if a = as.byLabel[label]; a == nil {
-		a = &account{}
-		as.byLabel[label] = a
-	}
-	return a
-}
-
-// synced counts a sync of result for label.
-func (as *accounts) synced(label, result string) {
-	a := as.get(label)
-	if i := outcomeIndex(result); i >= 0 {
-		a.syncs[i].Add(1)
+// each calls f with each label's series, those of accounts sharing it
+// merged: counts added, the latest times and the longest backoff kept.
+func (as *accounts) each(f func(*scheduler.AccountSeries)) {
+	src := as.estate.Load()
+	if src == nil {
 		return
 	}
-	o := a.other.Load()
-	if o == nil {
-		a.other.CompareAndSwap(nil, &otherResults{n: map[string]uint64{}})
-		o = a.other.Load()
+	var cur scheduler.AccountSeries
+	have := false
+	(*src).EachAccount(func(a *scheduler.AccountSeries) {
+		if have && a.Label == cur.Label {
+			merge(&cur, a)
+			return
+		}
+		if have {
+			f(&cur)
+		}
+		cur, have = *a, true
+	})
+	if have {
+		f(&cur)
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.n[result]++
 }
 
-// set stores v in the field of label's account and marks its series.
-func (as *accounts) set(label string, flag uint32, set func(*account)) {
-	a := as.get(label)
-	set(a)
-	a.has.Or(flag)
-}
-
-// remove drops every series of label.
-func (as *accounts) remove(label string) {
-	as.mu.Lock()
-	defer as.mu.Unlock()
-	delete(as.byLabel, label)
+func merge(into, a *scheduler.AccountSeries) {
+	for i := range into.Syncs {
+		into.Syncs[i] += a.Syncs[i]
+	}
+	into.Skipped += a.Skipped
+	into.Finished = into.Finished || a.Finished
+	into.Backoff = max(into.Backoff, a.Backoff)
+	if a.LastSuccess.After(into.LastSuccess) {
+		into.LastSuccess = a.LastSuccess
+	}
+	if a.LastRotation.After(into.LastRotation) {
+		into.LastRotation = a.LastRotation
+	}
 }
 
 // Describe sends the descriptors of the per-account metrics.
@@ -116,13 +76,9 @@ func (as *accounts) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect sends every account's series, as the vectors they replace did.
+// Collect sends every label's series.
 func (as *accounts) Collect(ch chan<- prometheus.Metric) {
-	as.mu.RLock()
-	defer as.mu.RUnlock()
-	for label, a := range as.byLabel {
-		as.collect(ch, label, a)
-	}
+	as.each(func(a *scheduler.AccountSeries) { as.collect(ch, a) })
 }
 
 var (
@@ -137,40 +93,29 @@ var (
 	}()
 )
 
-// collect sends one account's series; the account label pair is made once
+// collect sends one label's series; the account label pair is made once
 // for them all.
-func (as *accounts) collect(ch chan<- prometheus.Metric, label string, a *account) {
+func (as *accounts) collect(ch chan<- prometheus.Metric, a *scheduler.AccountSeries) {
+	label := a.Label
 	pair := []*dto.LabelPair{{Name: &accountLabel, Value: &label}}
 	for i := range outcomes {
-		if n := a.syncs[i].Load(); n > 0 {
+		if n := a.Syncs[i]; n > 0 {
 			ch <- &series{desc: as.syncs, labels: []*dto.LabelPair{pair[0], resultPairs[i]}, counter: true, value: float64(n)}
 		}
 	}
-	as.collectOther(ch, pair[0], a)
-	has := a.has.Load()
-	send := func(flag uint32, desc *prometheus.Desc, counter bool, v float64) {
-		if has&flag != 0 {
+	send := func(has bool, desc *prometheus.Desc, counter bool, v float64) {
+		if has {
 			ch <- &series{desc: desc, labels: pair, counter: counter, value: v}
 		}
 	}
-	send(hasLastSuccess, as.lastSuccess, false, float64(a.lastSuccess.Load()))
-	send(hasBackoff, as.backoff, false, float64(math.Float32frombits(a.backoff.Load())))
-	send(hasSkipped, as.skipped, true, float64(a.skipped.Load()))
-	send(hasRotation, as.rotations, false, float64(a.lastRotation.Load()))
+	send(!a.LastSuccess.IsZero(), as.lastSuccess, false, unixSeconds(a.LastSuccess))
+	send(a.Finished, as.backoff, false, a.Backoff.Seconds())
+	send(a.Skipped > 0, as.skipped, true, float64(a.Skipped))
+	send(!a.LastRotation.IsZero(), as.rotations, false, unixSeconds(a.LastRotation))
 }
 
-// collectOther sends the counts of results not in outcomes.
-func (as *accounts) collectOther(ch chan<- prometheus.Metric, pair *dto.LabelPair, a *account) {
-	o := a.other.Load()
-	if o == nil {
-		return
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for result, n := range o.n {
-		ch <- &series{desc: as.syncs, labels: []*dto.LabelPair{pair, {Name: &resultLabel, Value: &result}}, counter: true, value: float64(n)}
-	}
-}
+// unixSeconds is t in whole Unix seconds, as the series give times.
+func unixSeconds(t time.Time) float64 { return float64(t.Unix()) }
 
 // series is one sample of a scrape: made while it runs and dropped after.
 type series struct {

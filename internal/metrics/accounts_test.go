@@ -1,38 +1,58 @@
 package metrics
 
 import (
-	"errors"
-	"fmt"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/keysync/keysync/sync/plan"
 	"github.com/keysync/keysync/sync/runner"
+	"github.com/keysync/keysync/sync/scheduler"
 )
 
+// estate is a fixed list of accounts' series, as the scheduler gives them
+// (by label).
+type estate []scheduler.AccountSeries
+
+func (e estate) EachAccount(f func(*scheduler.AccountSeries)) {
+	for i := range e {
+		a := e[i]
+		f(&a)
+	}
+}
+
+// acct makes an account's series: syncs by outcome name.
+func acct(label string, syncs map[string]uint32, finished bool, backoff time.Duration, skipped uint32, success, rotation time.Time) scheduler.AccountSeries {
+	a := scheduler.AccountSeries{Label: label, Finished: finished, Backoff: backoff, Skipped: skipped, LastSuccess: success, LastRotation: rotation}
+	for name, n := range syncs {
+		a.Syncs[runner.OutcomeIndex(name)] = n
+	}
+	return a
+}
+
 // TestAccountSeries: the per-account series read as the client_golang
-// vectors they replace did: a counter from its first increment, a gauge
-// from its first Set, every series of an account gone after Removed.
+// vectors they replaced did: a counter from its first count, a gauge once
+// set (the backoff once a sync finished); two accounts that share a label
+// are one series (counts added, the latest time); an account that never
+// synced has none.
 func TestAccountSeries(t *testing.T) {
 	m := New("test")
 	now := time.Unix(1700000000, 0)
-	m.Synced("a", runner.Result{Change: plan.Change{Action: plan.Create}}, now)
-	m.Synced("a", runner.Result{}, now.Add(time.Hour))
-	m.Synced("a", runner.Result{}, now.Add(2*time.Hour))
-	m.Backoff("a", 0)
-	m.Synced("b", runner.Result{Err: errors.New("boom")}, now)
-	m.Backoff("b", 90*time.Second)
-	m.Skipped("b")
-	m.Synced("c", runner.Result{Change: plan.Change{Action: plan.Update, Rotation: plan.RotationPlan{Regenerate: "key2"}}}, now)
+	var never time.Time
+	m.SetEstate(estate{
+		acct("a", map[string]uint32{"create": 1, "unchanged": 1}, true, 0, 0, now.Add(time.Hour), never),
+		acct("a", map[string]uint32{"unchanged": 1}, true, 0, 0, now.Add(2*time.Hour), never),
+		acct("b", map[string]uint32{"failed": 1}, true, 90*time.Second, 1, never, never),
+		acct("c", map[string]uint32{"update": 1}, true, 0, 0, now, now),
+		acct("d", nil, false, 0, 0, never, never),
+	})
 	want := `
 # HELP keysync_account_backoff_seconds Current retry delay of an account after a transient failure; 0 when healthy.
 # TYPE keysync_account_backoff_seconds gauge
 keysync_account_backoff_seconds{account="a"} 0
 keysync_account_backoff_seconds{account="b"} 90
+keysync_account_backoff_seconds{account="c"} 0
 # HELP keysync_last_rotation_timestamp_seconds Unix time of the account's last key rotation (regenerate and Vault write) by keysync.
 # TYPE keysync_last_rotation_timestamp_seconds gauge
 keysync_last_rotation_timestamp_seconds{account="c"} 1.7e+09
@@ -55,67 +75,8 @@ keysync_ticks_skipped_total{account="b"} 1
 	if err := testutil.GatherAndCompare(m.gatherers(), strings.NewReader(want), names...); err != nil {
 		t.Fatal(err)
 	}
-	m.Removed("b")
-	m.Removed("c")
-	if n := testutil.CollectAndCount(m.accounts); n != 4 {
-		t.Fatalf("after removing b and c: %d series, want a's 4", n)
-	}
-}
-
-// TestOutcomesCoverActions: every action the runner reports is counted in
-// place, not in the fallback map.
-func TestOutcomesCoverActions(t *testing.T) {
-	for a := plan.Unchanged; a <= plan.Delete; a++ {
-		if outcomeIndex(a.String()) < 0 {
-			t.Errorf("action %s is not in outcomes", a)
-		}
-	}
-	if outcomeIndex("failed") < 0 {
-		t.Error("failed is not in outcomes")
-	}
-}
-
-// BenchmarkAccountSeries reports the heap the per-account series of a
-// steady estate keep: four series per account (two results, last success,
-// backoff).
-func BenchmarkAccountSeries(b *testing.B) {
-	const n = 10000
-	labels := make([]string, n)
-	for i := range labels {
-		labels[i] = fmt.Sprintf("account%d", i)
-	}
-	now := time.Now()
-	var bytes float64
-	for b.Loop() {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		m := New("bench")
-		for _, l := range labels {
-			m.Synced(l, runner.Result{Change: plan.Change{Action: plan.Create}}, now)
-			m.Synced(l, runner.Result{}, now)
-			m.Backoff(l, 0)
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		bytes = float64(after.HeapAlloc-before.HeapAlloc) / n
-		runtime.KeepAlive(m)
-	}
-	b.ReportMetric(bytes, "heap-B/account")
-}
-
-// TestOtherResult: a result outside the known outcomes is still counted,
-// under its own name.
-func TestOtherResult(t *testing.T) {
-	m := New("test")
-	m.accounts.synced("d", "action(99)")
-	m.accounts.synced("d", "action(99)")
-	want := `
-# HELP keysync_sync_total Account syncs by outcome: create, update, unchanged, adopt, repair-metadata, mark, delete, refused, failed.
-# TYPE keysync_sync_total counter
-keysync_sync_total{account="d",result="action(99)"} 2
-`
-	if err := testutil.GatherAndCompare(m.gatherers(), strings.NewReader(want), "keysync_sync_total"); err != nil {
-		t.Fatal(err)
+	m.SetEstate(estate{acct("a", map[string]uint32{"unchanged": 1}, true, 0, 0, now, never)})
+	if n := testutil.CollectAndCount(m.accounts); n != 3 {
+		t.Fatalf("after b, c and d went: %d series, want a's 3", n)
 	}
 }

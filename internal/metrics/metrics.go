@@ -5,7 +5,6 @@
 package metrics
 
 import (
-	"math"
 	"runtime"
 	"time"
 
@@ -82,7 +81,6 @@ func newAccounts() *accounts {
 		return prometheus.NewDesc(o.Name, o.Help, labels, nil)
 	}
 	as := &accounts{
-		byLabel: map[string]*account{},
 		syncs: desc(prometheus.Opts{Name: "keysync_sync_total",
 			Help: "Account syncs by outcome: create, update, unchanged, adopt, repair-metadata, mark, delete, refused, failed."}, "account", "result"),
 		lastSuccess: desc(prometheus.Opts{Name: "keysync_last_success_timestamp_seconds",
@@ -98,36 +96,14 @@ func newAccounts() *accounts {
 	return as
 }
 
-// Synced records a finished sync.
-func (m *Metrics) Synced(label string, res runner.Result, now time.Time) {
-	m.accounts.synced(label, runner.Outcome(res))
+// Synced records a finished sync; the per-account series come from the
+// estate (SetEstate).
+func (m *Metrics) Synced(_ string, res runner.Result, _ time.Time) {
 	m.duration.Observe(res.Duration.Seconds())
-	if res.Err == nil {
-		m.accounts.set(label, hasLastSuccess, func(a *account) { a.lastSuccess.Store(unixSeconds(now)) })
-		if res.Change.Rotation.Regenerate != "" {
-			m.accounts.set(label, hasRotation, func(a *account) { a.lastRotation.Store(unixSeconds(now)) })
-		}
-	}
 }
 
-// Skipped records a tick skipped because a sync was still running.
-func (m *Metrics) Skipped(label string) {
-	m.accounts.set(label, hasSkipped, func(a *account) { a.skipped.Add(1) })
-}
-
-// Backoff records an account's current retry delay.
-func (m *Metrics) Backoff(label string, wait time.Duration) {
-	m.accounts.set(label, hasBackoff, func(a *account) { a.backoff.Store(math.Float32bits(float32(wait.Seconds()))) })
-}
-
-// unixSeconds is t in Unix seconds, 0 before 1970 and the largest 32-bit
-// value after 2106.
-func unixSeconds(t time.Time) uint32 {
-	return uint32(min(max(t.Unix(), 0), math.MaxUint32))
-}
-
-// Removed drops an account's series after a reload removed it.
-func (m *Metrics) Removed(label string) { m.accounts.remove(label) }
+// SetEstate makes e the source of the per-account series.
+func (m *Metrics) SetEstate(e Estate) { m.accounts.estate.Store(&e) }
 
 // ARMResponse counts one request to ARM.
 func (m *Metrics) ARMResponse(code string) { m.arm.WithLabelValues(code).Inc() }

@@ -2,18 +2,18 @@ package metrics
 
 import (
 	"bufio"
-	"cmp"
 	"compress/gzip"
 	"io"
 	"math"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/keysync/keysync/sync/scheduler"
 )
 
 // Handler serves the metrics in the Prometheus exposition format. In the
@@ -77,34 +77,23 @@ func acceptsGzip(header string) bool {
 	return false
 }
 
-// labelled is one account in a scrape's snapshot.
-type labelled struct {
-	label string
-	a     *account
-}
-
-// snapshot lists the accounts by label; the map is locked only while it
-// is copied (24 bytes an account), never while the scrape is written.
-func (as *accounts) snapshot() []labelled {
-	as.mu.RLock()
-	out := make([]labelled, 0, len(as.byLabel))
-	for label, a := range as.byLabel {
-		out = append(out, labelled{label, a})
-	}
-	as.mu.RUnlock()
-	slices.SortFunc(out, func(x, y labelled) int { return cmp.Compare(x.label, y.label) })
-	return out
-}
-
-// writeText writes every per-account family in the text format.
+// writeText writes every per-account family in the text format, each in
+// one pass over the estate.
 func (as *accounts) writeText(w *bufio.Writer) {
-	list := as.snapshot()
 	t := textWriter{w: w, help: as.help}
-	t.family(list, "keysync_account_backoff_seconds", "gauge", hasBackoff, func(a *account) float64 { return float64(math.Float32frombits(a.backoff.Load())) })
-	t.family(list, "keysync_last_rotation_timestamp_seconds", "gauge", hasRotation, func(a *account) float64 { return float64(a.lastRotation.Load()) })
-	t.family(list, "keysync_last_success_timestamp_seconds", "gauge", hasLastSuccess, func(a *account) float64 { return float64(a.lastSuccess.Load()) })
-	t.syncs(list)
-	t.family(list, "keysync_ticks_skipped_total", "counter", hasSkipped, func(a *account) float64 { return float64(a.skipped.Load()) })
+	t.family(as, "keysync_account_backoff_seconds", "gauge", func(a *scheduler.AccountSeries) (float64, bool) {
+		return a.Backoff.Seconds(), a.Finished
+	})
+	t.family(as, "keysync_last_rotation_timestamp_seconds", "gauge", func(a *scheduler.AccountSeries) (float64, bool) {
+		return unixSeconds(a.LastRotation), !a.LastRotation.IsZero()
+	})
+	t.family(as, "keysync_last_success_timestamp_seconds", "gauge", func(a *scheduler.AccountSeries) (float64, bool) {
+		return unixSeconds(a.LastSuccess), !a.LastSuccess.IsZero()
+	})
+	t.syncs(as)
+	t.family(as, "keysync_ticks_skipped_total", "counter", func(a *scheduler.AccountSeries) (float64, bool) {
+		return float64(a.Skipped), a.Skipped > 0
+	})
 }
 
 // textWriter writes samples, each family's HELP and TYPE before its first.
@@ -114,47 +103,37 @@ type textWriter struct {
 	buf  []byte
 }
 
-// family writes one series per account that has it.
-func (t *textWriter) family(list []labelled, name, typ string, flag uint32, value func(*account) float64) {
+// family writes one series per label that has it.
+func (t *textWriter) family(as *accounts, name, typ string, value func(*scheduler.AccountSeries) (float64, bool)) {
 	started := false
-	for _, l := range list {
-		if l.a.has.Load()&flag == 0 {
-			continue
+	as.each(func(a *scheduler.AccountSeries) {
+		v, ok := value(a)
+		if !ok {
+			return
 		}
 		if !started {
 			t.header(name, typ)
 			started = true
 		}
-		t.sample(name, l.label, "", value(l.a))
-	}
+		t.sample(name, a.Label, "", v)
+	})
 }
 
-// syncs writes keysync_sync_total: one series per account and result.
-func (t *textWriter) syncs(list []labelled) {
+// syncs writes keysync_sync_total: one series per label and result.
+func (t *textWriter) syncs(as *accounts) {
 	const name = "keysync_sync_total"
 	started := false
-	start := func() {
-		if !started {
-			t.header(name, "counter")
-			started = true
-		}
-	}
-	for _, l := range list {
+	as.each(func(a *scheduler.AccountSeries) {
 		for i := range outcomes {
-			if n := l.a.syncs[i].Load(); n > 0 {
-				start()
-				t.sample(name, l.label, outcomes[i], float64(n))
+			if n := a.Syncs[i]; n > 0 {
+				if !started {
+					t.header(name, "counter")
+					started = true
+				}
+				t.sample(name, a.Label, outcomes[i], float64(n))
 			}
 		}
-		if o := l.a.other.Load(); o != nil {
-			o.mu.Lock()
-			for result, n := range o.n {
-				start()
-				t.sample(name, l.label, result, float64(n))
-			}
-			o.mu.Unlock()
-		}
-	}
+	})
 }
 
 // header writes a family's HELP and TYPE lines.

@@ -15,9 +15,6 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-
-	"github.com/keysync/keysync/sync/plan"
-	"github.com/keysync/keysync/sync/runner"
 )
 
 // scrape GETs the handler with the headers given and returns the body,
@@ -77,14 +74,13 @@ func textOf(t *testing.T, mfs map[string]*dto.MetricFamily) map[string]string {
 func TestTextScrapeMatchesTheRegistry(t *testing.T) {
 	m := New("test")
 	now := time.Unix(1700000000, 0)
-	for _, label := range []string{"plain", `quo"te`, `back\slash`, "line\nfeed"} {
-		m.Synced(label, runner.Result{Change: plan.Change{Action: plan.Create}}, now)
-		m.Synced(label, runner.Result{}, now)
-		m.Backoff(label, 1500*time.Millisecond)
+	var e estate
+	for _, label := range []string{"back\\slash", "line\nfeed", "plain", `quo"te`} {
+		e = append(e, acct(label, map[string]uint32{"create": 1, "unchanged": 1}, true, 1500*time.Millisecond, 0, now, time.Time{}))
 	}
-	m.Skipped("plain")
-	m.accounts.synced("plain", "action(99)")
-	m.Synced("rot", runner.Result{Change: plan.Change{Rotation: plan.RotationPlan{Regenerate: "key1"}}}, now)
+	e[2].Skipped = 1
+	e = append(e, acct("rot", map[string]uint32{"update": 1}, true, 0, 0, now, now))
+	m.SetEstate(e)
 	m.ARMResponse("200")
 	gathered, err := m.gatherers().Gather()
 	if err != nil {
@@ -123,12 +119,11 @@ func TestTextScrapeMatchesTheRegistry(t *testing.T) {
 func BenchmarkScrape(b *testing.B) {
 	m := New("bench")
 	now := time.Now()
-	for i := range 10_000 {
-		label := "account" + strconv.Itoa(i)
-		m.Synced(label, runner.Result{Change: plan.Change{Action: plan.Create}}, now)
-		m.Synced(label, runner.Result{}, now)
-		m.Backoff(label, 0)
+	e := make(estate, 10_000)
+	for i := range e {
+		e[i] = acct("account"+strconv.Itoa(i), map[string]uint32{"create": 1, "unchanged": 1}, true, 0, 0, now, time.Time{})
 	}
+	m.SetEstate(e)
 	for name, accept := range map[string]string{"text": "text/plain", "protobuf": "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"} {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()

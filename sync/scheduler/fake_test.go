@@ -166,16 +166,11 @@ func (f *fakeSyncer) started() []string {
 
 // recorder is an Observer that remembers what it heard.
 type recorder struct {
-	mu      sync.Mutex
-	synced  []string
-	skipped map[string]int
-	removed []string
-	backoff map[string]time.Duration
+	mu     sync.Mutex
+	synced []string
 }
 
-func newRecorder() *recorder {
-	return &recorder{skipped: map[string]int{}, backoff: map[string]time.Duration{}}
-}
+func newRecorder() *recorder { return &recorder{} }
 
 func (r *recorder) Synced(label string, _ runner.Result, _ time.Time) {
 	r.mu.Lock()
@@ -183,28 +178,14 @@ func (r *recorder) Synced(label string, _ runner.Result, _ time.Time) {
 	r.synced = append(r.synced, label)
 }
 
-func (r *recorder) Skipped(label string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.skipped[label]++
-}
-
-func (r *recorder) Backoff(label string, wait time.Duration) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.backoff[label] = wait
-}
-
-func (r *recorder) Removed(label string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.removed = append(r.removed, label)
-}
-
-func (r *recorder) skips(label string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.skipped[label]
+// seriesOf is the series EachAccount gives of label's account.
+func seriesOf(s *Scheduler, label string) (out AccountSeries, ok bool) {
+	s.EachAccount(func(a *AccountSeries) {
+		if a.Label == label {
+			out, ok = *a, true
+		}
+	})
+	return out, ok
 }
 
 func (r *recorder) syncedList() []string {
@@ -217,16 +198,4 @@ func (c *fakeClock) timerCount() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.timers)
-}
-
-func (r *recorder) removedList() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.removed...)
-}
-
-func (r *recorder) backoffOf(label string) time.Duration {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.backoff[label]
 }

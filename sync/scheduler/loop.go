@@ -61,7 +61,7 @@ func (s *Scheduler) skipTicks(now time.Time) {
 	for st := s.busy.top(); st != nil && st.sched.at <= stampOf(now); st = s.busy.top() {
 		st.nextTick = stampOf(st.next(now))
 		s.busy.add(st, after(st.nextTick.time(), now))
-		s.opts.Observer.Skipped(st.Label())
+		st.counts.skipped.Add(1)
 		s.log.Debug("tick skipped: previous sync still running", "account", st.Label())
 		s.publishStatus(st)
 	}

@@ -74,8 +74,8 @@ func TestLoopNoOverlapCountsSkippedTicks(t *testing.T) {
 	for i := 1; i <= 2; i++ {
 		h.advance(time.Minute)
 		h.none("a tick during a sync")
-		if n := h.obs.skips("a"); n != i {
-			t.Fatalf("%d skipped ticks counted after %d, want %d", n, i, i)
+		if a, _ := seriesOf(h.s, "a"); int(a.Skipped) != i {
+			t.Fatalf("%d skipped ticks counted after %d, want %d", a.Skipped, i, i)
 		}
 	}
 	h.answer(c, nil)
@@ -123,8 +123,8 @@ func TestLoopTriggerDuringSyncRunsOnceMore(t *testing.T) {
 func TestLoopBackoffNeverSoonerThanRetryAfter(t *testing.T) {
 	h := start(t, Options{SyncOnStart: true}, account("a", "s1", "@hourly"))
 	h.answer(h.next(), failure{Transient: true, RetryAfter: 2 * time.Minute, Code: "TooManyRequests"})
-	if w := h.obs.backoffOf("a"); w != 2*time.Minute {
-		t.Fatalf("backoff reported %v, want Retry-After's 2m over the 30s backoff", w)
+	if a, _ := seriesOf(h.s, "a"); a.Backoff != 2*time.Minute || !a.Finished {
+		t.Fatalf("backoff reported %v, want Retry-After's 2m over the 30s backoff", a.Backoff)
 	}
 	h.advance(time.Minute)
 	h.act(func() { h.s.TriggerAll() })
@@ -214,8 +214,8 @@ func TestLoopReloadAddsAndRemoves(t *testing.T) {
 	if got := h.obs.syncedList(); slices.Contains(got, "b") || len(got) != 2 {
 		t.Fatalf("synced %v; the removed b must not count", got)
 	}
-	if got := h.obs.removedList(); !slices.Equal(got, []string{"b"}) || len(h.s.Status(t0)) != 2 {
-		t.Fatalf("removed %v, status of %d accounts; want b removed, two left", got, len(h.s.Status(t0)))
+	if _, ok := seriesOf(h.s, "b"); ok || len(h.s.Status(t0)) != 2 {
+		t.Fatalf("b has series: %t, status of %d accounts; want b removed, two left", ok, len(h.s.Status(t0)))
 	}
 	h.advance(time.Hour)
 	h.expect("at the next tick", "a", "c")

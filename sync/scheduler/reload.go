@@ -101,7 +101,6 @@ func (s *Scheduler) update(st *state, a *held, offset time.Duration, now time.Ti
 // but is not counted; s.mu is held.
 func (s *Scheduler) remove(st *state) {
 	st.removed = true
-	s.opts.Observer.Removed(st.Label())
 	delete(s.full, st)
 	leave(&st.sched)
 	s.late.drop(st)

@@ -106,12 +106,10 @@ func (a Account) id() accountID { return idOf(a.key()) }
 // subOf is the account's subscription as pauses are keyed: lower case.
 func subOf(h *held) string { return strings.ToLower(h.Shared().Account.SubscriptionID) }
 
-// Observer hears what the scheduler does; the metrics implement it.
+// Observer hears each finished sync; the metrics implement it (their
+// per-account series come from EachAccount).
 type Observer interface {
 	Synced(label string, res runner.Result, now time.Time)
-	Skipped(label string)
-	Backoff(label string, wait time.Duration)
-	Removed(label string)
 }
 
 // Options configures a Scheduler.
@@ -295,6 +293,3 @@ func (s *Scheduler) Overdue(time.Time) []string {
 type nopObserver struct{}
 
 func (nopObserver) Synced(string, runner.Result, time.Time) {}
-func (nopObserver) Skipped(string)                          {}
-func (nopObserver) Backoff(string, time.Duration)           {}
-func (nopObserver) Removed(string)                          {}

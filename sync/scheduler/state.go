@@ -38,6 +38,7 @@ type state struct {
 	running   bool
 	force     bool
 	removed   bool // by a reload
+	counts    counts
 	// failure names the current failure (nil when healthy), so that a
 	// failure is logged when it starts or changes, not at every tick. A
 	// pointer, not a string, keeps the state in 144 bytes.
@@ -124,6 +125,7 @@ func (s *Scheduler) settle(f finished, now time.Time) {
 		return // removed by a reload while it ran
 	}
 	last := record(st, f.res, now)
+	st.counts.synced(f.res)
 	s.opts.Observer.Synced(st.Label(), f.res, now)
 	s.decide(st, f.res, now)
 	s.idle.add(st, st.due(s.paused[st.sub()]))
@@ -143,13 +145,13 @@ func (s *Scheduler) decide(st *state, res runner.Result, now time.Time) {
 		st.ref, st.succeeded = stampOf(now), true
 		delete(s.paused, credentialKey)
 		s.late.track(st)
-		s.opts.Observer.Backoff(st.Label(), 0)
+		st.counts.setBackoff(0)
 		logSuccess(log, res)
 	case fault.Transient(res.Err):
 		s.backoff(st, res, now, log)
 	default:
 		st.failures, st.retryAt = 0, 0
-		s.opts.Observer.Backoff(st.Label(), 0)
+		st.counts.setBackoff(0)
 		s.changeCondition(st, "permanent "+errorCode(res.Err), func() {
 			log.Error("sync failed; waiting for the next scheduled tick", "err", res.Err, "next", st.nextTick.time().Format(time.RFC3339))
 		})
@@ -170,7 +172,7 @@ func (s *Scheduler) backoff(st *state, res runner.Result, now time.Time, log *sl
 		wait = s.credentialBackoff(now, wait)
 	}
 	st.retryAt, st.notBefore = stampOf(now.Add(wait)), stampOf(now.Add(ra))
-	s.opts.Observer.Backoff(st.Label(), wait)
+	st.counts.setBackoff(wait)
 	code := errorCode(res.Err)
 	if code == throttleCode && ra > 0 {
 		k := st.sub()
