@@ -65,6 +65,7 @@ type Emulator struct {
 	latency   time.Duration
 	reqSeq    int
 	disc      discoveryState
+	lro       lroState
 
 	server  *http.Server
 	ln      net.Listener
