@@ -82,18 +82,20 @@ type pendingRecord struct {
 // decideRotation decides, from what the sink holds and the keys fetched,
 // what each pair does. A first sync records a baseline (the pair's first
 // key active, no regeneration). A recorded regeneration whose key changed
-// is completed. Otherwise the first pair whose period has passed, and
-// whose inactive key was not regenerated (nor recorded as about to be)
-// within the grace, regenerates that key; one key per sync.
+// is completed. Otherwise, of the pairs whose period has passed and whose
+// inactive key was not regenerated (nor recorded as about to be) within
+// the grace, the one rotated longest ago regenerates that key: one key per
+// sync, and no pair starves another.
 func decideRotation(cur sinks.State, fields secret.Fields, p Rotation, now time.Time) RotationPlan {
 	pairs := p.pairs()
 	rp := RotationPlan{Active: map[string]string{}, Meta: rotationMeta(cur.Metadata, pairs)}
 	rec, hasRec := readRecord(cur.Metadata, pairs)
 	done := hasRec && keyChanged(cur.Data, fields, rec.key)
+	var next *Pair
 	for _, pair := range pairs {
 		active := activeOf(cur.Data, pair)
 		rp.Active[pair.Active] = active
-		_, err := time.Parse(time.RFC3339, cur.Metadata[pair.at()])
+		last, err := time.Parse(time.RFC3339, cur.Metadata[pair.at()])
 		switch {
 		case !cur.Exists || err != nil:
 			rp.Meta[pair.at()] = stamp(now)
@@ -101,20 +103,27 @@ func decideRotation(cur sinks.State, fields secret.Fields, p Rotation, now time.
 			rp.Completed = rec.key
 			rp.Active[pair.Active] = rec.key
 			rp.Meta[pair.at()], rp.Meta[keyAt(rec.key)] = stamp(rec.at), stamp(rec.at)
-		case rp.Regenerate == "" && due(cur.Metadata, pair, active, rec, p, now):
-			other := pair.other(active)
-			rp.Regenerate, rp.Active[pair.Active] = other, other
-			rp.Meta[pair.at()], rp.Meta[keyAt(other)] = stamp(now), stamp(now)
+		case due(cur.Metadata, pair, active, rec, p, now) && (next == nil || last.Before(lastOf(cur.Metadata, *next))):
+			next = &pair
 		}
+	}
+	if next != nil && !done {
+		other := next.other(rp.Active[next.Active])
+		rp.Regenerate, rp.Active[next.Active] = other, other
+		rp.Meta[next.at()], rp.Meta[keyAt(other)] = stamp(now), stamp(now)
+		rp.Record = maps.Clone(cur.Metadata)
+		rp.Record[MetaRotationPending] = other + " " + stamp(now)
 	}
 	if hasRec && !done && now.Sub(rec.at) < p.Grace && rp.Regenerate == "" {
 		rp.Meta[MetaRotationPending] = rec.raw
 	}
-	if rp.Regenerate != "" {
-		rp.Record = maps.Clone(cur.Metadata)
-		rp.Record[MetaRotationPending] = rp.Regenerate + " " + stamp(now)
-	}
 	return rp
+}
+
+// lastOf is when pair last rotated, as meta records it.
+func lastOf(meta map[string]string, pair Pair) time.Time {
+	t, _ := time.Parse(time.RFC3339, meta[pair.at()])
+	return t
 }
 
 // due reports whether pair rotates now: its period has passed and its

@@ -92,8 +92,8 @@ func with(m map[string]string, k, v string) map[string]string {
 
 // TestTwoPairsRotateOneKeyPerSync: Cosmos DB's read-write and read-only
 // pairs each have their own active field and record; when both are due,
-// one sync regenerates one key, the first pair's, and the next sync the
-// other's.
+// one sync regenerates one key, of the pair rotated longest ago (the
+// first on a tie), and the next sync the other's.
 func TestTwoPairsRotateOneKeyPerSync(t *testing.T) {
 	rw := Pair{Active: FieldActive, Keys: [2]string{"primaryMasterKey", "secondaryMasterKey"}}
 	ro := Pair{Active: FieldActive + "-readonly", Keys: [2]string{"primaryReadonlyMasterKey", "secondaryReadonlyMasterKey"}}
@@ -117,6 +117,13 @@ func TestTwoPairsRotateOneKeyPerSync(t *testing.T) {
 	rp = decideRotation(v2(2, with2(data, FieldActive, "secondaryMasterKey"), meta), fields, p, now)
 	if rp.Regenerate != "secondaryReadonlyMasterKey" || rp.Active[FieldActive] != "secondaryMasterKey" || rp.Meta["rotated-readonly-at"] != stamp(now) {
 		t.Fatalf("next sync %+v", rp)
+	}
+	// Both due again, the read-write pair rotated more recently: the
+	// read-only pair goes first, so that syncs rarer than the period do
+	// not starve it.
+	meta = map[string]string{MetaRotatedAt: at(3 * day), "rotated-readonly-at": at(4 * day)}
+	if rp = decideRotation(v2(3, data, meta), fields, p, now); rp.Regenerate != "secondaryReadonlyMasterKey" {
+		t.Fatalf("the pair rotated longest ago waits: %+v", rp)
 	}
 }
 
