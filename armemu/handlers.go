@@ -95,6 +95,10 @@ func (e *Emulator) handleARM(w http.ResponseWriter, r *http.Request) {
 // reports whether it did.
 func (e *Emulator) servedFault(w http.ResponseWriter, r *http.Request, p armPath) bool {
 	e.mu.Lock()
+	if e.operationFaultNext(p) {
+		e.mu.Unlock()
+		return false
+	}
 	f, faulted := e.nextFault(p.res.key(), p.action[0])
 	if !faulted {
 		f, faulted = e.chaosFault()

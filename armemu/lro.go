@@ -197,8 +197,7 @@ func answerResult(w http.ResponseWriter, r *http.Request, op *operation, status,
 func (e *Emulator) takeOperationFault(p armPath) *Fault {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	q := e.faults[p.res.key()]
-	if len(q) == 0 || (q[0].Kind != FaultOperationFailed && q[0].Kind != FaultOperationHangs) {
+	if !e.operationFaultNext(p) {
 		return nil
 	}
 	f, ok := e.nextFault(p.res.key(), p.action[0])
@@ -206,4 +205,12 @@ func (e *Emulator) takeOperationFault(p armPath) *Fault {
 		return nil
 	}
 	return &f
+}
+
+// operationFaultNext reports whether the resource's next fault is an
+// operation fault, which only a long-running regenerate serves; e.mu is
+// held.
+func (e *Emulator) operationFaultNext(p armPath) bool {
+	q := e.faults[p.res.key()]
+	return len(q) > 0 && (q[0].Kind == FaultOperationFailed || q[0].Kind == FaultOperationHangs)
 }
