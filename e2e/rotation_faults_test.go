@@ -29,7 +29,7 @@ const (
 // write of the rotation record) through.
 type vaultProxy struct {
 	*httptest.Server
-	path string
+	path    string
 	mode    atomic.Int32
 	held    chan struct{}
 	release chan struct{}

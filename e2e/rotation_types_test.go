@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -45,7 +46,7 @@ func (x rotRes) regens() int {
 	action := x.r.ID() + "/" + armemu.Types[x.r.Type].Regenerate.Action
 	n := 0
 	for _, req := range emu.RequestLog() {
-		if req.Method == "POST" && strings.HasPrefix(req.Path, action) {
+		if req.Method == http.MethodPost && strings.HasPrefix(req.Path, action) {
 			n++
 		}
 	}

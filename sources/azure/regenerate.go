@@ -159,6 +159,10 @@ func (s *Source) pollOnce(ctx context.Context, poller *runtime.Poller[struct{}],
 	defer cancel()
 	resp, err := poller.Poll(pctx)
 	s.pacer.done(a.SubscriptionID, resp)
+	if resp != nil {
+		// azcore has read the body already; Result reads its copy.
+		_ = resp.Body.Close()
+	}
 	if err != nil {
 		return 0, operationError(pctx, err)
 	}
