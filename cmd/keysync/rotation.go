@@ -1,8 +1,6 @@
 package main
 
 import (
-	"strings"
-
 	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/sync/plan"
 )
@@ -22,7 +20,7 @@ func rotation(a config.Account) *plan.Rotation {
 	}
 	r := &plan.Rotation{Every: a.RotateEvery.Duration, Grace: a.RotateGrace.Duration}
 	for _, name := range names {
-		kp, _ := t.Pair(strings.TrimSpace(name))
+		kp, _ := t.Pair(name)
 		active := plan.FieldActive
 		if kp.Name != t.Rotation.Pairs[0].Name {
 			active += "-" + kp.Name
