@@ -59,6 +59,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzRetryAfter$$' -fuzztime $(FUZZ_N)x ./sources/azure
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZ_N)x ./config
 	$(GO) test -run '^$$' -fuzz '^FuzzShape$$' -fuzztime $(FUZZ_N)x ./config
+	$(GO) test -run '^$$' -fuzz '^FuzzParseEvents$$' -fuzztime $(FUZZ_N)x ./internal/server
 
 # The Helm chart and the Kubernetes manifests: lint, render, strict decode
 # into the typed API objects (a module of its own: Helm stays out of go.mod).

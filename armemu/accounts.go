@@ -59,18 +59,34 @@ func (e *Emulator) Get(r Resource) (Account, bool) {
 	return c, true
 }
 
-// SetKeysDisabled switches a resource's key authentication off or on.
+// SetKeysDisabled switches a resource's key authentication off or on, and
+// publishes the resource's ResourceWriteSuccess event.
 func (e *Emulator) SetKeysDisabled(r Resource, disabled bool) error {
-	return e.withAccount(r, func(a *Account) error {
+	err := e.withAccount(r, func(a *Account) error {
 		a.KeysDisabled = disabled
 		return nil
 	})
+	if err == nil {
+		e.emitKeysDisabled(r)
+	}
+	return err
 }
 
 // Regenerate gives one key field of a resource a new value, as the type's
 // regenerate action does, and returns a copy; the connection string built
-// on the key follows.
+// on the key follows. It publishes the ResourceActionSuccess event of the
+// type's regenerate action.
 func (e *Emulator) Regenerate(r Resource, field string) (Account, error) {
+	a, err := e.regenerate(r, field)
+	if err == nil {
+		e.emitRegenerate(r)
+	}
+	return a, err
+}
+
+// regenerate is Regenerate without the event, for the ARM handler, which
+// publishes the event as the request spelt it.
+func (e *Emulator) regenerate(r Resource, field string) (Account, error) {
 	var out Account
 	err := e.withAccount(r, func(a *Account) error {
 		t, _ := a.kind()

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -87,6 +86,7 @@ func (e *Emulator) adminRoutes() http.Handler {
 		return nil
 	}))
 	e.adminDiscoveryRoutes(mux)
+	e.adminEventGridRoutes(mux)
 	return mux
 }
 
@@ -159,8 +159,7 @@ func (e *Emulator) adminRegenerate(r adminRequest) error {
 func (e *Emulator) admin(do func(adminRequest) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var req adminRequest
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
-			http.Error(w, "bad request body: "+err.Error(), http.StatusBadRequest)
+		if !decodeAdmin(w, r, 64<<10, &req) {
 			return
 		}
 		if err := do(req); err != nil {

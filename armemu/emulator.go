@@ -23,7 +23,18 @@
 // gateway page, a hang, a huge streamed body, a body cut mid-stream, a
 // redirect, a malformed key in a good answer, a raw body of the test's
 // choosing), per discovery endpoint, and per managed identity on the token
-// endpoint. It runs in-process from tests (New, Start) and as a process
+// endpoint.
+//
+// Like an Azure subscription's Event Grid system topic, it publishes
+// Microsoft.Resources.ResourceActionSuccess for every keys and regenerate
+// action (and ResourceWriteSuccess when key authentication is switched) and
+// delivers the events to webhooks (Subscribe) in the Event Grid or
+// CloudEvents schema, after the schema's validation handshake, with Event
+// Grid's headers, batching and retry schedule, and, for Microsoft
+// Entra-protected webhooks, bearer tokens of its own Entra tenant, whose
+// signing keys it serves (EntraTenant).
+//
+// It runs in-process from tests (New, Start) and as a process
 // (cmd/armemu), where an admin API under /_emulator/ does the same.
 package armemu
 
@@ -72,6 +83,9 @@ type Emulator struct {
 	ca      *authority
 	closing chan struct{}
 	hangs   sync.WaitGroup
+
+	eg    *eventGrid
+	entra *entraTenant
 }
 
 type token struct {
@@ -92,6 +106,8 @@ func New() *Emulator {
 		requests:       map[string]int{},
 		buckets:        map[string]*bucket{},
 		closing:        make(chan struct{}),
+		eg:             newEventGrid(),
+		entra:          newEntraTenant(),
 	}
 }
 
@@ -130,8 +146,10 @@ func (e *Emulator) IdentityEndpoint() string { return e.URL() + "/msi/token" }
 // clients trust it through SSL_CERT_FILE.
 func (e *Emulator) CACertPEM() []byte { return e.ca.certPEM }
 
-// Close stops the server and releases hanging requests.
+// Close stops Event Grid deliveries and the server, and releases hanging
+// requests.
 func (e *Emulator) Close() error {
+	e.closeEventGrid()
 	close(e.closing)
 	err := e.server.Close()
 	e.hangs.Wait()

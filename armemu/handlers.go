@@ -18,6 +18,7 @@ func (e *Emulator) routes() http.Handler {
 	mux.HandleFunc("/subscriptions/", e.handleARM)
 	mux.HandleFunc("/providers/", e.handleGraph)
 	mux.Handle("/_emulator/", e.adminRoutes())
+	e.entraRoutes(mux)
 	return mux
 }
 
@@ -88,7 +89,9 @@ func (e *Emulator) handleARM(w http.ResponseWriter, r *http.Request) {
 		e.regenerateKeys(w, r, p, pathKey, opFault)
 		return
 	}
-	e.listKeys(w, p)
+	if e.listKeys(w, p) {
+		e.emitARMAction(r, p)
+	}
 }
 
 // servedFault serves the resource's next fault, or a chaos one, and

@@ -8,11 +8,14 @@ import (
 	"strings"
 )
 
-func (e *Emulator) listKeys(w http.ResponseWriter, p armPath) { e.listKeysWith(w, p, "", "") }
+// listKeys answers the keys action and reports whether it succeeded.
+func (e *Emulator) listKeys(w http.ResponseWriter, p armPath) bool {
+	return e.listKeysWith(w, p, "", "")
+}
 
 // listKeysWith answers the keys action; a non-empty field gets value
 // instead of its key (FaultBadKey).
-func (e *Emulator) listKeysWith(w http.ResponseWriter, p armPath, field, value string) {
+func (e *Emulator) listKeysWith(w http.ResponseWriter, p armPath, field, value string) bool {
 	t := Types[p.res.typeName()]
 	e.mu.Lock()
 	a, ok := e.accounts[p.res.key()]
@@ -30,7 +33,9 @@ func (e *Emulator) listKeysWith(w http.ResponseWriter, p armPath, field, value s
 		cloudError(w, t.Disabled.Status, t.Disabled.Code, fmt.Sprintf("Key-based authentication is disabled for '%s'.", p.res.Name))
 	default:
 		writeJSON(w, http.StatusOK, body)
+		return true
 	}
+	return false
 }
 
 // keysBody is the type's documented answer; e.mu is held.
@@ -93,13 +98,14 @@ func (e *Emulator) regenerateKeys(w http.ResponseWriter, r *http.Request, p armP
 		return
 	}
 	if t.Regenerate.Answer == AnswerAsync {
-		e.accept(w, r, p.res, field, opFault)
+		e.accept(w, r, p, field, opFault)
 		return
 	}
-	if _, err := e.Regenerate(p.res, field); err != nil {
+	if _, err := e.regenerate(p.res, field); err != nil {
 		cloudError(w, http.StatusNotFound, "ResourceNotFound", fmt.Sprintf("The Resource '%s' was not found.", p.res.ID()))
 		return
 	}
+	e.emitARMAction(r, p)
 	e.listKeys(w, p)
 }
 

@@ -2,6 +2,7 @@ package armemu
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -38,10 +39,12 @@ const (
 // finished ones go first.
 const maxOperations = 10000
 
-// operation is one long-running regenerate.
+// operation is one long-running regenerate; emit publishes its event, as
+// the request spelt it, once it succeeds.
 type operation struct {
 	res    Resource
 	field  string
+	emit   func()
 	fault  *Fault
 	reads  int
 	status string
@@ -66,17 +69,18 @@ func (e *Emulator) SetOperationReads(n int, retryAfter string) {
 	e.lro.reads, e.lro.retryAfter = n, retryAfter
 }
 
-// accept starts a long-running regenerate of res's field and answers 202
+// accept starts a long-running regenerate of p's field and answers 202
 // with the operation's URLs.
-func (e *Emulator) accept(w http.ResponseWriter, r *http.Request, res Resource, field string, f *Fault) {
-	id := randomString(16)
+func (e *Emulator) accept(w http.ResponseWriter, r *http.Request, p armPath, field string, f *Fault) {
+	id, res := randomString(16), p.res
+	req := r.Clone(context.Background())
 	l := &e.lro
 	l.mu.Lock()
 	if l.ops == nil {
 		l.ops, l.reads = map[string]*operation{}, cmp.Or(l.reads, 1)
 	}
 	l.forgetOldest()
-	l.ops[id] = &operation{res: res, field: field, fault: f, status: statusInProgress}
+	l.ops[id] = &operation{res: res, field: field, fault: f, status: statusInProgress, emit: func() { e.emitARMAction(req, p) }}
 	l.order = append(l.order, id)
 	retry := cmp.Or(l.retryAfter, "1")
 	l.mu.Unlock()
@@ -143,6 +147,12 @@ func (e *Emulator) handleOperation(w http.ResponseWriter, r *http.Request) bool 
 // unless the operation fails.
 func (e *Emulator) advance(id string) (op *operation, status, retry string) {
 	l := &e.lro
+	var emit func()
+	defer func() {
+		if emit != nil {
+			emit()
+		}
+	}()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	op = l.ops[id]
@@ -157,9 +167,9 @@ func (e *Emulator) advance(id string) (op *operation, status, retry string) {
 	case op.fault != nil:
 		op.status = statusFailed
 	default:
-		op.status = statusSucceeded
-		if _, err := e.Regenerate(op.res, op.field); err != nil {
-			op.status, op.fault = statusFailed, &Fault{Code: "ResourceNotFound", Message: err.Error()}
+		op.status, emit = statusSucceeded, op.emit
+		if _, err := e.regenerate(op.res, op.field); err != nil {
+			op.status, op.fault, emit = statusFailed, &Fault{Code: "ResourceNotFound", Message: err.Error()}, nil
 		}
 	}
 	return op, op.status, retry

@@ -34,8 +34,13 @@ type benchCase struct {
 	// [[discover]] config; listed runs it on the listed one instead.
 	discover, listed bool
 	// probe measures discovery alone (see runProbe).
-	probe  bool
-	target string
+	probe bool
+	// events runs the Event Grid case (events.go): a burst of regenerates,
+	// then floodEvents irrelevant or duplicate events over floodFor.
+	events      bool
+	floodEvents int
+	floodFor    time.Duration
+	target      string
 }
 
 // cases are the issue's targets, or small versions of them for -smoke.
@@ -50,6 +55,7 @@ func cases(smoke bool) []benchCase {
 			{name: "discovery", accounts: 200, subs: 4, latency: 5 * time.Millisecond, concurrency: 8, discover: true, target: discoveryTarget},
 			{name: "discovery-probe", accounts: 200, subs: 4, concurrency: 8, discover: true, probe: true, target: probeTarget},
 			{name: "scale-discover-200", accounts: 200, subs: 4, concurrency: 16, daemon: true, discover: true, target: scaleTarget},
+			{name: "events", accounts: 20, subs: 2, concurrency: 16, events: true, floodEvents: 1000, floodFor: 6 * time.Second, target: eventsTarget},
 		}
 	}
 	return []benchCase{
@@ -66,6 +72,7 @@ func cases(smoke bool) []benchCase {
 		{name: "scale-discover-10k", accounts: 10_000, subs: 500, concurrency: 16, daemon: true, discover: true, target: scaleTarget},
 		{name: "scale-discover-50k", accounts: 50_000, subs: 500, concurrency: 16, daemon: true, discover: true, target: scaleTarget},
 		{name: "scale-discover-100k", accounts: 100_000, subs: 500, concurrency: 16, daemon: true, discover: true, target: scaleTarget},
+		{name: "events", accounts: 100, subs: 10, concurrency: 16, events: true, floodEvents: 10_000, floodFor: time.Minute, target: eventsTarget},
 	}
 }
 
@@ -104,6 +111,7 @@ type caseResult struct {
 	ksSteady, naiveSteady   measurement
 	ksVersions, naiveVersns int
 	daemon                  daemonRSS
+	events                  eventsResult
 	// control and validate belong to a probe: discovery finding nothing,
 	// and `keysync --validate` of the listed config.
 	control, validate measurement
@@ -114,6 +122,12 @@ var caseSeq int
 
 func (e *env) runCase(c benchCase) (caseResult, error) {
 	caseSeq++
+	if c.events {
+		r := caseResult{c: c}
+		var err error
+		r.events, err = e.runEvents(c)
+		return r, err
+	}
 	if c.discover || c.listed {
 		return e.runEstate(c)
 	}

@@ -33,6 +33,7 @@ type Config struct {
 	Azure         Azure     `toml:"azure"`
 	Vault         Vault     `toml:"vault"`
 	API           API       `toml:"api"`
+	Events        Events    `toml:"events"`
 	Accounts      []Account `toml:"account"`
 	// Discovery is the engine of [[discover]] blocks: "resource-graph"
 	// or "arm-list"; DiscoverEvery how often they run again in the
@@ -194,6 +195,7 @@ func Defaults() Config {
 			Burst:             200,
 		},
 		API:                DefaultAPI(),
+		Events:             DefaultEvents(),
 		Discovery:          DiscoveryResourceGraph,
 		DiscoverEvery:      Duration{time.Hour},
 		MaxRemovedFraction: 0.2,

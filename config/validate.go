@@ -47,6 +47,7 @@ func (c *Config) validate() Problems {
 	c.Azure.validate(&p)
 	c.Vault.validate(&p)
 	c.API.validate(&p)
+	c.Events.validate(&p, c.Listen)
 	validateAccounts(&p, c.Accounts, c.Vault.Mount, len(c.Discover) > 0)
 	c.validateDiscovery(&p)
 	return p

@@ -8,7 +8,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/hashicorp/vault/api"
-	"github.com/robfig/cron/v3"
 
 	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/fault"
@@ -138,14 +137,13 @@ func accounts(cfg *config.Config) []scheduler.Account {
 		}
 		out = append(out, scheduler.Account{
 			Job: runner.Job{
-				Account:    acct,
-				Path:       strings.Clone(strings.Trim(a.Path, "/")),
-				Adopt:      a.Adopt,
-				APIVersion: acct.APIVersion,
-				Fields:     detachedMap(a.Fields),
-				Rotate:     rotation(a),
+				Account: acct,
+				Path:    strings.Clone(strings.Trim(a.Path, "/")),
+				Adopt:   a.Adopt,
+				Fields:  detachedMap(a.Fields),
+				Rotate:  rotation(a),
 			},
-			Label: label, Spec: spec, Schedule: schedules.parse(spec),
+			Label: label, Schedule: schedules.parse(spec),
 		})
 	}
 	return out
@@ -174,10 +172,10 @@ func detachedMap(m map[string]string) map[string]string {
 
 // scheduleCache parses each distinct cron spec once, so that the accounts
 // of one spec share one schedule (cron's are values Next only reads).
-type scheduleCache map[string]cron.Schedule
+type scheduleCache map[string]*scheduler.Schedule
 
 // parse returns spec's schedule; the config has validated every spec.
-func (c scheduleCache) parse(spec string) cron.Schedule {
+func (c scheduleCache) parse(spec string) *scheduler.Schedule {
 	if s, ok := c[spec]; ok {
 		return s
 	}
@@ -185,8 +183,8 @@ func (c scheduleCache) parse(spec string) cron.Schedule {
 	if err != nil {
 		panic("config validated an unparsable schedule: " + spec)
 	}
-	c[spec] = s
-	return s
+	c[spec] = &scheduler.Schedule{Spec: spec, Schedule: s}
+	return c[spec]
 }
 
 // intern returns the one copy of s that every caller shares.

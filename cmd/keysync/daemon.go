@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"reflect"
 	"strings"
 	"syscall"
 	"time"
@@ -52,10 +53,10 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	defer stop()
 
 	d := &keysyncd{opts: o, cfg: cfg, log: log, metrics: metrics.New(version), notify: server.Notify{Logger: log}, pending: runner.NewPending()}
-	tok, err := apiToken(cfg, log)
+	tok, ev, err := operatorFiles(cfg, d.metrics, log)
 	if err != nil {
-		// An unusable token file is a configuration error, as a bad
-		// config file is: restarting does not fix it.
+		// An unusable token or secret file is a configuration error, as
+		// a bad config file is: restarting does not fix it.
 		log.Error("cannot start", "err", err)
 		return exitUsage
 	}
@@ -69,9 +70,10 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	}
 	d.estate = newEstate(cfg, p, d.daemonRunner(p.runner))
 	d.sched = scheduler.New(schedulerOptions(cfg, log, d.metrics), d.estate.runner, p.accounts)
+	d.sched.SetTargeting(cfg.Events.Window.Duration, cfg.Events.Queue)
 	d.probe = server.NewVaultProbe(p.sink.Check, vaultProbeInterval, log)
 	d.probe.Observe = d.metrics.VaultUp
-	srv, err := d.server(cfg, tok)
+	srv, err := d.server(cfg, tok, ev)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		// The token build logged in for would otherwise outlive the process.
@@ -130,16 +132,24 @@ func apiToken(cfg *config.Config, log *slog.Logger) (*server.Token, error) {
 }
 
 // server builds the HTTP endpoints and, when the config has a listen
-// address, starts them; tok, when set, protects the operator endpoints.
-func (d *keysyncd) server(cfg *config.Config, tok *server.Token) (*server.Server, error) {
+// address, starts them; tok, when set, protects the operator endpoints,
+// and ev, when set, is the Event Grid webhook.
+func (d *keysyncd) server(cfg *config.Config, tok *server.Token, ev *server.EventsHandler) (*server.Server, error) {
 	srv := &server.Server{Scheduler: d.sched, Vault: d.probe, Metrics: d.metrics.Handler(), Logger: d.log, Token: tok,
-		Observer: d.metrics, PendingRotations: d.pending.Paths, Discovery: d.estate.status, SyncMinInterval: cfg.API.SyncMinInterval.Duration}
+		Observer: d.metrics, PendingRotations: d.pending.Paths, Discovery: d.estate.status, SyncMinInterval: cfg.API.SyncMinInterval.Duration,
+		Targets: d.sched, Events: ev}
+	if ev != nil {
+		ev.Targets = d.sched
+	}
 	if cfg.Listen == "" {
 		return srv, nil
 	}
 	addr, err := srv.Start(cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", cfg.Listen, err)
+	}
+	if ev != nil {
+		d.log.Info("serving the Event Grid webhook", "addr", addr.String(), "path", ev.Path)
 	}
 	if srv.Token != nil {
 		d.log.Info("serving /healthz, /readyz, /metrics; POST /sync and GET /status with the api token", "addr", addr.String())
@@ -225,6 +235,7 @@ func warnRestartOnly(log *slog.Logger, old, cfg *config.Config) {
 		"shutdown_grace": old.ShutdownGrace != cfg.ShutdownGrace,
 		"listen":         old.Listen != cfg.Listen,
 		"api":            old.API != cfg.API,
+		"events":         !reflect.DeepEqual(old.Events, cfg.Events),
 	}
 	for key, diff := range changed {
 		if diff {

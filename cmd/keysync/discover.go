@@ -28,13 +28,15 @@ func blocks(cfg *config.Config) []discovery.Block {
 }
 
 // discovered runs the blocks and returns the accounts of this shard they
-// found, ready to schedule, and the removals of accounts gone since prev.
-func discovered(ctx context.Context, cfg *config.Config, f discovery.Finder, listed []scheduler.Account, prev *discovery.State) ([]scheduler.Account, []runner.Job, discovery.Outcome, *discovery.State) {
-	out, next := discovery.Run(ctx, f, blocks(cfg), jobs(listed), prev, discovery.Options{
+// found, ready to schedule, and the removals of accounts gone since prev
+// (what an earlier run found: nil for none).
+func discovered(ctx context.Context, cfg *config.Config, f discovery.Finder, listed []scheduler.Account, prev *discovery.State) ([]scheduler.Account, []runner.Job, discovery.Outcome) {
+	shard, _ := config.ParseShard(cfg.Shard)
+	out, _ := discovery.Run(ctx, f, blocks(cfg), jobs(listed), prev, discovery.Options{
 		MaxRemovedFraction: cfg.MaxRemovedFraction,
 		CheckPath:          func(p string) error { return config.CheckVaultPath(cfg.Vault.Mount, p) },
+		Owns:               shard.Owns,
 	})
-	shard, _ := config.ParseShard(cfg.Shard)
 	schedules := map[string]string{}
 	for i, d := range cfg.Discover {
 		schedules[d.BlockName(i)] = d.Schedule
@@ -43,24 +45,14 @@ func discovered(ctx context.Context, cfg *config.Config, f discovery.Finder, lis
 	parsed := scheduleCache{}
 	for _, f := range out.Jobs {
 		j := f.Job
-		if !shard.Owns(j.Account.ResourceID()) {
-			continue
-		}
 		j.Account.APIVersion = sources.APIVersionFor(j.Account, cfg.Azure.APIVersion)
-		j.APIVersion = j.Account.APIVersion
 		spec := cfg.Schedule
 		if s := schedules[f.Block]; s != "" {
 			spec = s
 		}
-		accts = append(accts, scheduler.Account{Job: j, Label: j.Account.Name, Spec: spec, Schedule: parsed.parse(spec)})
+		accts = append(accts, scheduler.Account{Job: j, Label: j.Account.Name, Schedule: parsed.parse(spec)})
 	}
-	var removals []runner.Job
-	for _, j := range out.Removals {
-		if shard.Owns(j.Account.ResourceID()) {
-			removals = append(removals, j)
-		}
-	}
-	return accts, removals, out, next
+	return accts, out.Removals, out
 }
 
 // maxRecall bounds the secrets listed under one block's path prefix when a
@@ -73,16 +65,17 @@ const maxRecall = 1_000_000
 // before (discovery.Recall), and decides again with them, so that removals
 // do not wait for a second run in the same process. Azure is asked once.
 // If the recall fails, nothing is removed this run, and the log says why.
-func discoveredAfresh(ctx context.Context, cfg *config.Config, f discovery.Finder, st discovery.Store, listed []scheduler.Account, log *slog.Logger) ([]scheduler.Account, []runner.Job, discovery.Outcome, *discovery.State) {
+func discoveredAfresh(ctx context.Context, cfg *config.Config, f discovery.Finder, st discovery.Store, listed []scheduler.Account, log *slog.Logger) ([]scheduler.Account, []runner.Job, discovery.Outcome) {
 	memo := discovery.NewMemo(f)
-	accts, removals, out, next := discovered(ctx, cfg, memo, listed, nil)
+	accts, removals, out := discovered(ctx, cfg, memo, listed, nil)
 	if !removes(cfg) {
-		return accts, removals, out, next
+		return accts, removals, out
 	}
-	prev, err := discovery.Recall(ctx, st, blocks(cfg), out, maxRecall)
+	shard, _ := config.ParseShard(cfg.Shard)
+	prev, err := discovery.Recall(ctx, st, blocks(cfg), out, maxRecall, shard.Owns)
 	if err != nil {
 		log.Warn("cannot tell which discovered accounts are gone: removing nothing this run", "err", err)
-		return accts, removals, out, next
+		return accts, removals, out
 	}
 	return discovered(ctx, cfg, memo, listed, prev)
 }

@@ -45,7 +45,7 @@ func runOnce(ctx context.Context, cfg *config.Config, dryRun bool, log *slog.Log
 	if len(cfg.Discover) > 0 {
 		// What the blocks found before is recalled from Vault: a one-shot
 		// run remembers no earlier one.
-		found, removals, out, _ := discoveredAfresh(ctx, cfg, p.source, p.sink, p.accounts, log)
+		found, removals, out := discoveredAfresh(ctx, cfg, p.source, p.sink, p.accounts, log)
 		writeDiscovery(stdout, out)
 		all = append(append(all, jobs(found)...), removals...)
 		failed = len(out.Failed) > 0 || len(out.Decision.Conflicts) > 0

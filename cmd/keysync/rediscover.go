@@ -15,19 +15,44 @@ import (
 
 // estate is what the daemon syncs: the config's listed accounts and what
 // its [[discover]] blocks found last. Reloads and discoveries both change
-// it; mu makes each hand-over to the scheduler whole.
+// it; mu makes each hand-over to the scheduler whole. What discovery found
+// is held once, by the scheduler (scheduler.Kept): the estate keeps no
+// copy, and the next discovery's State is made of the scheduler's.
 type estate struct {
 	mu     sync.Mutex
 	cfg    *config.Config
 	parts  *parts
 	runner *runner.Runner
-	// found is what discovery found, the tail of the slice the scheduler
-	// was last given (it keeps pointers into it, so it is held once).
-	found   []scheduler.Account
-	state   *discovery.State
-	gen     int // bumped by every reload: a discovery of an older config is dropped
-	last    *server.DiscoveryStatus
-	trigger chan struct{}
+	// discovered: a discovery has been handed to the scheduler since the
+	// start (until then, what earlier processes found is recalled).
+	discovered bool
+	gen        int // bumped by every reload: a discovery of an older config is dropped
+	last       *server.DiscoveryStatus
+	trigger    chan struct{}
+}
+
+// isDiscovered says whether a job is a discovered account's.
+func isDiscovered(shared *runner.Job) bool { return shared.Origin != nil }
+
+// found is what the scheduler holds of what discovery found, unpacked.
+func found(sched *scheduler.Scheduler) []scheduler.Account {
+	kept := sched.Kept(isDiscovered)
+	out := make([]scheduler.Account, len(kept))
+	for i, k := range kept {
+		out[i] = k.Account()
+	}
+	return out
+}
+
+// foundState is the State of what the scheduler holds of what discovery
+// found, for the next discovery of cfg.
+func foundState(sched *scheduler.Scheduler, cfg *config.Config) *discovery.State {
+	kept := sched.Kept(isDiscovered)
+	jobs := make([]*runner.Packed, len(kept))
+	for i, k := range kept {
+		jobs[i] = k.Packed
+	}
+	return discovery.StateOf(jobs, blocks(cfg))
 }
 
 // newEstate makes the estate of cfg and the parts built from it.
@@ -38,7 +63,7 @@ func newEstate(cfg *config.Config, p *parts, r *runner.Runner) *estate {
 
 // schedule hands the listed accounts and found to the scheduler, in one
 // slice (the listed one itself when nothing is found, found itself when
-// nothing is listed) of which e.found is then the tail; e.mu is held.
+// nothing is listed); e.mu is held.
 func (e *estate) schedule(ctx context.Context, sched *scheduler.Scheduler, r *runner.Runner, found []scheduler.Account) error {
 	all := e.parts.accounts
 	switch {
@@ -48,7 +73,6 @@ func (e *estate) schedule(ctx context.Context, sched *scheduler.Scheduler, r *ru
 	default:
 		all = append(slices.Clip(all), found...)
 	}
-	e.found = all[len(e.parts.accounts):]
 	return sched.Reload(ctx, r, all)
 }
 
@@ -62,12 +86,14 @@ func (e *estate) reload(ctx context.Context, sched *scheduler.Scheduler, cfg *co
 	forgetListed(cfg)
 	e.cfg, e.parts, e.runner = cfg, p, r
 	e.gen++
+	var kept []scheduler.Account
 	if len(cfg.Discover) == 0 {
-		e.found, e.state, e.last = nil, nil, nil
+		e.discovered, e.last = false, nil
 	} else {
+		kept = found(sched)
 		e.ask()
 	}
-	return e.schedule(ctx, sched, r, e.found)
+	return e.schedule(ctx, sched, r, kept)
 }
 
 // forgetListed drops the config's [[account]] tables once build has made
@@ -109,19 +135,18 @@ func (d *keysyncd) rediscover(ctx context.Context) {
 func (d *keysyncd) discoverOnce(ctx context.Context) {
 	e := d.estate
 	e.mu.Lock()
-	cfg, p, r, prev, gen := e.cfg, e.parts, e.runner, e.state, e.gen
+	cfg, p, r, again, gen := e.cfg, e.parts, e.runner, e.discovered, e.gen
 	e.mu.Unlock()
 	if len(cfg.Discover) == 0 {
 		return
 	}
-	var found []scheduler.Account
+	var accts []scheduler.Account
 	var removals []runner.Job
 	var out discovery.Outcome
-	var next *discovery.State
-	if prev == nil {
-		found, removals, out, next = discoveredAfresh(ctx, cfg, p.source, p.sink, p.accounts, d.log)
+	if again {
+		accts, removals, out = discovered(ctx, cfg, p.source, p.accounts, foundState(d.sched, cfg))
 	} else {
-		found, removals, out, next = discovered(ctx, cfg, p.source, p.accounts, prev)
+		accts, removals, out = discoveredAfresh(ctx, cfg, p.source, p.sink, p.accounts, d.log)
 	}
 	d.observeDiscovery(cfg, out)
 	e.mu.Lock()
@@ -129,11 +154,8 @@ func (d *keysyncd) discoverOnce(ctx context.Context) {
 		e.mu.Unlock()
 		return // a reload came meanwhile and asked for another
 	}
-	e.state, e.last = next, discoveryStatus(out, time.Now())
-	err := e.schedule(ctx, d.sched, r, found)
-	for i := range e.found {
-		next.Share(&e.found[i].Job) // held once: the scheduler's copy
-	}
+	e.discovered, e.last = true, discoveryStatus(out, time.Now())
+	err := e.schedule(ctx, d.sched, r, accts)
 	e.mu.Unlock()
 	if err != nil || len(removals) == 0 {
 		return

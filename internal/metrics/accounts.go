@@ -7,21 +7,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/keysync/keysync/sync/runner"
 )
 
 // outcomes are the results keysync_sync_total counts in place, by index;
 // another result (none today) goes to an account's other map.
-var outcomes = [...]string{"create", "update", "unchanged", "adopt", "repair-metadata", "mark", "delete", "refused", "failed"}
+var outcomes = runner.Outcomes
 
 // outcomeIndex is the index in outcomes of result, or -1.
-func outcomeIndex(result string) int {
-	for i, o := range outcomes {
-		if o == result {
-			return i
-		}
-	}
-	return -1
-}
+func outcomeIndex(result string) int { return runner.OutcomeIndex(result) }
 
 // Which of an account's gauges and counters have a series: a counter
 // has one from its first increment, a gauge from its first Set.
@@ -38,12 +33,14 @@ const (
 // hash map entry) where these keep four or eight. A 32-bit count of one
 // account's syncs of one result lasts millennia at a sync a minute.
 type account struct {
-	syncs        [len(outcomes)]atomic.Uint32
-	has          atomic.Uint32
-	skipped      atomic.Uint32
-	lastSuccess  atomic.Int64 // unix seconds
-	lastRotation atomic.Int64 // unix seconds
-	backoff      atomic.Uint64
+	syncs   [len(outcomes)]atomic.Uint32
+	has     atomic.Uint32
+	skipped atomic.Uint32
+	// Unix seconds, which fit 32 bits until 2106; the backoff is a
+	// float32's bits. The account then fits 64 bytes, not 80.
+	lastSuccess  atomic.Uint32
+	lastRotation atomic.Uint32
+	backoff      atomic.Uint32
 	// other counts results not in outcomes (none today).
 	other atomic.Pointer[otherResults]
 }
@@ -157,7 +154,7 @@ func (as *accounts) collect(ch chan<- prometheus.Metric, label string, a *accoun
 		}
 	}
 	send(hasLastSuccess, as.lastSuccess, false, float64(a.lastSuccess.Load()))
-	send(hasBackoff, as.backoff, false, math.Float64frombits(a.backoff.Load()))
+	send(hasBackoff, as.backoff, false, float64(math.Float32frombits(a.backoff.Load())))
 	send(hasSkipped, as.skipped, true, float64(a.skipped.Load()))
 	send(hasRotation, as.rotations, false, float64(a.lastRotation.Load()))
 }

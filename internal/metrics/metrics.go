@@ -32,6 +32,7 @@ type Metrics struct {
 	vaultUp     prometheus.Gauge
 	discovered  *prometheus.GaugeVec
 	discoveries *prometheus.CounterVec
+	events      eventMetrics
 }
 
 // New registers every metric, with the build info set.
@@ -65,6 +66,8 @@ func New(version string) *Metrics {
 	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keysync_build_info",
 		Help: "keysync's version and Go version; always 1."}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
+	m.events = newEventMetrics()
+	m.reg.MustRegister(m.events.collectors()...)
 	m.accountReg.MustRegister(m.accounts)
 	m.reg.MustRegister(m.duration, m.arm, m.vault, m.logins, m.renewals, m.tokens, m.syncReqs, m.connRefused, m.vaultUp, m.discovered, m.discoveries, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -100,9 +103,9 @@ func (m *Metrics) Synced(label string, res runner.Result, now time.Time) {
 	m.accounts.synced(label, runner.Outcome(res))
 	m.duration.Observe(res.Duration.Seconds())
 	if res.Err == nil {
-		m.accounts.set(label, hasLastSuccess, func(a *account) { a.lastSuccess.Store(now.Unix()) })
+		m.accounts.set(label, hasLastSuccess, func(a *account) { a.lastSuccess.Store(unixSeconds(now)) })
 		if res.Change.Rotation.Regenerate != "" {
-			m.accounts.set(label, hasRotation, func(a *account) { a.lastRotation.Store(now.Unix()) })
+			m.accounts.set(label, hasRotation, func(a *account) { a.lastRotation.Store(unixSeconds(now)) })
 		}
 	}
 }
@@ -114,7 +117,13 @@ func (m *Metrics) Skipped(label string) {
 
 // Backoff records an account's current retry delay.
 func (m *Metrics) Backoff(label string, wait time.Duration) {
-	m.accounts.set(label, hasBackoff, func(a *account) { a.backoff.Store(math.Float64bits(wait.Seconds())) })
+	m.accounts.set(label, hasBackoff, func(a *account) { a.backoff.Store(math.Float32bits(float32(wait.Seconds()))) })
+}
+
+// unixSeconds is t in Unix seconds, 0 before 1970 and the largest 32-bit
+// value after 2106.
+func unixSeconds(t time.Time) uint32 {
+	return uint32(min(max(t.Unix(), 0), math.MaxUint32))
 }
 
 // Removed drops an account's series after a reload removed it.

@@ -100,7 +100,7 @@ func (as *accounts) snapshot() []labelled {
 func (as *accounts) writeText(w *bufio.Writer) {
 	list := as.snapshot()
 	t := textWriter{w: w, help: as.help}
-	t.family(list, "keysync_account_backoff_seconds", "gauge", hasBackoff, func(a *account) float64 { return math.Float64frombits(a.backoff.Load()) })
+	t.family(list, "keysync_account_backoff_seconds", "gauge", hasBackoff, func(a *account) float64 { return float64(math.Float32frombits(a.backoff.Load())) })
 	t.family(list, "keysync_last_rotation_timestamp_seconds", "gauge", hasRotation, func(a *account) float64 { return float64(a.lastRotation.Load()) })
 	t.family(list, "keysync_last_success_timestamp_seconds", "gauge", hasLastSuccess, func(a *account) float64 { return float64(a.lastSuccess.Load()) })
 	t.syncs(list)

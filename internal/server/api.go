@@ -37,8 +37,13 @@ func (s *Server) countSync(r *http.Request, result string) {
 }
 
 // sync triggers a full sync: at most one per SyncMinInterval, and none
-// while one is pending or running.
-func (s *Server) sync(w http.ResponseWriter, _ *http.Request) {
+// while one is pending or running. With ?account= it syncs that one
+// account instead (events.go's targetSync).
+func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Has("account") {
+		s.targetSync(w, r.URL.Query().Get("account"))
+		return
+	}
 	if wait := s.gate.take(time.Now()); wait > 0 {
 		s.observer().SyncRequest("rate_limited")
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
@@ -60,6 +65,9 @@ type StatusReply struct {
 	Time      time.Time                 `json:"time"`
 	Accounts  []scheduler.AccountStatus `json:"accounts"`
 	Discovery *DiscoveryStatus          `json:"discovery,omitempty"`
+	// Events counts the Event Grid webhook's deliveries and events by
+	// outcome, when it is on.
+	Events map[string]int64 `json:"events,omitempty"`
 }
 
 // DiscoveryStatus is what the last run of the [[discover]] blocks found.
@@ -91,6 +99,9 @@ func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
 	reply := StatusReply{Time: now.UTC(), Accounts: accounts}
 	if s.Discovery != nil {
 		reply.Discovery = s.Discovery()
+	}
+	if s.Events != nil {
+		reply.Events = s.Events.Counts()
 	}
 	writeJSON(w, http.StatusOK, reply)
 }

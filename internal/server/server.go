@@ -55,6 +55,10 @@ type Server struct {
 	SyncMinInterval time.Duration
 	// Limits bound the server; zero fields take DefaultLimits'.
 	Limits Limits
+	// Targets, when set, serves POST /sync?account=; Events, when set,
+	// is the Event Grid webhook (events.go).
+	Targets Targeter
+	Events  *EventsHandler
 
 	gate triggerGate
 	srv  *http.Server
@@ -69,6 +73,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /metrics", s.Metrics)
 	mux.HandleFunc("POST /sync", s.protected("POST /sync", s.sync))
 	mux.HandleFunc("GET /status", s.protected("GET /status", s.status))
+	if s.Events != nil {
+		s.Events.route(mux)
+	}
 	return mux
 }
 

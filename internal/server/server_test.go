@@ -50,7 +50,7 @@ func newTestServer(t *testing.T, syncer *countingSyncer, token string, every tim
 	sched, _ := cron.ParseStandard("@every 1h")
 	var accts []scheduler.Account
 	for _, n := range []string{"acct1", "acct2"} {
-		accts = append(accts, scheduler.Account{Label: n, Spec: "@every 1h", Schedule: sched,
+		accts = append(accts, scheduler.Account{Label: n, Schedule: &scheduler.Schedule{Spec: "@every 1h", Schedule: sched},
 			Job: runner.Job{Account: sources.Account{SubscriptionID: "s", ResourceGroup: "rg", Name: n}, Path: "azure/" + n}})
 	}
 	sch := scheduler.New(scheduler.Options{Concurrency: 4, ShutdownGrace: time.Second}, syncer, accts)

@@ -70,10 +70,13 @@ func LoadToken(path string, log *slog.Logger) (*Token, error) {
 // Match reports whether r carries the token as "Authorization: Bearer".
 // The comparison takes the same time whatever the guess.
 func (t *Token) Match(r *http.Request) bool {
-	scheme, given, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
+	given, ok := bearer(r)
+	return ok && t.Equal(given)
+}
+
+// Equal reports whether given is the token, in the same time whatever the
+// guess; the Event Grid webhook's shared secret is a Token too.
+func (t *Token) Equal(given string) bool {
 	sum := sha256.Sum256([]byte(strings.TrimSpace(given)))
 	t.mu.Lock()
 	defer t.mu.Unlock()

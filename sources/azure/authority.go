@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+
+	"github.com/keysync/keysync/config"
 )
 
 // envAuthorityHost is azidentity's own variable for the Entra ID authority.
@@ -27,4 +29,16 @@ func authorityHost(base cloud.Configuration) (string, error) {
 		return "", fmt.Errorf("%s must be an https URL such as https://login.microsoftonline.com/, got %.80q", envAuthorityHost, v)
 	}
 	return v, nil
+}
+
+// AuthorityHost is the Entra ID authority of the named cloud (one of
+// config.CloudNames; AzurePublic when empty), or AZURE_AUTHORITY_HOST when
+// set, as the credential uses it. The Event Grid webhook takes its
+// default token issuers and signing keys URL from it.
+func AuthorityHost(cloudName string) (string, error) {
+	cfg, err := cloudConfig(Options{Azure: config.Azure{Cloud: cloudName}})
+	if err != nil {
+		return "", err
+	}
+	return cfg.ActiveDirectoryAuthorityHost, nil
 }

@@ -1,8 +1,9 @@
 // Package discovery runs [[discover]] blocks: it asks a finder for the
 // resources each block selects, turns what it finds into jobs, and lets
-// package inventory decide which to sync and which are gone. It keeps what
-// it found between runs, so that the daemon can tell a removed account
-// from one it never had.
+// package inventory decide which to sync and which are gone. A run is
+// given what the last found (a State: in the daemon, the discovered
+// accounts it schedules; else recalled from Vault), so that it can tell a
+// removed account from one it never had.
 package discovery
 
 import (
@@ -49,28 +50,63 @@ type Options struct {
 	MaxRemovedFraction float64
 	// CheckPath refuses a path the sink would refuse; nil accepts all.
 	CheckPath func(path string) error
+	// Owns says whether this process syncs the resource of that id (its
+	// shard); nil owns all. Others are neither found nor removed here.
+	Owns func(resourceID string) bool
 }
 
 // State is what the last run found: each discovered account's job and
 // the policy of the block that found it, by a hash of its key and path.
-// The inventory entries of the accounts are made anew from the jobs for
-// the next run: keeping them, with their key strings, and the map keyed by
-// those, cost ~230 bytes more per account between runs.
+// The inventory entries of the accounts are made anew from the jobs.
 type State struct {
 	jobs map[entryID]found
 }
 
-// entryID identifies an entry: the SHA-256 of its key and path, so that
-// the map holds no string of its own, and names chosen to collide do not.
-type entryID [sha256.Size]byte
+// StateOf is the State of the jobs a run found before and something still
+// holds (the daemon's scheduler): those with an Origin, each under the
+// policy its block has in blocks (a block no longer there removes
+// nothing). The State points at the jobs, which must not change.
+func StateOf(jobs []*runner.Packed, blocks []Block) *State {
+	pols := make(map[string]*policy, len(blocks))
+	for _, b := range blocks {
+		pols[b.Name] = policyOf(b)
+	}
+	s := &State{jobs: make(map[entryID]found, len(jobs))}
+	for _, p := range jobs {
+		o := p.Shared().Origin
+		if o == nil {
+			continue
+		}
+		pol := pols[o.Block]
+		if pol == nil {
+			pol = &policy{block: o.Block}
+		}
+		s.jobs[packedID(p)] = found{job: p, policy: pol}
+	}
+	return s
+}
+
+// entryID identifies an entry: the first 128 bits of the SHA-256 of its
+// key and path, so that the map holds no string of its own, and names
+// chosen to collide would take some 2^64 hashes to find.
+type entryID [16]byte
 
 // found is a discovered account's job, which no one changes (see Share),
-// and its block's name and policy.
+// and its block's name and policy, which all the block's accounts share:
+// 16 bytes an entry, where two strings took 32 more.
 type found struct {
-	job       *runner.Job
+	job *runner.Packed
+	*policy
+}
+
+// policy is a block's name and what to do with the secrets of accounts
+// it no longer finds.
+type policy struct {
 	block     string
 	onRemoved string
 }
+
+func policyOf(b Block) *policy { return &policy{block: b.Name, onRemoved: b.OnRemoved} }
 
 // Found is a discovered account's job and the block that found it.
 type Found struct {
@@ -102,8 +138,8 @@ func Run(ctx context.Context, f Finder, blocks []Block, listed []runner.Job, pre
 	out := Outcome{Failed: map[string]error{}, Found: map[string]int{}}
 	cur := map[entryID]found{}
 	for _, b := range blocks {
-		ib := inventory.Block{Origin: b.Name}
-		jobs, err := b.find(ctx, f, o.CheckPath)
+		ib, pol := inventory.Block{Origin: b.Name}, policyOf(b)
+		jobs, err := b.find(ctx, f, o)
 		if err != nil {
 			ib.Err = err
 			out.Failed[b.Name] = err
@@ -111,9 +147,9 @@ func Run(ctx context.Context, f Finder, blocks []Block, listed []runner.Job, pre
 		out.Found[b.Name] = len(jobs)
 		for i := range jobs {
 			j := &jobs[i]
-			e := inventory.Entry{Key: j.Account.Key(), Path: j.Path, Origin: b.Name}
+			e := inventory.Entry{Key: key(j), Path: j.Path(), Origin: b.Name}
 			ib.Found = append(ib.Found, e)
-			cur[id(e)] = found{job: j, block: b.Name, onRemoved: b.OnRemoved}
+			cur[id(e)] = found{job: j, policy: pol}
 		}
 		in.Blocks = append(in.Blocks, ib)
 	}
@@ -135,7 +171,7 @@ func (o *Outcome) keep(cur map[entryID]found, prev *State) *State {
 		}
 		if ok {
 			next.jobs[id(e)] = fj
-			o.Jobs = append(o.Jobs, Found{Job: *fj.job, Block: fj.block})
+			o.Jobs = append(o.Jobs, Found{Job: fj.job.Job(), Block: fj.block})
 		}
 	}
 	return next
@@ -147,7 +183,7 @@ func removals(removed []inventory.Entry, prev *State, blocks []Block) []runner.J
 	var out []runner.Job
 	for _, e := range removed {
 		if fj, ok := prev.job(e); ok && fj.onRemoved != "" && fj.onRemoved != plan.RemoveKeep && blockNamed(blocks, e.Origin) {
-			j := *fj.job
+			j := fj.job.Job()
 			j.Remove = fj.onRemoved
 			out = append(out, j)
 		}
@@ -155,15 +191,20 @@ func removals(removed []inventory.Entry, prev *State, blocks []Block) []runner.J
 	return out
 }
 
-// find runs one block and makes a job of each resource found.
-func (b Block) find(ctx context.Context, f Finder, checkPath func(string) error) ([]runner.Job, error) {
+// find runs one block and makes a job of each resource found that o
+// owns, packed.
+func (b Block) find(ctx context.Context, f Finder, o Options) ([]runner.Packed, error) {
 	res, err := f.Discover(ctx, b.Selector, b.Engine)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.Name, err)
 	}
-	jobs := make([]runner.Job, 0, len(res))
-	scope := b.Scope()
+	jobs := make([]runner.Packed, 0, len(res))
+	origin := &runner.Origin{Block: b.Name, Scope: b.Scope()}
+	var pk runner.Packer
 	for _, r := range res {
+		if o.Owns != nil && !o.Owns(r.Account.ResourceID()) {
+			continue
+		}
 		j := b.Job
 		a := r.Account
 		a.Rule, a.APIVersion = b.Job.Account.Rule, b.Job.Account.APIVersion
@@ -173,10 +214,10 @@ func (b Block) find(ctx context.Context, f Finder, checkPath func(string) error)
 		// The finder cuts the name out of the resource id it read: a
 		// copy of its own lets that id (~120 bytes) go.
 		a.Name = strings.Clone(a.Name)
-		j.Account, j.DiscoveredBy, j.DiscoveryScope = a, b.Name, scope
+		j.Account, j.Origin = a, origin
 		j.Path = sources.ExpandPath(b.Path, a)
-		if checkPath != nil {
-			if err := checkPath(j.Path); err != nil {
+		if o.CheckPath != nil {
+			if err := o.CheckPath(j.Path); err != nil {
 				return nil, fmt.Errorf("%s: %s gives path %q: %w", b.Name, a.Name, j.Path, err)
 			}
 		}
@@ -186,7 +227,7 @@ func (b Block) find(ctx context.Context, f Finder, checkPath func(string) error)
 				j.Tags = map[string]string{}
 			}
 		}
-		jobs = append(jobs, j)
+		jobs = append(jobs, pk.Pack(j))
 	}
 	return jobs, nil
 }
@@ -208,18 +249,6 @@ func (o Outcome) Summary() string {
 	return b.String()
 }
 
-// Share makes the State keep j, an unchanging copy of one of its jobs
-// (with its api-version settled, say) that the caller holds anyway,
-// instead of its own: a daemon then holds each discovered job once, in
-// what it schedules. A job the State does not hold is ignored.
-func (s *State) Share(j *runner.Job) {
-	k := id(inventory.Entry{Key: j.Account.Key(), Path: j.Path})
-	if fj, ok := s.jobs[k]; ok {
-		fj.job = j
-		s.jobs[k] = fj
-	}
-}
-
 // entries are the inventory entries of the accounts s holds, by key and
 // path as a decision lists them; nil for a nil State.
 func (s *State) entries() []inventory.Entry {
@@ -228,7 +257,7 @@ func (s *State) entries() []inventory.Entry {
 	}
 	out := make([]inventory.Entry, 0, len(s.jobs))
 	for _, fj := range s.jobs {
-		out = append(out, inventory.Entry{Key: fj.job.Account.Key(), Path: fj.job.Path, Origin: fj.block})
+		out = append(out, inventory.Entry{Key: key(fj.job), Path: fj.job.Path(), Origin: fj.block})
 	}
 	slices.SortFunc(out, func(a, b inventory.Entry) int {
 		return cmp.Or(strings.Compare(a.Key, b.Key), strings.Compare(a.Path, b.Path))
@@ -256,11 +285,20 @@ func blockNamed(blocks []Block, name string) bool {
 // intern returns the one copy of s that every caller shares.
 func intern(s string) string { return unique.Make(s).Value() }
 
+// key is the account key of p's job.
+func key(p *runner.Packed) string {
+	j := p.Job()
+	return j.Account.Key()
+}
+
+// packedID is the id of p's entry.
+func packedID(p *runner.Packed) entryID { return id(inventory.Entry{Key: key(p), Path: p.Path()}) }
+
 func id(e inventory.Entry) entryID {
 	h := sha256.New()
 	// The key's length first: no key and path can pass for another pair.
 	h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(e.Key))))
 	h.Write([]byte(e.Key))
 	h.Write([]byte(e.Path))
-	return entryID(h.Sum(nil))
+	return entryID(h.Sum(nil)[:16])
 }

@@ -39,7 +39,7 @@ func accounts(typ string, names ...string) []sources.Found {
 
 func block(name, typ, onRemoved string) Block {
 	return Block{Name: name, Selector: sources.Selector{Type: typ}, Path: "azure/{type}/{name}", OnRemoved: onRemoved,
-		Job: runner.Job{Adopt: true, APIVersion: "2024-02-01"}}
+		Job: runner.Job{Adopt: true, Account: sources.Account{APIVersion: "2024-02-01"}}}
 }
 
 func paths(jobs []runner.Job) string {
@@ -73,7 +73,7 @@ func TestRunTurnsFoundResourcesIntoJobs(t *testing.T) {
 	if out.Jobs[0].Block != "discover[0]" {
 		t.Fatalf("block %q", out.Jobs[0].Block)
 	}
-	if !j.Adopt || j.APIVersion != "2024-02-01" || j.Tags["owner"] != "team-acct1" || j.Account.Rule != "ignored-for-batch" {
+	if !j.Adopt || j.Account.APIVersion != "2024-02-01" || j.Tags["owner"] != "team-acct1" || j.Account.Rule != "ignored-for-batch" {
 		t.Fatalf("settings not carried: %+v", j)
 	}
 	if out.Found["discover[0]"] != 2 || len(out.Decision.Added) != 2 || !strings.Contains(out.Summary(), "2 accounts, 2 added, 0 removed") {
@@ -158,40 +158,46 @@ func TestRunRefusesBadPaths(t *testing.T) {
 	}
 }
 
-// TestShare: a State that shares the caller's copy of a job keeps and
-// removes with that copy, and ignores a job it does not hold.
-func TestShare(t *testing.T) {
+// TestStateOf: a State made of the jobs a holder keeps (the daemon's
+// scheduler: here with their api-version settled) keeps and removes with
+// those jobs, under the policy their block has now; a job without an
+// origin (a listed account) is not one, and a block no longer configured
+// removes nothing.
+func TestStateOf(t *testing.T) {
 	f := &finder{found: map[string][]sources.Found{"batch": accounts("batch", "a", "b")}}
 	blocks := []Block{block("d", "batch", plan.RemoveDelete)}
-	out, st := Run(context.Background(), f, blocks, nil, nil, Options{MaxRemovedFraction: 1})
+	out, _ := Run(context.Background(), f, blocks, nil, nil, Options{MaxRemovedFraction: 1})
 	if len(out.Jobs) != 2 {
 		t.Fatalf("found %d jobs, want 2", len(out.Jobs))
 	}
-	mine := make([]runner.Job, 0, 3)
+	var pk runner.Packer
+	var held []*runner.Packed
 	for _, fj := range out.Jobs {
 		j := fj.Job
-		j.APIVersion = "shared"
-		mine = append(mine, j)
+		j.Account.APIVersion = "settled"
+		p := pk.Pack(j)
+		held = append(held, &p)
 	}
-	stranger := mine[0]
-	stranger.Path = "elsewhere"
-	mine = append(mine, stranger)
-	for i := range mine {
-		st.Share(&mine[i])
-	}
+	listed := pk.Pack(runner.Job{Account: sources.Account{SubscriptionID: "s", ResourceGroup: "rg", Name: "listed"}, Path: "listed"})
+	held = append(held, &listed)
 	f.err = map[string]error{"batch": errors.New("down")}
-	out, st = Run(context.Background(), f, blocks, nil, st, Options{MaxRemovedFraction: 1})
+	out, _ = Run(context.Background(), f, blocks, nil, StateOf(held, blocks), Options{MaxRemovedFraction: 1})
 	for _, fj := range out.Jobs {
-		if fj.Job.APIVersion != "shared" {
-			t.Errorf("kept job %s has api-version %q, want the shared copy's", fj.Job.Path, fj.Job.APIVersion)
+		if fj.Job.Account.APIVersion != "settled" {
+			t.Errorf("kept job %s has api-version %q, want the holder's", fj.Job.Path, fj.Job.Account.APIVersion)
 		}
 	}
 	if len(out.Jobs) != 2 {
-		t.Fatalf("kept %d jobs, want 2 (the stranger is not one)", len(out.Jobs))
+		t.Fatalf("kept %d jobs, want 2 (the listed account is not one)", len(out.Jobs))
 	}
 	f.err, f.found = nil, map[string][]sources.Found{"batch": accounts("batch", "a")}
-	out, _ = Run(context.Background(), f, blocks, nil, st, Options{MaxRemovedFraction: 1})
-	if len(out.Removals) != 1 || out.Removals[0].APIVersion != "shared" || out.Removals[0].Remove != plan.RemoveDelete {
-		t.Fatalf("removals %+v, want b's shared job, to delete", out.Removals)
+	out, _ = Run(context.Background(), f, blocks, nil, StateOf(held, blocks), Options{MaxRemovedFraction: 1})
+	if len(out.Removals) != 1 || out.Removals[0].Account.APIVersion != "settled" || out.Removals[0].Remove != plan.RemoveDelete {
+		t.Fatalf("removals %+v, want b's held job, to delete", out.Removals)
+	}
+	renamed := []Block{block("e", "batch", plan.RemoveDelete)}
+	out, _ = Run(context.Background(), f, renamed, nil, StateOf(held, renamed), Options{MaxRemovedFraction: 1})
+	if len(out.Removals) != 0 {
+		t.Fatalf("removals %+v by a block no longer configured", out.Removals)
 	}
 }

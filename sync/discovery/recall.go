@@ -30,26 +30,29 @@ type Store interface {
 // again is not read, and counts as found before, so that
 // max_removed_fraction weighs the removals against the whole estate. At
 // most limit secrets are listed per block; more is an error, and the caller
-// then removes nothing.
-func Recall(ctx context.Context, st Store, blocks []Block, out Outcome, limit int) (*State, error) {
+// then removes nothing. Accounts owns says are another shard's are left
+// out (nil owns all).
+func Recall(ctx context.Context, st Store, blocks []Block, out Outcome, limit int, owns func(resourceID string) bool) (*State, error) {
 	prev := &State{jobs: map[entryID]found{}}
 	for _, b := range blocks {
 		if b.OnRemoved == "" || b.OnRemoved == plan.RemoveKeep {
 			continue
 		}
-		if err := prev.recall(ctx, st, b, out, limit); err != nil {
+		if err := prev.recall(ctx, st, b, out, limit, owns); err != nil {
 			return nil, fmt.Errorf("recalling what %s found before: %w", b.Name, err)
 		}
 	}
 	return prev, nil
 }
 
-func (s *State) recall(ctx context.Context, st Store, b Block, out Outcome, limit int) error {
+func (s *State) recall(ctx context.Context, st Store, b Block, out Outcome, limit int, owns func(string) bool) error {
 	paths, err := st.List(ctx, fixedPrefix(b.Path), limit)
 	if err != nil {
 		return err
 	}
-	again := map[string]*runner.Job{}
+	again, pol := map[string]*runner.Job{}, policyOf(b)
+	origin := &runner.Origin{Block: b.Name, Scope: b.Scope()}
+	var pk runner.Packer
 	for i := range out.Jobs {
 		if out.Jobs[i].Block == b.Name {
 			again[out.Jobs[i].Job.Path] = &out.Jobs[i].Job
@@ -58,21 +61,22 @@ func (s *State) recall(ctx context.Context, st Store, b Block, out Outcome, limi
 	for _, p := range paths {
 		j, ok := again[p]
 		if !ok {
-			if j, err = gone(ctx, st, b, p); err != nil {
+			if j, err = gone(ctx, st, b, origin, p); err != nil {
 				return err
 			}
-			if j == nil {
-				continue // another's secret, or another block's
+			if j == nil || owns != nil && !owns(j.Account.ResourceID()) {
+				continue // another's secret, another block's, or another shard's
 			}
 		}
-		s.jobs[id(inventory.Entry{Key: j.Account.Key(), Path: j.Path, Origin: b.Name})] = found{job: j, block: b.Name, onRemoved: b.OnRemoved}
+		packed := pk.Pack(*j)
+		s.jobs[id(inventory.Entry{Key: j.Account.Key(), Path: j.Path, Origin: b.Name})] = found{job: &packed, policy: pol}
 	}
 	return nil
 }
 
 // gone reads the secret at p and returns the job of its account when
 // keysync wrote it for block b; nil for any other secret.
-func gone(ctx context.Context, st Store, b Block, p string) (*runner.Job, error) {
+func gone(ctx context.Context, st Store, b Block, origin *runner.Origin, p string) (*runner.Job, error) {
 	cur, err := st.Read(ctx, p)
 	if err != nil {
 		return nil, err
@@ -86,7 +90,7 @@ func gone(ctx context.Context, st Store, b Block, p string) (*runner.Job, error)
 		return nil, nil // not an id keysync could have written: not ours to remove
 	}
 	j := b.Job
-	j.Account, j.Path, j.DiscoveredBy, j.DiscoveryScope = a, p, b.Name, b.Scope()
+	j.Account, j.Path, j.Origin = a, p, origin
 	return &j, nil
 }
 

@@ -39,7 +39,7 @@ func TestRecallFindsWhatIsGone(t *testing.T) {
 	blocks := []Block{block("b", "batch", plan.RemoveMark)}
 	memo := NewMemo(f)
 	out, _ := Run(ctx, memo, blocks, nil, nil, opts)
-	prev, err := Recall(ctx, st, blocks, out, 100)
+	prev, err := Recall(ctx, st, blocks, out, 100, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestRecallKeepsTheGuard(t *testing.T) {
 	memo := NewMemo(&finder{found: map[string][]sources.Found{"batch": all[:1]}})
 	blocks := []Block{block("b", "batch", plan.RemoveDelete)}
 	out, _ := Run(ctx, memo, blocks, nil, nil, opts)
-	prev, err := Recall(ctx, st, blocks, out, 100)
+	prev, err := Recall(ctx, st, blocks, out, 100, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +84,7 @@ func TestRecallBounded(t *testing.T) {
 	for _, f := range accounts("batch", "acct1", "acct2", "acct3") {
 		written(st, f.Account, "azure/batch/"+f.Account.Name, "b")
 	}
-	_, err := Recall(context.Background(), st, []Block{block("b", "batch", plan.RemoveMark)}, Outcome{}, 2)
+	_, err := Recall(context.Background(), st, []Block{block("b", "batch", plan.RemoveMark)}, Outcome{}, 2, nil)
 	if err == nil || !strings.Contains(err.Error(), "more secrets") {
 		t.Fatalf("err %v", err)
 	}
@@ -95,5 +95,35 @@ func TestFixedPrefix(t *testing.T) {
 		if got := fixedPrefix(tmpl); got != want {
 			t.Errorf("fixedPrefix(%q) = %q, want %q", tmpl, got, want)
 		}
+	}
+}
+
+// TestShardOwnsItsOwn: a shard finds, recalls and removes only the
+// accounts it owns: another shard's are neither jobs here nor removals,
+// and do not count towards the guard's fraction.
+func TestShardOwnsItsOwn(t *testing.T) {
+	ctx := context.Background()
+	st := memsink.New()
+	all := accounts("batch", "acct1", "acct2", "acct3", "acct4")
+	for _, f := range all {
+		written(st, f.Account, "azure/batch/"+f.Account.Name, "b")
+	}
+	mine := func(id string) bool { return !strings.HasSuffix(id, "/acct3") && !strings.HasSuffix(id, "/acct4") }
+	o := opts
+	o.Owns = mine
+	// acct2 is gone from Azure; acct4, another shard's, is gone too.
+	memo := NewMemo(&finder{found: map[string][]sources.Found{"batch": {all[0], all[2]}}})
+	blocks := []Block{block("b", "batch", plan.RemoveDelete)}
+	out, _ := Run(ctx, memo, blocks, nil, nil, o)
+	if len(out.Jobs) != 1 || out.Jobs[0].Job.Account.Name != "acct1" {
+		t.Fatalf("jobs %+v, want this shard's acct1 only", out.Jobs)
+	}
+	prev, err := Recall(ctx, st, blocks, out, 100, mine)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ = Run(ctx, memo, blocks, nil, prev, o)
+	if got := paths(out.Removals); got != "azure/batch/acct2(delete)" {
+		t.Fatalf("removals %s, want this shard's acct2 only", got)
 	}
 }

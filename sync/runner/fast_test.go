@@ -74,7 +74,7 @@ func newFixture() *fixture {
 func (f *fixture) job(name string) Job {
 	a := sources.Account{SubscriptionID: "sub-" + name[:1], ResourceGroup: "rg", Name: name}
 	f.src.Add(a, "primary", "secondary")
-	return Job{Account: a, Path: "fast/" + name, APIVersion: "2024-02-01"}
+	return Job{Account: a, Path: "fast/" + name}
 }
 
 // inSync asserts the sink holds the source's current keys for job.
@@ -430,5 +430,20 @@ func TestFastSourceStaysBusyWhileTheSinkWrites(t *testing.T) {
 	}
 	if source.max != 2 || sink.max > 2 || both.max < 3 {
 		t.Fatalf("source %d at once (want 2), sink %d (want <= 2), both %d (want > 2)", source.max, sink.max, both.max)
+	}
+}
+
+// TestOutcomesNameEveryAction: Outcomes holds every name Outcome gives, so
+// that holders indexing by it lose none.
+func TestOutcomesNameEveryAction(t *testing.T) {
+	for a := plan.Unchanged; a <= plan.Delete; a++ {
+		if OutcomeIndex(a.String()) < 0 {
+			t.Errorf("action %s is not in Outcomes", a)
+		}
+	}
+	for _, r := range []Result{{Err: ErrRefused}, {Err: errors.New("x")}} {
+		if OutcomeIndex(Outcome(r)) < 0 {
+			t.Errorf("outcome %s is not in Outcomes", Outcome(r))
+		}
 	}
 }

@@ -31,7 +31,7 @@ func jobsIn(n int) []Job {
 	for i := range jobs {
 		a := sources.Account{SubscriptionID: sub, ResourceGroup: "rg", Name: fmt.Sprintf("pace%d", seq.Add(1))}
 		emu.Add(armemu.Resource{Subscription: a.SubscriptionID, ResourceGroup: a.ResourceGroup, Name: a.Name})
-		jobs[i] = Job{Account: a, Path: "paced/" + a.Name, APIVersion: "2024-02-01"}
+		jobs[i] = Job{Account: a, Path: "paced/" + a.Name}
 	}
 	return jobs
 }

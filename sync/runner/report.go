@@ -87,6 +87,20 @@ func Outcome(r Result) string {
 	return r.Change.Action.String()
 }
 
+// Outcomes are the results Outcome gives, in an order that holders of
+// many (the scheduler's views, the metrics) index by.
+var Outcomes = [...]string{"create", "update", "unchanged", "adopt", "repair-metadata", "mark", "delete", "refused", "failed"}
+
+// OutcomeIndex is the index in Outcomes of name, or -1.
+func OutcomeIndex(name string) int {
+	for i, o := range Outcomes {
+		if o == name {
+			return i
+		}
+	}
+	return -1
+}
+
 func detail(r Result) string {
 	if r.Err == nil || errors.Is(r.Err, ErrRefused) {
 		return r.Change.Describe()

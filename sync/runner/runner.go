@@ -23,11 +23,14 @@ import (
 )
 
 // Job is one account to keep in sync with one path.
+//
+// An estate holds one per account (100,000 of them): settings that every
+// account of a block shares are held by pointer, and the api-version is
+// the account's own (Account.APIVersion).
 type Job struct {
-	Account    sources.Account
-	Path       string
-	Adopt      bool
-	APIVersion string
+	Account sources.Account
+	Path    string
+	Adopt   bool
 	// Fields, when set, selects and renames the source's fields: response
 	// name -> Vault name.
 	Fields map[string]string
@@ -35,12 +38,18 @@ type Job struct {
 	Rotate *plan.Rotation
 	// Tags, when not nil, are Azure tags to record in the metadata.
 	Tags map[string]string
-	// DiscoveredBy names the [[discover]] block that found the account,
-	// DiscoveryScope fingerprints that block's query (plan.Desired).
-	DiscoveredBy, DiscoveryScope string
+	// Origin, when set, is the [[discover]] block that found the account.
+	Origin *Origin
 	// Remove, when set, makes this the job of an account discovery no
 	// longer finds: its secret is kept, marked or deleted (plan.Remove*).
 	Remove string
+}
+
+// Origin is a [[discover]] block as the secrets it finds record it: its
+// name, and a fingerprint of its query and path template (plan.Desired's
+// DiscoveredBy and DiscoveryScope). All the block's jobs share one.
+type Origin struct {
+	Block, Scope string
 }
 
 // Result is what happened to one job.
@@ -199,7 +208,12 @@ func (r *Runner) fetch(ctx context.Context, job Job) (secret.Fields, error) {
 
 // desired is what the job wants at its path, given the keys fetched.
 func (r *Runner) desired(job Job, keys secret.Fields) plan.Desired {
-	return plan.Desired{Fields: keys, ResourceID: job.Account.ResourceID(), APIVersion: job.APIVersion, Adopt: job.Adopt, Rotate: job.Rotate, Tags: job.Tags, DiscoveredBy: job.DiscoveredBy, DiscoveryScope: job.DiscoveryScope}
+	d := plan.Desired{Fields: keys, ResourceID: job.Account.ResourceID(), APIVersion: cmp.Or(job.Account.APIVersion, job.Account.Spec().APIVersion),
+		Adopt: job.Adopt, Rotate: job.Rotate, Tags: job.Tags}
+	if o := job.Origin; o != nil {
+		d.DiscoveredBy, d.DiscoveryScope = o.Block, o.Scope
+	}
+	return d
 }
 
 // apply makes the change true in the sink, unless it is a refusal, a dry

@@ -111,7 +111,7 @@ func newJobs(n int) []Job {
 		k := seq.Add(1)
 		a := sources.Account{SubscriptionID: sub, ResourceGroup: "rg", Name: fmt.Sprintf("run%d", k)}
 		emu.Add(armemu.Resource{Subscription: a.SubscriptionID, ResourceGroup: a.ResourceGroup, Name: a.Name})
-		jobs[i] = Job{Account: a, Path: fmt.Sprintf("runner/%s", a.Name), APIVersion: "2024-02-01"}
+		jobs[i] = Job{Account: a, Path: fmt.Sprintf("runner/%s", a.Name)}
 	}
 	return jobs
 }

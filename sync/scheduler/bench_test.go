@@ -32,7 +32,7 @@ func benchAccounts(n int) []Account {
 	out := make([]Account, n)
 	for i := range out {
 		name := fmt.Sprintf("acct%06d", i)
-		out[i] = Account{Label: name, Spec: "@hourly", Schedule: sched, Job: runner.Job{
+		out[i] = Account{Label: name, Schedule: &Schedule{Spec: "@hourly", Schedule: sched}, Job: runner.Job{
 			Account: sources.Account{SubscriptionID: fmt.Sprintf("sub%03d", i%100), ResourceGroup: "rg", Name: name}, Path: "azure/" + name}}
 	}
 	return out

@@ -24,6 +24,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case <-timer.C():
 		case <-s.trigger:
 			s.forceAll()
+		case <-s.tgt.wake:
 		case r := <-s.reloads:
 			s.apply(r, s.clock.Now())
 		case f := <-s.done:
@@ -41,15 +42,15 @@ func (s *Scheduler) turn(ctx context.Context, now time.Time) time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.skipTicks(now)
+	wake := s.promoteTargets(now, now.Add(heartbeat))
 	s.dispatchDue(ctx, now)
 	s.late.advance(now)
 	s.late.publish(now, &s.overdue)
-	wake := now.Add(heartbeat)
 	if st := s.busy.top(); st != nil {
-		wake = earliest(wake, st.sched.at)
+		wake = earliest(wake, st.sched.at.time())
 	}
-	if st := s.idle.top(); st != nil && st.sched.at.After(now) {
-		wake = earliest(wake, st.sched.at)
+	if st := s.idle.top(); st != nil && st.sched.at.time().After(now) {
+		wake = earliest(wake, st.sched.at.time())
 	}
 	return max(s.late.wake(wake).Sub(now), 0)
 }
@@ -57,11 +58,11 @@ func (s *Scheduler) turn(ctx context.Context, now time.Time) time.Duration {
 // skipTicks counts a skipped tick for each syncing account whose tick has
 // come: its previous sync is still running; s.mu is held.
 func (s *Scheduler) skipTicks(now time.Time) {
-	for st := s.busy.top(); st != nil && !st.sched.at.After(now); st = s.busy.top() {
-		st.nextTick = st.next(now)
-		s.busy.add(st, after(st.nextTick, now))
-		s.opts.Observer.Skipped(st.Label)
-		s.log.Debug("tick skipped: previous sync still running", "account", st.Label)
+	for st := s.busy.top(); st != nil && st.sched.at <= stampOf(now); st = s.busy.top() {
+		st.nextTick = stampOf(st.next(now))
+		s.busy.add(st, after(st.nextTick.time(), now))
+		s.opts.Observer.Skipped(st.Label())
+		s.log.Debug("tick skipped: previous sync still running", "account", st.Label())
 		s.publishStatus(st)
 	}
 }
@@ -71,10 +72,10 @@ func (s *Scheduler) skipTicks(now time.Time) {
 func (s *Scheduler) dispatchDue(ctx context.Context, now time.Time) {
 	for slots := max(s.opts.Concurrency, 1) - s.running; slots > 0; {
 		st := s.idle.top()
-		if st == nil || st.sched.at.After(now) {
+		if st == nil || st.sched.at > stampOf(now) {
 			return
 		}
-		if due := st.due(s.paused[st.sub]); due.After(now) {
+		if due := st.due(s.paused[st.sub()]); due.After(now) {
 			s.idle.add(st, due) // a subscription pause set since it was queued
 			continue
 		}
@@ -89,13 +90,13 @@ func (s *Scheduler) dispatch(ctx context.Context, st *state, now time.Time) {
 		s.full[st] = fullRunning
 	}
 	st.running, st.force = true, false
-	st.retryAt = time.Time{}
-	st.nextTick = st.next(now)
-	s.busy.add(st, after(st.nextTick, now))
+	st.retryAt = 0
+	st.nextTick = stampOf(st.next(now))
+	s.busy.add(st, after(st.nextTick.time(), now))
 	s.running++
 	s.publishStatus(st)
 	syncer := s.syncer
-	go func() { s.done <- finished{st: st, res: syncer.Sync(ctx, st.Job)} }()
+	go func() { s.done <- finished{st: st, res: syncer.Sync(ctx, st.Job())} }()
 }
 
 // forceAll marks every account due now. An account that is syncing
@@ -108,7 +109,7 @@ func (s *Scheduler) forceAll() {
 		st.force = true
 		s.full[st] = fullOwed
 		if st.sched.q == &s.idle {
-			st.sched.at = st.due(s.paused[st.sub])
+			st.sched.at = stampOf(st.due(s.paused[st.sub()]))
 		}
 		s.publishStatus(st)
 	}

@@ -3,11 +3,13 @@ package scheduler
 import (
 	"cmp"
 	"context"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/keysync/keysync/fault"
+	"github.com/keysync/keysync/sync/runner"
 )
 
 // TestLoopStartsDueAccountsEarliestFirst: each account's tick is shifted
@@ -218,6 +220,34 @@ func TestLoopReloadAddsAndRemoves(t *testing.T) {
 	h.advance(time.Hour)
 	h.expect("at the next tick", "a", "c")
 	h.none("the removed account")
+}
+
+// TestLoopReloadReturnsInstalled: once Reload returns, Kept lists the new
+// accounts, packed and unpacked back to what was given; the caller's
+// slice is not what the scheduler keeps.
+func TestLoopReloadReturnsInstalled(t *testing.T) {
+	h := start(t, Options{}, account("a", "s1", "@hourly"))
+	c := account("c", "s2", "@every 1m")
+	c.Job.Adopt, c.Job.Fields, c.Label = true, map[string]string{"primary": "key"}, "labelled-c"
+	given := []Account{account("b", "s1", "@hourly"), c}
+	h.act(func() {
+		if err := h.s.Reload(context.Background(), h.syncer, given); err != nil {
+			t.Fatal(err)
+		}
+		kept := h.s.Kept(func(*runner.Job) bool { return true })
+		if len(kept) != 2 {
+			t.Fatalf("Kept lists %d accounts after the reload, want 2", len(kept))
+		}
+		for i, k := range kept {
+			if got := k.Account(); !reflect.DeepEqual(got.Job, given[i].Job) || got.Label != given[i].Label || got.Schedule != given[i].Schedule {
+				t.Errorf("kept %+v, given %+v", got, given[i])
+			}
+		}
+		given[1].Job.Path = "changed/by/the/caller"
+		if h.s.Kept(func(*runner.Job) bool { return true })[1].Packed.Path() != "p/c" {
+			t.Error("the scheduler kept the caller's slice")
+		}
+	})
 }
 
 // TestLoopReloadNewScheduleMovesTheTick: a kept account whose schedule

@@ -6,9 +6,10 @@ import (
 	"testing"
 )
 
-// BenchmarkHeldPerAccount reports the heap a scheduler holds per account,
-// beyond the accounts it was given, once every account has synced: its
-// state, its place in the queues and maps, and its published status. go
+// BenchmarkHeldPerAccount reports the heap a scheduler holds per account
+// once every account has synced: the account packed (the slice it was
+// given is the caller's, and counted before), its state, its place in the
+// queues and maps, and its published status. go
 // test -run '^$' -bench HeldPerAccount ./sync/scheduler/
 func BenchmarkHeldPerAccount(b *testing.B) {
 	const n = 10_000

@@ -50,9 +50,9 @@ func (l *lateSet) drop(st *state) {
 
 // advance moves the accounts that are overdue at now into the set.
 func (l *lateSet) advance(now time.Time) {
-	for st := l.watch.top(); st != nil && now.After(st.watch.at); st = l.watch.top() {
+	for st := l.watch.top(); st != nil && now.After(st.watch.at.time()); st = l.watch.top() {
 		leave(&st.watch)
-		st.lateIndex = len(l.members)
+		st.lateIndex = int32(len(l.members)) //nolint:gosec // G115: fewer accounts than 2^31
 		l.members = append(l.members, st)
 		l.dirty = true
 	}
@@ -62,7 +62,7 @@ func (l *lateSet) advance(now time.Time) {
 // becomes overdue, or when a held-back publish is due.
 func (l *lateSet) wake(wake time.Time) time.Time {
 	if st := l.watch.top(); st != nil {
-		wake = earliest(wake, st.watch.at.Add(time.Nanosecond))
+		wake = earliest(wake, st.watch.at.time().Add(time.Nanosecond))
 	}
 	if l.dirty {
 		wake = earliest(wake, l.published.Add(lateEvery))
@@ -78,7 +78,7 @@ func (l *lateSet) publish(now time.Time, to *atomic.Pointer[[]string]) {
 	}
 	labels := make([]string, len(l.members))
 	for i, st := range l.members {
-		labels[i] = st.Label
+		labels[i] = st.Label()
 	}
 	to.Store(&labels)
 	l.dirty, l.published = false, now

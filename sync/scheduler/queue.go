@@ -9,7 +9,7 @@ import (
 // slot is an account's place in a queue: the time the loop must look at
 // it again, and where it is in the heap.
 type slot struct {
-	at    time.Time
+	at    stamp
 	index int
 	q     *queue // the queue the account is in; nil when in none
 }
@@ -30,8 +30,8 @@ func (q *queue) Len() int { return len(q.items) }
 
 func (q *queue) Less(i, j int) bool {
 	a, b := q.slot(q.items[i]).at, q.slot(q.items[j]).at
-	if !a.Equal(b) {
-		return a.Before(b)
+	if a != b {
+		return a < b
 	}
 	return bytes.Compare(q.items[i].id[:], q.items[j].id[:]) < 0
 }
@@ -74,12 +74,12 @@ func (q *queue) top() *state {
 func (q *queue) add(st *state, at time.Time) {
 	sl := q.slot(st)
 	if sl.q == q {
-		sl.at = at
+		sl.at = stampOf(at)
 		heap.Fix(q, sl.index)
 		return
 	}
 	leave(sl)
-	sl.at = at
+	sl.at = stampOf(at)
 	heap.Push(q, st)
 }
 

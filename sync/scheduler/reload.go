@@ -1,6 +1,10 @@
 package scheduler
 
-import "time"
+import (
+	"bytes"
+	"slices"
+	"time"
+)
 
 // apply installs a reload; see Reload.
 func (s *Scheduler) apply(r reload, now time.Time) {
@@ -8,48 +12,67 @@ func (s *Scheduler) apply(r reload, now time.Time) {
 	defer s.mu.Unlock()
 	s.syncer = r.syncer
 	s.install(r.accounts, now, true)
+	if r.done != nil {
+		close(r.done)
+	}
 	s.log.Info("configuration reloaded", "accounts", len(s.accounts))
 }
 
 // install makes accounts the scheduled ones: those that stay keep their
 // state, new ones sync at once if syncNow, removed ones leave every
-// queue; s.mu is held. The states point into accounts.
+// queue; s.mu is held. The accounts are kept packed, not the slice.
 func (s *Scheduler) install(accounts []Account, now time.Time, syncNow bool) {
-	next := make(map[accountID]*state, len(accounts))
+	next := make([]*state, 0, len(accounts))
+	// given is this install's accounts by id, for one given twice and for
+	// the removals; it is dropped after.
+	given := make(map[accountID]*state, len(accounts))
+	slab := holdAll(accounts)
 	for i := range accounts {
-		a := &accounts[i]
-		k := a.key()
+		k := accounts[i].key()
 		id := idOf(k)
-		st, ok := next[id]
-		if !ok {
-			st, ok = s.accounts[id]
+		a := &slab[i]
+		st, again := given[id]
+		if !again {
+			st = s.lookup(id)
 		}
-		if ok {
+		if st != nil {
 			s.update(st, a, splay(k, s.opts.Splay), now)
 		} else {
 			st = s.add(a, id, splay(k, s.opts.Splay), now, syncNow)
 		}
-		next[id] = st
+		if !again {
+			next = append(next, st)
+		}
+		given[id] = st
 	}
-	for k, st := range s.accounts {
-		if _, ok := next[k]; !ok {
+	for _, st := range s.accounts {
+		if given[st.id] != st {
 			s.remove(st)
 		}
 	}
+	slices.SortFunc(next, func(a, b *state) int { return bytes.Compare(a.id[:], b.id[:]) })
 	s.accounts = next
 	s.fullDone()
 	s.late.relabel()
 	s.publishListing()
 }
 
+// lookup is the account of that id, nil if none; s.mu is held.
+func (s *Scheduler) lookup(id accountID) *state {
+	i, ok := slices.BinarySearchFunc(s.accounts, id, func(st *state, id accountID) int { return bytes.Compare(st.id[:], id[:]) })
+	if !ok {
+		return nil
+	}
+	return s.accounts[i]
+}
+
 // add starts scheduling a new account of that id and splay offset; s.mu
 // is held.
-func (s *Scheduler) add(a *Account, id accountID, offset time.Duration, now time.Time, syncNow bool) *state {
-	st := &state{Account: a, id: id, offset: offset, ref: now, force: syncNow, lateIndex: -1}
+func (s *Scheduler) add(a *held, id accountID, offset time.Duration, now time.Time, syncNow bool) *state {
+	st := &state{held: a, id: id, offset: offset, ref: stampOf(now), force: syncNow, lateIndex: -1}
 	st.sched.index, st.watch.index = -1, -1
-	st.sub = subOf(a)
-	st.nextTick = st.next(now)
-	s.idle.add(st, st.due(s.paused[st.sub]))
+	st.nextTick = stampOf(st.next(now))
+	s.idle.add(st, st.due(s.paused[st.sub()]))
 	s.late.track(st)
 	s.publishStatus(st)
 	return st
@@ -57,17 +80,17 @@ func (s *Scheduler) add(a *Account, id accountID, offset time.Duration, now time
 
 // update gives a kept account its new settings; a new schedule or splay
 // offset moves its next tick. s.mu is held.
-func (s *Scheduler) update(st *state, a *Account, offset time.Duration, now time.Time) {
-	moved := st.Spec != a.Spec || st.offset != offset
-	st.Account, st.sub = a, subOf(a)
+func (s *Scheduler) update(st *state, a *held, offset time.Duration, now time.Time) {
+	moved := st.Schedule.Spec != a.Schedule.Spec || st.offset != offset
+	st.held = a
 	if moved {
 		st.offset = offset
-		st.nextTick = st.next(now)
+		st.nextTick = stampOf(st.next(now))
 		switch st.sched.q {
 		case &s.idle:
-			s.idle.add(st, st.due(s.paused[st.sub]))
+			s.idle.add(st, st.due(s.paused[st.sub()]))
 		case &s.busy:
-			s.busy.add(st, after(st.nextTick, now))
+			s.busy.add(st, after(st.nextTick.time(), now))
 		}
 		s.late.track(st)
 	}
@@ -77,7 +100,8 @@ func (s *Scheduler) update(st *state, a *Account, offset time.Duration, now time
 // remove stops scheduling an account. A sync of its in flight finishes
 // but is not counted; s.mu is held.
 func (s *Scheduler) remove(st *state) {
-	s.opts.Observer.Removed(st.Label)
+	st.removed = true
+	s.opts.Observer.Removed(st.Label())
 	delete(s.full, st)
 	leave(&st.sched)
 	s.late.drop(st)

@@ -36,27 +36,75 @@ type Syncer interface {
 type Account struct {
 	Job   runner.Job
 	Label string
-	// Spec is the cron expression Schedule was parsed from.
-	Spec     string
-	Schedule cron.Schedule
+	// Schedule is when it syncs, shared by the accounts of one spec.
+	Schedule *Schedule
+}
+
+// held is an account as the scheduler keeps it: its job packed, its label
+// and schedule. It never changes: a reload that changes the account gives
+// a new one, so that published views may point at it.
+type held struct {
+	runner.Packed
+	Schedule *Schedule
+	// label, when set, is the account's label, else its name is: a
+	// pointer, not a string, keeps a held account in 64 bytes.
+	label *string
+}
+
+// holdAll is accounts as an install keeps them: one slab for them all, their
+// names and paths in one string (runner.Compact), so that what an estate
+// keeps for long is not scattered among what a discovery dropped.
+func holdAll(accounts []Account) []held {
+	slab := make([]held, len(accounts))
+	packed := make([]*runner.Packed, len(accounts))
+	var pk runner.Packer
+	for i := range accounts {
+		a, h := &accounts[i], &slab[i]
+		*h = held{Packed: pk.Pack(a.Job), Schedule: a.Schedule}
+		if a.Label != h.Name() {
+			l := a.Label // not &a.Label: that would keep the caller's slice
+			h.label = &l
+		}
+		packed[i] = &h.Packed
+	}
+	runner.Compact(packed)
+	return slab
+}
+
+// Label is the account's label.
+func (h *held) Label() string {
+	if h.label != nil {
+		return *h.label
+	}
+	return h.Name()
+}
+
+// Schedule is a parsed cron schedule and the expression it came from.
+type Schedule struct {
+	Spec string
+	cron.Schedule
 }
 
 // key identifies an account across reloads.
 func (a Account) key() string { return a.Job.Account.Key() + "|" + a.Job.Path }
 
-// accountID is what the scheduler keeps of an account's key: its SHA-256.
-// The key itself (a resource id and a path) took ~140 bytes per account;
-// a collision-resistant hash keeps the identity in 32, also against
-// resource names chosen to collide.
-type accountID [sha256.Size]byte
+// accountID is what the scheduler keeps of an account's key: the first
+// 128 bits of its SHA-256. The key itself (a resource id and a path) took
+// ~140 bytes per account; the truncated hash keeps the identity in 16, and
+// resource names chosen to collide would take some 2^64 hashes to find.
+type accountID [16]byte
 
-func idOf(key string) accountID { return sha256.Sum256([]byte(key)) }
+func idOf(key string) (id accountID) {
+	h := sha256.Sum256([]byte(key))
+	copy(id[:], h[:])
+	return id
+}
 
 // id is idOf(a.key()).
 func (a Account) id() accountID { return idOf(a.key()) }
 
 // subOf is the account's subscription as pauses are keyed: lower case.
-func subOf(a *Account) string { return strings.ToLower(a.Job.Account.SubscriptionID) }
+func subOf(h *held) string { return strings.ToLower(h.Shared().Account.SubscriptionID) }
 
 // Observer hears what the scheduler does; the metrics implement it.
 type Observer interface {
@@ -94,9 +142,11 @@ type Scheduler struct {
 	// has finished the sync it asked for.
 	fullActive atomic.Bool
 
-	mu       sync.Mutex
-	syncer   Syncer
-	accounts map[accountID]*state
+	mu     sync.Mutex
+	syncer Syncer
+	// accounts are every account, by id: a sorted slice, where a map took
+	// some 40 bytes more per account.
+	accounts []*state
 	// idle holds the accounts not syncing, by when they are due (a lower
 	// bound: a subscription pause is applied when one comes to the top);
 	// busy holds those syncing, by their next tick, to count it skipped.
@@ -106,6 +156,8 @@ type Scheduler struct {
 	// full holds the accounts that still owe the requested full sync.
 	full map[*state]fullStep
 	late lateSet
+	// tgt holds the targeted syncs (target.go).
+	tgt targets
 
 	// Published for readers that must not wait for the loop.
 	listing atomic.Pointer[[]*state] // every account, by label
@@ -116,6 +168,7 @@ type Scheduler struct {
 type reload struct {
 	syncer   Syncer
 	accounts []Account
+	done     chan struct{} // closed once installed
 }
 
 type finished struct {
@@ -127,8 +180,7 @@ type finished struct {
 const heartbeat = 5 * time.Second
 
 // New returns a scheduler for accounts. Nothing runs until Run. The
-// scheduler keeps pointers into accounts: the caller must not change the
-// slice's elements afterwards (a 100,000-account estate is then held once).
+// scheduler keeps the accounts packed (runner.Packed), not the slice.
 func New(opts Options, syncer Syncer, accounts []Account) *Scheduler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -142,8 +194,8 @@ func New(opts Options, syncer Syncer, accounts []Account) *Scheduler {
 	s := &Scheduler{
 		opts: opts, log: opts.Logger, clock: opts.Clock, syncer: syncer,
 		trigger: make(chan struct{}, 1), reloads: make(chan reload), done: make(chan finished),
-		accounts: map[accountID]*state{}, paused: map[string]time.Time{}, full: map[*state]fullStep{},
-		idle: newQueue(schedSlot), busy: newQueue(schedSlot), late: newLateSet(),
+		paused: map[string]time.Time{}, full: map[*state]fullStep{},
+		idle: newQueue(schedSlot), busy: newQueue(schedSlot), late: newLateSet(), tgt: newTargets(),
 	}
 	now := s.clock.Now()
 	s.mu.Lock()
@@ -183,15 +235,48 @@ func (s *Scheduler) TriggerAll() bool {
 
 // Reload replaces the accounts and the syncer. Accounts that stay keep their
 // state; new ones sync at once; removed ones are dropped, and a sync of
-// theirs that is in flight finishes but is not counted. As with New, the
-// scheduler keeps pointers into accounts.
+// theirs that is in flight finishes but is not counted. It returns once
+// the loop has installed them, so that Kept then lists them.
 func (s *Scheduler) Reload(ctx context.Context, syncer Syncer, accounts []Account) error {
+	r := reload{syncer, accounts, make(chan struct{})}
 	select {
-	case s.reloads <- reload{syncer, accounts}:
+	case s.reloads <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-r.done:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// Kept is a scheduled account as the scheduler holds it. Packed never
+// changes: a caller may keep the pointer.
+type Kept struct {
+	Packed   *runner.Packed
+	Label    string
+	Schedule *Schedule
+}
+
+// Account is k as an Account, its job unpacked.
+func (k Kept) Account() Account {
+	return Account{Job: k.Packed.Job(), Label: k.Label, Schedule: k.Schedule}
+}
+
+// Kept lists the scheduled accounts whose shared part keep accepts (see
+// runner.Packed.Shared), as of the last reload. It reads a snapshot and
+// never waits for the loop.
+func (s *Scheduler) Kept(keep func(shared *runner.Job) bool) []Kept {
+	var out []Kept
+	for _, st := range *s.listing.Load() {
+		h := st.view.Load().acct // the view's: st.held is the loop's
+		if keep(h.Shared()) {
+			out = append(out, Kept{Packed: &h.Packed, Label: h.Label(), Schedule: h.Schedule})
+		}
+	}
+	return out
 }
 
 // Alive reports whether the loop has turned recently.

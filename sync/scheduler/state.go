@@ -12,37 +12,48 @@ import (
 
 // state is what the scheduler knows of one account.
 type state struct {
-	// Account is the caller's, never changed after New or Reload took it:
-	// the account's settings are held once, not once more per state.
-	*Account
-	id  accountID // of Account.key(), which stays across reloads
-	sub string    // the subscription, lower case
+	// held is the account, which a reload replaces, never changes.
+	*held
+	id accountID // of Account.key(), which stays across reloads
 	// sched places the account in the idle or the busy queue; watch in the
 	// overdue watch, and lateIndex (-1 if not) in the overdue list.
 	sched, watch slot
-	lateIndex    int
+	lateIndex    int32
+	failures     int32
 	// view is what Status shows, republished when the state changes.
 	view     atomic.Pointer[view]
 	offset   time.Duration
-	nextTick time.Time
+	nextTick stamp
 	// retryAt is a pending retry after a transient failure; zero if none.
 	// While it is pending, cron ticks do not add attempts of their own.
-	retryAt time.Time
+	retryAt stamp
 	// notBefore is the server's Retry-After: nothing, not even a forced
 	// sync, goes out before it.
-	notBefore time.Time
-	failures  int
-	running   bool
-	force     bool
+	notBefore stamp
 	// succeeded says whether ref is the last success; else it is when the
 	// account was added. Overdue counts from it. (One field, not two: the
-	// state then fits a smaller size class, 32 bytes less per account.)
+	// state then fits a smaller size class.)
+	ref       stamp
 	succeeded bool
-	ref       time.Time
-	// condition names the current failure ("" when healthy), so that a
-	// failure is logged when it starts or changes, not at every tick.
-	condition string
+	running   bool
+	force     bool
+	removed   bool // by a reload
+	// failure names the current failure (nil when healthy), so that a
+	// failure is logged when it starts or changes, not at every tick. A
+	// pointer, not a string, keeps the state in 144 bytes.
+	failure *string
 }
+
+// condition is the current failure's name, "" when healthy.
+func (st *state) condition() string {
+	if st.failure == nil {
+		return ""
+	}
+	return *st.failure
+}
+
+// sub is the account's subscription as pauses are keyed.
+func (st *state) sub() string { return subOf(st.held) }
 
 // next is the account's first tick after now, shifted by its splay.
 func (st *state) next(now time.Time) time.Time {
@@ -51,16 +62,16 @@ func (st *state) next(now time.Time) time.Time {
 
 // due is when the account should sync next.
 func (st *state) due(pausedUntil time.Time) time.Time {
-	var t time.Time
+	var t stamp
 	switch {
 	case st.force:
 		t = st.notBefore
-	case !st.retryAt.IsZero():
+	case st.retryAt != 0:
 		t = st.retryAt
 	default:
-		t = later(st.nextTick, st.notBefore)
+		t = max(st.nextTick, st.notBefore)
 	}
-	return later(t, pausedUntil)
+	return later(t.time(), pausedUntil)
 }
 
 // overdue reports whether two scheduled syncs have passed since the last
@@ -70,7 +81,7 @@ func (st *state) overdue(now time.Time) bool { return now.After(st.overdueAt()) 
 // overdueAt is the time after which the account is overdue: two scheduled
 // syncs, and one interval more, after its last success or its start.
 func (st *state) overdueAt() time.Time {
-	first := st.next(st.ref)
+	first := st.next(st.ref.time())
 	second := st.next(first)
 	return second.Add(second.Sub(first))
 }
@@ -78,7 +89,7 @@ func (st *state) overdueAt() time.Time {
 // lastSuccess is when the account last synced successfully; zero if never.
 func (st *state) lastSuccess() time.Time {
 	if st.succeeded {
-		return st.ref
+		return st.ref.time()
 	}
 	return time.Time{}
 }
@@ -91,8 +102,6 @@ func later(a, b time.Time) time.Time {
 	}
 	return a
 }
-
-func sub(st *state) string { return st.sub }
 
 // throttleCode is ARM's code for a subscription over its request budget.
 const throttleCode = "SubscriptionRequestsThrottled"
@@ -110,38 +119,39 @@ func (s *Scheduler) settle(f finished, now time.Time) {
 		delete(s.full, st)
 		s.fullDone()
 	}
-	if s.accounts[st.id] != st {
+	s.settleTarget(st, f.res, now)
+	if st.removed {
 		return // removed by a reload while it ran
 	}
 	last := record(st, f.res, now)
-	s.opts.Observer.Synced(st.Label, f.res, now)
+	s.opts.Observer.Synced(st.Label(), f.res, now)
 	s.decide(st, f.res, now)
-	s.idle.add(st, st.due(s.paused[st.sub]))
+	s.idle.add(st, st.due(s.paused[st.sub()]))
 	s.publishWith(st, last)
 }
 
 // decide sets the account's next attempt from its sync's result; s.mu is
 // held.
 func (s *Scheduler) decide(st *state, res runner.Result, now time.Time) {
-	log := s.log.With("account", st.Label, "path", st.Job.Path)
+	log := s.log.With("account", st.Label(), "path", st.Path())
 	switch {
 	case res.Err == nil:
-		if st.condition != "" {
-			log.Info("account recovered", "after", st.condition)
+		if st.failure != nil {
+			log.Info("account recovered", "after", st.condition())
 		}
-		st.failures, st.condition, st.retryAt = 0, "", time.Time{}
-		st.ref, st.succeeded = now, true
+		st.failures, st.failure, st.retryAt = 0, nil, 0
+		st.ref, st.succeeded = stampOf(now), true
 		delete(s.paused, credentialKey)
 		s.late.track(st)
-		s.opts.Observer.Backoff(st.Label, 0)
+		s.opts.Observer.Backoff(st.Label(), 0)
 		logSuccess(log, res)
 	case fault.Transient(res.Err):
 		s.backoff(st, res, now, log)
 	default:
-		st.failures, st.retryAt = 0, time.Time{}
-		s.opts.Observer.Backoff(st.Label, 0)
+		st.failures, st.retryAt = 0, 0
+		s.opts.Observer.Backoff(st.Label(), 0)
 		s.changeCondition(st, "permanent "+errorCode(res.Err), func() {
-			log.Error("sync failed; waiting for the next scheduled tick", "err", res.Err, "next", st.nextTick.Format(time.RFC3339))
+			log.Error("sync failed; waiting for the next scheduled tick", "err", res.Err, "next", st.nextTick.time().Format(time.RFC3339))
 		})
 	}
 }
@@ -155,19 +165,19 @@ func (s *Scheduler) backoff(st *state, res runner.Result, now time.Time, log *sl
 		// backoff_max: the server's hint, never its hostage.
 		ra = min(ra, s.opts.Backoff.Max)
 	}
-	wait := max(s.opts.Backoff.Backoff(st.failures), ra)
+	wait := max(s.opts.Backoff.Backoff(int(st.failures)), ra)
 	if fault.Shared(res.Err) {
 		wait = s.credentialBackoff(now, wait)
 	}
-	st.retryAt, st.notBefore = now.Add(wait), now.Add(ra)
-	s.opts.Observer.Backoff(st.Label, wait)
+	st.retryAt, st.notBefore = stampOf(now.Add(wait)), stampOf(now.Add(ra))
+	s.opts.Observer.Backoff(st.Label(), wait)
 	code := errorCode(res.Err)
 	if code == throttleCode && ra > 0 {
-		k := sub(st)
+		k := st.sub()
 		if until := now.Add(ra); until.After(s.paused[k]) {
 			s.paused[k] = until
 			s.publishPauses()
-			log.Warn("subscription throttled: pausing all of its accounts", "subscription", st.Job.Account.SubscriptionID, "until", until.Format(time.RFC3339))
+			log.Warn("subscription throttled: pausing all of its accounts", "subscription", st.Shared().Account.SubscriptionID, "until", until.Format(time.RFC3339))
 		}
 	}
 	s.changeCondition(st, "transient "+code, func() {
@@ -193,8 +203,8 @@ func (s *Scheduler) credentialBackoff(now time.Time, wait time.Duration) time.Du
 
 // changeCondition runs logIt only when the account's condition changes.
 func (s *Scheduler) changeCondition(st *state, cond string, logIt func()) {
-	if st.condition != cond {
-		st.condition = cond
+	if st.condition() != cond {
+		st.failure = &cond
 		logIt()
 	}
 }

@@ -19,7 +19,7 @@ func account(name, sub, spec string) Account {
 	if err != nil {
 		panic(err)
 	}
-	return Account{Label: name, Spec: spec, Schedule: s,
+	return Account{Label: name, Schedule: &Schedule{Spec: spec, Schedule: s},
 		Job: runner.Job{Account: sources.Account{SubscriptionID: sub, ResourceGroup: "rg", Name: name}, Path: "p/" + name}}
 }
 
@@ -33,10 +33,10 @@ func newTestScheduler(accts ...Account) *Scheduler {
 
 func finish(s *Scheduler, name string, err error, now time.Time) *state {
 	for _, st := range s.accounts {
-		if st.Label == name {
+		if st.Label() == name {
 			st.running = true
 			s.running++
-			s.settle(finished{st: st, res: runner.Result{Job: st.Job, Err: err, Change: plan.Change{Action: plan.Unchanged}}}, now)
+			s.settle(finished{st: st, res: runner.Result{Job: st.Job(), Err: err, Change: plan.Change{Action: plan.Unchanged}}}, now)
 			return st
 		}
 	}
@@ -46,29 +46,29 @@ func finish(s *Scheduler, name string, err error, now time.Time) *state {
 func TestTransientBackoffGrowsAndRespectsRetryAfter(t *testing.T) {
 	s := newTestScheduler(account("a", "s1", "@every 1m"))
 	st := finish(s, "a", &sources.Error{StatusCode: 503, Transient: true}, t0)
-	if st.retryAt != t0.Add(30*time.Second) || st.failures != 1 {
-		t.Fatalf("first retry at %v, failures %d", st.retryAt.Sub(t0), st.failures)
+	if st.retryAt != stampOf(t0.Add(30*time.Second)) || st.failures != 1 {
+		t.Fatalf("first retry at %v, failures %d", st.retryAt.time().Sub(t0), st.failures)
 	}
 	st = finish(s, "a", &sources.Error{StatusCode: 503, Transient: true}, t0)
-	if st.retryAt != t0.Add(time.Minute) {
-		t.Fatalf("second retry after %v, want 1m", st.retryAt.Sub(t0))
+	if st.retryAt != stampOf(t0.Add(time.Minute)) {
+		t.Fatalf("second retry after %v, want 1m", st.retryAt.time().Sub(t0))
 	}
 	st = finish(s, "a", &sources.Error{StatusCode: 429, Transient: true, RetryAfter: 210 * time.Second}, t0)
-	if st.retryAt != t0.Add(210*time.Second) || st.notBefore != t0.Add(210*time.Second) {
-		t.Fatalf("Retry-After 3m30s gave a retry after %v", st.retryAt.Sub(t0))
+	if st.retryAt != stampOf(t0.Add(210*time.Second)) || st.notBefore != stampOf(t0.Add(210*time.Second)) {
+		t.Fatalf("Retry-After 3m30s gave a retry after %v", st.retryAt.time().Sub(t0))
 	}
 	// A cron tick does not come before a pending retry.
-	if due := st.due(time.Time{}); due != st.retryAt {
+	if due := st.due(time.Time{}); !due.Equal(st.retryAt.time()) {
 		t.Fatalf("due %v, want the pending retry", due.Sub(t0))
 	}
 	// A forced sync skips backoff but not Retry-After.
 	st.force = true
-	if due := st.due(time.Time{}); due != st.notBefore {
+	if due := st.due(time.Time{}); !due.Equal(st.notBefore.time()) {
 		t.Fatalf("forced due %v, want Retry-After", due.Sub(t0))
 	}
 	st.force = false
 	st = finish(s, "a", nil, t0.Add(11*time.Minute))
-	if !st.retryAt.IsZero() || st.failures != 0 || st.condition != "" || st.lastSuccess() != t0.Add(11*time.Minute) {
+	if !st.retryAt.time().IsZero() || st.failures != 0 || st.condition() != "" || !st.lastSuccess().Equal(t0.Add(11*time.Minute)) {
 		t.Fatalf("success did not reset: %+v", st)
 	}
 }
@@ -76,11 +76,11 @@ func TestTransientBackoffGrowsAndRespectsRetryAfter(t *testing.T) {
 func TestPermanentFailureWaitsForTheTick(t *testing.T) {
 	s := newTestScheduler(account("a", "s1", "@every 1h"))
 	st := finish(s, "a", &sources.Error{StatusCode: 403, Code: "AuthorizationFailed"}, t0)
-	if !st.retryAt.IsZero() || st.due(time.Time{}) != st.nextTick {
-		t.Fatalf("permanent failure scheduled a retry at %v", st.retryAt)
+	if !st.retryAt.time().IsZero() || !st.due(time.Time{}).Equal(st.nextTick.time()) {
+		t.Fatalf("permanent failure scheduled a retry at %v", st.retryAt.time())
 	}
-	if st.condition != "permanent AuthorizationFailed" {
-		t.Fatalf("condition %q", st.condition)
+	if st.condition() != "permanent AuthorizationFailed" {
+		t.Fatalf("condition %q", st.condition())
 	}
 }
 
@@ -91,8 +91,8 @@ func TestThrottlePausesTheSubscription(t *testing.T) {
 		t.Fatalf("s1 paused until %v", got)
 	}
 	for _, st := range s.accounts {
-		due := st.due(s.paused[sub(st)])
-		switch st.Label {
+		due := st.due(s.paused[st.sub()])
+		switch st.Label() {
 		case "b":
 			if due.Before(t0.Add(90 * time.Second)) {
 				t.Errorf("b in the throttled subscription is due at %v", due.Sub(t0))
@@ -112,13 +112,13 @@ func TestThrottlePausesTheSubscription(t *testing.T) {
 
 func TestOverdue(t *testing.T) {
 	s := newTestScheduler(account("a", "s1", "@every 10m"))
-	st := s.accounts[account("a", "s1", "@every 10m").id()]
+	st := s.lookup(account("a", "s1", "@every 10m").id())
 	for d, want := range map[time.Duration]bool{0: false, 25 * time.Minute: false, 31 * time.Minute: true} {
 		if got := st.overdue(t0.Add(d)); got != want {
 			t.Errorf("overdue after %v = %t, want %t", d, got, want)
 		}
 	}
-	st.ref, st.succeeded = t0.Add(20*time.Minute), true
+	st.ref, st.succeeded = stampOf(t0.Add(20*time.Minute)), true
 	if st.overdue(t0.Add(31 * time.Minute)) {
 		t.Error("a recent success does not count")
 	}
@@ -148,22 +148,27 @@ func TestReloadKeepsStateAndAddsNew(t *testing.T) {
 	s := newTestScheduler(a)
 	st := finish(s, "a", &sources.Error{StatusCode: 503, Transient: true}, t0)
 	s.apply(reload{accounts: []Account{a, b}}, t0)
-	if s.accounts[a.id()] != st || st.failures != 1 {
+	if s.lookup(a.id()) != st || st.failures != 1 {
 		t.Fatal("the kept account lost its state")
 	}
-	if nb := s.accounts[b.id()]; nb == nil || !nb.force {
+	if nb := s.lookup(b.id()); nb == nil || !nb.force {
 		t.Fatal("the new account is not due at once")
 	}
 	s.apply(reload{accounts: []Account{b}}, t0)
-	if _, ok := s.accounts[a.id()]; ok || len(s.accounts) != 1 {
+	if s.lookup(a.id()) != nil || len(s.accounts) != 1 || !st.removed {
 		t.Fatal("the removed account is still scheduled")
+	}
+	c := account("c", "s2", "@every 1m")
+	s.apply(reload{accounts: []Account{c, b, c}}, t0)
+	if len(s.accounts) != 2 || len(s.Status(t0)) != 2 || s.lookup(c.id()) == nil || s.lookup(b.id()) == nil {
+		t.Fatalf("an account given twice: %d scheduled, want 2", len(s.accounts))
 	}
 }
 
 func TestTriggerDuringASyncRunsAgainAfterIt(t *testing.T) {
 	a := account("a", "s1", "@hourly")
 	s := newTestScheduler(a)
-	st := s.accounts[a.id()]
+	st := s.lookup(a.id())
 	st.force = false
 	st.running = true
 	s.forceAll()
@@ -180,8 +185,8 @@ func TestRetryAfterBeyondBackoffMaxWaitsBackoffMax(t *testing.T) {
 	for _, ra := range []time.Duration{10 * time.Minute, azure.RetryAfterCap} {
 		s := newTestScheduler(account("a", "s1", "@every 1m"))
 		st := finish(s, "a", &sources.Error{StatusCode: 503, Transient: true, RetryAfter: ra}, t0)
-		if st.retryAt != t0.Add(4*time.Minute) || st.notBefore != t0.Add(4*time.Minute) {
-			t.Errorf("Retry-After %v: retry after %v, not before %v; want backoff_max 4m", ra, st.retryAt.Sub(t0), st.notBefore.Sub(t0))
+		if st.retryAt != stampOf(t0.Add(4*time.Minute)) || st.notBefore != stampOf(t0.Add(4*time.Minute)) {
+			t.Errorf("Retry-After %v: retry after %v, not before %v; want backoff_max 4m", ra, st.retryAt.time().Sub(t0), st.notBefore.time().Sub(t0))
 		}
 	}
 }
@@ -195,10 +200,10 @@ func TestCredentialFailureSharesOneBackoff(t *testing.T) {
 	a := finish(s, "a", cred, t0)
 	b := finish(s, "b", cred, t0.Add(2*time.Second))
 	c := finish(s, "c", &sources.Error{StatusCode: 503, Transient: true}, t0.Add(2*time.Second))
-	if a.retryAt != t0.Add(30*time.Second) || b.retryAt != a.retryAt {
-		t.Fatalf("credential retries at %v and %v, want both at 30s", a.retryAt.Sub(t0), b.retryAt.Sub(t0))
+	if a.retryAt != stampOf(t0.Add(30*time.Second)) || b.retryAt != a.retryAt {
+		t.Fatalf("credential retries at %v and %v, want both at 30s", a.retryAt.time().Sub(t0), b.retryAt.time().Sub(t0))
 	}
-	if c.retryAt.Equal(a.retryAt) {
+	if c.retryAt == a.retryAt {
 		t.Error("an account's own 503 joined the credential's backoff")
 	}
 	finish(s, "c", nil, t0.Add(3*time.Second))

@@ -20,13 +20,12 @@ const (
 
 // lastSync is what Status remembers of an account's last finished sync.
 type lastSync struct {
-	at           time.Time
-	outcome      string
-	code         string
-	lastRotation time.Time
+	at, lastRotation stamp
+	outcome          string
+	code             string
 	// failures counts failed syncs since the last success, permanent
 	// ones too (the state's count is of transient ones, for backoff).
-	failures int
+	failures int32
 }
 
 // AccountStatus is one account as GET /status shows it. It holds no key
@@ -70,11 +69,11 @@ const maxCodeLen = 64
 // Status; s.mu is held.
 func record(st *state, res runner.Result, now time.Time) lastSync {
 	prev := lastOf(st)
-	ls := lastSync{at: now, outcome: runner.Outcome(res), lastRotation: prev.lastRotation}
+	ls := lastSync{at: stampOf(now), outcome: runner.Outcome(res), lastRotation: prev.lastRotation}
 	if res.Err != nil {
 		ls.code, ls.failures = cleanCode(errorCode(res.Err)), prev.failures+1
 	} else if res.Change.Rotation.Regenerate != "" {
-		ls.lastRotation = now
+		ls.lastRotation = stampOf(now)
 	}
 	return ls
 }
@@ -83,7 +82,7 @@ func record(st *state, res runner.Result, now time.Time) lastSync {
 // published view is the one place it is kept.
 func lastOf(st *state) lastSync {
 	if v := st.view.Load(); v != nil {
-		return v.last
+		return v.lastSync()
 	}
 	return lastSync{}
 }
@@ -104,25 +103,41 @@ func (s *Scheduler) fullDone() {
 // adds from its own snapshot, so that a pause need not republish every
 // account of the subscription. Status builds the AccountStatus from it,
 // so an estate of 100,000 accounts does not hold one each between calls.
+// The last sync's fields are held flat, not as a lastSync, so that the
+// view fits 80 bytes.
 type view struct {
-	acct        *Account
-	last        lastSync
-	lastSuccess time.Time
-	nextRun     time.Time
-	running     bool
+	acct                 *held
+	at, lastRotation     stamp
+	lastSuccess, nextRun stamp
+	code                 string
+	failures             int32
+	// outcome is 1 + the index in runner.Outcomes of the last sync's
+	// outcome, 0 for none: a byte, not a string, keeps a view in 64 bytes.
+	outcome uint8
+	running bool
+}
+
+// lastSync is the account's last finished sync as the view holds it.
+func (v *view) lastSync() lastSync {
+	ls := lastSync{at: v.at, lastRotation: v.lastRotation, code: v.code, failures: v.failures}
+	if v.outcome > 0 {
+		ls.outcome = runner.Outcomes[v.outcome-1]
+	}
+	return ls
 }
 
 // status is the view as GET /status shows it, without a pause.
 func (v *view) status() AccountStatus {
-	a, last := v.acct.Job.Account, v.last
+	j, last := v.acct.Shared(), v.lastSync()
+	a := j.Account
 	as := AccountStatus{
-		Account: v.acct.Label, Path: v.acct.Job.Path, SubscriptionID: a.SubscriptionID, ResourceGroup: a.ResourceGroup,
-		Name: a.Name, Type: cmp.Or(a.Type, sources.DefaultType), Running: v.running,
-		LastResult: last.outcome, LastRun: last.at, LastSuccess: v.lastSuccess,
-		NextRun: v.nextRun, ConsecutiveFailures: last.failures, ErrorCode: last.code,
-		Rotation: RotationStatus{Enabled: v.acct.Job.Rotate != nil, LastRotation: last.lastRotation},
+		Account: v.acct.Label(), Path: v.acct.Path(), SubscriptionID: a.SubscriptionID, ResourceGroup: a.ResourceGroup,
+		Name: v.acct.Name(), Type: cmp.Or(a.Type, sources.DefaultType), Running: v.running,
+		LastResult: last.outcome, LastRun: last.at.time(), LastSuccess: v.lastSuccess.time(),
+		NextRun: v.nextRun.time(), ConsecutiveFailures: int(last.failures), ErrorCode: last.code,
+		Rotation: RotationStatus{Enabled: j.Rotate != nil, LastRotation: last.lastRotation.time()},
 	}
-	if r := v.acct.Job.Rotate; r != nil {
+	if r := j.Rotate; r != nil {
 		as.Rotation.Every = r.Every.String()
 	}
 	return as
@@ -150,7 +165,8 @@ func (s *Scheduler) publishStatus(st *state) { s.publishWith(st, lastOf(st)) }
 // publishWith publishes st's state with last as its last finished sync;
 // s.mu is held.
 func (s *Scheduler) publishWith(st *state, last lastSync) {
-	v := &view{acct: st.Account, last: last, lastSuccess: st.lastSuccess(), nextRun: st.due(time.Time{}), running: st.running}
+	v := &view{acct: st.held, at: last.at, lastRotation: last.lastRotation, outcome: uint8(runner.OutcomeIndex(last.outcome) + 1), code: last.code, //nolint:gosec // G115: an index of Outcomes, which has nine
+		failures: last.failures, lastSuccess: stampOf(st.lastSuccess()), nextRun: stampOf(st.due(time.Time{})), running: st.running}
 	if st.running {
 		v.nextRun = st.nextTick
 	}
@@ -160,12 +176,9 @@ func (s *Scheduler) publishWith(st *state, last lastSync) {
 // publishListing publishes the list of accounts, sorted by label (then
 // path), for Status; s.mu is held.
 func (s *Scheduler) publishListing() {
-	list := make([]*state, 0, len(s.accounts))
-	for _, st := range s.accounts {
-		list = append(list, st)
-	}
+	list := slices.Clone(s.accounts)
 	slices.SortFunc(list, func(a, b *state) int {
-		return cmp.Or(cmp.Compare(a.Label, b.Label), cmp.Compare(a.Job.Path, b.Job.Path))
+		return cmp.Or(cmp.Compare(a.Label(), b.Label()), cmp.Compare(a.Path(), b.Path()))
 	})
 	s.listing.Store(&list)
 }

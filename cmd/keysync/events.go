@@ -1,0 +1,75 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/keysync/keysync/config"
+	"github.com/keysync/keysync/internal/metrics"
+	"github.com/keysync/keysync/internal/server"
+	"github.com/keysync/keysync/sources/azure"
+)
+
+// operatorFiles reads the [api] token and builds the [events] webhook
+// with its secret, before anything touches Azure or Vault: running with
+// either endpoint open or silently off would both surprise.
+func operatorFiles(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (*server.Token, *server.EventsHandler, error) {
+	tok, err := apiToken(cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	ev, err := eventsHandler(cfg, m, log)
+	return tok, ev, err
+}
+
+// eventsHandler builds the [events] webhook, nil when it is off; its
+// Targets are set once the scheduler exists. Like [api], it is read at
+// start only: a reload warns that it changed.
+func eventsHandler(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (*server.EventsHandler, error) {
+	ev := cfg.Events
+	if !ev.Enabled {
+		return nil, nil
+	}
+	h := &server.EventsHandler{Path: ev.Path, SecretHeader: ev.SecretHeader, SecretQuery: ev.SecretQuery,
+		MaxBody: ev.MaxBodyBytes, MaxEvents: ev.MaxEvents, Dedupe: ev.Dedupe, Logger: log, Observer: m}
+	if ev.SecretFile != "" {
+		tok, err := server.LoadToken(ev.SecretFile, log)
+		if err != nil {
+			return nil, fmt.Errorf("events secret_file: %w", err)
+		}
+		h.Secret = tok
+	}
+	if ev.Entra.On() {
+		opts, err := entraOptions(ev.Entra, cfg.Azure.Cloud)
+		if err != nil {
+			return nil, err
+		}
+		h.Entra = opts
+	}
+	return h, nil
+}
+
+// entraOptions fills the issuers and keys URL the file leaves out from the
+// cloud's authority: the tenant's v2.0 issuer and keys
+// (learn.microsoft.com/entra/identity-platform/access-tokens#validate-tokens),
+// and for the public cloud the v1 issuer too, which tokens of an
+// application without accessTokenAcceptedVersion 2 carry.
+func entraOptions(e config.EventsEntra, cloudName string) (*server.EntraOptions, error) {
+	authority, err := azure.AuthorityHost(cloudName)
+	if err != nil {
+		return nil, fmt.Errorf("events.entra: %w", err)
+	}
+	authority = strings.TrimSuffix(authority, "/") + "/"
+	opts := &server.EntraOptions{Audience: e.Audience, Issuers: e.Issuers, KeysURL: e.KeysURL, Role: e.Role}
+	if len(opts.Issuers) == 0 {
+		opts.Issuers = []string{authority + e.Tenant + "/v2.0"}
+		if cloudName == "" || cloudName == config.CloudPublic {
+			opts.Issuers = append(opts.Issuers, "https://sts.windows.net/"+e.Tenant+"/")
+		}
+	}
+	if opts.KeysURL == "" {
+		opts.KeysURL = authority + e.Tenant + "/discovery/v2.0/keys"
+	}
+	return opts, nil
+}

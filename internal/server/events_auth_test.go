@@ -1,0 +1,188 @@
+package server
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+const (
+	testTenant   = "11111111-2222-3333-4444-555555555555"
+	testAudience = "api://keysync-events"
+	testIssuer   = "https://login.example/" + testTenant + "/v2.0"
+)
+
+// entraFixture is a tenant's signing key served as a JWKS over TLS.
+type entraFixture struct {
+	key     *rsa.PrivateKey
+	fetches atomic.Int64
+	srv     *httptest.Server
+}
+
+func newEntraFixture(t *testing.T) *entraFixture {
+	t.Helper()
+	f := &entraFixture{key: mustRSA(t)}
+	f.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		f.fetches.Add(1)
+		set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &f.key.PublicKey, KeyID: "k1", Use: "sig", Algorithm: "RS256"}}}
+		_ = json.NewEncoder(w).Encode(set)
+	}))
+	t.Cleanup(f.srv.Close)
+	return f
+}
+
+func mustRSA(t *testing.T) *rsa.PrivateKey {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// token signs claims with key under kid and method.
+func signToken(t *testing.T, method jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(method, claims)
+	tok.Header["kid"] = kid
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func goodClaims() jwt.MapClaims {
+	now := time.Now()
+	return jwt.MapClaims{"aud": testAudience, "iss": testIssuer, "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(), "appid": "event-grid",
+		"roles": []string{"other", "AzureEventGridSecureWebhookSubscriber"}}
+}
+
+func with(c jwt.MapClaims, k string, v any) jwt.MapClaims {
+	c[k] = v
+	return c
+}
+
+// TestEventsEntraToken: a delivery passes only with a token signed by the
+// tenant's key, RS256, from the issuer, for the audience, within its
+// times; a flood of unknown key ids costs at most one fetch a minute.
+func TestEventsEntraToken(t *testing.T) {
+	f := newEntraFixture(t)
+	other := mustRSA(t)
+	tests := []struct {
+		name string
+		tok  func() string
+		want int
+	}{
+		{"valid", func() string { return signToken(t, jwt.SigningMethodRS256, f.key, "k1", goodClaims()) }, 200},
+		{"wrong audience", func() string {
+			return signToken(t, jwt.SigningMethodRS256, f.key, "k1", with(goodClaims(), "aud", "api://other"))
+		}, 401},
+		{"wrong issuer", func() string {
+			return signToken(t, jwt.SigningMethodRS256, f.key, "k1", with(goodClaims(), "iss", "https://sts.example/other/"))
+		}, 401},
+		{"expired", func() string {
+			return signToken(t, jwt.SigningMethodRS256, f.key, "k1", with(goodClaims(), "exp", time.Now().Add(-2*time.Minute).Unix()))
+		}, 401},
+		{"no expiry", func() string {
+			c := goodClaims()
+			delete(c, "exp")
+			return signToken(t, jwt.SigningMethodRS256, f.key, "k1", c)
+		}, 401},
+		{"not yet valid", func() string {
+			return signToken(t, jwt.SigningMethodRS256, f.key, "k1", with(goodClaims(), "nbf", time.Now().Add(5*time.Minute).Unix()))
+		}, 401},
+		{"signed by another key", func() string { return signToken(t, jwt.SigningMethodRS256, other, "k1", goodClaims()) }, 401},
+		{"HS256 with the public key's bytes", func() string {
+			return signToken(t, jwt.SigningMethodHS256, f.key.N.Bytes(), "k1", goodClaims())
+		}, 401},
+		{"alg none", func() string {
+			return signToken(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, "k1", goodClaims())
+		}, 401},
+		{"RS512", func() string { return signToken(t, jwt.SigningMethodRS512, f.key, "k1", goodClaims()) }, 401},
+		{"unknown kid", func() string { return signToken(t, jwt.SigningMethodRS256, other, "k2", goodClaims()) }, 401},
+		{"without the role", func() string {
+			return signToken(t, jwt.SigningMethodRS256, f.key, "k1", with(goodClaims(), "roles", []string{"other"}))
+		}, 401},
+		{"roles not a list", func() string {
+			return signToken(t, jwt.SigningMethodRS256, f.key, "k1", with(goodClaims(), "roles", "AzureEventGridSecureWebhookSubscriber"))
+		}, 401},
+		{"a day-long lifetime", func() string {
+			return signToken(t, jwt.SigningMethodRS256, f.key, "k1", with(goodClaims(), "exp", time.Now().Add(48*time.Hour).Unix()))
+		}, 401},
+	}
+	e := newEventsEnv(t, func(h *EventsHandler) {
+		h.Secret, h.SecretHeader, h.SecretQuery = nil, "", ""
+		h.Entra = &EntraOptions{Audience: testAudience, Issuers: []string{testIssuer}, KeysURL: f.srv.URL, Client: f.srv.Client(),
+			Role: "AzureEventGridSecureWebhookSubscriber"}
+	})
+	body := mustJSON(t, []any{resourceEvent("i", "Microsoft.Resources.ResourceActionSuccess", "Microsoft.Batch/batchAccounts/listKeys/action", batchAcct.ResourceID())})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := e.post("application/json", body, func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tt.tok()) })
+			if w.Code != tt.want {
+				t.Fatalf("status %d, want %d: %s", w.Code, tt.want, w.Body)
+			}
+		})
+	}
+	for range 100 {
+		e.post("application/json", body, func(r *http.Request) {
+			r.Header.Set("Authorization", "Bearer "+signToken(t, jwt.SigningMethodRS256, other, "made-up", goodClaims()))
+		})
+	}
+	if n := f.fetches.Load(); n != 1 {
+		t.Fatalf("%d key set fetches, want 1: unknown kids within a minute must not fetch again", n)
+	}
+}
+
+// TestEventsSecretAndEntra: with both configured, a delivery needs both.
+func TestEventsSecretAndEntra(t *testing.T) {
+	f := newEntraFixture(t)
+	e := newEventsEnv(t, func(h *EventsHandler) {
+		h.Entra = &EntraOptions{Audience: testAudience, Issuers: []string{testIssuer}, KeysURL: f.srv.URL, Client: f.srv.Client()}
+	})
+	body := mustJSON(t, []any{resourceEvent("i", "Microsoft.Resources.ResourceActionSuccess", "Microsoft.Batch/batchAccounts/listKeys/action", batchAcct.ResourceID())})
+	tok := signToken(t, jwt.SigningMethodRS256, f.key, "k1", goodClaims())
+	if w := e.post("application/json", body); w.Code != http.StatusUnauthorized {
+		t.Fatalf("secret without token: %d, want 401", w.Code)
+	}
+	noSecret := func(r *http.Request) { r.Header.Del("X-Keysync-Secret"); r.Header.Set("Authorization", "Bearer "+tok) }
+	if w := e.post("application/json", body, noSecret); w.Code != http.StatusUnauthorized {
+		t.Fatalf("token without secret: %d, want 401", w.Code)
+	}
+	if w := e.post("application/json", body, func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }); w.Code != http.StatusOK {
+		t.Fatalf("both: %d, want 200: %s", w.Code, w.Body)
+	}
+}
+
+// TestEventsEntraKeysUnavailable: while the tenant's keys cannot be
+// fetched, a delivery is answered 503 with Retry-After (Event Grid
+// retries it), not 401 (which it drops).
+func TestEventsEntraKeysUnavailable(t *testing.T) {
+	f := newEntraFixture(t)
+	down := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadGateway) }))
+	t.Cleanup(down.Close)
+	e := newEventsEnv(t, func(h *EventsHandler) {
+		h.Secret, h.SecretHeader, h.SecretQuery = nil, "", ""
+		h.Entra = &EntraOptions{Audience: testAudience, Issuers: []string{testIssuer}, KeysURL: down.URL, Client: down.Client()}
+	})
+	tok := signToken(t, jwt.SigningMethodRS256, f.key, "k1", goodClaims())
+	w := e.post("application/json", "[]", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) })
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("status %d headers %v, want 503 with Retry-After", w.Code, w.Header())
+	}
+	if w := e.post("application/json", "[]"); w.Code != http.StatusUnauthorized {
+		t.Fatalf("without a token: %d, want 401", w.Code)
+	}
+	if c := e.h.Counts(); c[outUnverifiable] != 1 || c[outUnauthorized] != 1 {
+		t.Fatalf("counts %v", c)
+	}
+}

@@ -1,0 +1,144 @@
+package server
+
+import (
+	"context"
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// Bounds of the signing keys: Entra's set is a few kilobytes and a
+// handful of keys.
+const (
+	maxJWKSBody   = 256 << 10
+	maxJWKSKeys   = 64
+	minRSABits    = 2048
+	jwksMaxAge    = time.Hour
+	jwksMinFetch  = time.Minute
+	jwksTimeout   = 10 * time.Second
+	jwksNoKeysErr = "no usable signing key"
+)
+
+// errUnknownKey: the token names a key the tenant's set does not hold
+// (and the set was fetched too recently to ask again).
+var errUnknownKey = errors.New("the token's signing key is not one of the tenant's")
+
+// errNoKeys: no signing key is held, the last fetch having failed. No
+// token can be checked: the delivery is answered 503, which Event Grid
+// retries, not 401, which it does not
+// (learn.microsoft.com/azure/event-grid/delivery-and-retry#retry-schedule).
+var errNoKeys = errors.New("the tenant's signing keys could not be fetched")
+
+// jwks is a tenant's signing keys (JSON Web Key Set), fetched on first use
+// and again after jwksMaxAge or when a token names a key not in it (Entra
+// rolls its keys: learn.microsoft.com/entra/identity-platform/signing-key-rollover),
+// but never more than once per jwksMinFetch, whatever tokens arrive: a
+// flood of made-up key ids costs one fetch a minute.
+type jwks struct {
+	url    string
+	client *http.Client
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	keys    map[string]*rsa.PublicKey
+	fetched time.Time // last success
+	tried   time.Time // last attempt
+}
+
+func newJWKS(url string, client *http.Client, log *slog.Logger) *jwks {
+	if client == nil {
+		client = &http.Client{Timeout: jwksTimeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	return &jwks{url: url, client: client, log: log}
+}
+
+// key returns the RSA key with id kid, fetching the set when it is stale
+// or lacks kid and the last attempt is old enough.
+func (j *jwks) key(ctx context.Context, kid string, now time.Time) (*rsa.PublicKey, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	k, ok := j.keys[kid]
+	stale := now.Sub(j.fetched) > jwksMaxAge
+	if (ok && !stale) || now.Sub(j.tried) < jwksMinFetch {
+		switch {
+		case ok:
+			return k, nil
+		case len(j.keys) == 0:
+			return nil, errNoKeys
+		}
+		return nil, errUnknownKey
+	}
+	j.tried = now
+	keys, err := j.fetch(ctx)
+	if err != nil {
+		j.log.Warn("fetching the Entra signing keys failed; keeping the ones held", "url", j.url, "err", err)
+	} else {
+		j.keys, j.fetched = keys, now
+	}
+	if k, ok := j.keys[kid]; ok {
+		return k, nil
+	}
+	if len(j.keys) == 0 {
+		return nil, errNoKeys
+	}
+	return nil, errUnknownKey
+}
+
+// fetch reads the key set: bounded in time and size, RSA signing keys of
+// at least minRSABits only.
+func (j *jwks) fetch(ctx context.Context) (map[string]*rsa.PublicKey, error) {
+	ctx, cancel := context.WithTimeout(ctx, jwksTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, j.url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := j.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxJWKSBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > maxJWKSBody {
+		return nil, fmt.Errorf("key set larger than %d bytes", maxJWKSBody)
+	}
+	return parseJWKS(body)
+}
+
+// parseJWKS keeps the RSA signing keys of a key set (RFC 7517); go-jose
+// checks each key's fields (and an x5c certificate against its key).
+func parseJWKS(body []byte) (map[string]*rsa.PublicKey, error) {
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(body, &set); err != nil {
+		return nil, fmt.Errorf("not a JSON Web Key Set: %w", err)
+	}
+	if len(set.Keys) > maxJWKSKeys {
+		return nil, fmt.Errorf("more than %d keys", maxJWKSKeys)
+	}
+	keys := map[string]*rsa.PublicKey{}
+	for _, k := range set.Keys {
+		pub, ok := k.Key.(*rsa.PublicKey)
+		if !ok || k.KeyID == "" || (k.Use != "" && k.Use != "sig") || pub.N.BitLen() < minRSABits {
+			continue
+		}
+		keys[k.KeyID] = pub
+	}
+	if len(keys) == 0 {
+		return nil, errors.New(jwksNoKeysErr)
+	}
+	return keys, nil
+}

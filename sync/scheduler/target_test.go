@@ -1,0 +1,169 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+	"unsafe"
+)
+
+// target asks for a targeted sync of ref inside h.act, so the loop has
+// turned on it when it returns.
+func (h *harness) target(ref string, want TargetResult) {
+	h.t.Helper()
+	var got TargetResult
+	var err error
+	do := func() { _, got, err = h.s.Target(ref, time.Time{}) }
+	if want == TargetQueued {
+		h.act(do)
+	} else {
+		do()
+	}
+	if err != nil || got != want {
+		h.t.Fatalf("Target(%q) = %q, %v; want %q", ref, got, err, want)
+	}
+}
+
+// TestTargetCoalescesInWindow: requests within the window are one sync,
+// which starts when the window ends, not before.
+func TestTargetCoalescesInWindow(t *testing.T) {
+	h := start(t, Options{}, account("a", "s1", "@every 1h"), account("b", "s1", "@every 1h"))
+	h.target("p/a", TargetQueued)
+	for range 50 {
+		h.target("p/a", TargetCoalesced)
+	}
+	h.advance(DefaultTargetWindow - time.Millisecond)
+	h.none("inside the window")
+	h.advance(time.Millisecond)
+	h.answer(h.expect("the window's end", "a")["a"], nil)
+	h.none("after the one targeted sync")
+	if n := h.s.TargetsPending(); n != 0 {
+		t.Fatalf("%d targeted syncs still pending after the sync", n)
+	}
+}
+
+// TestTargetWhileRunningRunsOnceMore: requests while the targeted sync
+// runs make it run once more after (it may have read the keys before the
+// change), once however many came.
+func TestTargetWhileRunningRunsOnceMore(t *testing.T) {
+	h := start(t, Options{}, account("a", "s1", "@every 1h"))
+	h.target("p/a", TargetQueued)
+	h.advance(DefaultTargetWindow)
+	first := h.next()
+	h.target("p/a", TargetQueued)
+	for range 10 {
+		h.target("p/a", TargetCoalesced)
+	}
+	h.advance(DefaultTargetWindow)
+	h.none("while the first runs")
+	h.answer(first, nil)
+	h.answer(h.expect("the one more sync", "a")["a"], nil)
+	h.advance(DefaultTargetWindow)
+	h.none("after the one more sync")
+}
+
+// TestTargetInBackoff: an account backing off is not synced sooner by a
+// request: its retry covers it.
+func TestTargetInBackoff(t *testing.T) {
+	h := start(t, Options{SyncOnStart: true}, account("a", "s1", "@every 1h"))
+	h.answer(h.next(), failure{Transient: true, Code: "InternalServerError"})
+	h.target("p/a", TargetBackoff)
+	h.advance(29 * time.Second)
+	h.none("before the backoff's 30s")
+	h.advance(time.Second)
+	h.answer(h.expect("the retry", "a")["a"], nil)
+	h.target("p/a", TargetQueued)
+	h.advance(DefaultTargetWindow)
+	h.expect("a request after recovery", "a")
+}
+
+// TestTargetQueueBounded: no more accounts wait than the queue holds; one
+// whose sync finished makes room.
+func TestTargetQueueBounded(t *testing.T) {
+	h := start(t, Options{}, account("a", "s1", "@every 1h"), account("b", "s1", "@every 1h"), account("c", "s1", "@every 1h"))
+	h.s.SetTargeting(time.Second, 2)
+	h.target("p/a", TargetQueued)
+	h.target("p/b", TargetQueued)
+	if _, _, err := h.s.Target("p/c", time.Time{}); !errors.Is(err, ErrTargetQueueFull) {
+		t.Fatalf("a third account with a queue of 2: err %v, want ErrTargetQueueFull", err)
+	}
+	h.advance(time.Second)
+	calls := h.expect("the two queued", "a", "b")
+	h.answer(calls["a"], nil)
+	h.target("p/c", TargetQueued)
+}
+
+// TestTargetLookup: a resource id matches without case, a path as it is;
+// anything else is unknown.
+func TestTargetLookup(t *testing.T) {
+	a := account("Acct1", "Sub-1", "@every 1h")
+	h := start(t, Options{}, a)
+	id := a.Job.Account.ResourceID()
+	for _, ref := range []string{id, strings.ToUpper(id), strings.ToLower(id), "p/Acct1"} {
+		label, _, err := h.s.Target(ref, time.Time{})
+		if err != nil || label != "Acct1" {
+			t.Fatalf("Target(%q) = %q, %v; want Acct1", ref, label, err)
+		}
+	}
+	for _, ref := range []string{"p/acct1", id + "x", "", "/", fmt.Sprintf("%s/../x", id)} {
+		if _, _, err := h.s.Target(ref, time.Time{}); !errors.Is(err, ErrUnknownAccount) {
+			t.Fatalf("Target(%q): err %v, want ErrUnknownAccount", ref, err)
+		}
+	}
+}
+
+// TestTargetRemovedAccountFreesItsPlace: an account a reload removed
+// while its targeted sync waited is not synced, and its place in the
+// queue goes to another.
+func TestTargetRemovedAccountFreesItsPlace(t *testing.T) {
+	a, b := account("a", "s1", "@every 1h"), account("b", "s1", "@every 1h")
+	h := start(t, Options{}, a, b)
+	h.s.SetTargeting(time.Second, 1)
+	h.target("p/a", TargetQueued)
+	h.act(func() { _ = h.s.Reload(context.Background(), h.syncer, []Account{b}) })
+	h.target("p/b", TargetQueued)
+	h.advance(time.Second)
+	h.answer(h.expect("only b", "b")["b"], nil)
+	h.none("a was removed")
+	if _, _, err := h.s.Target("p/a", time.Time{}); !errors.Is(err, ErrUnknownAccount) {
+		t.Fatalf("Target of a removed account: %v, want ErrUnknownAccount", err)
+	}
+}
+
+// TestTargetWaitsForSubscriptionPause: a targeted sync of an account
+// whose subscription is throttled waits for the pause, as a tick does.
+func TestTargetWaitsForSubscriptionPause(t *testing.T) {
+	h := start(t, Options{SyncOnStart: true}, account("a", "s1", "@every 1h"), account("b", "s1", "@every 1h"))
+	calls := h.expect("the start", "a", "b")
+	h.answer(calls["a"], failure{Transient: true, Code: throttleCode, RetryAfter: 90 * time.Second})
+	h.answer(calls["b"], nil)
+	h.target("p/b", TargetQueued)
+	h.advance(89 * time.Second)
+	h.none("b's subscription is paused")
+	h.advance(time.Second)
+	h.expect("after the pause", "a", "b")
+}
+
+// TestTargetIndexSmall: the index keeps 8 bytes per account and key, two
+// keys per account (resource id, path), and finds each account by both.
+func TestTargetIndexSmall(t *testing.T) {
+	var accts []Account
+	for i := range 1000 {
+		accts = append(accts, account(fmt.Sprint("acct", i), "s1", "@every 1h"))
+	}
+	h := start(t, Options{}, accts...)
+	for i, a := range accts {
+		if sts := h.s.findTargets(a.Job.Account.ResourceID()); len(sts) != 1 || sts[0].Label() != a.Label {
+			t.Fatalf("account %d by resource id: %d found", i, len(sts))
+		}
+		if sts := h.s.findTargets(a.Job.Path); len(sts) != 1 || sts[0].Label() != a.Label {
+			t.Fatalf("account %d by path: %d found", i, len(sts))
+		}
+	}
+	if n, size := len(h.s.tgt.index.ents), unsafe.Sizeof(indexEntry{}); n != 2*len(accts) || size != 8 {
+		t.Fatalf("%d entries of %d bytes for %d accounts, want 2 of 8 each", n, size, len(accts))
+	}
+}
