@@ -123,3 +123,34 @@ func TestOperationURLsNeedAToken(t *testing.T) {
 		t.Errorf("unknown operation: %d", status)
 	}
 }
+
+// TestLongRunningRegenerateEvent: a long-running regenerate publishes its
+// ResourceActionSuccess when the operation succeeds, not when it is
+// accepted, and a failed one publishes nothing.
+func TestLongRunningRegenerateEvent(t *testing.T) {
+	c, rc := newGrid(t)
+	c.emu.SetOperationReads(1, "0")
+	r := resourceOf("signalr")
+	c.emu.Add(r)
+	subscribe(t, c.emu, rc, EventSubscription{Schema: SchemaEventGrid})
+	c.emu.InjectFault(r, Fault{Kind: FaultOperationFailed, Code: "Conflict", Times: 1})
+	_, failed := c.regenerateH(r, Types["signalr"], "Secondary", nil)
+	if c.finish(failed) != http.StatusConflict {
+		t.Fatal("the operation did not fail")
+	}
+	_, h := c.regenerateH(r, Types["signalr"], "Primary", nil)
+	var st operationAnswer
+	c.getOp(h.Get("Azure-AsyncOperation"), &st)
+	if st.Status != statusInProgress || len(rc.notifications()) != 0 {
+		t.Fatalf("%q, %d deliveries before the operation ended", st.Status, len(rc.notifications()))
+	}
+	if c.finish(h) != http.StatusOK {
+		t.Fatal("the operation did not succeed")
+	}
+	waitFor(t, "the delivery", func() bool { return len(rc.notifications()) == 1 })
+	evs := rc.notifications()[0].Events
+	if len(evs) != 1 || evs[0].Type != EventResourceActionSuccess || evs[0].Subject != r.ID() ||
+		evs[0].Data.OperationName != "Microsoft.SignalRService/signalR/regenerateKey/action" {
+		t.Fatalf("events %+v", evs)
+	}
+}
