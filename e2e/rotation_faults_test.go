@@ -196,7 +196,8 @@ func assertCompletes(t *testing.T, x rotRes, cfg, key string) {
 	r := run(t, cfg, "--run-now")
 	r.expect(t, 0)
 	got := readV2(t, x.path)
-	if x.regens() != 1 || got.data[key] != x.keys(t)[key] || got.data["active"] != key {
+	if x.regens() != 1 || got.data[key] != x.keys(t)[key] || got.data["active"] != key ||
+		!strings.Contains(r.stdout, "rotate: complete the recorded regeneration of "+key) {
 		t.Fatalf("%d regenerations, active %v:\n%s", x.regens(), got.data["active"], r.stdout)
 	}
 	if _, at, _ := strings.Cut(rec, " "); got.meta["rotated-at"] != at || got.meta["rotation-pending"] != nil {

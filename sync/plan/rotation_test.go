@@ -2,6 +2,7 @@ package plan
 
 import (
 	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -168,8 +169,9 @@ func TestRecordedRotationCompletes(t *testing.T) {
 		MetaRotationPending: "secondary " + at(time.Minute)})
 	cur := v2(1, map[string]any{"primary": keyA, "secondary": keyC, FieldActive: "primary"}, meta)
 	ch := Calculate(cur, d, now)
-	if ch.Rotation.Regenerate != "" || ch.Rotation.Completed != "secondary" || ch.Action != Update {
-		t.Fatalf("%v, regenerate %q, completed %q", ch.Action, ch.Rotation.Regenerate, ch.Rotation.Completed)
+	if ch.Rotation.Regenerate != "" || ch.Rotation.Completed != "secondary" || ch.Action != Update ||
+		!strings.HasPrefix(ch.Describe(), "rotate: complete the recorded regeneration of secondary, ") {
+		t.Fatalf("%v, regenerate %q, completed %q: %q", ch.Action, ch.Rotation.Regenerate, ch.Rotation.Completed, ch.Describe())
 	}
 	m := ch.Write.Metadata
 	if m[MetaRotatedAt] != at(time.Minute) || m[MetaRotatedPrefix+"secondary-at"] != at(time.Minute) {
