@@ -76,6 +76,7 @@ type Emulator struct {
 	latency   time.Duration
 	reqSeq    int
 	disc      discoveryState
+	lro       lroState
 
 	server  *http.Server
 	ln      net.Listener

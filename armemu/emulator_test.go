@@ -59,6 +59,13 @@ func (c *client) request(method, target string, body io.Reader) *http.Request {
 // do sends req and decodes a JSON answer into out, when there is one.
 func (c *client) do(req *http.Request, out any) int {
 	c.t.Helper()
+	status, _ := c.doH(req, out)
+	return status
+}
+
+// doH is do, with the answer's headers.
+func (c *client) doH(req *http.Request, out any) (int, http.Header) {
+	c.t.Helper()
 	resp, err := c.http.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
@@ -70,11 +77,18 @@ func (c *client) do(req *http.Request, out any) int {
 			c.t.Fatalf("%s %s: %d, body is not JSON: %v", req.Method, req.URL.Path, resp.StatusCode, err)
 		}
 	}
-	return resp.StatusCode
+	return resp.StatusCode, resp.Header
 }
 
 // post POSTs body (nil for none) to the resource's action at apiVersion.
 func (c *client) post(r Resource, action, apiVersion string, body any, out any) int {
+	c.t.Helper()
+	status, _ := c.postH(r, action, apiVersion, body, out)
+	return status
+}
+
+// postH is post, with the answer's headers.
+func (c *client) postH(r Resource, action, apiVersion string, body any, out any) (int, http.Header) {
 	c.t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -83,7 +97,7 @@ func (c *client) post(r Resource, action, apiVersion string, body any, out any) 
 	}
 	req := c.request(http.MethodPost, c.emu.URL()+r.ID()+"/"+action+"?api-version="+apiVersion, rd)
 	req.Header.Set("Authorization", "Bearer "+c.token)
-	return c.do(req, out)
+	return c.doH(req, out)
 }
 
 // cloudErr is ARM's error envelope.
@@ -198,7 +212,11 @@ func TestEveryTypeRegenerates(t *testing.T) {
 				r := resourceOf(name)
 				before := c.emu.Add(r)
 				var got map[string]any
-				if status := c.regenerate(r, typ, value, &got); status != http.StatusOK {
+				status, h := c.regenerateH(r, typ, value, &got)
+				if typ.Regenerate.Answer == AnswerAsync {
+					status = c.finish(h)
+				}
+				if status != http.StatusOK {
 					t.Fatalf("status %d", status)
 				}
 				after, _ := c.emu.Get(r)
@@ -226,11 +244,17 @@ func TestEveryTypeRegenerates(t *testing.T) {
 
 // regenerate calls the type's regenerate action naming value.
 func (c *client) regenerate(r Resource, typ Type, value string, out any) int {
+	status, _ := c.regenerateH(r, typ, value, out)
+	return status
+}
+
+// regenerateH is regenerate, with the answer's headers.
+func (c *client) regenerateH(r Resource, typ Type, value string, out any) (int, http.Header) {
 	rg := typ.Regenerate
 	if rg.InPath {
-		return c.post(r, rg.Action+"/"+value, typ.APIVersions[0], nil, out)
+		return c.postH(r, rg.Action+"/"+value, typ.APIVersions[0], nil, out)
 	}
-	return c.post(r, rg.Action, typ.APIVersions[0], map[string]string{rg.BodyKey: value}, out)
+	return c.postH(r, rg.Action, typ.APIVersions[0], map[string]string{rg.BodyKey: value}, out)
 }
 
 // checkRenewed: field and its connection string changed, nothing else.

@@ -57,6 +57,9 @@ func (e *Emulator) handleToken(w http.ResponseWriter, r *http.Request) {
 
 func (e *Emulator) handleARM(w http.ResponseWriter, r *http.Request) {
 	e.begin(w, r)
+	if e.handleOperation(w, r) {
+		return
+	}
 	if sub, typeName, ok := listPath(r.URL.Path); ok {
 		e.handleList(w, r, sub, typeName)
 		return
@@ -75,11 +78,15 @@ func (e *Emulator) handleARM(w http.ResponseWriter, r *http.Request) {
 	if !e.checkAPIVersion(w, r, t.APIVersions) || !e.checkToken(w, r) || !e.admitThrottle(w, p.res.Subscription) {
 		return
 	}
-	if e.servedFault(w, r, p) {
+	var opFault *Fault
+	if op == opRegenerate && t.Regenerate.Answer == AnswerAsync {
+		opFault = e.takeOperationFault(p)
+	}
+	if opFault == nil && e.servedFault(w, r, p) {
 		return
 	}
 	if op == opRegenerate {
-		e.regenerateKeys(w, r, p, pathKey)
+		e.regenerateKeys(w, r, p, pathKey, opFault)
 		return
 	}
 	if e.listKeys(w, p) {
@@ -91,6 +98,10 @@ func (e *Emulator) handleARM(w http.ResponseWriter, r *http.Request) {
 // reports whether it did.
 func (e *Emulator) servedFault(w http.ResponseWriter, r *http.Request, p armPath) bool {
 	e.mu.Lock()
+	if e.operationFaultNext(p) {
+		e.mu.Unlock()
+		return false
+	}
 	f, faulted := e.nextFault(p.res.key(), p.action[0])
 	if !faulted {
 		f, faulted = e.chaosFault()

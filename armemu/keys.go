@@ -79,8 +79,9 @@ func replaceKey(body any, field, value string) any {
 
 // regenerateKeys serves the type's regenerate action: the key named in the
 // path or body, one of the names the spec accepts, gets a new value; the
-// answer is the keys, or for a long-running action 200 with no body.
-func (e *Emulator) regenerateKeys(w http.ResponseWriter, r *http.Request, p armPath, pathKey string) {
+// answer is the keys, or for a long-running action 202 and an operation
+// (lro.go) that renews the key when it succeeds, failing under opFault.
+func (e *Emulator) regenerateKeys(w http.ResponseWriter, r *http.Request, p armPath, pathKey string, opFault *Fault) {
 	t := Types[p.res.typeName()]
 	name, err := regenerateName(w, r, t.Regenerate, pathKey)
 	field, known := t.Regenerate.Values[name]
@@ -92,15 +93,19 @@ func (e *Emulator) regenerateKeys(w http.ResponseWriter, r *http.Request, p armP
 		cloudError(w, t.Disabled.Status, t.Disabled.Code, fmt.Sprintf("Key-based authentication is disabled for '%s'.", p.res.Name))
 		return
 	}
+	if _, ok := e.Get(p.res); !ok {
+		cloudError(w, http.StatusNotFound, "ResourceNotFound", fmt.Sprintf("The Resource '%s' was not found.", p.res.ID()))
+		return
+	}
+	if t.Regenerate.Answer == AnswerAsync {
+		e.accept(w, r, p, field, opFault)
+		return
+	}
 	if _, err := e.regenerate(p.res, field); err != nil {
 		cloudError(w, http.StatusNotFound, "ResourceNotFound", fmt.Sprintf("The Resource '%s' was not found.", p.res.ID()))
 		return
 	}
 	e.emitARMAction(r, p)
-	if t.Regenerate.Answer == AnswerAsync {
-		w.WriteHeader(http.StatusOK)
-		return
-	}
 	e.listKeys(w, p)
 }
 

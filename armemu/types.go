@@ -69,7 +69,7 @@ const (
 	// AnswerKeys: 200 with the keys after the change, as listKeys answers.
 	AnswerKeys = "keys"
 	// AnswerAsync: a long-running operation, 202 Accepted or 200 with no
-	// keys. The emulator completes at once and answers 200 with no body.
+	// keys. The emulator answers 202 and an operation to poll (lro.go).
 	AnswerAsync = "async"
 )
 

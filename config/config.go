@@ -136,6 +136,9 @@ type Account struct {
 	// RotateGrace is the least time between two regenerations of one key.
 	RotateEvery Duration `toml:"rotate_every"`
 	RotateGrace Duration `toml:"rotate_grace"`
+	// RotateKeys names the type's key pairs that rotate (sources.KeyPair);
+	// empty means every pair.
+	RotateKeys []string `toml:"rotate_keys"`
 	// Label names the account in metrics and logs: its name, or
 	// resource_group/name when two accounts share a name. Set by Load.
 	Label string `toml:"-"`

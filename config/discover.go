@@ -55,6 +55,7 @@ type Discover struct {
 	Fields      map[string]string `toml:"fields"`
 	RotateEvery Duration          `toml:"rotate_every"`
 	RotateGrace Duration          `toml:"rotate_grace"`
+	RotateKeys  []string          `toml:"rotate_keys"`
 }
 
 // BlockName is the block's name, or discover[i] for the i-th block.
@@ -93,7 +94,7 @@ func (d Discover) Selector() sources.Selector {
 // the settings' own checks and for the jobs of what the block finds.
 func (d Discover) Template() Account {
 	return Account{Type: d.Type, Rule: d.Rule, APIVersion: d.APIVersion, Fields: d.Fields, Schedule: d.Schedule,
-		Adopt: d.Adopt, RotateEvery: d.RotateEvery, RotateGrace: d.RotateGrace}
+		Adopt: d.Adopt, RotateEvery: d.RotateEvery, RotateGrace: d.RotateGrace, RotateKeys: d.RotateKeys}
 }
 
 // Engine is the block's discovery engine.

@@ -304,20 +304,24 @@ func (a *Account) validateType(p *Problems, key string) {
 	a.validateRotation(p, key, typ)
 }
 
-// rotatable are the types whose keys keysync can regenerate.
-var rotatable = []string{sources.DefaultType}
-
 func (a *Account) validateRotation(p *Problems, key, typ string) {
 	switch {
-	case a.RotateEvery.Duration == 0 && a.RotateGrace.Duration != 0:
-		p.add(key+".rotate_grace", "needs rotate_every")
+	case a.RotateEvery.Duration == 0 && (a.RotateGrace.Duration != 0 || len(a.RotateKeys) > 0):
+		p.add(key+".rotate_every", "is needed by rotate_grace and rotate_keys")
 	case a.RotateEvery.Duration == 0:
-	case !slices.Contains(rotatable, typ):
-		p.add(key+".rotate_every", "rotation is supported for types %s, not %s", strings.Join(rotatable, ", "), typ)
 	case a.RotateEvery.Duration < time.Second || a.RotateGrace.Duration < 0:
 		p.add(key+".rotate_every", "must be at least 1s, and rotate_grace not negative")
 	case len(a.Fields) > 0:
-		p.add(key+".fields", "cannot be combined with rotate_every: consumers need primary, secondary and active")
+		p.add(key+".fields", "cannot be combined with rotate_every: consumers need both keys of each pair and the active field")
+	}
+	t := sources.Types[typ]
+	for i, name := range a.RotateKeys {
+		switch _, ok := t.Pair(name); {
+		case !ok:
+			p.add(key+".rotate_keys", "%q is not a key pair of type %s (%s)", name, typ, strings.Join(t.PairNames(), ", "))
+		case slices.Index(a.RotateKeys, name) != i:
+			p.add(key+".rotate_keys", "names %q twice", name)
+		}
 	}
 }
 

@@ -26,6 +26,9 @@ type Type struct {
 	// Provider[/Child]/Regenerate/action, is what Azure's activity log and
 	// Event Grid report when the keys change.
 	Regenerate string
+	// Rotation is how Regenerate names a key, what it renews and how it
+	// answers.
+	Rotation KeyRotation
 	// Fields are the response's own names of the keys keysync takes.
 	// KeysArray instead takes a "keys" array of {keyName, value}: each
 	// entry becomes a field named by its keyName (Storage).
@@ -60,6 +63,28 @@ type Type struct {
 // signalr signalr.json 2024-03-01 (SignalR_ListKeys, SignalR_RegenerateKey
 // regenerateKey).
 //
+// Rotation, from the same files: the body field and the names each
+// regenerate action takes, in the service's own spelling and case, are
+// batch BatchAccountRegenerateKeyParameters.keyName "Primary"|"Secondary";
+// storage StorageAccountRegenerateKeyParameters.keyName "key1"|"key2"
+// (examples/StorageAccountRegenerateKey.json; "kerb1"|"kerb2" exist too,
+// but listKeys answers Kerberos keys only with $expand=kerb, which keysync
+// does not ask for, so they are neither read nor rotated); cosmos-db
+// DatabaseAccountRegenerateKeyParameters.keyKind "primary"|"secondary"|
+// "primaryReadonly"|"secondaryReadonly", x-ms-long-running-operation: 200
+// or 202 with Location and Azure-AsyncOperation
+// (examples/CosmosDBDatabaseAccountRegenerateKey.json); redis
+// RedisRegenerateKeyParameters.keyType "Primary"|"Secondary"
+// (examples/RedisCacheRegenerateKey.json); cognitiveservices
+// RegenerateKeyParameters.keyName "Key1"|"Key2" (examples/RegenerateKey.json);
+// search keyKind "primary"|"secondary" in the path; eventhub and servicebus
+// RegenerateAccessKeyParameters.keyType "PrimaryKey"|"SecondaryKey", whose
+// answer's connection strings change with their key; maps
+// KeySpecification.keyType "primary"|"secondary"
+// (examples/RegenerateKey.json); signalr RegenerateKeyParameters.keyType
+// "Primary"|"Secondary", long-running: 200 or 202 with Location and
+// Azure-AsyncOperation (examples/SignalR_RegenerateKey.json).
+//
 // KeyFormat is base64 only where Azure documents it: a Batch key is "the
 // access key of the Batch account, as a Base64-encoded string"
 // (learn.microsoft.com/dotnet/api/microsoft.azure.batch.protocol.batchsharedkeycredential);
@@ -68,28 +93,46 @@ type Type struct {
 // learn.microsoft.com/rest/api/cosmos-db/access-control-on-cosmosdb-resources).
 var Types = map[string]Type{
 	"batch": {Provider: "Microsoft.Batch/batchAccounts", Action: "listKeys", Regenerate: "regenerateKeys", APIVersion: "2024-02-01",
+		Rotation: KeyRotation{BodyKey: "keyName", Names: map[string]string{"primary": "Primary", "secondary": "Secondary"},
+			Pairs: onePair("primary", "secondary")},
 		Fields: []string{"primary", "secondary"}, NameField: "accountName", KeyFormat: KeyBase64,
 		NameRE: regexp.MustCompile(`^[a-zA-Z0-9]+$`), MinLen: 3, MaxLen: 24},
 	"storage": {Provider: "Microsoft.Storage/storageAccounts", Action: "listKeys", Regenerate: "regenerateKey", APIVersion: "2023-05-01",
+		Rotation:  KeyRotation{BodyKey: "keyName", Names: map[string]string{"key1": "key1", "key2": "key2"}, Pairs: onePair("key1", "key2")},
 		KeysArray: true, KeyFormat: KeyBase64, NameRE: regexp.MustCompile(`^[a-z0-9]+$`), MinLen: 3, MaxLen: 24},
 	"cosmosdb": {Provider: "Microsoft.DocumentDB/databaseAccounts", Action: "listKeys", Regenerate: "regenerateKey", APIVersion: "2024-11-15",
+		Rotation: KeyRotation{BodyKey: "keyKind", Async: true,
+			Names: map[string]string{"primaryMasterKey": "primary", "secondaryMasterKey": "secondary",
+				"primaryReadonlyMasterKey": "primaryReadonly", "secondaryReadonlyMasterKey": "secondaryReadonly"},
+			Pairs: []KeyPair{{Name: "readwrite", Keys: [2]string{"primaryMasterKey", "secondaryMasterKey"}},
+				{Name: "readonly", Keys: [2]string{"primaryReadonlyMasterKey", "secondaryReadonlyMasterKey"}}}},
 		Fields:    []string{"primaryMasterKey", "secondaryMasterKey", "primaryReadonlyMasterKey", "secondaryReadonlyMasterKey"},
 		KeyFormat: KeyBase64, NameRE: regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`), MinLen: 3, MaxLen: 44},
 	"redis": {Provider: "Microsoft.Cache/redis", Action: "listKeys", Regenerate: "regenerateKey", APIVersion: "2024-11-01",
-		Fields: []string{"primaryKey", "secondaryKey"}, NameRE: regexp.MustCompile(`^[a-zA-Z0-9]+(-[a-zA-Z0-9]+)*$`), MinLen: 1, MaxLen: 63},
+		Rotation: KeyRotation{BodyKey: "keyType", Names: map[string]string{"primaryKey": "Primary", "secondaryKey": "Secondary"}, Pairs: primarySecondaryPair},
+		Fields:   []string{"primaryKey", "secondaryKey"}, NameRE: regexp.MustCompile(`^[a-zA-Z0-9]+(-[a-zA-Z0-9]+)*$`), MinLen: 1, MaxLen: 63},
 	"cognitive": {Provider: "Microsoft.CognitiveServices/accounts", Action: "listKeys", Regenerate: "regenerateKey", APIVersion: "2024-10-01",
-		Fields: []string{"key1", "key2"}, NameRE: regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`), MinLen: 2, MaxLen: 64},
+		Rotation: KeyRotation{BodyKey: "keyName", Names: map[string]string{"key1": "Key1", "key2": "Key2"}, Pairs: onePair("key1", "key2")},
+		Fields:   []string{"key1", "key2"}, NameRE: regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`), MinLen: 2, MaxLen: 64},
 	"search": {Provider: "Microsoft.Search/searchServices", Action: "listAdminKeys", Regenerate: "regenerateAdminKey", APIVersion: "2023-11-01",
-		Fields: []string{"primaryKey", "secondaryKey"}, NameRE: regexp.MustCompile(`^[a-z0-9]([a-z0-9]|-[a-z0-9])*$`), MinLen: 2, MaxLen: 60},
+		Rotation: KeyRotation{InPath: true, Names: map[string]string{"primaryKey": "primary", "secondaryKey": "secondary"}, Pairs: primarySecondaryPair},
+		Fields:   []string{"primaryKey", "secondaryKey"}, NameRE: regexp.MustCompile(`^[a-z0-9]([a-z0-9]|-[a-z0-9])*$`), MinLen: 2, MaxLen: 60},
 	"eventhubs": {Provider: "Microsoft.EventHub/namespaces", Child: "authorizationRules", Action: "listKeys", Regenerate: "regenerateKeys", APIVersion: "2024-01-01",
+		Rotation: KeyRotation{BodyKey: "keyType", Names: map[string]string{"primaryKey": "PrimaryKey", "secondaryKey": "SecondaryKey"},
+			Renews: connStrings, Pairs: primarySecondaryPair},
 		Fields: []string{"primaryKey", "secondaryKey", "primaryConnectionString", "secondaryConnectionString"},
 		NameRE: regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9]$`), MinLen: 6, MaxLen: 50},
 	"servicebus": {Provider: "Microsoft.ServiceBus/namespaces", Child: "authorizationRules", Action: "listKeys", Regenerate: "regenerateKeys", APIVersion: "2021-11-01",
+		Rotation: KeyRotation{BodyKey: "keyType", Names: map[string]string{"primaryKey": "PrimaryKey", "secondaryKey": "SecondaryKey"},
+			Renews: connStrings, Pairs: primarySecondaryPair},
 		Fields: []string{"primaryKey", "secondaryKey", "primaryConnectionString", "secondaryConnectionString"},
 		NameRE: regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9]$`), MinLen: 6, MaxLen: 50},
 	"maps": {Provider: "Microsoft.Maps/accounts", Action: "listKeys", Regenerate: "regenerateKey", APIVersion: "2023-06-01",
-		Fields: []string{"primaryKey", "secondaryKey"}, NameRE: regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]*$`), MinLen: 1, MaxLen: 98},
+		Rotation: KeyRotation{BodyKey: "keyType", Names: map[string]string{"primaryKey": "primary", "secondaryKey": "secondary"}, Pairs: primarySecondaryPair},
+		Fields:   []string{"primaryKey", "secondaryKey"}, NameRE: regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]*$`), MinLen: 1, MaxLen: 98},
 	"signalr": {Provider: "Microsoft.SignalRService/signalR", Action: "listKeys", Regenerate: "regenerateKey", APIVersion: "2024-03-01",
+		Rotation: KeyRotation{BodyKey: "keyType", Async: true, Names: map[string]string{"primaryKey": "Primary", "secondaryKey": "Secondary"},
+			Renews: connStrings, Pairs: primarySecondaryPair},
 		Fields: []string{"primaryKey", "secondaryKey", "primaryConnectionString", "secondaryConnectionString"},
 		NameRE: regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9]$`), MinLen: 3, MaxLen: 63},
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/keysync/keysync/sinks/vault"
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sources/azure"
-	"github.com/keysync/keysync/sync/plan"
 	"github.com/keysync/keysync/sync/runner"
 	"github.com/keysync/keysync/sync/scheduler"
 )
@@ -190,13 +189,6 @@ func (c scheduleCache) parse(spec string) *scheduler.Schedule {
 
 // intern returns the one copy of s that every caller shares.
 func intern(s string) string { return unique.Make(s).Value() }
-
-func rotation(a config.Account) *plan.Rotation {
-	if a.RotateEvery.Duration <= 0 {
-		return nil
-	}
-	return &plan.Rotation{Every: a.RotateEvery.Duration, Grace: a.RotateGrace.Duration}
-}
 
 // jobs lists the accounts' jobs, for a one-shot run.
 func jobs(accts []scheduler.Account) []runner.Job {

@@ -1,7 +1,8 @@
 // Package azure is the key source for Azure Resource Manager: for each type
 // in sources.Types (Batch, Storage, Cosmos DB, Redis, and the others) it
 // calls the type's keys action through azcore's ARM pipeline and returns the
-// keys, or a classified sources.Error; for Batch it also regenerates keys.
+// keys, or a classified sources.Error; it also regenerates one key at a
+// time (regenerate.go), polling the long-running ones.
 package azure
 
 import (
@@ -11,7 +12,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -158,28 +158,6 @@ func (s *Source) do(ctx context.Context, req *policy.Request, a sources.Account)
 		return nil, e
 	}
 	return keys, nil
-}
-
-// Regenerate regenerates a's key ("primary" or "secondary") with the
-// regenerateKeys action and returns the keys after it. Only types whose
-// answer has primary and secondary (Batch) support it.
-func (s *Source) Regenerate(ctx context.Context, a sources.Account, key string) (secret.Fields, error) {
-	if err := s.pacer.wait(ctx, a.SubscriptionID); err != nil {
-		return nil, &sources.Error{Err: err, Code: "Cancelled"}
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	req, err := runtime.NewRequest(ctx, http.MethodPost, runtime.JoinPaths(s.client.Endpoint(), a.ResourceID(), "regenerateKeys"))
-	if err == nil {
-		err = runtime.MarshalAsJSON(req, map[string]string{"keyName": strings.ToUpper(key[:1]) + key[1:]})
-	}
-	if err != nil {
-		s.pacer.done(a.SubscriptionID, nil)
-		return nil, &sources.Error{Err: fmt.Errorf("building request: %w", err)}
-	}
-	s.setAPIVersion(req, a)
-	runtime.SkipBodyDownload(req)
-	return s.do(ctx, req, a)
 }
 
 func (s *Source) listKeysRequest(ctx context.Context, a sources.Account) (*policy.Request, error) {

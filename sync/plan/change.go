@@ -96,8 +96,11 @@ func (c Change) Describe() string {
 		return "source gone: every version and the metadata deleted"
 	}
 	parts := make([]string, 0, len(c.Fields)+1)
-	if c.Rotation.Regenerate != "" {
+	switch {
+	case c.Rotation.Regenerate != "":
 		parts = append(parts, "rotate: regenerate "+c.Rotation.Regenerate)
+	case c.Rotation.Completed != "":
+		parts = append(parts, "rotate: complete the recorded regeneration of "+c.Rotation.Completed)
 	}
 	for _, f := range c.Fields {
 		from := f.From

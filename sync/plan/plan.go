@@ -45,9 +45,6 @@ type Desired struct {
 	// Rotate, when set, is the account's rotation policy: the plan decides
 	// from what the sink holds whether a key is regenerated this cycle.
 	Rotate *Rotation
-	// Pending, when set, is a rotation whose key was regenerated but whose
-	// write has not landed: it is written as it is, never regenerated again.
-	Pending *RotationPlan
 	// Tags, when not nil, are the resource's Azure tags to record in the
 	// metadata (copy_tags), each as MetaTagPrefix+name; recorded tags that
 	// are no longer among them are removed.
@@ -82,8 +79,9 @@ const (
 // now is only written into the provenance metadata and the rotation record.
 //
 // A rotating account's change may name a key to regenerate first
-// (Change.Rotation.Regenerate): the runner regenerates it and plans again
-// with the new keys and the rotation as Desired.Pending.
+// (Change.Rotation.Regenerate): the runner writes Change.Rotation.Record,
+// regenerates the key, and plans again with the new keys and the record,
+// which completes the rotation (Change.Rotation.Completed).
 func Calculate(current sinks.State, desired Desired, now time.Time) Change {
 	ch := Change{Action: Unchanged, BaseVersion: current.Version}
 	if current.Exists && !Managed(current) && !desired.Adopt {
@@ -94,7 +92,7 @@ func Calculate(current sinks.State, desired Desired, now time.Time) Change {
 	var plain, meta map[string]string
 	if rp := rotationOf(current, desired, now); rp != nil {
 		ch.Rotation = *rp
-		plain, meta = map[string]string{FieldActive: rp.Active}, rp.Meta
+		plain, meta = rp.Active, rp.Meta
 	}
 	ch.Fields = fieldChanges(current.Data, desired.Fields)
 	set := make(secret.Fields, len(ch.Fields)+len(plain))
@@ -134,17 +132,14 @@ func action(current sinks.State, desired Desired, meta map[string]string, fields
 	return Unchanged
 }
 
-// rotationOf is the rotation this cycle: the pending one, else the one the
-// policy decides; nil for an account that does not rotate.
+// rotationOf is the rotation the policy decides this cycle; nil for an
+// account that does not rotate.
 func rotationOf(current sinks.State, d Desired, now time.Time) *RotationPlan {
-	switch {
-	case d.Pending != nil:
-		return d.Pending
-	case d.Rotate != nil:
-		rp := decideRotation(current, *d.Rotate, now)
-		return &rp
+	if d.Rotate == nil {
+		return nil
 	}
-	return nil
+	rp := decideRotation(current, d.Fields, *d.Rotate, now)
+	return &rp
 }
 
 // fieldChanges lists, in name order, the desired fields whose values differ
@@ -198,6 +193,7 @@ func provenance(existing map[string]string, d Desired, extra map[string]string, 
 		}
 	}
 	delete(out, MetaSourceGone)
+	delete(out, MetaRotationPending)
 	for k, v := range ownMetadata(d, extra) {
 		out[k] = v
 	}
@@ -237,6 +233,9 @@ func provenanceMatches(existing map[string]string, d Desired, extra map[string]s
 		}
 	}
 	if _, gone := existing[MetaSourceGone]; gone {
+		return false
+	}
+	if _, rec := existing[MetaRotationPending]; rec && own[MetaRotationPending] == "" {
 		return false
 	}
 	for k := range existing {

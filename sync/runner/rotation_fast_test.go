@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keysync/keysync/sinks"
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sync/plan"
 )
@@ -87,12 +86,7 @@ func TestFastFailedRegenerateLeavesVaultUntouched(t *testing.T) {
 func TestFastPendingWriteIsRetriedWithoutRegenerating(t *testing.T) {
 	f := newFixture()
 	job := f.rotating(t, "alpha")
-	f.sink.Hook = func(_ context.Context, op, path string) error {
-		if op == "write" {
-			return &sinks.Error{Op: "write", Path: path, StatusCode: 503, Transient: true, Err: errors.New("sealed")}
-		}
-		return nil
-	}
+	f.sink.Hook = failWritesAfter(1)
 	res := f.r.Sync(context.Background(), job)
 	if res.Err == nil || f.src.Calls("regenerate", job.Account) != 1 {
 		t.Fatalf("err %v, %d regenerations", res.Err, f.src.Calls("regenerate", job.Account))

@@ -174,14 +174,10 @@ func (r *Runner) attempt(ctx context.Context, job Job) (plan.Change, error) {
 			return plan.Change{}, err
 		}
 		ch := plan.Calculate(cur, r.desired(job, keys), r.now())
-		if key := ch.Rotation.Regenerate; key != "" && !r.DryRun && ch.Action != plan.Refused {
-			if keys, err = r.regenerate(ctx, job, ch.Rotation); err != nil {
+		if ch.Rotation.Regenerate != "" && !r.DryRun && ch.Action != plan.Refused {
+			if keys, ch, err = r.rotate(ctx, job, cur, keys, ch); err != nil {
 				return ch, err
 			}
-			// Plan again with the new keys; the rotation is pending now,
-			// and the change still says which key this cycle regenerated.
-			ch = plan.Calculate(cur, r.desired(job, keys), r.now())
-			ch.Rotation.Regenerate = key
 		}
 		err = r.apply(ctx, job, ch)
 		if !errors.Is(err, sinks.ErrConflict) || conflicts >= maxConflicts {
@@ -217,24 +213,7 @@ func (r *Runner) desired(job Job, keys secret.Fields) plan.Desired {
 	if o := job.Origin; o != nil {
 		d.DiscoveredBy, d.DiscoveryScope = o.Block, o.Scope
 	}
-	if rp, ok := r.Pending.get(job.Path); ok && job.Rotate != nil {
-		d.Pending = &rp
-	}
 	return d
-}
-
-// regenerate makes the key the plan chose anew and returns the keys after.
-// From then on Azure holds a key the sink does not: the rotation is
-// remembered as pending until its write lands, so that a failed write is
-// retried without regenerating again.
-func (r *Runner) regenerate(ctx context.Context, job Job, rp plan.RotationPlan) (secret.Fields, error) {
-	keys, err := r.source().Regenerate(ctx, job.Account, rp.Regenerate)
-	if err != nil {
-		return nil, fmt.Errorf("regenerating %s key: %w", rp.Regenerate, err)
-	}
-	r.Pending.set(job.Path, rp.Done())
-	r.jobLogger(job).Info("regenerated key", "key", rp.Regenerate)
-	return selectFields(keys, job.Fields)
 }
 
 // apply makes the change true in the sink, unless it is a refusal, a dry
@@ -247,14 +226,7 @@ func (r *Runner) apply(ctx context.Context, job Job, ch plan.Change) error {
 		return nil
 	}
 	err := r.sink().Write(ctx, job.Path, ch.Write)
-	_, pending := r.Pending.get(job.Path)
-	switch {
-	case err == nil:
-		r.Pending.clear(job.Path)
-	case pending:
-		r.jobLogger(job).Error("ROTATED KEY NOT IN VAULT: Azure has a new key that Vault does not hold yet; retrying the write until it does",
-			"key", ch.Rotation.Active, "err", err)
-	}
+	r.written(job, ch, err)
 	return err
 }
 

@@ -1,0 +1,113 @@
+package azure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"testing"
+
+	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/sources"
+)
+
+// rotatable adds a resource of type typ to the emulator.
+func rotatable(t *testing.T, typ string, n int) (sources.Account, armemu.Resource) {
+	t.Helper()
+	r := armemu.Resource{Type: typ, Subscription: sub, ResourceGroup: "rg-regen", Name: fmt.Sprintf("regen%d%s", n, typ)}
+	if sources.Types[typ].Child != "" {
+		r.Name, r.Rule = fmt.Sprintf("ns%04dregen", n), "RootManageSharedAccessKey"
+	}
+	emu.Add(r)
+	return sources.Account{SubscriptionID: r.Subscription, ResourceGroup: r.ResourceGroup, Name: r.Name, Type: typ, Rule: r.Rule}, r
+}
+
+// TestRegenerateEveryType: for every type and every key its pairs name,
+// Regenerate sends the type's own request (the emulator refuses a wrong
+// key name, body field or path) and returns the keys after, in which
+// exactly that key and the fields it renews changed; long-running ones
+// are polled to their end first.
+func TestRegenerateEveryType(t *testing.T) {
+	emu.SetOperationReads(1, "0")
+	s, err := New(emuOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, typ := range sources.TypeNames() {
+		for _, pair := range sources.Types[typ].Rotation.Pairs {
+			for _, key := range pair.Keys {
+				n++
+				t.Run(typ+"/"+key, func(t *testing.T) {
+					a, _ := rotatable(t, typ, n)
+					before, err := s.Fetch(context.Background(), a)
+					if err != nil {
+						t.Fatal(err)
+					}
+					after, err := s.Regenerate(context.Background(), a, key)
+					if err != nil {
+						t.Fatal(err)
+					}
+					renewed := a.Spec().Renewed(key)
+					for f, v := range after {
+						if changed := !v.Equal(before[f]); changed != slices.Contains(renewed, f) {
+							t.Errorf("%s changed %t, want %t", f, changed, !changed)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestRegenerateOperationFaults: a long-running regenerate that fails is a
+// permanent error carrying the operation's code; one that never finishes
+// is a transient error once the poll bound is reached, and changes no key.
+func TestRegenerateOperationFaults(t *testing.T) {
+	emu.SetOperationReads(1, "0")
+	s, err := New(emuOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, r := rotatable(t, "signalr", 900)
+	emu.InjectFault(r, armemu.Fault{Kind: armemu.FaultOperationFailed, Code: "ServiceBusy", Message: "try later", Times: 1})
+	_, err = s.Regenerate(context.Background(), a, "secondaryKey")
+	var se *sources.Error
+	if !errors.As(err, &se) || se.Transient || se.Code != "ServiceBusy" {
+		t.Fatalf("failed operation: %v", err)
+	}
+	emu.InjectFault(r, armemu.Fault{Kind: armemu.FaultOperationHangs, Times: 1})
+	_, err = s.Regenerate(context.Background(), a, "secondaryKey")
+	if !errors.As(err, &se) || !se.Transient || se.Code != "OperationNotFinished" {
+		t.Fatalf("hanging operation: %v", err)
+	}
+	if acct, _ := emu.Get(r); len(acct.History) != 4 {
+		t.Fatalf("%d key values issued, want the 4 of creation", len(acct.History))
+	}
+}
+
+func TestCheckPollingURLs(t *testing.T) {
+	for _, tt := range []struct {
+		name, header, value string
+		ok                  bool
+	}{
+		{"none", "", "", true},
+		{"arm itself", "Azure-AsyncOperation", "https://management.azure.com/subscriptions/s/providers/x/operations/1", true},
+		{"a regional arm host", "Location", "https://centraluseuap.management.azure.com/subscriptions/s/operationsStatus/1", true},
+		{"another host", "Azure-AsyncOperation", "https://evil.example/steal", false},
+		{"a look-alike host", "Location", "https://evilmanagement.azure.com/x", false},
+		{"plain http", "Location", "http://management.azure.com/x", false},
+		{"garbage", "Operation-Location", "::", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			if tt.header != "" {
+				h.Set(tt.header, tt.value)
+			}
+			if err := checkPollingURLs(h, "https://management.azure.com/"); (err == nil) != tt.ok {
+				t.Fatalf("err %v", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,96 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/keysync/keysync/fault"
+	"github.com/keysync/keysync/secret"
+	"github.com/keysync/keysync/sinks"
+	"github.com/keysync/keysync/sync/plan"
+)
+
+// rotate regenerates the key ch names, so that Vault is never left behind
+// Azure for good. It first records the regeneration in the secret's
+// metadata (plan.MetaRotationPending): from then on a crash, a failed
+// write or a one-shot run that exits is completed by the next sync, which
+// finds the record and the changed key, without regenerating again. Then
+// it regenerates, and plans again with the new keys and the record. It
+// returns the keys and the change to write.
+func (r *Runner) rotate(ctx context.Context, job Job, cur sinks.State, keys secret.Fields, ch plan.Change) (secret.Fields, plan.Change, error) {
+	key := ch.Rotation.Regenerate
+	if err := r.sink().Write(ctx, job.Path, sinks.Write{Metadata: ch.Rotation.Record, BaseVersion: cur.Version}); err != nil {
+		return keys, ch, fmt.Errorf("recording the rotation of the %s key before regenerating it: %w", key, err)
+	}
+	held := cur.Metadata
+	cur.Metadata = ch.Rotation.Record
+	fresh, err := r.regenerate(ctx, job, key)
+	if err != nil {
+		r.unrecord(ctx, job, held, cur.Version, err)
+		return keys, ch, err
+	}
+	next := plan.Calculate(cur, r.desired(job, fresh), r.now())
+	if next.Rotation.Completed != key {
+		return keys, ch, &notVisibleError{key: key}
+	}
+	r.Pending.set(job.Path, next.Rotation)
+	next.Rotation.Regenerate = key
+	return fresh, next, nil
+}
+
+// regenerate makes the key anew and returns the keys after.
+func (r *Runner) regenerate(ctx context.Context, job Job, key string) (secret.Fields, error) {
+	keys, err := r.source().Regenerate(ctx, job.Account, key)
+	if err != nil {
+		return nil, fmt.Errorf("regenerating %s key: %w", key, err)
+	}
+	r.jobLogger(job).Info("regenerated key", "key", key)
+	return selectFields(keys, job.Fields)
+}
+
+// unrecord takes the record back after a regenerate that Azure refused:
+// nothing changed, so nothing is held back. A transient failure (a
+// timeout, a 5xx, an operation still running) may have regenerated the
+// key all the same: its record stays, and the next sync completes it or,
+// after the grace, regenerates again.
+func (r *Runner) unrecord(ctx context.Context, job Job, held map[string]string, version int, cause error) {
+	if fault.Transient(cause) {
+		return
+	}
+	if err := r.sink().Write(ctx, job.Path, sinks.Write{Metadata: held, BaseVersion: version}); err != nil {
+		r.jobLogger(job).Warn("could not remove the rotation record after a refused regenerate; it holds the key back for rotate_grace", "err", err)
+	}
+}
+
+// written notes the outcome of a write: a rotation whose key Azure holds
+// and Vault does not is the one case where a stale Vault is dangerous, so
+// its failed write is said loudly and kept pending (reported in /readyz)
+// until a write lands.
+func (r *Runner) written(job Job, ch plan.Change, err error) {
+	_, pending := r.Pending.get(job.Path)
+	switch {
+	case err == nil:
+		r.Pending.clear(job.Path)
+		if ch.Rotation.Completed != "" && ch.Rotation.Regenerate == "" {
+			r.jobLogger(job).Info("completed a recorded rotation without regenerating again", "key", ch.Rotation.Completed)
+		}
+	case pending || ch.Rotation.Completed != "":
+		r.Pending.set(job.Path, ch.Rotation)
+		r.jobLogger(job).Error("ROTATED KEY NOT IN VAULT: Azure has a new key that Vault does not hold yet; retrying the write until it does",
+			"key", ch.Rotation.Completed, "err", err)
+	}
+}
+
+// notVisibleError: the regenerate succeeded but its answer (or, for a
+// long-running one, listKeys after it) still holds the old key. The record
+// stays; a later sync completes the rotation once the key shows.
+type notVisibleError struct{ key string }
+
+func (e *notVisibleError) Error() string {
+	return fmt.Sprintf("regenerated the %s key, but the keys answered after still hold the old one; the next sync completes the rotation", e.key)
+}
+
+// Fault implements fault.Error.
+func (e *notVisibleError) Fault() fault.Class {
+	return fault.Class{Transient: true, Code: "RegenerateNotVisible"}
+}
