@@ -72,7 +72,7 @@ func record(st *state, res runner.Result, now time.Time) lastSync {
 	ls := lastSync{at: stampOf(now), outcome: runner.Outcome(res), lastRotation: prev.lastRotation}
 	if res.Err != nil {
 		ls.code, ls.failures = cleanCode(errorCode(res.Err)), prev.failures+1
-	} else if res.Change.Rotation.Regenerate != "" {
+	} else if res.Change.Rotation.Regenerate != "" || res.Change.Rotation.Completed != "" {
 		ls.lastRotation = stampOf(now)
 	}
 	return ls
