@@ -70,6 +70,8 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	}
 	d.estate = newEstate(cfg, p, d.daemonRunner(p.runner))
 	d.sched = scheduler.New(schedulerOptions(cfg, log, d.metrics), d.estate.runner, p.accounts)
+	listed := len(p.accounts)
+	p.accounts = nil // the scheduler holds them now
 	d.metrics.SetEstate(d.sched)
 	d.sched.SetTargeting(cfg.Events.Window.Duration, cfg.Events.Queue)
 	d.probe = server.NewVaultProbe(p.sink.Check, vaultProbeInterval, log)
@@ -82,7 +84,7 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 		return exitStartup
 	}
 	schedDone := d.start(ctx, p)
-	log.Info("keysync daemon started", "version", version, "accounts", len(p.accounts))
+	log.Info("keysync daemon started", "version", version, "accounts", listed)
 
 	for sig := range sigs {
 		switch sig {

@@ -34,11 +34,16 @@ type estate struct {
 // isDiscovered says whether a job is a discovered account's.
 func isDiscovered(shared *runner.Job) bool { return shared.Origin != nil }
 
-// found is what the scheduler holds of what discovery found, unpacked.
-func found(sched *scheduler.Scheduler) []scheduler.Account {
-	kept := sched.Kept(isDiscovered)
-	out := make([]scheduler.Account, len(kept))
-	for i, k := range kept {
+// isListed says whether a job is a listed ([[account]]) account's.
+func isListed(shared *runner.Job) bool { return shared.Origin == nil }
+
+// kept is what the scheduler holds of the accounts keep accepts, unpacked:
+// the daemon hands them back on a reload or a discovery instead of
+// keeping a copy of its own.
+func kept(sched *scheduler.Scheduler, keep func(*runner.Job) bool) []scheduler.Account {
+	ks := sched.Kept(keep)
+	out := make([]scheduler.Account, len(ks))
+	for i, k := range ks {
 		out[i] = k.Account()
 	}
 	return out
@@ -62,10 +67,10 @@ func newEstate(cfg *config.Config, p *parts, r *runner.Runner) *estate {
 }
 
 // schedule hands the listed accounts and found to the scheduler, in one
-// slice (the listed one itself when nothing is found, found itself when
-// nothing is listed); e.mu is held.
-func (e *estate) schedule(ctx context.Context, sched *scheduler.Scheduler, r *runner.Runner, found []scheduler.Account) error {
-	all := e.parts.accounts
+// slice (listed itself when nothing is found, found itself when nothing is
+// listed); e.mu is held.
+func (e *estate) schedule(ctx context.Context, sched *scheduler.Scheduler, r *runner.Runner, listed, found []scheduler.Account) error {
+	all := listed
 	switch {
 	case len(found) == 0:
 	case len(all) == 0:
@@ -86,14 +91,16 @@ func (e *estate) reload(ctx context.Context, sched *scheduler.Scheduler, cfg *co
 	forgetListed(cfg)
 	e.cfg, e.parts, e.runner = cfg, p, r
 	e.gen++
-	var kept []scheduler.Account
+	var found []scheduler.Account
 	if len(cfg.Discover) == 0 {
 		e.discovered, e.last = false, nil
 	} else {
-		kept = found(sched)
+		found = kept(sched, isDiscovered)
 		e.ask()
 	}
-	return e.schedule(ctx, sched, r, kept)
+	listed := p.accounts
+	p.accounts = nil // the scheduler holds them now
+	return e.schedule(ctx, sched, r, listed, found)
 }
 
 // forgetListed drops the config's [[account]] tables once build has made
@@ -143,10 +150,11 @@ func (d *keysyncd) discoverOnce(ctx context.Context) {
 	var accts []scheduler.Account
 	var removals []runner.Job
 	var out discovery.Outcome
+	listed := kept(d.sched, isListed)
 	if again {
-		accts, removals, out = discovered(ctx, cfg, p.source, p.accounts, foundState(d.sched, cfg))
+		accts, removals, out = discovered(ctx, cfg, p.source, listed, foundState(d.sched, cfg))
 	} else {
-		accts, removals, out = discoveredAfresh(ctx, cfg, p.source, p.sink, p.accounts, d.log)
+		accts, removals, out = discoveredAfresh(ctx, cfg, p.source, p.sink, listed, d.log)
 	}
 	d.observeDiscovery(cfg, out)
 	e.mu.Lock()
@@ -155,7 +163,7 @@ func (d *keysyncd) discoverOnce(ctx context.Context) {
 		return // a reload came meanwhile and asked for another
 	}
 	e.discovered, e.last = true, discoveryStatus(out, time.Now())
-	err := e.schedule(ctx, d.sched, r, accts)
+	err := e.schedule(ctx, d.sched, r, listed, accts)
 	e.mu.Unlock()
 	if err != nil || len(removals) == 0 {
 		return
