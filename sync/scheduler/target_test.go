@@ -167,3 +167,31 @@ func TestTargetIndexSmall(t *testing.T) {
 		t.Fatalf("%d entries of %d bytes for %d accounts, want 2 of 8 each", n, size, len(accts))
 	}
 }
+
+// TestTargetSeveralAccountsOneInBackoff: a reference that names several
+// accounts (a resource synced to two paths, a namespace's rules) queues
+// those not backing off and wakes the loop for them, whatever the order
+// the index returns them in; the result says a sync was queued.
+func TestTargetSeveralAccountsOneInBackoff(t *testing.T) {
+	a, b := account("a", "s1", "@every 1h"), account("a", "s1", "@every 1h")
+	b.Job.Path = "p/a2"
+	h := start(t, Options{SyncOnStart: true}, a, b)
+	id := a.Job.Account.ResourceID()
+	order := h.s.findTargets(id)
+	if len(order) != 2 {
+		t.Fatalf("%d accounts for %s, want 2", len(order), id)
+	}
+	calls := map[string]*call{}
+	for range 2 {
+		c := h.next()
+		calls[c.job.Path] = c
+	}
+	h.answer(calls[order[0].Path()], failure{Transient: true, Code: "InternalServerError"})
+	h.answer(calls[order[1].Path()], nil)
+	h.target(id, TargetQueued)
+	h.advance(DefaultTargetWindow)
+	if c := h.next(); c.job.Path != order[1].Path() {
+		t.Fatalf("%s synced, want %s", c.job.Path, order[1].Path())
+	}
+	h.none("the other backs off")
+}
