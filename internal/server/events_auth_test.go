@@ -186,3 +186,39 @@ func TestEventsEntraKeysUnavailable(t *testing.T) {
 		t.Fatalf("counts %v", c)
 	}
 }
+
+// TestParseJWKSSkipsUnreadableKeys: a key the library cannot read (a key
+// type or curve it does not know, a malformed EC point) or that keysync
+// does not use (small RSA, HMAC, encryption, no kid) is skipped; the
+// tenant's RSA signing key beside it stays usable.
+func TestParseJWKSSkipsUnreadableKeys(t *testing.T) {
+	k := mustRSA(t)
+	good, err := json.Marshal(jose.JSONWebKey{Key: &k.PublicKey, KeyID: "k1", Use: "sig", Algorithm: "RS256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	encKey, err := json.Marshal(jose.JSONWebKey{Key: &mustRSA(t).PublicKey, KeyID: "enc", Use: "enc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, other := range []string{
+		`{"kty":"OKP","crv":"X448","x":"AAAA","kid":"o"}`,
+		`{"kty":"AKP","alg":"ML-DSA-44","pub":"AAAA","kid":"pq"}`,
+		`{"kty":"EC","crv":"P-256","x":"AAAA","y":"AAAA","kid":"e"}`,
+		`{"kty":"RSA","n":"AQAB","e":"AQAB","kid":"small"}`,
+		`{"kty":"oct","k":"AAAA","kid":"h"}`,
+		`{"kty":"RSA","n":"AQAB","e":"AQAB"}`,
+		`"not an object"`,
+		string(encKey),
+	} {
+		keys, err := parseJWKS([]byte(`{"keys":[` + other + `,` + string(good) + `]}`))
+		if err != nil || len(keys) != 1 || keys["k1"] == nil || keys["k1"].N.Cmp(k.N) != 0 {
+			t.Errorf("beside %s: %d keys, err %v; want k1 alone", other, len(keys), err)
+		}
+	}
+	for _, body := range []string{`{"keys":[{"kty":"foo"}]}`, `{"keys":[]}`, `[]`, `{"keys":{}}`} {
+		if keys, err := parseJWKS([]byte(body)); err == nil {
+			t.Errorf("%s: %d keys, want an error", body, len(keys))
+		}
+	}
+}

@@ -120,17 +120,26 @@ func (j *jwks) fetch(ctx context.Context) (map[string]*rsa.PublicKey, error) {
 }
 
 // parseJWKS keeps the RSA signing keys of a key set (RFC 7517); go-jose
-// checks each key's fields (and an x5c certificate against its key).
+// checks each key's fields (and an x5c certificate against its key). Each
+// key is read on its own: a key go-jose cannot read (a key type or curve
+// it does not know, as RFC 7517 4.1 allows a set to hold) is skipped, not
+// a reason to refuse the tenant's RSA keys beside it.
 func parseJWKS(body []byte) (map[string]*rsa.PublicKey, error) {
-	var set jose.JSONWebKeySet
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
 	if err := json.Unmarshal(body, &set); err != nil {
-		return nil, fmt.Errorf("not a JSON Web Key Set: %w", err)
+		return nil, fmt.Errorf("not a JSON Web Key Set: %s", jsonReason(err))
 	}
 	if len(set.Keys) > maxJWKSKeys {
 		return nil, fmt.Errorf("more than %d keys", maxJWKSKeys)
 	}
 	keys := map[string]*rsa.PublicKey{}
-	for _, k := range set.Keys {
+	for _, raw := range set.Keys {
+		var k jose.JSONWebKey
+		if k.UnmarshalJSON(raw) != nil {
+			continue
+		}
 		pub, ok := k.Key.(*rsa.PublicKey)
 		if !ok || k.KeyID == "" || (k.Use != "" && k.Use != "sig") || pub.N.BitLen() < minRSABits {
 			continue
