@@ -1,11 +1,15 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -220,5 +224,72 @@ func TestParseJWKSSkipsUnreadableKeys(t *testing.T) {
 		if keys, err := parseJWKS([]byte(body)); err == nil {
 			t.Errorf("%s: %d keys, want an error", body, len(keys))
 		}
+	}
+}
+
+// TestJWKSFetchDoesNotStallKnownKeys: while a fetch of the key set is
+// slow (one a token with a made-up key id started, which anyone can send
+// once a minute), a token whose key is held is checked at once; a token
+// with another unknown key id waits for that fetch rather than starting
+// one, and finds a key it brought.
+func TestJWKSFetchDoesNotStallKnownKeys(t *testing.T) {
+	k1, k2 := mustRSA(t), mustRSA(t)
+	release := make(chan struct{})
+	var fetches atomic.Int64
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &k1.PublicKey, KeyID: "k1", Use: "sig"}}}
+		if fetches.Add(1) > 1 {
+			<-release
+			set.Keys = append(set.Keys, jose.JSONWebKey{Key: &k2.PublicKey, KeyID: "k2", Use: "sig"})
+		}
+		_ = json.NewEncoder(w).Encode(set)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	j := newJWKS(srv.URL, srv.Client(), slog.New(slog.DiscardHandler))
+	t0 := time.Now()
+	if _, err := j.key(context.Background(), "k1", t0); err != nil {
+		t.Fatal(err)
+	}
+	later := t0.Add(2 * jwksMinFetch)
+	slow := make(chan error, 2)
+	go func() { _, err := j.key(context.Background(), "made-up", later); slow <- err }()
+	waitFor(t, "the second fetch to start", func() bool { return fetches.Load() == 2 })
+	go func() { _, err := j.key(context.Background(), "k2", later); slow <- err }()
+	known := make(chan error, 1)
+	go func() { _, err := j.key(context.Background(), "k1", later); known <- err }()
+	select {
+	case err := <-known:
+		if err != nil {
+			t.Fatalf("held key during a fetch: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("a token with a held key waited for a slow key set fetch")
+	}
+	close(release)
+	got := []error{<-slow, <-slow}
+	if !slices.ContainsFunc(got, func(err error) bool { return err == nil }) || !slices.ContainsFunc(got, func(err error) bool { return errors.Is(err, errUnknownKey) }) {
+		t.Fatalf("made-up and k2 after the fetch: %v, want one unknown key and one found", got)
+	}
+	if n := fetches.Load(); n != 2 {
+		t.Fatalf("%d fetches, want 2", n)
+	}
+}
+
+// waitFor polls cond against a deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -41,16 +41,19 @@ var errNoKeys = errors.New("the tenant's signing keys could not be fetched")
 // and again after jwksMaxAge or when a token names a key not in it (Entra
 // rolls its keys: learn.microsoft.com/entra/identity-platform/signing-key-rollover),
 // but never more than once per jwksMinFetch, whatever tokens arrive: a
-// flood of made-up key ids costs one fetch a minute.
+// flood of made-up key ids costs one fetch a minute. The fetch runs
+// without the lock: a token whose key is held is checked at once while
+// it is slow, and only tokens that need the new set wait for it.
 type jwks struct {
 	url    string
 	client *http.Client
 	log    *slog.Logger
 
-	mu      sync.Mutex
-	keys    map[string]*rsa.PublicKey
-	fetched time.Time // last success
-	tried   time.Time // last attempt
+	mu       sync.Mutex
+	keys     map[string]*rsa.PublicKey
+	fetched  time.Time     // last success
+	tried    time.Time     // last attempt
+	inflight chan struct{} // closed when the fetch under way ends; nil when none
 }
 
 func newJWKS(url string, client *http.Client, log *slog.Logger) *jwks {
@@ -61,28 +64,50 @@ func newJWKS(url string, client *http.Client, log *slog.Logger) *jwks {
 }
 
 // key returns the RSA key with id kid, fetching the set when it is stale
-// or lacks kid and the last attempt is old enough.
+// or lacks kid and the last attempt is old enough, or waiting for the
+// fetch under way when kid is not held.
 func (j *jwks) key(ctx context.Context, kid string, now time.Time) (*rsa.PublicKey, error) {
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	k, ok := j.keys[kid]
 	stale := now.Sub(j.fetched) > jwksMaxAge
-	if (ok && !stale) || now.Sub(j.tried) < jwksMinFetch {
-		switch {
-		case ok:
-			return k, nil
-		case len(j.keys) == 0:
-			return nil, errNoKeys
-		}
-		return nil, errUnknownKey
+	switch {
+	case ok && (!stale || j.inflight != nil || now.Sub(j.tried) < jwksMinFetch):
+		j.mu.Unlock()
+		return k, nil
+	case j.inflight != nil:
+		done := j.inflight
+		j.mu.Unlock()
+		<-done // the fetch is bounded by jwksTimeout
+		return j.held(kid)
+	case now.Sub(j.tried) < jwksMinFetch:
+		defer j.mu.Unlock()
+		return j.heldLocked(kid)
 	}
-	j.tried = now
+	j.tried, j.inflight = now, make(chan struct{})
+	j.mu.Unlock()
 	keys, err := j.fetch(ctx)
 	if err != nil {
 		j.log.Warn("fetching the Entra signing keys failed; keeping the ones held", "url", j.url, "err", err)
-	} else {
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err == nil {
 		j.keys, j.fetched = keys, now
 	}
+	close(j.inflight)
+	j.inflight = nil
+	return j.heldLocked(kid)
+}
+
+// held is heldLocked under the lock.
+func (j *jwks) held(kid string) (*rsa.PublicKey, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.heldLocked(kid)
+}
+
+// heldLocked is the held key kid, or why there is none; j.mu is held.
+func (j *jwks) heldLocked(kid string) (*rsa.PublicKey, error) {
 	if k, ok := j.keys[kid]; ok {
 		return k, nil
 	}
