@@ -73,8 +73,10 @@ func (v *entraVerifier) verify(r *http.Request) error {
 	if !slices.Contains(v.opts.Issuers, claims.Issuer) {
 		return fmt.Errorf("bearer token: issuer %.80q not accepted", claims.Issuer)
 	}
-	if claims.IssuedAt != nil && claims.ExpiresAt.Sub(claims.IssuedAt.Time) > maxTokenTL {
-		return errors.New("bearer token: lifetime longer than a day")
+	// Entra's access tokens always carry iat; without it the lifetime
+	// bound would not hold.
+	if claims.IssuedAt == nil || claims.ExpiresAt.Sub(claims.IssuedAt.Time) > maxTokenTL {
+		return errors.New("bearer token: no iat, or a lifetime longer than a day")
 	}
 	if v.opts.Role != "" && !slices.Contains(claims.Roles, v.opts.Role) {
 		return fmt.Errorf("bearer token: no role %.80q", v.opts.Role)

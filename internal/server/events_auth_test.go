@@ -122,6 +122,22 @@ func TestEventsEntraToken(t *testing.T) {
 		{"a day-long lifetime", func() string {
 			return signToken(t, jwt.SigningMethodRS256, f.key, "k1", with(goodClaims(), "exp", time.Now().Add(48*time.Hour).Unix()))
 		}, 401},
+		{"no iat, so no lifetime to bound", func() string {
+			c := with(goodClaims(), "exp", time.Now().Add(365*24*time.Hour).Unix())
+			delete(c, "iat")
+			return signToken(t, jwt.SigningMethodRS256, f.key, "k1", c)
+		}, 401},
+		{"aud a list holding the audience", func() string {
+			return signToken(t, jwt.SigningMethodRS256, f.key, "k1", with(goodClaims(), "aud", []string{"api://other", testAudience}))
+		}, 200},
+		{"issuer with a trailing slash", func() string {
+			return signToken(t, jwt.SigningMethodRS256, f.key, "k1", with(goodClaims(), "iss", testIssuer+"/"))
+		}, 401},
+		{"issued in the future", func() string {
+			return signToken(t, jwt.SigningMethodRS256, f.key, "k1", with(goodClaims(), "iat", time.Now().Add(10*time.Minute).Unix()))
+		}, 401},
+		{"no kid", func() string { return signToken(t, jwt.SigningMethodRS256, f.key, "", goodClaims()) }, 401},
+		{"PS256 with the tenant's key", func() string { return signToken(t, jwt.SigningMethodPS256, f.key, "k1", goodClaims()) }, 401},
 	}
 	e := newEventsEnv(t, func(h *EventsHandler) {
 		h.Secret, h.SecretHeader, h.SecretQuery = nil, "", ""
