@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/keysync/keysync/sync/runner"
 )
 
 // target asks for a targeted sync of ref inside h.act, so the loop has
@@ -194,4 +196,35 @@ func TestTargetSeveralAccountsOneInBackoff(t *testing.T) {
 		t.Fatalf("%s synced, want %s", c.job.Path, order[1].Path())
 	}
 	h.none("the other backs off")
+}
+
+// gateSyncer's syncs wait for release and share nothing else with the
+// loop, so the race detector sees what a sync reads of its account.
+type gateSyncer struct{ release chan struct{} }
+
+func (g gateSyncer) Sync(context.Context, runner.Job) runner.Result {
+	<-g.release
+	return runner.Result{}
+}
+
+// TestSyncReadsItsJobBeforeAReload: a sync takes its job when it is
+// dispatched, under the scheduler's lock, not later in its goroutine where
+// a reload (SIGHUP, discovery) replacing the account's settings at the
+// same time races with it (go test -race).
+func TestSyncReadsItsJobBeforeAReload(t *testing.T) {
+	a := account("a", "s1", "@every 1h")
+	g := gateSyncer{release: make(chan struct{})}
+	s := New(Options{SyncOnStart: true, Concurrency: 1, ShutdownGrace: time.Minute, Clock: newFakeClock(t0)}, g, []Account{a})
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { defer close(ran); _ = s.Run(ctx) }()
+	for _, spec := range []string{"@every 2h", "@every 3h"} {
+		b := account("a", "s1", spec)
+		if err := s.Reload(context.Background(), g, []Account{b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(g.release)
+	cancel()
+	<-ran
 }
