@@ -228,3 +228,23 @@ func TestSyncReadsItsJobBeforeAReload(t *testing.T) {
 	cancel()
 	<-ran
 }
+
+// TestTargetIndexLetsAReloadGo: the index built for a targeted request
+// does not keep the accounts of the listing a reload replaced (and the
+// slab they point into) until the next targeted request.
+func TestTargetIndexLetsAReloadGo(t *testing.T) {
+	a, b := account("a", "s1", "@every 1h"), account("b", "s1", "@every 1h")
+	h := start(t, Options{}, a, b)
+	h.target("p/a", TargetQueued)
+	h.act(func() { _ = h.s.Reload(context.Background(), h.syncer, []Account{b}) })
+	h.s.tgt.index.mu.Lock()
+	of, n := h.s.tgt.index.of, len(h.s.tgt.index.ents)
+	h.s.tgt.index.mu.Unlock()
+	if of != nil || n != 0 {
+		t.Fatalf("after a reload the index still holds a listing of %d accounts (%d entries)", len(*of), n)
+	}
+	h.target("p/b", TargetQueued)
+	if _, _, err := h.s.Target("p/a", time.Time{}); !errors.Is(err, ErrUnknownAccount) {
+		t.Fatalf("removed account: %v, want ErrUnknownAccount", err)
+	}
+}
