@@ -101,12 +101,21 @@ func bearer(r *http.Request) (string, bool) {
 	return tok, tok != ""
 }
 
+// errNoSecret: the shared secret's file cannot be used now, so no
+// delivery can be checked: like errNoKeys, answered 503, which Event Grid
+// retries, not 401, which it drops. The file's problem is logged when it
+// appears.
+var errNoSecret = errors.New("the shared secret's file cannot be used")
+
 // authenticate checks a delivery with every configured method; with none
 // configured it refuses (config refuses that too). It reads only headers
 // and the query: nothing of the body.
 func (h *EventsHandler) authenticate(r *http.Request) error {
 	if h.Secret == nil && h.entra == nil {
 		return errors.New("no authentication configured")
+	}
+	if h.Secret != nil && h.Secret.Usable() != nil {
+		return errNoSecret
 	}
 	if h.Secret != nil && !h.secretMatches(r) {
 		return errors.New("no valid shared secret")
