@@ -85,18 +85,28 @@ func (j *jwks) key(ctx context.Context, kid string, now time.Time) (*rsa.PublicK
 	}
 	j.tried, j.inflight = now, make(chan struct{})
 	j.mu.Unlock()
+	j.refresh(ctx, now)
+	return j.held(kid)
+}
+
+// refresh fetches the set and ends the fetch under way, even if the fetch
+// panics: the tokens waiting for it must not wait forever.
+func (j *jwks) refresh(ctx context.Context, now time.Time) {
+	var keys map[string]*rsa.PublicKey
+	defer func() {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		if keys != nil {
+			j.keys, j.fetched = keys, now
+		}
+		close(j.inflight)
+		j.inflight = nil
+	}()
 	keys, err := j.fetch(ctx)
 	if err != nil {
+		keys = nil
 		j.log.Warn("fetching the Entra signing keys failed; keeping the ones held", "url", j.url, "err", err)
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if err == nil {
-		j.keys, j.fetched = keys, now
-	}
-	close(j.inflight)
-	j.inflight = nil
-	return j.heldLocked(kid)
 }
 
 // held is heldLocked under the lock.
