@@ -1,6 +1,7 @@
 package config
 
 import (
+	"path"
 	"regexp"
 	"strings"
 	"time"
@@ -101,8 +102,10 @@ func (e *Events) validate(p *Problems, listen string) {
 	if listen == "" {
 		p.add("events.enabled", "needs listen: the webhook is served on the listen port")
 	}
-	if !eventsPathRE.MatchString(e.Path) || len(e.Path) > 128 || isReserved(e.Path) {
-		p.add("events.path", "must be an absolute path of letters, digits and ._~- (at most 128 bytes) other than %s, got %q", strings.Join(reservedPaths, ", "), e.Path)
+	// A path with a . or .. segment is one the HTTP mux never matches and
+	// refuses to register (it would panic at start).
+	if !eventsPathRE.MatchString(e.Path) || len(e.Path) > 128 || path.Clean(e.Path) != e.Path || isReserved(e.Path) {
+		p.add("events.path", "must be a clean absolute path of letters, digits and ._~- (at most 128 bytes, no . or .. segment) other than %s, got %q", strings.Join(reservedPaths, ", "), e.Path)
 	}
 	e.validateSecret(p)
 	e.Entra.validate(p)

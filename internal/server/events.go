@@ -147,13 +147,14 @@ func printable(s string) bool {
 	return true
 }
 
-// refuse answers 401 to an unauthenticated request, or 503 when no token
-// can be checked for want of the tenant's keys. Nothing of it is logged
-// but the remote address, at debug: a flood of them must not fill the log.
+// refuse answers 401 to an unauthenticated request, or 503 when nothing
+// can be checked for want of the tenant's keys or of a usable secret file.
+// Nothing of it is logged but the remote address, at debug: a flood of
+// them must not fill the log.
 func (h *EventsHandler) refuse(w http.ResponseWriter, r *http.Request, schema string, err error) {
-	if errors.Is(err, errNoKeys) {
+	if errors.Is(err, errNoKeys) || errors.Is(err, errNoSecret) {
 		h.count(schema, outUnverifiable)
-		h.Logger.Debug("event delivery deferred: no Entra signing key to check its token", "remote", r.RemoteAddr)
+		h.Logger.Debug("event delivery deferred: nothing to check it against", "remote", r.RemoteAddr, "err", err)
 		w.Header().Set("Retry-After", strconv.Itoa(busyRetryAfter))
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": "cannot check tokens now; retry later"})
 		return

@@ -73,8 +73,10 @@ func (v *entraVerifier) verify(r *http.Request) error {
 	if !slices.Contains(v.opts.Issuers, claims.Issuer) {
 		return fmt.Errorf("bearer token: issuer %.80q not accepted", claims.Issuer)
 	}
-	if claims.IssuedAt != nil && claims.ExpiresAt.Sub(claims.IssuedAt.Time) > maxTokenTL {
-		return errors.New("bearer token: lifetime longer than a day")
+	// Entra's access tokens always carry iat; without it the lifetime
+	// bound would not hold.
+	if claims.IssuedAt == nil || claims.ExpiresAt.Sub(claims.IssuedAt.Time) > maxTokenTL {
+		return errors.New("bearer token: no iat, or a lifetime longer than a day")
 	}
 	if v.opts.Role != "" && !slices.Contains(claims.Roles, v.opts.Role) {
 		return fmt.Errorf("bearer token: no role %.80q", v.opts.Role)
@@ -99,12 +101,21 @@ func bearer(r *http.Request) (string, bool) {
 	return tok, tok != ""
 }
 
+// errNoSecret: the shared secret's file cannot be used now, so no
+// delivery can be checked: like errNoKeys, answered 503, which Event Grid
+// retries, not 401, which it drops. The file's problem is logged when it
+// appears.
+var errNoSecret = errors.New("the shared secret's file cannot be used")
+
 // authenticate checks a delivery with every configured method; with none
 // configured it refuses (config refuses that too). It reads only headers
 // and the query: nothing of the body.
 func (h *EventsHandler) authenticate(r *http.Request) error {
 	if h.Secret == nil && h.entra == nil {
 		return errors.New("no authentication configured")
+	}
+	if h.Secret != nil && h.Secret.Usable() != nil {
+		return errNoSecret
 	}
 	if h.Secret != nil && !h.secretMatches(r) {
 		return errors.New("no valid shared secret")

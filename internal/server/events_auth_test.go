@@ -1,11 +1,15 @@
 package server
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -118,6 +122,22 @@ func TestEventsEntraToken(t *testing.T) {
 		{"a day-long lifetime", func() string {
 			return signToken(t, jwt.SigningMethodRS256, f.key, "k1", with(goodClaims(), "exp", time.Now().Add(48*time.Hour).Unix()))
 		}, 401},
+		{"no iat, so no lifetime to bound", func() string {
+			c := with(goodClaims(), "exp", time.Now().Add(365*24*time.Hour).Unix())
+			delete(c, "iat")
+			return signToken(t, jwt.SigningMethodRS256, f.key, "k1", c)
+		}, 401},
+		{"aud a list holding the audience", func() string {
+			return signToken(t, jwt.SigningMethodRS256, f.key, "k1", with(goodClaims(), "aud", []string{"api://other", testAudience}))
+		}, 200},
+		{"issuer with a trailing slash", func() string {
+			return signToken(t, jwt.SigningMethodRS256, f.key, "k1", with(goodClaims(), "iss", testIssuer+"/"))
+		}, 401},
+		{"issued in the future", func() string {
+			return signToken(t, jwt.SigningMethodRS256, f.key, "k1", with(goodClaims(), "iat", time.Now().Add(10*time.Minute).Unix()))
+		}, 401},
+		{"no kid", func() string { return signToken(t, jwt.SigningMethodRS256, f.key, "", goodClaims()) }, 401},
+		{"PS256 with the tenant's key", func() string { return signToken(t, jwt.SigningMethodPS256, f.key, "k1", goodClaims()) }, 401},
 	}
 	e := newEventsEnv(t, func(h *EventsHandler) {
 		h.Secret, h.SecretHeader, h.SecretQuery = nil, "", ""
@@ -184,5 +204,108 @@ func TestEventsEntraKeysUnavailable(t *testing.T) {
 	}
 	if c := e.h.Counts(); c[outUnverifiable] != 1 || c[outUnauthorized] != 1 {
 		t.Fatalf("counts %v", c)
+	}
+}
+
+// TestParseJWKSSkipsUnreadableKeys: a key the library cannot read (a key
+// type or curve it does not know, a malformed EC point) or that keysync
+// does not use (small RSA, HMAC, encryption, no kid) is skipped; the
+// tenant's RSA signing key beside it stays usable.
+func TestParseJWKSSkipsUnreadableKeys(t *testing.T) {
+	k := mustRSA(t)
+	good, err := json.Marshal(jose.JSONWebKey{Key: &k.PublicKey, KeyID: "k1", Use: "sig", Algorithm: "RS256"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	encKey, err := json.Marshal(jose.JSONWebKey{Key: &mustRSA(t).PublicKey, KeyID: "enc", Use: "enc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, other := range []string{
+		`{"kty":"OKP","crv":"X448","x":"AAAA","kid":"o"}`,
+		`{"kty":"AKP","alg":"ML-DSA-44","pub":"AAAA","kid":"pq"}`,
+		`{"kty":"EC","crv":"P-256","x":"AAAA","y":"AAAA","kid":"e"}`,
+		`{"kty":"RSA","n":"AQAB","e":"AQAB","kid":"small"}`,
+		`{"kty":"oct","k":"AAAA","kid":"h"}`,
+		`{"kty":"RSA","n":"AQAB","e":"AQAB"}`,
+		`"not an object"`,
+		string(encKey),
+	} {
+		keys, err := parseJWKS([]byte(`{"keys":[` + other + `,` + string(good) + `]}`))
+		if err != nil || len(keys) != 1 || keys["k1"] == nil || keys["k1"].N.Cmp(k.N) != 0 {
+			t.Errorf("beside %s: %d keys, err %v; want k1 alone", other, len(keys), err)
+		}
+	}
+	for _, body := range []string{`{"keys":[{"kty":"foo"}]}`, `{"keys":[]}`, `[]`, `{"keys":{}}`} {
+		if keys, err := parseJWKS([]byte(body)); err == nil {
+			t.Errorf("%s: %d keys, want an error", body, len(keys))
+		}
+	}
+}
+
+// TestJWKSFetchDoesNotStallKnownKeys: while a fetch of the key set is
+// slow (one a token with a made-up key id started, which anyone can send
+// once a minute), a token whose key is held is checked at once; a token
+// with another unknown key id waits for that fetch rather than starting
+// one, and finds a key it brought.
+func TestJWKSFetchDoesNotStallKnownKeys(t *testing.T) {
+	k1, k2 := mustRSA(t), mustRSA(t)
+	release := make(chan struct{})
+	var fetches atomic.Int64
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		set := jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &k1.PublicKey, KeyID: "k1", Use: "sig"}}}
+		if fetches.Add(1) > 1 {
+			<-release
+			set.Keys = append(set.Keys, jose.JSONWebKey{Key: &k2.PublicKey, KeyID: "k2", Use: "sig"})
+		}
+		_ = json.NewEncoder(w).Encode(set)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	})
+	j := newJWKS(srv.URL, srv.Client(), slog.New(slog.DiscardHandler))
+	t0 := time.Now()
+	if _, err := j.key(context.Background(), "k1", t0); err != nil {
+		t.Fatal(err)
+	}
+	later := t0.Add(2 * jwksMinFetch)
+	slow := make(chan error, 2)
+	go func() { _, err := j.key(context.Background(), "made-up", later); slow <- err }()
+	waitFor(t, "the second fetch to start", func() bool { return fetches.Load() == 2 })
+	go func() { _, err := j.key(context.Background(), "k2", later); slow <- err }()
+	known := make(chan error, 1)
+	go func() { _, err := j.key(context.Background(), "k1", later); known <- err }()
+	select {
+	case err := <-known:
+		if err != nil {
+			t.Fatalf("held key during a fetch: %v", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("a token with a held key waited for a slow key set fetch")
+	}
+	close(release)
+	got := []error{<-slow, <-slow}
+	if !slices.ContainsFunc(got, func(err error) bool { return err == nil }) || !slices.ContainsFunc(got, func(err error) bool { return errors.Is(err, errUnknownKey) }) {
+		t.Fatalf("made-up and k2 after the fetch: %v, want one unknown key and one found", got)
+	}
+	if n := fetches.Load(); n != 2 {
+		t.Fatalf("%d fetches, want 2", n)
+	}
+}
+
+// waitFor polls cond against a deadline.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

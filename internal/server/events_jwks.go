@@ -41,16 +41,19 @@ var errNoKeys = errors.New("the tenant's signing keys could not be fetched")
 // and again after jwksMaxAge or when a token names a key not in it (Entra
 // rolls its keys: learn.microsoft.com/entra/identity-platform/signing-key-rollover),
 // but never more than once per jwksMinFetch, whatever tokens arrive: a
-// flood of made-up key ids costs one fetch a minute.
+// flood of made-up key ids costs one fetch a minute. The fetch runs
+// without the lock: a token whose key is held is checked at once while
+// it is slow, and only tokens that need the new set wait for it.
 type jwks struct {
 	url    string
 	client *http.Client
 	log    *slog.Logger
 
-	mu      sync.Mutex
-	keys    map[string]*rsa.PublicKey
-	fetched time.Time // last success
-	tried   time.Time // last attempt
+	mu       sync.Mutex
+	keys     map[string]*rsa.PublicKey
+	fetched  time.Time     // last success
+	tried    time.Time     // last attempt
+	inflight chan struct{} // closed when the fetch under way ends; nil when none
 }
 
 func newJWKS(url string, client *http.Client, log *slog.Logger) *jwks {
@@ -61,28 +64,60 @@ func newJWKS(url string, client *http.Client, log *slog.Logger) *jwks {
 }
 
 // key returns the RSA key with id kid, fetching the set when it is stale
-// or lacks kid and the last attempt is old enough.
+// or lacks kid and the last attempt is old enough, or waiting for the
+// fetch under way when kid is not held.
 func (j *jwks) key(ctx context.Context, kid string, now time.Time) (*rsa.PublicKey, error) {
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	k, ok := j.keys[kid]
 	stale := now.Sub(j.fetched) > jwksMaxAge
-	if (ok && !stale) || now.Sub(j.tried) < jwksMinFetch {
-		switch {
-		case ok:
-			return k, nil
-		case len(j.keys) == 0:
-			return nil, errNoKeys
-		}
-		return nil, errUnknownKey
+	switch {
+	case ok && (!stale || j.inflight != nil || now.Sub(j.tried) < jwksMinFetch):
+		j.mu.Unlock()
+		return k, nil
+	case j.inflight != nil:
+		done := j.inflight
+		j.mu.Unlock()
+		<-done // the fetch is bounded by jwksTimeout
+		return j.held(kid)
+	case now.Sub(j.tried) < jwksMinFetch:
+		defer j.mu.Unlock()
+		return j.heldLocked(kid)
 	}
-	j.tried = now
+	j.tried, j.inflight = now, make(chan struct{})
+	j.mu.Unlock()
+	j.refresh(ctx, now)
+	return j.held(kid)
+}
+
+// refresh fetches the set and ends the fetch under way, even if the fetch
+// panics: the tokens waiting for it must not wait forever.
+func (j *jwks) refresh(ctx context.Context, now time.Time) {
+	var keys map[string]*rsa.PublicKey
+	defer func() {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		if keys != nil {
+			j.keys, j.fetched = keys, now
+		}
+		close(j.inflight)
+		j.inflight = nil
+	}()
 	keys, err := j.fetch(ctx)
 	if err != nil {
+		keys = nil
 		j.log.Warn("fetching the Entra signing keys failed; keeping the ones held", "url", j.url, "err", err)
-	} else {
-		j.keys, j.fetched = keys, now
 	}
+}
+
+// held is heldLocked under the lock.
+func (j *jwks) held(kid string) (*rsa.PublicKey, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.heldLocked(kid)
+}
+
+// heldLocked is the held key kid, or why there is none; j.mu is held.
+func (j *jwks) heldLocked(kid string) (*rsa.PublicKey, error) {
 	if k, ok := j.keys[kid]; ok {
 		return k, nil
 	}
@@ -120,17 +155,26 @@ func (j *jwks) fetch(ctx context.Context) (map[string]*rsa.PublicKey, error) {
 }
 
 // parseJWKS keeps the RSA signing keys of a key set (RFC 7517); go-jose
-// checks each key's fields (and an x5c certificate against its key).
+// checks each key's fields (and an x5c certificate against its key). Each
+// key is read on its own: a key go-jose cannot read (a key type or curve
+// it does not know, as RFC 7517 4.1 allows a set to hold) is skipped, not
+// a reason to refuse the tenant's RSA keys beside it.
 func parseJWKS(body []byte) (map[string]*rsa.PublicKey, error) {
-	var set jose.JSONWebKeySet
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
 	if err := json.Unmarshal(body, &set); err != nil {
-		return nil, fmt.Errorf("not a JSON Web Key Set: %w", err)
+		return nil, fmt.Errorf("not a JSON Web Key Set: %s", jsonReason(err))
 	}
 	if len(set.Keys) > maxJWKSKeys {
 		return nil, fmt.Errorf("more than %d keys", maxJWKSKeys)
 	}
 	keys := map[string]*rsa.PublicKey{}
-	for _, k := range set.Keys {
+	for _, raw := range set.Keys {
+		var k jose.JSONWebKey
+		if k.UnmarshalJSON(raw) != nil {
+			continue
+		}
 		pub, ok := k.Key.(*rsa.PublicKey)
 		if !ok || k.KeyID == "" || (k.Use != "" && k.Use != "sig") || pub.N.BitLen() < minRSABits {
 			continue

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -360,4 +361,31 @@ func TestEventsNamespaceWriteSyncsItsRules(t *testing.T) {
 	if c := e.h.Counts(); c[outUnmanaged] != 1 || c[outQueued] != 1 {
 		t.Fatalf("counts %v, want 1 unmanaged (the other namespace) and 1 queued", c)
 	}
+}
+
+// TestEventsSecretFileUnusable: while the shared secret's file cannot be
+// used (a mode others can read, set by a rotation gone wrong), no
+// delivery can be checked: it gets 503 with Retry-After, which Event
+// Grid retries, not 401, which it drops; once the file is fixed the same
+// delivery passes.
+func TestEventsSecretFileUnusable(t *testing.T) {
+	e := newEventsEnv(t, nil)
+	body := mustJSON(t, []any{resourceEvent("u1", "Microsoft.Resources.ResourceActionSuccess", regenBatch, batchAcct.ResourceID())})
+	if err := os.Chmod(e.h.Secret.path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w := e.post("application/json", body)
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" || strings.Contains(w.Body.String(), testSecret) {
+		t.Fatalf("status %d headers %v body %s, want 503 with Retry-After", w.Code, w.Header(), w.Body)
+	}
+	if c := e.h.Counts(); c[outUnverifiable] != 1 || c[outUnauthorized] != 0 {
+		t.Fatalf("counts %v, want 1 unverifiable", c)
+	}
+	if err := os.Chmod(e.h.Secret.path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if w := e.post("application/json", body); w.Code != http.StatusOK {
+		t.Fatalf("after the fix: status %d %s", w.Code, w.Body)
+	}
+	e.waitSyncs(1)
 }

@@ -84,6 +84,15 @@ func (t *Token) Equal(given string) bool {
 	return t.err == nil && subtle.ConstantTimeCompare(sum[:], t.sum[:]) == 1
 }
 
+// Usable is why the token file cannot be used now (read again if it
+// changed), nil when it can: then no caller can be checked against it.
+func (t *Token) Usable() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.refreshLocked()
+	return t.err
+}
+
 func (t *Token) refresh() {
 	t.mu.Lock()
 	defer t.mu.Unlock()

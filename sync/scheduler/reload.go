@@ -55,6 +55,7 @@ func (s *Scheduler) install(accounts []Account, now time.Time, syncNow bool) {
 	s.fullDone()
 	s.late.relabel()
 	s.publishListing()
+	s.tgt.index.forget()
 }
 
 // lookup is the account of that id, nil if none; s.mu is held.

@@ -113,12 +113,7 @@ func (s *Scheduler) Target(ref string, since time.Time) (string, TargetResult, e
 	defer s.mu.Unlock()
 	now := s.clock.Now()
 	since = cmp.Or(since, now)
-	var res TargetResult
-	var err error
-	for _, st := range sts {
-		r, e := s.targetOne(st, since, now)
-		res, err = cmp.Or(res, r), cmp.Or(err, e)
-	}
+	res, err := s.targetAll(sts, since, now)
 	if res == TargetQueued {
 		select {
 		case s.tgt.wake <- struct{}{}:
@@ -126,6 +121,29 @@ func (s *Scheduler) Target(ref string, since time.Time) (string, TargetResult, e
 		}
 	}
 	return sts[0].Label(), res, err
+}
+
+// targetAll queues a targeted sync of each of sts; s.mu is held. Any
+// account queued makes the result TargetQueued, not only the first: the
+// others may be coalesced or backing off, and the loop must wake for it.
+// An account a reload removed since the lookup is skipped while another
+// remains.
+func (s *Scheduler) targetAll(sts []*state, since, now time.Time) (TargetResult, error) {
+	var res TargetResult
+	var err error
+	for _, st := range sts {
+		r, e := s.targetOne(st, since, now)
+		if r == TargetQueued || res == "" {
+			res = cmp.Or(r, res)
+		}
+		if !errors.Is(e, ErrUnknownAccount) {
+			err = cmp.Or(err, e)
+		}
+	}
+	if res == "" && err == nil {
+		err = ErrUnknownAccount
+	}
+	return res, err
 }
 
 // targetOne queues a targeted sync of st; s.mu is held.

@@ -65,3 +65,13 @@ func (x *targetIndex) find(ref string) []*state {
 func (x *targetIndex) hashOf(ref string) uint32 {
 	return uint32(maphash.String(x.seed, indexKey(ref))) //nolint:gosec // G115: the low 32 bits, on purpose
 }
+
+// forget drops the index, so that it does not keep the accounts of a
+// listing a reload replaced (and the slab they point into) until the next
+// targeted request; that request builds it again. The caller may hold
+// the scheduler's mu (the index's lock is always taken after it).
+func (x *targetIndex) forget() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.of, x.ents = nil, nil
+}

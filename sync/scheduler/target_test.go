@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/keysync/keysync/sync/runner"
 )
 
 // target asks for a targeted sync of ref inside h.act, so the loop has
@@ -165,5 +167,84 @@ func TestTargetIndexSmall(t *testing.T) {
 	}
 	if n, size := len(h.s.tgt.index.ents), unsafe.Sizeof(indexEntry{}); n != 2*len(accts) || size != 8 {
 		t.Fatalf("%d entries of %d bytes for %d accounts, want 2 of 8 each", n, size, len(accts))
+	}
+}
+
+// TestTargetSeveralAccountsOneInBackoff: a reference that names several
+// accounts (a resource synced to two paths, a namespace's rules) queues
+// those not backing off and wakes the loop for them, whatever the order
+// the index returns them in; the result says a sync was queued.
+func TestTargetSeveralAccountsOneInBackoff(t *testing.T) {
+	a, b := account("a", "s1", "@every 1h"), account("a", "s1", "@every 1h")
+	b.Job.Path = "p/a2"
+	h := start(t, Options{SyncOnStart: true}, a, b)
+	id := a.Job.Account.ResourceID()
+	order := h.s.findTargets(id)
+	if len(order) != 2 {
+		t.Fatalf("%d accounts for %s, want 2", len(order), id)
+	}
+	calls := map[string]*call{}
+	for range 2 {
+		c := h.next()
+		calls[c.job.Path] = c
+	}
+	h.answer(calls[order[0].Path()], failure{Transient: true, Code: "InternalServerError"})
+	h.answer(calls[order[1].Path()], nil)
+	h.target(id, TargetQueued)
+	h.advance(DefaultTargetWindow)
+	if c := h.next(); c.job.Path != order[1].Path() {
+		t.Fatalf("%s synced, want %s", c.job.Path, order[1].Path())
+	}
+	h.none("the other backs off")
+}
+
+// gateSyncer's syncs wait for release and share nothing else with the
+// loop, so the race detector sees what a sync reads of its account.
+type gateSyncer struct{ release chan struct{} }
+
+func (g gateSyncer) Sync(context.Context, runner.Job) runner.Result {
+	<-g.release
+	return runner.Result{}
+}
+
+// TestSyncReadsItsJobBeforeAReload: a sync takes its job when it is
+// dispatched, under the scheduler's lock, not later in its goroutine where
+// a reload (SIGHUP, discovery) replacing the account's settings at the
+// same time races with it (go test -race).
+func TestSyncReadsItsJobBeforeAReload(t *testing.T) {
+	a := account("a", "s1", "@every 1h")
+	g := gateSyncer{release: make(chan struct{})}
+	s := New(Options{SyncOnStart: true, Concurrency: 1, ShutdownGrace: time.Minute, Clock: newFakeClock(t0)}, g, []Account{a})
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { defer close(ran); _ = s.Run(ctx) }()
+	for _, spec := range []string{"@every 2h", "@every 3h"} {
+		b := account("a", "s1", spec)
+		if err := s.Reload(context.Background(), g, []Account{b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(g.release)
+	cancel()
+	<-ran
+}
+
+// TestTargetIndexLetsAReloadGo: the index built for a targeted request
+// does not keep the accounts of the listing a reload replaced (and the
+// slab they point into) until the next targeted request.
+func TestTargetIndexLetsAReloadGo(t *testing.T) {
+	a, b := account("a", "s1", "@every 1h"), account("b", "s1", "@every 1h")
+	h := start(t, Options{}, a, b)
+	h.target("p/a", TargetQueued)
+	h.act(func() { _ = h.s.Reload(context.Background(), h.syncer, []Account{b}) })
+	h.s.tgt.index.mu.Lock()
+	of, n := h.s.tgt.index.of, len(h.s.tgt.index.ents)
+	h.s.tgt.index.mu.Unlock()
+	if of != nil || n != 0 {
+		t.Fatalf("after a reload the index still holds a listing of %d accounts (%d entries)", len(*of), n)
+	}
+	h.target("p/b", TargetQueued)
+	if _, _, err := h.s.Target("p/a", time.Time{}); !errors.Is(err, ErrUnknownAccount) {
+		t.Fatalf("removed account: %v, want ErrUnknownAccount", err)
 	}
 }
