@@ -90,7 +90,7 @@ func decideRotation(cur sinks.State, fields secret.Fields, p Rotation, now time.
 	pairs := p.pairs()
 	rp := RotationPlan{Active: map[string]string{}, Meta: rotationMeta(cur.Metadata, pairs)}
 	rec, hasRec := readRecord(cur.Metadata, pairs)
-	done := hasRec && keyChanged(cur.Data, fields, rec.key)
+	done := hasRec && (keyChanged(cur.Data, fields, rec.key) || namedActive(cur.Data, pairs, rec.key))
 	var next *Pair
 	for _, pair := range pairs {
 		active := activeOf(cur.Data, pair)
@@ -164,6 +164,20 @@ func keyChanged(held secret.Data, fields secret.Fields, key string) bool {
 	want, ok := fields[key]
 	have, held2 := held.Field(key)
 	return ok && held2 && !have.Equal(want)
+}
+
+// namedActive reports whether the held secret names key active in its
+// pair's field. A record names a key that was inactive when it was
+// written, so this means the write after the regenerate landed and the
+// metadata write after it (which drops the record) did not: the rotation
+// is done, and the other key was in use until then.
+func namedActive(d secret.Data, pairs []Pair, key string) bool {
+	for _, pair := range pairs {
+		if v, ok := d.Field(pair.Active); ok && slices.Contains(pair.Keys[:], key) && v.Reveal() == key {
+			return true
+		}
+	}
+	return false
 }
 
 // activeOf is the pair's key the held secret names active; the pair's

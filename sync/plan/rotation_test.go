@@ -47,6 +47,14 @@ func TestDecideRotation(t *testing.T) {
 			held("primary", with(over, MetaRotationPending, "secondary "+at(2*day))), same, "secondary", "secondary", "", stamp(now), false},
 		{"a record of no key of the pair is ignored",
 			held("primary", with(over, MetaRotationPending, "tertiary "+at(time.Minute))), newSecondary, "secondary", "secondary", "", stamp(now), false},
+		// The data write landed (the new key, active naming it) and the
+		// metadata write after it did not: the record and the old
+		// rotated-at stay. The rotation is done; regenerating the other
+		// key now would pull the key consumers used until a moment ago.
+		{"a record whose key Vault already names active completes, regenerating nothing",
+			held("secondary", with(over, MetaRotationPending, "secondary "+at(time.Minute))), same, "", "secondary", "secondary", at(time.Minute), false},
+		{"and so does one older than the grace",
+			held("secondary", with(over, MetaRotationPending, "secondary "+at(2*day))), same, "", "secondary", "secondary", at(2 * day), false},
 		{"a record that does not parse is ignored",
 			held("primary", with(over, MetaRotationPending, "secondary yesterday")), newSecondary, "secondary", "secondary", "", stamp(now), false},
 	}
