@@ -136,6 +136,32 @@ func TestTwoPairsRotateOneKeyPerSync(t *testing.T) {
 	}
 }
 
+// TestRecordHoldsTheOtherPair: a record one regenerate left unresolved
+// (a timeout: the key may yet change) holds the other pair back too for
+// its grace. A regenerate of the other pair would replace the record
+// with its own, and a late landing of the first could then not be
+// completed: its key would be regenerated again.
+func TestRecordHoldsTheOtherPair(t *testing.T) {
+	rw := Pair{Active: FieldActive, Keys: [2]string{"primaryMasterKey", "secondaryMasterKey"}}
+	ro := Pair{Active: FieldActive + "-readonly", Keys: [2]string{"primaryReadonlyMasterKey", "secondaryReadonlyMasterKey"}}
+	p := Rotation{Every: day, Grace: time.Hour, Pairs: []Pair{rw, ro}}
+	data := map[string]any{"primaryMasterKey": keyA, "secondaryMasterKey": keyB, "primaryReadonlyMasterKey": keyB, "secondaryReadonlyMasterKey": keyC}
+	fields := secret.Fields{}
+	for k, v := range data {
+		fields[k] = secret.New(v.(string))
+	}
+	rec := "secondaryMasterKey " + at(time.Minute)
+	meta := map[string]string{MetaRotatedAt: at(2 * day), "rotated-readonly-at": at(2 * day), MetaRotationPending: rec}
+	rp := decideRotation(v2(1, data, meta), fields, p, now)
+	if rp.Regenerate != "" || rp.Meta[MetaRotationPending] != rec {
+		t.Fatalf("regenerated %q, record %q: want nothing, the record kept", rp.Regenerate, rp.Meta[MetaRotationPending])
+	}
+	meta[MetaRotationPending] = "secondaryMasterKey " + at(2*time.Hour)
+	if rp = decideRotation(v2(1, data, meta), fields, p, now); rp.Regenerate == "" {
+		t.Fatal("a record past its grace still holds the pairs back")
+	}
+}
+
 func with2(m map[string]any, k string, v any) map[string]any {
 	out := maps.Clone(m)
 	out[k] = v
