@@ -111,3 +111,38 @@ func TestCheckPollingURLs(t *testing.T) {
 		})
 	}
 }
+
+// TestAcceptedRegenerateKeepsItsRecord: once ARM has accepted a
+// long-running regenerate (202), a failure to follow it to its end says
+// nothing of whether the key changes: it is transient, so that the runner
+// keeps the rotation record (a permanent one takes it back, and a key
+// that changed after would be regenerated again). Only the operation's
+// own failure is permanent (TestRegenerateOperationFaults).
+func TestAcceptedRegenerateKeepsItsRecord(t *testing.T) {
+	emu.SetOperationReads(1, "0")
+	s, err := New(emuOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := rotatable(t, "cosmosdb", 901)
+	for _, tt := range []struct{ name, header, url string }{
+		{"polling URL away from ARM", "Azure-AsyncOperation", "https://elsewhere.example/operations/1"},
+		{"status read answered 404", "Azure-AsyncOperation", emu.URL() + "/subscriptions/" + sub + "/providers/Microsoft.DocumentDB/locations/x/operationsStatus/none?api-version=2024-11-15"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodPost, emu.URL()+a.ResourceID()+"/regenerateKey", http.NoBody)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := http.Header{}
+			h.Set(tt.header, tt.url)
+			h.Set("Retry-After", "0")
+			resp := &http.Response{StatusCode: http.StatusAccepted, Header: h, Body: http.NoBody, Request: req}
+			err = s.await(context.Background(), resp, a)
+			var se *sources.Error
+			if !errors.As(err, &se) || !se.Transient {
+				t.Fatalf("want a transient error, got %v", err)
+			}
+		})
+	}
+}
