@@ -53,7 +53,8 @@ func (s *Source) Regenerate(ctx context.Context, a sources.Account, key string) 
 		return nil, &sources.Error{Err: err}
 	}
 	if !t.Rotation.Async {
-		return s.do(rctx, req, a)
+		keys, err := s.do(rctx, req, a)
+		return keys, answered(err)
 	}
 	resp, err := s.start(rctx, req, a)
 	if err != nil {
@@ -62,7 +63,23 @@ func (s *Source) Regenerate(ctx context.Context, a sources.Account, key string) 
 	if err := s.await(ctx, resp, a); err != nil {
 		return nil, err
 	}
-	return s.Fetch(ctx, a)
+	keys, err := s.Fetch(ctx, a)
+	if err != nil {
+		// The operation succeeded: the key has changed.
+		return nil, unsettled(err)
+	}
+	return keys, nil
+}
+
+// answered marks transient a regenerate ARM answered 200 whose keys could
+// not be read: the key has changed, and the next sync completes the
+// rotation.
+func answered(err error) error {
+	var se *sources.Error
+	if errors.As(err, &se) && se.StatusCode == http.StatusOK {
+		se.Transient = true
+	}
+	return err
 }
 
 // regenerateRequest is the POST that regenerates the key the action calls

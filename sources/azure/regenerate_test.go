@@ -146,3 +146,29 @@ func TestAcceptedRegenerateKeepsItsRecord(t *testing.T) {
 		})
 	}
 }
+
+// TestRegeneratedKeysUnreadable: a regenerate ARM answered 200 (or whose
+// operation succeeded) has changed the key, even when the keys after
+// cannot be read: the failure is transient, so the record stays and the
+// next sync completes the rotation.
+func TestRegeneratedKeysUnreadable(t *testing.T) {
+	emu.SetOperationReads(1, "0")
+	s, err := New(emuOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tt := range []struct{ typ, key, action string }{
+		{"storage", "key2", "regenerateKey"},
+		{"cosmosdb", "secondaryMasterKey", "listKeys"},
+	} {
+		t.Run(tt.typ, func(t *testing.T) {
+			a, r := rotatable(t, tt.typ, 910+i)
+			emu.InjectFault(r, armemu.Fault{Kind: armemu.FaultTruncated, Action: tt.action, Times: 1})
+			_, err := s.Regenerate(context.Background(), a, tt.key)
+			var se *sources.Error
+			if !errors.As(err, &se) || !se.Transient {
+				t.Fatalf("want a transient error, got %v", err)
+			}
+		})
+	}
+}
