@@ -130,7 +130,7 @@ func TestAcceptedRegenerateKeepsItsRecord(t *testing.T) {
 		{"status read answered 404", "Azure-AsyncOperation", emu.URL() + "/subscriptions/" + sub + "/providers/Microsoft.DocumentDB/locations/x/operationsStatus/none?api-version=2024-11-15"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			req, err := http.NewRequest(http.MethodPost, emu.URL()+a.ResourceID()+"/regenerateKey", http.NoBody)
+			req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, emu.URL()+a.ResourceID()+"/regenerateKey", http.NoBody)
 			if err != nil {
 				t.Fatal(err)
 			}
