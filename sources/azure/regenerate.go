@@ -201,6 +201,10 @@ func (s *Source) pollOnce(ctx context.Context, poller *runtime.Poller[struct{}],
 	if err != nil {
 		return 0, operationError(pctx, err)
 	}
+	// A location poller takes each answer's Location as its next URL.
+	if err := checkPollingURLs(resp.Header, s.client.Endpoint()); err != nil {
+		return 0, &sources.Error{StatusCode: resp.StatusCode, Code: "ForeignPollingURL", Err: err}
+	}
 	return pollWait(resp.Header), nil
 }
 

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/keysync/keysync/armemu"
@@ -170,5 +173,59 @@ func TestRegeneratedKeysUnreadable(t *testing.T) {
 				t.Fatalf("want a transient error, got %v", err)
 			}
 		})
+	}
+}
+
+// movingPoll is a transport that answers the status reads of /moving-poll
+// 202 with a Location away from ARM, as a location poller follows, and
+// counts the requests that reach that other host; the rest goes to next.
+type movingPoll struct {
+	next   *http.Client
+	strays atomic.Int32
+}
+
+func (m *movingPoll) Do(req *http.Request) (*http.Response, error) {
+	switch {
+	case req.URL.Host == "elsewhere.example":
+		m.strays.Add(1)
+		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("{}")), Request: req}, nil
+	case strings.HasSuffix(req.URL.Path, "/moving-poll"):
+		h := http.Header{}
+		h.Set("Location", "https://elsewhere.example/steal")
+		h.Set("Retry-After", "0")
+		return &http.Response{StatusCode: http.StatusAccepted, Header: h, Body: http.NoBody, Request: req}, nil
+	}
+	return m.next.Do(req)
+}
+
+// TestPollingNeverLeavesARM: a status read may move a location poller's
+// URL (azcore follows each answer's Location); one that points away from
+// ARM is refused before the bearer token goes there, and, the regenerate
+// being accepted, the failure is transient.
+func TestPollingNeverLeavesARM(t *testing.T) {
+	emu.SetOperationReads(1, "0")
+	next, ok := emuOpts.Transport.(*http.Client)
+	if !ok {
+		t.Fatalf("emuOpts.Transport is %T", emuOpts.Transport)
+	}
+	tr := &movingPoll{next: next}
+	opts := emuOpts
+	opts.Transport = tr
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := rotatable(t, "cosmosdb", 920)
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, emu.URL()+a.ResourceID()+"/regenerateKey", http.NoBody)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{}
+	h.Set("Location", emu.URL()+"/subscriptions/"+sub+"/moving-poll")
+	h.Set("Retry-After", "0")
+	err = s.await(context.Background(), &http.Response{StatusCode: http.StatusAccepted, Header: h, Body: http.NoBody, Request: req}, a)
+	var se *sources.Error
+	if n := tr.strays.Load(); n != 0 || !errors.As(err, &se) || !se.Transient {
+		t.Fatalf("%d requests left ARM; err %v", n, err)
 	}
 }
