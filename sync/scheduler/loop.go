@@ -95,8 +95,10 @@ func (s *Scheduler) dispatch(ctx context.Context, st *state, now time.Time) {
 	s.busy.add(st, after(st.nextTick.time(), now))
 	s.running++
 	s.publishStatus(st)
-	syncer := s.syncer
-	go func() { s.done <- finished{st: st, res: syncer.Sync(ctx, st.Job())} }()
+	// The job is taken here, under s.mu: a reload may replace st.held
+	// while the sync runs.
+	syncer, job := s.syncer, st.Job()
+	go func() { s.done <- finished{st: st, res: syncer.Sync(ctx, job)} }()
 }
 
 // forceAll marks every account due now. An account that is syncing
