@@ -95,12 +95,31 @@ func (e *estate) reload(ctx context.Context, sched *scheduler.Scheduler, cfg *co
 	if len(cfg.Discover) == 0 {
 		e.discovered, e.last = false, nil
 	} else {
-		found = kept(sched, isDiscovered)
+		found = notListed(kept(sched, isDiscovered), p.accounts)
 		e.ask()
 	}
 	listed := p.accounts
 	p.accounts = nil // the scheduler holds them now
 	return e.schedule(ctx, sched, r, listed, found)
+}
+
+// notListed is found without the accounts listed holds too (the same
+// resource at the same path), in place: an account a reload lists is the
+// listed one, as discovery decides. Handed both, the scheduler would keep
+// the found one, and the next discovery, which reads the listed accounts
+// back from it, would keep it found.
+func notListed(found, listed []scheduler.Account) []scheduler.Account {
+	if len(found) == 0 || len(listed) == 0 {
+		return found
+	}
+	ids := make(map[string]struct{}, len(listed))
+	for _, a := range listed {
+		ids[a.Job.Account.Key()+"|"+a.Job.Path] = struct{}{}
+	}
+	return slices.DeleteFunc(found, func(a scheduler.Account) bool {
+		_, ok := ids[a.Job.Account.Key()+"|"+a.Job.Path]
+		return ok
+	})
 }
 
 // forgetListed drops the config's [[account]] tables once build has made

@@ -53,7 +53,8 @@ func (s *Source) Regenerate(ctx context.Context, a sources.Account, key string) 
 		return nil, &sources.Error{Err: err}
 	}
 	if !t.Rotation.Async {
-		return s.do(rctx, req, a)
+		keys, err := s.do(rctx, req, a)
+		return keys, answered(err)
 	}
 	resp, err := s.start(rctx, req, a)
 	if err != nil {
@@ -62,7 +63,23 @@ func (s *Source) Regenerate(ctx context.Context, a sources.Account, key string) 
 	if err := s.await(ctx, resp, a); err != nil {
 		return nil, err
 	}
-	return s.Fetch(ctx, a)
+	keys, err := s.Fetch(ctx, a)
+	if err != nil {
+		// The operation succeeded: the key has changed.
+		return nil, unsettled(err)
+	}
+	return keys, nil
+}
+
+// answered marks transient a regenerate ARM answered 200 whose keys could
+// not be read: the key has changed, and the next sync completes the
+// rotation.
+func answered(err error) error {
+	var se *sources.Error
+	if errors.As(err, &se) && se.StatusCode == http.StatusOK {
+		se.Transient = true
+	}
+	return err
 }
 
 // regenerateRequest is the POST that regenerates the key the action calls
@@ -115,16 +132,18 @@ func (s *Source) start(ctx context.Context, req *policy.Request, a sources.Accou
 // await polls a long-running operation to its end with azcore's poller,
 // within maxPolls reads and lroRequests request timeouts. The polling
 // URLs must be ARM's own (its host or a regional sub-host of it): the
-// bearer token goes wherever they point.
+// bearer token goes wherever they point. ARM has accepted the regenerate:
+// only the operation's own failure says the key stays; any other failure
+// is transient (unsettled), so that the rotation record stays.
 func (s *Source) await(ctx context.Context, resp *http.Response, a sources.Account) error {
 	if err := checkPollingURLs(resp.Header, s.client.Endpoint()); err != nil {
 		_ = resp.Body.Close()
-		return &sources.Error{StatusCode: resp.StatusCode, Code: "ForeignPollingURL", Err: err}
+		return unsettled(&sources.Error{StatusCode: resp.StatusCode, Code: "ForeignPollingURL", Err: err})
 	}
 	wait := pollWait(resp.Header)
 	poller, err := runtime.NewPoller(resp, s.client.Pipeline(), &runtime.NewPollerOptions[struct{}]{FinalStateVia: runtime.FinalStateViaAzureAsyncOp})
 	if err != nil {
-		return operationError(ctx, err)
+		return unsettled(operationError(ctx, err))
 	}
 	ctx, cancel := context.WithTimeout(ctx, lroRequests*s.timeout)
 	defer cancel()
@@ -133,13 +152,29 @@ func (s *Source) await(ctx context.Context, resp *http.Response, a sources.Accou
 			return &sources.Error{Transient: true, Code: "OperationNotFinished", Err: fmt.Errorf("the regenerate operation was still running after %d status reads; the next sync completes the rotation if it succeeds", maxPolls)}
 		}
 		if wait, err = s.pollOnce(ctx, poller, wait, a); err != nil {
-			return err
+			return unsettled(err)
 		}
 	}
 	if _, err := poller.Result(ctx); err != nil {
-		return operationError(ctx, err)
+		e := operationError(ctx, err)
+		if e.StatusCode != http.StatusOK {
+			// Not the operation's failure: a final read's.
+			return unsettled(e)
+		}
+		return e
 	}
 	return nil
+}
+
+// unsettled marks the failure to follow an accepted regenerate transient:
+// the key may change all the same, and the next sync completes the
+// rotation if it does.
+func unsettled(err error) error {
+	var se *sources.Error
+	if errors.As(err, &se) {
+		se.Transient = true
+	}
+	return err
 }
 
 // pollOnce waits, then reads the operation's status once, paced as every
@@ -165,6 +200,10 @@ func (s *Source) pollOnce(ctx context.Context, poller *runtime.Poller[struct{}],
 	}
 	if err != nil {
 		return 0, operationError(pctx, err)
+	}
+	// A location poller takes each answer's Location as its next URL.
+	if err := checkPollingURLs(resp.Header, s.client.Endpoint()); err != nil {
+		return 0, &sources.Error{StatusCode: resp.StatusCode, Code: "ForeignPollingURL", Err: err}
 	}
 	return pollWait(resp.Header), nil
 }

@@ -83,14 +83,14 @@ type pendingRecord struct {
 // what each pair does. A first sync records a baseline (the pair's first
 // key active, no regeneration). A recorded regeneration whose key changed
 // is completed. Otherwise, of the pairs whose period has passed and whose
-// inactive key was not regenerated (nor recorded as about to be) within
-// the grace, the one rotated longest ago regenerates that key: one key per
-// sync, and no pair starves another.
+// inactive key was not regenerated within the grace, the one rotated
+// longest ago regenerates that key: one key per sync, and no pair starves
+// another. A record not completed within its grace holds every pair back.
 func decideRotation(cur sinks.State, fields secret.Fields, p Rotation, now time.Time) RotationPlan {
 	pairs := p.pairs()
 	rp := RotationPlan{Active: map[string]string{}, Meta: rotationMeta(cur.Metadata, pairs)}
 	rec, hasRec := readRecord(cur.Metadata, pairs)
-	done := hasRec && keyChanged(cur.Data, fields, rec.key)
+	done := hasRec && (keyChanged(cur.Data, fields, rec.key) || namedActive(cur.Data, pairs, rec.key))
 	var next *Pair
 	for _, pair := range pairs {
 		active := activeOf(cur.Data, pair)
@@ -107,14 +107,17 @@ func decideRotation(cur sinks.State, fields secret.Fields, p Rotation, now time.
 			next = &pair
 		}
 	}
-	if next != nil && !done {
+	// An unresolved record within its grace holds every pair back: the
+	// record is one key's, and another regenerate would replace it.
+	holding := hasRec && !done && now.Sub(rec.at) < p.Grace
+	if next != nil && !done && !holding {
 		other := next.other(rp.Active[next.Active])
 		rp.Regenerate, rp.Active[next.Active] = other, other
 		rp.Meta[next.at()], rp.Meta[keyAt(other)] = stamp(now), stamp(now)
 		rp.Record = maps.Clone(cur.Metadata)
 		rp.Record[MetaRotationPending] = other + " " + stamp(now)
 	}
-	if hasRec && !done && now.Sub(rec.at) < p.Grace && rp.Regenerate == "" {
+	if holding {
 		rp.Meta[MetaRotationPending] = rec.raw
 	}
 	return rp
@@ -164,6 +167,20 @@ func keyChanged(held secret.Data, fields secret.Fields, key string) bool {
 	want, ok := fields[key]
 	have, held2 := held.Field(key)
 	return ok && held2 && !have.Equal(want)
+}
+
+// namedActive reports whether the held secret names key active in its
+// pair's field. A record names a key that was inactive when it was
+// written, so this means the write after the regenerate landed and the
+// metadata write after it (which drops the record) did not: the rotation
+// is done, and the other key was in use until then.
+func namedActive(d secret.Data, pairs []Pair, key string) bool {
+	for _, pair := range pairs {
+		if v, ok := d.Field(pair.Active); ok && slices.Contains(pair.Keys[:], key) && v.Reveal() == key {
+			return true
+		}
+	}
+	return false
 }
 
 // activeOf is the pair's key the held secret names active; the pair's

@@ -47,6 +47,14 @@ func TestDecideRotation(t *testing.T) {
 			held("primary", with(over, MetaRotationPending, "secondary "+at(2*day))), same, "secondary", "secondary", "", stamp(now), false},
 		{"a record of no key of the pair is ignored",
 			held("primary", with(over, MetaRotationPending, "tertiary "+at(time.Minute))), newSecondary, "secondary", "secondary", "", stamp(now), false},
+		// The data write landed (the new key, active naming it) and the
+		// metadata write after it did not: the record and the old
+		// rotated-at stay. The rotation is done; regenerating the other
+		// key now would pull the key consumers used until a moment ago.
+		{"a record whose key Vault already names active completes, regenerating nothing",
+			held("secondary", with(over, MetaRotationPending, "secondary "+at(time.Minute))), same, "", "secondary", "secondary", at(time.Minute), false},
+		{"and so does one older than the grace",
+			held("secondary", with(over, MetaRotationPending, "secondary "+at(2*day))), same, "", "secondary", "secondary", at(2 * day), false},
 		{"a record that does not parse is ignored",
 			held("primary", with(over, MetaRotationPending, "secondary yesterday")), newSecondary, "secondary", "secondary", "", stamp(now), false},
 	}
@@ -125,6 +133,32 @@ func TestTwoPairsRotateOneKeyPerSync(t *testing.T) {
 	meta = map[string]string{MetaRotatedAt: at(3 * day), "rotated-readonly-at": at(4 * day)}
 	if rp = decideRotation(v2(3, data, meta), fields, p, now); rp.Regenerate != "secondaryReadonlyMasterKey" {
 		t.Fatalf("the pair rotated longest ago waits: %+v", rp)
+	}
+}
+
+// TestRecordHoldsTheOtherPair: a record one regenerate left unresolved
+// (a timeout: the key may yet change) holds the other pair back too for
+// its grace. A regenerate of the other pair would replace the record
+// with its own, and a late landing of the first could then not be
+// completed: its key would be regenerated again.
+func TestRecordHoldsTheOtherPair(t *testing.T) {
+	rw := Pair{Active: FieldActive, Keys: [2]string{"primaryMasterKey", "secondaryMasterKey"}}
+	ro := Pair{Active: FieldActive + "-readonly", Keys: [2]string{"primaryReadonlyMasterKey", "secondaryReadonlyMasterKey"}}
+	p := Rotation{Every: day, Grace: time.Hour, Pairs: []Pair{rw, ro}}
+	data := map[string]any{"primaryMasterKey": keyA, "secondaryMasterKey": keyB, "primaryReadonlyMasterKey": keyB, "secondaryReadonlyMasterKey": keyC}
+	fields := secret.Fields{}
+	for k, v := range data {
+		fields[k] = secret.New(v.(string))
+	}
+	rec := "secondaryMasterKey " + at(time.Minute)
+	meta := map[string]string{MetaRotatedAt: at(2 * day), "rotated-readonly-at": at(2 * day), MetaRotationPending: rec}
+	rp := decideRotation(v2(1, data, meta), fields, p, now)
+	if rp.Regenerate != "" || rp.Meta[MetaRotationPending] != rec {
+		t.Fatalf("regenerated %q, record %q: want nothing, the record kept", rp.Regenerate, rp.Meta[MetaRotationPending])
+	}
+	meta[MetaRotationPending] = "secondaryMasterKey " + at(2*time.Hour)
+	if rp = decideRotation(v2(1, data, meta), fields, p, now); rp.Regenerate == "" {
+		t.Fatal("a record past its grace still holds the pairs back")
 	}
 }
 

@@ -146,3 +146,33 @@ func TestFastRecordWriteFailsNothingRegenerated(t *testing.T) {
 		t.Fatalf("%v, %d regenerations", res.Err, f.src.Calls("regenerate", job.Account))
 	}
 }
+
+// TestFastMetadataLagCompletesTheRecord: the write after a regenerate
+// lands its data (the new key, active naming it) but not the metadata
+// after it (Vault's KV v2 takes them in two calls: an error between them,
+// or the process killed there), so the record and the old rotated-at stay.
+// The next sync completes the rotation; it must not take the old
+// rotated-at for a due period and regenerate the key consumers used until
+// a moment ago.
+func TestFastMetadataLagCompletesTheRecord(t *testing.T) {
+	f := newFixture()
+	job := f.rotating(t, "alpha")
+	stale := f.meta(job)
+	decided := f.clock.Now().UTC().Format(time.RFC3339)
+	if res := f.r.Sync(context.Background(), job); res.Err != nil || res.Change.Rotation.Regenerate != "secondary" {
+		t.Fatalf("%v, regenerated %q", res.Err, res.Change.Rotation.Regenerate)
+	}
+	data, _, _ := f.sink.Get(job.Path)
+	stale[plan.MetaRotationPending] = "secondary " + decided
+	f.sink.Put(job.Path, data, stale) // the metadata as the record left it
+	f.clock.Advance(time.Minute)
+	res := f.r.Sync(context.Background(), job)
+	if res.Err != nil || res.Change.Rotation.Regenerate != "" || f.src.Calls("regenerate", job.Account) != 1 {
+		t.Fatalf("%v: regenerated %q, %d regenerations in all", res.Err, res.Change.Rotation.Regenerate, f.src.Calls("regenerate", job.Account))
+	}
+	m := f.meta(job)
+	if f.active(job) != "secondary" || m[plan.MetaRotatedAt] != decided || m[plan.MetaRotationPending] != "" {
+		t.Fatalf("active %q, metadata %v", f.active(job), m)
+	}
+	f.inSync(t, job)
+}

@@ -95,8 +95,8 @@ func (s *Scheduler) dispatch(ctx context.Context, st *state, now time.Time) {
 	s.busy.add(st, after(st.nextTick.time(), now))
 	s.running++
 	s.publishStatus(st)
-	// The job is taken here, under s.mu: a reload replaces st's settings
-	// under it, and the goroutine would race with that.
+	// The job is taken here, under s.mu: a reload may replace st.held
+	// while the sync runs.
 	syncer, job := s.syncer, st.Job()
 	go func() { s.done <- finished{st: st, res: syncer.Sync(ctx, job)} }()
 }
