@@ -188,7 +188,7 @@ func assertRecordedNotWritten(t *testing.T, x rotRes, key string) {
 }
 
 // assertCompletes: the next run writes the new key and the active field,
-// stamps the rotation with the record's time and drops the record, without
+// stamps the key with the record's time and drops the record, without
 // another regenerate.
 func assertCompletes(t *testing.T, x rotRes, cfg, key string) {
 	t.Helper()
@@ -200,7 +200,7 @@ func assertCompletes(t *testing.T, x rotRes, cfg, key string) {
 		!strings.Contains(r.stdout, "rotate: complete the recorded regeneration of "+key) {
 		t.Fatalf("%d regenerations, active %v:\n%s", x.regens(), got.data["active"], r.stdout)
 	}
-	if _, at, _ := strings.Cut(rec, " "); got.meta["rotated-at"] != at || got.meta["rotation-pending"] != nil {
-		t.Fatalf("rotated-at %v, record %q left %v", got.meta["rotated-at"], rec, got.meta["rotation-pending"])
+	if _, at, _ := strings.Cut(rec, " "); got.meta["rotated-"+key+"-at"] != at || got.meta["rotation-pending"] != nil {
+		t.Fatalf("rotated-%s-at %v, record %q left %v", key, got.meta["rotated-"+key+"-at"], rec, got.meta["rotation-pending"])
 	}
 }

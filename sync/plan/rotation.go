@@ -102,7 +102,10 @@ func decideRotation(cur sinks.State, fields secret.Fields, p Rotation, now time.
 		case done && slices.Contains(pair.Keys[:], rec.key):
 			rp.Completed = rec.key
 			rp.Active[pair.Active] = rec.key
-			rp.Meta[pair.at()], rp.Meta[keyAt(rec.key)] = stamp(rec.at), stamp(rec.at)
+			// The period counts from now, when consumers can first read
+			// the new key (a completion may come a day late, after Vault
+			// was unwritable); the grace of the key from its regeneration.
+			rp.Meta[pair.at()], rp.Meta[keyAt(rec.key)] = stamp(now), stamp(rec.at)
 		case due(cur.Metadata, pair, active, rec, p, now) && (next == nil || last.Before(lastOf(cur.Metadata, *next))):
 			next = &pair
 		}

@@ -39,8 +39,8 @@ func TestDecideRotation(t *testing.T) {
 		{"period over: regenerate the inactive key", held("primary", over), same, "secondary", "secondary", "", stamp(now), false},
 		{"and back", held("secondary", over), same, "primary", "primary", "", stamp(now), false},
 		{"the same key within its grace: nothing", held("primary", with(over, MetaRotatedPrefix+"secondary-at", at(time.Hour))), same, "", "primary", "", at(31 * day), false},
-		{"a record whose key changed completes at the record's time",
-			held("primary", with(over, MetaRotationPending, "secondary "+at(time.Minute))), newSecondary, "", "secondary", "secondary", at(time.Minute), false},
+		{"a record whose key changed completes; the period counts from now",
+			held("primary", with(over, MetaRotationPending, "secondary "+at(time.Minute))), newSecondary, "", "secondary", "secondary", stamp(now), false},
 		{"a record whose key did not change holds that key back for the grace",
 			held("primary", with(over, MetaRotationPending, "secondary "+at(time.Minute))), same, "", "primary", "", at(31 * day), true},
 		{"a record older than the grace is dropped and the key regenerated",
@@ -52,9 +52,9 @@ func TestDecideRotation(t *testing.T) {
 		// rotated-at stay. The rotation is done; regenerating the other
 		// key now would pull the key consumers used until a moment ago.
 		{"a record whose key Vault already names active completes, regenerating nothing",
-			held("secondary", with(over, MetaRotationPending, "secondary "+at(time.Minute))), same, "", "secondary", "secondary", at(time.Minute), false},
+			held("secondary", with(over, MetaRotationPending, "secondary "+at(time.Minute))), same, "", "secondary", "secondary", stamp(now), false},
 		{"and so does one older than the grace",
-			held("secondary", with(over, MetaRotationPending, "secondary "+at(2*day))), same, "", "secondary", "secondary", at(2 * day), false},
+			held("secondary", with(over, MetaRotationPending, "secondary "+at(2*day))), same, "", "secondary", "secondary", stamp(now), false},
 		{"a record that does not parse is ignored",
 			held("primary", with(over, MetaRotationPending, "secondary yesterday")), newSecondary, "secondary", "secondary", "", stamp(now), false},
 	}
@@ -193,9 +193,10 @@ func TestRotationIsAPlanDecision(t *testing.T) {
 }
 
 // TestRecordedRotationCompletes: the plan after a regeneration (the record
-// in the metadata, the key changed in the answer) writes the new key, the
-// active field and the record's time, drops the record, and regenerates
-// nothing, whatever the policy would say now.
+// in the metadata, the key changed in the answer) writes the new key and
+// the active field, stamps the key with the record's time and the pair's
+// period from now, drops the record, and regenerates nothing, whatever the
+// policy would say now.
 func TestRecordedRotationCompletes(t *testing.T) {
 	d := desired(keyA, keyB)
 	d.Rotate = &Rotation{Every: time.Hour, Grace: time.Hour}
@@ -208,8 +209,8 @@ func TestRecordedRotationCompletes(t *testing.T) {
 		t.Fatalf("%v, regenerate %q, completed %q: %q", ch.Action, ch.Rotation.Regenerate, ch.Rotation.Completed, ch.Describe())
 	}
 	m := ch.Write.Metadata
-	if m[MetaRotatedAt] != at(time.Minute) || m[MetaRotatedPrefix+"secondary-at"] != at(time.Minute) {
-		t.Fatalf("stamps %v, want the record's time", m)
+	if m[MetaRotatedAt] != stamp(now) || m[MetaRotatedPrefix+"secondary-at"] != at(time.Minute) {
+		t.Fatalf("stamps %v, want the period from now and the key at the record's time", m)
 	}
 	if _, left := m[MetaRotationPending]; left {
 		t.Fatal("the record outlived its completion")

@@ -55,7 +55,10 @@ func TestFastRecordOutlivesTheProcess(t *testing.T) {
 	}
 	f.inSync(t, job)
 	m := f.meta(job)
-	if f.active(job) != "secondary" || m[plan.MetaRotatedAt] != decided.UTC().Format(time.RFC3339) || m[plan.MetaRotationPending] != "" {
+	// The key at its regeneration's time, the pair's period from when the
+	// key reached Vault: an hour later.
+	if f.active(job) != "secondary" || m[plan.MetaRotatedPrefix+"secondary-at"] != decided.UTC().Format(time.RFC3339) ||
+		m[plan.MetaRotatedAt] != f.clock.Now().UTC().Format(time.RFC3339) || m[plan.MetaRotationPending] != "" {
 		t.Fatalf("active %q, metadata %v", f.active(job), m)
 	}
 	f.noKeyIn(t, "the log", f.logs.String(), job)
@@ -171,7 +174,7 @@ func TestFastMetadataLagCompletesTheRecord(t *testing.T) {
 		t.Fatalf("%v: regenerated %q, %d regenerations in all", res.Err, res.Change.Rotation.Regenerate, f.src.Calls("regenerate", job.Account))
 	}
 	m := f.meta(job)
-	if f.active(job) != "secondary" || m[plan.MetaRotatedAt] != decided || m[plan.MetaRotationPending] != "" {
+	if f.active(job) != "secondary" || m[plan.MetaRotatedPrefix+"secondary-at"] != decided || m[plan.MetaRotationPending] != "" {
 		t.Fatalf("active %q, metadata %v", f.active(job), m)
 	}
 	f.inSync(t, job)
