@@ -3,6 +3,7 @@ package runner
 import (
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/keysync/keysync/sync/plan"
@@ -41,7 +42,9 @@ func (p *Pending) get(path string) (plan.RotationPlan, bool) {
 func (p *Pending) set(path string, rp plan.RotationPlan) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.m[path] = rp
+	// A copy: path is a piece of the string that holds every name and
+	// path of one reload (runner.Compact), which this entry would keep.
+	p.m[strings.Clone(path)] = rp
 }
 
 func (p *Pending) clear(path string) {
