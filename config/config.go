@@ -307,6 +307,12 @@ func (c *Config) normalize() {
 			a.RotateGrace = Duration{24 * time.Hour}
 		}
 	}
+	// A template's paths, like an account's, without the outer slashes
+	// (Vault drops them too): a recall matches the paths Vault lists
+	// against the template's exactly.
+	for i := range c.Discover {
+		c.Discover[i].Path = trimSlash(c.Discover[i].Path)
+	}
 }
 
 // decodeError turns the decoder's error into a Problem that names the key
