@@ -119,9 +119,9 @@ path = %q
 on_removed = "delete"
 `, block, sub, ownTemplate) + resourceConfig(listed, path(listed), "")
 	run(t, cfg, "--run-now").expect(t, 0)
-	real := readV2(t, path(kept))
-	if real == nil || real.meta["discovered-by"] != block {
-		t.Fatalf("keysync did not write the found account: %+v", real)
+	written := readV2(t, path(kept))
+	if written == nil || written.meta["discovered-by"] != block {
+		t.Fatalf("keysync did not write the found account: %+v", written)
 	}
 
 	elsewhere := res("99999999-0000-0000-0000-000000000001", plausible.Name)
@@ -134,11 +134,11 @@ on_removed = "delete"
 	for p, r := range victims {
 		victim(t, p)
 		forge(t, f, p, map[string]string{"managed-by": "keysync", "discovered-by": block,
-			"discovery-scope": real.meta["discovery-scope"].(string), "resource-id": r.ID(), "team": "b"})
+			"discovery-scope": written.meta["discovery-scope"].(string), "resource-id": r.ID(), "team": "b"})
 	}
 	// The listed account's secret, keysync's own, made to look found by
 	// the block: the listed account wins its path, so it is no removal.
-	listedMeta := map[string]string{"discovered-by": block, "discovery-scope": real.meta["discovery-scope"].(string)}
+	listedMeta := map[string]string{"discovered-by": block, "discovery-scope": written.meta["discovery-scope"].(string)}
 	for k, v := range readV2(t, path(listed)).meta {
 		listedMeta[k] = v.(string)
 	}
