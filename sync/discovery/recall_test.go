@@ -136,7 +136,8 @@ func TestShardOwnsItsOwn(t *testing.T) {
 // template makes for it.
 func TestClaim(t *testing.T) {
 	const tmpl = "azure/{type}/{subscription}/{resource_group}/{name}"
-	batch := Block{Name: "b", Path: tmpl, Selector: sources.Selector{Type: "batch", Subscriptions: []string{sub}, ResourceGroups: []string{"RG-One"}}}
+	const hexSub = "abcdef01-2222-3333-4444-555555555555"
+	batch := Block{Name: "b", Path: tmpl, Selector: sources.Selector{Type: "batch", Subscriptions: []string{sub, hexSub}, ResourceGroups: []string{"RG-One"}}}
 	eh := Block{Name: "e", Path: tmpl + "/{rule}", Selector: sources.Selector{Type: "eventhubs"}, Job: runner.Job{Account: sources.Account{Rule: "Send"}}}
 	acct := func(typ, s, rg, name, rule string) string {
 		return sources.Account{Type: typ, SubscriptionID: s, ResourceGroup: rg, Name: name, Rule: rule}.ResourceID()
@@ -149,7 +150,7 @@ func TestClaim(t *testing.T) {
 	}{
 		{"the template's path", acct("batch", sub, "RG-One", "acct1", ""), "azure/batch/" + sub + "/RG-One/acct1", batch, ""},
 		{"a resource group compares without case", acct("batch", sub, "rg-one", "acct1", ""), "azure/batch/" + sub + "/rg-one/acct1", batch, ""},
-		{"a subscription compares without case", acct("batch", strings.ToUpper(sub), "RG-One", "acct1", ""), "azure/batch/" + sub + "/RG-One/acct1", batch, ""},
+		{"a subscription compares without case", acct("batch", strings.ToUpper(hexSub), "RG-One", "acct1", ""), "azure/batch/" + hexSub + "/RG-One/acct1", batch, ""},
 		{"another path under the prefix", acct("batch", sub, "RG-One", "acct1", ""), "azure/team-b/db", batch, "its path is not"},
 		{"the path of another name", acct("batch", sub, "RG-One", "acct1", ""), "azure/batch/" + sub + "/RG-One/acct2", batch, "its path is not"},
 		{"a path that differs in case", acct("batch", sub, "RG-One", "acct1", ""), "azure/batch/" + sub + "/rg-one/acct1", batch, "its path is not"},
