@@ -83,6 +83,12 @@ type Vault struct {
 	ServerName string    `toml:"tls_server_name"`
 	SkipVerify bool      `toml:"tls_skip_verify"`
 	Auth       VaultAuth `toml:"auth"`
+	// LegacyOwnership lets keysync write a KV v2 secret that carries
+	// managed-by=keysync in its metadata but not its data mark (written
+	// before data marks; the write adds the mark). False refuses such a
+	// secret unless the account sets adopt: a writer of the metadata alone
+	// can forge that metadata mark.
+	LegacyOwnership bool `toml:"legacy_ownership"`
 }
 
 // VaultAuth is the [vault.auth] section. sinks/vault takes it as it is (see
@@ -203,6 +209,9 @@ func Defaults() Config {
 			Mount: "secret",
 			// Timeout 0: VAULT_CLIENT_TIMEOUT, else the client's 30 s.
 			Auth: VaultAuth{Method: AuthToken},
+			// Secrets written before data marks keep syncing after an
+			// upgrade.
+			LegacyOwnership: true,
 		},
 	}
 }
@@ -297,6 +306,12 @@ func (c *Config) normalize() {
 		if a.RotateEvery.Duration > 0 && a.RotateGrace.Duration == 0 {
 			a.RotateGrace = Duration{24 * time.Hour}
 		}
+	}
+	// A template's paths, like an account's, without the outer slashes
+	// (Vault drops them too): a recall matches the paths Vault lists
+	// against the template's exactly.
+	for i := range c.Discover {
+		c.Discover[i].Path = trimSlash(c.Discover[i].Path)
 	}
 }
 

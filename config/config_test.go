@@ -89,6 +89,18 @@ adopt           = true
 	if !cfg.Accounts[0].Adopt {
 		t.Fatal("adopt not decoded")
 	}
+	if !cfg.Vault.LegacyOwnership {
+		t.Fatal("legacy_ownership is off by default: secrets written before data marks would be refused after an upgrade")
+	}
+}
+
+// TestLegacyOwnershipOff: the switch that refuses secrets with only the
+// metadata mark decodes.
+func TestLegacyOwnershipOff(t *testing.T) {
+	cfg, err := Parse("[vault]\nlegacy_ownership = false\n\n[[account]]\nsubscription_id = \"00000000-0000-0000-0000-000000000000\"\nresource_group = \"rg\"\nname = \"acct1\"\npath = \"azure/acct1\"\n")
+	if err != nil || cfg.Vault.LegacyOwnership {
+		t.Fatalf("err %v, legacy_ownership %t", err, cfg != nil && cfg.Vault.LegacyOwnership)
+	}
 }
 
 func TestLabelsAreUnique(t *testing.T) {

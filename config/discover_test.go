@@ -25,7 +25,7 @@ rotate_every = "720h"
 [[discover]]
 type = "eventhubs"
 rule = "RootManageSharedAccessKey"
-path = "eh/{name}/{rule}"
+path = "/eh/{name}/{rule}/"
 discovery = "arm-list"
 `)
 	if err != nil {
@@ -50,6 +50,9 @@ discovery = "arm-list"
 	}
 	if cfg.Discover[1].Engine(cfg.Discovery) != DiscoveryARMList || cfg.Discover[0].Engine(cfg.Discovery) != DiscoveryResourceGraph {
 		t.Fatal("engines")
+	}
+	if cfg.Discover[1].Path != "eh/{name}/{rule}" {
+		t.Fatalf("template path %q keeps its outer slashes: a recall would match no path Vault lists", cfg.Discover[1].Path)
 	}
 	if tpl := cfg.Discover[0].Template(); tpl.RotateEvery.Hours() != 720 {
 		t.Fatalf("template %+v", tpl)

@@ -128,7 +128,7 @@ func regenerateOne(t *testing.T, r armemu.Resource, cfg, path string, truth arme
 }
 
 // TestFieldsSelectAndRename: the fields table writes only the named fields,
-// under the names given.
+// under the names given, beside keysync's data mark.
 func TestFieldsSelectAndRename(t *testing.T) {
 	r := armemu.Resource{Subscription: subscription, ResourceGroup: "rg-types", Type: "cosmosdb", Name: fmt.Sprintf("cosmos-%d", seq.Add(1))}
 	truth := emu.Add(r)
@@ -136,7 +136,7 @@ func TestFieldsSelectAndRename(t *testing.T) {
 	cfg := config("") + resourceConfig(r, path, `fields = { primaryReadonlyMasterKey = "readonly_key" }`+"\n")
 	run(t, cfg, "--run-now").expect(t, 0)
 	got := readV2(t, path)
-	if len(got.data) != 1 || got.data["readonly_key"] != truth.Keys["primaryReadonlyMasterKey"] {
+	if len(got.data) != 2 || got.data["readonly_key"] != truth.Keys["primaryReadonlyMasterKey"] || got.data["keysync-resource-id"] != strings.ToLower(r.ID()) {
 		t.Fatalf("fields: got %v", slices.Sorted(maps.Keys(got.data)))
 	}
 }

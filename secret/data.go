@@ -24,6 +24,12 @@ func (d Data) Field(name string) (Value, bool) {
 	return Value{v: s}, ok
 }
 
+// Has reports whether d holds a field of that name, whatever its type.
+func (d Data) Has(name string) bool {
+	_, ok := d.m[name]
+	return ok
+}
+
 // With returns a copy of d with fields set; d itself is left as it was.
 func (d Data) With(fields Fields) Data {
 	out := make(map[string]any, len(d.m)+len(fields))

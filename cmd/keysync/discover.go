@@ -77,7 +77,14 @@ func discoveredAfresh(ctx context.Context, cfg *config.Config, f discovery.Finde
 		log.Warn("cannot tell which discovered accounts are gone: removing nothing this run", "err", err)
 		return accts, removals, out
 	}
-	return discovered(ctx, cfg, memo, listed, prev)
+	accts, removals, out = discovered(ctx, cfg, memo, listed, prev)
+	for _, l := range out.Left {
+		log.Warn("left a secret that carries a block's marks but that the block could not have written", "block", l.Block, "path", l.Path, "reason", l.Reason)
+	}
+	if out.MoreLeft > 0 {
+		log.Warn("left more secrets that carry a block's marks", "count", out.MoreLeft)
+	}
+	return accts, removals, out
 }
 
 // removes reports whether a block marks or deletes what it no longer finds.
@@ -99,5 +106,11 @@ func writeDiscovery(w io.Writer, out discovery.Outcome) {
 	}
 	for _, c := range out.Decision.Conflicts {
 		fmt.Fprintf(w, "  conflict: %s\n", c.Error())
+	}
+	for _, l := range out.Left {
+		fmt.Fprintf(w, "  %s left %q: %s\n", l.Block, l.Path, l.Reason)
+	}
+	if out.MoreLeft > 0 {
+		fmt.Fprintf(w, "  ... and %d more secrets left\n", out.MoreLeft)
 	}
 }

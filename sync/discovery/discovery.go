@@ -60,6 +60,10 @@ type Options struct {
 // The inventory entries of the accounts are made anew from the jobs.
 type State struct {
 	jobs map[entryID]found
+	// left are the secrets the Recall that made this State left out,
+	// at most maxLeft; moreLeft counts the rest.
+	left     []Left
+	moreLeft int
 }
 
 // StateOf is the State of the jobs a run found before and something still
@@ -126,6 +130,11 @@ type Outcome struct {
 	Failed map[string]error
 	// Found counts the resources each block found (before conflicts).
 	Found map[string]int
+	// Left are the secrets that carried a block's marks but that the
+	// Recall behind the last run's State left out, and why (at most 100;
+	// MoreLeft counts the rest).
+	Left     []Left
+	MoreLeft int
 }
 
 // Run runs every block and decides. prev is the last run's state (nil for
@@ -155,7 +164,10 @@ func Run(ctx context.Context, f Finder, blocks []Block, listed []runner.Job, pre
 	}
 	out.Decision = inventory.Decide(in)
 	next := out.keep(cur, prev)
-	out.Removals = removals(out.Decision.Removed, prev, blocks)
+	out.Removals = removals(out.Decision.Removed, prev, blocks, listed)
+	if prev != nil {
+		out.Left, out.MoreLeft = prev.left, prev.moreLeft
+	}
 	return out, next
 }
 
@@ -178,10 +190,22 @@ func (o *Outcome) keep(cur map[entryID]found, prev *State) *State {
 }
 
 // removals are the jobs that mark or delete the secrets of the removed
-// accounts whose block, still in the config, says so.
-func removals(removed []inventory.Entry, prev *State, blocks []Block) []runner.Job {
+// accounts whose block, still in the config, says so. A path a listed
+// account syncs is never removed: the listed account wins it (and marks
+// copied onto its secret's metadata must not make it a found one's).
+func removals(removed []inventory.Entry, prev *State, blocks []Block, listed []runner.Job) []runner.Job {
+	if len(removed) == 0 {
+		return nil
+	}
+	listedPaths := make(map[string]bool, len(listed))
+	for _, j := range listed {
+		listedPaths[j.Path] = true
+	}
 	var out []runner.Job
 	for _, e := range removed {
+		if listedPaths[e.Path] {
+			continue
+		}
 		if fj, ok := prev.job(e); ok && fj.onRemoved != "" && fj.onRemoved != plan.RemoveKeep && blockNamed(blocks, e.Origin) {
 			j := fj.job.Job()
 			j.Remove = fj.onRemoved

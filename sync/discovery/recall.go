@@ -1,10 +1,12 @@
 package discovery
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -61,8 +63,12 @@ func (s *State) recall(ctx context.Context, st Store, b Block, out Outcome, limi
 	for _, p := range paths {
 		j, ok := again[p]
 		if !ok {
-			if j, err = gone(ctx, st, b, origin, p); err != nil {
+			var why string
+			if j, why, err = gone(ctx, st, b, origin, p); err != nil {
 				return err
+			}
+			if why != "" {
+				s.leave(Left{Block: b.Name, Path: p, Reason: why})
 			}
 			if j == nil || owns != nil && !owns(j.Account.ResourceID()) {
 				continue // another's secret, another block's, or another shard's
@@ -75,23 +81,79 @@ func (s *State) recall(ctx context.Context, st Store, b Block, out Outcome, limi
 }
 
 // gone reads the secret at p and returns the job of its account when
-// keysync wrote it for block b; nil for any other secret.
-func gone(ctx context.Context, st Store, b Block, origin *runner.Origin, p string) (*runner.Job, error) {
+// keysync wrote it for block b; nil for any other secret, and why, when
+// it carries b's marks, b could not have written it there.
+func gone(ctx context.Context, st Store, b Block, origin *runner.Origin, p string) (*runner.Job, string, error) {
 	cur, err := st.Read(ctx, p)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	m := cur.Metadata
 	if m[plan.MetaManagedBy] != plan.ManagedByValue || m[plan.MetaDiscoveredBy] != b.Name || m[plan.MetaDiscoveryScope] != b.Scope() {
-		return nil, nil
+		return nil, "", nil
 	}
-	a, ok := account(m[plan.MetaResourceID])
-	if !ok {
-		return nil, nil // not an id keysync could have written: not ours to remove
+	// The marks are custom_metadata, which whoever may write a secret's
+	// metadata can copy: the account they name must be one b finds, at
+	// the path b gives it.
+	a, why := b.claim(m[plan.MetaResourceID], p)
+	if why != "" {
+		return nil, why, nil
 	}
 	j := b.Job
 	j.Account, j.Path, j.Origin = a, p, origin
-	return &j, nil
+	return &j, "", nil
+}
+
+// claim is the account of resourceID when b could have written its secret
+// at p: of b's type and rule, in b's subscriptions and resource groups
+// when b names them (ARM compares those without case), and p exactly the
+// path b's template makes for it. Else it says why not; the reasons quote
+// nothing of the metadata.
+func (b Block) claim(resourceID, p string) (sources.Account, string) {
+	a, err := sources.ParseResourceID(resourceID)
+	if err != nil {
+		return a, "its resource-id is not one keysync could have written"
+	}
+	sel := b.Selector
+	switch {
+	case a.Type != strings.ToLower(cmp.Or(sel.Type, sources.DefaultType)):
+		return a, "its resource-id names a resource of another type than the block's"
+	case len(sel.Subscriptions) > 0 && !containsFold(sel.Subscriptions, a.SubscriptionID):
+		return a, "its resource-id names a subscription the block does not search"
+	case len(sel.ResourceGroups) > 0 && !containsFold(sel.ResourceGroups, a.ResourceGroup):
+		return a, "its resource-id names a resource group the block does not search"
+	case a.Spec().Child != "" && !strings.EqualFold(a.Rule, b.Job.Account.Rule):
+		return a, "its resource-id names another authorization rule than the block's"
+	}
+	a.Rule, a.APIVersion = b.Job.Account.Rule, b.Job.Account.APIVersion
+	if p != sources.ExpandPath(b.Path, a) {
+		return a, "its path is not the one the block's template makes for its resource-id"
+	}
+	return a, ""
+}
+
+func containsFold(list []string, s string) bool {
+	return slices.ContainsFunc(list, func(v string) bool { return strings.EqualFold(v, s) })
+}
+
+// Left is a secret a Recall read and left out although it carries a
+// block's marks (managed-by, discovered-by, discovery-scope), and why: a
+// mark copied by someone who may write metadata, or an account no longer
+// in the block's reach.
+type Left struct {
+	Block, Path, Reason string
+}
+
+// maxLeft bounds the secrets a State lists as left; more are counted.
+const maxLeft = 100
+
+// leave records l, or counts it past maxLeft.
+func (s *State) leave(l Left) {
+	if len(s.left) < maxLeft {
+		s.left = append(s.left, l)
+		return
+	}
+	s.moreLeft++
 }
 
 // Scope fingerprints what the block searches and where it writes: its
@@ -99,13 +161,6 @@ func gone(ctx context.Context, st Store, b Block, origin *runner.Origin, p strin
 func (b Block) Scope() string {
 	sum := sha256.Sum256([]byte(fmt.Sprintf("%#v\x00%s", b.Selector, b.Path)))
 	return hex.EncodeToString(sum[:8])
-}
-
-// account reads the resource id keysync recorded; false for one it could
-// not have written.
-func account(id string) (sources.Account, bool) {
-	a, err := sources.ParseResourceID(id)
-	return a, err == nil
 }
 
 // fixedPrefix is the part of a path template before its first variable,

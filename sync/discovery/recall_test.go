@@ -2,12 +2,14 @@ package discovery
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/keysync/keysync/sinks/memsink"
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sync/plan"
+	"github.com/keysync/keysync/sync/runner"
 )
 
 // written puts in the sink the secret keysync writes for a found account.
@@ -125,5 +127,112 @@ func TestShardOwnsItsOwn(t *testing.T) {
 	out, _ = Run(ctx, memo, blocks, nil, prev, o)
 	if got := paths(out.Removals); got != "azure/batch/acct2(delete)" {
 		t.Fatalf("removals %s, want this shard's acct2 only", got)
+	}
+}
+
+// TestClaim: a recalled secret is a block's only when the account its
+// resource-id names is one the block could find (type, subscriptions,
+// resource groups without case, rule) and its path is exactly the one the
+// template makes for it.
+func TestClaim(t *testing.T) {
+	const tmpl = "azure/{type}/{subscription}/{resource_group}/{name}"
+	const hexSub = "abcdef01-2222-3333-4444-555555555555"
+	batch := Block{Name: "b", Path: tmpl, Selector: sources.Selector{Type: "batch", Subscriptions: []string{sub, hexSub}, ResourceGroups: []string{"RG-One"}}}
+	eh := Block{Name: "e", Path: tmpl + "/{rule}", Selector: sources.Selector{Type: "eventhubs"}, Job: runner.Job{Account: sources.Account{Rule: "Send"}}}
+	acct := func(typ, s, rg, name, rule string) string {
+		return sources.Account{Type: typ, SubscriptionID: s, ResourceGroup: rg, Name: name, Rule: rule}.ResourceID()
+	}
+	other := "99999999-2222-3333-4444-555555555555"
+	tests := []struct {
+		name, id, path string
+		b              Block
+		why            string
+	}{
+		{"the template's path", acct("batch", sub, "RG-One", "acct1", ""), "azure/batch/" + sub + "/RG-One/acct1", batch, ""},
+		{"a resource group compares without case", acct("batch", sub, "rg-one", "acct1", ""), "azure/batch/" + sub + "/rg-one/acct1", batch, ""},
+		{"a subscription compares without case", acct("batch", strings.ToUpper(hexSub), "RG-One", "acct1", ""), "azure/batch/" + hexSub + "/RG-One/acct1", batch, ""},
+		{"another path under the prefix", acct("batch", sub, "RG-One", "acct1", ""), "azure/team-b/db", batch, "its path is not"},
+		{"the path of another name", acct("batch", sub, "RG-One", "acct1", ""), "azure/batch/" + sub + "/RG-One/acct2", batch, "its path is not"},
+		{"a path that differs in case", acct("batch", sub, "RG-One", "acct1", ""), "azure/batch/" + sub + "/rg-one/acct1", batch, "its path is not"},
+		{"another subscription", acct("batch", other, "RG-One", "acct1", ""), "azure/batch/" + other + "/RG-One/acct1", batch, "subscription"},
+		{"another resource group", acct("batch", sub, "rg-two", "acct1", ""), "azure/batch/" + sub + "/rg-two/acct1", batch, "resource group"},
+		{"another type", acct("storage", sub, "RG-One", "store1", ""), "azure/storage/" + sub + "/RG-One/store1", batch, "type"},
+		{"not a resource id", "/subscriptions/x", "azure/batch/x", batch, "not one keysync could have written"},
+		{"the block's rule", acct("eventhubs", sub, "rg", "ns-one", "send"), "azure/eventhubs/" + sub + "/rg/ns-one/Send", eh, ""},
+		{"another rule", acct("eventhubs", sub, "rg", "ns-one", "Listen"), "azure/eventhubs/" + sub + "/rg/ns-one/Listen", eh, "authorization rule"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, why := tt.b.claim(tt.id, tt.path)
+			if tt.why == "" && why != "" || !strings.Contains(why, tt.why) {
+				t.Fatalf("claim: %q, want %q", why, tt.why)
+			}
+		})
+	}
+}
+
+// TestRecallLeavesForgedMarks: managed-by, discovered-by and
+// discovery-scope are custom_metadata, which whoever may write a secret's
+// metadata can copy. Copied onto secrets the block could not have written
+// (another path, an account it does not search), they make no removal, and
+// the run says which secrets it left and why. A listed account's secret
+// is never a removal either.
+func TestRecallLeavesForgedMarks(t *testing.T) {
+	ctx := context.Background()
+	st := memsink.New()
+	b := block("b", "batch", plan.RemoveDelete)
+	b.Path, b.Selector.Subscriptions = "azure/{type}/{subscription}/{name}", []string{sub}
+	at := func(a sources.Account) string { return sources.ExpandPath(b.Path, a) }
+	all := accounts("batch", "acct1", "acct2", "acct3", "acct4", "acct5")
+	for _, f := range all {
+		forge(st, f.Account, at(f.Account), b)
+	}
+	elsewhere := sources.Account{SubscriptionID: "99999999-2222-3333-4444-555555555555", ResourceGroup: "rg", Name: "victim1", Type: "batch"}
+	forge(st, all[0].Account, "azure/team-b/db", b)
+	forge(st, elsewhere, at(elsewhere), b)
+	listed := runner.Job{Account: all[4].Account, Path: at(all[4].Account)}
+	memo := NewMemo(&finder{found: map[string][]sources.Found{"batch": all[:3]}})
+	o := opts
+	o.MaxRemovedFraction = 1
+	out, _ := Run(ctx, memo, []Block{b}, []runner.Job{listed}, nil, o)
+	prev, err := Recall(ctx, st, []Block{b}, out, 100, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ = Run(ctx, memo, []Block{b}, []runner.Job{listed}, prev, o)
+	if got := paths(out.Removals); got != at(all[3].Account)+"(delete)" {
+		t.Fatalf("removals %s", got)
+	}
+	var left []string
+	for _, l := range out.Left {
+		left = append(left, l.Path+": "+l.Reason)
+	}
+	want := "azure/batch/99999999-2222-3333-4444-555555555555/victim1: its resource-id names a subscription the block does not search," +
+		"azure/team-b/db: its path is not the one the block's template makes for its resource-id"
+	if strings.Join(left, ",") != want || out.MoreLeft != 0 {
+		t.Fatalf("left %q (+%d)", left, out.MoreLeft)
+	}
+}
+
+// forge puts at path a secret whose metadata carries b's marks for a.
+func forge(s *memsink.Sink, a sources.Account, path string, b Block) {
+	s.Put(path, map[string]any{"password": "theirs"}, map[string]string{plan.MetaManagedBy: plan.ManagedByValue,
+		plan.MetaDiscoveredBy: b.Name, plan.MetaDiscoveryScope: b.Scope(), plan.MetaResourceID: a.ResourceID()})
+}
+
+// TestRecallBoundsWhatItLeaves: a flood of forged marks is listed up to a
+// bound and counted past it.
+func TestRecallBoundsWhatItLeaves(t *testing.T) {
+	st := memsink.New()
+	b := block("b", "batch", plan.RemoveMark)
+	for i := range maxLeft + 5 {
+		forge(st, sources.Account{SubscriptionID: sub, ResourceGroup: "rg", Name: "victim", Type: "batch"}, fmt.Sprintf("azure/x/%d", i), b)
+	}
+	prev, err := Recall(context.Background(), st, []Block{b}, Outcome{}, 1000, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(prev.left) != maxLeft || prev.moreLeft != 5 || len(prev.jobs) != 0 {
+		t.Fatalf("left %d, more %d, jobs %d", len(prev.left), prev.moreLeft, len(prev.jobs))
 	}
 }

@@ -59,7 +59,8 @@ type Change struct {
 	Write sinks.Write
 	// BaseVersion is the version the change was planned from.
 	BaseVersion int
-	// Reason explains a refusal.
+	// Reason explains a refusal, or why a removal did less than its
+	// policy asked (a delete that only marked).
 	Reason string
 	// Rotation is the account's rotation this cycle; Rotation.Regenerate
 	// names the key to regenerate before writing, "" for none.
@@ -91,9 +92,15 @@ func (c Change) Describe() string {
 	case Refused:
 		return c.Reason
 	case Mark:
+		if c.Reason != "" {
+			return "source gone: marked " + MetaSourceGone + "; " + c.Reason
+		}
 		return "source gone: marked " + MetaSourceGone
 	case Delete:
 		return "source gone: every version and the metadata deleted"
+	}
+	if c.Reason != "" && len(c.Fields) == 0 {
+		return c.Reason
 	}
 	parts := make([]string, 0, len(c.Fields)+1)
 	switch {

@@ -24,6 +24,14 @@ const (
 
 	// ManagedByValue marks a secret keysync owns.
 	ManagedByValue = "keysync"
+
+	// FieldOwner is the one field keysync puts in the DATA of every KV v2
+	// secret it writes: the resource id, lower-case, of the account it
+	// wrote the secret for. KV v2 guards data/ and metadata/ with separate
+	// ACL paths, so a principal that may write only metadata can copy
+	// managed-by=keysync onto anyone's secret but cannot make this field:
+	// a delete rests on it (see ownership.go).
+	FieldOwner = "keysync-resource-id"
 )
 
 // Managed reports whether keysync's mark is on the secret. A sink without
@@ -53,6 +61,10 @@ type Desired struct {
 	// and DiscoveryScope fingerprints what that block searches; recorded
 	// as MetaDiscoveredBy and MetaDiscoveryScope, "" for a listed account.
 	DiscoveredBy, DiscoveryScope string
+	// RefuseLegacy treats a KV v2 secret that carries managed-by=keysync
+	// but not the data mark (FieldOwner) as another's: refused without
+	// Adopt ([vault] legacy_ownership = false).
+	RefuseLegacy bool
 }
 
 // MetaDiscoveredBy names the [[discover]] block that found the secret's
@@ -84,9 +96,8 @@ const (
 // which completes the rotation (Change.Rotation.Completed).
 func Calculate(current sinks.State, desired Desired, now time.Time) Change {
 	ch := Change{Action: Unchanged, BaseVersion: current.Version}
-	if current.Exists && !Managed(current) && !desired.Adopt {
-		ch.Action = Refused
-		ch.Reason = "secret exists and was not created by keysync (no managed-by=keysync in its custom_metadata); set adopt = true on this account to take it over"
+	if why := refusal(current, desired); why != "" {
+		ch.Action, ch.Reason = Refused, why
 		return ch
 	}
 	var plain, meta map[string]string
@@ -94,6 +105,7 @@ func Calculate(current sinks.State, desired Desired, now time.Time) Change {
 		ch.Rotation = *rp
 		plain, meta = rp.Active, rp.Meta
 	}
+	plain = withOwnerMark(plain, current, desired)
 	ch.Fields = fieldChanges(current.Data, desired.Fields)
 	set := make(secret.Fields, len(ch.Fields)+len(plain))
 	for _, f := range ch.Fields {

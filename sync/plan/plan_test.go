@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +36,23 @@ func managedMeta(d Desired, extra map[string]string) map[string]string {
 	return m
 }
 
+// v2 is a KV v2 secret. One with keysync's metadata mark carries its data
+// mark too (for desired's account), as every write since data marks
+// leaves it; legacyV2 is one written before.
 func v2(version int, data map[string]any, meta map[string]string) sinks.State {
+	if data != nil && meta[MetaManagedBy] == ManagedByValue {
+		if _, ok := data[FieldOwner]; !ok {
+			data = maps.Clone(data)
+			data[FieldOwner] = ownMark
+		}
+	}
+	return legacyV2(version, data, meta)
+}
+
+// ownMark is the data mark of desired's account.
+var ownMark = strings.ToLower(desired("", "").ResourceID)
+
+func legacyV2(version int, data map[string]any, meta map[string]string) sinks.State {
 	return sinks.State{Exists: data != nil, Version: version, Versioned: true, Metadata: meta, Data: secret.NewData(data)}
 }
 
@@ -51,10 +68,10 @@ func TestCalculate(t *testing.T) {
 		wantMeta   bool
 		reasonPart string
 	}{
-		{name: "v2 absent creates both fields", current: v2(0, nil, nil), desired: d,
-			action: Create, fields: []string{"primary", "secondary"}, wantMeta: true},
+		{name: "v2 absent creates both fields and the data mark", current: v2(0, nil, nil), desired: d,
+			action: Create, fields: []string{"primary", "secondary", FieldOwner}, wantMeta: true},
 		{name: "v2 deleted latest version creates against its version", current: v2(4, nil, nil), desired: d,
-			action: Create, fields: []string{"primary", "secondary"}, version: 4, wantMeta: true},
+			action: Create, fields: []string{"primary", "secondary", FieldOwner}, version: 4, wantMeta: true},
 		{name: "v2 equal and managed is unchanged", current: v2(3, map[string]any{"primary": keyA, "secondary": keyB}, managedMeta(d, nil)), desired: d,
 			action: Unchanged, version: 3},
 		{name: "v2 one rotated key updates that field only", current: v2(3, map[string]any{"primary": keyA, "secondary": keyC}, managedMeta(d, nil)), desired: d,
@@ -70,13 +87,15 @@ func TestCalculate(t *testing.T) {
 		{name: "v2 unowned secret without metadata is refused", current: v2(1, map[string]any{"foo": "bar"}, nil), desired: d,
 			action: Refused, version: 1, reasonPart: "not created by keysync"},
 		{name: "v2 unowned secret with adopt updates", current: v2(1, map[string]any{"primary": keyC, "secondary": keyB}, nil), desired: withAdopt(d),
-			action: Update, fields: []string{"primary"}, version: 1, wantMeta: true},
-		{name: "v2 unowned equal secret with adopt writes metadata only", current: v2(5, map[string]any{"primary": keyA, "secondary": keyB}, nil), desired: withAdopt(d),
+			action: Update, fields: []string{"primary", FieldOwner}, version: 1, wantMeta: true},
+		{name: "v2 unowned equal secret with adopt writes the data mark", current: v2(5, map[string]any{"primary": keyA, "secondary": keyB}, nil), desired: withAdopt(d),
+			action: Update, fields: []string{FieldOwner}, version: 5, wantMeta: true},
+		{name: "v2 unowned equal secret with our data mark and adopt writes metadata only", current: v2(5, map[string]any{"primary": keyA, "secondary": keyB, FieldOwner: ownMark}, nil), desired: withAdopt(d),
 			action: Adopt, version: 5, wantMeta: true},
 		{name: "v2 stale fingerprints are repaired", current: v2(2, map[string]any{"primary": keyA, "secondary": keyB}, managedMeta(desired(keyA, keyC), nil)), desired: d,
 			action: RepairMetadata, version: 2, wantMeta: true},
 		{name: "v2 metadata-only entry of another owner is no data to protect", current: v2(0, nil, map[string]string{"team": "x"}), desired: d,
-			action: Create, fields: []string{"primary", "secondary"}, wantMeta: true},
+			action: Create, fields: []string{"primary", "secondary", FieldOwner}, wantMeta: true},
 		{name: "v1 absent creates without metadata", current: sinks.State{}, desired: d,
 			action: Create, fields: []string{"primary", "secondary"}},
 		{name: "v1 equal is unchanged", current: sinks.State{Exists: true, Data: secret.NewData(map[string]any{"primary": keyA, "secondary": keyB})}, desired: d,
@@ -132,6 +151,9 @@ func checkWrite(t *testing.T, ch Change, cur sinks.State, d Desired) {
 	}
 	for _, name := range ch.Write.Data.Names() {
 		got, _ := ch.Write.Data.Field(name)
+		if name == FieldOwner && cur.Versioned {
+			continue
+		}
 		if want, ok := d.Fields[name]; ok {
 			if !got.Equal(want) {
 				t.Errorf("write[%s] is not the desired value", name)
@@ -142,10 +164,20 @@ func checkWrite(t *testing.T, ch Change, cur sinks.State, d Desired) {
 			t.Errorf("write[%s] is not the field as it was", name)
 		}
 	}
-	if want := len(d.Fields) + len(cur.Data.Names()) - common(cur.Data, d.Fields); ch.Write.Data.Len() != want {
+	want := len(d.Fields) + len(cur.Data.Names()) - common(cur.Data, d.Fields)
+	if cur.Versioned && !cur.Data.Has(FieldOwner) {
+		want++
+	}
+	if ch.Write.Data.Len() != want {
 		t.Errorf("write has %d fields, want %d", ch.Write.Data.Len(), want)
 	}
+	if mark, _ := ch.Write.Data.Field(FieldOwner); cur.Versioned && mark.Reveal() != strings.ToLower(d.ResourceID) {
+		t.Errorf("a KV v2 write lacks the data mark")
+	}
 	for _, f := range ch.Fields {
+		if f.Plain {
+			continue
+		}
 		if f.To != d.Fields[f.Name].Fingerprint() {
 			t.Errorf("field %s: To = %s, want the desired fingerprint", f.Name, f.To)
 		}
@@ -225,7 +257,7 @@ func TestRefusalNeverRotates(t *testing.T) {
 // TestRedactDropsValues: a change kept for reports holds no key.
 func TestRedactDropsValues(t *testing.T) {
 	ch := Calculate(v2(0, nil, nil), desired(keyA, keyB), now).Redact()
-	if ch.Write.Data.Len() != 0 || ch.Write.Metadata != nil || len(ch.Fields) != 2 {
+	if ch.Write.Data.Len() != 0 || ch.Write.Metadata != nil || len(ch.Fields) != 3 {
 		t.Fatalf("redacted change %+v", ch)
 	}
 }
@@ -262,6 +294,7 @@ func TestRefoundAccountClearsMark(t *testing.T) {
 
 func TestRemoval(t *testing.T) {
 	mine := managedMeta(desired(keyA, keyB), nil)
+	id := desired(keyA, keyB).ResourceID
 	data := map[string]any{"primary": keyA}
 	tests := []struct {
 		name   string
@@ -279,7 +312,7 @@ func TestRemoval(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ch := Removal(tt.cur, tt.policy, now)
+			ch := Removal(tt.cur, tt.policy, id, now)
 			if ch.Action != tt.action {
 				t.Fatalf("%v (%s), want %v", ch.Action, ch.Reason, tt.action)
 			}

@@ -22,13 +22,19 @@ const (
 // MetaSourceGone is when discovery stopped finding the secret's source.
 const MetaSourceGone = "source-gone-at"
 
-// Removal plans what to do with the secret at a path whose account
-// discovery no longer finds. It never touches a secret keysync does not
-// own, and deletes only where ownership shows (KV v2's metadata).
-func Removal(cur sinks.State, policy string, now time.Time) Change {
+// Removal plans what to do with the secret at a path whose account,
+// resourceID, discovery no longer finds. It never touches a secret keysync
+// does not own, and deletes only a secret provably keysync's for that
+// account (provablyOwned).
+func Removal(cur sinks.State, policy, resourceID string, now time.Time) Change {
 	ch := Change{Action: Unchanged, BaseVersion: cur.Version}
 	if policy == RemoveKeep || (!cur.Exists && cur.Metadata == nil) {
 		return ch
+	}
+	if policy == RemoveDelete && cur.Versioned {
+		if ok, why := provablyOwned(cur, resourceID); !ok {
+			return notDeleted(cur, resourceID, why, now)
+		}
 	}
 	switch {
 	case !cur.Versioned:
@@ -42,6 +48,18 @@ func Removal(cur sinks.State, policy string, now time.Time) Change {
 		meta[MetaSourceGone] = stamp(now)
 		ch.Action, ch.Write = Mark, sinks.Write{Metadata: meta, BaseVersion: cur.Version}
 	}
+	return ch
+}
+
+// notDeleted is the removal of a secret that on_removed = "delete" may
+// not delete, why says why: a legacy secret (keysync's metadata mark, no
+// data mark) is marked as "mark" would; any other is left alone.
+func notDeleted(cur sinks.State, resourceID, why string, now time.Time) Change {
+	if ownerOf(cur, resourceID) != ownerLegacy {
+		return refuse(Change{BaseVersion: cur.Version}, "not deleted: "+why)
+	}
+	ch := Removal(cur, RemoveMark, resourceID, now)
+	ch.Reason = "not deleted: " + why
 	return ch
 }
 

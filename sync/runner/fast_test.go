@@ -288,7 +288,8 @@ func TestFastFieldsSelectAndRename(t *testing.T) {
 		t.Fatal(res.Err)
 	}
 	data, _, _ := f.sink.Get(job.Path)
-	if len(data) != 1 || data["key"] != f.src.Keys(job.Account)["primary"] {
+	// The named field, under its new name, and keysync's data mark.
+	if len(data) != 2 || data["key"] != f.src.Keys(job.Account)["primary"] || data[plan.FieldOwner] != job.Account.Key() {
 		t.Fatalf("wrote fields %v", len(data))
 	}
 	job.Fields = map[string]string{"tertiary": "key"}

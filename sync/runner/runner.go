@@ -83,6 +83,10 @@ type Runner struct {
 	// Pending holds rotations whose write is outstanding; shared across
 	// runners by the daemon. Nil gets a fresh one.
 	Pending *Pending
+	// RefuseLegacy treats a secret with keysync's metadata mark but not
+	// its data mark as another's (plan.Desired.RefuseLegacy).
+	RefuseLegacy bool
+
 	// DryRun plans and reports without applying.
 	DryRun bool
 	Retry  RetryPolicy
@@ -193,7 +197,10 @@ func (r *Runner) remove(ctx context.Context, job Job) (plan.Change, error) {
 	if err != nil {
 		return plan.Change{}, err
 	}
-	ch := plan.Removal(cur, job.Remove, r.now())
+	// Removal decides on what Read just returned: KV v2 deletes a
+	// secret's metadata without check-and-set, so this read is as close
+	// to the delete as Vault allows.
+	ch := plan.Removal(cur, job.Remove, job.Account.ResourceID(), r.now())
 	return ch, r.apply(ctx, job, ch)
 }
 
@@ -209,7 +216,7 @@ func (r *Runner) fetch(ctx context.Context, job Job) (secret.Fields, error) {
 // desired is what the job wants at its path, given the keys fetched.
 func (r *Runner) desired(job Job, keys secret.Fields) plan.Desired {
 	d := plan.Desired{Fields: keys, ResourceID: job.Account.ResourceID(), APIVersion: cmp.Or(job.Account.APIVersion, job.Account.Spec().APIVersion),
-		Adopt: job.Adopt, Rotate: job.Rotate, Tags: job.Tags}
+		Adopt: job.Adopt, Rotate: job.Rotate, Tags: job.Tags, RefuseLegacy: r.RefuseLegacy}
 	if o := job.Origin; o != nil {
 		d.DiscoveredBy, d.DiscoveryScope = o.Block, o.Scope
 	}

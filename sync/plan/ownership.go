@@ -1,0 +1,108 @@
+package plan
+
+import (
+	"maps"
+	"strings"
+
+	"github.com/keysync/keysync/sinks"
+)
+
+// owner is what a KV v2 secret shows of whose it is, for one account.
+type owner int
+
+const (
+	// ownerNone: no managed-by=keysync in the custom_metadata.
+	ownerNone owner = iota
+	// ownerLegacy: managed-by=keysync but no data mark. Either keysync
+	// wrote the secret before it marked data, or someone who may write
+	// the metadata alone copied the mark onto a secret that is not
+	// keysync's: nothing tells the two apart.
+	ownerLegacy
+	// ownerThis: managed-by=keysync and the data mark of this account.
+	ownerThis
+	// ownerOther: the data mark names another account (or is not a
+	// string): keysync wrote it for someone else, or it is not keysync's.
+	ownerOther
+)
+
+// ownerOf reads whose a versioned secret says it is, for the account of
+// resourceID.
+func ownerOf(cur sinks.State, resourceID string) owner {
+	mark, ok := cur.Data.Field(FieldOwner)
+	switch {
+	case cur.Data.Has(FieldOwner) && (!ok || !strings.EqualFold(mark.Reveal(), resourceID)):
+		return ownerOther
+	case cur.Metadata[MetaManagedBy] != ManagedByValue:
+		return ownerNone
+	case ok:
+		return ownerThis
+	}
+	return ownerLegacy
+}
+
+// Reasons a secret is not written or not deleted. None quotes the data:
+// a foreign field could hold anything.
+const (
+	reasonNotOurs = "secret exists and was not created by keysync (no managed-by=keysync in its custom_metadata); set adopt = true on this account to take it over"
+	reasonOther   = "the secret's data names another resource in " + FieldOwner + ": two accounts aim at this path, and keysync never overwrites another account's secret (adopt does not change this)"
+	reasonLegacy  = "the secret carries managed-by=keysync in its custom_metadata but its data lacks " + FieldOwner +
+		" (keysync's mark in the data, which a writer of the metadata alone cannot forge)"
+	reasonClash = "the keys answer has a field named " + FieldOwner + ", keysync's ownership mark: nothing written"
+)
+
+// refusal says why keysync may not write desired over current, "" when
+// it may. On KV v2: a data mark naming another account refuses even with
+// Adopt; no managed-by=keysync refuses without Adopt; a legacy secret
+// (managed-by=keysync, no data mark) is keysync's to write, and the write
+// adds the mark, unless RefuseLegacy. KV v1 holds no marks: every secret
+// there counts as keysync's.
+func refusal(current sinks.State, d Desired) string {
+	if _, clash := d.Fields[FieldOwner]; clash {
+		return reasonClash
+	}
+	if !current.Exists || !current.Versioned {
+		return ""
+	}
+	switch ownerOf(current, d.ResourceID) {
+	case ownerOther:
+		return reasonOther
+	case ownerNone:
+		if !d.Adopt {
+			return reasonNotOurs
+		}
+	case ownerLegacy:
+		if d.RefuseLegacy && !d.Adopt {
+			return reasonLegacy + ", and [vault] legacy_ownership = false; set adopt = true on this account to take it over"
+		}
+	}
+	return ""
+}
+
+// withOwnerMark adds the data mark to the plain fields a KV v2 write
+// sets, so that every write carries it and a secret written before the
+// mark existed gets it at its next write. plain is not changed.
+func withOwnerMark(plain map[string]string, current sinks.State, d Desired) map[string]string {
+	if !current.Versioned {
+		return plain
+	}
+	out := make(map[string]string, len(plain)+1)
+	maps.Copy(out, plain)
+	out[FieldOwner] = strings.ToLower(d.ResourceID)
+	return out
+}
+
+// provablyOwned reports whether a secret shows, beyond what a writer of
+// its metadata alone could forge, that keysync wrote it for the account
+// of resourceID: managed-by=keysync in its metadata and that account's
+// mark in its data. When not, the reason says why.
+func provablyOwned(cur sinks.State, resourceID string) (bool, string) {
+	switch ownerOf(cur, resourceID) {
+	case ownerThis:
+		return true, ""
+	case ownerOther:
+		return false, "the secret's data names another resource in " + FieldOwner
+	case ownerNone:
+		return false, "secret was not created by keysync (no managed-by=keysync)"
+	}
+	return false, reasonLegacy
+}

@@ -1,0 +1,122 @@
+package plan
+
+import (
+	"maps"
+	"strings"
+	"testing"
+
+	"github.com/keysync/keysync/secret"
+	"github.com/keysync/keysync/sinks"
+)
+
+const otherMark = "/subscriptions/s/resourcegroups/rg/providers/microsoft.batch/batchaccounts/other"
+
+// TestOwnershipOfWrites: who may make keysync write a secret. A data mark
+// of another account refuses even with adopt; a legacy secret (metadata
+// mark, no data mark) is written and gets the mark, unless legacy
+// ownership is off; a marked, equal secret writes nothing.
+func TestOwnershipOfWrites(t *testing.T) {
+	d := desired(keyA, keyB)
+	meta := managedMeta(d, nil)
+	equal := map[string]any{"primary": keyA, "secondary": keyB}
+	with := func(m map[string]any, k string, v any) map[string]any { m = maps.Clone(m); m[k] = v; return m }
+	strict := d
+	strict.RefuseLegacy = true
+	clash := desired(keyA, keyB)
+	clash.Fields[FieldOwner] = secret.New(keyC)
+	v1 := sinks.State{Exists: true, Data: secret.NewData(with(equal, FieldOwner, otherMark))}
+	tests := []struct {
+		name    string
+		cur     sinks.State
+		d       Desired
+		action  Action
+		fields  string
+		because string
+	}{
+		{"marked and equal writes nothing", v2(3, equal, meta), d, Unchanged, "", ""},
+		{"a mark differing only in case is ours", v2(3, with(equal, FieldOwner, strings.ToUpper(ownMark)), meta), d, Update, FieldOwner, ""},
+		{"another account's mark is refused", v2(3, with(equal, FieldOwner, otherMark), meta), d, Refused, "", "names another resource"},
+		{"another account's mark is refused with adopt", v2(3, with(equal, FieldOwner, otherMark), nil), withAdopt(d), Refused, "", "adopt does not change this"},
+		{"a mark that is not a string is another's", v2(3, with(equal, FieldOwner, 7), meta), withAdopt(d), Refused, "", "names another resource"},
+		{"legacy secret gets the mark", legacyV2(3, with(equal, "theirs", "x"), meta), d, Update, FieldOwner, ""},
+		{"legacy secret refused when legacy ownership is off", legacyV2(3, equal, meta), strict, Refused, "", "legacy_ownership = false"},
+		{"legacy secret adopted when legacy ownership is off", legacyV2(3, equal, meta), withAdopt(strict), Update, FieldOwner, ""},
+		{"our data mark without the metadata mark is refused", v2(3, with(equal, FieldOwner, ownMark), nil), d, Refused, "", "adopt = true"},
+		{"a keys answer with the mark's name is refused", v2(0, nil, nil), clash, Refused, "", "ownership mark"},
+		{"KV v1 carries no mark and checks none", v1, d, Unchanged, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ch := Calculate(tt.cur, tt.d, now)
+			if ch.Action != tt.action || strings.Join(fieldNames(ch), ",") != tt.fields {
+				t.Fatalf("%v %v (%s), want %v %s", ch.Action, fieldNames(ch), ch.Reason, tt.action, tt.fields)
+			}
+			if !strings.Contains(ch.Reason, tt.because) {
+				t.Fatalf("reason %q lacks %q", ch.Reason, tt.because)
+			}
+			if tt.action == Refused && (ch.Write.WritesData() || ch.Write.Metadata != nil) {
+				t.Fatalf("a refusal writes %+v", ch.Write)
+			}
+			if ch.WritesData() {
+				checkWrite(t, ch, tt.cur, tt.d)
+			}
+		})
+	}
+}
+
+// TestFieldsTableKeepsTheMark: a fields table selects and renames the
+// keys; the data mark is written beside them, and a second run with the
+// same keys writes nothing.
+func TestFieldsTableKeepsTheMark(t *testing.T) {
+	d := desired(keyA, keyB)
+	d.Fields = secret.Fields{"readonly_key": secret.New(keyA)}
+	ch := Calculate(v2(0, nil, nil), d, now)
+	if got := ch.Write.Data.Names(); strings.Join(got, ",") != "keysync-resource-id,readonly_key" {
+		t.Fatalf("write holds %v", got)
+	}
+	after := v2(1, ch.Write.Data.Reveal(), ch.Write.Metadata)
+	if ch := Calculate(after, d, now); ch.Action != Unchanged {
+		t.Fatalf("second run: %v %v", ch.Action, fieldNames(ch))
+	}
+}
+
+// TestRemovalNeedsProof: on_removed = "delete" deletes only a secret whose
+// metadata says keysync and whose data names the account gone. A mark
+// copied into the metadata by someone who cannot write the data (a legacy
+// secret looks the same) is marked, never deleted; another account's data
+// mark, or ours without the metadata mark, is left alone.
+func TestRemovalNeedsProof(t *testing.T) {
+	id := desired(keyA, keyB).ResourceID
+	meta := managedMeta(desired(keyA, keyB), nil)
+	data := map[string]any{"team-password": "x"}
+	withMark := func(v any) map[string]any { m := maps.Clone(data); m[FieldOwner] = v; return m }
+	tests := []struct {
+		name    string
+		cur     sinks.State
+		action  Action
+		because string
+	}{
+		{"proven: both marks", legacyV2(3, withMark(ownMark), meta), Delete, ""},
+		{"proven: the mark compares without case", legacyV2(3, withMark(strings.ToUpper(ownMark)), meta), Delete, ""},
+		{"forged or legacy: metadata mark only", legacyV2(3, data, meta), Mark, "lacks " + FieldOwner},
+		{"forged or legacy, marked before", legacyV2(3, data, managedMeta(desired(keyA, keyB), map[string]string{MetaSourceGone: "x"})), Unchanged, "not deleted"},
+		{"metadata without data: nothing proves it", legacyV2(3, nil, meta), Mark, "not deleted"},
+		{"another account's data mark", legacyV2(3, withMark(otherMark), meta), Refused, "names another resource"},
+		{"a data mark that is not a string", legacyV2(3, withMark(true), meta), Refused, "names another resource"},
+		{"our data mark without the metadata mark", legacyV2(3, withMark(ownMark), map[string]string{"team": "x"}), Refused, "not created by keysync"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ch := Removal(tt.cur, RemoveDelete, id, now)
+			if ch.Action != tt.action || !strings.Contains(ch.Reason, tt.because) {
+				t.Fatalf("%v (%q), want %v because %q", ch.Action, ch.Reason, tt.action, tt.because)
+			}
+			if ch.Write.Delete != (tt.action == Delete) || ch.Write.WritesData() {
+				t.Fatalf("write %+v", ch.Write)
+			}
+			if tt.action == Mark && !strings.Contains(ch.Describe(), "not deleted") {
+				t.Fatalf("the report does not say why: %q", ch.Describe())
+			}
+		})
+	}
+}
