@@ -90,31 +90,6 @@ func TestRegenerateOperationFaults(t *testing.T) {
 	}
 }
 
-func TestCheckPollingURLs(t *testing.T) {
-	for _, tt := range []struct {
-		name, header, value string
-		ok                  bool
-	}{
-		{"none", "", "", true},
-		{"arm itself", "Azure-AsyncOperation", "https://management.azure.com/subscriptions/s/providers/x/operations/1", true},
-		{"a regional arm host", "Location", "https://centraluseuap.management.azure.com/subscriptions/s/operationsStatus/1", true},
-		{"another host", "Azure-AsyncOperation", "https://evil.example/steal", false},
-		{"a look-alike host", "Location", "https://evilmanagement.azure.com/x", false},
-		{"plain http", "Location", "http://management.azure.com/x", false},
-		{"garbage", "Operation-Location", "::", false},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			h := http.Header{}
-			if tt.header != "" {
-				h.Set(tt.header, tt.value)
-			}
-			if err := checkPollingURLs(h, "https://management.azure.com/"); (err == nil) != tt.ok {
-				t.Fatalf("err %v", err)
-			}
-		})
-	}
-}
-
 // TestAcceptedRegenerateKeepsItsRecord: once ARM has accepted a
 // long-running regenerate (202), a failure to follow it to its end says
 // nothing of whether the key changes: it is transient, so that the runner
