@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
@@ -109,8 +108,5 @@ func describeHost(scheme, host string) string {
 	if scheme != "" {
 		s = scheme + "://" + host
 	}
-	if utf8.RuneCountInString(s) > 100 {
-		s = string([]rune(s)[:100]) + "…"
-	}
-	return fmt.Sprintf("%q", oneline.Clean(s))
+	return fmt.Sprintf("%q", oneline.Clean(clipRunes(s, 100)))
 }
