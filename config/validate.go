@@ -19,8 +19,8 @@ import (
 )
 
 var (
-	guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-	apiVersionRE    = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(-preview)?$`)
+	guidRE       = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	apiVersionRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(-preview)?$`)
 	// apiVersionExample shows the form in messages: the default type's.
 	apiVersionExample = sources.Types[sources.DefaultType].APIVersion
 

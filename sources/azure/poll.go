@@ -73,20 +73,21 @@ func (s *Source) pollURL(header, v string) (*url.URL, error) {
 	return u, nil
 }
 
-// await follows an accepted long-running regenerate to its end, within
+// await follows a long-running regenerate that answered status with
+// headers h (202: accepted) to its end, within
 // maxPolls reads and lroRequests request timeouts. ARM has accepted the
 // regenerate: only the operation's own failure says the key stays; any
 // other failure is transient (unsettled), so that the rotation record
 // stays.
-func (s *Source) await(ctx context.Context, resp *http.Response, a sources.Account) error {
-	if resp.StatusCode == http.StatusOK {
+func (s *Source) await(ctx context.Context, status int, h http.Header, a sources.Account) error {
+	if status == http.StatusOK {
 		return nil // done at once
 	}
-	m, err := s.monitorOf(resp.Header)
+	m, err := s.monitorOf(h)
 	if err != nil {
 		return unsettled(err)
 	}
-	wait := pollWait(resp.Header)
+	wait := pollWait(h)
 	ctx, cancel := context.WithTimeout(ctx, lroRequests*s.timeout)
 	defer cancel()
 	for range maxPolls {
@@ -121,17 +122,22 @@ func (s *Source) pollOnce(ctx context.Context, m *monitor, wait time.Duration, a
 	}
 	req.Raw().Header.Set("Accept", "application/json")
 	runtime.SkipBodyDownload(req)
-	resp, body, err := s.exchange(pctx, req, a.SubscriptionID)
+	var done bool
+	var next time.Duration
+	var answer error // the answer's verdict: the operation's own failure stays permanent
+	err = s.exchange(pctx, req, a.SubscriptionID, func(resp *http.Response, body []byte) error {
+		if m.status {
+			done, answer = readStatus(resp, body)
+		} else {
+			done, answer = s.readLocation(m, resp, body)
+		}
+		next = pollWait(resp.Header)
+		return nil
+	})
 	if err != nil {
 		return false, 0, unsettled(err)
 	}
-	var done bool
-	if m.status {
-		done, err = readStatus(resp, body)
-	} else {
-		done, err = s.readLocation(m, resp, body)
-	}
-	return done, pollWait(resp.Header), err
+	return done, next, answer
 }
 
 // readStatus reads a status resource: done once Succeeded; Failed or

@@ -40,11 +40,11 @@ func (s *Source) Regenerate(ctx context.Context, a sources.Account, key string) 
 		keys, err := s.do(rctx, req, a)
 		return keys, answered(err)
 	}
-	resp, err := s.start(rctx, req, a)
+	status, h, err := s.start(rctx, req, a)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.await(ctx, resp, a); err != nil {
+	if err := s.await(ctx, status, h, a); err != nil {
 		return nil, err
 	}
 	keys, err := s.Fetch(ctx, a)
@@ -87,17 +87,20 @@ func (s *Source) regenerateRequest(ctx context.Context, a sources.Account, name 
 	return req, nil
 }
 
-// start sends a long-running regenerate: 200 (done) or 202 (accepted) is
-// its answer, anything else a classified failure.
-func (s *Source) start(ctx context.Context, req *policy.Request, a sources.Account) (*http.Response, error) {
-	resp, body, err := s.exchange(ctx, req, a.SubscriptionID)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusAccepted {
-		return resp, nil
-	}
-	return nil, responseError(resp, body, nil, sources.TransientStatus(resp.StatusCode))
+// start sends a long-running regenerate and returns its answer's status,
+// 200 (done) or 202 (accepted), and headers; any other answer is a
+// classified failure.
+func (s *Source) start(ctx context.Context, req *policy.Request, a sources.Account) (int, http.Header, error) {
+	var status int
+	var h http.Header
+	err := s.exchange(ctx, req, a.SubscriptionID, func(resp *http.Response, body []byte) error {
+		status, h = resp.StatusCode, resp.Header
+		if status == http.StatusOK || status == http.StatusAccepted {
+			return nil
+		}
+		return responseError(resp, body, nil, sources.TransientStatus(status))
+	})
+	return status, h, err
 }
 
 // unsettled marks the failure to follow an accepted regenerate transient:

@@ -108,15 +108,10 @@ func TestAcceptedRegenerateKeepsItsRecord(t *testing.T) {
 		{"status read answered 404", "Azure-AsyncOperation", emu.URL() + "/subscriptions/" + sub + "/providers/Microsoft.DocumentDB/locations/x/operationsStatus/none?api-version=2024-11-15"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, emu.URL()+a.ResourceID()+"/regenerateKey", http.NoBody)
-			if err != nil {
-				t.Fatal(err)
-			}
 			h := http.Header{}
 			h.Set(tt.header, tt.url)
 			h.Set("Retry-After", "0")
-			resp := &http.Response{StatusCode: http.StatusAccepted, Header: h, Body: http.NoBody, Request: req}
-			err = s.await(context.Background(), resp, a)
+			err := s.await(context.Background(), http.StatusAccepted, h, a)
 			var se *sources.Error
 			if !errors.As(err, &se) || !se.Transient {
 				t.Fatalf("want a transient error, got %v", err)
@@ -191,14 +186,10 @@ func TestPollingNeverLeavesARM(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, _ := rotatable(t, "cosmosdb", 920)
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, emu.URL()+a.ResourceID()+"/regenerateKey", http.NoBody)
-	if err != nil {
-		t.Fatal(err)
-	}
 	h := http.Header{}
 	h.Set("Location", emu.URL()+"/subscriptions/"+sub+"/moving-poll")
 	h.Set("Retry-After", "0")
-	err = s.await(context.Background(), &http.Response{StatusCode: http.StatusAccepted, Header: h, Body: http.NoBody, Request: req}, a)
+	err = s.await(context.Background(), http.StatusAccepted, h, a)
 	var se *sources.Error
 	if n := tr.strays.Load(); n != 0 || !errors.As(err, &se) || !se.Transient {
 		t.Fatalf("%d requests left ARM; err %v", n, err)

@@ -136,10 +136,17 @@ func (s *Source) Fetch(ctx context.Context, a sources.Account) (secret.Fields, e
 
 // do sends a keys request and reads its answer, bounded and classified.
 func (s *Source) do(ctx context.Context, req *policy.Request, a sources.Account) (secret.Fields, error) {
-	resp, body, err := s.exchange(ctx, req, a.SubscriptionID)
-	if err != nil {
-		return nil, err
-	}
+	var keys secret.Fields
+	err := s.exchange(ctx, req, a.SubscriptionID, func(resp *http.Response, body []byte) error {
+		var err error
+		keys, err = readKeys(resp, body, a)
+		return err
+	})
+	return keys, err
+}
+
+// readKeys reads a keys answer: a's keys from a 200, else the failure.
+func readKeys(resp *http.Response, body []byte, a sources.Account) (secret.Fields, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, responseError(resp, body, nil, sources.TransientStatus(resp.StatusCode))
 	}
@@ -156,9 +163,10 @@ func (s *Source) do(ctx context.Context, req *policy.Request, a sources.Account)
 }
 
 // exchange sends req through ARM's pipeline, tells the pacer of sub how
-// it went, and reads the answer's body, bounded; a failure to get the
-// whole answer is a classified *sources.Error.
-func (s *Source) exchange(ctx context.Context, req *policy.Request, sub string) (*http.Response, []byte, error) {
+// it went, reads the answer's body, bounded, and hands both to read
+// before the body is closed; a failure to get the whole answer is a
+// classified *sources.Error.
+func (s *Source) exchange(ctx context.Context, req *policy.Request, sub string, read func(*http.Response, []byte) error) error {
 	resp, err := s.client.Pipeline().Do(req)
 	var unread *unreadResponse
 	if errors.As(err, &unread) {
@@ -170,15 +178,15 @@ func (s *Source) exchange(ctx context.Context, req *policy.Request, sub string) 
 	}
 	switch {
 	case unread != nil:
-		return nil, nil, readError(resp, unread.err)
+		return readError(resp, unread.err)
 	case err != nil:
-		return nil, nil, transportError(ctx, err)
+		return transportError(ctx, err)
 	}
 	body, err := readBounded(resp.Body)
 	if err != nil {
-		return nil, nil, readError(resp, err)
+		return readError(resp, err)
 	}
-	return resp, body, nil
+	return read(resp, body)
 }
 
 func (s *Source) listKeysRequest(ctx context.Context, a sources.Account) (*policy.Request, error) {
