@@ -267,8 +267,10 @@ func (d *discovery) armListSubscription(ctx context.Context, prefix, version str
 	return nil
 }
 
-// selects applies the resource group and tag conditions to a listed row
-// (a row that cannot be read is added, and add skips it with the reason).
+// selects applies the resource group and tag conditions to a listed row,
+// as Resource Graph would: a row of another resource group is none of the
+// block's business, however odd. A row the conditions cannot be applied
+// to is added, and add skips it with the reason.
 func (d *discovery) selects(r graphRow) bool {
 	if r.bad != "" {
 		return true
@@ -276,15 +278,16 @@ func (d *discovery) selects(r graphRow) bool {
 	if !d.sel.MatchTags(r.Tags) {
 		return false
 	}
-	if len(d.sel.ResourceGroups) == 0 {
+	seg := strings.SplitN(strings.TrimPrefix(r.ID, "/"), "/", 5)
+	if len(d.sel.ResourceGroups) == 0 || len(seg) < 5 {
 		return true
 	}
-	a, err := sources.ParseResourceID(r.ID)
+	group, err := url.PathUnescape(seg[3])
 	if err != nil {
-		return true // add refuses it with the reason
+		return true
 	}
 	for _, rg := range d.sel.ResourceGroups {
-		if strings.EqualFold(rg, a.ResourceGroup) {
+		if strings.EqualFold(rg, group) {
 			return true
 		}
 	}

@@ -32,7 +32,8 @@ func skippedRows(t *testing.T, skipped []sources.Skipped) string {
 // tag value or any tag name holds a control character, is skipped with
 // its reason; the other rows are found, case-duplicate tags with one
 // value collapse into one, and a control character in a tag not copied
-// is no reason to skip.
+// is no reason to skip; nor is anything in a resource group the block
+// does not search.
 func TestDiscoverSkipsHostileRows(t *testing.T) {
 	s := discoverSource(t)
 	sub := newSub()
@@ -55,6 +56,13 @@ func TestDiscoverSkipsHostileRows(t *testing.T) {
 			if len(f.Tags) != 1 || f.Tags["Owner"] == "" {
 				t.Fatalf("%s: %s kept %q, want one tag under copy_tags' name Owner", engine, f.Account.Name, f.Tags)
 			}
+		}
+		// A row of a resource group the block does not search is none of
+		// its business, however odd.
+		in := sel
+		in.ResourceGroups = []string{"RG"}
+		if _, skipped, err := s.Discover(context.Background(), in, engine); err != nil || skippedRows(t, skipped) != "hostcase,hostname,hostvalue" {
+			t.Fatalf("%s with resource_groups: skipped %+v (%v)", engine, skipped, err)
 		}
 	}
 }
