@@ -17,6 +17,12 @@ import (
 // and Location, which answers 202 while the operation runs and 204 once it
 // succeeded, both with Retry-After. The key changes when the operation
 // succeeds, after it has answered InProgress OperationReads times.
+//
+// A hostile answer can be served too (FaultOperationElsewhere): 202 with
+// only Operation-Location, the header's newer name for a status resource
+// (microsoft/api-guidelines, azure/Guidelines.md, "Long running
+// operations"), whose Succeeded status names a resourceLocation on another
+// host, where a client that makes a final GET sends its bearer token.
 
 // Operation faults, served by the regenerate action of an AnswerAsync type
 // (other types pass them by, as if not queued).
@@ -26,6 +32,10 @@ const (
 	FaultOperationFailed = "operation-failed"
 	// FaultOperationHangs: the operation never leaves InProgress.
 	FaultOperationHangs = "operation-hangs"
+	// FaultOperationElsewhere: the regenerate answers 202 with only
+	// Operation-Location; the operation succeeds (the key changes), and
+	// its Succeeded status carries "resourceLocation": Location.
+	FaultOperationElsewhere = "operation-elsewhere"
 )
 
 // Operation statuses.
@@ -88,8 +98,12 @@ func (e *Emulator) accept(w http.ResponseWriter, r *http.Request, p armPath, fie
 	ns, _, _ := strings.Cut(t.Provider, "/")
 	base := fmt.Sprintf("https://%s/subscriptions/%s/providers/%s/locations/emulator/", r.Host, res.Subscription, ns)
 	q := "?api-version=" + r.URL.Query().Get("api-version")
-	w.Header().Set("Azure-AsyncOperation", base+"operationStatuses/"+id+q)
-	w.Header().Set("Location", base+"operationResults/"+id+q)
+	if f != nil && f.Kind == FaultOperationElsewhere {
+		w.Header().Set("Operation-Location", base+"operationStatuses/"+id+q)
+	} else {
+		w.Header().Set("Azure-AsyncOperation", base+"operationStatuses/"+id+q)
+		w.Header().Set("Location", base+"operationResults/"+id+q)
+	}
 	w.Header().Set("Retry-After", retry)
 	w.WriteHeader(http.StatusAccepted)
 }
@@ -164,7 +178,7 @@ func (e *Emulator) advance(id string) (op *operation, status, retry string) {
 	case op.status != statusInProgress:
 	case op.fault != nil && op.fault.Kind == FaultOperationHangs, op.reads < l.reads:
 		op.reads++
-	case op.fault != nil:
+	case op.fault != nil && op.fault.Kind != FaultOperationElsewhere:
 		op.status = statusFailed
 	default:
 		op.status, emit = statusSucceeded, op.emit
@@ -178,8 +192,11 @@ func (e *Emulator) advance(id string) (op *operation, status, retry string) {
 // answerStatus writes the status resource.
 func (e *Emulator) answerStatus(w http.ResponseWriter, id string, op *operation, status, retry string) {
 	body := map[string]any{"id": id, "name": id, "status": status}
-	if status == statusFailed {
+	switch {
+	case status == statusFailed:
 		body["error"] = map[string]string{"code": cmp.Or(op.fault.Code, "InternalServerError"), "message": op.fault.Message}
+	case status == statusSucceeded && op.fault != nil && op.fault.Kind == FaultOperationElsewhere:
+		body["resourceLocation"] = op.fault.Location
 	}
 	if status == statusInProgress {
 		w.Header().Set("Retry-After", retry)
@@ -222,5 +239,12 @@ func (e *Emulator) takeOperationFault(p armPath) *Fault {
 // held.
 func (e *Emulator) operationFaultNext(p armPath) bool {
 	q := e.faults[p.res.key()]
-	return len(q) > 0 && (q[0].Kind == FaultOperationFailed || q[0].Kind == FaultOperationHangs)
+	if len(q) == 0 {
+		return false
+	}
+	switch q[0].Kind {
+	case FaultOperationFailed, FaultOperationHangs, FaultOperationElsewhere:
+		return true
+	}
+	return false
 }

@@ -154,3 +154,29 @@ func TestLongRunningRegenerateEvent(t *testing.T) {
 		t.Fatalf("events %+v", evs)
 	}
 }
+
+// TestOperationElsewhere: under FaultOperationElsewhere a long-running
+// regenerate answers 202 with Operation-Location only; the operation
+// succeeds, renews the key, and its status names a resourceLocation on
+// another host.
+func TestOperationElsewhere(t *testing.T) {
+	c := start(t)
+	c.emu.SetOperationReads(1, "0")
+	r := resourceOf("cosmosdb")
+	before := c.emu.Add(r)
+	c.emu.InjectFault(r, Fault{Kind: FaultOperationElsewhere, Location: "https://elsewhere.example/x", Times: 1})
+	status, h := c.regenerateH(r, Types["cosmosdb"], "secondary", nil)
+	op := h.Get("Operation-Location")
+	if status != http.StatusAccepted || op == "" || h.Get("Azure-AsyncOperation") != "" || h.Get("Location") != "" {
+		t.Fatalf("status %d, headers %v", status, h)
+	}
+	var st struct{ Status, ResourceLocation string }
+	for range 3 {
+		c.getOp(op, &st)
+	}
+	if st.Status != statusSucceeded || st.ResourceLocation != "https://elsewhere.example/x" {
+		t.Fatalf("status %+v", st)
+	}
+	after, _ := c.emu.Get(r)
+	checkRenewed(t, Types["cosmosdb"], "secondaryMasterKey", before, after)
+}

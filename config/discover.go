@@ -145,7 +145,8 @@ func (d *Discover) validate(p *Problems, key, defEngine, mount string) {
 	} else if err := sources.CheckPathTemplate(d.Path); err != nil {
 		p.add(key+".path", "%v", err)
 	} else {
-		checkVaultPath(p, key+".path", sources.ExpandPath(d.Path, sources.Account{Type: "type", SubscriptionID: "subscription", ResourceGroup: "resource_group", Name: "name", Rule: "rule"}))
+		sample, _ := sources.ExpandPath(d.Path, sources.Account{Type: "type", SubscriptionID: "subscription", ResourceGroup: "resource_group", Name: "name", Rule: "rule"})
+		checkVaultPath(p, key+".path", sample)
 	}
 	engine := d.Engine(defEngine)
 	if d.Discovery != "" {

@@ -20,13 +20,8 @@ import (
 )
 
 var (
-	guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-	// resourceGroupRE is ARM's rule: letters, digits, underscores,
-	// hyphens, periods and parentheses, not ending in a period; the length
-	// (1 to 90) is checked apart, since {1,90} of a Unicode class compiles
-	// to a 3.5 MB program that would stay in memory for good.
-	resourceGroupRE = regexp.MustCompile(`^[\p{L}\p{N}_\-.()]+$`)
-	apiVersionRE    = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(-preview)?$`)
+	guidRE       = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	apiVersionRE = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(-preview)?$`)
 	// apiVersionExample shows the form in messages: the default type's.
 	apiVersionExample = sources.Types[sources.DefaultType].APIVersion
 
@@ -269,7 +264,7 @@ func (a *Account) validate(p *Problems, key string) {
 	if !guidRE.MatchString(a.SubscriptionID) {
 		p.add(key+".subscription_id", "must be a GUID such as 00000000-0000-0000-0000-000000000000, got %q", a.SubscriptionID)
 	}
-	if !resourceGroupRE.MatchString(a.ResourceGroup) || utf8.RuneCountInString(a.ResourceGroup) > 90 || strings.HasSuffix(a.ResourceGroup, ".") {
+	if !sources.ValidResourceGroup(a.ResourceGroup) {
 		p.add(key+".resource_group", "must be 1-90 letters, digits, '_', '-', '.', '(' or ')', not ending in '.', got %q", a.ResourceGroup)
 	}
 	a.validateType(p, key)

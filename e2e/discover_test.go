@@ -246,3 +246,40 @@ func TestDiscoverDaemonRecallsAfterStart(t *testing.T) {
 		t.Fatal("a found account was marked")
 	}
 }
+
+// TestDiscoverSkipsHostileRows: hostile rows in a block's answer (an
+// account found before whose copied tag now holds a control character, a
+// new one whose resource group holds an escaped '/') are skipped and
+// reported, and the run exits 1; the block still syncs its other
+// accounts, a new one included, and removes nothing: with on_removed =
+// "delete" and any drop allowed, the account found before keeps its
+// secret, and nothing is written one level deeper.
+func TestDiscoverSkipsHostileRows(t *testing.T) {
+	sub, names, _ := estate(t, 3, 0)
+	path := func(n string) string { return "disc/batch/rg-disc/" + n }
+	cfg := "max_removed_fraction = 1.0\n" + discoverConfig(sub, "resource-graph") + "on_removed = \"delete\"\n"
+	run(t, cfg, "--run-now").expect(t, 0)
+	hostile := armemu.Resource{Subscription: sub, ResourceGroup: "rg-disc", Name: names[2]}
+	must(t, emu.SetTags(hostile, map[string]string{"keysync": "true", "owner": "team\x07evil"}))
+	deeper := armemu.Resource{Subscription: sub, ResourceGroup: "team-b/prod", Name: fmt.Sprintf("disc%d", seq.Add(1))}
+	fresh := armemu.Resource{Subscription: sub, ResourceGroup: "rg-disc", Name: fmt.Sprintf("disc%d", seq.Add(1))}
+	for _, r := range []armemu.Resource{deeper, fresh} {
+		emu.Add(r)
+		must(t, emu.SetTags(r, map[string]string{"keysync": "true", "owner": "team-x"}))
+	}
+	r := run(t, cfg, "--run-now")
+	r.expect(t, 1)
+	if !strings.Contains(r.stdout, "2 rows skipped") || !strings.Contains(r.stdout, "tagged skipped 2 rows and removed nothing") ||
+		!strings.Contains(r.stdout, "not a valid resource group name") || !strings.Contains(r.stdout, "control character") {
+		t.Fatalf("report:\n%s", r.stdout)
+	}
+	if readV2(t, path(fresh.Name)) == nil || readV2(t, path(names[0])) == nil {
+		t.Fatalf("the block's good accounts were not synced:\n%s", r.stdout)
+	}
+	if s := readV2(t, path(names[2])); s == nil || s.meta["source-gone-at"] != nil {
+		t.Fatalf("the account behind the skipped row was removed:\n%s", r.stdout)
+	}
+	if readV2(t, "disc/batch/team-b/prod/"+deeper.Name) != nil || readV2(t, "disc/batch/team-b%2Fprod/"+deeper.Name) != nil {
+		t.Fatal("a row's resource group moved a secret one level deeper")
+	}
+}

@@ -35,27 +35,45 @@ func CheckPathTemplate(tmpl string) error {
 	return nil
 }
 
-// ExpandPath fills a checked template with a's values.
-func ExpandPath(tmpl string, a Account) string {
-	return placeholderRE.ReplaceAllStringFunc(tmpl, func(m string) string {
-		switch m {
-		case "{type}":
-			t := strings.ToLower(a.Type)
-			if t == "" {
-				t = DefaultType
-			}
-			return t
-		case "{subscription}":
-			return strings.ToLower(a.SubscriptionID)
-		case "{resource_group}":
-			return a.ResourceGroup
-		case "{name}":
-			return a.Name
-		case "{rule}":
-			return a.Rule
+// ExpandPath fills a checked template with a's values. A value that
+// would be more or less than one path segment ('/' in it, or "." or "..")
+// is refused: a resource group or name read from an answer must never
+// move a secret to another level of Vault.
+func ExpandPath(tmpl string, a Account) (string, error) {
+	var bad string
+	out := placeholderRE.ReplaceAllStringFunc(tmpl, func(m string) string {
+		v := pathValue(m, a)
+		if strings.Contains(v, "/") || v == "." || v == ".." {
+			bad = m
 		}
-		return m
+		return v
 	})
+	if bad != "" {
+		return "", fmt.Errorf("%s of %q is not one path segment", bad, clip(a.ResourceID()))
+	}
+	return out, nil
+}
+
+// pathValue is a's value of the variable m ("{name}"), or m itself for
+// one CheckPathTemplate refuses.
+func pathValue(m string, a Account) string {
+	switch m {
+	case "{type}":
+		t := strings.ToLower(a.Type)
+		if t == "" {
+			t = DefaultType
+		}
+		return t
+	case "{subscription}":
+		return strings.ToLower(a.SubscriptionID)
+	case "{resource_group}":
+		return a.ResourceGroup
+	case "{name}":
+		return a.Name
+	case "{rule}":
+		return a.Rule
+	}
+	return m
 }
 
 func isVariable(name string) bool {

@@ -22,9 +22,24 @@ func TestPathTemplate(t *testing.T) {
 			t.Fatalf("CheckPathTemplate(%q) = %v, want %q", tt.tmpl, err, tt.err)
 		}
 		if err == nil {
-			if got := ExpandPath(tt.tmpl, a); got != tt.want {
-				t.Errorf("ExpandPath(%q) = %q, want %q", tt.tmpl, got, tt.want)
+			if got, err := ExpandPath(tt.tmpl, a); got != tt.want || err != nil {
+				t.Errorf("ExpandPath(%q) = %q, %v, want %q", tt.tmpl, got, err, tt.want)
 			}
+		}
+	}
+}
+
+// TestExpandPathRefusesOtherLevels: a value that is not one path segment
+// never reaches a path, whichever variable carries it.
+func TestExpandPathRefusesOtherLevels(t *testing.T) {
+	for _, a := range []Account{
+		{SubscriptionID: "s", ResourceGroup: "team-b/prod", Name: "acct1"},
+		{SubscriptionID: "s", ResourceGroup: "..", Name: "acct1"},
+		{SubscriptionID: "s", ResourceGroup: "rg", Name: "."},
+		{SubscriptionID: "s", ResourceGroup: "rg", Name: "acct1", Rule: "a/b"},
+	} {
+		if got, err := ExpandPath("azure/{resource_group}/{name}/{rule}", a); err == nil {
+			t.Errorf("%+v gave %q", a, got)
 		}
 	}
 }

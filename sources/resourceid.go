@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // maxResourceID bounds a resource id read from an answer: ARM's own ids are
@@ -15,7 +17,9 @@ const maxResourceID = 1024
 // as Resource Graph and ARM's list APIs return it. The literal segments and
 // the provider compare without case, as ARM's do; the values keep theirs.
 // The account's Type is the entry's name, and each value is checked against
-// the type's naming rules, since the answer is not trusted.
+// the type's naming rules and the resource group against ARM's
+// (ValidResourceGroup), since the answer is not trusted: an escaped '/' in
+// a segment, say, would put a secret one level deeper in Vault.
 func ParseResourceID(id string) (Account, error) {
 	if len(id) > maxResourceID {
 		return Account{}, fmt.Errorf("resource id longer than %d bytes", maxResourceID)
@@ -51,6 +55,9 @@ func ParseResourceID(id string) (Account, error) {
 	if !guidRE.MatchString(a.SubscriptionID) {
 		return Account{}, fmt.Errorf("resource id %q: subscription is not a GUID", clip(id))
 	}
+	if !ValidResourceGroup(a.ResourceGroup) {
+		return Account{}, fmt.Errorf("resource id %q: %q is not a valid resource group name", clip(id), clip(a.ResourceGroup))
+	}
 	if t := Types[name]; !t.ValidName(a.Name) {
 		return Account{}, fmt.Errorf("resource id %q: %q is not a valid %s name", clip(id), clip(a.Name), name)
 	}
@@ -65,4 +72,21 @@ func typeByProvider(provider string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// ValidResourceGroup reports whether rg is a name ARM gives a resource
+// group: 1 to 90 characters, each a letter or a decimal digit (Unicode's
+// L and Nd categories) or one of '_', '-', '.', '(', ')', not ending in
+// '.' (learn.microsoft.com/azure/azure-resource-manager/management/resource-name-rules,
+// Microsoft.Resources, resourcegroups).
+func ValidResourceGroup(rg string) bool {
+	if n := utf8.RuneCountInString(rg); n < 1 || n > 90 || !utf8.ValidString(rg) || strings.HasSuffix(rg, ".") {
+		return false
+	}
+	for _, r := range rg {
+		if !unicode.IsLetter(r) && !unicode.Is(unicode.Nd, r) && !strings.ContainsRune("_-.()", r) {
+			return false
+		}
+	}
+	return true
 }

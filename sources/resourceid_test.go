@@ -20,6 +20,10 @@ func TestParseResourceID(t *testing.T) {
 		{id: "/subscriptions/prod/resourceGroups/rg/providers/Microsoft.Batch/batchAccounts/acct1", err: "not a GUID"},
 		{id: "/subscriptions/" + subA + "/resourceGroups/rg/providers/Microsoft.Batch/batchAccounts/a%2Fb", err: "not a valid batch name"},
 		{id: "/subscriptions/" + subA + "/resourceGroups//providers/Microsoft.Batch/batchAccounts/acct1", err: "empty or badly escaped"},
+		{id: "/subscriptions/" + subA + "/resourceGroups/team-b%2Fprod/providers/Microsoft.Batch/batchAccounts/acct1", err: "not a valid resource group name"},
+		{id: "/subscriptions/" + subA + "/resourceGroups/rg./providers/Microsoft.Batch/batchAccounts/acct1", err: "not a valid resource group name"},
+		{id: "/subscriptions/" + subA + "/resourceGroups/Équipe_(prod)-1.a/providers/Microsoft.Batch/batchAccounts/acct1",
+			want: Account{SubscriptionID: subA, ResourceGroup: "Équipe_(prod)-1.a", Name: "acct1", Type: "batch"}},
 		{id: strings.Repeat("x", 2000), err: "longer than"},
 		{id: "/subscriptions/" + subA + "/resourceGroups/rg/providers/Microsoft.EventHub/namespaces/ns-one/authorizationRules/Root",
 			want: Account{SubscriptionID: subA, ResourceGroup: "rg", Name: "ns-one", Type: "eventhubs", Rule: "Root"}},
@@ -32,6 +36,20 @@ func TestParseResourceID(t *testing.T) {
 		}
 		if err == nil && got != tt.want {
 			t.Errorf("ParseResourceID(%.80q) = %+v, want %+v", tt.id, got, tt.want)
+		}
+	}
+}
+
+// TestValidResourceGroup: ARM's rule for resource group names, Unicode
+// letters and decimal digits included.
+func TestValidResourceGroup(t *testing.T) {
+	for rg, ok := range map[string]bool{
+		"rg": true, "Prod-RG_(eu).1": true, "日本語": true, "١٢٣": true, strings.Repeat("a", 90): true,
+		"": false, strings.Repeat("a", 91): false, "rg.": false, "team-b/prod": false, "a b": false,
+		"a\x00b": false, "²": false, "caf\xe9": false, "a#b": false,
+	} {
+		if got := ValidResourceGroup(rg); got != ok {
+			t.Errorf("ValidResourceGroup(%q) = %t, want %t", rg, got, ok)
 		}
 	}
 }

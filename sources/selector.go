@@ -33,10 +33,18 @@ type Selector struct {
 }
 
 // Found is a resource a discovery found: the account, and the tags of
-// Selector.KeepTags it has.
+// Selector.KeepTags it has, each under its KeepTags name.
 type Found struct {
 	Account Account
 	Tags    map[string]string
+}
+
+// Skipped is a row of a discovery's answer that named no resource keysync
+// can sync (a malformed or foreign id, ambiguous tags, a path it would
+// not make), and why. Row is the row's id as one clean, bounded line.
+type Skipped struct {
+	Row    string
+	Reason string
 }
 
 // Discoverer finds the resources a selector names.
@@ -88,7 +96,6 @@ var (
 	// mgRE: a management group id is letters, digits, hyphens,
 	// underscores, periods and parentheses, at most 90 characters.
 	mgRE = regexp.MustCompile(`^[A-Za-z0-9_().-]{1,90}$`)
-	rgRE = regexp.MustCompile(`^[\p{L}\p{N}_\-.()]+$`)
 )
 
 // Validate reports every problem with the selector at once.
@@ -116,7 +123,7 @@ func (s Selector) Validate() error {
 		add("at most %d resource groups, got %d", maxResourceGroups, len(s.ResourceGroups))
 	}
 	for _, rg := range s.ResourceGroups {
-		if n := utf8.RuneCountInString(rg); n < 1 || n > 90 || !rgRE.MatchString(rg) || strings.HasSuffix(rg, ".") {
+		if !ValidResourceGroup(rg) {
 			add("resource group %q is not a valid name", clip(rg))
 		}
 	}
@@ -145,11 +152,11 @@ func (m TagMatch) validate() error {
 	switch {
 	case m.Key == "" || utf8.RuneCountInString(m.Key) > maxTagKey:
 		return fmt.Errorf("tag name must have 1 to %d characters", maxTagKey)
-	case strings.ContainsAny(m.Key, `<>%&\?/`) || !noControl(m.Key):
+	case strings.ContainsAny(m.Key, `<>%&\?/`) || !NoControl(m.Key):
 		return fmt.Errorf("tag name %q holds a character Azure refuses in tag names", clip(m.Key))
 	case utf8.RuneCountInString(m.Value) > maxTagValue:
 		return fmt.Errorf("tag %q: value longer than %d characters", clip(m.Key), maxTagValue)
-	case !noControl(m.Value):
+	case !NoControl(m.Value):
 		return fmt.Errorf("tag %q: value holds a control character", clip(m.Key))
 	case (m.Op == TagEquals || m.Op == TagNotEquals) && m.Value == "":
 		return fmt.Errorf("tag %q: an empty value never matches; select by presence or absence instead", clip(m.Key))
@@ -232,7 +239,8 @@ func (m TagMatch) match(tags map[string]string) bool {
 	}
 }
 
-func noControl(s string) bool {
+// NoControl reports whether s is valid UTF-8 without control characters.
+func NoControl(s string) bool {
 	return utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl)
 }
 

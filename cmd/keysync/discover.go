@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/keysync/keysync/config"
@@ -104,6 +106,16 @@ func writeDiscovery(w io.Writer, out discovery.Outcome) {
 	for name, err := range out.Failed {
 		fmt.Fprintf(w, "  %s failed: %s\n", name, strings.ReplaceAll(err.Error(), "\n", " "))
 	}
+	for _, name := range slices.Sorted(maps.Keys(out.Skipped)) {
+		skipped := out.Skipped[name]
+		fmt.Fprintf(w, "  %s skipped %d rows and removed nothing:\n", name, len(skipped))
+		for _, s := range skipped[:min(len(skipped), maxSkippedShown)] {
+			fmt.Fprintf(w, "    %s: %s\n", s.Row, s.Reason)
+		}
+		if len(skipped) > maxSkippedShown {
+			fmt.Fprintf(w, "    and %d more\n", len(skipped)-maxSkippedShown)
+		}
+	}
 	for _, c := range out.Decision.Conflicts {
 		fmt.Fprintf(w, "  conflict: %s\n", c.Error())
 	}
@@ -114,3 +126,7 @@ func writeDiscovery(w io.Writer, out discovery.Outcome) {
 		fmt.Fprintf(w, "  ... and %d more secrets left\n", out.MoreLeft)
 	}
 }
+
+// maxSkippedShown bounds the skipped rows of one block that a report or
+// the log names; the count says how many there were.
+const maxSkippedShown = 10

@@ -48,7 +48,7 @@ func runOnce(ctx context.Context, cfg *config.Config, dryRun bool, log *slog.Log
 		found, removals, out := discoveredAfresh(ctx, cfg, p.source, p.sink, p.accounts, log)
 		writeDiscovery(stdout, out)
 		all = append(append(all, jobs(found)...), removals...)
-		failed = len(out.Failed) > 0 || len(out.Decision.Conflicts) > 0
+		failed = len(out.Failed) > 0 || len(out.Decision.Conflicts) > 0 || len(out.Skipped) > 0
 	}
 	results := p.runner.Run(ctx, all)
 	if err := runner.WriteReport(stdout, results, dryRun); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/internal/server"
+	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sync/discovery"
 	"github.com/keysync/keysync/sync/runner"
 	"github.com/keysync/keysync/sync/scheduler"
@@ -203,6 +204,7 @@ func (d *keysyncd) observeDiscovery(cfg *config.Config, out discovery.Outcome) {
 		if err := out.Failed[name]; err != nil {
 			d.log.Error("discovery failed: keeping the accounts it found before", "block", name, "err", err)
 		}
+		d.logSkipped(name, out.Skipped[name])
 		d.metrics.DiscoveryRun(name, discoveryResult(out, name))
 	}
 	for _, c := range out.Decision.Conflicts {
@@ -213,6 +215,18 @@ func (d *keysyncd) observeDiscovery(cfg *config.Config, out discovery.Outcome) {
 	}
 	d.log.Info("discovery done", "accounts", len(out.Decision.Discovered), "added", len(out.Decision.Added),
 		"removed", len(out.Decision.Removed), "failed_blocks", len(out.Failed), "conflicts", len(out.Decision.Conflicts))
+}
+
+// logSkipped logs the rows a block skipped: one line with the count, then
+// at most maxSkippedShown rows.
+func (d *keysyncd) logSkipped(block string, skipped []sources.Skipped) {
+	if len(skipped) == 0 {
+		return
+	}
+	d.log.Warn("discovery skipped rows of the answer: the block removes nothing this run", "block", block, "count", len(skipped))
+	for _, s := range skipped[:min(len(skipped), maxSkippedShown)] {
+		d.log.Warn("discovery skipped a row", "block", block, "row", s.Row, "reason", s.Reason)
+	}
 }
 
 // discoveryResult is a block's run as keysync_discovery_runs_total counts

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/keysync/keysync/config"
-	"github.com/keysync/keysync/internal/oneline"
 	"github.com/keysync/keysync/sources"
 )
 
@@ -46,68 +45,41 @@ const (
 
 // Discover finds the resources sel names, with Resource Graph or, where
 // that is not allowed, ARM's list APIs (engine "arm-list"). Both go
-// through the same pipeline and credential as the keys. A failure is a
-// *sources.Error, and nothing found is half a result: the caller keeps
-// what it had.
-func (s *Source) Discover(ctx context.Context, sel sources.Selector, engine string) ([]sources.Found, error) {
+// through the same pipeline and credential as the keys. A row that names
+// no resource keysync can use is skipped (rows.go) and returned with the
+// reason; the others are found. A failure is a *sources.Error, and
+// nothing found is half a result: the caller keeps what it had.
+func (s *Source) Discover(ctx context.Context, sel sources.Selector, engine string) ([]sources.Found, []sources.Skipped, error) {
 	if err := sel.Validate(); err != nil {
-		return nil, &sources.Error{Err: err, Code: "InvalidSelector"}
+		return nil, nil, &sources.Error{Err: err, Code: "InvalidSelector"}
 	}
-	d := &discovery{s: s, sel: sel, keep: keepSet(sel.KeepTags)}
+	d := &discovery{s: s, sel: sel}
+	var err error
 	switch engine {
 	case "", config.DiscoveryResourceGraph:
-		return d.graph(ctx)
+		err = d.graph(ctx)
 	case config.DiscoveryARMList:
-		return d.armList(ctx)
+		err = d.armList(ctx)
+	default:
+		err = &sources.Error{Err: fmt.Errorf("unknown discovery engine %q", engine), Code: "InvalidSelector"}
 	}
-	return nil, &sources.Error{Err: fmt.Errorf("unknown discovery engine %q", engine), Code: "InvalidSelector"}
-}
-
-// discovery is one Discover call's state.
-type discovery struct {
-	s     *Source
-	sel   sources.Selector
-	keep  map[string]bool
-	found []sources.Found
-	seen  map[string]bool
-	pages int
-}
-
-// add keeps a row: its id parsed and checked, its type the selector's.
-func (d *discovery) add(id string, tags map[string]string) error {
-	a, err := sources.ParseResourceID(id)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	if a.Type != strings.ToLower(d.sel.Type) {
-		return fmt.Errorf("answer holds %s resource %q, asked for %s", a.Type, oneline.Clean(id), d.sel.Type)
-	}
-	if d.seen == nil {
-		d.seen = map[string]bool{}
-	}
-	if d.seen[a.Key()] {
-		return nil // pages may repeat a row when resources change meanwhile
-	}
-	if len(d.found) >= maxFound {
-		return fmt.Errorf("more than %d resources found", maxFound)
-	}
-	d.seen[a.Key()] = true
-	d.found = append(d.found, sources.Found{Account: a, Tags: d.kept(tags)})
-	return nil
+	return d.found, d.skipped, nil
 }
 
-// kept copies the tags to keep, bounded as Azure bounds them.
-func (d *discovery) kept(tags map[string]string) map[string]string {
-	var out map[string]string
-	for k, v := range tags {
-		if d.keep[strings.ToLower(k)] && len(v) <= 256 {
-			if out == nil {
-				out = map[string]string{}
-			}
-			out[k] = v
-		}
-	}
-	return out
+// discovery is one Discover call's state. scope holds the subscriptions
+// (lower-case) the request being read was sent for; nil when keysync does
+// not know them (a management group's).
+type discovery struct {
+	s       *Source
+	sel     sources.Selector
+	found   []sources.Found
+	skipped []sources.Skipped
+	seen    map[string]bool
+	scope   map[string]bool
+	pages   int
 }
 
 // page counts a page against the bound.
@@ -118,12 +90,12 @@ func (d *discovery) page() error {
 	return nil
 }
 
-func keepSet(tags []string) map[string]bool {
-	m := make(map[string]bool, len(tags))
-	for _, t := range tags {
-		m[strings.ToLower(t)] = true
+// scoped sets the subscriptions the next requests are sent for.
+func (d *discovery) scoped(subs []string) {
+	d.scope = make(map[string]bool, len(subs))
+	for _, s := range subs {
+		d.scope[strings.ToLower(s)] = true
 	}
-	return m
 }
 
 // graphRequest is QueryRequest.
@@ -148,32 +120,28 @@ type graphResponse struct {
 	Data            []graphRow `json:"data"`
 }
 
-type graphRow struct {
-	ID   string            `json:"id"`
-	Tags map[string]string `json:"tags"`
-}
-
 // graph queries Resource Graph: a management group in one scope, else the
 // subscriptions (named, or every one the identity sees) in groups, each
 // followed page by page with $skipToken and the same query and scope, as
 // the API requires.
-func (d *discovery) graph(ctx context.Context) ([]sources.Found, error) {
+func (d *discovery) graph(ctx context.Context) error {
 	q := graphRequest{Query: d.sel.Query(), Options: graphOptions{Top: graphPageRows, ResultFormat: "objectArray"}}
 	if d.sel.ManagementGroup != "" {
 		q.ManagementGroups = []string{d.sel.ManagementGroup}
-		return d.found, d.graphScope(ctx, q)
+		return d.graphScope(ctx, q)
 	}
 	subs, err := d.subscriptions(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for start := 0; start < len(subs); start += graphGroup {
 		q.Subscriptions = subs[start:min(start+graphGroup, len(subs))]
+		d.scoped(q.Subscriptions)
 		if err := d.graphScope(ctx, q); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return d.found, nil
+	return nil
 }
 
 func (d *discovery) graphScope(ctx context.Context, q graphRequest) error {
@@ -191,8 +159,8 @@ func (d *discovery) graphScope(ctx context.Context, q graphRequest) error {
 				Err: errors.New("resource graph answer has no count, or says it is truncated")}
 		}
 		for _, row := range page.Data {
-			if err := d.add(row.ID, row.Tags); err != nil {
-				return &sources.Error{StatusCode: http.StatusOK, Code: "MalformedAnswer", Err: err}
+			if err := d.add(row); err != nil {
+				return err
 			}
 		}
 		if page.SkipToken == "" {
@@ -250,22 +218,23 @@ func (d *discovery) subscriptions(ctx context.Context) ([]string, error) {
 // armList lists the type's resources in each subscription with ARM's list
 // API (GET /subscriptions/{s}/providers/{provider}), page by nextLink, and
 // filters resource groups and tags itself, as that API cannot.
-func (d *discovery) armList(ctx context.Context) ([]sources.Found, error) {
+func (d *discovery) armList(ctx context.Context) error {
 	if d.sel.ManagementGroup != "" {
-		return nil, &sources.Error{Err: errors.New("discovery = \"arm-list\" cannot search a management group: name its subscriptions"), Code: "InvalidSelector"}
+		return &sources.Error{Err: errors.New("discovery = \"arm-list\" cannot search a management group: name its subscriptions"), Code: "InvalidSelector"}
 	}
 	subs, err := d.subscriptions(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	t := sources.Types[strings.ToLower(d.sel.Type)]
 	for _, sub := range subs {
 		prefix := "/subscriptions/" + url.PathEscape(sub) + "/providers/" + t.Provider
+		d.scoped([]string{sub})
 		if err := d.armListSubscription(ctx, prefix, t.APIVersion); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return d.found, nil
+	return nil
 }
 
 func (d *discovery) armListSubscription(ctx context.Context, prefix, version string) error {
@@ -285,8 +254,8 @@ func (d *discovery) armListSubscription(ctx context.Context, prefix, version str
 			if !d.selects(r) {
 				continue
 			}
-			if err := d.add(r.ID, r.Tags); err != nil {
-				return &sources.Error{StatusCode: http.StatusOK, Code: "MalformedAnswer", Err: err}
+			if err := d.add(r); err != nil {
+				return err
 			}
 		}
 		var err error
@@ -298,20 +267,27 @@ func (d *discovery) armListSubscription(ctx context.Context, prefix, version str
 	return nil
 }
 
-// selects applies the resource group and tag conditions to a listed row.
+// selects applies the resource group and tag conditions to a listed row,
+// as Resource Graph would: a row of another resource group is none of the
+// block's business, however odd. A row the conditions cannot be applied
+// to is added, and add skips it with the reason.
 func (d *discovery) selects(r graphRow) bool {
+	if r.bad != "" {
+		return true
+	}
 	if !d.sel.MatchTags(r.Tags) {
 		return false
 	}
-	if len(d.sel.ResourceGroups) == 0 {
+	seg := strings.SplitN(strings.TrimPrefix(r.ID, "/"), "/", 5)
+	if len(d.sel.ResourceGroups) == 0 || len(seg) < 5 {
 		return true
 	}
-	a, err := sources.ParseResourceID(r.ID)
+	group, err := url.PathUnescape(seg[3])
 	if err != nil {
-		return true // add refuses it with the reason
+		return true
 	}
 	for _, rg := range d.sel.ResourceGroups {
-		if strings.EqualFold(rg, a.ResourceGroup) {
+		if strings.EqualFold(rg, group) {
 			return true
 		}
 	}

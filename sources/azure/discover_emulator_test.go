@@ -71,7 +71,8 @@ func names(found []sources.Found) string {
 
 // TestDiscoverTagSelectors: equals, present, absent and not-equals select
 // the same accounts with either engine, values compared without case, and
-// copy_tags brings back only the tags asked for.
+// copy_tags brings back only the tags asked for, looked up without case
+// and named as copy_tags names them.
 func TestDiscoverTagSelectors(t *testing.T) {
 	s := discoverSource(t)
 	sub := newSub()
@@ -96,13 +97,13 @@ func TestDiscoverTagSelectors(t *testing.T) {
 		for _, tt := range tests {
 			t.Run(engine+"/"+tt.name, func(t *testing.T) {
 				sel := sources.Selector{Type: "batch", Subscriptions: []string{sub}, Tags: []sources.TagMatch{tt.tag}, KeepTags: []string{"owner"}}
-				found, err := s.Discover(context.Background(), sel, engine)
+				found, _, err := s.Discover(context.Background(), sel, engine)
 				if err != nil || names(found) != tt.want {
 					t.Fatalf("found %q, want %q (%v)", names(found), tt.want, err)
 				}
 				for _, f := range found {
-					if f.Account.Name == "tag1" && (len(f.Tags) != 1 || f.Tags["Owner"] != "team-a") {
-						t.Fatalf("tag1 kept tags %v, want only Owner", f.Tags)
+					if f.Account.Name == "tag1" && (len(f.Tags) != 1 || f.Tags["owner"] != "team-a") {
+						t.Fatalf("tag1 kept tags %v, want only Owner, under copy_tags' name owner", f.Tags)
 					}
 				}
 			})
@@ -120,7 +121,7 @@ func TestDiscoverResourceGroups(t *testing.T) {
 	addTagged(t, "batch", sub, "other", "grp3", nil)
 	for _, engine := range engines {
 		sel := sources.Selector{Type: "batch", Subscriptions: []string{sub}, ResourceGroups: []string{"KEEP-rg"}}
-		found, err := s.Discover(context.Background(), sel, engine)
+		found, _, err := s.Discover(context.Background(), sel, engine)
 		if err != nil || names(found) != "grp1,grp2" {
 			t.Fatalf("%s: found %q (%v)", engine, names(found), err)
 		}
@@ -140,7 +141,7 @@ func TestDiscoverEveryType(t *testing.T) {
 	}
 	for _, engine := range engines {
 		for _, typ := range sources.TypeNames() {
-			found, err := s.Discover(context.Background(), sources.Selector{Type: typ, Subscriptions: []string{sub}}, engine)
+			found, _, err := s.Discover(context.Background(), sources.Selector{Type: typ, Subscriptions: []string{sub}}, engine)
 			if err != nil || names(found) != "every"+typ || found[0].Account.Type != typ {
 				t.Errorf("%s %s: found %q (%v)", engine, typ, names(found), err)
 			}
@@ -163,7 +164,7 @@ func TestDiscoverPaging(t *testing.T) {
 	}
 	for _, engine := range engines {
 		before := len(emu.RequestLog())
-		found, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: []string{sub}}, engine)
+		found, _, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: []string{sub}}, engine)
 		if err != nil || names(found) != strings.Join(want, ",") {
 			t.Fatalf("%s: found %q (%v)", engine, names(found), err)
 		}
@@ -198,7 +199,7 @@ func TestDiscoverEverySubscription(t *testing.T) {
 	}
 	sel := sources.Selector{Type: "batch", Tags: []sources.TagMatch{{Key: "suite", Op: sources.TagEquals, Value: t.Name()}}}
 	for _, engine := range engines {
-		found, err := s.Discover(context.Background(), sel, engine)
+		found, _, err := s.Discover(context.Background(), sel, engine)
 		if err != nil || names(found) != "subon,subpastdue,subwarned" {
 			t.Fatalf("%s: found %q (%v)", engine, names(found), err)
 		}
@@ -215,14 +216,14 @@ func TestDiscoverManagementGroup(t *testing.T) {
 		addTagged(t, "batch", sub, "rg", fmt.Sprintf("mg%d", i), nil)
 	}
 	sel := sources.Selector{Type: "batch", ManagementGroup: "keysync-mg"}
-	found, err := s.Discover(context.Background(), sel, config.DiscoveryResourceGraph)
+	found, _, err := s.Discover(context.Background(), sel, config.DiscoveryResourceGraph)
 	if err != nil || names(found) != "mg0,mg1" {
 		t.Fatalf("found %q (%v)", names(found), err)
 	}
 	if q := emu.GraphQueries(); !slices.Equal(q[len(q)-1].ManagementGroups, []string{"keysync-mg"}) || len(q[len(q)-1].Subscriptions) != 0 {
 		t.Fatalf("query scope %+v", q[len(q)-1])
 	}
-	if _, err := s.Discover(context.Background(), sel, config.DiscoveryARMList); fault.Code(err) != "InvalidSelector" {
+	if _, _, err := s.Discover(context.Background(), sel, config.DiscoveryARMList); fault.Code(err) != "InvalidSelector" {
 		t.Fatalf("arm-list with a management group: %v", err)
 	}
 }
@@ -243,7 +244,7 @@ func TestDiscoverHonoursQuota(t *testing.T) {
 	}
 	emu.SetGraphQuota(2, time.Second)
 	before := len(emu.RequestLog())
-	found, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: []string{sub}}, config.DiscoveryResourceGraph)
+	found, _, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: []string{sub}}, config.DiscoveryResourceGraph)
 	if err != nil || len(found) != 3 {
 		t.Fatalf("found %d (%v)", len(found), err)
 	}
@@ -268,7 +269,7 @@ func TestDiscoverThrottled(t *testing.T) {
 	sub := newSub()
 	addTagged(t, "batch", sub, "rg", "thr", nil)
 	emu.InjectGraphFault(armemu.Fault{Kind: armemu.FaultStatus, Status: 429, Code: "RateLimiting", Message: "throttled", RetryAfter: 4, Times: 1})
-	found, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: []string{sub}}, config.DiscoveryResourceGraph)
+	found, _, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: []string{sub}}, config.DiscoveryResourceGraph)
 	if c, _ := fault.Of(err); found != nil || !c.Transient || c.RetryAfter != 4*time.Second || c.Code != "RateLimiting" {
 		t.Fatalf("429: %+v, %d found (%v)", c, len(found), err)
 	}
@@ -289,7 +290,7 @@ func TestDiscoverFailsMidway(t *testing.T) {
 	emu.InjectGraphFault(fail)
 	emu.InjectListFault(sub, "batch", fail)
 	for _, engine := range engines {
-		found, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: []string{sub}}, engine)
+		found, _, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: []string{sub}}, engine)
 		if found != nil || !fault.Transient(err) || fault.Code(err) != "InternalServerError" {
 			t.Fatalf("%s: %d found, err %v", engine, len(found), err)
 		}
@@ -298,22 +299,20 @@ func TestDiscoverFailsMidway(t *testing.T) {
 
 // TestDiscoverRefusesHostileAnswers: answers that are not what was asked
 // for fail the discovery, permanently, and a nextLink off ARM's endpoint
-// or path is not followed (it would carry ARM's token elsewhere).
+// or path is not followed (it would carry ARM's token elsewhere). A bad
+// row is skipped, not the answer (TestDiscoverSkipsHostileRows).
 func TestDiscoverRefusesHostileAnswers(t *testing.T) {
 	s := discoverSource(t)
 	sub := newSub()
-	other := "/subscriptions/" + sub + "/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/s1"
 	graph := map[string]string{
-		"another type": `{"totalRecords":1,"count":1,"resultTruncated":"false","data":[{"id":"` + other + `"}]}`,
-		"not an id":    `{"totalRecords":1,"count":1,"resultTruncated":"false","data":[{"id":"../../etc"}]}`,
-		"truncated":    `{"totalRecords":1,"count":0,"resultTruncated":"true","data":[]}`,
-		"no count":     `{"resultTruncated":"false","data":[]}`,
-		"long token":   `{"count":0,"resultTruncated":"false","data":[],"$skipToken":"` + strings.Repeat("x", 5000) + `"}`,
-		"not json":     `<html>`,
+		"truncated":  `{"totalRecords":1,"count":0,"resultTruncated":"true","data":[]}`,
+		"no count":   `{"resultTruncated":"false","data":[]}`,
+		"long token": `{"count":0,"resultTruncated":"false","data":[],"$skipToken":"` + strings.Repeat("x", 5000) + `"}`,
+		"not json":   `<html>`,
 	}
 	for name, body := range graph {
 		emu.InjectGraphFault(armemu.Fault{Kind: armemu.FaultRaw, Body: body, Times: 1})
-		_, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: []string{sub}}, config.DiscoveryResourceGraph)
+		_, _, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: []string{sub}}, config.DiscoveryResourceGraph)
 		if c, ok := fault.Of(err); !ok || c.Transient || (name != "not json" && c.Code != "MalformedAnswer") {
 			t.Errorf("graph %s: %+v (%v)", name, c, err)
 		}
@@ -321,13 +320,13 @@ func TestDiscoverRefusesHostileAnswers(t *testing.T) {
 	for _, link := range []string{"https://attacker.example/subscriptions/x", "http://" + strings.TrimPrefix(emu.URL(), "https://") + "/subscriptions/", emu.URL() + "/elsewhere"} {
 		emu.InjectListFault(sub, "batch", armemu.Fault{Kind: armemu.FaultRaw, Body: `{"value":[],"nextLink":"` + link + `"}`, Times: 1})
 		before := len(emu.RequestLog())
-		_, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: []string{sub}}, config.DiscoveryARMList)
+		_, _, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: []string{sub}}, config.DiscoveryARMList)
 		if fault.Code(err) != "MalformedAnswer" || len(emu.RequestLog())-before != 1 {
 			t.Errorf("nextLink %s: %v after %d requests", link, err, len(emu.RequestLog())-before)
 		}
 	}
 	emu.InjectSubscriptionsFault(armemu.Fault{Kind: armemu.FaultRaw, Body: `{"value":[],"nextLink":"https://attacker.example/subscriptions"}`, Times: 1})
-	if _, err := s.Discover(context.Background(), sources.Selector{Type: "batch"}, config.DiscoveryResourceGraph); fault.Code(err) != "MalformedAnswer" {
+	if _, _, err := s.Discover(context.Background(), sources.Selector{Type: "batch"}, config.DiscoveryResourceGraph); fault.Code(err) != "MalformedAnswer" {
 		t.Errorf("subscriptions nextLink elsewhere: %v", err)
 	}
 }
@@ -348,7 +347,7 @@ func TestDiscoverBatchesSubscriptions(t *testing.T) {
 		}
 	}
 	before := len(emu.GraphQueries())
-	found, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: subs}, config.DiscoveryResourceGraph)
+	found, _, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: subs}, config.DiscoveryResourceGraph)
 	if err != nil || len(found) != 9 {
 		t.Fatalf("found %d (%v)", len(found), err)
 	}

@@ -90,31 +90,6 @@ func TestRegenerateOperationFaults(t *testing.T) {
 	}
 }
 
-func TestCheckPollingURLs(t *testing.T) {
-	for _, tt := range []struct {
-		name, header, value string
-		ok                  bool
-	}{
-		{"none", "", "", true},
-		{"arm itself", "Azure-AsyncOperation", "https://management.azure.com/subscriptions/s/providers/x/operations/1", true},
-		{"a regional arm host", "Location", "https://centraluseuap.management.azure.com/subscriptions/s/operationsStatus/1", true},
-		{"another host", "Azure-AsyncOperation", "https://evil.example/steal", false},
-		{"a look-alike host", "Location", "https://evilmanagement.azure.com/x", false},
-		{"plain http", "Location", "http://management.azure.com/x", false},
-		{"garbage", "Operation-Location", "::", false},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			h := http.Header{}
-			if tt.header != "" {
-				h.Set(tt.header, tt.value)
-			}
-			if err := checkPollingURLs(h, "https://management.azure.com/"); (err == nil) != tt.ok {
-				t.Fatalf("err %v", err)
-			}
-		})
-	}
-}
-
 // TestAcceptedRegenerateKeepsItsRecord: once ARM has accepted a
 // long-running regenerate (202), a failure to follow it to its end says
 // nothing of whether the key changes: it is transient, so that the runner
@@ -133,15 +108,10 @@ func TestAcceptedRegenerateKeepsItsRecord(t *testing.T) {
 		{"status read answered 404", "Azure-AsyncOperation", emu.URL() + "/subscriptions/" + sub + "/providers/Microsoft.DocumentDB/locations/x/operationsStatus/none?api-version=2024-11-15"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, emu.URL()+a.ResourceID()+"/regenerateKey", http.NoBody)
-			if err != nil {
-				t.Fatal(err)
-			}
 			h := http.Header{}
 			h.Set(tt.header, tt.url)
 			h.Set("Retry-After", "0")
-			resp := &http.Response{StatusCode: http.StatusAccepted, Header: h, Body: http.NoBody, Request: req}
-			err = s.await(context.Background(), resp, a)
+			err := s.await(context.Background(), http.StatusAccepted, h, a)
 			var se *sources.Error
 			if !errors.As(err, &se) || !se.Transient {
 				t.Fatalf("want a transient error, got %v", err)
@@ -216,14 +186,10 @@ func TestPollingNeverLeavesARM(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, _ := rotatable(t, "cosmosdb", 920)
-	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, emu.URL()+a.ResourceID()+"/regenerateKey", http.NoBody)
-	if err != nil {
-		t.Fatal(err)
-	}
 	h := http.Header{}
 	h.Set("Location", emu.URL()+"/subscriptions/"+sub+"/moving-poll")
 	h.Set("Retry-After", "0")
-	err = s.await(context.Background(), &http.Response{StatusCode: http.StatusAccepted, Header: h, Body: http.NoBody, Request: req}, a)
+	err = s.await(context.Background(), http.StatusAccepted, h, a)
 	var se *sources.Error
 	if n := tr.strays.Load(); n != 0 || !errors.As(err, &se) || !se.Transient {
 		t.Fatalf("%d requests left ARM; err %v", n, err)

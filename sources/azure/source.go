@@ -16,6 +16,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 
@@ -28,6 +29,7 @@ type Source struct {
 	cred       azcore.TokenCredential
 	pacer      *pacer
 	client     *arm.Client
+	guard      *hostGuard
 	apiVersion string
 	timeout    time.Duration
 }
@@ -44,8 +46,16 @@ func New(o Options) (*Source, error) {
 	}
 	// Every account's token, and Vault's Azure login, come from this one.
 	cred = shareCredential(cred, credentialHold)
+	guard, err := newHostGuard(cc.Cloud.Services[cloud.ResourceManager].Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	// The guard is ARM's alone: the credential's pipeline, built from cc
+	// above, sends its token requests to other hosts.
+	ac := cc
+	ac.PerRetryPolicies = append([]policy.Policy{guard}, cc.PerRetryPolicies...)
 	client, err := arm.NewClient(moduleName, userAgentVersion(o.Version), cred, &arm.ClientOptions{
-		ClientOptions: cc,
+		ClientOptions: ac,
 		// keysync only reads keys; registering resource providers is a write
 		// that needs other rights and is not its business.
 		DisableRPRegistration: true,
@@ -53,7 +63,7 @@ func New(o Options) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("azure client: %w", err)
 	}
-	s := &Source{cred: cred, pacer: newPacer(o.RequestsPerSecond, o.Burst), client: client,
+	s := &Source{cred: cred, pacer: newPacer(o.RequestsPerSecond, o.Burst), client: client, guard: guard,
 		apiVersion: o.APIVersion, timeout: o.Timeout.Duration}
 	if s.timeout <= 0 {
 		s.timeout = defaultTimeout
@@ -126,25 +136,17 @@ func (s *Source) Fetch(ctx context.Context, a sources.Account) (secret.Fields, e
 
 // do sends a keys request and reads its answer, bounded and classified.
 func (s *Source) do(ctx context.Context, req *policy.Request, a sources.Account) (secret.Fields, error) {
-	resp, err := s.client.Pipeline().Do(req)
-	var unread *unreadResponse
-	if errors.As(err, &unread) {
-		resp = unread.resp
-	}
-	s.pacer.done(a.SubscriptionID, resp)
-	if resp != nil {
-		defer resp.Body.Close()
-	}
-	switch {
-	case unread != nil:
-		return nil, readError(resp, unread.err)
-	case err != nil:
-		return nil, transportError(ctx, err)
-	}
-	body, err := readBounded(resp.Body)
-	if err != nil {
-		return nil, readError(resp, err)
-	}
+	var keys secret.Fields
+	err := s.exchange(ctx, req, a.SubscriptionID, func(resp *http.Response, body []byte) error {
+		var err error
+		keys, err = readKeys(resp, body, a)
+		return err
+	})
+	return keys, err
+}
+
+// readKeys reads a keys answer: a's keys from a 200, else the failure.
+func readKeys(resp *http.Response, body []byte, a sources.Account) (secret.Fields, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, responseError(resp, body, nil, sources.TransientStatus(resp.StatusCode))
 	}
@@ -158,6 +160,33 @@ func (s *Source) do(ctx context.Context, req *policy.Request, a sources.Account)
 		return nil, e
 	}
 	return keys, nil
+}
+
+// exchange sends req through ARM's pipeline, tells the pacer of sub how
+// it went, reads the answer's body, bounded, and hands both to read
+// before the body is closed; a failure to get the whole answer is a
+// classified *sources.Error.
+func (s *Source) exchange(ctx context.Context, req *policy.Request, sub string, read func(*http.Response, []byte) error) error {
+	resp, err := s.client.Pipeline().Do(req)
+	var unread *unreadResponse
+	if errors.As(err, &unread) {
+		resp = unread.resp
+	}
+	s.pacer.done(sub, resp)
+	if resp != nil {
+		defer resp.Body.Close()
+	}
+	switch {
+	case unread != nil:
+		return readError(resp, unread.err)
+	case err != nil:
+		return transportError(ctx, err)
+	}
+	body, err := readBounded(resp.Body)
+	if err != nil {
+		return readError(resp, err)
+	}
+	return read(resp, body)
 }
 
 func (s *Source) listKeysRequest(ctx context.Context, a sources.Account) (*policy.Request, error) {
@@ -219,15 +248,19 @@ func responseError(resp *http.Response, body []byte, cause error, transient bool
 }
 
 // transportError classifies a failure to get any response: a token that
-// could not be had, a redirect, a timeout or a reset connection.
+// could not be had, a redirect, a request refused for its host (never
+// sent, and permanent), a timeout or a reset connection.
 func transportError(ctx context.Context, err error) *sources.Error {
 	var credErr *CredentialError
 	var redirect *RedirectError
+	var foreign *ForeignHostError
 	switch {
 	case errors.As(err, &credErr):
 		return credentialFailure(credErr)
 	case errors.As(err, &redirect):
 		return &sources.Error{Err: redirect, StatusCode: redirect.Status, Code: "Redirect"}
+	case errors.As(err, &foreign):
+		return &sources.Error{Err: foreign, Code: "ForeignHost"}
 	case ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded):
 		return &sources.Error{Err: err, Transient: true, Code: "Timeout"}
 	}

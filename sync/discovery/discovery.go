@@ -22,9 +22,10 @@ import (
 	"github.com/keysync/keysync/sync/runner"
 )
 
-// Finder finds the resources a selector names (sources/azure.Source).
+// Finder finds the resources a selector names (sources/azure.Source),
+// and the rows of its answer it skipped.
 type Finder interface {
-	Discover(ctx context.Context, sel sources.Selector, engine string) ([]sources.Found, error)
+	Discover(ctx context.Context, sel sources.Selector, engine string) ([]sources.Found, []sources.Skipped, error)
 }
 
 // Block is one [[discover]] block.
@@ -135,6 +136,9 @@ type Outcome struct {
 	// MoreLeft counts the rest).
 	Left     []Left
 	MoreLeft int
+	// Skipped maps a block's name to the rows it skipped: such a block
+	// removes nothing this run (inventory.Block.Partial).
+	Skipped map[string][]sources.Skipped
 }
 
 // Run runs every block and decides. prev is the last run's state (nil for
@@ -144,14 +148,18 @@ func Run(ctx context.Context, f Finder, blocks []Block, listed []runner.Job, pre
 	for _, j := range listed {
 		in.Listed = append(in.Listed, inventory.Entry{Key: j.Account.Key(), Path: j.Path, Origin: "account"})
 	}
-	out := Outcome{Failed: map[string]error{}, Found: map[string]int{}}
+	out := Outcome{Failed: map[string]error{}, Found: map[string]int{}, Skipped: map[string][]sources.Skipped{}}
 	cur := map[entryID]found{}
 	for _, b := range blocks {
 		ib, pol := inventory.Block{Origin: b.Name}, policyOf(b)
-		jobs, err := b.find(ctx, f, o)
+		jobs, skipped, err := b.find(ctx, f, o)
 		if err != nil {
 			ib.Err = err
 			out.Failed[b.Name] = err
+		}
+		if len(skipped) > 0 {
+			ib.Partial = fmt.Sprintf("%d rows skipped", len(skipped))
+			out.Skipped[b.Name] = skipped
 		}
 		out.Found[b.Name] = len(jobs)
 		for i := range jobs {
@@ -216,44 +224,62 @@ func removals(removed []inventory.Entry, prev *State, blocks []Block, listed []r
 }
 
 // find runs one block and makes a job of each resource found that o
-// owns, packed.
-func (b Block) find(ctx context.Context, f Finder, o Options) ([]runner.Packed, error) {
-	res, err := f.Discover(ctx, b.Selector, b.Engine)
+// owns, packed; a resource that makes no usable path is skipped, with
+// the rows the finder skipped.
+func (b Block) find(ctx context.Context, f Finder, o Options) ([]runner.Packed, []sources.Skipped, error) {
+	res, skipped, err := f.Discover(ctx, b.Selector, b.Engine)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", b.Name, err)
+		return nil, nil, fmt.Errorf("%s: %w", b.Name, err)
 	}
 	jobs := make([]runner.Packed, 0, len(res))
 	origin := &runner.Origin{Block: b.Name, Scope: b.Scope()}
+	// The finder's slice may be a Memo's: appends must not share it.
+	skipped = slices.Clip(skipped)
 	var pk runner.Packer
 	for _, r := range res {
 		if o.Owns != nil && !o.Owns(r.Account.ResourceID()) {
 			continue
 		}
-		j := b.Job
-		a := r.Account
-		a.Rule, a.APIVersion = b.Job.Account.Rule, b.Job.Account.APIVersion
-		// Many accounts share these: hold each value once, not once per
-		// account for as long as the State keeps the job.
-		a.SubscriptionID, a.ResourceGroup, a.Type = intern(a.SubscriptionID), intern(a.ResourceGroup), intern(a.Type)
-		// The finder cuts the name out of the resource id it read: a
-		// copy of its own lets that id (~120 bytes) go.
-		a.Name = strings.Clone(a.Name)
-		j.Account, j.Origin = a, origin
-		j.Path = sources.ExpandPath(b.Path, a)
-		if o.CheckPath != nil {
-			if err := o.CheckPath(j.Path); err != nil {
-				return nil, fmt.Errorf("%s: %s gives path %q: %w", b.Name, a.Name, j.Path, err)
-			}
-		}
-		if len(b.Selector.KeepTags) > 0 {
-			j.Tags = r.Tags
-			if j.Tags == nil {
-				j.Tags = map[string]string{}
-			}
+		j, err := b.job(r, origin, o)
+		if err != nil {
+			skipped = append(skipped, sources.Skipped{Row: r.Account.ResourceID(), Reason: err.Error()})
+			continue
 		}
 		jobs = append(jobs, pk.Pack(j))
 	}
-	return jobs, nil
+	return jobs, skipped, nil
+}
+
+// job is the block's job for a resource found, at the path its template
+// makes, which o checks.
+func (b Block) job(r sources.Found, origin *runner.Origin, o Options) (runner.Job, error) {
+	j := b.Job
+	a := r.Account
+	a.Rule, a.APIVersion = b.Job.Account.Rule, b.Job.Account.APIVersion
+	// Many accounts share these: hold each value once, not once per
+	// account for as long as the State keeps the job.
+	a.SubscriptionID, a.ResourceGroup, a.Type = intern(a.SubscriptionID), intern(a.ResourceGroup), intern(a.Type)
+	// The finder cuts the name out of the resource id it read: a
+	// copy of its own lets that id (~120 bytes) go.
+	a.Name = strings.Clone(a.Name)
+	j.Account, j.Origin = a, origin
+	p, err := sources.ExpandPath(b.Path, a)
+	if err != nil {
+		return runner.Job{}, err
+	}
+	j.Path = p
+	if o.CheckPath != nil {
+		if err := o.CheckPath(j.Path); err != nil {
+			return runner.Job{}, fmt.Errorf("gives path %q: %w", j.Path, err)
+		}
+	}
+	if len(b.Selector.KeepTags) > 0 {
+		j.Tags = r.Tags
+		if j.Tags == nil {
+			j.Tags = map[string]string{}
+		}
+	}
+	return j, nil
 }
 
 // Summary says in one line what a run found, added and removed.
@@ -267,10 +293,22 @@ func (o Outcome) Summary() string {
 	if len(o.Failed) > 0 {
 		fmt.Fprintf(&b, ", %d blocks failed", len(o.Failed))
 	}
+	if n := o.skippedRows(); n > 0 {
+		fmt.Fprintf(&b, ", %d rows skipped (their blocks removed nothing)", n)
+	}
 	if d.Held != "" {
 		b.WriteString("; " + d.Held)
 	}
 	return b.String()
+}
+
+// skippedRows counts the rows every block skipped.
+func (o Outcome) skippedRows() int {
+	n := 0
+	for _, s := range o.Skipped {
+		n += len(s)
+	}
+	return n
 }
 
 // entries are the inventory entries of the accounts s holds, by key and

@@ -14,19 +14,21 @@ import (
 
 const sub = "11111111-2222-3333-4444-555555555555"
 
-// finder answers each selector type with a fixed list, or an error.
+// finder answers each selector type with a fixed list and the rows it
+// skipped, or an error.
 type finder struct {
-	found map[string][]sources.Found
-	err   map[string]error
-	calls int
+	found   map[string][]sources.Found
+	skipped map[string][]sources.Skipped
+	err     map[string]error
+	calls   int
 }
 
-func (f *finder) Discover(_ context.Context, sel sources.Selector, _ string) ([]sources.Found, error) {
+func (f *finder) Discover(_ context.Context, sel sources.Selector, _ string) ([]sources.Found, []sources.Skipped, error) {
 	f.calls++
 	if err := f.err[sel.Type]; err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return f.found[sel.Type], nil
+	return f.found[sel.Type], f.skipped[sel.Type], nil
 }
 
 func accounts(typ string, names ...string) []sources.Found {
@@ -143,8 +145,13 @@ func TestRunListedAccountsWin(t *testing.T) {
 	}
 }
 
-func TestRunRefusesBadPaths(t *testing.T) {
-	f := &finder{found: map[string][]sources.Found{"batch": accounts("batch", "acct1")}}
+// TestRunSkipsBadPaths: an account whose path the sink would refuse, or
+// whose values are not one path segment each, is skipped and reported;
+// the block's other accounts sync.
+func TestRunSkipsBadPaths(t *testing.T) {
+	found := accounts("batch", "acct1", "acct2", "acct3")
+	found[2].Account.ResourceGroup = "team-b/prod"
+	f := &finder{found: map[string][]sources.Found{"batch": found}}
 	o := opts
 	o.CheckPath = func(p string) error {
 		if strings.Contains(p, "acct1") {
@@ -152,9 +159,31 @@ func TestRunRefusesBadPaths(t *testing.T) {
 		}
 		return nil
 	}
-	out, _ := Run(context.Background(), f, []Block{block("b", "batch", "")}, nil, nil, o)
-	if out.Failed["b"] == nil || len(out.Jobs) != 0 {
-		t.Fatalf("failed %v jobs %d", out.Failed, len(out.Jobs))
+	b := block("b", "batch", "")
+	b.Path = "azure/{resource_group}/{name}"
+	out, _ := Run(context.Background(), f, []Block{b}, nil, nil, o)
+	if len(out.Failed) != 0 || foundPaths(out.Jobs) != "azure/rg/acct2()" || len(out.Skipped["b"]) != 2 {
+		t.Fatalf("failed %v jobs %s skipped %v", out.Failed, foundPaths(out.Jobs), out.Skipped)
+	}
+}
+
+// TestRunSkippedRowsRemoveNothing: a block that skipped rows adds what
+// it found and removes nothing, though it no longer finds two accounts
+// and may; the run after, complete, removes them.
+func TestRunSkippedRowsRemoveNothing(t *testing.T) {
+	f := &finder{found: map[string][]sources.Found{"batch": accounts("batch", "acct1", "acct2", "acct3")}}
+	blocks := []Block{block("b", "batch", plan.RemoveDelete)}
+	all := Options{MaxRemovedFraction: 1}
+	_, st := Run(context.Background(), f, blocks, nil, nil, all)
+	f.found["batch"] = accounts("batch", "acct1", "acct4")
+	f.skipped = map[string][]sources.Skipped{"batch": {{Row: "/subscriptions/x/acct3", Reason: "hostile"}}}
+	out, st := Run(context.Background(), f, blocks, nil, st, all)
+	if len(out.Removals) != 0 || len(out.Jobs) != 4 || len(out.Skipped["b"]) != 1 || !strings.Contains(out.Summary(), "1 rows skipped") {
+		t.Fatalf("removals %s, jobs %d, %s", paths(out.Removals), len(out.Jobs), out.Summary())
+	}
+	f.skipped = nil
+	if out, _ = Run(context.Background(), f, blocks, nil, st, all); paths(out.Removals) != "azure/batch/acct2(delete),azure/batch/acct3(delete)" {
+		t.Fatalf("removals once complete %s", paths(out.Removals))
 	}
 }
 

@@ -126,7 +126,7 @@ func (b Block) claim(resourceID, p string) (sources.Account, string) {
 		return a, "its resource-id names another authorization rule than the block's"
 	}
 	a.Rule, a.APIVersion = b.Job.Account.Rule, b.Job.Account.APIVersion
-	if p != sources.ExpandPath(b.Path, a) {
+	if want, err := sources.ExpandPath(b.Path, a); err != nil || p != want {
 		return a, "its path is not the one the block's template makes for its resource-id"
 	}
 	return a, ""
@@ -185,25 +185,26 @@ type Memo struct {
 }
 
 type memoAnswer struct {
-	found []sources.Found
-	err   error
+	found   []sources.Found
+	skipped []sources.Skipped
+	err     error
 }
 
 // NewMemo wraps f.
 func NewMemo(f Finder) *Memo { return &Memo{f: f, got: map[string]memoAnswer{}} }
 
 // Discover implements Finder.
-func (m *Memo) Discover(ctx context.Context, sel sources.Selector, engine string) ([]sources.Found, error) {
+func (m *Memo) Discover(ctx context.Context, sel sources.Selector, engine string) ([]sources.Found, []sources.Skipped, error) {
 	k := fmt.Sprintf("%#v|%s", sel, engine)
 	m.mu.Lock()
 	a, ok := m.got[k]
 	m.mu.Unlock()
 	if ok {
-		return a.found, a.err
+		return a.found, a.skipped, a.err
 	}
-	found, err := m.f.Discover(ctx, sel, engine)
+	found, skipped, err := m.f.Discover(ctx, sel, engine)
 	m.mu.Lock()
-	m.got[k] = memoAnswer{found, err}
+	m.got[k] = memoAnswer{found, skipped, err}
 	m.mu.Unlock()
-	return found, err
+	return found, skipped, err
 }

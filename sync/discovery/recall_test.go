@@ -182,7 +182,13 @@ func TestRecallLeavesForgedMarks(t *testing.T) {
 	st := memsink.New()
 	b := block("b", "batch", plan.RemoveDelete)
 	b.Path, b.Selector.Subscriptions = "azure/{type}/{subscription}/{name}", []string{sub}
-	at := func(a sources.Account) string { return sources.ExpandPath(b.Path, a) }
+	at := func(a sources.Account) string {
+		p, err := sources.ExpandPath(b.Path, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
 	all := accounts("batch", "acct1", "acct2", "acct3", "acct4", "acct5")
 	for _, f := range all {
 		forge(st, f.Account, at(f.Account), b)

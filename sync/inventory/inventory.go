@@ -36,6 +36,10 @@ type Block struct {
 	Found  []Entry
 	// Err is why the discovery failed; what it found before is kept.
 	Err error
+	// Partial, when set, says why Found may lack accounts that exist
+	// (rows of the answer were skipped): what it found is added, and what
+	// it found before is kept, so that it removes nothing.
+	Partial string
 }
 
 // Input is everything the decision needs.
@@ -163,11 +167,11 @@ func foundAgainCount(in Input, removed []Entry) int {
 	return n
 }
 
-// keepFailed adds back what a failed block found last time.
+// keepFailed adds back what a failed or partial block found last time.
 func keepFailed(in Input, found map[id]Entry) map[id]Entry {
 	failed := map[string]bool{}
 	for _, b := range in.Blocks {
-		if b.Err != nil {
+		if b.Err != nil || b.Partial != "" {
 			failed[b.Origin] = true
 		}
 	}
