@@ -59,7 +59,7 @@ type Change struct {
 	Write sinks.Write
 	// BaseVersion is the version the change was planned from.
 	BaseVersion int
-	// Reason explains a refusal.
+	// Reason explains a refusal, or why a removal waits (Unchanged).
 	Reason string
 	// Rotation is the account's rotation this cycle; Rotation.Regenerate
 	// names the key to regenerate before writing, "" for none.
@@ -87,12 +87,12 @@ func (c Change) WritesData() bool {
 // Describe renders the change for people: field names and fingerprints,
 // never a value.
 func (c Change) Describe() string {
-	switch c.Action {
-	case Refused:
+	switch {
+	case c.Action == Refused, c.Action == Unchanged && c.Reason != "":
 		return c.Reason
-	case Mark:
+	case c.Action == Mark:
 		return "source gone: marked " + MetaSourceGone
-	case Delete:
+	case c.Action == Delete:
 		return "source gone: every version and the metadata deleted"
 	}
 	parts := make([]string, 0, len(c.Fields)+1)

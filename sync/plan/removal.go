@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"maps"
 	"time"
 
@@ -14,8 +15,10 @@ const (
 	RemoveKeep = "keep"
 	// RemoveMark records in the secret's metadata when its source went.
 	RemoveMark = "mark"
-	// RemoveDelete deletes the secret whole, every version and its
-	// metadata: only a secret keysync owns, on KV v2.
+	// RemoveDelete marks the secret as RemoveMark does, then, once the
+	// mark is delete_after old and the source is still gone, deletes it
+	// whole, every version and its metadata: only a secret keysync owns,
+	// on KV v2.
 	RemoveDelete = "delete"
 )
 
@@ -24,8 +27,12 @@ const MetaSourceGone = "source-gone-at"
 
 // Removal plans what to do with the secret at a path whose account
 // discovery no longer finds. It never touches a secret keysync does not
-// own, and deletes only where ownership shows (KV v2's metadata).
-func Removal(cur sinks.State, policy string, now time.Time) Change {
+// own, and deletes only where ownership shows (KV v2's metadata), in two
+// steps: the first removal marks the secret (MetaSourceGone, now), and
+// a later one, the source still gone, deletes it when the mark is at
+// least deleteAfter old. A mark keysync cannot read is made again: the
+// wait starts over.
+func Removal(cur sinks.State, policy string, now time.Time, deleteAfter time.Duration) Change {
 	ch := Change{Action: Unchanged, BaseVersion: cur.Version}
 	if policy == RemoveKeep || (!cur.Exists && cur.Metadata == nil) {
 		return ch
@@ -35,12 +42,18 @@ func Removal(cur sinks.State, policy string, now time.Time) Change {
 		return refuse(ch, "KV v1 keeps no metadata: keysync cannot show it owns the secret, so on_removed = \""+policy+"\" leaves it")
 	case cur.Metadata[MetaManagedBy] != ManagedByValue:
 		return refuse(ch, "secret was not created by keysync (no managed-by=keysync): on_removed leaves it")
-	case policy == RemoveDelete:
-		ch.Action, ch.Write = Delete, sinks.Write{Delete: true, BaseVersion: cur.Version}
-	case cur.Metadata[MetaSourceGone] == "":
+	}
+	gone, err := time.Parse(time.RFC3339, cur.Metadata[MetaSourceGone])
+	switch {
+	case err != nil:
 		meta := maps.Clone(cur.Metadata)
 		meta[MetaSourceGone] = stamp(now)
 		ch.Action, ch.Write = Mark, sinks.Write{Metadata: meta, BaseVersion: cur.Version}
+	case policy != RemoveDelete:
+	case now.Sub(gone) >= deleteAfter:
+		ch.Action, ch.Write = Delete, sinks.Write{Delete: true, BaseVersion: cur.Version}
+	default:
+		ch.Reason = fmt.Sprintf("source gone since %s: deleted from %s (delete_after %s), if still gone", stamp(gone), stamp(gone.Add(deleteAfter)), deleteAfter)
 	}
 	return ch
 }

@@ -85,7 +85,10 @@ type Runner struct {
 	Pending *Pending
 	// DryRun plans and reports without applying.
 	DryRun bool
-	Retry  RetryPolicy
+	// DeleteAfter is how long a secret marked gone waits before a removal
+	// job with plan.RemoveDelete deletes it (delete_after).
+	DeleteAfter time.Duration
+	Retry       RetryPolicy
 	// Now and Sleep are the clock; nil means the real one.
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -193,7 +196,7 @@ func (r *Runner) remove(ctx context.Context, job Job) (plan.Change, error) {
 	if err != nil {
 		return plan.Change{}, err
 	}
-	ch := plan.Removal(cur, job.Remove, r.now())
+	ch := plan.Removal(cur, job.Remove, r.now(), r.DeleteAfter)
 	return ch, r.apply(ctx, job, ch)
 }
 
