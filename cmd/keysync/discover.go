@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sync/discovery"
+	"github.com/keysync/keysync/sync/inventory"
 	"github.com/keysync/keysync/sync/plan"
 	"github.com/keysync/keysync/sync/runner"
 	"github.com/keysync/keysync/sync/scheduler"
@@ -21,21 +24,22 @@ func blocks(cfg *config.Config) []discovery.Block {
 	for i, d := range cfg.Discover {
 		tpl := d.Template()
 		out[i] = discovery.Block{Name: d.BlockName(i), Selector: d.Selector(), Engine: d.Engine(cfg.Discovery), Path: d.Path,
-			OnRemoved: d.OnRemoved,
-			Job:       runner.Job{Account: sources.Account{Rule: d.Rule, APIVersion: d.APIVersion}, Adopt: d.Adopt, Fields: d.Fields, Rotate: rotation(tpl)}}
+			OnRemoved: d.OnRemoved, MaxRemovedFraction: d.MaxRemovedFraction,
+			Job: runner.Job{Account: sources.Account{Rule: d.Rule, APIVersion: d.APIVersion}, Adopt: d.Adopt, Fields: d.Fields, Rotate: rotation(tpl)}}
 	}
 	return out
 }
 
 // discovered runs the blocks and returns the accounts of this shard they
 // found, ready to schedule, and the removals of accounts gone since prev
-// (what an earlier run found: nil for none).
-func discovered(ctx context.Context, cfg *config.Config, f discovery.Finder, listed []scheduler.Account, prev *discovery.State) ([]scheduler.Account, []runner.Job, discovery.Outcome) {
+// (what an earlier run found: nil for none), weighed with the removals
+// ledger remembers (the last outcome's Decision.Ledger; zero for none).
+func discovered(ctx context.Context, cfg *config.Config, f discovery.Finder, listed []scheduler.Account, prev *discovery.State, ledger inventory.Ledger) ([]scheduler.Account, []runner.Job, discovery.Outcome) {
 	shard, _ := config.ParseShard(cfg.Shard)
 	out, _ := discovery.Run(ctx, f, blocks(cfg), jobs(listed), prev, discovery.Options{
-		MaxRemovedFraction: cfg.MaxRemovedFraction,
-		CheckPath:          func(p string) error { return config.CheckVaultPath(cfg.Vault.Mount, p) },
-		Owns:               shard.Owns,
+		MaxRemovedFraction: cfg.MaxRemovedFraction, Now: time.Now(), Window: cfg.RemovalWindow.Duration, Ledger: ledger,
+		CheckPath: func(p string) error { return config.CheckVaultPath(cfg.Vault.Mount, p) },
+		Owns:      shard.Owns,
 	})
 	schedules := map[string]string{}
 	for i, d := range cfg.Discover {
@@ -59,31 +63,36 @@ func discovered(ctx context.Context, cfg *config.Config, f discovery.Finder, lis
 // process recalls what an earlier one found.
 const maxRecall = 1_000_000
 
-// discoveredAfresh is discovered for a process that remembers no earlier
-// run (a --run-now, the daemon's first discovery): it finds, then recalls
-// from Vault the secrets of accounts the blocks that mark or delete found
-// before (discovery.Recall), and decides again with them, so that removals
-// do not wait for a second run in the same process. Azure is asked once.
-// If the recall fails, nothing is removed this run, and the log says why.
-func discoveredAfresh(ctx context.Context, cfg *config.Config, f discovery.Finder, st discovery.Store, listed []scheduler.Account, log *slog.Logger) ([]scheduler.Account, []runner.Job, discovery.Outcome) {
+// discoveredAfresh is discovered, completed from Vault where memory is not
+// enough. A process that remembers no earlier run (known nil: a
+// --run-now, the daemon's first discovery) recalls the secrets of
+// accounts the blocks that mark or delete found before; a daemon that
+// remembers (known: what its scheduler holds) recalls only when a block
+// deletes, to find again the secrets marked gone by earlier runs and
+// delete them once delete_after has passed. Recalled secrets marked
+// within removal_window count against max_removed_fraction. Azure is
+// asked once. If the recall fails, the run decides without it (nothing
+// that only the recall knows of is removed), and the log says why.
+func discoveredAfresh(ctx context.Context, cfg *config.Config, f discovery.Finder, st discovery.Store, listed []scheduler.Account,
+	known *discovery.State, ledger inventory.Ledger, log *slog.Logger) ([]scheduler.Account, []runner.Job, discovery.Outcome) {
 	memo := discovery.NewMemo(f)
-	accts, removals, out := discovered(ctx, cfg, memo, listed, nil)
-	if !removes(cfg) {
+	accts, removals, out := discovered(ctx, cfg, memo, listed, known, ledger)
+	if known == nil && !removes(cfg, plan.RemoveMark, plan.RemoveDelete) || known != nil && !removes(cfg, plan.RemoveDelete) {
 		return accts, removals, out
 	}
 	shard, _ := config.ParseShard(cfg.Shard)
-	prev, err := discovery.Recall(ctx, st, blocks(cfg), out, maxRecall, shard.Owns)
+	prev, err := discovery.RecallMarked(ctx, st, blocks(cfg), out, maxRecall, shard.Owns)
 	if err != nil {
 		log.Warn("cannot tell which discovered accounts are gone: removing nothing this run", "err", err)
 		return accts, removals, out
 	}
-	return discovered(ctx, cfg, memo, listed, prev)
+	return discovered(ctx, cfg, memo, listed, known.With(prev), ledger)
 }
 
-// removes reports whether a block marks or deletes what it no longer finds.
-func removes(cfg *config.Config) bool {
+// removes reports whether a block's on_removed is one of policies.
+func removes(cfg *config.Config, policies ...string) bool {
 	for _, d := range cfg.Discover {
-		if d.OnRemoved == plan.RemoveMark || d.OnRemoved == plan.RemoveDelete {
+		if slices.Contains(policies, d.OnRemoved) {
 			return true
 		}
 	}
@@ -99,5 +108,12 @@ func writeDiscovery(w io.Writer, out discovery.Outcome) {
 	}
 	for _, c := range out.Decision.Conflicts {
 		fmt.Fprintf(w, "  conflict: %s\n", c.Error())
+	}
+}
+
+// logWarnings logs what config.Warnings finds in cfg (--validate prints it).
+func logWarnings(log *slog.Logger, cfg *config.Config) {
+	for _, w := range cfg.Warnings() {
+		log.Warn("config: a path template may give two resources one path", "key", w.Key, "reason", w.Msg)
 	}
 }
