@@ -35,6 +35,19 @@ func block(name, sub, value, path, onRemoved string) string {
 		name, sub, value, path, onRemoved)
 }
 
+// deleting creates count tagged accounts in a subscription of their own,
+// and returns it, their names, their paths and a block that deletes.
+func deleting(t *testing.T, count int) (sub string, names []string, path func(string) string, blk string) {
+	t.Helper()
+	sub = freshSubscription()
+	for range count {
+		names = append(names, tagged(t, sub, "rg-d", "", "true").Name)
+	}
+	prefix := fmt.Sprintf("del%d", seq.Add(1))
+	path = func(n string) string { return prefix + "/batch/rg-d/" + n }
+	return sub, names, path, block("tagged", sub, "true", prefix+"/{type}/{resource_group}/{name}", "delete")
+}
+
 // ageMark moves the source-gone-at mark of secret/path back by age, as the
 // root token can: time passing, without a delete_after too short to be
 // allowed.
@@ -49,8 +62,9 @@ func ageMark(t *testing.T, path string, age time.Duration) {
 	must(t, vault.Client.KVv2("secret").PatchMetadata(context.Background(), path, api.KVMetadataPatchInput{CustomMetadata: map[string]any{"source-gone-at": old}}))
 }
 
-// TestDiscoverCollisionKeepsTheAccountFoundBefore: a block whose template
-// has no {resource_group} syncs rg-a's account; a contributor of rg-b
+// TestDiscoverCollisionKeepsTheAccountFoundBefore: --validate warns of a
+// block whose template has no {resource_group}; the block syncs rg-a's
+// account; a contributor of rg-b
 // creates an account of the same name with the block's tags. The next
 // runs report the conflict and fail (exit 1), and rg-a's secret is
 // neither deleted nor marked: it keeps syncing rg-a's keys, never rg-b's.
@@ -61,6 +75,11 @@ func TestDiscoverCollisionKeepsTheAccountFoundBefore(t *testing.T) {
 	path := prefix + "/batch/" + victim.Name
 	// The guard is not what saves the victim: it allows any removal here.
 	cfg := "max_removed_fraction = 1.0\n" + config("") + block("tagged", sub, "true", prefix+"/{type}/{name}", "delete")
+	v := run(t, cfg, "--validate")
+	v.expect(t, 0)
+	if !strings.Contains(v.stderr, "keysync: warning: discover[0].path: batch names are unique only within a region") {
+		t.Fatalf("--validate does not warn of the template:\n%s", v.stderr)
+	}
 	run(t, cfg, "--run-now").expect(t, 0)
 	neighbour := tagged(t, sub, "rg-b", victim.Name, "true")
 	va := account{sub: sub, rg: "rg-a", name: victim.Name}
@@ -92,14 +111,8 @@ func TestDiscoverCollisionKeepsTheAccountFoundBefore(t *testing.T) {
 // delete_after, and deletes it at the first run after — each run a
 // process of its own, that knows the mark only from Vault.
 func TestDiscoverDeleteWaitsForDeleteAfter(t *testing.T) {
-	sub := freshSubscription()
-	var names []string
-	for range 5 {
-		names = append(names, tagged(t, sub, "rg-d", "", "true").Name)
-	}
-	prefix := fmt.Sprintf("two%d", seq.Add(1))
-	path := func(n string) string { return prefix + "/batch/rg-d/" + n }
-	cfg := config("") + block("tagged", sub, "true", prefix+"/{type}/{resource_group}/{name}", "delete")
+	sub, names, path, blk := deleting(t, 5)
+	cfg := config("") + blk
 	run(t, cfg, "--run-now").expect(t, 0)
 	must(t, emu.SetTags(armemu.Resource{Subscription: sub, ResourceGroup: "rg-d", Name: names[2]}, map[string]string{}))
 
@@ -132,16 +145,8 @@ func TestDiscoverDeleteWaitsForDeleteAfter(t *testing.T) {
 // delete_after old: it finds the marked secret again in Vault, not in
 // its memory (the account is long out of its schedule).
 func TestDiscoverDaemonDeletesAfterDeleteAfter(t *testing.T) {
-	sub := freshSubscription()
-	var names []string
-	for range 4 {
-		names = append(names, tagged(t, sub, "rg-d", "", "true").Name)
-	}
-	prefix := fmt.Sprintf("twod%d", seq.Add(1))
-	path := func(n string) string { return prefix + "/batch/rg-d/" + n }
-	d := startDaemon(t, func(addr string) string {
-		return daemonConfig(addr, "max_removed_fraction = 0.5\n") + block("tagged", sub, "true", prefix+"/{type}/{resource_group}/{name}", "delete")
-	})
+	sub, names, path, blk := deleting(t, 4)
+	d := startDaemon(t, func(addr string) string { return daemonConfig(addr, "max_removed_fraction = 0.5\n") + blk })
 	d.waitFor("the found accounts in Vault", 20*time.Second, func() bool { return readV2(t, path(names[3])) != nil })
 	must(t, emu.SetTags(armemu.Resource{Subscription: sub, ResourceGroup: "rg-d", Name: names[1]}, map[string]string{}))
 	d.signal(syscall.SIGHUP)

@@ -39,9 +39,7 @@ func TestGuardPerBlock(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.in.MaxRemovedFraction, tt.in.Now, tt.in.Window = 0.2, t0, 24*time.Hour
 			d := Decide(tt.in)
-			if got := paths(d.Removed); got != tt.rm {
-				t.Errorf("removed %q, want %q", got, tt.rm)
-			}
+			same(t, "removed", paths(d.Removed), tt.rm)
 			var held []string
 			for _, h := range d.Holds {
 				held = append(held, cmpOr(h.Block, "(all)"))

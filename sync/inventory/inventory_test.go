@@ -66,15 +66,9 @@ func TestDecide(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := Decide(tt.in)
-			if got := paths(d.Discovered); got != tt.discovered {
-				t.Errorf("discovered %q, want %q", got, tt.discovered)
-			}
-			if got := paths(d.Added); got != tt.add {
-				t.Errorf("added %q, want %q", got, tt.add)
-			}
-			if got := paths(d.Removed); got != tt.rm {
-				t.Errorf("removed %q, want %q", got, tt.rm)
-			}
+			same(t, "discovered", paths(d.Discovered), tt.discovered)
+			same(t, "added", paths(d.Added), tt.add)
+			same(t, "removed", paths(d.Removed), tt.rm)
 			if len(d.Conflicts) != tt.conflicts {
 				t.Errorf("conflicts %v, want %d", d.Conflicts, tt.conflicts)
 			}
@@ -132,12 +126,8 @@ func TestDecideCollision(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := Decide(tt.in)
-			if got := keys(d.Discovered); got != tt.discovered {
-				t.Errorf("discovered %q, want %q", got, tt.discovered)
-			}
-			if got := paths(d.Removed); got != tt.rm {
-				t.Errorf("removed %q, want %q", got, tt.rm)
-			}
+			same(t, "discovered", keys(d.Discovered), tt.discovered)
+			same(t, "removed", paths(d.Removed), tt.rm)
 			var kept []string
 			for _, c := range d.Conflicts {
 				if c.Kept != "" {
@@ -167,6 +157,14 @@ func TestConflictMessageBounded(t *testing.T) {
 	d := Decide(Input{Blocks: []Block{{Origin: "b", Found: found}}})
 	if len(d.Conflicts) != 1 || !strings.Contains(d.Conflicts[0].Error(), "and 46 more") || len(d.Conflicts[0].Error()) > 400 {
 		t.Fatalf("%v", d.Conflicts)
+	}
+}
+
+// same reports a list that is not the one wanted.
+func same(t *testing.T, what, got, want string) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s %q, want %q", what, got, want)
 	}
 }
 
