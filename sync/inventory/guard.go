@@ -77,6 +77,25 @@ func (g *guard) remember(k id, r removal, kept map[id]Entry) {
 // removed entries are kept (they go on syncing) and its gone ones are not
 // deleted this time. The holds are recorded in d.
 func (g *guard) hold(removed, gone []Entry, kept map[id]Entry, d *Decision) ([]Entry, []Entry) {
+	held := g.holdBlocks(removed, d)
+	if len(held) == 0 {
+		return removed, gone
+	}
+	isHeld := func(e Entry) bool { return held[e.Origin] }
+	var out []Entry
+	for _, e := range removed {
+		if isHeld(e) {
+			kept[e.id()] = e
+		} else {
+			out = append(out, e)
+		}
+	}
+	return out, slices.DeleteFunc(gone, isHeld)
+}
+
+// holdBlocks weighs each block's removals against its bound, then the
+// others' together against the file's, and returns the blocks held.
+func (g *guard) holdBlocks(removed []Entry, d *Decision) map[string]bool {
 	n := map[string]int{}
 	for _, e := range removed {
 		if g.blocks[e.Origin] {
@@ -104,19 +123,7 @@ func (g *guard) hold(removed, gone []Entry, kept map[id]Entry, d *Decision) ([]E
 			held[b] = true
 		}
 	}
-	if len(held) == 0 {
-		return removed, gone
-	}
-	isHeld := func(e Entry) bool { return held[e.Origin] }
-	var out []Entry
-	for _, e := range removed {
-		if isHeld(e) {
-			kept[e.id()] = e
-		} else {
-			out = append(out, e)
-		}
-	}
-	return out, slices.DeleteFunc(gone, isHeld)
+	return held
 }
 
 // over says whether removing n more, after recent within the window, out
