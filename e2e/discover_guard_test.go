@@ -62,24 +62,36 @@ func ageMark(t *testing.T, path string, age time.Duration) {
 	must(t, vault.Client.KVv2("secret").PatchMetadata(context.Background(), path, api.KVMetadataPatchInput{CustomMetadata: map[string]any{"source-gone-at": old}}))
 }
 
-// TestDiscoverCollisionKeepsTheAccountFoundBefore: --validate warns of a
-// block whose template has no {resource_group}; the block syncs rg-a's
-// account; a contributor of rg-b
-// creates an account of the same name with the block's tags. The next
-// runs report the conflict and fail (exit 1), and rg-a's secret is
-// neither deleted nor marked: it keeps syncing rg-a's keys, never rg-b's.
+// TestDiscoverCollisionKeepsTheAccountFoundBefore: a block whose template
+// has no {resource_group} syncs rg-a's account; a contributor of rg-b creates an account of the same name with
+// the block's tags. The next runs, each a process of its own, report the
+// conflict and fail (exit 1), and rg-a's secret is neither deleted nor
+// marked: it keeps syncing rg-a's keys, never rg-b's — whether the block
+// deletes what it no longer finds or keeps it.
 func TestDiscoverCollisionKeepsTheAccountFoundBefore(t *testing.T) {
-	sub := freshSubscription()
-	victim := tagged(t, sub, "rg-a", "", "true")
-	prefix := fmt.Sprintf("coll%d", seq.Add(1))
-	path := prefix + "/batch/" + victim.Name
-	// The guard is not what saves the victim: it allows any removal here.
-	cfg := "max_removed_fraction = 1.0\n" + config("") + block("tagged", sub, "true", prefix+"/{type}/{name}", "delete")
+	for _, policy := range []string{"delete", "keep"} {
+		t.Run(policy, func(t *testing.T) { collide(t, policy) })
+	}
+}
+
+// TestDiscoverValidateWarnsOfCollidingTemplates: --validate warns (exit 0)
+// of a template that two same-named resources would share.
+func TestDiscoverValidateWarnsOfCollidingTemplates(t *testing.T) {
+	cfg := config("") + block("tagged", freshSubscription(), "true", "azure/{type}/{name}", "delete")
 	v := run(t, cfg, "--validate")
 	v.expect(t, 0)
 	if !strings.Contains(v.stderr, "keysync: warning: discover[0].path: batch names are unique only within a region") {
 		t.Fatalf("--validate does not warn of the template:\n%s", v.stderr)
 	}
+}
+
+func collide(t *testing.T, policy string) {
+	sub := freshSubscription()
+	victim := tagged(t, sub, "rg-a", "", "true")
+	prefix := fmt.Sprintf("coll%d", seq.Add(1))
+	path := prefix + "/batch/" + victim.Name
+	// The guard is not what saves the victim: it allows any removal here.
+	cfg := "max_removed_fraction = 1.0\n" + config("") + block("tagged", sub, "true", prefix+"/{type}/{name}", policy)
 	run(t, cfg, "--run-now").expect(t, 0)
 	neighbour := tagged(t, sub, "rg-b", victim.Name, "true")
 	va := account{sub: sub, rg: "rg-a", name: victim.Name}
@@ -98,7 +110,7 @@ func TestDiscoverCollisionKeepsTheAccountFoundBefore(t *testing.T) {
 		want, _ := va.keys(t)
 		theirs, _ := nb.keys(t)
 		if s.meta["source-gone-at"] != nil || s.data["primary"] != want || s.data["primary"] == theirs {
-			t.Fatalf("run %d: marked %v, or not rg-a's current key", i, s.meta["source-gone-at"])
+			t.Fatalf("run %d: marked %v, or not rg-a's current key:\n%s", i, s.meta["source-gone-at"], r.stdout)
 		}
 		if !strings.Contains(fmt.Sprint(s.meta["resource-id"]), "/resourceGroups/rg-a/") {
 			t.Fatalf("run %d: written for %v", i, s.meta["resource-id"])

@@ -66,27 +66,42 @@ const maxRecall = 1_000_000
 // discoveredAfresh is discovered, completed from Vault where memory is not
 // enough. A process that remembers no earlier run (known nil: a
 // --run-now, the daemon's first discovery) recalls the secrets of
-// accounts the blocks that mark or delete found before; a daemon that
-// remembers (known: what its scheduler holds) recalls only when a block
-// deletes, to find again the secrets marked gone by earlier runs and
-// delete them once delete_after has passed. Recalled secrets marked
-// within removal_window count against max_removed_fraction. Azure is
-// asked once. If the recall fails, the run decides without it (nothing
-// that only the recall knows of is removed), and the log says why.
+// accounts the blocks that mark or delete found before, and reads, at
+// each path two resources claim, which one was there before (so that it
+// keeps syncing); a daemon that remembers (known: what its scheduler
+// holds) recalls only when a block deletes, to find again the secrets
+// marked gone by earlier runs and delete them once delete_after has
+// passed. Recalled secrets marked within removal_window count against
+// max_removed_fraction. Azure is asked once. If Vault cannot answer, the
+// run decides without it (nothing that only Vault knows of is removed),
+// and the log says why.
 func discoveredAfresh(ctx context.Context, cfg *config.Config, f discovery.Finder, st discovery.Store, listed []scheduler.Account,
 	known *discovery.State, ledger inventory.Ledger, log *slog.Logger) ([]scheduler.Account, []runner.Job, discovery.Outcome) {
 	memo := discovery.NewMemo(f)
 	accts, removals, out := discovered(ctx, cfg, memo, listed, known, ledger)
-	if known == nil && !removes(cfg, plan.RemoveMark, plan.RemoveDelete) || known != nil && !removes(cfg, plan.RemoveDelete) {
+	recall := known == nil && removes(cfg, plan.RemoveMark, plan.RemoveDelete) || known != nil && removes(cfg, plan.RemoveDelete)
+	claims := known == nil && len(out.Decision.Conflicts) > 0
+	if !recall && !claims {
 		return accts, removals, out
 	}
 	shard, _ := config.ParseShard(cfg.Shard)
-	prev, err := discovery.RecallMarked(ctx, st, blocks(cfg), out, maxRecall, shard.Owns)
+	prev, err := known, error(nil)
+	var more *discovery.State
+	if recall {
+		if more, err = discovery.RecallMarked(ctx, st, blocks(cfg), out, maxRecall, shard.Owns); err == nil {
+			prev = prev.With(more)
+		}
+	}
+	if claims && err == nil {
+		if more, err = discovery.RecallClaims(ctx, st, blocks(cfg), out, shard.Owns); err == nil {
+			prev = prev.With(more)
+		}
+	}
 	if err != nil {
 		log.Warn("cannot tell which discovered accounts are gone: removing nothing this run", "err", err)
 		return accts, removals, out
 	}
-	return discovered(ctx, cfg, memo, listed, known.With(prev), ledger)
+	return discovered(ctx, cfg, memo, listed, prev, ledger)
 }
 
 // removes reports whether a block's on_removed is one of policies.

@@ -141,3 +141,47 @@ func TestStateWith(t *testing.T) {
 		t.Fatal("With of nothing is not the other")
 	}
 }
+
+// TestRecallClaims: a process that remembers nothing, whose block keeps
+// what it no longer finds (so Recall reads nothing), learns from the
+// secret at a contested path which claimant was there before, and keeps
+// that one syncing; a secret of another block, or of neither claimant,
+// holds nothing.
+func TestRecallClaims(t *testing.T) {
+	ctx := context.Background()
+	victim := accounts("batch", "acct1")[0]
+	neighbour := victim
+	neighbour.Account.ResourceGroup = "rg-b"
+	stranger := victim
+	stranger.Account.ResourceGroup = "rg-c"
+	tests := []struct {
+		name    string
+		writer  sources.Account
+		byBlock string
+		kept    string
+	}{
+		{"the account written there keeps it", victim.Account, "b", victim.Account.Key()},
+		{"another block's secret holds nothing", victim.Account, "other", ""},
+		{"a secret of neither claimant holds nothing", stranger.Account, "b", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			st := memsink.New()
+			written(st, tt.writer, "azure/batch/acct1", tt.byBlock)
+			blocks := []Block{block("b", "batch", plan.RemoveKeep)}
+			memo := NewMemo(&finder{found: map[string][]sources.Found{"batch": {neighbour, victim}}})
+			out, _ := Run(ctx, memo, blocks, nil, nil, opts)
+			prev, err := RecallClaims(ctx, st, blocks, out, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, _ = Run(ctx, memo, blocks, nil, prev, opts)
+			if len(out.Decision.Conflicts) != 1 || out.Decision.Conflicts[0].Kept != tt.kept || len(out.Removals) != 0 {
+				t.Fatalf("conflicts %+v removals %s", out.Decision.Conflicts, paths(out.Removals))
+			}
+			if want := map[bool]int{true: 1, false: 0}[tt.kept != ""]; len(out.Jobs) != want || want == 1 && out.Jobs[0].Job.Account.ResourceGroup != "rg" {
+				t.Fatalf("jobs %+v", out.Jobs)
+			}
+		})
+	}
+}
