@@ -99,10 +99,6 @@ func collide(t *testing.T, policy string) {
 	for i := range 2 {
 		va.regenerate(t, "primary")
 		r := run(t, cfg, "--run-now")
-		r.expect(t, 1)
-		if !strings.Contains(r.stdout, "conflict: path "+path) || !strings.Contains(r.stdout, "found there before, keeps syncing") {
-			t.Fatalf("run %d: the conflict is not reported:\n%s", i, r.stdout)
-		}
 		s := readV2(t, path)
 		if s == nil {
 			t.Fatalf("run %d: the account found before was deleted:\n%s", i, r.stdout)
@@ -114,6 +110,10 @@ func collide(t *testing.T, policy string) {
 		}
 		if !strings.Contains(fmt.Sprint(s.meta["resource-id"]), "/resourceGroups/rg-a/") {
 			t.Fatalf("run %d: written for %v", i, s.meta["resource-id"])
+		}
+		r.expect(t, 1)
+		if !strings.Contains(r.stdout, "conflict: path "+path) || !strings.Contains(r.stdout, "found there before, keeps syncing") {
+			t.Fatalf("run %d: the conflict is not reported:\n%s", i, r.stdout)
 		}
 	}
 }
