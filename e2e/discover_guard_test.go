@@ -166,10 +166,9 @@ func TestDiscoverDaemonDeletesAfterDeleteAfter(t *testing.T) {
 		s := readV2(t, path(names[1]))
 		return s != nil && s.meta["source-gone-at"] != nil
 	})
-	runs := d.metric(`keysync_discovery_runs_total{block="tagged",result="ok"}`)
 	d.signal(syscall.SIGHUP)
-	d.waitFor("another discovery", 20*time.Second, func() bool {
-		return d.metric(`keysync_discovery_runs_total{block="tagged",result="ok"}`) > runs
+	d.waitFor("another discovery's removal job for the marked secret, waiting", 20*time.Second, func() bool {
+		return d.logLines("msg=unchanged", "path="+path(names[1]), "delete_after") > 0
 	})
 	if readV2(t, path(names[1])) == nil {
 		t.Fatal("deleted before delete_after")

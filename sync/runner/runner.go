@@ -272,6 +272,8 @@ func (r *Runner) report(res Result) {
 		log.Info("planned (dry run)", append(attrs, "fields", res.Change.Describe())...)
 	case res.Change.HasChanges():
 		log.Info("synced", append(attrs, "fields", res.Change.Describe())...)
+	case res.Change.Reason != "":
+		log.Debug("unchanged", append(attrs, "reason", res.Change.Reason)...) // a removal that waits, and until when
 	default:
 		log.Debug("unchanged", attrs...)
 	}
