@@ -37,11 +37,15 @@ type Config struct {
 	Accounts      []Account `toml:"account"`
 	// Discovery is the engine of [[discover]] blocks: "resource-graph"
 	// or "arm-list"; DiscoverEvery how often they run again in the
-	// daemon; MaxRemovedFraction the most of the accounts found before
-	// that one discovery may remove.
+	// daemon; MaxRemovedFraction the most of its high-water mark that a
+	// block, or all together, may lose within RemovalWindow; DeleteAfter
+	// how long a secret marked gone waits before on_removed = "delete"
+	// deletes it.
 	Discovery          string     `toml:"discovery"`
 	DiscoverEvery      Duration   `toml:"discover_every"`
 	MaxRemovedFraction float64    `toml:"max_removed_fraction"`
+	RemovalWindow      Duration   `toml:"removal_window"`
+	DeleteAfter        Duration   `toml:"delete_after"`
 	Discover           []Discover `toml:"discover"`
 }
 
@@ -205,6 +209,8 @@ func Defaults() Config {
 		Discovery:          DiscoveryResourceGraph,
 		DiscoverEvery:      Duration{time.Hour},
 		MaxRemovedFraction: 0.2,
+		RemovalWindow:      Duration{24 * time.Hour},
+		DeleteAfter:        Duration{7 * 24 * time.Hour},
 		Vault: Vault{
 			Mount: "secret",
 			// Timeout 0: VAULT_CLIENT_TIMEOUT, else the client's 30 s.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -45,8 +46,12 @@ type Discover struct {
 	// Discovery overrides the file's engine for this block.
 	Discovery string `toml:"discovery"`
 	// OnRemoved says what becomes of the secret of an account the query
-	// no longer finds: "keep" (default), "mark" or "delete".
+	// no longer finds: "keep" (default), "mark" or "delete" (mark, then
+	// delete after delete_after).
 	OnRemoved string `toml:"on_removed"`
+	// MaxRemovedFraction, when set, bounds this block's own removals in
+	// place of the file's (a small block may need a looser one).
+	MaxRemovedFraction *float64 `toml:"max_removed_fraction"`
 	// The per-account settings of [[account]].
 	Schedule    string            `toml:"schedule"`
 	Adopt       bool              `toml:"adopt"`
@@ -116,9 +121,8 @@ func (c *Config) validateDiscovery(p *Problems) {
 	if c.DiscoverEvery.Duration < time.Minute {
 		p.add("discover_every", "must be at least 1m (each discovery costs Resource Graph quota), got %s", c.DiscoverEvery.Duration)
 	}
-	if c.MaxRemovedFraction < 0 || c.MaxRemovedFraction > 1 {
-		p.add("max_removed_fraction", "must be between 0 and 1, got %g", c.MaxRemovedFraction)
-	}
+	checkFraction(p, "max_removed_fraction", c.MaxRemovedFraction)
+	c.validateRemoval(p)
 	names := map[string]int{}
 	for i, d := range c.Discover {
 		key := fmt.Sprintf("discover[%d]", i)
@@ -158,6 +162,9 @@ func (d *Discover) validate(p *Problems, key, defEngine, mount string) {
 	if d.OnRemoved != "" {
 		oneOf(p, key+".on_removed", d.OnRemoved, []string{"keep", "mark", "delete"})
 	}
+	if d.MaxRemovedFraction != nil {
+		checkFraction(p, key+".max_removed_fraction", *d.MaxRemovedFraction)
+	}
 	if d.Schedule != "" {
 		checkSchedule(p, key+".schedule", d.Schedule)
 	}
@@ -182,6 +189,33 @@ func (d *Discover) validateSettings(p *Problems, key string) {
 	a := d.Template()
 	a.validateFields(p, key, t)
 	a.validateRotation(p, key, strings.ToLower(cmp.Or(d.Type, sources.DefaultType)))
+}
+
+// Bounds of the removal guard's window and of the wait before a delete.
+const (
+	// maxRemovalWindow bounds how long the daemon remembers removals.
+	maxRemovalWindow = 30 * 24 * time.Hour
+	// minDeleteAfter: a secret marked gone stays at least a day.
+	minDeleteAfter = 24 * time.Hour
+)
+
+// validateRemoval checks the removal guard's window and delete_after. A
+// secret deleted before the window has passed would drop out of what a
+// process started anew recalls of the window's removals.
+func (c *Config) validateRemoval(p *Problems) {
+	w := c.RemovalWindow.Duration
+	if w < c.DiscoverEvery.Duration || w > maxRemovalWindow {
+		p.add("removal_window", "must be at least discover_every (%s) and at most %s, got %s", c.DiscoverEvery, Duration{maxRemovalWindow}, c.RemovalWindow)
+	}
+	if d := c.DeleteAfter.Duration; d < minDeleteAfter || d < w {
+		p.add("delete_after", "must be at least %s and at least removal_window (%s), got %s", Duration{minDeleteAfter}, c.RemovalWindow, c.DeleteAfter)
+	}
+}
+
+func checkFraction(p *Problems, key string, f float64) {
+	if f < 0 || f > 1 || math.IsNaN(f) {
+		p.add(key, "must be between 0 and 1, got %g", f)
+	}
 }
 
 func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }

@@ -71,7 +71,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics
 		return nil, err
 	}
 	r := &runner.Runner{Source: src, Sink: sink, Logger: log, Concurrency: cfg.Concurrency, Retry: runner.DefaultRetry,
-		SubscriptionConcurrency: cfg.Azure.SubscriptionConcurrency, VaultConcurrency: cfg.Vault.Concurrency, RefuseLegacy: !cfg.Vault.LegacyOwnership}
+		SubscriptionConcurrency: cfg.Azure.SubscriptionConcurrency, VaultConcurrency: cfg.Vault.Concurrency,
+		RefuseLegacy: !cfg.Vault.LegacyOwnership, DeleteAfter: cfg.DeleteAfter.Duration}
 	r.Retry.Attempts = cfg.Retries + 1
 	// A Retry-After past backoff_max is "not this cycle", in a run too.
 	r.Retry.MaxRetryAfter = min(r.Retry.MaxRetryAfter, cfg.BackoffMax.Duration)

@@ -226,6 +226,7 @@ func (d *keysyncd) reload(ctx context.Context) {
 	d.probe.SetCheck(p.sink.Check)
 	d.useSession(ctx, p.vault)
 	warnRestartOnly(d.log, d.cfg, cfg)
+	logWarnings(d.log, cfg)
 }
 
 // warnRestartOnly names settings a reload read but cannot apply.

@@ -8,10 +8,12 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sync/discovery"
+	"github.com/keysync/keysync/sync/inventory"
 	"github.com/keysync/keysync/sync/plan"
 	"github.com/keysync/keysync/sync/runner"
 	"github.com/keysync/keysync/sync/scheduler"
@@ -23,21 +25,22 @@ func blocks(cfg *config.Config) []discovery.Block {
 	for i, d := range cfg.Discover {
 		tpl := d.Template()
 		out[i] = discovery.Block{Name: d.BlockName(i), Selector: d.Selector(), Engine: d.Engine(cfg.Discovery), Path: d.Path,
-			OnRemoved: d.OnRemoved,
-			Job:       runner.Job{Account: sources.Account{Rule: d.Rule, APIVersion: d.APIVersion}, Adopt: d.Adopt, Fields: d.Fields, Rotate: rotation(tpl)}}
+			OnRemoved: d.OnRemoved, MaxRemovedFraction: d.MaxRemovedFraction,
+			Job: runner.Job{Account: sources.Account{Rule: d.Rule, APIVersion: d.APIVersion}, Adopt: d.Adopt, Fields: d.Fields, Rotate: rotation(tpl)}}
 	}
 	return out
 }
 
 // discovered runs the blocks and returns the accounts of this shard they
 // found, ready to schedule, and the removals of accounts gone since prev
-// (what an earlier run found: nil for none).
-func discovered(ctx context.Context, cfg *config.Config, f discovery.Finder, listed []scheduler.Account, prev *discovery.State) ([]scheduler.Account, []runner.Job, discovery.Outcome) {
+// (what an earlier run found: nil for none), weighed with the removals
+// ledger remembers (the last outcome's Decision.Ledger; zero for none).
+func discovered(ctx context.Context, cfg *config.Config, f discovery.Finder, listed []scheduler.Account, prev *discovery.State, ledger inventory.Ledger) ([]scheduler.Account, []runner.Job, discovery.Outcome) {
 	shard, _ := config.ParseShard(cfg.Shard)
 	out, _ := discovery.Run(ctx, f, blocks(cfg), jobs(listed), prev, discovery.Options{
-		MaxRemovedFraction: cfg.MaxRemovedFraction,
-		CheckPath:          func(p string) error { return config.CheckVaultPath(cfg.Vault.Mount, p) },
-		Owns:               shard.Owns,
+		MaxRemovedFraction: cfg.MaxRemovedFraction, Now: time.Now(), Window: cfg.RemovalWindow.Duration, Ledger: ledger,
+		CheckPath: func(p string) error { return config.CheckVaultPath(cfg.Vault.Mount, p) },
+		Owns:      shard.Owns,
 	})
 	schedules := map[string]string{}
 	for i, d := range cfg.Discover {
@@ -61,25 +64,45 @@ func discovered(ctx context.Context, cfg *config.Config, f discovery.Finder, lis
 // process recalls what an earlier one found.
 const maxRecall = 1_000_000
 
-// discoveredAfresh is discovered for a process that remembers no earlier
-// run (a --run-now, the daemon's first discovery): it finds, then recalls
-// from Vault the secrets of accounts the blocks that mark or delete found
-// before (discovery.Recall), and decides again with them, so that removals
-// do not wait for a second run in the same process. Azure is asked once.
-// If the recall fails, nothing is removed this run, and the log says why.
-func discoveredAfresh(ctx context.Context, cfg *config.Config, f discovery.Finder, st discovery.Store, listed []scheduler.Account, log *slog.Logger) ([]scheduler.Account, []runner.Job, discovery.Outcome) {
+// discoveredAfresh is discovered, completed from Vault where memory is not
+// enough. A process that remembers no earlier run (known nil: a
+// --run-now, the daemon's first discovery) recalls the secrets of
+// accounts the blocks that mark or delete found before, and reads, at
+// each path two resources claim, which one was there before (so that it
+// keeps syncing); a daemon that remembers (known: what its scheduler
+// holds) recalls only when a block deletes, to find again the secrets
+// marked gone by earlier runs and delete them once delete_after has
+// passed. Recalled secrets marked within removal_window count against
+// max_removed_fraction. Azure is asked once. If Vault cannot answer, the
+// run decides without it (nothing that only Vault knows of is removed),
+// and the log says why.
+func discoveredAfresh(ctx context.Context, cfg *config.Config, f discovery.Finder, st discovery.Store, listed []scheduler.Account,
+	known *discovery.State, ledger inventory.Ledger, log *slog.Logger) ([]scheduler.Account, []runner.Job, discovery.Outcome) {
 	memo := discovery.NewMemo(f)
-	accts, removals, out := discovered(ctx, cfg, memo, listed, nil)
-	if !removes(cfg) {
+	accts, removals, out := discovered(ctx, cfg, memo, listed, known, ledger)
+	recall := known == nil && removes(cfg, plan.RemoveMark, plan.RemoveDelete) || known != nil && removes(cfg, plan.RemoveDelete)
+	claims := known == nil && len(out.Decision.Conflicts) > 0
+	if !recall && !claims {
 		return accts, removals, out
 	}
 	shard, _ := config.ParseShard(cfg.Shard)
-	prev, err := discovery.Recall(ctx, st, blocks(cfg), out, maxRecall, shard.Owns)
+	prev, err := known, error(nil)
+	var more *discovery.State
+	if recall {
+		if more, err = discovery.RecallMarked(ctx, st, blocks(cfg), out, maxRecall, shard.Owns); err == nil {
+			prev = prev.With(more)
+		}
+	}
+	if claims && err == nil {
+		if more, err = discovery.RecallClaims(ctx, st, blocks(cfg), out, shard.Owns); err == nil {
+			prev = prev.With(more)
+		}
+	}
 	if err != nil {
 		log.Warn("cannot tell which discovered accounts are gone: removing nothing this run", "err", err)
 		return accts, removals, out
 	}
-	accts, removals, out = discovered(ctx, cfg, memo, listed, prev)
+	accts, removals, out = discovered(ctx, cfg, memo, listed, prev, ledger)
 	for _, l := range out.Left {
 		log.Warn("left a secret that carries a block's marks but that the block could not have written", "block", l.Block, "path", l.Path, "reason", l.Reason)
 	}
@@ -89,10 +112,10 @@ func discoveredAfresh(ctx context.Context, cfg *config.Config, f discovery.Finde
 	return accts, removals, out
 }
 
-// removes reports whether a block marks or deletes what it no longer finds.
-func removes(cfg *config.Config) bool {
+// removes reports whether a block's on_removed is one of policies.
+func removes(cfg *config.Config, policies ...string) bool {
 	for _, d := range cfg.Discover {
-		if d.OnRemoved == plan.RemoveMark || d.OnRemoved == plan.RemoveDelete {
+		if slices.Contains(policies, d.OnRemoved) {
 			return true
 		}
 	}
@@ -130,3 +153,10 @@ func writeDiscovery(w io.Writer, out discovery.Outcome) {
 // maxSkippedShown bounds the skipped rows of one block that a report or
 // the log names; the count says how many there were.
 const maxSkippedShown = 10
+
+// logWarnings logs what config.Warnings finds in cfg (--validate prints it).
+func logWarnings(log *slog.Logger, cfg *config.Config) {
+	for _, w := range cfg.Warnings() {
+		log.Warn("config: a path template may give two resources one path", "key", w.Key, "reason", w.Msg)
+	}
+}

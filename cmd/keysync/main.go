@@ -120,9 +120,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	if o.validate {
+		for _, w := range cfg.Warnings() {
+			fmt.Fprintf(errOut, "keysync: warning: %s: %s\n", w.Key, w.Msg)
+		}
 		fmt.Fprintf(stdout, "%s: valid, %d accounts\n", o.configPath, len(cfg.Accounts))
 		return exitOK
 	}
+	logWarnings(logger, cfg)
 	if !o.runNow && !o.dryRun {
 		return runDaemon(o, cfg, logger)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/keysync/keysync/config"
+	"github.com/keysync/keysync/sync/inventory"
 	"github.com/keysync/keysync/sync/runner"
 )
 
@@ -45,7 +46,7 @@ func runOnce(ctx context.Context, cfg *config.Config, dryRun bool, log *slog.Log
 	if len(cfg.Discover) > 0 {
 		// What the blocks found before is recalled from Vault: a one-shot
 		// run remembers no earlier one.
-		found, removals, out := discoveredAfresh(ctx, cfg, p.source, p.sink, p.accounts, log)
+		found, removals, out := discoveredAfresh(ctx, cfg, p.source, p.sink, p.accounts, nil, inventory.Ledger{}, log)
 		writeDiscovery(stdout, out)
 		all = append(append(all, jobs(found)...), removals...)
 		failed = len(out.Failed) > 0 || len(out.Decision.Conflicts) > 0 || len(out.Skipped) > 0

@@ -10,6 +10,7 @@ import (
 	"github.com/keysync/keysync/internal/server"
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sync/discovery"
+	"github.com/keysync/keysync/sync/inventory"
 	"github.com/keysync/keysync/sync/runner"
 	"github.com/keysync/keysync/sync/scheduler"
 )
@@ -29,7 +30,10 @@ type estate struct {
 	discovered bool
 	gen        int // bumped by every reload: a discovery of an older config is dropped
 	last       *server.DiscoveryStatus
-	trigger    chan struct{}
+	// ledger is the removals of the last discovery's window, for the
+	// next (inventory.Input.Ledger).
+	ledger  inventory.Ledger
+	trigger chan struct{}
 }
 
 // isDiscovered says whether a job is a discovered account's.
@@ -162,27 +166,24 @@ func (d *keysyncd) rediscover(ctx context.Context) {
 func (d *keysyncd) discoverOnce(ctx context.Context) {
 	e := d.estate
 	e.mu.Lock()
-	cfg, p, r, again, gen := e.cfg, e.parts, e.runner, e.discovered, e.gen
+	cfg, p, r, again, gen, ledger := e.cfg, e.parts, e.runner, e.discovered, e.gen, e.ledger
 	e.mu.Unlock()
 	if len(cfg.Discover) == 0 {
 		return
 	}
-	var accts []scheduler.Account
-	var removals []runner.Job
-	var out discovery.Outcome
+	var known *discovery.State
 	listed := kept(d.sched, isListed)
 	if again {
-		accts, removals, out = discovered(ctx, cfg, p.source, listed, foundState(d.sched, cfg))
-	} else {
-		accts, removals, out = discoveredAfresh(ctx, cfg, p.source, p.sink, listed, d.log)
+		known = foundState(d.sched, cfg)
 	}
+	accts, removals, out := discoveredAfresh(ctx, cfg, p.source, p.sink, listed, known, ledger, d.log)
 	d.observeDiscovery(cfg, out)
 	e.mu.Lock()
 	if e.gen != gen || ctx.Err() != nil {
 		e.mu.Unlock()
 		return // a reload came meanwhile and asked for another
 	}
-	e.discovered, e.last = true, discoveryStatus(out, time.Now())
+	e.discovered, e.last, e.ledger = true, discoveryStatus(out, time.Now()), out.Decision.Ledger
 	err := e.schedule(ctx, d.sched, r, listed, accts)
 	e.mu.Unlock()
 	if err != nil || len(removals) == 0 {
@@ -230,13 +231,14 @@ func (d *keysyncd) logSkipped(block string, skipped []sources.Skipped) {
 }
 
 // discoveryResult is a block's run as keysync_discovery_runs_total counts
-// it: failed, held (a drop above max_removed_fraction removed nothing) or
+// it: failed, held (the block's removals, or all blocks', went past
+// max_removed_fraction within removal_window and nothing was removed) or
 // ok.
 func discoveryResult(out discovery.Outcome, block string) string {
 	switch {
 	case out.Failed[block] != nil:
 		return "failed"
-	case out.Decision.Held != "":
+	case out.Decision.HeldBlock(block):
 		return "held"
 	}
 	return "ok"

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 	"github.com/keysync/keysync/sinks/memsink"
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sources/memsource"
+	"github.com/keysync/keysync/sync/discovery"
+	"github.com/keysync/keysync/sync/inventory"
 	"github.com/keysync/keysync/sync/runner"
 	"github.com/keysync/keysync/sync/scheduler"
 )
@@ -53,5 +56,22 @@ func TestReloadListedWinsOverFound(t *testing.T) {
 	}
 	if f := kept(s, isDiscovered); len(f) != 0 {
 		t.Fatalf("found after the reload: %d, want none", len(f))
+	}
+}
+
+// TestDiscoveryResultPerBlock: keysync_discovery_runs_total counts a run
+// held for the block whose removals were held, ok for the others; a hold
+// of every block counts held for each.
+func TestDiscoveryResultPerBlock(t *testing.T) {
+	out := discovery.Outcome{Failed: map[string]error{"broken": errors.New("HTTP 500")},
+		Decision: inventory.Decision{Holds: []inventory.Hold{{Block: "small", Reason: "small: would remove 3 of 3"}}}}
+	for block, want := range map[string]string{"small": "held", "large": "ok", "broken": "failed"} {
+		if got := discoveryResult(out, block); got != want {
+			t.Errorf("%s: %s, want %s", block, got, want)
+		}
+	}
+	out.Decision.Holds = append(out.Decision.Holds, inventory.Hold{Reason: "discovery would remove"})
+	if got := discoveryResult(out, "large"); got != "held" {
+		t.Errorf("large under a hold of all: %s", got)
 	}
 }

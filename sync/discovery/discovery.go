@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 	"unique"
 
 	"github.com/keysync/keysync/sources"
@@ -42,13 +43,21 @@ type Block struct {
 	Job runner.Job
 	// OnRemoved is plan.RemoveKeep, RemoveMark or RemoveDelete.
 	OnRemoved string
+	// MaxRemovedFraction, when set, bounds the block's own removals in
+	// place of Options.MaxRemovedFraction.
+	MaxRemovedFraction *float64
 }
 
 // Options bound a discovery and check what it makes.
 type Options struct {
-	// MaxRemovedFraction: a run that would remove more of the accounts
-	// found before removes nothing (inventory.Input).
+	// MaxRemovedFraction: a block, or all together, that would lose more
+	// of its high-water mark within Window removes nothing
+	// (inventory.Input). Now is the run's time; Ledger the last run's
+	// Outcome.Decision.Ledger, where the caller remembers one.
 	MaxRemovedFraction float64
+	Now                time.Time
+	Window             time.Duration
+	Ledger             inventory.Ledger
 	// CheckPath refuses a path the sink would refuse; nil accepts all.
 	CheckPath func(path string) error
 	// Owns says whether this process syncs the resource of that id (its
@@ -65,6 +74,9 @@ type State struct {
 	// at most maxLeft; moreLeft counts the rest.
 	left     []Left
 	moreLeft int
+	// marks holds, for recalled secrets that carry the mark of an earlier
+	// removal, when it was made (zero: a mark that could not be read).
+	marks map[entryID]time.Time
 }
 
 // StateOf is the State of the jobs a run found before and something still
@@ -124,7 +136,8 @@ type Outcome struct {
 	// Jobs are the discovered accounts to sync, listed ones excluded.
 	Jobs []Found
 	// Removals are jobs for accounts gone since the last run whose block
-	// says to mark or delete their secrets (runner.Job.Remove set).
+	// says to mark or delete their secrets, and for marked secrets of
+	// accounts still gone whose block deletes (runner.Job.Remove set).
 	Removals []runner.Job
 	Decision inventory.Decision
 	// Failed maps a block's name to why its discovery failed.
@@ -144,14 +157,14 @@ type Outcome struct {
 // Run runs every block and decides. prev is the last run's state (nil for
 // none: nothing can then be removed); the new state is returned.
 func Run(ctx context.Context, f Finder, blocks []Block, listed []runner.Job, prev *State, o Options) (Outcome, *State) {
-	in := inventory.Input{Previous: prev.entries(), MaxRemovedFraction: o.MaxRemovedFraction}
+	in := inventory.Input{Previous: prev.entries(), MaxRemovedFraction: o.MaxRemovedFraction, Now: o.Now, Window: o.Window, Ledger: o.Ledger}
 	for _, j := range listed {
 		in.Listed = append(in.Listed, inventory.Entry{Key: j.Account.Key(), Path: j.Path, Origin: "account"})
 	}
 	out := Outcome{Failed: map[string]error{}, Found: map[string]int{}, Skipped: map[string][]sources.Skipped{}}
 	cur := map[entryID]found{}
 	for _, b := range blocks {
-		ib, pol := inventory.Block{Origin: b.Name}, policyOf(b)
+		ib, pol := inventory.Block{Origin: b.Name, MaxRemovedFraction: b.MaxRemovedFraction}, policyOf(b)
 		jobs, skipped, err := b.find(ctx, f, o)
 		if err != nil {
 			ib.Err = err
@@ -172,7 +185,7 @@ func Run(ctx context.Context, f Finder, blocks []Block, listed []runner.Job, pre
 	}
 	out.Decision = inventory.Decide(in)
 	next := out.keep(cur, prev)
-	out.Removals = removals(out.Decision.Removed, prev, blocks, listed)
+	out.Removals = removals(out.Decision, prev, blocks, listed)
 	if prev != nil {
 		out.Left, out.MoreLeft = prev.left, prev.moreLeft
 	}
@@ -198,27 +211,32 @@ func (o *Outcome) keep(cur map[entryID]found, prev *State) *State {
 }
 
 // removals are the jobs that mark or delete the secrets of the removed
-// accounts whose block, still in the config, says so. A path a listed
-// account syncs is never removed: the listed account wins it (and marks
-// copied onto its secret's metadata must not make it a found one's).
-func removals(removed []inventory.Entry, prev *State, blocks []Block, listed []runner.Job) []runner.Job {
-	if len(removed) == 0 {
-		return nil
-	}
+// accounts whose block, still in the config, says so, and that delete the
+// marked secrets of accounts gone before, when their block deletes (the
+// plan deletes once the mark is old enough). A path a listed account
+// syncs is never removed: the listed account wins it (and marks copied
+// onto its secret's metadata must not make it a found one's).
+func removals(d inventory.Decision, prev *State, blocks []Block, listed []runner.Job) []runner.Job {
 	listedPaths := make(map[string]bool, len(listed))
 	for _, j := range listed {
 		listedPaths[j.Path] = true
 	}
 	var out []runner.Job
-	for _, e := range removed {
+	add := func(e inventory.Entry, policies ...string) {
 		if listedPaths[e.Path] {
-			continue
+			return
 		}
-		if fj, ok := prev.job(e); ok && fj.onRemoved != "" && fj.onRemoved != plan.RemoveKeep && blockNamed(blocks, e.Origin) {
+		if fj, ok := prev.job(e); ok && slices.Contains(policies, fj.onRemoved) && blockNamed(blocks, e.Origin) {
 			j := fj.job.Job()
 			j.Remove = fj.onRemoved
 			out = append(out, j)
 		}
+	}
+	for _, e := range d.Removed {
+		add(e, plan.RemoveMark, plan.RemoveDelete)
+	}
+	for _, e := range d.Gone {
+		add(e, plan.RemoveDelete)
 	}
 	return out
 }
@@ -318,8 +336,9 @@ func (s *State) entries() []inventory.Entry {
 		return nil
 	}
 	out := make([]inventory.Entry, 0, len(s.jobs))
-	for _, fj := range s.jobs {
-		out = append(out, inventory.Entry{Key: key(fj.job), Path: fj.job.Path(), Origin: fj.block})
+	for k, fj := range s.jobs {
+		at, marked := s.marks[k]
+		out = append(out, inventory.Entry{Key: key(fj.job), Path: fj.job.Path(), Origin: fj.block, Marked: marked, GoneAt: at})
 	}
 	slices.SortFunc(out, func(a, b inventory.Entry) int {
 		return cmp.Or(strings.Compare(a.Key, b.Key), strings.Compare(a.Path, b.Path))

@@ -99,6 +99,12 @@ func gone(ctx context.Context, st Store, b Block, origin *runner.Origin, p strin
 	if why != "" {
 		return nil, why, nil
 	}
+	// The data mark, which a metadata writer cannot forge, outranks the
+	// metadata's resource-id: a secret keysync wrote for another account
+	// is not this one's.
+	if mark, ok := cur.Data.Field(plan.FieldOwner); cur.Data.Has(plan.FieldOwner) && (!ok || !strings.EqualFold(mark.Reveal(), a.ResourceID())) {
+		return nil, "its data names another resource than its resource-id", nil
+	}
 	j := b.Job
 	j.Account, j.Path, j.Origin = a, p, origin
 	return &j, "", nil

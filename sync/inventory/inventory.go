@@ -1,16 +1,18 @@
 // Package inventory decides which accounts keysync keeps in sync when some
 // are listed in the config and others are found by discovery: listed ones
-// win, two discoveries that claim one path are an error for those accounts,
-// and a discovery that failed or lost too much at once removes nothing. It
-// is pure: what was found goes in, the decision comes out.
+// win, two discoveries that claim one path are an error for those accounts
+// (an account found there before keeps it), and a discovery that failed or
+// lost too much within a window removes nothing. It is pure: what was
+// found, what was found before and the removals of the window go in, the
+// decision comes out.
 package inventory
 
 import (
 	"cmp"
-	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"time"
 )
 
 // id identifies an entry by resource and path: a map key of the entry's
@@ -28,6 +30,12 @@ type Entry struct {
 	Path string
 	// Origin names the block: "account[3]", "discover[0]".
 	Origin string
+	// Marked says the entry's secret carries the mark of an earlier
+	// removal (plan.MetaSourceGone), made at GoneAt; a zero GoneAt is a
+	// mark that could not be read, taken as made now. Only a Previous
+	// entry has it.
+	Marked bool
+	GoneAt time.Time
 }
 
 // Block is what one [[discover]] block found this time.
@@ -40,151 +48,170 @@ type Block struct {
 	// (rows of the answer were skipped): what it found is added, and what
 	// it found before is kept, so that it removes nothing.
 	Partial string
+	// MaxRemovedFraction, when set, bounds the block's own removals in
+	// place of Input.MaxRemovedFraction.
+	MaxRemovedFraction *float64
 }
 
 // Input is everything the decision needs.
 type Input struct {
 	Listed []Entry
 	Blocks []Block
-	// Previous is the discovered set of the last decision.
+	// Previous is the discovered set of the last decision, with the
+	// marked secrets of accounts removed before (Entry.Marked).
 	Previous []Entry
-	// MaxRemovedFraction bounds how much of Previous one decision may
-	// remove; above it nothing is removed.
+	// MaxRemovedFraction bounds how much of its high-water mark a block,
+	// and all blocks together, may lose within Window: the removals of
+	// the window, this decision's included, over the accounts held before
+	// them. Above it that block (or every block) removes nothing.
 	MaxRemovedFraction float64
-}
-
-// Conflict is a path or a resource claimed by more than one block.
-type Conflict struct {
-	What    string // "path" or "resource"
-	Value   string
-	Origins []string
-}
-
-// Error says which blocks claim the same thing.
-func (c Conflict) Error() string {
-	return fmt.Sprintf("%s %s is claimed by %v: none of them syncs it until one block is changed", c.What, c.Value, c.Origins)
+	// Now is the decision's time; Window how far back removals count.
+	Now    time.Time
+	Window time.Duration
+	// Ledger is the last decision's Decision.Ledger: the removals it
+	// remembers.
+	Ledger Ledger
 }
 
 // Decision is the discovered set to sync and how it changed.
 type Decision struct {
 	// Discovered are the accounts to sync besides the listed ones.
 	Discovered []Entry
-	// Added and Removed compare Discovered with Previous.
+	// Added and Removed compare Discovered with Previous; Removed are new
+	// removals, whose secrets get the mark.
 	Added, Removed []Entry
-	// Conflicts are accounts left out because two blocks claim them.
+	// Gone are Previous entries whose secrets carry the mark and whose
+	// accounts are still not found: a policy that deletes deletes them
+	// once the mark is old enough.
+	Gone []Entry
+	// Conflicts are paths or resources two blocks claim.
 	Conflicts []Conflict
-	// Held says why nothing was removed, when something would have been.
+	// Holds say which blocks removed nothing, and why.
+	Holds []Hold
+	// Held is the holds' reasons in one line; "" for none.
 	Held string
+	// Ledger is the removals of the window, this decision's included, for
+	// the next decision's Input.
+	Ledger Ledger
 }
 
-// Decide merges what the blocks found with the listed accounts.
-func Decide(in Input) Decision {
-	var d Decision
-	found := claimed(in, &d)
-	kept := keepFailed(in, found)
-	removed := gone(in.Previous, kept)
-	if n := foundAgainCount(in, removed); n > 0 {
-		if frac := float64(n) / float64(len(in.Previous)); frac > in.MaxRemovedFraction {
-			d.Held = fmt.Sprintf("discovery would remove %d of %d accounts (%.0f%%), more than max_removed_fraction %.0f%%: nothing removed",
-				n, len(in.Previous), 100*frac, 100*in.MaxRemovedFraction)
-			for _, e := range removed {
-				kept[e.id()] = e
-			}
-			removed = nil
+// Hold is a block whose removals were held back: Block "" holds every
+// block's.
+type Hold struct {
+	Block, Reason string
+}
+
+// HeldBlock reports whether the decision held back the block's removals.
+func (d Decision) HeldBlock(block string) bool {
+	for _, h := range d.Holds {
+		if h.Block == "" || h.Block == block {
+			return true
 		}
 	}
-	d.Discovered = sorted(kept)
+	return false
+}
+
+// Decide merges what the blocks found with the listed accounts, and
+// decides what is removed.
+func Decide(in Input) Decision {
+	dc := newDecider(in)
+	dc.claim()
+	dc.keepFailed()
+	removed, gone := dc.departed()
+	g := newGuard(in, dc.kept)
+	removed, gone = g.hold(removed, gone, dc.kept, &dc.d)
+	dc.exclusive()
+	d := dc.d
+	d.Discovered = sorted(dc.kept)
 	d.Removed = removed
-	d.Added = gone(d.Discovered, index(in.Previous))
+	d.Gone = unclaimed(gone, d.Discovered)
+	d.Added = missing(d.Discovered, dc.prev)
+	d.Ledger = g.record(removed)
+	if len(d.Holds) > 0 {
+		reasons := make([]string, len(d.Holds))
+		for i, h := range d.Holds {
+			reasons[i] = h.Reason
+		}
+		d.Held = strings.Join(reasons, "; ")
+	}
 	return d
 }
 
-// claimed collects what the blocks found, less the listed accounts, and
-// records every path or resource that two blocks claim.
-func claimed(in Input, d *Decision) map[id]Entry {
-	listedKeys, listedPaths := map[string]bool{}, map[string]bool{}
-	for _, e := range in.Listed {
-		listedKeys[e.Key], listedPaths[e.Path] = true, true
-	}
-	byPath, byKey := map[string][]Entry{}, map[string][]Entry{}
-	for _, b := range in.Blocks {
-		for _, e := range b.Found {
-			if listedKeys[e.Key] {
-				continue // a listed account wins over a found one
-			}
-			e.Origin = b.Origin
-			byPath[e.Path] = append(byPath[e.Path], e)
-			byKey[e.Key] = append(byKey[e.Key], e)
-		}
-	}
-	bad := map[id]bool{}
-	for _, what := range []struct {
-		name string
-		m    map[string][]Entry
-	}{{"path", byPath}, {"resource", byKey}} {
-		for _, v := range slices.Sorted(maps.Keys(what.m)) {
-			es := what.m[v]
-			listed := what.name == "path" && listedPaths[v]
-			if len(es) < 2 && !listed {
-				continue
-			}
-			c := Conflict{What: what.name, Value: v}
-			if what.name == "path" && listedPaths[v] {
-				c.Origins = append(c.Origins, "a listed [[account]]")
-			}
-			for _, e := range es {
-				c.Origins = append(c.Origins, e.Origin)
-				bad[e.id()] = true
-			}
-			d.Conflicts = append(d.Conflicts, c)
-		}
-	}
-	out := map[id]Entry{}
-	for _, es := range byPath {
-		for _, e := range es {
-			if !bad[e.id()] {
-				out[e.id()] = e
-			}
-		}
-	}
-	return out
+// decider holds a decision while it is made.
+type decider struct {
+	in   Input
+	d    Decision
+	prev map[id]Entry
+	// kept is what syncs: found this time, or kept from before.
+	kept map[id]Entry
+	// spared are Previous entries neither kept nor removed.
+	spared map[id]bool
+	// blocks are the configured blocks, failed the ones whose query
+	// failed.
+	blocks, failed map[string]bool
+	listedPaths    map[string]bool
 }
 
-// foundAgainCount counts the removals a discovery caused: those of blocks
-// still in the config. A block taken out of the config removes its
-// accounts by the user's own hand, and that is no sign of a broken query.
-func foundAgainCount(in Input, removed []Entry) int {
-	blocks := map[string]bool{}
+func newDecider(in Input) *decider {
+	dc := &decider{in: in, prev: index(in.Previous), kept: map[id]Entry{}, spared: map[id]bool{},
+		blocks: map[string]bool{}, failed: map[string]bool{}, listedPaths: map[string]bool{}}
 	for _, b := range in.Blocks {
-		blocks[b.Origin] = true
-	}
-	n := 0
-	for _, e := range removed {
-		if blocks[e.Origin] {
-			n++
-		}
-	}
-	return n
-}
-
-// keepFailed adds back what a failed or partial block found last time.
-func keepFailed(in Input, found map[id]Entry) map[id]Entry {
-	failed := map[string]bool{}
-	for _, b := range in.Blocks {
+		dc.blocks[b.Origin] = true
+		// A partial answer (skipped rows) removes nothing, as a failed
+		// one: what it found is added all the same.
 		if b.Err != nil || b.Partial != "" {
-			failed[b.Origin] = true
+			dc.failed[b.Origin] = true
 		}
 	}
-	for _, e := range in.Previous {
-		if failed[e.Origin] {
-			found[e.id()] = e
-		}
+	for _, e := range in.Listed {
+		dc.listedPaths[e.Path] = true
 	}
-	return found
+	return dc
 }
 
-// gone lists the entries of from that are not in set, in order.
-func gone(from []Entry, set map[id]Entry) []Entry {
+// keepFailed adds back what a failed block found last time (not what it
+// removed before: a marked entry stays gone).
+func (dc *decider) keepFailed() {
+	for _, e := range dc.in.Previous {
+		if dc.failed[e.Origin] && !e.Marked {
+			dc.kept[e.id()] = e
+		}
+	}
+}
+
+// departed sorts the Previous entries not kept: a marked one of a block
+// still configured, whose query answered, is gone; a live one is removed,
+// unless spared or at a path a listed account writes (the listed account
+// owns that path now: removing would mark or delete its secret).
+func (dc *decider) departed() (removed, gone []Entry) {
+	for _, e := range dc.in.Previous {
+		if _, ok := dc.kept[e.id()]; ok || dc.spared[e.id()] {
+			continue
+		}
+		switch {
+		case e.Marked:
+			if dc.blocks[e.Origin] && !dc.failed[e.Origin] {
+				gone = append(gone, e)
+			}
+		case !dc.listedPaths[e.Path]:
+			removed = append(removed, e)
+		}
+	}
+	return removed, gone
+}
+
+// unclaimed is gone without the entries at a path something syncs to now:
+// a secret written this run is not deleted for an account gone before.
+func unclaimed(gone, kept []Entry) []Entry {
+	paths := make(map[string]bool, len(kept))
+	for _, e := range kept {
+		paths[e.Path] = true
+	}
+	return slices.DeleteFunc(gone, func(e Entry) bool { return paths[e.Path] })
+}
+
+// missing lists the entries of from that are not in set, in order.
+func missing(from []Entry, set map[id]Entry) []Entry {
 	var out []Entry
 	for _, e := range from {
 		if _, ok := set[e.id()]; !ok {

@@ -74,15 +74,9 @@ func TestDecide(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := Decide(tt.in)
-			if got := paths(d.Discovered); got != tt.discovered {
-				t.Errorf("discovered %q, want %q", got, tt.discovered)
-			}
-			if got := paths(d.Added); got != tt.add {
-				t.Errorf("added %q, want %q", got, tt.add)
-			}
-			if got := paths(d.Removed); got != tt.rm {
-				t.Errorf("removed %q, want %q", got, tt.rm)
-			}
+			same(t, "discovered", paths(d.Discovered), tt.discovered)
+			same(t, "added", paths(d.Added), tt.add)
+			same(t, "removed", paths(d.Removed), tt.rm)
 			if len(d.Conflicts) != tt.conflicts {
 				t.Errorf("conflicts %v, want %d", d.Conflicts, tt.conflicts)
 			}
@@ -91,4 +85,101 @@ func TestDecide(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDecideCollision: a newcomer that makes the path of an account found
+// before (a same-named resource in another resource group, where the
+// template has no {resource_group}) neither removes that account nor
+// takes its path: the account found before keeps syncing, the newcomer is
+// left out, and the conflict says so. A collision of two newcomers keeps
+// neither.
+func TestDecideCollision(t *testing.T) {
+	d0 := "discover[0]"
+	victim, neighbour := e("/rg-a/acct1", "azure/acct1", d0), e("/rg-b/acct1", "azure/acct1", d0)
+	tests := []struct {
+		name       string
+		in         Input
+		discovered string
+		kept       string
+		rm         string
+	}{
+		{name: "the account found before keeps its path",
+			in:         Input{Previous: []Entry{victim}, Blocks: []Block{{Origin: d0, Found: []Entry{victim, neighbour}}}, MaxRemovedFraction: 0.2},
+			discovered: "/rg-a/acct1", kept: "/rg-a/acct1"},
+		{name: "whichever order the answer lists them in",
+			in:         Input{Previous: []Entry{victim}, Blocks: []Block{{Origin: d0, Found: []Entry{neighbour, victim}}}, MaxRemovedFraction: 0.2},
+			discovered: "/rg-a/acct1", kept: "/rg-a/acct1"},
+		{name: "across blocks too",
+			in: Input{Previous: []Entry{victim}, Blocks: []Block{{Origin: d0, Found: []Entry{victim}},
+				{Origin: "discover[1]", Found: []Entry{neighbour}}}, MaxRemovedFraction: 0.2},
+			discovered: "/rg-a/acct1", kept: "/rg-a/acct1"},
+		{name: "two newcomers: neither",
+			in:         Input{Blocks: []Block{{Origin: d0, Found: []Entry{victim, neighbour}}}, MaxRemovedFraction: 0.2},
+			discovered: ""},
+		{name: "a listed account at the path: the one found before is neither kept nor removed",
+			in: Input{Listed: []Entry{e("/rg-z/mine", "azure/acct1", "account[0]")}, Previous: []Entry{victim},
+				Blocks: []Block{{Origin: d0, Found: []Entry{victim}}}, MaxRemovedFraction: 1},
+			discovered: ""},
+		{name: "a newcomer at the path of an account whose block failed is left out",
+			in: Input{Previous: []Entry{victim}, Blocks: []Block{{Origin: d0, Err: errors.New("HTTP 500")},
+				{Origin: "discover[1]", Found: []Entry{neighbour}}}, MaxRemovedFraction: 0.2},
+			discovered: "/rg-a/acct1", kept: "/rg-a/acct1"},
+		{name: "a newcomer at the path of an account whose removal is held is left out",
+			in:         Input{Previous: []Entry{victim}, Blocks: []Block{{Origin: d0, Found: []Entry{neighbour}}}, MaxRemovedFraction: 0.2},
+			discovered: "/rg-a/acct1", kept: "/rg-a/acct1"},
+		{name: "a newcomer at the path of an account gone for good takes it",
+			in:         Input{Previous: []Entry{victim}, Blocks: []Block{{Origin: d0, Found: []Entry{neighbour}}}, MaxRemovedFraction: 1},
+			discovered: "/rg-b/acct1", rm: "azure/acct1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := Decide(tt.in)
+			same(t, "discovered", keys(d.Discovered), tt.discovered)
+			same(t, "removed", paths(d.Removed), tt.rm)
+			var kept []string
+			for _, c := range d.Conflicts {
+				if c.Kept != "" {
+					kept = append(kept, c.Kept)
+					if !strings.Contains(c.Error(), c.Kept+", found there before, keeps syncing") {
+						t.Errorf("conflict says %q", c.Error())
+					}
+				}
+			}
+			if got := strings.Join(kept, ","); got != tt.kept {
+				t.Errorf("kept by conflicts %q, want %q", got, tt.kept)
+			}
+			if tt.rm == "" && len(d.Conflicts) == 0 {
+				t.Error("no conflict reported")
+			}
+		})
+	}
+}
+
+// TestConflictMessageBounded: a conflict names a few claimants, not every
+// one of a neighbour's many.
+func TestConflictMessageBounded(t *testing.T) {
+	var found []Entry
+	for i := range 50 {
+		found = append(found, e(fmt.Sprintf("/rg-%d/acct1", i), "azure/acct1", ""))
+	}
+	d := Decide(Input{Blocks: []Block{{Origin: "b", Found: found}}})
+	if len(d.Conflicts) != 1 || !strings.Contains(d.Conflicts[0].Error(), "and 46 more") || len(d.Conflicts[0].Error()) > 400 {
+		t.Fatalf("%v", d.Conflicts)
+	}
+}
+
+// same reports a list that is not the one wanted.
+func same(t *testing.T, what, got, want string) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s %q, want %q", what, got, want)
+	}
+}
+
+func keys(es []Entry) string {
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Key)
+	}
+	return strings.Join(out, ",")
 }

@@ -59,8 +59,8 @@ type Change struct {
 	Write sinks.Write
 	// BaseVersion is the version the change was planned from.
 	BaseVersion int
-	// Reason explains a refusal, or why a removal did less than its
-	// policy asked (a delete that only marked).
+	// Reason explains a refusal, why a removal did less than its policy
+	// asked (a delete that only marked), or why it waits (Unchanged).
 	Reason string
 	// Rotation is the account's rotation this cycle; Rotation.Regenerate
 	// names the key to regenerate before writing, "" for none.
@@ -88,15 +88,14 @@ func (c Change) WritesData() bool {
 // Describe renders the change for people: field names and fingerprints,
 // never a value.
 func (c Change) Describe() string {
-	switch c.Action {
-	case Refused:
+	switch {
+	case c.Action == Refused, c.Action == Unchanged && c.Reason != "":
 		return c.Reason
-	case Mark:
-		if c.Reason != "" {
-			return "source gone: marked " + MetaSourceGone + "; " + c.Reason
-		}
+	case c.Action == Mark && c.Reason != "":
+		return "source gone: marked " + MetaSourceGone + "; " + c.Reason
+	case c.Action == Mark:
 		return "source gone: marked " + MetaSourceGone
-	case Delete:
+	case c.Action == Delete:
 		return "source gone: every version and the metadata deleted"
 	}
 	if c.Reason != "" && len(c.Fields) == 0 {

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keysync/keysync/secret"
 	"github.com/keysync/keysync/sinks"
@@ -88,6 +89,8 @@ func TestFieldsTableKeepsTheMark(t *testing.T) {
 func TestRemovalNeedsProof(t *testing.T) {
 	id := desired(keyA, keyB).ResourceID
 	meta := managedMeta(desired(keyA, keyB), nil)
+	// Marked gone long enough ago: a provable secret is due for deletion.
+	due := managedMeta(desired(keyA, keyB), map[string]string{MetaSourceGone: stamp(now.Add(-8 * 24 * time.Hour))})
 	data := map[string]any{"team-password": "x"}
 	withMark := func(v any) map[string]any { m := maps.Clone(data); m[FieldOwner] = v; return m }
 	tests := []struct {
@@ -96,10 +99,11 @@ func TestRemovalNeedsProof(t *testing.T) {
 		action  Action
 		because string
 	}{
-		{"proven: both marks", legacyV2(3, withMark(ownMark), meta), Delete, ""},
-		{"proven: the mark compares without case", legacyV2(3, withMark(strings.ToUpper(ownMark)), meta), Delete, ""},
+		{"proven: both marks", legacyV2(3, withMark(ownMark), due), Delete, ""},
+		{"proven: the mark compares without case", legacyV2(3, withMark(strings.ToUpper(ownMark)), due), Delete, ""},
+		{"proven, not yet due: marked first", legacyV2(3, withMark(ownMark), meta), Mark, ""},
 		{"forged or legacy: metadata mark only", legacyV2(3, data, meta), Mark, "lacks " + FieldOwner},
-		{"forged or legacy, marked before", legacyV2(3, data, managedMeta(desired(keyA, keyB), map[string]string{MetaSourceGone: "x"})), Unchanged, "not deleted"},
+		{"forged or legacy, marked before", legacyV2(3, data, due), Unchanged, "not deleted"},
 		{"metadata without data: nothing proves it", legacyV2(3, nil, meta), Mark, "not deleted"},
 		{"another account's data mark", legacyV2(3, withMark(otherMark), meta), Refused, "names another resource"},
 		{"a data mark that is not a string", legacyV2(3, withMark(true), meta), Refused, "names another resource"},
@@ -107,14 +111,14 @@ func TestRemovalNeedsProof(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ch := Removal(tt.cur, RemoveDelete, id, now)
+			ch := Removal(tt.cur, RemoveDelete, id, now, 7*24*time.Hour)
 			if ch.Action != tt.action || !strings.Contains(ch.Reason, tt.because) {
 				t.Fatalf("%v (%q), want %v because %q", ch.Action, ch.Reason, tt.action, tt.because)
 			}
 			if ch.Write.Delete != (tt.action == Delete) || ch.Write.WritesData() {
 				t.Fatalf("write %+v", ch.Write)
 			}
-			if tt.action == Mark && !strings.Contains(ch.Describe(), "not deleted") {
+			if tt.action == Mark && tt.because != "" && !strings.Contains(ch.Describe(), "not deleted") {
 				t.Fatalf("the report does not say why: %q", ch.Describe())
 			}
 		})

@@ -304,15 +304,15 @@ func TestRemoval(t *testing.T) {
 	}{
 		{"keep", v2(1, data, mine), RemoveKeep, Unchanged},
 		{"mark", v2(1, data, mine), RemoveMark, Mark},
-		{"marked already", v2(1, data, managedMeta(desired(keyA, keyB), map[string]string{MetaSourceGone: "x"})), RemoveMark, Unchanged},
-		{"delete", v2(3, data, mine), RemoveDelete, Delete},
+		{"marked already", v2(1, data, managedMeta(desired(keyA, keyB), map[string]string{MetaSourceGone: stamp(now)})), RemoveMark, Unchanged},
+		{"delete marks first", v2(3, data, mine), RemoveDelete, Mark},
 		{"never another's", v2(1, data, map[string]string{"team": "x"}), RemoveDelete, Refused},
 		{"never on KV v1", sinks.State{Exists: true, Data: secret.NewData(data)}, RemoveDelete, Refused},
 		{"nothing there", v2(0, nil, nil), RemoveDelete, Unchanged},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ch := Removal(tt.cur, tt.policy, id, now)
+			ch := Removal(tt.cur, tt.policy, id, now, 7*24*time.Hour)
 			if ch.Action != tt.action {
 				t.Fatalf("%v (%s), want %v", ch.Action, ch.Reason, tt.action)
 			}

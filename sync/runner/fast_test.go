@@ -371,32 +371,42 @@ func TestFastCancelledRunReportsEveryJob(t *testing.T) {
 }
 
 // TestFastRemovedAccounts: an account discovery no longer finds is kept,
-// marked or deleted as configured, without a call to the source, and a
+// marked or deleted as configured, without a call to the source; a delete
+// marks first and deletes only once the mark is DeleteAfter old; and a
 // secret keysync does not own is never deleted.
 func TestFastRemovedAccounts(t *testing.T) {
 	f := newFixture()
+	f.r.DeleteAfter = 7 * 24 * time.Hour
 	mark, del, theirs := f.job("alpha"), f.job("bravo"), f.job("charlie")
 	f.r.Run(context.Background(), []Job{mark, del})
 	f.sink.Put(theirs.Path, map[string]any{"k": "v"}, map[string]string{"team": "x"})
 	mark.Remove, del.Remove, theirs.Remove = plan.RemoveMark, plan.RemoveDelete, plan.RemoveDelete
 	fetches := f.src.Calls("fetch", mark.Account)
 	results := f.r.Run(context.Background(), []Job{mark, del, theirs})
-	if results[0].Err != nil || results[0].Change.Action != plan.Mark || results[1].Change.Action != plan.Delete || !errors.Is(results[2].Err, ErrRefused) {
+	if results[0].Err != nil || results[0].Change.Action != plan.Mark || results[1].Change.Action != plan.Mark || !errors.Is(results[2].Err, ErrRefused) {
 		t.Fatalf("%v %v %v", results[0].Change.Action, results[1].Change.Action, results[2].Err)
 	}
-	if _, meta, _ := f.sink.Get(mark.Path); meta[plan.MetaSourceGone] == "" {
-		t.Fatal("not marked")
+	for _, p := range []string{mark.Path, del.Path} {
+		if _, meta, _ := f.sink.Get(p); meta[plan.MetaSourceGone] == "" {
+			t.Fatalf("%s not marked", p)
+		}
 	}
+	f.clock.Advance(f.r.DeleteAfter - time.Second)
+	if res := f.r.Run(context.Background(), []Job{del}); res[0].Change.Action != plan.Unchanged || !strings.Contains(res[0].Change.Describe(), "delete_after") {
+		t.Fatalf("deleted before delete_after: %v %s", res[0].Change.Action, res[0].Change.Describe())
+	}
+	f.clock.Advance(time.Second)
+	results = append(results[:2], f.r.Run(context.Background(), []Job{del, mark})...)
 	if _, _, v := f.sink.Get(del.Path); v != 0 {
 		t.Fatal("not deleted")
 	}
 	if data, _, _ := f.sink.Get(theirs.Path); data["k"] != "v" {
 		t.Fatal("another's secret was deleted")
 	}
-	if f.src.Calls("fetch", mark.Account) != fetches {
-		t.Fatal("a removal fetched keys")
+	if _, meta, _ := f.sink.Get(mark.Path); meta[plan.MetaSourceGone] == "" || f.src.Calls("fetch", mark.Account) != fetches {
+		t.Fatal("a mark was deleted, or a removal fetched keys")
 	}
-	if got := Summarize(results).String(); !strings.Contains(got, "1 marked gone, 1 deleted") {
+	if got := Summarize(results).String(); !strings.Contains(got, "2 marked gone, 1 deleted") {
 		t.Fatalf("summary %q", got)
 	}
 }

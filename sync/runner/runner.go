@@ -89,7 +89,10 @@ type Runner struct {
 
 	// DryRun plans and reports without applying.
 	DryRun bool
-	Retry  RetryPolicy
+	// DeleteAfter is how long a secret marked gone waits before a removal
+	// job with plan.RemoveDelete deletes it (delete_after).
+	DeleteAfter time.Duration
+	Retry       RetryPolicy
 	// Now and Sleep are the clock; nil means the real one.
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -200,7 +203,7 @@ func (r *Runner) remove(ctx context.Context, job Job) (plan.Change, error) {
 	// Removal decides on what Read just returned: KV v2 deletes a
 	// secret's metadata without check-and-set, so this read is as close
 	// to the delete as Vault allows.
-	ch := plan.Removal(cur, job.Remove, job.Account.ResourceID(), r.now())
+	ch := plan.Removal(cur, job.Remove, job.Account.ResourceID(), r.now(), r.DeleteAfter)
 	return ch, r.apply(ctx, job, ch)
 }
 
@@ -276,6 +279,8 @@ func (r *Runner) report(res Result) {
 		log.Info("planned (dry run)", append(attrs, "fields", res.Change.Describe())...)
 	case res.Change.HasChanges():
 		log.Info("synced", append(attrs, "fields", res.Change.Describe())...)
+	case res.Change.Reason != "":
+		log.Debug("unchanged", append(attrs, "reason", res.Change.Reason)...) // a removal that waits, and until when
 	default:
 		log.Debug("unchanged", attrs...)
 	}
