@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/api"
 
@@ -148,8 +149,30 @@ on_removed = "delete"
 	must(t, emu.SetTags(gone, map[string]string{}))
 	r := run(t, cfg, "--run-now")
 	r.expect(t, 0)
+	if s := readV2(t, path(gone)); s == nil || s.meta["source-gone-at"] == nil {
+		t.Fatalf("keysync's own secret of the untagged account was not marked first:\n%s", r.stdout)
+	}
+	for p := range victims {
+		assertIntact(t, p, r.stdout+r.stderr)
+	}
+	// delete_after passes: keysync's own mark, and the forger's marks on
+	// the victims, moved a week back (the forger may write metadata).
+	ageMark(t, path(gone), 8*24*time.Hour)
+	for p := range victims {
+		if s := readV2(t, p); s != nil && s.meta["source-gone-at"] != nil {
+			old := time.Now().Add(-8 * 24 * time.Hour).UTC().Format(time.RFC3339)
+			meta := map[string]string{}
+			for k, v := range s.meta {
+				meta[k] = fmt.Sprint(v)
+			}
+			meta["source-gone-at"] = old
+			forge(t, f, p, meta)
+		}
+	}
+	r = run(t, cfg, "--run-now")
+	r.expect(t, 0)
 	if readV2(t, path(gone)) != nil {
-		t.Fatalf("keysync's own secret of the untagged account was not deleted:\n%s", r.stdout)
+		t.Fatalf("keysync's own secret of the untagged account was not deleted after delete_after:\n%s", r.stdout)
 	}
 	for p := range victims {
 		assertIntact(t, p, r.stdout+r.stderr)
