@@ -35,8 +35,20 @@ func managedMeta(d Desired, extra map[string]string) map[string]string {
 	return m
 }
 
+// v2 is a KV v2 state; a live version was written a year ago (aged sets
+// another time).
 func v2(version int, data map[string]any, meta map[string]string) sinks.State {
-	return sinks.State{Exists: data != nil, Version: version, Versioned: true, Metadata: meta, Data: secret.NewData(data)}
+	st := sinks.State{Exists: data != nil, Version: version, Versioned: true, Metadata: meta, Data: secret.NewData(data)}
+	if st.Exists {
+		st.Created = now.Add(-365 * 24 * time.Hour)
+	}
+	return st
+}
+
+// aged is st with its live version written d ago.
+func aged(st sinks.State, d time.Duration) sinks.State {
+	st.Created = now.Add(-d)
+	return st
 }
 
 func TestCalculate(t *testing.T) {
