@@ -82,7 +82,7 @@ func newAccounts() *accounts {
 	}
 	as := &accounts{
 		syncs: desc(prometheus.Opts{Name: "keysync_sync_total",
-			Help: "Account syncs by outcome: create, update, unchanged, adopt, repair-metadata, mark, delete, refused, failed."}, "account", "result"),
+			Help: "Account syncs by outcome: create, update, unchanged, adopt, repair-metadata, mark, delete, pending, refused, failed."}, "account", "result"),
 		lastSuccess: desc(prometheus.Opts{Name: "keysync_last_success_timestamp_seconds",
 			Help: "Unix time of the account's last successful sync."}, "account"),
 		backoff: desc(prometheus.Opts{Name: "keysync_account_backoff_seconds",

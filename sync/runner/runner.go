@@ -83,6 +83,14 @@ type Runner struct {
 	// Pending holds rotations whose write is outstanding; shared across
 	// runners by the daemon. Nil gets a fresh one.
 	Pending *Pending
+	// Problems holds the rotation metadata keysync did not trust, by
+	// path; shared across runners by the daemon. Nil gets a fresh one.
+	Problems *Problems
+	// RegenerateTimeout bounds one regenerate, its polling included;
+	// 0 means DefaultRegenerateTimeout. Twice it is how long a record of
+	// a regenerate holds the account's rotation back
+	// (plan.Rotation.InFlight).
+	RegenerateTimeout time.Duration
 	// DryRun plans and reports without applying.
 	DryRun bool
 	Retry  RetryPolicy
@@ -174,12 +182,18 @@ func (r *Runner) attempt(ctx context.Context, job Job) (plan.Change, error) {
 			return plan.Change{}, err
 		}
 		ch := plan.Calculate(cur, r.desired(job, keys), r.now())
+		if job.Rotate != nil {
+			r.noteProblems(job, ch.Rotation.Problems)
+		}
 		if ch.Rotation.Regenerate != "" && !r.DryRun && ch.Action != plan.Refused {
 			if keys, ch, err = r.rotate(ctx, job, cur, keys, ch); err != nil {
 				return ch, err
 			}
 		}
 		err = r.apply(ctx, job, ch)
+		if err == nil && ch.Rotation.Held != "" && !r.DryRun {
+			err = &PendingError{Key: ch.Rotation.Held, Since: ch.Rotation.HeldSince}
+		}
 		if !errors.Is(err, sinks.ErrConflict) || conflicts >= maxConflicts {
 			return ch, err
 		}
@@ -209,7 +223,7 @@ func (r *Runner) fetch(ctx context.Context, job Job) (secret.Fields, error) {
 // desired is what the job wants at its path, given the keys fetched.
 func (r *Runner) desired(job Job, keys secret.Fields) plan.Desired {
 	d := plan.Desired{Fields: keys, ResourceID: job.Account.ResourceID(), APIVersion: cmp.Or(job.Account.APIVersion, job.Account.Spec().APIVersion),
-		Adopt: job.Adopt, Rotate: job.Rotate, Tags: job.Tags}
+		Adopt: job.Adopt, Rotate: r.rotation(job), Tags: job.Tags}
 	if o := job.Origin; o != nil {
 		d.DiscoveredBy, d.DiscoveryScope = o.Block, o.Scope
 	}
@@ -235,6 +249,9 @@ func (r *Runner) init() {
 	r.once.Do(func() {
 		if r.Pending == nil {
 			r.Pending = NewPending()
+		}
+		if r.Problems == nil {
+			r.Problems = NewProblems()
 		}
 		r.subSems = &subscriptionSems{perSubscription: r.SubscriptionConcurrency}
 		r.sourceSems = newSemaphore(r.concurrency())
