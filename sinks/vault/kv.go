@@ -73,6 +73,11 @@ func Open(ctx context.Context, client *api.Client, o Options) (*Sink, error) {
 	return s, nil
 }
 
+// KVVersion is the mount's KV version as Vault showed it (or as
+// kv_version declared it, when the token cannot read the mount's type);
+// 0 while the mount is not checked yet.
+func (s *Sink) KVVersion() int { return s.knownVersion() }
+
 // knownVersion is the KV version of the mount, 0 while it is not checked yet.
 func (s *Sink) knownVersion() int {
 	s.mu.Lock()

@@ -30,6 +30,14 @@ const (
 	lroRequests     = 20
 )
 
+// RegenerateTimeout is the longest a Regenerate lasts at request timeout
+// timeout: its request, lroRequests timeouts of polling, and the keys
+// read after. The runner bounds each regenerate by it, and a record of
+// one holds the account's rotation back for twice as long.
+func RegenerateTimeout(timeout time.Duration) time.Duration {
+	return (lroRequests + 2) * timeout
+}
+
 // Regenerate regenerates a's key, named by its answer field ("secondary",
 // "secondaryMasterKey"), with the type's regenerate action, and returns
 // the keys after it: the action's own answer, or, for a long-running one,

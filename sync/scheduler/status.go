@@ -60,6 +60,13 @@ type RotationStatus struct {
 	LastRotation time.Time `json:"last_rotation,omitzero"`
 	// Pending is set by the daemon: a regenerated key is not in Vault yet.
 	Pending bool `json:"pending"`
+	// Problems, set by the daemon, is the rotation metadata the last sync
+	// that found any did not trust (ignored, and repaired by its write),
+	// and ProblemsAt when; ProblemsCurrent is true while the latest sync
+	// still finds them.
+	Problems        []string  `json:"problems,omitempty"`
+	ProblemsAt      time.Time `json:"problems_at,omitzero"`
+	ProblemsCurrent bool      `json:"problems_current,omitempty"`
 }
 
 // maxCodeLen bounds an error code taken from a server's answer.
