@@ -39,7 +39,8 @@ type AccountStatus struct {
 	Type           string `json:"type"`
 	Running        bool   `json:"running"`
 	// LastResult is the last sync's outcome (create, update, unchanged,
-	// adopt, repair-metadata, refused, failed); empty before the first.
+	// adopt, repair-metadata, pending, refused, failed); empty before the
+	// first.
 	LastResult  string    `json:"last_result"`
 	LastRun     time.Time `json:"last_run,omitzero"`
 	LastSuccess time.Time `json:"last_success,omitzero"`
