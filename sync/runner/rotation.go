@@ -140,10 +140,11 @@ func (r *Runner) noteProblems(job Job, found []string) {
 		"problems", strings.Join(found, "; "))
 }
 
-// PendingError: a recorded regenerate may still land (a long-running
-// operation keysync stopped polling, a timeout): the account's rotation
-// is not done, and no key is regenerated until the key changes (the next
-// sync completes the rotation) or the record is too old to be in flight.
+// PendingError is a sync held back by a recorded regenerate that may
+// still land (a long-running operation keysync stopped polling, a
+// timeout): the account's rotation is not done, and no key is regenerated
+// until the key changes (the next sync completes the rotation) or the
+// record is too old to be in flight.
 type PendingError struct {
 	Key   string
 	Since time.Time
