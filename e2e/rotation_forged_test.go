@@ -204,7 +204,7 @@ func TestRotationRunNowPendingExitsOne(t *testing.T) {
 	r := run(t, cfg, "--run-now")
 	r.expect(t, 1)
 	line := grep(r.stdout, x.r.Name)
-	if !strings.HasPrefix(strings.TrimSpace(line), "pending") || !strings.Contains(line, "rotation pending") ||
+	if !strings.HasPrefix(strings.TrimSpace(line), "pending") || !strings.Contains(line, "rotate: pending, the regeneration of secondaryMasterKey") ||
 		!strings.Contains(r.stdout, "1 rotation pending") {
 		t.Fatalf("the report does not show the pending rotation:\n%s", r.stdout)
 	}

@@ -442,7 +442,7 @@ func TestOutcomesNameEveryAction(t *testing.T) {
 			t.Errorf("action %s is not in Outcomes", a)
 		}
 	}
-	for _, r := range []Result{{Err: ErrRefused}, {Err: errors.New("x")}, {Err: &PendingError{Key: "secondary"}}} {
+	for _, r := range []Result{{Err: ErrRefused}, {Err: errors.New("x")}, {Change: plan.Change{Rotation: plan.RotationPlan{Held: "secondary"}}}} {
 		if OutcomeIndex(Outcome(r)) < 0 {
 			t.Errorf("outcome %s is not in Outcomes", Outcome(r))
 		}

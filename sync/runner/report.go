@@ -16,7 +16,7 @@ type Summary struct {
 	// finds.
 	Marked, Deleted int
 	// Pending counts accounts whose recorded regenerate has not landed
-	// (PendingError): not failed, not done either.
+	// (Held): synced, but the rotation is not done.
 	Pending int
 }
 
@@ -25,11 +25,11 @@ func Summarize(results []Result) Summary {
 	var s Summary
 	for _, r := range results {
 		switch {
-		case IsPending(r.Err):
-			s.Pending++
-			continue
 		case r.Err != nil:
 			s.Failed++
+			continue
+		case Held(r):
+			s.Pending++
 			continue
 		}
 		switch r.Change.Action {
@@ -85,14 +85,15 @@ func WriteReport(w io.Writer, results []Result, dryRun bool) error {
 	return err
 }
 
-// Outcome names a result: the plan's action when it succeeded, else
-// "refused", "pending" (a recorded regenerate has not landed) or
-// "failed". It is the result label of keysync_sync_total.
+// Outcome names a result: the plan's action when it succeeded, or
+// "pending" when a recorded regenerate held its rotation back (Held),
+// else "refused" or "failed". It is the result label of
+// keysync_sync_total.
 func Outcome(r Result) string {
 	switch {
 	case errors.Is(r.Err, ErrRefused):
 		return "refused"
-	case IsPending(r.Err):
+	case Held(r):
 		return "pending"
 	case r.Err != nil:
 		return "failed"

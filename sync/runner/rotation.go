@@ -3,7 +3,6 @@ package runner
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -140,28 +139,29 @@ func (r *Runner) noteProblems(job Job, found []string) {
 		"problems", strings.Join(found, "; "))
 }
 
-// PendingError is a sync held back by a recorded regenerate that may
-// still land (a long-running operation keysync stopped polling, a
-// timeout): the account's rotation is not done, and no key is regenerated
+// Held reports whether the result's sync was held back by a recorded
+// regenerate that may still land (a long-running operation keysync
+// stopped polling, a timeout): the sync itself succeeded, Vault holds the
+// keys Azure has, but the rotation is not done, and no key is regenerated
 // until the key changes (the next sync completes the rotation) or the
-// record is too old to be in flight.
-type PendingError struct {
-	Key   string
-	Since time.Time
-}
+// record is too old to be in flight. A one-shot run counts it apart and
+// exits 1; the daemon shows it as the outcome "pending" without backing
+// off or turning unready, so that a principal writing fresh records
+// cannot take keysync out of service.
+func Held(r Result) bool { return r.Err == nil && r.Change.Rotation.Held != "" }
 
-func (e *PendingError) Error() string {
-	return fmt.Sprintf("rotation pending: the regenerate of the %s key recorded at %s has not landed; the next sync completes it if it does",
-		e.Key, e.Since.UTC().Format(time.RFC3339))
-}
-
-// Fault implements fault.Error.
-func (e *PendingError) Fault() fault.Class {
-	return fault.Class{Transient: true, Code: "RotationPending"}
-}
-
-// IsPending reports whether err is a rotation left pending.
-func IsPending(err error) bool {
-	var pe *PendingError
-	return errors.As(err, &pe)
+// noteHeld logs, once per record, that the job's rotation waits for a
+// recorded regenerate: a record that keeps being renewed is seen.
+func (r *Runner) noteHeld(job Job, rp plan.RotationPlan) {
+	if rp.Held == "" {
+		r.held.Delete(job.Path)
+		return
+	}
+	rec := rp.Held + " " + rp.HeldSince.UTC().Format(time.RFC3339)
+	// A copy of the path: it may be a piece of a reload's packed string.
+	if prev, loaded := r.held.Swap(strings.Clone(job.Path), rec); loaded && prev == rec {
+		return
+	}
+	r.jobLogger(job).Warn("rotation pending: a recorded regenerate may still land; nothing is regenerated until it does or the record is too old to be in flight",
+		"key", rp.Held, "recorded_at", rp.HeldSince.UTC().Format(time.RFC3339))
 }

@@ -77,8 +77,11 @@ func TestFastCrashBeforeRegenerate(t *testing.T) {
 	m[plan.MetaRotationPending] = "secondary " + f.clock.Now().UTC().Format(time.RFC3339)
 	f.sink.Put(job.Path, nil, m)
 	res := f.r.Sync(context.Background(), job)
-	if !IsPending(res.Err) || Outcome(res) != "pending" || f.src.Calls("regenerate", job.Account) != 0 {
+	if res.Err != nil || !Held(res) || Outcome(res) != "pending" || f.src.Calls("regenerate", job.Account) != 0 {
 		t.Fatalf("in flight: %v (%s), %d regenerations", res.Err, Outcome(res), f.src.Calls("regenerate", job.Account))
+	}
+	if d := res.Change.Describe(); !strings.Contains(d, "rotate: pending, the regeneration of secondary recorded at ") {
+		t.Fatalf("describe %q", d)
 	}
 	if s := Summarize([]Result{res}); s.Pending != 1 || s.Unchanged+s.Failed != 0 || !strings.Contains(s.String(), "1 rotation pending") {
 		t.Fatalf("summary %+v: %s", s, s)

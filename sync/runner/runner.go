@@ -98,6 +98,9 @@ type Runner struct {
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
 
+	// held is, by path, the record holding a job's rotation back, so
+	// that it is logged once (noteHeld).
+	held       sync.Map
 	once       sync.Once
 	subSems    *subscriptionSems
 	sourceSems semaphore
@@ -184,6 +187,7 @@ func (r *Runner) attempt(ctx context.Context, job Job) (plan.Change, error) {
 		ch := plan.Calculate(cur, r.desired(job, keys), r.now())
 		if job.Rotate != nil {
 			r.noteProblems(job, ch.Rotation.Problems)
+			r.noteHeld(job, ch.Rotation)
 		}
 		if ch.Rotation.Regenerate != "" && !r.DryRun && ch.Action != plan.Refused {
 			if keys, ch, err = r.rotate(ctx, job, cur, keys, ch); err != nil {
@@ -191,9 +195,6 @@ func (r *Runner) attempt(ctx context.Context, job Job) (plan.Change, error) {
 			}
 		}
 		err = r.apply(ctx, job, ch)
-		if err == nil && ch.Rotation.Held != "" && !r.DryRun {
-			err = &PendingError{Key: ch.Rotation.Held, Since: ch.Rotation.HeldSince}
-		}
 		if !errors.Is(err, sinks.ErrConflict) || conflicts >= maxConflicts {
 			return ch, err
 		}
