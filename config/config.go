@@ -143,7 +143,8 @@ type Account struct {
 	// Fields, when set, selects and renames: response field -> Vault field.
 	Fields map[string]string `toml:"fields"`
 	// RotateEvery, when set, regenerates the inactive key every period;
-	// RotateGrace is the least time between two regenerations of one key.
+	// RotateGrace is the least time between the active field moving away
+	// from a key and that key's regeneration.
 	RotateEvery Duration `toml:"rotate_every"`
 	RotateGrace Duration `toml:"rotate_grace"`
 	// RotateKeys names the type's key pairs that rotate (sources.KeyPair);

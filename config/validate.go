@@ -46,6 +46,7 @@ func (c *Config) validate() Problems {
 	c.Events.validate(&p, c.Listen)
 	validateAccounts(&p, c.Accounts, c.Vault.Mount, len(c.Discover) > 0)
 	c.validateDiscovery(&p)
+	c.validateRotationMount(&p)
 	return p
 }
 

@@ -88,7 +88,7 @@ func dueRotation(t *testing.T, typ, key string) (rotRes, string) {
 	emu.SetOperationReads(1, "0")
 	t.Cleanup(func() { emu.SetOperationReads(1, "") })
 	x := newRotRes(t, typ)
-	cfg := rotConfig("1s", "1m", `rotate_keys = ["`+sources.Types[typ].Rotation.Pairs[0].Name+`"]`+"\n", x)
+	cfg := rotConfig("1s", "1s", `rotate_keys = ["`+sources.Types[typ].Rotation.Pairs[0].Name+`"]`+"\n", x)
 	run(t, cfg, "--run-now").expect(t, 0)
 	rotationDue(t, cfg, key)
 	return x, cfg

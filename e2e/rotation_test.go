@@ -23,10 +23,11 @@ func rotationConfig(every, grace string, a account) string {
 }
 
 // rotationDue waits until a dry run of cfg plans to regenerate key: the
-// period has passed by keysync's own reading of what Vault records.
+// period (and the grace since active last moved) has passed by keysync's
+// own reading of what Vault records.
 func rotationDue(t *testing.T, cfg, key string) {
 	t.Helper()
-	eventually(t, 10*time.Second, func() (bool, string) {
+	eventually(t, 30*time.Second, func() (bool, string) {
 		r := run(t, cfg, "--dry-run")
 		return strings.Contains(r.stdout, "rotate: regenerate "+key), "a dry run planning to regenerate " + key + ":\n" + r.stdout
 	})

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/keysync/keysync/fault"
 	"github.com/keysync/keysync/secret"
@@ -47,6 +48,11 @@ type State struct {
 	Metadata map[string]string
 	// Data is every field at the path, foreign ones included.
 	Data secret.Data
+	// Created is when the live version was written, as the store itself
+	// records it (Vault's created_time): only a data write changes it,
+	// so a writer of the metadata alone cannot move it. Zero where the
+	// store does not say (KV v1) or no live version exists.
+	Created time.Time
 }
 
 // Write is one change to a secret, whole: a sink writes what it is given and

@@ -63,6 +63,9 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics
 	accts := accounts(cfg)
 	sink, err := vault.Open(ctx, vs.client, vault.Options{Mount: cfg.Vault.Mount, KVVersion: cfg.Vault.KVVersion, Auth: vs.auth,
 		ProbePaths: probePaths(accts), Deferred: loginErr != nil})
+	if err == nil {
+		err = rotationMount(cfg, sink)
+	}
 	if err != nil {
 		if vs != reuse {
 			// Its token would otherwise outlive a refused start or reload.
@@ -72,7 +75,8 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics
 	}
 	r := &runner.Runner{Source: src, Sink: sink, Logger: log, Concurrency: cfg.Concurrency, Retry: runner.DefaultRetry,
 		SubscriptionConcurrency: cfg.Azure.SubscriptionConcurrency, VaultConcurrency: cfg.Vault.Concurrency,
-		RefuseLegacy: !cfg.Vault.LegacyOwnership, DeleteAfter: cfg.DeleteAfter.Duration}
+		RefuseLegacy: !cfg.Vault.LegacyOwnership, DeleteAfter: cfg.DeleteAfter.Duration,
+		RegenerateTimeout: azure.RegenerateTimeout(cfg.Azure.Timeout.Duration)}
 	r.Retry.Attempts = cfg.Retries + 1
 	// A Retry-After past backoff_max is "not this cycle", in a run too.
 	r.Retry.MaxRetryAfter = min(r.Retry.MaxRetryAfter, cfg.BackoffMax.Duration)

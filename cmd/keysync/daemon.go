@@ -36,8 +36,10 @@ type keysyncd struct {
 	session     *vaultSession
 	stopSession context.CancelFunc
 	// pending outlives reloads: a rotated key must reach Vault whatever
-	// the config becomes.
-	pending *runner.Pending
+	// the config becomes. problems too: what a sync found is reported
+	// after the repair.
+	pending  *runner.Pending
+	problems *runner.Problems
 	// estate holds the listed and the discovered accounts.
 	estate *estate
 }
@@ -52,7 +54,8 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 
-	d := &keysyncd{opts: o, cfg: cfg, log: log, metrics: metrics.New(version), notify: server.Notify{Logger: log}, pending: runner.NewPending()}
+	d := &keysyncd{opts: o, cfg: cfg, log: log, metrics: metrics.New(version), notify: server.Notify{Logger: log},
+		pending: runner.NewPending(), problems: runner.NewProblems()}
 	tok, ev, err := operatorFiles(cfg, d.metrics, log)
 	if err != nil {
 		// An unusable token or secret file is a configuration error, as
@@ -73,6 +76,7 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	listed := len(p.accounts)
 	p.accounts = nil // the scheduler holds them now
 	d.metrics.SetEstate(d.sched)
+	d.metrics.SetRotationProblems(d.problems)
 	d.sched.SetTargeting(cfg.Events.Window.Duration, cfg.Events.Queue)
 	d.probe = server.NewVaultProbe(p.sink.Check, vaultProbeInterval, log)
 	d.probe.Observe = d.metrics.VaultUp
@@ -139,7 +143,8 @@ func apiToken(cfg *config.Config, log *slog.Logger) (*server.Token, error) {
 // and ev, when set, is the Event Grid webhook.
 func (d *keysyncd) server(cfg *config.Config, tok *server.Token, ev *server.EventsHandler) (*server.Server, error) {
 	srv := &server.Server{Scheduler: d.sched, Vault: d.probe, Metrics: d.metrics.Handler(), Logger: d.log, Token: tok,
-		Observer: d.metrics, PendingRotations: d.pending.Paths, Discovery: d.estate.status, SyncMinInterval: cfg.API.SyncMinInterval.Duration,
+		Observer: d.metrics, PendingRotations: d.pending.Paths,
+		RotationProblems: d.problems.Reports, Discovery: d.estate.status, SyncMinInterval: cfg.API.SyncMinInterval.Duration,
 		Targets: d.sched, Events: ev}
 	if ev != nil {
 		ev.Targets = d.sched
@@ -189,10 +194,10 @@ func (d *keysyncd) endSession() {
 
 // daemonRunner makes the runner try each sync once (across cycles the
 // scheduler owns backoff, so in-run retries would only stack on it) and
-// share the daemon's pending rotations.
+// share the daemon's pending rotations and rotation problems.
 func (d *keysyncd) daemonRunner(r *runner.Runner) *runner.Runner {
 	r.Retry.Attempts = 1
-	r.Pending = d.pending
+	r.Pending, r.Problems = d.pending, d.problems
 	return r
 }
 

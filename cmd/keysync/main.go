@@ -27,7 +27,7 @@ const (
 	exitOK      = 0 // every account is in sync
 	exitFailed  = 1 // at least one account failed or was refused
 	exitUsage   = 2 // bad flags, a bad config file or a secret file refused for its mode; nothing was done
-	exitStartup = 3 // could not start: no Vault login, cannot listen; nothing was done
+	exitStartup = 3 // could not start: no Vault login, a mount that is not KV (or KV 1 with rotate_every), cannot listen; nothing was done
 )
 
 // version is set at build time with -ldflags "-X main.version=...";

@@ -55,7 +55,9 @@ func runOnce(ctx context.Context, cfg *config.Config, dryRun bool, log *slog.Log
 	if err := runner.WriteReport(stdout, results, dryRun); err != nil {
 		log.Error("writing report", "err", err)
 	}
-	if failed || runner.Summarize(results).Failed > 0 {
+	// A rotation left pending (a regenerate that has not landed) is not
+	// done: exit 1, so that a pipeline looks.
+	if sum := runner.Summarize(results); failed || sum.Failed > 0 || sum.Pending > 0 {
 		return exitFailed
 	}
 	return exitOK

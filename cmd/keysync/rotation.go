@@ -1,9 +1,26 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/keysync/keysync/config"
+	"github.com/keysync/keysync/sinks/vault"
 	"github.com/keysync/keysync/sync/plan"
 )
+
+// rotationMount refuses a config that rotates on a KV version 1 mount:
+// rotation keeps its record and times in custom metadata, which KV
+// version 1 lacks, so the keys would be synced and never rotated. When
+// Vault could not be asked yet (sealed, unreachable), the mount is checked
+// at the first read, and each rotating account then reports the problem
+// (plan.RotationPlan.Problems) instead.
+func rotationMount(cfg *config.Config, sink *vault.Sink) error {
+	if sink.KVVersion() != 1 || !cfg.Rotates() {
+		return nil
+	}
+	return fmt.Errorf("vault mount %q is KV version 1, which keeps no metadata: rotate_every cannot work there (nothing would ever be regenerated); "+
+		"move the secrets to a KV version 2 mount, or remove rotate_every", cfg.Vault.Mount)
+}
 
 // rotation is the account's rotation policy: nil when it does not rotate,
 // else the period, the grace and the pairs it rotates (rotate_keys, or

@@ -211,7 +211,11 @@ func rotationCell(r scheduler.RotationStatus) string {
 	case r.Pending:
 		return "pending (every " + cell(r.Every) + ")"
 	}
-	return "every " + cell(r.Every) + ", last " + when(r.LastRotation)
+	out := "every " + cell(r.Every) + ", last " + when(r.LastRotation)
+	if len(r.Problems) > 0 {
+		out += ", untrusted metadata found " + when(r.ProblemsAt)
+	}
+	return out
 }
 
 func when(t time.Time) string {

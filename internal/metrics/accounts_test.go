@@ -60,7 +60,7 @@ keysync_last_rotation_timestamp_seconds{account="c"} 1.7e+09
 # TYPE keysync_last_success_timestamp_seconds gauge
 keysync_last_success_timestamp_seconds{account="a"} 1.7000072e+09
 keysync_last_success_timestamp_seconds{account="c"} 1.7e+09
-# HELP keysync_sync_total Account syncs by outcome: create, update, unchanged, adopt, repair-metadata, mark, delete, refused, failed.
+# HELP keysync_sync_total Account syncs by outcome: create, update, unchanged, adopt, repair-metadata, mark, delete, pending, refused, failed.
 # TYPE keysync_sync_total counter
 keysync_sync_total{account="a",result="create"} 1
 keysync_sync_total{account="a",result="unchanged"} 2

@@ -6,6 +6,7 @@ package metrics
 
 import (
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,16 @@ type Metrics struct {
 	discovered  *prometheus.GaugeVec
 	discoveries *prometheus.CounterVec
 	events      eventMetrics
+	problems    atomic.Pointer[RotationProblems]
+}
+
+// RotationProblems is where the rotation problem metrics come from: the
+// daemon's runner.Problems.
+type RotationProblems interface {
+	// Current counts the secrets whose latest sync found rotation
+	// metadata it did not trust; Found counts the syncs that found any.
+	Current() int
+	Found() uint64
 }
 
 // New registers every metric, with the build info set.
@@ -66,6 +77,7 @@ func New(version string) *Metrics {
 		Help: "keysync's version and Go version; always 1."}, []string{"version", "goversion"})
 	build.WithLabelValues(version, runtime.Version()).Set(1)
 	m.events = newEventMetrics()
+	m.reg.MustRegister(m.rotationProblemMetrics()...)
 	m.reg.MustRegister(m.events.collectors()...)
 	m.accountReg.MustRegister(m.accounts)
 	m.reg.MustRegister(m.duration, m.arm, m.vault, m.logins, m.renewals, m.tokens, m.syncReqs, m.connRefused, m.vaultUp, m.discovered, m.discoveries, build,
@@ -82,7 +94,7 @@ func newAccounts() *accounts {
 	}
 	as := &accounts{
 		syncs: desc(prometheus.Opts{Name: "keysync_sync_total",
-			Help: "Account syncs by outcome: create, update, unchanged, adopt, repair-metadata, mark, delete, refused, failed."}, "account", "result"),
+			Help: "Account syncs by outcome: create, update, unchanged, adopt, repair-metadata, mark, delete, pending, refused, failed."}, "account", "result"),
 		lastSuccess: desc(prometheus.Opts{Name: "keysync_last_success_timestamp_seconds",
 			Help: "Unix time of the account's last successful sync."}, "account"),
 		backoff: desc(prometheus.Opts{Name: "keysync_account_backoff_seconds",
@@ -101,6 +113,31 @@ func newAccounts() *accounts {
 func (m *Metrics) Synced(_ string, res runner.Result, _ time.Time) {
 	m.duration.Observe(res.Duration.Seconds())
 }
+
+// rotationProblemMetrics read the rotation problems at each scrape: a
+// gauge of the secrets whose latest sync found some (repaired at once, so
+// mostly 0) and a counter of the syncs that found any, to alert on.
+func (m *Metrics) rotationProblemMetrics() []prometheus.Collector {
+	read := func(f func(RotationProblems) float64) func() float64 {
+		return func() float64 {
+			if p := m.problems.Load(); p != nil {
+				return f(*p)
+			}
+			return 0
+		}
+	}
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "keysync_rotation_problems",
+			Help: "Secrets whose latest sync found rotation metadata keysync did not trust (a time after the version it describes, a record that cannot be in flight), or that cannot rotate (a KV version 1 mount)."},
+			read(func(p RotationProblems) float64 { return float64(p.Current()) })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "keysync_rotation_problems_found_total",
+			Help: "Syncs that found rotation metadata keysync did not trust; each was ignored and repaired. Someone other than keysync may be writing it."},
+			read(func(p RotationProblems) float64 { return float64(p.Found()) })),
+	}
+}
+
+// SetRotationProblems makes p the source of the rotation problem metrics.
+func (m *Metrics) SetRotationProblems(p RotationProblems) { m.problems.Store(&p) }
 
 // SetEstate makes e the source of the per-account series.
 func (m *Metrics) SetEstate(e Estate) { m.accounts.estate.Store(&e) }

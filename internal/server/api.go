@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keysync/keysync/sync/runner"
 	"github.com/keysync/keysync/sync/scheduler"
 )
 
@@ -93,8 +94,15 @@ func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
 			pending[p] = true
 		}
 	}
+	problems := map[string]runner.ProblemReport{}
+	for _, r := range s.rotationProblems() {
+		problems[r.Path] = r
+	}
 	for i := range accounts {
 		accounts[i].Rotation.Pending = pending[accounts[i].Path]
+		if r, ok := problems[accounts[i].Path]; ok {
+			accounts[i].Rotation.Problems, accounts[i].Rotation.ProblemsAt, accounts[i].Rotation.ProblemsCurrent = r.Problems, r.At.UTC(), r.Current
+		}
 	}
 	reply := StatusReply{Time: now.UTC(), Accounts: accounts}
 	if s.Discovery != nil {

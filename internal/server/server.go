@@ -14,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/keysync/keysync/sync/runner"
 	"github.com/keysync/keysync/sync/scheduler"
 )
 
@@ -46,6 +47,9 @@ type Server struct {
 	Observer  Observer
 	// PendingRotations lists paths whose rotated key is not in Vault yet.
 	PendingRotations func() []string
+	// RotationProblems lists, by path, the rotation metadata keysync did
+	// not trust (runner.Problems).
+	RotationProblems func() []runner.ProblemReport
 	// Discovery, when set, says what the last discovery found.
 	Discovery func() *DiscoveryStatus
 	// Token protects POST /sync, GET /status and the details of /readyz;
@@ -153,6 +157,12 @@ type readiness struct {
 	// RotationPending names secrets whose key was regenerated in Azure
 	// but is not in Vault yet.
 	RotationPending []string `json:"rotation_pending"`
+	// RotationProblems names secrets whose latest sync found rotation
+	// metadata it did not trust. It does not make keysync unready: that
+	// metadata is ignored and repaired, Vault holds the current keys, and
+	// a principal that may write only metadata must not be able to take
+	// keysync out of service.
+	RotationProblems []string `json:"rotation_problems"`
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -169,6 +179,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.PendingRotations != nil {
 		rd.RotationPending = append(rd.RotationPending, s.PendingRotations()...)
 	}
+	rd.RotationProblems = []string{}
+	for _, r := range s.rotationProblems() {
+		if r.Current {
+			rd.RotationProblems = append(rd.RotationProblems, r.Path)
+		}
+	}
 	rd.Ready = rd.Vault == "ok" && len(rd.Overdue) == 0 && len(rd.RotationPending) == 0
 	status := http.StatusOK
 	if !rd.Ready {
@@ -179,6 +195,13 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, status, rd)
+}
+
+func (s *Server) rotationProblems() []runner.ProblemReport {
+	if s.RotationProblems == nil {
+		return nil
+	}
+	return s.RotationProblems()
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

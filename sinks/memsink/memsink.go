@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/keysync/keysync/secret"
 	"github.com/keysync/keysync/sinks"
@@ -24,6 +25,9 @@ type Sink struct {
 	// "write"); an error it returns is the call's answer. Tests use it to
 	// fail a call, hold it, or race another writer in.
 	Hook func(ctx context.Context, op, path string) error
+	// Now is the clock that dates each version, as Vault's created_time
+	// does; nil means the real one.
+	Now func() time.Time
 
 	mu      sync.Mutex
 	secrets map[string]*entry
@@ -32,6 +36,7 @@ type Sink struct {
 
 type entry struct {
 	versions []map[string]any // versions[i] is version i+1
+	created  []time.Time      // created[i] is when version i+1 was written
 	meta     map[string]string
 }
 
@@ -54,6 +59,7 @@ func (s *Sink) Read(ctx context.Context, path string) (sinks.State, error) {
 	if n := len(e.versions); n > 0 {
 		st.Exists, st.Version = true, n
 		st.Data = secret.NewData(maps.Clone(e.versions[n-1]))
+		st.Created = e.created[n-1]
 	}
 	return st, nil
 }
@@ -76,7 +82,7 @@ func (s *Sink) Write(ctx context.Context, path string, w sinks.Write) error {
 		if w.BaseVersion != len(e.versions) {
 			return &sinks.Error{Op: "write", Path: path, StatusCode: http.StatusBadRequest, Err: sinks.ErrConflict, Transient: true}
 		}
-		e.versions = append(e.versions, w.Data.Reveal())
+		e.add(w.Data.Reveal(), s.now())
 		s.writes++
 	}
 	if w.Metadata != nil {
@@ -115,7 +121,7 @@ func (s *Sink) Put(path string, data map[string]any, meta map[string]string) {
 	defer s.mu.Unlock()
 	e := s.entry(path)
 	if data != nil {
-		e.versions = append(e.versions, maps.Clone(data))
+		e.add(maps.Clone(data), s.now())
 	}
 	if meta != nil {
 		e.meta = maps.Clone(meta)
@@ -143,6 +149,19 @@ func (s *Sink) Writes() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.writes
+}
+
+// add makes data the latest version, written at t.
+func (e *entry) add(data map[string]any, t time.Time) {
+	e.versions = append(e.versions, data)
+	e.created = append(e.created, t)
+}
+
+func (s *Sink) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
 }
 
 func (s *Sink) entry(path string) *entry {

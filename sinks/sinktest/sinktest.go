@@ -95,17 +95,29 @@ func runWrites(t *testing.T, h Harness) {
 	t.Run("whole data is written", func(t *testing.T) {
 		p := h.path()
 		mustWrite(t, h, p, sinks.Write{Create: true, Data: data("k", "v1", "owner", "team")})
+		first := mustRead(t, h, p).Created
 		mustWrite(t, h, p, sinks.Write{BaseVersion: 1, Data: data("k", "v2")})
-		if st := mustRead(t, h, p); field(st, "k") != "v2" || len(st.Data.Names()) != 1 || st.Version != 2 {
+		st := mustRead(t, h, p)
+		if field(st, "k") != "v2" || len(st.Data.Names()) != 1 || st.Version != 2 {
 			t.Fatalf("a sink merged fields: %v version %d", st.Data, st.Version)
 		}
+		if first.IsZero() || st.Created.Before(first) {
+			t.Fatalf("versions created at %v, then %v", first, st.Created)
+		}
 	})
+	// Rotation rests on this: a writer of the metadata alone cannot move
+	// the live version's time.
 	t.Run("metadata only", func(t *testing.T) {
 		p := h.path()
 		mustWrite(t, h, p, sinks.Write{Create: true, Data: data("k", "v1"), Metadata: map[string]string{"a": "1"}})
+		created := mustRead(t, h, p).Created
 		mustWrite(t, h, p, sinks.Write{BaseVersion: 1, Metadata: map[string]string{"a": "2", "b": "3"}})
-		if st := mustRead(t, h, p); st.Version != 1 || st.Metadata["a"] != "2" || st.Metadata["b"] != "3" {
+		st := mustRead(t, h, p)
+		if st.Version != 1 || st.Metadata["a"] != "2" || st.Metadata["b"] != "3" {
 			t.Fatalf("metadata write: version %d metadata %v", st.Version, st.Metadata)
+		}
+		if created.IsZero() || !st.Created.Equal(created) {
+			t.Fatalf("a metadata write moved the version's time from %v to %v", created, st.Created)
 		}
 	})
 	t.Run("delete", func(t *testing.T) {

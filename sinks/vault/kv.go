@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/vault/api"
 	"golang.org/x/sync/singleflight"
@@ -71,6 +72,11 @@ func Open(ctx context.Context, client *api.Client, o Options) (*Sink, error) {
 	}
 	return s, nil
 }
+
+// KVVersion is the mount's KV version as Vault showed it (or as
+// kv_version declared it, when the token cannot read the mount's type);
+// 0 while the mount is not checked yet.
+func (s *Sink) KVVersion() int { return s.knownVersion() }
 
 // knownVersion is the KV version of the mount, 0 while it is not checked yet.
 func (s *Sink) knownVersion() int {
@@ -183,8 +189,26 @@ func (s *Sink) readV2(ctx context.Context, path string) (sinks.State, error) {
 	if data, ok := sec.Data["data"].(map[string]any); ok {
 		cur.Exists = true
 		cur.Data = secret.NewData(data)
+		cur.Created = createdTime(meta["created_time"])
 	}
 	return cur, nil
+}
+
+// createdTime reads the version's created_time, which Vault sets on each
+// data write and answers with every read of the data, as RFC 3339 with
+// nanoseconds (developer.hashicorp.com/vault/api-docs/secret/kv/kv-v2,
+// "Read secret version"); zero when it is missing or does not parse,
+// which keysync takes as "unknown".
+func createdTime(v any) time.Time {
+	s, _ := v.(string)
+	if len(s) > len(time.RFC3339Nano)+8 {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }
 
 // readMetadata is used only when no live data exists, to learn the version

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
@@ -13,6 +14,14 @@ import (
 	"github.com/keysync/keysync/secret"
 	"github.com/keysync/keysync/sources"
 )
+
+// RegenerateTimeout is the longest a Regenerate lasts at request timeout
+// timeout: its request, lroRequests timeouts of polling, and the keys
+// read after. The runner bounds each regenerate by it, and a record of
+// one holds the account's rotation back for twice as long.
+func RegenerateTimeout(timeout time.Duration) time.Duration {
+	return (lroRequests + 2) * timeout
+}
 
 // Regenerate regenerates a's key, named by its answer field ("secondary",
 // "secondaryMasterKey"), with the type's regenerate action, and returns

@@ -107,6 +107,9 @@ func (c Change) Describe() string {
 		parts = append(parts, "rotate: regenerate "+c.Rotation.Regenerate)
 	case c.Rotation.Completed != "":
 		parts = append(parts, "rotate: complete the recorded regeneration of "+c.Rotation.Completed)
+	case c.Rotation.Held != "":
+		parts = append(parts, "rotate: pending, the regeneration of "+c.Rotation.Held+" recorded at "+stamp(c.Rotation.HeldSince)+
+			" may still land; nothing is regenerated until it does")
 	}
 	for _, f := range c.Fields {
 		from := f.From

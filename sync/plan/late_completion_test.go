@@ -21,7 +21,7 @@ func TestLateCompletionKeepsTheOldKeyAPeriod(t *testing.T) {
 	if rp.Completed != "secondary" || rp.Regenerate != "" {
 		t.Fatalf("completion: %+v", rp)
 	}
-	after := v2(4, map[string]any{"primary": keyA, "secondary": keyC, FieldActive: "secondary"}, rp.Meta)
+	after := aged(v2(4, map[string]any{"primary": keyA, "secondary": keyC, FieldActive: "secondary"}, rp.Meta), 0)
 	next := decideRotation(after, azure, p, now.Add(time.Hour))
 	if next.Regenerate != "" {
 		t.Fatalf("an hour after the new key reached Vault, regenerated %q, the key consumers used until then", next.Regenerate)

@@ -36,9 +36,10 @@ func managedMeta(d Desired, extra map[string]string) map[string]string {
 	return m
 }
 
-// v2 is a KV v2 secret. One with keysync's metadata mark carries its data
-// mark too (for desired's account), as every write since data marks
-// leaves it; legacyV2 is one written before.
+// v2 is a KV v2 secret, its live version written a year ago (aged sets
+// another time). One with keysync's metadata mark carries its data mark
+// too (for desired's account), as every write since data marks leaves
+// it; legacyV2 is one written before.
 func v2(version int, data map[string]any, meta map[string]string) sinks.State {
 	if data != nil && meta[MetaManagedBy] == ManagedByValue {
 		if _, ok := data[FieldOwner]; !ok {
@@ -53,7 +54,17 @@ func v2(version int, data map[string]any, meta map[string]string) sinks.State {
 var ownMark = strings.ToLower(desired("", "").ResourceID)
 
 func legacyV2(version int, data map[string]any, meta map[string]string) sinks.State {
-	return sinks.State{Exists: data != nil, Version: version, Versioned: true, Metadata: meta, Data: secret.NewData(data)}
+	st := sinks.State{Exists: data != nil, Version: version, Versioned: true, Metadata: meta, Data: secret.NewData(data)}
+	if st.Exists {
+		st.Created = now.Add(-365 * 24 * time.Hour)
+	}
+	return st
+}
+
+// aged is st with its live version written d ago.
+func aged(st sinks.State, d time.Duration) sinks.State {
+	st.Created = now.Add(-d)
+	return st
 }
 
 func TestCalculate(t *testing.T) {

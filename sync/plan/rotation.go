@@ -28,21 +28,43 @@ const (
 	// key's name and the time, "secondary 2026-01-02T03:04:05Z". Found
 	// with that key changed in the answer, it completes the rotation it
 	// records (a write that failed, a process killed); found with the key
-	// unchanged, it holds that key back for a grace, since the regenerate
-	// may yet land.
+	// unchanged, it holds every pair back while the regenerate may yet
+	// land (Rotation.InFlight).
 	MetaRotationPending = "rotation-pending"
 )
 
 // Rotation is an account's rotation policy.
+//
+// The metadata keysync records (MetaRotatedAt, the per-key stamps,
+// MetaRotationPending) is custom metadata, which a principal allowed to
+// write only a secret's metadata can set. So no regeneration rests on it
+// alone: each also needs the live version (sinks.State.Created, set by
+// Vault on a data write, which such a principal cannot make) to be at
+// least max(Every, Grace) old. Every move of an active field is a data
+// write, so the key active moved away from is never regenerated within
+// Grace of the move.
 type Rotation struct {
 	// Every is the period between rotations.
 	Every time.Duration
-	// Grace is the least time between two regenerations of the same key.
+	// Grace is the least time between an active field moving away from a
+	// key and that key's regeneration.
 	Grace time.Duration
+	// InFlight is how long after its record a regenerate keysync started
+	// may still land; zero means DefaultInFlight. A record younger than
+	// this whose key did not change holds every pair back; an older one
+	// is of a regenerate that did not land, and is ignored.
+	InFlight time.Duration
 	// Pairs are the pairs that rotate, at most one key per sync; none
 	// means DefaultPair.
 	Pairs []Pair
 }
+
+// DefaultInFlight is Rotation.InFlight when unset.
+const DefaultInFlight = 30 * time.Minute
+
+// ClockSkew is how far a recorded time may lie ahead of the clock that
+// judges it: keysync's hosts and Vault's do not agree to the second.
+const ClockSkew = 5 * time.Minute
 
 // Pair is two keys of equal power and the field that names the one in use.
 type Pair struct {
@@ -64,105 +86,126 @@ type RotationPlan struct {
 	// before regenerating: what the sink holds plus MetaRotationPending.
 	Record map[string]string
 	// Completed is the key whose regeneration a MetaRotationPending
-	// record names and the answer shows done: this write completes it.
+	// record names and the answer shows done (or Vault already names
+	// active): this write completes it.
 	Completed string
+	// Held is the key of a recorded regenerate that may still land, and
+	// HeldSince the record's time: no key is regenerated until it lands
+	// or InFlight has passed.
+	Held      string
+	HeldSince time.Time
 	// Active maps each pair's active field to its key after this cycle.
 	Active map[string]string
 	// Meta is the rotation metadata to record.
 	Meta map[string]string
-}
-
-// pendingRecord is a parsed MetaRotationPending.
-type pendingRecord struct {
-	key string
-	at  time.Time
-	raw string
+	// Problems says, for people, what the rotation metadata held that
+	// keysync did not trust (or why the account cannot rotate): each was
+	// ignored, and this cycle's write repairs what it can. They name
+	// metadata keys, key names and times, never a value read as is.
+	Problems []string
 }
 
 // decideRotation decides, from what the sink holds and the keys fetched,
 // what each pair does. A first sync records a baseline (the pair's first
 // key active, no regeneration). A recorded regeneration whose key changed
-// is completed. Otherwise, of the pairs whose period has passed and whose
-// inactive key was not regenerated within the grace, the one rotated
-// longest ago regenerates that key: one key per sync, and no pair starves
-// another. A record not completed within its grace holds every pair back.
+// is completed. A record of a regenerate that may still land holds every
+// pair back. Otherwise the pairs take turns (the data says whose turn it
+// is) and the pair whose turn it is, if due, regenerates its inactive key:
+// one key per sync.
 func decideRotation(cur sinks.State, fields secret.Fields, p Rotation, now time.Time) RotationPlan {
 	pairs := p.pairs()
-	rp := RotationPlan{Active: map[string]string{}, Meta: rotationMeta(cur.Metadata, pairs)}
-	rec, hasRec := readRecord(cur.Metadata, pairs)
-	done := hasRec && (keyChanged(cur.Data, fields, rec.key) || namedActive(cur.Data, pairs, rec.key))
-	var next *Pair
+	ck := newCheck(cur, now)
+	rp := RotationPlan{Active: map[string]string{}, Meta: ck.rotationMeta(cur, pairs)}
 	for _, pair := range pairs {
-		active := activeOf(cur.Data, pair)
-		rp.Active[pair.Active] = active
-		last, err := time.Parse(time.RFC3339, cur.Metadata[pair.at()])
-		switch {
-		case !cur.Exists || err != nil:
-			rp.Meta[pair.at()] = stamp(now)
-		case done && slices.Contains(pair.Keys[:], rec.key):
-			rp.Completed = rec.key
-			rp.Active[pair.Active] = rec.key
-			// The period counts from now, when consumers can first read
-			// the new key (a completion may come a day late, after Vault
-			// was unwritable); the grace of the key from its regeneration.
-			rp.Meta[pair.at()], rp.Meta[keyAt(rec.key)] = stamp(now), stamp(rec.at)
-		case due(cur.Metadata, pair, active, rec, p, now) && (next == nil || last.Before(lastOf(cur.Metadata, *next))):
-			next = &pair
+		rp.Active[pair.Active] = activeOf(cur.Data, pair)
+	}
+	rec := ck.record(cur, fields, pairs, p.inFlight())
+	switch rec.state {
+	case recDone:
+		// The period counts from now, when consumers can first read the
+		// new key (a completion may come a day late, after Vault was
+		// unwritable); the grace of the key from its regeneration.
+		pair := pairOf(pairs, rec.key)
+		rp.Completed, rp.Active[pair.Active] = rec.key, rec.key
+		rp.Meta[pair.at()], rp.Meta[keyAt(rec.key)] = stamp(now), stamp(rec.at)
+	case recLanded:
+		// The data write that made the key active landed at the live
+		// version's time, the metadata write after it did not: the
+		// period counts from that version, not from now.
+		rp.Completed = rec.key
+		rp.Meta[pairOf(pairs, rec.key).at()], rp.Meta[keyAt(rec.key)] = stamp(ck.since), stamp(rec.at)
+	case recHeld:
+		rp.Held, rp.HeldSince, rp.Meta[MetaRotationPending] = rec.key, rec.at, rec.raw
+	}
+	if rec.state != recDone && rec.state != recHeld {
+		if pair, ok := ck.next(cur, rp.Meta, pairs, p); ok {
+			rp.regenerate(cur, pair, now)
 		}
 	}
-	// An unresolved record within its grace holds every pair back: the
-	// record is one key's, and another regenerate would replace it.
-	holding := hasRec && !done && now.Sub(rec.at) < p.Grace
-	if next != nil && !done && !holding {
-		other := next.other(rp.Active[next.Active])
-		rp.Regenerate, rp.Active[next.Active] = other, other
-		rp.Meta[next.at()], rp.Meta[keyAt(other)] = stamp(now), stamp(now)
-		rp.Record = maps.Clone(cur.Metadata)
-		rp.Record[MetaRotationPending] = other + " " + stamp(now)
-	}
-	if holding {
-		rp.Meta[MetaRotationPending] = rec.raw
-	}
+	rp.Problems = ck.problems
 	return rp
 }
 
-// lastOf is when pair last rotated, as meta records it.
-func lastOf(meta map[string]string, pair Pair) time.Time {
-	t, _ := time.Parse(time.RFC3339, meta[pair.at()])
-	return t
+// regenerate makes pair's inactive key the one to regenerate now, with the
+// record to write before and the stamps to write after.
+func (rp *RotationPlan) regenerate(cur sinks.State, pair Pair, now time.Time) {
+	other := pair.other(rp.Active[pair.Active])
+	rp.Regenerate, rp.Active[pair.Active] = other, other
+	rp.Meta[pair.at()], rp.Meta[keyAt(other)] = stamp(now), stamp(now)
+	rp.Record = maps.Clone(cur.Metadata)
+	if rp.Record == nil {
+		rp.Record = map[string]string{}
+	}
+	rp.Record[MetaRotationPending] = other + " " + stamp(now)
 }
 
-// due reports whether pair rotates now: its period has passed and its
-// inactive key was neither regenerated nor recorded as about to be within
-// the grace.
-func due(meta map[string]string, pair Pair, active string, rec pendingRecord, p Rotation, now time.Time) bool {
-	last, _ := time.Parse(time.RFC3339, meta[pair.at()])
-	if now.Sub(last) < p.Every {
-		return false
-	}
-	other := pair.other(active)
-	if prev, err := time.Parse(time.RFC3339, meta[keyAt(other)]); err == nil && now.Sub(prev) < p.Grace {
-		return false
-	}
-	return rec.key != other || now.Sub(rec.at) >= p.Grace
-}
-
-// readRecord parses the MetaRotationPending record, if it names a key of
-// one of pairs; anything else is no record (and is dropped at the next
-// write).
-func readRecord(meta map[string]string, pairs []Pair) (pendingRecord, bool) {
-	raw := meta[MetaRotationPending]
-	key, at, ok := strings.Cut(raw, " ")
-	t, err := time.Parse(time.RFC3339, at)
-	if !ok || err != nil {
-		return pendingRecord{}, false
-	}
-	for _, pair := range pairs {
-		if slices.Contains(pair.Keys[:], key) {
-			return pendingRecord{key: key, at: t, raw: raw}, true
+// next is the pair to rotate now, if any: the pairs take turns, starting
+// with the one whose turn the data says it is (turn), and the first of
+// them that is due goes.
+func (ck *check) next(cur sinks.State, meta map[string]string, pairs []Pair, p Rotation) (Pair, bool) {
+	start := turn(cur.Data, pairs)
+	for i := range pairs {
+		pair := pairs[(start+i)%len(pairs)]
+		if ck.due(cur, meta, pair, p) {
+			return pair, true
 		}
 	}
-	return pendingRecord{}, false
+	return Pair{}, false
+}
+
+// turn is the index of the pair whose turn it is. Each rotation moves one
+// pair's active field to its other key, in turn from the first pair, so
+// the pairs that have rotated once more than the rest are a prefix: the
+// turn is the first pair whose active key's place differs from the first
+// pair's, or the first pair when all agree. It reads only the data,
+// which a writer of the metadata alone cannot change, so no such writer
+// can starve a pair.
+func turn(d secret.Data, pairs []Pair) int {
+	first := slices.Index(pairs[0].Keys[:], activeOf(d, pairs[0]))
+	for i := 1; i < len(pairs); i++ {
+		if slices.Index(pairs[i].Keys[:], activeOf(d, pairs[i])) != first {
+			return i
+		}
+	}
+	return 0
+}
+
+// due reports whether pair rotates now. The data must already name its
+// active key (consumers were told which key to use), and the live version
+// must be at least max(Every, Grace) old: that version holds the last move
+// of every active field, and a writer of the metadata alone cannot make
+// it look older. Then the recorded period must have passed, and the
+// inactive key must not have been regenerated within the grace.
+func (ck *check) due(cur sinks.State, meta map[string]string, pair Pair, p Rotation) bool {
+	v, ok := cur.Data.Field(pair.Active)
+	if !ok || !slices.Contains(pair.Keys[:], v.Reveal()) || ck.created.IsZero() || ck.now.Sub(ck.created) < max(p.Every, p.Grace) {
+		return false
+	}
+	if last, err := time.Parse(time.RFC3339, meta[pair.at()]); err != nil || ck.now.Sub(last) < p.Every {
+		return false
+	}
+	prev, err := time.Parse(time.RFC3339, meta[keyAt(pair.other(v.Reveal()))])
+	return err != nil || ck.now.Sub(prev) >= p.Grace
 }
 
 // keyChanged reports whether the answer's key differs from the one held.
@@ -195,11 +238,28 @@ func activeOf(d secret.Data, pair Pair) string {
 	return pair.Keys[0]
 }
 
+// pairOf is the pair that holds key, which a parsed record always names.
+func pairOf(pairs []Pair, key string) Pair {
+	for _, pair := range pairs {
+		if slices.Contains(pair.Keys[:], key) {
+			return pair
+		}
+	}
+	return Pair{}
+}
+
 func (p Rotation) pairs() []Pair {
 	if len(p.Pairs) == 0 {
 		return []Pair{DefaultPair}
 	}
 	return p.Pairs
+}
+
+func (p Rotation) inFlight() time.Duration {
+	if p.InFlight <= 0 {
+		return DefaultInFlight
+	}
+	return p.InFlight
 }
 
 // other is the pair's key that is not k.
@@ -219,18 +279,5 @@ func (p Pair) at() string {
 }
 
 func keyAt(key string) string { return MetaRotatedPrefix + key + "-at" }
-
-// rotationMeta copies the rotation entries of existing metadata.
-func rotationMeta(m map[string]string, pairs []Pair) map[string]string {
-	out := map[string]string{}
-	for _, pair := range pairs {
-		for _, k := range []string{pair.at(), keyAt(pair.Keys[0]), keyAt(pair.Keys[1])} {
-			if v, ok := m[k]; ok {
-				out[k] = v
-			}
-		}
-	}
-	return out
-}
 
 func stamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -16,9 +16,11 @@ func at(d time.Duration) string { return stamp(now.Add(-d)) }
 const day = 24 * time.Hour
 
 func TestDecideRotation(t *testing.T) {
-	p := Rotation{Every: 30 * day, Grace: day}
-	held := func(active string, meta map[string]string) sinks.State {
-		return v2(3, map[string]any{"primary": keyA, "secondary": keyB, FieldActive: active}, meta)
+	p := Rotation{Every: 30 * day, Grace: day, InFlight: time.Hour}
+	// held is a secret naming active, with meta, whose live version was
+	// written age ago.
+	held := func(active string, meta map[string]string, age time.Duration) sinks.State {
+		return aged(v2(3, map[string]any{"primary": keyA, "secondary": keyB, FieldActive: active}, meta), age)
 	}
 	same := secret.Fields{"primary": secret.New(keyA), "secondary": secret.New(keyB)}
 	newSecondary := secret.Fields{"primary": secret.New(keyA), "secondary": secret.New(keyC)}
@@ -31,32 +33,33 @@ func TestDecideRotation(t *testing.T) {
 		completed     string
 		rotatedAt     string
 		keepsRecord   bool
+		problems      int
 	}{
-		{"new secret: baseline, no regeneration", v2(0, nil, nil), same, "", "primary", "", stamp(now), false},
-		{"no rotation record yet: baseline", held("primary", nil), same, "", "primary", "", stamp(now), false},
-		{"a foreign active value counts as the first key", held("tertiary", nil), same, "", "primary", "", stamp(now), false},
-		{"within the period: nothing", held("primary", map[string]string{MetaRotatedAt: at(10 * day)}), same, "", "primary", "", at(10 * day), false},
-		{"period over: regenerate the inactive key", held("primary", over), same, "secondary", "secondary", "", stamp(now), false},
-		{"and back", held("secondary", over), same, "primary", "primary", "", stamp(now), false},
-		{"the same key within its grace: nothing", held("primary", with(over, MetaRotatedPrefix+"secondary-at", at(time.Hour))), same, "", "primary", "", at(31 * day), false},
+		{"new secret: baseline, no regeneration", v2(0, nil, nil), same, "", "primary", "", stamp(now), false, 0},
+		{"no rotation record yet: baseline at the live version's time", held("primary", nil, 10*day), same, "", "primary", "", at(10 * day), false, 0},
+		{"a foreign active value counts as the first key", held("tertiary", nil, 10*day), same, "", "primary", "", at(10 * day), false, 0},
+		{"within the period: nothing", held("primary", map[string]string{MetaRotatedAt: at(10 * day)}, 10*day), same, "", "primary", "", at(10 * day), false, 0},
+		{"period over: regenerate the inactive key", held("primary", over, 31*day), same, "secondary", "secondary", "", stamp(now), false, 0},
+		{"and back", held("secondary", over, 31*day), same, "primary", "primary", "", stamp(now), false, 0},
+		{"the same key within its grace: nothing", held("primary", with(over, MetaRotatedPrefix+"secondary-at", at(time.Hour)), time.Hour), same, "", "primary", "", at(31 * day), false, 0},
 		{"a record whose key changed completes; the period counts from now",
-			held("primary", with(over, MetaRotationPending, "secondary "+at(time.Minute))), newSecondary, "", "secondary", "secondary", stamp(now), false},
-		{"a record whose key did not change holds that key back for the grace",
-			held("primary", with(over, MetaRotationPending, "secondary "+at(time.Minute))), same, "", "primary", "", at(31 * day), true},
-		{"a record older than the grace is dropped and the key regenerated",
-			held("primary", with(over, MetaRotationPending, "secondary "+at(2*day))), same, "secondary", "secondary", "", stamp(now), false},
+			held("primary", with(over, MetaRotationPending, "secondary "+at(time.Minute)), 31*day), newSecondary, "", "secondary", "secondary", stamp(now), false, 0},
+		{"a record whose key did not change holds every pair while the regenerate may land",
+			held("primary", with(over, MetaRotationPending, "secondary "+at(time.Minute)), 31*day), same, "", "primary", "", at(31 * day), true, 0},
+		{"a record older than a regenerate can run is ignored and the key regenerated",
+			held("primary", with(over, MetaRotationPending, "secondary "+at(2*time.Hour)), 31*day), same, "secondary", "secondary", "", stamp(now), false, 1},
 		{"a record of no key of the pair is ignored",
-			held("primary", with(over, MetaRotationPending, "tertiary "+at(time.Minute))), newSecondary, "secondary", "secondary", "", stamp(now), false},
+			held("primary", with(over, MetaRotationPending, "tertiary "+at(time.Minute)), 31*day), newSecondary, "secondary", "secondary", "", stamp(now), false, 1},
 		// The data write landed (the new key, active naming it) and the
 		// metadata write after it did not: the record and the old
 		// rotated-at stay. The rotation is done; regenerating the other
 		// key now would pull the key consumers used until a moment ago.
 		{"a record whose key Vault already names active completes, regenerating nothing",
-			held("secondary", with(over, MetaRotationPending, "secondary "+at(time.Minute))), same, "", "secondary", "secondary", stamp(now), false},
-		{"and so does one older than the grace",
-			held("secondary", with(over, MetaRotationPending, "secondary "+at(2*day))), same, "", "secondary", "secondary", stamp(now), false},
+			held("secondary", with(over, MetaRotationPending, "secondary "+at(time.Minute)), 30*time.Second), same, "", "secondary", "secondary", at(30 * time.Second), false, 0},
+		{"and so does one found days later; the period counts from the version",
+			held("secondary", with(over, MetaRotationPending, "secondary "+at(2*day)), 2*day-time.Minute), same, "", "secondary", "secondary", at(2*day - time.Minute), false, 0},
 		{"a record that does not parse is ignored",
-			held("primary", with(over, MetaRotationPending, "secondary yesterday")), newSecondary, "secondary", "secondary", "", stamp(now), false},
+			held("primary", with(over, MetaRotationPending, "secondary yesterday"), 31*day), newSecondary, "secondary", "secondary", "", stamp(now), false, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -67,8 +70,11 @@ func TestDecideRotation(t *testing.T) {
 			if rp.Meta[MetaRotatedAt] != tt.rotatedAt {
 				t.Fatalf("rotated-at %q, want %q", rp.Meta[MetaRotatedAt], tt.rotatedAt)
 			}
-			if _, kept := rp.Meta[MetaRotationPending]; kept != tt.keepsRecord {
-				t.Fatalf("record kept %t", kept)
+			if _, kept := rp.Meta[MetaRotationPending]; kept != tt.keepsRecord || (rp.Held != "") != tt.keepsRecord {
+				t.Fatalf("record kept %t, held %q", kept, rp.Held)
+			}
+			if len(rp.Problems) != tt.problems {
+				t.Fatalf("problems %q, want %d", rp.Problems, tt.problems)
 			}
 			checkRecord(t, rp, tt.current)
 		})
@@ -100,9 +106,10 @@ func with(m map[string]string, k, v string) map[string]string {
 }
 
 // TestTwoPairsRotateOneKeyPerSync: Cosmos DB's read-write and read-only
-// pairs each have their own active field and record; when both are due,
-// one sync regenerates one key, of the pair rotated longest ago (the
-// first on a tie), and the next sync the other's.
+// pairs each have their own active field and record; one sync regenerates
+// one key, and the pairs take turns, as the data says: the read-write pair
+// first, then the read-only one once the version the first rotation wrote
+// is a period old.
 func TestTwoPairsRotateOneKeyPerSync(t *testing.T) {
 	rw := Pair{Active: FieldActive, Keys: [2]string{"primaryMasterKey", "secondaryMasterKey"}}
 	ro := Pair{Active: FieldActive + "-readonly", Keys: [2]string{"primaryReadonlyMasterKey", "secondaryReadonlyMasterKey"}}
@@ -117,48 +124,76 @@ func TestTwoPairsRotateOneKeyPerSync(t *testing.T) {
 		rp.Meta[MetaRotatedAt] != stamp(now) || rp.Meta["rotated-readonly-at"] != stamp(now) {
 		t.Fatalf("baseline %+v", rp)
 	}
+	data[FieldActive], data["active-readonly"] = "primaryMasterKey", "primaryReadonlyMasterKey"
 	meta := map[string]string{MetaRotatedAt: at(2 * day), "rotated-readonly-at": at(2 * day)}
-	rp = decideRotation(v2(1, data, meta), fields, p, now)
+	rp = decideRotation(aged(v2(1, data, meta), 2*day), fields, p, now)
 	if rp.Regenerate != "secondaryMasterKey" || rp.Active["active-readonly"] != "primaryReadonlyMasterKey" || rp.Meta["rotated-readonly-at"] != at(2*day) {
 		t.Fatalf("first due sync %+v", rp)
 	}
 	meta[MetaRotatedAt] = stamp(now)
-	rp = decideRotation(v2(2, with2(data, FieldActive, "secondaryMasterKey"), meta), fields, p, now)
-	if rp.Regenerate != "secondaryReadonlyMasterKey" || rp.Active[FieldActive] != "secondaryMasterKey" || rp.Meta["rotated-readonly-at"] != stamp(now) {
-		t.Fatalf("next sync %+v", rp)
+	moved := with2(data, FieldActive, "secondaryMasterKey")
+	if rp = decideRotation(aged(v2(2, moved, meta), 0), fields, p, now); rp.Regenerate != "" {
+		t.Fatalf("the next sync, on the version the rotation just wrote, regenerated %q", rp.Regenerate)
 	}
-	// Both due again, the read-write pair rotated more recently: the
-	// read-only pair goes first, so that syncs rarer than the period do
-	// not starve it.
-	meta = map[string]string{MetaRotatedAt: at(3 * day), "rotated-readonly-at": at(4 * day)}
-	if rp = decideRotation(v2(3, data, meta), fields, p, now); rp.Regenerate != "secondaryReadonlyMasterKey" {
-		t.Fatalf("the pair rotated longest ago waits: %+v", rp)
+	rp = decideRotation(aged(v2(2, moved, meta), day), fields, p, now.Add(day))
+	if rp.Regenerate != "secondaryReadonlyMasterKey" || rp.Active[FieldActive] != "secondaryMasterKey" || rp.Meta["rotated-readonly-at"] != stamp(now.Add(day)) {
+		t.Fatalf("a period later %+v", rp)
+	}
+}
+
+// TestPairsTakeTurnsByTheData: which pair rotates is read from the active
+// fields, not from the stamps a writer of the metadata could set: stamps
+// that make one pair look rotated long ago do not let it starve the other.
+func TestPairsTakeTurnsByTheData(t *testing.T) {
+	rw := Pair{Active: FieldActive, Keys: [2]string{"primaryMasterKey", "secondaryMasterKey"}}
+	ro := Pair{Active: FieldActive + "-readonly", Keys: [2]string{"primaryReadonlyMasterKey", "secondaryReadonlyMasterKey"}}
+	p := Rotation{Every: day, Grace: time.Hour, Pairs: []Pair{rw, ro}}
+	fields := secret.Fields{"primaryMasterKey": secret.New(keyA), "secondaryMasterKey": secret.New(keyB),
+		"primaryReadonlyMasterKey": secret.New(keyB), "secondaryReadonlyMasterKey": secret.New(keyC)}
+	forged := map[string]string{MetaRotatedAt: stamp(time.Unix(0, 0)), "rotated-readonly-at": at(2 * day)}
+	tests := []struct{ rwActive, roActive, want string }{
+		{"primaryMasterKey", "primaryReadonlyMasterKey", "secondaryMasterKey"},
+		{"secondaryMasterKey", "primaryReadonlyMasterKey", "secondaryReadonlyMasterKey"},
+		{"secondaryMasterKey", "secondaryReadonlyMasterKey", "primaryMasterKey"},
+		{"primaryMasterKey", "secondaryReadonlyMasterKey", "primaryReadonlyMasterKey"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.rwActive+"+"+tt.roActive, func(t *testing.T) {
+			data := map[string]any{FieldActive: tt.rwActive, "active-readonly": tt.roActive}
+			for k, v := range fields {
+				data[k] = v.Reveal()
+			}
+			if rp := decideRotation(aged(v2(5, data, forged), 2*day), fields, p, now); rp.Regenerate != tt.want {
+				t.Fatalf("regenerated %q, want %q", rp.Regenerate, tt.want)
+			}
+		})
 	}
 }
 
 // TestRecordHoldsTheOtherPair: a record one regenerate left unresolved
-// (a timeout: the key may yet change) holds the other pair back too for
-// its grace. A regenerate of the other pair would replace the record
-// with its own, and a late landing of the first could then not be
-// completed: its key would be regenerated again.
+// (a timeout: the key may yet change) holds the other pair back too while
+// that regenerate may land. A regenerate of the other pair would replace
+// the record with its own, and a late landing of the first could then not
+// be completed: its key would be regenerated again.
 func TestRecordHoldsTheOtherPair(t *testing.T) {
 	rw := Pair{Active: FieldActive, Keys: [2]string{"primaryMasterKey", "secondaryMasterKey"}}
 	ro := Pair{Active: FieldActive + "-readonly", Keys: [2]string{"primaryReadonlyMasterKey", "secondaryReadonlyMasterKey"}}
-	p := Rotation{Every: day, Grace: time.Hour, Pairs: []Pair{rw, ro}}
-	data := map[string]any{"primaryMasterKey": keyA, "secondaryMasterKey": keyB, "primaryReadonlyMasterKey": keyB, "secondaryReadonlyMasterKey": keyC}
+	p := Rotation{Every: day, Grace: time.Hour, InFlight: time.Hour, Pairs: []Pair{rw, ro}}
+	data := map[string]any{"primaryMasterKey": keyA, "secondaryMasterKey": keyB, "primaryReadonlyMasterKey": keyB, "secondaryReadonlyMasterKey": keyC,
+		FieldActive: "primaryMasterKey", "active-readonly": "secondaryReadonlyMasterKey"}
 	fields := secret.Fields{}
 	for k, v := range data {
 		fields[k] = secret.New(v.(string))
 	}
 	rec := "secondaryMasterKey " + at(time.Minute)
 	meta := map[string]string{MetaRotatedAt: at(2 * day), "rotated-readonly-at": at(2 * day), MetaRotationPending: rec}
-	rp := decideRotation(v2(1, data, meta), fields, p, now)
-	if rp.Regenerate != "" || rp.Meta[MetaRotationPending] != rec {
-		t.Fatalf("regenerated %q, record %q: want nothing, the record kept", rp.Regenerate, rp.Meta[MetaRotationPending])
+	rp := decideRotation(aged(v2(1, data, meta), 2*day), fields, p, now)
+	if rp.Regenerate != "" || rp.Meta[MetaRotationPending] != rec || rp.Held != "secondaryMasterKey" {
+		t.Fatalf("regenerated %q, record %q, held %q: want nothing, the record kept", rp.Regenerate, rp.Meta[MetaRotationPending], rp.Held)
 	}
 	meta[MetaRotationPending] = "secondaryMasterKey " + at(2*time.Hour)
-	if rp = decideRotation(v2(1, data, meta), fields, p, now); rp.Regenerate == "" {
-		t.Fatal("a record past its grace still holds the pairs back")
+	if rp = decideRotation(aged(v2(1, data, meta), 2*day), fields, p, now); rp.Regenerate == "" || rp.Held != "" {
+		t.Fatal("a record older than a regenerate can run still holds the pairs back")
 	}
 }
 
@@ -174,8 +209,8 @@ func with2(m map[string]any, k string, v any) map[string]any {
 func TestRotationIsAPlanDecision(t *testing.T) {
 	d := desired(keyA, keyB)
 	d.Rotate = &Rotation{Every: time.Hour}
-	cur := v2(1, map[string]any{"primary": keyA, "secondary": keyC, FieldActive: "primary"},
-		managedMeta(d, map[string]string{MetaRotatedAt: now.Add(-2 * time.Hour).Format(time.RFC3339)}))
+	cur := aged(v2(1, map[string]any{"primary": keyA, "secondary": keyC, FieldActive: "primary"},
+		managedMeta(d, map[string]string{MetaRotatedAt: now.Add(-2 * time.Hour).Format(time.RFC3339)})), 2*time.Hour)
 	ch := Calculate(cur, d, now)
 	want := "rotate: regenerate secondary, secondary: " + secret.New(keyC).Fingerprint() + " -> " + secret.New(keyB).Fingerprint() + ", active: primary -> secondary"
 	if ch.Action != Update || ch.Describe() != want || ch.Rotation.Regenerate != "secondary" {
@@ -221,13 +256,14 @@ func TestRecordedRotationCompletes(t *testing.T) {
 }
 
 // TestLeftoverRecordIsRepaired: a record that no longer holds anything
-// back (its grace over, the period not due) is removed from the metadata.
+// back (older than a regenerate can run, the period not due) is removed
+// from the metadata.
 func TestLeftoverRecordIsRepaired(t *testing.T) {
 	d := desired(keyA, keyB)
-	d.Rotate = &Rotation{Every: 30 * day, Grace: time.Hour}
+	d.Rotate = &Rotation{Every: 30 * day, Grace: time.Hour, InFlight: time.Hour}
 	rot := map[string]string{MetaRotatedAt: at(day)}
 	meta := managedMeta(d, with(rot, MetaRotationPending, "secondary "+at(2*time.Hour)))
-	cur := v2(1, map[string]any{"primary": keyA, "secondary": keyB, FieldActive: "primary"}, meta)
+	cur := aged(v2(1, map[string]any{"primary": keyA, "secondary": keyB, FieldActive: "primary"}, meta), day)
 	ch := Calculate(cur, d, now)
 	if _, left := ch.Write.Metadata[MetaRotationPending]; ch.Action != RepairMetadata || left {
 		t.Fatalf("%v, metadata %v", ch.Action, ch.Write.Metadata)

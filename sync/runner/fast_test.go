@@ -64,6 +64,7 @@ type fixture struct {
 
 func newFixture() *fixture {
 	f := &fixture{src: memsource.New(), sink: memsink.New(), clock: newClock(), logs: &bytes.Buffer{}}
+	f.sink.Now = f.clock.Now
 	f.r = &Runner{Source: f.src, Sink: f.sink, Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: f.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Concurrency: 4, Retry: RetryPolicy{Attempts: 4, Base: time.Second, Max: 8 * time.Second, MaxRetryAfter: time.Minute},
 		Now: f.clock.Now, Sleep: f.clock.Sleep}
@@ -452,7 +453,7 @@ func TestOutcomesNameEveryAction(t *testing.T) {
 			t.Errorf("action %s is not in Outcomes", a)
 		}
 	}
-	for _, r := range []Result{{Err: ErrRefused}, {Err: errors.New("x")}} {
+	for _, r := range []Result{{Err: ErrRefused}, {Err: errors.New("x")}, {Change: plan.Change{Rotation: plan.RotationPlan{Held: "secondary"}}}} {
 		if OutcomeIndex(Outcome(r)) < 0 {
 			t.Errorf("outcome %s is not in Outcomes", Outcome(r))
 		}

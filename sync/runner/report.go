@@ -15,14 +15,21 @@ type Summary struct {
 	// Marked and Deleted count secrets whose source discovery no longer
 	// finds.
 	Marked, Deleted int
+	// Pending counts accounts whose recorded regenerate has not landed
+	// (Held): synced, but the rotation is not done.
+	Pending int
 }
 
 // Summarize counts results.
 func Summarize(results []Result) Summary {
 	var s Summary
 	for _, r := range results {
-		if r.Err != nil {
+		switch {
+		case r.Err != nil:
 			s.Failed++
+			continue
+		case Held(r):
+			s.Pending++
 			continue
 		}
 		switch r.Change.Action {
@@ -52,6 +59,9 @@ func (s Summary) String() string {
 	if s.Marked+s.Deleted > 0 {
 		out += fmt.Sprintf(", %d marked gone, %d deleted", s.Marked, s.Deleted)
 	}
+	if s.Pending > 0 {
+		out += fmt.Sprintf(", %d rotation pending", s.Pending)
+	}
 	return out
 }
 
@@ -75,12 +85,16 @@ func WriteReport(w io.Writer, results []Result, dryRun bool) error {
 	return err
 }
 
-// Outcome names a result: the plan's action when it succeeded, else
-// "refused" or "failed". It is the result label of keysync_sync_total.
+// Outcome names a result: the plan's action when it succeeded, or
+// "pending" when a recorded regenerate held its rotation back (Held),
+// else "refused" or "failed". It is the result label of
+// keysync_sync_total.
 func Outcome(r Result) string {
 	switch {
 	case errors.Is(r.Err, ErrRefused):
 		return "refused"
+	case Held(r):
+		return "pending"
 	case r.Err != nil:
 		return "failed"
 	}
@@ -89,7 +103,7 @@ func Outcome(r Result) string {
 
 // Outcomes are the results Outcome gives, in an order that holders of
 // many (the scheduler's views, the metrics) index by.
-var Outcomes = [...]string{"create", "update", "unchanged", "adopt", "repair-metadata", "mark", "delete", "refused", "failed"}
+var Outcomes = [...]string{"create", "update", "unchanged", "adopt", "repair-metadata", "mark", "delete", "pending", "refused", "failed"}
 
 // OutcomeIndex is the index in Outcomes of name, or -1.
 func OutcomeIndex(name string) int {

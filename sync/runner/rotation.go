@@ -1,8 +1,11 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/keysync/keysync/fault"
 	"github.com/keysync/keysync/secret"
@@ -38,8 +41,34 @@ func (r *Runner) rotate(ctx context.Context, job Job, cur sinks.State, keys secr
 	return fresh, next, nil
 }
 
-// regenerate makes the key anew and returns the keys after.
+// DefaultRegenerateTimeout is Runner.RegenerateTimeout when unset: the
+// Azure source's own bound on a long-running regenerate at its default
+// request timeout, with room for the request and the keys read after.
+const DefaultRegenerateTimeout = 11 * time.Minute
+
+func (r *Runner) regenerateTimeout() time.Duration {
+	return cmp.Or(r.RegenerateTimeout, DefaultRegenerateTimeout)
+}
+
+// rotation is the job's rotation policy with the runner's bound on a
+// regenerate in it: a record of a regenerate holds the account back for
+// twice that bound, since an operation Azure accepted late in the call
+// may run on after keysync stops watching it.
+func (r *Runner) rotation(job Job) *plan.Rotation {
+	if job.Rotate == nil {
+		return nil
+	}
+	p := *job.Rotate
+	p.InFlight = 2 * r.regenerateTimeout()
+	return &p
+}
+
+// regenerate makes the key anew and returns the keys after, within the
+// runner's bound: no regenerate of keysync's outlives the time its
+// record holds the account back.
 func (r *Runner) regenerate(ctx context.Context, job Job, key string) (secret.Fields, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.regenerateTimeout())
+	defer cancel()
 	keys, err := r.source().Regenerate(ctx, job.Account, key)
 	if err != nil {
 		return nil, fmt.Errorf("regenerating %s key: %w", key, err)
@@ -93,4 +122,46 @@ func (e *notVisibleError) Error() string {
 // Fault implements fault.Error.
 func (e *notVisibleError) Fault() fault.Class {
 	return fault.Class{Transient: true, Code: "RegenerateNotVisible"}
+}
+
+// noteProblems records what this sync found in the job's rotation
+// metadata and says so when it changed: once when problems appear, once
+// when they are gone, never at every sync.
+func (r *Runner) noteProblems(job Job, found []string) {
+	if !r.Problems.note(job.Path, found, r.now()) {
+		return
+	}
+	if len(found) == 0 {
+		r.jobLogger(job).Info("rotation metadata is valid again")
+		return
+	}
+	r.jobLogger(job).Warn("rotation metadata not trusted: ignored, and repaired by this sync's write; someone other than keysync may be writing it",
+		"problems", strings.Join(found, "; "))
+}
+
+// Held reports whether the result's sync was held back by a recorded
+// regenerate that may still land (a long-running operation keysync
+// stopped polling, a timeout): the sync itself succeeded, Vault holds the
+// keys Azure has, but the rotation is not done, and no key is regenerated
+// until the key changes (the next sync completes the rotation) or the
+// record is too old to be in flight. A one-shot run counts it apart and
+// exits 1; the daemon shows it as the outcome "pending" without backing
+// off or turning unready, so that a principal writing fresh records
+// cannot take keysync out of service.
+func Held(r Result) bool { return r.Err == nil && r.Change.Rotation.Held != "" }
+
+// noteHeld logs, once per record, that the job's rotation waits for a
+// recorded regenerate: a record that keeps being renewed is seen.
+func (r *Runner) noteHeld(job Job, rp plan.RotationPlan) {
+	if rp.Held == "" {
+		r.held.Delete(job.Path)
+		return
+	}
+	rec := rp.Held + " " + rp.HeldSince.UTC().Format(time.RFC3339)
+	// A copy of the path: it may be a piece of a reload's packed string.
+	if prev, loaded := r.held.Swap(strings.Clone(job.Path), rec); loaded && prev == rec {
+		return
+	}
+	r.jobLogger(job).Warn("rotation pending: a recorded regenerate may still land; nothing is regenerated until it does or the record is too old to be in flight",
+		"key", rp.Held, "recorded_at", rp.HeldSince.UTC().Format(time.RFC3339))
 }

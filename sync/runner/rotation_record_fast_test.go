@@ -66,25 +66,33 @@ func TestFastRecordOutlivesTheProcess(t *testing.T) {
 
 // TestFastCrashBeforeRegenerate: a record whose key did not change (the
 // process died between the record and the regenerate, or the regenerate
-// timed out) holds that key back for the grace, then the key is
-// regenerated as planned.
+// timed out) holds the account back while that regenerate may still land:
+// the sync reports the rotation pending, not unchanged, and regenerates
+// nothing. Once the record is older than a regenerate can run, the key is
+// regenerated as planned and the record noted as not trusted.
 func TestFastCrashBeforeRegenerate(t *testing.T) {
 	f := newFixture()
 	job := f.rotating(t, "alpha")
 	m := f.meta(job)
 	m[plan.MetaRotationPending] = "secondary " + f.clock.Now().UTC().Format(time.RFC3339)
-	data, _, _ := f.sink.Get(job.Path)
-	f.sink.Put(job.Path, data, m)
-	if res := f.r.Sync(context.Background(), job); res.Err != nil || f.src.Calls("regenerate", job.Account) != 0 {
-		t.Fatalf("within the grace: %v, %d regenerations", res.Err, f.src.Calls("regenerate", job.Account))
-	}
-	f.clock.Advance(2 * time.Hour)
+	f.sink.Put(job.Path, nil, m)
 	res := f.r.Sync(context.Background(), job)
-	if res.Err != nil || res.Change.Rotation.Regenerate != "secondary" || f.src.Calls("regenerate", job.Account) != 1 || f.active(job) != "secondary" {
-		t.Fatalf("after the grace: %v, regenerate %q", res.Err, res.Change.Rotation.Regenerate)
+	if res.Err != nil || !Held(res) || Outcome(res) != "pending" || f.src.Calls("regenerate", job.Account) != 0 {
+		t.Fatalf("in flight: %v (%s), %d regenerations", res.Err, Outcome(res), f.src.Calls("regenerate", job.Account))
 	}
-	if f.meta(job)[plan.MetaRotationPending] != "" {
-		t.Fatal("the record outlived the rotation")
+	if d := res.Change.Describe(); !strings.Contains(d, "rotate: pending, the regeneration of secondary recorded at ") {
+		t.Fatalf("describe %q", d)
+	}
+	if s := Summarize([]Result{res}); s.Pending != 1 || s.Unchanged+s.Failed != 0 || !strings.Contains(s.String(), "1 rotation pending") {
+		t.Fatalf("summary %+v: %s", s, s)
+	}
+	f.clock.Advance(2 * DefaultRegenerateTimeout)
+	res = f.r.Sync(context.Background(), job)
+	if res.Err != nil || res.Change.Rotation.Regenerate != "secondary" || f.src.Calls("regenerate", job.Account) != 1 || f.active(job) != "secondary" {
+		t.Fatalf("after it: %v, regenerate %q", res.Err, res.Change.Rotation.Regenerate)
+	}
+	if f.meta(job)[plan.MetaRotationPending] != "" || f.r.Problems.Found() != 1 {
+		t.Fatalf("record %q left, %d problem syncs", f.meta(job)[plan.MetaRotationPending], f.r.Problems.Found())
 	}
 }
 

@@ -86,7 +86,14 @@ type Runner struct {
 	// RefuseLegacy treats a secret with keysync's metadata mark but not
 	// its data mark as another's (plan.Desired.RefuseLegacy).
 	RefuseLegacy bool
-
+	// Problems holds the rotation metadata keysync did not trust, by
+	// path; shared across runners by the daemon. Nil gets a fresh one.
+	Problems *Problems
+	// RegenerateTimeout bounds one regenerate, its polling included;
+	// 0 means DefaultRegenerateTimeout. Twice it is how long a record of
+	// a regenerate holds the account's rotation back
+	// (plan.Rotation.InFlight).
+	RegenerateTimeout time.Duration
 	// DryRun plans and reports without applying.
 	DryRun bool
 	// DeleteAfter is how long a secret marked gone waits before a removal
@@ -97,6 +104,9 @@ type Runner struct {
 	Now   func() time.Time
 	Sleep func(ctx context.Context, d time.Duration) error
 
+	// held is, by path, the record holding a job's rotation back, so
+	// that it is logged once (noteHeld).
+	held       sync.Map
 	once       sync.Once
 	subSems    *subscriptionSems
 	sourceSems semaphore
@@ -181,6 +191,10 @@ func (r *Runner) attempt(ctx context.Context, job Job) (plan.Change, error) {
 			return plan.Change{}, err
 		}
 		ch := plan.Calculate(cur, r.desired(job, keys), r.now())
+		if job.Rotate != nil {
+			r.noteProblems(job, ch.Rotation.Problems)
+			r.noteHeld(job, ch.Rotation)
+		}
 		if ch.Rotation.Regenerate != "" && !r.DryRun && ch.Action != plan.Refused {
 			if keys, ch, err = r.rotate(ctx, job, cur, keys, ch); err != nil {
 				return ch, err
@@ -219,7 +233,7 @@ func (r *Runner) fetch(ctx context.Context, job Job) (secret.Fields, error) {
 // desired is what the job wants at its path, given the keys fetched.
 func (r *Runner) desired(job Job, keys secret.Fields) plan.Desired {
 	d := plan.Desired{Fields: keys, ResourceID: job.Account.ResourceID(), APIVersion: cmp.Or(job.Account.APIVersion, job.Account.Spec().APIVersion),
-		Adopt: job.Adopt, Rotate: job.Rotate, Tags: job.Tags, RefuseLegacy: r.RefuseLegacy}
+		Adopt: job.Adopt, Rotate: r.rotation(job), Tags: job.Tags, RefuseLegacy: r.RefuseLegacy}
 	if o := job.Origin; o != nil {
 		d.DiscoveredBy, d.DiscoveryScope = o.Block, o.Scope
 	}
@@ -245,6 +259,9 @@ func (r *Runner) init() {
 	r.once.Do(func() {
 		if r.Pending == nil {
 			r.Pending = NewPending()
+		}
+		if r.Problems == nil {
+			r.Problems = NewProblems()
 		}
 		r.subSems = &subscriptionSems{perSubscription: r.SubscriptionConcurrency}
 		r.sourceSems = newSemaphore(r.concurrency())

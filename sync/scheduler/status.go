@@ -39,7 +39,8 @@ type AccountStatus struct {
 	Type           string `json:"type"`
 	Running        bool   `json:"running"`
 	// LastResult is the last sync's outcome (create, update, unchanged,
-	// adopt, repair-metadata, refused, failed); empty before the first.
+	// adopt, repair-metadata, pending, refused, failed); empty before the
+	// first.
 	LastResult  string    `json:"last_result"`
 	LastRun     time.Time `json:"last_run,omitzero"`
 	LastSuccess time.Time `json:"last_success,omitzero"`
@@ -60,6 +61,13 @@ type RotationStatus struct {
 	LastRotation time.Time `json:"last_rotation,omitzero"`
 	// Pending is set by the daemon: a regenerated key is not in Vault yet.
 	Pending bool `json:"pending"`
+	// Problems, set by the daemon, is the rotation metadata the last sync
+	// that found any did not trust (ignored, and repaired by its write),
+	// and ProblemsAt when; ProblemsCurrent is true while the latest sync
+	// still finds them.
+	Problems        []string  `json:"problems,omitempty"`
+	ProblemsAt      time.Time `json:"problems_at,omitzero"`
+	ProblemsCurrent bool      `json:"problems_current,omitempty"`
 }
 
 // maxCodeLen bounds an error code taken from a server's answer.
@@ -165,7 +173,7 @@ func (s *Scheduler) publishStatus(st *state) { s.publishWith(st, lastOf(st)) }
 // publishWith publishes st's state with last as its last finished sync;
 // s.mu is held.
 func (s *Scheduler) publishWith(st *state, last lastSync) {
-	v := &view{acct: st.held, at: last.at, lastRotation: last.lastRotation, outcome: uint8(runner.OutcomeIndex(last.outcome) + 1), code: last.code, //nolint:gosec // G115: an index of Outcomes, which has nine
+	v := &view{acct: st.held, at: last.at, lastRotation: last.lastRotation, outcome: uint8(runner.OutcomeIndex(last.outcome) + 1), code: last.code, //nolint:gosec // G115: an index of Outcomes, which has ten
 		failures: last.failures, lastSuccess: stampOf(st.lastSuccess()), nextRun: stampOf(st.due(time.Time{})), running: st.running}
 	if st.running {
 		v.nextRun = st.nextTick
