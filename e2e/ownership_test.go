@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/secret"
 )
 
 // ownTemplate is the path template of the blocks these tests run.
@@ -91,8 +92,9 @@ func dataNames(s *api.KVSecret) []string {
 // with the resource-id of a plausible Batch account: at the very path the
 // template makes for it, at a path the template never makes, and at the
 // template's path in a subscription the block does not search. A --run-now
-// with on_removed = "delete" recalls what its block wrote before: it
-// deletes the secret of its own account that lost its tag, and of the
+// with on_removed = "delete" recalls what its block wrote before: it marks,
+// then (delete_after later) deletes, the secret of its own account that
+// lost its tag; the forged secret at the template's path it refuses, and of the
 // victims it deletes no version; its report says why it left each.
 func TestForgedMarksDeleteNothing(t *testing.T) {
 	sub := fmt.Sprintf("eeeeeeee-0000-0000-0000-%012d", seq.Add(1))
@@ -147,8 +149,11 @@ on_removed = "delete"
 	born := createdAt(t, path(listed))
 
 	must(t, emu.SetTags(gone, map[string]string{}))
+	// The forged secret at the template's path is refused (exit 1): its
+	// metadata mark comes without keysync's data mark or fingerprints
+	// that match its data.
 	r := run(t, cfg, "--run-now")
-	r.expect(t, 0)
+	r.expect(t, 1)
 	if s := readV2(t, path(gone)); s == nil || s.meta["source-gone-at"] == nil {
 		t.Fatalf("keysync's own secret of the untagged account was not marked first:\n%s", r.stdout)
 	}
@@ -170,7 +175,7 @@ on_removed = "delete"
 		}
 	}
 	r = run(t, cfg, "--run-now")
-	r.expect(t, 0)
+	r.expect(t, 1)
 	if readV2(t, path(gone)) != nil {
 		t.Fatalf("keysync's own secret of the untagged account was not deleted after delete_after:\n%s", r.stdout)
 	}
@@ -181,7 +186,7 @@ on_removed = "delete"
 		t.Fatalf("the listed account's secret was deleted and written anew:\n%s", r.stdout)
 	}
 	for _, want := range []string{
-		"mark", path(plausible), "not deleted", "keysync-resource-id", // the template's path: marked, not deleted
+		"refused", path(plausible), "not deleted", "neither keysync's data mark", // the template's path: refused
 		fmt.Sprintf("%s left %q: its path is not the one the block's template makes", block, "azure/team-b/"+block+"/database"),
 		fmt.Sprintf("%s left %q: its resource-id names a subscription the block does not search", block, path(elsewhere)),
 	} {
@@ -194,27 +199,42 @@ on_removed = "delete"
 	}
 }
 
-// TestForgedMarkOverwrite: with managed-by=keysync forged onto another
-// team's secret at a path an [[account]] targets, keysync cannot tell it
-// from a secret it wrote before data marks existed. With legacy_ownership
-// = false it refuses it; with the default it writes its own fields there
-// and the data mark, keeping the team's other fields (the residual
-// docs/vault.md states). Once the data mark names an account, no other
-// account writes that path, adopt or not.
+// TestForgedMarkOverwrite: managed-by=keysync forged onto another team's
+// secret at a path an [[account]] targets. A writer of the metadata alone
+// cannot fingerprint data it cannot read, so keysync refuses the secret as
+// not its own. A principal that can also read the data can make the
+// fingerprints match, and the secret then looks like one keysync wrote
+// before data marks: legacy_ownership = false refuses that, the default
+// writes keysync's fields and its data mark there, keeping the team's
+// other fields (the residual docs/vault.md states). Once the data mark
+// names an account, no other account writes that path, adopt or not.
 func TestForgedMarkOverwrite(t *testing.T) {
 	a := newAccount(t)
 	a.path = fmt.Sprintf("azure/batch/%s/%s/%s", a.sub, a.rg, a.name)
 	writeV2(t, a.path, map[string]any{"primary": "team-b-value", "note": "theirs"})
-	forge(t, forger(t), a.path, map[string]string{"managed-by": "keysync"})
+	f := forger(t)
+	forge(t, f, a.path, map[string]string{"managed-by": "keysync"})
+	intact := func(r result, why string) {
+		t.Helper()
+		if got := readV2(t, a.path); got.version != 1 || got.data["primary"] != "team-b-value" || len(got.data) != 2 {
+			t.Fatalf("%s wrote: version %d, fields %v", why, got.version, slices.Sorted(maps.Keys(got.data)))
+		}
+	}
 
+	r := run(t, config("", a), "--run-now")
+	r.expect(t, 1)
+	if !strings.Contains(r.stdout, "refused") || !strings.Contains(r.stdout, "neither keysync's data mark") {
+		t.Fatalf("refusal not explained:\n%s", r.stdout)
+	}
+	intact(r, "a metadata-only forgery")
+
+	forge(t, f, a.path, map[string]string{"managed-by": "keysync", "fingerprint-primary": secret.New("team-b-value").Fingerprint()})
 	strict := run(t, config("legacy_ownership = false", a), "--run-now")
 	strict.expect(t, 1)
 	if !strings.Contains(strict.stdout, "refused") || !strings.Contains(strict.stdout, "legacy_ownership = false") {
 		t.Fatalf("refusal not explained:\n%s", strict.stdout)
 	}
-	if got := readV2(t, a.path); got.version != 1 || got.data["primary"] != "team-b-value" || len(got.data) != 2 {
-		t.Fatalf("legacy_ownership = false wrote: version %d, fields %v", got.version, slices.Sorted(maps.Keys(got.data)))
-	}
+	intact(strict, "legacy_ownership = false")
 
 	run(t, config("", a), "--run-now").expect(t, 0)
 	got := readV2(t, a.path)
@@ -227,7 +247,7 @@ func TestForgedMarkOverwrite(t *testing.T) {
 	other := newAccount(t)
 	other.path = a.path
 	adopt := strings.Replace(config("", other), "path =", "adopt = true\npath =", 1)
-	r := run(t, adopt, "--run-now")
+	r = run(t, adopt, "--run-now")
 	r.expect(t, 1)
 	if !strings.Contains(r.stdout, "names another resource") {
 		t.Fatalf("refusal not explained:\n%s", r.stdout)

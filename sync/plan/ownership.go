@@ -13,13 +13,16 @@ type owner int
 const (
 	// ownerNone: no managed-by=keysync in the custom_metadata.
 	ownerNone owner = iota
-	// ownerLegacy: managed-by=keysync but no data mark. Either keysync
-	// wrote the secret before it marked data, or someone who may write
-	// the metadata alone copied the mark onto a secret that is not
-	// keysync's: nothing tells the two apart.
+	// ownerLegacy: managed-by=keysync but no data mark, and the metadata's
+	// fingerprints match the data (legacyProof): keysync wrote the secret
+	// before it marked data, or someone who knew its data wrote them.
 	ownerLegacy
 	// ownerThis: managed-by=keysync and the data mark of this account.
 	ownerThis
+	// ownerUnproven: managed-by=keysync, no data mark, and fingerprints
+	// that do not match the data: a mark copied by a writer of the
+	// metadata alone, never keysync's own work.
+	ownerUnproven
 	// ownerOther: the data mark names another account (or is not a
 	// string): keysync wrote it for someone else, or it is not keysync's.
 	ownerOther
@@ -36,8 +39,32 @@ func ownerOf(cur sinks.State, resourceID string) owner {
 		return ownerNone
 	case ok:
 		return ownerThis
+	case !legacyProof(cur):
+		return ownerUnproven
 	}
 	return ownerLegacy
+}
+
+// legacyProof reports whether a secret without the data mark shows that
+// whoever wrote its metadata knew its data: keysync recorded a
+// fingerprint (48 bits of SHA-256) of every field it wrote, so a secret it
+// wrote before data marks has at least one, each matching the data. A
+// writer of the metadata alone, who cannot read the data, cannot make
+// them match.
+func legacyProof(cur sinks.State) bool {
+	n := 0
+	for k, fp := range cur.Metadata {
+		name, ok := strings.CutPrefix(k, MetaFingerprintPrefix)
+		if !ok {
+			continue
+		}
+		v, ok := cur.Data.Field(name)
+		if !ok || v.Fingerprint() != fp {
+			return false
+		}
+		n++
+	}
+	return n > 0
 }
 
 // Reasons a secret is not written or not deleted. None quotes the data:
@@ -47,6 +74,8 @@ const (
 	reasonOther   = "the secret's data names another resource in " + FieldOwner + ": two accounts aim at this path, and keysync never overwrites another account's secret (adopt does not change this)"
 	reasonLegacy  = "the secret carries managed-by=keysync in its custom_metadata but its data lacks " + FieldOwner +
 		" (keysync's mark in the data, which a writer of the metadata alone cannot forge)"
+	reasonUnproven = "the secret carries managed-by=keysync in its custom_metadata, but neither keysync's data mark (" + FieldOwner +
+		") nor fingerprints that match its data: a mark a writer of the metadata alone can copy, not keysync's work"
 	reasonClash = "the keys answer has a field named " + FieldOwner + ", keysync's ownership mark: nothing written"
 )
 
@@ -69,6 +98,10 @@ func refusal(current sinks.State, d Desired) string {
 	case ownerNone:
 		if !d.Adopt {
 			return reasonNotOurs
+		}
+	case ownerUnproven:
+		if !d.Adopt {
+			return reasonUnproven + "; set adopt = true on this account to take it over"
 		}
 	case ownerLegacy:
 		if d.RefuseLegacy && !d.Adopt {
@@ -103,6 +136,8 @@ func provablyOwned(cur sinks.State, resourceID string) (bool, string) {
 		return false, "the secret's data names another resource in " + FieldOwner
 	case ownerNone:
 		return false, "secret was not created by keysync (no managed-by=keysync)"
+	case ownerUnproven:
+		return false, reasonUnproven
 	}
 	return false, reasonLegacy
 }

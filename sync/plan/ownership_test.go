@@ -93,6 +93,9 @@ func TestRemovalNeedsProof(t *testing.T) {
 	due := managedMeta(desired(keyA, keyB), map[string]string{MetaSourceGone: stamp(now.Add(-8 * 24 * time.Hour))})
 	data := map[string]any{"team-password": "x"}
 	withMark := func(v any) map[string]any { m := maps.Clone(data); m[FieldOwner] = v; return m }
+	// What a keysync without data marks wrote: the keys its metadata
+	// fingerprints, beside a foreign field.
+	legacy := map[string]any{"primary": keyA, "secondary": keyB, "team-password": "x"}
 	tests := []struct {
 		name    string
 		cur     sinks.State
@@ -102,9 +105,11 @@ func TestRemovalNeedsProof(t *testing.T) {
 		{"proven: both marks", legacyV2(3, withMark(ownMark), due), Delete, ""},
 		{"proven: the mark compares without case", legacyV2(3, withMark(strings.ToUpper(ownMark)), due), Delete, ""},
 		{"proven, not yet due: marked first", legacyV2(3, withMark(ownMark), meta), Mark, ""},
-		{"forged or legacy: metadata mark only", legacyV2(3, data, meta), Mark, "lacks " + FieldOwner},
-		{"forged or legacy, marked before", legacyV2(3, data, due), Unchanged, "not deleted"},
-		{"metadata without data: nothing proves it", legacyV2(3, nil, meta), Mark, "not deleted"},
+		{"legacy: metadata mark and fingerprints of the data", legacyV2(3, legacy, meta), Mark, "lacks " + FieldOwner},
+		{"legacy, marked before", legacyV2(3, legacy, due), Unchanged, "not deleted"},
+		{"forged: metadata mark whose fingerprints miss the data", legacyV2(3, data, meta), Refused, "neither keysync's data mark"},
+		{"forged: fingerprints of another secret's keys", legacyV2(3, map[string]any{"primary": keyC, "secondary": keyB}, meta), Refused, "neither keysync's data mark"},
+		{"metadata without data: nothing proves it", legacyV2(3, nil, meta), Refused, "neither keysync's data mark"},
 		{"another account's data mark", legacyV2(3, withMark(otherMark), meta), Refused, "names another resource"},
 		{"a data mark that is not a string", legacyV2(3, withMark(true), meta), Refused, "names another resource"},
 		{"our data mark without the metadata mark", legacyV2(3, withMark(ownMark), map[string]string{"team": "x"}), Refused, "not created by keysync"},

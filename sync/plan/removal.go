@@ -49,6 +49,10 @@ func Removal(cur sinks.State, policy, resourceID string, now time.Time, deleteAf
 	case cur.Metadata[MetaManagedBy] != ManagedByValue:
 		return refuse(ch, "secret was not created by keysync (no managed-by=keysync): on_removed leaves it")
 	}
+	if o := ownerOf(cur, resourceID); o == ownerUnproven || o == ownerOther {
+		_, why := provablyOwned(cur, resourceID)
+		return refuse(ch, "not marked: "+why)
+	}
 	gone, err := time.Parse(time.RFC3339, cur.Metadata[MetaSourceGone])
 	switch {
 	case err != nil:
