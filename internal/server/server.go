@@ -33,8 +33,13 @@ type Observer interface {
 	// SyncRequest counts a POST /sync by result: started, coalesced,
 	// rate_limited, unauthorized, disabled.
 	SyncRequest(result string)
-	// ConnRefused counts a connection closed for want of a slot.
+	// ConnRefused counts a new connection closed because no slot came
+	// free within admitWait; ConnEvicted one closed to make room, having
+	// waited on its client (pool.go); RequestShed a request answered 503
+	// because MaxHandlers were being served.
 	ConnRefused()
+	ConnEvicted()
+	RequestShed()
 }
 
 // Server serves the daemon's endpoints.
@@ -62,9 +67,10 @@ type Server struct {
 
 	gate triggerGate
 	srv  *http.Server
+	pool *connPool
 }
 
-// Handler routes the endpoints.
+// Handler routes the endpoints, guarded (guard.go).
 func (s *Server) Handler() http.Handler {
 	s.gate.every = s.SyncMinInterval
 	mux := http.NewServeMux()
@@ -76,7 +82,7 @@ func (s *Server) Handler() http.Handler {
 	if s.Events != nil {
 		s.Events.route(mux)
 	}
-	return mux
+	return guard(mux, s.limits().MaxHandlers, s.observer())
 }
 
 // Start listens on addr and serves in the background.
@@ -86,14 +92,17 @@ func (s *Server) Start(addr string) (net.Addr, error) {
 		return nil, err
 	}
 	lim := s.limits()
+	pool := newConnPool(ln, lim.MaxConns, s.observer())
+	s.pool = pool
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: lim.ReadHeaderTimeout, ReadTimeout: lim.ReadTimeout,
 		WriteTimeout: lim.WriteTimeout, IdleTimeout: lim.IdleTimeout, MaxHeaderBytes: lim.MaxHeaderBytes,
-		ErrorLog: slog.NewLogLogger(s.Logger.Handler(), slog.LevelDebug),
+		ConnState: pool.ConnState,
+		ErrorLog:  slog.NewLogLogger(s.Logger.Handler(), slog.LevelDebug),
 	}
 	go func() {
-		if err := s.srv.Serve(newLimitListener(ln, lim.MaxConns, s.observer().ConnRefused)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.srv.Serve(pool); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Logger.Error("http server stopped", "err", err)
 		}
 	}()
@@ -109,6 +118,7 @@ func (s *Server) limits() Limits {
 	l.IdleTimeout = cmpOr(l.IdleTimeout, d.IdleTimeout)
 	l.MaxHeaderBytes = cmpOr(l.MaxHeaderBytes, d.MaxHeaderBytes)
 	l.MaxConns = cmpOr(l.MaxConns, d.MaxConns)
+	l.MaxHandlers = cmpOr(l.MaxHandlers, max(1, min(d.MaxHandlers, l.MaxConns*3/4)))
 	return l
 }
 
@@ -192,3 +202,5 @@ type nopObserver struct{}
 
 func (nopObserver) SyncRequest(string) {}
 func (nopObserver) ConnRefused()       {}
+func (nopObserver) ConnEvicted()       {}
+func (nopObserver) RequestShed()       {}
