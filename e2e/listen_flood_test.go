@@ -28,7 +28,7 @@ func TestListenProbesUnderFlood(t *testing.T) {
 	}{
 		{"headers never finished", testenv.HalfOpen(eventsPath)},
 		{"webhook body trickled", testenv.Trickle(eventsPath)},
-		{"unauthenticated deliveries", testenv.Unauthenticated(eventsPath, forged)},
+		{"unauthenticated deliveries", testenv.Requests(http.MethodPost, eventsPath, forged)},
 	} {
 		opened, stop := testenv.RunAttack(300, d.addr, at.attack)
 		d.waitFor(at.name+": the attackers' connections", 20*time.Second, func() bool { return opened.Load() >= 300 })

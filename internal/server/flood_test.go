@@ -50,7 +50,7 @@ func TestProbesSurviveFloods(t *testing.T) {
 		{"webhook body trickled", testenv.Trickle(hook), func(e *eventsEnv, _ *countObserver) error {
 			return nonzero("deliveries refused", e.h.Counts()[outUnauthorized])
 		}},
-		{"unauthenticated deliveries", testenv.Unauthenticated(hook, "[]"), func(e *eventsEnv, _ *countObserver) error {
+		{"unauthenticated deliveries", testenv.Requests(http.MethodPost, hook, "[]"), func(e *eventsEnv, _ *countObserver) error {
 			return nonzero("deliveries refused", e.h.Counts()[outUnauthorized])
 		}},
 		{"metrics answers unread", testenv.UnreadAnswer("/metrics"), func(_ *eventsEnv, obs *countObserver) error {

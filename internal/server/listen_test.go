@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keysync/keysync/internal/testenv"
 )
 
 // countObserver counts what the server refuses.
@@ -196,5 +198,28 @@ func TestStarvedSkipsUnreadBytes(t *testing.T) {
 	waitFor(t, "the request's bytes in the kernel", func() bool { n, ok := unread(conns[0].Conn); return ok && n > 0 })
 	if victim, _ := p.starved(time.Now()); victim != conns[1] {
 		t.Fatalf("evicted the connection with unread bytes (or none): %v", victim == conns[0])
+	}
+}
+
+// TestProbesWhileVaultHangs: while Vault's check hangs, 300 clients
+// asking /readyz over and over do not hold every connection: /healthz is
+// answered 200 and /readyz its usual 503 (Vault not checked yet).
+func TestProbesWhileVaultHangs(t *testing.T) {
+	s, _ := newTestServer(t, &countingSyncer{}, "", 0)
+	release := make(chan struct{})
+	s.Vault.SetCheck(func(context.Context) error { <-release; return nil })
+	addr := startServer(t, s)
+	defer close(release)
+	opened, stop := testenv.RunAttack(floodConns, addr, testenv.Requests(http.MethodGet, "/readyz", ""))
+	defer stop()
+	waitFor(t, "the attackers' requests", func() bool { return opened.Load() >= floodConns })
+	for i := range floodProbes {
+		path, want := "/healthz", http.StatusOK
+		if i%2 == 1 {
+			path, want = "/readyz", http.StatusServiceUnavailable
+		}
+		if code, err := testenv.Probe(addr, path, probeBound); code != want {
+			t.Errorf("probe %d, %s: status %d, %v; want %d", i, path, code, err, want)
+		}
 	}
 }

@@ -68,11 +68,20 @@ type Server struct {
 	gate triggerGate
 	srv  *http.Server
 	pool *connPool
+	// checking bounds the /readyz requests waiting for a Vault check.
+	checking slots
 }
+
+// readyzWaiters is how many /readyz requests may wait for a Vault check
+// at once; more get the last check's answer at once, so that a flood of
+// /readyz while Vault is slow cannot hold every connection for the
+// check's 2 s.
+const readyzWaiters = 16
 
 // Handler routes the endpoints, guarded (guard.go).
 func (s *Server) Handler() http.Handler {
 	s.gate.every = s.SyncMinInterval
+	s.checking = make(slots, readyzWaiters)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
@@ -172,7 +181,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		rd.Overdue = []string{}
 	}
 	slices.Sort(rd.Overdue)
-	if err := s.Vault.Fresh(r.Context()); err != nil {
+	if err := s.vaultState(r.Context()); err != nil {
 		rd.Vault = err.Error()
 	}
 	rd.RotationPending = []string{}
@@ -189,6 +198,16 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, status, rd)
+}
+
+// vaultState is a fresh Vault check's answer, or the last check's while
+// readyzWaiters requests wait for one.
+func (s *Server) vaultState(ctx context.Context) error {
+	if !s.checking.enter() {
+		return s.Vault.Err()
+	}
+	defer s.checking.leave()
+	return s.Vault.Fresh(ctx)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

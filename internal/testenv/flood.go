@@ -74,23 +74,26 @@ func UnreadAnswer(path string) Attack {
 	}
 }
 
-// Unauthenticated posts body to path without credentials, one request
-// after another on a keep-alive connection, as fast as they are answered;
-// opened counts the answers.
-func Unauthenticated(path, body string) Attack {
+// Requests sends method path with body (none when empty) and no
+// credentials, one request after another on a keep-alive connection, as
+// fast as they are answered; opened counts the requests sent.
+func Requests(method, path, body string) Attack {
 	return func(ctx context.Context, addr string, opened *atomic.Int64) {
 		client := &http.Client{Transport: &http.Transport{MaxConnsPerHost: 1}}
 		defer client.CloseIdleConnections()
 		for ctx.Err() == nil {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+path, strings.NewReader(body))
+			req, _ := http.NewRequestWithContext(ctx, method, "http://"+addr+path, strings.NewReader(body))
+			if body == "" {
+				req.Body = http.NoBody
+			}
 			req.Header.Set("Content-Type", "application/json")
+			opened.Add(1)
 			resp, err := client.Do(req)
 			if err != nil {
 				continue
 			}
 			_, _ = io.Copy(io.Discard, resp.Body)
 			_ = resp.Body.Close()
-			opened.Add(1)
 		}
 	}
 }
@@ -113,7 +116,7 @@ func attackConn(ctx context.Context, addr, prefix string, opened *atomic.Int64) 
 }
 
 // RunAttack runs n attackers against addr until stop, which waits for
-// them to end; opened counts their connections (or answers).
+// them to end; opened counts their connections (or requests).
 func RunAttack(n int, addr string, a Attack) (opened *atomic.Int64, stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	opened = new(atomic.Int64)
