@@ -49,8 +49,11 @@ type entraTenant struct {
 
 	// The keys are made on first use: an RSA key takes a while, and most
 	// emulators never sign a token. The last signs; all are published.
+	// apps are the service principals of the tenant's other applications
+	// (EntraAppToken), by application id.
 	mu   sync.Mutex
 	keys []*entraKey
+	apps map[string]string
 }
 
 type entraKey struct {
@@ -59,7 +62,22 @@ type entraKey struct {
 	kid     string
 }
 
-func newEntraTenant() *entraTenant { return &entraTenant{id: newUUID(), sp: newUUID()} }
+func newEntraTenant() *entraTenant {
+	return &entraTenant{id: newUUID(), sp: newUUID(), apps: map[string]string{}}
+}
+
+// appSP is the object id of application appID's service principal in the
+// tenant, made on first use.
+func (t *entraTenant) appSP(appID string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	sp, ok := t.apps[appID]
+	if !ok {
+		sp = newUUID()
+		t.apps[appID] = sp
+	}
+	return sp
+}
 
 // signer returns the key that signs now, made on first use.
 func (t *entraTenant) signer() *entraKey {
@@ -144,6 +162,19 @@ func (e *Emulator) EntraTokenV2(audience string, ttl time.Duration) string {
 	return e.EntraTokenWith(e.entra.claims(EntraV2, audience, ttl))
 }
 
+// EntraAppToken returns an access token of version EntraV1 or EntraV2 for
+// audience, valid for ttl, that the tenant issues to another of its
+// applications, appID, whose service principal was granted
+// EventGridWebhookRole too: Microsoft's setup scripts grant the role to
+// the event subscription's creator as well as to Event Grid
+// (learn.microsoft.com/azure/event-grid/scripts/powershell-webhook-secure-delivery-microsoft-entra-app).
+// It is signed by the same key and carries the same role, audience and
+// issuer as Event Grid's; only the client (appid or azp) and the
+// principal (oid, sub) differ.
+func (e *Emulator) EntraAppToken(appID, version, audience string, ttl time.Duration) string {
+	return e.EntraTokenWith(e.entra.claimsFor(appID, e.entra.appSP(appID), version, audience, ttl))
+}
+
 // EntraClaims are the claims EntraToken would sign, for a test to change
 // one (issuer, tenant, role) and sign them with EntraTokenWith.
 func (e *Emulator) EntraClaims(version, audience string, ttl time.Duration) map[string]any {
@@ -163,18 +194,24 @@ func (e *Emulator) EntraTokenWith(claims map[string]any) string {
 // principal (access-token-claims-reference: aud, iss, iat, nbf, exp, oid,
 // sub, tid, roles, ver; appid/appidacr in v1, azp/azpacr in v2).
 func (t *entraTenant) claims(version, audience string, ttl time.Duration) map[string]any {
+	return t.claimsFor(EventGridAppID, t.sp, version, audience, ttl)
+}
+
+// claimsFor are the claims of a token issued to application client, whose
+// service principal here is sp, holding the webhook role.
+func (t *entraTenant) claimsFor(client, sp, version, audience string, ttl time.Duration) map[string]any {
 	now := time.Now()
 	c := map[string]any{
 		"aud": audience, "iss": t.issuer(version), "iat": now.Unix(), "nbf": now.Add(-5 * time.Minute).Unix(),
-		"exp": now.Add(ttl).Unix(), "oid": t.sp, "sub": t.sp, "tid": t.id, "uti": randomString(16),
+		"exp": now.Add(ttl).Unix(), "oid": sp, "sub": sp, "tid": t.id, "uti": randomString(16),
 		"roles": []string{EventGridWebhookRole}, "ver": EntraV1,
-		"appid": EventGridAppID, "appidacr": "2", "idp": t.issuer(EntraV1),
+		"appid": client, "appidacr": "2", "idp": t.issuer(EntraV1),
 	}
 	if version == EntraV2 {
 		delete(c, "appid")
 		delete(c, "appidacr")
 		delete(c, "idp")
-		c["azp"], c["azpacr"], c["ver"] = EventGridAppID, "2", EntraV2
+		c["azp"], c["azpacr"], c["ver"] = client, "2", EntraV2
 	}
 	return c
 }

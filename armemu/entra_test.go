@@ -205,3 +205,43 @@ func TestEntraKeyRotation(t *testing.T) {
 		t.Errorf("after four keys: %d published, the first verifies: %v", len(after.Keys), err == nil)
 	}
 }
+
+// TestEntraAppToken: a token the tenant issues to another of its
+// applications verifies against the same keys and carries the same
+// audience, issuer and webhook role as Event Grid's; only its client
+// (appid in v1, azp in v2) and principal differ, the principal stable per
+// application. The admin route mints the same.
+func TestEntraAppToken(t *testing.T) {
+	c := start(t)
+	keys := fetchKeys(t, c)
+	const app = "0b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b"
+	grid, err := verifyJWT(c.emu.EntraToken("aud-1", time.Hour), keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var oids []any
+	for _, version := range []string{EntraV1, EntraV2, EntraV1} {
+		claims, err := verifyJWT(c.emu.EntraAppToken(app, version, "aud-1", time.Hour), keys)
+		client := claims["appid"]
+		if version == EntraV2 {
+			client = claims["azp"]
+		}
+		roles, _ := claims["roles"].([]any)
+		if err != nil || client != app || claims["aud"] != "aud-1" || claims["iss"] != c.emu.EntraIssuer(version) || claims["ver"] != version ||
+			len(roles) != 1 || roles[0] != EventGridWebhookRole || claims["oid"] == grid["oid"] {
+			t.Fatalf("%s token of another app: %v, %v", version, claims, err)
+		}
+		oids = append(oids, claims["oid"])
+	}
+	if oids[0] != oids[1] || oids[1] != oids[2] {
+		t.Errorf("one application's principal changed between tokens: %v", oids)
+	}
+	var out map[string]string
+	body := strings.NewReader(`{"audience":"aud-1","version":"2.0","appId":"` + app + `"}`)
+	if s := c.do(c.request(http.MethodPost, c.emu.URL()+"/_emulator/eventgrid/entra-token", body), &out); s != http.StatusOK {
+		t.Fatalf("admin entra-token: %d", s)
+	}
+	if claims, err := verifyJWT(out["token"], keys); err != nil || claims["azp"] != app || claims["oid"] != oids[0] {
+		t.Errorf("admin token of another app: %v, %v", claims, err)
+	}
+}

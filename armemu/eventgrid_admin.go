@@ -71,7 +71,8 @@ const maxAdminEvents = 10000
 //	GET    /_emulator/eventgrid/subscriptions/{name}   its deliveries and dropped event ids
 //	POST   /_emulator/eventgrid/events                 publish {"events": [...]}
 //	GET    /_emulator/eventgrid/entra                  tenantId, issuer, issuerV2, keysUrl
-//	POST   /_emulator/eventgrid/entra-token            {"audience", "ttlSeconds", "version"} → {"token"}
+//	POST   /_emulator/eventgrid/entra-token            {"audience", "ttlSeconds", "version", "appId"} → {"token"}
+//	                                                    (appId: another application's token, EntraAppToken)
 //	POST   /_emulator/eventgrid/entra-rotate           a new signing key (RotateEntraKey)
 func (e *Emulator) adminEventGridRoutes(mux *http.ServeMux) {
 	const base = "/_emulator/eventgrid/"
@@ -137,19 +138,24 @@ func (e *Emulator) adminEntraToken(w http.ResponseWriter, r *http.Request) {
 		Audience   string  `json:"audience"`
 		TTLSeconds float64 `json:"ttlSeconds"`
 		Version    string  `json:"version"`
+		AppID      string  `json:"appId"`
 	}
 	if !decodeAdmin(w, r, 4<<10, &req) {
 		return
 	}
-	if req.Audience == "" {
-		http.Error(w, "audience is required", http.StatusBadRequest)
+	if req.Audience == "" || len(req.AppID) > 64 {
+		http.Error(w, "audience is required, and appId is at most 64 bytes", http.StatusBadRequest)
 		return
 	}
 	ttl := seconds(req.TTLSeconds)
 	if req.TTLSeconds == 0 {
 		ttl = time.Hour
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"token": e.EntraTokenWith(e.entra.claims(req.Version, req.Audience, ttl))})
+	tok := e.EntraTokenWith(e.entra.claims(req.Version, req.Audience, ttl))
+	if req.AppID != "" {
+		tok = e.EntraAppToken(req.AppID, req.Version, req.Audience, ttl)
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"token": tok})
 }
 
 // decodeAdmin decodes a JSON body of at most limit bytes, or answers 400.

@@ -3,6 +3,7 @@ package config
 import (
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -51,16 +52,47 @@ type EventsEntra struct {
 	// .../{tenant}/discovery/v2.0/keys when empty.
 	KeysURL string `toml:"keys_url"`
 	// Role is the app role a token must carry in its roles claim: the one
-	// the webhook's application grants Event Grid's service principal, so
-	// that another application of the tenant that can get a token for
-	// the audience cannot deliver. "" checks no role.
+	// the webhook's application grants Event Grid's service principal.
+	// "" checks no role. Another application of the tenant may hold it
+	// too, so AppID is checked as well.
 	Role string `toml:"role"`
+	// AppID is the application a token must be issued to (its azp claim
+	// in v2 tokens, appid in v1): Event Grid's own. Any application of the
+	// tenant can be granted Role (Microsoft's setup scripts grant it to
+	// the subscription's creator too), so the role alone does not say
+	// Event Grid sent the delivery. Empty: the cloud's Event Grid
+	// application (EventGridAppID).
+	AppID string `toml:"app_id"`
 }
 
 // DefaultEntraRole is the app role Microsoft's setup scripts create and
 // grant Event Grid
 // (learn.microsoft.com/azure/event-grid/secure-webhook-delivery).
 const DefaultEntraRole = "AzureEventGridSecureWebhookSubscriber"
+
+// eventGridAppIDs are Event Grid's first-party application ids by cloud,
+// as Microsoft's setup script for Entra-protected delivery names them
+// (learn.microsoft.com/azure/event-grid/scripts/powershell-webhook-secure-delivery-microsoft-entra-app,
+// MicrosoftDocs/azure-docs articles/event-grid/scripts/powershell-webhook-secure-delivery-microsoft-entra-app.md:
+// "Azure Public Cloud" and "Azure Government Cloud"). Microsoft documents
+// none for AzureChina (docs.azure.cn's copy of the script has the reader
+// look it up in the portal), so there app_id must be set.
+var eventGridAppIDs = map[string]string{
+	CloudPublic:       "4962773b-9cdb-44cf-a8bf-237846a00ab7",
+	CloudUSGovernment: "54316b56-3481-47f9-8f30-0300f5542a7b",
+}
+
+// EventGridAppID is the application a token must be issued to: app_id
+// when set, else Event Grid's in cloud ("" when Microsoft documents none).
+func (e EventsEntra) EventGridAppID(cloud string) string {
+	if e.AppID != "" {
+		return e.AppID
+	}
+	if cloud == "" {
+		cloud = CloudPublic
+	}
+	return eventGridAppIDs[cloud]
+}
 
 // On reports whether Entra-protected delivery is configured.
 func (e EventsEntra) On() bool { return e.Tenant != "" || e.Audience != "" }
@@ -95,7 +127,7 @@ var (
 	queryNameRE  = regexp.MustCompile(`^[A-Za-z0-9._~-]{1,64}$`)
 )
 
-func (e *Events) validate(p *Problems, listen string) {
+func (e *Events) validate(p *Problems, listen, cloud string) {
 	if !e.Enabled {
 		return
 	}
@@ -108,7 +140,7 @@ func (e *Events) validate(p *Problems, listen string) {
 		p.add("events.path", "must be a clean absolute path of letters, digits and ._~- (at most 128 bytes, no . or .. segment) other than %s, got %q", strings.Join(reservedPaths, ", "), e.Path)
 	}
 	e.validateSecret(p)
-	e.Entra.validate(p)
+	e.Entra.validate(p, cloud)
 	if e.SecretFile == "" && !e.Entra.On() {
 		p.add("events", "enabled needs secret_file or [events.entra]: an unauthenticated webhook would let anyone make keysync call ARM")
 	}
@@ -164,10 +196,10 @@ func (e *Events) validateBounds(p *Problems) {
 	}
 }
 
-func (e *EventsEntra) validate(p *Problems) {
+func (e *EventsEntra) validate(p *Problems, cloud string) {
 	if !e.On() {
-		if len(e.Issuers) > 0 || e.KeysURL != "" {
-			p.add("events.entra", "issuers and keys_url need tenant and audience")
+		if len(e.Issuers) > 0 || e.KeysURL != "" || e.AppID != "" {
+			p.add("events.entra", "issuers, keys_url and app_id need tenant and audience")
 		}
 		return
 	}
@@ -186,6 +218,12 @@ func (e *EventsEntra) validate(p *Problems) {
 	checkHTTPS(p, "events.entra.keys_url", e.KeysURL)
 	if len(e.Role) > 128 || strings.ContainsAny(e.Role, " \t\r\n") {
 		p.add("events.entra.role", "must be an app role value (at most 128 bytes, no spaces), got %q", e.Role)
+	}
+	switch {
+	case e.AppID != "" && !uuidRE.MatchString(e.AppID):
+		p.add("events.entra.app_id", "must be an application id (a GUID), got %q", e.AppID)
+	case e.EventGridAppID(cloud) == "" && slices.Contains(CloudNames, cloud):
+		p.add("events.entra.app_id", "must be set for %s: Microsoft documents no Event Grid application id for it; use the application id of the tenant's Microsoft.EventGrid service principal", cloud)
 	}
 }
 

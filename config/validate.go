@@ -43,7 +43,7 @@ func (c *Config) validate() Problems {
 	c.Azure.validate(&p)
 	c.Vault.validate(&p)
 	c.API.validate(&p)
-	c.Events.validate(&p, c.Listen)
+	c.Events.validate(&p, c.Listen, c.Azure.Cloud)
 	validateAccounts(&p, c.Accounts, c.Vault.Mount, len(c.Discover) > 0)
 	c.validateDiscovery(&p)
 	c.validateRotationMount(&p)

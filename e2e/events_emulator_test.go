@@ -190,3 +190,33 @@ func TestEventsEveryType(t *testing.T) {
 		return d.metric(fmt.Sprintf(`keysync_sync_total{account=%q,result="failed"}`, hub.Name+"/"+hub.Rule)) == 1
 	})
 }
+
+// TestEventsEntraOtherAppRefused: another application of the tenant that
+// holds the webhook's role (as Microsoft's setup script grants the
+// subscription's creator) gets a token the tenant signs for the same
+// audience; keysync refuses its deliveries (401) in either token version
+// and calls ARM for none of them. Event Grid's own token, for the same
+// event, is accepted and syncs the account once.
+func TestEventsEntraOtherAppRefused(t *testing.T) {
+	const audience, otherApp = "api://keysync-e2e", "0b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b"
+	a := newAccount(t)
+	d := eventsDaemon(t, entraEvents(audience, false), a)
+	before := a.requests()
+	ev := jsonOf(t, []any{a.gridEvent("other-app", regenerateOp)})
+	for _, version := range []string{armemu.EntraV1, armemu.EntraV2} {
+		tok := emu.EntraAppToken(otherApp, version, audience, time.Hour)
+		if code, body := d.deliverWith("application/json", ev, "Authorization", "Bearer "+tok); code != http.StatusUnauthorized {
+			t.Fatalf("delivery with a %s token of another app: %d %s, want 401", version, code, body)
+		}
+	}
+	if code, body := d.deliverWith("application/json", ev, "Authorization", "Bearer "+emu.EntraToken(audience, time.Hour)); code != http.StatusOK {
+		t.Fatalf("delivery with Event Grid's token: %d %s", code, body)
+	}
+	d.waitFor("the event's sync", 5*time.Second, func() bool { return d.syncs(a.name) == 2 })
+	if n := a.requests() - before; n != 1 {
+		t.Errorf("%d listKeys calls, want 1: only Event Grid's delivery may sync", n)
+	}
+	if n := d.metric(`keysync_events_total{outcome="unauthorized",schema="eventgrid"}`); n != 2 {
+		t.Errorf("unauthorized deliveries counted %v, want 2", n)
+	}
+}

@@ -63,12 +63,22 @@ const regenerateOp = "Microsoft.Batch/batchAccounts/regenerateKeys/action"
 // set) in the header, and returns the status and body.
 func (d *daemonProc) deliver(contentType, secret string, body []byte) (int, string) {
 	d.t.Helper()
+	if secret == "" {
+		return d.deliverWith(contentType, body, "", "")
+	}
+	return d.deliverWith(contentType, body, "X-Keysync-Secret", secret)
+}
+
+// deliverWith posts body to the webhook with contentType and header set
+// to value (when named), and returns the status and body.
+func (d *daemonProc) deliverWith(contentType string, body []byte, header, value string) (int, string) {
+	d.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+d.addr+eventsPath, bytes.NewReader(body))
 	req.Header.Set("Content-Type", contentType)
-	if secret != "" {
-		req.Header.Set("X-Keysync-Secret", secret)
+	if header != "" {
+		req.Header.Set(header, value)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

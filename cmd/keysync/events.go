@@ -51,7 +51,7 @@ func eventsHandler(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (*s
 }
 
 // entraOptions fills the issuers and keys URL the file leaves out from the
-// cloud's authority: the tenant's v2.0 issuer and keys
+// cloud's authority, and the application from the cloud's Event Grid: the tenant's v2.0 issuer and keys
 // (learn.microsoft.com/entra/identity-platform/access-tokens#validate-tokens),
 // and for the public cloud the v1 issuer too, which tokens of an
 // application without accessTokenAcceptedVersion 2 carry.
@@ -61,7 +61,7 @@ func entraOptions(e config.EventsEntra, cloudName string) (*server.EntraOptions,
 		return nil, fmt.Errorf("events.entra: %w", err)
 	}
 	authority = strings.TrimSuffix(authority, "/") + "/"
-	opts := &server.EntraOptions{Audience: e.Audience, Issuers: e.Issuers, KeysURL: e.KeysURL, Role: e.Role}
+	opts := &server.EntraOptions{Audience: e.Audience, Issuers: e.Issuers, KeysURL: e.KeysURL, Role: e.Role, AppID: e.EventGridAppID(cloudName)}
 	if len(opts.Issuers) == 0 {
 		opts.Issuers = []string{authority + e.Tenant + "/v2.0"}
 		if cloudName == "" || cloudName == config.CloudPublic {

@@ -7,9 +7,10 @@ import (
 	"github.com/keysync/keysync/config"
 )
 
-// TestEntraDefaults: without issuers and keys_url the webhook trusts the
-// tenant's issuers and keys at the configured cloud's authority; given,
-// they are kept as they are.
+// TestEntraDefaults: without issuers, keys_url and app_id the webhook
+// trusts the tenant's issuers and keys at the configured cloud's
+// authority, and tokens issued to that cloud's Event Grid; given, they
+// are kept as they are.
 func TestEntraDefaults(t *testing.T) {
 	t.Setenv("AZURE_AUTHORITY_HOST", "")
 	const tenant = "11111111-2222-3333-4444-555555555555"
@@ -17,16 +18,19 @@ func TestEntraDefaults(t *testing.T) {
 		name, cloud string
 		entra       config.EventsEntra
 		issuers     []string
-		keys        string
+		keys, app   string
 	}{
 		{"public", config.CloudPublic, config.EventsEntra{Tenant: tenant, Audience: "api://k"},
 			[]string{"https://login.microsoftonline.com/" + tenant + "/v2.0", "https://sts.windows.net/" + tenant + "/"},
-			"https://login.microsoftonline.com/" + tenant + "/discovery/v2.0/keys"},
-		{"china", config.CloudChina, config.EventsEntra{Tenant: tenant, Audience: "api://k"},
+			"https://login.microsoftonline.com/" + tenant + "/discovery/v2.0/keys", "4962773b-9cdb-44cf-a8bf-237846a00ab7"},
+		{"us government", config.CloudUSGovernment, config.EventsEntra{Tenant: tenant, Audience: "api://k"},
+			[]string{"https://login.microsoftonline.us/" + tenant + "/v2.0"},
+			"https://login.microsoftonline.us/" + tenant + "/discovery/v2.0/keys", "54316b56-3481-47f9-8f30-0300f5542a7b"},
+		{"china", config.CloudChina, config.EventsEntra{Tenant: tenant, Audience: "api://k", AppID: "0b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b"},
 			[]string{"https://login.chinacloudapi.cn/" + tenant + "/v2.0"},
-			"https://login.chinacloudapi.cn/" + tenant + "/discovery/v2.0/keys"},
-		{"given", config.CloudPublic, config.EventsEntra{Tenant: tenant, Audience: "api://k", Issuers: []string{"https://issuer.test/"}, KeysURL: "https://keys.test/"},
-			[]string{"https://issuer.test/"}, "https://keys.test/"},
+			"https://login.chinacloudapi.cn/" + tenant + "/discovery/v2.0/keys", "0b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b"},
+		{"given", config.CloudPublic, config.EventsEntra{Tenant: tenant, Audience: "api://k", Issuers: []string{"https://issuer.test/"}, KeysURL: "https://keys.test/",
+			AppID: "0b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b"}, []string{"https://issuer.test/"}, "https://keys.test/", "0b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -34,8 +38,8 @@ func TestEntraDefaults(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Equal(o.Issuers, tt.issuers) || o.KeysURL != tt.keys || o.Audience != "api://k" {
-				t.Fatalf("issuers %v keys %s audience %s; want %v %s", o.Issuers, o.KeysURL, o.Audience, tt.issuers, tt.keys)
+			if !slices.Equal(o.Issuers, tt.issuers) || o.KeysURL != tt.keys || o.Audience != "api://k" || o.AppID != tt.app {
+				t.Fatalf("issuers %v keys %s audience %s app %s; want %v %s %s", o.Issuers, o.KeysURL, o.Audience, o.AppID, tt.issuers, tt.keys, tt.app)
 			}
 		})
 	}

@@ -23,7 +23,7 @@ const maxEventLatency = time.Hour
 func newEventMetrics() eventMetrics {
 	return eventMetrics{
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_events_total",
-			Help: "Event Grid webhook deliveries and events by schema (eventgrid, cloudevents, unknown) and outcome: unauthorized, unverifiable, too_large, malformed, validation, options, busy (per delivery); queued, coalesced, backoff, duplicate, irrelevant, unmanaged (per event)."},
+			Help: "Event Grid webhook deliveries and events by schema (eventgrid, cloudevents, unknown) and outcome: unauthorized, unverifiable, too_large, malformed, validation, options, busy, overloaded (per delivery); queued, coalesced, backoff, duplicate, irrelevant, unmanaged (per event)."},
 			[]string{"schema", "outcome"}),
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "keysync_event_to_write_seconds",
 			Help:    "From a key-change event's time to the sync it queued writing the new key to Vault (clamped to 0..1h).",

@@ -28,11 +28,11 @@ type Metrics struct {
 	renewals    *prometheus.CounterVec
 	tokens      *prometheus.CounterVec
 	syncReqs    *prometheus.CounterVec
-	connRefused prometheus.Counter
 	vaultUp     prometheus.Gauge
 	discovered  *prometheus.GaugeVec
 	discoveries *prometheus.CounterVec
 	events      eventMetrics
+	listen      listenMetrics
 	problems    atomic.Pointer[RotationProblems]
 }
 
@@ -64,8 +64,6 @@ func New(version string) *Metrics {
 			Help: "Requests that found keysync's Vault token invalid (event=\"invalid\") and new tokens that replaced an invalid one (event=\"recovered\")."}, []string{"event"}),
 		syncReqs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_sync_requests_total",
 			Help: "POST /sync requests by result: started, coalesced, rate_limited, unauthorized, disabled."}, []string{"result"}),
-		connRefused: prometheus.NewCounter(prometheus.CounterOpts{Name: "keysync_http_connections_refused_total",
-			Help: "Connections to the listen port closed at once because too many were open."}),
 		vaultUp: prometheus.NewGauge(prometheus.GaugeOpts{Name: "keysync_vault_up",
 			Help: "1 when the last readiness check found Vault answering and accepting keysync's token, else 0."}),
 		discovered: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keysync_discovered_accounts",
@@ -79,8 +77,10 @@ func New(version string) *Metrics {
 	m.events = newEventMetrics()
 	m.reg.MustRegister(m.rotationProblemMetrics()...)
 	m.reg.MustRegister(m.events.collectors()...)
+	m.listen = newListenMetrics()
+	m.reg.MustRegister(m.listen.collectors()...)
 	m.accountReg.MustRegister(m.accounts)
-	m.reg.MustRegister(m.duration, m.arm, m.vault, m.logins, m.renewals, m.tokens, m.syncReqs, m.connRefused, m.vaultUp, m.discovered, m.discoveries, build,
+	m.reg.MustRegister(m.duration, m.arm, m.vault, m.logins, m.renewals, m.tokens, m.syncReqs, m.vaultUp, m.discovered, m.discoveries, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -160,9 +160,6 @@ func (m *Metrics) VaultToken(event string) { m.tokens.WithLabelValues(event).Inc
 
 // SyncRequest counts one POST /sync by result.
 func (m *Metrics) SyncRequest(result string) { m.syncReqs.WithLabelValues(result).Inc() }
-
-// ConnRefused counts one connection closed for want of a slot.
-func (m *Metrics) ConnRefused() { m.connRefused.Inc() }
 
 // VaultUp records the last readiness check of Vault.
 func (m *Metrics) VaultUp(up bool) {

@@ -27,8 +27,10 @@ type EventObserver interface {
 }
 
 // Outcomes of a delivery (unauthorized, unverifiable, too_large,
-// malformed, validation, options, busy) and of one event in it (the rest).
+// malformed, validation, options, busy, overloaded) and of one event in it
+// (the rest).
 const (
+	outOverloaded   = "overloaded"
 	outUnauthorized = "unauthorized"
 	outTooLarge     = "too_large"
 	outMalformed    = "malformed"
@@ -46,7 +48,7 @@ const (
 
 // EventOutcomes are every outcome label, for /status and the metrics.
 var EventOutcomes = [...]string{outUnauthorized, outUnverifiable, outTooLarge, outMalformed, outValidation, outOptions, outBusy,
-	outQueued, outCoalesced, outBackoff, outDuplicate, outIrrelevant, outUnmanaged}
+	outOverloaded, outQueued, outCoalesced, outBackoff, outDuplicate, outIrrelevant, outUnmanaged}
 
 // EventsHandler is the Event Grid webhook: POST delivers events in the
 // Event Grid or CloudEvents schema, OPTIONS is CloudEvents' abuse
@@ -64,17 +66,26 @@ type EventsHandler struct {
 	// Entra, when set, requires an Entra bearer token.
 	Entra *EntraOptions
 	// MaxBody bounds a body in bytes, MaxEvents a batch, Dedupe the
-	// event ids remembered.
-	MaxBody   int64
-	MaxEvents int
-	Dedupe    int
-	Logger    *slog.Logger
-	Observer  EventObserver
+	// event ids remembered, MaxInFlight the requests handled at once
+	// (one more is answered 503, which Event Grid retries): a flood on
+	// the webhook, or tokens waiting for Entra's keys, then holds at most
+	// that many of the server's connections.
+	MaxBody     int64
+	MaxEvents   int
+	Dedupe      int
+	MaxInFlight int
+	Logger      *slog.Logger
+	Observer    EventObserver
 
-	entra  *entraVerifier
-	seen   *recentIDs
-	counts [len(EventOutcomes)]atomic.Int64 // by EventOutcomes' index
+	entra    *entraVerifier
+	seen     *recentIDs
+	inflight slots
+	counts   [len(EventOutcomes)]atomic.Int64 // by EventOutcomes' index
 }
+
+// defaultInFlight is MaxInFlight's default: deliveries take milliseconds,
+// and a few at once is what Event Grid sends one endpoint.
+const defaultInFlight = 16
 
 // init prepares the handler; Server.Handler calls it.
 func (h *EventsHandler) init() {
@@ -84,12 +95,28 @@ func (h *EventsHandler) init() {
 	h.seen = newRecentIDs(max(h.Dedupe, 1))
 	h.MaxBody = cmpOr(h.MaxBody, 1<<20)
 	h.MaxEvents = cmpOr(h.MaxEvents, 5000)
+	h.inflight = make(slots, cmpOr(h.MaxInFlight, defaultInFlight))
 }
 
 func (h *EventsHandler) route(mux *http.ServeMux) {
 	h.init()
-	mux.HandleFunc("POST "+h.Path, h.post)
-	mux.HandleFunc("OPTIONS "+h.Path, h.options)
+	mux.HandleFunc("POST "+h.Path, h.bounded(h.post))
+	mux.HandleFunc("OPTIONS "+h.Path, h.bounded(h.options))
+}
+
+// bounded runs next when fewer than MaxInFlight requests are handled, and
+// otherwise answers 503 with Retry-After at once, before authenticating:
+// checking a token may wait for Entra's keys.
+func (h *EventsHandler) bounded(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !h.inflight.enter() {
+			h.count(schemaUnknown, outOverloaded)
+			overloaded(w, busyRetryAfter, "too many deliveries at once; retry later")
+			return
+		}
+		defer h.inflight.leave()
+		next(w, r)
+	}
 }
 
 // Counts is how many deliveries and events ended in each outcome since

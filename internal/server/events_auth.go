@@ -23,6 +23,9 @@ type EntraOptions struct {
 	KeysURL  string
 	// Role, when set, must be in the token's roles claim.
 	Role string
+	// AppID is the application the token must be issued to: Event
+	// Grid's own. Empty refuses every token.
+	AppID string
 	// Client fetches the keys; a bounded client without redirects when nil.
 	Client *http.Client
 }
@@ -81,14 +84,36 @@ func (v *entraVerifier) verify(r *http.Request) error {
 	if v.opts.Role != "" && !slices.Contains(claims.Roles, v.opts.Role) {
 		return fmt.Errorf("bearer token: no role %.80q", v.opts.Role)
 	}
+	// A GUID has no case: app_id may be written in either.
+	if client := claims.client(); client == "" || !strings.EqualFold(client, v.opts.AppID) {
+		return fmt.Errorf("bearer token: issued to application %.80q, not Event Grid's", client)
+	}
 	return nil
 }
 
-// entraClaims are the claims verify reads: the registered ones and the
-// app roles (learn.microsoft.com/entra/identity-platform/access-token-claims-reference).
+// entraClaims are the claims verify reads: the registered ones, the app
+// roles, the token's version and its client application
+// (learn.microsoft.com/entra/identity-platform/access-token-claims-reference).
 type entraClaims struct {
 	jwt.RegisteredClaims
-	Roles []string `json:"roles"`
+	Roles   []string `json:"roles"`
+	Version string   `json:"ver"`
+	AppID   string   `json:"appid"`
+	AZP     string   `json:"azp"`
+}
+
+// client is the application the token was issued to: appid in a v1.0
+// token, azp in a v2.0 one (each claim is only in its version); "" for
+// any other version, so that a token cannot pick the claim it is
+// judged by.
+func (c *entraClaims) client() string {
+	switch c.Version {
+	case "1.0":
+		return c.AppID
+	case "2.0":
+		return c.AZP
+	}
+	return ""
 }
 
 // bearer is r's "Authorization: Bearer" token.

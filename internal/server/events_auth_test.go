@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,6 +23,11 @@ const (
 	testTenant   = "11111111-2222-3333-4444-555555555555"
 	testAudience = "api://keysync-events"
 	testIssuer   = "https://login.example/" + testTenant + "/v2.0"
+	// eventGridApp is Event Grid's application in Azure public
+	// (config.eventGridAppIDs cites where); otherApp another application
+	// of the tenant that was granted the webhook's role too.
+	eventGridApp = "4962773b-9cdb-44cf-a8bf-237846a00ab7"
+	otherApp     = "0b2c3d4e-5f60-4718-8a9b-0c1d2e3f4a5b"
 )
 
 // entraFixture is a tenant's signing key served as a JWKS over TLS.
@@ -66,8 +72,21 @@ func signToken(t *testing.T, method jwt.SigningMethod, key any, kid string, clai
 
 func goodClaims() jwt.MapClaims {
 	now := time.Now()
-	return jwt.MapClaims{"aud": testAudience, "iss": testIssuer, "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(), "appid": "event-grid",
-		"roles": []string{"other", "AzureEventGridSecureWebhookSubscriber"}}
+	return jwt.MapClaims{"aud": testAudience, "iss": testIssuer, "iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(), "ver": "1.0",
+		"appid": eventGridApp, "roles": []string{"other", "AzureEventGridSecureWebhookSubscriber"}}
+}
+
+// v2Claims are goodClaims in a v2.0 token: the client in azp.
+func v2Claims() jwt.MapClaims {
+	c := goodClaims()
+	delete(c, "appid")
+	c["ver"], c["azp"] = "2.0", eventGridApp
+	return c
+}
+
+func without(c jwt.MapClaims, k string) jwt.MapClaims {
+	delete(c, k)
+	return c
 }
 
 func with(c jwt.MapClaims, k string, v any) jwt.MapClaims {
@@ -139,10 +158,11 @@ func TestEventsEntraToken(t *testing.T) {
 		{"no kid", func() string { return signToken(t, jwt.SigningMethodRS256, f.key, "", goodClaims()) }, 401},
 		{"PS256 with the tenant's key", func() string { return signToken(t, jwt.SigningMethodPS256, f.key, "k1", goodClaims()) }, 401},
 	}
+	tests = append(tests, clientCases(t, f)...)
 	e := newEventsEnv(t, func(h *EventsHandler) {
 		h.Secret, h.SecretHeader, h.SecretQuery = nil, "", ""
 		h.Entra = &EntraOptions{Audience: testAudience, Issuers: []string{testIssuer}, KeysURL: f.srv.URL, Client: f.srv.Client(),
-			Role: "AzureEventGridSecureWebhookSubscriber"}
+			Role: "AzureEventGridSecureWebhookSubscriber", AppID: eventGridApp}
 	})
 	body := mustJSON(t, []any{resourceEvent("i", "Microsoft.Resources.ResourceActionSuccess", "Microsoft.Batch/batchAccounts/listKeys/action", batchAcct.ResourceID())})
 	for _, tt := range tests {
@@ -163,11 +183,42 @@ func TestEventsEntraToken(t *testing.T) {
 	}
 }
 
+// clientCases are tokens judged by the application they were issued to:
+// Event Grid's passes in either version; another application of the
+// tenant, with the role, the audience and the tenant's signature, does
+// not, nor does a token that names Event Grid only in the other
+// version's claim or states no version.
+func clientCases(t *testing.T, f *entraFixture) []struct {
+	name string
+	tok  func() string
+	want int
+} {
+	sign := func(c jwt.MapClaims) func() string {
+		return func() string { return signToken(t, jwt.SigningMethodRS256, f.key, "k1", c) }
+	}
+	return []struct {
+		name string
+		tok  func() string
+		want int
+	}{
+		{"v2 from Event Grid", sign(v2Claims()), 200},
+		{"v1 from another app with the role", sign(with(goodClaims(), "appid", otherApp)), 401},
+		{"v2 from another app with the role", sign(with(v2Claims(), "azp", otherApp)), 401},
+		{"v1 naming Event Grid only in azp", sign(with(with(goodClaims(), "appid", otherApp), "azp", eventGridApp)), 401},
+		{"v2 naming Event Grid only in appid", sign(with(with(v2Claims(), "azp", otherApp), "appid", eventGridApp)), 401},
+		{"v1 without appid", sign(without(goodClaims(), "appid")), 401},
+		{"no version", sign(without(goodClaims(), "ver")), 401},
+		{"an unknown version", sign(with(goodClaims(), "ver", "3.0")), 401},
+		{"appid in upper case (a GUID has none)", sign(with(goodClaims(), "appid", strings.ToUpper(eventGridApp))), 200},
+		{"appid not a string", sign(with(goodClaims(), "appid", 42)), 401},
+	}
+}
+
 // TestEventsSecretAndEntra: with both configured, a delivery needs both.
 func TestEventsSecretAndEntra(t *testing.T) {
 	f := newEntraFixture(t)
 	e := newEventsEnv(t, func(h *EventsHandler) {
-		h.Entra = &EntraOptions{Audience: testAudience, Issuers: []string{testIssuer}, KeysURL: f.srv.URL, Client: f.srv.Client()}
+		h.Entra = &EntraOptions{Audience: testAudience, Issuers: []string{testIssuer}, KeysURL: f.srv.URL, Client: f.srv.Client(), AppID: eventGridApp}
 	})
 	body := mustJSON(t, []any{resourceEvent("i", "Microsoft.Resources.ResourceActionSuccess", "Microsoft.Batch/batchAccounts/listKeys/action", batchAcct.ResourceID())})
 	tok := signToken(t, jwt.SigningMethodRS256, f.key, "k1", goodClaims())
@@ -192,7 +243,7 @@ func TestEventsEntraKeysUnavailable(t *testing.T) {
 	t.Cleanup(down.Close)
 	e := newEventsEnv(t, func(h *EventsHandler) {
 		h.Secret, h.SecretHeader, h.SecretQuery = nil, "", ""
-		h.Entra = &EntraOptions{Audience: testAudience, Issuers: []string{testIssuer}, KeysURL: down.URL, Client: down.Client()}
+		h.Entra = &EntraOptions{Audience: testAudience, Issuers: []string{testIssuer}, KeysURL: down.URL, Client: down.Client(), AppID: eventGridApp}
 	})
 	tok := signToken(t, jwt.SigningMethodRS256, f.key, "k1", goodClaims())
 	w := e.post("application/json", "[]", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) })

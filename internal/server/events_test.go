@@ -33,6 +33,7 @@ type eventsEnv struct {
 	syncer  *countingSyncer
 	sched   *scheduler.Scheduler
 	h       *EventsHandler
+	srv     *Server
 	handler http.Handler
 }
 
@@ -61,9 +62,9 @@ func newEventsEnv(t *testing.T, configure func(*EventsHandler)) *eventsEnv {
 	if configure != nil {
 		configure(e.h)
 	}
-	s := &Server{Scheduler: e.sched, Logger: slog.New(slog.DiscardHandler), Metrics: http.NotFoundHandler(), Events: e.h,
+	e.srv = &Server{Scheduler: e.sched, Logger: slog.New(slog.DiscardHandler), Metrics: http.NotFoundHandler(), Events: e.h,
 		Vault: NewVaultProbe(func(context.Context) error { return nil }, time.Hour, slog.New(slog.DiscardHandler))}
-	e.handler = s.Handler()
+	e.handler = e.srv.Handler()
 	return e
 }
 

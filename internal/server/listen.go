@@ -1,10 +1,6 @@
 package server
 
-import (
-	"net"
-	"sync"
-	"time"
-)
+import "time"
 
 // Limits bound what one client can hold of the HTTP server.
 type Limits struct {
@@ -16,8 +12,14 @@ type Limits struct {
 	WriteTimeout      time.Duration
 	IdleTimeout       time.Duration
 	MaxHeaderBytes    int
-	// MaxConns bounds open connections; one over it is closed at once.
+	// MaxConns bounds open connections: one more evicts a connection
+	// waiting on its client (pool.go).
 	MaxConns int
+	// MaxHandlers bounds the requests served at once other than /healthz
+	// and /readyz; one more is answered 503 at once. Below MaxConns, it
+	// keeps connections that only the probes, or clients still sending
+	// headers (whom a newcomer evicts), can hold.
+	MaxHandlers int
 }
 
 // DefaultLimits are the server's limits. A scrape every 15 s opens a new
@@ -29,47 +31,5 @@ var DefaultLimits = Limits{
 	IdleTimeout:       10 * time.Second,
 	MaxHeaderBytes:    16 << 10,
 	MaxConns:          128,
-}
-
-// limitListener closes connections beyond its slots at once instead of queueing
-// them, so a flood of idle connections cannot delay the ones after it.
-type limitListener struct {
-	net.Listener
-	slots chan struct{}
-	// refused counts the connections closed for want of a slot.
-	refused func()
-}
-
-func newLimitListener(ln net.Listener, slots int, refused func()) net.Listener {
-	return &limitListener{Listener: ln, slots: make(chan struct{}, slots), refused: refused}
-}
-
-// Accept returns the next connection that finds a free slot.
-func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		select {
-		case l.slots <- struct{}{}:
-			return &slotConn{Conn: c, release: func() { <-l.slots }}, nil
-		default:
-			_ = c.Close()
-			l.refused()
-		}
-	}
-}
-
-// slotConn gives its slot back when closed, once.
-type slotConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-}
-
-func (c *slotConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(c.release)
-	return err
+	MaxHandlers:       96,
 }

@@ -34,8 +34,13 @@ type Observer interface {
 	// SyncRequest counts a POST /sync by result: started, coalesced,
 	// rate_limited, unauthorized, disabled.
 	SyncRequest(result string)
-	// ConnRefused counts a connection closed for want of a slot.
+	// ConnRefused counts a new connection closed because no slot came
+	// free within admitWait; ConnEvicted one closed to make room, having
+	// waited on its client (pool.go); RequestShed a request answered 503
+	// because MaxHandlers were being served.
 	ConnRefused()
+	ConnEvicted()
+	RequestShed()
 }
 
 // Server serves the daemon's endpoints.
@@ -66,11 +71,21 @@ type Server struct {
 
 	gate triggerGate
 	srv  *http.Server
+	pool *connPool
+	// checking bounds the /readyz requests waiting for a Vault check.
+	checking slots
 }
 
-// Handler routes the endpoints.
+// readyzWaiters is how many /readyz requests may wait for a Vault check
+// at once; more get the last check's answer at once, so that a flood of
+// /readyz while Vault is slow cannot hold every connection for the
+// check's 2 s.
+const readyzWaiters = 16
+
+// Handler routes the endpoints, guarded (guard.go).
 func (s *Server) Handler() http.Handler {
 	s.gate.every = s.SyncMinInterval
+	s.checking = make(slots, readyzWaiters)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
@@ -80,7 +95,7 @@ func (s *Server) Handler() http.Handler {
 	if s.Events != nil {
 		s.Events.route(mux)
 	}
-	return mux
+	return guard(mux, s.limits().MaxHandlers, s.observer())
 }
 
 // Start listens on addr and serves in the background.
@@ -90,14 +105,17 @@ func (s *Server) Start(addr string) (net.Addr, error) {
 		return nil, err
 	}
 	lim := s.limits()
+	pool := newConnPool(ln, lim.MaxConns, s.observer())
+	s.pool = pool
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: lim.ReadHeaderTimeout, ReadTimeout: lim.ReadTimeout,
 		WriteTimeout: lim.WriteTimeout, IdleTimeout: lim.IdleTimeout, MaxHeaderBytes: lim.MaxHeaderBytes,
-		ErrorLog: slog.NewLogLogger(s.Logger.Handler(), slog.LevelDebug),
+		ConnState: pool.ConnState,
+		ErrorLog:  slog.NewLogLogger(s.Logger.Handler(), slog.LevelDebug),
 	}
 	go func() {
-		if err := s.srv.Serve(newLimitListener(ln, lim.MaxConns, s.observer().ConnRefused)); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.srv.Serve(pool); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.Logger.Error("http server stopped", "err", err)
 		}
 	}()
@@ -113,6 +131,7 @@ func (s *Server) limits() Limits {
 	l.IdleTimeout = cmpOr(l.IdleTimeout, d.IdleTimeout)
 	l.MaxHeaderBytes = cmpOr(l.MaxHeaderBytes, d.MaxHeaderBytes)
 	l.MaxConns = cmpOr(l.MaxConns, d.MaxConns)
+	l.MaxHandlers = cmpOr(l.MaxHandlers, max(1, min(d.MaxHandlers, l.MaxConns*3/4)))
 	return l
 }
 
@@ -172,7 +191,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		rd.Overdue = []string{}
 	}
 	slices.Sort(rd.Overdue)
-	if err := s.Vault.Fresh(r.Context()); err != nil {
+	if err := s.vaultState(r.Context()); err != nil {
 		rd.Vault = err.Error()
 	}
 	rd.RotationPending = []string{}
@@ -204,6 +223,16 @@ func (s *Server) rotationProblems() []runner.ProblemReport {
 	return s.RotationProblems()
 }
 
+// vaultState is a fresh Vault check's answer, or the last check's while
+// readyzWaiters requests wait for one.
+func (s *Server) vaultState(ctx context.Context) error {
+	if !s.checking.enter() {
+		return s.Vault.Err()
+	}
+	defer s.checking.leave()
+	return s.Vault.Fresh(ctx)
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -215,3 +244,5 @@ type nopObserver struct{}
 
 func (nopObserver) SyncRequest(string) {}
 func (nopObserver) ConnRefused()       {}
+func (nopObserver) ConnEvicted()       {}
+func (nopObserver) RequestShed()       {}

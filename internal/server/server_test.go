@@ -3,9 +3,7 @@ package server
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -205,51 +203,12 @@ func TestServerLimits(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
 	d := DefaultLimits
-	got := Limits{s.srv.ReadHeaderTimeout, s.srv.ReadTimeout, s.srv.WriteTimeout, s.srv.IdleTimeout, s.srv.MaxHeaderBytes, d.MaxConns}
-	if got != d || d.ReadHeaderTimeout <= 0 || d.ReadTimeout <= 0 || d.WriteTimeout <= 0 || d.IdleTimeout <= 0 || d.MaxHeaderBytes <= 0 || d.MaxConns <= 0 {
-		t.Fatalf("server limits %+v, want %+v, all set", got, d)
-	}
-}
-
-// TestConnectionBound: connections beyond MaxConns are closed at once and
-// the idle ones are closed after IdleTimeout.
-func TestConnectionBound(t *testing.T) {
-	s, _ := newTestServer(t, &countingSyncer{}, "", 0)
-	s.Limits = Limits{MaxConns: 2, IdleTimeout: 300 * time.Millisecond}
-	addr, err := s.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Shutdown(context.Background()) })
-	var conns []net.Conn
-	var d net.Dialer
-	for range 3 {
-		c, err := d.DialContext(t.Context(), "tcp", addr.String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-			t.Fatal(err)
-		}
-		conns = append(conns, c)
-	}
-	answered := 0
-	for _, c := range conns {
-		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
-		b := make([]byte, 512)
-		if n, err := c.Read(b); err == nil && strings.HasPrefix(string(b[:n]), "HTTP/1.1 200") {
-			answered++
-		}
-	}
-	if answered != 2 {
-		t.Fatalf("%d of 3 connections answered with MaxConns 2", answered)
-	}
-	for i, c := range conns {
-		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
-		if _, err := c.Read(make([]byte, 512)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("connection %d still open after the idle timeout: %v", i, err)
-		}
+	got := s.limits()
+	got.ReadHeaderTimeout, got.ReadTimeout, got.WriteTimeout = s.srv.ReadHeaderTimeout, s.srv.ReadTimeout, s.srv.WriteTimeout
+	got.IdleTimeout, got.MaxHeaderBytes = s.srv.IdleTimeout, s.srv.MaxHeaderBytes
+	if got != d || d.ReadHeaderTimeout <= 0 || d.ReadTimeout <= 0 || d.WriteTimeout <= 0 || d.IdleTimeout <= 0 || d.MaxHeaderBytes <= 0 ||
+		d.MaxHandlers <= 0 || d.MaxHandlers >= d.MaxConns || s.srv.ConnState == nil {
+		t.Fatalf("server limits %+v, want %+v, all set, fewer handlers than connections", got, d)
 	}
 }
 

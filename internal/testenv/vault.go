@@ -1,7 +1,8 @@
 // Package testenv starts the real parts keysync's tests run against: a Vault
 // dev server built from Vault's own module (tools/vault), the ARM emulator
-// over TLS, and the keysync binary itself. Nothing here skips: a missing
-// part fails the test with the command that provides it.
+// over TLS, and the keysync binary itself; and the hostile clients of a
+// listen port its tests flood it with (flood.go). Nothing here skips: a
+// missing part fails the test with the command that provides it.
 package testenv
 
 import (

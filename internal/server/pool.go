@@ -1,0 +1,242 @@
+package server
+
+import (
+	"cmp"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// admitWait bounds how long a new connection waits for a slot before it
+// is closed; the listener accepts nothing else meanwhile, and the kernel
+// holds the connections behind it.
+const admitWait = time.Second
+
+// quietGrace is how long a new connection may stay silent before it can
+// be evicted: its client may not have sent the request yet (a probe is
+// sent as soon as it connects, but a busy machine may delay it). Against
+// connections that never send anything it bounds how long each holds a
+// slot once every slot is taken.
+const quietGrace = 500 * time.Millisecond
+
+// connPool is a listener of at most max open connections on which
+// clients that send nothing, or headers that never end, cannot lock out
+// a probe. Anyone who reaches the port may open connections and send
+// their headers slowly or never. Such a connection is starved: waiting
+// for a request's headers (net/http's StateNew, or StateIdle between
+// keep-alive requests) with the server blocked reading it, and either
+// served before, or sent something, or silent for quietGrace. When every
+// slot is taken, a new connection evicts the one that has waited
+// longest among the starved. Never evicted are a connection the server
+// has not read everything from (a probe's request may be waiting in it),
+// one just opened, and one serving a request (StateActive; MaxHandlers
+// keeps those fewer than max); while none can be evicted, the new
+// connection waits for a slot, up to admitWait. The hook ConnState and
+// each Read keep the states; one lock guards the set.
+type connPool struct {
+	net.Listener
+	max  int
+	obs  Observer
+	wake chan struct{} // a connection's state changed
+	done chan struct{} // closed by Close
+	shut sync.Once
+
+	mu    sync.Mutex
+	seq   uint64
+	conns map[*poolConn]struct{}
+}
+
+// poolConn is a connection of the pool; it knows whether the server is
+// blocked reading it and whether the client sent anything.
+type poolConn struct {
+	net.Conn
+	pool    *connPool
+	opened  time.Time
+	reading atomic.Bool // the server is in Read
+	heard   atomic.Bool // Read returned bytes
+
+	// waiting is when it began waiting for a request's headers (the
+	// pool's seq), 0 while it serves one; served, whether it ever did.
+	// Both under pool.mu.
+	waiting uint64
+	served  bool
+}
+
+// Read notes that the server waits on the client, and whether it sent
+// anything.
+func (c *poolConn) Read(b []byte) (int, error) {
+	c.reading.Store(true)
+	c.pool.signal()
+	n, err := c.Conn.Read(b)
+	c.reading.Store(false)
+	if n > 0 {
+		c.heard.Store(true)
+	}
+	return n, err
+}
+
+// quiet reports whether c has been waiting on its client (pool.mu held):
+// waiting for a request's headers with the server in Read, and served
+// before, or sent something, or silent for quietGrace. If not only for
+// being new, at is when it will be.
+func (c *poolConn) quiet(now time.Time) (ok bool, at time.Time) {
+	if c.waiting == 0 || !c.reading.Load() {
+		return false, time.Time{}
+	}
+	if c.served || c.heard.Load() || now.Sub(c.opened) >= quietGrace {
+		return true, time.Time{}
+	}
+	return false, c.opened.Add(quietGrace)
+}
+
+// rank orders quiet connections for eviction: idle keep-alive ones
+// first, then those that sent part of their headers, then silent ones.
+func (c *poolConn) rank() int {
+	switch {
+	case c.served:
+		return 0
+	case c.heard.Load():
+		return 1
+	}
+	return 2
+}
+
+func newConnPool(ln net.Listener, limit int, obs Observer) *connPool {
+	return &connPool{Listener: ln, max: limit, obs: obs, wake: make(chan struct{}, 1), done: make(chan struct{}),
+		conns: make(map[*poolConn]struct{}, limit)}
+}
+
+// Accept returns the next connection once it has a slot.
+func (p *connPool) Accept() (net.Conn, error) {
+	for {
+		raw, err := p.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		c := &poolConn{Conn: raw, pool: p, opened: time.Now()}
+		if victim, ok := p.place(c); ok {
+			if victim != nil {
+				p.obs.ConnEvicted()
+				_ = victim.Close()
+			}
+			return c, nil
+		}
+		p.obs.ConnRefused()
+		_ = raw.Close()
+	}
+}
+
+// Close closes the listener and ends any wait for a slot.
+func (p *connPool) Close() error {
+	p.shut.Do(func() { close(p.done) })
+	return p.Listener.Close()
+}
+
+// place gives c a slot, waiting up to admitWait for one to be free or
+// evictable; victim is the connection evicted for it.
+func (p *connPool) place(c *poolConn) (victim *poolConn, ok bool) {
+	deadline := time.Now().Add(admitWait)
+	soon := time.NewTimer(admitWait)
+	defer soon.Stop()
+	for {
+		now := time.Now()
+		victim, ok, retry := p.admit(c, now)
+		if ok || !now.Before(deadline) {
+			return victim, ok
+		}
+		next := deadline
+		if !retry.IsZero() && retry.Before(next) {
+			next = retry
+		}
+		soon.Reset(next.Sub(now))
+		select {
+		case <-p.wake:
+		case <-soon.C:
+		case <-p.done:
+			return nil, false
+		}
+	}
+}
+
+// admit takes a free slot for c, or the slot of the connection starved
+// the longest, returned to be closed. ok is false when there is neither;
+// retry is then when a connection now too new may be evicted.
+func (p *connPool) admit(c *poolConn, now time.Time) (victim *poolConn, ok bool, retry time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.conns) >= p.max {
+		if victim, retry = p.starved(now); victim == nil {
+			return nil, false, retry
+		}
+		delete(p.conns, victim)
+	}
+	p.seq++
+	c.waiting = p.seq
+	p.conns[c] = struct{}{}
+	return victim, true, time.Time{}
+}
+
+// starved is the connection to evict (pool.mu held), or nil and when one
+// now too new will be quiet. Of the quiet connections, first an idle
+// keep-alive one (its client is done and can open another), then one
+// that sent part of its headers, then a silent one; of those, the one
+// that has waited longest. A new connection whose client is slow to send
+// (a probe on a busy machine) thus outlives the others. The server being
+// in Read does not prove the client silent: bytes may have arrived that
+// the server's goroutine, not yet run again, has not taken; the kernel
+// says.
+func (p *connPool) starved(now time.Time) (*poolConn, time.Time) {
+	var quiet []*poolConn
+	var retry time.Time
+	for c := range p.conns {
+		switch ok, at := c.quiet(now); {
+		case ok:
+			quiet = append(quiet, c)
+		case !at.IsZero() && (retry.IsZero() || at.Before(retry)):
+			retry = at
+		}
+	}
+	slices.SortFunc(quiet, func(a, b *poolConn) int {
+		return cmp.Or(cmp.Compare(a.rank(), b.rank()), cmp.Compare(a.waiting, b.waiting))
+	})
+	for _, c := range quiet {
+		if n, ok := unread(c.Conn); !ok || n == 0 {
+			return c, time.Time{}
+		}
+	}
+	return nil, retry
+}
+
+// signal wakes a new connection waiting for a slot.
+func (p *connPool) signal() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// ConnState is the server's hook: a connection whose request headers are
+// in is serving; one back to idle waits again, from now; a closed one
+// gives its slot back. An evicted connection is no longer held, and its
+// later states change nothing.
+func (p *connPool) ConnState(nc net.Conn, state http.ConnState) {
+	c, _ := nc.(*poolConn)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, held := p.conns[c]; !held {
+		return
+	}
+	switch state {
+	case http.StateActive:
+		c.waiting, c.served = 0, true
+	case http.StateIdle:
+		p.seq++
+		c.waiting = p.seq
+	case http.StateClosed, http.StateHijacked:
+		delete(p.conns, c)
+	}
+	p.signal()
+}
