@@ -334,8 +334,8 @@ func (a *Account) validateFields(p *Problems, key string, t sources.Type) {
 		if !sources.ValidFieldName(to) {
 			p.add(key+".fields."+from, "Vault field name must be 1-64 letters, digits, '_', '.', '-', got %q", to)
 		}
-		if to == plan.FieldOwner {
-			p.add(key+".fields."+from, "%q is keysync's own field (the account's mark in every secret it writes): choose another name", to)
+		if to == plan.FieldOwner || to == plan.FieldGoneAt {
+			p.add(key+".fields."+from, "%q is keysync's own field (a mark it writes in secrets): choose another name", to)
 		}
 		if other, dup := seen[to]; dup {
 			p.add(key+".fields."+from, "writes the same Vault field %q as fields.%s", to, other)

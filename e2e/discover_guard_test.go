@@ -48,12 +48,19 @@ func deleting(t *testing.T, count int) (sub string, names []string, path func(st
 	return sub, names, path, block("tagged", sub, "true", prefix+"/{type}/{resource_group}/{name}", "delete")
 }
 
-// ageMark moves the source-gone-at mark of secret/path back by age, as the
-// root token can: time passing, without a delete_after too short to be
-// allowed.
+// ageMark moves the time a pending deletion recorded in the secret's data
+// (keysync-source-gone-at) back by age, as the root token can: time
+// passing, without a delete_after too short to be allowed. A "mark"
+// block's mark lives in the metadata only, and moves there.
 func ageMark(t *testing.T, path string, age time.Duration) {
 	t.Helper()
 	s := readV2(t, path)
+	if at, err := time.Parse(time.RFC3339, fmt.Sprint(s.data["keysync-source-gone-at"])); err == nil {
+		old := at.Add(-age).UTC().Format(time.RFC3339)
+		_, err := vault.Client.KVv2("secret").Patch(context.Background(), path, map[string]any{"keysync-source-gone-at": old})
+		must(t, err)
+		return
+	}
 	at, err := time.Parse(time.RFC3339, fmt.Sprint(s.meta["source-gone-at"]))
 	if err != nil {
 		t.Fatalf("%s has no mark: %v", path, s.meta)

@@ -40,6 +40,16 @@ func (d Data) With(fields Fields) Data {
 	return Data{m: out}
 }
 
+// Without returns a copy of d without the named fields; d itself is left
+// as it was.
+func (d Data) Without(names ...string) Data {
+	out := maps.Clone(d.m)
+	for _, n := range names {
+		delete(out, n)
+	}
+	return Data{m: out}
+}
+
 // Reveal returns the raw content for a sink to write. The map is a copy.
 func (d Data) Reveal() map[string]any { return maps.Clone(d.m) }
 

@@ -12,7 +12,8 @@ import (
 )
 
 // RecallMarked is Recall, and for each recalled secret that carries the
-// mark of an earlier removal (plan.MetaSourceGone), when it was made: such
+// mark of an earlier removal (plan.FieldGoneAt in its data, else
+// plan.MetaSourceGone), when it was made: such
 // an account was removed then, so its secret is deleted once the mark is
 // delete_after old (by a block that deletes), and the removal guard counts
 // it within its window. A process that remembers nothing of earlier runs
@@ -46,7 +47,16 @@ type markingStore struct {
 // Read implements Store.
 func (m *markingStore) Read(ctx context.Context, path string) (sinks.State, error) {
 	cur, err := m.Store.Read(ctx, path)
-	if v, ok := cur.Metadata[plan.MetaSourceGone]; ok && err == nil {
+	if err != nil {
+		return cur, err
+	}
+	// The time in the data ("delete" writes it) outranks the metadata's,
+	// which a writer of the metadata alone can move.
+	v, ok := cur.Metadata[plan.MetaSourceGone]
+	if at, inData := cur.Data.Field(plan.FieldGoneAt); inData {
+		v, ok = at.Reveal(), true
+	}
+	if ok {
 		m.mu.Lock()
 		m.marks[path] = v
 		m.mu.Unlock()

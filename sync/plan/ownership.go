@@ -76,7 +76,7 @@ const (
 		" (keysync's mark in the data, which a writer of the metadata alone cannot forge)"
 	reasonUnproven = "the secret carries managed-by=keysync in its custom_metadata, but neither keysync's data mark (" + FieldOwner +
 		") nor fingerprints that match its data: a mark a writer of the metadata alone can copy, not keysync's work"
-	reasonClash = "the keys answer has a field named " + FieldOwner + ", keysync's ownership mark: nothing written"
+	reasonClash = "the keys answer has a field named " + FieldOwner + " or " + FieldGoneAt + ", keysync's own ownership marks: nothing written"
 )
 
 // refusal says why keysync may not write desired over current, "" when
@@ -86,8 +86,10 @@ const (
 // adds the mark, unless RefuseLegacy. KV v1 holds no marks: every secret
 // there counts as keysync's.
 func refusal(current sinks.State, d Desired) string {
-	if _, clash := d.Fields[FieldOwner]; clash {
-		return reasonClash
+	for _, own := range []string{FieldOwner, FieldGoneAt} {
+		if _, clash := d.Fields[own]; clash {
+			return reasonClash
+		}
 	}
 	if !current.Exists || !current.Versioned {
 		return ""

@@ -89,38 +89,44 @@ func TestFieldsTableKeepsTheMark(t *testing.T) {
 func TestRemovalNeedsProof(t *testing.T) {
 	id := desired(keyA, keyB).ResourceID
 	meta := managedMeta(desired(keyA, keyB), nil)
-	// Marked gone long enough ago: a provable secret is due for deletion.
-	due := managedMeta(desired(keyA, keyB), map[string]string{MetaSourceGone: stamp(now.Add(-8 * 24 * time.Hour))})
 	data := map[string]any{"team-password": "x"}
 	withMark := func(v any) map[string]any { m := maps.Clone(data); m[FieldOwner] = v; return m }
+	// Marked gone long enough ago: a provable secret is due for deletion.
+	due := func(m map[string]any) map[string]any {
+		m = maps.Clone(m)
+		m[FieldGoneAt] = stamp(now.Add(-8 * 24 * time.Hour))
+		return m
+	}
 	// What a keysync without data marks wrote: the keys its metadata
 	// fingerprints, beside a foreign field.
 	legacy := map[string]any{"primary": keyA, "secondary": keyB, "team-password": "x"}
 	tests := []struct {
 		name    string
 		cur     sinks.State
+		strict  bool // legacy_ownership = false
 		action  Action
 		because string
 	}{
-		{"proven: both marks", legacyV2(3, withMark(ownMark), due), Delete, ""},
-		{"proven: the mark compares without case", legacyV2(3, withMark(strings.ToUpper(ownMark)), due), Delete, ""},
-		{"proven, not yet due: marked first", legacyV2(3, withMark(ownMark), meta), Mark, ""},
-		{"legacy: metadata mark and fingerprints of the data", legacyV2(3, legacy, meta), Mark, "lacks " + FieldOwner},
-		{"legacy, marked before", legacyV2(3, legacy, due), Unchanged, "not deleted"},
-		{"forged: metadata mark whose fingerprints miss the data", legacyV2(3, data, meta), Refused, "neither keysync's data mark"},
-		{"forged: fingerprints of another secret's keys", legacyV2(3, map[string]any{"primary": keyC, "secondary": keyB}, meta), Refused, "neither keysync's data mark"},
-		{"metadata without data: nothing proves it", legacyV2(3, nil, meta), Refused, "neither keysync's data mark"},
-		{"another account's data mark", legacyV2(3, withMark(otherMark), meta), Refused, "names another resource"},
-		{"a data mark that is not a string", legacyV2(3, withMark(true), meta), Refused, "names another resource"},
-		{"our data mark without the metadata mark", legacyV2(3, withMark(ownMark), map[string]string{"team": "x"}), Refused, "not created by keysync"},
+		{"proven: both marks", legacyV2(3, due(withMark(ownMark)), meta), false, Delete, ""},
+		{"proven: the mark compares without case", legacyV2(3, due(withMark(strings.ToUpper(ownMark))), meta), false, Delete, ""},
+		{"proven, not yet marked: the time in the data first", legacyV2(3, withMark(ownMark), meta), false, Mark, ""},
+		{"legacy: marked in the data, which gets the data mark", legacyV2(3, legacy, meta), false, Mark, ""},
+		{"legacy under legacy_ownership = false: the metadata only", legacyV2(3, legacy, meta), true, Mark, "lacks " + FieldOwner},
+		{"a time in the data without the data mark", legacyV2(3, due(legacy), meta), false, Refused, "not deleted"},
+		{"forged: metadata mark whose fingerprints miss the data", legacyV2(3, data, meta), false, Refused, "neither keysync's data mark"},
+		{"forged: fingerprints of another secret's keys", legacyV2(3, map[string]any{"primary": keyC, "secondary": keyB}, meta), false, Refused, "neither keysync's data mark"},
+		{"metadata without data: nothing proves it", legacyV2(3, nil, meta), false, Refused, "neither keysync's data mark"},
+		{"another account's data mark", legacyV2(3, due(withMark(otherMark)), meta), false, Refused, "names another resource"},
+		{"a data mark that is not a string", legacyV2(3, due(withMark(true)), meta), false, Refused, "names another resource"},
+		{"our data mark without the metadata mark", legacyV2(3, due(withMark(ownMark)), map[string]string{"team": "x"}), false, Refused, "not created by keysync"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ch := Removal(tt.cur, RemoveDelete, id, now, 7*24*time.Hour)
+			ch := Removal(tt.cur, Gone{Policy: RemoveDelete, ResourceID: id, DeleteAfter: 7 * 24 * time.Hour, RefuseLegacy: tt.strict}, now)
 			if ch.Action != tt.action || !strings.Contains(ch.Reason, tt.because) {
 				t.Fatalf("%v (%q), want %v because %q", ch.Action, ch.Reason, tt.action, tt.because)
 			}
-			if ch.Write.Delete != (tt.action == Delete) || ch.Write.WritesData() {
+			if ch.Write.Delete != (tt.action == Delete) || ch.Write.WritesData() != (tt.action == Mark && !tt.strict) {
 				t.Fatalf("write %+v", ch.Write)
 			}
 			if tt.action == Mark && tt.because != "" && !strings.Contains(ch.Describe(), "not deleted") {

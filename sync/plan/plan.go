@@ -115,13 +115,17 @@ func Calculate(current sinks.State, desired Desired, now time.Time) Change {
 		ch.Fields = append(ch.Fields, f)
 		set[f.Name] = secret.New(f.To)
 	}
+	// Found again: the mark of a pending deletion goes.
+	if v, ok := current.Data.Field(FieldGoneAt); ok || current.Data.Has(FieldGoneAt) {
+		ch.Fields = append(ch.Fields, FieldChange{Name: FieldGoneAt, From: v.Reveal(), To: "(removed)", Plain: true})
+	}
 	ch.Action = action(current, desired, meta, len(ch.Fields) > 0)
 	if ch.Action == Unchanged {
 		return ch
 	}
 	ch.Write = sinks.Write{BaseVersion: current.Version, Create: ch.Action == Create}
 	if ch.WritesData() {
-		ch.Write.Data = current.Data.With(set)
+		ch.Write.Data = current.Data.With(set).Without(FieldGoneAt)
 	}
 	if current.Versioned {
 		ch.Write.Metadata = provenance(current.Metadata, desired, meta, now)

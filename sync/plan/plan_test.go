@@ -323,11 +323,13 @@ func TestRemoval(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ch := Removal(tt.cur, tt.policy, id, now, 7*24*time.Hour)
+			ch := Removal(tt.cur, Gone{Policy: tt.policy, ResourceID: id, DeleteAfter: 7 * 24 * time.Hour}, now)
 			if ch.Action != tt.action {
 				t.Fatalf("%v (%s), want %v", ch.Action, ch.Reason, tt.action)
 			}
-			if ch.Write.Delete != (tt.action == Delete) || ch.Write.WritesData() {
+			// "delete" marks in the data (a new version), "mark" in the
+			// metadata only.
+			if ch.Write.Delete != (tt.action == Delete) || ch.Write.WritesData() != (tt.action == Mark && tt.policy == RemoveDelete) {
 				t.Fatalf("write %+v", ch.Write)
 			}
 			if tt.action == Mark && (ch.Write.Metadata[MetaSourceGone] != stamp(now) || ch.Write.Metadata[MetaManagedBy] != ManagedByValue) {

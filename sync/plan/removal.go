@@ -3,8 +3,10 @@ package plan
 import (
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
+	"github.com/keysync/keysync/secret"
 	"github.com/keysync/keysync/sinks"
 )
 
@@ -25,58 +27,103 @@ const (
 // MetaSourceGone is when discovery stopped finding the secret's source.
 const MetaSourceGone = "source-gone-at"
 
-// Removal plans what to do with the secret at a path whose account,
-// resourceID, discovery no longer finds. It never touches a secret keysync
-// does not own, and deletes in two steps: the first removal marks the
-// secret (MetaSourceGone, now), and a later one, the source still gone,
-// deletes it when the mark is at least deleteAfter old and the secret is
-// provably keysync's for that account (provablyOwned: the data mark, which
-// a writer of the metadata alone cannot forge). A mark keysync cannot read
-// is made again: the wait starts over.
-func Removal(cur sinks.State, policy, resourceID string, now time.Time, deleteAfter time.Duration) Change {
+// FieldGoneAt is the data field in which on_removed = "delete" records
+// when discovery stopped finding the secret's source. The deletion waits
+// on it, not on MetaSourceGone: a principal that may write only the
+// metadata could move that mark back and have the secret deleted early,
+// but cannot write the data.
+const FieldGoneAt = "keysync-source-gone-at"
+
+// Gone is what a removal needs to know of the account discovery no longer
+// finds and of its block.
+type Gone struct {
+	// Policy is on_removed: RemoveKeep, RemoveMark or RemoveDelete.
+	Policy string
+	// ResourceID is the account's; its data mark must name it.
+	ResourceID string
+	// DeleteAfter is how long RemoveDelete waits after its mark.
+	DeleteAfter time.Duration
+	// RefuseLegacy leaves data of a secret without the data mark alone
+	// ([vault] legacy_ownership = false): it is marked in its metadata, and
+	// never deleted.
+	RefuseLegacy bool
+}
+
+// Removal plans what to do with the secret at a path whose account
+// discovery no longer finds. It never touches a secret keysync does not
+// own. "mark" records MetaSourceGone in the metadata. "delete" works in
+// two steps: the first removal writes a new version whose data records
+// when (FieldGoneAt, with MetaSourceGone beside it for people) and carries
+// keysync's data mark; a later one, the source still gone, deletes the
+// secret once that time is DeleteAfter old and the secret is provably
+// keysync's for that account (provablyOwned). Neither step rests on
+// anything a writer of the metadata alone can forge.
+func Removal(cur sinks.State, g Gone, now time.Time) Change {
 	ch := Change{Action: Unchanged, BaseVersion: cur.Version}
-	if policy == RemoveKeep || (!cur.Exists && cur.Metadata == nil) {
+	if g.Policy == RemoveKeep || (!cur.Exists && cur.Metadata == nil) {
 		return ch
-	}
-	if policy == RemoveDelete && cur.Versioned {
-		if ok, why := provablyOwned(cur, resourceID); !ok {
-			return notDeleted(cur, resourceID, why, now, deleteAfter)
-		}
 	}
 	switch {
 	case !cur.Versioned:
-		return refuse(ch, "KV v1 keeps no metadata: keysync cannot show it owns the secret, so on_removed = \""+policy+"\" leaves it")
+		return refuse(ch, "KV v1 keeps no metadata: keysync cannot show it owns the secret, so on_removed = \""+g.Policy+"\" leaves it")
 	case cur.Metadata[MetaManagedBy] != ManagedByValue:
 		return refuse(ch, "secret was not created by keysync (no managed-by=keysync): on_removed leaves it")
 	}
-	if o := ownerOf(cur, resourceID); o == ownerUnproven || o == ownerOther {
-		_, why := provablyOwned(cur, resourceID)
+	switch o := ownerOf(cur, g.ResourceID); {
+	case o == ownerUnproven || o == ownerOther:
+		_, why := provablyOwned(cur, g.ResourceID)
 		return refuse(ch, "not marked: "+why)
+	case g.Policy != RemoveDelete:
+		return marked(cur, now)
+	case !cur.Exists || o == ownerLegacy && g.RefuseLegacy:
+		// No data to mark, or data keysync may not write: the metadata
+		// mark only, and no deletion.
+		_, why := provablyOwned(cur, g.ResourceID)
+		ch = marked(cur, now)
+		ch.Reason = "not deleted: " + why
+		return ch
 	}
-	gone, err := time.Parse(time.RFC3339, cur.Metadata[MetaSourceGone])
-	switch {
-	case err != nil:
-		meta := maps.Clone(cur.Metadata)
-		meta[MetaSourceGone] = stamp(now)
-		ch.Action, ch.Write = Mark, sinks.Write{Metadata: meta, BaseVersion: cur.Version}
-	case policy != RemoveDelete:
-	case now.Sub(gone) >= deleteAfter:
-		ch.Action, ch.Write = Delete, sinks.Write{Delete: true, BaseVersion: cur.Version}
-	default:
-		ch.Reason = fmt.Sprintf("source gone since %s: deleted from %s (delete_after %s), if still gone", stamp(gone), stamp(gone.Add(deleteAfter)), deleteAfter)
+	return deletion(cur, g, now)
+}
+
+// marked is the removal "mark" makes: MetaSourceGone in the metadata,
+// once.
+func marked(cur sinks.State, now time.Time) Change {
+	ch := Change{Action: Unchanged, BaseVersion: cur.Version}
+	if _, err := time.Parse(time.RFC3339, cur.Metadata[MetaSourceGone]); err == nil {
+		return ch
 	}
+	meta := maps.Clone(cur.Metadata)
+	meta[MetaSourceGone] = stamp(now)
+	ch.Action, ch.Write = Mark, sinks.Write{Metadata: meta, BaseVersion: cur.Version}
 	return ch
 }
 
-// notDeleted is the removal of a secret that on_removed = "delete" may
-// not delete, why says why: a legacy secret (keysync's metadata mark, no
-// data mark) is marked as "mark" would; any other is left alone.
-func notDeleted(cur sinks.State, resourceID, why string, now time.Time, deleteAfter time.Duration) Change {
-	if ownerOf(cur, resourceID) != ownerLegacy {
-		return refuse(Change{BaseVersion: cur.Version}, "not deleted: "+why)
+// deletion is "delete" of a secret keysync may write: the data mark of
+// the time first (a secret written before data marks gets the data mark
+// with it), the deletion once that time is DeleteAfter old. A time that
+// does not parse is written anew: the wait starts over.
+func deletion(cur sinks.State, g Gone, now time.Time) Change {
+	ch := Change{Action: Unchanged, BaseVersion: cur.Version}
+	v, _ := cur.Data.Field(FieldGoneAt)
+	gone, err := time.Parse(time.RFC3339, v.Reveal())
+	if err != nil {
+		set := secret.Fields{FieldGoneAt: secret.New(stamp(now)), FieldOwner: secret.New(strings.ToLower(g.ResourceID))}
+		meta := maps.Clone(cur.Metadata)
+		meta[MetaSourceGone] = stamp(now)
+		ch.Action = Mark
+		ch.Fields = plainChanges(cur.Data, map[string]string{FieldGoneAt: stamp(now)})
+		ch.Write = sinks.Write{Data: cur.Data.With(set), Metadata: meta, BaseVersion: cur.Version}
+		return ch
 	}
-	ch := Removal(cur, RemoveMark, resourceID, now, deleteAfter)
-	ch.Reason = "not deleted: " + why
+	if ok, why := provablyOwned(cur, g.ResourceID); !ok {
+		return refuse(ch, "not deleted: "+why)
+	}
+	if now.Sub(gone) < g.DeleteAfter {
+		ch.Reason = fmt.Sprintf("source gone since %s: deleted from %s (delete_after %s), if still gone", stamp(gone), stamp(gone.Add(g.DeleteAfter)), g.DeleteAfter)
+		return ch
+	}
+	ch.Action, ch.Write = Delete, sinks.Write{Delete: true, BaseVersion: cur.Version}
 	return ch
 }
 

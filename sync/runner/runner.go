@@ -217,7 +217,7 @@ func (r *Runner) remove(ctx context.Context, job Job) (plan.Change, error) {
 	// Removal decides on what Read just returned: KV v2 deletes a
 	// secret's metadata without check-and-set, so this read is as close
 	// to the delete as Vault allows.
-	ch := plan.Removal(cur, job.Remove, job.Account.ResourceID(), r.now(), r.DeleteAfter)
+	ch := plan.Removal(cur, plan.Gone{Policy: job.Remove, ResourceID: job.Account.ResourceID(), DeleteAfter: r.DeleteAfter, RefuseLegacy: r.RefuseLegacy}, r.now())
 	return ch, r.apply(ctx, job, ch)
 }
 
