@@ -16,7 +16,7 @@ VAULT_ENV := GONOSUMDB=github.com/hashicorp GOFLAGS=
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
-.PHONY: all build vault lint test test-fast fuzz demo bench bench-smoke clean deploy-check
+.PHONY: all build vault deps lint test test-fast test-under-load fuzz demo bench bench-smoke clean deploy-check
 
 all: build
 
@@ -38,11 +38,30 @@ lint:
 	$(GOLANGCI_LINT) run --allow-parallel-runners ./...
 	cd deploy/check && $(GOLANGCI_LINT) run --allow-parallel-runners ./...
 
-test: lint vault
+# Everything CI runs, in the order a failure is cheapest to see: the
+# tools the tests need (installed from Debian when missing; root), lint,
+# the fast tier with no Vault binary at all (it must need none), vet,
+# every test against the real Vault and emulator, the fuzz targets, the
+# deploy checks, and a short run proving the benchmark still works.
+test: deps lint vault
+	KEYSYNC_VAULT_BIN=/nonexistent $(MAKE) test-fast
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 20m ./...
 	$(MAKE) fuzz
 	$(MAKE) deploy-check
+	$(MAKE) bench-smoke
+
+# The Debian packages the tests need beyond Go, make and gcc (podman,
+# runc, systemd, systemd-container): checked, and installed when missing.
+# It says so, and that it needs root, before doing anything.
+deps:
+	./scripts/test-deps.sh
+
+# make test three times in a row beside a CPU hog as heavy as the tests
+# (one busy process per core), then once with GOMAXPROCS=1: no test's
+# verdict may depend on how fast the machine is. Prints each run's time.
+test-under-load:
+	./scripts/test-under-load.sh
 
 # The fast tier: no Vault, no emulator (the real tier's tests say so under
 # -short); seconds, for the edit-test loop. make test runs everything.
