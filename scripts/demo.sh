@@ -163,6 +163,14 @@ versions() {
   done
 }
 
+# sync_step TITLE runs the Batch story's config once and shows the
+# versions in Vault.
+sync_step() {
+  say "$1"
+  ks config.toml --run-now
+  versions
+}
+
 batch_story() {
   {
     printf 'concurrency = 4\n\n'
@@ -179,9 +187,7 @@ batch_story() {
   say "dry run: the masked plan (fingerprints, never keys)"
   ks config.toml --dry-run
 
-  say "first sync"
-  ks config.toml --run-now
-  versions
+  sync_step "first sync"
 
   say "someone regenerates the secondary key of 'payments' in Azure"
   emu POST regenerate "{\"subscriptionId\":\"$SUB\",\"resourceGroup\":\"$RG\",\"name\":\"payments\",\"keyName\":\"secondary\"}"
@@ -192,13 +198,9 @@ batch_story() {
   say "dry run: keysync would update one field of one secret"
   ks config.toml --dry-run
 
-  say "second sync"
-  ks config.toml --run-now
-  versions
+  sync_step "second sync"
 
-  say "third sync: nothing changed, nothing written"
-  ks config.toml --run-now
-  versions
+  sync_step "third sync: nothing changed, nothing written"
 
   say "provenance keysync recorded for secret/azure/batch/payments"
   meta azure/batch/payments | jq .data.custom_metadata
@@ -255,7 +257,7 @@ rotation_story() {
 
   say "rotation: 'orders' rotates every 2 s (rotate_every); the first sync records the baseline"
   ks rotate.toml --run-now
-  echo "active = $(active "$path"), version $(version "$path")"
+  echo "active in Vault: $(active "$path"), version $(version "$path")"
 
   say "once the period has passed by Vault's own version time, the plan regenerates the inactive key"
   local plan=''
@@ -274,7 +276,7 @@ rotation_story() {
   ks rotate.toml --run-now
   after=$(account orders | jq -r .secondaryFingerprint)
   [ "$before" != "$after" ] || die "the secondary key did not change in Azure"
-  echo "active: $was -> $(active "$path")"
+  echo "active in Vault: $was -> $(active "$path")"
   echo "secondary in Azure: $before -> $after"
   echo "secondary in Vault: $(meta "$path" | jq -r '.data.custom_metadata["fingerprint-secondary"]'), version $(version "$path")"
 }

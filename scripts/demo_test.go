@@ -142,7 +142,7 @@ var demoStory = []string{
 	"mark       reports",
 	`"source-gone-at": "20`,
 	"rotate: regenerate secondary",
-	"active: primary -> secondary",
+	"active in Vault: primary -> secondary",
 	"subscribed: keysync answered the handshake",
 	"event to Vault: ",
 	"daemon stopped with exit code 0 on SIGTERM",
