@@ -1,6 +1,7 @@
 # keysync's two entry points for a fresh machine:
-#   make demo   build, start Vault and the ARM emulator on loopback, sync,
-#               rotate a key, sync again, show versions and the masked plan
+#   make demo   build, start Vault and the ARM emulator on loopback; a Batch
+#               sync and its masked plan, discovery by tag, a rotation, and
+#               an Event Grid event reaching Vault (scripts/demo.sh)
 #   make test   lint, build the Vault server, then run every test against it
 
 GO        ?= go

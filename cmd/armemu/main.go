@@ -6,8 +6,11 @@
 //	         as shell assignments
 //
 // and serves until SIGINT or SIGTERM. Resources of any type the emulator
-// serves come from --account flags; more, key rotation and faults come
-// through the admin API under /_emulator/.
+// serves, with their tags, come from --account flags; more, tags, key
+// rotation, faults, and Event Grid subscriptions to a webhook (with a
+// shared secret in a header or the query, and tokens of the emulator's
+// own Entra tenant) come through the admin API under /_emulator/
+// (armemu/admin.go, armemu/eventgrid_admin.go; scripts/demo.sh uses it).
 package main
 
 import (
