@@ -37,7 +37,9 @@ func RecallClaims(ctx context.Context, st Store, blocks []Block, out Outcome, ow
 			j.Account.Rule, j.Account.APIVersion = b.Job.Account.Rule, b.Job.Account.APIVersion
 			var pk runner.Packer
 			packed := pk.Pack(*j)
-			s.jobs[packedID(&packed)] = found{job: &packed, policy: policyOf(b)}
+			pol := policyOf(b)
+			pol.recalled = true
+			s.jobs[packedID(&packed)] = found{job: &packed, policy: pol}
 			break
 		}
 	}

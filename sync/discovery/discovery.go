@@ -121,6 +121,11 @@ type found struct {
 type policy struct {
 	block     string
 	onRemoved string
+	// recalled: the accounts under this policy were recalled from Vault
+	// (Recall, RecallClaims), on marks a writer of the metadata alone can
+	// forge. They decide what counts as found before, and so what is
+	// removed; they are never synced unless this run finds them.
+	recalled bool
 }
 
 func policyOf(b Block) *policy { return &policy{block: b.Name, onRemoved: b.OnRemoved} }
@@ -194,7 +199,11 @@ func Run(ctx context.Context, f Finder, blocks []Block, listed []runner.Job, pre
 
 // keep makes the next State of the discovered accounts, each with its job
 // of this run, else of the last (its block failed, or the drop was held),
-// and lists those jobs in o.Jobs.
+// and lists in o.Jobs those to sync: found this run, or held from what
+// this process found itself. An account only recalled from Vault is kept
+// in the State (not removed) but not synced: its marks are metadata,
+// which a writer of the metadata alone can forge onto any path the
+// template makes, for an account the block does not select.
 func (o *Outcome) keep(cur map[entryID]found, prev *State) *State {
 	next := &State{jobs: make(map[entryID]found, len(o.Decision.Discovered))}
 	for _, e := range o.Decision.Discovered {
@@ -202,8 +211,11 @@ func (o *Outcome) keep(cur map[entryID]found, prev *State) *State {
 		if !ok {
 			fj, ok = prev.job(e)
 		}
-		if ok {
-			next.jobs[id(e)] = fj
+		if !ok {
+			continue
+		}
+		next.jobs[id(e)] = fj
+		if _, now := cur[id(e)]; now || !fj.recalled {
 			o.Jobs = append(o.Jobs, Found{Job: fj.job.Job(), Block: fj.block})
 		}
 	}

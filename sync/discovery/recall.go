@@ -53,6 +53,7 @@ func (s *State) recall(ctx context.Context, st Store, b Block, out Outcome, limi
 		return err
 	}
 	again, pol := map[string]*runner.Job{}, policyOf(b)
+	pol.recalled = true
 	origin := &runner.Origin{Block: b.Name, Scope: b.Scope()}
 	var pk runner.Packer
 	for i := range out.Jobs {

@@ -77,6 +77,58 @@ func TestRecallKeepsTheGuard(t *testing.T) {
 	if len(out.Removals) != 0 || out.Decision.Held == "" {
 		t.Fatalf("removals %s, held %q", paths(out.Removals), out.Decision.Held)
 	}
+	// Held, not synced: only what this run found is, since the recalled
+	// marks are metadata a writer of the metadata alone can forge.
+	if got := foundPaths(out.Jobs); got != "azure/batch/acct1()" {
+		t.Fatalf("synced %s, want only what the run found", got)
+	}
+}
+
+// TestRecalledAccountsAreNeverSynced: a secret recalled from Vault (its
+// marks may be forged onto the path the template makes for any account of
+// the block's scope) decides removals only. Held by the guard, or kept
+// because the block failed or skipped rows, it is not synced until a run
+// finds it; an account this process found itself and holds still is.
+func TestRecalledAccountsAreNeverSynced(t *testing.T) {
+	ctx := context.Background()
+	all := accounts("batch", "acct1", "acct2")
+	for _, tt := range []struct {
+		name string
+		f    *finder
+	}{
+		{"held by the guard", &finder{found: map[string][]sources.Found{"batch": all[:1]}}},
+		{"its block failed", &finder{err: map[string]error{"batch": fmt.Errorf("boom")}}},
+		{"its block skipped rows", &finder{found: map[string][]sources.Found{"batch": all[:1]},
+			skipped: map[string][]sources.Skipped{"batch": {{Row: "x", Reason: "y"}}}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := Options{MaxRemovedFraction: 0.2}
+			st := memsink.New()
+			for _, f := range all {
+				written(st, f.Account, "azure/batch/"+f.Account.Name, "b")
+			}
+			blocks := []Block{block("b", "batch", plan.RemoveMark)}
+			memo := NewMemo(tt.f)
+			out, _ := Run(ctx, memo, blocks, nil, nil, o)
+			prev, err := Recall(ctx, st, blocks, out, 100, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, _ = Run(ctx, memo, blocks, nil, prev, o)
+			if got := foundPaths(out.Jobs); strings.Contains(got, "acct2") {
+				t.Fatalf("synced %s: a recalled account was synced", got)
+			}
+			if len(out.Removals) != 0 {
+				t.Fatalf("removed %s", paths(out.Removals))
+			}
+			// What this process found itself stays synced while held.
+			_, mine := Run(ctx, &finder{found: map[string][]sources.Found{"batch": all}}, blocks, nil, nil, o)
+			out, _ = Run(ctx, tt.f, blocks, nil, mine, o)
+			if got := foundPaths(out.Jobs); !strings.Contains(got, "acct2") {
+				t.Fatalf("synced %s: an account this process found was dropped while held", got)
+			}
+		})
+	}
 }
 
 // TestRecallBounded: more secrets under the prefix than the bound is an
