@@ -258,3 +258,41 @@ func TestForgedMarkOverwrite(t *testing.T) {
 		t.Fatalf("another account wrote over the marked secret: version %d", after.version)
 	}
 }
+
+// TestDeletedVersionIsNotOverwritten: a principal that may write only
+// metadata sets delete_version_after and max_versions = 1 on another
+// team's secret at a path a listed [[account]] (adopt = false) targets;
+// the team's next write expires. keysync reads no data, and must not take
+// that for "no secret": a version there, deleted or expired, shows nothing
+// of whose it is, and a write would make Vault destroy it for good. It is
+// refused, and the team's version stays to be undeleted.
+func TestDeletedVersionIsNotOverwritten(t *testing.T) {
+	a := newAccount(t)
+	a.path = fmt.Sprintf("azure/team-b/%s/db", a.name)
+	writeV2(t, a.path, map[string]any{"password": "team-b-1"})
+	if _, err := forger(t).Logical().Write("secret/metadata/"+a.path, map[string]any{"max_versions": 1, "delete_version_after": "1s"}); err != nil {
+		t.Fatalf("the metadata-only writer could not set the versions' settings: %v", err)
+	}
+	writeV2(t, a.path, map[string]any{"password": "team-b-2"}) // the team's routine write
+	deadline := time.Now().Add(60 * time.Second)
+	for s := readV2(t, a.path); s != nil && s.data != nil; s = readV2(t, a.path) {
+		if time.Now().After(deadline) {
+			t.Fatal("the team's version never expired")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	r := run(t, config("", a), "--run-now")
+	r.expect(t, 1)
+	if !strings.Contains(r.stdout, "refused") || !strings.Contains(r.stdout, "deleted or expired") {
+		t.Fatalf("the refusal is not explained:\n%s", r.stdout)
+	}
+	m, err := vault.Client.KVv2("secret").GetMetadata(context.Background(), a.path)
+	must(t, err)
+	if m.CurrentVersion != 2 {
+		t.Fatalf("keysync wrote version %d over another team's expired secret", m.CurrentVersion)
+	}
+	if v, ok := m.Versions["2"]; !ok || v.Destroyed {
+		t.Fatalf("the team's version 2 is gone for good: it can no longer be undeleted (versions %v)", m.Versions)
+	}
+}

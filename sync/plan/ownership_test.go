@@ -16,6 +16,12 @@ const otherMark = "/subscriptions/s/resourcegroups/rg/providers/microsoft.batch/
 // of another account refuses even with adopt; a legacy secret (metadata
 // mark, no data mark) is written and gets the mark, unless legacy
 // ownership is off; a marked, equal secret writes nothing.
+// deletedV2 is a KV v2 secret whose current version (version) is deleted,
+// destroyed or expired, or metadata without a version when version is 0.
+func deletedV2(version int, meta map[string]string) sinks.State {
+	return sinks.State{Versioned: true, Version: version, Metadata: meta}
+}
+
 func TestOwnershipOfWrites(t *testing.T) {
 	d := desired(keyA, keyB)
 	meta := managedMeta(d, nil)
@@ -45,6 +51,13 @@ func TestOwnershipOfWrites(t *testing.T) {
 		{"our data mark without the metadata mark is refused", v2(3, with(equal, FieldOwner, ownMark), nil), d, Refused, "", "adopt = true"},
 		{"a keys answer with the mark's name is refused", v2(0, nil, nil), clash, Refused, "", "ownership mark"},
 		{"KV v1 carries no mark and checks none", v1, d, Unchanged, "", ""},
+		// A deleted or expired current version (delete_version_after, which
+		// a writer of the metadata alone may set) shows nothing of whose it
+		// is: refused, whatever its metadata says, unless adopt.
+		{"a deleted current version is refused", deletedV2(3, nil), d, Refused, "", "deleted or expired"},
+		{"a deleted current version with a forged mark is refused", deletedV2(3, meta), d, Refused, "", "deleted or expired"},
+		{"a deleted current version is taken with adopt", deletedV2(3, nil), withAdopt(d), Create, "primary,secondary," + FieldOwner, ""},
+		{"metadata without any version is no secret", deletedV2(0, meta), d, Create, "primary,secondary," + FieldOwner, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -81,7 +81,9 @@ func TestCalculate(t *testing.T) {
 	}{
 		{name: "v2 absent creates both fields and the data mark", current: v2(0, nil, nil), desired: d,
 			action: Create, fields: []string{"primary", "secondary", FieldOwner}, wantMeta: true},
-		{name: "v2 deleted latest version creates against its version", current: v2(4, nil, nil), desired: d,
+		{name: "v2 deleted latest version is refused: whose it was cannot be read", current: v2(4, nil, nil), desired: d,
+			action: Refused, version: 4},
+		{name: "v2 deleted latest version adopted creates against its version", current: v2(4, nil, nil), desired: withAdopt(d),
 			action: Create, fields: []string{"primary", "secondary", FieldOwner}, version: 4, wantMeta: true},
 		{name: "v2 equal and managed is unchanged", current: v2(3, map[string]any{"primary": keyA, "secondary": keyB}, managedMeta(d, nil)), desired: d,
 			action: Unchanged, version: 3},
