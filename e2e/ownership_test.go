@@ -213,12 +213,13 @@ on_removed = "delete"
 func TestForgedMarkOverwrite(t *testing.T) {
 	a := newAccount(t)
 	a.path = fmt.Sprintf("azure/batch/%s/%s/%s", a.sub, a.rg, a.name)
-	writeV2(t, a.path, map[string]any{"primary": "team-b-value", "note": "theirs"})
+	const theirs, theirs2 = "team-b-value-as-long-as-a-key", "team-b-other-value-as-long"
+	writeV2(t, a.path, map[string]any{"primary": theirs, "secondary": theirs2, "note": "theirs"})
 	f := forger(t)
 	forge(t, f, a.path, map[string]string{"managed-by": "keysync"})
 	intact := func(r result, why string) {
 		t.Helper()
-		if got := readV2(t, a.path); got.version != 1 || got.data["primary"] != "team-b-value" || len(got.data) != 2 {
+		if got := readV2(t, a.path); got.version != 1 || got.data["primary"] != theirs || len(got.data) != 3 {
 			t.Fatalf("%s wrote: version %d, fields %v", why, got.version, slices.Sorted(maps.Keys(got.data)))
 		}
 	}
@@ -230,7 +231,8 @@ func TestForgedMarkOverwrite(t *testing.T) {
 	}
 	intact(r, "a metadata-only forgery")
 
-	forge(t, f, a.path, map[string]string{"managed-by": "keysync", "fingerprint-primary": secret.New("team-b-value").Fingerprint()})
+	forge(t, f, a.path, map[string]string{"managed-by": "keysync",
+		"fingerprint-primary": secret.New(theirs).Fingerprint(), "fingerprint-secondary": secret.New(theirs2).Fingerprint()})
 	strict := run(t, config("legacy_ownership = false", a), "--run-now")
 	strict.expect(t, 1)
 	if !strings.Contains(strict.stdout, "refused") || !strings.Contains(strict.stdout, "legacy_ownership = false") {
@@ -294,5 +296,25 @@ func TestDeletedVersionIsNotOverwritten(t *testing.T) {
 	}
 	if v, ok := m.Versions["2"]; !ok || v.Destroyed {
 		t.Fatalf("the team's version 2 is gone for good: it can no longer be undeleted (versions %v)", m.Versions)
+	}
+}
+
+// TestGuessedFingerprintIsNoProof: another team keeps a field anyone can
+// guess (enabled = "true") in its secret at a path a listed [[account]]
+// targets. A principal that may write only metadata writes managed-by =
+// keysync and the public fingerprint of "true". A legacy proof needs a
+// matching fingerprint of every key field keysync writes, each as long as
+// a key: the forged mark is refused and the team's secret is untouched.
+func TestGuessedFingerprintIsNoProof(t *testing.T) {
+	a := newAccount(t)
+	a.path = fmt.Sprintf("azure/team-b/%s/service", a.name)
+	writeV2(t, a.path, map[string]any{"primary": "team-b-password", "enabled": "true"})
+	forge(t, forger(t), a.path, map[string]string{"managed-by": "keysync", "fingerprint-enabled": secret.New("true").Fingerprint()})
+
+	r := run(t, config("", a), "--run-now")
+	r.expect(t, 1)
+	got := readV2(t, a.path)
+	if got.version != 1 || got.data["primary"] != "team-b-password" || got.data["keysync-resource-id"] != nil {
+		t.Fatalf("keysync wrote over another team's secret on a guessed fingerprint: version %d\n%s", got.version, r.stdout)
 	}
 }

@@ -30,7 +30,7 @@ const (
 
 // ownerOf reads whose a versioned secret says it is, for the account of
 // resourceID.
-func ownerOf(cur sinks.State, resourceID string) owner {
+func ownerOf(cur sinks.State, resourceID string, fields []string) owner {
 	mark, ok := cur.Data.Field(FieldOwner)
 	switch {
 	case cur.Data.Has(FieldOwner) && (!ok || !strings.EqualFold(mark.Reveal(), resourceID)):
@@ -39,33 +39,40 @@ func ownerOf(cur sinks.State, resourceID string) owner {
 		return ownerNone
 	case ok:
 		return ownerThis
-	case !legacyProof(cur):
+	case !legacyProof(cur, fields):
 		return ownerUnproven
 	}
 	return ownerLegacy
 }
 
 // legacyProof reports whether a secret without the data mark shows that
-// whoever wrote its metadata knew its data: keysync recorded a
-// fingerprint (48 bits of SHA-256) of every field it wrote, so a secret it
-// wrote before data marks has at least one, each matching the data. A
-// writer of the metadata alone, who cannot read the data, cannot make
-// them match.
-func legacyProof(cur sinks.State) bool {
-	n := 0
-	for k, fp := range cur.Metadata {
-		name, ok := strings.CutPrefix(k, MetaFingerprintPrefix)
-		if !ok {
-			continue
+// whoever wrote its metadata knew its data: keysync recorded a fingerprint
+// (48 bits of SHA-256) of every field it wrote, so a secret it wrote
+// before data marks has one for each of the account's fields (fields;
+// those its metadata names when nil), each matching a value as long as a
+// key. A writer of the metadata alone, who cannot read the data, cannot
+// make them match, nor guess a key; a short value ("true", "") it could.
+func legacyProof(cur sinks.State, fields []string) bool {
+	if fields == nil {
+		for k := range cur.Metadata {
+			if name, ok := strings.CutPrefix(k, MetaFingerprintPrefix); ok {
+				fields = append(fields, name)
+			}
 		}
+	}
+	for _, name := range fields {
 		v, ok := cur.Data.Field(name)
-		if !ok || v.Fingerprint() != fp {
+		if !ok || len(v.Reveal()) < minKeyLength || v.Fingerprint() != cur.Metadata[MetaFingerprintPrefix+name] {
 			return false
 		}
-		n++
 	}
-	return n > 0
+	return len(fields) > 0
 }
+
+// minKeyLength is the shortest value a legacy proof accepts: every key of
+// the ten types is longer (sources.CheckKey), and a value this long that
+// was not read cannot be guessed.
+const minKeyLength = 16
 
 // Reasons a secret is not written or not deleted. None quotes the data:
 // a foreign field could hold anything.
@@ -104,7 +111,7 @@ func refusal(current sinks.State, d Desired) string {
 		}
 		return ""
 	}
-	switch ownerOf(current, d.ResourceID) {
+	switch ownerOf(current, d.ResourceID, d.Fields.Names()) {
 	case ownerOther:
 		return reasonOther
 	case ownerNone:
@@ -140,8 +147,8 @@ func withOwnerMark(plain map[string]string, current sinks.State, d Desired) map[
 // its metadata alone could forge, that keysync wrote it for the account
 // of resourceID: managed-by=keysync in its metadata and that account's
 // mark in its data. When not, the reason says why.
-func provablyOwned(cur sinks.State, resourceID string) (bool, string) {
-	switch ownerOf(cur, resourceID) {
+func provablyOwned(cur sinks.State, resourceID string, fields []string) (bool, string) {
+	switch ownerOf(cur, resourceID, fields) {
 	case ownerThis:
 		return true, ""
 	case ownerOther:

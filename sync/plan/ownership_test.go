@@ -51,6 +51,12 @@ func TestOwnershipOfWrites(t *testing.T) {
 		{"our data mark without the metadata mark is refused", v2(3, with(equal, FieldOwner, ownMark), nil), d, Refused, "", "adopt = true"},
 		{"a keys answer with the mark's name is refused", v2(0, nil, nil), clash, Refused, "", "ownership mark"},
 		{"KV v1 carries no mark and checks none", v1, d, Unchanged, "", ""},
+		// A writer of the metadata alone cannot read the data, but can
+		// fingerprint a value it guesses ("true"): that is no proof.
+		{"a guessed fingerprint of a short value is no proof", legacyV2(1, map[string]any{"primary": "team-b-password", "enabled": "true"},
+			map[string]string{MetaManagedBy: ManagedByValue, MetaFingerprintPrefix + "enabled": secret.New("true").Fingerprint()}), d, Refused, "", "neither keysync's data mark"},
+		{"the fingerprints of some of the account's fields are no proof", legacyV2(1, equal,
+			map[string]string{MetaManagedBy: ManagedByValue, MetaFingerprintPrefix + "primary": secret.New(keyA).Fingerprint()}), d, Refused, "", "neither keysync's data mark"},
 		// A deleted or expired current version (delete_version_after, which
 		// a writer of the metadata alone may set) shows nothing of whose it
 		// is: refused, whatever its metadata says, unless adopt.
@@ -129,6 +135,8 @@ func TestRemovalNeedsProof(t *testing.T) {
 		{"forged: metadata mark whose fingerprints miss the data", legacyV2(3, data, meta), false, Refused, "neither keysync's data mark"},
 		{"forged: fingerprints of another secret's keys", legacyV2(3, map[string]any{"primary": keyC, "secondary": keyB}, meta), false, Refused, "neither keysync's data mark"},
 		{"metadata without data: nothing proves it", legacyV2(3, nil, meta), false, Refused, "neither keysync's data mark"},
+		{"forged: a guessed fingerprint of a short value", legacyV2(3, map[string]any{"enabled": "true"},
+			map[string]string{MetaManagedBy: ManagedByValue, MetaFingerprintPrefix + "enabled": secret.New("true").Fingerprint()}), false, Refused, "neither keysync's data mark"},
 		{"another account's data mark", legacyV2(3, due(withMark(otherMark)), meta), false, Refused, "names another resource"},
 		{"a data mark that is not a string", legacyV2(3, due(withMark(true)), meta), false, Refused, "names another resource"},
 		{"our data mark without the metadata mark", legacyV2(3, due(withMark(ownMark)), map[string]string{"team": "x"}), false, Refused, "not created by keysync"},

@@ -41,6 +41,10 @@ type Gone struct {
 	Policy string
 	// ResourceID is the account's; its data mark must name it.
 	ResourceID string
+	// Fields are the data fields keysync writes for the account (its
+	// keys, under their Vault names); nil when unknown, then the
+	// fingerprints the metadata names stand in.
+	Fields []string
 	// DeleteAfter is how long RemoveDelete waits after its mark.
 	DeleteAfter time.Duration
 	// RefuseLegacy leaves data of a secret without the data mark alone
@@ -69,16 +73,16 @@ func Removal(cur sinks.State, g Gone, now time.Time) Change {
 	case cur.Metadata[MetaManagedBy] != ManagedByValue:
 		return refuse(ch, "secret was not created by keysync (no managed-by=keysync): on_removed leaves it")
 	}
-	switch o := ownerOf(cur, g.ResourceID); {
+	switch o := ownerOf(cur, g.ResourceID, g.Fields); {
 	case o == ownerUnproven || o == ownerOther:
-		_, why := provablyOwned(cur, g.ResourceID)
+		_, why := provablyOwned(cur, g.ResourceID, g.Fields)
 		return refuse(ch, "not marked: "+why)
 	case g.Policy != RemoveDelete:
 		return marked(cur, now)
 	case !cur.Exists || o == ownerLegacy && g.RefuseLegacy:
 		// No data to mark, or data keysync may not write: the metadata
 		// mark only, and no deletion.
-		_, why := provablyOwned(cur, g.ResourceID)
+		_, why := provablyOwned(cur, g.ResourceID, g.Fields)
 		ch = marked(cur, now)
 		ch.Reason = "not deleted: " + why
 		return ch
@@ -116,7 +120,7 @@ func deletion(cur sinks.State, g Gone, now time.Time) Change {
 		ch.Write = sinks.Write{Data: cur.Data.With(set), Metadata: meta, BaseVersion: cur.Version}
 		return ch
 	}
-	if ok, why := provablyOwned(cur, g.ResourceID); !ok {
+	if ok, why := provablyOwned(cur, g.ResourceID, g.Fields); !ok {
 		return refuse(ch, "not deleted: "+why)
 	}
 	if now.Sub(gone) < g.DeleteAfter {

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -217,7 +219,8 @@ func (r *Runner) remove(ctx context.Context, job Job) (plan.Change, error) {
 	// Removal decides on what Read just returned: KV v2 deletes a
 	// secret's metadata without check-and-set, so this read is as close
 	// to the delete as Vault allows.
-	ch := plan.Removal(cur, plan.Gone{Policy: job.Remove, ResourceID: job.Account.ResourceID(), DeleteAfter: r.DeleteAfter, RefuseLegacy: r.RefuseLegacy}, r.now())
+	ch := plan.Removal(cur, plan.Gone{Policy: job.Remove, ResourceID: job.Account.ResourceID(), Fields: vaultFields(job),
+		DeleteAfter: r.DeleteAfter, RefuseLegacy: r.RefuseLegacy}, r.now())
 	return ch, r.apply(ctx, job, ch)
 }
 
@@ -329,6 +332,15 @@ func (r *Runner) sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// vaultFields are the names of the key fields keysync writes for job: its
+// fields table's, else its type's; nil when the answer decides them.
+func vaultFields(job Job) []string {
+	if len(job.Fields) > 0 {
+		return slices.Sorted(maps.Values(job.Fields))
+	}
+	return job.Account.Spec().KnownFields()
 }
 
 // selectFields applies a job's fields table: only the named fields, under
