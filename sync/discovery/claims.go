@@ -4,18 +4,23 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
+	"github.com/keysync/keysync/sinks"
+	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/inventory"
 	"github.com/keysync/keysync/sync/plan"
 	"github.com/keysync/keysync/sync/runner"
 )
 
 // RecallClaims finds, for a process that remembers no earlier run, which
-// claimant of each path conflict in out was there before, where Recall
-// does not (blocks that keep what they no longer find): it reads the
-// secret at the path, and a claimant it was written for (keysync's mark,
-// the block, its scope and the claimant's resource id, as Recall accepts
-// them) is in the State returned, so that the next decision keeps it
-// syncing there and leaves out only the newcomers. One read per such
+// claimant of each path conflict in out was there before: it reads the
+// secret at the path, and the claimant keysync's data mark there names
+// (plan.FieldOwner: a writer of the metadata alone cannot forge it, a
+// block's edit does not change it, and KV v1 keeps it too) is in the
+// State returned, so that the next decision keeps it syncing there and
+// leaves out only the newcomers. A secret written before data marks is
+// read by its metadata's marks, as Recall reads them. One read per such
 // conflict; owns leaves out another shard's (nil owns all).
 func RecallClaims(ctx context.Context, st Store, blocks []Block, out Outcome, owns func(resourceID string) bool) (*State, error) {
 	s := &State{jobs: map[entryID]found{}}
@@ -23,18 +28,21 @@ func RecallClaims(ctx context.Context, st Store, blocks []Block, out Outcome, ow
 		if c.What != "path" || c.Kept != "" {
 			continue
 		}
+		cur, err := st.Read(ctx, c.Value)
+		if err != nil {
+			return nil, fmt.Errorf("reading who held %s before: %w", c.Value, err)
+		}
 		for _, b := range blocks {
-			if !slices.Contains(c.Origins, b.Name) || b.OnRemoved == plan.RemoveMark || b.OnRemoved == plan.RemoveDelete {
-				continue // not a claimant, or Recall reads its secrets
+			if !slices.Contains(c.Origins, b.Name) {
+				continue
 			}
-			j, _, err := gone(ctx, st, b, &runner.Origin{Block: b.Name, Scope: b.Scope()}, c.Value)
+			j, err := heldBefore(ctx, st, b, c, cur)
 			if err != nil {
 				return nil, fmt.Errorf("reading who held %s before: %w", c.Value, err)
 			}
-			if j == nil || !slices.Contains(c.Keys, j.Account.Key()) || owns != nil && !owns(j.Account.ResourceID()) {
+			if j == nil || owns != nil && !owns(j.Account.ResourceID()) {
 				continue
 			}
-			j.Account.Rule, j.Account.APIVersion = b.Job.Account.Rule, b.Job.Account.APIVersion
 			var pk runner.Packer
 			packed := pk.Pack(*j)
 			pol := policyOf(b)
@@ -44,4 +52,39 @@ func RecallClaims(ctx context.Context, st Store, blocks []Block, out Outcome, ow
 		}
 	}
 	return s, nil
+}
+
+// heldBefore is the job of the claimant of c, found by b, that the secret
+// cur at c's path was written for; nil for none.
+func heldBefore(ctx context.Context, st Store, b Block, c inventory.Conflict, cur sinks.State) (*runner.Job, error) {
+	mark, ok := cur.Data.Field(plan.FieldOwner)
+	switch {
+	case ok:
+		return b.claimant(mark.Reveal(), c), nil
+	case cur.Data.Has(plan.FieldOwner):
+		return nil, nil // not a mark keysync writes
+	}
+	j, _, err := gone(ctx, st, b, &runner.Origin{Block: b.Name, Scope: b.Scope()}, c.Value)
+	if err != nil || j == nil || !slices.Contains(c.Keys, j.Account.Key()) {
+		return nil, err
+	}
+	j.Account.Rule, j.Account.APIVersion = b.Job.Account.Rule, b.Job.Account.APIVersion
+	return j, nil
+}
+
+// claimant is the job of the claimant of c whose resource id the data mark
+// names, when b could have written its secret at c's path. The mark is
+// lower case, so the path compares without case: the claimant, one of
+// c's, is what makes the path exactly.
+func (b Block) claimant(mark string, c inventory.Conflict) *runner.Job {
+	a, why := b.claimAccount(mark)
+	if why != "" || !slices.Contains(c.Keys, a.Key()) {
+		return nil
+	}
+	if want, err := sources.ExpandPath(b.Path, a); err != nil || !strings.EqualFold(want, c.Value) {
+		return nil
+	}
+	j := b.Job
+	j.Account, j.Path, j.Origin = a, c.Value, &runner.Origin{Block: b.Name, Scope: b.Scope()}
+	return &j
 }

@@ -117,6 +117,20 @@ func gone(ctx context.Context, st Store, b Block, origin *runner.Origin, p strin
 // path b's template makes for it. Else it says why not; the reasons quote
 // nothing of the metadata.
 func (b Block) claim(resourceID, p string) (sources.Account, string) {
+	a, why := b.claimAccount(resourceID)
+	if why != "" {
+		return a, why
+	}
+	if want, err := sources.ExpandPath(b.Path, a); err != nil || p != want {
+		return a, "its path is not the one the block's template makes for its resource-id"
+	}
+	return a, ""
+}
+
+// claimAccount is the account of resourceID when b could have found it:
+// of b's type and rule, in b's subscriptions and resource groups when b
+// names them (ARM compares those without case); else it says why not.
+func (b Block) claimAccount(resourceID string) (sources.Account, string) {
 	a, err := sources.ParseResourceID(resourceID)
 	if err != nil {
 		return a, "its resource-id is not one keysync could have written"
@@ -133,9 +147,6 @@ func (b Block) claim(resourceID, p string) (sources.Account, string) {
 		return a, "its resource-id names another authorization rule than the block's"
 	}
 	a.Rule, a.APIVersion = b.Job.Account.Rule, b.Job.Account.APIVersion
-	if want, err := sources.ExpandPath(b.Path, a); err != nil || p != want {
-		return a, "its path is not the one the block's template makes for its resource-id"
-	}
 	return a, ""
 }
 

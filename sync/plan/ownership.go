@@ -100,6 +100,11 @@ func refusal(current sinks.State, d Desired) string {
 		}
 	}
 	if !current.Versioned {
+		// KV v1 keeps no metadata: every secret there counts as keysync's,
+		// but one its data mark gives to another account is not.
+		if mark, ok := current.Data.Field(FieldOwner); ok && !strings.EqualFold(mark.Reveal(), d.ResourceID) {
+			return reasonOther
+		}
 		return ""
 	}
 	if !current.Exists {
@@ -133,10 +138,7 @@ func refusal(current sinks.State, d Desired) string {
 // withOwnerMark adds the data mark to the plain fields a KV v2 write
 // sets, so that every write carries it and a secret written before the
 // mark existed gets it at its next write. plain is not changed.
-func withOwnerMark(plain map[string]string, current sinks.State, d Desired) map[string]string {
-	if !current.Versioned {
-		return plain
-	}
+func withOwnerMark(plain map[string]string, d Desired) map[string]string {
 	out := make(map[string]string, len(plain)+1)
 	maps.Copy(out, plain)
 	out[FieldOwner] = strings.ToLower(d.ResourceID)

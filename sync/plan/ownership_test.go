@@ -50,7 +50,8 @@ func TestOwnershipOfWrites(t *testing.T) {
 		{"legacy secret adopted when legacy ownership is off", legacyV2(3, equal, meta), withAdopt(strict), Update, FieldOwner, ""},
 		{"our data mark without the metadata mark is refused", v2(3, with(equal, FieldOwner, ownMark), nil), d, Refused, "", "adopt = true"},
 		{"a keys answer with the mark's name is refused", v2(0, nil, nil), clash, Refused, "", "ownership mark"},
-		{"KV v1 carries no mark and checks none", v1, d, Unchanged, "", ""},
+		{"KV v1: another account's data mark is refused", v1, d, Refused, "", "names another resource"},
+		{"KV v1: no metadata to check, our data mark or none is ours", sinks.State{Exists: true, Data: secret.NewData(with(equal, FieldOwner, ownMark))}, d, Unchanged, "", ""},
 		// A writer of the metadata alone cannot read the data, but can
 		// fingerprint a value it guesses ("true"): that is no proof.
 		{"a guessed fingerprint of a short value is no proof", legacyV2(1, map[string]any{"primary": "team-b-password", "enabled": "true"},

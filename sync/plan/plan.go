@@ -105,7 +105,7 @@ func Calculate(current sinks.State, desired Desired, now time.Time) Change {
 		ch.Rotation = *rp
 		plain, meta = rp.Active, rp.Meta
 	}
-	plain = withOwnerMark(plain, current, desired)
+	plain = withOwnerMark(plain, desired)
 	ch.Fields = fieldChanges(current.Data, desired.Fields)
 	set := make(secret.Fields, len(ch.Fields)+len(plain))
 	for _, f := range ch.Fields {

@@ -109,11 +109,13 @@ func TestCalculate(t *testing.T) {
 			action: RepairMetadata, version: 2, wantMeta: true},
 		{name: "v2 metadata-only entry of another owner is no data to protect", current: v2(0, nil, map[string]string{"team": "x"}), desired: d,
 			action: Create, fields: []string{"primary", "secondary", FieldOwner}, wantMeta: true},
-		{name: "v1 absent creates without metadata", current: sinks.State{}, desired: d,
-			action: Create, fields: []string{"primary", "secondary"}},
-		{name: "v1 equal is unchanged", current: sinks.State{Exists: true, Data: secret.NewData(map[string]any{"primary": keyA, "secondary": keyB})}, desired: d,
+		{name: "v1 absent creates without metadata, with the data mark", current: sinks.State{}, desired: d,
+			action: Create, fields: []string{"primary", "secondary", FieldOwner}},
+		{name: "v1 equal and marked is unchanged", current: sinks.State{Exists: true, Data: secret.NewData(map[string]any{"primary": keyA, "secondary": keyB, FieldOwner: ownMark})}, desired: d,
 			action: Unchanged},
-		{name: "v1 rotated updates without metadata", current: sinks.State{Exists: true, Data: secret.NewData(map[string]any{"primary": keyC, "secondary": keyB})}, desired: d,
+		{name: "v1 equal without the data mark gets it", current: sinks.State{Exists: true, Data: secret.NewData(map[string]any{"primary": keyA, "secondary": keyB})}, desired: d,
+			action: Update, fields: []string{FieldOwner}},
+		{name: "v1 rotated updates without metadata", current: sinks.State{Exists: true, Data: secret.NewData(map[string]any{"primary": keyC, "secondary": keyB, FieldOwner: ownMark})}, desired: d,
 			action: Update, fields: []string{"primary"}},
 	}
 	for _, tt := range tests {
@@ -164,7 +166,7 @@ func checkWrite(t *testing.T, ch Change, cur sinks.State, d Desired) {
 	}
 	for _, name := range ch.Write.Data.Names() {
 		got, _ := ch.Write.Data.Field(name)
-		if name == FieldOwner && cur.Versioned {
+		if name == FieldOwner {
 			continue
 		}
 		if want, ok := d.Fields[name]; ok {
@@ -178,14 +180,14 @@ func checkWrite(t *testing.T, ch Change, cur sinks.State, d Desired) {
 		}
 	}
 	want := len(d.Fields) + len(cur.Data.Names()) - common(cur.Data, d.Fields)
-	if cur.Versioned && !cur.Data.Has(FieldOwner) {
+	if !cur.Data.Has(FieldOwner) {
 		want++
 	}
 	if ch.Write.Data.Len() != want {
 		t.Errorf("write has %d fields, want %d", ch.Write.Data.Len(), want)
 	}
-	if mark, _ := ch.Write.Data.Field(FieldOwner); cur.Versioned && mark.Reveal() != strings.ToLower(d.ResourceID) {
-		t.Errorf("a KV v2 write lacks the data mark")
+	if mark, _ := ch.Write.Data.Field(FieldOwner); mark.Reveal() != strings.ToLower(d.ResourceID) {
+		t.Errorf("a write lacks the data mark")
 	}
 	for _, f := range ch.Fields {
 		if f.Plain {
