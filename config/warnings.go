@@ -72,7 +72,23 @@ func (c *Config) Warnings() Problems {
 				typ, scope, strings.Join(missing, " and "))
 		}
 	}
+	for i, d := range c.Discover {
+		warnSharedSegment(&p, fmt.Sprintf("discover[%d].path", i), d.Path)
+	}
 	return p
+}
+
+// warnSharedSegment warns of a template with two variables in one path
+// segment ("{resource_group}-{name}"): names and resource groups may hold
+// the characters between them, so two resources can make one path ("a-b"
+// and "c", "a" and "b-c").
+func warnSharedSegment(p *Problems, key, tmpl string) {
+	for _, seg := range strings.Split(tmpl, "/") {
+		if strings.Count(seg, "{") > 1 {
+			p.add(key, "segment %q holds two variables: values may hold what separates them, so two resources can make one path; give each variable a segment of its own", seg)
+			return
+		}
+	}
 }
 
 // warnRules warns of a block of a type with authorization rules (whose
