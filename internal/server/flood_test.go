@@ -78,6 +78,9 @@ func TestProbesSurviveFloods(t *testing.T) {
 	}
 }
 
+// getMetrics asks for /metrics, whose answer (bigAnswer) is large.
+const getMetrics = "GET /metrics HTTP/1.1\r\nHost: keysync\r\n\r\n"
+
 // probeDuringFlood sends floodProbes probes, alternately /healthz and
 // /readyz, one after another; it returns each that was not answered 200.
 func probeDuringFlood(addr string) []string {

@@ -126,9 +126,11 @@ func TestConnPoolEvictsLongestWaiting(t *testing.T) {
 
 // TestStarvedChoice: of the connections waiting on their client, an idle
 // keep-alive one goes first, then one that sent part of its headers, then
-// a silent one past quietGrace, the longest waiting first within each;
-// one serving a request, one the server is not reading, and a silent one
-// still within quietGrace never go, the last giving the time to look again.
+// a silent one past quietGrace, then one whose Write has blocked for
+// writeStall, the longest waiting first within each; one serving a
+// request and not blocked writing, one the server is not reading, a
+// silent one still within quietGrace and one blocked writing for less
+// than writeStall never go, the last two giving the time to look again.
 func TestStarvedChoice(t *testing.T) {
 	now := time.Now()
 	type conn struct {
@@ -136,10 +138,12 @@ func TestStarvedChoice(t *testing.T) {
 		waiting               uint64
 		served, heard, inRead bool
 		age                   time.Duration
+		writing               time.Duration // how long a Write has blocked; 0 for none
 	}
-	idle := func(n string, w uint64) conn { return conn{n, w, true, true, true, time.Minute} }
-	partial := func(n string, w uint64) conn { return conn{n, w, false, true, true, time.Second} }
-	silent := func(n string, w uint64, age time.Duration) conn { return conn{n, w, false, false, true, age} }
+	idle := func(n string, w uint64) conn { return conn{n, w, true, true, true, time.Minute, 0} }
+	partial := func(n string, w uint64) conn { return conn{n, w, false, true, true, time.Second, 0} }
+	silent := func(n string, w uint64, age time.Duration) conn { return conn{n, w, false, false, true, age, 0} }
+	stalled := func(n string, writing time.Duration) conn { return conn{n, 0, true, true, false, time.Minute, writing} }
 	tests := []struct {
 		name  string
 		conns []conn
@@ -151,8 +155,12 @@ func TestStarvedChoice(t *testing.T) {
 		{"longest waiting first", []conn{partial("p2", 5), partial("p1", 3), partial("p3", 7)}, "p1", 0},
 		{"silent past grace", []conn{silent("s", 4, quietGrace)}, "s", 0},
 		{"silent within grace", []conn{silent("new", 4, quietGrace/5)}, "", quietGrace * 4 / 5},
-		{"serving", []conn{{"busy", 0, true, true, true, time.Minute}}, "", 0},
-		{"not being read", []conn{{"unread", 3, false, true, false, time.Minute}}, "", 0},
+		{"serving", []conn{{"busy", 0, true, true, true, time.Minute, 0}}, "", 0},
+		{"not being read", []conn{{"unread", 3, false, true, false, time.Minute, 0}}, "", 0},
+		{"stalled writing", []conn{stalled("w", writeStall)}, "w", 0},
+		{"silent before stalled", []conn{stalled("w", time.Minute), silent("s", 4, time.Minute)}, "s", 0},
+		{"longest stalled first", []conn{stalled("w1", time.Second), stalled("w2", 2*time.Second)}, "w2", 0},
+		{"writing within writeStall", []conn{stalled("w", writeStall/5), silent("new", 4, quietGrace/10)}, "", writeStall * 4 / 5},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -162,6 +170,9 @@ func TestStarvedChoice(t *testing.T) {
 				pc := &poolConn{pool: p, opened: now.Add(-c.age), waiting: c.waiting, served: c.served}
 				pc.heard.Store(c.heard)
 				pc.reading.Store(c.inRead)
+				if c.writing > 0 {
+					pc.writeFrom.Store(int64(c.age-c.writing) + 1)
+				}
 				p.conns[pc], names[pc] = struct{}{}, c.name
 			}
 			victim, retry := p.starved(now)
@@ -199,6 +210,50 @@ func TestStarvedSkipsUnreadBytes(t *testing.T) {
 	if victim, _ := p.starved(time.Now()); victim != conns[1] {
 		t.Fatalf("evicted the connection with unread bytes (or none): %v", victim == conns[0])
 	}
+}
+
+// TestStalledAnswerEvicted: with every slot serving an answer that its
+// client does not read (the server blocked writing it), a probe on a new
+// connection evicts the one blocked longest and is answered 200. A
+// connection serving a request used to be never evicted, whatever it
+// waited on, so the probe was refused.
+func TestStalledAnswerEvicted(t *testing.T) {
+	s, _ := newTestServer(t, &countingSyncer{}, "", 0)
+	obs := &countObserver{}
+	s.Observer, s.Metrics, s.Limits = obs, bigAnswer, Limits{MaxConns: 2, MaxHandlers: 2}
+	addr := startServer(t, s)
+	attack, ctx := testenv.PipelinedUnread(getMetrics), t.Context()
+	var ended [2]chan struct{}
+	for i := range ended {
+		ended[i] = make(chan struct{})
+		go func() { attack(ctx, addr, new(atomic.Int64)); close(ended[i]) }()
+		waitFor(t, "the answers blocked", func() bool { return stalledConns(s.pool) == i+1 })
+	}
+	if code, err := testenv.Probe(addr, "/healthz", probeBound); code != http.StatusOK {
+		t.Fatalf("/healthz with every slot blocked writing: status %d, %v", code, err)
+	}
+	select {
+	case <-ended[0]:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection blocked longest was not evicted")
+	}
+	if n := obs.evicted.Load(); n != 1 || stalledConns(s.pool) != 1 {
+		t.Fatalf("%d evicted, %d left blocked; want 1 and 1", n, stalledConns(s.pool))
+	}
+}
+
+// stalledConns is how many connections of p the server has been blocked
+// writing for writeStall.
+func stalledConns(p *connPool) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for c := range p.conns {
+		if ok, _, _ := c.stalled(time.Now()); ok {
+			n++
+		}
+	}
+	return n
 }
 
 // TestProbesWhileVaultHangs: while Vault's check hangs, 300 clients

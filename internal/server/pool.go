@@ -15,19 +15,23 @@ import (
 const admitWait = time.Second
 
 // connPool is a listener of at most max open connections on which
-// clients that send nothing, or headers that never end, cannot lock out
-// a probe. Anyone who reaches the port may open connections and send
-// their headers slowly or never. Such a connection is starved: waiting
-// for a request's headers (net/http's StateNew, or StateIdle between
+// clients that send nothing, headers that never end, or requests whose
+// answers they do not read, cannot lock out a probe. Anyone who reaches
+// the port may open connections and send their headers slowly or never,
+// or ask and not read. Such a connection is starved: waiting for a
+// request's headers (net/http's StateNew, or StateIdle between
 // keep-alive requests) with the server blocked reading it, and either
-// served before, or sent something, or silent for quietGrace. When every
-// slot is taken, a new connection evicts the one that has waited
-// longest among the starved. Never evicted are a connection the server
-// has not read everything from (a probe's request may be waiting in it),
-// one just opened, and one serving a request (StateActive; MaxHandlers
-// keeps those fewer than max); while none can be evicted, the new
-// connection waits for a slot, up to admitWait. The hook ConnState and
-// each Read keep the states; one lock guards the set.
+// served before, or sent something, or silent for quietGrace; or with
+// the server blocked writing it for writeStall, whatever it is serving.
+// When every slot is taken, a new connection evicts the one that has
+// waited longest among the starved, stalled writers last (pool_conn.go).
+// Never evicted are a connection waiting for headers the server has not
+// read everything from (a probe's request may be waiting in it), one
+// just opened, and one serving a request that does not wait on its
+// client (StateActive; MaxHandlers keeps those fewer than max). While
+// none can be evicted, the new connection waits for a slot, up to
+// admitWait. The hook ConnState and each Read and Write keep the states;
+// one lock guards the set.
 type connPool struct {
 	net.Listener
 	max  int
@@ -100,7 +104,8 @@ func (p *connPool) place(c *poolConn) (victim *poolConn, ok bool) {
 
 // admit takes a free slot for c, or the slot of the connection starved
 // the longest, returned to be closed. ok is false when there is neither;
-// retry is then when a connection now too new may be evicted.
+// retry is then when a connection now too new, or not blocked writing
+// long enough yet, may be evicted.
 func (p *connPool) admit(c *poolConn, now time.Time) (victim *poolConn, ok bool, retry time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -117,31 +122,38 @@ func (p *connPool) admit(c *poolConn, now time.Time) (victim *poolConn, ok bool,
 }
 
 // starved is the connection to evict (pool.mu held), or nil and when one
-// now too new will be quiet. Of the quiet connections, first an idle
-// keep-alive one (its client is done and can open another), then one
-// that sent part of its headers, then a silent one; of those, the one
-// that has waited longest. A new connection whose client is slow to send
-// (a probe on a busy machine) thus outlives the others. The server being
-// in Read does not prove the client silent: bytes may have arrived that
-// the server's goroutine, not yet run again, has not taken; the kernel
-// says.
+// now too new, or not blocked writing long enough yet, may be. Of the
+// starved connections, first an idle keep-alive one (its client is done
+// and can open another), then one that sent part of its headers, then a
+// silent one, then one whose client does not read its answers; of those,
+// the one that has waited longest. A new connection whose client is slow
+// to send (a probe on a busy machine) thus outlives the others. The
+// server being in Read does not prove the client silent: bytes may have
+// arrived that the server's goroutine, not yet run again, has not taken;
+// the kernel says. A stalled writer goes even with bytes unread: a
+// client that does not read what it asked for is not owed what it sent
+// after.
 func (p *connPool) starved(now time.Time) (*poolConn, time.Time) {
-	var quiet []*poolConn
+	var found []starvedConn
 	var retry time.Time
 	for c := range p.conns {
-		switch ok, at := c.quiet(now); {
+		s, ok, at := c.starving(now)
+		switch {
 		case ok:
-			quiet = append(quiet, c)
+			found = append(found, s)
 		case !at.IsZero() && (retry.IsZero() || at.Before(retry)):
 			retry = at
 		}
 	}
-	slices.SortFunc(quiet, func(a, b *poolConn) int {
-		return cmp.Or(cmp.Compare(a.rank(), b.rank()), cmp.Compare(a.waiting, b.waiting))
+	slices.SortFunc(found, func(a, b starvedConn) int {
+		return cmp.Or(cmp.Compare(a.rank, b.rank), cmp.Compare(a.seq, b.seq), a.since.Compare(b.since))
 	})
-	for _, c := range quiet {
-		if n, ok := unread(c.Conn); !ok || n == 0 {
-			return c, time.Time{}
+	for _, s := range found {
+		if s.rank == rankStalled {
+			return s.c, time.Time{}
+		}
+		if n, ok := unread(s.c.Conn); !ok || n == 0 {
+			return s.c, time.Time{}
 		}
 	}
 	return nil, retry
