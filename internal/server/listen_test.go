@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"sync/atomic"
 	"testing"
@@ -254,6 +255,104 @@ func stalledConns(p *connPool) int {
 		}
 	}
 	return n
+}
+
+// TestUnreadPipelineClosed: a client that pipelines /healthz without
+// reading the answers has its connection closed once it is behind, long
+// before the answers fill the socket buffers; the server used to answer
+// until they were full, then block writing for up to WriteTimeout (30 s).
+// A client that reads each answer before asking again keeps its
+// connection.
+func TestUnreadPipelineClosed(t *testing.T) {
+	s, _ := newTestServer(t, &countingSyncer{}, "", 0)
+	addr := startServer(t, s)
+	ended := make(chan struct{})
+	go func() { testenv.PipelinedUnread(getHealthz)(t.Context(), addr, new(atomic.Int64)); close(ended) }()
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server kept a connection whose client reads none of its answers")
+	}
+	c := dial(t, addr, "")
+	br := bufio.NewReader(c)
+	for i := range 3 {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, getHealthz); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || resp.Close {
+			t.Fatalf("request %d on a connection whose answers are read: status %d, close %v", i, resp.StatusCode, resp.Close)
+		}
+	}
+}
+
+// TestCrowdedPortEndsPipelines: connections pipelining /healthz as fast
+// as they read the answers never wait on their client, so none can be
+// evicted; they are answered Connection: close (their client is behind,
+// or a new connection waits for a slot) and give theirs back, and every
+// probe is answered 200. They used to hold every slot, and the probes
+// were refused.
+func TestCrowdedPortEndsPipelines(t *testing.T) {
+	s, _ := newTestServer(t, &countingSyncer{}, "", 0)
+	s.Limits = Limits{MaxConns: 3}
+	addr := startServer(t, s)
+	opened, stop := testenv.RunAttack(3, addr, testenv.Pipelined(getHealthz))
+	defer stop()
+	waitFor(t, "every slot pipelining", func() bool { h, _ := heldStates(s.pool); return opened.Load() >= 3 && h == 3 })
+	for _, f := range probeDuringFlood(addr) {
+		t.Error(f)
+	}
+}
+
+// TestKeepAlive: a connection may serve another request unless a new
+// connection waits for a slot, or its client has not acknowledged all
+// that the server wrote to it (it sent the request before it had the
+// answers before).
+func TestKeepAlive(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	p := newConnPool(ln, 2, nopObserver{})
+	var conns [2]*poolConn
+	for i := range conns {
+		dial(t, ln.Addr().String(), "")
+		raw, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = raw.Close() })
+		conns[i] = &poolConn{Conn: raw, pool: p, opened: time.Now()}
+	}
+	caughtUp, behind := conns[0], conns[1]
+	go func() { _, _ = behind.Write(make([]byte, 8<<20)) }()
+	waitFor(t, "answers the client has not taken", func() bool { n, ok := unacked(behind.Conn); return ok && n > 0 })
+	tests := []struct {
+		name    string
+		c       *poolConn
+		crowded bool
+		want    bool
+	}{
+		{"caught up", caughtUp, false, true},
+		{"caught up, a new connection waiting", caughtUp, true, false},
+		{"behind", behind, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p.crowd.Store(tt.crowded)
+			r := httptest.NewRequestWithContext(p.connContext(t.Context(), tt.c), http.MethodGet, "/healthz", nil)
+			if got := p.keepAlive(r); got != tt.want {
+				t.Fatalf("keepAlive = %v, want %v", got, tt.want)
+			}
+		})
+	}
 }
 
 // TestProbesWhileVaultHangs: while Vault's check hangs, 300 clients

@@ -2,10 +2,12 @@ package server
 
 import (
 	"cmp"
+	"context"
 	"net"
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -32,6 +34,14 @@ const admitWait = time.Second
 // none can be evicted, the new connection waits for a slot, up to
 // admitWait. The hook ConnState and each Read and Write keep the states;
 // one lock guards the set.
+//
+// Two more rules keep a connection from being served without end
+// (keepAlive, which guard.go asks): one whose client pipelines requests
+// without reading the answers is closed after the next answer, before
+// the answers fill the socket buffers; and while a new connection waits
+// for a slot, every connection is closed after its current answer, so
+// that a client pipelining as fast as it reads, never waiting and so
+// never starved, gives its slot back.
 type connPool struct {
 	net.Listener
 	max  int
@@ -39,6 +49,8 @@ type connPool struct {
 	wake chan struct{} // a connection's state changed
 	done chan struct{} // closed by Close
 	shut sync.Once
+	// crowd is set while a new connection waits for a slot.
+	crowd atomic.Bool
 
 	mu    sync.Mutex
 	seq   uint64
@@ -77,17 +89,20 @@ func (p *connPool) Close() error {
 }
 
 // place gives c a slot, waiting up to admitWait for one to be free or
-// evictable; victim is the connection evicted for it.
+// evictable; victim is the connection evicted for it. While it waits the
+// pool is crowded.
 func (p *connPool) place(c *poolConn) (victim *poolConn, ok bool) {
 	deadline := time.Now().Add(admitWait)
 	soon := time.NewTimer(admitWait)
 	defer soon.Stop()
+	defer p.crowd.Store(false)
 	for {
 		now := time.Now()
 		victim, ok, retry := p.admit(c, now)
 		if ok || !now.Before(deadline) {
 			return victim, ok
 		}
+		p.crowd.Store(true)
 		next := deadline
 		if !retry.IsZero() && retry.Before(next) {
 			next = retry
@@ -157,6 +172,35 @@ func (p *connPool) starved(now time.Time) (*poolConn, time.Time) {
 		}
 	}
 	return nil, retry
+}
+
+// connKey keys a request's *poolConn in its context.
+type connKey struct{}
+
+// connContext is the server's ConnContext: a request can find its
+// connection.
+func (p *connPool) connContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+// keepAlive reports whether the connection of r may serve another request
+// after r. Not while a new connection waits for a slot. Nor when its
+// client sent r before it had received every earlier answer: the kernel
+// still holds some unacknowledged (a client that sends a request once
+// it has read the last answer acknowledges all of it in that request's
+// segments). Such a client pipelines without reading, and would have
+// the server answer until the socket buffers are full (megabytes on
+// loopback), then hold a slot blocked writing.
+func (p *connPool) keepAlive(r *http.Request) bool {
+	if p.crowd.Load() {
+		return false
+	}
+	c, _ := r.Context().Value(connKey{}).(*poolConn)
+	if c == nil {
+		return true
+	}
+	n, ok := unacked(c.Conn)
+	return !ok || n == 0
 }
 
 // signal wakes a new connection waiting for a slot.
