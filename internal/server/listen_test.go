@@ -188,20 +188,9 @@ func TestStarvedChoice(t *testing.T) {
 // but whose client's bytes wait in the kernel (the server's goroutine has
 // not run again to take them) is not evicted; the one really waiting is.
 func TestStarvedSkipsUnreadBytes(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	p := newConnPool(ln, 2, nopObserver{})
+	p, raws := serverConns(t, "GET /healthz HTTP/1.1\r\n", "")
 	var conns []*poolConn
-	for i, prefix := range []string{"GET /healthz HTTP/1.1\r\n", ""} {
-		dial(t, ln.Addr().String(), prefix)
-		raw, err := ln.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = raw.Close() })
+	for i, raw := range raws {
 		c := &poolConn{Conn: raw, pool: p, opened: time.Now().Add(-time.Minute), waiting: uint64(i + 1), served: true}
 		c.reading.Store(true)
 		p.conns[c] = struct{}{}
@@ -211,6 +200,31 @@ func TestStarvedSkipsUnreadBytes(t *testing.T) {
 	if victim, _ := p.starved(time.Now()); victim != conns[1] {
 		t.Fatalf("evicted the connection with unread bytes (or none): %v", victim == conns[0])
 	}
+}
+
+// serverConns opens a pool of len(prefixes) slots on a loopback listener
+// and, for each prefix, a connection that sent it; it returns the pool
+// (which holds none of them) and the server's ends, all closed at the end
+// of the test.
+func serverConns(t *testing.T, prefixes ...string) (*connPool, []net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	p := newConnPool(ln, len(prefixes), nopObserver{})
+	var raws []net.Conn
+	for _, prefix := range prefixes {
+		dial(t, ln.Addr().String(), prefix)
+		raw, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = raw.Close() })
+		raws = append(raws, raw)
+	}
+	return p, raws
 }
 
 // TestStalledAnswerEvicted: with every slot serving an answer that its
@@ -315,23 +329,9 @@ func TestCrowdedPortEndsPipelines(t *testing.T) {
 // that the server wrote to it (it sent the request before it had the
 // answers before).
 func TestKeepAlive(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	p := newConnPool(ln, 2, nopObserver{})
-	var conns [2]*poolConn
-	for i := range conns {
-		dial(t, ln.Addr().String(), "")
-		raw, err := ln.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = raw.Close() })
-		conns[i] = &poolConn{Conn: raw, pool: p, opened: time.Now()}
-	}
-	caughtUp, behind := conns[0], conns[1]
+	p, raws := serverConns(t, "", "")
+	caughtUp := &poolConn{Conn: raws[0], pool: p, opened: time.Now()}
+	behind := &poolConn{Conn: raws[1], pool: p, opened: time.Now()}
 	go func() { _, _ = behind.Write(make([]byte, 8<<20)) }()
 	waitFor(t, "answers the client has not taken", func() bool { n, ok := unacked(behind.Conn); return ok && n > 0 })
 	tests := []struct {
