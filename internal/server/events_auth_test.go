@@ -352,7 +352,13 @@ func TestJWKSFetchDoesNotStallKnownKeys(t *testing.T) {
 // waitFor polls cond against a deadline.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	waitForWithin(t, what, 5*time.Second, cond)
+}
+
+// waitForWithin polls cond against a deadline bound away.
+func waitForWithin(t *testing.T, what string, bound time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

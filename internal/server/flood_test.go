@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,6 +73,51 @@ func TestProbesSurviveFloods(t *testing.T) {
 			}
 			if err := tt.check(e, obs); err != nil {
 				t.Error(err)
+			}
+			assertNothingSynced(t, e)
+		})
+	}
+}
+
+// A request of each kind that anyone who reaches the port can send: its
+// answer small, large (bigAnswer) and a refused delivery.
+const (
+	getHealthz   = "GET /healthz HTTP/1.1\r\nHost: keysync\r\n\r\n"
+	getMetrics   = "GET /metrics HTTP/1.1\r\nHost: keysync\r\n\r\n"
+	postDelivery = "POST /events/eventgrid HTTP/1.1\r\nHost: keysync\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]"
+)
+
+// TestProbesSurvivePipelinedUnreadAnswers: MaxConns connections pipeline
+// requests through a tiny receive window and never read an answer. Once
+// the attack has taken all it can (each connection held and serving, or
+// closed by the server), every /healthz on a new connection is answered
+// 200. Pipelined /healthz used to take every slot: each connection
+// serving (the server blocked writing an answer, more requests behind
+// it) for up to WriteTimeout, never evicted, and probes exempt from
+// MaxHandlers, so every probe was refused.
+func TestProbesSurvivePipelinedUnreadAnswers(t *testing.T) {
+	for _, tt := range []struct{ name, request string }{
+		{"probes", getHealthz},
+		{"metrics", getMetrics},
+		{"deliveries", postDelivery},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEventsEnv(t, nil)
+			e.srv.Metrics = bigAnswer
+			addr := startServer(t, e.srv)
+			maxConns, ctx := e.srv.limits().MaxConns, t.Context()
+			attack, ended := testenv.PipelinedUnread(tt.request), new(atomic.Int64)
+			for range maxConns {
+				go func() { attack(ctx, addr, new(atomic.Int64)); ended.Add(1) }()
+			}
+			waitForWithin(t, "the attack to take all it can", 90*time.Second, func() bool {
+				held, serving := heldStates(e.srv.pool)
+				return serving == held && held+int(ended.Load()) == maxConns
+			})
+			for i := range 4 {
+				if code, err := testenv.Probe(addr, "/healthz", probeBound); code != http.StatusOK {
+					t.Errorf("probe %d: status %d, %v", i, code, err)
+				}
 			}
 			assertNothingSynced(t, e)
 		})

@@ -29,7 +29,7 @@ const shedRetryAfter = 1
 // whatever else is running: a liveness probe that fails restarts keysync.
 func isProbe(r *http.Request) bool { return r.URL.Path == "/healthz" || r.URL.Path == "/readyz" }
 
-// guard serves next with two bounds on what a client can hold. At most
+// guard serves next with three bounds on what a client can hold. At most
 // limit requests other than the probes are served at once; one more gets
 // 503 with Retry-After, so requests that are slow to answer (a /metrics
 // nobody reads, deliveries waiting on Entra's keys) cannot take every
@@ -37,10 +37,16 @@ func isProbe(r *http.Request) bool { return r.URL.Path == "/healthz" || r.URL.Pa
 // close and its connection's reads end with the handler: a client that
 // sends its body a byte at a time would otherwise hold the connection
 // while net/http reads what the handler left, up to ReadTimeout, even
-// after a 401.
-func guard(next http.Handler, limit int, obs Observer) http.Handler {
+// after a 401. And an answer is sent with Connection: close when
+// keepAlive says its connection is not to serve another request: its
+// client pipelines without reading the answers, or a new connection
+// waits for a slot (pool.go).
+func guard(next http.Handler, limit int, obs Observer, keepAlive func(*http.Request) bool) http.Handler {
 	busy := make(slots, limit)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !keepAlive(r) {
+			w.Header().Set("Connection", "close")
+		}
 		if r.Body != nil && r.Body != http.NoBody {
 			w.Header().Set("Connection", "close")
 			defer func() { _ = http.NewResponseController(w).SetReadDeadline(time.Now()) }()

@@ -2,6 +2,7 @@ package server
 
 import (
 	"cmp"
+	"context"
 	"net"
 	"net/http"
 	"slices"
@@ -15,27 +16,32 @@ import (
 // holds the connections behind it.
 const admitWait = time.Second
 
-// quietGrace is how long a new connection may stay silent before it can
-// be evicted: its client may not have sent the request yet (a probe is
-// sent as soon as it connects, but a busy machine may delay it). Against
-// connections that never send anything it bounds how long each holds a
-// slot once every slot is taken.
-const quietGrace = 500 * time.Millisecond
-
 // connPool is a listener of at most max open connections on which
-// clients that send nothing, or headers that never end, cannot lock out
-// a probe. Anyone who reaches the port may open connections and send
-// their headers slowly or never. Such a connection is starved: waiting
-// for a request's headers (net/http's StateNew, or StateIdle between
+// clients that send nothing, headers that never end, or requests whose
+// answers they do not read, cannot lock out a probe. Anyone who reaches
+// the port may open connections and send their headers slowly or never,
+// or ask and not read. Such a connection is starved: waiting for a
+// request's headers (net/http's StateNew, or StateIdle between
 // keep-alive requests) with the server blocked reading it, and either
-// served before, or sent something, or silent for quietGrace. When every
-// slot is taken, a new connection evicts the one that has waited
-// longest among the starved. Never evicted are a connection the server
-// has not read everything from (a probe's request may be waiting in it),
-// one just opened, and one serving a request (StateActive; MaxHandlers
-// keeps those fewer than max); while none can be evicted, the new
-// connection waits for a slot, up to admitWait. The hook ConnState and
-// each Read keep the states; one lock guards the set.
+// served before, or sent something, or silent for quietGrace; or with
+// the server blocked writing it for writeStall, whatever it is serving.
+// When every slot is taken, a new connection evicts the one that has
+// waited longest among the starved, stalled writers last (pool_conn.go).
+// Never evicted are a connection waiting for headers the server has not
+// read everything from (a probe's request may be waiting in it), one
+// just opened, and one serving a request that does not wait on its
+// client (StateActive; MaxHandlers keeps those fewer than max). While
+// none can be evicted, the new connection waits for a slot, up to
+// admitWait. The hook ConnState and each Read and Write keep the states;
+// one lock guards the set.
+//
+// Two more rules keep a connection from being served without end
+// (keepAlive, which guard.go asks): one whose client pipelines requests
+// without reading the answers is closed after the next answer, before
+// the answers fill the socket buffers; and while a new connection waits
+// for a slot, every connection is closed after its current answer, so
+// that a client pipelining as fast as it reads, never waiting and so
+// never starved, gives its slot back.
 type connPool struct {
 	net.Listener
 	max  int
@@ -43,65 +49,12 @@ type connPool struct {
 	wake chan struct{} // a connection's state changed
 	done chan struct{} // closed by Close
 	shut sync.Once
+	// crowd is set while a new connection waits for a slot.
+	crowd atomic.Bool
 
 	mu    sync.Mutex
 	seq   uint64
 	conns map[*poolConn]struct{}
-}
-
-// poolConn is a connection of the pool; it knows whether the server is
-// blocked reading it and whether the client sent anything.
-type poolConn struct {
-	net.Conn
-	pool    *connPool
-	opened  time.Time
-	reading atomic.Bool // the server is in Read
-	heard   atomic.Bool // Read returned bytes
-
-	// waiting is when it began waiting for a request's headers (the
-	// pool's seq), 0 while it serves one; served, whether it ever did.
-	// Both under pool.mu.
-	waiting uint64
-	served  bool
-}
-
-// Read notes that the server waits on the client, and whether it sent
-// anything.
-func (c *poolConn) Read(b []byte) (int, error) {
-	c.reading.Store(true)
-	c.pool.signal()
-	n, err := c.Conn.Read(b)
-	c.reading.Store(false)
-	if n > 0 {
-		c.heard.Store(true)
-	}
-	return n, err
-}
-
-// quiet reports whether c has been waiting on its client (pool.mu held):
-// waiting for a request's headers with the server in Read, and served
-// before, or sent something, or silent for quietGrace. If not only for
-// being new, at is when it will be.
-func (c *poolConn) quiet(now time.Time) (ok bool, at time.Time) {
-	if c.waiting == 0 || !c.reading.Load() {
-		return false, time.Time{}
-	}
-	if c.served || c.heard.Load() || now.Sub(c.opened) >= quietGrace {
-		return true, time.Time{}
-	}
-	return false, c.opened.Add(quietGrace)
-}
-
-// rank orders quiet connections for eviction: idle keep-alive ones
-// first, then those that sent part of their headers, then silent ones.
-func (c *poolConn) rank() int {
-	switch {
-	case c.served:
-		return 0
-	case c.heard.Load():
-		return 1
-	}
-	return 2
 }
 
 func newConnPool(ln net.Listener, limit int, obs Observer) *connPool {
@@ -136,17 +89,20 @@ func (p *connPool) Close() error {
 }
 
 // place gives c a slot, waiting up to admitWait for one to be free or
-// evictable; victim is the connection evicted for it.
+// evictable; victim is the connection evicted for it. While it waits the
+// pool is crowded.
 func (p *connPool) place(c *poolConn) (victim *poolConn, ok bool) {
 	deadline := time.Now().Add(admitWait)
 	soon := time.NewTimer(admitWait)
 	defer soon.Stop()
+	defer p.crowd.Store(false)
 	for {
 		now := time.Now()
 		victim, ok, retry := p.admit(c, now)
 		if ok || !now.Before(deadline) {
 			return victim, ok
 		}
+		p.crowd.Store(true)
 		next := deadline
 		if !retry.IsZero() && retry.Before(next) {
 			next = retry
@@ -163,7 +119,8 @@ func (p *connPool) place(c *poolConn) (victim *poolConn, ok bool) {
 
 // admit takes a free slot for c, or the slot of the connection starved
 // the longest, returned to be closed. ok is false when there is neither;
-// retry is then when a connection now too new may be evicted.
+// retry is then when a connection now too new, or not blocked writing
+// long enough yet, may be evicted.
 func (p *connPool) admit(c *poolConn, now time.Time) (victim *poolConn, ok bool, retry time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -180,34 +137,70 @@ func (p *connPool) admit(c *poolConn, now time.Time) (victim *poolConn, ok bool,
 }
 
 // starved is the connection to evict (pool.mu held), or nil and when one
-// now too new will be quiet. Of the quiet connections, first an idle
-// keep-alive one (its client is done and can open another), then one
-// that sent part of its headers, then a silent one; of those, the one
-// that has waited longest. A new connection whose client is slow to send
-// (a probe on a busy machine) thus outlives the others. The server being
-// in Read does not prove the client silent: bytes may have arrived that
-// the server's goroutine, not yet run again, has not taken; the kernel
-// says.
+// now too new, or not blocked writing long enough yet, may be. Of the
+// starved connections, first an idle keep-alive one (its client is done
+// and can open another), then one that sent part of its headers, then a
+// silent one, then one whose client does not read its answers; of those,
+// the one that has waited longest. A new connection whose client is slow
+// to send (a probe on a busy machine) thus outlives the others. The
+// server being in Read does not prove the client silent: bytes may have
+// arrived that the server's goroutine, not yet run again, has not taken;
+// the kernel says. A stalled writer goes even with bytes unread: a
+// client that does not read what it asked for is not owed what it sent
+// after.
 func (p *connPool) starved(now time.Time) (*poolConn, time.Time) {
-	var quiet []*poolConn
+	var found []starvedConn
 	var retry time.Time
 	for c := range p.conns {
-		switch ok, at := c.quiet(now); {
+		s, ok, at := c.starving(now)
+		switch {
 		case ok:
-			quiet = append(quiet, c)
+			found = append(found, s)
 		case !at.IsZero() && (retry.IsZero() || at.Before(retry)):
 			retry = at
 		}
 	}
-	slices.SortFunc(quiet, func(a, b *poolConn) int {
-		return cmp.Or(cmp.Compare(a.rank(), b.rank()), cmp.Compare(a.waiting, b.waiting))
+	slices.SortFunc(found, func(a, b starvedConn) int {
+		return cmp.Or(cmp.Compare(a.rank, b.rank), cmp.Compare(a.seq, b.seq), a.since.Compare(b.since))
 	})
-	for _, c := range quiet {
-		if n, ok := unread(c.Conn); !ok || n == 0 {
-			return c, time.Time{}
+	for _, s := range found {
+		if s.rank == rankStalled {
+			return s.c, time.Time{}
+		}
+		if n, ok := unread(s.c.Conn); !ok || n == 0 {
+			return s.c, time.Time{}
 		}
 	}
 	return nil, retry
+}
+
+// connKey keys a request's *poolConn in its context.
+type connKey struct{}
+
+// connContext is the server's ConnContext: a request can find its
+// connection.
+func (p *connPool) connContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+// keepAlive reports whether the connection of r may serve another request
+// after r. Not while a new connection waits for a slot. Nor when its
+// client sent r before it had received every earlier answer: the kernel
+// still holds some unacknowledged (a client that sends a request once
+// it has read the last answer acknowledges all of it in that request's
+// segments). Such a client pipelines without reading, and would have
+// the server answer until the socket buffers are full (megabytes on
+// loopback), then hold a slot blocked writing.
+func (p *connPool) keepAlive(r *http.Request) bool {
+	if p.crowd.Load() {
+		return false
+	}
+	c, _ := r.Context().Value(connKey{}).(*poolConn)
+	if c == nil {
+		return true
+	}
+	n, ok := unacked(c.Conn)
+	return !ok || n == 0
 }
 
 // signal wakes a new connection waiting for a slot.

@@ -95,8 +95,12 @@ func (s *Server) Handler() http.Handler {
 	if s.Events != nil {
 		s.Events.route(mux)
 	}
-	return guard(mux, s.limits().MaxHandlers, s.observer())
+	return guard(mux, s.limits().MaxHandlers, s.observer(), s.keepAlive)
 }
+
+// keepAlive reports whether r's connection may serve another request
+// (pool.go); always, for a Handler not served by Start.
+func (s *Server) keepAlive(r *http.Request) bool { return s.pool == nil || s.pool.keepAlive(r) }
 
 // Start listens on addr and serves in the background.
 func (s *Server) Start(addr string) (net.Addr, error) {
@@ -111,8 +115,9 @@ func (s *Server) Start(addr string) (net.Addr, error) {
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: lim.ReadHeaderTimeout, ReadTimeout: lim.ReadTimeout,
 		WriteTimeout: lim.WriteTimeout, IdleTimeout: lim.IdleTimeout, MaxHeaderBytes: lim.MaxHeaderBytes,
-		ConnState: pool.ConnState,
-		ErrorLog:  slog.NewLogLogger(s.Logger.Handler(), slog.LevelDebug),
+		ConnState:   pool.ConnState,
+		ConnContext: pool.connContext,
+		ErrorLog:    slog.NewLogLogger(s.Logger.Handler(), slog.LevelDebug),
 	}
 	go func() {
 		if err := s.srv.Serve(pool); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -74,6 +76,47 @@ func UnreadAnswer(path string) Attack {
 	}
 }
 
+// PipelinedUnread sends request over and over on one connection, never
+// reading an answer, through a receive window of about a KiB: the server
+// ends up blocked writing an answer, with requests it has not read
+// behind it.
+func PipelinedUnread(request string) Attack { return pipelined(request, false) }
+
+// Pipelined sends request over and over on one connection, reading the
+// answers as they come but never waiting for one: the server always has
+// the next request at hand, so the connection never waits on its client.
+func Pipelined(request string) Attack { return pipelined(request, true) }
+
+func pipelined(request string, read bool) Attack {
+	chunk := strings.Repeat(request, 64)
+	d := &net.Dialer{}
+	if !read {
+		d.Control = tinyWindow
+	}
+	return func(ctx context.Context, addr string, opened *atomic.Int64) {
+		c, ok := dialAttack(ctx, d, addr, "", opened)
+		if !ok {
+			return
+		}
+		defer func() { _ = c.Close() }()
+		if read {
+			go func() { _, _ = io.Copy(io.Discard, c) }()
+		}
+		for ok {
+			_, err := io.WriteString(c, chunk)
+			ok = err == nil
+		}
+	}
+}
+
+// tinyWindow asks for a receive buffer of 1 KiB (the kernel doubles it,
+// and raises it to its minimum), so that a few answers fill the window.
+func tinyWindow(_, _ string, rc syscall.RawConn) error {
+	var serr error
+	err := rc.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 1024) })
+	return cmp.Or(err, serr)
+}
+
 // Requests sends method path with body (none when empty) and no
 // credentials, one request after another on a keep-alive connection, as
 // fast as they are answered; opened counts the requests sent.
@@ -101,7 +144,11 @@ func Requests(method, path, body string) Attack {
 // attackConn dials addr and writes prefix; the connection closes when ctx
 // ends.
 func attackConn(ctx context.Context, addr, prefix string, opened *atomic.Int64) (net.Conn, bool) {
-	var d net.Dialer
+	return dialAttack(ctx, &net.Dialer{}, addr, prefix, opened)
+}
+
+// dialAttack is attackConn through d.
+func dialAttack(ctx context.Context, d *net.Dialer, addr, prefix string, opened *atomic.Int64) (net.Conn, bool) {
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, false
