@@ -77,6 +77,10 @@ func (e *Emulator) adminRoutes() http.Handler {
 		e.InjectFault(r.resource(), *r.Fault)
 		return nil
 	}))
+	mux.HandleFunc("POST /_emulator/release", e.admin(func(r adminRequest) error {
+		e.Release(r.resource())
+		return nil
+	}))
 	mux.HandleFunc("POST /_emulator/token-faults", e.admin(func(r adminRequest) error {
 		if r.Fault == nil {
 			e.ClearTokenFaults(r.ClientID)

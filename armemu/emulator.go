@@ -20,10 +20,10 @@
 //
 // Faults can be injected per account (status and CloudError code with
 // Retry-After, raw or absurd, connection reset, truncated JSON, an HTML
-// gateway page, a hang, a huge streamed body, a body cut mid-stream, a
-// redirect, a malformed key in a good answer, a raw body of the test's
-// choosing), per discovery endpoint, and per managed identity on the token
-// endpoint.
+// gateway page, a hang, a hold the test releases, a huge streamed body, a
+// body cut mid-stream, a redirect, a malformed key in a good answer, a raw
+// body of the test's choosing), per discovery endpoint, and per managed
+// identity on the token endpoint.
 //
 // Like an Azure subscription's Event Grid system topic, it publishes
 // Microsoft.Resources.ResourceActionSuccess for every keys and regenerate
@@ -86,6 +86,7 @@ type Emulator struct {
 
 	eg    *eventGrid
 	entra *entraTenant
+	held  holds
 }
 
 type token struct {
