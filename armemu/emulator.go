@@ -22,8 +22,9 @@
 // Retry-After, raw or absurd, connection reset, truncated JSON, an HTML
 // gateway page, a hang, a hold the test releases, a huge streamed body, a
 // body cut mid-stream, a redirect, a malformed key in a good answer, a raw
-// body of the test's choosing), per discovery endpoint, and per managed
-// identity on the token endpoint.
+// body of the test's choosing), per discovery endpoint (Resource Graph's
+// also per managed identity), and per managed identity on the token
+// endpoint.
 //
 // Like an Azure subscription's Event Grid system topic, it publishes
 // Microsoft.Resources.ResourceActionSuccess for every keys and regenerate
