@@ -98,10 +98,15 @@ func (a account) toml() string {
 	return fmt.Sprintf("\n[[account]]\nsubscription_id = %q\nresource_group = %q\nname = %q\npath = %q\n", a.sub, a.rg, a.name, a.path)
 }
 
+// azureTimeout is the Azure request timeout of every config: a bound that
+// only a hang reaches, on a loaded machine too. Tests where a hang's
+// duration is the point set a short one (withAzureTimeout).
+const azureTimeout = "15s"
+
 // config renders a config file for accounts; extra goes into [vault].
 func config(vaultExtra string, accounts ...account) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "concurrency = 4\n\n[azure]\nendpoint = %q\ncredential = \"managed-identity\"\ntimeout = \"3s\"\n\n[vault]\n%s\n", emu.URL(), vaultExtra)
+	fmt.Fprintf(&b, "concurrency = 4\n\n[azure]\nendpoint = %q\ncredential = \"managed-identity\"\ntimeout = %q\n\n[vault]\n%s\n", emu.URL(), azureTimeout, vaultExtra)
 	for _, a := range accounts {
 		b.WriteString(a.toml())
 	}
@@ -180,6 +185,12 @@ func assertNoKeys(t *testing.T, out string) {
 			}
 		}
 	}
+}
+
+// withAzureTimeout gives cfg's [azure] a request timeout of d, for tests
+// whose faults hang until it.
+func withAzureTimeout(cfg, d string) string {
+	return strings.Replace(cfg, fmt.Sprintf("timeout = %q", azureTimeout), fmt.Sprintf("timeout = %q", d), 1)
 }
 
 func (r result) expect(t *testing.T, code int) {
