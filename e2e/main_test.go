@@ -7,11 +7,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,7 +36,45 @@ func TestMain(m *testing.M) {
 	os.Exit(setup(m))
 }
 
+// parallel is how many shared tests run at once when -parallel is not
+// given. They spend their time waiting on keysync processes, Vault and the
+// emulator, not on this process's CPU, so go test's default (GOMAXPROCS)
+// would leave a 2-core machine waiting one test after another.
+const parallel = 8
+
+// world guards what every test sees: the one Vault (sealed or not,
+// reachable or not) and the emulator's settings for every account.
+// Tests that change it, or that read all of it, hold it alone
+// (exclusive); the others share it (shared) and run in parallel.
+var world sync.RWMutex
+
+// shared marks a test that touches only its own accounts, paths, tokens,
+// mounts and identities: it runs in parallel with the other shared tests,
+// never with an exclusive one.
+func shared(t *testing.T) {
+	t.Helper()
+	t.Parallel() // first: a paused test must not hold the lock
+	world.RLock()
+	t.Cleanup(world.RUnlock)
+}
+
+// exclusive marks a test that changes what every test sees (it seals or
+// pauses Vault, or changes every ARM answer): it runs alone. Its subtests
+// must not be parallel.
+func exclusive(t *testing.T) {
+	t.Helper()
+	world.Lock()
+	t.Cleanup(world.Unlock)
+}
+
 func setup(m *testing.M) int {
+	flag.Parse()
+	if !flagGiven("test.parallel") {
+		if err := flag.Set("test.parallel", strconv.Itoa(parallel)); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
 	dir, err := os.MkdirTemp("", "keysync-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -55,6 +96,13 @@ func setup(m *testing.M) int {
 	}
 	defer emu.Close()
 	return m.Run()
+}
+
+// flagGiven reports whether the command line set the flag name.
+func flagGiven(name string) bool {
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 // account is one emulated Batch account and the Vault path keysync gives it.
