@@ -60,7 +60,7 @@ func startDaemon(t *testing.T, cfg func(addr string) string, env ...string) *dae
 	// Not CommandContext: a test stops the daemon with SIGTERM (stop) to
 	// see its graceful exit; the cleanup below kills it if still running.
 	d.cmd = exec.Command(keysyncBin, "--config", d.cfgPath, "--log-level", "debug") //nolint:noctx // stopped with SIGTERM by stop, killed by the cleanup
-	d.cmd.Env = append(append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, vault.Env()...), emu.Env()...), env...)
+	d.cmd.Env = append(append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, vaultOf(t).Env()...), emu.Env()...), env...)
 	d.cmd.Stdout, d.cmd.Stderr = &d.stdout, &d.stderr
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

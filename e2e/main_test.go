@@ -193,7 +193,7 @@ func runWatched(t *testing.T, cfg string, env []string, watch func(pid int, done
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, keysyncBin, append([]string{"--config", path}, args...)...)
-	cmd.Env = append(append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, vault.Env()...), emu.Env()...), env...)
+	cmd.Env = append(append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, vaultOf(t).Env()...), emu.Env()...), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
