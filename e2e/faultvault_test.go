@@ -153,16 +153,15 @@ func TestFaultVaultConcurrentWriter(t *testing.T) {
 // TestFaultVaultTokenRevokedMidRun: the daemon's token, revoked from
 // outside, is replaced by one new login, and syncing goes on.
 func TestFaultVaultTokenRevokedMidRun(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
-	auth := appRole(t, "approle-revoked", "1h", "2h")
+	mount, auth := appRole(t, "approle-revoked", "1h", "2h")
 	before := accessors(t)
 	d := startDaemon(t, func(addr string) string { return daemonConfig(addr, "", a) + "\n" + auth })
 	d.waitFor("the first sync", 10*time.Second, func() bool { return readV2(t, a.path) != nil })
-	for acc := range accessors(t) {
-		if !before[acc] {
-			if err := vault.Client.Auth().Token().RevokeAccessor(acc); err != nil {
-				t.Fatal(err)
-			}
+	for acc := range loginsSince(t, before, mount) {
+		if err := vault.Client.Auth().Token().RevokeAccessor(acc); err != nil {
+			t.Fatal(err)
 		}
 	}
 	a.regenerate(t, "primary")
