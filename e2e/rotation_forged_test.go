@@ -67,7 +67,7 @@ func TestRotationForgedStampsDoNotRegenerate(t *testing.T) {
 	run(t, cfg, "--run-now").expect(t, 0)
 	baseline := versionTime(t, a.path)
 	epoch := "1970-01-01T00:00:00Z"
-	forgeOver(t, forger(t), a.path, map[string]string{"rotated-at": epoch, "rotated-primary-at": epoch, "rotated-secondary-at": epoch})
+	forgeOver(t, forger(t, "azure"), a.path, map[string]string{"rotated-at": epoch, "rotated-primary-at": epoch, "rotated-secondary-at": epoch})
 	r := run(t, cfg, "--run-now")
 	r.expect(t, 0)
 	if times := regenerateTimes(a); len(times) != 0 {
@@ -145,7 +145,7 @@ func TestRotationFutureRecordsReportedNotFrozen(t *testing.T) {
 	a := newAccount(t)
 	run(t, rotationConfig("3s", "1s", a), "--run-now").expect(t, 0)
 	future := time.Now().AddDate(10, 0, 0).UTC().Format(time.RFC3339)
-	forgeOver(t, forger(t), a.path, map[string]string{"rotated-at": future, "rotation-pending": "secondary " + future})
+	forgeOver(t, forger(t, "azure"), a.path, map[string]string{"rotated-at": future, "rotation-pending": "secondary " + future})
 	top, tok := apiToken(t)
 	d := startDaemon(t, func(addr string) string {
 		return strings.Replace(daemonConfig(addr, top, a), "path =", "rotate_every = \"3s\"\nrotate_grace = \"1s\"\npath =", 1)
