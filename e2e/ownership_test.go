@@ -134,9 +134,9 @@ on_removed = "delete"
 
 	elsewhere := res("99999999-0000-0000-0000-000000000001", plausible.Name)
 	victims := map[string]armemu.Resource{ // path -> the resource its forged mark names
-		path(plausible):                       plausible,
+		path(plausible): plausible,
 		prefix + "/team-b/" + block + "/database": plausible,
-		path(elsewhere):                       elsewhere,
+		path(elsewhere): elsewhere,
 	}
 	f := forger(t, prefix)
 	for p, r := range victims {
