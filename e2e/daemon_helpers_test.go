@@ -82,7 +82,9 @@ func startDaemon(t *testing.T, cfg func(addr string) string, env ...string) *dae
 		}
 	})
 	d.waitFor("the endpoints to answer", 20*time.Second, func() bool {
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+addr+"/healthz", nil)
+		ctx, cancel := context.WithTimeout(t.Context(), httpBound)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
