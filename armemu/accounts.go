@@ -110,11 +110,24 @@ func (e *Emulator) Requests(r Resource) int {
 
 // RequestTimes returns when each ARM request for a resource arrived.
 func (e *Emulator) RequestTimes(r Resource) []time.Time {
-	k := r.key()
 	var out []time.Time
-	for _, req := range e.RequestLog() {
+	for _, req := range e.RequestsOf(r) {
+		out = append(out, req.Time)
+	}
+	return out
+}
+
+// RequestsOf returns the ARM requests for a resource (its keys and
+// regenerate actions), oldest first: RequestLog's, without copying every
+// other resource's.
+func (e *Emulator) RequestsOf(r Resource) []Request {
+	k := r.key()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []Request
+	for _, req := range e.log {
 		if req.Account == k {
-			out = append(out, req.Time)
+			out = append(out, req)
 		}
 	}
 	return out

@@ -24,7 +24,8 @@ type adminRequest struct {
 	KeyName  string `json:"keyName,omitempty"`
 	Disabled bool   `json:"disabled,omitempty"`
 	Fault    *Fault `json:"fault,omitempty"`
-	// ClientID picks the managed identity a token fault applies to.
+	// ClientID picks the managed identity a token fault, or a Resource
+	// Graph fault (discovery-faults), applies to.
 	ClientID string `json:"clientId,omitempty"`
 	// Tags, when set, are the resource's tags (accounts, tags).
 	Tags map[string]string `json:"tags,omitempty"`
@@ -77,6 +78,10 @@ func (e *Emulator) adminRoutes() http.Handler {
 		e.InjectFault(r.resource(), *r.Fault)
 		return nil
 	}))
+	mux.HandleFunc("POST /_emulator/release", e.admin(func(r adminRequest) error {
+		e.Release(r.resource())
+		return nil
+	}))
 	mux.HandleFunc("POST /_emulator/token-faults", e.admin(func(r adminRequest) error {
 		if r.Fault == nil {
 			e.ClearTokenFaults(r.ClientID)
@@ -127,6 +132,10 @@ func (e *Emulator) adminDiscoveryFault(r adminRequest) error {
 	}
 	switch r.Endpoint {
 	case "graph":
+		if r.ClientID != "" { // one managed identity's queries only
+			e.InjectGraphFaultFor(r.ClientID, *r.Fault)
+			return nil
+		}
 		e.InjectGraphFault(*r.Fault)
 	case "subscriptions":
 		e.InjectSubscriptionsFault(*r.Fault)

@@ -20,9 +20,10 @@
 //
 // Faults can be injected per account (status and CloudError code with
 // Retry-After, raw or absurd, connection reset, truncated JSON, an HTML
-// gateway page, a hang, a huge streamed body, a body cut mid-stream, a
-// redirect, a malformed key in a good answer, a raw body of the test's
-// choosing), per discovery endpoint, and per managed identity on the token
+// gateway page, a hang, a hold the test releases, a huge streamed body, a
+// body cut mid-stream, a redirect, a malformed key in a good answer, a raw
+// body of the test's choosing), per discovery endpoint (Resource Graph's
+// also per managed identity), and per managed identity on the token
 // endpoint.
 //
 // Like an Azure subscription's Event Grid system topic, it publishes
@@ -86,6 +87,7 @@ type Emulator struct {
 
 	eg    *eventGrid
 	entra *entraTenant
+	held  holds
 }
 
 type token struct {

@@ -99,6 +99,11 @@ type EventSubscription struct {
 	IncludedOperations []string
 	// IncludedEventTypes filters on the event type; empty means all.
 	IncludedEventTypes []string
+	// SubjectBeginsWith and SubjectEndsWith are prefix and suffix filters
+	// on the subject (the resource id), case-insensitive as
+	// isSubjectCaseSensitive's default false makes them; empty matches all
+	// (subscription-creation-schema, "filter object").
+	SubjectBeginsWith, SubjectEndsWith string
 	// MaxDeliveryAttempts is 1 to 30; 0 means Event Grid's default, 30.
 	MaxDeliveryAttempts int
 	// RetryBase scales Event Grid's retry schedule (10 s, 30 s, 1 min, ...)

@@ -23,6 +23,8 @@ type egSubscriptionRequest struct {
 	EntraTokenVersion    string            `json:"entraTokenVersion,omitempty"`
 	IncludedOperations   []string          `json:"includedOperations,omitempty"`
 	IncludedEventTypes   []string          `json:"includedEventTypes,omitempty"`
+	SubjectBeginsWith    string            `json:"subjectBeginsWith,omitempty"`
+	SubjectEndsWith      string            `json:"subjectEndsWith,omitempty"`
 	MaxDeliveryAttempts  int               `json:"maxDeliveryAttempts,omitempty"`
 	RetryBaseSeconds     float64           `json:"retryBaseSeconds,omitempty"`
 	TimeoutSeconds       float64           `json:"timeoutSeconds,omitempty"`
@@ -33,7 +35,8 @@ func (r egSubscriptionRequest) subscription() (EventSubscription, error) {
 	s := EventSubscription{Name: r.Name, Endpoint: r.Endpoint, Schema: r.Schema, Batched: r.Batched,
 		MaxEventsPerBatch: r.MaxEventsPerBatch, PreferredBatchSizeKB: r.PreferredBatchSizeKB, Query: r.Query,
 		Headers: r.Headers, EntraAudience: r.EntraAudience, EntraTokenVersion: r.EntraTokenVersion,
-		IncludedOperations: r.IncludedOperations, IncludedEventTypes: r.IncludedEventTypes,
+		IncludedOperations: r.IncludedOperations, IncludedEventTypes: r.IncludedEventTypes, SubjectBeginsWith: r.SubjectBeginsWith,
+		SubjectEndsWith:     r.SubjectEndsWith,
 		MaxDeliveryAttempts: r.MaxDeliveryAttempts, RetryBase: seconds(r.RetryBaseSeconds), Timeout: seconds(r.TimeoutSeconds),
 		EventTTL: seconds(r.EventTTLSeconds)}
 	if r.RootCAPEM != "" {

@@ -116,15 +116,18 @@ func (s *egSub) enqueue(ev egEvent) {
 	}
 }
 
-// matches applies the subscription's filters: event types, and StringIn
-// on data.operationName, compared case-insensitively as Event Grid's
-// string filters are (includes/event-filtering: "string comparisons aren't
-// case-sensitive").
+// matches applies the subscription's filters: event types, the subject's
+// prefix, and StringIn on data.operationName, compared case-insensitively
+// as Event Grid's string filters are (includes/event-filtering: "string
+// comparisons aren't case-sensitive").
 func (s *egSub) matches(ev ResourceEvent) bool {
 	in := func(list []string, v string) bool {
 		return len(list) == 0 || slices.ContainsFunc(list, func(x string) bool { return strings.EqualFold(x, v) })
 	}
-	return in(s.cfg.IncludedEventTypes, ev.EventType) && in(s.cfg.IncludedOperations, ev.OperationName)
+	subject, begins, ends := ev.ResourceURI, s.cfg.SubjectBeginsWith, s.cfg.SubjectEndsWith
+	return in(s.cfg.IncludedEventTypes, ev.EventType) && in(s.cfg.IncludedOperations, ev.OperationName) &&
+		len(subject) >= len(begins) && strings.EqualFold(subject[:len(begins)], begins) &&
+		len(subject) >= len(ends) && strings.EqualFold(subject[len(subject)-len(ends):], ends)
 }
 
 // complete fills in an event's defaults.

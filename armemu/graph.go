@@ -112,7 +112,7 @@ func (e *Emulator) handleGraph(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !e.checkAPIVersion(w, r, []string{graphAPIVersion}) || !e.checkToken(w, r) || !e.admitGraphQuota(w, r) ||
-		e.discoveryFault(w, r, graphFaultKey) {
+		e.discoveryFault(w, r, graphFaultKey) || e.discoveryFault(w, r, graphFaultKey+e.caller(r)) {
 		return
 	}
 	// "The REST API only supports a Content-Type of application/json":

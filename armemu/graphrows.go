@@ -216,6 +216,9 @@ func (e *Emulator) admitGraphQuota(w http.ResponseWriter, r *http.Request) bool 
 	return false
 }
 
+// clientKey names the managed identity clientID as a caller.
+func clientKey(clientID string) string { return "client|" + clientID }
+
 // caller names who sends a request: the managed identity its token was
 // issued to.
 func (e *Emulator) caller(r *http.Request) string {
@@ -223,7 +226,7 @@ func (e *Emulator) caller(r *http.Request) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if t, ok := e.tokens[raw]; ok {
-		return "client|" + t.client
+		return clientKey(t.client)
 	}
 	return "token|" + raw
 }

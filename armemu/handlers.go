@@ -104,7 +104,7 @@ func (e *Emulator) servedFault(w http.ResponseWriter, r *http.Request, p armPath
 	}
 	f, faulted := e.nextFault(p.res.key(), p.action[0])
 	if !faulted {
-		f, faulted = e.chaosFault()
+		f, faulted = e.chaosFault(p.res.Subscription)
 	}
 	e.mu.Unlock()
 	switch {
@@ -113,6 +113,9 @@ func (e *Emulator) servedFault(w http.ResponseWriter, r *http.Request, p armPath
 	case f.Kind == FaultBadKey:
 		e.listKeysWith(w, p, f.Field, f.Value)
 		return true
+	case f.Kind == FaultHold:
+		e.hold(r, p.res.key())
+		return false
 	}
 	return e.serveFault(w, r, f)
 }

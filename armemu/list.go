@@ -187,6 +187,15 @@ func listFaultKey(sub, typeName string) string {
 // InjectFault does for an account.
 func (e *Emulator) InjectGraphFault(f Fault) { e.injectKey(graphFaultKey, f) }
 
+// InjectGraphFaultFor queues f for the next Resource Graph queries of
+// the managed identity clientID ("" for the system-assigned one) alone,
+// as an identity without the right to read a scope is refused while
+// others are answered. Faults for every caller (InjectGraphFault) come
+// first.
+func (e *Emulator) InjectGraphFaultFor(clientID string, f Fault) {
+	e.injectKey(graphFaultKey+clientKey(clientID), f)
+}
+
 // InjectSubscriptionsFault queues f for the next GET /subscriptions pages.
 func (e *Emulator) InjectSubscriptionsFault(f Fault) { e.injectKey(subscriptionsFaultKey, f) }
 

@@ -68,6 +68,15 @@ type lroState struct {
 	order      []string
 	reads      int
 	retryAfter string
+	// paces are SetOperationReadsFor's, by resource key.
+	paces map[string]lroPace
+}
+
+// lroPace is how many status reads answer InProgress, and the
+// Retry-After they carry.
+type lroPace struct {
+	reads      int
+	retryAfter string
 }
 
 // SetOperationReads sets how many status reads answer InProgress before an
@@ -77,6 +86,27 @@ func (e *Emulator) SetOperationReads(n int, retryAfter string) {
 	e.lro.mu.Lock()
 	defer e.lro.mu.Unlock()
 	e.lro.reads, e.lro.retryAfter = n, retryAfter
+}
+
+// SetOperationReadsFor is SetOperationReads for the operations of one
+// resource only, ahead of the emulator-wide setting, so that tests sharing
+// the emulator each pace their own.
+func (e *Emulator) SetOperationReadsFor(r Resource, n int, retryAfter string) {
+	e.lro.mu.Lock()
+	defer e.lro.mu.Unlock()
+	if e.lro.paces == nil {
+		e.lro.paces = map[string]lroPace{}
+	}
+	e.lro.paces[r.key()] = lroPace{reads: n, retryAfter: retryAfter}
+}
+
+// pace is the reads and Retry-After of the resource's operations; l.mu is
+// held.
+func (l *lroState) pace(r Resource) (reads int, retryAfter string) {
+	if p, ok := l.paces[r.key()]; ok {
+		return p.reads, cmp.Or(p.retryAfter, "1")
+	}
+	return l.reads, cmp.Or(l.retryAfter, "1")
 }
 
 // accept starts a long-running regenerate of p's field and answers 202
@@ -92,7 +122,7 @@ func (e *Emulator) accept(w http.ResponseWriter, r *http.Request, p armPath, fie
 	l.forgetOldest()
 	l.ops[id] = &operation{res: res, field: field, fault: f, status: statusInProgress, emit: func() { e.emitARMAction(req, p) }}
 	l.order = append(l.order, id)
-	retry := cmp.Or(l.retryAfter, "1")
+	_, retry := l.pace(res)
 	l.mu.Unlock()
 	t := Types[res.typeName()]
 	ns, _, _ := strings.Cut(t.Provider, "/")
@@ -173,10 +203,10 @@ func (e *Emulator) advance(id string) (op *operation, status, retry string) {
 	if op == nil {
 		return nil, "", ""
 	}
-	retry = cmp.Or(l.retryAfter, "1")
+	reads, retry := l.pace(op.res)
 	switch {
 	case op.status != statusInProgress:
-	case op.fault != nil && op.fault.Kind == FaultOperationHangs, op.reads < l.reads:
+	case op.fault != nil && op.fault.Kind == FaultOperationHangs, op.reads < reads:
 		op.reads++
 	case op.fault != nil && op.fault.Kind != FaultOperationElsewhere:
 		op.status = statusFailed

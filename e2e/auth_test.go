@@ -11,10 +11,12 @@ import (
 	"github.com/hashicorp/vault/api"
 )
 
-// appRole mounts AppRole at mount with a role whose tokens live ttl, at
-// most maxTTL, and may write secret/, and returns the [vault.auth] lines.
-func appRole(t *testing.T, mount, ttl, maxTTL string) string {
+// appRole mounts AppRole at a mount of its own, named after name, with a
+// role whose tokens live ttl, at most maxTTL, and may write secret/, and
+// returns the mount and the [vault.auth] lines.
+func appRole(t *testing.T, name, ttl, maxTTL string) (mount, auth string) {
 	t.Helper()
+	mount = fmt.Sprintf("%s-%d", name, seq.Add(1))
 	c := vault.Client
 	must := func(err error) {
 		t.Helper()
@@ -34,7 +36,7 @@ path "sys/internal/ui/mounts/*" { capabilities = ["read"] }`))
 	must(err)
 	f := filepath.Join(t.TempDir(), "secret-id")
 	must(os.WriteFile(f, []byte(sid.Data["secret_id"].(string)), 0o600))
-	return fmt.Sprintf("[vault.auth]\nmethod = \"approle\"\nmount_path = %q\nrole_id = %q\nsecret_id_file = %q\n", mount, rid.Data["role_id"], f)
+	return mount, fmt.Sprintf("[vault.auth]\nmethod = \"approle\"\nmount_path = %q\nrole_id = %q\nsecret_id_file = %q\n", mount, rid.Data["role_id"], f)
 }
 
 // accessors lists the token accessors Vault knows now.
@@ -51,18 +53,42 @@ func accessors(t *testing.T) map[string]bool {
 	return out
 }
 
+// loginsSince are the accessors of the tokens Vault issued since before
+// through a login at mount, and still valid: the test's own, whatever
+// other tests log in meanwhile.
+func loginsSince(t *testing.T, before map[string]bool, mount string) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	for acc := range accessors(t) {
+		if before[acc] {
+			continue
+		}
+		s, err := vault.Client.Auth().Token().LookupAccessor(acc)
+		if err != nil {
+			continue // expired or revoked since it was listed
+		}
+		if p, _ := s.Data["path"].(string); strings.HasPrefix(p, "auth/"+mount+"/") {
+			out[acc] = true
+		}
+	}
+	return out
+}
+
 // TestDaemonAppRoleTokenLifecycle: with a short-lived AppRole token the
 // daemon renews it across several TTLs, logs in again at the max TTL, keeps
 // syncing, shows the counts in /metrics, and revokes its own token on
 // SIGTERM. VAULT_TOKEN in its environment is ignored for method approle.
 func TestDaemonAppRoleTokenLifecycle(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
-	auth := appRole(t, "approle-e2e", "2s", "6s")
+	// Tokens of 5 s, at most 15 s: the watcher renews with seconds to
+	// spare on a loaded machine, and logs in again three times in ~30 s.
+	mount, auth := appRole(t, "approle-e2e", "5s", "15s")
 	before := accessors(t)
 	d := startDaemon(t, func(addr string) string {
 		return daemonConfig(addr, "", a) + "\n" + auth
 	})
-	d.waitFor("renewals and a second login", 20*time.Second, func() bool {
+	d.waitFor("renewals and a second login", 90*time.Second, func() bool {
 		_, m := d.get("/metrics")
 		return strings.Contains(m, `keysync_vault_logins_total{method="approle",result="success"} 3`) &&
 			strings.Contains(m, `keysync_vault_token_renewals_total{result="success"}`)
@@ -73,16 +99,11 @@ func TestDaemonAppRoleTokenLifecycle(t *testing.T) {
 	if _, m := d.get("/metrics"); strings.Contains(m, `result="failed"`) {
 		t.Errorf("a sync failed across re-logins:\n%s", grep(m, "keysync_sync_total"))
 	}
-	var mine []string
-	for acc := range accessors(t) {
-		if !before[acc] {
-			mine = append(mine, acc)
-		}
-	}
+	mine := loginsSince(t, before, mount)
 	if code, _ := d.stop(15 * time.Second); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
-	for _, acc := range mine {
+	for acc := range mine {
 		if _, err := vault.Client.Auth().Token().LookupAccessor(acc); err == nil {
 			t.Errorf("token %s that keysync logged in for is still valid after SIGTERM", acc)
 		}
@@ -95,6 +116,7 @@ func TestDaemonAppRoleTokenLifecycle(t *testing.T) {
 // TestDaemonHandedTokenNotRevoked: a token given through token_file is
 // the user's: keysync uses it and leaves it valid when it stops.
 func TestDaemonHandedTokenNotRevoked(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
 	tok, err := vault.Client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"root"}})
 	if err != nil {
@@ -117,6 +139,7 @@ func TestDaemonHandedTokenNotRevoked(t *testing.T) {
 // TestDaemonTokenFileRotation: a new token written to token_file, with the
 // old one revoked, is picked up and the next sync succeeds.
 func TestDaemonTokenFileRotation(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
 	create := func() string {
 		tok, err := vault.Client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"root"}})
@@ -144,18 +167,13 @@ func TestDaemonTokenFileRotation(t *testing.T) {
 // TestDaemonLogsInOnce: over many cycles keysync creates one token, not one
 // per cycle or per account.
 func TestDaemonLogsInOnce(t *testing.T) {
+	shared(t)
 	a, b := newAccount(t), newAccount(t)
-	auth := appRole(t, "approle-once", "1h", "2h")
+	mount, auth := appRole(t, "approle-once", "1h", "2h")
 	before := accessors(t)
 	d := startDaemon(t, func(addr string) string { return daemonConfig(addr, "", a, b) + "\n" + auth })
 	d.waitFor("five cycles", 15*time.Second, func() bool { return a.requests() >= 5 && b.requests() >= 5 })
-	created := 0
-	for acc := range accessors(t) {
-		if !before[acc] {
-			created++
-		}
-	}
-	if created != 1 {
+	if created := len(loginsSince(t, before, mount)); created != 1 {
 		t.Fatalf("%d tokens created over %d cycles of 2 accounts, want 1", created, a.requests())
 	}
 }

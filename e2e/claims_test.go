@@ -14,16 +14,18 @@ import (
 // there before from keysync's data mark in the secret, which the edit does
 // not change: rg-a's account keeps syncing, never rg-b's.
 func TestCollisionSurvivesABlockEdit(t *testing.T) {
+	shared(t)
+	id := ownIdentity()
 	sub := freshSubscription()
 	victim := tagged(t, sub, "rg-a", "", "true")
 	prefix := fmt.Sprintf("edit%d", seq.Add(1))
 	path := prefix + "/batch/" + victim.Name
 	blk := block("tagged", sub, "true", prefix+"/{type}/{name}", "keep")
-	run(t, config("")+blk, "--run-now").expect(t, 0)
+	run(t, withClientID(config("")+blk, id), "--run-now").expect(t, 0)
 	tagged(t, sub, "rg-b", victim.Name, "true") // the neighbour
 	va := account{sub: sub, rg: "rg-a", name: victim.Name}
 
-	edited := config("") + strings.Replace(blk, "path =", "has_tags = [\"keysync\"]\npath =", 1)
+	edited := withClientID(config("")+strings.Replace(blk, "path =", "has_tags = [\"keysync\"]\npath =", 1), id)
 	va.regenerate(t, "primary")
 	r := run(t, edited, "--run-now")
 	r.expect(t, 1) // the conflict is reported
@@ -36,11 +38,12 @@ func TestCollisionSurvivesABlockEdit(t *testing.T) {
 // keeps no metadata: the data mark, written on KV v1 too, tells a process
 // started anew that rg-a's account was there before.
 func TestCollisionOnKVv1(t *testing.T) {
+	shared(t)
 	sub := freshSubscription()
 	victim := tagged(t, sub, "rg-a", "", "true")
 	prefix := fmt.Sprintf("v1n%d", seq.Add(1))
 	path := prefix + "/batch/" + victim.Name
-	cfg := config(`mount = "kv1"`) + block("tagged", sub, "true", prefix+"/{type}/{name}", "keep")
+	cfg := withClientID(config(`mount = "kv1"`)+block("tagged", sub, "true", prefix+"/{type}/{name}", "keep"), ownIdentity())
 	run(t, cfg, "--run-now").expect(t, 0)
 	tagged(t, sub, "rg-b", victim.Name, "true") // the neighbour
 	va := account{sub: sub, rg: "rg-a", name: victim.Name}

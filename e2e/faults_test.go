@@ -11,6 +11,7 @@ import (
 // TestThrottledThenSuccess: a 429 with Retry-After is waited out, never
 // sooner, and the retry succeeds.
 func TestThrottledThenSuccess(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
 	emu.InjectFault(a.res(), armemu.Fault{Kind: armemu.FaultStatus, Status: 429,
 		Code: "SubscriptionRequestsThrottled", Message: "Number of write requests exceeded the limit.", RetryAfter: 2, Times: 1})
@@ -33,6 +34,7 @@ func TestThrottledThenSuccess(t *testing.T) {
 // TestPermanentErrorFailsOneAccountOnly: a 403 on one account is not
 // retried and does not stop the others; the run exits 1.
 func TestPermanentErrorFailsOneAccountOnly(t *testing.T) {
+	shared(t)
 	ok1, bad, ok2 := newAccount(t), newAccount(t), newAccount(t)
 	emu.InjectFault(bad.res(), armemu.Fault{Kind: armemu.FaultStatus, Status: 403, Code: "AuthorizationFailed",
 		Message: "The client does not have authorization to perform action 'Microsoft.Batch/batchAccounts/listKeys/action'."})
@@ -57,6 +59,7 @@ func TestPermanentErrorFailsOneAccountOnly(t *testing.T) {
 // TestTransientFaultsAreRetried: every kind of transient fault, once, then
 // success.
 func TestTransientFaultsAreRetried(t *testing.T) {
+	shared(t)
 	faults := map[string]armemu.Fault{
 		"500":              {Kind: armemu.FaultStatus, Status: 500, Code: "InternalServerError", Message: "boom"},
 		"503":              {Kind: armemu.FaultStatus, Status: 503, Code: "ServiceUnavailable", Message: "busy", RetryAfter: 1},
@@ -66,10 +69,15 @@ func TestTransientFaultsAreRetried(t *testing.T) {
 	}
 	for name, f := range faults {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			a := newAccount(t)
 			f.Times = 1
 			emu.InjectFault(a.res(), f)
-			r := run(t, config("", a), "--run-now")
+			cfg := config("", a)
+			if f.Kind == armemu.FaultHang {
+				cfg = withAzureTimeout(cfg, hangTimeout)
+			}
+			r := run(t, cfg, "--run-now")
 			r.expect(t, 0)
 			if n := emu.Requests(a.res()); n != 2 {
 				t.Fatalf("%d requests, want 2", n)
@@ -83,6 +91,7 @@ func TestTransientFaultsAreRetried(t *testing.T) {
 
 // TestPermanentFaults: answers that waiting will not fix fail at once.
 func TestPermanentFaults(t *testing.T) {
+	shared(t)
 	tests := map[string]struct {
 		setup func(t *testing.T, a account)
 		code  string
@@ -98,6 +107,7 @@ func TestPermanentFaults(t *testing.T) {
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			a := newAccount(t)
 			if name == "not found" {
 				a.name += "gone"
@@ -121,6 +131,7 @@ func TestPermanentFaults(t *testing.T) {
 // TestValidate: --validate reports every problem with exit 2 and reaches
 // neither Azure nor Vault; a valid file exits 0.
 func TestValidate(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
 	r := run(t, config("", a), "--validate")
 	r.expect(t, 0)
@@ -147,6 +158,7 @@ func TestValidate(t *testing.T) {
 // identity header fails every account without calling ARM, with one clear
 // line and no retry storm.
 func TestManagedIdentityRefused(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
 	r := runEnv(t, config("", a), []string{"IDENTITY_HEADER=not-the-right-one"}, "--run-now")
 	r.expect(t, 1)

@@ -1,10 +1,9 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
+	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,6 +25,7 @@ func rotated(t *testing.T, cfg string, accts ...account) {
 // account: nothing is written, the run exits 1; once unsealed the next run
 // converges.
 func TestFaultVaultSealed(t *testing.T) {
+	exclusive(t) // it seals the one Vault
 	a, b := newAccount(t), newAccount(t)
 	cfg := matrixConfig("", a, b)
 	rotated(t, cfg, a, b)
@@ -50,10 +50,16 @@ func TestFaultVaultSealed(t *testing.T) {
 }
 
 // TestFaultVaultUnreachable: a Vault that takes connections and answers
-// nothing times out, transiently; when it is back, the next run converges.
+// nothing times out (after the paused run's 1 s), transiently; when it is
+// back, the next run converges.
 func TestFaultVaultUnreachable(t *testing.T) {
+	exclusive(t) // it stops the one Vault
 	a := newAccount(t)
-	cfg := strings.Replace(matrixConfig("kv_version = 2\n", a), `timeout = "2s"`, `timeout = "1s"`, 1)
+	cfg := matrixConfig("kv_version = 2\n", a)
+	paused := strings.Replace(cfg, "[vault]\ntimeout = \""+vaultTimeout+"\"", "[vault]\ntimeout = \"1s\"", 1)
+	if paused == cfg {
+		t.Fatal("no [vault] timeout to shorten")
+	}
 	rotated(t, cfg, a)
 	if err := vault.Pause(); err != nil {
 		t.Fatal(err)
@@ -64,7 +70,7 @@ func TestFaultVaultUnreachable(t *testing.T) {
 			_ = vault.Resume()
 		}
 	})
-	r := run(t, cfg, "--run-now", "--log-format", "json")
+	r := run(t, paused, "--run-now", "--log-format", "json")
 	_ = vault.Resume()
 	resumed = true
 	r.expect(t, 1)
@@ -79,8 +85,10 @@ func TestFaultVaultUnreachable(t *testing.T) {
 // TestFaultVaultPolicyDenied: a policy that denies one account's path fails
 // that account, permanently and once, while the others sync.
 func TestFaultVaultPolicyDenied(t *testing.T) {
+	shared(t)
 	denied, ok := newAccount(t), newAccount(t)
-	err := vault.Client.Sys().PutPolicy("deny-one", fmt.Sprintf(`
+	policy := fmt.Sprintf("deny-one-%d", seq.Add(1))
+	err := vault.Client.Sys().PutPolicy(policy, fmt.Sprintf(`
 path "secret/data/azure/batch/*"     { capabilities = ["create", "read", "update"] }
 path "secret/metadata/azure/batch/*" { capabilities = ["create", "read", "update"] }
 path "secret/data/%[1]s"     { capabilities = ["deny"] }
@@ -88,7 +96,7 @@ path "secret/metadata/%[1]s" { capabilities = ["deny"] }`, denied.path))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := vault.Client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"deny-one"}})
+	tok, err := vault.Client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{policy}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,39 +116,45 @@ path "secret/metadata/%[1]s" { capabilities = ["deny"] }`, denied.path))
 	}
 }
 
-// TestFaultVaultConcurrentWriter: another writer patches the secret over and
-// over while keysync syncs it; check-and-set conflicts are re-planned, the
-// other writer's field is never lost, and no wrong key is ever written.
+// TestFaultVaultConcurrentWriter: another writer patches the secret again
+// and again while keysync syncs it: between keysync's read and its
+// check-and-set write, twice in each run (an attempt re-plans up to three
+// conflicts), and three times in the last (the attempt gives up and the
+// run retries it after a backoff). The conflicts are re-planned, the other
+// writer's field is never lost, and no wrong key is ever written.
 func TestFaultVaultConcurrentWriter(t *testing.T) {
+	shared(t)
+	races := []int64{2, 2, 2, 2, 2, 2, 2, 2, 2, 3}
 	a := newAccount(t)
 	cfg := config("", a)
 	run(t, cfg, "--run-now").expect(t, 0)
-	ctx, cancel := context.WithCancel(context.Background())
-	var writes atomic.Int64
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		pace := time.NewTicker(5 * time.Millisecond) // a writer's pace, not a wait
-		defer pace.Stop()
-		for i := 0; ctx.Err() == nil; i++ {
-			if _, err := vault.Client.KVv2("secret").Patch(ctx, a.path, map[string]any{"writer": fmt.Sprint(i)}); err == nil {
+	var writes, raced, due atomic.Int64
+	data := "/v1/secret/data/" + a.path
+	addr := vaultTap(t, func(_ http.ResponseWriter, r *http.Request) bool {
+		if r.URL.Path == data && changesVault(r) && raced.Add(1) <= due.Load() {
+			// The other writer gets in first: keysync's write now
+			// names a version that is no longer the latest.
+			if _, err := vault.Client.KVv2("secret").Patch(r.Context(), a.path, map[string]any{"writer": fmt.Sprint(writes.Load())}); err == nil {
 				writes.Add(1)
 			}
-			select {
-			case <-ctx.Done():
-			case <-pace.C:
-			}
 		}
-	}()
-	for range 10 {
+		return false
+	})
+	var last result
+	want := int64(0)
+	for _, n := range races {
 		a.regenerate(t, "secondary")
-		run(t, cfg, "--run-now").expect(t, 0)
+		raced.Store(0)
+		due.Store(n)
+		want += n
+		last = runEnv(t, cfg, []string{"VAULT_ADDR=" + addr}, "--run-now")
+		last.expect(t, 0)
 	}
-	cancel()
-	wg.Wait()
-	if writes.Load() < 10 {
-		t.Fatalf("the other writer managed only %d writes: no contention", writes.Load())
+	if n := writes.Load(); n != want {
+		t.Fatalf("the other writer got in %d times, want %d: no contention", n, want)
+	}
+	if !strings.Contains(last.stderr, "transient failure, retrying") {
+		t.Errorf("three conflicts in one attempt were not retried:\n%s", last.stderr)
 	}
 	got := readV2(t, a.path)
 	if got.data["writer"] == nil {
@@ -153,16 +167,15 @@ func TestFaultVaultConcurrentWriter(t *testing.T) {
 // TestFaultVaultTokenRevokedMidRun: the daemon's token, revoked from
 // outside, is replaced by one new login, and syncing goes on.
 func TestFaultVaultTokenRevokedMidRun(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
-	auth := appRole(t, "approle-revoked", "1h", "2h")
+	mount, auth := appRole(t, "approle-revoked", "1h", "2h")
 	before := accessors(t)
 	d := startDaemon(t, func(addr string) string { return daemonConfig(addr, "", a) + "\n" + auth })
 	d.waitFor("the first sync", 10*time.Second, func() bool { return readV2(t, a.path) != nil })
-	for acc := range accessors(t) {
-		if !before[acc] {
-			if err := vault.Client.Auth().Token().RevokeAccessor(acc); err != nil {
-				t.Fatal(err)
-			}
+	for acc := range loginsSince(t, before, mount) {
+		if err := vault.Client.Auth().Token().RevokeAccessor(acc); err != nil {
+			t.Fatal(err)
 		}
 	}
 	a.regenerate(t, "primary")

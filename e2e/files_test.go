@@ -19,26 +19,3 @@ func readPair(t *testing.T, toml string) (text, want string) {
 	}
 	return string(b), string(w)
 }
-
-// listSecrets lists every path under secret/, recursively, with versions.
-func listSecrets(t *testing.T) map[string]int {
-	t.Helper()
-	out := map[string]int{}
-	var walk func(prefix string)
-	walk = func(prefix string) {
-		s, err := vault.Client.Logical().List("secret/metadata/" + prefix)
-		if err != nil || s == nil {
-			return
-		}
-		for _, k := range s.Data["keys"].([]any) {
-			name := prefix + k.(string)
-			if strings.HasSuffix(name, "/") {
-				walk(name)
-				continue
-			}
-			out[name] = versionOf(t, name)
-		}
-	}
-	walk("")
-	return out
-}

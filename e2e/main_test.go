@@ -7,11 +7,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,7 +36,45 @@ func TestMain(m *testing.M) {
 	os.Exit(setup(m))
 }
 
+// parallel is how many shared tests run at once when -parallel is not
+// given. They spend their time waiting on keysync processes, Vault and the
+// emulator, not on this process's CPU, so go test's default (GOMAXPROCS)
+// would leave a 2-core machine waiting one test after another.
+const parallel = 8
+
+// world guards what every test sees: the one Vault (sealed or not,
+// reachable or not) and the emulator's settings for every account.
+// Tests that change it, or that read all of it, hold it alone
+// (exclusive); the others share it (shared) and run in parallel.
+var world sync.RWMutex
+
+// shared marks a test that touches only its own accounts, paths, tokens,
+// mounts and identities: it runs in parallel with the other shared tests,
+// never with an exclusive one.
+func shared(t *testing.T) {
+	t.Helper()
+	t.Parallel() // first: a paused test must not hold the lock
+	world.RLock()
+	t.Cleanup(world.RUnlock)
+}
+
+// exclusive marks a test that changes what every test sees (it seals or
+// pauses Vault, or changes every ARM answer): it runs alone. Its subtests
+// must not be parallel.
+func exclusive(t *testing.T) {
+	t.Helper()
+	world.Lock()
+	t.Cleanup(world.Unlock)
+}
+
 func setup(m *testing.M) int {
+	flag.Parse()
+	if !flagGiven("test.parallel") {
+		if err := flag.Set("test.parallel", strconv.Itoa(parallel)); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+	}
 	dir, err := os.MkdirTemp("", "keysync-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -55,6 +96,13 @@ func setup(m *testing.M) int {
 	}
 	defer emu.Close()
 	return m.Run()
+}
+
+// flagGiven reports whether the command line set the flag name.
+func flagGiven(name string) bool {
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 // account is one emulated Batch account and the Vault path keysync gives it.
@@ -98,10 +146,15 @@ func (a account) toml() string {
 	return fmt.Sprintf("\n[[account]]\nsubscription_id = %q\nresource_group = %q\nname = %q\npath = %q\n", a.sub, a.rg, a.name, a.path)
 }
 
+// azureTimeout is the Azure request timeout of every config: a bound that
+// only a hang reaches, on a loaded machine too. Tests where a hang's
+// duration is the point set a short one (withAzureTimeout).
+const azureTimeout = "15s"
+
 // config renders a config file for accounts; extra goes into [vault].
 func config(vaultExtra string, accounts ...account) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "concurrency = 4\n\n[azure]\nendpoint = %q\ncredential = \"managed-identity\"\ntimeout = \"3s\"\n\n[vault]\n%s\n", emu.URL(), vaultExtra)
+	fmt.Fprintf(&b, "concurrency = 4\n\n[azure]\nendpoint = %q\ncredential = \"managed-identity\"\ntimeout = %q\n\n[vault]\n%s\n", emu.URL(), azureTimeout, vaultExtra)
 	for _, a := range accounts {
 		b.WriteString(a.toml())
 	}
@@ -140,7 +193,7 @@ func runWatched(t *testing.T, cfg string, env []string, watch func(pid int, done
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, keysyncBin, append([]string{"--config", path}, args...)...)
-	cmd.Env = append(append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, vault.Env()...), emu.Env()...), env...)
+	cmd.Env = append(append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, vaultOf(t).Env()...), emu.Env()...), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
@@ -180,6 +233,12 @@ func assertNoKeys(t *testing.T, out string) {
 			}
 		}
 	}
+}
+
+// withAzureTimeout gives cfg's [azure] a request timeout of d, for tests
+// whose faults hang until it.
+func withAzureTimeout(cfg, d string) string {
+	return strings.Replace(cfg, fmt.Sprintf("timeout = %q", azureTimeout), fmt.Sprintf("timeout = %q", d), 1)
 }
 
 func (r result) expect(t *testing.T, code int) {

@@ -15,23 +15,24 @@ import (
 	"github.com/keysync/keysync/secret"
 )
 
-// ownTemplate is the path template of the blocks these tests run.
-const ownTemplate = "azure/{type}/{subscription}/{resource_group}/{name}"
+// ownTemplate is the path template, under a prefix, of the blocks these
+// tests run.
+const ownTemplate = "/{type}/{subscription}/{resource_group}/{name}"
 
 // forger is a Vault client whose token may write only secret/metadata/
-// under azure/: the custom_metadata of any secret there, never its data.
+// under prefix/: the custom_metadata of any secret there, never its data.
 // It fails the test unless Vault refuses it a data write.
-func forger(t *testing.T) *api.Client {
+func forger(t *testing.T, prefix string) *api.Client {
 	t.Helper()
 	name := fmt.Sprintf("metadata-only-%d", seq.Add(1))
-	must(t, vault.Client.Sys().PutPolicy(name, `
-path "secret/metadata/azure/*" { capabilities = ["create", "update", "read", "list"] }`))
+	must(t, vault.Client.Sys().PutPolicy(name, fmt.Sprintf(`
+path "secret/metadata/%s/*" { capabilities = ["create", "update", "read", "list"] }`, prefix)))
 	tok, err := vault.Client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{name}})
 	must(t, err)
 	c, err := vault.Client.Clone()
 	must(t, err)
 	c.SetToken(tok.Auth.ClientToken)
-	if _, err := c.Logical().Write("secret/data/azure/forger-probe", map[string]any{"data": map[string]any{"x": "y"}}); err == nil || !strings.Contains(err.Error(), "403") {
+	if _, err := c.Logical().Write("secret/data/"+prefix+"/forger-probe", map[string]any{"data": map[string]any{"x": "y"}}); err == nil || !strings.Contains(err.Error(), "403") {
 		t.Fatalf("the metadata-only token wrote data (err %v): the test would prove nothing", err)
 	}
 	return c
@@ -91,20 +92,23 @@ func dataNames(s *api.KVSecret) []string {
 // discovery-scope) onto other teams' secrets under the template's prefix,
 // with the resource-id of a plausible Batch account: at the very path the
 // template makes for it, at a path the template never makes, and at the
-// template's path in a subscription the block does not search. A --run-now
-// with on_removed = "delete" recalls what its block wrote before: it marks,
+// template's path in a subscription the block does not search. The
+// template's prefix is the test's own: a block recalls all of it. A
+// --run-now with on_removed = "delete" recalls what its block wrote before: it marks,
 // then (delete_after later) deletes, the secret of its own account that
 // lost its tag; the forged secret at the template's path it refuses, and of the
 // victims it deletes no version; its report says why it left each.
 func TestForgedMarksDeleteNothing(t *testing.T) {
+	shared(t)
 	sub := fmt.Sprintf("eeeeeeee-0000-0000-0000-%012d", seq.Add(1))
+	n := seq.Add(1)
+	prefix := fmt.Sprintf("forged%d", n)
 	res := func(s, name string) armemu.Resource {
 		return armemu.Resource{Type: "batch", Subscription: s, ResourceGroup: "rg-own", Name: name}
 	}
 	path := func(r armemu.Resource) string {
-		return fmt.Sprintf("azure/batch/%s/%s/%s", r.Subscription, r.ResourceGroup, r.Name)
+		return fmt.Sprintf("%s/batch/%s/%s/%s", prefix, r.Subscription, r.ResourceGroup, r.Name)
 	}
-	n := seq.Add(1)
 	kept, gone, plausible := res(sub, fmt.Sprintf("own%dkept", n)), res(sub, fmt.Sprintf("own%dgone", n)), res(sub, fmt.Sprintf("own%dteamb", n))
 	listed := res(sub, fmt.Sprintf("own%dlisted", n))
 	for _, r := range []armemu.Resource{kept, gone, plausible, listed} {
@@ -120,7 +124,8 @@ subscriptions = [%q]
 tags = { keysync = "true" }
 path = %q
 on_removed = "delete"
-`, block, sub, ownTemplate) + resourceConfig(listed, path(listed), "")
+`, block, sub, prefix+ownTemplate) + resourceConfig(listed, path(listed), "")
+	cfg = withClientID(cfg, ownIdentity())
 	run(t, cfg, "--run-now").expect(t, 0)
 	written := readV2(t, path(kept))
 	if written == nil || written.meta["discovered-by"] != block {
@@ -129,11 +134,11 @@ on_removed = "delete"
 
 	elsewhere := res("99999999-0000-0000-0000-000000000001", plausible.Name)
 	victims := map[string]armemu.Resource{ // path -> the resource its forged mark names
-		path(plausible):                       plausible,
-		"azure/team-b/" + block + "/database": plausible,
-		path(elsewhere):                       elsewhere,
+		path(plausible): plausible,
+		prefix + "/team-b/" + block + "/database": plausible,
+		path(elsewhere): elsewhere,
 	}
-	f := forger(t)
+	f := forger(t, prefix)
 	for p, r := range victims {
 		victim(t, p)
 		forge(t, f, p, map[string]string{"managed-by": "keysync", "discovered-by": block,
@@ -189,7 +194,7 @@ on_removed = "delete"
 	}
 	for _, want := range []string{
 		"refused", path(plausible), "not marked", "neither keysync's data mark", // the template's path: refused
-		fmt.Sprintf("%s left %q: its path is not the one the block's template makes", block, "azure/team-b/"+block+"/database"),
+		fmt.Sprintf("%s left %q: its path is not the one the block's template makes", block, prefix+"/team-b/"+block+"/database"),
 		fmt.Sprintf("%s left %q: its resource-id names a subscription the block does not search", block, path(elsewhere)),
 	} {
 		if !strings.Contains(r.stdout, want) {
@@ -211,11 +216,12 @@ on_removed = "delete"
 // other fields (the residual docs/vault.md states). Once the data mark
 // names an account, no other account writes that path, adopt or not.
 func TestForgedMarkOverwrite(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
 	a.path = fmt.Sprintf("azure/batch/%s/%s/%s", a.sub, a.rg, a.name)
 	const theirs, theirs2 = "team-b-value-as-long-as-a-key", "team-b-other-value-as-long"
 	writeV2(t, a.path, map[string]any{"primary": theirs, "secondary": theirs2, "note": "theirs"})
-	f := forger(t)
+	f := forger(t, "azure")
 	forge(t, f, a.path, map[string]string{"managed-by": "keysync"})
 	intact := func(r result, why string) {
 		t.Helper()
@@ -269,10 +275,11 @@ func TestForgedMarkOverwrite(t *testing.T) {
 // of whose it is, and a write would make Vault destroy it for good. It is
 // refused, and the team's version stays to be undeleted.
 func TestDeletedVersionIsNotOverwritten(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
 	a.path = fmt.Sprintf("azure/team-b/%s/db", a.name)
 	writeV2(t, a.path, map[string]any{"password": "team-b-1"})
-	if _, err := forger(t).Logical().Write("secret/metadata/"+a.path, map[string]any{"max_versions": 1, "delete_version_after": "1s"}); err != nil {
+	if _, err := forger(t, "azure").Logical().Write("secret/metadata/"+a.path, map[string]any{"max_versions": 1, "delete_version_after": "1s"}); err != nil {
 		t.Fatalf("the metadata-only writer could not set the versions' settings: %v", err)
 	}
 	writeV2(t, a.path, map[string]any{"password": "team-b-2"}) // the team's routine write
@@ -306,10 +313,11 @@ func TestDeletedVersionIsNotOverwritten(t *testing.T) {
 // matching fingerprint of every key field keysync writes, each as long as
 // a key: the forged mark is refused and the team's secret is untouched.
 func TestGuessedFingerprintIsNoProof(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
 	a.path = fmt.Sprintf("azure/team-b/%s/service", a.name)
 	writeV2(t, a.path, map[string]any{"primary": "team-b-password", "enabled": "true"})
-	forge(t, forger(t), a.path, map[string]string{"managed-by": "keysync", "fingerprint-enabled": secret.New("true").Fingerprint()})
+	forge(t, forger(t, "azure"), a.path, map[string]string{"managed-by": "keysync", "fingerprint-enabled": secret.New("true").Fingerprint()})
 
 	r := run(t, config("", a), "--run-now")
 	r.expect(t, 1)

@@ -14,6 +14,7 @@ import (
 // makes every changed secret get exactly one new version, and a foreign
 // field survives.
 func TestTwoReplicasWriteEachChangeOnce(t *testing.T) {
+	shared(t)
 	var accts []account
 	for range 12 {
 		accts = append(accts, newAccount(t))
@@ -61,6 +62,7 @@ func TestTwoReplicasWriteEachChangeOnce(t *testing.T) {
 // TestShardsSplitTheAccounts: --shard 0/2 and 1/2 together sync every
 // account once.
 func TestShardsSplitTheAccounts(t *testing.T) {
+	shared(t)
 	var accts []account
 	for range 10 {
 		accts = append(accts, newAccount(t))

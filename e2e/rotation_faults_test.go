@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -28,7 +25,7 @@ const (
 // data writes of one secret, letting everything else (reads, the metadata
 // write of the rotation record) through.
 type vaultProxy struct {
-	*httptest.Server
+	url     string
 	path    string
 	mode    atomic.Int32
 	held    chan struct{}
@@ -37,16 +34,10 @@ type vaultProxy struct {
 
 func newVaultProxy(t *testing.T, path string) *vaultProxy {
 	t.Helper()
-	target, err := url.Parse(vault.Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := &vaultProxy{path: "/v1/secret/data/" + path, held: make(chan struct{}, 16), release: make(chan struct{})}
-	rp := httputil.NewSingleHostReverseProxy(target)
-	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	p.url = vaultTap(t, func(w http.ResponseWriter, r *http.Request) bool {
 		if r.Method == http.MethodGet || r.URL.Path != p.path {
-			rp.ServeHTTP(w, r)
-			return
+			return false
 		}
 		switch p.mode.Load() {
 		case proxyFail:
@@ -61,18 +52,18 @@ func newVaultProxy(t *testing.T, path string) *vaultProxy {
 			case <-p.release:
 			}
 		default:
-			rp.ServeHTTP(w, r)
+			return false
 		}
-	}))
-	t.Cleanup(func() {
-		close(p.release)
-		p.Close()
+		return true
 	})
+	// Registered after the tap's close, so it runs first: a held request
+	// ends before the server waits for it.
+	t.Cleanup(func() { close(p.release) })
 	return p
 }
 
 // env points keysync at the proxy.
-func (p *vaultProxy) env() []string { return []string{"VAULT_ADDR=" + p.URL} }
+func (p *vaultProxy) env() []string { return []string{"VAULT_ADDR=" + p.url} }
 
 // answerKinds are a type whose regenerate answers the keys and one whose
 // regenerate is a long-running operation, with each one's second key.
@@ -82,12 +73,12 @@ var answerKinds = []struct{ kind, typ, key string }{
 }
 
 // dueRotation makes a resource of typ, syncs its baseline and waits until
-// its rotation of key is due.
+// its rotation of key is due. Its long-running regenerates answer
+// Retry-After 0, for it alone.
 func dueRotation(t *testing.T, typ, key string) (rotRes, string) {
 	t.Helper()
-	emu.SetOperationReads(1, "0")
-	t.Cleanup(func() { emu.SetOperationReads(1, "") })
 	x := newRotRes(t, typ)
+	emu.SetOperationReadsFor(x.r, 1, "0")
 	cfg := rotConfig("1s", "1s", `rotate_keys = ["`+sources.Types[typ].Rotation.Pairs[0].Name+`"]`+"\n", x)
 	run(t, cfg, "--run-now").expect(t, 0)
 	rotationDue(t, cfg, key)
@@ -99,8 +90,10 @@ func dueRotation(t *testing.T, typ, key string) (rotRes, string) {
 // and leaves Vault as it was: same version, same active key, and no
 // rotation record left behind.
 func TestRotationRegenerateFails(t *testing.T) {
+	shared(t)
 	for _, k := range answerKinds {
 		t.Run(k.kind, func(t *testing.T) {
+			t.Parallel()
 			x, cfg := dueRotation(t, k.typ, k.key)
 			f := armemu.Fault{Kind: armemu.FaultStatus, Status: 403, Code: "AuthorizationFailed", Message: "no", Action: armemu.Types[k.typ].Regenerate.Action}
 			if k.kind == "long-running" {
@@ -131,8 +124,10 @@ func TestRotationRegenerateFails(t *testing.T) {
 // finds the record and the new key and completes the rotation without
 // regenerating again, at the record's time.
 func TestRotationVaultWriteFailsAfterRegenerate(t *testing.T) {
+	shared(t)
 	for _, k := range answerKinds {
 		t.Run(k.kind, func(t *testing.T) {
+			t.Parallel()
 			x, cfg := dueRotation(t, k.typ, k.key)
 			p := newVaultProxy(t, x.path)
 			p.mode.Store(proxyFail)
@@ -149,8 +144,10 @@ func TestRotationVaultWriteFailsAfterRegenerate(t *testing.T) {
 // regenerate hangs. The next run completes the rotation from the record,
 // without regenerating again.
 func TestRotationKilledBetweenRegenerateAndWrite(t *testing.T) {
+	shared(t)
 	for _, k := range answerKinds {
 		t.Run(k.kind, func(t *testing.T) {
+			t.Parallel()
 			x, cfg := dueRotation(t, k.typ, k.key)
 			p := newVaultProxy(t, x.path)
 			p.mode.Store(proxyHang)

@@ -47,7 +47,7 @@ func versionTime(t *testing.T, path string) time.Time {
 // requests, in order.
 func regenerateTimes(a account) []time.Time {
 	var out []time.Time
-	for _, r := range emu.RequestLog() {
+	for _, r := range emu.RequestsOf(a.res()) {
 		if strings.HasSuffix(r.Path, "/batchAccounts/"+a.name+"/regenerateKeys") {
 			out = append(out, r.Time)
 		}
@@ -58,16 +58,18 @@ func regenerateTimes(a account) []time.Time {
 // TestRotationForgedStampsDoNotRegenerate: with a token that may write
 // only metadata, rotated-at and both per-key stamps are set to 1970 right
 // after the baseline. keysync regenerates nothing while the live version
-// is younger than rotate_every; with the same config, once the period has
-// really passed, it rotates.
+// is younger than rotate_every (30 s: the forging and the run fit in it on
+// a loaded machine); with the same config, once the period has really
+// passed, it rotates.
 func TestRotationForgedStampsDoNotRegenerate(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
-	const every = 12 * time.Second
+	const every = 30 * time.Second
 	cfg := rotationConfig(every.String(), "1s", a)
 	run(t, cfg, "--run-now").expect(t, 0)
 	baseline := versionTime(t, a.path)
 	epoch := "1970-01-01T00:00:00Z"
-	forgeOver(t, forger(t), a.path, map[string]string{"rotated-at": epoch, "rotated-primary-at": epoch, "rotated-secondary-at": epoch})
+	forgeOver(t, forger(t, "azure"), a.path, map[string]string{"rotated-at": epoch, "rotated-primary-at": epoch, "rotated-secondary-at": epoch})
 	r := run(t, cfg, "--run-now")
 	r.expect(t, 0)
 	if times := regenerateTimes(a); len(times) != 0 {
@@ -88,6 +90,7 @@ func TestRotationForgedStampsDoNotRegenerate(t *testing.T) {
 // regenerated within the grace of that move, however many syncs ask;
 // after the grace it is.
 func TestRotationGraceKeepsTheOldKey(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
 	const grace = 6 * time.Second
 	cfg := rotationConfig("1s", grace.String(), a)
@@ -142,10 +145,11 @@ func (d *daemonProc) rotationOf(tok, name string) rotationStatus {
 // shows them in /status and the metrics, repairs them, and rotates on
 // time.
 func TestRotationFutureRecordsReportedNotFrozen(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
 	run(t, rotationConfig("3s", "1s", a), "--run-now").expect(t, 0)
 	future := time.Now().AddDate(10, 0, 0).UTC().Format(time.RFC3339)
-	forgeOver(t, forger(t), a.path, map[string]string{"rotated-at": future, "rotation-pending": "secondary " + future})
+	forgeOver(t, forger(t, "azure"), a.path, map[string]string{"rotated-at": future, "rotation-pending": "secondary " + future})
 	top, tok := apiToken(t)
 	d := startDaemon(t, func(addr string) string {
 		return strings.Replace(daemonConfig(addr, top, a), "path =", "rotate_every = \"3s\"\nrotate_grace = \"1s\"\npath =", 1)
@@ -177,6 +181,7 @@ func TestRotationFutureRecordsReportedNotFrozen(t *testing.T) {
 // print "unchanged" and exit 0; it prints the account as pending, counts
 // it in the summary and exits 1, without regenerating again.
 func TestRotationRunNowPendingExitsOne(t *testing.T) {
+	shared(t)
 	x, cfg := dueRotation(t, "cosmosdb", "secondaryMasterKey")
 	emu.InjectFault(x.r, armemu.Fault{Kind: armemu.FaultOperationHangs, Times: 1})
 	t.Cleanup(func() { emu.ClearFaults(x.r) })
@@ -199,6 +204,7 @@ func TestRotationRunNowPendingExitsOne(t *testing.T) {
 // when kv_version says 1; keysync refuses to start (exit 3) when Vault
 // shows the mount is KV version 1, writing nothing.
 func TestRotationRefusedOnKV1(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
 	cfg := strings.Replace(rotationConfig("1h", "1h", a), "[vault]\n", "[vault]\nmount = \"kv1\"\n", 1)
 	r := run(t, cfg, "--run-now")

@@ -45,7 +45,7 @@ func rotConfig(every, grace, extra string, rs ...rotRes) string {
 func (x rotRes) regens() int {
 	action := x.r.ID() + "/" + armemu.Types[x.r.Type].Regenerate.Action
 	n := 0
-	for _, req := range emu.RequestLog() {
+	for _, req := range emu.RequestsOf(x.r) {
 		if req.Method == http.MethodPost && strings.HasPrefix(req.Path, action) {
 			n++
 		}
@@ -69,6 +69,7 @@ func (x rotRes) keys(t *testing.T) map[string]string {
 // name the spec accepts for it, the same fields renewed with it, and the
 // same kind of answer.
 func TestRotationTableAgreesWithEmulator(t *testing.T) {
+	shared(t)
 	for _, name := range sources.TypeNames() {
 		t.Run(name, func(t *testing.T) {
 			ks, em := sources.Types[name].Rotation, armemu.Types[name]
@@ -100,8 +101,10 @@ func TestRotationTableAgreesWithEmulator(t *testing.T) {
 // polling the long-running ones, and Vault then holds exactly the
 // emulator's keys, with active naming the new one and no record left.
 func TestRotationEveryType(t *testing.T) {
+	shared(t)
 	for _, typ := range sources.TypeNames() {
 		t.Run(typ, func(t *testing.T) {
+			t.Parallel()
 			x := newRotRes(t, typ)
 			cfg := rotConfig("1s", "1s", "", x)
 			run(t, cfg, "--run-now").expect(t, 0)

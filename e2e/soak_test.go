@@ -30,20 +30,27 @@ func seed(t *testing.T) uint64 {
 }
 
 // TestChaosSoak: a daemon with one-second schedules runs while a fifth of
-// all ARM requests fail with faults of every kind, keys rotate at random,
-// and Vault is sealed and unsealed once. When the faults stop, every
-// account converges to the truth within two ticks, no KV version ever held
-// a wrong key, no key reached the output, and RSS stayed flat.
+// its ARM requests fail with faults of every kind, keys rotate at random,
+// and its Vault is sealed and unsealed once. When the faults stop, every
+// account holds the truth after two more finished syncs (the one in
+// flight may have read a key since rotated; the next starts after the
+// calm), no KV version ever held a wrong key, no key reached the output,
+// and RSS stayed flat.
 func TestChaosSoak(t *testing.T) {
+	// Its faults hit only its own subscriptions' accounts, and it seals a
+	// Vault of its own: for its minutes, the other tests go on.
+	shared(t)
+	ownVault(t)
+	subs := []string{fmt.Sprintf("50a50a50-0000-0000-0000-%012d", seq.Add(1)), fmt.Sprintf("50a50a50-0000-0000-0000-%012d", seq.Add(1))}
 	var accts []account
 	for i := range 8 {
-		accts = append(accts, newAccountIn(t, fmt.Sprintf("50a50a50-0000-0000-0000-00000000000%d", i%2)))
+		accts = append(accts, newAccountIn(t, subs[i%2]))
 	}
 	d := startDaemon(t, func(addr string) string {
 		cfg := daemonConfig(addr, "", accts...)
 		cfg = strings.Replace(cfg, `backoff_base = "1s"`, `backoff_base = "200ms"`, 1)
 		cfg = strings.Replace(cfg, `backoff_max = "4s"`, `backoff_max = "1s"`, 1)
-		return strings.Replace(cfg, `timeout = "3s"`, `timeout = "1s"`, 1)
+		return withAzureTimeout(cfg, hangTimeout) // its hang faults end at the timeout
 	})
 	d.waitFor("the first syncs", 10*time.Second, func() bool {
 		for _, a := range accts {
@@ -53,34 +60,27 @@ func TestChaosSoak(t *testing.T) {
 		}
 		return true
 	})
-	rss := chaos(t, d, accts, seed(t))
+	rss := chaos(t, d, subs, accts, seed(t))
 
 	calm := time.Now()
-	d.waitFor("every account to converge", 10*time.Second, func() bool {
-		for _, a := range accts {
-			got := readV2(t, a.path)
-			p, s := a.keys(t)
-			if got == nil || got.data["primary"] != p || got.data["secondary"] != s {
-				return false
-			}
-		}
-		return true
-	})
-	// Two one-second ticks; a retry pending from the last fault waits at
-	// most backoff_max (1 s) and its request at most the 1 s timeout.
-	if took := time.Since(calm); took > 2*time.Second+time.Second {
-		t.Errorf("converged %v after the faults stopped, more than two ticks", took.Round(time.Millisecond))
-	}
+	d.waitCycles(2, waitFloor, accts...)
+	t.Logf("two more syncs of every account %v after the faults stopped", time.Since(calm).Round(time.Millisecond))
+	assertTruth(t, accts...)
 	assertNoWrongWrites(t, accts...)
 	assertFlat(t, rss)
-	t.Logf("soak %v: %d ARM requests, RSS samples %v KiB", *soak, len(emu.RequestLog()), rss)
+	n := 0
+	for _, a := range accts {
+		n += a.requests()
+	}
+	t.Logf("soak %v: %d ARM requests, RSS samples %v KiB", *soak, n, rss)
 }
 
-// chaos is the soak's faulty phase: for -soak, a fifth of ARM requests
-// fail and keys rotate at random, both drawn from seed, and Vault is
-// sealed once. It returns the daemon's RSS, sampled every second.
-func chaos(t *testing.T, d *daemonProc, accts []account, seed uint64) []int {
-	emu.SetChaos(0.2, armemu.FaultKinds(), seed)
+// chaos is the soak's faulty phase: for -soak, a fifth of the ARM
+// requests to subs fail and keys rotate at random, both drawn from seed,
+// and Vault is sealed once. It returns the daemon's RSS, sampled every
+// second.
+func chaos(t *testing.T, d *daemonProc, subs []string, accts []account, seed uint64) []int {
+	emu.SetChaosIn(subs, 0.2, armemu.FaultKinds(), seed)
 	defer emu.SetChaos(0, nil, 0)
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -108,12 +108,13 @@ func chaos(t *testing.T, d *daemonProc, accts []account, seed uint64) []int {
 func sealOnce(t *testing.T, d *daemonProc, accts []account) {
 	t.Helper()
 	d.waitFor("the daemon to see Vault up", 10*time.Second, func() bool { return d.vaultUp() == 1 })
-	if err := vault.Seal(); err != nil {
+	v := vaultOf(t)
+	if err := v.Seal(); err != nil {
 		t.Fatal(err)
 	}
 	d.waitFor("the daemon to see Vault sealed", 10*time.Second, func() bool { return d.vaultUp() == 0 })
 	d.waitCycles(1, 20*time.Second, accts...)
-	if err := vault.Unseal(); err != nil {
+	if err := v.Unseal(); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 // TestFirstSyncCreatesAndSecondWritesNothing: the first run creates the
 // secret with both keys and provenance; the second run leaves version 1.
 func TestFirstSyncCreatesAndSecondWritesNothing(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
 	cfg := config("", a)
 	r := run(t, cfg, "--run-now")
@@ -57,6 +58,7 @@ func TestFirstSyncCreatesAndSecondWritesNothing(t *testing.T) {
 // TestRotatedKeyUpdatesOnlyThatField: after a regenerate of the secondary
 // key, the next run writes version 2 with only that field changed.
 func TestRotatedKeyUpdatesOnlyThatField(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
 	cfg := config("", a)
 	run(t, cfg, "--run-now").expect(t, 0)
@@ -91,6 +93,7 @@ func TestRotatedKeyUpdatesOnlyThatField(t *testing.T) {
 // TestForeignFieldsSurvive: fields someone else keeps at the same path, and
 // their custom_metadata, survive a sync that changes a key.
 func TestForeignFieldsSurvive(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
 	cfg := config("", a)
 	run(t, cfg, "--run-now").expect(t, 0)
@@ -113,6 +116,7 @@ func TestForeignFieldsSurvive(t *testing.T) {
 
 // TestKVv1: a version 1 mount, detected, works the same way without versions.
 func TestKVv1(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
 	cfg := config(`mount = "kv1"`, a)
 	run(t, cfg, "--run-now").expect(t, 0)
@@ -151,6 +155,7 @@ func TestKVv1(t *testing.T) {
 // create is left alone, the account fails with a clear message; with
 // adopt = true it is taken over and its other fields kept.
 func TestUnownedSecretRefusedWithoutAdopt(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
 	writeV2(t, a.path, map[string]any{"primary": "hand-copied-old-key", "note": "kept by hand"})
 	r := run(t, config("", a), "--run-now")
@@ -174,6 +179,7 @@ func TestUnownedSecretRefusedWithoutAdopt(t *testing.T) {
 
 // TestDryRunWritesNothing: the plan is printed, masked, and Vault is untouched.
 func TestDryRunWritesNothing(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
 	r := run(t, config("", a), "--dry-run")
 	r.expect(t, 0)

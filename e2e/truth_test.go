@@ -24,7 +24,7 @@ func assertTruth(t *testing.T, accts ...account) {
 // account.
 func assertNoWrongWrites(t *testing.T, accts ...account) {
 	t.Helper()
-	kv := vault.Client.KVv2("secret")
+	kv := vaultOf(t).Client.KVv2("secret")
 	for _, a := range accts {
 		acct, _ := emu.Get(a.res())
 		md, err := kv.GetMetadata(context.Background(), a.path)

@@ -32,6 +32,7 @@ func keysyncAccount(r armemu.Resource) sources.Account {
 // accepts. A wrong entry on either side fails here, and end to end in
 // TestEveryType.
 func TestTypesTableAgreesWithEmulator(t *testing.T) {
+	shared(t)
 	if got, want := sources.TypeNames(), armemu.TypeNames(); !slices.Equal(got, want) {
 		t.Fatalf("keysync reads types %v, the emulator serves %v", got, want)
 	}
@@ -68,8 +69,10 @@ func TestTypesTableAgreesWithEmulator(t *testing.T) {
 // built on it) changed, and switching key authentication off gives that
 // type's own CloudError, permanently.
 func TestEveryType(t *testing.T) {
+	shared(t)
 	for _, typ := range sources.TypeNames() {
 		t.Run(typ, func(t *testing.T) {
+			t.Parallel()
 			n := seq.Add(1)
 			r := armemu.Resource{Subscription: subscription, ResourceGroup: "rg-types", Type: typ,
 				Name: fmt.Sprintf("%s%dx", strings.ToLower(typ[:1])+"res", n)}
@@ -130,6 +133,7 @@ func regenerateOne(t *testing.T, r armemu.Resource, cfg, path string, truth arme
 // TestFieldsSelectAndRename: the fields table writes only the named fields,
 // under the names given, beside keysync's data mark.
 func TestFieldsSelectAndRename(t *testing.T) {
+	shared(t)
 	r := armemu.Resource{Subscription: subscription, ResourceGroup: "rg-types", Type: "cosmosdb", Name: fmt.Sprintf("cosmos-%d", seq.Add(1))}
 	truth := emu.Add(r)
 	path := "azure/cosmos/" + r.Name
@@ -144,6 +148,7 @@ func TestFieldsSelectAndRename(t *testing.T) {
 // TestStorageKeyAuthDisabled: a type's own error for disabled keys is
 // permanent.
 func TestStorageKeyAuthDisabled(t *testing.T) {
+	shared(t)
 	r := armemu.Resource{Subscription: subscription, ResourceGroup: "rg-types", Type: "storage", Name: fmt.Sprintf("stdisabled%d", seq.Add(1))}
 	emu.Add(r)
 	if err := emu.SetKeysDisabled(r, true); err != nil {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -22,21 +21,31 @@ import (
 // exitStartup is keysync's exit code when it could not start.
 const exitStartup = 3
 
-var mounted sync.Map
+// mountOnce is one mount of ensureMount's, made once.
+type mountOnce struct {
+	once sync.Once
+	err  error
+}
 
-// ensureMount mounts a secrets engine of type typ at path once per run.
+// mounts are ensureMount's, by path.
+var mounts sync.Map
+
+// ensureMount mounts a secrets engine of type typ at path once per run;
+// a test that asks while another mounts it waits until it is there.
 func ensureMount(t *testing.T, path, typ string) {
 	t.Helper()
-	if _, done := mounted.LoadOrStore(path, true); done {
-		return
-	}
-	if err := vault.Client.Sys().Mount(path, &api.MountInput{Type: typ}); err != nil {
-		t.Fatal(err)
+	m, _ := mounts.LoadOrStore(path, &mountOnce{})
+	mo := m.(*mountOnce)
+	mo.once.Do(func() { mo.err = vault.Client.Sys().Mount(path, &api.MountInput{Type: typ}) })
+	if mo.err != nil {
+		t.Fatal(mo.err)
 	}
 }
 
-// identityNames lists the identity entity names Vault holds.
-func identityNames(t *testing.T) []string {
+// entitiesNaming lists the identity entities Vault holds whose name holds
+// part (a test's own path): what the test's keysync may have created,
+// whatever other tests do meanwhile.
+func entitiesNaming(t *testing.T, part string) []string {
 	t.Helper()
 	s, err := vault.Client.Logical().List("identity/entity/name")
 	if err != nil {
@@ -45,15 +54,16 @@ func identityNames(t *testing.T) []string {
 	var out []string
 	if s != nil {
 		for _, k := range s.Data["keys"].([]any) {
-			out = append(out, k.(string))
+			if name := k.(string); strings.Contains(name, part) {
+				out = append(out, name)
+			}
 		}
 	}
-	sort.Strings(out)
 	return out
 }
 
 // startOnly runs the daemon (no --run-now) and expects it to exit by
-// itself within 20 s, as it must when it cannot start; a daemon still
+// itself within a minute, as it must when it cannot start; a daemon still
 // running then is killed and reported with code -1.
 func startOnly(t *testing.T, cfg string, env ...string) result {
 	t.Helper()
@@ -61,7 +71,7 @@ func startOnly(t *testing.T, cfg string, env ...string) result {
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFloor)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, keysyncBin, "--config", path)
 	cmd.Env = append(append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}, vault.Env()...), emu.Env()...), env...)
@@ -84,8 +94,9 @@ func startOnly(t *testing.T, cfg string, env ...string) result {
 // rules (exit 2, before any login); a transit engine, under its own name
 // or one that looks like a KV mount, is refused at start by --run-now and
 // by the daemon (exit 3, the engine named). No identity entity is
-// created and ARM is never asked.
+// created under the account's path and ARM is never asked.
 func TestVaultMountNotKVRefused(t *testing.T) {
+	shared(t)
 	ensureMount(t, "transit", "transit")
 	ensureMount(t, "kvsecrets", "transit")
 	a := newAccount(t)
@@ -102,7 +113,7 @@ func TestVaultMountNotKVRefused(t *testing.T) {
 	for _, tt := range tests {
 		for _, mode := range []string{"run-now", "daemon"} {
 			t.Run(tt.name+" "+mode, func(t *testing.T) {
-				before := identityNames(t)
+				t.Parallel()
 				var r result
 				if mode == "run-now" {
 					r = run(t, config(tt.vault, a), "--run-now")
@@ -113,8 +124,8 @@ func TestVaultMountNotKVRefused(t *testing.T) {
 				if !strings.Contains(r.stderr, tt.msg) || !strings.Contains(r.stderr, "not") {
 					t.Errorf("message does not say the mount is not KV:\n%s", r.stderr)
 				}
-				if after := identityNames(t); strings.Join(after, ",") != strings.Join(before, ",") {
-					t.Errorf("identity entities changed: %v -> %v", before, after)
+				if made := entitiesNaming(t, a.path); len(made) != 0 {
+					t.Errorf("identity entities created: %v", made)
 				}
 				if a.requests() != 0 {
 					t.Errorf("%d listKeys requests for a run that must not start", a.requests())
@@ -128,6 +139,7 @@ func TestVaultMountNotKVRefused(t *testing.T) {
 // is refused with kv_version = 0 and told what to grant; with kv_version
 // = 2 it syncs once secret/config answered as KV v2.
 func TestVaultMountTypeUnreadable(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
 	if err := vault.Client.Sys().PutPolicy("keysync-probe", `
 path "secret/data/azure/*"     { capabilities = ["create", "read", "update"] }
@@ -156,8 +168,9 @@ path "secret/config"           { capabilities = ["read"] }`); err != nil {
 // reported as the login failing, with Vault's reason; exit 3, nothing
 // written.
 func TestVaultBadSecretID(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
-	auth := appRole(t, "approle-badsid", "1h", "2h")
+	mount, auth := appRole(t, "approle-badsid", "1h", "2h")
 	f := between(auth, "secret_id_file = \"", "\"")
 	if err := os.WriteFile(f, []byte("00000000-0000-0000-0000-000000000000"), 0o600); err != nil {
 		t.Fatal(err)
@@ -170,7 +183,7 @@ func TestVaultBadSecretID(t *testing.T) {
 			r = startOnly(t, "schedule = \"@every 1s\"\n"+config("", a)+"\n"+auth)
 		}
 		r.expect(t, exitStartup)
-		if !strings.Contains(r.stderr, "vault login (approle at auth/approle-badsid)") || !strings.Contains(r.stderr, "invalid role or secret ID") {
+		if !strings.Contains(r.stderr, "vault login (approle at auth/"+mount+")") || !strings.Contains(r.stderr, "invalid role or secret ID") {
 			t.Errorf("%s: the login failure is not reported as one:\n%s", mode, r.stderr)
 		}
 		if strings.Contains(r.stderr, "detect") || strings.Contains(r.stderr, "check-mount") {
@@ -186,8 +199,9 @@ func TestVaultBadSecretID(t *testing.T) {
 // refused at login, naming the file and its mode: exit 2 (the file is
 // checked when read, at every login, not by --validate).
 func TestVaultSecretIDFileReadable(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
-	auth := appRole(t, "approle-mode", "1h", "2h")
+	_, auth := appRole(t, "approle-mode", "1h", "2h")
 	f := between(auth, "secret_id_file = \"", "\"")
 	if err := os.Chmod(f, 0o644); err != nil {
 		t.Fatal(err)
@@ -214,6 +228,7 @@ func between(s, from, to string) string {
 // accounts on one-second schedules over several ticks, is logged once, not
 // once per account per tick; metrics count every occurrence.
 func TestDaemonRevokedTokenLoggedOnce(t *testing.T) {
+	shared(t)
 	accts := []account{newAccount(t), newAccount(t), newAccount(t)}
 	tok, err := vault.Client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"root"}})
 	if err != nil {
@@ -246,6 +261,7 @@ func TestDaemonRevokedTokenLoggedOnce(t *testing.T) {
 // logged once; a new token written to the file is logged once as the
 // recovery, and the accounts sync again.
 func TestDaemonTokenFileRecoveryLoggedOnce(t *testing.T) {
+	shared(t)
 	accts := []account{newAccount(t), newAccount(t), newAccount(t)}
 	create := func() string {
 		tok, err := vault.Client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"root"}})
@@ -299,6 +315,7 @@ func TestDaemonTokenFileRecoveryLoggedOnce(t *testing.T) {
 // Vault is unsealed it still refuses a transit mount named like a KV one
 // before any write: every sync fails with the reason, none is a create.
 func TestDaemonSealedAtStartChecksMountLater(t *testing.T) {
+	exclusive(t) // it seals the one Vault
 	ensureMount(t, "kvsecrets", "transit")
 	a := newAccount(t)
 	a.path = fmt.Sprintf("keysyncpwn%d", seq.Add(1))
@@ -330,6 +347,7 @@ func TestDaemonSealedAtStartChecksMountLater(t *testing.T) {
 // 2, file and mode named, nothing written); one only its owner and its
 // group, which keysync runs in, can read is used.
 func TestVaultTokenFileMode(t *testing.T) {
+	shared(t)
 	a := newAccount(t)
 	f := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(f, []byte(testenv.RootToken), 0o644); err != nil {
@@ -352,15 +370,14 @@ func TestVaultTokenFileMode(t *testing.T) {
 // TestRefusedMountRevokesTheLogin: an AppRole login made for a start that
 // the mount check then refuses is revoked, not left to live out its TTL.
 func TestRefusedMountRevokesTheLogin(t *testing.T) {
+	shared(t)
 	ensureMount(t, "kvsecrets", "transit")
 	a := newAccount(t)
-	auth := appRole(t, "approle-refused", "1h", "2h")
+	mount, auth := appRole(t, "approle-refused", "1h", "2h")
 	before := accessors(t)
 	r := run(t, config("mount = \"kvsecrets\"\nkv_version = 1\n", a)+"\n"+auth, "--run-now")
 	r.expect(t, exitStartup)
-	for acc := range accessors(t) {
-		if !before[acc] {
-			t.Errorf("token %s from the refused start is still valid", acc)
-		}
+	for acc := range loginsSince(t, before, mount) {
+		t.Errorf("token %s from the refused start is still valid", acc)
 	}
 }

@@ -189,17 +189,28 @@ func (v *Vault) Env() []string {
 	return []string{"VAULT_ADDR=" + v.Addr, "VAULT_TOKEN=" + RootToken}
 }
 
-// FreeAddr returns a loopback address with a port free right now.
+// handedOut are the addresses FreeAddr has returned in this process:
+// tests running in parallel each bind theirs some time after asking, and
+// must not be given one another's.
+var handedOut sync.Map
+
+// FreeAddr returns a loopback address with a port free right now, never
+// one it returned before in this process.
 func FreeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		addr := ln.Addr().String()
+		if err := ln.Close(); err != nil {
+			return "", err
+		}
+		if _, taken := handedOut.LoadOrStore(addr, true); !taken {
+			return addr, nil
+		}
 	}
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
-		return "", err
-	}
-	return addr, nil
+	return "", errors.New("no loopback port free that was not handed out before")
 }
 
 var unsealKeyRE = regexp.MustCompile(`Unseal Key: (\S+)`)
