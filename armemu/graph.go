@@ -252,7 +252,7 @@ func (e *Emulator) graphScope(q GraphQuery) (map[string]bool, bool) {
 // sorted fashion"); without it the answer is truncated and has no
 // $skipToken, as "when resultTruncated is true, $skipToken is not set"
 // (learn.microsoft.com/azure/governance/resource-graph/concepts/paging-results).
-func (e *Emulator) writeGraphPage(w http.ResponseWriter, q *query, rows []row, start, top int, bind string) {
+func (e *Emulator) writeGraphPage(w http.ResponseWriter, q *query, rows []*row, start, top int, bind string) {
 	e.mu.Lock()
 	if n := e.disc.graphPage; n > 0 {
 		top = min(top, n)
