@@ -270,15 +270,25 @@ func (d *discovery) armListSubscription(ctx context.Context, prefix, version str
 // selects applies the resource group and tag conditions to a listed row,
 // as Resource Graph would: a row of another resource group is none of the
 // block's business, however odd. A row the conditions cannot be applied
-// to is added, and add skips it with the reason.
+// to (its id unreadable, or its tags naming one tag twice with different
+// values) is added, and add skips it with the reason.
 func (d *discovery) selects(r graphRow) bool {
 	if r.bad != "" {
 		return true
 	}
-	if !d.sel.MatchTags(r.Tags) {
+	if !d.inGroups(r.ID) {
 		return false
 	}
-	seg := strings.SplitN(strings.TrimPrefix(r.ID, "/"), "/", 5)
+	if _, clash := sources.FoldTags(r.Tags); clash != "" {
+		return true
+	}
+	return d.sel.MatchTags(r.Tags)
+}
+
+// inGroups reports whether the resource id is in one of the selector's
+// resource groups (any, when it names none); an id it cannot read is.
+func (d *discovery) inGroups(id string) bool {
+	seg := strings.SplitN(strings.TrimPrefix(id, "/"), "/", 5)
 	if len(d.sel.ResourceGroups) == 0 || len(seg) < 5 {
 		return true
 	}

@@ -111,6 +111,37 @@ func TestDiscoverTagSelectors(t *testing.T) {
 	}
 }
 
+// TestDiscoverTagNamesIgnoreCase: ARM's tag names compare without case,
+// and a resource may keep the case its author typed (Keysync, OWNER);
+// every tag condition finds it so, with either engine, while Resource
+// Graph's tags['keysync'] alone would not (armemu TestGraphTagNameCase).
+func TestDiscoverTagNamesIgnoreCase(t *testing.T) {
+	s := discoverSource(t)
+	sub := newSub()
+	addTagged(t, "batch", sub, "rg", "case1", map[string]string{"Keysync": "True", "Owner": "a"})
+	addTagged(t, "batch", sub, "rg", "case2", map[string]string{"KEYSYNC": "true", "OWNER": "b", "Env": "dev"})
+	addTagged(t, "batch", sub, "rg", "case3", map[string]string{"keysync": "true", "owner": "c", "ENV": "Prod"})
+	addTagged(t, "batch", sub, "rg", "case4", map[string]string{"KeySync": "true", "owner": "d", "LEGACY": "yes"})
+	addTagged(t, "batch", sub, "rg", "case5", map[string]string{"keySYNC": "true"})
+	sel := sources.Selector{Type: "batch", Subscriptions: []string{sub}, KeepTags: []string{"owner"}, Tags: []sources.TagMatch{
+		{Key: "keysync", Op: sources.TagEquals, Value: "TRUE"},
+		{Key: "Owner", Op: sources.TagPresent},
+		{Key: "env", Op: sources.TagNotEquals, Value: "prod"},
+		{Key: "legacy", Op: sources.TagAbsent},
+	}}
+	for _, engine := range engines {
+		found, skipped, err := s.Discover(context.Background(), sel, engine)
+		if err != nil || len(skipped) != 0 || names(found) != "case1,case2" {
+			t.Fatalf("%s: found %q, skipped %v (%v)", engine, names(found), skipped, err)
+		}
+		for _, f := range found {
+			if want := map[string]string{"case1": "a", "case2": "b"}[f.Account.Name]; f.Tags["owner"] != want {
+				t.Fatalf("%s: %s copied %v, want owner %q as written", engine, f.Account.Name, f.Tags, want)
+			}
+		}
+	}
+}
+
 // TestDiscoverResourceGroups: only the groups named, compared without
 // case, though Resource Graph's column is lower-case and ARM's id is not.
 func TestDiscoverResourceGroups(t *testing.T) {
