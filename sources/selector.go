@@ -43,9 +43,13 @@ type Found struct {
 // Skipped is a row of a discovery's answer that named no resource keysync
 // can sync (a malformed or foreign id, ambiguous tags, a path it would
 // not make), and why. Row is the row's id as one clean, bounded line.
+// With Partial set it is instead an answer that covered only part of the
+// block's scope (Resource Graph's subscription limit, a truncated
+// answer): Row names the scope. Either way the block removes nothing.
 type Skipped struct {
-	Row    string
-	Reason string
+	Row     string
+	Reason  string
+	Partial bool
 }
 
 // Discoverer finds the resources a selector names.
@@ -113,7 +117,7 @@ func (s Selector) Validate() error {
 		add("at most %d subscriptions, got %d", MaxSubscriptions, len(s.Subscriptions))
 	}
 	for _, id := range s.Subscriptions {
-		if !guidRE.MatchString(id) {
+		if !ValidSubscriptionID(id) {
 			add("subscription %q is not a subscription id (a GUID)", clip(id))
 		}
 	}
@@ -287,6 +291,9 @@ func FoldTags(tags map[string]string) (folded map[string]string, clash string) {
 	}
 	return folded, ""
 }
+
+// ValidSubscriptionID reports whether id is a subscription id (a GUID).
+func ValidSubscriptionID(id string) bool { return guidRE.MatchString(id) }
 
 // NoControl reports whether s is valid UTF-8 without control characters.
 func NoControl(s string) bool {

@@ -40,6 +40,7 @@ func discoverSource(t *testing.T) *Source {
 		emu.SetGraphQuota(0, 0)
 		emu.SetGraphPageSize(0)
 		emu.SetListPageSize(0)
+		emu.SetGraphSubscriptionLimitFor("", 0)
 		emu.ClearDiscoveryFaults()
 	})
 	return newSource(t, emuOpts)
@@ -259,6 +260,54 @@ func TestDiscoverManagementGroup(t *testing.T) {
 	}
 }
 
+// TestDiscoverLargeManagementGroup: Resource Graph answers a management
+// group for its first subscriptions only and says so
+// (x-ms-tenant-subscription-limit-hit); keysync then lists the group's
+// subscriptions and queries them in groups, and finds every account.
+// When it may not list them, or the list is not one of subscriptions, it
+// keeps what the capped answer found and reports the answer as partial,
+// so that the block removes nothing; so does an answer that says it is
+// truncated.
+func TestDiscoverLargeManagementGroup(t *testing.T) {
+	s := discoverSource(t)
+	emu.SetListPageSize(1)
+	subs := []string{newSub(), newSub(), newSub()}
+	group := "keysync-big-" + subs[0][:8]
+	emu.AddManagementGroup(group, subs...)
+	for i, sub := range subs {
+		addTagged(t, "batch", sub, "rg", fmt.Sprintf("big%d", i), nil)
+	}
+	emu.SetGraphSubscriptionLimitFor("", 2)
+	sel := sources.Selector{Type: "batch", ManagementGroup: group}
+	before := len(emu.GraphQueries())
+	found, skipped, err := s.Discover(context.Background(), sel, config.DiscoveryResourceGraph)
+	if err != nil || len(skipped) != 0 || names(found) != "big0,big1,big2" {
+		t.Fatalf("found %q, skipped %v (%v)", names(found), skipped, err)
+	}
+	q := emu.GraphQueries()[before:]
+	if len(q) != 2 || len(q[0].ManagementGroups) != 1 || q[0].Options.AllowPartialScopes == nil || !*q[0].Options.AllowPartialScopes ||
+		!slices.Equal(q[1].Subscriptions, subs) || q[1].Options.AllowPartialScopes != nil {
+		t.Fatalf("queries %+v", q)
+	}
+	for name, f := range map[string]armemu.Fault{
+		"refused":   {Kind: armemu.FaultStatus, Status: 403, Code: "AuthorizationFailed", Message: "no descendants/read", Times: 1},
+		"malformed": {Kind: armemu.FaultRaw, Body: `{"value":[{"id":"/subscriptions/../x","type":"Microsoft.Management/managementGroups/subscriptions"}]}`, Times: 1},
+	} {
+		emu.InjectDescendantsFaultFor("", f)
+		found, skipped, err := s.Discover(context.Background(), sel, config.DiscoveryResourceGraph)
+		if err != nil || names(found) != "big0,big1" || len(skipped) != 1 || !skipped[0].Partial ||
+			!strings.Contains(skipped[0].Row, group) || !strings.Contains(skipped[0].Reason, "x-ms-tenant-subscription-limit-hit") {
+			t.Fatalf("%s: found %q, skipped %+v (%v)", name, names(found), skipped, err)
+		}
+	}
+	emu.InjectGraphFault(armemu.Fault{Kind: armemu.FaultRaw, Times: 1,
+		Body: `{"totalRecords":2,"count":1,"resultTruncated":"true","data":[{"id":"/subscriptions/` + subs[0] + `/resourceGroups/rg/providers/Microsoft.Batch/batchAccounts/big0"}]}`})
+	found, skipped, err = s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: subs}, config.DiscoveryResourceGraph)
+	if err != nil || names(found) != "big0" || len(skipped) != 1 || !skipped[0].Partial || !strings.Contains(skipped[0].Reason, "truncated") {
+		t.Fatalf("truncated: found %q, skipped %+v (%v)", names(found), skipped, err)
+	}
+}
+
 // TestDiscoverHonoursQuota: with a quota of 2 queries a window, the third
 // page waits for the reset the second answer announced, and no query is
 // throttled. The wait is not a request: it may outlast the request
@@ -336,7 +385,6 @@ func TestDiscoverRefusesHostileAnswers(t *testing.T) {
 	s := discoverSource(t)
 	sub := newSub()
 	graph := map[string]string{
-		"truncated":  `{"totalRecords":1,"count":0,"resultTruncated":"true","data":[]}`,
 		"no count":   `{"resultTruncated":"false","data":[]}`,
 		"long token": `{"count":0,"resultTruncated":"false","data":[],"$skipToken":"` + strings.Repeat("x", 5000) + `"}`,
 		"not json":   `<html>`,

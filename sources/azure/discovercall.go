@@ -105,8 +105,15 @@ func (s *Source) decodeDiscovery(ctx, wait context.Context, req *policy.Request,
 		}
 		return responseError(resp, nil, fmt.Errorf("decoding answer: %w", err), !isSyntax(err))
 	}
+	if hr, ok := out.(headerReader); ok {
+		hr.readHeaders(resp.Header)
+	}
 	return waitQuota(wait, resp.Header)
 }
+
+// headerReader is an answer that reads its response's headers too
+// (Resource Graph's x-ms-tenant-subscription-limit-hit).
+type headerReader interface{ readHeaders(http.Header) }
 
 // decodeAll decodes one JSON value from r and refuses anything after it.
 func decodeAll(r io.Reader, out any) error {
