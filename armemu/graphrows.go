@@ -224,11 +224,21 @@ func (e *Emulator) admitGraphQuota(w http.ResponseWriter, r *http.Request) bool 
 	if admitted {
 		return true
 	}
-	secs := int((reset + time.Second - 1) / time.Second)
-	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+	quotaExceeded(w, reset, true)
+	return false
+}
+
+// quotaExceeded answers 429 RateLimiting: no query left until reset, said
+// in x-ms-user-quota-resets-after and, with retryAfter, in Retry-After.
+func quotaExceeded(w http.ResponseWriter, reset time.Duration, retryAfter bool) {
+	w.Header().Set("x-ms-user-quota-remaining", "0")
+	w.Header().Set("x-ms-user-quota-resets-after", fmtDuration(reset))
+	if retryAfter {
+		secs := int((reset + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+	}
 	graphError(w, http.StatusTooManyRequests, "RateLimiting", "Please provide below info when asking for support: the caller has used its Resource Graph quota.",
 		map[string]any{"code": "RateLimiting", "message": "Client application has been throttled and should not attempt to repeat the request until an amount of time has elapsed."})
-	return false
 }
 
 // clientKey names the managed identity clientID as a caller.
