@@ -342,16 +342,55 @@ func TestDiscoverHonoursQuota(t *testing.T) {
 	}
 }
 
-// TestDiscoverThrottled: a 429 is transient, with the wait Retry-After
-// or the quota reset gives, and nothing is returned.
+// TestDiscoverThrottled: a throttled page (429, its quota used up by
+// another client of the identity) is asked again after the wait its
+// answer gives (Retry-After, else the quota's reset), and the discovery
+// goes on and finds everything, with either engine. A request still
+// throttled after three tries, or asked to wait longer than keysync
+// waits for a quota, fails the discovery, transient, with the wait, and
+// nothing is returned.
 func TestDiscoverThrottled(t *testing.T) {
 	s := discoverSource(t)
+	emu.SetGraphPageSize(1)
+	emu.SetListPageSize(1)
 	sub := newSub()
-	addTagged(t, "batch", sub, "rg", "thr", nil)
-	emu.InjectGraphFault(armemu.Fault{Kind: armemu.FaultStatus, Status: 429, Code: "RateLimiting", Message: "throttled", RetryAfter: 4, Times: 1})
-	found, _, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: []string{sub}}, config.DiscoveryResourceGraph)
-	if c, _ := fault.Of(err); found != nil || !c.Transient || c.RetryAfter != 4*time.Second || c.Code != "RateLimiting" {
-		t.Fatalf("429: %+v, %d found (%v)", c, len(found), err)
+	for i := range 3 {
+		addTagged(t, "batch", sub, "rg", fmt.Sprintf("thr%d", i), nil)
+	}
+	sel := sources.Selector{Type: "batch", Subscriptions: []string{sub}}
+	for name, f := range map[string]armemu.Fault{
+		"Retry-After":    {Kind: armemu.FaultQuota, RetryAfter: 1, Skip: 1, Times: 1},
+		"quota reset":    {Kind: armemu.FaultQuota, Skip: 1, Times: 1},
+		"ARM's throttle": {Kind: armemu.FaultStatus, Status: 429, Code: "TooManyRequests", RetryAfter: 1, Skip: 1, Times: 1},
+	} {
+		for _, engine := range engines {
+			emu.InjectGraphFault(f)
+			emu.InjectListFault(sub, "batch", f)
+			before := len(emu.RequestLog())
+			found, skipped, err := s.Discover(context.Background(), sel, engine)
+			if err != nil || len(skipped) != 0 || names(found) != "thr0,thr1,thr2" {
+				t.Fatalf("%s %s: found %q (%v)", name, engine, names(found), err)
+			}
+			log := emu.RequestLog()[before:]
+			if len(log) != 4 || log[2].Time.Sub(log[1].Time) < time.Second {
+				t.Fatalf("%s %s: %d requests for 3 pages and a retry, the retry %v after the 429", name, engine, len(log), log[min(2, len(log)-1)].Time.Sub(log[1].Time))
+			}
+			emu.ClearDiscoveryFaults()
+		}
+	}
+	for name, f := range map[string]armemu.Fault{
+		"three times": {Kind: armemu.FaultStatus, Status: 429, Code: "RateLimiting", Message: "throttled", RetryAfter: 1},
+		"too long":    {Kind: armemu.FaultStatus, Status: 429, Code: "RateLimiting", Message: "throttled", RetryAfter: 120},
+	} {
+		emu.InjectGraphFault(f)
+		before := len(emu.RequestLog())
+		found, _, err := s.Discover(context.Background(), sel, config.DiscoveryResourceGraph)
+		want := map[string]int{"three times": 3, "too long": 1}[name]
+		if c, _ := fault.Of(err); found != nil || !c.Transient || c.RetryAfter != time.Duration(f.RetryAfter)*time.Second || c.Code != "RateLimiting" ||
+			len(emu.RequestLog())-before != want {
+			t.Fatalf("%s: %+v, %d found after %d requests, want %d (%v)", name, c, len(found), len(emu.RequestLog())-before, want, err)
+		}
+		emu.ClearDiscoveryFaults()
 	}
 }
 
