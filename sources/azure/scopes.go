@@ -24,7 +24,8 @@ const subscriptionsAPIVersion = "2022-12-01"
 // "Microsoft.Management/managementGroups/subscriptions"},
 // examples/GetDescendants.json). The identity needs
 // Microsoft.Management/managementGroups/descendants/read on the group,
-// which Reader assigned there includes.
+// which Reader assigned there includes (Reader is */read:
+// learn.microsoft.com/azure/role-based-access-control/built-in-roles/general).
 const (
 	descendantsAPIVersion = "2023-04-01"
 	descendantSubType     = "Microsoft.Management/managementGroups/subscriptions"
