@@ -43,7 +43,7 @@ func dial(t *testing.T, addr, prefix string) net.Conn {
 // answer reads the status of the answer on c.
 func answer(t *testing.T, c net.Conn) int {
 	t.Helper()
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(time.Minute))
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		t.Fatalf("no answer: %v", err)
@@ -53,9 +53,11 @@ func answer(t *testing.T, c net.Conn) int {
 }
 
 // closedByServer reports whether the server closed c (rather than the
-// read timing out).
+// read timing out after a minute). A server with the default limits would
+// close a waiting connection by itself after ReadHeaderTimeout: tests that
+// expect another reason to close it set the limits to hours.
 func closedByServer(c net.Conn) bool {
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(time.Minute))
 	_, err := io.Copy(io.Discard, c)
 	return !errors.Is(err, os.ErrDeadlineExceeded)
 }
@@ -76,11 +78,12 @@ func heldStates(p *connPool) (held, serving int) {
 // TestConnPoolEvictsLongestWaiting: with every slot taken, a new
 // connection evicts the one that has waited longest for its request's
 // headers, never one serving a request; when all are serving, the new one
-// is closed at once. Nothing is refused while a slot is free.
+// is closed at once. Nothing is refused while a slot is free. The server's
+// own timeouts are an hour, so that only eviction closes a connection.
 func TestConnPoolEvictsLongestWaiting(t *testing.T) {
 	s, _ := newTestServer(t, &countingSyncer{}, "", 0)
 	obs := &countObserver{}
-	s.Observer, s.Limits = obs, Limits{MaxConns: 3}
+	s.Observer, s.Limits = obs, Limits{MaxConns: 3, ReadHeaderTimeout: time.Hour, ReadTimeout: time.Hour, IdleTimeout: time.Hour}
 	release, checking := make(chan struct{}), make(chan struct{}, 1)
 	s.Vault.SetCheck(func(context.Context) error {
 		checking <- struct{}{}
