@@ -252,7 +252,9 @@ func TestEventGridDuplicates(t *testing.T) {
 	for range 2 {
 		c.emu.PublishEvent(ResourceEvent{ID: "dup-1", ResourceURI: "/subscriptions/s/resourceGroups/rg", OperationName: "a/b/action"})
 	}
-	waitFor(t, "two deliveries", func() bool { return len(rc.eventIDs()) == 2 })
+	// The emulator records a delivery after its answer came: wait for
+	// both ends, not for the webhook's alone.
+	waitFor(t, "two deliveries", func() bool { return len(rc.eventIDs()) == 2 && len(c.emu.Deliveries("sub-1")) == 2 })
 	if got := rc.eventIDs(); got[0] != "dup-1" || got[1] != "dup-1" {
 		t.Errorf("ids %q", got)
 	}
