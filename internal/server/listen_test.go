@@ -62,6 +62,21 @@ func closedByServer(c net.Conn) bool {
 	return !errors.Is(err, os.ErrDeadlineExceeded)
 }
 
+// partialsRead is how many connections the pool holds that wait for the
+// rest of their headers with everything they sent read: the server heard
+// them, is blocked reading them, and the kernel holds nothing unread.
+func partialsRead(p *connPool) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for c := range p.conns {
+		if left, ok := unread(c.Conn); c.waiting != 0 && c.heard.Load() && c.reading.Load() && ok && left == 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // heldStates is how many connections the pool holds, and how many of
 // them are serving a request.
 func heldStates(p *connPool) (held, serving int) {
@@ -99,7 +114,13 @@ func TestConnPoolEvictsLongestWaiting(t *testing.T) {
 	serving := dial(t, addr.String(), readyz)
 	<-checking
 	older, newer := dial(t, addr.String(), partial), dial(t, addr.String(), partial)
-	waitFor(t, "three connections held", func() bool { h, _ := heldStates(s.pool); return h == 3 })
+	// Until the server has read their partial headers, the pool cannot
+	// tell them waiting (TestStarvedSkipsUnreadBytes): on a busy machine
+	// it would then evict whichever was read first.
+	waitFor(t, "three connections held, the two partial ones read", func() bool {
+		h, _ := heldStates(s.pool)
+		return h == 3 && partialsRead(s.pool) == 2
+	})
 	probe := dial(t, addr.String(), "GET /healthz HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n")
 	if code := answer(t, probe); code != http.StatusOK {
 		t.Fatalf("/healthz with every slot taken: %d", code)
