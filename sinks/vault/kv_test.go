@@ -58,7 +58,7 @@ func uniquePath() string { return fmt.Sprintf("sinktest/p%d", seq.Add(1)) }
 // client returns a client of the dev server holding token.
 func client(t *testing.T, token string) *api.Client {
 	t.Helper()
-	c, err := NewClient(ClientOptions{Address: dev.Addr, Timeout: 5 * time.Second})
+	c, err := NewClient(ClientOptions{Address: dev.Addr, Timeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
