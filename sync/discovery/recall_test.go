@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keysync/keysync/sinks"
 	"github.com/keysync/keysync/sinks/memsink"
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sync/plan"
@@ -54,6 +55,57 @@ func TestRecallFindsWhatIsGone(t *testing.T) {
 	}
 	if len(out.Jobs) != 4 || len(out.Decision.Added) != 0 {
 		t.Fatalf("jobs %d, added %d", len(out.Jobs), len(out.Decision.Added))
+	}
+}
+
+// countingStore counts the lists and reads a Recall makes.
+type countingStore struct {
+	Store
+	lists, reads int
+}
+
+func (c *countingStore) List(ctx context.Context, prefix string, limit int) ([]string, error) {
+	c.lists++
+	return c.Store.List(ctx, prefix, limit)
+}
+
+func (c *countingStore) Read(ctx context.Context, path string) (sinks.State, error) {
+	c.reads++
+	return c.Store.Read(ctx, path)
+}
+
+// TestRecallKeepBlock: a process that remembers nothing recalls a keep
+// block's accounts too, so that what it finds again is not added anew at
+// every run, and one it no longer finds counts as removed, with nothing
+// to do to its secret. It costs one list of the prefix and a read of each
+// secret not found again; recalled accounts are not synced.
+func TestRecallKeepBlock(t *testing.T) {
+	ctx := context.Background()
+	mem := memsink.New()
+	all := accounts("batch", "acct1", "acct2", "acct3", "acct4")
+	for _, f := range all {
+		written(mem, f.Account, "azure/batch/"+f.Account.Name, "b")
+	}
+	for _, policy := range []string{"", plan.RemoveKeep} {
+		st := &countingStore{Store: mem}
+		memo := NewMemo(&finder{found: map[string][]sources.Found{"batch": all[:3]}})
+		blocks := []Block{block("b", "batch", policy)}
+		out, _ := Run(ctx, memo, blocks, nil, nil, opts)
+		prev, err := Recall(ctx, st, blocks, out, 100, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ = Run(ctx, memo, blocks, nil, prev, opts)
+		d := out.Decision
+		if len(d.Added) != 0 || len(d.Removed) != 1 || len(out.Removals) != 0 {
+			t.Fatalf("on_removed %q: %d added, %d removed, removals %s", policy, len(d.Added), len(d.Removed), paths(out.Removals))
+		}
+		if st.lists != 1 || st.reads != 1 {
+			t.Fatalf("on_removed %q: %d lists and %d reads, want 1 and 1 (acct4's)", policy, st.lists, st.reads)
+		}
+		if got := foundPaths(out.Jobs); got != "azure/batch/acct1(),azure/batch/acct2(),azure/batch/acct3()" {
+			t.Fatalf("on_removed %q: synced %s", policy, got)
+		}
 	}
 }
 
