@@ -19,17 +19,24 @@ func written(s *memsink.Sink, a sources.Account, path, block string) {
 		plan.MetaDiscoveredBy: block, plan.MetaDiscoveryScope: blockScope(block), plan.MetaResourceID: a.ResourceID()})
 }
 
+// writtenBy is a sink that holds, at azure/batch/{name}, the secret block
+// wrote for each Batch account named, and the accounts.
+func writtenBy(block string, names ...string) (*memsink.Sink, []sources.Found) {
+	st := memsink.New()
+	all := accounts("batch", names...)
+	for _, f := range all {
+		written(st, f.Account, "azure/batch/"+f.Account.Name, block)
+	}
+	return st, all
+}
+
 func blockScope(name string) string { return block(name, "batch", "").Scope() }
 
 // TestRecallFindsWhatIsGone: a process that remembers nothing removes the
 // accounts its block wrote before and no longer finds, and nothing else.
 func TestRecallFindsWhatIsGone(t *testing.T) {
 	ctx := context.Background()
-	st := memsink.New()
-	all := accounts("batch", "acct1", "acct2", "acct3", "acct4", "acct5")
-	for _, f := range all {
-		written(st, f.Account, "azure/batch/"+f.Account.Name, "b")
-	}
+	st, all := writtenBy("b", "acct1", "acct2", "acct3", "acct4", "acct5")
 	st.Put("azure/batch/acct0-theirs", map[string]any{"x": "y"}, map[string]string{"team": "x"})
 	written(st, sources.Account{SubscriptionID: sub, ResourceGroup: "rg", Name: "other1"}, "azure/batch/other1", "another-block")
 	st.Put("elsewhere/acct9", map[string]any{"x": "y"}, nil)
@@ -81,11 +88,7 @@ func (c *countingStore) Read(ctx context.Context, path string) (sinks.State, err
 // secret not found again; recalled accounts are not synced.
 func TestRecallKeepBlock(t *testing.T) {
 	ctx := context.Background()
-	mem := memsink.New()
-	all := accounts("batch", "acct1", "acct2", "acct3", "acct4")
-	for _, f := range all {
-		written(mem, f.Account, "azure/batch/"+f.Account.Name, "b")
-	}
+	mem, all := writtenBy("b", "acct1", "acct2", "acct3", "acct4")
 	for _, policy := range []string{"", plan.RemoveKeep} {
 		st := &countingStore{Store: mem}
 		memo := NewMemo(&finder{found: map[string][]sources.Found{"batch": all[:3]}})
@@ -113,11 +116,7 @@ func TestRecallKeepBlock(t *testing.T) {
 // nothing after a recall either.
 func TestRecallKeepsTheGuard(t *testing.T) {
 	ctx := context.Background()
-	st := memsink.New()
-	all := accounts("batch", "acct1", "acct2", "acct3", "acct4", "acct5")
-	for _, f := range all {
-		written(st, f.Account, "azure/batch/"+f.Account.Name, "b")
-	}
+	st, all := writtenBy("b", "acct1", "acct2", "acct3", "acct4", "acct5")
 	memo := NewMemo(&finder{found: map[string][]sources.Found{"batch": all[:1]}})
 	blocks := []Block{block("b", "batch", plan.RemoveDelete)}
 	out, _ := Run(ctx, memo, blocks, nil, nil, opts)
@@ -209,11 +208,7 @@ func TestFixedPrefix(t *testing.T) {
 // and do not count towards the guard's fraction.
 func TestShardOwnsItsOwn(t *testing.T) {
 	ctx := context.Background()
-	st := memsink.New()
-	all := accounts("batch", "acct1", "acct2", "acct3", "acct4")
-	for _, f := range all {
-		written(st, f.Account, "azure/batch/"+f.Account.Name, "b")
-	}
+	st, all := writtenBy("b", "acct1", "acct2", "acct3", "acct4")
 	mine := func(id string) bool { return !strings.HasSuffix(id, "/acct3") && !strings.HasSuffix(id, "/acct4") }
 	o := opts
 	o.Owns = mine
