@@ -78,6 +78,9 @@ type Emulator struct {
 	reqSeq    int
 	disc      discoveryState
 	lro       lroState
+	// links maps a request's Host to the host its answer's URLs name
+	// (SetLinkHost).
+	links map[string]string
 
 	server  *http.Server
 	ln      net.Listener
@@ -175,6 +178,8 @@ func randomString(n int) string {
 // the client sends exactly the documented request.
 type Request struct {
 	Method, Path, RawQuery string
+	// Host is the Host header, as the client addressed the request.
+	Host string
 	// ClientRequestID is x-ms-client-request-id, set by azcore.
 	ClientRequestID string
 	UserAgent       string
@@ -195,7 +200,7 @@ func (e *Emulator) RequestLog() []Request {
 func (e *Emulator) record(r *http.Request) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	rec := Request{Method: r.Method, Path: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery,
+	rec := Request{Method: r.Method, Path: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery, Host: r.Host,
 		ClientRequestID: r.Header.Get("x-ms-client-request-id"), UserAgent: r.Header.Get("User-Agent"),
 		Authorized: strings.HasPrefix(r.Header.Get("Authorization"), "Bearer "), Time: time.Now()}
 	if p, ok := parseARMPath(r.URL.Path); ok {

@@ -19,7 +19,7 @@ func (e *Emulator) routes() http.Handler {
 	mux.HandleFunc("/providers/", e.handleGraph)
 	mux.Handle("/_emulator/", e.adminRoutes())
 	e.entraRoutes(mux)
-	return mux
+	return e.withLinkHosts(mux)
 }
 
 // handleToken is the App Service managed-identity protocol (api-version

@@ -90,8 +90,8 @@ func TestFetchSendsTheDocumentedRequest(t *testing.T) {
 	}
 	r := log[len(log)-1]
 	wantPath := "/subscriptions/" + sub + "/resourceGroups/Batch_RG-%28eu%29.west/providers/Microsoft.Batch/batchAccounts/sampleacct/listKeys"
-	if r.Method != http.MethodPost || r.Path != wantPath || r.RawQuery != "api-version=2024-02-01" {
-		t.Fatalf("request %s %s?%s, want POST %s?api-version=2024-02-01", r.Method, r.Path, r.RawQuery, wantPath)
+	if r.Method != http.MethodPost || r.Path != wantPath || r.RawQuery != "api-version=2026-08-01" {
+		t.Fatalf("request %s %s?%s, want POST %s?api-version=2026-08-01", r.Method, r.Path, r.RawQuery, wantPath)
 	}
 	if !r.Authorized || r.ClientRequestID == "" || !strings.Contains(r.UserAgent, "keysync") {
 		t.Fatalf("request lacks auth, request id or user agent: %+v", r)
