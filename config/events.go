@@ -20,10 +20,13 @@ type Events struct {
 	Path string `toml:"path"`
 	// SecretFile holds the shared secret; SecretHeader and SecretQuery
 	// name the header and the query parameter a delivery may carry it in
-	// (at least one must be set with the file).
-	SecretFile   string `toml:"secret_file"`
-	SecretHeader string `toml:"secret_header"`
-	SecretQuery  string `toml:"secret_query"`
+	// (at least one must be set with the file). NextSecretFile holds the
+	// secret the subscription is changing over to: a delivery carrying
+	// either is accepted (docs/events.md, "Changing the shared secret").
+	SecretFile     string `toml:"secret_file"`
+	NextSecretFile string `toml:"next_secret_file"`
+	SecretHeader   string `toml:"secret_header"`
+	SecretQuery    string `toml:"secret_query"`
 	// Entra is Microsoft Entra-protected delivery: the bearer token Event
 	// Grid sends.
 	Entra EventsEntra `toml:"entra"`
@@ -168,6 +171,9 @@ func (e *Events) validateSecret(p *Problems) {
 		p.add("events.secret_file", "needs secret_header or secret_query: where a delivery carries the secret")
 	case e.SecretFile == "" && (e.SecretHeader != "" || e.SecretQuery != ""):
 		p.add("events.secret_file", "must be set when secret_header or secret_query is")
+	}
+	if e.NextSecretFile != "" && e.SecretFile == "" {
+		p.add("events.next_secret_file", "needs secret_file: the next secret is accepted beside the current one, not instead of it")
 	}
 }
 

@@ -33,12 +33,12 @@ func eventsHandler(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (*s
 	}
 	h := &server.EventsHandler{Path: ev.Path, SecretHeader: ev.SecretHeader, SecretQuery: ev.SecretQuery,
 		MaxBody: ev.MaxBodyBytes, MaxEvents: ev.MaxEvents, Dedupe: ev.Dedupe, Logger: log, Observer: m}
-	if ev.SecretFile != "" {
-		tok, err := server.LoadToken(ev.SecretFile, log)
-		if err != nil {
-			return nil, fmt.Errorf("events secret_file: %w", err)
-		}
-		h.Secret = tok
+	var err error
+	if h.Secret, err = loadSecret("secret_file", ev.SecretFile, log); err != nil {
+		return nil, err
+	}
+	if h.NextSecret, err = loadSecret("next_secret_file", ev.NextSecretFile, log); err != nil {
+		return nil, err
 	}
 	if ev.Entra.On() {
 		opts, err := entraOptions(ev.Entra, cfg.Azure.Cloud)
@@ -48,6 +48,19 @@ func eventsHandler(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (*s
 		h.Entra = opts
 	}
 	return h, nil
+}
+
+// loadSecret reads the shared secret in path, the value of [events] key;
+// nil when path is empty.
+func loadSecret(key, path string, log *slog.Logger) (*server.Token, error) {
+	if path == "" {
+		return nil, nil
+	}
+	tok, err := server.LoadToken(path, log)
+	if err != nil {
+		return nil, fmt.Errorf("events %s: %w", key, err)
+	}
+	return tok, nil
 }
 
 // entraOptions fills the issuers and keys URL the file leaves out from the

@@ -59,8 +59,11 @@ var EventOutcomes = [...]string{outUnauthorized, outUnverifiable, outTooLarge, o
 type EventsHandler struct {
 	Path    string
 	Targets Targeter
-	// Secret, when set, must be in SecretHeader or SecretQuery.
+	// Secret, when set, must be in SecretHeader or SecretQuery;
+	// NextSecret, when set, is accepted as well, while the subscription
+	// changes over to it (docs/events.md, "Changing the shared secret").
 	Secret       *Token
+	NextSecret   *Token
 	SecretHeader string
 	SecretQuery  string
 	// Entra, when set, requires an Entra bearer token.

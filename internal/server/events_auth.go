@@ -174,10 +174,11 @@ func (h *EventsHandler) authenticate(r *http.Request) error {
 	return nil
 }
 
-// checkSecret accepts r when it carries the shared secret.
+// checkSecret accepts r when it carries the current shared secret or,
+// during a change of secret, the next one (NextSecret).
 func (h *EventsHandler) checkSecret(r *http.Request) error {
 	unusable := false
-	for _, s := range []*Token{h.Secret} {
+	for _, s := range []*Token{h.Secret, h.NextSecret} {
 		switch {
 		case s == nil:
 		case s.Usable() != nil:
