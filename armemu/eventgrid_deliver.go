@@ -93,6 +93,7 @@ type egSub struct {
 	tokMu  sync.Mutex
 	tok    string
 	tokExp time.Time
+	tokKid string
 	minGap time.Duration // from WebHook-Allowed-Rate
 	last   time.Time
 }
@@ -315,14 +316,19 @@ func (s *egSub) setHeaders(e *Emulator, h http.Header, eventType string, before 
 	}
 }
 
-// token is a cached Entra token for the subscription's audience, renewed
-// five minutes before it expires.
+// token is a cached Entra token of the subscription's tenant for its
+// audience, renewed five minutes before it expires, and as soon as the
+// tenant signs with a new key: Event Grid would meet the new key at its
+// next renewal, and the emulator makes that the first delivery after the
+// rotation, the soonest a webhook can meet a key it has not fetched.
 func (s *egSub) token(e *Emulator) string {
+	t, _ := e.tenant(s.cfg.EntraTenant) // Subscribe checked it
+	kid := t.signer().kid
 	s.tokMu.Lock()
 	defer s.tokMu.Unlock()
-	if s.tok == "" || time.Until(s.tokExp) < 5*time.Minute {
-		s.tokExp = time.Now().Add(time.Hour)
-		s.tok = e.EntraTokenWith(e.entra.claims(s.cfg.EntraTokenVersion, s.cfg.EntraAudience, time.Hour))
+	if s.tok == "" || time.Until(s.tokExp) < 5*time.Minute || s.tokKid != kid {
+		s.tokExp, s.tokKid = time.Now().Add(time.Hour), kid
+		s.tok = t.mustSign(t.claims(s.cfg.EntraTokenVersion, s.cfg.EntraAudience, time.Hour))
 	}
 	return s.tok
 }
