@@ -57,7 +57,7 @@ func (k *rollingKeys) setDown(down bool) {
 // entraClock is a settable time for the key set, read by the handler.
 type entraClock struct{ now atomic.Int64 }
 
-func (c *entraClock) time() time.Time          { return time.Unix(0, c.now.Load()) }
+func (c *entraClock) time() time.Time         { return time.Unix(0, c.now.Load()) }
 func (c *entraClock) advance(d time.Duration) { c.now.Add(int64(d)) }
 
 // entraKeysEnv is an events handler trusting keys alone, on a clock of
