@@ -88,9 +88,12 @@ type Emulator struct {
 	closing chan struct{}
 	hangs   sync.WaitGroup
 
-	eg    *eventGrid
-	entra *entraTenant
-	held  holds
+	eg *eventGrid
+	// entra is the first Entra tenant; entras every tenant (this one
+	// too), by id.
+	entra  *entraTenant
+	entras sync.Map
+	held   holds
 }
 
 type token struct {
@@ -101,7 +104,11 @@ type token struct {
 
 // New returns an emulator with no accounts.
 func New() *Emulator {
-	return &Emulator{
+	first, err := newEntraTenant(CloudPublic)
+	if err != nil {
+		panic(fmt.Sprintf("armemu: %v", err)) // a name from the emulator's own table
+	}
+	e := &Emulator{
 		IdentityHeader: randomString(16),
 		Audience:       DefaultAudience,
 		TokenTTL:       time.Hour,
@@ -112,8 +119,10 @@ func New() *Emulator {
 		buckets:        map[string]*bucket{},
 		closing:        make(chan struct{}),
 		eg:             newEventGrid(),
-		entra:          newEntraTenant(),
+		entra:          first,
 	}
+	e.entras.Store(first.id, first)
+	return e
 }
 
 // Start serves HTTPS on addr ("127.0.0.1:0" for a free port).
