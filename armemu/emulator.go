@@ -78,6 +78,9 @@ type Emulator struct {
 	reqSeq    int
 	disc      discoveryState
 	lro       lroState
+	// links maps a request's Host to the host its answer's URLs name
+	// (SetLinkHost).
+	links map[string]string
 
 	server  *http.Server
 	ln      net.Listener
@@ -85,9 +88,12 @@ type Emulator struct {
 	closing chan struct{}
 	hangs   sync.WaitGroup
 
-	eg    *eventGrid
-	entra *entraTenant
-	held  holds
+	eg *eventGrid
+	// entra is the first Entra tenant; entras every tenant (this one
+	// too), by id.
+	entra  *entraTenant
+	entras sync.Map
+	held   holds
 }
 
 type token struct {
@@ -98,7 +104,11 @@ type token struct {
 
 // New returns an emulator with no accounts.
 func New() *Emulator {
-	return &Emulator{
+	first, err := newEntraTenant(CloudPublic)
+	if err != nil {
+		panic(fmt.Sprintf("armemu: %v", err)) // a name from the emulator's own table
+	}
+	e := &Emulator{
 		IdentityHeader: randomString(16),
 		Audience:       DefaultAudience,
 		TokenTTL:       time.Hour,
@@ -109,8 +119,10 @@ func New() *Emulator {
 		buckets:        map[string]*bucket{},
 		closing:        make(chan struct{}),
 		eg:             newEventGrid(),
-		entra:          newEntraTenant(),
+		entra:          first,
 	}
+	e.entras.Store(first.id, first)
+	return e
 }
 
 // Start serves HTTPS on addr ("127.0.0.1:0" for a free port).
@@ -175,6 +187,8 @@ func randomString(n int) string {
 // the client sends exactly the documented request.
 type Request struct {
 	Method, Path, RawQuery string
+	// Host is the Host header, as the client addressed the request.
+	Host string
 	// ClientRequestID is x-ms-client-request-id, set by azcore.
 	ClientRequestID string
 	UserAgent       string
@@ -195,7 +209,7 @@ func (e *Emulator) RequestLog() []Request {
 func (e *Emulator) record(r *http.Request) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	rec := Request{Method: r.Method, Path: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery,
+	rec := Request{Method: r.Method, Path: r.URL.EscapedPath(), RawQuery: r.URL.RawQuery, Host: r.Host,
 		ClientRequestID: r.Header.Get("x-ms-client-request-id"), UserAgent: r.Header.Get("User-Agent"),
 		Authorized: strings.HasPrefix(r.Header.Get("Authorization"), "Bearer "), Time: time.Now()}
 	if p, ok := parseARMPath(r.URL.Path); ok {

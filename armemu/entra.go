@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"maps"
 	"math/big"
-	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -33,19 +32,24 @@ const EventGridAppID = "4962773b-9cdb-44cf-a8bf-237846a00ab7"
 const EventGridWebhookRole = "AzureEventGridSecureWebhookSubscriber"
 
 // Entra access-token versions: v1 tokens are issued by
-// https://sts.windows.net/{tenant}/ and name the client in appid, v2 tokens
-// by https://login.microsoftonline.com/{tenant}/v2.0 and name it in azp
-// (learn.microsoft.com/entra/identity-platform/access-token-claims-reference).
+// https://sts.windows.net/{tenant}/ (in Azure public) and name the client
+// in appid, v2 tokens by https://login.microsoftonline.com/{tenant}/v2.0
+// and name it in azp
+// (learn.microsoft.com/entra/identity-platform/access-token-claims-reference);
+// entraClouds has the other clouds' issuers.
 const (
 	EntraV1 = "1.0"
 	EntraV2 = "2.0"
 )
 
-// entraTenant is the emulator's own Microsoft Entra tenant: one RSA signing
-// key, published as a JWKS beside an OpenID configuration document.
+// entraTenant is one of the emulator's Microsoft Entra tenants: RSA
+// signing keys, published as a JWKS beside an OpenID configuration
+// document, and the cloud it acts as (its issuers, Event Grid's
+// application there).
 type entraTenant struct {
 	id string
 	sp string // the object id of Event Grid's service principal here
+	entraCloud
 
 	// The keys are made on first use: an RSA key takes a while, and most
 	// emulators never sign a token. The last signs; all are published.
@@ -62,8 +66,16 @@ type entraKey struct {
 	kid     string
 }
 
-func newEntraTenant() *entraTenant {
-	return &entraTenant{id: newUUID(), sp: newUUID(), apps: map[string]string{}}
+// newEntraTenant is a tenant acting as cloud.
+func newEntraTenant(cloud string) (*entraTenant, error) {
+	c, err := cloudOf(cloud)
+	if err != nil {
+		return nil, err
+	}
+	if c.eventGrid == "" {
+		c.eventGrid = newUUID()
+	}
+	return &entraTenant{id: newUUID(), sp: newUUID(), entraCloud: c, apps: map[string]string{}}, nil
 }
 
 // appSP is the object id of application appID's service principal in the
@@ -97,12 +109,15 @@ func (t *entraTenant) published() []*entraKey {
 	return slices.Clone(t.keys)
 }
 
-// RotateEntraKey makes a new signing key sign from now on; the JWKS lists
-// it beside the old ones (at most three), as Entra publishes keys before
-// and after they sign, so that a webhook meets a token whose kid it has
-// not cached yet.
-func (e *Emulator) RotateEntraKey() {
-	t := e.entra
+// RotateEntraKey makes a new signing key sign the first tenant's tokens
+// from now on (EntraTenant.RotateKey for another's).
+func (e *Emulator) RotateEntraKey() { e.entra.rotate() }
+
+// rotate makes a new signing key sign from now on; the JWKS lists it
+// beside the old ones (at most three), as Entra publishes keys before and
+// after they sign, so that a webhook meets a token whose kid it has not
+// cached yet.
+func (t *entraTenant) rotate() {
 	t.signer()
 	k := newEntraKey()
 	t.mu.Lock()
@@ -128,9 +143,9 @@ func newEntraKey() *entraKey {
 	return &entraKey{key: key, certDER: der, kid: b64(sum[:])}
 }
 
-// EntraTenant returns the emulator's Microsoft Entra tenant: its id, the
-// issuer of the v1 tokens Event Grid carries, and the URL of its signing
-// keys, served in the shape of
+// EntraTenant returns the emulator's first Microsoft Entra tenant, which
+// acts as Azure public: its id, the issuer of the v1 tokens Event Grid
+// carries, and the URL of its signing keys, served in the shape of
 // login.microsoftonline.com/{tenant}/discovery/v2.0/keys, with the OpenID
 // configuration at {tenant}/v2.0/.well-known/openid-configuration beside it.
 func (e *Emulator) EntraTenant() (tenantID, issuer, keysURL string) {
@@ -144,9 +159,9 @@ func (e *Emulator) EntraIssuer(version string) string { return e.entra.issuer(ve
 
 func (t *entraTenant) issuer(version string) string {
 	if version == EntraV2 {
-		return "https://login.microsoftonline.com/" + t.id + "/v2.0"
+		return t.v2 + t.id + "/v2.0"
 	}
-	return "https://sts.windows.net/" + t.id + "/"
+	return t.v1 + t.id + "/"
 }
 
 // EntraToken returns a v1 access token for audience, valid for ttl, as Event
@@ -182,8 +197,12 @@ func (e *Emulator) EntraClaims(version, audience string, ttl time.Duration) map[
 }
 
 // EntraTokenWith signs claims with the tenant's key, as they are.
-func (e *Emulator) EntraTokenWith(claims map[string]any) string {
-	tok, err := e.entra.sign(claims)
+func (e *Emulator) EntraTokenWith(claims map[string]any) string { return e.entra.mustSign(claims) }
+
+// mustSign signs claims with the tenant's key; signing with a key made
+// here cannot fail but for a broken random source.
+func (t *entraTenant) mustSign(claims map[string]any) string {
+	tok, err := t.sign(claims)
 	if err != nil {
 		panic(fmt.Sprintf("armemu: signing a token: %v", err))
 	}
@@ -191,10 +210,11 @@ func (e *Emulator) EntraTokenWith(claims map[string]any) string {
 }
 
 // claims are an app-only access token's claims for Event Grid's service
-// principal (access-token-claims-reference: aud, iss, iat, nbf, exp, oid,
-// sub, tid, roles, ver; appid/appidacr in v1, azp/azpacr in v2).
+// principal in the tenant's cloud (access-token-claims-reference: aud,
+// iss, iat, nbf, exp, oid, sub, tid, roles, ver; appid/appidacr in v1,
+// azp/azpacr in v2).
 func (t *entraTenant) claims(version, audience string, ttl time.Duration) map[string]any {
-	return t.claimsFor(EventGridAppID, t.sp, version, audience, ttl)
+	return t.claimsFor(t.eventGrid, t.sp, version, audience, ttl)
 }
 
 // claimsFor are the claims of a token issued to application client, whose
@@ -263,22 +283,6 @@ func (t *entraTenant) openIDConfig(base, version string) map[string]any {
 	}
 	return map[string]any{"issuer": t.issuer(version), "jwks_uri": keys,
 		"id_token_signing_alg_values_supported": []string{"RS256"}, "tenant_region_scope": "WW"}
-}
-
-// entraRoutes serves the tenant's keys and OpenID configuration, v1 and
-// v2, at the paths login.microsoftonline.com uses, under the tenant id.
-func (e *Emulator) entraRoutes(mux *http.ServeMux) {
-	t := e.entra
-	for _, v := range []string{EntraV1, EntraV2} {
-		keys, config := "/"+t.id+"/discovery/keys", "/"+t.id+"/.well-known/openid-configuration"
-		if v == EntraV2 {
-			keys, config = "/"+t.id+"/discovery/v2.0/keys", "/"+t.id+"/v2.0/.well-known/openid-configuration"
-		}
-		mux.HandleFunc("GET "+keys, func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, t.jwks(v)) })
-		mux.HandleFunc("GET "+config, func(w http.ResponseWriter, _ *http.Request) {
-			writeJSON(w, http.StatusOK, t.openIDConfig(e.URL(), v))
-		})
-	}
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

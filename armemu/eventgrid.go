@@ -89,10 +89,12 @@ type EventSubscription struct {
 	// e.g. a secret header): at most 10, each value at most 4,096 bytes.
 	Headers map[string]string
 	// EntraAudience, when set, makes every request carry Authorization:
-	// Bearer with a token of the emulator's Entra tenant for this audience
-	// (the webhook application's id or URI), of EntraTokenVersion
-	// (EntraV1 by default, or EntraV2).
+	// Bearer with a token of the emulator's Entra tenant EntraTenant (an
+	// id from NewEntraTenant; "" is the first tenant, Azure public's) for
+	// this audience (the webhook application's id or URI), of
+	// EntraTokenVersion (EntraV1 by default, or EntraV2).
 	EntraAudience     string
+	EntraTenant       string
 	EntraTokenVersion string
 	// IncludedOperations is an advanced filter on data.operationName
 	// (StringIn, case-insensitive); empty means all.
@@ -189,6 +191,9 @@ func (e *Emulator) Subscribe(ctx context.Context, s EventSubscription) error {
 	}
 	if e.eg.isClosed() {
 		return fmt.Errorf("event subscription %s: the emulator is closed", s.Name)
+	}
+	if _, ok := e.tenant(s.EntraTenant); !ok {
+		return fmt.Errorf("event subscription %s: no Entra tenant %q", s.Name, s.EntraTenant)
 	}
 	sub := e.newSub(s)
 	if err := sub.handshake(ctx, e); err != nil {

@@ -20,6 +20,7 @@ type egSubscriptionRequest struct {
 	Query                map[string]string `json:"query,omitempty"`
 	Headers              map[string]string `json:"headers,omitempty"`
 	EntraAudience        string            `json:"entraAudience,omitempty"`
+	EntraTenant          string            `json:"entraTenant,omitempty"`
 	EntraTokenVersion    string            `json:"entraTokenVersion,omitempty"`
 	IncludedOperations   []string          `json:"includedOperations,omitempty"`
 	IncludedEventTypes   []string          `json:"includedEventTypes,omitempty"`
@@ -34,7 +35,7 @@ type egSubscriptionRequest struct {
 func (r egSubscriptionRequest) subscription() (EventSubscription, error) {
 	s := EventSubscription{Name: r.Name, Endpoint: r.Endpoint, Schema: r.Schema, Batched: r.Batched,
 		MaxEventsPerBatch: r.MaxEventsPerBatch, PreferredBatchSizeKB: r.PreferredBatchSizeKB, Query: r.Query,
-		Headers: r.Headers, EntraAudience: r.EntraAudience, EntraTokenVersion: r.EntraTokenVersion,
+		Headers: r.Headers, EntraAudience: r.EntraAudience, EntraTenant: r.EntraTenant, EntraTokenVersion: r.EntraTokenVersion,
 		IncludedOperations: r.IncludedOperations, IncludedEventTypes: r.IncludedEventTypes, SubjectBeginsWith: r.SubjectBeginsWith,
 		SubjectEndsWith:     r.SubjectEndsWith,
 		MaxDeliveryAttempts: r.MaxDeliveryAttempts, RetryBase: seconds(r.RetryBaseSeconds), Timeout: seconds(r.TimeoutSeconds),
@@ -73,10 +74,11 @@ const maxAdminEvents = 10000
 //	DELETE /_emulator/eventgrid/subscriptions/{name}   unsubscribe
 //	GET    /_emulator/eventgrid/subscriptions/{name}   its deliveries and dropped event ids
 //	POST   /_emulator/eventgrid/events                 publish {"events": [...]}
-//	GET    /_emulator/eventgrid/entra                  tenantId, issuer, issuerV2, keysUrl
-//	POST   /_emulator/eventgrid/entra-token            {"audience", "ttlSeconds", "version", "appId"} → {"token"}
+//	GET    /_emulator/eventgrid/entra                  tenantId, issuer, issuerV2, keysUrl, eventGridAppId
+//	POST   /_emulator/eventgrid/entra-tenants          {"cloud"} → the same of a new tenant (NewEntraTenant)
+//	POST   /_emulator/eventgrid/entra-token            {"audience", "ttlSeconds", "version", "appId", "tenant"} → {"token"}
 //	                                                    (appId: another application's token, EntraAppToken)
-//	POST   /_emulator/eventgrid/entra-rotate           a new signing key (RotateEntraKey)
+//	POST   /_emulator/eventgrid/entra-rotate           a new signing key (RotateEntraKey); ?tenant= another's
 func (e *Emulator) adminEventGridRoutes(mux *http.ServeMux) {
 	const base = "/_emulator/eventgrid/"
 	mux.HandleFunc("POST "+base+"subscriptions", e.adminSubscribe)
@@ -90,13 +92,17 @@ func (e *Emulator) adminEventGridRoutes(mux *http.ServeMux) {
 	})
 	mux.HandleFunc("POST "+base+"events", e.adminPublish)
 	mux.HandleFunc("GET "+base+"entra", func(w http.ResponseWriter, _ *http.Request) {
-		tenant, issuer, keys := e.EntraTenant()
-		writeJSON(w, http.StatusOK, map[string]string{"tenantId": tenant, "issuer": issuer,
-			"issuerV2": e.EntraIssuer(EntraV2), "keysUrl": keys})
+		writeJSON(w, http.StatusOK, (&EntraTenant{e: e, t: e.entra}).describe())
 	})
+	mux.HandleFunc("POST "+base+"entra-tenants", e.adminNewEntraTenant)
 	mux.HandleFunc("POST "+base+"entra-token", e.adminEntraToken)
-	mux.HandleFunc("POST "+base+"entra-rotate", func(w http.ResponseWriter, _ *http.Request) {
-		e.RotateEntraKey()
+	mux.HandleFunc("POST "+base+"entra-rotate", func(w http.ResponseWriter, r *http.Request) {
+		t, ok := e.tenant(r.URL.Query().Get("tenant"))
+		if !ok {
+			http.Error(w, "no such tenant", http.StatusNotFound)
+			return
+		}
+		t.rotate()
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET "+base+"validate", func(w http.ResponseWriter, _ *http.Request) {
@@ -136,29 +142,52 @@ func (e *Emulator) adminPublish(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+func (e *Emulator) adminNewEntraTenant(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Cloud string `json:"cloud"`
+	}
+	if !decodeAdmin(w, r, 4<<10, &req) {
+		return
+	}
+	t, err := e.NewEntraTenant(req.Cloud)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	writeJSON(w, http.StatusOK, t.describe())
+}
+
+// describe is the tenant as the admin API shows it.
+func (x *EntraTenant) describe() map[string]string {
+	return map[string]string{"tenantId": x.ID(), "issuer": x.Issuer(EntraV1), "issuerV2": x.Issuer(EntraV2),
+		"keysUrl": x.KeysURL(), "eventGridAppId": x.EventGridAppID()}
+}
+
 func (e *Emulator) adminEntraToken(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Audience   string  `json:"audience"`
 		TTLSeconds float64 `json:"ttlSeconds"`
 		Version    string  `json:"version"`
 		AppID      string  `json:"appId"`
+		Tenant     string  `json:"tenant"`
 	}
 	if !decodeAdmin(w, r, 4<<10, &req) {
 		return
 	}
-	if req.Audience == "" || len(req.AppID) > 64 {
-		http.Error(w, "audience is required, and appId is at most 64 bytes", http.StatusBadRequest)
+	t, ok := e.tenant(req.Tenant)
+	if req.Audience == "" || len(req.AppID) > 64 || !ok {
+		http.Error(w, "audience is required, appId is at most 64 bytes, and tenant one of the emulator's", http.StatusBadRequest)
 		return
 	}
 	ttl := seconds(req.TTLSeconds)
 	if req.TTLSeconds == 0 {
 		ttl = time.Hour
 	}
-	tok := e.EntraTokenWith(e.entra.claims(req.Version, req.Audience, ttl))
+	claims := t.claims(req.Version, req.Audience, ttl)
 	if req.AppID != "" {
-		tok = e.EntraAppToken(req.AppID, req.Version, req.Audience, ttl)
+		claims = t.claimsFor(req.AppID, t.appSP(req.AppID), req.Version, req.Audience, ttl)
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"token": tok})
+	writeJSON(w, http.StatusOK, map[string]string{"token": t.mustSign(claims)})
 }
 
 // decodeAdmin decodes a JSON body of at most limit bytes, or answers 400.

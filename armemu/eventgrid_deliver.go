@@ -33,6 +33,22 @@ const (
 // that tests can time it.
 var retrySchedule = []int64{1, 3, 6, 30, 60, 180, 360, 1080, 2160, 4320}
 
+// minRetry is the least wait after a failed attempt, in units of the
+// schedule's first step (10 s), by the status answered: "408 Request
+// Timeout: Retry after 2 minutes or more", "503 Service Unavailable:
+// Retry after 30 seconds or more", "All others: Retry after 10 seconds or
+// more" (delivery-and-retry, "Failure codes"). Event Grid does not say it
+// reads Retry-After, so the emulator does not.
+func minRetry(status int) int64 {
+	switch status {
+	case http.StatusRequestTimeout:
+		return 12
+	case http.StatusServiceUnavailable:
+		return 3
+	}
+	return 1
+}
+
 // notRetried are the statuses Event Grid drops (or dead-letters) a webhook
 // delivery on at once: "Webhook: 400 (Bad request), 413 (Request entity is
 // too large), 401 (Unauthorized), 403 (Forbidden)" (delivery-and-retry).
@@ -77,6 +93,7 @@ type egSub struct {
 	tokMu  sync.Mutex
 	tok    string
 	tokExp time.Time
+	tokKid string
 	minGap time.Duration // from WebHook-Allowed-Rate
 	last   time.Time
 }
@@ -178,7 +195,7 @@ func (s *egSub) attempt(e *Emulator, b *egBatch, retries []*egBatch) []*egBatch 
 		d.Err = fmt.Sprintf("dropped after %d attempts: %s", b.attempt, cmpOrString(d.Err, "status "+strconv.Itoa(status)))
 		s.rec.drop(d.EventIDs)
 	default:
-		step := retrySchedule[min(b.attempt-1, len(retrySchedule)-1)]
+		step := max(retrySchedule[min(b.attempt-1, len(retrySchedule)-1)], minRetry(status))
 		b.due = time.Now().Add(time.Duration(step) * s.cfg.RetryBase)
 		retries = append(retries, b)
 	}
@@ -299,14 +316,19 @@ func (s *egSub) setHeaders(e *Emulator, h http.Header, eventType string, before 
 	}
 }
 
-// token is a cached Entra token for the subscription's audience, renewed
-// five minutes before it expires.
+// token is a cached Entra token of the subscription's tenant for its
+// audience, renewed five minutes before it expires, and as soon as the
+// tenant signs with a new key: Event Grid would meet the new key at its
+// next renewal, and the emulator makes that the first delivery after the
+// rotation, the soonest a webhook can meet a key it has not fetched.
 func (s *egSub) token(e *Emulator) string {
+	t, _ := e.tenant(s.cfg.EntraTenant) // Subscribe checked it
+	kid := t.signer().kid
 	s.tokMu.Lock()
 	defer s.tokMu.Unlock()
-	if s.tok == "" || time.Until(s.tokExp) < 5*time.Minute {
-		s.tokExp = time.Now().Add(time.Hour)
-		s.tok = e.EntraTokenWith(e.entra.claims(s.cfg.EntraTokenVersion, s.cfg.EntraAudience, time.Hour))
+	if s.tok == "" || time.Until(s.tokExp) < 5*time.Minute || s.tokKid != kid {
+		s.tokExp, s.tokKid = time.Now().Add(time.Hour), kid
+		s.tok = t.mustSign(t.claims(s.cfg.EntraTokenVersion, s.cfg.EntraAudience, time.Hour))
 	}
 	return s.tok
 }

@@ -91,12 +91,16 @@ type receiver struct {
 	mu         sync.Mutex
 	handshakes []received
 	notes      []received
+	events     int // in notes, counted as they come so that waiting on them is cheap
 	// refuse makes the handshake fail in the named way.
 	refuse string
 	// answer gives the status of the n-th notification (200 when nil).
 	answer func(n int) int
 	// gate, when set, holds every notification until it is closed.
 	gate chan struct{}
+	// silent, when set, says which notifications get no answer at all: the
+	// receiver waits until the sender gives up on the request.
+	silent func(n int) bool
 }
 
 func newReceiver(t testing.TB) *receiver {
@@ -129,7 +133,11 @@ func (rc *receiver) serve(w http.ResponseWriter, r *http.Request) {
 	rr.Events = events
 	rc.mu.Lock()
 	n, gate, answer := len(rc.notes), rc.gate, rc.answer
+	if rc.silent != nil && rc.silent(n) {
+		gate = make(chan struct{}) // never closed
+	}
 	rc.notes = append(rc.notes, rr)
+	rc.events += len(events)
 	rc.mu.Unlock()
 	if gate != nil {
 		select {
@@ -269,6 +277,13 @@ func (rc *receiver) handshakeRequests() []received {
 	return append([]received(nil), rc.handshakes...)
 }
 
+// eventCount is how many events the notifications so far carried.
+func (rc *receiver) eventCount() int {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return rc.events
+}
+
 // eventIDs are the ids of every event received, in order of arrival.
 func (rc *receiver) eventIDs() []string {
 	var ids []string
@@ -280,10 +295,12 @@ func (rc *receiver) eventIDs() []string {
 	return ids
 }
 
-// waitFor polls cond until it holds, or fails the test after 10 s.
+// waitFor polls cond until it holds, or fails the test after a minute: it
+// returns as soon as cond holds, so the bound only ends a test that would
+// otherwise wait forever, and a busy machine never reaches it.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

@@ -18,8 +18,7 @@ func (e *Emulator) routes() http.Handler {
 	mux.HandleFunc("/subscriptions/", e.handleARM)
 	mux.HandleFunc("/providers/", e.handleProviders)
 	mux.Handle("/_emulator/", e.adminRoutes())
-	e.entraRoutes(mux)
-	return mux
+	return e.withLinkHosts(e.entraFront(mux))
 }
 
 // handleToken is the App Service managed-identity protocol (api-version

@@ -19,7 +19,10 @@ type Type struct {
 	Child string
 	// ListAction is the POST action that answers the keys.
 	ListAction string
-	// APIVersions are the stable api-versions the emulator accepts.
+	// APIVersions are the stable api-versions the emulator accepts, the
+	// newest first: each one's spec file defines the keys and regenerate
+	// actions as the entry describes them. Any other is refused as ARM
+	// refuses it (InvalidApiVersionParameter).
 	APIVersions []string
 	// Keys are the answer's key fields: the first the primary key, the
 	// second the secondary.
@@ -96,35 +99,41 @@ var primarySecondary = []string{"primaryKey", "secondaryKey"}
 // [[account]] type uses. Paths cited are under
 // github.com/Azure/azure-rest-api-specs/specification/.
 var Types = map[string]Type{
-	// batch/resource-manager/Microsoft.Batch/stable/2024-02-01/BatchManagement.json:
+	// batch/resource-manager/Microsoft.Batch/Batch/stable/2026-08-01/openapi.json
+	// (and .../Microsoft.Batch/stable/2024-02-01/BatchManagement.json):
 	// BatchAccount_GetKeys (POST listKeys) and BatchAccount_RegenerateKey
 	// (POST regenerateKeys) both answer 200 BatchAccountKeys {accountName,
-	// primary, secondary}; BatchAccountRegenerateKeyParameters.keyName is
+	// primary, secondary} (examples/BatchAccountGetKeys.json);
+	// BatchAccountRegenerateKeyParameters.keyName is an AccountKeyType,
 	// "Primary" or "Secondary".
-	"batch": {Provider: "Microsoft.Batch/batchAccounts", ListAction: "listKeys", APIVersions: []string{"2024-02-01"},
+	"batch": {Provider: "Microsoft.Batch/batchAccounts", ListAction: "listKeys", APIVersions: []string{"2026-08-01", "2024-02-01"},
 		Keys: []string{"primary", "secondary"}, NameField: "accountName",
 		Regenerate: Regenerate{Action: "regenerateKeys", BodyKey: "keyName", Answer: AnswerKeys,
 			Values: map[string]string{"Primary": "primary", "Secondary": "secondary"}},
 		Disabled: Disabled{http.StatusConflict, "OperationNotAllowed"}},
-	// storage/resource-manager/Microsoft.Storage/stable/2023-05-01/
-	// Storage.Management/StorageAccount.tsp: listKeys and regenerateKey
-	// (ArmResourceActionSync) answer 200 StorageAccountListKeysResult;
+	// storage/resource-manager/Microsoft.Storage/Storage/stable/2026-06-01/openapi.json
+	// (and .../Microsoft.Storage/stable/2023-05-01/
+	// Storage.Management/StorageAccount.tsp): StorageAccounts_ListKeys
+	// (POST listKeys) and StorageAccounts_RegenerateKey (POST
+	// regenerateKey, body StorageAccountRegenerateKeyParameters) answer
+	// 200 StorageAccountListKeysResult;
 	// examples/StorageAccountListKeys.json and StorageAccountRegenerateKey.json
 	// show {"keys": [{keyName "key1"|"key2", permissions "Full", value}]}
 	// and the body {"keyName": "key2"}. The spec also accepts kerb1 and
 	// kerb2, Kerberos keys of AD-enabled accounts, which are not emulated.
-	"storage": {Provider: "Microsoft.Storage/storageAccounts", ListAction: "listKeys", APIVersions: []string{"2023-05-01"},
+	"storage": {Provider: "Microsoft.Storage/storageAccounts", ListAction: "listKeys", APIVersions: []string{"2026-06-01", "2023-05-01"},
 		Keys: []string{"key1", "key2"}, KeysArray: true,
 		Regenerate: Regenerate{Action: "regenerateKey", BodyKey: "keyName", Answer: AnswerKeys,
 			Values: map[string]string{"key1": "key1", "key2": "key2"}},
 		Disabled: Disabled{http.StatusConflict, "KeyBasedAuthenticationNotPermitted"}},
-	// cosmos-db/resource-manager/Microsoft.DocumentDB/stable/2024-11-15/cosmos-db.json:
+	// cosmos-db/resource-manager/Microsoft.DocumentDB/DocumentDB/stable/2025-10-15/cosmos-db.json
+	// (and .../Microsoft.DocumentDB/stable/2024-11-15/cosmos-db.json):
 	// DatabaseAccounts_ListKeys (POST listKeys) answers
 	// DatabaseAccountListKeysResult (examples/CosmosDBDatabaseAccountListKeys.json);
 	// DatabaseAccounts_RegenerateKey (POST regenerateKey, body keyToRegenerate
 	// {keyKind}) is x-ms-long-running-operation: 200 with no body or 202
 	// (examples/CosmosDBDatabaseAccountRegenerateKey.json).
-	"cosmosdb": {Provider: "Microsoft.DocumentDB/databaseAccounts", ListAction: "listKeys", APIVersions: []string{"2024-11-15"},
+	"cosmosdb": {Provider: "Microsoft.DocumentDB/databaseAccounts", ListAction: "listKeys", APIVersions: []string{"2025-10-15", "2024-11-15"},
 		Keys: []string{"primaryMasterKey", "secondaryMasterKey", "primaryReadonlyMasterKey", "secondaryReadonlyMasterKey"},
 		Regenerate: Regenerate{Action: "regenerateKey", BodyKey: "keyKind", Answer: AnswerAsync,
 			Values: map[string]string{"primary": "primaryMasterKey", "secondary": "secondaryMasterKey",
@@ -139,25 +148,28 @@ var Types = map[string]Type{
 		Regenerate: Regenerate{Action: "regenerateKey", BodyKey: "keyType", Answer: AnswerKeys,
 			Values: map[string]string{"Primary": "primaryKey", "Secondary": "secondaryKey"}},
 		Disabled: Disabled{http.StatusBadRequest, "DisableLocalAuth"}},
-	// cognitiveservices/resource-manager/Microsoft.CognitiveServices/stable/2024-10-01/
-	// examples/ListKeys.json (POST listKeys, 200 {key1, key2}) and
-	// examples/RegenerateKey.json (POST regenerateKey, body {"keyName":
-	// "Key2"}, 200 with the keys).
-	"cognitive": {Provider: "Microsoft.CognitiveServices/accounts", ListAction: "listKeys", APIVersions: []string{"2024-10-01"},
+	// cognitiveservices/resource-manager/Microsoft.CognitiveServices/CognitiveServices/stable/2025-09-01/cognitiveservices.json:
+	// Accounts_ListKeys (POST listKeys) and Accounts_RegenerateKey (POST
+	// regenerateKey, body RegenerateKeyParameters {keyName "Key1"|"Key2"})
+	// both answer 200 ApiKeys {key1, key2}; so do the 2024-10-01 file's
+	// examples/ListKeys.json and examples/RegenerateKey.json.
+	"cognitive": {Provider: "Microsoft.CognitiveServices/accounts", ListAction: "listKeys", APIVersions: []string{"2025-09-01", "2024-10-01"},
 		Keys: []string{"key1", "key2"},
 		Regenerate: Regenerate{Action: "regenerateKey", BodyKey: "keyName", Answer: AnswerKeys,
 			Values: map[string]string{"Key1": "key1", "Key2": "key2"}},
 		Disabled: Disabled{http.StatusBadRequest, "DisableLocalAuth"}},
-	// search/resource-manager/Microsoft.Search/stable/2023-11-01/search.json:
+	// search/resource-manager/Microsoft.Search/Search/stable/2025-05-01/search.json
+	// (and .../Microsoft.Search/stable/2023-11-01/search.json):
 	// AdminKeys_Get (POST listAdminKeys) and AdminKeys_Regenerate (POST
 	// regenerateAdminKey/{keyKind}, keyKind "primary"|"secondary" in the
 	// path) answer 200 AdminKeyResult (examples/SearchGetAdminKeys.json).
-	"search": {Provider: "Microsoft.Search/searchServices", ListAction: "listAdminKeys", APIVersions: []string{"2023-11-01"},
+	"search": {Provider: "Microsoft.Search/searchServices", ListAction: "listAdminKeys", APIVersions: []string{"2025-05-01", "2023-11-01"},
 		Keys: primarySecondary,
 		Regenerate: Regenerate{Action: "regenerateAdminKey", InPath: true, Answer: AnswerKeys,
 			Values: map[string]string{"primary": "primaryKey", "secondary": "secondaryKey"}},
 		Disabled: Disabled{http.StatusBadRequest, "DisableLocalAuth"}},
-	// eventhub/resource-manager/Microsoft.EventHub/stable/2024-01-01/AuthorizationRules.json:
+	// eventhub/resource-manager/Microsoft.EventHub/Eventhub/stable/2026-01-01/openapi.json
+	// (and .../Microsoft.EventHub/stable/2024-01-01/AuthorizationRules.json):
 	// Namespaces_ListKeys (POST authorizationRules/{rule}/listKeys) and
 	// Namespaces_RegenerateKeys (POST .../regenerateKeys, body
 	// RegenerateAccessKeyParameters.keyType "PrimaryKey"|"SecondaryKey")
@@ -166,17 +178,20 @@ var Types = map[string]Type{
 	// 256-bit key"), keyName}; the alias connection strings exist only
 	// with Geo-DR, which is not emulated.
 	"eventhubs": {Provider: "Microsoft.EventHub/namespaces", Child: "authorizationRules", ListAction: "listKeys",
-		APIVersions: []string{"2024-01-01"}, Keys: primarySecondary, RuleField: "keyName",
+		APIVersions: []string{"2026-01-01", "2024-01-01"}, Keys: primarySecondary, RuleField: "keyName",
 		ConnStrings: map[string]string{"primaryKey": "primaryConnectionString", "secondaryKey": "secondaryConnectionString"},
 		Conn:        sbConn, KeyBytes: 32,
 		Regenerate: Regenerate{Action: "regenerateKeys", BodyKey: "keyType", Answer: AnswerKeys,
 			Values: map[string]string{"PrimaryKey": "primaryKey", "SecondaryKey": "secondaryKey"}},
 		Disabled: Disabled{http.StatusBadRequest, "DisableLocalAuth"}},
-	// servicebus/resource-manager/Microsoft.ServiceBus/stable/2021-11-01/AuthorizationRules.json:
+	// servicebus/resource-manager/Microsoft.ServiceBus/ServiceBus/stable/2026-01-01/servicebus.json
+	// (and .../Microsoft.ServiceBus/stable/2021-11-01/AuthorizationRules.json):
 	// the same operations, AccessKeys and RegenerateAccessKeyParameters as
-	// Event Hubs.
+	// Event Hubs (examples/NameSpaces/SBNameSpaceAuthorizationRuleRegenerateKey.json).
+	// The 2026-01-01 file spells the segment AuthorizationRules; ARM, and
+	// parseARMPath, match literal segments without case.
 	"servicebus": {Provider: "Microsoft.ServiceBus/namespaces", Child: "authorizationRules", ListAction: "listKeys",
-		APIVersions: []string{"2021-11-01"}, Keys: primarySecondary, RuleField: "keyName",
+		APIVersions: []string{"2026-01-01", "2021-11-01"}, Keys: primarySecondary, RuleField: "keyName",
 		ConnStrings: map[string]string{"primaryKey": "primaryConnectionString", "secondaryKey": "secondaryConnectionString"},
 		Conn:        sbConn, KeyBytes: 32,
 		Regenerate: Regenerate{Action: "regenerateKeys", BodyKey: "keyType", Answer: AnswerKeys,

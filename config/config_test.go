@@ -78,7 +78,7 @@ adopt           = true
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Azure.Timeout.Duration != 30*time.Second || cfg.Vault.Mount != "secret" || cfg.Azure.APIVersion != "2024-02-01" {
+	if cfg.Azure.Timeout.Duration != 30*time.Second || cfg.Vault.Mount != "secret" || cfg.Azure.APIVersion != "2026-08-01" {
 		t.Fatalf("defaults not applied: %+v", cfg)
 	}
 	// 9464 is OpenTelemetry's Prometheus exporter port; a vault.timeout of 0

@@ -20,10 +20,13 @@ type Events struct {
 	Path string `toml:"path"`
 	// SecretFile holds the shared secret; SecretHeader and SecretQuery
 	// name the header and the query parameter a delivery may carry it in
-	// (at least one must be set with the file).
-	SecretFile   string `toml:"secret_file"`
-	SecretHeader string `toml:"secret_header"`
-	SecretQuery  string `toml:"secret_query"`
+	// (at least one must be set with the file). NextSecretFile holds the
+	// secret the subscription is changing over to: a delivery carrying
+	// either is accepted (docs/events.md, "Changing the shared secret").
+	SecretFile     string `toml:"secret_file"`
+	NextSecretFile string `toml:"next_secret_file"`
+	SecretHeader   string `toml:"secret_header"`
+	SecretQuery    string `toml:"secret_query"`
 	// Entra is Microsoft Entra-protected delivery: the bearer token Event
 	// Grid sends.
 	Entra EventsEntra `toml:"entra"`
@@ -45,8 +48,9 @@ type EventsEntra struct {
 	// tokens; Audience the application id or App ID URI they are for.
 	Tenant   string `toml:"tenant"`
 	Audience string `toml:"audience"`
-	// Issuers accepted; the tenant's v1 and v2 issuers of the cloud's
-	// authority when empty.
+	// Issuers accepted; when empty, the tenant's v1.0 and v2.0 issuers in
+	// [azure] cloud (CloudIssuers) and the v2.0 issuer of the authority
+	// keysync signs in at.
 	Issuers []string `toml:"issuers"`
 	// KeysURL is the tenant's signing keys (JWKS); the cloud's authority
 	// .../{tenant}/discovery/v2.0/keys when empty.
@@ -80,6 +84,54 @@ const DefaultEntraRole = "AzureEventGridSecureWebhookSubscriber"
 var eventGridAppIDs = map[string]string{
 	CloudPublic:       "4962773b-9cdb-44cf-a8bf-237846a00ab7",
 	CloudUSGovernment: "54316b56-3481-47f9-8f30-0300f5542a7b",
+}
+
+// entraIssuers are the issuers of a tenant's access tokens by cloud, each
+// followed by the tenant id: "/" in v1.0 tokens, "/v2.0" in v2.0 ones ("If
+// the token issued is a v2.0 token ... the URI ends in /v2.0":
+// MicrosoftDocs/entra-docs docs/identity-platform/access-token-claims-reference.md).
+//   - v1.0: sts.windows.net in Azure public and Azure Government,
+//     sts.chinacloudapi.cn in Azure China (Microsoft Q&A,
+//     learn.microsoft.com/answers/questions/1190472, "What are the token
+//     issuers for the sovereign cloud"; Microsoft's own validators trust the
+//     same two hosts: Azure/aks-engine pkg/api/defaults-apiserver.go,
+//     Azure/azure-sdk-for-java sdk/spring/spring-cloud-azure-autoconfigure
+//     .../aad/security/jwt/AadTrustedIssuerRepository.java).
+//   - v2.0: the cloud's Entra endpoint (entra-docs
+//     docs/identity-platform/authentication-national-cloud.md, "Microsoft
+//     Entra authentication endpoints": login.microsoftonline.com,
+//     login.microsoftonline.us, login.partner.microsoftonline.cn). In Azure
+//     China login.chinacloudapi.cn, the authority azcore's cloud.AzureChina
+//     names, is the same instance: Entra's instance discovery
+//     (login.microsoftonline.com/common/discovery/instance, api-version 1.1)
+//     lists it as an alias of login.partner.microsoftonline.cn.
+//
+// An application's tokens are v1.0 unless its manifest says
+// accessTokenAcceptedVersion 2, so a default that lacked a cloud's v1.0
+// issuer would refuse every delivery there.
+var entraIssuers = map[string]struct{ v1, v2 []string }{
+	CloudPublic:       {v1: []string{"https://sts.windows.net/"}, v2: []string{"https://login.microsoftonline.com/"}},
+	CloudUSGovernment: {v1: []string{"https://sts.windows.net/"}, v2: []string{"https://login.microsoftonline.us/"}},
+	CloudChina: {v1: []string{"https://sts.chinacloudapi.cn/"},
+		v2: []string{"https://login.partner.microsoftonline.cn/", "https://login.chinacloudapi.cn/"}},
+}
+
+// CloudIssuers are the issuers of the tenant's v1.0 and v2.0 tokens in
+// cloud (AzurePublic when empty): the issuers accepted when the file
+// names none.
+func (e EventsEntra) CloudIssuers(cloud string) []string {
+	if cloud == "" {
+		cloud = CloudPublic
+	}
+	hosts := entraIssuers[cloud]
+	var out []string
+	for _, h := range hosts.v1 {
+		out = append(out, h+e.Tenant+"/")
+	}
+	for _, h := range hosts.v2 {
+		out = append(out, h+e.Tenant+"/v2.0")
+	}
+	return out
 }
 
 // EventGridAppID is the application a token must be issued to: app_id
@@ -168,6 +220,9 @@ func (e *Events) validateSecret(p *Problems) {
 		p.add("events.secret_file", "needs secret_header or secret_query: where a delivery carries the secret")
 	case e.SecretFile == "" && (e.SecretHeader != "" || e.SecretQuery != ""):
 		p.add("events.secret_file", "must be set when secret_header or secret_query is")
+	}
+	if e.NextSecretFile != "" && e.SecretFile == "" {
+		p.add("events.next_secret_file", "needs secret_file: the next secret is accepted beside the current one, not instead of it")
 	}
 }
 

@@ -10,7 +10,10 @@ import (
 )
 
 // TestShapeRefusesBombs: each file is refused by the pre-scan, before the
-// decoder, quickly, with a short error.
+// decoder (Parse gives the pre-scan's own error), quickly, with a short
+// error. "Quickly" is 10 s: a linear scan of these takes well under a
+// second under -race, one that is quadratic in their size would take
+// hours, and a busy machine stays far from the bound.
 func TestShapeRefusesBombs(t *testing.T) {
 	deep := strings.Repeat("{a=", 100_000) + "1" + strings.Repeat("}", 100_000)
 	for name, text := range map[string]string{
@@ -30,7 +33,7 @@ func TestShapeRefusesBombs(t *testing.T) {
 			if err == nil {
 				t.Fatal("accepted")
 			}
-			if took := time.Since(start); took > time.Second {
+			if took := time.Since(start); took > 10*time.Second {
 				t.Errorf("took %v", took)
 			}
 			if len(err.Error()) > 200 {
@@ -110,7 +113,7 @@ func TestLoadRefusesOddFiles(t *testing.T) {
 			if err == nil || !strings.HasPrefix(err.Error(), want) {
 				t.Errorf("%s: %v, want %q", filepath.Base(path), err, want)
 			}
-		case <-time.After(5 * time.Second):
+		case <-time.After(time.Minute): // opening a FIFO for reading blocks until a writer comes: forever
 			t.Fatalf("%s: Load blocked", filepath.Base(path))
 		}
 	}

@@ -96,6 +96,36 @@ func TestDiscoverRunNow(t *testing.T) {
 	}
 }
 
+// TestDiscoverRunNowKeepBlock: a block that keeps what it no longer
+// finds (the default) is recalled from Vault by each --run-now, like one
+// that marks or deletes: a second run, and a --dry-run, report nothing
+// added; an account no longer tagged counts as removed, and its secret is
+// left as it was.
+func TestDiscoverRunNowKeepBlock(t *testing.T) {
+	shared(t)
+	e := newEstate(t, 3, 0)
+	cfg := "max_removed_fraction = 1.0\n" + e.config("resource-graph")
+	run(t, cfg, "--run-now").expect(t, 0)
+	for _, mode := range []string{"--run-now", "--dry-run"} {
+		r := run(t, cfg, mode)
+		r.expect(t, 0)
+		if !strings.Contains(r.stdout, "discovery: 3 accounts, 0 added, 0 removed") {
+			t.Fatalf("%s after a first run:\n%s", mode, r.stdout)
+		}
+	}
+	gone := armemu.Resource{Subscription: e.sub, ResourceGroup: "rg-disc", Name: e.names[0]}
+	must(t, emu.SetTags(gone, map[string]string{"owner": "team-" + gone.Name}))
+	before := readV2(t, e.path(gone.Name))
+	r := run(t, cfg, "--run-now")
+	r.expect(t, 0)
+	if !strings.Contains(r.stdout, "discovery: 2 accounts, 0 added, 1 removed") {
+		t.Fatalf("after an account lost its tag:\n%s", r.stdout)
+	}
+	if after := readV2(t, e.path(gone.Name)); after == nil || after.version != before.version || after.meta["source-gone-at"] != nil {
+		t.Fatalf("a keep block changed the secret of an account it no longer finds: %+v", after)
+	}
+}
+
 // TestDiscoverDryRun: the plan shows what discovery found and writes
 // nothing.
 func TestDiscoverDryRun(t *testing.T) {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -27,11 +28,13 @@ func entraEvents(audience string, explicit bool) string {
 // subscribe creates an emulator event subscription delivering to d's
 // webhook; it is deleted when the test ends. The subscription should
 // filter on the test's own subjects (SubjectBeginsWith): the emulator is
-// every test's Azure.
+// every test's Azure. Unless s says otherwise, it tries a delivery 3
+// times, the retries 100 ms and 300 ms later.
 func subscribe(t *testing.T, d *daemonProc, s armemu.EventSubscription) {
 	t.Helper()
 	s.Endpoint = "http://" + d.addr + eventsPath
-	s.MaxDeliveryAttempts, s.RetryBase = 3, 100*time.Millisecond
+	s.MaxDeliveryAttempts = cmp.Or(s.MaxDeliveryAttempts, 3)
+	s.RetryBase = cmp.Or(s.RetryBase, 100*time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), httpBound)
 	defer cancel()
 	if err := emu.Subscribe(ctx, s); err != nil {

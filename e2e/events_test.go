@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keysync/keysync/armemu"
 	"github.com/keysync/keysync/internal/testenv"
 )
 
@@ -215,24 +216,56 @@ func TestEventsSyncOneAccountByHand(t *testing.T) {
 	}
 }
 
-// TestEventsRefusesUnsafeSecretFile: a shared secret file others can read
-// stops the daemon at start (exit 2) before it calls ARM, and the error
-// names the file's problem without quoting the secret.
+// TestEventsRefusesUnsafeSecretFile: a shared secret file others can
+// read, the current or the next one, stops the daemon at start (exit 2)
+// before it calls ARM, and the error names the file's problem without
+// quoting the secret.
 func TestEventsRefusesUnsafeSecretFile(t *testing.T) {
 	shared(t)
-	a := newAccount(t)
-	secret := "0123456789abcdef-open-secret"
-	path := filepath.Join(t.TempDir(), "events-secret")
-	must(t, os.WriteFile(path, []byte(secret), 0o644))
-	addr, err := testenv.FreeAddr()
-	must(t, err)
-	top := fmt.Sprintf("events.enabled = true\nevents.secret_file = %q\nevents.secret_header = \"X-Keysync-Secret\"", path)
-	r := run(t, idleDaemonConfig(addr, top, a))
-	r.expect(t, 2)
-	if !strings.Contains(r.stderr, "events secret_file") || !strings.Contains(r.stderr, "others can read or change it") || strings.Contains(r.stderr, secret) {
-		t.Fatalf("stderr lacks the secret file's problem or quotes the secret:\n%s", r.stderr)
+	for _, key := range []string{"secret_file", "next_secret_file"} {
+		t.Run(key, func(t *testing.T) {
+			a := newAccount(t)
+			secret := "0123456789abcdef-open-secret"
+			path := filepath.Join(t.TempDir(), "events-secret")
+			must(t, os.WriteFile(path, []byte(secret), 0o644))
+			addr, err := testenv.FreeAddr()
+			must(t, err)
+			top := fmt.Sprintf("events.enabled = true\nevents.secret_file = %q\nevents.secret_header = \"X-Keysync-Secret\"\n", path)
+			if key == "next_secret_file" {
+				good, _ := eventsSecret(t)
+				top = good + fmt.Sprintf("events.next_secret_file = %q\n", path)
+			}
+			r := run(t, idleDaemonConfig(addr, top, a))
+			r.expect(t, 2)
+			if !strings.Contains(r.stderr, "events "+key) || !strings.Contains(r.stderr, "others can read or change it") || strings.Contains(r.stderr, secret) {
+				t.Fatalf("stderr lacks the secret file's problem or quotes the secret:\n%s", r.stderr)
+			}
+			if a.requests() != 0 {
+				t.Fatal("the daemon synced before refusing its secret file")
+			}
+		})
 	}
-	if a.requests() != 0 {
-		t.Fatal("the daemon synced before refusing its secret file")
+}
+
+// TestEventsNextSecretFromEmulator: while the subscription changes over to
+// the next shared secret, Event Grid's deliveries carrying it are
+// accepted beside those carrying the current one: a regenerate reaches
+// Vault through each, with an hourly schedule.
+func TestEventsNextSecretFromEmulator(t *testing.T) {
+	shared(t)
+	top, current := eventsSecret(t)
+	next := current + "-next"
+	path := filepath.Join(t.TempDir(), "events-secret-next")
+	must(t, os.WriteFile(path, []byte(next+"\n"), 0o600))
+	a := newAccount(t)
+	d := eventsDaemon(t, top+fmt.Sprintf("events.next_secret_file = %q\n", path), a)
+	for i, secret := range []string{next, current} {
+		sub := armemu.EventSubscription{Name: fmt.Sprintf("keysync-e2e-next-%d-%d", i, seq.Add(1)), Headers: map[string]string{"X-Keysync-Secret": secret},
+			SubjectBeginsWith: a.resourceID(), SubjectEndsWith: "/" + a.name, IncludedOperations: []string{regenerateOp}}
+		subscribe(t, d, sub)
+		a.regenerate(t, "primary")
+		p, _ := a.keys(t)
+		d.waitFor("the new key in Vault", 5*time.Second, func() bool { return fieldOf(t, a.path, "primary") == p })
+		emu.Unsubscribe(sub.Name)
 	}
 }

@@ -25,7 +25,7 @@ func TestFirstSyncCreatesAndSecondWritesNothing(t *testing.T) {
 	}
 	wantMeta := map[string]string{
 		"managed-by":            "keysync",
-		"api-version":           "2024-02-01",
+		"api-version":           "2026-08-01",
 		"resource-id":           "/subscriptions/" + subscription + "/resourceGroups/" + a.rg + "/providers/Microsoft.Batch/batchAccounts/" + a.name,
 		"fingerprint-primary":   armemu.Fingerprint(p),
 		"fingerprint-secondary": armemu.Fingerprint(s),

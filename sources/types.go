@@ -48,20 +48,45 @@ type Type struct {
 // Types are the kinds keysync reads, by the name [[account]] type uses.
 //
 // Actions and api-versions are from Azure's REST API specs
-// (github.com/Azure/azure-rest-api-specs, specification/...): batch
-// BatchManagement.json 2024-02-01 (BatchAccount_GetKeys listKeys,
-// BatchAccount_RegenerateKey regenerateKeys); storage StorageAccount.tsp
-// 2023-05-01 (listKeys, regenerateKey); cosmos-db cosmos-db.json 2024-11-15
-// (DatabaseAccounts_ListKeys, DatabaseAccounts_RegenerateKey regenerateKey);
-// redis redis.json 2024-11-01 (listKeys, regenerateKey); cognitiveservices
-// 2024-10-01 (listKeys, regenerateKey); search search.json 2023-11-01
-// (AdminKeys_Get listAdminKeys, AdminKeys_Regenerate
-// regenerateAdminKey/{keyKind}); eventhub and servicebus
-// AuthorizationRules.json (Namespaces_ListKeys, Namespaces_RegenerateKeys
-// authorizationRules/{rule}/regenerateKeys); maps maps-management.json
-// 2023-06-01 (Accounts_ListKeys, Accounts_RegenerateKeys regenerateKey);
-// signalr signalr.json 2024-03-01 (SignalR_ListKeys, SignalR_RegenerateKey
-// regenerateKey).
+// (github.com/Azure/azure-rest-api-specs, specification/...); each
+// api-version is the newest stable one whose file defines the keys and
+// regenerate actions with the request and answer keysync speaks:
+//   - batch: batch/resource-manager/Microsoft.Batch/Batch/stable/2026-08-01/openapi.json
+//     (BatchAccount_GetKeys listKeys, BatchAccount_RegenerateKey
+//     regenerateKeys, both 200 BatchAccountKeys; examples/BatchAccountGetKeys.json)
+//   - storage: storage/resource-manager/Microsoft.Storage/Storage/stable/2026-06-01/openapi.json
+//     (StorageAccounts_ListKeys listKeys, StorageAccounts_RegenerateKey
+//     regenerateKey, both 200 StorageAccountListKeysResult)
+//   - cosmosdb: cosmos-db/resource-manager/Microsoft.DocumentDB/DocumentDB/stable/2025-10-15/cosmos-db.json
+//     (DatabaseAccounts_ListKeys listKeys, DatabaseAccounts_RegenerateKey
+//     regenerateKey; examples/CosmosDBDatabaseAccountListKeys.json)
+//   - redis: redis/resource-manager/Microsoft.Cache/stable/2024-11-01/redis.json
+//     (listKeys, regenerateKey); the newest stable Redis file
+//   - cognitive: cognitiveservices/resource-manager/Microsoft.CognitiveServices/CognitiveServices/stable/2025-09-01/cognitiveservices.json
+//     (Accounts_ListKeys listKeys, Accounts_RegenerateKey regenerateKey,
+//     both 200 ApiKeys)
+//   - search: search/resource-manager/Microsoft.Search/Search/stable/2025-05-01/search.json
+//     (AdminKeys_Get listAdminKeys, AdminKeys_Regenerate
+//     regenerateAdminKey/{keyKind}, both 200 AdminKeyResult)
+//   - eventhubs: eventhub/resource-manager/Microsoft.EventHub/Eventhub/stable/2026-01-01/openapi.json
+//     (Namespaces_ListKeys, Namespaces_RegenerateKeys
+//     authorizationRules/{rule}/regenerateKeys, both 200 AccessKeys)
+//   - servicebus: servicebus/resource-manager/Microsoft.ServiceBus/ServiceBus/stable/2026-01-01/servicebus.json
+//     (Namespaces_ListKeys, Namespaces_RegenerateKeys, both 200
+//     AccessKeys; the file spells the segment AuthorizationRules, and ARM
+//     matches path segments without case)
+//   - maps: maps/resource-manager/Microsoft.Maps/stable/2023-06-01/maps-management.json
+//     (Accounts_ListKeys, Accounts_RegenerateKeys regenerateKey); the
+//     newest stable Maps file
+//   - signalr: signalr/resource-manager/Microsoft.SignalRService/stable/2024-03-01/signalr.json
+//     (SignalR_ListKeys, SignalR_RegenerateKey regenerateKey); the newest
+//     stable SignalR file
+//
+// The versions keysync spoke before (batch 2024-02-01, storage
+// 2023-05-01, cosmosdb 2024-11-15, cognitive 2024-10-01, search
+// 2023-11-01, eventhubs 2024-01-01, servicebus 2021-11-01) define the same
+// requests and answers; an account, or [azure] for Batch, may still name
+// one with api_version.
 //
 // Rotation, from the same files: the body field and the names each
 // regenerate action takes, in the service's own spelling and case, are
@@ -92,15 +117,15 @@ type Type struct {
 // (learn.microsoft.com/rest/api/storageservices/authorize-with-shared-key,
 // learn.microsoft.com/rest/api/cosmos-db/access-control-on-cosmosdb-resources).
 var Types = map[string]Type{
-	"batch": {Provider: "Microsoft.Batch/batchAccounts", Action: "listKeys", Regenerate: "regenerateKeys", APIVersion: "2024-02-01",
+	"batch": {Provider: "Microsoft.Batch/batchAccounts", Action: "listKeys", Regenerate: "regenerateKeys", APIVersion: "2026-08-01",
 		Rotation: KeyRotation{BodyKey: "keyName", Names: map[string]string{"primary": "Primary", "secondary": "Secondary"},
 			Pairs: onePair("primary", "secondary")},
 		Fields: []string{"primary", "secondary"}, NameField: "accountName", KeyFormat: KeyBase64,
 		NameRE: regexp.MustCompile(`^[a-zA-Z0-9]+$`), MinLen: 3, MaxLen: 24},
-	"storage": {Provider: "Microsoft.Storage/storageAccounts", Action: "listKeys", Regenerate: "regenerateKey", APIVersion: "2023-05-01",
+	"storage": {Provider: "Microsoft.Storage/storageAccounts", Action: "listKeys", Regenerate: "regenerateKey", APIVersion: "2026-06-01",
 		Rotation:  KeyRotation{BodyKey: "keyName", Names: map[string]string{"key1": "key1", "key2": "key2"}, Pairs: onePair("key1", "key2")},
 		KeysArray: true, KeyFormat: KeyBase64, NameRE: regexp.MustCompile(`^[a-z0-9]+$`), MinLen: 3, MaxLen: 24},
-	"cosmosdb": {Provider: "Microsoft.DocumentDB/databaseAccounts", Action: "listKeys", Regenerate: "regenerateKey", APIVersion: "2024-11-15",
+	"cosmosdb": {Provider: "Microsoft.DocumentDB/databaseAccounts", Action: "listKeys", Regenerate: "regenerateKey", APIVersion: "2025-10-15",
 		Rotation: KeyRotation{BodyKey: "keyKind", Async: true,
 			Names: map[string]string{"primaryMasterKey": "primary", "secondaryMasterKey": "secondary",
 				"primaryReadonlyMasterKey": "primaryReadonly", "secondaryReadonlyMasterKey": "secondaryReadonly"},
@@ -111,18 +136,18 @@ var Types = map[string]Type{
 	"redis": {Provider: "Microsoft.Cache/redis", Action: "listKeys", Regenerate: "regenerateKey", APIVersion: "2024-11-01",
 		Rotation: KeyRotation{BodyKey: "keyType", Names: map[string]string{"primaryKey": "Primary", "secondaryKey": "Secondary"}, Pairs: primarySecondaryPair},
 		Fields:   []string{"primaryKey", "secondaryKey"}, NameRE: regexp.MustCompile(`^[a-zA-Z0-9]+(-[a-zA-Z0-9]+)*$`), MinLen: 1, MaxLen: 63},
-	"cognitive": {Provider: "Microsoft.CognitiveServices/accounts", Action: "listKeys", Regenerate: "regenerateKey", APIVersion: "2024-10-01",
+	"cognitive": {Provider: "Microsoft.CognitiveServices/accounts", Action: "listKeys", Regenerate: "regenerateKey", APIVersion: "2025-09-01",
 		Rotation: KeyRotation{BodyKey: "keyName", Names: map[string]string{"key1": "Key1", "key2": "Key2"}, Pairs: onePair("key1", "key2")},
 		Fields:   []string{"key1", "key2"}, NameRE: regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]*$`), MinLen: 2, MaxLen: 64},
-	"search": {Provider: "Microsoft.Search/searchServices", Action: "listAdminKeys", Regenerate: "regenerateAdminKey", APIVersion: "2023-11-01",
+	"search": {Provider: "Microsoft.Search/searchServices", Action: "listAdminKeys", Regenerate: "regenerateAdminKey", APIVersion: "2025-05-01",
 		Rotation: KeyRotation{InPath: true, Names: map[string]string{"primaryKey": "primary", "secondaryKey": "secondary"}, Pairs: primarySecondaryPair},
 		Fields:   []string{"primaryKey", "secondaryKey"}, NameRE: regexp.MustCompile(`^[a-z0-9]([a-z0-9]|-[a-z0-9])*$`), MinLen: 2, MaxLen: 60},
-	"eventhubs": {Provider: "Microsoft.EventHub/namespaces", Child: "authorizationRules", Action: "listKeys", Regenerate: "regenerateKeys", APIVersion: "2024-01-01",
+	"eventhubs": {Provider: "Microsoft.EventHub/namespaces", Child: "authorizationRules", Action: "listKeys", Regenerate: "regenerateKeys", APIVersion: "2026-01-01",
 		Rotation: KeyRotation{BodyKey: "keyType", Names: map[string]string{"primaryKey": "PrimaryKey", "secondaryKey": "SecondaryKey"},
 			Renews: connStrings, Pairs: primarySecondaryPair},
 		Fields: []string{"primaryKey", "secondaryKey", "primaryConnectionString", "secondaryConnectionString"},
 		NameRE: regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9-]*[a-zA-Z0-9]$`), MinLen: 6, MaxLen: 50},
-	"servicebus": {Provider: "Microsoft.ServiceBus/namespaces", Child: "authorizationRules", Action: "listKeys", Regenerate: "regenerateKeys", APIVersion: "2021-11-01",
+	"servicebus": {Provider: "Microsoft.ServiceBus/namespaces", Child: "authorizationRules", Action: "listKeys", Regenerate: "regenerateKeys", APIVersion: "2026-01-01",
 		Rotation: KeyRotation{BodyKey: "keyType", Names: map[string]string{"primaryKey": "PrimaryKey", "secondaryKey": "SecondaryKey"},
 			Renews: connStrings, Pairs: primarySecondaryPair},
 		Fields: []string{"primaryKey", "secondaryKey", "primaryConnectionString", "secondaryConnectionString"},

@@ -18,9 +18,10 @@ import (
 )
 
 // bootDeadline bounds the whole boot: install, sync, reload, stop, the
-// 7 s waits for a restart (a bad config, a taken port), the timer,
-// poweroff. It takes about 20 s.
-const bootDeadline = 90 * time.Second
+// waits for a restart (a bad config, a taken port), the timer, poweroff.
+// It takes about 20 s; the driver's own waits give up within a minute
+// each, so the deadline only ends a boot that hangs.
+const bootDeadline = 10 * time.Minute
 
 // TestBootRealSystemd boots this machine's own OS under systemd-nspawn (a
 // read-only /usr, a tmpfs root, the host's network, so the test's Vault
@@ -118,7 +119,7 @@ func writeInputs(t *testing.T, kt string, vault *testenv.Vault, emu *testenv.Emu
 // bootConfig renders a config for the named accounts of sub.
 func bootConfig(listen, endpoint, sub string, names ...string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "listen = %q\nshutdown_grace = \"2s\"\n\n[azure]\nendpoint = %q\ncredential = \"managed-identity\"\ntimeout = \"5s\"\n\n[vault]\n", listen, endpoint)
+	fmt.Fprintf(&b, "listen = %q\nshutdown_grace = \"2s\"\n\n[azure]\nendpoint = %q\ncredential = \"managed-identity\"\ntimeout = \"10m\"\n\n[vault]\n", listen, endpoint)
 	for _, n := range names {
 		fmt.Fprintf(&b, "\n[[account]]\nsubscription_id = %q\nresource_group = \"rg-boot\"\nname = %q\npath = \"azure/batch/%s\"\n", sub, n, n)
 	}
@@ -289,12 +290,15 @@ func checkMarkers(t *testing.T, m map[string]string, console *testenv.LockedBuff
 			failed = true
 		}
 	}
-	if ms, err := strconv.Atoi(m["stop-ms"]); err != nil || ms < 1500 || ms > 10000 {
+	// At least shutdown_grace (2 s): the stop waited for the hung sync.
+	// At most 30 s, under TimeoutStopSec (45 s): it did not wait for
+	// systemd to give up (stop-result "success" says so too).
+	if ms, err := strconv.Atoi(m["stop-ms"]); err != nil || ms < 1500 || ms > 30000 {
 		t.Errorf("stop took %q ms, want shutdown_grace (2 s) for the hung sync and well under TimeoutStopSec", m["stop-ms"])
 		failed = true
 	}
 	if n, err := strconv.Atoi(m["busy-restarts"]); err != nil || n < 1 {
-		t.Errorf("a start failure other than the config's restarted %q times in 7 s, want at least once (Restart=on-failure, RestartSec=5s)", m["busy-restarts"])
+		t.Errorf("a start failure other than the config's restarted %q times in a minute, want at least once (Restart=on-failure, RestartSec=5s)", m["busy-restarts"])
 		failed = true
 	}
 	if bad := m["bad-start"]; bad == "0" || bad == "" {

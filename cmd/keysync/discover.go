@@ -67,9 +67,10 @@ const maxRecall = 1_000_000
 // discoveredAfresh is discovered, completed from Vault where memory is not
 // enough. A process that remembers no earlier run (known nil: a
 // --run-now, the daemon's first discovery) recalls the secrets of
-// accounts the blocks that mark or delete found before, and reads, at
-// each path two resources claim, which one was there before (so that it
-// keeps syncing); a daemon that remembers (known: what its scheduler
+// accounts every block found before (a keep block's too, so that what it
+// finds again is not reported as added), and reads, at each path two
+// resources claim, which one was there before (so that it keeps
+// syncing); a daemon that remembers (known: what its scheduler
 // holds) recalls only when a block deletes, to find again the secrets
 // marked gone by earlier runs and delete them once delete_after has
 // passed. Recalled secrets marked within removal_window count against
@@ -80,7 +81,7 @@ func discoveredAfresh(ctx context.Context, cfg *config.Config, f discovery.Finde
 	known *discovery.State, ledger inventory.Ledger, log *slog.Logger) ([]scheduler.Account, []runner.Job, discovery.Outcome) {
 	memo := discovery.NewMemo(f)
 	accts, removals, out := discovered(ctx, cfg, memo, listed, known, ledger)
-	recall := known == nil && removes(cfg, plan.RemoveMark, plan.RemoveDelete) || known != nil && removes(cfg, plan.RemoveDelete)
+	recall := known == nil && len(cfg.Discover) > 0 || known != nil && removes(cfg, plan.RemoveDelete)
 	claims := known == nil && len(out.Decision.Conflicts) > 0
 	if !recall && !claims {
 		return accts, removals, out

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/keysync/keysync/config"
@@ -33,12 +34,12 @@ func eventsHandler(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (*s
 	}
 	h := &server.EventsHandler{Path: ev.Path, SecretHeader: ev.SecretHeader, SecretQuery: ev.SecretQuery,
 		MaxBody: ev.MaxBodyBytes, MaxEvents: ev.MaxEvents, Dedupe: ev.Dedupe, Logger: log, Observer: m}
-	if ev.SecretFile != "" {
-		tok, err := server.LoadToken(ev.SecretFile, log)
-		if err != nil {
-			return nil, fmt.Errorf("events secret_file: %w", err)
-		}
-		h.Secret = tok
+	var err error
+	if h.Secret, err = loadSecret("secret_file", ev.SecretFile, log); err != nil {
+		return nil, err
+	}
+	if h.NextSecret, err = loadSecret("next_secret_file", ev.NextSecretFile, log); err != nil {
+		return nil, err
 	}
 	if ev.Entra.On() {
 		opts, err := entraOptions(ev.Entra, cfg.Azure.Cloud)
@@ -50,11 +51,27 @@ func eventsHandler(cfg *config.Config, m *metrics.Metrics, log *slog.Logger) (*s
 	return h, nil
 }
 
-// entraOptions fills the issuers and keys URL the file leaves out from the
-// cloud's authority, and the application from the cloud's Event Grid: the tenant's v2.0 issuer and keys
+// loadSecret reads the shared secret in path, the value of [events] key;
+// nil when path is empty.
+func loadSecret(key, path string, log *slog.Logger) (*server.Token, error) {
+	if path == "" {
+		return nil, nil
+	}
+	tok, err := server.LoadToken(path, log)
+	if err != nil {
+		return nil, fmt.Errorf("events %s: %w", key, err)
+	}
+	return tok, nil
+}
+
+// entraOptions fills the issuers and keys URL the file leaves out, and
+// the application: the tenant's issuers in the cloud (both token
+// versions: an application without accessTokenAcceptedVersion 2 gets v1.0
+// tokens) and the v2.0 issuer at the authority keysync signs in at
+// (AZURE_AUTHORITY_HOST's, when set); the keys at that authority
 // (learn.microsoft.com/entra/identity-platform/access-tokens#validate-tokens),
-// and for the public cloud the v1 issuer too, which tokens of an
-// application without accessTokenAcceptedVersion 2 carry.
+// which keysync's credential reaches already; Event Grid's application in
+// the cloud.
 func entraOptions(e config.EventsEntra, cloudName string) (*server.EntraOptions, error) {
 	authority, err := azure.AuthorityHost(cloudName)
 	if err != nil {
@@ -63,9 +80,9 @@ func entraOptions(e config.EventsEntra, cloudName string) (*server.EntraOptions,
 	authority = strings.TrimSuffix(authority, "/") + "/"
 	opts := &server.EntraOptions{Audience: e.Audience, Issuers: e.Issuers, KeysURL: e.KeysURL, Role: e.Role, AppID: e.EventGridAppID(cloudName)}
 	if len(opts.Issuers) == 0 {
-		opts.Issuers = []string{authority + e.Tenant + "/v2.0"}
-		if cloudName == "" || cloudName == config.CloudPublic {
-			opts.Issuers = append(opts.Issuers, "https://sts.windows.net/"+e.Tenant+"/")
+		opts.Issuers = e.CloudIssuers(cloudName)
+		if own := authority + e.Tenant + "/v2.0"; !slices.Contains(opts.Issuers, own) {
+			opts.Issuers = append(opts.Issuers, own)
 		}
 	}
 	if opts.KeysURL == "" {

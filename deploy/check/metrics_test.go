@@ -16,7 +16,7 @@ import (
 )
 
 const (
-	metricsFile    = "../../internal/metrics/metrics.go"
+	metricsDir     = "../../internal/metrics"
 	dashboard      = "../grafana/keysync.json"
 	chartDashboard = "../helm/keysync/dashboards/keysync.json"
 )
@@ -32,11 +32,24 @@ var runtimeMetrics = []string{
 // metrics/metrics.go, with a histogram's _bucket, _sum and _count series.
 func exportedMetrics(t *testing.T) map[string]bool {
 	t.Helper()
-	b, err := os.ReadFile(metricsFile)
-	if err != nil {
-		t.Fatal(err)
+	// Every non-test file of the package declares metrics: listen.go's
+	// were missed once when only metrics.go was read.
+	files, err := filepath.Glob(filepath.Join(metricsDir, "*.go"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no Go files in %s: %v", metricsDir, err)
 	}
-	src := string(b)
+	var all strings.Builder
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all.Write(b)
+	}
+	src := all.String()
 	names := map[string]bool{}
 	for _, m := range regexp.MustCompile(`Name:\s*"(keysync_[a-z0-9_]+)"`).FindAllStringSubmatch(src, -1) {
 		names[m[1]] = true
@@ -53,7 +66,7 @@ func exportedMetrics(t *testing.T) map[string]bool {
 		}
 	}
 	if !names["keysync_sync_total"] || !names["keysync_sync_duration_seconds_bucket"] {
-		t.Fatalf("read no metric names from %s: %v", metricsFile, names)
+		t.Fatalf("read no metric names from %s: %v", metricsDir, names)
 	}
 	return names
 }

@@ -42,7 +42,7 @@ func testDaemon(t *testing.T, b *bundle) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp, err := (&http.Client{Timeout: 2 * time.Second}).Do(req)
+		resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 		if err != nil {
 			return false
 		}
@@ -57,10 +57,12 @@ func testDaemon(t *testing.T, b *bundle) {
 	}
 }
 
-// waitUntil polls cond for up to 30 seconds while the container runs.
+// waitUntil polls cond while the container runs. It returns as soon as
+// cond holds; after two minutes it kills the container and fails, which
+// ends only a wait that would never end.
 func waitUntil(t *testing.T, c *container, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); !cond(); {
+	for deadline := time.Now().Add(2 * time.Minute); !cond(); {
 		select {
 		case <-c.exited:
 			r := c.wait()

@@ -27,7 +27,8 @@ func newPodman(t *testing.T) *podman {
 
 // run runs one podman command and returns its stdout.
 func (p *podman) run(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	// A command that hangs ends here; a build on a busy machine does not.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	global := []string{
 		"--root", filepath.Join(p.store, "root"), "--runroot", filepath.Join(p.store, "run"),

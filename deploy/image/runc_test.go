@@ -62,7 +62,9 @@ func (b *bundle) start(args ...string) *container {
 	if err := os.WriteFile(filepath.Join(b.dir, "config.json"), spec, 0o600); err != nil {
 		b.t.Fatal(err)
 	}
-	c.ctx, c.cancel = context.WithTimeout(context.Background(), time.Minute)
+	// A container that hangs is killed here; waits inside it (waitUntil)
+	// give up well before.
+	c.ctx, c.cancel = context.WithTimeout(context.Background(), 5*time.Minute)
 	c.cmd = exec.CommandContext(c.ctx, "runc", "--root", b.state, "run", "--bundle", b.dir, c.id)
 	c.cmd.Stdout, c.cmd.Stderr = &c.out, &c.errb
 	if err := c.cmd.Start(); err != nil {

@@ -59,8 +59,11 @@ var EventOutcomes = [...]string{outUnauthorized, outUnverifiable, outTooLarge, o
 type EventsHandler struct {
 	Path    string
 	Targets Targeter
-	// Secret, when set, must be in SecretHeader or SecretQuery.
+	// Secret, when set, must be in SecretHeader or SecretQuery;
+	// NextSecret, when set, is accepted as well, while the subscription
+	// changes over to it (docs/events.md, "Changing the shared secret").
 	Secret       *Token
+	NextSecret   *Token
 	SecretHeader string
 	SecretQuery  string
 	// Entra, when set, requires an Entra bearer token.
@@ -174,22 +177,38 @@ func printable(s string) bool {
 	return true
 }
 
-// refuse answers 401 to an unauthenticated request, or 503 when nothing
-// can be checked for want of the tenant's keys or of a usable secret file.
-// Nothing of it is logged but the remote address, at debug: a flood of
-// them must not fill the log.
+// refuse answers 401 to an unauthenticated request, or 503 with
+// Retry-After when it cannot be checked now: the tenant's keys or a
+// usable secret file are missing, or the token's key is not held and the
+// key set may not be fetched again yet. Nothing of it is logged but the
+// remote address, at debug: a flood of them must not fill the log.
 func (h *EventsHandler) refuse(w http.ResponseWriter, r *http.Request, schema string, err error) {
-	if errors.Is(err, errNoKeys) || errors.Is(err, errNoSecret) {
+	if after, ok := retryLater(err); ok {
 		h.count(schema, outUnverifiable)
-		h.Logger.Debug("event delivery deferred: nothing to check it against", "remote", r.RemoteAddr, "err", err)
-		w.Header().Set("Retry-After", strconv.Itoa(busyRetryAfter))
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": "cannot check tokens now; retry later"})
+		h.Logger.Debug("event delivery deferred: nothing to check it against yet", "remote", r.RemoteAddr, "err", err)
+		w.Header().Set("Retry-After", strconv.Itoa(after))
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"error": "cannot check this delivery now; retry later"})
 		return
 	}
 	h.count(schema, outUnauthorized)
 	h.Logger.Debug("event delivery refused", "remote", r.RemoteAddr, "err", err)
 	w.Header().Set("WWW-Authenticate", `Bearer realm="keysync-events"`)
 	writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "unauthorized"})
+}
+
+// retryLater reports whether err leaves a delivery unchecked rather than
+// refused, and the Retry-After in seconds: until the key set may be
+// fetched again (at least 1, at most jwksMinFetch), or busyRetryAfter.
+func retryLater(err error) (int, bool) {
+	var notYet *keyNotYetError
+	switch {
+	case errors.As(err, &notYet):
+		secs := int((notYet.After + time.Second - 1) / time.Second)
+		return min(max(secs, 1), int(jwksMinFetch/time.Second)), true
+	case errors.Is(err, errNoKeys), errors.Is(err, errNoSecret):
+		return busyRetryAfter, true
+	}
+	return 0, false
 }
 
 // post handles a delivery: authenticate, bound, parse, then act on each

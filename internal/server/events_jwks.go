@@ -27,9 +27,25 @@ const (
 	jwksNoKeysErr = "no usable signing key"
 )
 
-// errUnknownKey: the token names a key the tenant's set does not hold
-// (and the set was fetched too recently to ask again).
+// errUnknownKey: the token names a key the tenant's set does not hold,
+// even after fetching the set again.
 var errUnknownKey = errors.New("the token's signing key is not one of the tenant's")
+
+// keyNotYetError: the token names a key the set does not hold, and the
+// set was fetched (or tried) too recently to ask again: a key the tenant
+// rolled in since may be the one, so the delivery is answered 503 with
+// Retry-After, which Event Grid retries, not 401, which it drops
+// (learn.microsoft.com/azure/event-grid/delivery-and-retry: 503 "Retry
+// after 30 seconds or more"; 401 not retried). After is how long until a
+// fetch is allowed again.
+type keyNotYetError struct{ After time.Duration }
+
+func (e *keyNotYetError) Error() string {
+	return fmt.Sprintf("the token's signing key is not held; the key set may be fetched again in %s", e.After.Round(time.Second))
+}
+
+// Unwrap makes it an unknown key too.
+func (e *keyNotYetError) Unwrap() error { return errUnknownKey }
 
 // errNoKeys: no signing key is held, the last fetch having failed. No
 // token can be checked: the delivery is answered 503, which Event Grid
@@ -41,7 +57,9 @@ var errNoKeys = errors.New("the tenant's signing keys could not be fetched")
 // and again after jwksMaxAge or when a token names a key not in it (Entra
 // rolls its keys: learn.microsoft.com/entra/identity-platform/signing-key-rollover),
 // but never more than once per jwksMinFetch, whatever tokens arrive: a
-// flood of made-up key ids costs one fetch a minute. The fetch runs
+// flood of made-up key ids costs one fetch a minute. A key not held when
+// no fetch is allowed is keyNotYetError (retry later); a key still not
+// held after a fetch is errUnknownKey (refused). The fetch runs
 // without the lock: a token whose key is held is checked at once while
 // it is slow, and only tokens that need the new set wait for it.
 type jwks struct {
@@ -53,6 +71,7 @@ type jwks struct {
 	keys     map[string]*rsa.PublicKey
 	fetched  time.Time     // last success
 	tried    time.Time     // last attempt
+	failed   bool          // the last attempt failed
 	inflight chan struct{} // closed when the fetch under way ends; nil when none
 }
 
@@ -65,7 +84,8 @@ func newJWKS(url string, client *http.Client, log *slog.Logger) *jwks {
 
 // key returns the RSA key with id kid, fetching the set when it is stale
 // or lacks kid and the last attempt is old enough, or waiting for the
-// fetch under way when kid is not held.
+// fetch under way when kid is not held. Within jwksMinFetch of the last
+// attempt a kid not held is keyNotYetError.
 func (j *jwks) key(ctx context.Context, kid string, now time.Time) (*rsa.PublicKey, error) {
 	j.mu.Lock()
 	k, ok := j.keys[kid]
@@ -78,15 +98,39 @@ func (j *jwks) key(ctx context.Context, kid string, now time.Time) (*rsa.PublicK
 		done := j.inflight
 		j.mu.Unlock()
 		<-done // the fetch is bounded by jwksTimeout
-		return j.held(kid)
+		return j.heldAfterFetch(kid, now)
 	case now.Sub(j.tried) < jwksMinFetch:
 		defer j.mu.Unlock()
-		return j.heldLocked(kid)
+		k, err := j.heldLocked(kid)
+		if errors.Is(err, errUnknownKey) {
+			err = j.notYetLocked(now)
+		}
+		return k, err
 	}
 	j.tried, j.inflight = now, make(chan struct{})
 	j.mu.Unlock()
 	j.refresh(ctx, now)
-	return j.held(kid)
+	return j.heldAfterFetch(kid, now)
+}
+
+// heldAfterFetch is the held key kid once a fetch has ended: a kid the
+// new set does not hold is refused, but when the fetch failed the kid
+// was not checked against the tenant's current set, so it is retried
+// later like one that comes before a fetch is allowed.
+func (j *jwks) heldAfterFetch(kid string, now time.Time) (*rsa.PublicKey, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	k, err := j.heldLocked(kid)
+	if errors.Is(err, errUnknownKey) && j.failed {
+		err = j.notYetLocked(now)
+	}
+	return k, err
+}
+
+// notYetLocked is keyNotYetError with the time until the next fetch is
+// allowed; j.mu is held.
+func (j *jwks) notYetLocked(now time.Time) error {
+	return &keyNotYetError{After: jwksMinFetch - now.Sub(j.tried)}
 }
 
 // refresh fetches the set and ends the fetch under way, even if the fetch
@@ -99,6 +143,7 @@ func (j *jwks) refresh(ctx context.Context, now time.Time) {
 		if keys != nil {
 			j.keys, j.fetched = keys, now
 		}
+		j.failed = keys == nil
 		close(j.inflight)
 		j.inflight = nil
 	}()
@@ -107,13 +152,6 @@ func (j *jwks) refresh(ctx context.Context, now time.Time) {
 		keys = nil
 		j.log.Warn("fetching the Entra signing keys failed; keeping the ones held", "url", j.url, "err", err)
 	}
-}
-
-// held is heldLocked under the lock.
-func (j *jwks) held(kid string) (*rsa.PublicKey, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.heldLocked(kid)
 }
 
 // heldLocked is the held key kid, or why there is none; j.mu is held.

@@ -23,6 +23,7 @@ const (
 type VaultProbe struct {
 	interval time.Duration
 	log      *slog.Logger
+	now      func() time.Time // time.Now; a test's own clock
 	// Observe, when set before Run, hears every answer (true: Vault fine).
 	Observe func(up bool)
 
@@ -38,7 +39,7 @@ var errNotChecked = errors.New("not checked yet")
 
 // NewVaultProbe returns a probe that calls check every interval once Run.
 func NewVaultProbe(check func(ctx context.Context) error, interval time.Duration, log *slog.Logger) *VaultProbe {
-	return &VaultProbe{checker: check, interval: interval, log: log, err: errNotChecked}
+	return &VaultProbe{checker: check, interval: interval, log: log, now: time.Now, err: errNotChecked}
 }
 
 // Run checks until ctx ends. SetCheck swaps the check after a reload.
@@ -69,7 +70,7 @@ func (p *VaultProbe) SetCheck(check func(ctx context.Context) error) {
 // first gets ctx's error; the check goes on for the others.
 func (p *VaultProbe) Fresh(ctx context.Context) error {
 	p.mu.Lock()
-	if !errors.Is(p.err, errNotChecked) && time.Since(p.at) < probeMaxAge {
+	if !errors.Is(p.err, errNotChecked) && p.now().Sub(p.at) < probeMaxAge {
 		err := p.err
 		p.mu.Unlock()
 		return err
@@ -96,7 +97,7 @@ func (p *VaultProbe) probe(check func(ctx context.Context) error, done chan stru
 	cancel()
 	p.mu.Lock()
 	changed := (err == nil) != (p.err == nil) || errors.Is(p.err, errNotChecked)
-	p.err, p.at, p.inflight = err, time.Now(), nil
+	p.err, p.at, p.inflight = err, p.now(), nil
 	p.mu.Unlock()
 	close(done)
 	if p.Observe != nil {

@@ -41,6 +41,40 @@ func (c *countingSyncer) Sync(ctx context.Context, job runner.Job) runner.Result
 	return runner.Result{Job: job, Change: plan.Change{Action: plan.Unchanged}}
 }
 
+// countingScheduler counts the full syncs the server started: a POST
+// /sync reaches the scheduler, or not, before it is answered, so a test
+// can count them at once instead of waiting to see whether syncs come.
+type countingScheduler struct {
+	*scheduler.Scheduler
+	started atomic.Int64
+}
+
+func (c *countingScheduler) TriggerAll() bool {
+	ok := c.Scheduler.TriggerAll()
+	if ok {
+		c.started.Add(1)
+	}
+	return ok
+}
+
+// started is how many full syncs s's requests started.
+func started(s *Server) int64 { return s.Scheduler.(*countingScheduler).started.Load() }
+
+// waitSettled waits until every account of s has finished a sync and none
+// runs: every sync started so far has been counted by the syncer, and
+// with hourly schedules no other comes.
+func waitSettled(t *testing.T, s *Server) {
+	t.Helper()
+	waitFor(t, "every account synced, none running", func() bool {
+		for _, a := range s.Scheduler.Status(time.Now()) {
+			if a.Running || a.LastRun.IsZero() {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // newTestServer runs a real scheduler over two accounts (hourly, no sync
 // on start) behind a Server; token, when set, is written to a 0600 file.
 func newTestServer(t *testing.T, syncer *countingSyncer, token string, every time.Duration) (*Server, http.Handler) {
@@ -57,7 +91,7 @@ func newTestServer(t *testing.T, syncer *countingSyncer, token string, every tim
 	wg.Add(1)
 	go func() { defer wg.Done(); _ = sch.Run(ctx) }()
 	t.Cleanup(func() { cancel(); wg.Wait() })
-	s := &Server{Scheduler: sch, Logger: slog.New(slog.DiscardHandler), Metrics: http.NotFoundHandler(), SyncMinInterval: every,
+	s := &Server{Scheduler: &countingScheduler{Scheduler: sch}, Logger: slog.New(slog.DiscardHandler), Metrics: http.NotFoundHandler(), SyncMinInterval: every,
 		Vault: NewVaultProbe(func(context.Context) error { return nil }, time.Hour, slog.New(slog.DiscardHandler))}
 	if token != "" {
 		s.Token = mustToken(t, token, 0o600)
@@ -90,15 +124,14 @@ func do(h http.Handler, method, path, auth string) *httptest.ResponseRecorder {
 
 func TestOperatorEndpointsOffWithoutToken(t *testing.T) {
 	syncer := &countingSyncer{}
-	_, h := newTestServer(t, syncer, "", 0)
+	s, h := newTestServer(t, syncer, "", 0)
 	for _, ep := range [][2]string{{"POST", "/sync"}, {"GET", "/status"}} {
 		if w := do(h, ep[0], ep[1], "Bearer "+testToken); w.Code != http.StatusNotFound {
 			t.Errorf("%s %s with the API off: %d, want 404", ep[0], ep[1], w.Code)
 		}
 	}
-	time.Sleep(100 * time.Millisecond)
-	if n := syncer.calls.Load(); n != 0 {
-		t.Fatalf("%d syncs ran after refused requests", n)
+	if n, m := started(s), syncer.calls.Load(); n != 0 || m != 0 {
+		t.Fatalf("refused requests started %d full syncs, %d syncs ran", n, m)
 	}
 }
 
@@ -116,7 +149,7 @@ func TestBearerAuth(t *testing.T) {
 		{"scheme in lower case", "bearer " + testToken, http.StatusOK},
 	}
 	syncer := &countingSyncer{}
-	_, h := newTestServer(t, syncer, testToken, time.Hour)
+	s, h := newTestServer(t, syncer, testToken, time.Hour)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := do(h, "GET", "/status", tt.auth)
@@ -131,9 +164,12 @@ func TestBearerAuth(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(100 * time.Millisecond)
+	if n := started(s); n != 1 {
+		t.Fatalf("%d full syncs started, want 1 (from the first authorized POST)", n)
+	}
+	waitSettled(t, s)
 	if n := syncer.calls.Load(); n != 2 {
-		t.Fatalf("%d syncs, want 2 (one full sync from the first authorized POST)", n)
+		t.Fatalf("%d syncs, want 2 (one full sync of the two accounts)", n)
 	}
 }
 
@@ -150,7 +186,7 @@ func TestSyncRateLimited(t *testing.T) {
 
 func TestSyncCoalesced(t *testing.T) {
 	syncer := &countingSyncer{release: make(chan struct{})}
-	_, h := newTestServer(t, syncer, testToken, time.Nanosecond)
+	s, h := newTestServer(t, syncer, testToken, time.Nanosecond)
 	if w := do(h, "POST", "/sync", "Bearer "+testToken); !strings.Contains(w.Body.String(), `"started"`) {
 		t.Fatalf("first POST /sync: %d %s", w.Code, w.Body)
 	}
@@ -161,7 +197,10 @@ func TestSyncCoalesced(t *testing.T) {
 		}
 	}
 	close(syncer.release)
-	time.Sleep(100 * time.Millisecond)
+	if n := started(s); n != 1 {
+		t.Fatalf("%d full syncs started by 51 requests during one, want 1", n)
+	}
+	waitSettled(t, s)
 	if n := syncer.calls.Load(); n != 2 {
 		t.Fatalf("%d syncs after 51 requests during one full sync, want 2", n)
 	}
@@ -294,40 +333,60 @@ func TestTokenFileReread(t *testing.T) {
 }
 
 // TestProbeFresh: many callers at once cause one check; an answer older
-// than probeMaxAge is not reused.
+// than probeMaxAge is not reused. The probe runs on the test's clock, so
+// that a caller the machine starts late still finds the answer fresh, and
+// the answer ages only when the test says.
 func TestProbeFresh(t *testing.T) {
 	var calls atomic.Int64
 	release := make(chan struct{})
 	p := NewVaultProbe(func(context.Context) error { calls.Add(1); <-release; return errors.New("sealed") }, time.Hour, slog.New(slog.DiscardHandler))
-	var wg sync.WaitGroup
+	var now atomic.Int64 // the test's clock, in nanoseconds
+	now.Store(time.Now().UnixNano())
+	p.now = func() time.Time { return time.Unix(0, now.Load()) }
+	var wg, calling sync.WaitGroup
 	for range 50 {
 		wg.Add(1)
-		go func() { defer wg.Done(); _ = p.Fresh(context.Background()) }()
+		calling.Add(1)
+		go func() { defer wg.Done(); calling.Done(); _ = p.Fresh(context.Background()) }()
 	}
-	time.Sleep(50 * time.Millisecond)
+	calling.Wait()
+	waitFor(t, "the check", func() bool { return calls.Load() > 0 })
 	close(release)
 	wg.Wait()
 	if n := calls.Load(); n != 1 {
 		t.Fatalf("%d checks for 50 concurrent callers, want 1", n)
 	}
+	now.Add(int64(probeMaxAge - time.Nanosecond))
 	if err := p.Fresh(context.Background()); err == nil || calls.Load() != 1 {
 		t.Fatalf("a fresh answer was not reused: %v, %d checks", err, calls.Load())
 	}
-	time.Sleep(probeMaxAge + 50*time.Millisecond)
+	now.Add(int64(time.Nanosecond))
 	_ = p.Fresh(context.Background())
 	if n := calls.Load(); n != 2 {
 		t.Fatalf("%d checks after the answer aged, want 2", n)
 	}
 }
 
-// TestProbeTimeout: a check that hangs is answered within probeTimeout.
+// TestProbeTimeout: a check that hangs is cut by the probe itself, with at
+// most probeTimeout to run; the caller gets the check's own error, not a
+// timeout of its own (a minute: a probe without a bound would hang forever).
 func TestProbeTimeout(t *testing.T) {
-	p := NewVaultProbe(func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() }, time.Hour, slog.New(slog.DiscardHandler))
-	start := time.Now()
-	if err := p.Fresh(context.Background()); err == nil {
-		t.Fatal("a hanging check gave no error")
+	var budget time.Duration
+	errHung := errors.New("the check was cut")
+	p := NewVaultProbe(func(ctx context.Context) error {
+		d, ok := ctx.Deadline()
+		if ok {
+			budget = time.Until(d)
+		}
+		<-ctx.Done()
+		return errHung
+	}, time.Hour, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := p.Fresh(ctx); !errors.Is(err, errHung) {
+		t.Fatalf("a hanging check: %v, want the check's own error", err)
 	}
-	if d := time.Since(start); d > probeTimeout+time.Second {
-		t.Fatalf("the probe took %v", d)
+	if budget <= 0 || budget > probeTimeout {
+		t.Fatalf("the check had %v to run, want at most probeTimeout (%v)", budget, probeTimeout)
 	}
 }

@@ -58,7 +58,7 @@ func uniquePath() string { return fmt.Sprintf("sinktest/p%d", seq.Add(1)) }
 // client returns a client of the dev server holding token.
 func client(t *testing.T, token string) *api.Client {
 	t.Helper()
-	c, err := NewClient(ClientOptions{Address: dev.Addr, Timeout: 5 * time.Second})
+	c, err := NewClient(ClientOptions{Address: dev.Addr, Timeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,8 +103,10 @@ func TestDetectVersion(t *testing.T) {
 	}
 }
 
-// TestDeletedLatestVersion: a soft-deleted latest version reads as absent,
-// and the create checks-and-sets against that version.
+// TestDeletedLatestVersion: a soft-deleted latest version reads as absent
+// at its version. Whose it was cannot be read, so keysync refuses it; an
+// account that adopts creates over it, checking and setting against that
+// version.
 func TestDeletedLatestVersion(t *testing.T) {
 	needVault(t)
 	s := newSink(t, "secret", 2)
@@ -126,9 +128,13 @@ func TestDeletedLatestVersion(t *testing.T) {
 	if cur.Exists || cur.Version != 2 {
 		t.Fatalf("read %+v, want absent at version 2", cur)
 	}
-	ch := syncOnce(t, s, path, desired("p1", "s1"))
-	if ch.Action != plan.Create {
-		t.Fatalf("action %v", ch.Action)
+	if ch := syncOnce(t, s, path, desired("p1", "s1")); ch.Action != plan.Refused {
+		t.Fatalf("action %v, want refused", ch.Action)
+	}
+	d := desired("p1", "s1")
+	d.Adopt = true
+	if ch := syncOnce(t, s, path, d); ch.Action != plan.Create {
+		t.Fatalf("adopted: action %v", ch.Action)
 	}
 	got, err := kv.Get(ctx, path)
 	if err != nil || got.VersionMetadata.Version != 3 || got.Data["primary"] != "p1" {

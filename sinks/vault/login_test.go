@@ -139,9 +139,15 @@ func TestInvalidTokenLoggedOnce(t *testing.T) {
 	}
 	mu.Unlock()
 	writeFile(t, f, testenv.RootToken, time.Second)
-	time.Sleep(time.Second) // past the first pause between attempts
-	if _, err := s.Read(ctx, uniquePath()); err != nil {
-		t.Fatalf("read with the new token_file: %v", err)
+	// Reads fail until the pause between attempts is over (1 s, or more
+	// if the reads above took that long); then the first one that asks
+	// takes the new token_file.
+	deadline := time.Now().Add(time.Minute)
+	for _, err := s.Read(ctx, uniquePath()); err != nil; _, err = s.Read(ctx, uniquePath()) {
+		if !isForbidden(err) || time.Now().After(deadline) {
+			t.Fatalf("read with the new token_file: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling interval, not synchronisation
 	}
 	if n := strings.Count(logs.String(), "valid again"); n != 1 {
 		t.Errorf("recovery logged %d times, want 1:\n%s", n, logs.String())

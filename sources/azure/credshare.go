@@ -46,6 +46,7 @@ func (e *CredentialError) Unwrap() error { return e.Err }
 type sharedCredential struct {
 	inner azcore.TokenCredential
 	hold  time.Duration
+	now   func() time.Time // time.Now; a test's own clock
 	mu    sync.Mutex
 	fails map[string]heldFailure
 }
@@ -59,7 +60,7 @@ func shareCredential(c azcore.TokenCredential, hold time.Duration) *sharedCreden
 	if s, ok := c.(*sharedCredential); ok {
 		return s
 	}
-	return &sharedCredential{inner: c, hold: hold, fails: map[string]heldFailure{}}
+	return &sharedCredential{inner: c, hold: hold, now: time.Now, fails: map[string]heldFailure{}}
 }
 
 // GetToken implements azcore.TokenCredential.
@@ -80,7 +81,7 @@ func (c *sharedCredential) GetToken(ctx context.Context, opts policy.TokenReques
 	// keysync stopping is not the credential failing.
 	if !errors.Is(ctx.Err(), context.Canceled) {
 		c.mu.Lock()
-		c.fails[key] = heldFailure{failure: ce.failure, until: time.Now().Add(c.hold)}
+		c.fails[key] = heldFailure{failure: ce.failure, until: c.now().Add(c.hold)}
 		c.mu.Unlock()
 	}
 	return tok, ce
@@ -91,7 +92,7 @@ func (c *sharedCredential) held(key string) (sources.Error, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	f, ok := c.fails[key]
-	if !ok || !time.Now().Before(f.until) {
+	if !ok || !c.now().Before(f.until) {
 		return sources.Error{}, false
 	}
 	return f.failure, true

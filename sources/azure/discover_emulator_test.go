@@ -263,18 +263,21 @@ func TestDiscoverManagementGroup(t *testing.T) {
 // TestDiscoverHonoursQuota: with a quota of 2 queries a window, the third
 // page waits for the reset the second answer announced, and no query is
 // throttled. The wait is not a request: it may outlast the request
-// timeout.
+// timeout. A 5 s window and a 2 s request timeout give each query 2 s to
+// answer, and leave a wait longer than the timeout unless the first two
+// queries took 3 s together.
 func TestDiscoverHonoursQuota(t *testing.T) {
+	const window = 5 * time.Second
 	discoverSource(t)
 	o := emuOpts
-	o.Timeout = config.Duration{Duration: 500 * time.Millisecond}
+	o.Timeout = config.Duration{Duration: 2 * time.Second}
 	s := newSource(t, o)
 	emu.SetGraphPageSize(1)
 	sub := newSub()
 	for i := range 3 {
 		addTagged(t, "batch", sub, "rg", fmt.Sprintf("quota%d", i), nil)
 	}
-	emu.SetGraphQuota(2, time.Second)
+	emu.SetGraphQuota(2, window)
 	before := len(emu.RequestLog())
 	found, _, err := s.Discover(context.Background(), sources.Selector{Type: "batch", Subscriptions: []string{sub}}, config.DiscoveryResourceGraph)
 	if err != nil || len(found) != 3 {
@@ -289,7 +292,7 @@ func TestDiscoverHonoursQuota(t *testing.T) {
 	if len(times) != 3 {
 		t.Fatalf("%d queries for 3 pages, want 3 (none throttled)", len(times))
 	}
-	if gap := times[2].Sub(times[0]); gap < time.Second {
+	if gap := times[2].Sub(times[0]); gap < window {
 		t.Fatalf("the third page came %v after the first, inside the window of 2", gap)
 	}
 }

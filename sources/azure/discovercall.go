@@ -17,9 +17,10 @@ import (
 	"github.com/keysync/keysync/sources"
 )
 
-// nextLink checks a page's nextLink before it is followed: it must point
-// to ARM's own endpoint, over the same scheme, under the path listed, or
-// a hostile answer could send ARM's bearer token elsewhere.
+// nextLink checks a page's nextLink before it is followed: it must be on
+// a host the guard sends ARM's token to (hostGuard.check: ARM's host, its
+// port written out or not, or a regional sub-host of it), under the path
+// listed, or a hostile answer could send ARM's bearer token elsewhere.
 func (s *Source) nextLink(link, prefix string) (string, error) {
 	if link == "" {
 		return "", nil
@@ -35,7 +36,7 @@ func (s *Source) nextLink(link, prefix string) (string, error) {
 	if err != nil || berr != nil {
 		return bad("not a URL")
 	}
-	if u.Scheme != base.Scheme || !strings.EqualFold(u.Host, base.Host) || u.User != nil {
+	if s.guard.check(u) != nil {
 		return bad("not on ARM's endpoint " + base.Host)
 	}
 	if !strings.HasPrefix(strings.ToLower(u.EscapedPath()), strings.ToLower(strings.TrimRight(base.EscapedPath(), "/")+prefix)) {

@@ -15,8 +15,10 @@ import (
 // hostGuard is a per-retry policy of ARM's pipeline only (the credential's
 // token requests go to Entra or the managed-identity endpoint and never
 // pass it): it fails every request that is not https to ARM's endpoint,
-// host and port compared exactly, or to a documented regional sub-host of
-// it. azcore runs it after the bearer-token policy and before the
+// host and port compared exactly (an absent port is the scheme's default,
+// so https://management.azure.com:443 is https://management.azure.com, as
+// ARM writes its links either way), or to a documented regional sub-host
+// of it. azcore runs it after the bearer-token policy and before the
 // transport, so that a refused request, though it holds ARM's token in its
 // header, never leaves the process. Every ARM call keysync makes goes
 // through it: listKeys, regenerate, the polls of a long-running one,
@@ -57,7 +59,10 @@ func (g *hostGuard) Do(req *policy.Request) (*http.Response, error) {
 	return req.Next()
 }
 
-// check reports whether ARM's token may go to u.
+// check reports whether ARM's token may go to u. It is the one decision
+// for every request of the pipeline and for every URL an answer names
+// before keysync follows it: a list's or the subscriptions' nextLink
+// (Source.nextLink), a long-running operation's polling URL (pollURL).
 func (g *hostGuard) check(u *url.URL) error {
 	if u == nil {
 		return &ForeignHostError{Host: "no URL"}

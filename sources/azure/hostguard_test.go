@@ -91,6 +91,10 @@ func TestHostGuard(t *testing.T) {
 	}{
 		{"arm itself", "https://management.azure.com/", "https://management.azure.com/subscriptions/s", true},
 		{"its default port named", "https://management.azure.com/", "https://management.azure.com:443/x", true},
+		{"its default port left out, the endpoint naming it", "https://management.azure.com:443/", "https://management.azure.com/x", true},
+		{"a regional arm host, its default port named", "https://management.azure.com", "https://westeurope.management.azure.com:443/x", true},
+		{"a regional arm host, the endpoint naming the port", "https://management.azure.com:443", "https://westeurope.management.azure.com/x", true},
+		{"a regional arm host on another port", "https://management.azure.com", "https://westeurope.management.azure.com:8443/x", false},
 		{"host names without case", "https://management.azure.com/", "https://Management.Azure.COM/x", true},
 		{"a regional arm host", "https://management.azure.com/", "https://centraluseuap.management.azure.com/subscriptions/s/operationsStatus/1", true},
 		{"two labels deeper", "https://management.azure.com/", "https://a.westus.management.azure.com/x", false},

@@ -28,9 +28,11 @@ func TestRemainingTakesTheSmallerHeader(t *testing.T) {
 
 // TestPacerFollowsHeadersAndHolds: an answer saying 2 are left brings the
 // bucket down to what is left less those in flight and the margin, and a 429
-// holds the subscription for its Retry-After.
+// holds the subscription for its Retry-After. The bucket refills one token
+// in 1,000 s and the hold lasts a minute, so that neither ends while the
+// test looks, however slowly it runs.
 func TestPacerFollowsHeadersAndHolds(t *testing.T) {
-	p := newPacer(1, 100)
+	p := newPacer(0.001, 100)
 	ctx := context.Background()
 	for range 3 {
 		if err := p.wait(ctx, "S"); err != nil {
@@ -42,7 +44,7 @@ func TestPacerFollowsHeadersAndHolds(t *testing.T) {
 	if got := int(p.bucket("s").lim.TokensAt(time.Now())); got != 2 {
 		t.Fatalf("%d tokens after the header, want 2", got)
 	}
-	p.done("s", &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"1"}}})
+	p.done("s", &http.Response{StatusCode: http.StatusTooManyRequests, Header: http.Header{"Retry-After": {"60"}}})
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()

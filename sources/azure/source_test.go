@@ -38,7 +38,9 @@ func TestMain(m *testing.M) {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(emu.CACertPEM())
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	emuOpts = Options{Azure: config.Azure{Endpoint: emu.URL(), Credential: config.CredentialManagedIdentity, Timeout: config.Duration{Duration: 2 * time.Second}},
+	// Every request has 30 s (keysync's default) to answer, so that none
+	// times out on a busy machine; the tests of a hang set their own.
+	emuOpts = Options{Azure: config.Azure{Endpoint: emu.URL(), Credential: config.CredentialManagedIdentity, Timeout: config.Duration{Duration: 30 * time.Second}},
 		Transport: client}
 	code := m.Run()
 	emu.Close()
@@ -88,8 +90,8 @@ func TestFetchSendsTheDocumentedRequest(t *testing.T) {
 	}
 	r := log[len(log)-1]
 	wantPath := "/subscriptions/" + sub + "/resourceGroups/Batch_RG-%28eu%29.west/providers/Microsoft.Batch/batchAccounts/sampleacct/listKeys"
-	if r.Method != http.MethodPost || r.Path != wantPath || r.RawQuery != "api-version=2024-02-01" {
-		t.Fatalf("request %s %s?%s, want POST %s?api-version=2024-02-01", r.Method, r.Path, r.RawQuery, wantPath)
+	if r.Method != http.MethodPost || r.Path != wantPath || r.RawQuery != "api-version=2026-08-01" {
+		t.Fatalf("request %s %s?%s, want POST %s?api-version=2026-08-01", r.Method, r.Path, r.RawQuery, wantPath)
 	}
 	if !r.Authorized || r.ClientRequestID == "" || !strings.Contains(r.UserAgent, "keysync") {
 		t.Fatalf("request lacks auth, request id or user agent: %+v", r)
@@ -115,7 +117,8 @@ func TestFetchErrors(t *testing.T) {
 			status: 403, code: "AuthorizationFailed"},
 		{name: "gateway html", fault: &armemu.Fault{Kind: armemu.FaultHTML}, status: 502, code: "HTTP502", transient: true},
 		{name: "reset", fault: &armemu.Fault{Kind: armemu.FaultReset}, code: "Transport", transient: true},
-		{name: "hang", fault: &armemu.Fault{Kind: armemu.FaultHang}, code: "Timeout", transient: true},
+		{name: "hang", fault: &armemu.Fault{Kind: armemu.FaultHang}, code: "Timeout", transient: true,
+			opts: func(o *Options) { o.Timeout = config.Duration{Duration: time.Second} }}, // the answer never comes: any timeout ends it
 		{name: "truncated", fault: &armemu.Fault{Kind: armemu.FaultTruncated}, status: 200, code: "HTTP200"},
 		{name: "wrong api-version", opts: func(o *Options) { o.APIVersion = "2017-01-01" }, status: 400, code: "InvalidApiVersionParameter"},
 		{name: "wrong audience", opts: func(o *Options) { o.Audience = "https://vault.azure.net" }, status: 401, code: "InvalidAuthenticationTokenAudience"},

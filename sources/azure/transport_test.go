@@ -132,10 +132,14 @@ func (c *countingCredential) GetToken(context.Context, policy.TokenRequestOption
 }
 
 // TestSharedCredentialFailure: one failure stands for every caller of the
-// same scopes for the hold, and no longer.
+// same scopes for the hold, and no longer. The hold runs on the test's
+// clock, so that no call falls outside it however slowly they run.
 func TestSharedCredentialFailure(t *testing.T) {
 	inner := &countingCredential{}
-	c := shareCredential(inner, 50*time.Millisecond)
+	const hold = time.Minute
+	c := shareCredential(inner, hold)
+	now := time.Now()
+	c.now = func() time.Time { return now }
 	arm := policy.TokenRequestOptions{Scopes: []string{"arm/.default"}}
 	for range 100 {
 		_, err := c.GetToken(context.Background(), arm)
@@ -151,7 +155,12 @@ func TestSharedCredentialFailure(t *testing.T) {
 	if n := inner.calls.Load(); n != 2 {
 		t.Fatalf("another scope asked %d times in all, want 2", n)
 	}
-	time.Sleep(60 * time.Millisecond)
+	now = now.Add(hold - time.Nanosecond)
+	_, _ = c.GetToken(context.Background(), arm)
+	if n := inner.calls.Load(); n != 2 {
+		t.Fatalf("at the hold's last moment: %d calls, want 2", n)
+	}
+	now = now.Add(time.Nanosecond)
 	_, _ = c.GetToken(context.Background(), arm)
 	if n := inner.calls.Load(); n != 3 {
 		t.Fatalf("after the hold: %d calls, want 3", n)

@@ -26,20 +26,19 @@ type Store interface {
 
 // Recall rebuilds the State of an earlier run that this process does not
 // remember (a --run-now, or the daemon's first run after a start), from
-// what Vault holds: for each block that marks or deletes, the secrets
-// under its path template's fixed prefix that carry keysync's mark and
-// discovered-by = the block. out is this run's outcome: a secret it found
-// again is not read, and counts as found before, so that
-// max_removed_fraction weighs the removals against the whole estate. At
-// most limit secrets are listed per block; more is an error, and the caller
-// then removes nothing. Accounts owns says are another shard's are left
-// out (nil owns all).
+// what Vault holds: for each block, the secrets under its path template's
+// fixed prefix that carry keysync's mark and discovered-by = the block.
+// out is this run's outcome: a secret it found again is not read, and
+// counts as found before, so that the run adds only what is new and
+// max_removed_fraction weighs the removals against the whole estate. A
+// block that keeps what it no longer finds is recalled too: its removals
+// change nothing in Vault, but without them every account it found would
+// count as added at every run. At most limit secrets are listed per block;
+// more is an error, and the caller then removes nothing. Accounts owns
+// says are another shard's are left out (nil owns all).
 func Recall(ctx context.Context, st Store, blocks []Block, out Outcome, limit int, owns func(resourceID string) bool) (*State, error) {
 	prev := &State{jobs: map[entryID]found{}}
 	for _, b := range blocks {
-		if b.OnRemoved == "" || b.OnRemoved == plan.RemoveKeep {
-			continue
-		}
 		if err := prev.recall(ctx, st, b, out, limit, owns); err != nil {
 			return nil, fmt.Errorf("recalling what %s found before: %w", b.Name, err)
 		}

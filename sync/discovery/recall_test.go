@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keysync/keysync/sinks"
 	"github.com/keysync/keysync/sinks/memsink"
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sync/plan"
@@ -18,17 +19,24 @@ func written(s *memsink.Sink, a sources.Account, path, block string) {
 		plan.MetaDiscoveredBy: block, plan.MetaDiscoveryScope: blockScope(block), plan.MetaResourceID: a.ResourceID()})
 }
 
+// writtenBy is a sink that holds, at azure/batch/{name}, the secret block
+// wrote for each Batch account named, and the accounts.
+func writtenBy(block string, names ...string) (*memsink.Sink, []sources.Found) {
+	st := memsink.New()
+	all := accounts("batch", names...)
+	for _, f := range all {
+		written(st, f.Account, "azure/batch/"+f.Account.Name, block)
+	}
+	return st, all
+}
+
 func blockScope(name string) string { return block(name, "batch", "").Scope() }
 
 // TestRecallFindsWhatIsGone: a process that remembers nothing removes the
 // accounts its block wrote before and no longer finds, and nothing else.
 func TestRecallFindsWhatIsGone(t *testing.T) {
 	ctx := context.Background()
-	st := memsink.New()
-	all := accounts("batch", "acct1", "acct2", "acct3", "acct4", "acct5")
-	for _, f := range all {
-		written(st, f.Account, "azure/batch/"+f.Account.Name, "b")
-	}
+	st, all := writtenBy("b", "acct1", "acct2", "acct3", "acct4", "acct5")
 	st.Put("azure/batch/acct0-theirs", map[string]any{"x": "y"}, map[string]string{"team": "x"})
 	written(st, sources.Account{SubscriptionID: sub, ResourceGroup: "rg", Name: "other1"}, "azure/batch/other1", "another-block")
 	st.Put("elsewhere/acct9", map[string]any{"x": "y"}, nil)
@@ -57,15 +65,58 @@ func TestRecallFindsWhatIsGone(t *testing.T) {
 	}
 }
 
+// countingStore counts the lists and reads a Recall makes.
+type countingStore struct {
+	Store
+	lists, reads int
+}
+
+func (c *countingStore) List(ctx context.Context, prefix string, limit int) ([]string, error) {
+	c.lists++
+	return c.Store.List(ctx, prefix, limit)
+}
+
+func (c *countingStore) Read(ctx context.Context, path string) (sinks.State, error) {
+	c.reads++
+	return c.Store.Read(ctx, path)
+}
+
+// TestRecallKeepBlock: a process that remembers nothing recalls a keep
+// block's accounts too, so that what it finds again is not added anew at
+// every run, and one it no longer finds counts as removed, with nothing
+// to do to its secret. It costs one list of the prefix and a read of each
+// secret not found again; recalled accounts are not synced.
+func TestRecallKeepBlock(t *testing.T) {
+	ctx := context.Background()
+	mem, all := writtenBy("b", "acct1", "acct2", "acct3", "acct4")
+	for _, policy := range []string{"", plan.RemoveKeep} {
+		st := &countingStore{Store: mem}
+		memo := NewMemo(&finder{found: map[string][]sources.Found{"batch": all[:3]}})
+		blocks := []Block{block("b", "batch", policy)}
+		out, _ := Run(ctx, memo, blocks, nil, nil, opts)
+		prev, err := Recall(ctx, st, blocks, out, 100, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, _ = Run(ctx, memo, blocks, nil, prev, opts)
+		d := out.Decision
+		if len(d.Added) != 0 || len(d.Removed) != 1 || len(out.Removals) != 0 {
+			t.Fatalf("on_removed %q: %d added, %d removed, removals %s", policy, len(d.Added), len(d.Removed), paths(out.Removals))
+		}
+		if st.lists != 1 || st.reads != 1 {
+			t.Fatalf("on_removed %q: %d lists and %d reads, want 1 and 1 (acct4's)", policy, st.lists, st.reads)
+		}
+		if got := foundPaths(out.Jobs); got != "azure/batch/acct1(),azure/batch/acct2(),azure/batch/acct3()" {
+			t.Fatalf("on_removed %q: synced %s", policy, got)
+		}
+	}
+}
+
 // TestRecallKeepsTheGuard: a query that finds almost nothing removes
 // nothing after a recall either.
 func TestRecallKeepsTheGuard(t *testing.T) {
 	ctx := context.Background()
-	st := memsink.New()
-	all := accounts("batch", "acct1", "acct2", "acct3", "acct4", "acct5")
-	for _, f := range all {
-		written(st, f.Account, "azure/batch/"+f.Account.Name, "b")
-	}
+	st, all := writtenBy("b", "acct1", "acct2", "acct3", "acct4", "acct5")
 	memo := NewMemo(&finder{found: map[string][]sources.Found{"batch": all[:1]}})
 	blocks := []Block{block("b", "batch", plan.RemoveDelete)}
 	out, _ := Run(ctx, memo, blocks, nil, nil, opts)
@@ -157,11 +208,7 @@ func TestFixedPrefix(t *testing.T) {
 // and do not count towards the guard's fraction.
 func TestShardOwnsItsOwn(t *testing.T) {
 	ctx := context.Background()
-	st := memsink.New()
-	all := accounts("batch", "acct1", "acct2", "acct3", "acct4")
-	for _, f := range all {
-		written(st, f.Account, "azure/batch/"+f.Account.Name, "b")
-	}
+	st, all := writtenBy("b", "acct1", "acct2", "acct3", "acct4")
 	mine := func(id string) bool { return !strings.HasSuffix(id, "/acct3") && !strings.HasSuffix(id, "/acct4") }
 	o := opts
 	o.Owns = mine

@@ -81,7 +81,7 @@ const (
 	reasonOther   = "the secret's data names another resource in " + FieldOwner + ": two accounts aim at this path, and keysync never overwrites another account's secret (adopt does not change this)"
 	reasonLegacy  = "the secret carries managed-by=keysync in its custom_metadata but its data lacks " + FieldOwner +
 		" (keysync's mark in the data, which a writer of the metadata alone cannot forge)"
-	reasonDeleted = "the secret's current version is deleted or expired: keysync cannot read whose it is, and will not write over it; undelete it, delete its metadata (vault kv metadata delete), or set adopt = true on this account to take it over"
+	reasonDeleted  = "the secret's current version is deleted or expired: keysync cannot read whose it is, and will not write over it; undelete it, delete its metadata (vault kv metadata delete), or set adopt = true on this account to take it over"
 	reasonUnproven = "the secret carries managed-by=keysync in its custom_metadata, but neither keysync's data mark (" + FieldOwner +
 		") nor fingerprints that match its data: a mark a writer of the metadata alone can copy, not keysync's work"
 	reasonClash = "the keys answer has a field named " + FieldOwner + " or " + FieldGoneAt + ", keysync's own ownership marks: nothing written"

@@ -300,7 +300,10 @@ func TestFastFieldsSelectAndRename(t *testing.T) {
 }
 
 // TestFastConcurrencyBounds: no more calls in flight than each bound
-// allows, per subscription and to the sink.
+// allows, per subscription and to the sink. Each kind of call waits until
+// its bound has been reached once, so that the bound is met however
+// slowly the machine runs the workers; then it stays a moment more, so
+// that a call past the bound can show.
 func TestFastConcurrencyBounds(t *testing.T) {
 	f := newFixture()
 	f.r.Concurrency, f.r.SubscriptionConcurrency, f.r.VaultConcurrency = 8, 2, 3
@@ -308,52 +311,28 @@ func TestFastConcurrencyBounds(t *testing.T) {
 	for i := range 24 {
 		jobs = append(jobs, f.job(fmt.Sprintf("%c%02d", 'a'+i%2, i)))
 	}
-	perSub := map[string]*gauge{"sub-a": {}, "sub-b": {}}
-	sink := &gauge{}
+	m := newMeter()
 	f.src.Hook = func(_ context.Context, _ string, a sources.Account) error {
-		perSub[a.SubscriptionID].hold()
+		m.hold(a.SubscriptionID, func() bool { return m.max[a.SubscriptionID] >= 2 })
 		return nil
 	}
-	f.sink.Hook = func(context.Context, string, string) error { sink.hold(); return nil }
+	f.sink.Hook = func(context.Context, string, string) error {
+		m.hold("sink", func() bool { return m.max["sink"] >= 3 })
+		return nil
+	}
 	for _, res := range f.r.Run(context.Background(), jobs) {
 		if res.Err != nil {
 			t.Fatal(res.Err)
 		}
 	}
-	for sub, g := range perSub {
-		if g.max > 2 || g.max < 2 {
-			t.Errorf("%s: %d fetches at once, want exactly the bound 2", sub, g.max)
+	for _, sub := range []string{"sub-a", "sub-b"} {
+		if m.max[sub] != 2 {
+			t.Errorf("%s: %d fetches at once, want exactly the bound 2", sub, m.max[sub])
 		}
 	}
-	if sink.max > 3 || sink.max < 2 {
-		t.Errorf("%d sink calls at once, want at most 3", sink.max)
+	if m.max["sink"] != 3 {
+		t.Errorf("%d sink calls at once, want exactly the bound 3", m.max["sink"])
 	}
-}
-
-// gauge records the most holders at once; a holder stays a moment so that
-// others can pile up behind it.
-type gauge struct {
-	mu       sync.Mutex
-	now, max int
-}
-
-func (g *gauge) hold() {
-	g.enter()
-	time.Sleep(2 * time.Millisecond) // a call's duration, not synchronisation
-	g.leave()
-}
-
-func (g *gauge) enter() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.now++
-	g.max = max(g.max, g.now)
-}
-
-func (g *gauge) leave() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.now--
 }
 
 func TestFastCancelledRunReportsEveryJob(t *testing.T) {
@@ -414,7 +393,9 @@ func TestFastRemovedAccounts(t *testing.T) {
 
 // TestFastSourceStaysBusyWhileTheSinkWrites: while some jobs wait on the
 // sink, Concurrency others keep calling the source, and neither bound is
-// passed.
+// passed. The first sink calls wait until three calls are in at once, and
+// source calls made while the sink is busy wait for the same, so that a
+// runner that lets the source idle while the sink works never gets there.
 func TestFastSourceStaysBusyWhileTheSinkWrites(t *testing.T) {
 	f := newFixture()
 	f.r.Concurrency, f.r.VaultConcurrency = 2, 2
@@ -422,17 +403,13 @@ func TestFastSourceStaysBusyWhileTheSinkWrites(t *testing.T) {
 	for i := range 16 {
 		jobs = append(jobs, f.job(fmt.Sprintf("a%02d", i)))
 	}
-	source, sink, both := &gauge{}, &gauge{}, &gauge{}
+	m := newMeter()
 	f.src.Hook = func(context.Context, string, sources.Account) error {
-		both.enter()
-		defer both.leave()
-		source.hold()
+		m.hold("source", func() bool { return m.max["source"] >= 2 && (m.max["all"] >= 3 || m.now["sink"] == 0) })
 		return nil
 	}
 	f.sink.Hook = func(context.Context, string, string) error {
-		both.enter()
-		defer both.leave()
-		sink.hold()
+		m.hold("sink", func() bool { return m.max["all"] >= 3 })
 		return nil
 	}
 	for _, res := range f.r.Run(context.Background(), jobs) {
@@ -440,8 +417,8 @@ func TestFastSourceStaysBusyWhileTheSinkWrites(t *testing.T) {
 			t.Fatal(res.Err)
 		}
 	}
-	if source.max != 2 || sink.max > 2 || both.max < 3 {
-		t.Fatalf("source %d at once (want 2), sink %d (want <= 2), both %d (want > 2)", source.max, sink.max, both.max)
+	if m.max["source"] != 2 || m.max["sink"] > 2 || m.max["all"] < 3 {
+		t.Fatalf("source %d at once (want 2), sink %d (want <= 2), both %d (want > 2)", m.max["source"], m.max["sink"], m.max["all"])
 	}
 }
 

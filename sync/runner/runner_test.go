@@ -87,7 +87,7 @@ func startReal() error {
 	pool.AppendCertsFromPEM(emu.CACertPEM())
 	trustingClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 16}}
 	src, err = azure.New(azure.Options{Azure: config.Azure{Endpoint: emu.URL(), Credential: config.CredentialManagedIdentity,
-		Timeout: config.Duration{Duration: 5 * time.Second}}, Transport: trustingClient})
+		Timeout: config.Duration{Duration: 30 * time.Second}}, Transport: trustingClient})
 	return err
 }
 
@@ -117,26 +117,29 @@ func newJobs(n int) []Job {
 }
 
 // countingSource wraps the real source to see how many fetches overlap.
+// A fetch waits until `meet` fetches have been in at once, so that they
+// meet however slowly the machine starts them.
 type countingSource struct {
 	sources.Source
-	mu            sync.Mutex
-	inFlight, max int
+	m    *meter
+	meet int
 }
 
 func (c *countingSource) Fetch(ctx context.Context, a sources.Account) (secret.Fields, error) {
-	c.mu.Lock()
-	c.inFlight++
-	c.max = max(c.max, c.inFlight)
-	c.mu.Unlock()
-	defer func() { c.mu.Lock(); c.inFlight--; c.mu.Unlock() }()
+	c.m.enter("fetch")
+	defer c.m.leave("fetch")
+	c.m.wait(func() bool { return c.m.max["fetch"] >= c.meet })
 	return c.Source.Fetch(ctx, a)
 }
 
+// TestConcurrencyIsBounded: the real source's fetches overlap up to
+// Concurrency and no more; the emulator's latency keeps each in flight
+// long enough for a fourth to show.
 func TestConcurrencyIsBounded(t *testing.T) {
 	needReal(t)
 	emu.SetLatency(50 * time.Millisecond)
 	defer emu.SetLatency(0)
-	cs := &countingSource{Source: src}
+	cs := &countingSource{Source: src, m: newMeter(), meet: 3}
 	r := &Runner{Source: cs, Sink: newSink(t), Concurrency: 3, Retry: DefaultRetry}
 	results := r.Run(context.Background(), newJobs(12))
 	for _, res := range results {
@@ -144,8 +147,8 @@ func TestConcurrencyIsBounded(t *testing.T) {
 			t.Fatalf("%s: %v %v", res.Job.Account.Name, res.Change.Action, res.Err)
 		}
 	}
-	if cs.max != 3 {
-		t.Fatalf("at most %d fetches overlapped, want exactly 3", cs.max)
+	if n := cs.m.max["fetch"]; n != 3 {
+		t.Fatalf("at most %d fetches overlapped, want exactly 3", n)
 	}
 }
 

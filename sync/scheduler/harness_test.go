@@ -23,6 +23,11 @@ type harness struct {
 	ran    chan struct{}
 }
 
+// patience bounds every wait of these tests for something that must
+// happen. The waits return as soon as it does, so the bound only ends a
+// test that would wait forever; a busy machine never reaches it.
+const patience = time.Minute
+
 // testBackoff's jitter always picks the ceiling: 30s, 1m, 2m, 4m.
 var testBackoff = runner.RetryPolicy{Base: 30 * time.Second, Max: 4 * time.Minute, Jitter: func(n int64) int64 { return n - 1 }}
 
@@ -48,7 +53,7 @@ func start(t *testing.T, opts Options, accts ...Account) *harness {
 // shutdown stops the loop, letting the grace run out on the fake clock.
 func (h *harness) shutdown() {
 	h.stop()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(patience)
 	for {
 		select {
 		case <-h.ran:
@@ -105,7 +110,7 @@ func (h *harness) inFlight() int {
 // poll waits for cond, against a deadline.
 func (h *harness) poll(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(patience)
 	for !cond() {
 		if time.Now().After(deadline) {
 			h.t.Fatalf("timed out waiting for %s", what)
