@@ -36,6 +36,12 @@ const (
 	// hostile or malformed answer (a foreign nextLink, a row of another
 	// type, a page that says it is truncated).
 	FaultRaw = "raw"
+	// FaultQuota answers a Resource Graph query as the caller's quota does
+	// when another client of the same identity has used it up: 429
+	// RateLimiting, x-ms-user-quota-remaining 0 and
+	// x-ms-user-quota-resets-after RetryAfter seconds (1 if 0), with
+	// Retry-After only when RetryAfter is set.
+	FaultQuota = "quota"
 )
 
 // Fault is one injected failure.
@@ -129,6 +135,8 @@ func (e *Emulator) serveFault(w http.ResponseWriter, r *http.Request, f Fault) b
 		_, _ = w.Write([]byte("<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>\n"))
 	case FaultHang:
 		e.hang(r)
+	case FaultQuota:
+		quotaExceeded(w, time.Duration(max(f.RetryAfter, 1))*time.Second, f.RetryAfter > 0)
 	case FaultRaw:
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		w.WriteHeader(cmp.Or(f.Status, http.StatusOK))

@@ -35,10 +35,11 @@ type GraphQuery struct {
 	ManagementGroups []string `json:"managementGroups,omitempty"`
 	Query            string   `json:"query"`
 	Options          struct {
-		Top          *int   `json:"$top,omitempty"`
-		Skip         *int   `json:"$skip,omitempty"`
-		SkipToken    string `json:"$skipToken,omitempty"`
-		ResultFormat string `json:"resultFormat,omitempty"`
+		Top                *int   `json:"$top,omitempty"`
+		Skip               *int   `json:"$skip,omitempty"`
+		SkipToken          string `json:"$skipToken,omitempty"`
+		ResultFormat       string `json:"resultFormat,omitempty"`
+		AllowPartialScopes *bool  `json:"allowPartialScopes,omitempty"`
 	} `json:"options"`
 	Facets []json.RawMessage `json:"facets,omitempty"`
 }
@@ -128,11 +129,12 @@ func (e *Emulator) handleGraph(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.logQuery(q)
-	e.answerGraph(w, q)
+	e.answerGraph(w, q, e.caller(r))
 }
 
-// answerGraph checks the request, runs the query and writes a page.
-func (e *Emulator) answerGraph(w http.ResponseWriter, q GraphQuery) {
+// answerGraph checks the request, runs the query for caller and writes a
+// page.
+func (e *Emulator) answerGraph(w http.ResponseWriter, q GraphQuery, caller string) {
 	top, msg := checkGraphRequest(q)
 	if msg != "" {
 		badRequest(w, msg)
@@ -150,6 +152,12 @@ func (e *Emulator) answerGraph(w http.ResponseWriter, q GraphQuery) {
 		graphError(w, http.StatusBadRequest, "BadRequest", "A management group of the request is not known.",
 			map[string]any{"code": "ManagementGroupNotFound", "message": "Management group " + strings.Join(q.ManagementGroups, ", ") + " was not found."})
 		return
+	}
+	if len(q.Subscriptions) == 0 {
+		var cut bool
+		if scope, cut = e.capScope(scope, caller); cut {
+			w.Header().Set(limitHitHeader, "true")
+		}
 	}
 	rows := e.runQuery(parsed, scope)
 	bind := "graph|" + q.Query + "\x00" + scopeKey(q)
@@ -252,7 +260,7 @@ func (e *Emulator) graphScope(q GraphQuery) (map[string]bool, bool) {
 // sorted fashion"); without it the answer is truncated and has no
 // $skipToken, as "when resultTruncated is true, $skipToken is not set"
 // (learn.microsoft.com/azure/governance/resource-graph/concepts/paging-results).
-func (e *Emulator) writeGraphPage(w http.ResponseWriter, q *query, rows []row, start, top int, bind string) {
+func (e *Emulator) writeGraphPage(w http.ResponseWriter, q *query, rows []*row, start, top int, bind string) {
 	e.mu.Lock()
 	if n := e.disc.graphPage; n > 0 {
 		top = min(top, n)

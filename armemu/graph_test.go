@@ -3,6 +3,7 @@ package armemu
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -143,6 +144,54 @@ func TestGraphQueryForms(t *testing.T) {
 	}
 }
 
+// TestGraphTagNameCase: Resource Graph keeps a tag's name as it was
+// written, and tags['name'] finds it only in that case: the published
+// sample "Find storage accounts with a specific case-sensitive tag on the
+// resource group" is written tags['Key1'] =~ 'Value1'
+// (MicrosoftDocs/azure-docs includes/resource-graph/samples/bycat/tags.md).
+// A query that lower-cases the tags first (todynamic(tolower(tostring(tags))),
+// as Azure Update Management's dynamic groups do,
+// learn.microsoft.com/azure/automation/troubleshoot/update-management)
+// finds every case; a resource without tags is null there too.
+func TestGraphTagNameCase(t *testing.T) {
+	c := start(t)
+	c.emu.SetGraphQuota(1000, time.Minute)
+	for name, tags := range map[string]map[string]string{
+		"lower": {"keysync": "true"}, "upper": {"KEYSYNC": "TRUE"}, "mixed": {"Keysync": "True", "Owner": "Team-A"},
+		"other": {"keysync": "false"}, "none": nil,
+	} {
+		r := Resource{Subscription: subC, ResourceGroup: "rg", Name: name}
+		c.emu.Add(r)
+		if tags != nil {
+			if err := c.emu.SetTags(r, tags); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	const lower = "Resources | extend t = todynamic(tolower(tostring(tags))) "
+	for _, tt := range []struct{ name, q, want string }{
+		{"as written", "Resources | where tostring(tags['keysync']) =~ 'true' | order by name asc", "lower"},
+		{"as written, another case", "Resources | where tostring(tags['Keysync']) =~ 'true'", "mixed"},
+		{"lower-cased", lower + "| where tostring(t[tolower('KeySync')]) == tolower('TRUE') | order by name asc", "lower,mixed,upper"},
+		{"lower-cased present", lower + "| where isnotempty(t['keysync']) | order by name asc", "lower,mixed,other,upper"},
+		{"lower-cased absent", lower + "| where isempty(t['keysync']) | order by name asc", "none"},
+		{"lower-cased not equals", lower + "| where isempty(t['keysync']) or tostring(t['keysync']) != 'true' | order by name asc", "none,other"},
+		{"tags as text", "Resources | where tostring(tags) == '{\"Keysync\":\"True\",\"Owner\":\"Team-A\"}'", "mixed"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := c.graph(map[string]any{"subscriptions": []string{subC}, "query": tt.q})
+			if a.status != http.StatusOK || a.names() != tt.want {
+				t.Fatalf("%d %+v: got %q, want %q", a.status, a.Error, a.names(), tt.want)
+			}
+		})
+	}
+	a := c.graph(map[string]any{"subscriptions": []string{subC}, "query": lower + "| where name == 'mixed' | project name, t, tags"})
+	if a.status != http.StatusOK || len(a.Data) != 1 || fmt.Sprint(a.Data[0]["t"]) != "map[keysync:true owner:team-a]" ||
+		fmt.Sprint(a.Data[0]["tags"]) != "map[Keysync:True Owner:Team-A]" {
+		t.Fatalf("projected %d %v", a.status, a.Data)
+	}
+}
+
 // TestGraphProjection: the columns projected and no other; type and
 // resourceGroup lower-case, id in ARM's case, tags as an object.
 func TestGraphProjection(t *testing.T) {
@@ -185,11 +234,18 @@ func TestGraphRefusesUnsupportedKQL(t *testing.T) {
 		"Resources | where":                                 "end of the query",
 		"Resources | where resourceGroup in~ ('a',)":        `")"`,
 		"Resources | where isempty(tags['k']) or":           "end of the query",
-		"Resources | where name =~ 'b1' | extend x = 1":     "'='",
-		"Resources | where name =~ 'b1' | extend":           `"extend"`,
+		"Resources | where name =~ 'b1' | extend x = 1":     "'1'",
+		"Resources | where name =~ 'b1' | extend":           "a new column name",
+		"Resources | extend name = tostring(tags)":          `"name"`,
+		"Resources | extend t = tags | extend t = tags":     "not extended before",
+		"Resources | where tolower(tags) == 'x'":            "tostring first",
+		"Resources | where todynamic(tags)['k'] == 'x'":     "tostring first",
+		"Resources | where name['k'] == 'x'":                "only a dynamic value can be indexed",
+		"Resources | where tags[tags] == 'x'":               "a string key",
+		"Resources | where t == 'x' | extend t = tags":      `"t"`,
+		"Resources | extend desc = tags":                    `"desc"`,
 		"Resources | project id, name | order by location":  "not in the projection",
 		"Resources | where name =~ 'b1' and 1 == 1":         "'1'",
-		"Resources | where tostring(tags) =~ 'x'":           `"tags"`,
 		"Resources | where name =~ 'a' | where id == 'b' |": "end of the query",
 	} {
 		a := c.graph(inAB(q))
@@ -313,5 +369,26 @@ func TestGraphPaging(t *testing.T) {
 	a = c.graph(map[string]any{"subscriptions": []string{subA}, "query": "Resources | project name", "options": map[string]any{"$top": 3}})
 	if a.status != 200 || a.ResultTruncated != "true" || a.SkipToken != "" || len(a.Data) != 3 {
 		t.Fatalf("no id column: %d truncated %v token %q", a.status, a.ResultTruncated, a.SkipToken)
+	}
+}
+
+// TestLowerCasedTagsAsJSONWould: todynamic(tolower(tostring(tags))) taken
+// without JSON is what the JSON round trip gives, names that lower-casing
+// makes one included (the later in the text wins).
+func TestLowerCasedTagsAsJSONWould(t *testing.T) {
+	for _, bag := range []map[string]string{
+		{"Keysync": "True", "owner": "Ä-Team", "a\"b": "x<y>&z"},
+		{"ENV": "Prod", "Env": "dev", "env": "Test"},
+		{"ß": "İ", "\u2028": "\t"},
+		{},
+	} {
+		v := call("todynamic", call("tolower", call("tostring", bagOf(bag))))
+		want := parseJSON(strings.ToLower(bagJSON(bag)))
+		if fmt.Sprint(v.bag) != fmt.Sprint(want.bag) || v.kind != want.kind {
+			t.Errorf("%v: %v, want %v", bag, v.bag, want.bag)
+		}
+		if s := call("tostring", bagOf(bag)).str(); s != bagJSON(bag) {
+			t.Errorf("tostring %v: %s", bag, s)
+		}
 	}
 }

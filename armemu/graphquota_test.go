@@ -133,3 +133,23 @@ func TestTokenize(t *testing.T) {
 		t.Fatalf("tokens %q\nwant %q", got, want)
 	}
 }
+
+// TestGraphQuotaSpentElsewhere: FaultQuota answers as the quota does when
+// another client of the identity used it: 429 RateLimiting, none left,
+// when it resets, and Retry-After only when the fault sets it.
+func TestGraphQuotaSpentElsewhere(t *testing.T) {
+	c := start(t)
+	estate(t, c.emu)
+	c.emu.InjectGraphFaultFor("", Fault{Kind: FaultQuota, RetryAfter: 2, Times: 1})
+	c.emu.InjectGraphFaultFor("", Fault{Kind: FaultQuota, Times: 1})
+	for _, want := range []struct{ retryAfter, reset string }{{"2", "00:00:02"}, {"", "00:00:01"}} {
+		a := c.graph(inAB("Resources"))
+		if a.status != http.StatusTooManyRequests || a.Error.Code != "RateLimiting" || a.header.Get("Retry-After") != want.retryAfter ||
+			a.header.Get("x-ms-user-quota-remaining") != "0" || a.header.Get("x-ms-user-quota-resets-after") != want.reset {
+			t.Fatalf("%d %s headers %v, want Retry-After %q resets %s", a.status, a.Error.Code, a.header, want.retryAfter, want.reset)
+		}
+	}
+	if a := c.graph(inAB("Resources")); a.status != http.StatusOK {
+		t.Fatalf("after the faults: %d", a.status)
+	}
+}

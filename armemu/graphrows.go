@@ -18,6 +18,22 @@ import (
 // id keeps ARM's case.
 type row struct {
 	l *listed
+	// ext holds the values of the query's extends, each computed on
+	// first use (set says which).
+	ext []dyn
+	set []bool
+	q   *query
+}
+
+// extended is the value of the query's extend in slot, computed once.
+func (r *row) extended(slot int) dyn {
+	if r.set == nil {
+		r.ext, r.set = make([]dyn, len(r.q.extend)), make([]bool, len(r.q.extend))
+	}
+	if !r.set[slot] {
+		r.ext[slot], r.set[slot] = r.q.extend[slot].eval(r), true
+	}
+	return r.ext[slot]
 }
 
 // col is a column's value.
@@ -40,16 +56,19 @@ func (r row) col(name string) string {
 }
 
 // project is the row as an objectArray entry: the columns named, or every
-// one.
-func (r row) project(cols []string) map[string]any {
+// one of Resources.
+func (r *row) project(cols []string) map[string]any {
 	if cols == nil {
 		cols = []string{"id", "name", "type", "subscriptionId", "resourceGroup", "location", "tags"}
 	}
 	out := make(map[string]any, len(cols))
 	for _, c := range cols {
-		if c == "tags" {
+		switch slot, ok := r.q.slot(c); {
+		case ok:
+			out[c] = r.extended(slot).output()
+		case c == "tags":
 			out[c] = r.l.tags
-		} else {
+		default:
 			out[c] = r.col(c)
 		}
 	}
@@ -58,22 +77,22 @@ func (r row) project(cols []string) map[string]any {
 
 // runQuery filters the resources in scope (nil: all) by the query's where
 // clauses and sorts them (by id ascending when the query does not say).
-func (e *Emulator) runQuery(q *query, scope map[string]bool) []row {
+func (e *Emulator) runQuery(q *query, scope map[string]bool) []*row {
 	e.mu.Lock()
 	all := e.listedResources()
 	e.mu.Unlock()
-	var out []row
+	var out []*row
 	for i := range all {
 		if scope != nil && !scope[strings.ToLower(all[i].res.Subscription)] {
 			continue
 		}
-		r := row{&all[i]}
+		r := &row{l: &all[i], q: q}
 		if !slices.ContainsFunc(q.where, func(c cond) bool { return !c.eval(r) }) {
 			out = append(out, r)
 		}
 	}
 	col := cmp.Or(q.orderBy, "id")
-	slices.SortStableFunc(out, func(a, b row) int {
+	slices.SortStableFunc(out, func(a, b *row) int {
 		c := strings.Compare(a.col(col), b.col(col))
 		if q.desc {
 			return -c
@@ -83,48 +102,44 @@ func (e *Emulator) runQuery(q *query, scope map[string]bool) []row {
 	return out
 }
 
-// get is a value in a row; null is true for a missing tag, as KQL's
-// dynamic lookup gives null. tostring(null) is "".
-func (v value) get(r row) (s string, null bool) {
-	if !v.isTag {
-		return r.col(v.column), false
-	}
-	s, ok := r.l.tags[v.tag]
-	return s, !ok && !v.tostring
-}
-
 // eval is the condition's truth for a row. A comparison with null is not
 // true, either way round (Kusto's where keeps only rows whose condition is
 // true), so a query must write tostring() or isempty() to match a missing
 // tag.
-func (c cond) eval(r row) bool {
+func (c cond) eval(r *row) bool {
 	switch c.op {
 	case "or":
 		return c.left.eval(r) || c.right.eval(r)
 	case "and":
 		return c.left.eval(r) && c.right.eval(r)
 	}
-	s, null := c.val.get(r)
+	v := c.l.eval(r)
 	switch c.op {
 	case "isempty":
-		return null || s == ""
+		return v.empty()
 	case "isnotempty":
-		return !null && s != ""
+		return !v.empty()
 	}
-	if null {
+	if v.kind != dynString {
+		return false
+	}
+	s := v.str()
+	if c.op == "in~" {
+		return slices.ContainsFunc(c.lits, func(l string) bool { return asciiFold(s, l) })
+	}
+	w := c.r.eval(r)
+	if w.kind != dynString {
 		return false
 	}
 	switch c.op {
 	case "=~":
-		return asciiFold(s, c.lits[0])
+		return asciiFold(s, w.str())
 	case "!~":
-		return !asciiFold(s, c.lits[0])
+		return !asciiFold(s, w.str())
 	case "==":
-		return s == c.lits[0]
-	case "!=":
-		return s != c.lits[0]
+		return s == w.str()
 	}
-	return slices.ContainsFunc(c.lits, func(l string) bool { return asciiFold(s, l) }) // in~
+	return s != w.str() // !=
 }
 
 // asciiFold compares without case, ASCII letters only: "Case-insensitive
@@ -209,11 +224,21 @@ func (e *Emulator) admitGraphQuota(w http.ResponseWriter, r *http.Request) bool 
 	if admitted {
 		return true
 	}
-	secs := int((reset + time.Second - 1) / time.Second)
-	w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+	quotaExceeded(w, reset, true)
+	return false
+}
+
+// quotaExceeded answers 429 RateLimiting: no query left until reset, said
+// in x-ms-user-quota-resets-after and, with retryAfter, in Retry-After.
+func quotaExceeded(w http.ResponseWriter, reset time.Duration, retryAfter bool) {
+	w.Header().Set("x-ms-user-quota-remaining", "0")
+	w.Header().Set("x-ms-user-quota-resets-after", fmtDuration(reset))
+	if retryAfter {
+		secs := int((reset + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.Itoa(max(secs, 1)))
+	}
 	graphError(w, http.StatusTooManyRequests, "RateLimiting", "Please provide below info when asking for support: the caller has used its Resource Graph quota.",
 		map[string]any{"code": "RateLimiting", "message": "Client application has been throttled and should not attempt to repeat the request until an amount of time has elapsed."})
-	return false
 }
 
 // clientKey names the managed identity clientID as a caller.

@@ -16,7 +16,7 @@ func (e *Emulator) routes() http.Handler {
 	mux.HandleFunc("/msi/token", e.handleToken)
 	mux.HandleFunc("/subscriptions", e.handleSubscriptions)
 	mux.HandleFunc("/subscriptions/", e.handleARM)
-	mux.HandleFunc("/providers/", e.handleGraph)
+	mux.HandleFunc("/providers/", e.handleProviders)
 	mux.Handle("/_emulator/", e.adminRoutes())
 	return e.withLinkHosts(e.entraFront(mux))
 }

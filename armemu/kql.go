@@ -13,14 +13,16 @@ import (
 //
 //	Resources
 //	| where <cond> [and|or <cond>]...
+//	| extend <name> = <expr> [, <name> = <expr>]...
 //	| project <column>[, <column>]...
 //	| order by <column> [asc|desc]
 //
-// where a condition is isempty(<value>), isnotempty(<value>),
-// <value> =~|!~|==|!= '<literal>', or <value> in~ ('<literal>', ...), and a
-// value is a column, tags['<key>'] or tostring(<value>). Anything else is
-// refused with the unsupported part named, so that a client bug fails
-// loudly instead of matching everything.
+// where a condition is isempty(<expr>), isnotempty(<expr>),
+// <expr> =~|!~|==|!= <expr>, or <expr> in~ ('<literal>', ...), and an
+// expression is a column, a string literal, an index (<expr>['<key>']) or
+// tostring, tolower, todynamic or parse_json of one (kqlexpr.go). Anything
+// else is refused with the unsupported part named, so that a client bug
+// fails loudly instead of matching everything.
 
 // token kinds.
 const (
@@ -88,7 +90,7 @@ func isDigit(c byte) bool  { return c >= '0' && c <= '9' }
 
 // readOp reads the longest operator of the subset at the start of s.
 func readOp(s string) string {
-	for _, op := range []string{"=~", "!~", "==", "!=", "|", "(", ")", ",", "[", "]"} {
+	for _, op := range []string{"=~", "!~", "==", "!=", "=", "|", "(", ")", ",", "[", "]"} {
 		if strings.HasPrefix(s, op) {
 			return op
 		}
@@ -126,32 +128,30 @@ var columns = map[string]bool{"id": true, "name": true, "type": true, "subscript
 
 // query is a parsed query.
 type query struct {
-	where   []cond
-	project []string // nil: every column
-	orderBy string
-	desc    bool
+	where []cond
+	// extend are the extended columns' expressions, extendNames their
+	// names, by slot.
+	extend      []*expr
+	extendNames []string
+	project     []string // nil: every column
+	orderBy     string
+	desc        bool
 }
 
-// cond is a condition: an or/and of two, or one comparison.
+// cond is a condition: an or/and of two, or one comparison of l with r
+// (or with lits, for in~).
 type cond struct {
 	op          string // "or", "and", "isempty", "isnotempty", "=~", "!~", "==", "!=", "in~"
 	left, right *cond
-	val         value
+	l, r        *expr
 	lits        []string
 }
 
-// value is a column, tags['key'], or tostring of a value.
-type value struct {
-	column   string
-	tag      string
-	isTag    bool
-	tostring bool
-}
-
-// parser reads tokens.
+// parser reads tokens into q.
 type parser struct {
 	toks []lexeme
 	i    int
+	q    *query
 }
 
 func (p *parser) peek() lexeme { return p.toks[p.i] }
@@ -184,11 +184,11 @@ func parseQuery(q string) (*query, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &parser{toks: toks}
+	out := &query{}
+	p := &parser{toks: toks, q: out}
 	if t := p.next(); t.kind != tokIdent || !strings.EqualFold(t.text, "Resources") {
 		return nil, p.fail(t, "the table Resources")
 	}
-	out := &query{}
 	for p.peek().kind != tokEnd {
 		if err := p.expect(tokOp, "|", "| or the end of the query"); err != nil {
 			return nil, err
@@ -204,9 +204,11 @@ func parseQuery(q string) (*query, error) {
 func (p *parser) stage(out *query) error {
 	t := p.next()
 	if t.kind != tokIdent {
-		return p.fail(t, "where, project or order by")
+		return p.fail(t, "where, extend, project or order by")
 	}
 	switch t.text {
+	case "extend":
+		return p.extendList(out)
 	case "where":
 		c, err := p.or()
 		if err != nil {
@@ -222,12 +224,13 @@ func (p *parser) stage(out *query) error {
 	case "order", "sort":
 		return p.order(out)
 	}
-	return p.fail(t, "where, project or order by")
+	return p.fail(t, "where, extend, project or order by")
 }
 
+// projectList parses the columns kept: of Resources, or extended.
 func (p *parser) projectList(out *query) error {
 	for {
-		col, err := p.column()
+		col, err := p.projected()
 		if err != nil {
 			return err
 		}
@@ -237,6 +240,17 @@ func (p *parser) projectList(out *query) error {
 		}
 		p.next()
 	}
+}
+
+// projected reads a column of Resources or an extended one.
+func (p *parser) projected() (string, error) {
+	if t := p.peek(); t.kind == tokIdent {
+		if _, ok := p.q.slot(t.text); ok {
+			p.next()
+			return t.text, nil
+		}
+	}
+	return p.column()
 }
 
 func (p *parser) order(out *query) error {
@@ -294,65 +308,33 @@ func (p *parser) binary(op string, operand func() (*cond, error)) (*cond, error)
 	return left, nil
 }
 
-// comparison parses isempty(v), isnotempty(v), v op 'lit', v in~ (...).
+// comparison parses isempty(x), isnotempty(x), x op y, x in~ (...).
 func (p *parser) comparison() (*cond, error) {
 	if t := p.peek(); t.kind == tokIdent && (t.text == "isempty" || t.text == "isnotempty") {
 		p.next()
-		v, err := p.call()
+		if err := p.expect(tokOp, "(", "("); err != nil {
+			return nil, err
+		}
+		x, err := p.expression()
 		if err != nil {
 			return nil, err
 		}
-		return &cond{op: t.text, val: v}, nil
+		return &cond{op: t.text, l: x}, p.expect(tokOp, ")", ")")
 	}
-	v, err := p.value()
+	l, err := p.expression()
 	if err != nil {
 		return nil, err
 	}
 	op := p.next()
 	switch {
 	case op.kind == tokOp && (op.text == "=~" || op.text == "!~" || op.text == "==" || op.text == "!="):
-		lit, err := p.literal()
-		return &cond{op: op.text, val: v, lits: []string{lit}}, err
+		r, err := p.expression()
+		return &cond{op: op.text, l: l, r: r}, err
 	case op.kind == tokOp && op.text == "in~":
 		lits, err := p.literalList()
-		return &cond{op: "in~", val: v, lits: lits}, err
+		return &cond{op: "in~", l: l, lits: lits}, err
 	}
 	return nil, p.fail(op, "=~, !~, ==, != or in~")
-}
-
-// call parses "( value )".
-func (p *parser) call() (value, error) {
-	if err := p.expect(tokOp, "(", "("); err != nil {
-		return value{}, err
-	}
-	v, err := p.value()
-	if err != nil {
-		return value{}, err
-	}
-	return v, p.expect(tokOp, ")", ")")
-}
-
-func (p *parser) value() (value, error) {
-	t := p.peek()
-	switch {
-	case t.kind == tokIdent && t.text == "tostring":
-		p.next()
-		v, err := p.call()
-		v.tostring = true
-		return v, err
-	case t.kind == tokIdent && t.text == "tags" && p.toks[p.i+1].text == "[":
-		p.next()
-		p.next()
-		key, err := p.literal()
-		if err != nil {
-			return value{}, err
-		}
-		return value{tag: key, isTag: true}, p.expect(tokOp, "]", "]")
-	case t.kind == tokIdent && columns[t.text] && t.text != "tags":
-		p.next()
-		return value{column: t.text}, nil
-	}
-	return value{}, p.fail(p.next(), "a column, tags['key'] or tostring(...)")
 }
 
 func (p *parser) literal() (string, error) {

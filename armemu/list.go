@@ -206,12 +206,13 @@ func (e *Emulator) InjectListFault(sub, typeName string, f Fault) {
 }
 
 // ClearDiscoveryFaults removes every fault queued for Resource Graph, the
-// subscriptions list and the type lists.
+// subscriptions list, the type lists and management groups' descendants.
 func (e *Emulator) ClearDiscoveryFaults() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for k := range e.faults {
-		if strings.HasPrefix(k, graphFaultKey) || strings.HasPrefix(k, subscriptionsFaultKey) || strings.HasPrefix(k, "list|") {
+		if strings.HasPrefix(k, graphFaultKey) || strings.HasPrefix(k, subscriptionsFaultKey) || strings.HasPrefix(k, "list|") ||
+			strings.HasPrefix(k, descendantsFaultKey) {
 			delete(e.faults, k)
 		}
 	}

@@ -50,6 +50,7 @@ type discoveryState struct {
 	tokenKey   []byte
 	queries    []GraphQuery
 	graphCount int
+	subLimits  map[string]int // caller -> subscriptions a wide scope answers for
 }
 
 // Maximum tags of a resource, and their sizes, from

@@ -25,7 +25,8 @@ type Selector struct {
 	// ResourceGroups, when set, keep resources of these groups only
 	// (compared without case, as ARM does).
 	ResourceGroups []string
-	// Tags must all hold, each compared without case in its value.
+	// Tags must all hold, each compared without case in its name, as ARM
+	// compares tag names, and in its value.
 	Tags []TagMatch
 	// KeepTags names the tags a found resource carries back (copy_tags);
 	// others are not fetched, or dropped.
@@ -42,9 +43,13 @@ type Found struct {
 // Skipped is a row of a discovery's answer that named no resource keysync
 // can sync (a malformed or foreign id, ambiguous tags, a path it would
 // not make), and why. Row is the row's id as one clean, bounded line.
+// With Partial set it is instead an answer that covered only part of the
+// block's scope (Resource Graph's subscription limit, a truncated
+// answer): Row names the scope. Either way the block removes nothing.
 type Skipped struct {
-	Row    string
-	Reason string
+	Row     string
+	Reason  string
+	Partial bool
 }
 
 // Discoverer finds the resources a selector names.
@@ -112,7 +117,7 @@ func (s Selector) Validate() error {
 		add("at most %d subscriptions, got %d", MaxSubscriptions, len(s.Subscriptions))
 	}
 	for _, id := range s.Subscriptions {
-		if !guidRE.MatchString(id) {
+		if !ValidSubscriptionID(id) {
 			add("subscription %q is not a subscription id (a GUID)", clip(id))
 		}
 	}
@@ -175,6 +180,26 @@ func (m TagMatch) validate() error {
 // (learn.microsoft.com/azure/governance/resource-graph/concepts/explore-resources);
 // paging needs the id column and a stable order
 // (learn.microsoft.com/azure/governance/resource-graph/concepts/paging-results).
+//
+// Tag names are case-insensitive in ARM, which may keep the case an
+// author typed ("Tag names are case-insensitive for operations", tag
+// values are case-sensitive:
+// learn.microsoft.com/azure/azure-resource-manager/management/tag-resources),
+// but tags['keysync'] finds a tag only as written (Resource Graph's
+// samples call tags['Key1'] =~ 'Value1' a "case-sensitive tag" match,
+// MicrosoftDocs/azure-docs includes/resource-graph/samples/bycat/tags.md).
+// So the tags are lower-cased once a row, names and values, and looked up
+// by the lower-cased name, as Azure Update Management's own dynamic-group
+// query does (project ... tags = todynamic(tolower(tostring(tags))) | where
+// tags[tolower("<tagKey1>")] =~ "<tagValue1>";
+// learn.microsoft.com/azure/automation/troubleshoot/update-management,
+// "ARG query doesn't return expected machines"). The published
+// case-insensitive sample expands the tags instead (mv-expand
+// bagexpansion=array), which drops rows without tags ("If the dynamic value
+// is an empty array or property bag, no record is produced",
+// learn.microsoft.com/kusto/query/mv-expand-operator) and needs summarize,
+// whose answers Resource Graph does not page, to join several conditions
+// of one resource.
 func (s Selector) Query() string {
 	t := Types[strings.ToLower(s.Type)]
 	lines := []string{"Resources", "| where type =~ " + kqlString(t.Provider)}
@@ -184,6 +209,9 @@ func (s Selector) Query() string {
 			quoted[i] = kqlString(rg)
 		}
 		lines = append(lines, "| where resourceGroup in~ ("+strings.Join(quoted, ", ")+")")
+	}
+	if len(s.Tags) > 0 {
+		lines = append(lines, "| extend "+lowerTags+" = todynamic(tolower(tostring(tags)))")
 	}
 	for _, m := range s.Tags {
 		lines = append(lines, "| where "+m.kql())
@@ -196,17 +224,24 @@ func (s Selector) Query() string {
 	return strings.Join(lines, "\n")
 }
 
+// lowerTags is the column Query extends with the lower-cased tags; project
+// drops it.
+const lowerTags = "keysyncTags"
+
+// kql is the condition on the lower-cased tags: each literal lower-cased
+// by tolower too, so that both sides are lower-cased alike.
 func (m TagMatch) kql() string {
-	tag := "tags[" + kqlString(m.Key) + "]"
+	tag := lowerTags + "[tolower(" + kqlString(m.Key) + ")]"
+	value := "tolower(" + kqlString(m.Value) + ")"
 	switch m.Op {
 	case TagNotEquals:
-		return "isempty(" + tag + ") or tostring(" + tag + ") !~ " + kqlString(m.Value)
+		return "isempty(" + tag + ") or tostring(" + tag + ") != " + value
 	case TagPresent:
 		return "isnotempty(" + tag + ")"
 	case TagAbsent:
 		return "isempty(" + tag + ")"
 	default:
-		return "tostring(" + tag + ") =~ " + kqlString(m.Value)
+		return "tostring(" + tag + ") == " + value
 	}
 }
 
@@ -219,14 +254,17 @@ func kqlString(s string) string {
 }
 
 // MatchTags reports whether tags satisfy every condition, as the query
-// does: values compared without case, a missing tag equal to an empty one.
-// Discovery through ARM's list APIs, which cannot filter on tags, uses it.
+// does: names and values compared without case, a missing tag equal to an
+// empty one. Discovery through ARM's list APIs, which cannot filter on
+// tags, uses it. Tags that name one tag twice with different values
+// (FoldTags) match nothing.
 func (s Selector) MatchTags(tags map[string]string) bool {
-	return !slices.ContainsFunc(s.Tags, func(m TagMatch) bool { return !m.match(tags) })
+	folded, clash := FoldTags(tags)
+	return clash == "" && !slices.ContainsFunc(s.Tags, func(m TagMatch) bool { return !m.match(folded) })
 }
 
-func (m TagMatch) match(tags map[string]string) bool {
-	v := tags[m.Key]
+func (m TagMatch) match(folded map[string]string) bool {
+	v := folded[strings.ToLower(m.Key)]
 	switch m.Op {
 	case TagNotEquals:
 		return !strings.EqualFold(v, m.Value)
@@ -238,6 +276,24 @@ func (m TagMatch) match(tags map[string]string) bool {
 		return strings.EqualFold(v, m.Value)
 	}
 }
+
+// FoldTags is tags under lower-case names, as ARM compares them. Names
+// that differ only in case are one tag when their values are equal; when
+// not, ARM could not hold them, and clash is one of those names.
+func FoldTags(tags map[string]string) (folded map[string]string, clash string) {
+	folded = make(map[string]string, len(tags))
+	for k, v := range tags {
+		lk := strings.ToLower(k)
+		if prev, dup := folded[lk]; dup && prev != v {
+			return nil, k
+		}
+		folded[lk] = v
+	}
+	return folded, ""
+}
+
+// ValidSubscriptionID reports whether id is a subscription id (a GUID).
+func ValidSubscriptionID(id string) bool { return guidRE.MatchString(id) }
 
 // NoControl reports whether s is valid UTF-8 without control characters.
 func NoControl(s string) bool {

@@ -1,6 +1,7 @@
 package sources
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -45,10 +46,11 @@ func TestSelectorQuery(t *testing.T) {
 	want := `Resources
 | where type =~ 'Microsoft.Batch/batchAccounts'
 | where resourceGroup in~ ('rg-a', 'RG-B')
-| where tostring(tags['keysync']) =~ 'true'
-| where isnotempty(tags['owner'])
-| where isempty(tags['legacy'])
-| where isempty(tags['env']) or tostring(tags['env']) !~ 'it\'s'
+| extend keysyncTags = todynamic(tolower(tostring(tags)))
+| where tostring(keysyncTags[tolower('keysync')]) == tolower('true')
+| where isnotempty(keysyncTags[tolower('owner')])
+| where isempty(keysyncTags[tolower('legacy')])
+| where isempty(keysyncTags[tolower('env')]) or tostring(keysyncTags[tolower('env')]) != tolower('it\'s')
 | project id, name, type, subscriptionId, resourceGroup
 | order by id asc`
 	if got := s.Query(); got != want {
@@ -64,7 +66,7 @@ func TestSelectorQuery(t *testing.T) {
 func TestSelectorQueryQuotes(t *testing.T) {
 	s := Selector{Type: "batch", Tags: []TagMatch{{Key: `k'] or 1==1 //`, Value: `x\' | take 1`}}}
 	q := s.Query()
-	if !strings.Contains(q, `tags['k\'] or 1==1 //']`) || !strings.Contains(q, `=~ 'x\\\' | take 1'`) {
+	if !strings.Contains(q, `keysyncTags[tolower('k\'] or 1==1 //')]`) || !strings.Contains(q, `== tolower('x\\\' | take 1')`) {
 		t.Fatalf("literal not quoted:\n%s", q)
 	}
 }
@@ -81,10 +83,34 @@ func TestMatchTags(t *testing.T) {
 		{map[string]string{"keysync": "true", "legacy": "yes"}, false},
 		{map[string]string{"keysync": "false"}, false},
 		{nil, false},
+		// ARM's tag names compare without case (issue #22).
+		{map[string]string{"Keysync": "True", "ENV": "dev"}, true},
+		{map[string]string{"KEYSYNC": "true", "Env": "PROD"}, false},
+		{map[string]string{"keysync": "true", "Legacy": "yes"}, false},
+		// One tag under two cases: one value is one tag, two cannot be.
+		{map[string]string{"keysync": "true", "KeySync": "true"}, true},
+		{map[string]string{"keysync": "true", "KeySync": "false"}, false},
 	}
 	for _, tt := range tests {
 		if got := s.MatchTags(tt.tags); got != tt.want {
 			t.Errorf("MatchTags(%v) = %t, want %t", tt.tags, got, tt.want)
+		}
+	}
+}
+
+func TestFoldTags(t *testing.T) {
+	for _, tt := range []struct {
+		tags        map[string]string
+		want, clash string
+	}{
+		{map[string]string{"Owner": "A", "env": "x"}, "map[env:x owner:A]", ""},
+		{map[string]string{"Owner": "A", "OWNER": "A"}, "map[owner:A]", ""},
+		{map[string]string{"Owner": "A", "owner": "a"}, "map[]", "owner"},
+		{nil, "map[]", ""},
+	} {
+		folded, clash := FoldTags(tt.tags)
+		if fmt.Sprint(folded) != tt.want || strings.ToLower(clash) != tt.clash {
+			t.Errorf("FoldTags(%v) = %v, %q; want %s, %q", tt.tags, folded, clash, tt.want, tt.clash)
 		}
 	}
 }

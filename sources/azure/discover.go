@@ -29,11 +29,6 @@ const (
 	pageBodyLimit   = 16 << 20
 )
 
-// Listing subscriptions, from
-// specification/resources/resource-manager/Microsoft.Resources/subscriptions/stable/2022-12-01/subscriptions.json
-// (Subscriptions_List, paged by nextLink).
-const subscriptionsAPIVersion = "2022-12-01"
-
 // Bounds of one discovery: pages followed, resources kept, subscriptions
 // listed, and the wait keysync accepts for Resource Graph's quota.
 const (
@@ -106,18 +101,41 @@ type graphRequest struct {
 	Options          graphOptions `json:"options"`
 }
 
+// graphOptions is QueryRequestOptions. allowPartialScopes is "only
+// applicable for tenant and management group level queries to decide
+// whether to allow partial scopes for result in case the number of
+// subscriptions exceed allowed limits" (resourcegraph.json 2024-04-01):
+// keysync allows it for a management group, and reads the answer's
+// x-ms-tenant-subscription-limit-hit to know when it was partial (what
+// false does at the limit is not documented).
 type graphOptions struct {
-	Top          int    `json:"$top"`
-	SkipToken    string `json:"$skipToken,omitempty"`
-	ResultFormat string `json:"resultFormat"`
+	Top                int    `json:"$top"`
+	SkipToken          string `json:"$skipToken,omitempty"`
+	ResultFormat       string `json:"resultFormat"`
+	AllowPartialScopes bool   `json:"allowPartialScopes,omitempty"`
 }
 
-// graphResponse is QueryResponse, with the rows keysync projects.
+// graphResponse is QueryResponse, with the rows keysync projects, and
+// whether the answer says its scope was cut (limitHit).
 type graphResponse struct {
 	Count           *int64     `json:"count"`
 	ResultTruncated string     `json:"resultTruncated"`
 	SkipToken       string     `json:"$skipToken"`
 	Data            []graphRow `json:"data"`
+	limitHit        bool
+}
+
+// limitHitHeader says a tenant or management group answer covers only the
+// first 10,000 subscriptions of its scope: "When a security principal has
+// access to more than 10,000 subscriptions within the tenant or management
+// group query scope, the response is limited to the first 10,000
+// subscriptions and the x-ms-tenant-subscription-limit-hit header is
+// returned as true"
+// (learn.microsoft.com/azure/governance/resource-graph/concepts/guidance-for-throttled-requests).
+const limitHitHeader = "x-ms-tenant-subscription-limit-hit"
+
+func (r *graphResponse) readHeaders(h http.Header) {
+	r.limitHit = strings.EqualFold(strings.TrimSpace(h.Get(limitHitHeader)), "true")
 }
 
 // graph queries Resource Graph: a management group in one scope, else the
@@ -127,92 +145,94 @@ type graphResponse struct {
 func (d *discovery) graph(ctx context.Context) error {
 	q := graphRequest{Query: d.sel.Query(), Options: graphOptions{Top: graphPageRows, ResultFormat: "objectArray"}}
 	if d.sel.ManagementGroup != "" {
-		q.ManagementGroups = []string{d.sel.ManagementGroup}
-		return d.graphScope(ctx, q)
+		return d.graphManagementGroup(ctx, q)
 	}
 	subs, err := d.subscriptions(ctx)
 	if err != nil {
 		return err
 	}
+	return d.graphSubscriptions(ctx, q, subs)
+}
+
+// graphSubscriptions queries subs in groups of graphGroup. A group's
+// answer cut short counts as partial: it cannot happen to a scope of
+// named subscriptions, so keysync has no better way to ask.
+func (d *discovery) graphSubscriptions(ctx context.Context, q graphRequest, subs []string) error {
 	for start := 0; start < len(subs); start += graphGroup {
 		q.Subscriptions = subs[start:min(start+graphGroup, len(subs))]
 		d.scoped(q.Subscriptions)
-		if err := d.graphScope(ctx, q); err != nil {
+		cut, err := d.graphScope(ctx, q)
+		if err != nil {
 			return err
+		}
+		if cut {
+			d.partial(fmt.Sprintf("(the answer for subscriptions %s and %d more)", q.Subscriptions[0], len(q.Subscriptions)-1),
+				"Resource Graph answered for part of the subscriptions only ("+limitHitHeader+")")
 		}
 	}
 	return nil
 }
 
-func (d *discovery) graphScope(ctx context.Context, q graphRequest) error {
+// graphManagementGroup queries a management group in one scope. When
+// Resource Graph says it answered for the group's first subscriptions
+// only, keysync lists the group's subscriptions itself (descendants) and
+// queries them in groups; when it cannot, what it found is kept and the
+// answer is partial: the block removes nothing.
+func (d *discovery) graphManagementGroup(ctx context.Context, q graphRequest) error {
+	q.ManagementGroups, q.Options.AllowPartialScopes = []string{d.sel.ManagementGroup}, true
+	cut, err := d.graphScope(ctx, q)
+	if err != nil || !cut {
+		return err
+	}
+	subs, err := d.descendants(ctx)
+	if err != nil && ctx.Err() == nil {
+		d.partial("(the answer for management group "+d.sel.ManagementGroup+")",
+			"Resource Graph answered for the group's first subscriptions only ("+limitHitHeader+"), and listing the group's subscriptions failed: "+err.Error())
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	q.ManagementGroups, q.Options.AllowPartialScopes = nil, false
+	return d.graphSubscriptions(ctx, q, subs)
+}
+
+// graphScope reads every page of one scope's answer, and reports whether
+// the answer says its scope was cut. An answer that says it is truncated
+// (resultTruncated "true": paging was not possible, and "when
+// resultTruncated is true, $skipToken is not set",
+// learn.microsoft.com/azure/governance/resource-graph/concepts/work-with-data)
+// is partial.
+func (d *discovery) graphScope(ctx context.Context, q graphRequest) (cut bool, err error) {
 	q.Options.SkipToken = ""
 	for {
 		if err := d.page(); err != nil {
-			return &sources.Error{Err: err, Code: "TooManyResults"}
+			return cut, &sources.Error{Err: err, Code: "TooManyResults"}
 		}
 		var page graphResponse
 		if err := d.s.discoveryCall(ctx, http.MethodPost, d.s.client.Endpoint()+graphPath, graphAPIVersion, q, &page); err != nil {
-			return err
+			return cut, err
 		}
-		if page.Count == nil || page.ResultTruncated == "true" {
-			return &sources.Error{StatusCode: http.StatusOK, Code: "MalformedAnswer",
-				Err: errors.New("resource graph answer has no count, or says it is truncated")}
+		if page.Count == nil {
+			return cut, &sources.Error{StatusCode: http.StatusOK, Code: "MalformedAnswer", Err: errors.New("resource graph answer has no count")}
 		}
+		cut = cut || page.limitHit
 		for _, row := range page.Data {
 			if err := d.add(row); err != nil {
-				return err
+				return cut, err
 			}
 		}
-		if page.SkipToken == "" {
-			return nil
-		}
-		if len(page.SkipToken) > 4096 {
-			return &sources.Error{StatusCode: http.StatusOK, Code: "MalformedAnswer", Err: errors.New("$skipToken longer than 4096 bytes")}
+		switch {
+		case page.ResultTruncated == "true":
+			d.partial("(a page of the answer)", "Resource Graph says the answer is truncated (resultTruncated)")
+			return cut, nil
+		case page.SkipToken == "":
+			return cut, nil
+		case len(page.SkipToken) > 4096:
+			return cut, &sources.Error{StatusCode: http.StatusOK, Code: "MalformedAnswer", Err: errors.New("$skipToken longer than 4096 bytes")}
 		}
 		q.Options.SkipToken = page.SkipToken
 	}
-}
-
-// subscriptions are the selector's, or every subscription the identity
-// sees that can act (Enabled, Warned or PastDue; a Disabled one is
-// read-only and a Deleted one is gone).
-func (d *discovery) subscriptions(ctx context.Context) ([]string, error) {
-	if len(d.sel.Subscriptions) > 0 {
-		return d.sel.Subscriptions, nil
-	}
-	var out []string
-	next := d.s.client.Endpoint() + "/subscriptions"
-	version := subscriptionsAPIVersion
-	for next != "" {
-		if err := d.page(); err != nil {
-			return nil, &sources.Error{Err: err, Code: "TooManyResults"}
-		}
-		var page struct {
-			Value []struct {
-				SubscriptionID string `json:"subscriptionId"`
-				State          string `json:"state"`
-			} `json:"value"`
-			NextLink string `json:"nextLink"`
-		}
-		if err := d.s.discoveryCall(ctx, http.MethodGet, next, version, nil, &page); err != nil {
-			return nil, err
-		}
-		for _, v := range page.Value {
-			switch v.State {
-			case "Enabled", "Warned", "PastDue":
-				out = append(out, v.SubscriptionID)
-			}
-		}
-		if len(out) > maxSubscriptions {
-			return nil, &sources.Error{Err: fmt.Errorf("more than %d subscriptions", maxSubscriptions), Code: "TooManyResults"}
-		}
-		var err error
-		if next, err = d.s.nextLink(page.NextLink, "/subscriptions"); err != nil {
-			return nil, err
-		}
-		version = ""
-	}
-	return out, nil
 }
 
 // armList lists the type's resources in each subscription with ARM's list
@@ -238,47 +258,36 @@ func (d *discovery) armList(ctx context.Context) error {
 }
 
 func (d *discovery) armListSubscription(ctx context.Context, prefix, version string) error {
-	next := d.s.client.Endpoint() + prefix
-	for next != "" {
-		if err := d.page(); err != nil {
-			return &sources.Error{Err: err, Code: "TooManyResults"}
+	return list(ctx, d, prefix, version, func(r graphRow) error {
+		if !d.selects(r) {
+			return nil
 		}
-		var page struct {
-			Value    []graphRow `json:"value"`
-			NextLink string     `json:"nextLink"`
-		}
-		if err := d.s.discoveryCall(ctx, http.MethodGet, next, version, nil, &page); err != nil {
-			return err
-		}
-		for _, r := range page.Value {
-			if !d.selects(r) {
-				continue
-			}
-			if err := d.add(r); err != nil {
-				return err
-			}
-		}
-		var err error
-		if next, err = d.s.nextLink(page.NextLink, prefix); err != nil {
-			return err
-		}
-		version = ""
-	}
-	return nil
+		return d.add(r)
+	})
 }
 
 // selects applies the resource group and tag conditions to a listed row,
 // as Resource Graph would: a row of another resource group is none of the
 // block's business, however odd. A row the conditions cannot be applied
-// to is added, and add skips it with the reason.
+// to (its id unreadable, or its tags naming one tag twice with different
+// values) is added, and add skips it with the reason.
 func (d *discovery) selects(r graphRow) bool {
 	if r.bad != "" {
 		return true
 	}
-	if !d.sel.MatchTags(r.Tags) {
+	if !d.inGroups(r.ID) {
 		return false
 	}
-	seg := strings.SplitN(strings.TrimPrefix(r.ID, "/"), "/", 5)
+	if _, clash := sources.FoldTags(r.Tags); clash != "" {
+		return true
+	}
+	return d.sel.MatchTags(r.Tags)
+}
+
+// inGroups reports whether the resource id is in one of the selector's
+// resource groups (any, when it names none); an id it cannot read is.
+func (d *discovery) inGroups(id string) bool {
+	seg := strings.SplitN(strings.TrimPrefix(id, "/"), "/", 5)
 	if len(d.sel.ResourceGroups) == 0 || len(seg) < 5 {
 		return true
 	}

@@ -45,12 +45,55 @@ func (s *Source) nextLink(link, prefix string) (string, error) {
 	return u.String(), nil
 }
 
+// A throttled discovery request (429: Resource Graph's quota, or ARM's
+// read limits) is tried again after the wait its answer asks for
+// (Retry-After, else x-ms-user-quota-resets-after, else throttleWait:
+// Resource Graph's quota window is 5 seconds,
+// learn.microsoft.com/azure/governance/resource-graph/concepts/guidance-for-throttled-requests),
+// at most maxThrottleTries times in all and maxQuotaWait of waiting, so
+// that one throttled group does not discard a whole discovery. A request
+// still throttled fails it, as any failure does: nothing is removed.
+const (
+	maxThrottleTries = 3
+	throttleWait     = 5 * time.Second
+)
+
 // discoveryCall sends one discovery request through the pipeline and
 // decodes its answer into out, classified like a keys call. version, when
 // set, is added as api-version (a nextLink carries its own). It honours
 // Resource Graph's quota: when none is left, it waits for the reset,
-// under ctx and not the request's timeout, which the wait may outlast.
+// under ctx and not the request's timeout, which the wait may outlast;
+// a throttled request is tried again, bounded (maxThrottleTries).
 func (s *Source) discoveryCall(ctx context.Context, method, u, version string, body, out any) error {
+	var waited time.Duration
+	for try := 1; ; try++ {
+		err := s.discoveryTry(ctx, method, u, version, body, out)
+		wait, throttled := throttledWait(err)
+		if !throttled || try >= maxThrottleTries || waited+wait > maxQuotaWait {
+			return err
+		}
+		if err := pause(ctx, wait); err != nil {
+			return err
+		}
+		waited += wait
+	}
+}
+
+// throttledWait says whether err is a 429, and how long to wait before
+// trying again.
+func throttledWait(err error) (time.Duration, bool) {
+	var e *sources.Error
+	if !errors.As(err, &e) || e.StatusCode != http.StatusTooManyRequests {
+		return 0, false
+	}
+	if e.RetryAfter > 0 {
+		return e.RetryAfter, true
+	}
+	return throttleWait, true
+}
+
+// discoveryTry sends the request once.
+func (s *Source) discoveryTry(ctx context.Context, method, u, version string, body, out any) error {
 	wait := ctx
 	ctx, cancel := context.WithTimeout(withBodyLimit(ctx, pageBodyLimit), s.timeout)
 	defer cancel()
@@ -106,8 +149,15 @@ func (s *Source) decodeDiscovery(ctx, wait context.Context, req *policy.Request,
 		}
 		return responseError(resp, nil, fmt.Errorf("decoding answer: %w", err), !isSyntax(err))
 	}
+	if hr, ok := out.(headerReader); ok {
+		hr.readHeaders(resp.Header)
+	}
 	return waitQuota(wait, resp.Header)
 }
+
+// headerReader is an answer that reads its response's headers too
+// (Resource Graph's x-ms-tenant-subscription-limit-hit).
+type headerReader interface{ readHeaders(http.Header) }
 
 // decodeAll decodes one JSON value from r and refuses anything after it.
 func decodeAll(r io.Reader, out any) error {
@@ -139,7 +189,11 @@ func waitQuota(ctx context.Context, h http.Header) error {
 	if h.Get("x-ms-user-quota-remaining") != "0" {
 		return nil
 	}
-	d := quotaReset(h)
+	return pause(ctx, quotaReset(h))
+}
+
+// pause waits d, or until ctx ends.
+func pause(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}

@@ -105,16 +105,14 @@ func (d *discovery) row(r graphRow) (sources.Found, error) {
 // UTF-8, would land in Vault's metadata: such a row is skipped. A value
 // over 256 bytes is not copied.
 func (d *discovery) kept(tags map[string]string) (map[string]string, error) {
-	folded := make(map[string]string, len(tags))
-	for k, v := range tags {
+	for k := range tags {
 		if !sources.NoControl(k) {
 			return nil, fmt.Errorf("tag name %q holds a control character or is not UTF-8", clipRunes(k, 64))
 		}
-		lk := strings.ToLower(k)
-		if prev, dup := folded[lk]; dup && prev != v {
-			return nil, fmt.Errorf("tag names differing only in case (%q) hold different values", clipRunes(k, 64))
-		}
-		folded[lk] = v
+	}
+	folded, clash := sources.FoldTags(tags)
+	if clash != "" {
+		return nil, fmt.Errorf("tag names differing only in case (%q) hold different values", clipRunes(clash, 64))
 	}
 	var out map[string]string
 	for _, name := range d.sel.KeepTags {

@@ -154,8 +154,9 @@ type Outcome struct {
 	// MoreLeft counts the rest).
 	Left     []Left
 	MoreLeft int
-	// Skipped maps a block's name to the rows it skipped: such a block
-	// removes nothing this run (inventory.Block.Partial).
+	// Skipped maps a block's name to the rows it skipped, and the answers
+	// that covered only part of its scope (sources.Skipped.Partial): such a
+	// block removes nothing this run (inventory.Block.Partial).
 	Skipped map[string][]sources.Skipped
 }
 
@@ -176,7 +177,7 @@ func Run(ctx context.Context, f Finder, blocks []Block, listed []runner.Job, pre
 			out.Failed[b.Name] = err
 		}
 		if len(skipped) > 0 {
-			ib.Partial = fmt.Sprintf("%d rows skipped", len(skipped))
+			ib.Partial = partialReason(skipped)
 			out.Skipped[b.Name] = skipped
 		}
 		out.Found[b.Name] = len(jobs)
@@ -323,8 +324,12 @@ func (o Outcome) Summary() string {
 	if len(o.Failed) > 0 {
 		fmt.Fprintf(&b, ", %d blocks failed", len(o.Failed))
 	}
-	if n := o.skippedRows(); n > 0 {
-		fmt.Fprintf(&b, ", %d rows skipped (their blocks removed nothing)", n)
+	rows, partial := o.skippedRows()
+	if rows > 0 {
+		fmt.Fprintf(&b, ", %d rows skipped (their blocks removed nothing)", rows)
+	}
+	if partial > 0 {
+		fmt.Fprintf(&b, ", %d answers covered part of their scope (their blocks removed nothing)", partial)
 	}
 	if d.Held != "" {
 		b.WriteString("; " + d.Held)
@@ -332,13 +337,36 @@ func (o Outcome) Summary() string {
 	return b.String()
 }
 
-// skippedRows counts the rows every block skipped.
-func (o Outcome) skippedRows() int {
-	n := 0
-	for _, s := range o.Skipped {
-		n += len(s)
+// skippedRows counts the rows every block skipped, and the answers that
+// covered part of their scope.
+func (o Outcome) skippedRows() (rows, partial int) {
+	for _, skipped := range o.Skipped {
+		for _, s := range skipped {
+			if s.Partial {
+				partial++
+			} else {
+				rows++
+			}
+		}
 	}
-	return n
+	return rows, partial
+}
+
+// partialReason says why a block's Found may lack accounts that exist.
+func partialReason(skipped []sources.Skipped) string {
+	var parts []string
+	rows := 0
+	for _, s := range skipped {
+		if s.Partial {
+			parts = append(parts, s.Row+": "+s.Reason)
+		} else {
+			rows++
+		}
+	}
+	if rows > 0 {
+		parts = append([]string{fmt.Sprintf("%d rows skipped", rows)}, parts...)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // entries are the inventory entries of the accounts s holds, by key and

@@ -187,6 +187,29 @@ func TestRunSkippedRowsRemoveNothing(t *testing.T) {
 	}
 }
 
+// TestRunPartialAnswerRemovesNothing: a block whose answer covered part
+// of its scope adds what it found and removes nothing, and the summary
+// and the decision say why.
+func TestRunPartialAnswerRemovesNothing(t *testing.T) {
+	f := &finder{found: map[string][]sources.Found{"batch": accounts("batch", "acct1", "acct2", "acct3")}}
+	blocks := []Block{block("b", "batch", plan.RemoveMark)}
+	all := Options{MaxRemovedFraction: 1}
+	_, st := Run(context.Background(), f, blocks, nil, nil, all)
+	f.found["batch"] = accounts("batch", "acct1", "acct4")
+	f.skipped = map[string][]sources.Skipped{"batch": {
+		{Row: "(the answer for management group mg)", Reason: "first subscriptions only", Partial: true},
+		{Row: "/subscriptions/x/odd", Reason: "hostile"},
+	}}
+	out, _ := Run(context.Background(), f, blocks, nil, st, all)
+	if len(out.Removals) != 0 || len(out.Decision.Removed) != 0 || len(out.Jobs) != 4 ||
+		!strings.Contains(out.Summary(), ", 1 rows skipped (their blocks removed nothing), 1 answers covered part of their scope (their blocks removed nothing)") {
+		t.Fatalf("removals %s, jobs %d, %s", paths(out.Removals), len(out.Jobs), out.Summary())
+	}
+	if got := partialReason(f.skipped["batch"]); got != "1 rows skipped; (the answer for management group mg): first subscriptions only" {
+		t.Fatalf("partial reason %q", got)
+	}
+}
+
 // TestStateOf: a State made of the jobs a holder keeps (the daemon's
 // scheduler: here with their api-version settled) keeps and removes with
 // those jobs, under the policy their block has now; a job without an
