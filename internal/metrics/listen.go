@@ -12,7 +12,7 @@ type listenMetrics struct {
 func newListenMetrics() listenMetrics {
 	return listenMetrics{
 		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "keysync_http_connections_refused_total",
-			Help: "New connections to the listen port closed because no slot came free within a second: every one open was serving a request or just opened."}),
+			Help: "New connections to the listen port closed for want of a slot: none came free within a second, every one open serving a request or holding bytes not read yet, or too many waited already."}),
 		evicted: prometheus.NewCounter(prometheus.CounterOpts{Name: "keysync_http_connections_evicted_total",
 			Help: "Connections to the listen port closed to make room for a new one, having waited longest for a request's headers."}),
 		shed: prometheus.NewCounter(prometheus.CounterOpts{Name: "keysync_http_requests_shed_total",

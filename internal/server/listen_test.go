@@ -343,7 +343,7 @@ func TestCrowdedPortEndsPipelines(t *testing.T) {
 	opened, stop := testenv.RunAttack(3, addr, testenv.Pipelined(getHealthz))
 	defer stop()
 	waitFor(t, "every slot pipelining", func() bool { h, _ := heldStates(s.pool); return opened.Load() >= 3 && h == 3 })
-	for _, f := range probeDuringFlood(addr) {
+	for _, f := range probeDuringFlood(t, addr) {
 		t.Error(f)
 	}
 }
@@ -391,13 +391,10 @@ func TestProbesWhileVaultHangs(t *testing.T) {
 	opened, stop := testenv.RunAttack(floodConns, addr, testenv.Requests(http.MethodGet, "/readyz", ""))
 	defer stop()
 	waitFor(t, "the attackers' requests", func() bool { return opened.Load() >= floodConns })
-	for i := range floodProbes {
-		path, want := "/healthz", http.StatusOK
-		if i%2 == 1 {
-			path, want = "/readyz", http.StatusServiceUnavailable
-		}
-		if code, err := testenv.Probe(addr, path, probeBound); code != want {
-			t.Errorf("probe %d, %s: status %d, %v; want %d", i, path, code, err, want)
+	for i, p := range testenv.ProbeFrom(t, addr, floodProbes) {
+		want := map[string]int{"/healthz": http.StatusOK, "/readyz": http.StatusServiceUnavailable}[p.Path]
+		if p.Status != want {
+			t.Errorf("probe %d, %s: status %d, %s; want %d", i, p.Path, p.Status, p.Err, want)
 		}
 	}
 }

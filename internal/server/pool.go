@@ -1,7 +1,6 @@
 package server
 
 import (
-	"cmp"
 	"context"
 	"net"
 	"net/http"
@@ -12,28 +11,38 @@ import (
 )
 
 // admitWait bounds how long a new connection waits for a slot before it
-// is closed; the listener accepts nothing else meanwhile, and the kernel
-// holds the connections behind it.
+// is closed.
 const admitWait = time.Second
+
+// waitingPerSlot bounds how many new connections wait for a slot at once,
+// per slot (256 for 128). One more is closed at once, unless a waiting
+// one has sent nothing at all: that one is closed, oldest first, and the
+// new one waits.
+const waitingPerSlot = 2
 
 // connPool is a listener of at most max open connections on which
 // clients that send nothing, headers that never end, or requests whose
-// answers they do not read, cannot lock out a probe. Anyone who reaches
-// the port may open connections and send their headers slowly or never,
-// or ask and not read. Such a connection is starved: waiting for a
-// request's headers (net/http's StateNew, or StateIdle between
-// keep-alive requests) with the server blocked reading it, and either
-// served before, or sent something, or silent for quietGrace; or with
-// the server blocked writing it for writeStall, whatever it is serving.
-// When every slot is taken, a new connection evicts the one that has
-// waited longest among the starved, stalled writers last (pool_conn.go).
-// Never evicted are a connection waiting for headers the server has not
-// read everything from (a probe's request may be waiting in it), one
-// just opened, and one serving a request that does not wait on its
-// client (StateActive; MaxHandlers keeps those fewer than max). While
-// none can be evicted, the new connection waits for a slot, up to
-// admitWait. The hook ConnState and each Read and Write keep the states;
-// one lock guards the set.
+// answers they do not read, cannot lock out a probe, however fast they
+// reconnect. Anyone who reaches the port may open connections and send
+// their headers slowly or never, or ask and not read. Such a connection
+// is starved: silent, its client having sent nothing at all; or waiting
+// for a request's headers (net/http's StateNew, or StateIdle between
+// keep-alive requests) with the server blocked reading it, having been
+// served before or sent something; or with the server blocked writing it
+// for writeStall, whatever it is serving. When every slot is taken, a new
+// connection evicts one of the starved (starved): a real client (a
+// kubelet, Prometheus, Event Grid) sends its request as soon as it is
+// connected, so silent clients that reconnect as fast as they are closed
+// evict one another, not it. Never evicted are a connection holding bytes
+// the server has not read (a probe's request may be waiting in it), and
+// one serving a request that does not wait on its client (StateActive;
+// MaxHandlers keeps those fewer than max). While none can be evicted, the
+// new connection waits for a slot, up to admitWait, behind those that
+// came before it. Accepting never waits for a slot: one goroutine
+// accepts and decides at once (arrive), another gives the waiting their
+// slots as they come free or evictable (admitting). The hook ConnState
+// and each Read and Write keep the states; one lock guards the set and
+// the queue.
 //
 // Two more rules keep a connection from being served without end
 // (keepAlive, which guard.go asks): one whose client pipelines requests
@@ -44,86 +53,56 @@ const admitWait = time.Second
 // never starved, gives its slot back.
 type connPool struct {
 	net.Listener
-	max  int
-	obs  Observer
-	wake chan struct{} // a connection's state changed
-	done chan struct{} // closed by Close
-	shut sync.Once
+	max    int
+	obs    Observer
+	wake   chan struct{} // a connection's state changed while some wait
+	done   chan struct{} // closed by Close
+	ready  chan net.Conn // connections given a slot, for Accept
+	failed chan error    // the listener's errors, for Accept
+	start  sync.Once
+	shut   sync.Once
 	// crowd is set while a new connection waits for a slot.
 	crowd atomic.Bool
 
 	mu    sync.Mutex
 	seq   uint64
 	conns map[*poolConn]struct{}
+	queue []*poolConn // waiting for a slot, oldest first
 }
 
 func newConnPool(ln net.Listener, limit int, obs Observer) *connPool {
 	return &connPool{Listener: ln, max: limit, obs: obs, wake: make(chan struct{}, 1), done: make(chan struct{}),
-		conns: make(map[*poolConn]struct{}, limit)}
+		ready: make(chan net.Conn), failed: make(chan error), conns: make(map[*poolConn]struct{}, limit)}
 }
 
-// Accept returns the next connection once it has a slot.
+// Accept returns the next connection given a slot; the first call starts
+// the goroutines that give them.
 func (p *connPool) Accept() (net.Conn, error) {
-	for {
-		raw, err := p.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		c := &poolConn{Conn: raw, pool: p, opened: time.Now()}
-		if victim, ok := p.place(c); ok {
-			if victim != nil {
-				p.obs.ConnEvicted()
-				_ = victim.Close()
-			}
-			return c, nil
-		}
-		p.obs.ConnRefused()
-		_ = raw.Close()
+	p.start.Do(func() {
+		go p.accepting()
+		go p.admitting()
+	})
+	select {
+	case c := <-p.ready:
+		return c, nil
+	case err := <-p.failed:
+		return nil, err
+	case <-p.done:
+		return nil, net.ErrClosed
 	}
 }
 
-// Close closes the listener and ends any wait for a slot.
+// Close closes the listener and the connections waiting for a slot.
 func (p *connPool) Close() error {
 	p.shut.Do(func() { close(p.done) })
 	return p.Listener.Close()
 }
 
-// place gives c a slot, waiting up to admitWait for one to be free or
-// evictable; victim is the connection evicted for it. While it waits the
-// pool is crowded.
-func (p *connPool) place(c *poolConn) (victim *poolConn, ok bool) {
-	deadline := time.Now().Add(admitWait)
-	soon := time.NewTimer(admitWait)
-	defer soon.Stop()
-	defer p.crowd.Store(false)
-	for {
-		now := time.Now()
-		victim, ok, retry := p.admit(c, now)
-		if ok || !now.Before(deadline) {
-			return victim, ok
-		}
-		p.crowd.Store(true)
-		next := deadline
-		if !retry.IsZero() && retry.Before(next) {
-			next = retry
-		}
-		soon.Reset(next.Sub(now))
-		select {
-		case <-p.wake:
-		case <-soon.C:
-		case <-p.done:
-			return nil, false
-		}
-	}
-}
-
-// admit takes a free slot for c, or the slot of the connection starved
-// the longest, returned to be closed. ok is false when there is neither;
-// retry is then when a connection now too new, or not blocked writing
-// long enough yet, may be evicted.
-func (p *connPool) admit(c *poolConn, now time.Time) (victim *poolConn, ok bool, retry time.Time) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+// take gives c a free slot, or the slot of the connection starved the
+// longest, returned to be closed (pool.mu held). ok is false when there
+// is neither; retry is then when a connection now too new, or not
+// blocked writing long enough yet, may be evicted.
+func (p *connPool) take(c *poolConn, now time.Time) (victim *poolConn, ok bool, retry time.Time) {
 	if len(p.conns) >= p.max {
 		if victim, retry = p.starved(now); victim == nil {
 			return nil, false, retry
@@ -140,38 +119,48 @@ func (p *connPool) admit(c *poolConn, now time.Time) (victim *poolConn, ok bool,
 // now too new, or not blocked writing long enough yet, may be. Of the
 // starved connections, first an idle keep-alive one (its client is done
 // and can open another), then one that sent part of its headers, then a
-// silent one, then one whose client does not read its answers; of those,
-// the one that has waited longest. A new connection whose client is slow
-// to send (a probe on a busy machine) thus outlives the others. The
-// server being in Read does not prove the client silent: bytes may have
-// arrived that the server's goroutine, not yet run again, has not taken;
-// the kernel says. A stalled writer goes even with bytes unread: a
-// client that does not read what it asked for is not owed what it sent
-// after.
+// silent one older than quietGrace, then one whose client does not read
+// its answers, then a silent one younger; of those, the one that has
+// waited longest. A new connection whose client is slow to send (a probe
+// on a busy machine) thus outlives the others. A silent one younger than
+// quietGrace goes only while silent ones hold half the slots or more: a
+// flood of them; a lone one is more likely a client about to send than
+// what holds the port. The kernel has the last word
+// (starvedConn.evictable).
 func (p *connPool) starved(now time.Time) (*poolConn, time.Time) {
 	var found []starvedConn
 	var retry time.Time
 	for c := range p.conns {
 		s, ok, at := c.starving(now)
-		switch {
-		case ok:
+		if ok {
 			found = append(found, s)
-		case !at.IsZero() && (retry.IsZero() || at.Before(retry)):
+		}
+		if !at.IsZero() && (retry.IsZero() || at.Before(retry)) {
 			retry = at
 		}
 	}
-	slices.SortFunc(found, func(a, b starvedConn) int {
-		return cmp.Or(cmp.Compare(a.rank, b.rank), cmp.Compare(a.seq, b.seq), a.since.Compare(b.since))
-	})
+	slices.SortFunc(found, starvedConn.compare)
+	flood := 2*silentCount(found) >= p.max
 	for _, s := range found {
-		if s.rank == rankStalled {
-			return s.c, time.Time{}
+		if s.rank == rankFresh && !flood {
+			break
 		}
-		if n, ok := unread(s.c.Conn); !ok || n == 0 {
+		if s.evictable() {
 			return s.c, time.Time{}
 		}
 	}
 	return nil, retry
+}
+
+// silentCount is how many of found have sent nothing.
+func silentCount(found []starvedConn) int {
+	n := 0
+	for _, s := range found {
+		if s.rank == rankSilent || s.rank == rankFresh {
+			n++
+		}
+	}
+	return n
 }
 
 // connKey keys a request's *poolConn in its context.
@@ -203,8 +192,12 @@ func (p *connPool) keepAlive(r *http.Request) bool {
 	return !ok || n == 0
 }
 
-// signal wakes a new connection waiting for a slot.
+// signal wakes the goroutine that gives waiting connections their
+// slots, if any wait.
 func (p *connPool) signal() {
+	if !p.crowd.Load() {
+		return
+	}
 	select {
 	case p.wake <- struct{}{}:
 	default:

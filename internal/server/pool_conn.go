@@ -1,16 +1,19 @@
 package server
 
 import (
+	"cmp"
 	"net"
 	"sync/atomic"
 	"time"
 )
 
-// quietGrace is how long a new connection may stay silent before it can
-// be evicted: its client may not have sent the request yet (a probe is
-// sent as soon as it connects, but a busy machine may delay it). Against
-// connections that never send anything it bounds how long each holds a
-// slot once every slot is taken.
+// quietGrace is how long a new connection that has sent nothing is
+// evicted only after every other starved one: its client may not have
+// sent the request yet (a probe is sent as soon as it connects, but a
+// busy machine may delay it). Once every slot is taken, a silent one is
+// evicted whatever its age, the oldest first: a silent client that
+// reconnects as fast as it is closed is then evicted by the next, and
+// cannot hold every slot.
 const quietGrace = 500 * time.Millisecond
 
 // writeStall is how long a Write may block before its connection counts
@@ -77,18 +80,26 @@ func (c *poolConn) stalled(now time.Time) (ok bool, at, since time.Time) {
 	return false, since.Add(writeStall), since
 }
 
-// quiet reports whether c has been waiting on its client (pool.mu held):
-// waiting for a request's headers with the server in Read, and served
-// before, or sent something, or silent for quietGrace. If not only for
-// being new, at is when it will be.
-func (c *poolConn) quiet(now time.Time) (ok bool, at time.Time) {
-	if c.waiting == 0 || !c.reading.Load() {
-		return false, time.Time{}
+// quiet reports whether c waits on its client for a request's headers
+// (pool.mu held), and its rank: silent, its client having sent nothing
+// (rankSilent, or rankFresh within quietGrace of its opening, at being
+// when that ends); or with the server in Read, served before (rankIdle)
+// or having sent part of its headers (rankPartial).
+func (c *poolConn) quiet(now time.Time) (ok bool, rank int, at time.Time) {
+	switch {
+	case c.waiting == 0:
+		return false, 0, time.Time{}
+	case !c.served && !c.heard.Load():
+		if now.Sub(c.opened) >= quietGrace {
+			return true, rankSilent, time.Time{}
+		}
+		return true, rankFresh, c.opened.Add(quietGrace)
+	case !c.reading.Load():
+		return false, 0, time.Time{}
+	case c.served:
+		return true, rankIdle, time.Time{}
 	}
-	if c.served || c.heard.Load() || now.Sub(c.opened) >= quietGrace {
-		return true, time.Time{}
-	}
-	return false, c.opened.Add(quietGrace)
+	return true, rankPartial, time.Time{}
 }
 
 // Ranks of starved connections, in the order they are evicted.
@@ -97,19 +108,8 @@ const (
 	rankPartial        // sent part of its headers
 	rankSilent         // sent nothing for quietGrace
 	rankStalled        // does not read its answer
+	rankFresh          // sent nothing yet, within quietGrace
 )
-
-// rank orders quiet connections for eviction: idle keep-alive ones
-// first, then those that sent part of their headers, then silent ones.
-func (c *poolConn) rank() int {
-	switch {
-	case c.served:
-		return rankIdle
-	case c.heard.Load():
-		return rankPartial
-	}
-	return rankSilent
-}
 
 // starvedConn is a connection that may be evicted, with what orders it:
 // its rank, then when it began waiting on its client (the pool's seq for
@@ -121,21 +121,57 @@ type starvedConn struct {
 	since time.Time
 }
 
-// starving reports whether c is starved (pool.mu held); if not, at is
-// when it may be, zero when only a change of state (a Read or Write
-// begun, a request in or answered, each of which wakes the pool) can
-// make it so.
+// compare orders starved connections for eviction: by rank, then the
+// longest waiting first. It is called for every pair a sort compares,
+// for every new connection of a flood, so it compares no more than it
+// must.
+func (s starvedConn) compare(o starvedConn) int {
+	switch {
+	case s.rank != o.rank:
+		return cmp.Compare(s.rank, o.rank)
+	case s.seq != o.seq:
+		return cmp.Compare(s.seq, o.seq)
+	}
+	return s.since.Compare(o.since)
+}
+
+// starving reports whether c is starved (pool.mu held). at is when it
+// may be, or, for a silent one within quietGrace, be ranked earlier; zero
+// when only a change of state (a Read or Write begun, a request in or
+// answered, each of which wakes the pool) can make it so.
 func (c *poolConn) starving(now time.Time) (s starvedConn, ok bool, at time.Time) {
-	quiet, quietAt := c.quiet(now)
-	if quiet {
-		return starvedConn{c: c, rank: c.rank(), seq: c.waiting}, true, time.Time{}
+	if quiet, rank, quietAt := c.quiet(now); quiet {
+		return starvedConn{c: c, rank: rank, seq: c.waiting}, true, quietAt
 	}
 	stalled, stallAt, since := c.stalled(now)
 	if stalled {
 		return starvedConn{c: c, rank: rankStalled, since: since}, true, time.Time{}
 	}
-	if quietAt.IsZero() || (!stallAt.IsZero() && stallAt.Before(quietAt)) {
-		return starvedConn{}, false, stallAt
+	return starvedConn{}, false, stallAt
+}
+
+// evictable reports whether the kernel agrees that s waits on its client.
+// A stalled writer goes whatever it sent: a client that does not read
+// what it asked for is not owed what it sent after. Any other goes only
+// if the kernel holds nothing the server has not read: the server being
+// in Read does not prove the client silent, as bytes may have arrived
+// that its goroutine, not yet run again, has not taken. A silent one goes
+// only if the kernel has received nothing from its client at all: the
+// server's goroutine may have taken its request and not yet noted it
+// (heard). When the kernel cannot tell, a silent one younger than
+// quietGrace stays.
+func (s starvedConn) evictable() bool {
+	switch s.rank {
+	case rankStalled:
+		return true
+	case rankSilent, rankFresh:
+		if n, ok := received(s.c.Conn); ok {
+			return n == 0
+		}
+		if s.rank == rankFresh {
+			return false
+		}
 	}
-	return starvedConn{}, false, quietAt
+	n, ok := unread(s.c.Conn)
+	return !ok || n == 0
 }

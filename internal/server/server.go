@@ -35,8 +35,9 @@ type Observer interface {
 	// rate_limited, unauthorized, disabled.
 	SyncRequest(result string)
 	// ConnRefused counts a new connection closed because no slot came
-	// free within admitWait; ConnEvicted one closed to make room, having
-	// waited on its client (pool.go); RequestShed a request answered 503
+	// free within admitWait, or too many waited for one already;
+	// ConnEvicted one closed to make room, having waited on its client
+	// (pool.go); RequestShed a request answered 503
 	// because MaxHandlers were being served.
 	ConnRefused()
 	ConnEvicted()

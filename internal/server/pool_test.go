@@ -1,0 +1,119 @@
+package server
+
+import (
+	"io"
+	"net"
+	"testing"
+	"time"
+)
+
+// freshConns makes a pool connection of each of raws, just opened and
+// waiting for its first request's headers with the server in Read, in
+// that order, and puts them in p.
+func freshConns(p *connPool, raws []net.Conn, now time.Time) []*poolConn {
+	var conns []*poolConn
+	for _, raw := range raws {
+		p.seq++
+		c := &poolConn{Conn: raw, pool: p, opened: now, waiting: p.seq}
+		c.reading.Store(true)
+		p.conns[c] = struct{}{}
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+// waitUnread waits until the kernel holds bytes the server has not read
+// on each of raws.
+func waitUnread(t *testing.T, raws ...net.Conn) {
+	t.Helper()
+	for _, raw := range raws {
+		waitFor(t, "the client's bytes in the kernel", func() bool { n, ok := unread(raw); return ok && n > 0 })
+	}
+}
+
+// TestStarvedSilentFlood: with every slot taken and half of them or more
+// silent, the silent connection admitted first is evicted whatever its
+// age, after a stalled writer; one whose bytes wait in the kernel, or
+// that the server took but has not noted yet, is not, older though it
+// is. With fewer than half silent, a silent one younger than quietGrace
+// is not evicted, and the pool looks again once it is older. Silent
+// connections used to be evicted only after quietGrace, so that clients
+// reconnecting as fast as they were closed held every slot.
+func TestStarvedSilentFlood(t *testing.T) {
+	const partial = "GET /healthz HTTP/1.1\r\n"
+	p, raws := serverConns(t, "", partial, partial, "", "")
+	waitUnread(t, raws[1], raws[2])
+	if _, err := io.ReadFull(raws[2], make([]byte, len(partial))); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	conns := freshConns(p, raws, now)
+	if victim, _ := p.starved(now); victim != conns[0] {
+		t.Fatalf("evicted %v, want the first silent one", victim)
+	}
+	delete(p.conns, conns[0])
+	if victim, _ := p.starved(now); victim != conns[3] {
+		t.Fatalf("evicted %v, want the second silent one", victim)
+	}
+	// conns[1] has been blocked writing an answer for a minute.
+	stalled := conns[1]
+	stalled.waiting, stalled.served, stalled.opened = 0, true, now.Add(-time.Minute)
+	stalled.writeFrom.Store(1)
+	if victim, _ := p.starved(now); victim != stalled {
+		t.Fatalf("evicted %v, want the stalled writer before a silent one within quietGrace", victim)
+	}
+	stalled.writeFrom.Store(0)
+	for _, c := range conns[2:4] {
+		c.waiting, c.served = 0, true
+	}
+	// Now one of the four held is silent, and the pool holds no more.
+	p.max = len(p.conns)
+	if victim, retry := p.starved(now); victim != nil || !retry.Equal(now.Add(quietGrace)) {
+		t.Fatalf("evicted %v, retry %v; want none until quietGrace", victim, retry.Sub(now))
+	}
+	if victim, _ := p.starved(now.Add(quietGrace)); victim != conns[4] {
+		t.Fatalf("evicted %v after quietGrace, want the silent one", victim)
+	}
+}
+
+// TestWaitingQueue: while no slot is free or evictable, new connections
+// wait in the order they came, two per slot; one more evicts the oldest
+// waiting one that sent nothing, or, when all have sent something, is
+// closed itself. A slot that comes free goes to the oldest waiting; the
+// next waits on, until what holds the slot may be evicted or admitWait
+// is up.
+func TestWaitingQueue(t *testing.T) {
+	const req = "GET /healthz HTTP/1.1\r\nHost: k\r\n\r\n"
+	p, raws := serverConns(t, req, "", req, req, req)
+	waitUnread(t, raws[0], raws[2], raws[3], raws[4])
+	p.max = 1
+	now := time.Now()
+	busy := &poolConn{Conn: raws[0], pool: p, opened: now, served: true}
+	p.conns[busy] = struct{}{}
+	var waiting []*poolConn
+	for i, raw := range raws[1:] {
+		waiting = append(waiting, &poolConn{Conn: raw, pool: p, opened: now.Add(time.Duration(i) * time.Millisecond)})
+	}
+	silent, first, second, third := waiting[0], waiting[1], waiting[2], waiting[3]
+	for _, tt := range []struct {
+		c       *poolConn
+		dropped *poolConn
+	}{{silent, nil}, {first, nil}, {second, silent}, {third, third}} {
+		if victim, placed, dropped := p.enter(tt.c); victim != nil || placed || dropped != tt.dropped {
+			name := map[*poolConn]string{nil: "none", silent: "silent", first: "first", second: "second", third: "third"}
+			t.Fatalf("enter %s: victim %v, placed %v, dropped %s; want only %s", name[tt.c], victim != nil, placed, name[dropped], name[tt.dropped])
+		}
+	}
+	if len(p.queue) != 2 || p.queue[0] != first || p.queue[1] != second || !p.crowd.Load() {
+		t.Fatalf("waiting %d, crowd %v; want the first and second", len(p.queue), p.crowd.Load())
+	}
+	delete(p.conns, busy)
+	placed, victims, expired, next := p.settle(now)
+	if len(placed) != 1 || placed[0] != first || len(victims)+len(expired) != 0 || !next.Equal(first.opened.Add(quietGrace)) {
+		t.Fatalf("placed %d, evicted %d, expired %d, next in %v; want the first placed", len(placed), len(victims), len(expired), next.Sub(now))
+	}
+	placed, _, expired, next = p.settle(second.opened.Add(admitWait))
+	if len(placed) != 0 || len(expired) != 1 || expired[0] != second || !next.IsZero() || p.crowd.Load() {
+		t.Fatalf("placed %d, expired %d, next %v, crowd %v; want the second expired", len(placed), len(expired), next, p.crowd.Load())
+	}
+}
