@@ -93,7 +93,7 @@ func (p *connPool) closeWaiting() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, c := range p.queue {
-		_ = c.Conn.Close()
+		_ = c.Close()
 	}
 	p.queue = nil
 }
@@ -148,7 +148,7 @@ func (p *connPool) deliver(c *poolConn) {
 	select {
 	case p.ready <- c:
 	case <-p.done:
-		_ = c.Conn.Close()
+		_ = c.Close()
 	}
 }
 
@@ -156,7 +156,7 @@ func (p *connPool) deliver(c *poolConn) {
 func (p *connPool) evict(c *poolConn) {
 	if c != nil {
 		p.obs.ConnEvicted()
-		_ = c.Conn.Close()
+		_ = c.Close()
 	}
 }
 
@@ -164,6 +164,6 @@ func (p *connPool) evict(c *poolConn) {
 func (p *connPool) refuse(c *poolConn) {
 	if c != nil {
 		p.obs.ConnRefused()
-		_ = c.Conn.Close()
+		_ = c.Close()
 	}
 }

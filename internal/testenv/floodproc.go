@@ -53,9 +53,9 @@ type ProbeResult struct {
 	Took   time.Duration
 }
 
-// RunHelper, called from a test package's init, makes the test binary the
-// helper process AttackFrom or ProbeFrom started, and exits once it has
-// done its job; in the test binary itself it does nothing. A listen port
+// RunHelper makes the test binary, when called from a test package's
+// init, the helper process AttackFrom or ProbeFrom started, and exits
+// once it has done its job; in the test binary itself it does nothing. A listen port
 // must tell a kubelet from attackers by what each sends, and a kubelet is
 // a process of its own: attackers in the test's process could starve a
 // probe of the CPU between its connect and its request.
@@ -129,7 +129,7 @@ func helper(t testing.TB, job helperJob) *exec.Cmd {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0])
+	cmd := exec.CommandContext(t.Context(), os.Args[0]) //nolint:gosec // the test binary itself, run again
 	cmd.Env = append(os.Environ(), helperEnv+"="+string(spec))
 	cmd.Stderr = os.Stderr
 	return cmd
