@@ -150,6 +150,9 @@ type Account struct {
 	// RotateKeys names the type's key pairs that rotate (sources.KeyPair);
 	// empty means every pair.
 	RotateKeys []string `toml:"rotate_keys"`
+	// Derived are the connection strings and SAS tokens made from the
+	// account's active key ([[account.derived]], derived.go).
+	Derived []Derived `toml:"derived"`
 	// Label names the account in metrics and logs: its name, or
 	// resource_group/name when two accounts share a name. Set by Load.
 	Label string `toml:"-"`
@@ -310,6 +313,9 @@ func (c *Config) normalize() {
 	for i := range c.Accounts {
 		a := &c.Accounts[i]
 		a.Path = trimSlash(a.Path)
+		for j := range a.Derived {
+			a.Derived[j].Path = trimSlash(a.Derived[j].Path)
+		}
 		if a.RotateEvery.Duration > 0 && a.RotateGrace.Duration == 0 {
 			a.RotateGrace = Duration{24 * time.Hour}
 		}

@@ -299,6 +299,7 @@ func (a *Account) validateType(p *Problems, key string) {
 	}
 	a.validateFields(p, key, t)
 	a.validateRotation(p, key, typ)
+	a.validateDerived(p, key, t)
 }
 
 func (a *Account) validateRotation(p *Problems, key, typ string) {

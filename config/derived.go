@@ -1,0 +1,93 @@
+package config
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/derive/spec"
+)
+
+// Derived is one [[account.derived]] entry: a connection string or SAS
+// token keysync makes from the account's active key and keeps valid
+// through every rotation (docs/derived.md).
+type Derived struct {
+	// Name is the value's field in Vault.
+	Name string `toml:"name"`
+	// Kind is one of spec.Kinds().
+	Kind string `toml:"kind"`
+	// Path, when set, is the value's own Vault path (with others of the
+	// account's values that name it), so that a consumer's policy may
+	// grant it without the keys; else it is a field of the account's path.
+	Path          string   `toml:"path"`
+	Permissions   string   `toml:"permissions"`
+	ResourceTypes string   `toml:"resource_types"`
+	Container     string   `toml:"container"`
+	Blob          string   `toml:"blob"`
+	Entity        string   `toml:"entity"`
+	IPRange       string   `toml:"ip_range"`
+	HTTP          bool     `toml:"http"`
+	Expiry        Duration `toml:"expiry"`
+	RenewBefore   float64  `toml:"renew_before"`
+}
+
+// Spec is the entry as package derive takes it.
+func (d Derived) Spec() spec.Spec {
+	return spec.Spec{Name: d.Name, Kind: d.Kind, Path: trimSlash(d.Path), Permissions: d.Permissions,
+		ResourceTypes: d.ResourceTypes, Container: d.Container, Blob: d.Blob, Entity: d.Entity, IPRange: d.IPRange,
+		HTTP: d.HTTP, Expiry: d.Expiry.Duration, RenewBefore: d.RenewBefore}
+}
+
+// MaxDerived bounds an account's derived values.
+const MaxDerived = 16
+
+// validateDerived checks an account's derived values: each by package
+// derive, names that are usable and clash with no key or keysync field,
+// paths that are valid and not the account's own.
+func (a *Account) validateDerived(p *Problems, key string, t sources.Type) {
+	if len(a.Derived) == 0 {
+		return
+	}
+	if len(a.Derived) > MaxDerived {
+		p.add(key+".derived", "has %d entries, more than %d", len(a.Derived), MaxDerived)
+		return
+	}
+	if len(a.Fields) > 0 {
+		p.add(key+".fields", "cannot be combined with derived values, which are made from the type's own key fields")
+	}
+	typ := strings.ToLower(cmp.Or(a.Type, sources.DefaultType))
+	seen := map[string]int{}
+	for i, d := range a.Derived {
+		dk := fmt.Sprintf("%s.derived[%d]", key, i)
+		for _, pr := range spec.Check(d.Spec(), typ) {
+			p.add(dk+"."+pr.Field, "%s", pr.Msg)
+		}
+		if msg := derivedNameProblem(d.Name, t); msg != "" {
+			p.add(dk+".name", "%s", msg)
+		}
+		where := strings.ToLower(trimSlash(d.Path)) + "\x00" + d.Name
+		if j, dup := seen[where]; dup {
+			p.add(dk+".name", "same field at the same path as derived[%d]: %q", j, d.Name)
+		}
+		seen[where] = i
+		if d.Path != "" && checkVaultPath(p, dk+".path", d.Path) && trimSlash(d.Path) == trimSlash(a.Path) {
+			p.add(dk+".path", "is the account's own path; leave it empty to write the value there")
+		}
+	}
+}
+
+// derivedNameProblem says what is wrong with a derived value's field
+// name, "" when nothing.
+func derivedNameProblem(name string, t sources.Type) string {
+	switch {
+	case !sources.ValidFieldName(name):
+		return fmt.Sprintf("must be 1-64 letters, digits, '_', '.' or '-', got %q", name)
+	case strings.HasPrefix(name, "active"), strings.HasPrefix(name, "keysync-"),
+		slices.Contains(t.KnownFields(), name), t.KeysArray && slices.Contains(slices.Collect(maps.Keys(t.Rotation.Names)), name):
+		return fmt.Sprintf("%q is a key's or keysync's own field", name)
+	}
+	return ""
+}
