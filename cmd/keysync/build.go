@@ -15,6 +15,8 @@ import (
 	"github.com/keysync/keysync/sinks/vault"
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sources/azure"
+	"github.com/keysync/keysync/sync/derive"
+	"github.com/keysync/keysync/sync/derive/spec"
 	"github.com/keysync/keysync/sync/runner"
 	"github.com/keysync/keysync/sync/scheduler"
 )
@@ -76,7 +78,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics
 	r := &runner.Runner{Source: src, Sink: sink, Logger: log, Concurrency: cfg.Concurrency, Retry: runner.DefaultRetry,
 		SubscriptionConcurrency: cfg.Azure.SubscriptionConcurrency, VaultConcurrency: cfg.Vault.Concurrency,
 		RefuseLegacy: !cfg.Vault.LegacyOwnership, DeleteAfter: cfg.DeleteAfter.Duration,
-		RegenerateTimeout: azure.RegenerateTimeout(cfg.Azure.Timeout.Duration)}
+		RegenerateTimeout: azure.RegenerateTimeout(cfg.Azure.Timeout.Duration), StorageSuffix: derive.StorageSuffix[cfg.Azure.Cloud]}
 	r.Retry.Attempts = cfg.Retries + 1
 	// A Retry-After past backoff_max is "not this cycle", in a run too.
 	r.Retry.MaxRetryAfter = min(r.Retry.MaxRetryAfter, cfg.BackoffMax.Duration)
@@ -147,6 +149,7 @@ func accounts(cfg *config.Config) []scheduler.Account {
 				Adopt:   a.Adopt,
 				Fields:  detachedMap(a.Fields),
 				Rotate:  rotation(a),
+				Derived: derivedSpecs(a),
 			},
 			Label: label, Schedule: schedules.parse(spec),
 		})
@@ -200,6 +203,18 @@ func jobs(accts []scheduler.Account) []runner.Job {
 	out := make([]runner.Job, len(accts))
 	for i, a := range accts {
 		out[i] = a.Job
+	}
+	return out
+}
+
+// derivedSpecs are the account's derived values, nil for none.
+func derivedSpecs(a config.Account) []spec.Spec {
+	if len(a.Derived) == 0 {
+		return nil
+	}
+	out := make([]spec.Spec, len(a.Derived))
+	for i, d := range a.Derived {
+		out[i] = d.Spec()
 	}
 	return out
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/keysync/keysync/secret"
 	"github.com/keysync/keysync/sinks"
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/derive/spec"
 	"github.com/keysync/keysync/sync/plan"
 )
 
@@ -42,6 +43,9 @@ type Job struct {
 	Tags map[string]string
 	// Origin, when set, is the [[discover]] block that found the account.
 	Origin *Origin
+	// Derived are the values made from the account's active key
+	// (derived.go); all the accounts of one entry share the slice.
+	Derived []spec.Spec
 	// Remove, when set, makes this the job of an account discovery no
 	// longer finds: its secret is kept, marked or deleted (plan.Remove*).
 	Remove string
@@ -96,6 +100,9 @@ type Runner struct {
 	// a regenerate holds the account's rotation back
 	// (plan.Rotation.InFlight).
 	RegenerateTimeout time.Duration
+	// StorageSuffix is the cloud's Storage endpoint suffix, for the
+	// connection strings of derived values (derive.StorageSuffix).
+	StorageSuffix string
 	// DryRun plans and reports without applying.
 	DryRun bool
 	// DeleteAfter is how long a secret marked gone waits before a removal
@@ -109,6 +116,8 @@ type Runner struct {
 	// held is, by path, the record holding a job's rotation back, so
 	// that it is logged once (noteHeld).
 	held       sync.Map
+	// endpointCache holds each account's endpoints (derived.go).
+	endpointCache sync.Map
 	once       sync.Once
 	subSems    *subscriptionSems
 	sourceSems semaphore
@@ -192,17 +201,30 @@ func (r *Runner) attempt(ctx context.Context, job Job) (plan.Change, error) {
 		if err != nil {
 			return plan.Change{}, err
 		}
-		ch := plan.Calculate(cur, r.desired(job, keys), r.now())
+		ch, err := r.plan(ctx, job, cur, keys)
+		if err != nil {
+			return ch, err
+		}
 		if job.Rotate != nil {
 			r.noteProblems(job, ch.Rotation.Problems)
 			r.noteHeld(job, ch.Rotation)
 		}
 		if ch.Rotation.Regenerate != "" && !r.DryRun && ch.Action != plan.Refused {
+			// No derived value may rest on the key about to be
+			// regenerated: those at paths of their own are signed
+			// with the key that stays valid first, or nothing is
+			// regenerated.
+			if err := r.syncOwnPaths(ctx, job, keys, heldActive(job, cur.Data)); err != nil {
+				return ch, fmt.Errorf("before regenerating a key: %w", err)
+			}
 			if keys, ch, err = r.rotate(ctx, job, cur, keys, ch); err != nil {
 				return ch, err
 			}
 		}
 		err = r.apply(ctx, job, ch)
+		if err == nil && len(job.Derived) > 0 && ch.Action != plan.Refused {
+			err = r.syncOwnPaths(ctx, job, keys, activeKey(job, ch.Rotation.Active))
+		}
 		if !errors.Is(err, sinks.ErrConflict) || conflicts >= maxConflicts {
 			return ch, err
 		}

@@ -1,0 +1,196 @@
+package runner
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/keysync/keysync/secret"
+	"github.com/keysync/keysync/sinks"
+	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/derive"
+	"github.com/keysync/keysync/sync/derive/spec"
+	"github.com/keysync/keysync/sync/plan"
+)
+
+// EndpointReader reads a resource's own endpoints by service (a Storage
+// account's properties.primaryEndpoints), which a connection string names.
+type EndpointReader interface {
+	Endpoints(ctx context.Context, a sources.Account) (map[string]string, error)
+}
+
+// Metadata a derived value records, by its field name: when it expires,
+// and the key it was made with.
+const (
+	MetaDerivedPrefix    = "derived-"
+	metaDerivedExpires   = "-expires"
+	metaDerivedSignedKey = "-key"
+)
+
+// plan is the change for the job's own path: plan.Calculate, and with the
+// job's derived values that live at that path made from the key active
+// after this change, so that a change that moves the active key re-signs
+// them in the same write.
+func (r *Runner) plan(ctx context.Context, job Job, cur sinks.State, keys secret.Fields) (plan.Change, error) {
+	d := r.desired(job, keys)
+	ch := plan.Calculate(cur, d, r.now())
+	same := derivedAt(job, "")
+	if len(same) == 0 || ch.Action == plan.Refused {
+		return ch, nil
+	}
+	made, meta, err := r.derive(ctx, job, same, keys, activeKey(job, ch.Rotation.Active), cur.Data)
+	if err != nil {
+		return ch, err
+	}
+	d.Fields = maps.Clone(keys)
+	maps.Copy(d.Fields, made)
+	d.Meta = meta
+	return plan.Calculate(cur, d, r.now()), nil
+}
+
+// derive makes specs' values with the active key, keeping each held one
+// that is still valid, and the metadata they record.
+func (r *Runner) derive(ctx context.Context, job Job, specs []spec.Spec, keys secret.Fields, active string, held secret.Data) (secret.Fields, map[string]string, error) {
+	in := derive.Input{AccountID: job.Account.ResourceID(), Name: job.Account.Name, Rule: job.Account.Rule,
+		Keys: keys, Active: active, Suffix: r.StorageSuffix}
+	if slices.ContainsFunc(specs, func(s spec.Spec) bool { return s.Kind == spec.StorageConnectionString }) {
+		var err error
+		if in.Endpoints, err = r.endpoints(ctx, job.Account); err != nil {
+			return nil, nil, err
+		}
+	}
+	fields := make(secret.Fields, len(specs))
+	meta := map[string]string{}
+	for _, s := range specs {
+		var hp *secret.Value
+		if v, ok := held.Field(s.Name); ok {
+			hp = &v
+		}
+		res, err := derive.Derive(s, in, hp, r.now())
+		if err != nil {
+			return nil, nil, err
+		}
+		fields[s.Name] = res.Value
+		meta[MetaDerivedPrefix+s.Name+metaDerivedSignedKey] = active
+		if !res.Expires.IsZero() {
+			meta[MetaDerivedPrefix+s.Name+metaDerivedExpires] = res.Expires.UTC().Format(time.RFC3339)
+		}
+	}
+	return fields, meta, nil
+}
+
+// endpoints are the account's endpoints, read once per account: they are
+// the account's for its life.
+func (r *Runner) endpoints(ctx context.Context, a sources.Account) (map[string]string, error) {
+	id := a.ResourceID()
+	if v, ok := r.endpointCache.Load(id); ok {
+		return v.(map[string]string), nil
+	}
+	er, ok := r.Source.(EndpointReader)
+	if !ok {
+		return nil, fmt.Errorf("the source reads no endpoints, which a connection string needs")
+	}
+	release, err := r.source().acquire(ctx, a.SubscriptionID)
+	if err != nil {
+		return nil, err
+	}
+	ep, err := er.Endpoints(ctx, a)
+	release()
+	if err != nil {
+		return nil, fmt.Errorf("reading the account's endpoints: %w", err)
+	}
+	r.endpointCache.Store(id, ep)
+	return ep, nil
+}
+
+// syncOwnPaths writes the job's derived values that have paths of their
+// own, each path planned like any secret (ownership, check-and-set,
+// provenance), with active the key they are made with. A dry run plans
+// and logs them.
+func (r *Runner) syncOwnPaths(ctx context.Context, job Job, keys secret.Fields, active string) error {
+	for _, path := range ownPaths(job) {
+		if err := r.syncOwnPath(ctx, job, path, keys, active); err != nil {
+			return fmt.Errorf("derived values at %s: %w", path, err)
+		}
+	}
+	return nil
+}
+
+func (r *Runner) syncOwnPath(ctx context.Context, job Job, path string, keys secret.Fields, active string) error {
+	for conflicts := 1; ; conflicts++ {
+		cur, err := r.sink().Read(ctx, path)
+		if err != nil {
+			return err
+		}
+		made, meta, err := r.derive(ctx, job, derivedAt(job, path), keys, active, cur.Data)
+		if err != nil {
+			return err
+		}
+		ch := plan.Calculate(cur, plan.Desired{Fields: made, Meta: meta, ResourceID: job.Account.ResourceID(),
+			APIVersion: cmp.Or(job.Account.APIVersion, job.Account.Spec().APIVersion), Adopt: job.Adopt, RefuseLegacy: r.RefuseLegacy}, r.now())
+		switch {
+		case ch.Action == plan.Refused:
+			return fmt.Errorf("%w: %s", ErrRefused, ch.Reason)
+		case !ch.HasChanges():
+			return nil
+		case r.DryRun:
+			r.jobLogger(job).Info("planned (dry run)", "derived_path", path, "action", ch.Action.String(), "fields", ch.Redact().Describe())
+			return nil
+		}
+		err = r.sink().Write(ctx, path, ch.Write)
+		if err == nil || !errors.Is(err, sinks.ErrConflict) || conflicts >= maxConflicts {
+			return err
+		}
+	}
+}
+
+// activeKey is the key derived values are made with: the active field's
+// key of the type's first pair after this change for a rotating account,
+// else that pair's first key.
+func activeKey(job Job, active map[string]string) string {
+	if k := active[plan.FieldActive]; k != "" && job.Rotate != nil {
+		return k
+	}
+	if pairs := job.Account.Spec().Rotation.Pairs; len(pairs) > 0 {
+		return pairs[0].Keys[0]
+	}
+	return ""
+}
+
+// heldActive is the key the held secret names active (before this
+// sync's rotation): the key derived values must be signed with before
+// the other one is regenerated.
+func heldActive(job Job, held secret.Data) string {
+	if v, ok := held.Field(plan.FieldActive); ok && job.Rotate != nil {
+		return v.Reveal()
+	}
+	return activeKey(job, nil)
+}
+
+// derivedAt are the job's derived values at path ("" for the job's own).
+func derivedAt(job Job, path string) []spec.Spec {
+	var out []spec.Spec
+	for _, s := range job.Derived {
+		if s.Path == path {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ownPaths are the paths of the job's derived values that have their
+// own, each once, in order.
+func ownPaths(job Job) []string {
+	var out []string
+	for _, s := range job.Derived {
+		if s.Path != "" && !slices.Contains(out, s.Path) {
+			out = append(out, s.Path)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
