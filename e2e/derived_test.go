@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
@@ -102,8 +101,9 @@ func (s storageAccount) sasClient(t *testing.T, token string) *azblob.Client {
 
 // seed creates container data and blob hello.txt through the connection
 // string Vault holds.
-func (s storageAccount) seed(t *testing.T, ctx context.Context) {
+func (s storageAccount) seed(t *testing.T) {
 	t.Helper()
+	ctx := t.Context()
 	c, err := azblob.NewClientFromConnectionString(vaultString(t, s.path, "connection-string"), nil)
 	must(t, err)
 	if _, err := c.CreateContainer(ctx, "data", nil); err != nil {
@@ -138,7 +138,7 @@ func TestDerivedValuesOpenAzurite(t *testing.T) {
 	s := newStorageAccount(t)
 	cfg := s.config()
 	run(t, cfg, "--run-now").expect(t, 0)
-	s.seed(t, ctx)
+	s.seed(t)
 
 	acct := s.sasClient(t, vaultString(t, s.path, "sas"))
 	if _, err := acct.NewListContainersPager(nil).NextPage(ctx); err != nil {
@@ -156,7 +156,7 @@ func TestDerivedValuesOpenAzurite(t *testing.T) {
 		t.Fatalf("the container SAS (r) wrote a blob: status %d", status(err))
 	}
 	consumerReadsOnlyTheSAS(t, s)
-	expiresOnTime(t, ctx, s, blobSAS)
+	expiresOnTime(t, s, blobSAS)
 
 	rotationDue(t, cfg, "key2")
 	run(t, cfg, "--run-now").expect(t, 0)
@@ -174,7 +174,7 @@ func TestDerivedValuesOpenAzurite(t *testing.T) {
 	// regenerated key2 of before, no longer open anything.
 	a, _ := emu.Get(s.res)
 	must(t, s.azurite.Restart(s.res.Name+":"+a.Keys["key2"]+":"+randomKey(t)))
-	s.seed(t, ctx)
+	s.seed(t)
 	if _, err := s.sasClient(t, vaultString(t, s.path, "sas")).NewListContainersPager(nil).NextPage(ctx); err != nil {
 		t.Fatalf("the account SAS in Vault after the rotation does not list containers: %v", err)
 	}
@@ -204,8 +204,9 @@ func consumerReadsOnlyTheSAS(t *testing.T, s storageAccount) {
 
 // expiresOnTime: the 30s SAS is refused once its se has passed, and not
 // before it (a second's slack for Azurite's clock reading).
-func expiresOnTime(t *testing.T, ctx context.Context, s storageAccount, token string) {
+func expiresOnTime(t *testing.T, s storageAccount, token string) {
 	t.Helper()
+	ctx := t.Context()
 	q, err := url.ParseQuery(token)
 	must(t, err)
 	se, err := time.Parse(time.RFC3339, q.Get("se"))

@@ -38,7 +38,7 @@ func TestBusSASIsTheDocumentedAlgorithm(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			const se = 1767225600
-			want, err := exec.Command(node, "-e", docsNode, tt.uri, tt.rule, tt.key, strconv.Itoa(se)).Output()
+			want, err := exec.CommandContext(t.Context(), node, "-e", docsNode, tt.uri, tt.rule, tt.key, strconv.Itoa(se)).Output()
 			if err != nil {
 				t.Fatalf("node: %v", err)
 			}

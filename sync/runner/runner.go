@@ -115,13 +115,13 @@ type Runner struct {
 
 	// held is, by path, the record holding a job's rotation back, so
 	// that it is logged once (noteHeld).
-	held       sync.Map
+	held sync.Map
 	// endpointCache holds each account's endpoints (derived.go).
 	endpointCache sync.Map
-	once       sync.Once
-	subSems    *subscriptionSems
-	sourceSems semaphore
-	vaultSems  semaphore
+	once          sync.Once
+	subSems       *subscriptionSems
+	sourceSems    semaphore
+	vaultSems     semaphore
 }
 
 func (r *Runner) concurrency() int { return max(r.Concurrency, 1) }

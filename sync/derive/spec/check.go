@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"regexp"
 	"slices"
@@ -130,14 +131,7 @@ func checkLetters(add func(string, string, ...any), field, got, allowed string) 
 }
 
 // Kinds lists the kinds in order.
-func Kinds() []string {
-	out := make([]string, 0, len(kinds))
-	for k := range kinds {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
-}
+func Kinds() []string { return slices.Sorted(maps.Keys(kinds)) }
 
 // KindsOf lists the kinds an account of type typ may derive.
 func KindsOf(typ string) []string {
