@@ -63,7 +63,7 @@ func (e *Emulator) handleARM(w http.ResponseWriter, r *http.Request) {
 		e.handleList(w, r, sub, typeName)
 		return
 	}
-	if r.Method == http.MethodGet && e.handleGet(w, r) {
+	if e.handleExtra(w, r) {
 		return
 	}
 	p, ok := parseARMPath(r.URL.Path)

@@ -29,10 +29,13 @@ type Input struct {
 	Keys secret.Fields
 	// Active is the field of the key values are made with.
 	Active string
-	// Endpoints are the resource's own endpoints by service ("blob",
-	// "queue", "table", "file"): a Storage account's
-	// properties.primaryEndpoints.
-	Endpoints map[string]string
+	// Props are the resource's own properties a connection string names:
+	// a Storage account's endpoints by service ("blob", "queue", "table",
+	// "file"), a Redis cache's "hostName" and "sslPort".
+	Props map[string]string
+	// Answered are the connection strings the resource's
+	// listConnectionStrings answers, by keyKind/type ("Primary/Sql").
+	Answered secret.Fields
 	// Suffix is the cloud's Storage endpoint suffix (StorageSuffix).
 	Suffix string
 }
@@ -65,6 +68,8 @@ var makers = map[string]maker{
 	spec.EventHubsSAS:            {make: busSAS, times: busSASTimes},
 	spec.ServiceBusSAS:           {make: busSAS, times: busSASTimes},
 	spec.ConnectionString:        {make: answeredConnectionString},
+	spec.RedisConnectionString:   {make: redisConnectionString},
+	spec.CosmosConnectionString:  {make: cosmosConnectionString},
 }
 
 // StartSkew is how far before its making a SAS is valid from: the hosts

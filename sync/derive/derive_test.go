@@ -20,7 +20,7 @@ var (
 func storageInput(active string) Input {
 	return Input{AccountID: "/subscriptions/s/resourcegroups/rg/providers/microsoft.storage/storageaccounts/acct", Name: "acct",
 		Keys: secret.Fields{"key1": secret.New(key1), "key2": secret.New(key2)}, Active: active, Suffix: "core.windows.net",
-		Endpoints: map[string]string{"blob": "https://acct.blob.core.windows.net/", "queue": "https://acct.queue.core.windows.net/"}}
+		Props: map[string]string{"blob": "https://acct.blob.core.windows.net/", "queue": "https://acct.queue.core.windows.net/"}}
 }
 
 func TestStorageConnectionString(t *testing.T) {
@@ -40,7 +40,7 @@ func TestStorageConnectionString(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := storageInput("key1")
-			in.Endpoints, in.Suffix = tt.endpoints, tt.suffix
+			in.Props, in.Suffix = tt.endpoints, tt.suffix
 			r, err := Derive(spec.Spec{Name: "cs", Kind: spec.StorageConnectionString}, in, nil, t0)
 			if err != nil {
 				t.Fatal(err)
@@ -51,7 +51,7 @@ func TestStorageConnectionString(t *testing.T) {
 		})
 	}
 	in := storageInput("key1")
-	in.Endpoints = nil
+	in.Props = nil
 	if _, err := Derive(spec.Spec{Name: "cs", Kind: spec.StorageConnectionString}, in, nil, t0); err == nil || !strings.Contains(err.Error(), "blob endpoint") {
 		t.Fatalf("no endpoint: err %v, want one naming the blob endpoint", err)
 	}

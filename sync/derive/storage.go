@@ -41,7 +41,7 @@ func storageConnectionString(_ spec.Spec, in Input, _, _ time.Time) (string, err
 	if err != nil {
 		return "", err
 	}
-	blob := in.Endpoints["blob"]
+	blob := in.Props["blob"]
 	u, err := url.Parse(blob)
 	if blob == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") {
 		return "", errors.New("the account's properties give no usable blob endpoint (properties.primaryEndpoints.blob)")
@@ -53,7 +53,7 @@ func storageConnectionString(_ spec.Spec, in Input, _, _ time.Time) (string, err
 	var b strings.Builder
 	b.WriteString(head)
 	for _, svc := range storageServices {
-		if ep := in.Endpoints[svc[0]]; ep != "" {
+		if ep := in.Props[svc[0]]; ep != "" {
 			b.WriteString(";" + svc[1] + "=" + ep)
 		}
 	}

@@ -17,10 +17,17 @@ import (
 	"github.com/keysync/keysync/sync/plan"
 )
 
-// EndpointReader reads a resource's own endpoints by service (a Storage
-// account's properties.primaryEndpoints), which a connection string names.
-type EndpointReader interface {
-	Endpoints(ctx context.Context, a sources.Account) (map[string]string, error)
+// PropertyReader reads what a connection string names of a resource from
+// its own properties: a Storage account's endpoints, a Redis cache's host
+// and TLS port.
+type PropertyReader interface {
+	Properties(ctx context.Context, a sources.Account) (map[string]string, error)
+}
+
+// ConnectionStringLister reads the connection strings a resource's
+// listConnectionStrings answers (Cosmos DB), by keyKind/type.
+type ConnectionStringLister interface {
+	ConnectionStrings(ctx context.Context, a sources.Account) (secret.Fields, error)
 }
 
 // Metadata a derived value records, by its field name: when it expires,
@@ -57,9 +64,14 @@ func (r *Runner) plan(ctx context.Context, job Job, cur sinks.State, keys secret
 func (r *Runner) derive(ctx context.Context, job Job, specs []spec.Spec, keys secret.Fields, active string, held secret.Data) (secret.Fields, map[string]string, error) {
 	in := derive.Input{AccountID: job.Account.ResourceID(), Name: job.Account.Name, Rule: job.Account.Rule,
 		Keys: keys, Active: active, Suffix: r.StorageSuffix}
-	if slices.ContainsFunc(specs, func(s spec.Spec) bool { return s.Kind == spec.StorageConnectionString }) {
-		var err error
-		if in.Endpoints, err = r.endpoints(ctx, job.Account); err != nil {
+	var err error
+	if slices.ContainsFunc(specs, spec.Spec.NeedsProperties) {
+		if in.Props, err = r.properties(ctx, job.Account); err != nil {
+			return nil, nil, err
+		}
+	}
+	if slices.ContainsFunc(specs, spec.Spec.NeedsConnectionStrings) {
+		if in.Answered, err = r.connectionStrings(ctx, job.Account); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -83,28 +95,48 @@ func (r *Runner) derive(ctx context.Context, job Job, specs []spec.Spec, keys se
 	return fields, meta, nil
 }
 
-// endpoints are the account's endpoints, read once per account: they are
-// the account's for its life.
-func (r *Runner) endpoints(ctx context.Context, a sources.Account) (map[string]string, error) {
+// properties are the account's properties, read once per account: a
+// connection string names what the account keeps for its life.
+func (r *Runner) properties(ctx context.Context, a sources.Account) (map[string]string, error) {
 	id := a.ResourceID()
-	if v, ok := r.endpointCache.Load(id); ok {
+	if v, ok := r.propertyCache.Load(id); ok {
 		return v.(map[string]string), nil
 	}
-	er, ok := r.Source.(EndpointReader)
+	pr, ok := r.Source.(PropertyReader)
 	if !ok {
-		return nil, fmt.Errorf("the source reads no endpoints, which a connection string needs")
+		return nil, errors.New("the source reads no resource properties, which this connection string needs")
 	}
+	p, err := boundedCall(ctx, r, a, pr.Properties)
+	if err != nil {
+		return nil, fmt.Errorf("reading the account's properties: %w", err)
+	}
+	r.propertyCache.Store(id, p)
+	return p, nil
+}
+
+// connectionStrings are the account's listConnectionStrings answer, read
+// at every sync that needs it: it holds the keys, which rotate.
+func (r *Runner) connectionStrings(ctx context.Context, a sources.Account) (secret.Fields, error) {
+	cl, ok := r.Source.(ConnectionStringLister)
+	if !ok {
+		return nil, errors.New("the source lists no connection strings, which this connection string needs")
+	}
+	cs, err := boundedCall(ctx, r, a, cl.ConnectionStrings)
+	if err != nil {
+		return nil, fmt.Errorf("listing the account's connection strings: %w", err)
+	}
+	return cs, nil
+}
+
+// boundedCall is one source call within the runner's bounds.
+func boundedCall[T any](ctx context.Context, r *Runner, a sources.Account, call func(context.Context, sources.Account) (T, error)) (T, error) {
 	release, err := r.source().acquire(ctx, a.SubscriptionID)
 	if err != nil {
-		return nil, err
+		var zero T
+		return zero, err
 	}
-	ep, err := er.Endpoints(ctx, a)
-	release()
-	if err != nil {
-		return nil, fmt.Errorf("reading the account's endpoints: %w", err)
-	}
-	r.endpointCache.Store(id, ep)
-	return ep, nil
+	defer release()
+	return call(ctx, a)
 }
 
 // syncOwnPaths writes the job's derived values that have paths of their

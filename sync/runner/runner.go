@@ -116,8 +116,8 @@ type Runner struct {
 	// held is, by path, the record holding a job's rotation back, so
 	// that it is logged once (noteHeld).
 	held sync.Map
-	// endpointCache holds each account's endpoints (derived.go).
-	endpointCache sync.Map
+	// propertyCache holds each account's properties (derived.go).
+	propertyCache sync.Map
 	once          sync.Once
 	subSems       *subscriptionSems
 	sourceSems    semaphore

@@ -21,6 +21,12 @@ const (
 	// one of its entities, signed with the authorization rule's key.
 	EventHubsSAS  = "eventhubs-sas"
 	ServiceBusSAS = "servicebus-sas"
+	// RedisConnectionString is a Redis cache's StackExchange.Redis
+	// connection string: host, SSL port, password, ssl=True.
+	RedisConnectionString = "redis-connection-string"
+	// CosmosConnectionString is the Cosmos DB account's SQL connection
+	// string of the active key, as listConnectionStrings answers it.
+	CosmosConnectionString = "cosmosdb-connection-string"
 	// ConnectionString is the connection string the keys action itself
 	// answers (Event Hubs, Service Bus, SignalR), the active key's.
 	ConnectionString = "connection-string"
@@ -60,17 +66,35 @@ type Spec struct {
 // Expires reports whether the kind makes a value with an expiry.
 func (s Spec) Expires() bool { return kinds[s.Kind].expires }
 
+// NeedsProperties reports whether the kind is made from the resource's
+// own properties (its GET): endpoints, host names.
+func (s Spec) NeedsProperties() bool { return kinds[s.Kind].needs == needsProperties }
+
+// NeedsConnectionStrings reports whether the kind is taken from the
+// resource's listConnectionStrings answer.
+func (s Spec) NeedsConnectionStrings() bool { return kinds[s.Kind].needs == needsConnectionStrings }
+
+// What a kind is made from besides the keys.
+const (
+	needsProperties = iota + 1
+	needsConnectionStrings
+)
+
 // kind is what the file may set for one kind of value.
 type kind struct {
 	// types are the account types the kind applies to.
 	types []string
 	// expires says the kind has an expiry (a SAS).
 	expires bool
+	// needs is what the kind is made from besides the keys.
+	needs int
 }
 
 // kinds are the kinds by name.
 var kinds = map[string]kind{
-	StorageConnectionString: {types: []string{"storage"}},
+	StorageConnectionString: {types: []string{"storage"}, needs: needsProperties},
+	RedisConnectionString:   {types: []string{"redis"}, needs: needsProperties},
+	CosmosConnectionString:  {types: []string{"cosmosdb"}, needs: needsConnectionStrings},
 	StorageAccountSAS:       {types: []string{"storage"}, expires: true},
 	StorageServiceSAS:       {types: []string{"storage"}, expires: true},
 	EventHubsSAS:            {types: []string{"eventhubs"}, expires: true},
