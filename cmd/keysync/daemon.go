@@ -40,6 +40,8 @@ type keysyncd struct {
 	// after the repair.
 	pending  *runner.Pending
 	problems *runner.Problems
+	// expiries are the derived SAS in Vault, kept across reloads too.
+	expiries *runner.Expiries
 	// estate holds the listed and the discovered accounts.
 	estate *estate
 }
@@ -55,7 +57,7 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	defer stop()
 
 	d := &keysyncd{opts: o, cfg: cfg, log: log, metrics: metrics.New(version), notify: server.Notify{Logger: log},
-		pending: runner.NewPending(), problems: runner.NewProblems()}
+		pending: runner.NewPending(), problems: runner.NewProblems(), expiries: runner.NewExpiries()}
 	tok, ev, err := operatorFiles(cfg, d.metrics, log)
 	if err != nil {
 		// An unusable token or secret file is a configuration error, as
@@ -76,7 +78,7 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	listed := len(p.accounts)
 	p.accounts = nil // the scheduler holds them now
 	d.metrics.SetEstate(d.sched)
-	d.metrics.SetRotationProblems(d.problems)
+	d.observeShared()
 	d.sched.SetTargeting(cfg.Events.Window.Duration, cfg.Events.Queue)
 	d.probe = server.NewVaultProbe(p.sink.Check, vaultProbeInterval, log)
 	d.probe.Observe = d.metrics.VaultUp
@@ -144,7 +146,7 @@ func apiToken(cfg *config.Config, log *slog.Logger) (*server.Token, error) {
 func (d *keysyncd) server(cfg *config.Config, tok *server.Token, ev *server.EventsHandler) (*server.Server, error) {
 	srv := &server.Server{Scheduler: d.sched, Vault: d.probe, Metrics: d.metrics.Handler(), Logger: d.log, Token: tok,
 		Observer: d.metrics, PendingRotations: d.pending.Paths,
-		RotationProblems: d.problems.Reports, Discovery: d.estate.status, SyncMinInterval: cfg.API.SyncMinInterval.Duration,
+		RotationProblems: d.problems.Reports, DerivedExpiries: d.expiries.Report, Discovery: d.estate.status, SyncMinInterval: cfg.API.SyncMinInterval.Duration,
 		Targets: d.sched, Events: ev}
 	if ev != nil {
 		ev.Targets = d.sched
@@ -197,7 +199,7 @@ func (d *keysyncd) endSession() {
 // share the daemon's pending rotations and rotation problems.
 func (d *keysyncd) daemonRunner(r *runner.Runner) *runner.Runner {
 	r.Retry.Attempts = 1
-	r.Pending, r.Problems = d.pending, d.problems
+	r.Pending, r.Problems, r.Expiries = d.pending, d.problems, d.expiries
 	return r
 }
 
@@ -251,4 +253,11 @@ func warnRestartOnly(log *slog.Logger, old, cfg *config.Config) {
 			log.Warn("setting changed but takes effect only after a restart", "key", key)
 		}
 	}
+}
+
+// observeShared makes what every runner of the daemon shares (rotation
+// problems, derived expiries) the metrics' sources.
+func (d *keysyncd) observeShared() {
+	d.metrics.SetRotationProblems(d.problems)
+	d.metrics.SetDerivedExpiries(d.expiries)
 }

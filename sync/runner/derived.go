@@ -168,12 +168,16 @@ func (r *Runner) syncOwnPath(ctx context.Context, job Job, path string, keys sec
 		case ch.Action == plan.Refused:
 			return fmt.Errorf("%w: %s", ErrRefused, ch.Reason)
 		case !ch.HasChanges():
+			r.noteWritten(job, path, derivedAt(job, path), cur.Metadata, nil)
 			return nil
 		case r.DryRun:
 			r.jobLogger(job).Info("planned (dry run)", "derived_path", path, "action", ch.Action.String(), "fields", ch.Redact().Describe())
 			return nil
 		}
 		err = r.sink().Write(ctx, path, ch.Write)
+		if err == nil {
+			r.noteWritten(job, path, derivedAt(job, path), cur.Metadata, ch.Write.Metadata)
+		}
 		if err == nil || !errors.Is(err, sinks.ErrConflict) || conflicts >= maxConflicts {
 			return err
 		}

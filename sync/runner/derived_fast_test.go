@@ -82,6 +82,10 @@ func TestFastRegenerateWaitsForOwnPaths(t *testing.T) {
 	if meta[plan.MetaManagedBy] != plan.ManagedByValue || data[plan.FieldOwner] != strings.ToLower(job.Account.ResourceID()) || meta["derived-sas-key"] != "key2" {
 		t.Fatalf("own path lacks keysync's marks or provenance: %v", meta)
 	}
+	if rep := f.r.Expiries.Report(); len(rep) != 2 || rep[0].Path != "apps/store1/sas" || rep[1].Path != job.Path ||
+		!rep[0].Expires.Equal(f.clock.Now().UTC().Truncate(time.Second).Add(720*time.Hour)) || !rep[0].RenewAt.Before(rep[0].Expires) {
+		t.Fatalf("expiries after the rotation: %+v", rep)
+	}
 	versions := func() int { _, _, n := f.sink.Get("apps/store1/sas"); return n }
 	before := versions()
 	f.clock.Advance(time.Hour)

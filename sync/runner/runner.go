@@ -95,6 +95,9 @@ type Runner struct {
 	// Problems holds the rotation metadata keysync did not trust, by
 	// path; shared across runners by the daemon. Nil gets a fresh one.
 	Problems *Problems
+	// Expiries holds the derived SAS in Vault and when they expire;
+	// shared across runners by the daemon. Nil gets a fresh one.
+	Expiries *Expiries
 	// RegenerateTimeout bounds one regenerate, its polling included;
 	// 0 means DefaultRegenerateTimeout. Twice it is how long a record of
 	// a regenerate holds the account's rotation back
@@ -223,6 +226,7 @@ func (r *Runner) attempt(ctx context.Context, job Job) (plan.Change, error) {
 		}
 		err = r.apply(ctx, job, ch)
 		if err == nil && len(job.Derived) > 0 && ch.Action != plan.Refused {
+			r.noteWritten(job, job.Path, derivedAt(job, ""), cur.Metadata, ch.Write.Metadata)
 			err = r.syncOwnPaths(ctx, job, keys, activeKey(job, ch.Rotation.Active))
 		}
 		if !errors.Is(err, sinks.ErrConflict) || conflicts >= maxConflicts {
@@ -287,6 +291,9 @@ func (r *Runner) init() {
 		}
 		if r.Problems == nil {
 			r.Problems = NewProblems()
+		}
+		if r.Expiries == nil {
+			r.Expiries = NewExpiries()
 		}
 		r.subSems = &subscriptionSems{perSubscription: r.SubscriptionConcurrency}
 		r.sourceSems = newSemaphore(r.concurrency())
