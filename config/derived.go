@@ -32,13 +32,15 @@ type Derived struct {
 	HTTP          bool     `toml:"http"`
 	Expiry        Duration `toml:"expiry"`
 	RenewBefore   float64  `toml:"renew_before"`
+	// Template is a template kind's Go text/template (docs/derived.md).
+	Template string `toml:"template"`
 }
 
 // Spec is the entry as package derive takes it.
 func (d Derived) Spec() spec.Spec {
 	return spec.Spec{Name: d.Name, Kind: d.Kind, Path: trimSlash(d.Path), Permissions: d.Permissions,
 		ResourceTypes: d.ResourceTypes, Container: d.Container, Blob: d.Blob, Entity: d.Entity, IPRange: d.IPRange,
-		HTTP: d.HTTP, Expiry: d.Expiry.Duration, RenewBefore: d.RenewBefore}
+		HTTP: d.HTTP, Expiry: d.Expiry.Duration, RenewBefore: d.RenewBefore, Template: d.Template}
 }
 
 // MaxDerived bounds an account's derived values.

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/url"
 	"strings"
@@ -32,7 +33,8 @@ func (d derivedAccount) toml() string {
 }
 
 // TestDerivedConnectionStringsOfEachType: Redis's connection string names
-// the cache's own host and TLS port with the active key, Cosmos DB's is
+// the cache's own host and TLS port with the active key, and a template
+// renders its properties and active key, Cosmos DB's is
 // the one listConnectionStrings answers for the active key, Event Hubs'
 // is the keys action's own and its SAS is signed for the namespace's host
 // with the rule; after a rotation each follows the new active key.
@@ -42,6 +44,7 @@ func TestDerivedConnectionStringsOfEachType(t *testing.T) {
 	accts := []derivedAccount{
 		{res: armemu.Resource{Type: "redis", Subscription: subscription, ResourceGroup: "rg-e2e", Name: fmt.Sprintf("cache%d", n)},
 			derived: "kind = \"redis-connection-string\"\n",
+			extra:   "\n[[account.derived]]\nname = \"custom\"\nkind = \"template\"\ntemplate = \"{{.Props.hostName}}|{{.Active}}|{{.Key | base64}}\"\n",
 			want: func(a armemu.Account, active string) string {
 				return a.Name + ".redis.cache.windows.net:6380,password=" + a.Keys[active] + ",ssl=True,abortConnect=False"
 			}},
@@ -72,6 +75,11 @@ func TestDerivedConnectionStringsOfEachType(t *testing.T) {
 			if got, _ := fieldOf(t, d.path, "derived").(string); got != d.want(a, active) {
 				t.Fatalf("%s: %s: the derived value is not the %s key's", when, d.res.Type, active)
 			}
+		}
+		redis, _ := emu.Get(accts[0].res)
+		active := activeOf(t, account{path: accts[0].path})
+		if got, _ := fieldOf(t, accts[0].path, "custom").(string); got != redis.Name+".redis.cache.windows.net|"+active+"|"+base64.StdEncoding.EncodeToString([]byte(redis.Keys[active])) {
+			t.Fatalf("%s: the template's value is not the %s key's", when, active)
 		}
 		token, _ := fieldOf(t, accts[2].path+"-token", "token").(string)
 		q, err := url.ParseQuery(strings.TrimPrefix(token, "SharedAccessSignature "))

@@ -23,8 +23,10 @@ import (
 type Input struct {
 	// AccountID is the resource's id; it spreads renewals (RenewAt).
 	AccountID string
-	// Name is the account's name, Rule its authorization rule.
-	Name, Rule string
+	// Name is the account's name, Rule its authorization rule; the
+	// others name it further, for templates.
+	Name, Rule                        string
+	ResourceGroup, Subscription, Type string
 	// Keys are the keys action's answer, by its own field names.
 	Keys secret.Fields
 	// Active is the field of the key values are made with.
@@ -70,6 +72,7 @@ var makers = map[string]maker{
 	spec.ConnectionString:        {make: answeredConnectionString},
 	spec.RedisConnectionString:   {make: redisConnectionString},
 	spec.CosmosConnectionString:  {make: cosmosConnectionString},
+	spec.Template:                {make: fromTemplate},
 }
 
 // StartSkew is how far before its making a SAS is valid from: the hosts

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/keysync/keysync/secret"
@@ -63,9 +64,10 @@ func (r *Runner) plan(ctx context.Context, job Job, cur sinks.State, keys secret
 // that is still valid, and the metadata they record.
 func (r *Runner) derive(ctx context.Context, job Job, specs []spec.Spec, keys secret.Fields, active string, held secret.Data) (secret.Fields, map[string]string, error) {
 	in := derive.Input{AccountID: job.Account.ResourceID(), Name: job.Account.Name, Rule: job.Account.Rule,
+		ResourceGroup: job.Account.ResourceGroup, Subscription: job.Account.SubscriptionID, Type: strings.ToLower(cmp.Or(job.Account.Type, sources.DefaultType)),
 		Keys: keys, Active: active, Suffix: r.StorageSuffix}
 	var err error
-	if slices.ContainsFunc(specs, spec.Spec.NeedsProperties) {
+	if slices.ContainsFunc(specs, spec.Spec.NeedsProperties) || (hasProperties(job.Account) && slices.ContainsFunc(specs, isTemplate)) {
 		if in.Props, err = r.properties(ctx, job.Account); err != nil {
 			return nil, nil, err
 		}
@@ -230,3 +232,12 @@ func ownPaths(job Job) []string {
 	slices.Sort(out)
 	return out
 }
+
+// hasProperties reports whether keysync reads a's type's properties
+// (PropertyReader): Storage's and Redis's, which a template may name too.
+func hasProperties(a sources.Account) bool {
+	p := a.Spec().Provider
+	return p == sources.Types["storage"].Provider || p == sources.Types["redis"].Provider
+}
+
+func isTemplate(s spec.Spec) bool { return s.Kind == spec.Template }

@@ -44,12 +44,19 @@ func Check(s Spec, typ string) []Problem {
 	if !ok {
 		return []Problem{{"kind", fmt.Sprintf("must be one of %s, got %q", strings.Join(Kinds(), ", "), s.Kind)}}
 	}
-	if !slices.Contains(k.types, typ) {
+	if len(k.types) > 0 && !slices.Contains(k.types, typ) {
 		return []Problem{{"kind", fmt.Sprintf("%s applies to type %s, not %s", s.Kind, strings.Join(k.types, ", "), typ)}}
 	}
 	var p []Problem
 	add := func(field, format string, args ...any) { p = append(p, Problem{field, fmt.Sprintf(format, args...)}) }
 	checkExpiry(s, k, add)
+	if s.Kind == Template {
+		if _, err := ParseTemplate(s.Template); err != nil {
+			add("template", "%s", err.Error())
+		}
+	} else if s.Template != "" {
+		add("template", "applies only to kind %s", Template)
+	}
 	checkStorage(s, add)
 	if s.Kind == EventHubsSAS || s.Kind == ServiceBusSAS {
 		if s.Entity != "" && !entityRE.MatchString(s.Entity) {
@@ -137,7 +144,7 @@ func Kinds() []string { return slices.Sorted(maps.Keys(kinds)) }
 func KindsOf(typ string) []string {
 	var out []string
 	for _, k := range Kinds() {
-		if slices.Contains(kinds[k].types, typ) {
+		if len(kinds[k].types) == 0 || slices.Contains(kinds[k].types, typ) {
 			out = append(out, k)
 		}
 	}

@@ -61,6 +61,8 @@ type Spec struct {
 	// RenewBefore is the share of a SAS's life left when its renewal
 	// window opens (DefaultRenewBefore when zero).
 	RenewBefore float64
+	// Template is the Go text/template of a template kind (template.go).
+	Template string
 }
 
 // Expires reports whether the kind makes a value with an expiry.
@@ -82,7 +84,7 @@ const (
 
 // kind is what the file may set for one kind of value.
 type kind struct {
-	// types are the account types the kind applies to.
+	// types are the account types the kind applies to; none means all.
 	types []string
 	// expires says the kind has an expiry (a SAS).
 	expires bool
@@ -100,4 +102,5 @@ var kinds = map[string]kind{
 	EventHubsSAS:            {types: []string{"eventhubs"}, expires: true},
 	ServiceBusSAS:           {types: []string{"servicebus"}, expires: true},
 	ConnectionString:        {types: []string{"eventhubs", "servicebus", "signalr"}},
+	Template:                {},
 }
