@@ -159,6 +159,7 @@ func TestDerivedValuesOpenAzurite(t *testing.T) {
 	expiresOnTime(t, s, blobSAS)
 
 	rotationDue(t, cfg, "key2")
+	noDerivedValueIn(t, run(t, cfg, "--dry-run"), s)
 	run(t, cfg, "--run-now").expect(t, 0)
 	if got := activeOf(t, account{path: s.path}); got != "key2" {
 		t.Fatalf("active %q after the rotation, want key2", got)
@@ -230,4 +231,21 @@ func randomKey(t *testing.T) string {
 	_, err := rand.Read(b)
 	must(t, err)
 	return base64.StdEncoding.EncodeToString(b)
+}
+
+// noDerivedValueIn fails when a run's output holds a derived value Vault
+// holds, or a SAS's signature; the message names neither.
+func noDerivedValueIn(t *testing.T, r result, s storageAccount) {
+	t.Helper()
+	out := r.stdout + r.stderr
+	for _, p := range [][2]string{{s.path, "sas"}, {s.path, "connection-string"}, {s.sasPath(), "sas"}} {
+		v := vaultString(t, p[0], p[1])
+		q, _ := url.ParseQuery(v)
+		if strings.Contains(out, v) || (q.Get("sig") != "" && strings.Contains(out, q.Get("sig"))) {
+			t.Fatalf("the dry run's output holds the value of %s at %s", p[1], p[0])
+		}
+	}
+	if !strings.Contains(r.stdout, "rotate: regenerate key2") {
+		t.Fatalf("the dry run plans no rotation:\n%s", r.stdout)
+	}
 }

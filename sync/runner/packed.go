@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/derive/spec"
 	"github.com/keysync/keysync/sync/plan"
 )
 
@@ -53,13 +54,17 @@ type sharedKey struct {
 	rotate  *plan.Rotation
 	origin  *Origin
 	remove  string
+	// derived is the job's derived values by identity: a block's jobs
+	// share one slice, listed accounts each have their own.
+	derived *spec.Spec
 }
 
 // Pack packs j.
 func (pk *Packer) Pack(j Job) Packed {
 	p := Packed{name: j.Account.Name, path: j.Path, tags: j.Tags}
 	j.Account.Name, j.Path, j.Tags = "", "", nil
-	k := sharedKey{account: j.Account, adopt: j.Adopt, fields: fieldsKey(j.Fields), rotate: j.Rotate, origin: j.Origin, remove: j.Remove}
+	k := sharedKey{account: j.Account, adopt: j.Adopt, fields: fieldsKey(j.Fields), rotate: j.Rotate, origin: j.Origin, remove: j.Remove,
+		derived: derivedKey(j.Derived)}
 	if pk.shared == nil {
 		pk.shared = map[sharedKey]*Job{}
 	}
@@ -70,6 +75,14 @@ func (pk *Packer) Pack(j Job) Packed {
 	}
 	p.shared = s
 	return p
+}
+
+// derivedKey is the identity of a job's derived values, nil for none.
+func derivedKey(d []spec.Spec) *spec.Spec {
+	if len(d) == 0 {
+		return nil
+	}
+	return &d[0]
 }
 
 // fieldsKey is m's entries in order, each name and value ended by a NUL
