@@ -45,12 +45,18 @@ const (
 // them in the same write.
 func (r *Runner) plan(ctx context.Context, job Job, cur sinks.State, keys secret.Fields) (plan.Change, error) {
 	d := r.desired(job, keys)
-	ch := plan.Calculate(cur, d, r.now())
 	same := derivedAt(job, "")
-	if len(same) == 0 || ch.Action == plan.Refused {
-		return ch, nil
+	var ch plan.Change
+	active := activeKey(job, nil)
+	if len(same) == 0 || job.Rotate != nil {
+		// Only the plan says which key is active after a rotation.
+		ch = plan.Calculate(cur, d, r.now())
+		if len(same) == 0 || ch.Action == plan.Refused {
+			return ch, nil
+		}
+		active = activeKey(job, ch.Rotation.Active)
 	}
-	made, meta, err := r.derive(ctx, job, same, keys, activeKey(job, ch.Rotation.Active), cur.Data)
+	made, meta, err := r.derive(ctx, job, same, keys, active, cur.Data)
 	if err != nil {
 		return ch, err
 	}
