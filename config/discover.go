@@ -61,6 +61,9 @@ type Discover struct {
 	RotateEvery Duration          `toml:"rotate_every"`
 	RotateGrace Duration          `toml:"rotate_grace"`
 	RotateKeys  []string          `toml:"rotate_keys"`
+	// Derived are the values made for every account found, at the
+	// account's own path ([[discover.derived]]; docs/derived.md).
+	Derived []Derived `toml:"derived"`
 }
 
 // BlockName is the block's name, or discover[i] for the i-th block.
@@ -99,7 +102,7 @@ func (d Discover) Selector() sources.Selector {
 // the settings' own checks and for the jobs of what the block finds.
 func (d Discover) Template() Account {
 	return Account{Type: d.Type, Rule: d.Rule, APIVersion: d.APIVersion, Fields: d.Fields, Schedule: d.Schedule,
-		Adopt: d.Adopt, RotateEvery: d.RotateEvery, RotateGrace: d.RotateGrace, RotateKeys: d.RotateKeys}
+		Adopt: d.Adopt, RotateEvery: d.RotateEvery, RotateGrace: d.RotateGrace, RotateKeys: d.RotateKeys, Derived: d.Derived}
 }
 
 // Engine is the block's discovery engine.
@@ -189,6 +192,14 @@ func (d *Discover) validateSettings(p *Problems, key string) {
 	a := d.Template()
 	a.validateFields(p, key, t)
 	a.validateRotation(p, key, strings.ToLower(cmp.Or(d.Type, sources.DefaultType)))
+	a.Derived = slices.Clone(d.Derived)
+	for i := range a.Derived {
+		if a.Derived[i].Path != "" {
+			p.add(fmt.Sprintf("%s.derived[%d].path", key, i), "is not yet taken in a [[discover]] block: its values go to each account's own path")
+			a.Derived[i].Path = ""
+		}
+	}
+	a.validateDerived(p, key, t)
 }
 
 // Bounds of the removal guard's window and of the wait before a delete.

@@ -101,3 +101,38 @@ func TestDerivedConnectionStringsOfEachType(t *testing.T) {
 		}
 	}
 }
+
+// TestDerivedFromDiscovery: a [[discover]] block's derived values are
+// made for every account it finds, each with its own account's key, at
+// the account's templated path.
+func TestDerivedFromDiscovery(t *testing.T) {
+	shared(t)
+	e := estate{sub: fmt.Sprintf("dddddddd-0000-0000-0000-%012d", seq.Add(1)), prefix: fmt.Sprintf("disc%d", seq.Add(1)), identity: ownIdentity()}
+	var found []armemu.Resource
+	for range 3 {
+		r := armemu.Resource{Type: "redis", Subscription: e.sub, ResourceGroup: "rg-disc", Name: fmt.Sprintf("cache%d", seq.Add(1))}
+		emu.Add(r)
+		must(t, emu.SetTags(r, map[string]string{"keysync": "true"}))
+		found = append(found, r)
+	}
+	cfg := withClientID(config("")+fmt.Sprintf(`
+[[discover]]
+name = "caches"
+type = "redis"
+subscriptions = [%q]
+tags = { keysync = "true" }
+path = "%s/{name}"
+
+[[discover.derived]]
+name = "connection-string"
+kind = "redis-connection-string"
+`, e.sub, e.prefix), e.identity)
+	run(t, cfg, "--run-now").expect(t, 0)
+	for _, r := range found {
+		a, _ := emu.Get(r)
+		want := r.Name + ".redis.cache.windows.net:6380,password=" + a.Keys["primaryKey"] + ",ssl=True,abortConnect=False"
+		if got, _ := fieldOf(t, e.prefix+"/"+r.Name, "connection-string").(string); got != want {
+			t.Fatalf("%s: the connection string is not its own primary key's", r.Name)
+		}
+	}
+}

@@ -26,7 +26,7 @@ func blocks(cfg *config.Config) []discovery.Block {
 		tpl := d.Template()
 		out[i] = discovery.Block{Name: d.BlockName(i), Selector: d.Selector(), Engine: d.Engine(cfg.Discovery), Path: d.Path,
 			OnRemoved: d.OnRemoved, MaxRemovedFraction: d.MaxRemovedFraction,
-			Job: runner.Job{Account: sources.Account{Rule: d.Rule, APIVersion: d.APIVersion}, Adopt: d.Adopt, Fields: d.Fields, Rotate: rotation(tpl)}}
+			Job: runner.Job{Account: sources.Account{Rule: d.Rule, APIVersion: d.APIVersion}, Adopt: d.Adopt, Fields: d.Fields, Rotate: rotation(tpl), Derived: derivedSpecs(tpl)}}
 	}
 	return out
 }
