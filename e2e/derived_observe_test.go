@@ -25,14 +25,7 @@ func TestDerivedExpiryObserved(t *testing.T) {
 	tok := fmt.Sprintf("e2e-token-%d-%d", time.Now().UnixNano(), n)
 	tokFile := filepath.Join(t.TempDir(), "api-token")
 	must(t, os.WriteFile(tokFile, []byte(tok+"\n"), 0o600))
-	account := fmt.Sprintf(`
-[[account]]
-type = "storage"
-subscription_id = %q
-resource_group = %q
-name = %q
-path = %q
-
+	account := accountTOML(res, path) + fmt.Sprintf(`
 [[account.derived]]
 name = "sas"
 kind = "storage-account-sas"
@@ -40,7 +33,7 @@ permissions = "r"
 resource_types = "o"
 expiry = "1h"
 path = %q
-`, res.Subscription, res.ResourceGroup, res.Name, path, sasPath)
+`, sasPath)
 	d := startDaemon(t, func(addr string) string {
 		return daemonConfig(addr, fmt.Sprintf("api.token_file = %q", tokFile)) + account
 	})

@@ -42,20 +42,20 @@ func newStorageAccount(t *testing.T) storageAccount {
 	return s
 }
 
+// accountTOML is the [[account]] entry of res at path, without its
+// settings.
+func accountTOML(res armemu.Resource, path string) string {
+	return fmt.Sprintf("\n[[account]]\ntype = %q\nsubscription_id = %q\nresource_group = %q\nname = %q\npath = %q\n",
+		res.Type, res.Subscription, res.ResourceGroup, res.Name, path)
+}
+
 // sasPath is the own path of the account's blob SAS.
 func (s storageAccount) sasPath() string { return "apps/" + s.res.Name + "/blob-sas" }
 
 // config rotates every 4s and derives a connection string and an account
 // SAS at the account's path, and a 30s container SAS at a path of its own.
 func (s storageAccount) config() string {
-	return config("") + fmt.Sprintf(`
-[[account]]
-type = "storage"
-subscription_id = %q
-resource_group = %q
-name = %q
-path = %q
-rotate_every = "4s"
+	return config("") + accountTOML(s.res, s.path) + fmt.Sprintf(`rotate_every = "4s"
 rotate_grace = "1s"
 
 [[account.derived]]
@@ -78,7 +78,7 @@ container = "data"
 expiry = "30s"
 http = true
 path = %q
-`, s.res.Subscription, s.res.ResourceGroup, s.res.Name, s.path, s.sasPath())
+`, s.sasPath())
 }
 
 // vaultString is a string field of the secret at path.
