@@ -165,8 +165,8 @@ func (m TagMatch) validate() error {
 	return nil
 }
 
-// MatchTags reports whether tags satisfy every condition, as the query
-// does: names and values compared without case, a missing tag equal to an
+// MatchTags reports whether tags satisfy every condition, as the Resource
+// Graph query (sources/azure's kql.go) does: names and values compared without case, a missing tag equal to an
 // empty one. Discovery through ARM's list APIs, which cannot filter on
 // tags, uses it. Tags that name one tag twice with different values
 // (FoldTags) match nothing.
