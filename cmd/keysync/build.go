@@ -141,13 +141,7 @@ func accounts(cfg *config.Config) []scheduler.Account {
 			label = strings.Clone(a.Label)
 		}
 		out = append(out, scheduler.Account{
-			Job: runner.Job{
-				Account: acct,
-				Path:    strings.Clone(strings.Trim(a.Path, "/")),
-				Adopt:   a.Adopt,
-				Fields:  detachedMap(a.Fields),
-				Rotate:  rotation(a),
-			},
+			Job:   job(acct, strings.Clone(strings.Trim(a.Path, "/")), a.Settings),
 			Label: label, Schedule: schedules.parse(spec),
 		})
 	}

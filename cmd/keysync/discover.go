@@ -23,10 +23,9 @@ import (
 func blocks(cfg *config.Config) []discovery.Block {
 	out := make([]discovery.Block, len(cfg.Discover))
 	for i, d := range cfg.Discover {
-		tpl := d.Template()
 		out[i] = discovery.Block{Name: d.BlockName(i), Selector: d.Selector(), Engine: d.Engine(cfg.Discovery), Path: d.Path,
 			OnRemoved: d.OnRemoved, MaxRemovedFraction: d.MaxRemovedFraction,
-			Job: runner.Job{Account: sources.Account{Rule: d.Rule, APIVersion: d.APIVersion}, Adopt: d.Adopt, Fields: d.Fields, Rotate: rotation(tpl)}}
+			Job: job(sources.Account{Type: d.Type, Rule: d.Rule, APIVersion: d.APIVersion}, "", d.Settings)}
 	}
 	return out
 }

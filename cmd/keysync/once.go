@@ -43,6 +43,9 @@ func runOnce(ctx context.Context, cfg *config.Config, dryRun bool, log *slog.Log
 	defer p.vault.auth.Revoke(context.WithoutCancel(ctx))
 	p.runner.DryRun = dryRun
 	all, failed := jobs(p.accounts), false
+	// The jobs now hold all the run needs of the [[account]] tables, which
+	// would hold every listed account a second time.
+	cfg.Accounts = nil
 	if len(cfg.Discover) > 0 {
 		// What the blocks found before is recalled from Vault: a one-shot
 		// run remembers no earlier one.
@@ -51,6 +54,7 @@ func runOnce(ctx context.Context, cfg *config.Config, dryRun bool, log *slog.Log
 		all = append(append(all, jobs(found)...), removals...)
 		failed = len(out.Failed) > 0 || len(out.Decision.Conflicts) > 0 || len(out.Skipped) > 0
 	}
+	p.accounts = nil // a third copy of each listed account, in all's jobs now
 	results := p.runner.Run(ctx, all)
 	if err := runner.WriteReport(stdout, results, dryRun); err != nil {
 		log.Error("writing report", "err", err)
