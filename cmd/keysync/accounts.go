@@ -2,10 +2,10 @@ package main
 
 import (
 	"strings"
-	"unique"
 
 	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/runner"
 	"github.com/keysync/keysync/sync/scheduler"
 )
@@ -22,7 +22,7 @@ func accounts(cfg *config.Config) []scheduler.Account {
 		if !shard.Owns(acct.ResourceID()) {
 			continue
 		}
-		spec := intern(a.EffectiveSchedule(cfg.Schedule))
+		spec := account.Intern(a.EffectiveSchedule(cfg.Schedule))
 		label := acct.Name
 		if a.Label != a.Name {
 			label = strings.Clone(a.Label)
@@ -45,8 +45,8 @@ func accounts(cfg *config.Config) []scheduler.Account {
 // file's text (a decoder's strings do: keeping one would keep the whole
 // file), with the values many accounts share interned.
 func detached(a sources.Account) sources.Account {
-	a.SubscriptionID, a.ResourceGroup, a.Type = intern(a.SubscriptionID), intern(a.ResourceGroup), intern(a.Type)
-	a.Rule, a.APIVersion, a.Name = intern(a.Rule), intern(a.APIVersion), strings.Clone(a.Name)
+	a.SubscriptionID, a.ResourceGroup, a.Type = account.Intern(a.SubscriptionID), account.Intern(a.ResourceGroup), account.Intern(a.Type)
+	a.Rule, a.APIVersion, a.Name = account.Intern(a.Rule), account.Intern(a.APIVersion), strings.Clone(a.Name)
 	return a
 }
 
@@ -57,7 +57,7 @@ func detachedMap(m map[string]string) map[string]string {
 	}
 	out := make(map[string]string, len(m))
 	for k, v := range m {
-		out[intern(k)] = intern(v)
+		out[account.Intern(k)] = account.Intern(v)
 	}
 	return out
 }
@@ -78,6 +78,3 @@ func (c scheduleCache) parse(spec string) *scheduler.Schedule {
 	c[spec] = &scheduler.Schedule{Spec: spec, Schedule: s}
 	return c[spec]
 }
-
-// intern returns the one copy of s that every caller shares.
-func intern(s string) string { return unique.Make(s).Value() }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/keysync/keysync/sinks"
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/inventory"
 	"github.com/keysync/keysync/sync/plan"
 	"github.com/keysync/keysync/sync/runner"
@@ -23,7 +24,7 @@ import (
 // read by its metadata's marks, as Recall reads them. One read per such
 // conflict; owns leaves out another shard's (nil owns all).
 func RecallClaims(ctx context.Context, st Store, blocks []Block, out Outcome, owns func(resourceID string) bool) (*State, error) {
-	s := &State{jobs: map[entryID]found{}}
+	s := &State{jobs: map[account.ID]found{}}
 	for _, c := range out.Decision.Conflicts {
 		if c.What != "path" || c.Kept != "" {
 			continue

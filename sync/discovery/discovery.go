@@ -9,15 +9,13 @@ package discovery
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
-	"unique"
 
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/inventory"
 	"github.com/keysync/keysync/sync/plan"
 	"github.com/keysync/keysync/sync/runner"
@@ -69,14 +67,14 @@ type Options struct {
 // the policy of the block that found it, by a hash of its key and path.
 // The inventory entries of the accounts are made anew from the jobs.
 type State struct {
-	jobs map[entryID]found
+	jobs map[account.ID]found
 	// left are the secrets the Recall that made this State left out,
 	// at most maxLeft; moreLeft counts the rest.
 	left     []Left
 	moreLeft int
 	// marks holds, for recalled secrets that carry the mark of an earlier
 	// removal, when it was made (zero: a mark that could not be read).
-	marks map[entryID]time.Time
+	marks map[account.ID]time.Time
 }
 
 // StateOf is the State of the jobs a run found before and something still
@@ -88,7 +86,7 @@ func StateOf(jobs []*runner.Packed, blocks []Block) *State {
 	for _, b := range blocks {
 		pols[b.Name] = policyOf(b)
 	}
-	s := &State{jobs: make(map[entryID]found, len(jobs))}
+	s := &State{jobs: make(map[account.ID]found, len(jobs))}
 	for _, p := range jobs {
 		o := p.Shared().Origin
 		if o == nil {
@@ -102,11 +100,6 @@ func StateOf(jobs []*runner.Packed, blocks []Block) *State {
 	}
 	return s
 }
-
-// entryID identifies an entry: the first 128 bits of the SHA-256 of its
-// key and path, so that the map holds no string of its own, and names
-// chosen to collide would take some 2^64 hashes to find.
-type entryID [16]byte
 
 // found is a discovered account's job, which no one changes (see Share),
 // and its block's name and policy, which all the block's accounts share:
@@ -168,7 +161,7 @@ func Run(ctx context.Context, f Finder, blocks []Block, listed []runner.Job, pre
 		in.Listed = append(in.Listed, inventory.Entry{Key: j.Account.Key(), Path: j.Path, Origin: "account"})
 	}
 	out := Outcome{Failed: map[string]error{}, Found: map[string]int{}, Skipped: map[string][]sources.Skipped{}}
-	cur := map[entryID]found{}
+	cur := map[account.ID]found{}
 	for _, b := range blocks {
 		ib, pol := inventory.Block{Origin: b.Name, MaxRemovedFraction: b.MaxRemovedFraction}, policyOf(b)
 		jobs, skipped, err := b.find(ctx, f, o)
@@ -205,8 +198,8 @@ func Run(ctx context.Context, f Finder, blocks []Block, listed []runner.Job, pre
 // in the State (not removed) but not synced: its marks are metadata,
 // which a writer of the metadata alone can forge onto any path the
 // template makes, for an account the block does not select.
-func (o *Outcome) keep(cur map[entryID]found, prev *State) *State {
-	next := &State{jobs: make(map[entryID]found, len(o.Decision.Discovered))}
+func (o *Outcome) keep(cur map[account.ID]found, prev *State) *State {
+	next := &State{jobs: make(map[account.ID]found, len(o.Decision.Discovered))}
 	for _, e := range o.Decision.Discovered {
 		fj, ok := cur[id(e)]
 		if !ok {
@@ -289,7 +282,7 @@ func (b Block) job(r sources.Found, origin *runner.Origin, o Options) (runner.Jo
 	a.Rule, a.APIVersion = b.Job.Account.Rule, b.Job.Account.APIVersion
 	// Many accounts share these: hold each value once, not once per
 	// account for as long as the State keeps the job.
-	a.SubscriptionID, a.ResourceGroup, a.Type = intern(a.SubscriptionID), intern(a.ResourceGroup), intern(a.Type)
+	a.SubscriptionID, a.ResourceGroup, a.Type = account.Intern(a.SubscriptionID), account.Intern(a.ResourceGroup), account.Intern(a.Type)
 	// The finder cuts the name out of the resource id it read: a
 	// copy of its own lets that id (~120 bytes) go.
 	a.Name = strings.Clone(a.Name)
@@ -403,9 +396,6 @@ func blockNamed(blocks []Block, name string) bool {
 	return false
 }
 
-// intern returns the one copy of s that every caller shares.
-func intern(s string) string { return unique.Make(s).Value() }
-
 // key is the account key of p's job.
 func key(p *runner.Packed) string {
 	j := p.Job()
@@ -413,13 +403,7 @@ func key(p *runner.Packed) string {
 }
 
 // packedID is the id of p's entry.
-func packedID(p *runner.Packed) entryID { return id(inventory.Entry{Key: key(p), Path: p.Path()}) }
+func packedID(p *runner.Packed) account.ID { return account.Key{Resource: key(p), Path: p.Path()}.ID() }
 
-func id(e inventory.Entry) entryID {
-	h := sha256.New()
-	// The key's length first: no key and path can pass for another pair.
-	h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(e.Key))))
-	h.Write([]byte(e.Key))
-	h.Write([]byte(e.Path))
-	return entryID(h.Sum(nil)[:16])
-}
+// id is the id of e's account.
+func id(e inventory.Entry) account.ID { return account.Key{Resource: e.Key, Path: e.Path}.ID() }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/keysync/keysync/sinks"
 	"github.com/keysync/keysync/sources"
-	"github.com/keysync/keysync/sync/inventory"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/plan"
 	"github.com/keysync/keysync/sync/runner"
 )
@@ -37,7 +37,7 @@ type Store interface {
 // more is an error, and the caller then removes nothing. Accounts owns
 // says are another shard's are left out (nil owns all).
 func Recall(ctx context.Context, st Store, blocks []Block, out Outcome, limit int, owns func(resourceID string) bool) (*State, error) {
-	prev := &State{jobs: map[entryID]found{}}
+	prev := &State{jobs: map[account.ID]found{}}
 	for _, b := range blocks {
 		if err := prev.recall(ctx, st, b, out, limit, owns); err != nil {
 			return nil, fmt.Errorf("recalling what %s found before: %w", b.Name, err)
@@ -75,7 +75,7 @@ func (s *State) recall(ctx context.Context, st Store, b Block, out Outcome, limi
 			}
 		}
 		packed := pk.Pack(*j)
-		s.jobs[id(inventory.Entry{Key: j.Account.Key(), Path: j.Path, Origin: b.Name})] = found{job: &packed, policy: pol}
+		s.jobs[account.KeyOf(j.Account, j.Path).ID()] = found{job: &packed, policy: pol}
 	}
 	return nil
 }

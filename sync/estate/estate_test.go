@@ -38,7 +38,7 @@ func TestListedWinsOverDiscovered(t *testing.T) {
 // hands over no removal.
 func TestFailedOrPartialDiscoveryRemovesNothing(t *testing.T) {
 	for _, tt := range []struct {
-		name  string
+		name   string
 		breaks func(f *finder)
 	}{
 		{"failed", func(f *finder) { f.err["batch"] = errors.New("HTTP 500") }},

@@ -44,7 +44,7 @@ func (f *finder) Discover(_ context.Context, sel sources.Selector, _ string) ([]
 	}
 	var out []sources.Found
 	for _, n := range f.found[sel.Type] {
-		out = append(out, sources.Found{Account: account(sel.Type, n)})
+		out = append(out, sources.Found{Account: testAccount(sel.Type, n)})
 	}
 	return out, f.skipped[sel.Type], nil
 }
@@ -56,7 +56,7 @@ func (f *finder) set(typ string, names ...string) {
 	f.found[typ] = names
 }
 
-func account(typ, name string) sources.Account {
+func testAccount(typ, name string) sources.Account {
 	return sources.Account{SubscriptionID: sub, ResourceGroup: "rg", Name: name, Type: typ}
 }
 
@@ -194,5 +194,5 @@ func oneBlock(onRemoved string) Config {
 }
 
 func listedAccount(name, label string) scheduler.Account {
-	return scheduler.Account{Label: label, Job: runner.Job{Account: account("batch", name), Path: "azure/batch/" + name}}
+	return scheduler.Account{Label: label, Job: runner.Job{Account: testAccount("batch", name), Path: "azure/batch/" + name}}
 }

@@ -3,6 +3,7 @@ package estate
 import (
 	"slices"
 
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/runner"
 	"github.com/keysync/keysync/sync/scheduler"
 )
@@ -34,12 +35,12 @@ func notListed(found, listed []scheduler.Account) []scheduler.Account {
 	if len(found) == 0 || len(listed) == 0 {
 		return found
 	}
-	ids := make(map[string]struct{}, len(listed))
+	ids := make(map[account.ID]struct{}, len(listed))
 	for _, a := range listed {
-		ids[a.Job.Account.Key()+"|"+a.Job.Path] = struct{}{}
+		ids[a.Key().ID()] = struct{}{}
 	}
 	return slices.DeleteFunc(found, func(a scheduler.Account) bool {
-		_, ok := ids[a.Job.Account.Key()+"|"+a.Job.Path]
+		_, ok := ids[a.Key().ID()]
 		return ok
 	})
 }

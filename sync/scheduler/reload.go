@@ -1,9 +1,10 @@
 package scheduler
 
 import (
-	"bytes"
 	"slices"
 	"time"
+
+	"github.com/keysync/keysync/sync/account"
 )
 
 // apply installs a reload; see Reload.
@@ -25,20 +26,20 @@ func (s *Scheduler) install(accounts []Account, now time.Time, syncNow bool) {
 	next := make([]*state, 0, len(accounts))
 	// given is this install's accounts by id, for one given twice and for
 	// the removals; it is dropped after.
-	given := make(map[accountID]*state, len(accounts))
+	given := make(map[account.ID]*state, len(accounts))
 	slab := holdAll(accounts)
 	for i := range accounts {
-		k := accounts[i].key()
-		id := idOf(k)
+		k := accounts[i].Key()
+		id := k.ID()
 		a := &slab[i]
 		st, again := given[id]
 		if !again {
 			st = s.lookup(id)
 		}
 		if st != nil {
-			s.update(st, a, splay(k, s.opts.Splay), now)
+			s.update(st, a, splay(k.String(), s.opts.Splay), now)
 		} else {
-			st = s.add(a, id, splay(k, s.opts.Splay), now, syncNow)
+			st = s.add(a, id, splay(k.String(), s.opts.Splay), now, syncNow)
 		}
 		if !again {
 			next = append(next, st)
@@ -50,7 +51,7 @@ func (s *Scheduler) install(accounts []Account, now time.Time, syncNow bool) {
 			s.remove(st)
 		}
 	}
-	slices.SortFunc(next, func(a, b *state) int { return bytes.Compare(a.id[:], b.id[:]) })
+	slices.SortFunc(next, func(a, b *state) int { return a.id.Compare(b.id) })
 	s.accounts = next
 	s.fullDone()
 	s.late.relabel()
@@ -59,8 +60,8 @@ func (s *Scheduler) install(accounts []Account, now time.Time, syncNow bool) {
 }
 
 // lookup is the account of that id, nil if none; s.mu is held.
-func (s *Scheduler) lookup(id accountID) *state {
-	i, ok := slices.BinarySearchFunc(s.accounts, id, func(st *state, id accountID) int { return bytes.Compare(st.id[:], id[:]) })
+func (s *Scheduler) lookup(id account.ID) *state {
+	i, ok := slices.BinarySearchFunc(s.accounts, id, func(st *state, id account.ID) int { return st.id.Compare(id) })
 	if !ok {
 		return nil
 	}
@@ -69,7 +70,7 @@ func (s *Scheduler) lookup(id accountID) *state {
 
 // add starts scheduling a new account of that id and splay offset; s.mu
 // is held.
-func (s *Scheduler) add(a *held, id accountID, offset time.Duration, now time.Time, syncNow bool) *state {
+func (s *Scheduler) add(a *held, id account.ID, offset time.Duration, now time.Time, syncNow bool) *state {
 	st := &state{held: a, id: id, offset: offset, ref: stampOf(now), force: syncNow, lateIndex: -1}
 	st.sched.index, st.watch.index = -1, -1
 	st.nextTick = stampOf(st.next(now))

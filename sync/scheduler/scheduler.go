@@ -13,7 +13,6 @@ package scheduler
 
 import (
 	"context"
-	"crypto/sha256"
 	"hash/fnv"
 	"log/slog"
 	"slices"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/runner"
 )
 
@@ -85,23 +85,8 @@ type Schedule struct {
 	cron.Schedule
 }
 
-// key identifies an account across reloads.
-func (a Account) key() string { return a.Job.Account.Key() + "|" + a.Job.Path }
-
-// accountID is what the scheduler keeps of an account's key: the first
-// 128 bits of its SHA-256. The key itself (a resource id and a path) took
-// ~140 bytes per account; the truncated hash keeps the identity in 16, and
-// resource names chosen to collide would take some 2^64 hashes to find.
-type accountID [16]byte
-
-func idOf(key string) (id accountID) {
-	h := sha256.Sum256([]byte(key))
-	copy(id[:], h[:])
-	return id
-}
-
-// id is idOf(a.key()).
-func (a Account) id() accountID { return idOf(a.key()) }
+// Key identifies the account across reloads.
+func (a Account) Key() account.Key { return account.KeyOf(a.Job.Account, a.Job.Path) }
 
 // subOf is the account's subscription as pauses are keyed: lower case.
 func subOf(h *held) string { return strings.ToLower(h.Shared().Account.SubscriptionID) }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keysync/keysync/fault"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/runner"
 )
 
@@ -14,7 +15,7 @@ import (
 type state struct {
 	// held is the account, which a reload replaces, never changes.
 	*held
-	id accountID // of Account.key(), which stays across reloads
+	id account.ID // of Account.Key(), which stays across reloads
 	// sched places the account in the idle or the busy queue; watch in the
 	// overdue watch, and lateIndex (-1 if not) in the overdue list.
 	sched, watch slot

@@ -32,7 +32,7 @@ func (h *harness) target(ref string, want TargetResult) {
 // TestTargetCoalescesInWindow: requests within the window are one sync,
 // which starts when the window ends, not before.
 func TestTargetCoalescesInWindow(t *testing.T) {
-	h := start(t, Options{}, account("a", "s1", "@every 1h"), account("b", "s1", "@every 1h"))
+	h := start(t, Options{}, testAccount("a", "s1", "@every 1h"), testAccount("b", "s1", "@every 1h"))
 	h.target("p/a", TargetQueued)
 	for range 50 {
 		h.target("p/a", TargetCoalesced)
@@ -51,7 +51,7 @@ func TestTargetCoalescesInWindow(t *testing.T) {
 // runs make it run once more after (it may have read the keys before the
 // change), once however many came.
 func TestTargetWhileRunningRunsOnceMore(t *testing.T) {
-	h := start(t, Options{}, account("a", "s1", "@every 1h"))
+	h := start(t, Options{}, testAccount("a", "s1", "@every 1h"))
 	h.target("p/a", TargetQueued)
 	h.advance(DefaultTargetWindow)
 	first := h.next()
@@ -70,7 +70,7 @@ func TestTargetWhileRunningRunsOnceMore(t *testing.T) {
 // TestTargetInBackoff: an account backing off is not synced sooner by a
 // request: its retry covers it.
 func TestTargetInBackoff(t *testing.T) {
-	h := start(t, Options{SyncOnStart: true}, account("a", "s1", "@every 1h"))
+	h := start(t, Options{SyncOnStart: true}, testAccount("a", "s1", "@every 1h"))
 	h.answer(h.next(), failure{Transient: true, Code: "InternalServerError"})
 	h.target("p/a", TargetBackoff)
 	h.advance(29 * time.Second)
@@ -85,7 +85,7 @@ func TestTargetInBackoff(t *testing.T) {
 // TestTargetQueueBounded: no more accounts wait than the queue holds; one
 // whose sync finished makes room.
 func TestTargetQueueBounded(t *testing.T) {
-	h := start(t, Options{}, account("a", "s1", "@every 1h"), account("b", "s1", "@every 1h"), account("c", "s1", "@every 1h"))
+	h := start(t, Options{}, testAccount("a", "s1", "@every 1h"), testAccount("b", "s1", "@every 1h"), testAccount("c", "s1", "@every 1h"))
 	h.s.SetTargeting(time.Second, 2)
 	h.target("p/a", TargetQueued)
 	h.target("p/b", TargetQueued)
@@ -101,7 +101,7 @@ func TestTargetQueueBounded(t *testing.T) {
 // TestTargetLookup: a resource id matches without case, a path as it is;
 // anything else is unknown.
 func TestTargetLookup(t *testing.T) {
-	a := account("Acct1", "Sub-1", "@every 1h")
+	a := testAccount("Acct1", "Sub-1", "@every 1h")
 	h := start(t, Options{}, a)
 	id := a.Job.Account.ResourceID()
 	for _, ref := range []string{id, strings.ToUpper(id), strings.ToLower(id), "p/Acct1"} {
@@ -121,7 +121,7 @@ func TestTargetLookup(t *testing.T) {
 // while its targeted sync waited is not synced, and its place in the
 // queue goes to another.
 func TestTargetRemovedAccountFreesItsPlace(t *testing.T) {
-	a, b := account("a", "s1", "@every 1h"), account("b", "s1", "@every 1h")
+	a, b := testAccount("a", "s1", "@every 1h"), testAccount("b", "s1", "@every 1h")
 	h := start(t, Options{}, a, b)
 	h.s.SetTargeting(time.Second, 1)
 	h.target("p/a", TargetQueued)
@@ -138,7 +138,7 @@ func TestTargetRemovedAccountFreesItsPlace(t *testing.T) {
 // TestTargetWaitsForSubscriptionPause: a targeted sync of an account
 // whose subscription is throttled waits for the pause, as a tick does.
 func TestTargetWaitsForSubscriptionPause(t *testing.T) {
-	h := start(t, Options{SyncOnStart: true}, account("a", "s1", "@every 1h"), account("b", "s1", "@every 1h"))
+	h := start(t, Options{SyncOnStart: true}, testAccount("a", "s1", "@every 1h"), testAccount("b", "s1", "@every 1h"))
 	calls := h.expect("the start", "a", "b")
 	h.answer(calls["a"], failure{Transient: true, Code: throttleCode, RetryAfter: 90 * time.Second})
 	h.answer(calls["b"], nil)
@@ -154,7 +154,7 @@ func TestTargetWaitsForSubscriptionPause(t *testing.T) {
 func TestTargetIndexSmall(t *testing.T) {
 	var accts []Account
 	for i := range 1000 {
-		accts = append(accts, account(fmt.Sprint("acct", i), "s1", "@every 1h"))
+		accts = append(accts, testAccount(fmt.Sprint("acct", i), "s1", "@every 1h"))
 	}
 	h := start(t, Options{}, accts...)
 	for i, a := range accts {
@@ -175,7 +175,7 @@ func TestTargetIndexSmall(t *testing.T) {
 // those not backing off and wakes the loop for them, whatever the order
 // the index returns them in; the result says a sync was queued.
 func TestTargetSeveralAccountsOneInBackoff(t *testing.T) {
-	a, b := account("a", "s1", "@every 1h"), account("a", "s1", "@every 1h")
+	a, b := testAccount("a", "s1", "@every 1h"), testAccount("a", "s1", "@every 1h")
 	b.Job.Path = "p/a2"
 	h := start(t, Options{SyncOnStart: true}, a, b)
 	id := a.Job.Account.ResourceID()
@@ -212,14 +212,14 @@ func (g gateSyncer) Sync(context.Context, runner.Job) runner.Result {
 // a reload (SIGHUP, discovery) replacing the account's settings at the
 // same time races with it (go test -race).
 func TestSyncReadsItsJobBeforeAReload(t *testing.T) {
-	a := account("a", "s1", "@every 1h")
+	a := testAccount("a", "s1", "@every 1h")
 	g := gateSyncer{release: make(chan struct{})}
 	s := New(Options{SyncOnStart: true, Concurrency: 1, ShutdownGrace: time.Minute, Clock: newFakeClock(t0)}, g, []Account{a})
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan struct{})
 	go func() { defer close(ran); _ = s.Run(ctx) }()
 	for _, spec := range []string{"@every 2h", "@every 3h"} {
-		b := account("a", "s1", spec)
+		b := testAccount("a", "s1", spec)
 		if err := s.Reload(context.Background(), g, []Account{b}); err != nil {
 			t.Fatal(err)
 		}
@@ -233,7 +233,7 @@ func TestSyncReadsItsJobBeforeAReload(t *testing.T) {
 // does not keep the accounts of the listing a reload replaced (and the
 // slab they point into) until the next targeted request.
 func TestTargetIndexLetsAReloadGo(t *testing.T) {
-	a, b := account("a", "s1", "@every 1h"), account("b", "s1", "@every 1h")
+	a, b := testAccount("a", "s1", "@every 1h"), testAccount("b", "s1", "@every 1h")
 	h := start(t, Options{}, a, b)
 	h.target("p/a", TargetQueued)
 	h.act(func() { _ = h.s.Reload(context.Background(), h.syncer, []Account{b}) })
