@@ -75,7 +75,6 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	p.accounts, cfg.Accounts = nil, nil
 	d.metrics.SetEstate(d.sched)
 	d.metrics.SetRotationProblems(d.problems)
-	d.sched.SetTargeting(cfg.Events.Window.Duration, cfg.Events.Queue)
 	d.probe = server.NewVaultProbe(p.sink.Check, vaultProbeInterval, log)
 	d.probe.Observe = d.metrics.VaultUp
 	srv, err := d.server(cfg, tok, ev)
@@ -140,5 +139,6 @@ func schedulerOptions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics) 
 		Concurrency: cfg.Concurrency, SyncOnStart: cfg.SyncOnStart, Splay: cfg.Splay.Duration,
 		Backoff:       runner.RetryPolicy{Base: cfg.BackoffBase.Duration, Max: cfg.BackoffMax.Duration},
 		ShutdownGrace: cfg.ShutdownGrace.Duration, Logger: log, Observer: m,
+		TargetWindow: cfg.Events.Window.Duration, TargetQueue: cfg.Events.Queue,
 	}
 }

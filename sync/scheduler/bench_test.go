@@ -55,9 +55,7 @@ func BenchmarkTurn(b *testing.B) {
 			for b.Loop() {
 				now = now.Add(step)
 				s.turn(ctx, now)
-				s.mu.Lock()
-				started := s.running
-				s.mu.Unlock()
+				started := s.running // this goroutine is the loop here
 				for range started {
 					f := <-s.done
 					s.settle(f, now)

@@ -3,8 +3,11 @@ package scheduler
 import (
 	"cmp"
 	"context"
+	"errors"
+	"fmt"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -331,21 +334,48 @@ func (h *harness) drainCalls() []*call {
 	}
 }
 
+// holdingObserver holds the loop in its first Synced until released.
+type holdingObserver struct {
+	entered, release chan struct{}
+	once             sync.Once
+}
+
+func (o *holdingObserver) Synced(string, runner.Result, time.Time) {
+	o.once.Do(func() { close(o.entered); <-o.release })
+}
+
 // TestReadersDoNotWaitForTheLoop: Overdue and Status answer while the
-// scheduler's lock is held, as it is during a turn.
+// loop is in the middle of settling a sync, and a targeted request that
+// finds the backlog full is answered at once, busy.
 func TestReadersDoNotWaitForTheLoop(t *testing.T) {
-	h := start(t, Options{}, testAccount("a", "s1", "@hourly"), testAccount("b", "s1", "@hourly"))
-	h.s.mu.Lock()
-	defer h.s.mu.Unlock()
-	done := make(chan int)
-	go func() { done <- len(h.s.Overdue(t0)) + len(h.s.Status(t0)) }()
-	select {
-	case n := <-done:
+	obs := &holdingObserver{entered: make(chan struct{}), release: make(chan struct{})}
+	s := New(Options{SyncOnStart: true, Concurrency: 1, ShutdownGrace: time.Minute, Clock: newFakeClock(t0), Observer: obs},
+		&instantSyncer{}, []Account{testAccount("a", "s1", "@hourly"), testAccount("b", "s1", "@hourly")})
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { defer close(ran); _ = s.Run(ctx) }()
+	defer func() { cancel(); <-ran }()
+	<-obs.entered
+	defer close(obs.release)
+	for range targetBacklog {
+		s.targets <- targetRequest{ref: "p/a", reply: make(chan targetReply, 1)}
+	}
+	done := make(chan error)
+	go func() {
+		n := len(s.Overdue(t0)) + len(s.Status(t0))
+		_, _, err := s.Target("p/a", time.Time{})
 		if n != 2 {
-			t.Fatalf("readers saw %d entries, want the two accounts' status", n)
+			err = fmt.Errorf("readers saw %d entries, want the two accounts' status", n)
 		}
-	case <-time.After(patience): // waiting for the lock would be forever
-		t.Fatal("Overdue or Status waited for the scheduler's lock")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrTargetQueueFull) {
+			t.Fatalf("%v, want ErrTargetQueueFull", err)
+		}
+	case <-time.After(patience): // waiting for the loop would be forever
+		t.Fatal("Overdue, Status or Target waited for the loop")
 	}
 }
 

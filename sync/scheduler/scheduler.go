@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -110,6 +109,11 @@ type Options struct {
 	Observer      Observer
 	// Clock is the system's when nil.
 	Clock Clock
+	// TargetWindow and TargetQueue are the coalescing window and the
+	// queue length of targeted syncs; zero takes DefaultTargetWindow and
+	// DefaultTargetQueue.
+	TargetWindow time.Duration
+	TargetQueue  int
 }
 
 // Scheduler runs the daemon loop.
@@ -125,7 +129,13 @@ type Scheduler struct {
 	// has finished the sync it asked for.
 	fullActive atomic.Bool
 
-	mu     sync.Mutex
+	// targets takes targeted requests to the loop (target.go); stopped
+	// is closed when the loop ends, so that none waits for it then.
+	targets chan targetRequest
+	stopped chan struct{}
+
+	// The fields below are the loop's: only its goroutine touches them
+	// (New, before it runs, too).
 	syncer Syncer
 	// accounts are every account, by id: a sorted slice, where a map took
 	// some 40 bytes more per account.
@@ -144,8 +154,11 @@ type Scheduler struct {
 
 	// Published for readers that must not wait for the loop.
 	listing atomic.Pointer[[]*state] // every account, by label
-	pauses  atomic.Pointer[map[string]time.Time]
-	overdue atomic.Pointer[[]string]
+	// inFlight is running, pending the accounts with a targeted sync not
+	// finished (TargetsPending).
+	inFlight, pending atomic.Int64
+	pauses            atomic.Pointer[map[string]time.Time]
+	overdue           atomic.Pointer[[]string]
 }
 
 type reload struct {
@@ -178,14 +191,13 @@ func New(opts Options, syncer Syncer, accounts []Account) *Scheduler {
 		opts: opts, log: opts.Logger, clock: opts.Clock, syncer: syncer,
 		trigger: make(chan struct{}, 1), reloads: make(chan reload), done: make(chan finished),
 		paused: map[string]time.Time{}, full: map[*state]fullStep{},
-		idle: newQueue(schedSlot), busy: newQueue(schedSlot), late: newLateSet(), tgt: newTargets(),
+		idle: newQueue(schedSlot), busy: newQueue(schedSlot), late: newLateSet(), tgt: newTargets(opts),
+		targets: make(chan targetRequest, targetBacklog), stopped: make(chan struct{}),
 	}
 	now := s.clock.Now()
-	s.mu.Lock()
 	s.install(accounts, now, opts.SyncOnStart)
 	s.publishPauses()
 	s.late.publish(now, &s.overdue)
-	s.mu.Unlock()
 	s.beat.Store(now.UnixNano())
 	return s
 }

@@ -111,9 +111,8 @@ const throttleCode = "SubscriptionRequestsThrottled"
 // settle records a finished sync, settles the full sync it may have been
 // part of, and decides what comes next.
 func (s *Scheduler) settle(f finished, now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.running--
+	s.inFlight.Store(int64(s.running))
 	st := f.st
 	st.running = false
 	leave(&st.sched)
@@ -133,8 +132,8 @@ func (s *Scheduler) settle(f finished, now time.Time) {
 	s.publishWith(st, last)
 }
 
-// decide sets the account's next attempt from its sync's result; s.mu is
-// held.
+// decide sets the account's next attempt from its sync's result; the
+// loop calls it.
 func (s *Scheduler) decide(st *state, res runner.Result, now time.Time) {
 	log := s.log.With("account", st.Label(), "path", st.Path())
 	switch {
@@ -159,7 +158,7 @@ func (s *Scheduler) decide(st *state, res runner.Result, now time.Time) {
 	}
 }
 
-// backoff schedules the retry after a transient failure; s.mu is held.
+// backoff schedules the retry after a transient failure; the loop calls it.
 func (s *Scheduler) backoff(st *state, res runner.Result, now time.Time, log *slog.Logger) {
 	st.failures++
 	ra := fault.RetryAfter(res.Err)
@@ -195,7 +194,7 @@ const credentialKey = "\x00credential" //nolint:gosec // G101: a map key, not a 
 
 // credentialBackoff makes every account that the credential failed retry
 // at one shared time, the first failure's, so the token endpoint is asked
-// once per backoff, not once per account; s.mu is held.
+// once per backoff, not once per account; the loop calls it.
 func (s *Scheduler) credentialBackoff(now time.Time, wait time.Duration) time.Duration {
 	if until := s.paused[credentialKey]; until.After(now) {
 		return until.Sub(now)

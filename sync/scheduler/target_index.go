@@ -5,12 +5,12 @@ import (
 	"encoding/binary"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/keysync/keysync/sync/account"
 )
 
-// targetIndex finds accounts by resource id or path for Target. It is
+// targetIndex finds accounts by resource id or path for Target; it is the
+// loop's own. It is
 // built from the published listing the first time it is asked after a
 // reload, so a daemon that never receives a targeted request holds none of
 // it, and it keeps 8 bytes per account and reference (two, three for a
@@ -19,7 +19,6 @@ import (
 // changes; not the lower-cased id (about 140 bytes). Bits shared by chance
 // cost one more comparison, never a wrong match.
 type targetIndex struct {
-	mu   sync.Mutex
 	of   *[]*state // the listing it was built from
 	ents []indexEntry
 }
@@ -75,8 +74,4 @@ func refHash(ref string) uint32 {
 // forget drops the index, so that it does not keep the accounts of a
 // listing a reload replaced (and the slab they point into) until the next
 // targeted request; that request builds it again.
-func (x *targetIndex) forget() {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.of, x.ents = nil, nil
-}
+func (x *targetIndex) forget() { x.of, x.ents = nil, nil }

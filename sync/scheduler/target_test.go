@@ -85,8 +85,7 @@ func TestTargetInBackoff(t *testing.T) {
 // TestTargetQueueBounded: no more accounts wait than the queue holds; one
 // whose sync finished makes room.
 func TestTargetQueueBounded(t *testing.T) {
-	h := start(t, Options{}, testAccount("a", "s1", "@every 1h"), testAccount("b", "s1", "@every 1h"), testAccount("c", "s1", "@every 1h"))
-	h.s.SetTargeting(time.Second, 2)
+	h := start(t, Options{TargetWindow: time.Second, TargetQueue: 2}, testAccount("a", "s1", "@every 1h"), testAccount("b", "s1", "@every 1h"), testAccount("c", "s1", "@every 1h"))
 	h.target("p/a", TargetQueued)
 	h.target("p/b", TargetQueued)
 	if _, _, err := h.s.Target("p/c", time.Time{}); !errors.Is(err, ErrTargetQueueFull) {
@@ -122,8 +121,7 @@ func TestTargetLookup(t *testing.T) {
 // queue goes to another.
 func TestTargetRemovedAccountFreesItsPlace(t *testing.T) {
 	a, b := testAccount("a", "s1", "@every 1h"), testAccount("b", "s1", "@every 1h")
-	h := start(t, Options{}, a, b)
-	h.s.SetTargeting(time.Second, 1)
+	h := start(t, Options{TargetWindow: time.Second, TargetQueue: 1}, a, b)
 	h.target("p/a", TargetQueued)
 	h.act(func() { _ = h.s.Reload(context.Background(), h.syncer, []Account{b}) })
 	h.target("p/b", TargetQueued)
@@ -208,7 +206,7 @@ func (g gateSyncer) Sync(context.Context, runner.Job) runner.Result {
 }
 
 // TestSyncReadsItsJobBeforeAReload: a sync takes its job when it is
-// dispatched, under the scheduler's lock, not later in its goroutine where
+// dispatched, in the loop, not later in its goroutine where
 // a reload (SIGHUP, discovery) replacing the account's settings at the
 // same time races with it (go test -race).
 func TestSyncReadsItsJobBeforeAReload(t *testing.T) {
@@ -237,9 +235,7 @@ func TestTargetIndexLetsAReloadGo(t *testing.T) {
 	h := start(t, Options{}, a, b)
 	h.target("p/a", TargetQueued)
 	h.act(func() { _ = h.s.Reload(context.Background(), h.syncer, []Account{b}) })
-	h.s.tgt.index.mu.Lock()
-	of, n := h.s.tgt.index.of, len(h.s.tgt.index.ents)
-	h.s.tgt.index.mu.Unlock()
+	of, n := h.s.tgt.index.of, len(h.s.tgt.index.ents) // the loop waits: Reload returned after install
 	if of != nil || n != 0 {
 		t.Fatalf("after a reload the index still holds a listing of %d accounts (%d entries)", len(*of), n)
 	}
