@@ -6,7 +6,6 @@ import (
 	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sync/account"
-	"github.com/keysync/keysync/sync/runner"
 	"github.com/keysync/keysync/sync/scheduler"
 )
 
@@ -28,7 +27,7 @@ func accounts(cfg *config.Config) []scheduler.Account {
 			label = strings.Clone(a.Label)
 		}
 		out = append(out, scheduler.Account{
-			Job: runner.Job{
+			Job: account.Job{
 				Account: acct,
 				Path:    strings.Clone(strings.Trim(a.Path, "/")),
 				Adopt:   a.Adopt,

@@ -5,9 +5,9 @@ import (
 
 	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/discovery"
 	"github.com/keysync/keysync/sync/estate"
-	"github.com/keysync/keysync/sync/runner"
 	"github.com/keysync/keysync/sync/scheduler"
 )
 
@@ -18,7 +18,7 @@ func blocks(cfg *config.Config) []discovery.Block {
 		tpl := d.Template()
 		out[i] = discovery.Block{Name: d.BlockName(i), Selector: d.Selector(), Engine: d.Engine(cfg.Discovery), Path: d.Path,
 			OnRemoved: d.OnRemoved, MaxRemovedFraction: d.MaxRemovedFraction,
-			Job: runner.Job{Account: sources.Account{Rule: d.Rule, APIVersion: d.APIVersion}, Adopt: d.Adopt, Fields: d.Fields, Rotate: rotation(tpl)}}
+			Job: account.Job{Account: sources.Account{Rule: d.Rule, APIVersion: d.APIVersion}, Adopt: d.Adopt, Fields: d.Fields, Rotate: rotation(tpl)}}
 	}
 	return out
 }

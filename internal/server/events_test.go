@@ -17,7 +17,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/keysync/keysync/sources"
-	"github.com/keysync/keysync/sync/runner"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/scheduler"
 )
 
@@ -54,7 +54,7 @@ func newEventsEnvTargeting(t *testing.T, window time.Duration, queue int, config
 	sched, _ := cron.ParseStandard("@every 1h")
 	var accts []scheduler.Account
 	for _, a := range []sources.Account{batchAcct, hubAcct} {
-		accts = append(accts, scheduler.Account{Label: a.Name, Schedule: &scheduler.Schedule{Spec: "@every 1h", Schedule: sched}, Job: runner.Job{Account: a, Path: "azure/" + a.Name}})
+		accts = append(accts, scheduler.Account{Label: a.Name, Schedule: &scheduler.Schedule{Spec: "@every 1h", Schedule: sched}, Job: account.Job{Account: a, Path: "azure/" + a.Name}})
 	}
 	e := &eventsEnv{t: t, syncer: &countingSyncer{}}
 	e.sched = scheduler.New(scheduler.Options{Concurrency: 4, ShutdownGrace: time.Second, TargetWindow: window, TargetQueue: queue}, e.syncer, accts)

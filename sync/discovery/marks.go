@@ -27,7 +27,7 @@ func RecallMarked(ctx context.Context, st Store, blocks []Block, out Outcome, li
 	}
 	prev.marks = map[account.ID]time.Time{}
 	for k, fj := range prev.jobs {
-		if v, ok := ms.marks[fj.job.Path()]; ok {
+		if v, ok := ms.marks[fj.job.Path]; ok {
 			// A mark that does not parse is kept as a zero time: marked,
 			// when unknown (the guard takes it as now, the plan marks anew).
 			at, _ := time.Parse(time.RFC3339, v)

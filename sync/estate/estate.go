@@ -13,6 +13,7 @@ package estate
 
 import (
 	"context"
+	"iter"
 	"log/slog"
 	"slices"
 	"sync"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/keysync/keysync/internal/server"
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/discovery"
 	"github.com/keysync/keysync/sync/inventory"
 	"github.com/keysync/keysync/sync/runner"
@@ -30,7 +32,7 @@ import (
 // account, and reads back what it holds (the estate keeps no copy).
 type Scheduler interface {
 	Reload(ctx context.Context, syncer scheduler.Syncer, accounts []scheduler.Account) error
-	Kept(keep func(shared *runner.Job) bool) []scheduler.Kept
+	Kept(keep func(origin *account.Origin) bool) iter.Seq[scheduler.Account]
 }
 
 // Config is what one configuration says about discovery.
@@ -57,7 +59,7 @@ type Config struct {
 // accounts discovery no longer finds; *runner.Runner is one.
 type Runner interface {
 	scheduler.Syncer
-	Run(ctx context.Context, jobs []runner.Job) []runner.Result
+	Run(ctx context.Context, jobs []account.Job) []runner.Result
 }
 
 // Parts is what a configuration built: the runner that syncs and

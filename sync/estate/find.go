@@ -5,10 +5,10 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/discovery"
 	"github.com/keysync/keysync/sync/inventory"
 	"github.com/keysync/keysync/sync/plan"
-	"github.com/keysync/keysync/sync/runner"
 	"github.com/keysync/keysync/sync/scheduler"
 )
 
@@ -32,7 +32,7 @@ type Memory struct {
 // removals of accounts gone, and the whole outcome.
 type Result struct {
 	Found    []scheduler.Account
-	Removals []runner.Job
+	Removals []account.Job
 	Outcome  discovery.Outcome
 }
 
@@ -48,7 +48,7 @@ type Result struct {
 // count against max_removed_fraction. The finder is asked once. If the
 // store cannot answer, the run decides without it (nothing that only the
 // store knows of is removed), and the log says why.
-func Find(ctx context.Context, cfg Config, p Parts, listed []runner.Job, m Memory, log *slog.Logger) Result {
+func Find(ctx context.Context, cfg Config, p Parts, listed []account.Job, m Memory, log *slog.Logger) Result {
 	memo := discovery.NewMemo(p.Finder)
 	r := find(ctx, cfg, memo, listed, m.Known, m)
 	recall := m.Known == nil && len(cfg.Blocks) > 0 || removes(cfg, plan.RemoveDelete)
@@ -85,7 +85,7 @@ func Find(ctx context.Context, cfg Config, p Parts, listed []runner.Job, m Memor
 // find runs the blocks once and returns the accounts they found, ready
 // to schedule, and the removals of accounts gone since prev (what an
 // earlier run found: nil for none), weighed with m's ledger.
-func find(ctx context.Context, cfg Config, f discovery.Finder, listed []runner.Job, prev *discovery.State, m Memory) Result {
+func find(ctx context.Context, cfg Config, f discovery.Finder, listed []account.Job, prev *discovery.State, m Memory) Result {
 	out, _ := discovery.Run(ctx, f, cfg.Blocks, listed, prev, discovery.Options{
 		MaxRemovedFraction: cfg.MaxRemovedFraction, Now: m.Now, Window: cfg.Window, Ledger: m.Ledger,
 		CheckPath: cfg.CheckPath, Owns: cfg.Owns,

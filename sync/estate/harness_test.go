@@ -14,6 +14,7 @@ import (
 	"github.com/keysync/keysync/sinks/memsink"
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sources/memsource"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/discovery"
 	"github.com/keysync/keysync/sync/runner"
 	"github.com/keysync/keysync/sync/scheduler"
@@ -67,7 +68,7 @@ type recorder struct {
 	removed []string // path(policy)
 }
 
-func (r *recorder) Run(ctx context.Context, jobs []runner.Job) []runner.Result {
+func (r *recorder) Run(ctx context.Context, jobs []account.Job) []runner.Result {
 	r.mu.Lock()
 	for _, j := range jobs {
 		r.removed = append(r.removed, j.Path+"("+j.Remove+")")
@@ -148,8 +149,7 @@ func (h *harness) parts() Parts {
 // ones marked with their block, sorted.
 func (h *harness) held() string {
 	var out []string
-	for _, k := range h.sched.Kept(func(*runner.Job) bool { return true }) {
-		a := k.Account()
+	for a := range h.sched.Kept(func(*account.Origin) bool { return true }) {
 		s := a.Label + "@" + a.Job.Path
 		if o := a.Job.Origin; o != nil {
 			s += "<" + o.Block + ">"
@@ -194,5 +194,5 @@ func oneBlock(onRemoved string) Config {
 }
 
 func listedAccount(name, label string) scheduler.Account {
-	return scheduler.Account{Label: label, Job: runner.Job{Account: testAccount("batch", name), Path: "azure/batch/" + name}}
+	return scheduler.Account{Label: label, Job: account.Job{Account: testAccount("batch", name), Path: "azure/batch/" + name}}
 }

@@ -4,26 +4,20 @@ import (
 	"slices"
 
 	"github.com/keysync/keysync/sync/account"
-	"github.com/keysync/keysync/sync/runner"
 	"github.com/keysync/keysync/sync/scheduler"
 )
 
-// isDiscovered says whether a job is a discovered account's.
-func isDiscovered(shared *runner.Job) bool { return shared.Origin != nil }
+// isDiscovered says whether an origin is a discovered account's.
+func isDiscovered(origin *account.Origin) bool { return origin != nil }
 
-// isListed says whether a job is a listed ([[account]]) account's.
-func isListed(shared *runner.Job) bool { return shared.Origin == nil }
+// isListed says whether an origin is a listed ([[account]]) account's.
+func isListed(origin *account.Origin) bool { return origin == nil }
 
-// kept is what the scheduler holds of the accounts keep accepts, unpacked:
-// the estate hands them back on a reload or a discovery instead of
-// keeping a copy of its own.
-func kept(sched Scheduler, keep func(*runner.Job) bool) []scheduler.Account {
-	ks := sched.Kept(keep)
-	out := make([]scheduler.Account, len(ks))
-	for i, k := range ks {
-		out[i] = k.Account()
-	}
-	return out
+// kept is what the scheduler holds of the accounts keep accepts: the
+// estate hands them back on a reload or a discovery instead of keeping a
+// copy of its own.
+func kept(sched Scheduler, keep func(*account.Origin) bool) []scheduler.Account {
+	return slices.Collect(sched.Kept(keep))
 }
 
 // notListed is found without the accounts listed holds too (the same
@@ -46,8 +40,8 @@ func notListed(found, listed []scheduler.Account) []scheduler.Account {
 }
 
 // Jobs lists the accounts' jobs, for a one-shot run.
-func Jobs(accts []scheduler.Account) []runner.Job {
-	out := make([]runner.Job, len(accts))
+func Jobs(accts []scheduler.Account) []account.Job {
+	out := make([]account.Job, len(accts))
 	for i, a := range accts {
 		out[i] = a.Job
 	}

@@ -4,8 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/discovery"
-	"github.com/keysync/keysync/sync/runner"
 )
 
 // Run runs the [[discover]] blocks now and then every Config.Every, or
@@ -65,10 +65,9 @@ func (e *Estate) Discover(ctx context.Context) {
 // foundState is the State of what the scheduler holds of what discovery
 // found, for the next discovery of cfg.
 func foundState(sched Scheduler, cfg Config) *discovery.State {
-	ks := sched.Kept(isDiscovered)
-	held := make([]*runner.Packed, len(ks))
-	for i, k := range ks {
-		held[i] = k.Packed
+	var jobs []account.Job
+	for a := range sched.Kept(isDiscovered) {
+		jobs = append(jobs, a.Job)
 	}
-	return discovery.StateOf(held, cfg.Blocks)
+	return discovery.StateOf(jobs, cfg.Blocks)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keysync/keysync/fault"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/runner"
 )
 
@@ -237,17 +238,18 @@ func TestLoopReloadReturnsInstalled(t *testing.T) {
 		if err := h.s.Reload(context.Background(), h.syncer, given); err != nil {
 			t.Fatal(err)
 		}
-		kept := h.s.Kept(func(*runner.Job) bool { return true })
+		all := func(*account.Origin) bool { return true }
+		kept := slices.Collect(h.s.Kept(all))
 		if len(kept) != 2 {
 			t.Fatalf("Kept lists %d accounts after the reload, want 2", len(kept))
 		}
-		for i, k := range kept {
-			if got := k.Account(); !reflect.DeepEqual(got.Job, given[i].Job) || got.Label != given[i].Label || got.Schedule != given[i].Schedule {
+		for i, got := range kept {
+			if !reflect.DeepEqual(got.Job, given[i].Job) || got.Label != given[i].Label || got.Schedule != given[i].Schedule {
 				t.Errorf("kept %+v, given %+v", got, given[i])
 			}
 		}
 		given[1].Job.Path = "changed/by/the/caller"
-		if h.s.Kept(func(*runner.Job) bool { return true })[1].Packed.Path() != "p/c" {
+		if slices.Collect(h.s.Kept(all))[1].Job.Path != "p/c" {
 			t.Error("the scheduler kept the caller's slice")
 		}
 	})

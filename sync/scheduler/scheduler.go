@@ -14,6 +14,7 @@ package scheduler
 import (
 	"context"
 	"hash/fnv"
+	"iter"
 	"log/slog"
 	"slices"
 	"strings"
@@ -28,54 +29,15 @@ import (
 
 // Syncer syncs one job to the end; *runner.Runner is one.
 type Syncer interface {
-	Sync(ctx context.Context, job runner.Job) runner.Result
+	Sync(ctx context.Context, job account.Job) runner.Result
 }
 
 // Account is one account to keep in sync.
 type Account struct {
-	Job   runner.Job
+	Job   account.Job
 	Label string
 	// Schedule is when it syncs, shared by the accounts of one spec.
 	Schedule *Schedule
-}
-
-// held is an account as the scheduler keeps it: its job packed, its label
-// and schedule. It never changes: a reload that changes the account gives
-// a new one, so that published views may point at it.
-type held struct {
-	runner.Packed
-	Schedule *Schedule
-	// label, when set, is the account's label, else its name is: a
-	// pointer, not a string, keeps a held account in 64 bytes.
-	label *string
-}
-
-// holdAll is accounts as an install keeps them: one slab for them all, their
-// names and paths in one string (runner.Compact), so that what an estate
-// keeps for long is not scattered among what a discovery dropped.
-func holdAll(accounts []Account) []held {
-	slab := make([]held, len(accounts))
-	packed := make([]*runner.Packed, len(accounts))
-	var pk runner.Packer
-	for i := range accounts {
-		a, h := &accounts[i], &slab[i]
-		*h = held{Packed: pk.Pack(a.Job), Schedule: a.Schedule}
-		if a.Label != h.Name() {
-			l := a.Label // not &a.Label: that would keep the caller's slice
-			h.label = &l
-		}
-		packed[i] = &h.Packed
-	}
-	runner.Compact(packed)
-	return slab
-}
-
-// Label is the account's label.
-func (h *held) Label() string {
-	if h.label != nil {
-		return *h.label
-	}
-	return h.Name()
 }
 
 // Schedule is a parsed cron schedule and the expression it came from.
@@ -176,7 +138,7 @@ type finished struct {
 const heartbeat = 5 * time.Second
 
 // New returns a scheduler for accounts. Nothing runs until Run. The
-// scheduler keeps the accounts packed (runner.Packed), not the slice.
+// scheduler keeps the accounts packed (packed.go), not the slice.
 func New(opts Options, syncer Syncer, accounts []Account) *Scheduler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -247,31 +209,20 @@ func (s *Scheduler) Reload(ctx context.Context, syncer Syncer, accounts []Accoun
 	}
 }
 
-// Kept is a scheduled account as the scheduler holds it. Packed never
-// changes: a caller may keep the pointer.
-type Kept struct {
-	Packed   *runner.Packed
-	Label    string
-	Schedule *Schedule
-}
-
-// Account is k as an Account, its job unpacked.
-func (k Kept) Account() Account {
-	return Account{Job: k.Packed.Job(), Label: k.Label, Schedule: k.Schedule}
-}
-
-// Kept lists the scheduled accounts whose shared part keep accepts (see
-// runner.Packed.Shared), as of the last reload. It reads a snapshot and
+// Kept yields the scheduled accounts whose origin keep accepts (nil for a
+// listed account, the [[discover]] block's for a found one), as of the
+// last reload, each unpacked as it is yielded. It reads a snapshot and
 // never waits for the loop.
-func (s *Scheduler) Kept(keep func(shared *runner.Job) bool) []Kept {
-	var out []Kept
-	for _, st := range *s.listing.Load() {
-		h := st.view.Load().acct // the view's: st.held is the loop's
-		if keep(h.Shared()) {
-			out = append(out, Kept{Packed: &h.Packed, Label: h.Label(), Schedule: h.Schedule})
+func (s *Scheduler) Kept(keep func(origin *account.Origin) bool) iter.Seq[Account] {
+	list := s.listing.Load()
+	return func(yield func(Account) bool) {
+		for _, st := range *list {
+			h := st.view.Load().acct // the view's: st.held is the loop's
+			if keep(h.shared.Origin) && !yield(Account{Job: h.Job(), Label: h.Label(), Schedule: h.Schedule}) {
+				return
+			}
 		}
 	}
-	return out
 }
 
 // Alive reports whether the loop has turned recently.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sources/azure"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/plan"
 	"github.com/keysync/keysync/sync/runner"
 )
@@ -20,7 +21,7 @@ func testAccount(name, sub, spec string) Account {
 		panic(err)
 	}
 	return Account{Label: name, Schedule: &Schedule{Spec: spec, Schedule: s},
-		Job: runner.Job{Account: sources.Account{SubscriptionID: sub, ResourceGroup: "rg", Name: name}, Path: "p/" + name}}
+		Job: account.Job{Account: sources.Account{SubscriptionID: sub, ResourceGroup: "rg", Name: name}, Path: "p/" + name}}
 }
 
 // newTestScheduler has a backoff whose jitter always picks the ceiling.

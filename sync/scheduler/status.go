@@ -112,7 +112,7 @@ func (s *Scheduler) fullDone() {
 // account of the subscription. Status builds the AccountStatus from it,
 // so an estate of 100,000 accounts does not hold one each between calls.
 // The last sync's fields are held flat, not as a lastSync, so that the
-// view fits 80 bytes.
+// view stays small (TestPackedSizes).
 type view struct {
 	acct                 *held
 	at, lastRotation     stamp

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/runner"
 )
 
@@ -200,7 +201,7 @@ func TestTargetSeveralAccountsOneInBackoff(t *testing.T) {
 // loop, so the race detector sees what a sync reads of its account.
 type gateSyncer struct{ release chan struct{} }
 
-func (g gateSyncer) Sync(context.Context, runner.Job) runner.Result {
+func (g gateSyncer) Sync(context.Context, account.Job) runner.Result {
 	<-g.release
 	return runner.Result{}
 }

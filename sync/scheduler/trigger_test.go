@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/plan"
 	"github.com/keysync/keysync/sync/runner"
 )
@@ -19,7 +20,7 @@ type gatedSyncer struct {
 	err   error
 }
 
-func (g *gatedSyncer) Sync(ctx context.Context, job runner.Job) runner.Result {
+func (g *gatedSyncer) Sync(ctx context.Context, job account.Job) runner.Result {
 	g.calls.Add(1)
 	select {
 	case <-g.gate:
