@@ -6,8 +6,8 @@ import (
 	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/sinks/vault"
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/plan"
-	"github.com/keysync/keysync/sync/runner"
 )
 
 // rotationMount refuses a config that rotates on a KV version 1 mount:
@@ -51,6 +51,6 @@ func rotation(s config.Settings, t sources.Type) *plan.Rotation {
 
 // job is the job of acct at path under the per-account settings s that
 // [[account]] and [[discover]] share: the one place they become a job.
-func job(acct sources.Account, path string, s config.Settings) runner.Job {
-	return runner.Job{Account: acct, Path: path, Adopt: s.Adopt, Fields: detachedMap(s.Fields), Rotate: rotation(s, acct.Spec())}
+func job(acct sources.Account, path string, s config.Settings) account.Job {
+	return account.Job{Account: acct, Path: path, Adopt: s.Adopt, Fields: detachedMap(s.Fields), Rotate: rotation(s, acct.Spec())}
 }
