@@ -132,27 +132,11 @@ type Account struct {
 	ResourceGroup  string `toml:"resource_group"`
 	Name           string `toml:"name"`
 	Path           string `toml:"path"`
-	Schedule       string `toml:"schedule"`
-	Adopt          bool   `toml:"adopt"`
 	// Type is a key of sources.Types; "batch" when empty.
 	Type string `toml:"type"`
-	// Rule is the authorization rule, for eventhubs and servicebus.
-	Rule string `toml:"rule"`
-	// APIVersion overrides the type's pinned api-version.
-	APIVersion string `toml:"api_version"`
-	// Fields, when set, selects and renames: response field -> Vault field.
-	Fields map[string]string `toml:"fields"`
-	// RotateEvery, when set, regenerates the inactive key every period;
-	// RotateGrace is the least time between the active field moving away
-	// from a key and that key's regeneration.
-	RotateEvery Duration `toml:"rotate_every"`
-	RotateGrace Duration `toml:"rotate_grace"`
-	// RotateKeys names the type's key pairs that rotate (sources.KeyPair);
-	// empty means every pair.
-	RotateKeys []string `toml:"rotate_keys"`
-	// Derived are the connection strings and SAS tokens made from the
-	// account's active key ([[account.derived]], derived.go).
-	Derived []Derived `toml:"derived"`
+	// Settings are the per-account settings a [[discover]] block gives
+	// what it finds too.
+	Settings
 	// Label names the account in metrics and logs: its name, or
 	// resource_group/name when two accounts share a name. Set by Load.
 	Label string `toml:"-"`

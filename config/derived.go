@@ -1,7 +1,6 @@
 package config
 
 import (
-	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -46,24 +45,30 @@ func (d Derived) Spec() spec.Spec {
 // MaxDerived bounds an account's derived values.
 const MaxDerived = 16
 
-// validateDerived checks an account's derived values: each by package
-// derive, names that are usable and clash with no key or keysync field,
-// paths that are valid and not the account's own.
-func (a *Account) validateDerived(p *Problems, key string, t sources.Type) {
-	if len(a.Derived) == 0 {
+// validateDerived checks the derived values of accounts of type typ
+// (a key of sources.Types): each by package spec, names that are usable
+// and clash with no key or keysync field, paths that are valid and not
+// the account's own (accountPath). In a [[discover]] block (block) a
+// value may not have a path of its own yet: it goes to each account's.
+func (s *Settings) validateDerived(p *Problems, key, typ, accountPath string, block bool) {
+	if len(s.Derived) == 0 {
 		return
 	}
-	if len(a.Derived) > MaxDerived {
-		p.add(key+".derived", "has %d entries, more than %d", len(a.Derived), MaxDerived)
+	if len(s.Derived) > MaxDerived {
+		p.add(key+".derived", "has %d entries, more than %d", len(s.Derived), MaxDerived)
 		return
 	}
-	if len(a.Fields) > 0 {
+	if len(s.Fields) > 0 {
 		p.add(key+".fields", "cannot be combined with derived values, which are made from the type's own key fields")
 	}
-	typ := strings.ToLower(cmp.Or(a.Type, sources.DefaultType))
+	t := sources.Types[typ]
 	seen := map[string]int{}
-	for i, d := range a.Derived {
+	for i, d := range s.Derived {
 		dk := fmt.Sprintf("%s.derived[%d]", key, i)
+		if block && d.Path != "" {
+			p.add(dk+".path", "is not yet taken in a [[discover]] block: its values go to each account's own path")
+			d.Path = ""
+		}
 		for _, pr := range spec.Check(d.Spec(), typ) {
 			p.add(dk+"."+pr.Field, "%s", pr.Msg)
 		}
@@ -75,7 +80,7 @@ func (a *Account) validateDerived(p *Problems, key string, t sources.Type) {
 			p.add(dk+".name", "same field at the same path as derived[%d]: %q", j, d.Name)
 		}
 		seen[where] = i
-		if d.Path != "" && checkVaultPath(p, dk+".path", d.Path) && trimSlash(d.Path) == trimSlash(a.Path) {
+		if d.Path != "" && checkVaultPath(p, dk+".path", d.Path) && trimSlash(d.Path) == trimSlash(accountPath) {
 			p.add(dk+".path", "is the account's own path; leave it empty to write the value there")
 		}
 	}

@@ -52,18 +52,9 @@ type Discover struct {
 	// MaxRemovedFraction, when set, bounds this block's own removals in
 	// place of the file's (a small block may need a looser one).
 	MaxRemovedFraction *float64 `toml:"max_removed_fraction"`
-	// The per-account settings of [[account]].
-	Schedule    string            `toml:"schedule"`
-	Adopt       bool              `toml:"adopt"`
-	Rule        string            `toml:"rule"`
-	APIVersion  string            `toml:"api_version"`
-	Fields      map[string]string `toml:"fields"`
-	RotateEvery Duration          `toml:"rotate_every"`
-	RotateGrace Duration          `toml:"rotate_grace"`
-	RotateKeys  []string          `toml:"rotate_keys"`
-	// Derived are the values made for every account found, at the
-	// account's own path ([[discover.derived]]; docs/derived.md).
-	Derived []Derived `toml:"derived"`
+	// Settings are what each account found gets, as an [[account]]
+	// would have them.
+	Settings
 }
 
 // BlockName is the block's name, or discover[i] for the i-th block.
@@ -96,13 +87,6 @@ func (d Discover) Selector() sources.Selector {
 		sel.Tags = append(sel.Tags, sources.TagMatch{Key: k, Op: sources.TagAbsent})
 	}
 	return sel
-}
-
-// Template is an [[account]] with the block's per-account settings, for
-// the settings' own checks and for the jobs of what the block finds.
-func (d Discover) Template() Account {
-	return Account{Type: d.Type, Rule: d.Rule, APIVersion: d.APIVersion, Fields: d.Fields, Schedule: d.Schedule,
-		Adopt: d.Adopt, RotateEvery: d.RotateEvery, RotateGrace: d.RotateGrace, RotateKeys: d.RotateKeys, Derived: d.Derived}
 }
 
 // Engine is the block's discovery engine.
@@ -176,30 +160,12 @@ func (d *Discover) validate(p *Problems, key, defEngine, mount string) {
 
 // validateSettings checks the per-account settings as an [[account]]'s.
 func (d *Discover) validateSettings(p *Problems, key string) {
-	t, ok := sources.Types[strings.ToLower(cmp.Or(d.Type, sources.DefaultType))]
-	if !ok {
+	typ := strings.ToLower(cmp.Or(d.Type, sources.DefaultType))
+	if _, ok := sources.Types[typ]; !ok {
 		return // the selector's check says so
 	}
-	switch {
-	case t.Child != "" && !sources.ValidRule(d.Rule):
-		p.add(key+".rule", "names the %s authorization rule of every namespace found (1-50 letters, digits, '.', '_', '-'), got %q", d.Type, d.Rule)
-	case t.Child == "" && d.Rule != "":
-		p.add(key+".rule", "does not apply to type %s", d.Type)
-	}
-	if d.APIVersion != "" && !apiVersionRE.MatchString(d.APIVersion) {
-		p.add(key+".api_version", "must look like %s, got %q", sources.Types[sources.DefaultType].APIVersion, d.APIVersion)
-	}
-	a := d.Template()
-	a.validateFields(p, key, t)
-	a.validateRotation(p, key, strings.ToLower(cmp.Or(d.Type, sources.DefaultType)))
-	a.Derived = slices.Clone(d.Derived)
-	for i := range a.Derived {
-		if a.Derived[i].Path != "" {
-			p.add(fmt.Sprintf("%s.derived[%d].path", key, i), "is not yet taken in a [[discover]] block: its values go to each account's own path")
-			a.Derived[i].Path = ""
-		}
-	}
-	a.validateDerived(p, key, t)
+	d.Settings.validate(p, key, typ, " of every namespace found")
+	d.validateDerived(p, key, typ, "", true)
 }
 
 // Bounds of the removal guard's window and of the wait before a delete.

@@ -54,8 +54,8 @@ discovery = "arm-list"
 	if cfg.Discover[1].Path != "eh/{name}/{rule}" {
 		t.Fatalf("template path %q keeps its outer slashes: a recall would match no path Vault lists", cfg.Discover[1].Path)
 	}
-	if tpl := cfg.Discover[0].Template(); tpl.RotateEvery.Hours() != 720 {
-		t.Fatalf("template %+v", tpl)
+	if d := cfg.Discover[0]; d.RotateEvery.Hours() != 720 {
+		t.Fatalf("settings %+v", d.Settings)
 	}
 }
 

@@ -16,7 +16,6 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/keysync/keysync/sources"
-	"github.com/keysync/keysync/sync/plan"
 )
 
 var (
@@ -288,61 +287,8 @@ func (a *Account) validateType(p *Problems, key string) {
 	if !t.ValidName(a.Name) {
 		p.add(key+".name", "must be %d-%d characters matching %s for type %s, got %q", t.MinLen, t.MaxLen, t.NameRE, typ, a.Name)
 	}
-	switch {
-	case t.Child != "" && !sources.ValidRule(a.Rule):
-		p.add(key+".rule", "names the %s authorization rule (1-50 letters, digits, '.', '_', '-'), got %q", typ, a.Rule)
-	case t.Child == "" && a.Rule != "":
-		p.add(key+".rule", "does not apply to type %s", typ)
-	}
-	if a.APIVersion != "" && !apiVersionRE.MatchString(a.APIVersion) {
-		p.add(key+".api_version", "must look like %s, got %q", apiVersionExample, a.APIVersion)
-	}
-	a.validateFields(p, key, t)
-	a.validateRotation(p, key, typ)
-	a.validateDerived(p, key, t)
-}
-
-func (a *Account) validateRotation(p *Problems, key, typ string) {
-	switch {
-	case a.RotateEvery.Duration == 0 && (a.RotateGrace.Duration != 0 || len(a.RotateKeys) > 0):
-		p.add(key+".rotate_every", "is needed by rotate_grace and rotate_keys")
-	case a.RotateEvery.Duration == 0:
-	case a.RotateEvery.Duration < time.Second || a.RotateGrace.Duration < 0:
-		p.add(key+".rotate_every", "must be at least 1s, and rotate_grace not negative")
-	case len(a.Fields) > 0:
-		p.add(key+".fields", "cannot be combined with rotate_every: consumers need both keys of each pair and the active field")
-	}
-	t := sources.Types[typ]
-	for i, name := range a.RotateKeys {
-		switch _, ok := t.Pair(name); {
-		case !ok:
-			p.add(key+".rotate_keys", "%q is not a key pair of type %s (%s)", name, typ, strings.Join(t.PairNames(), ", "))
-		case slices.Index(a.RotateKeys, name) != i:
-			p.add(key+".rotate_keys", "names %q twice", name)
-		}
-	}
-}
-
-// validateFields checks the fields table: known response fields (when the
-// type's are fixed), usable Vault names, no two onto one.
-func (a *Account) validateFields(p *Problems, key string, t sources.Type) {
-	seen := map[string]string{}
-	for _, from := range slices.Sorted(maps.Keys(a.Fields)) {
-		to := a.Fields[from]
-		if known := t.KnownFields(); known != nil && !slices.Contains(known, from) {
-			p.add(key+".fields."+from, "is not a field of the %s response (%s)", t.Provider, strings.Join(known, ", "))
-		}
-		if !sources.ValidFieldName(to) {
-			p.add(key+".fields."+from, "Vault field name must be 1-64 letters, digits, '_', '.', '-', got %q", to)
-		}
-		if to == plan.FieldOwner || to == plan.FieldGoneAt {
-			p.add(key+".fields."+from, "%q is keysync's own field (a mark it writes in secrets): choose another name", to)
-		}
-		if other, dup := seen[to]; dup {
-			p.add(key+".fields."+from, "writes the same Vault field %q as fields.%s", to, other)
-		}
-		seen[to] = from
-	}
+	a.Settings.validate(p, key, typ, "")
+	a.validateDerived(p, key, typ, a.Path, false)
 }
 
 // MaxVaultPath bounds a secret's path with its mount, in bytes. Vault

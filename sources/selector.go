@@ -1,7 +1,6 @@
 package sources
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"regexp"
@@ -50,11 +49,6 @@ type Skipped struct {
 	Row     string
 	Reason  string
 	Partial bool
-}
-
-// Discoverer finds the resources a selector names.
-type Discoverer interface {
-	Discover(ctx context.Context, sel Selector) ([]Found, error)
 }
 
 // TagOp is how a TagMatch compares.
@@ -171,90 +165,8 @@ func (m TagMatch) validate() error {
 	return nil
 }
 
-// Query is the Azure Resource Graph query (KQL) that finds the selector's
-// resources, one row per resource with the columns discovery reads. Only
-// Validate'd selectors make sense here; every literal is quoted.
-//
-// The Resources table's type and resourceGroup columns are lower-case, so
-// the query compares them with =~ and in~
-// (learn.microsoft.com/azure/governance/resource-graph/concepts/explore-resources);
-// paging needs the id column and a stable order
-// (learn.microsoft.com/azure/governance/resource-graph/concepts/paging-results).
-//
-// Tag names are case-insensitive in ARM, which may keep the case an
-// author typed ("Tag names are case-insensitive for operations", tag
-// values are case-sensitive:
-// learn.microsoft.com/azure/azure-resource-manager/management/tag-resources),
-// but tags['keysync'] finds a tag only as written (Resource Graph's
-// samples call tags['Key1'] =~ 'Value1' a "case-sensitive tag" match,
-// MicrosoftDocs/azure-docs includes/resource-graph/samples/bycat/tags.md).
-// So the tags are lower-cased once a row, names and values, and looked up
-// by the lower-cased name, as Azure Update Management's own dynamic-group
-// query does (project ... tags = todynamic(tolower(tostring(tags))) | where
-// tags[tolower("<tagKey1>")] =~ "<tagValue1>";
-// learn.microsoft.com/azure/automation/troubleshoot/update-management,
-// "ARG query doesn't return expected machines"). The published
-// case-insensitive sample expands the tags instead (mv-expand
-// bagexpansion=array), which drops rows without tags ("If the dynamic value
-// is an empty array or property bag, no record is produced",
-// learn.microsoft.com/kusto/query/mv-expand-operator) and needs summarize,
-// whose answers Resource Graph does not page, to join several conditions
-// of one resource.
-func (s Selector) Query() string {
-	t := Types[strings.ToLower(s.Type)]
-	lines := []string{"Resources", "| where type =~ " + kqlString(t.Provider)}
-	if len(s.ResourceGroups) > 0 {
-		quoted := make([]string, len(s.ResourceGroups))
-		for i, rg := range s.ResourceGroups {
-			quoted[i] = kqlString(rg)
-		}
-		lines = append(lines, "| where resourceGroup in~ ("+strings.Join(quoted, ", ")+")")
-	}
-	if len(s.Tags) > 0 {
-		lines = append(lines, "| extend "+lowerTags+" = todynamic(tolower(tostring(tags)))")
-	}
-	for _, m := range s.Tags {
-		lines = append(lines, "| where "+m.kql())
-	}
-	project := "| project id, name, type, subscriptionId, resourceGroup"
-	if len(s.KeepTags) > 0 {
-		project += ", tags"
-	}
-	lines = append(lines, project, "| order by id asc")
-	return strings.Join(lines, "\n")
-}
-
-// lowerTags is the column Query extends with the lower-cased tags; project
-// drops it.
-const lowerTags = "keysyncTags"
-
-// kql is the condition on the lower-cased tags: each literal lower-cased
-// by tolower too, so that both sides are lower-cased alike.
-func (m TagMatch) kql() string {
-	tag := lowerTags + "[tolower(" + kqlString(m.Key) + ")]"
-	value := "tolower(" + kqlString(m.Value) + ")"
-	switch m.Op {
-	case TagNotEquals:
-		return "isempty(" + tag + ") or tostring(" + tag + ") != " + value
-	case TagPresent:
-		return "isnotempty(" + tag + ")"
-	case TagAbsent:
-		return "isempty(" + tag + ")"
-	default:
-		return "tostring(" + tag + ") == " + value
-	}
-}
-
-// kqlString quotes s as a KQL string literal: single quotes, with the
-// backslash and the quote escaped. Validate has refused control
-// characters, so nothing else needs escaping.
-func kqlString(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `'`, `\'`)
-	return "'" + r.Replace(s) + "'"
-}
-
-// MatchTags reports whether tags satisfy every condition, as the query
-// does: names and values compared without case, a missing tag equal to an
+// MatchTags reports whether tags satisfy every condition, as the Resource
+// Graph query (sources/azure's kql.go) does: names and values compared without case, a missing tag equal to an
 // empty one. Discovery through ARM's list APIs, which cannot filter on
 // tags, uses it. Tags that name one tag twice with different values
 // (FoldTags) match nothing.

@@ -36,41 +36,6 @@ func TestSelectorValidate(t *testing.T) {
 	}
 }
 
-func TestSelectorQuery(t *testing.T) {
-	s := Selector{Type: "Batch", ResourceGroups: []string{"rg-a", "RG-B"}, Tags: []TagMatch{
-		{Key: "keysync", Value: "true"},
-		{Key: "owner", Op: TagPresent},
-		{Key: "legacy", Op: TagAbsent},
-		{Key: "env", Op: TagNotEquals, Value: "it's"},
-	}}
-	want := `Resources
-| where type =~ 'Microsoft.Batch/batchAccounts'
-| where resourceGroup in~ ('rg-a', 'RG-B')
-| extend keysyncTags = todynamic(tolower(tostring(tags)))
-| where tostring(keysyncTags[tolower('keysync')]) == tolower('true')
-| where isnotempty(keysyncTags[tolower('owner')])
-| where isempty(keysyncTags[tolower('legacy')])
-| where isempty(keysyncTags[tolower('env')]) or tostring(keysyncTags[tolower('env')]) != tolower('it\'s')
-| project id, name, type, subscriptionId, resourceGroup
-| order by id asc`
-	if got := s.Query(); got != want {
-		t.Fatalf("query:\n%s\nwant:\n%s", got, want)
-	}
-	s.KeepTags = []string{"owner"}
-	if got := s.Query(); !strings.Contains(got, "| project id, name, type, subscriptionId, resourceGroup, tags\n") {
-		t.Fatalf("tags to keep are not projected:\n%s", got)
-	}
-}
-
-// TestSelectorQueryQuotes: a value cannot end its literal and add KQL.
-func TestSelectorQueryQuotes(t *testing.T) {
-	s := Selector{Type: "batch", Tags: []TagMatch{{Key: `k'] or 1==1 //`, Value: `x\' | take 1`}}}
-	q := s.Query()
-	if !strings.Contains(q, `keysyncTags[tolower('k\'] or 1==1 //')]`) || !strings.Contains(q, `== tolower('x\\\' | take 1')`) {
-		t.Fatalf("literal not quoted:\n%s", q)
-	}
-}
-
 func TestMatchTags(t *testing.T) {
 	s := Selector{Type: "batch", Tags: []TagMatch{{Key: "keysync", Value: "TRUE"}, {Key: "env", Op: TagNotEquals, Value: "prod"}, {Key: "legacy", Op: TagAbsent}}}
 	tests := []struct {

@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"strings"
-	"unique"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/hashicorp/vault/api"
@@ -13,10 +11,8 @@ import (
 	"github.com/keysync/keysync/fault"
 	"github.com/keysync/keysync/internal/metrics"
 	"github.com/keysync/keysync/sinks/vault"
-	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sources/azure"
 	"github.com/keysync/keysync/sync/derive"
-	"github.com/keysync/keysync/sync/derive/spec"
 	"github.com/keysync/keysync/sync/runner"
 	"github.com/keysync/keysync/sync/scheduler"
 )
@@ -123,98 +119,4 @@ func newVaultSession(cfg *config.Config, cred azcore.TokenCredential, log *slog.
 		auth.OnLogin, auth.OnRenew, auth.OnToken = m.VaultLogin, m.VaultRenewal, m.VaultToken
 	}
 	return &vaultSession{cfg: v, client: client, auth: auth}, nil
-}
-
-// accounts turns the config's accounts of this shard into jobs with parsed
-// schedules; the config has validated every schedule and the shard already.
-func accounts(cfg *config.Config) []scheduler.Account {
-	shard, _ := config.ParseShard(cfg.Shard)
-	out := make([]scheduler.Account, 0, len(cfg.Accounts))
-	schedules := scheduleCache{}
-	for _, a := range cfg.Accounts {
-		acct := detached(a.Source())
-		acct.APIVersion = sources.APIVersionFor(acct, cfg.Azure.APIVersion)
-		if !shard.Owns(acct.ResourceID()) {
-			continue
-		}
-		spec := intern(a.EffectiveSchedule(cfg.Schedule))
-		label := acct.Name
-		if a.Label != a.Name {
-			label = strings.Clone(a.Label)
-		}
-		out = append(out, scheduler.Account{
-			Job: runner.Job{
-				Account: acct,
-				Path:    strings.Clone(strings.Trim(a.Path, "/")),
-				Adopt:   a.Adopt,
-				Fields:  detachedMap(a.Fields),
-				Rotate:  rotation(a),
-				Derived: derivedSpecs(a),
-			},
-			Label: label, Schedule: schedules.parse(spec),
-		})
-	}
-	return out
-}
-
-// detached is a copy of a whose strings do not point into the config
-// file's text (a decoder's strings do: keeping one would keep the whole
-// file), with the values many accounts share interned.
-func detached(a sources.Account) sources.Account {
-	a.SubscriptionID, a.ResourceGroup, a.Type = intern(a.SubscriptionID), intern(a.ResourceGroup), intern(a.Type)
-	a.Rule, a.APIVersion, a.Name = intern(a.Rule), intern(a.APIVersion), strings.Clone(a.Name)
-	return a
-}
-
-// detachedMap is a copy of m with interned strings, nil for nil.
-func detachedMap(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[intern(k)] = intern(v)
-	}
-	return out
-}
-
-// scheduleCache parses each distinct cron spec once, so that the accounts
-// of one spec share one schedule (cron's are values Next only reads).
-type scheduleCache map[string]*scheduler.Schedule
-
-// parse returns spec's schedule; the config has validated every spec.
-func (c scheduleCache) parse(spec string) *scheduler.Schedule {
-	if s, ok := c[spec]; ok {
-		return s
-	}
-	s, err := config.ScheduleParser.Parse(spec)
-	if err != nil {
-		panic("config validated an unparsable schedule: " + spec)
-	}
-	c[spec] = &scheduler.Schedule{Spec: spec, Schedule: s}
-	return c[spec]
-}
-
-// intern returns the one copy of s that every caller shares.
-func intern(s string) string { return unique.Make(s).Value() }
-
-// jobs lists the accounts' jobs, for a one-shot run.
-func jobs(accts []scheduler.Account) []runner.Job {
-	out := make([]runner.Job, len(accts))
-	for i, a := range accts {
-		out[i] = a.Job
-	}
-	return out
-}
-
-// derivedSpecs are the account's derived values, nil for none.
-func derivedSpecs(a config.Account) []spec.Spec {
-	if len(a.Derived) == 0 {
-		return nil
-	}
-	out := make([]spec.Spec, len(a.Derived))
-	for i, d := range a.Derived {
-		out[i] = d.Spec()
-	}
-	return out
 }

@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"reflect"
-	"strings"
 	"syscall"
 	"time"
 
@@ -16,6 +12,7 @@ import (
 	"github.com/keysync/keysync/fault"
 	"github.com/keysync/keysync/internal/metrics"
 	"github.com/keysync/keysync/internal/server"
+	"github.com/keysync/keysync/sync/estate"
 	"github.com/keysync/keysync/sync/runner"
 	"github.com/keysync/keysync/sync/scheduler"
 )
@@ -43,7 +40,7 @@ type keysyncd struct {
 	// expiries are the derived SAS in Vault, kept across reloads too.
 	expiries *runner.Expiries
 	// estate holds the listed and the discovered accounts.
-	estate *estate
+	estate *estate.Estate
 }
 
 // runDaemon runs until SIGTERM or SIGINT: the scheduler, the HTTP
@@ -73,13 +70,13 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	if err != nil {
 		log.Warn("vault login failed; retrying in the background", "err", err)
 	}
-	d.estate = newEstate(cfg, p, d.daemonRunner(p.runner))
-	d.sched = scheduler.New(schedulerOptions(cfg, log, d.metrics), d.estate.runner, p.accounts)
+	d.sched = scheduler.New(schedulerOptions(cfg, log, d.metrics), d.daemonRunner(p.runner), p.accounts)
+	d.estate = estate.New(d.sched, estateConfig(cfg), estateParts(p), estate.Options{Logger: log, Observer: d.metrics})
 	listed := len(p.accounts)
-	p.accounts = nil // the scheduler holds them now
+	// The scheduler holds them now, and the estate what it needs of cfg.
+	p.accounts, cfg.Accounts = nil, nil
 	d.metrics.SetEstate(d.sched)
 	d.observeShared()
-	d.sched.SetTargeting(cfg.Events.Window.Duration, cfg.Events.Queue)
 	d.probe = server.NewVaultProbe(p.sink.Check, vaultProbeInterval, log)
 	d.probe.Observe = d.metrics.VaultUp
 	srv, err := d.server(cfg, tok, ev)
@@ -125,73 +122,9 @@ func (d *keysyncd) start(ctx context.Context, p *parts) <-chan struct{} {
 	go d.notify.Watchdog(ctx, d.sched.Alive)
 	schedDone := make(chan struct{})
 	go func() { _ = d.sched.Run(ctx); close(schedDone) }()
-	go d.rediscover(ctx)
+	go d.estate.Run(ctx)
 	d.notify.Ready()
 	return schedDone
-}
-
-// apiToken reads the [api] token file, nil when none is set. One that
-// cannot be used stops the start before anything touches Azure or Vault:
-// running with the endpoints open or silently off would both surprise.
-func apiToken(cfg *config.Config, log *slog.Logger) (*server.Token, error) {
-	if cfg.API.TokenFile == "" {
-		return nil, nil
-	}
-	return server.LoadToken(cfg.API.TokenFile, log)
-}
-
-// server builds the HTTP endpoints and, when the config has a listen
-// address, starts them; tok, when set, protects the operator endpoints,
-// and ev, when set, is the Event Grid webhook.
-func (d *keysyncd) server(cfg *config.Config, tok *server.Token, ev *server.EventsHandler) (*server.Server, error) {
-	srv := &server.Server{Scheduler: d.sched, Vault: d.probe, Metrics: d.metrics.Handler(), Logger: d.log, Token: tok,
-		Observer: d.metrics, PendingRotations: d.pending.Paths,
-		RotationProblems: d.problems.Reports, DerivedExpiries: d.expiries.Report, Discovery: d.estate.status, SyncMinInterval: cfg.API.SyncMinInterval.Duration,
-		Targets: d.sched, Events: ev}
-	if ev != nil {
-		ev.Targets = d.sched
-	}
-	if cfg.Listen == "" {
-		return srv, nil
-	}
-	addr, err := srv.Start(cfg.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("listening on %s: %w", cfg.Listen, err)
-	}
-	if ev != nil {
-		d.log.Info("serving the Event Grid webhook", "addr", addr.String(), "path", ev.Path)
-	}
-	if srv.Token != nil {
-		d.log.Info("serving /healthz, /readyz, /metrics; POST /sync and GET /status with the api token", "addr", addr.String())
-	} else {
-		d.log.Info("serving /healthz, /readyz, /metrics; POST /sync and GET /status are off (no [api] token_file)", "addr", addr.String())
-	}
-	return srv, nil
-}
-
-// useSession makes vs the Vault session in use: its token renewal runs,
-// and the previous session, if another, stops and revokes its token.
-func (d *keysyncd) useSession(ctx context.Context, vs *vaultSession) {
-	if vs == d.session {
-		return
-	}
-	d.endSession()
-	sctx, cancel := context.WithCancel(ctx)
-	go vs.auth.Run(sctx)
-	d.session, d.stopSession = vs, cancel
-}
-
-// endSession stops renewing the session's token and revokes it if keysync
-// logged in for it.
-func (d *keysyncd) endSession() {
-	if d.session == nil {
-		return
-	}
-	d.stopSession()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	d.session.auth.Revoke(ctx)
-	d.session = nil
 }
 
 // daemonRunner makes the runner try each sync once (across cycles the
@@ -208,56 +141,6 @@ func schedulerOptions(cfg *config.Config, log *slog.Logger, m *metrics.Metrics) 
 		Concurrency: cfg.Concurrency, SyncOnStart: cfg.SyncOnStart, Splay: cfg.Splay.Duration,
 		Backoff:       runner.RetryPolicy{Base: cfg.BackoffBase.Duration, Max: cfg.BackoffMax.Duration},
 		ShutdownGrace: cfg.ShutdownGrace.Duration, Logger: log, Observer: m,
+		TargetWindow: cfg.Events.Window.Duration, TargetQueue: cfg.Events.Queue,
 	}
-}
-
-// reload validates the file and, only if it is good, its parts build and
-// any new Vault login succeeds, hands the new accounts and runner to the
-// scheduler. On any error the daemon keeps running on what it had.
-func (d *keysyncd) reload(ctx context.Context) {
-	d.notify.Reloading()
-	defer d.notify.Ready()
-	cfg, err := loadConfig(d.opts.configPath, d.opts.shard, io.Discard)
-	if err != nil {
-		d.log.Error("reload rejected: keeping the running configuration", "err", strings.ReplaceAll(err.Error(), "\n", "; "))
-		return
-	}
-	p, err := build(ctx, cfg, d.log, d.metrics, d.session)
-	if err != nil {
-		d.log.Error("reload failed: keeping the running configuration", "err", err)
-		return
-	}
-	if err := d.estate.reload(ctx, d.sched, cfg, p, d.daemonRunner(p.runner)); err != nil {
-		return
-	}
-	d.probe.SetCheck(p.sink.Check)
-	d.useSession(ctx, p.vault)
-	warnRestartOnly(d.log, d.cfg, cfg)
-	logWarnings(d.log, cfg)
-}
-
-// warnRestartOnly names settings a reload read but cannot apply.
-func warnRestartOnly(log *slog.Logger, old, cfg *config.Config) {
-	changed := map[string]bool{
-		"concurrency":    old.Concurrency != cfg.Concurrency,
-		"splay":          old.Splay != cfg.Splay,
-		"backoff_base":   old.BackoffBase != cfg.BackoffBase,
-		"backoff_max":    old.BackoffMax != cfg.BackoffMax,
-		"shutdown_grace": old.ShutdownGrace != cfg.ShutdownGrace,
-		"listen":         old.Listen != cfg.Listen,
-		"api":            old.API != cfg.API,
-		"events":         !reflect.DeepEqual(old.Events, cfg.Events),
-	}
-	for key, diff := range changed {
-		if diff {
-			log.Warn("setting changed but takes effect only after a restart", "key", key)
-		}
-	}
-}
-
-// observeShared makes what every runner of the daemon shares (rotation
-// problems, derived expiries) the metrics' sources.
-func (d *keysyncd) observeShared() {
-	d.metrics.SetRotationProblems(d.problems)
-	d.metrics.SetDerivedExpiries(d.expiries)
 }

@@ -6,9 +6,10 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/keysync/keysync/config"
-	"github.com/keysync/keysync/sync/inventory"
+	"github.com/keysync/keysync/sync/estate"
 	"github.com/keysync/keysync/sync/runner"
 )
 
@@ -42,15 +43,20 @@ func runOnce(ctx context.Context, cfg *config.Config, dryRun bool, log *slog.Log
 	// A token keysync logged in for is revoked when the run ends.
 	defer p.vault.auth.Revoke(context.WithoutCancel(ctx))
 	p.runner.DryRun = dryRun
-	all, failed := jobs(p.accounts), false
+	all, failed := estate.Jobs(p.accounts), false
+	// The jobs now hold all the run needs of the [[account]] tables, which
+	// would hold every listed account a second time.
+	cfg.Accounts = nil
 	if len(cfg.Discover) > 0 {
 		// What the blocks found before is recalled from Vault: a one-shot
 		// run remembers no earlier one.
-		found, removals, out := discoveredAfresh(ctx, cfg, p.source, p.sink, p.accounts, nil, inventory.Ledger{}, log)
-		writeDiscovery(stdout, out)
-		all = append(append(all, jobs(found)...), removals...)
+		r := estate.Find(ctx, estateConfig(cfg), estateParts(p), all, estate.Memory{Now: time.Now()}, log)
+		out := r.Outcome
+		estate.WriteOutcome(stdout, out)
+		all = append(append(all, estate.Jobs(r.Found)...), r.Removals...)
 		failed = len(out.Failed) > 0 || len(out.Decision.Conflicts) > 0 || len(out.Skipped) > 0
 	}
+	p.accounts = nil // a third copy of each listed account, in all's jobs now
 	results := p.runner.Run(ctx, all)
 	if err := runner.WriteReport(stdout, results, dryRun); err != nil {
 		log.Error("writing report", "err", err)

@@ -5,6 +5,9 @@ import (
 
 	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/sinks/vault"
+	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/account"
+	"github.com/keysync/keysync/sync/derive/spec"
 	"github.com/keysync/keysync/sync/plan"
 )
 
@@ -22,20 +25,20 @@ func rotationMount(cfg *config.Config, sink *vault.Sink) error {
 		"move the secrets to a KV version 2 mount, or remove rotate_every", cfg.Vault.Mount)
 }
 
-// rotation is the account's rotation policy: nil when it does not rotate,
-// else the period, the grace and the pairs it rotates (rotate_keys, or
-// every pair of its type). A type's first pair names its active key in
-// plan.FieldActive, another pair in FieldActive+"-"+name.
-func rotation(a config.Account) *plan.Rotation {
-	if a.RotateEvery.Duration <= 0 {
+// rotation is the rotation policy the settings s give an account of type
+// t: nil when it does not rotate, else the period, the grace and the pairs
+// it rotates (rotate_keys, or every pair of its type). A type's first pair
+// names its active key in plan.FieldActive, another pair in
+// FieldActive+"-"+name.
+func rotation(s config.Settings, t sources.Type) *plan.Rotation {
+	if s.RotateEvery.Duration <= 0 {
 		return nil
 	}
-	t := a.Source().Spec()
-	names := a.RotateKeys
+	names := s.RotateKeys
 	if len(names) == 0 {
 		names = t.PairNames()
 	}
-	r := &plan.Rotation{Every: a.RotateEvery.Duration, Grace: a.RotateGrace.Duration}
+	r := &plan.Rotation{Every: s.RotateEvery.Duration, Grace: s.RotateGrace.Duration}
 	for _, name := range names {
 		kp, _ := t.Pair(name)
 		active := plan.FieldActive
@@ -45,4 +48,22 @@ func rotation(a config.Account) *plan.Rotation {
 		r.Pairs = append(r.Pairs, plan.Pair{Active: active, Keys: kp.Keys})
 	}
 	return r
+}
+
+// job is the job of acct at path under the per-account settings s that
+// [[account]] and [[discover]] share: the one place they become a job.
+func job(acct sources.Account, path string, s config.Settings) account.Job {
+	return account.Job{Account: acct, Path: path, Adopt: s.Adopt, Fields: detachedMap(s.Fields), Rotate: rotation(s, acct.Spec()), Derived: derivedSpecs(s)}
+}
+
+// derivedSpecs are the settings' derived values, nil for none.
+func derivedSpecs(s config.Settings) []spec.Spec {
+	if len(s.Derived) == 0 {
+		return nil
+	}
+	out := make([]spec.Spec, len(s.Derived))
+	for i, d := range s.Derived {
+		out[i] = d.Spec()
+	}
+	return out
 }

@@ -268,7 +268,7 @@ var resultSetters = map[string]string{
 	"keysync_sync_total":                 "../../sync/runner",
 	"keysync_vault_logins_total":         "../../sinks/vault",
 	"keysync_vault_token_renewals_total": "../../sinks/vault",
-	"keysync_discovery_runs_total":       "../../cmd/keysync",
+	"keysync_discovery_runs_total":       "../../sync/estate",
 }
 
 // resultProblems checks every value an expression matches a result label

@@ -17,7 +17,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/keysync/keysync/sources"
-	"github.com/keysync/keysync/sync/runner"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/scheduler"
 )
 
@@ -44,14 +44,20 @@ var (
 
 func newEventsEnv(t *testing.T, configure func(*EventsHandler)) *eventsEnv {
 	t.Helper()
+	return newEventsEnvTargeting(t, 10*time.Millisecond, 16, configure)
+}
+
+// newEventsEnvTargeting is newEventsEnv with the scheduler's targeting
+// window and queue.
+func newEventsEnvTargeting(t *testing.T, window time.Duration, queue int, configure func(*EventsHandler)) *eventsEnv {
+	t.Helper()
 	sched, _ := cron.ParseStandard("@every 1h")
 	var accts []scheduler.Account
 	for _, a := range []sources.Account{batchAcct, hubAcct} {
-		accts = append(accts, scheduler.Account{Label: a.Name, Schedule: &scheduler.Schedule{Spec: "@every 1h", Schedule: sched}, Job: runner.Job{Account: a, Path: "azure/" + a.Name}})
+		accts = append(accts, scheduler.Account{Label: a.Name, Schedule: &scheduler.Schedule{Spec: "@every 1h", Schedule: sched}, Job: account.Job{Account: a, Path: "azure/" + a.Name}})
 	}
 	e := &eventsEnv{t: t, syncer: &countingSyncer{}}
-	e.sched = scheduler.New(scheduler.Options{Concurrency: 4, ShutdownGrace: time.Second}, e.syncer, accts)
-	e.sched.SetTargeting(10*time.Millisecond, 16)
+	e.sched = scheduler.New(scheduler.Options{Concurrency: 4, ShutdownGrace: time.Second, TargetWindow: window, TargetQueue: queue}, e.syncer, accts)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -197,8 +203,7 @@ func TestEventsDroppedWithoutSync(t *testing.T) {
 // The window, 3 s, holds the ten deliveries on any machine; the sync
 // comes when it ends.
 func TestEventsDuplicateAndCoalesced(t *testing.T) {
-	e := newEventsEnv(t, func(h *EventsHandler) {})
-	e.sched.SetTargeting(3*time.Second, 16)
+	e := newEventsEnvTargeting(t, 3*time.Second, 16, func(h *EventsHandler) {})
 	bid := batchAcct.ResourceID()
 	body := mustJSON(t, []any{resourceEvent("same", "Microsoft.Resources.ResourceActionSuccess", regenBatch, bid)})
 	for range 5 {
@@ -332,8 +337,7 @@ func TestEventsHandshakes(t *testing.T) {
 // with Retry-After, so Event Grid retries; the events not taken are not
 // marked seen.
 func TestEventsQueueFull(t *testing.T) {
-	e := newEventsEnv(t, nil)
-	e.sched.SetTargeting(time.Hour, 1)
+	e := newEventsEnvTargeting(t, time.Hour, 1, nil)
 	evs := []any{
 		resourceEvent("q1", "Microsoft.Resources.ResourceActionSuccess", regenBatch, batchAcct.ResourceID()),
 		resourceEvent("q2", "Microsoft.Resources.ResourceActionSuccess", regenHub, hubAcct.ResourceID()),

@@ -17,6 +17,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/plan"
 	"github.com/keysync/keysync/sync/runner"
 	"github.com/keysync/keysync/sync/scheduler"
@@ -30,7 +31,7 @@ type countingSyncer struct {
 	release chan struct{}
 }
 
-func (c *countingSyncer) Sync(ctx context.Context, job runner.Job) runner.Result {
+func (c *countingSyncer) Sync(ctx context.Context, job account.Job) runner.Result {
 	c.calls.Add(1)
 	if c.release != nil {
 		select {
@@ -83,7 +84,7 @@ func newTestServer(t *testing.T, syncer *countingSyncer, token string, every tim
 	var accts []scheduler.Account
 	for _, n := range []string{"acct1", "acct2"} {
 		accts = append(accts, scheduler.Account{Label: n, Schedule: &scheduler.Schedule{Spec: "@every 1h", Schedule: sched},
-			Job: runner.Job{Account: sources.Account{SubscriptionID: "s", ResourceGroup: "rg", Name: n}, Path: "azure/" + n}})
+			Job: account.Job{Account: sources.Account{SubscriptionID: "s", ResourceGroup: "rg", Name: n}, Path: "azure/" + n}})
 	}
 	sch := scheduler.New(scheduler.Options{Concurrency: 4, ShutdownGrace: time.Second}, syncer, accts)
 	ctx, cancel := context.WithCancel(context.Background())

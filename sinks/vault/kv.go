@@ -173,16 +173,22 @@ func (s *Sink) readV1(ctx context.Context, path string) (sinks.State, error) {
 	return sinks.State{Exists: true, Data: secret.NewData(sec.Data)}, nil
 }
 
+// readV2 reads the latest version in one request: KV v2 answers a data
+// read with the version's metadata and the secret's custom_metadata too
+// (vault-plugin-secrets-kv v0.21.0, Vault 1.19.0's, path_data.go
+// pathDataRead), and a deleted or destroyed version with that metadata
+// under a 404. A 404 without a body means no version: nothing to read
+// whose it is, and a create checks and sets against version 0 (see write
+// for the custom_metadata of a metadata entry that has no version).
 func (s *Sink) readV2(ctx context.Context, path string) (sinks.State, error) {
 	sec, err := s.client.Logical().ReadWithContext(ctx, s.mount+"/data/"+path)
 	if err != nil {
 		return sinks.State{}, classify("read", path, err)
 	}
-	if sec == nil || sec.Data == nil {
-		// No version at all, or a metadata entry without one.
-		return s.readMetadata(ctx, path)
-	}
 	cur := sinks.State{Versioned: true}
+	if sec == nil || sec.Data == nil {
+		return cur, nil
+	}
 	meta, _ := sec.Data["metadata"].(map[string]any)
 	cur.Version = intOf(meta["version"])
 	cur.Metadata = stringMap(meta["custom_metadata"])
@@ -209,22 +215,6 @@ func createdTime(v any) time.Time {
 		return time.Time{}
 	}
 	return t
-}
-
-// readMetadata is used only when no live data exists, to learn the version
-// a create must check-and-set against and any custom_metadata already there.
-func (s *Sink) readMetadata(ctx context.Context, path string) (sinks.State, error) {
-	cur := sinks.State{Versioned: true}
-	sec, err := s.client.Logical().ReadWithContext(ctx, s.mount+"/metadata/"+path)
-	if err != nil {
-		return sinks.State{}, classify("read-metadata", path, err)
-	}
-	if sec == nil || sec.Data == nil {
-		return cur, nil
-	}
-	cur.Version = intOf(sec.Data["current_version"])
-	cur.Metadata = stringMap(sec.Data["custom_metadata"])
-	return cur, nil
 }
 
 func intOf(v any) int {

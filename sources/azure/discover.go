@@ -143,7 +143,7 @@ func (r *graphResponse) readHeaders(h http.Header) {
 // followed page by page with $skipToken and the same query and scope, as
 // the API requires.
 func (d *discovery) graph(ctx context.Context) error {
-	q := graphRequest{Query: d.sel.Query(), Options: graphOptions{Top: graphPageRows, ResultFormat: "objectArray"}}
+	q := graphRequest{Query: query(d.sel), Options: graphOptions{Top: graphPageRows, ResultFormat: "objectArray"}}
 	if d.sel.ManagementGroup != "" {
 		return d.graphManagementGroup(ctx, q)
 	}

@@ -8,9 +8,9 @@ import (
 
 	"github.com/keysync/keysync/sinks"
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/inventory"
 	"github.com/keysync/keysync/sync/plan"
-	"github.com/keysync/keysync/sync/runner"
 )
 
 // RecallClaims finds, for a process that remembers no earlier run, which
@@ -23,7 +23,7 @@ import (
 // read by its metadata's marks, as Recall reads them. One read per such
 // conflict; owns leaves out another shard's (nil owns all).
 func RecallClaims(ctx context.Context, st Store, blocks []Block, out Outcome, owns func(resourceID string) bool) (*State, error) {
-	s := &State{jobs: map[entryID]found{}}
+	s := &State{jobs: map[account.ID]found{}}
 	for _, c := range out.Decision.Conflicts {
 		if c.What != "path" || c.Kept != "" {
 			continue
@@ -43,11 +43,9 @@ func RecallClaims(ctx context.Context, st Store, blocks []Block, out Outcome, ow
 			if j == nil || owns != nil && !owns(j.Account.ResourceID()) {
 				continue
 			}
-			var pk runner.Packer
-			packed := pk.Pack(*j)
 			pol := policyOf(b)
 			pol.recalled = true
-			s.jobs[packedID(&packed)] = found{job: &packed, policy: pol}
+			s.jobs[j.Key().ID()] = found{job: j, policy: pol}
 			break
 		}
 	}
@@ -56,7 +54,7 @@ func RecallClaims(ctx context.Context, st Store, blocks []Block, out Outcome, ow
 
 // heldBefore is the job of the claimant of c, found by b, that the secret
 // cur at c's path was written for; nil for none.
-func heldBefore(ctx context.Context, st Store, b Block, c inventory.Conflict, cur sinks.State) (*runner.Job, error) {
+func heldBefore(ctx context.Context, st Store, b Block, c inventory.Conflict, cur sinks.State) (*account.Job, error) {
 	mark, ok := cur.Data.Field(plan.FieldOwner)
 	switch {
 	case ok:
@@ -64,7 +62,7 @@ func heldBefore(ctx context.Context, st Store, b Block, c inventory.Conflict, cu
 	case cur.Data.Has(plan.FieldOwner):
 		return nil, nil // not a mark keysync writes
 	}
-	j, _, err := gone(ctx, st, b, &runner.Origin{Block: b.Name, Scope: b.Scope()}, c.Value)
+	j, _, err := gone(ctx, st, b, &account.Origin{Block: b.Name, Scope: b.Scope()}, c.Value)
 	if err != nil || j == nil || !slices.Contains(c.Keys, j.Account.Key()) {
 		return nil, err
 	}
@@ -76,7 +74,7 @@ func heldBefore(ctx context.Context, st Store, b Block, c inventory.Conflict, cu
 // names, when b could have written its secret at c's path. The mark is
 // lower case, so the path compares without case: the claimant, one of
 // c's, is what makes the path exactly.
-func (b Block) claimant(mark string, c inventory.Conflict) *runner.Job {
+func (b Block) claimant(mark string, c inventory.Conflict) *account.Job {
 	a, why := b.claimAccount(mark)
 	if why != "" || !slices.Contains(c.Keys, a.Key()) {
 		return nil
@@ -85,6 +83,6 @@ func (b Block) claimant(mark string, c inventory.Conflict) *runner.Job {
 		return nil
 	}
 	j := b.Job
-	j.Account, j.Path, j.Origin = a, c.Value, &runner.Origin{Block: b.Name, Scope: b.Scope()}
+	j.Account, j.Path, j.Origin = a, c.Value, &account.Origin{Block: b.Name, Scope: b.Scope()}
 	return &j
 }

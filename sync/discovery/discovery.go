@@ -9,18 +9,15 @@ package discovery
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
-	"unique"
 
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/inventory"
 	"github.com/keysync/keysync/sync/plan"
-	"github.com/keysync/keysync/sync/runner"
 )
 
 // Finder finds the resources a selector names (sources/azure.Source),
@@ -40,7 +37,7 @@ type Block struct {
 	Path string
 	// Job holds the settings every found account gets: Adopt, Fields,
 	// Rotate, APIVersion, and Account.Rule for types with a rule.
-	Job runner.Job
+	Job account.Job
 	// OnRemoved is plan.RemoveKeep, RemoveMark or RemoveDelete.
 	OnRemoved string
 	// MaxRemovedFraction, when set, bounds the block's own removals in
@@ -69,50 +66,44 @@ type Options struct {
 // the policy of the block that found it, by a hash of its key and path.
 // The inventory entries of the accounts are made anew from the jobs.
 type State struct {
-	jobs map[entryID]found
+	jobs map[account.ID]found
 	// left are the secrets the Recall that made this State left out,
 	// at most maxLeft; moreLeft counts the rest.
 	left     []Left
 	moreLeft int
 	// marks holds, for recalled secrets that carry the mark of an earlier
 	// removal, when it was made (zero: a mark that could not be read).
-	marks map[entryID]time.Time
+	marks map[account.ID]time.Time
 }
 
 // StateOf is the State of the jobs a run found before and something still
 // holds (the daemon's scheduler): those with an Origin, each under the
 // policy its block has in blocks (a block no longer there removes
-// nothing). The State points at the jobs, which must not change.
-func StateOf(jobs []*runner.Packed, blocks []Block) *State {
+// nothing). The State points into jobs, which must not change.
+func StateOf(jobs []account.Job, blocks []Block) *State {
 	pols := make(map[string]*policy, len(blocks))
 	for _, b := range blocks {
 		pols[b.Name] = policyOf(b)
 	}
-	s := &State{jobs: make(map[entryID]found, len(jobs))}
-	for _, p := range jobs {
-		o := p.Shared().Origin
-		if o == nil {
+	s := &State{jobs: make(map[account.ID]found, len(jobs))}
+	for i := range jobs {
+		j := &jobs[i]
+		if j.Origin == nil {
 			continue
 		}
-		pol := pols[o.Block]
+		pol := pols[j.Origin.Block]
 		if pol == nil {
-			pol = &policy{block: o.Block}
+			pol = &policy{block: j.Origin.Block}
 		}
-		s.jobs[packedID(p)] = found{job: p, policy: pol}
+		s.jobs[j.Key().ID()] = found{job: j, policy: pol}
 	}
 	return s
 }
 
-// entryID identifies an entry: the first 128 bits of the SHA-256 of its
-// key and path, so that the map holds no string of its own, and names
-// chosen to collide would take some 2^64 hashes to find.
-type entryID [16]byte
-
-// found is a discovered account's job, which no one changes (see Share),
-// and its block's name and policy, which all the block's accounts share:
-// 16 bytes an entry, where two strings took 32 more.
+// found is a discovered account's job, which no one changes, and its
+// block's name and policy, which all the block's accounts share.
 type found struct {
-	job *runner.Packed
+	job *account.Job
 	*policy
 }
 
@@ -132,7 +123,7 @@ func policyOf(b Block) *policy { return &policy{block: b.Name, onRemoved: b.OnRe
 
 // Found is a discovered account's job and the block that found it.
 type Found struct {
-	Job   runner.Job
+	Job   account.Job
 	Block string
 }
 
@@ -142,8 +133,8 @@ type Outcome struct {
 	Jobs []Found
 	// Removals are jobs for accounts gone since the last run whose block
 	// says to mark or delete their secrets, and for marked secrets of
-	// accounts still gone whose block deletes (runner.Job.Remove set).
-	Removals []runner.Job
+	// accounts still gone whose block deletes (account.Job.Remove set).
+	Removals []account.Job
 	Decision inventory.Decision
 	// Failed maps a block's name to why its discovery failed.
 	Failed map[string]error
@@ -162,13 +153,13 @@ type Outcome struct {
 
 // Run runs every block and decides. prev is the last run's state (nil for
 // none: nothing can then be removed); the new state is returned.
-func Run(ctx context.Context, f Finder, blocks []Block, listed []runner.Job, prev *State, o Options) (Outcome, *State) {
+func Run(ctx context.Context, f Finder, blocks []Block, listed []account.Job, prev *State, o Options) (Outcome, *State) {
 	in := inventory.Input{Previous: prev.entries(), MaxRemovedFraction: o.MaxRemovedFraction, Now: o.Now, Window: o.Window, Ledger: o.Ledger}
 	for _, j := range listed {
 		in.Listed = append(in.Listed, inventory.Entry{Key: j.Account.Key(), Path: j.Path, Origin: "account"})
 	}
 	out := Outcome{Failed: map[string]error{}, Found: map[string]int{}, Skipped: map[string][]sources.Skipped{}}
-	cur := map[entryID]found{}
+	cur := map[account.ID]found{}
 	for _, b := range blocks {
 		ib, pol := inventory.Block{Origin: b.Name, MaxRemovedFraction: b.MaxRemovedFraction}, policyOf(b)
 		jobs, skipped, err := b.find(ctx, f, o)
@@ -183,7 +174,7 @@ func Run(ctx context.Context, f Finder, blocks []Block, listed []runner.Job, pre
 		out.Found[b.Name] = len(jobs)
 		for i := range jobs {
 			j := &jobs[i]
-			e := inventory.Entry{Key: key(j), Path: j.Path(), Origin: b.Name}
+			e := inventory.Entry{Key: j.Key().Resource, Path: j.Path, Origin: b.Name}
 			ib.Found = append(ib.Found, e)
 			cur[id(e)] = found{job: j, policy: pol}
 		}
@@ -205,8 +196,8 @@ func Run(ctx context.Context, f Finder, blocks []Block, listed []runner.Job, pre
 // in the State (not removed) but not synced: its marks are metadata,
 // which a writer of the metadata alone can forge onto any path the
 // template makes, for an account the block does not select.
-func (o *Outcome) keep(cur map[entryID]found, prev *State) *State {
-	next := &State{jobs: make(map[entryID]found, len(o.Decision.Discovered))}
+func (o *Outcome) keep(cur map[account.ID]found, prev *State) *State {
+	next := &State{jobs: make(map[account.ID]found, len(o.Decision.Discovered))}
 	for _, e := range o.Decision.Discovered {
 		fj, ok := cur[id(e)]
 		if !ok {
@@ -217,7 +208,7 @@ func (o *Outcome) keep(cur map[entryID]found, prev *State) *State {
 		}
 		next.jobs[id(e)] = fj
 		if _, now := cur[id(e)]; now || !fj.recalled {
-			o.Jobs = append(o.Jobs, Found{Job: fj.job.Job(), Block: fj.block})
+			o.Jobs = append(o.Jobs, Found{Job: *fj.job, Block: fj.block})
 		}
 	}
 	return next
@@ -229,18 +220,18 @@ func (o *Outcome) keep(cur map[entryID]found, prev *State) *State {
 // plan deletes once the mark is old enough). A path a listed account
 // syncs is never removed: the listed account wins it (and marks copied
 // onto its secret's metadata must not make it a found one's).
-func removals(d inventory.Decision, prev *State, blocks []Block, listed []runner.Job) []runner.Job {
+func removals(d inventory.Decision, prev *State, blocks []Block, listed []account.Job) []account.Job {
 	listedPaths := make(map[string]bool, len(listed))
 	for _, j := range listed {
 		listedPaths[j.Path] = true
 	}
-	var out []runner.Job
+	var out []account.Job
 	add := func(e inventory.Entry, policies ...string) {
 		if listedPaths[e.Path] {
 			return
 		}
 		if fj, ok := prev.job(e); ok && slices.Contains(policies, fj.onRemoved) && blockNamed(blocks, e.Origin) {
-			j := fj.job.Job()
+			j := *fj.job
 			j.Remove = fj.onRemoved
 			out = append(out, j)
 		}
@@ -255,18 +246,17 @@ func removals(d inventory.Decision, prev *State, blocks []Block, listed []runner
 }
 
 // find runs one block and makes a job of each resource found that o
-// owns, packed; a resource that makes no usable path is skipped, with
+// owns; a resource that makes no usable path is skipped, with
 // the rows the finder skipped.
-func (b Block) find(ctx context.Context, f Finder, o Options) ([]runner.Packed, []sources.Skipped, error) {
+func (b Block) find(ctx context.Context, f Finder, o Options) ([]account.Job, []sources.Skipped, error) {
 	res, skipped, err := f.Discover(ctx, b.Selector, b.Engine)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", b.Name, err)
 	}
-	jobs := make([]runner.Packed, 0, len(res))
-	origin := &runner.Origin{Block: b.Name, Scope: b.Scope()}
+	jobs := make([]account.Job, 0, len(res))
+	origin := &account.Origin{Block: b.Name, Scope: b.Scope()}
 	// The finder's slice may be a Memo's: appends must not share it.
 	skipped = slices.Clip(skipped)
-	var pk runner.Packer
 	for _, r := range res {
 		if o.Owns != nil && !o.Owns(r.Account.ResourceID()) {
 			continue
@@ -276,32 +266,26 @@ func (b Block) find(ctx context.Context, f Finder, o Options) ([]runner.Packed, 
 			skipped = append(skipped, sources.Skipped{Row: r.Account.ResourceID(), Reason: err.Error()})
 			continue
 		}
-		jobs = append(jobs, pk.Pack(j))
+		jobs = append(jobs, j)
 	}
 	return jobs, skipped, nil
 }
 
 // job is the block's job for a resource found, at the path its template
 // makes, which o checks.
-func (b Block) job(r sources.Found, origin *runner.Origin, o Options) (runner.Job, error) {
+func (b Block) job(r sources.Found, origin *account.Origin, o Options) (account.Job, error) {
 	j := b.Job
 	a := r.Account
 	a.Rule, a.APIVersion = b.Job.Account.Rule, b.Job.Account.APIVersion
-	// Many accounts share these: hold each value once, not once per
-	// account for as long as the State keeps the job.
-	a.SubscriptionID, a.ResourceGroup, a.Type = intern(a.SubscriptionID), intern(a.ResourceGroup), intern(a.Type)
-	// The finder cuts the name out of the resource id it read: a
-	// copy of its own lets that id (~120 bytes) go.
-	a.Name = strings.Clone(a.Name)
 	j.Account, j.Origin = a, origin
 	p, err := sources.ExpandPath(b.Path, a)
 	if err != nil {
-		return runner.Job{}, err
+		return account.Job{}, err
 	}
 	j.Path = p
 	if o.CheckPath != nil {
 		if err := o.CheckPath(j.Path); err != nil {
-			return runner.Job{}, fmt.Errorf("gives path %q: %w", j.Path, err)
+			return account.Job{}, fmt.Errorf("gives path %q: %w", j.Path, err)
 		}
 	}
 	if len(b.Selector.KeepTags) > 0 {
@@ -378,7 +362,7 @@ func (s *State) entries() []inventory.Entry {
 	out := make([]inventory.Entry, 0, len(s.jobs))
 	for k, fj := range s.jobs {
 		at, marked := s.marks[k]
-		out = append(out, inventory.Entry{Key: key(fj.job), Path: fj.job.Path(), Origin: fj.block, Marked: marked, GoneAt: at})
+		out = append(out, inventory.Entry{Key: fj.job.Key().Resource, Path: fj.job.Path, Origin: fj.block, Marked: marked, GoneAt: at})
 	}
 	slices.SortFunc(out, func(a, b inventory.Entry) int {
 		return cmp.Or(strings.Compare(a.Key, b.Key), strings.Compare(a.Path, b.Path))
@@ -403,23 +387,5 @@ func blockNamed(blocks []Block, name string) bool {
 	return false
 }
 
-// intern returns the one copy of s that every caller shares.
-func intern(s string) string { return unique.Make(s).Value() }
-
-// key is the account key of p's job.
-func key(p *runner.Packed) string {
-	j := p.Job()
-	return j.Account.Key()
-}
-
-// packedID is the id of p's entry.
-func packedID(p *runner.Packed) entryID { return id(inventory.Entry{Key: key(p), Path: p.Path()}) }
-
-func id(e inventory.Entry) entryID {
-	h := sha256.New()
-	// The key's length first: no key and path can pass for another pair.
-	h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(e.Key))))
-	h.Write([]byte(e.Key))
-	h.Write([]byte(e.Path))
-	return entryID(h.Sum(nil)[:16])
-}
+// id is the id of e's account.
+func id(e inventory.Entry) account.ID { return account.Key{Resource: e.Key, Path: e.Path}.ID() }

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/plan"
-	"github.com/keysync/keysync/sync/runner"
 )
 
 const sub = "11111111-2222-3333-4444-555555555555"
@@ -41,10 +41,10 @@ func accounts(typ string, names ...string) []sources.Found {
 
 func block(name, typ, onRemoved string) Block {
 	return Block{Name: name, Selector: sources.Selector{Type: typ}, Path: "azure/{type}/{name}", OnRemoved: onRemoved,
-		Job: runner.Job{Adopt: true, Account: sources.Account{APIVersion: "2024-02-01"}}}
+		Job: account.Job{Adopt: true, Account: sources.Account{APIVersion: "2024-02-01"}}}
 }
 
-func paths(jobs []runner.Job) string {
+func paths(jobs []account.Job) string {
 	var out []string
 	for _, j := range jobs {
 		out = append(out, j.Path+"("+j.Remove+")")
@@ -53,7 +53,7 @@ func paths(jobs []runner.Job) string {
 }
 
 func foundPaths(fs []Found) string {
-	jobs := make([]runner.Job, len(fs))
+	jobs := make([]account.Job, len(fs))
 	for i, f := range fs {
 		jobs[i] = f.Job
 	}
@@ -138,7 +138,7 @@ func TestRunImplausibleDropIsHeld(t *testing.T) {
 
 func TestRunListedAccountsWin(t *testing.T) {
 	f := &finder{found: map[string][]sources.Found{"batch": accounts("batch", "acct1", "acct2")}}
-	listed := []runner.Job{{Account: sources.Account{SubscriptionID: sub, ResourceGroup: "RG", Name: "ACCT1"}, Path: "mine/acct1"}}
+	listed := []account.Job{{Account: sources.Account{SubscriptionID: sub, ResourceGroup: "RG", Name: "ACCT1"}, Path: "mine/acct1"}}
 	out, _ := Run(context.Background(), f, []Block{block("b", "batch", "")}, listed, nil, opts)
 	if got := foundPaths(out.Jobs); got != "azure/batch/acct2()" {
 		t.Fatalf("jobs %s", got)
@@ -222,16 +222,13 @@ func TestStateOf(t *testing.T) {
 	if len(out.Jobs) != 2 {
 		t.Fatalf("found %d jobs, want 2", len(out.Jobs))
 	}
-	var pk runner.Packer
-	var held []*runner.Packed
+	var held []account.Job
 	for _, fj := range out.Jobs {
 		j := fj.Job
 		j.Account.APIVersion = "settled"
-		p := pk.Pack(j)
-		held = append(held, &p)
+		held = append(held, j)
 	}
-	listed := pk.Pack(runner.Job{Account: sources.Account{SubscriptionID: "s", ResourceGroup: "rg", Name: "listed"}, Path: "listed"})
-	held = append(held, &listed)
+	held = append(held, account.Job{Account: sources.Account{SubscriptionID: "s", ResourceGroup: "rg", Name: "listed"}, Path: "listed"})
 	f.err = map[string]error{"batch": errors.New("down")}
 	out, _ = Run(context.Background(), f, blocks, nil, StateOf(held, blocks), Options{MaxRemovedFraction: 1})
 	for _, fj := range out.Jobs {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/keysync/keysync/sinks"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/plan"
 )
 
@@ -24,9 +25,9 @@ func RecallMarked(ctx context.Context, st Store, blocks []Block, out Outcome, li
 	if err != nil {
 		return nil, err
 	}
-	prev.marks = map[entryID]time.Time{}
+	prev.marks = map[account.ID]time.Time{}
 	for k, fj := range prev.jobs {
-		if v, ok := ms.marks[fj.job.Path()]; ok {
+		if v, ok := ms.marks[fj.job.Path]; ok {
 			// A mark that does not parse is kept as a zero time: marked,
 			// when unknown (the guard takes it as now, the plan marks anew).
 			at, _ := time.Parse(time.RFC3339, v)
@@ -78,7 +79,7 @@ func (s *State) With(more *State) *State {
 	out := &State{jobs: maps.Clone(s.jobs), marks: maps.Clone(s.marks),
 		left: append(slices.Clip(s.left), more.left...), moreLeft: s.moreLeft + more.moreLeft}
 	if out.marks == nil {
-		out.marks = map[entryID]time.Time{}
+		out.marks = map[account.ID]time.Time{}
 	}
 	for k, fj := range more.jobs {
 		if _, ok := out.jobs[k]; ok {

@@ -12,9 +12,8 @@ import (
 
 	"github.com/keysync/keysync/sinks"
 	"github.com/keysync/keysync/sources"
-	"github.com/keysync/keysync/sync/inventory"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/plan"
-	"github.com/keysync/keysync/sync/runner"
 )
 
 // Store is what Recall reads Vault with: the secrets under a prefix, and
@@ -37,7 +36,7 @@ type Store interface {
 // more is an error, and the caller then removes nothing. Accounts owns
 // says are another shard's are left out (nil owns all).
 func Recall(ctx context.Context, st Store, blocks []Block, out Outcome, limit int, owns func(resourceID string) bool) (*State, error) {
-	prev := &State{jobs: map[entryID]found{}}
+	prev := &State{jobs: map[account.ID]found{}}
 	for _, b := range blocks {
 		if err := prev.recall(ctx, st, b, out, limit, owns); err != nil {
 			return nil, fmt.Errorf("recalling what %s found before: %w", b.Name, err)
@@ -51,10 +50,9 @@ func (s *State) recall(ctx context.Context, st Store, b Block, out Outcome, limi
 	if err != nil {
 		return err
 	}
-	again, pol := map[string]*runner.Job{}, policyOf(b)
+	again, pol := map[string]*account.Job{}, policyOf(b)
 	pol.recalled = true
-	origin := &runner.Origin{Block: b.Name, Scope: b.Scope()}
-	var pk runner.Packer
+	origin := &account.Origin{Block: b.Name, Scope: b.Scope()}
 	for i := range out.Jobs {
 		if out.Jobs[i].Block == b.Name {
 			again[out.Jobs[i].Job.Path] = &out.Jobs[i].Job
@@ -74,8 +72,7 @@ func (s *State) recall(ctx context.Context, st Store, b Block, out Outcome, limi
 				continue // another's secret, another block's, or another shard's
 			}
 		}
-		packed := pk.Pack(*j)
-		s.jobs[id(inventory.Entry{Key: j.Account.Key(), Path: j.Path, Origin: b.Name})] = found{job: &packed, policy: pol}
+		s.jobs[j.Key().ID()] = found{job: j, policy: pol}
 	}
 	return nil
 }
@@ -83,7 +80,7 @@ func (s *State) recall(ctx context.Context, st Store, b Block, out Outcome, limi
 // gone reads the secret at p and returns the job of its account when
 // keysync wrote it for block b; nil for any other secret, and why, when
 // it carries b's marks, b could not have written it there.
-func gone(ctx context.Context, st Store, b Block, origin *runner.Origin, p string) (*runner.Job, string, error) {
+func gone(ctx context.Context, st Store, b Block, origin *account.Origin, p string) (*account.Job, string, error) {
 	cur, err := st.Read(ctx, p)
 	if err != nil {
 		return nil, "", err

@@ -9,8 +9,8 @@ import (
 	"github.com/keysync/keysync/sinks"
 	"github.com/keysync/keysync/sinks/memsink"
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/plan"
-	"github.com/keysync/keysync/sync/runner"
 )
 
 // written puts in the sink the secret keysync writes for a found account.
@@ -237,7 +237,7 @@ func TestClaim(t *testing.T) {
 	const tmpl = "azure/{type}/{subscription}/{resource_group}/{name}"
 	const hexSub = "abcdef01-2222-3333-4444-555555555555"
 	batch := Block{Name: "b", Path: tmpl, Selector: sources.Selector{Type: "batch", Subscriptions: []string{sub, hexSub}, ResourceGroups: []string{"RG-One"}}}
-	eh := Block{Name: "e", Path: tmpl + "/{rule}", Selector: sources.Selector{Type: "eventhubs"}, Job: runner.Job{Account: sources.Account{Rule: "Send"}}}
+	eh := Block{Name: "e", Path: tmpl + "/{rule}", Selector: sources.Selector{Type: "eventhubs"}, Job: account.Job{Account: sources.Account{Rule: "Send"}}}
 	acct := func(typ, s, rg, name, rule string) string {
 		return sources.Account{Type: typ, SubscriptionID: s, ResourceGroup: rg, Name: name, Rule: rule}.ResourceID()
 	}
@@ -295,16 +295,16 @@ func TestRecallLeavesForgedMarks(t *testing.T) {
 	elsewhere := sources.Account{SubscriptionID: "99999999-2222-3333-4444-555555555555", ResourceGroup: "rg", Name: "victim1", Type: "batch"}
 	forge(st, all[0].Account, "azure/team-b/db", b)
 	forge(st, elsewhere, at(elsewhere), b)
-	listed := runner.Job{Account: all[4].Account, Path: at(all[4].Account)}
+	listed := account.Job{Account: all[4].Account, Path: at(all[4].Account)}
 	memo := NewMemo(&finder{found: map[string][]sources.Found{"batch": all[:3]}})
 	o := opts
 	o.MaxRemovedFraction = 1
-	out, _ := Run(ctx, memo, []Block{b}, []runner.Job{listed}, nil, o)
+	out, _ := Run(ctx, memo, []Block{b}, []account.Job{listed}, nil, o)
 	prev, err := Recall(ctx, st, []Block{b}, out, 100, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, _ = Run(ctx, memo, []Block{b}, []runner.Job{listed}, prev, o)
+	out, _ = Run(ctx, memo, []Block{b}, []account.Job{listed}, prev, o)
 	if got := paths(out.Removals); got != at(all[3].Account)+"(delete)" {
 		t.Fatalf("removals %s", got)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/keysync/keysync/secret"
 	"github.com/keysync/keysync/sinks"
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/derive"
 	"github.com/keysync/keysync/sync/derive/spec"
 	"github.com/keysync/keysync/sync/plan"
@@ -43,7 +44,7 @@ const (
 // job's derived values that live at that path made from the key active
 // after this change, so that a change that moves the active key re-signs
 // them in the same write.
-func (r *Runner) plan(ctx context.Context, job Job, cur sinks.State, keys secret.Fields) (plan.Change, error) {
+func (r *Runner) plan(ctx context.Context, job account.Job, cur sinks.State, keys secret.Fields) (plan.Change, error) {
 	d := r.desired(job, keys)
 	same := derivedAt(job, "")
 	var ch plan.Change
@@ -68,7 +69,7 @@ func (r *Runner) plan(ctx context.Context, job Job, cur sinks.State, keys secret
 
 // derive makes specs' values with the active key, keeping each held one
 // that is still valid, and the metadata they record.
-func (r *Runner) derive(ctx context.Context, job Job, specs []spec.Spec, keys secret.Fields, active string, held secret.Data) (secret.Fields, map[string]string, error) {
+func (r *Runner) derive(ctx context.Context, job account.Job, specs []spec.Spec, keys secret.Fields, active string, held secret.Data) (secret.Fields, map[string]string, error) {
 	in := derive.Input{AccountID: job.Account.ResourceID(), Name: job.Account.Name, Rule: job.Account.Rule,
 		ResourceGroup: job.Account.ResourceGroup, Subscription: job.Account.SubscriptionID, Type: strings.ToLower(cmp.Or(job.Account.Type, sources.DefaultType)),
 		Keys: keys, Active: active, Suffix: r.StorageSuffix}
@@ -151,7 +152,7 @@ func boundedCall[T any](ctx context.Context, r *Runner, a sources.Account, call 
 // own, each path planned like any secret (ownership, check-and-set,
 // provenance), with active the key they are made with. A dry run plans
 // and logs them.
-func (r *Runner) syncOwnPaths(ctx context.Context, job Job, keys secret.Fields, active string) error {
+func (r *Runner) syncOwnPaths(ctx context.Context, job account.Job, keys secret.Fields, active string) error {
 	for _, path := range ownPaths(job) {
 		if err := r.syncOwnPath(ctx, job, path, keys, active); err != nil {
 			return fmt.Errorf("derived values at %s: %w", path, err)
@@ -160,7 +161,7 @@ func (r *Runner) syncOwnPaths(ctx context.Context, job Job, keys secret.Fields, 
 	return nil
 }
 
-func (r *Runner) syncOwnPath(ctx context.Context, job Job, path string, keys secret.Fields, active string) error {
+func (r *Runner) syncOwnPath(ctx context.Context, job account.Job, path string, keys secret.Fields, active string) error {
 	for conflicts := 1; ; conflicts++ {
 		cur, err := r.sink().Read(ctx, path)
 		if err != nil {
@@ -195,7 +196,7 @@ func (r *Runner) syncOwnPath(ctx context.Context, job Job, path string, keys sec
 // activeKey is the key derived values are made with: the active field's
 // key of the type's first pair after this change for a rotating account,
 // else that pair's first key.
-func activeKey(job Job, active map[string]string) string {
+func activeKey(job account.Job, active map[string]string) string {
 	if k := active[plan.FieldActive]; k != "" && job.Rotate != nil {
 		return k
 	}
@@ -208,7 +209,7 @@ func activeKey(job Job, active map[string]string) string {
 // heldActive is the key the held secret names active (before this
 // sync's rotation): the key derived values must be signed with before
 // the other one is regenerated.
-func heldActive(job Job, held secret.Data) string {
+func heldActive(job account.Job, held secret.Data) string {
 	if v, ok := held.Field(plan.FieldActive); ok && job.Rotate != nil {
 		return v.Reveal()
 	}
@@ -216,7 +217,7 @@ func heldActive(job Job, held secret.Data) string {
 }
 
 // derivedAt are the job's derived values at path ("" for the job's own).
-func derivedAt(job Job, path string) []spec.Spec {
+func derivedAt(job account.Job, path string) []spec.Spec {
 	var out []spec.Spec
 	for _, s := range job.Derived {
 		if s.Path == path {
@@ -228,7 +229,7 @@ func derivedAt(job Job, path string) []spec.Spec {
 
 // ownPaths are the paths of the job's derived values that have their
 // own, each once, in order.
-func ownPaths(job Job) []string {
+func ownPaths(job account.Job) []string {
 	var out []string
 	for _, s := range job.Derived {
 		if s.Path != "" && !slices.Contains(out, s.Path) {

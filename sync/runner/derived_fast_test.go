@@ -11,6 +11,7 @@ import (
 	"github.com/keysync/keysync/secret"
 	"github.com/keysync/keysync/sinks"
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/derive"
 	"github.com/keysync/keysync/sync/derive/spec"
 	"github.com/keysync/keysync/sync/plan"
@@ -18,18 +19,18 @@ import (
 
 // derivedJob is a rotating Storage job with an account SAS at its own
 // path and one at the account's.
-func (f *fixture) derivedJob() Job {
+func (f *fixture) derivedJob() account.Job {
 	a := sources.Account{SubscriptionID: "sub-d", ResourceGroup: "rg", Name: "store1", Type: "storage"}
 	f.src.Add(a, "key1", "key2")
 	sas := spec.Spec{Name: "sas", Kind: spec.StorageAccountSAS, Permissions: "rl", ResourceTypes: "sco", Expiry: 720 * time.Hour}
 	own := sas
 	own.Path = "apps/store1/sas"
-	return Job{Account: a, Path: "fast/store1", Derived: []spec.Spec{sas, own},
+	return account.Job{Account: a, Path: "fast/store1", Derived: []spec.Spec{sas, own},
 		Rotate: &plan.Rotation{Every: 24 * time.Hour, Grace: time.Hour, Pairs: []plan.Pair{{Active: plan.FieldActive, Keys: [2]string{"key1", "key2"}}}}}
 }
 
 // signedWith reports whether the SAS at path is what key makes.
-func (f *fixture) signedWith(t *testing.T, job Job, path, key string) bool {
+func (f *fixture) signedWith(t *testing.T, job account.Job, path, key string) bool {
 	t.Helper()
 	data, _, _ := f.sink.Get(path)
 	v, _ := data["sas"].(string)

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/derive/spec"
 )
 
@@ -35,7 +36,7 @@ func NewExpiries() *Expiries { return &Expiries{m: map[expiryKey]DerivedExpiry{}
 
 // note records what Vault now holds at path for specs, from the derived
 // metadata of the version there (meta).
-func (e *Expiries) note(job Job, path string, specs []spec.Spec, meta map[string]string) {
+func (e *Expiries) note(job account.Job, path string, specs []spec.Spec, meta map[string]string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	for _, s := range specs {
@@ -65,7 +66,7 @@ func (e *Expiries) Report() []DerivedExpiry {
 
 // noteWritten records the expiries at path after a sync that left ch
 // there; nothing for a dry run, which wrote nothing.
-func (r *Runner) noteWritten(job Job, path string, specs []spec.Spec, held, written map[string]string) {
+func (r *Runner) noteWritten(job account.Job, path string, specs []spec.Spec, held, written map[string]string) {
 	if r.DryRun || len(specs) == 0 {
 		return
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/keysync/keysync/sinks/memsink"
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sources/memsource"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/plan"
 )
 
@@ -72,14 +73,14 @@ func newFixture() *fixture {
 }
 
 // job adds an account with Batch's two keys and returns its job.
-func (f *fixture) job(name string) Job {
+func (f *fixture) job(name string) account.Job {
 	a := sources.Account{SubscriptionID: "sub-" + name[:1], ResourceGroup: "rg", Name: name}
 	f.src.Add(a, "primary", "secondary")
-	return Job{Account: a, Path: "fast/" + name}
+	return account.Job{Account: a, Path: "fast/" + name}
 }
 
 // inSync asserts the sink holds the source's current keys for job.
-func (f *fixture) inSync(t *testing.T, job Job) {
+func (f *fixture) inSync(t *testing.T, job account.Job) {
 	t.Helper()
 	data, _, _ := f.sink.Get(job.Path)
 	for k, v := range f.src.Keys(job.Account) {
@@ -90,7 +91,7 @@ func (f *fixture) inSync(t *testing.T, job Job) {
 }
 
 // noKeyIn fails if any key the source ever held appears in s.
-func (f *fixture) noKeyIn(t *testing.T, what, s string, jobs ...Job) {
+func (f *fixture) noKeyIn(t *testing.T, what, s string, jobs ...account.Job) {
 	t.Helper()
 	for _, j := range jobs {
 		for k, v := range f.src.Keys(j.Account) {
@@ -114,7 +115,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 
 func TestFastCreateThenUnchanged(t *testing.T) {
 	f := newFixture()
-	jobs := []Job{f.job("alpha"), f.job("bravo")}
+	jobs := []account.Job{f.job("alpha"), f.job("bravo")}
 	for _, res := range f.r.Run(context.Background(), jobs) {
 		if res.Err != nil || res.Change.Action != plan.Create {
 			t.Fatalf("%s: %v %v", res.Job.Path, res.Change.Action, res.Err)
@@ -233,7 +234,7 @@ func TestFastRetries(t *testing.T) {
 // another's failing sink leave the rest written.
 func TestFastFailingAccountStopsNoOther(t *testing.T) {
 	f := newFixture()
-	jobs := []Job{f.job("alpha"), f.job("bravo"), f.job("charlie"), f.job("delta")}
+	jobs := []account.Job{f.job("alpha"), f.job("bravo"), f.job("charlie"), f.job("delta")}
 	f.src.Hook = func(_ context.Context, _ string, a sources.Account) error {
 		if a.Name == "bravo" {
 			return &sources.Error{StatusCode: 404, Code: "ResourceNotFound"}
@@ -272,7 +273,7 @@ func TestFastDryRunWritesNothing(t *testing.T) {
 // holds names and fingerprints only.
 func TestFastResultsHoldNoKeys(t *testing.T) {
 	f := newFixture()
-	jobs := []Job{f.job("alpha"), f.job("bravo")}
+	jobs := []account.Job{f.job("alpha"), f.job("bravo")}
 	results := f.r.Run(context.Background(), jobs)
 	f.noKeyIn(t, "the results", fmt.Sprintf("%+v %#v", results, results), jobs...)
 	f.noKeyIn(t, "the log", f.logs.String(), jobs...)
@@ -307,7 +308,7 @@ func TestFastFieldsSelectAndRename(t *testing.T) {
 func TestFastConcurrencyBounds(t *testing.T) {
 	f := newFixture()
 	f.r.Concurrency, f.r.SubscriptionConcurrency, f.r.VaultConcurrency = 8, 2, 3
-	var jobs []Job
+	var jobs []account.Job
 	for i := range 24 {
 		jobs = append(jobs, f.job(fmt.Sprintf("%c%02d", 'a'+i%2, i)))
 	}
@@ -339,7 +340,7 @@ func TestFastCancelledRunReportsEveryJob(t *testing.T) {
 	f := newFixture()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	results := f.r.Run(ctx, []Job{f.job("alpha"), f.job("bravo"), f.job("charlie")})
+	results := f.r.Run(ctx, []account.Job{f.job("alpha"), f.job("bravo"), f.job("charlie")})
 	for _, res := range results {
 		if res.Err == nil {
 			t.Fatalf("%s succeeded after cancel", res.Job.Path)
@@ -358,11 +359,11 @@ func TestFastRemovedAccounts(t *testing.T) {
 	f := newFixture()
 	f.r.DeleteAfter = 7 * 24 * time.Hour
 	mark, del, theirs := f.job("alpha"), f.job("bravo"), f.job("charlie")
-	f.r.Run(context.Background(), []Job{mark, del})
+	f.r.Run(context.Background(), []account.Job{mark, del})
 	f.sink.Put(theirs.Path, map[string]any{"k": "v"}, map[string]string{"team": "x"})
 	mark.Remove, del.Remove, theirs.Remove = plan.RemoveMark, plan.RemoveDelete, plan.RemoveDelete
 	fetches := f.src.Calls("fetch", mark.Account)
-	results := f.r.Run(context.Background(), []Job{mark, del, theirs})
+	results := f.r.Run(context.Background(), []account.Job{mark, del, theirs})
 	if results[0].Err != nil || results[0].Change.Action != plan.Mark || results[1].Change.Action != plan.Mark || !errors.Is(results[2].Err, ErrRefused) {
 		t.Fatalf("%v %v %v", results[0].Change.Action, results[1].Change.Action, results[2].Err)
 	}
@@ -372,11 +373,11 @@ func TestFastRemovedAccounts(t *testing.T) {
 		}
 	}
 	f.clock.Advance(f.r.DeleteAfter - time.Second)
-	if res := f.r.Run(context.Background(), []Job{del}); res[0].Change.Action != plan.Unchanged || !strings.Contains(res[0].Change.Describe(), "delete_after") {
+	if res := f.r.Run(context.Background(), []account.Job{del}); res[0].Change.Action != plan.Unchanged || !strings.Contains(res[0].Change.Describe(), "delete_after") {
 		t.Fatalf("deleted before delete_after: %v %s", res[0].Change.Action, res[0].Change.Describe())
 	}
 	f.clock.Advance(time.Second)
-	results = append(results[:2], f.r.Run(context.Background(), []Job{del, mark})...)
+	results = append(results[:2], f.r.Run(context.Background(), []account.Job{del, mark})...)
 	if _, _, v := f.sink.Get(del.Path); v != 0 {
 		t.Fatal("not deleted")
 	}
@@ -399,7 +400,7 @@ func TestFastRemovedAccounts(t *testing.T) {
 func TestFastSourceStaysBusyWhileTheSinkWrites(t *testing.T) {
 	f := newFixture()
 	f.r.Concurrency, f.r.VaultConcurrency = 2, 2
-	var jobs []Job
+	var jobs []account.Job
 	for i := range 16 {
 		jobs = append(jobs, f.job(fmt.Sprintf("a%02d", i)))
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sources/azure"
+	"github.com/keysync/keysync/sync/account"
 )
 
 // pacedSource is a real source against the emulator, paced to a bucket
@@ -25,13 +26,13 @@ func pacedSource(t *testing.T, perSecond float64, burst int) *azure.Source {
 }
 
 // jobsIn creates n accounts in a fresh subscription.
-func jobsIn(n int) []Job {
+func jobsIn(n int) []account.Job {
 	sub := fmt.Sprintf("cccccccc-0000-0000-0000-%012d", seq.Add(1))
-	jobs := make([]Job, n)
+	jobs := make([]account.Job, n)
 	for i := range jobs {
 		a := sources.Account{SubscriptionID: sub, ResourceGroup: "rg", Name: fmt.Sprintf("pace%d", seq.Add(1))}
 		emu.Add(armemu.Resource{Subscription: a.SubscriptionID, ResourceGroup: a.ResourceGroup, Name: a.Name})
-		jobs[i] = Job{Account: a, Path: "paced/" + a.Name}
+		jobs[i] = account.Job{Account: a, Path: "paced/" + a.Name}
 	}
 	return jobs
 }

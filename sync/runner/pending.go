@@ -42,8 +42,8 @@ func (p *Pending) get(path string) (plan.RotationPlan, bool) {
 func (p *Pending) set(path string, rp plan.RotationPlan) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	// A copy: path is a piece of the string that holds every name and
-	// path of one reload (runner.Compact), which this entry would keep.
+	// A copy: the entry outlives the job, whose path may be a piece of
+	// a larger string its holder made.
 	p.m[strings.Clone(path)] = rp
 }
 

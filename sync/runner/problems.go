@@ -53,8 +53,8 @@ func (p *Problems) note(path string, found []string, now time.Time) bool {
 	}
 	p.found.Add(1)
 	changed := !ok || !prev.Current || !slices.Equal(prev.Problems, found)
-	// A copy of path: it may be a piece of the string a reload packs
-	// every path into (runner.Compact), which this entry would keep.
+	// A copy of path: the entry outlives the job, whose path may be a
+	// piece of a larger string its holder made.
 	p.m[strings.Clone(path)] = &ProblemReport{Path: strings.Clone(path), Problems: slices.Clone(found), At: now, Current: true}
 	return changed
 }

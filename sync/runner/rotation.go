@@ -10,6 +10,7 @@ import (
 	"github.com/keysync/keysync/fault"
 	"github.com/keysync/keysync/secret"
 	"github.com/keysync/keysync/sinks"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/plan"
 )
 
@@ -20,7 +21,7 @@ import (
 // finds the record and the changed key, without regenerating again. Then
 // it regenerates, and plans again with the new keys and the record. It
 // returns the keys and the change to write.
-func (r *Runner) rotate(ctx context.Context, job Job, cur sinks.State, keys secret.Fields, ch plan.Change) (secret.Fields, plan.Change, error) {
+func (r *Runner) rotate(ctx context.Context, job account.Job, cur sinks.State, keys secret.Fields, ch plan.Change) (secret.Fields, plan.Change, error) {
 	key := ch.Rotation.Regenerate
 	if err := r.sink().Write(ctx, job.Path, sinks.Write{Metadata: ch.Rotation.Record, BaseVersion: cur.Version}); err != nil {
 		return keys, ch, fmt.Errorf("recording the rotation of the %s key before regenerating it: %w", key, err)
@@ -57,7 +58,7 @@ func (r *Runner) regenerateTimeout() time.Duration {
 // regenerate in it: a record of a regenerate holds the account back for
 // twice that bound, since an operation Azure accepted late in the call
 // may run on after keysync stops watching it.
-func (r *Runner) rotation(job Job) *plan.Rotation {
+func (r *Runner) rotation(job account.Job) *plan.Rotation {
 	if job.Rotate == nil {
 		return nil
 	}
@@ -69,7 +70,7 @@ func (r *Runner) rotation(job Job) *plan.Rotation {
 // regenerate makes the key anew and returns the keys after, within the
 // runner's bound: no regenerate of keysync's outlives the time its
 // record holds the account back.
-func (r *Runner) regenerate(ctx context.Context, job Job, key string) (secret.Fields, error) {
+func (r *Runner) regenerate(ctx context.Context, job account.Job, key string) (secret.Fields, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.regenerateTimeout())
 	defer cancel()
 	keys, err := r.source().Regenerate(ctx, job.Account, key)
@@ -85,7 +86,7 @@ func (r *Runner) regenerate(ctx context.Context, job Job, key string) (secret.Fi
 // timeout, a 5xx, an operation still running) may have regenerated the
 // key all the same: its record stays, and the next sync completes it or,
 // after the grace, regenerates again.
-func (r *Runner) unrecord(ctx context.Context, job Job, held map[string]string, version int, cause error) {
+func (r *Runner) unrecord(ctx context.Context, job account.Job, held map[string]string, version int, cause error) {
 	if fault.Transient(cause) {
 		return
 	}
@@ -98,7 +99,7 @@ func (r *Runner) unrecord(ctx context.Context, job Job, held map[string]string, 
 // and Vault does not is the one case where a stale Vault is dangerous, so
 // its failed write is said loudly and kept pending (reported in /readyz)
 // until a write lands.
-func (r *Runner) written(job Job, ch plan.Change, err error) {
+func (r *Runner) written(job account.Job, ch plan.Change, err error) {
 	_, pending := r.Pending.get(job.Path)
 	switch {
 	case err == nil:
@@ -130,7 +131,7 @@ func (e *notVisibleError) Fault() fault.Class {
 // noteProblems records what this sync found in the job's rotation
 // metadata and says so when it changed: once when problems appear, once
 // when they are gone, never at every sync.
-func (r *Runner) noteProblems(job Job, found []string) {
+func (r *Runner) noteProblems(job account.Job, found []string) {
 	if !r.Problems.note(job.Path, found, r.now()) {
 		return
 	}
@@ -155,13 +156,14 @@ func Held(r Result) bool { return r.Err == nil && r.Change.Rotation.Held != "" }
 
 // noteHeld logs, once per record, that the job's rotation waits for a
 // recorded regenerate: a record that keeps being renewed is seen.
-func (r *Runner) noteHeld(job Job, rp plan.RotationPlan) {
+func (r *Runner) noteHeld(job account.Job, rp plan.RotationPlan) {
 	if rp.Held == "" {
 		r.held.Delete(job.Path)
 		return
 	}
 	rec := rp.Held + " " + rp.HeldSince.UTC().Format(time.RFC3339)
-	// A copy of the path: it may be a piece of a reload's packed string.
+	// A copy of the path: the record outlives the job, whose path may be
+	// a piece of a larger string its holder made.
 	if prev, loaded := r.held.Swap(strings.Clone(job.Path), rec); loaded && prev == rec {
 		return
 	}

@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/plan"
 )
 
 // rotating is a rotating job with its baseline synced, one period ago.
-func (f *fixture) rotating(t *testing.T, name string) Job {
+func (f *fixture) rotating(t *testing.T, name string) account.Job {
 	t.Helper()
 	job := f.job(name)
 	job.Rotate = &plan.Rotation{Every: 24 * time.Hour, Grace: time.Hour}
@@ -23,7 +24,7 @@ func (f *fixture) rotating(t *testing.T, name string) Job {
 	return job
 }
 
-func (f *fixture) active(job Job) string {
+func (f *fixture) active(job account.Job) string {
 	data, _, _ := f.sink.Get(job.Path)
 	s, _ := data[plan.FieldActive].(string)
 	return s

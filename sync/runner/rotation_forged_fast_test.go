@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/plan"
 )
 
 // forge writes metadata as a principal that may write the secret's
 // metadata but not its data would: the data, and so the live version's
 // time, stay as they are.
-func (f *fixture) forge(job Job, set map[string]string) {
+func (f *fixture) forge(job account.Job, set map[string]string) {
 	m := f.meta(job)
 	maps.Copy(m, set)
 	f.sink.Put(job.Path, nil, m)

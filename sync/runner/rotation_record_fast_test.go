@@ -10,6 +10,7 @@ import (
 
 	"github.com/keysync/keysync/sinks"
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/plan"
 )
 
@@ -25,7 +26,7 @@ func failWritesAfter(n int32) func(context.Context, string, string) error {
 	}
 }
 
-func (f *fixture) meta(job Job) map[string]string {
+func (f *fixture) meta(job account.Job) map[string]string {
 	_, m, _ := f.sink.Get(job.Path)
 	return m
 }

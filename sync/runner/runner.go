@@ -21,46 +21,13 @@ import (
 	"github.com/keysync/keysync/secret"
 	"github.com/keysync/keysync/sinks"
 	"github.com/keysync/keysync/sources"
-	"github.com/keysync/keysync/sync/derive/spec"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/plan"
 )
 
-// Job is one account to keep in sync with one path.
-//
-// An estate holds one per account (100,000 of them): settings that every
-// account of a block shares are held by pointer, and the api-version is
-// the account's own (Account.APIVersion).
-type Job struct {
-	Account sources.Account
-	Path    string
-	Adopt   bool
-	// Fields, when set, selects and renames the source's fields: response
-	// name -> Vault name.
-	Fields map[string]string
-	// Rotate, when set, regenerates the inactive key every period.
-	Rotate *plan.Rotation
-	// Tags, when not nil, are Azure tags to record in the metadata.
-	Tags map[string]string
-	// Origin, when set, is the [[discover]] block that found the account.
-	Origin *Origin
-	// Derived are the values made from the account's active key
-	// (derived.go); all the accounts of one entry share the slice.
-	Derived []spec.Spec
-	// Remove, when set, makes this the job of an account discovery no
-	// longer finds: its secret is kept, marked or deleted (plan.Remove*).
-	Remove string
-}
-
-// Origin is a [[discover]] block as the secrets it finds record it: its
-// name, and a fingerprint of its query and path template (plan.Desired's
-// DiscoveredBy and DiscoveryScope). All the block's jobs share one.
-type Origin struct {
-	Block, Scope string
-}
-
 // Result is what happened to one job.
 type Result struct {
-	Job Job
+	Job account.Job
 	// Change is the plan, without the values it wrote (plan.Change.Redact).
 	Change plan.Change
 	// Err is nil when the job succeeded (a refusal is an error too).
@@ -138,7 +105,7 @@ const maxConflicts = 3
 // source and the sink may have calls in flight together: while some wait
 // on the sink, Concurrency others keep the source busy, so a run takes
 // about as long as its source calls alone.
-func (r *Runner) Run(ctx context.Context, jobs []Job) []Result {
+func (r *Runner) Run(ctx context.Context, jobs []account.Job) []Result {
 	r.init()
 	results := make([]Result, len(jobs))
 	next := make(chan int)
@@ -168,7 +135,7 @@ func (r *Runner) Run(ctx context.Context, jobs []Job) []Result {
 // Sync runs one job to the end, retrying transient failures as Retry
 // allows. It logs retries but not the outcome: Run reports each result, and
 // the daemon's scheduler decides what is worth a log line.
-func (r *Runner) Sync(ctx context.Context, job Job) Result {
+func (r *Runner) Sync(ctx context.Context, job account.Job) Result {
 	r.init()
 	start := r.now()
 	res := Result{Job: job}
@@ -191,7 +158,7 @@ func (r *Runner) Sync(ctx context.Context, job Job) Result {
 
 // attempt is one try, in four steps: fetch the keys, read the sink, plan,
 // apply. A check-and-set conflict re-reads and re-plans with the same keys.
-func (r *Runner) attempt(ctx context.Context, job Job) (plan.Change, error) {
+func (r *Runner) attempt(ctx context.Context, job account.Job) (plan.Change, error) {
 	if job.Remove != "" {
 		return r.remove(ctx, job)
 	}
@@ -237,7 +204,7 @@ func (r *Runner) attempt(ctx context.Context, job Job) (plan.Change, error) {
 
 // remove is the attempt of an account whose source is gone: read, plan
 // the removal, apply. Nothing is fetched: there is nothing to fetch.
-func (r *Runner) remove(ctx context.Context, job Job) (plan.Change, error) {
+func (r *Runner) remove(ctx context.Context, job account.Job) (plan.Change, error) {
 	cur, err := r.sink().Read(ctx, job.Path)
 	if err != nil {
 		return plan.Change{}, err
@@ -251,7 +218,7 @@ func (r *Runner) remove(ctx context.Context, job Job) (plan.Change, error) {
 }
 
 // fetch reads the account's keys and applies the job's fields table.
-func (r *Runner) fetch(ctx context.Context, job Job) (secret.Fields, error) {
+func (r *Runner) fetch(ctx context.Context, job account.Job) (secret.Fields, error) {
 	keys, err := r.source().Fetch(ctx, job.Account)
 	if err != nil {
 		return nil, err
@@ -260,7 +227,7 @@ func (r *Runner) fetch(ctx context.Context, job Job) (secret.Fields, error) {
 }
 
 // desired is what the job wants at its path, given the keys fetched.
-func (r *Runner) desired(job Job, keys secret.Fields) plan.Desired {
+func (r *Runner) desired(job account.Job, keys secret.Fields) plan.Desired {
 	d := plan.Desired{Fields: keys, ResourceID: job.Account.ResourceID(), APIVersion: cmp.Or(job.Account.APIVersion, job.Account.Spec().APIVersion),
 		Adopt: job.Adopt, Rotate: r.rotation(job), Tags: job.Tags, RefuseLegacy: r.RefuseLegacy}
 	if o := job.Origin; o != nil {
@@ -271,7 +238,7 @@ func (r *Runner) desired(job Job, keys secret.Fields) plan.Desired {
 
 // apply makes the change true in the sink, unless it is a refusal, a dry
 // run, or nothing.
-func (r *Runner) apply(ctx context.Context, job Job, ch plan.Change) error {
+func (r *Runner) apply(ctx context.Context, job account.Job, ch plan.Change) error {
 	switch {
 	case ch.Action == plan.Refused:
 		return ErrRefused
@@ -309,7 +276,7 @@ func (r *Runner) source() bounded {
 // sink is Sink within its bound.
 func (r *Runner) sink() boundedSink { return boundedSink{Sink: r.Sink, sem: r.vaultSems} }
 
-func (r *Runner) jobLogger(job Job) *slog.Logger {
+func (r *Runner) jobLogger(job account.Job) *slog.Logger {
 	return r.logger().With("account", job.Account.Name, "subscription", job.Account.SubscriptionID, "path", job.Path)
 }
 
@@ -365,7 +332,7 @@ func (r *Runner) sleep(ctx context.Context, d time.Duration) error {
 
 // vaultFields are the names of the key fields keysync writes for job: its
 // fields table's, else its type's; nil when the answer decides them.
-func vaultFields(job Job) []string {
+func vaultFields(job account.Job) []string {
 	if len(job.Fields) > 0 {
 		return slices.Sorted(maps.Values(job.Fields))
 	}

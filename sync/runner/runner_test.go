@@ -21,6 +21,7 @@ import (
 	"github.com/keysync/keysync/sinks/vault"
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sources/azure"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/plan"
 )
 
@@ -105,13 +106,13 @@ func newSink(t *testing.T) *vault.Sink {
 	return s
 }
 
-func newJobs(n int) []Job {
-	jobs := make([]Job, n)
+func newJobs(n int) []account.Job {
+	jobs := make([]account.Job, n)
 	for i := range jobs {
 		k := seq.Add(1)
 		a := sources.Account{SubscriptionID: sub, ResourceGroup: "rg", Name: fmt.Sprintf("run%d", k)}
 		emu.Add(armemu.Resource{Subscription: a.SubscriptionID, ResourceGroup: a.ResourceGroup, Name: a.Name})
-		jobs[i] = Job{Account: a, Path: fmt.Sprintf("runner/%s", a.Name)}
+		jobs[i] = account.Job{Account: a, Path: fmt.Sprintf("runner/%s", a.Name)}
 	}
 	return jobs
 }
@@ -176,14 +177,14 @@ func TestConflictReplans(t *testing.T) {
 	sink := newSink(t)
 	job := newJobs(1)[0]
 	r := &Runner{Source: src, Sink: sink, Retry: DefaultRetry}
-	if res := r.Run(context.Background(), []Job{job})[0]; res.Err != nil {
+	if res := r.Run(context.Background(), []account.Job{job})[0]; res.Err != nil {
 		t.Fatal(res.Err)
 	}
 	if _, err := emu.Regenerate(armemu.Resource{Subscription: sub, ResourceGroup: "rg", Name: job.Account.Name}, "primary"); err != nil {
 		t.Fatal(err)
 	}
 	r.Sink = &racingSink{Sink: sink, t: t}
-	res := r.Run(context.Background(), []Job{job})[0]
+	res := r.Run(context.Background(), []account.Job{job})[0]
 	if res.Err != nil || res.Change.Action != plan.Update || res.Attempts != 1 {
 		t.Fatalf("result %v %v after %d attempts", res.Change.Action, res.Err, res.Attempts)
 	}

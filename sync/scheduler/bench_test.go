@@ -10,6 +10,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/plan"
 	"github.com/keysync/keysync/sync/runner"
 )
@@ -17,7 +18,7 @@ import (
 // instantSyncer answers every sync at once, unchanged.
 type instantSyncer struct{ calls atomic.Int64 }
 
-func (s *instantSyncer) Sync(_ context.Context, job runner.Job) runner.Result {
+func (s *instantSyncer) Sync(_ context.Context, job account.Job) runner.Result {
 	s.calls.Add(1)
 	return runner.Result{Job: job, Change: plan.Change{Action: plan.Unchanged}}
 }
@@ -32,7 +33,7 @@ func benchAccounts(n int) []Account {
 	out := make([]Account, n)
 	for i := range out {
 		name := fmt.Sprintf("acct%06d", i)
-		out[i] = Account{Label: name, Schedule: &Schedule{Spec: "@hourly", Schedule: sched}, Job: runner.Job{
+		out[i] = Account{Label: name, Schedule: &Schedule{Spec: "@hourly", Schedule: sched}, Job: account.Job{
 			Account: sources.Account{SubscriptionID: fmt.Sprintf("sub%03d", i%100), ResourceGroup: "rg", Name: name}, Path: "azure/" + name}}
 	}
 	return out
@@ -55,9 +56,7 @@ func BenchmarkTurn(b *testing.B) {
 			for b.Loop() {
 				now = now.Add(step)
 				s.turn(ctx, now)
-				s.mu.Lock()
-				started := s.running
-				s.mu.Unlock()
+				started := s.running // this goroutine is the loop here
 				for range started {
 					f := <-s.done
 					s.settle(f, now)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/keysync/keysync/fault"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/plan"
 	"github.com/keysync/keysync/sync/runner"
 )
@@ -116,7 +117,7 @@ func (f failure) Fault() fault.Class { return fault.Class(f) }
 
 // call is one Sync the fakeSyncer holds until the test answers it.
 type call struct {
-	job    runner.Job
+	job    account.Job
 	ctx    context.Context
 	answer chan error
 }
@@ -131,7 +132,7 @@ type fakeSyncer struct {
 
 func newFakeSyncer() *fakeSyncer { return &fakeSyncer{calls: make(chan *call, 1024)} }
 
-func (f *fakeSyncer) Sync(ctx context.Context, job runner.Job) runner.Result {
+func (f *fakeSyncer) Sync(ctx context.Context, job account.Job) runner.Result {
 	c := &call{job: job, ctx: ctx, answer: make(chan error)}
 	f.calls <- c
 	// Counted only once the call is in the channel: a test that sees as

@@ -101,11 +101,7 @@ func (h *harness) waitTurn(resets int) {
 	})
 }
 
-func (h *harness) inFlight() int {
-	h.s.mu.Lock()
-	defer h.s.mu.Unlock()
-	return h.s.running
-}
+func (h *harness) inFlight() int { return int(h.s.inFlight.Load()) }
 
 // poll waits for cond, against a deadline.
 func (h *harness) poll(what string, cond func() bool) {

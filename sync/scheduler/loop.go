@@ -13,23 +13,41 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	defer cancelJobs()
 	timer := s.clock.NewTimer(heartbeat)
 	defer timer.Stop()
+	defer close(s.stopped)
 	for {
 		now := s.clock.Now()
 		s.beat.Store(now.UnixNano())
 		timer.Reset(s.turn(jobCtx, now))
-		select {
-		case <-ctx.Done():
+		if !s.wait(ctx, timer) {
 			s.drain(cancelJobs)
 			return nil
+		}
+	}
+}
+
+// wait takes the loop's events until one calls for a turn: the timer, a
+// trigger, a reload, a finished sync, or a targeted request that queued
+// a sync. It reports false when ctx ends. Only the loop's goroutine
+// changes the scheduler's state: every other reaches it through these
+// channels.
+func (s *Scheduler) wait(ctx context.Context, timer Timer) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
 		case <-timer.C():
 		case <-s.trigger:
 			s.forceAll()
-		case <-s.tgt.wake:
+		case req := <-s.targets:
+			if !s.answer(req) {
+				continue
+			}
 		case r := <-s.reloads:
 			s.apply(r, s.clock.Now())
 		case f := <-s.done:
 			s.settle(f, s.clock.Now())
 		}
+		return true
 	}
 }
 
@@ -39,11 +57,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 // slots stay due (not running), and the next finished sync starts another
 // turn: ten thousand due accounts cost no goroutine each.
 func (s *Scheduler) turn(ctx context.Context, now time.Time) time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.skipTicks(now)
 	wake := s.promoteTargets(now, now.Add(heartbeat))
 	s.dispatchDue(ctx, now)
+	s.publishTargets()
 	s.late.advance(now)
 	s.late.publish(now, &s.overdue)
 	if st := s.busy.top(); st != nil {
@@ -56,7 +73,7 @@ func (s *Scheduler) turn(ctx context.Context, now time.Time) time.Duration {
 }
 
 // skipTicks counts a skipped tick for each syncing account whose tick has
-// come: its previous sync is still running; s.mu is held.
+// come: its previous sync is still running; the loop calls it.
 func (s *Scheduler) skipTicks(now time.Time) {
 	for st := s.busy.top(); st != nil && st.sched.at <= stampOf(now); st = s.busy.top() {
 		st.nextTick = stampOf(st.next(now))
@@ -68,7 +85,7 @@ func (s *Scheduler) skipTicks(now time.Time) {
 }
 
 // dispatchDue starts the due accounts, earliest first, while there are
-// free slots; s.mu is held.
+// free slots; the loop calls it.
 func (s *Scheduler) dispatchDue(ctx context.Context, now time.Time) {
 	for slots := max(s.opts.Concurrency, 1) - s.running; slots > 0; {
 		st := s.idle.top()
@@ -84,7 +101,7 @@ func (s *Scheduler) dispatchDue(ctx context.Context, now time.Time) {
 	}
 }
 
-// dispatch starts one sync; s.mu is held.
+// dispatch starts one sync; the loop calls it.
 func (s *Scheduler) dispatch(ctx context.Context, st *state, now time.Time) {
 	if st.force && s.full[st] == fullOwed {
 		s.full[st] = fullRunning
@@ -94,8 +111,9 @@ func (s *Scheduler) dispatch(ctx context.Context, st *state, now time.Time) {
 	st.nextTick = stampOf(st.next(now))
 	s.busy.add(st, after(st.nextTick.time(), now))
 	s.running++
+	s.inFlight.Store(int64(s.running))
 	s.publishStatus(st)
-	// The job is taken here, under s.mu: a reload may replace st.held
+	// The job is taken here, in the loop: a reload may replace st.held
 	// while the sync runs.
 	syncer, job := s.syncer, st.Job()
 	go func() { s.done <- finished{st: st, res: syncer.Sync(ctx, job)} }()
@@ -105,8 +123,6 @@ func (s *Scheduler) dispatch(ctx context.Context, st *state, now time.Time) {
 // already runs once more when it finishes: its sync may have read the
 // keys before whatever prompted the request.
 func (s *Scheduler) forceAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, st := range s.accounts {
 		st.force = true
 		s.full[st] = fullOwed
@@ -123,9 +139,7 @@ func (s *Scheduler) forceAll() {
 // drain waits for in-flight syncs: up to the grace period, then cancels
 // them and waits for them to return.
 func (s *Scheduler) drain(cancel context.CancelFunc) {
-	s.mu.Lock()
 	n := s.running
-	s.mu.Unlock()
 	if n > 0 {
 		s.log.Info("stopping: waiting for in-flight syncs", "in_flight", n, "grace", s.opts.ShutdownGrace)
 	}
@@ -136,6 +150,8 @@ func (s *Scheduler) drain(cancel context.CancelFunc) {
 		case f := <-s.done:
 			s.settle(f, s.clock.Now())
 			n--
+		case req := <-s.targets:
+			req.reply <- targetReply{err: ErrTargetQueueFull} // stopping: busy
 		case <-grace.C():
 			s.log.Warn("shutdown grace expired: cancelling in-flight syncs", "in_flight", n)
 			cancel()

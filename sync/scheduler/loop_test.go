@@ -3,12 +3,16 @@ package scheduler
 import (
 	"cmp"
 	"context"
+	"errors"
+	"fmt"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/keysync/keysync/fault"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/runner"
 )
 
@@ -18,14 +22,14 @@ import (
 func TestLoopStartsDueAccountsEarliestFirst(t *testing.T) {
 	var accts []Account
 	for _, n := range []string{"a", "b", "c", "d", "e", "f"} {
-		accts = append(accts, account(n, "s1", "@hourly"))
+		accts = append(accts, testAccount(n, "s1", "@hourly"))
 	}
 	h := start(t, Options{Concurrency: 1, Splay: time.Hour}, accts...)
 	accts = slices.Clone(accts) // the scheduler holds the slice it was given
 	slices.SortFunc(accts, func(x, y Account) int {
-		return cmp.Compare(splay(x.key(), time.Hour), splay(y.key(), time.Hour))
+		return cmp.Compare(splay(x.Key().String(), time.Hour), splay(y.Key().String(), time.Hour))
 	})
-	first := splay(accts[0].key(), time.Hour)
+	first := splay(accts[0].Key().String(), time.Hour)
 	h.advance(first - time.Millisecond)
 	h.none("before the earliest splayed tick")
 	h.advance(time.Millisecond)
@@ -55,7 +59,7 @@ func TestLoopStartsDueAccountsEarliestFirst(t *testing.T) {
 func TestLoopConcurrencyBound(t *testing.T) {
 	var accts []Account
 	for _, n := range []string{"a", "b", "c", "d", "e"} {
-		accts = append(accts, account(n, "s1", "@hourly"))
+		accts = append(accts, testAccount(n, "s1", "@hourly"))
 	}
 	h := start(t, Options{Concurrency: 2, SyncOnStart: true}, accts...)
 	first, _ := h.next(), h.next()
@@ -69,7 +73,7 @@ func TestLoopConcurrencyBound(t *testing.T) {
 // still syncing starts nothing and is counted; the next sync comes at the
 // next tick after the skipped one.
 func TestLoopNoOverlapCountsSkippedTicks(t *testing.T) {
-	h := start(t, Options{SyncOnStart: true}, account("a", "s1", "@every 1m"))
+	h := start(t, Options{SyncOnStart: true}, testAccount("a", "s1", "@every 1m"))
 	c := h.next()
 	for i := 1; i <= 2; i++ {
 		h.advance(time.Minute)
@@ -90,7 +94,7 @@ func TestLoopNoOverlapCountsSkippedTicks(t *testing.T) {
 // TestLoopTriggerDuringSyncRunsOnceMore: a trigger while the account
 // syncs runs it once more afterwards, however many triggers came.
 func TestLoopTriggerDuringSyncRunsOnceMore(t *testing.T) {
-	h := start(t, Options{SyncOnStart: true}, account("a", "s1", "@hourly"))
+	h := start(t, Options{SyncOnStart: true}, testAccount("a", "s1", "@hourly"))
 	c := h.next()
 	h.act(func() {
 		if !h.s.TriggerAll() {
@@ -121,7 +125,7 @@ func TestLoopTriggerDuringSyncRunsOnceMore(t *testing.T) {
 // after its backoff, never before the server's Retry-After, not even when
 // a trigger asks for everything now.
 func TestLoopBackoffNeverSoonerThanRetryAfter(t *testing.T) {
-	h := start(t, Options{SyncOnStart: true}, account("a", "s1", "@hourly"))
+	h := start(t, Options{SyncOnStart: true}, testAccount("a", "s1", "@hourly"))
 	h.answer(h.next(), failure{Transient: true, RetryAfter: 2 * time.Minute, Code: "TooManyRequests"})
 	if a, _ := seriesOf(h.s, "a"); a.Backoff != 2*time.Minute || !a.Finished {
 		t.Fatalf("backoff reported %v, want Retry-After's 2m over the 30s backoff", a.Backoff)
@@ -147,7 +151,7 @@ func TestLoopBackoffNeverSoonerThanRetryAfter(t *testing.T) {
 // the held account's next run at the end of the pause.
 func TestLoopThrottledSubscriptionHoldsItsAccounts(t *testing.T) {
 	h := start(t, Options{Concurrency: 1, SyncOnStart: true},
-		account("a", "S1", "@hourly"), account("b", "s1", "@hourly"), account("c", "s2", "@hourly"))
+		testAccount("a", "S1", "@hourly"), testAccount("b", "s1", "@hourly"), testAccount("c", "s2", "@hourly"))
 	c := h.next()
 	// Accounts due at once go by id, a hash: the first is one of s1's
 	// (S1 is s1: subscriptions compare without case), held the other.
@@ -181,7 +185,7 @@ func TestLoopThrottledSubscriptionHoldsItsAccounts(t *testing.T) {
 // failure hit at different times retry together, at the first's time.
 func TestLoopCredentialFailureSharesOneRetry(t *testing.T) {
 	h := start(t, Options{SyncOnStart: true},
-		account("a", "s1", "@hourly"), account("b", "s2", "@hourly"), account("c", "s3", "@hourly"))
+		testAccount("a", "s1", "@hourly"), testAccount("b", "s2", "@hourly"), testAccount("c", "s3", "@hourly"))
 	calls := h.expect("on start", "a", "b", "c")
 	cred := failure{Transient: true, Shared: true, Code: "AuthenticationFailed"}
 	h.answer(calls["a"], cred)
@@ -199,7 +203,7 @@ func TestLoopCredentialFailureSharesOneRetry(t *testing.T) {
 // drops a removed one (its sync in flight is not counted, and it is not
 // scheduled again) and keeps the others on their schedule.
 func TestLoopReloadAddsAndRemoves(t *testing.T) {
-	a, b, c := account("a", "s1", "@hourly"), account("b", "s1", "@hourly"), account("c", "s1", "@hourly")
+	a, b, c := testAccount("a", "s1", "@hourly"), testAccount("b", "s1", "@hourly"), testAccount("c", "s1", "@hourly")
 	h := start(t, Options{SyncOnStart: true}, a, b)
 	calls := h.expect("on start", "a", "b")
 	h.act(func() {
@@ -226,25 +230,26 @@ func TestLoopReloadAddsAndRemoves(t *testing.T) {
 // accounts, packed and unpacked back to what was given; the caller's
 // slice is not what the scheduler keeps.
 func TestLoopReloadReturnsInstalled(t *testing.T) {
-	h := start(t, Options{}, account("a", "s1", "@hourly"))
-	c := account("c", "s2", "@every 1m")
+	h := start(t, Options{}, testAccount("a", "s1", "@hourly"))
+	c := testAccount("c", "s2", "@every 1m")
 	c.Job.Adopt, c.Job.Fields, c.Label = true, map[string]string{"primary": "key"}, "labelled-c"
-	given := []Account{account("b", "s1", "@hourly"), c}
+	given := []Account{testAccount("b", "s1", "@hourly"), c}
 	h.act(func() {
 		if err := h.s.Reload(context.Background(), h.syncer, given); err != nil {
 			t.Fatal(err)
 		}
-		kept := h.s.Kept(func(*runner.Job) bool { return true })
+		all := func(*account.Origin) bool { return true }
+		kept := slices.Collect(h.s.Kept(all))
 		if len(kept) != 2 {
 			t.Fatalf("Kept lists %d accounts after the reload, want 2", len(kept))
 		}
-		for i, k := range kept {
-			if got := k.Account(); !reflect.DeepEqual(got.Job, given[i].Job) || got.Label != given[i].Label || got.Schedule != given[i].Schedule {
+		for i, got := range kept {
+			if !reflect.DeepEqual(got.Job, given[i].Job) || got.Label != given[i].Label || got.Schedule != given[i].Schedule {
 				t.Errorf("kept %+v, given %+v", got, given[i])
 			}
 		}
 		given[1].Job.Path = "changed/by/the/caller"
-		if h.s.Kept(func(*runner.Job) bool { return true })[1].Packed.Path() != "p/c" {
+		if slices.Collect(h.s.Kept(all))[1].Job.Path != "p/c" {
 			t.Error("the scheduler kept the caller's slice")
 		}
 	})
@@ -253,8 +258,8 @@ func TestLoopReloadReturnsInstalled(t *testing.T) {
 // TestLoopReloadNewScheduleMovesTheTick: a kept account whose schedule
 // changed syncs on the new one.
 func TestLoopReloadNewScheduleMovesTheTick(t *testing.T) {
-	h := start(t, Options{}, account("a", "s1", "@hourly"))
-	h.act(func() { _ = h.s.Reload(context.Background(), h.syncer, []Account{account("a", "s1", "@every 1m")}) })
+	h := start(t, Options{}, testAccount("a", "s1", "@hourly"))
+	h.act(func() { _ = h.s.Reload(context.Background(), h.syncer, []Account{testAccount("a", "s1", "@every 1m")}) })
 	h.none("a kept account does not sync on reload")
 	h.advance(time.Minute)
 	h.next()
@@ -264,7 +269,7 @@ func TestLoopReloadNewScheduleMovesTheTick(t *testing.T) {
 // it; after the grace it cancels the sync instead.
 func TestLoopShutdownDrain(t *testing.T) {
 	t.Run("sync ends within the grace", func(t *testing.T) {
-		h := start(t, Options{SyncOnStart: true}, account("a", "s1", "@hourly"))
+		h := start(t, Options{SyncOnStart: true}, testAccount("a", "s1", "@hourly"))
 		c := h.next()
 		h.stop()
 		h.poll("the drain's grace timer", func() bool { return h.clock.timerCount() == 2 })
@@ -279,7 +284,7 @@ func TestLoopShutdownDrain(t *testing.T) {
 		}
 	})
 	t.Run("grace runs out", func(t *testing.T) {
-		h := start(t, Options{SyncOnStart: true}, account("a", "s1", "@hourly"))
+		h := start(t, Options{SyncOnStart: true}, testAccount("a", "s1", "@hourly"))
 		c := h.next()
 		h.stop()
 		h.poll("the drain's grace timer", func() bool { return h.clock.timerCount() == 2 })
@@ -295,7 +300,7 @@ func TestLoopShutdownDrain(t *testing.T) {
 // syncs is overdue once the second interval has passed, and no longer
 // after a success; the loop wakes for it on its own.
 func TestLoopOverdueFollowsTheClock(t *testing.T) {
-	h := start(t, Options{SyncOnStart: true}, account("a", "s1", "@every 10m"), account("b", "s1", "@every 10m"))
+	h := start(t, Options{SyncOnStart: true}, testAccount("a", "s1", "@every 10m"), testAccount("b", "s1", "@every 10m"))
 	denied := failure{Code: "AuthorizationFailed"}
 	for i := 0; i < 3; i++ {
 		for _, c := range h.drainCalls() {
@@ -331,28 +336,55 @@ func (h *harness) drainCalls() []*call {
 	}
 }
 
+// holdingObserver holds the loop in its first Synced until released.
+type holdingObserver struct {
+	entered, release chan struct{}
+	once             sync.Once
+}
+
+func (o *holdingObserver) Synced(string, runner.Result, time.Time) {
+	o.once.Do(func() { close(o.entered); <-o.release })
+}
+
 // TestReadersDoNotWaitForTheLoop: Overdue and Status answer while the
-// scheduler's lock is held, as it is during a turn.
+// loop is in the middle of settling a sync, and a targeted request that
+// finds the backlog full is answered at once, busy.
 func TestReadersDoNotWaitForTheLoop(t *testing.T) {
-	h := start(t, Options{}, account("a", "s1", "@hourly"), account("b", "s1", "@hourly"))
-	h.s.mu.Lock()
-	defer h.s.mu.Unlock()
-	done := make(chan int)
-	go func() { done <- len(h.s.Overdue(t0)) + len(h.s.Status(t0)) }()
-	select {
-	case n := <-done:
+	obs := &holdingObserver{entered: make(chan struct{}), release: make(chan struct{})}
+	s := New(Options{SyncOnStart: true, Concurrency: 1, ShutdownGrace: time.Minute, Clock: newFakeClock(t0), Observer: obs},
+		&instantSyncer{}, []Account{testAccount("a", "s1", "@hourly"), testAccount("b", "s1", "@hourly")})
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	go func() { defer close(ran); _ = s.Run(ctx) }()
+	defer func() { cancel(); <-ran }()
+	<-obs.entered
+	defer close(obs.release)
+	for range targetBacklog {
+		s.targets <- targetRequest{ref: "p/a", reply: make(chan targetReply, 1)}
+	}
+	done := make(chan error)
+	go func() {
+		n := len(s.Overdue(t0)) + len(s.Status(t0))
+		_, _, err := s.Target("p/a", time.Time{})
 		if n != 2 {
-			t.Fatalf("readers saw %d entries, want the two accounts' status", n)
+			err = fmt.Errorf("readers saw %d entries, want the two accounts' status", n)
 		}
-	case <-time.After(patience): // waiting for the lock would be forever
-		t.Fatal("Overdue or Status waited for the scheduler's lock")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrTargetQueueFull) {
+			t.Fatalf("%v, want ErrTargetQueueFull", err)
+		}
+	case <-time.After(patience): // waiting for the loop would be forever
+		t.Fatal("Overdue, Status or Target waited for the loop")
 	}
 }
 
 // TestLoopHeartbeat: the loop turns at least every heartbeat, so liveness
 // stays fresh with nothing to do.
 func TestLoopHeartbeat(t *testing.T) {
-	h := start(t, Options{}, account("a", "s1", "@hourly"))
+	h := start(t, Options{}, testAccount("a", "s1", "@hourly"))
 	for range 10 {
 		h.advance(heartbeat)
 	}

@@ -35,9 +35,7 @@ func syncAll(s *Scheduler, n int) {
 	ctx := context.Background()
 	for done := 0; done < n; {
 		s.turn(ctx, t0)
-		s.mu.Lock()
-		started := s.running
-		s.mu.Unlock()
+		started := s.running // this goroutine is the loop here
 		for range started {
 			s.settle(<-s.done, t0)
 			done++

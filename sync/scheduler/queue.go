@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"bytes"
 	"container/heap"
 	"time"
 )
@@ -33,7 +32,7 @@ func (q *queue) Less(i, j int) bool {
 	if a != b {
 		return a < b
 	}
-	return bytes.Compare(q.items[i].id[:], q.items[j].id[:]) < 0
+	return q.items[i].id.Compare(q.items[j].id) < 0
 }
 
 func (q *queue) Swap(i, j int) {

@@ -1,15 +1,14 @@
 package scheduler
 
 import (
-	"bytes"
 	"slices"
 	"time"
+
+	"github.com/keysync/keysync/sync/account"
 )
 
 // apply installs a reload; see Reload.
 func (s *Scheduler) apply(r reload, now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.syncer = r.syncer
 	s.install(r.accounts, now, true)
 	if r.done != nil {
@@ -20,25 +19,25 @@ func (s *Scheduler) apply(r reload, now time.Time) {
 
 // install makes accounts the scheduled ones: those that stay keep their
 // state, new ones sync at once if syncNow, removed ones leave every
-// queue; s.mu is held. The accounts are kept packed, not the slice.
+// queue; the loop calls it. The accounts are kept packed, not the slice.
 func (s *Scheduler) install(accounts []Account, now time.Time, syncNow bool) {
 	next := make([]*state, 0, len(accounts))
 	// given is this install's accounts by id, for one given twice and for
 	// the removals; it is dropped after.
-	given := make(map[accountID]*state, len(accounts))
+	given := make(map[account.ID]*state, len(accounts))
 	slab := holdAll(accounts)
 	for i := range accounts {
-		k := accounts[i].key()
-		id := idOf(k)
+		k := accounts[i].Key()
+		id := k.ID()
 		a := &slab[i]
 		st, again := given[id]
 		if !again {
 			st = s.lookup(id)
 		}
 		if st != nil {
-			s.update(st, a, splay(k, s.opts.Splay), now)
+			s.update(st, a, splay(k.String(), s.opts.Splay), now)
 		} else {
-			st = s.add(a, id, splay(k, s.opts.Splay), now, syncNow)
+			st = s.add(a, id, splay(k.String(), s.opts.Splay), now, syncNow)
 		}
 		if !again {
 			next = append(next, st)
@@ -50,7 +49,7 @@ func (s *Scheduler) install(accounts []Account, now time.Time, syncNow bool) {
 			s.remove(st)
 		}
 	}
-	slices.SortFunc(next, func(a, b *state) int { return bytes.Compare(a.id[:], b.id[:]) })
+	slices.SortFunc(next, func(a, b *state) int { return a.id.Compare(b.id) })
 	s.accounts = next
 	s.fullDone()
 	s.late.relabel()
@@ -58,18 +57,18 @@ func (s *Scheduler) install(accounts []Account, now time.Time, syncNow bool) {
 	s.tgt.index.forget()
 }
 
-// lookup is the account of that id, nil if none; s.mu is held.
-func (s *Scheduler) lookup(id accountID) *state {
-	i, ok := slices.BinarySearchFunc(s.accounts, id, func(st *state, id accountID) int { return bytes.Compare(st.id[:], id[:]) })
+// lookup is the account of that id, nil if none; the loop calls it.
+func (s *Scheduler) lookup(id account.ID) *state {
+	i, ok := slices.BinarySearchFunc(s.accounts, id, func(st *state, id account.ID) int { return st.id.Compare(id) })
 	if !ok {
 		return nil
 	}
 	return s.accounts[i]
 }
 
-// add starts scheduling a new account of that id and splay offset; s.mu
-// is held.
-func (s *Scheduler) add(a *held, id accountID, offset time.Duration, now time.Time, syncNow bool) *state {
+// add starts scheduling a new account of that id and splay offset; the
+// loop calls it.
+func (s *Scheduler) add(a *held, id account.ID, offset time.Duration, now time.Time, syncNow bool) *state {
 	st := &state{held: a, id: id, offset: offset, ref: stampOf(now), force: syncNow, lateIndex: -1}
 	st.sched.index, st.watch.index = -1, -1
 	st.nextTick = stampOf(st.next(now))
@@ -80,7 +79,7 @@ func (s *Scheduler) add(a *held, id accountID, offset time.Duration, now time.Ti
 }
 
 // update gives a kept account its new settings; a new schedule or splay
-// offset moves its next tick. s.mu is held.
+// offset moves its next tick. The loop calls it.
 func (s *Scheduler) update(st *state, a *held, offset time.Duration, now time.Time) {
 	moved := st.Schedule.Spec != a.Schedule.Spec || st.offset != offset
 	st.held = a
@@ -99,7 +98,7 @@ func (s *Scheduler) update(st *state, a *held, offset time.Duration, now time.Ti
 }
 
 // remove stops scheduling an account. A sync of its in flight finishes
-// but is not counted; s.mu is held.
+// but is not counted; the loop calls it.
 func (s *Scheduler) remove(st *state) {
 	st.removed = true
 	delete(s.full, st)

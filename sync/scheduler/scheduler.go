@@ -13,70 +13,31 @@ package scheduler
 
 import (
 	"context"
-	"crypto/sha256"
 	"hash/fnv"
+	"iter"
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/runner"
 )
 
 // Syncer syncs one job to the end; *runner.Runner is one.
 type Syncer interface {
-	Sync(ctx context.Context, job runner.Job) runner.Result
+	Sync(ctx context.Context, job account.Job) runner.Result
 }
 
 // Account is one account to keep in sync.
 type Account struct {
-	Job   runner.Job
+	Job   account.Job
 	Label string
 	// Schedule is when it syncs, shared by the accounts of one spec.
 	Schedule *Schedule
-}
-
-// held is an account as the scheduler keeps it: its job packed, its label
-// and schedule. It never changes: a reload that changes the account gives
-// a new one, so that published views may point at it.
-type held struct {
-	runner.Packed
-	Schedule *Schedule
-	// label, when set, is the account's label, else its name is: a
-	// pointer, not a string, keeps a held account in 64 bytes.
-	label *string
-}
-
-// holdAll is accounts as an install keeps them: one slab for them all, their
-// names and paths in one string (runner.Compact), so that what an estate
-// keeps for long is not scattered among what a discovery dropped.
-func holdAll(accounts []Account) []held {
-	slab := make([]held, len(accounts))
-	packed := make([]*runner.Packed, len(accounts))
-	var pk runner.Packer
-	for i := range accounts {
-		a, h := &accounts[i], &slab[i]
-		*h = held{Packed: pk.Pack(a.Job), Schedule: a.Schedule}
-		if a.Label != h.Name() {
-			l := a.Label // not &a.Label: that would keep the caller's slice
-			h.label = &l
-		}
-		packed[i] = &h.Packed
-	}
-	runner.Compact(packed)
-	return slab
-}
-
-// Label is the account's label.
-func (h *held) Label() string {
-	if h.label != nil {
-		return *h.label
-	}
-	return h.Name()
 }
 
 // Schedule is a parsed cron schedule and the expression it came from.
@@ -85,23 +46,8 @@ type Schedule struct {
 	cron.Schedule
 }
 
-// key identifies an account across reloads.
-func (a Account) key() string { return a.Job.Account.Key() + "|" + a.Job.Path }
-
-// accountID is what the scheduler keeps of an account's key: the first
-// 128 bits of its SHA-256. The key itself (a resource id and a path) took
-// ~140 bytes per account; the truncated hash keeps the identity in 16, and
-// resource names chosen to collide would take some 2^64 hashes to find.
-type accountID [16]byte
-
-func idOf(key string) (id accountID) {
-	h := sha256.Sum256([]byte(key))
-	copy(id[:], h[:])
-	return id
-}
-
-// id is idOf(a.key()).
-func (a Account) id() accountID { return idOf(a.key()) }
+// Key identifies the account across reloads.
+func (a Account) Key() account.Key { return account.KeyOf(a.Job.Account, a.Job.Path) }
 
 // subOf is the account's subscription as pauses are keyed: lower case.
 func subOf(h *held) string { return strings.ToLower(h.Shared().Account.SubscriptionID) }
@@ -125,6 +71,11 @@ type Options struct {
 	Observer      Observer
 	// Clock is the system's when nil.
 	Clock Clock
+	// TargetWindow and TargetQueue are the coalescing window and the
+	// queue length of targeted syncs; zero takes DefaultTargetWindow and
+	// DefaultTargetQueue.
+	TargetWindow time.Duration
+	TargetQueue  int
 }
 
 // Scheduler runs the daemon loop.
@@ -140,7 +91,13 @@ type Scheduler struct {
 	// has finished the sync it asked for.
 	fullActive atomic.Bool
 
-	mu     sync.Mutex
+	// targets takes targeted requests to the loop (target.go); stopped
+	// is closed when the loop ends, so that none waits for it then.
+	targets chan targetRequest
+	stopped chan struct{}
+
+	// The fields below are the loop's: only its goroutine touches them
+	// (New, before it runs, too).
 	syncer Syncer
 	// accounts are every account, by id: a sorted slice, where a map took
 	// some 40 bytes more per account.
@@ -159,8 +116,11 @@ type Scheduler struct {
 
 	// Published for readers that must not wait for the loop.
 	listing atomic.Pointer[[]*state] // every account, by label
-	pauses  atomic.Pointer[map[string]time.Time]
-	overdue atomic.Pointer[[]string]
+	// inFlight is running, pending the accounts with a targeted sync not
+	// finished (TargetsPending).
+	inFlight, pending atomic.Int64
+	pauses            atomic.Pointer[map[string]time.Time]
+	overdue           atomic.Pointer[[]string]
 }
 
 type reload struct {
@@ -178,7 +138,7 @@ type finished struct {
 const heartbeat = 5 * time.Second
 
 // New returns a scheduler for accounts. Nothing runs until Run. The
-// scheduler keeps the accounts packed (runner.Packed), not the slice.
+// scheduler keeps the accounts packed (packed.go), not the slice.
 func New(opts Options, syncer Syncer, accounts []Account) *Scheduler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -193,14 +153,13 @@ func New(opts Options, syncer Syncer, accounts []Account) *Scheduler {
 		opts: opts, log: opts.Logger, clock: opts.Clock, syncer: syncer,
 		trigger: make(chan struct{}, 1), reloads: make(chan reload), done: make(chan finished),
 		paused: map[string]time.Time{}, full: map[*state]fullStep{},
-		idle: newQueue(schedSlot), busy: newQueue(schedSlot), late: newLateSet(), tgt: newTargets(),
+		idle: newQueue(schedSlot), busy: newQueue(schedSlot), late: newLateSet(), tgt: newTargets(opts),
+		targets: make(chan targetRequest, targetBacklog), stopped: make(chan struct{}),
 	}
 	now := s.clock.Now()
-	s.mu.Lock()
 	s.install(accounts, now, opts.SyncOnStart)
 	s.publishPauses()
 	s.late.publish(now, &s.overdue)
-	s.mu.Unlock()
 	s.beat.Store(now.UnixNano())
 	return s
 }
@@ -250,31 +209,20 @@ func (s *Scheduler) Reload(ctx context.Context, syncer Syncer, accounts []Accoun
 	}
 }
 
-// Kept is a scheduled account as the scheduler holds it. Packed never
-// changes: a caller may keep the pointer.
-type Kept struct {
-	Packed   *runner.Packed
-	Label    string
-	Schedule *Schedule
-}
-
-// Account is k as an Account, its job unpacked.
-func (k Kept) Account() Account {
-	return Account{Job: k.Packed.Job(), Label: k.Label, Schedule: k.Schedule}
-}
-
-// Kept lists the scheduled accounts whose shared part keep accepts (see
-// runner.Packed.Shared), as of the last reload. It reads a snapshot and
+// Kept yields the scheduled accounts whose origin keep accepts (nil for a
+// listed account, the [[discover]] block's for a found one), as of the
+// last reload, each unpacked as it is yielded. It reads a snapshot and
 // never waits for the loop.
-func (s *Scheduler) Kept(keep func(shared *runner.Job) bool) []Kept {
-	var out []Kept
-	for _, st := range *s.listing.Load() {
-		h := st.view.Load().acct // the view's: st.held is the loop's
-		if keep(h.Shared()) {
-			out = append(out, Kept{Packed: &h.Packed, Label: h.Label(), Schedule: h.Schedule})
+func (s *Scheduler) Kept(keep func(origin *account.Origin) bool) iter.Seq[Account] {
+	list := s.listing.Load()
+	return func(yield func(Account) bool) {
+		for _, st := range *list {
+			h := st.view.Load().acct // the view's: st.held is the loop's
+			if keep(h.shared.Origin) && !yield(Account{Job: h.Job(), Label: h.Label(), Schedule: h.Schedule}) {
+				return
+			}
 		}
 	}
-	return out
 }
 
 // Alive reports whether the loop has turned recently.

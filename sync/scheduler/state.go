@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keysync/keysync/fault"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/runner"
 )
 
@@ -14,7 +15,7 @@ import (
 type state struct {
 	// held is the account, which a reload replaces, never changes.
 	*held
-	id accountID // of Account.key(), which stays across reloads
+	id account.ID // of Account.Key(), which stays across reloads
 	// sched places the account in the idle or the busy queue; watch in the
 	// overdue watch, and lateIndex (-1 if not) in the overdue list.
 	sched, watch slot
@@ -41,7 +42,8 @@ type state struct {
 	counts    counts
 	// failure names the current failure (nil when healthy), so that a
 	// failure is logged when it starts or changes, not at every tick. A
-	// pointer, not a string, keeps the state in 144 bytes.
+	// pointer, not a string, keeps the state in a smaller size class
+	// (TestPackedSizes).
 	failure *string
 }
 
@@ -110,9 +112,8 @@ const throttleCode = "SubscriptionRequestsThrottled"
 // settle records a finished sync, settles the full sync it may have been
 // part of, and decides what comes next.
 func (s *Scheduler) settle(f finished, now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	s.running--
+	s.inFlight.Store(int64(s.running))
 	st := f.st
 	st.running = false
 	leave(&st.sched)
@@ -132,8 +133,8 @@ func (s *Scheduler) settle(f finished, now time.Time) {
 	s.publishWith(st, last)
 }
 
-// decide sets the account's next attempt from its sync's result; s.mu is
-// held.
+// decide sets the account's next attempt from its sync's result; the
+// loop calls it.
 func (s *Scheduler) decide(st *state, res runner.Result, now time.Time) {
 	log := s.log.With("account", st.Label(), "path", st.Path())
 	switch {
@@ -158,7 +159,7 @@ func (s *Scheduler) decide(st *state, res runner.Result, now time.Time) {
 	}
 }
 
-// backoff schedules the retry after a transient failure; s.mu is held.
+// backoff schedules the retry after a transient failure; the loop calls it.
 func (s *Scheduler) backoff(st *state, res runner.Result, now time.Time, log *slog.Logger) {
 	st.failures++
 	ra := fault.RetryAfter(res.Err)
@@ -194,7 +195,7 @@ const credentialKey = "\x00credential" //nolint:gosec // G101: a map key, not a 
 
 // credentialBackoff makes every account that the credential failed retry
 // at one shared time, the first failure's, so the token endpoint is asked
-// once per backoff, not once per account; s.mu is held.
+// once per backoff, not once per account; the loop calls it.
 func (s *Scheduler) credentialBackoff(now time.Time, wait time.Duration) time.Duration {
 	if until := s.paused[credentialKey]; until.After(now) {
 		return until.Sub(now)

@@ -8,19 +8,20 @@ import (
 
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sources/azure"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/plan"
 	"github.com/keysync/keysync/sync/runner"
 )
 
 var t0 = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
-func account(name, sub, spec string) Account {
+func testAccount(name, sub, spec string) Account {
 	s, err := cron.ParseStandard(spec)
 	if err != nil {
 		panic(err)
 	}
 	return Account{Label: name, Schedule: &Schedule{Spec: spec, Schedule: s},
-		Job: runner.Job{Account: sources.Account{SubscriptionID: sub, ResourceGroup: "rg", Name: name}, Path: "p/" + name}}
+		Job: account.Job{Account: sources.Account{SubscriptionID: sub, ResourceGroup: "rg", Name: name}, Path: "p/" + name}}
 }
 
 // newTestScheduler has a backoff whose jitter always picks the ceiling.
@@ -44,7 +45,7 @@ func finish(s *Scheduler, name string, err error, now time.Time) *state {
 }
 
 func TestTransientBackoffGrowsAndRespectsRetryAfter(t *testing.T) {
-	s := newTestScheduler(account("a", "s1", "@every 1m"))
+	s := newTestScheduler(testAccount("a", "s1", "@every 1m"))
 	st := finish(s, "a", &sources.Error{StatusCode: 503, Transient: true}, t0)
 	if st.retryAt != stampOf(t0.Add(30*time.Second)) || st.failures != 1 {
 		t.Fatalf("first retry at %v, failures %d", st.retryAt.time().Sub(t0), st.failures)
@@ -74,7 +75,7 @@ func TestTransientBackoffGrowsAndRespectsRetryAfter(t *testing.T) {
 }
 
 func TestPermanentFailureWaitsForTheTick(t *testing.T) {
-	s := newTestScheduler(account("a", "s1", "@every 1h"))
+	s := newTestScheduler(testAccount("a", "s1", "@every 1h"))
 	st := finish(s, "a", &sources.Error{StatusCode: 403, Code: "AuthorizationFailed"}, t0)
 	if !st.retryAt.time().IsZero() || !st.due(time.Time{}).Equal(st.nextTick.time()) {
 		t.Fatalf("permanent failure scheduled a retry at %v", st.retryAt.time())
@@ -85,7 +86,7 @@ func TestPermanentFailureWaitsForTheTick(t *testing.T) {
 }
 
 func TestThrottlePausesTheSubscription(t *testing.T) {
-	s := newTestScheduler(account("a", "S1", "@every 1m"), account("b", "s1", "@every 1m"), account("c", "s2", "@every 1m"))
+	s := newTestScheduler(testAccount("a", "S1", "@every 1m"), testAccount("b", "s1", "@every 1m"), testAccount("c", "s2", "@every 1m"))
 	finish(s, "a", &sources.Error{StatusCode: 429, Code: throttleCode, Transient: true, RetryAfter: 90 * time.Second}, t0)
 	if got := s.paused["s1"]; got != t0.Add(90*time.Second) {
 		t.Fatalf("s1 paused until %v", got)
@@ -111,8 +112,8 @@ func TestThrottlePausesTheSubscription(t *testing.T) {
 }
 
 func TestOverdue(t *testing.T) {
-	s := newTestScheduler(account("a", "s1", "@every 10m"))
-	st := s.lookup(account("a", "s1", "@every 10m").id())
+	s := newTestScheduler(testAccount("a", "s1", "@every 10m"))
+	st := s.lookup(testAccount("a", "s1", "@every 10m").Key().ID())
 	for d, want := range map[time.Duration]bool{0: false, 25 * time.Minute: false, 31 * time.Minute: true} {
 		if got := st.overdue(t0.Add(d)); got != want {
 			t.Errorf("overdue after %v = %t, want %t", d, got, want)
@@ -144,31 +145,31 @@ func TestSplayIsStableAndBounded(t *testing.T) {
 func stringsUpper(s string) string { return string(s[0]-32) + s[1:] }
 
 func TestReloadKeepsStateAndAddsNew(t *testing.T) {
-	a, b := account("a", "s1", "@every 1m"), account("b", "s1", "@every 1m")
+	a, b := testAccount("a", "s1", "@every 1m"), testAccount("b", "s1", "@every 1m")
 	s := newTestScheduler(a)
 	st := finish(s, "a", &sources.Error{StatusCode: 503, Transient: true}, t0)
 	s.apply(reload{accounts: []Account{a, b}}, t0)
-	if s.lookup(a.id()) != st || st.failures != 1 {
+	if s.lookup(a.Key().ID()) != st || st.failures != 1 {
 		t.Fatal("the kept account lost its state")
 	}
-	if nb := s.lookup(b.id()); nb == nil || !nb.force {
+	if nb := s.lookup(b.Key().ID()); nb == nil || !nb.force {
 		t.Fatal("the new account is not due at once")
 	}
 	s.apply(reload{accounts: []Account{b}}, t0)
-	if s.lookup(a.id()) != nil || len(s.accounts) != 1 || !st.removed {
+	if s.lookup(a.Key().ID()) != nil || len(s.accounts) != 1 || !st.removed {
 		t.Fatal("the removed account is still scheduled")
 	}
-	c := account("c", "s2", "@every 1m")
+	c := testAccount("c", "s2", "@every 1m")
 	s.apply(reload{accounts: []Account{c, b, c}}, t0)
-	if len(s.accounts) != 2 || len(s.Status(t0)) != 2 || s.lookup(c.id()) == nil || s.lookup(b.id()) == nil {
+	if len(s.accounts) != 2 || len(s.Status(t0)) != 2 || s.lookup(c.Key().ID()) == nil || s.lookup(b.Key().ID()) == nil {
 		t.Fatalf("an account given twice: %d scheduled, want 2", len(s.accounts))
 	}
 }
 
 func TestTriggerDuringASyncRunsAgainAfterIt(t *testing.T) {
-	a := account("a", "s1", "@hourly")
+	a := testAccount("a", "s1", "@hourly")
 	s := newTestScheduler(a)
-	st := s.lookup(a.id())
+	st := s.lookup(a.Key().ID())
 	st.force = false
 	st.running = true
 	s.forceAll()
@@ -183,7 +184,7 @@ func TestTriggerDuringASyncRunsAgainAfterIt(t *testing.T) {
 // backoff that an overflowed value used to give.
 func TestRetryAfterBeyondBackoffMaxWaitsBackoffMax(t *testing.T) {
 	for _, ra := range []time.Duration{10 * time.Minute, azure.RetryAfterCap} {
-		s := newTestScheduler(account("a", "s1", "@every 1m"))
+		s := newTestScheduler(testAccount("a", "s1", "@every 1m"))
 		st := finish(s, "a", &sources.Error{StatusCode: 503, Transient: true, RetryAfter: ra}, t0)
 		if st.retryAt != stampOf(t0.Add(4*time.Minute)) || st.notBefore != stampOf(t0.Add(4*time.Minute)) {
 			t.Errorf("Retry-After %v: retry after %v, not before %v; want backoff_max 4m", ra, st.retryAt.time().Sub(t0), st.notBefore.time().Sub(t0))
@@ -195,7 +196,7 @@ func TestRetryAfterBeyondBackoffMaxWaitsBackoffMax(t *testing.T) {
 // failed retry together at the first failure's time, and a success ends
 // the shared backoff.
 func TestCredentialFailureSharesOneBackoff(t *testing.T) {
-	s := newTestScheduler(account("a", "s1", "@every 1h"), account("b", "s2", "@every 1h"), account("c", "s1", "@every 1h"))
+	s := newTestScheduler(testAccount("a", "s1", "@every 1h"), testAccount("b", "s2", "@every 1h"), testAccount("c", "s1", "@every 1h"))
 	cred := &sources.Error{Code: "AuthenticationFailed", Transient: true, Credential: true}
 	a := finish(s, "a", cred, t0)
 	b := finish(s, "b", cred, t0.Add(2*time.Second))

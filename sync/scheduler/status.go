@@ -74,7 +74,7 @@ type RotationStatus struct {
 const maxCodeLen = 64
 
 // record is the account's last finished sync after this one, for
-// Status; s.mu is held.
+// Status; the loop calls it.
 func record(st *state, res runner.Result, now time.Time) lastSync {
 	prev := lastOf(st)
 	ls := lastSync{at: stampOf(now), outcome: runner.Outcome(res), lastRotation: prev.lastRotation}
@@ -97,7 +97,7 @@ func lastOf(st *state) lastSync {
 
 // fullDone clears fullActive once no account owes the full sync, and
 // lets the emptied map go: a map keeps the room its largest size took,
-// one entry per account, until the next full sync; s.mu is held.
+// one entry per account, until the next full sync; the loop calls it.
 func (s *Scheduler) fullDone() {
 	if len(s.full) == 0 {
 		s.fullActive.Store(false)
@@ -112,7 +112,7 @@ func (s *Scheduler) fullDone() {
 // account of the subscription. Status builds the AccountStatus from it,
 // so an estate of 100,000 accounts does not hold one each between calls.
 // The last sync's fields are held flat, not as a lastSync, so that the
-// view fits 80 bytes.
+// view stays small (TestPackedSizes).
 type view struct {
 	acct                 *held
 	at, lastRotation     stamp
@@ -167,11 +167,11 @@ func (s *Scheduler) Status(time.Time) []AccountStatus {
 	return out
 }
 
-// publishStatus makes st's current state what Status shows; s.mu is held.
+// publishStatus makes st's current state what Status shows; the loop calls it.
 func (s *Scheduler) publishStatus(st *state) { s.publishWith(st, lastOf(st)) }
 
 // publishWith publishes st's state with last as its last finished sync;
-// s.mu is held.
+// the loop calls it.
 func (s *Scheduler) publishWith(st *state, last lastSync) {
 	v := &view{acct: st.held, at: last.at, lastRotation: last.lastRotation, outcome: uint8(runner.OutcomeIndex(last.outcome) + 1), code: last.code, //nolint:gosec // G115: an index of Outcomes, which has ten
 		failures: last.failures, lastSuccess: stampOf(st.lastSuccess()), nextRun: stampOf(st.due(time.Time{})), running: st.running}
@@ -182,7 +182,7 @@ func (s *Scheduler) publishWith(st *state, last lastSync) {
 }
 
 // publishListing publishes the list of accounts, sorted by label (then
-// path), for Status; s.mu is held.
+// path), for Status; the loop calls it.
 func (s *Scheduler) publishListing() {
 	list := slices.Clone(s.accounts)
 	slices.SortFunc(list, func(a, b *state) int {
@@ -192,7 +192,7 @@ func (s *Scheduler) publishListing() {
 }
 
 // publishPauses publishes a copy of the subscription pauses for Status;
-// s.mu is held. Pauses change seldom: on a throttled subscription.
+// the loop calls it. Pauses change seldom: on a throttled subscription.
 func (s *Scheduler) publishPauses() {
 	p := maps.Clone(s.paused)
 	s.pauses.Store(&p)

@@ -60,11 +60,25 @@ type TargetObserver interface {
 	Targeted(label string, since time.Time, res runner.Result, now time.Time)
 }
 
-// targets is the scheduler's targeted-sync queue; the fields below wake
-// are guarded by the scheduler's mu.
+// targetBacklog bounds the requests that wait for the loop to take them:
+// beyond it Target answers ErrTargetQueueFull at once.
+const targetBacklog = 256
+
+// targetRequest is one Target call on its way to the loop.
+type targetRequest struct {
+	ref   string
+	since time.Time
+	reply chan targetReply // buffered: the loop never waits for the caller
+}
+
+type targetReply struct {
+	label string
+	res   TargetResult
+	err   error
+}
+
+// targets is the scheduler's targeted-sync queue, the loop's own.
 type targets struct {
-	// wake tells the loop a request came, so it re-plans its sleep.
-	wake   chan struct{}
 	window time.Duration
 	max    int
 	// fifo holds accounts by when their window ends; the window is one
@@ -87,43 +101,51 @@ type pendingTarget struct {
 	inFIFO bool
 }
 
-func newTargets() targets {
-	return targets{wake: make(chan struct{}, 1), window: DefaultTargetWindow, max: DefaultTargetQueue, pending: map[*state]pendingTarget{}}
-}
-
-// SetTargeting sets the coalescing window and the queue length of
-// targeted syncs; zero keeps the default.
-func (s *Scheduler) SetTargeting(window time.Duration, queue int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.tgt.window = cmp.Or(window, DefaultTargetWindow)
-	s.tgt.max = cmp.Or(queue, DefaultTargetQueue)
+func newTargets(o Options) targets {
+	return targets{window: cmp.Or(o.TargetWindow, DefaultTargetWindow), max: cmp.Or(o.TargetQueue, DefaultTargetQueue),
+		pending: map[*state]pendingTarget{}}
 }
 
 // Target asks for a sync of the account whose resource id (compared
 // without case) or Vault path is ref; since is when the change happened,
 // for the latency metric (zero: now). It returns the label of the account
-// (the first, when a resource is synced to several paths).
+// (the first, when a resource is synced to several paths). The request
+// goes to the loop, as Reload's does, and Target waits for its answer,
+// which the loop gives before its next turn; when as many requests wait
+// for the loop as it takes (targetBacklog), it answers ErrTargetQueueFull
+// at once.
 func (s *Scheduler) Target(ref string, since time.Time) (string, TargetResult, error) {
-	sts := s.findTargets(ref)
-	if len(sts) == 0 {
-		return "", "", ErrUnknownAccount
+	req := targetRequest{ref: ref, since: since, reply: make(chan targetReply, 1)}
+	select {
+	case s.targets <- req:
+	default:
+		return "", "", ErrTargetQueueFull
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := s.clock.Now()
-	since = cmp.Or(since, now)
-	res, err := s.targetAll(sts, since, now)
-	if res == TargetQueued {
-		select {
-		case s.tgt.wake <- struct{}{}:
-		default:
-		}
+	select {
+	case r := <-req.reply:
+		return r.label, r.res, r.err
+	case <-s.stopped:
+		return "", "", ErrTargetQueueFull
 	}
-	return sts[0].Label(), res, err
 }
 
-// targetAll queues a targeted sync of each of sts; s.mu is held. Any
+// answer queues a targeted request's syncs and answers it; it reports
+// whether it queued one, so that the loop turns to plan its sleep anew.
+// The loop calls it.
+func (s *Scheduler) answer(req targetRequest) bool {
+	defer s.publishTargets()
+	sts := s.findTargets(req.ref)
+	if len(sts) == 0 {
+		req.reply <- targetReply{err: ErrUnknownAccount}
+		return false
+	}
+	now := s.clock.Now()
+	res, err := s.targetAll(sts, cmp.Or(req.since, now), now)
+	req.reply <- targetReply{label: sts[0].Label(), res: res, err: err}
+	return res == TargetQueued
+}
+
+// targetAll queues a targeted sync of each of sts; the loop calls it. Any
 // account queued makes the result TargetQueued, not only the first: the
 // others may be coalesced or backing off, and the loop must wake for it.
 // An account a reload removed since the lookup is skipped while another
@@ -146,7 +168,7 @@ func (s *Scheduler) targetAll(sts []*state, since, now time.Time) (TargetResult,
 	return res, err
 }
 
-// targetOne queues a targeted sync of st; s.mu is held.
+// targetOne queues a targeted sync of st; the loop calls it.
 func (s *Scheduler) targetOne(st *state, since, now time.Time) (TargetResult, error) {
 	if st.removed {
 		return "", ErrUnknownAccount // removed by a reload since the lookup
@@ -171,7 +193,7 @@ func (s *Scheduler) targetOne(st *state, since, now time.Time) (TargetResult, er
 }
 
 // promoteTargets forces the accounts whose window has ended, and returns
-// wake, or the end of the next window if sooner; s.mu is held.
+// wake, or the end of the next window if sooner; the loop calls it.
 func (s *Scheduler) promoteTargets(now, wake time.Time) time.Time {
 	n := 0
 	for _, e := range s.tgt.fifo {
@@ -193,7 +215,7 @@ func (s *Scheduler) promoteTargets(now, wake time.Time) time.Time {
 	return wake
 }
 
-// promote makes st's targeted sync due; s.mu is held. A running account
+// promote makes st's targeted sync due; the loop calls it. A running account
 // syncs once more when it finishes, as with TriggerAll.
 func (s *Scheduler) promote(st *state, now time.Time) {
 	p := s.tgt.pending[st]
@@ -212,7 +234,7 @@ func (s *Scheduler) promote(st *state, now time.Time) {
 }
 
 // settleTarget ends st's targeted sync when the sync that finished was
-// it, or st was removed; s.mu is held.
+// it, or st was removed; the loop calls it.
 func (s *Scheduler) settleTarget(st *state, res runner.Result, now time.Time) {
 	p, ok := s.tgt.pending[st]
 	removed := st.removed
@@ -225,7 +247,7 @@ func (s *Scheduler) settleTarget(st *state, res runner.Result, now time.Time) {
 	}
 }
 
-// dropTarget forgets st's targeted sync; s.mu is held.
+// dropTarget forgets st's targeted sync; the loop calls it.
 func (s *Scheduler) dropTarget(st *state) {
 	delete(s.tgt.pending, st)
 	if len(s.tgt.pending) == 0 {
@@ -234,7 +256,7 @@ func (s *Scheduler) dropTarget(st *state) {
 }
 
 // sweepTargets forgets the targeted syncs of accounts a reload removed
-// while they waited, and reports whether that made room; s.mu is held.
+// while they waited, and reports whether that made room; the loop calls it.
 func (s *Scheduler) sweepTargets() bool {
 	for st := range s.tgt.pending {
 		if st.removed && !st.running {
@@ -244,19 +266,18 @@ func (s *Scheduler) sweepTargets() bool {
 	return len(s.tgt.pending) < s.tgt.max
 }
 
-// TargetsPending is how many accounts have a targeted sync not finished.
-func (s *Scheduler) TargetsPending() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.tgt.pending)
-}
+// TargetsPending is how many accounts have a targeted sync not finished,
+// as of the loop's last turn or answer.
+func (s *Scheduler) TargetsPending() int { return int(s.pending.Load()) }
+
+// publishTargets publishes how many accounts have a targeted sync not
+// finished; the loop calls it.
+func (s *Scheduler) publishTargets() { s.pending.Store(int64(len(s.tgt.pending))) }
 
 // findTargets is the accounts whose resource id (without case) or path
-// is ref.
+// is ref; the loop calls it.
 func (s *Scheduler) findTargets(ref string) []*state {
 	list := s.listing.Load()
-	s.tgt.index.mu.Lock()
-	defer s.tgt.index.mu.Unlock()
 	if s.tgt.index.of != list {
 		s.tgt.index.build(list)
 	}

@@ -2,44 +2,43 @@ package scheduler
 
 import (
 	"cmp"
-	"hash/maphash"
+	"encoding/binary"
 	"slices"
-	"sync"
+	"strings"
+
+	"github.com/keysync/keysync/sync/account"
 )
 
-// targetIndex finds accounts by resource id or path for Target. It is
+// targetIndex finds accounts by resource id or path for Target; it is the
+// loop's own. It is
 // built from the published listing the first time it is asked after a
 // reload, so a daemon that never receives a targeted request holds none of
-// it, and it keeps 8 bytes per account and key (two, three for a rule): a
-// 32-bit hash and the account's place in the listing, which a reload
-// replaces rather than changes; not the lower-cased id (about 140 bytes).
-// A hash shared by chance costs one more comparison, never a wrong match.
+// it, and it keeps 8 bytes per account and reference (two, three for a
+// rule): the first 32 bits of the reference's account.ID and the
+// account's place in the listing, which a reload replaces rather than
+// changes; not the lower-cased id (about 140 bytes). Bits shared by chance
+// cost one more comparison, never a wrong match.
 type targetIndex struct {
-	mu   sync.Mutex
 	of   *[]*state // the listing it was built from
-	seed maphash.Seed
-	ents []indexEntry // by hash
+	ents []indexEntry
 }
 
 type indexEntry struct {
-	h uint32
+	h uint32 // refHash
 	i uint32 // in *of
 }
 
-// build indexes list's accounts by the hash of their resource id key, of
+// build indexes list's accounts by the ID of their resource id key, of
 // their path and of their parent's key.
 func (x *targetIndex) build(list *[]*state) {
-	if x.of == nil {
-		x.seed = maphash.MakeSeed()
-	}
 	x.of = list
 	x.ents = make([]indexEntry, 0, 2*len(*list))
 	for i, st := range *list {
 		id, path, parent := keyOf(st)
 		n := uint32(i)
-		x.ents = append(x.ents, indexEntry{x.hashOf(id), n}, indexEntry{x.hashOf(path), n})
+		x.ents = append(x.ents, indexEntry{refHash(id), n}, indexEntry{refHash(path), n})
 		if parent != "" {
-			x.ents = append(x.ents, indexEntry{x.hashOf(parent), n})
+			x.ents = append(x.ents, indexEntry{refHash(parent), n})
 		}
 	}
 	slices.SortFunc(x.ents, func(a, b indexEntry) int { return cmp.Compare(a.h, b.h) })
@@ -48,8 +47,7 @@ func (x *targetIndex) build(list *[]*state) {
 // find is the accounts whose resource id key, parent's key or path is ref:
 // the hash finds candidates, the full comparison decides.
 func (x *targetIndex) find(ref string) []*state {
-	h := x.hashOf(ref)
-	key := indexKey(ref)
+	h, key := refHash(ref), indexKey(ref)
 	i, _ := slices.BinarySearchFunc(x.ents, h, func(e indexEntry, h uint32) int { return cmp.Compare(e.h, h) })
 	var out []*state
 	for ; i < len(x.ents) && x.ents[i].h == h; i++ {
@@ -61,17 +59,19 @@ func (x *targetIndex) find(ref string) []*state {
 	return out
 }
 
-// hashOf is a reference's 32-bit hash under the index's seed.
-func (x *targetIndex) hashOf(ref string) uint32 {
-	return uint32(maphash.String(x.seed, indexKey(ref))) //nolint:gosec // G115: the low 32 bits, on purpose
+// refHash is the first 32 bits of a reference's account.ID: a resource
+// id's (compared without case) is the ID of a key with no path, a path's
+// the ID of a key with no resource.
+func refHash(ref string) uint32 {
+	k := account.Key{Path: ref}
+	if strings.HasPrefix(ref, "/") {
+		k = account.Key{Resource: strings.ToLower(ref)}
+	}
+	id := k.ID()
+	return binary.BigEndian.Uint32(id[:4])
 }
 
 // forget drops the index, so that it does not keep the accounts of a
 // listing a reload replaced (and the slab they point into) until the next
-// targeted request; that request builds it again. The caller may hold
-// the scheduler's mu (the index's lock is always taken after it).
-func (x *targetIndex) forget() {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	x.of, x.ents = nil, nil
-}
+// targeted request; that request builds it again.
+func (x *targetIndex) forget() { x.of, x.ents = nil, nil }

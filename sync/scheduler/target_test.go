@@ -9,6 +9,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/runner"
 )
 
@@ -32,7 +33,7 @@ func (h *harness) target(ref string, want TargetResult) {
 // TestTargetCoalescesInWindow: requests within the window are one sync,
 // which starts when the window ends, not before.
 func TestTargetCoalescesInWindow(t *testing.T) {
-	h := start(t, Options{}, account("a", "s1", "@every 1h"), account("b", "s1", "@every 1h"))
+	h := start(t, Options{}, testAccount("a", "s1", "@every 1h"), testAccount("b", "s1", "@every 1h"))
 	h.target("p/a", TargetQueued)
 	for range 50 {
 		h.target("p/a", TargetCoalesced)
@@ -51,7 +52,7 @@ func TestTargetCoalescesInWindow(t *testing.T) {
 // runs make it run once more after (it may have read the keys before the
 // change), once however many came.
 func TestTargetWhileRunningRunsOnceMore(t *testing.T) {
-	h := start(t, Options{}, account("a", "s1", "@every 1h"))
+	h := start(t, Options{}, testAccount("a", "s1", "@every 1h"))
 	h.target("p/a", TargetQueued)
 	h.advance(DefaultTargetWindow)
 	first := h.next()
@@ -70,7 +71,7 @@ func TestTargetWhileRunningRunsOnceMore(t *testing.T) {
 // TestTargetInBackoff: an account backing off is not synced sooner by a
 // request: its retry covers it.
 func TestTargetInBackoff(t *testing.T) {
-	h := start(t, Options{SyncOnStart: true}, account("a", "s1", "@every 1h"))
+	h := start(t, Options{SyncOnStart: true}, testAccount("a", "s1", "@every 1h"))
 	h.answer(h.next(), failure{Transient: true, Code: "InternalServerError"})
 	h.target("p/a", TargetBackoff)
 	h.advance(29 * time.Second)
@@ -85,8 +86,7 @@ func TestTargetInBackoff(t *testing.T) {
 // TestTargetQueueBounded: no more accounts wait than the queue holds; one
 // whose sync finished makes room.
 func TestTargetQueueBounded(t *testing.T) {
-	h := start(t, Options{}, account("a", "s1", "@every 1h"), account("b", "s1", "@every 1h"), account("c", "s1", "@every 1h"))
-	h.s.SetTargeting(time.Second, 2)
+	h := start(t, Options{TargetWindow: time.Second, TargetQueue: 2}, testAccount("a", "s1", "@every 1h"), testAccount("b", "s1", "@every 1h"), testAccount("c", "s1", "@every 1h"))
 	h.target("p/a", TargetQueued)
 	h.target("p/b", TargetQueued)
 	if _, _, err := h.s.Target("p/c", time.Time{}); !errors.Is(err, ErrTargetQueueFull) {
@@ -101,7 +101,7 @@ func TestTargetQueueBounded(t *testing.T) {
 // TestTargetLookup: a resource id matches without case, a path as it is;
 // anything else is unknown.
 func TestTargetLookup(t *testing.T) {
-	a := account("Acct1", "Sub-1", "@every 1h")
+	a := testAccount("Acct1", "Sub-1", "@every 1h")
 	h := start(t, Options{}, a)
 	id := a.Job.Account.ResourceID()
 	for _, ref := range []string{id, strings.ToUpper(id), strings.ToLower(id), "p/Acct1"} {
@@ -121,9 +121,8 @@ func TestTargetLookup(t *testing.T) {
 // while its targeted sync waited is not synced, and its place in the
 // queue goes to another.
 func TestTargetRemovedAccountFreesItsPlace(t *testing.T) {
-	a, b := account("a", "s1", "@every 1h"), account("b", "s1", "@every 1h")
-	h := start(t, Options{}, a, b)
-	h.s.SetTargeting(time.Second, 1)
+	a, b := testAccount("a", "s1", "@every 1h"), testAccount("b", "s1", "@every 1h")
+	h := start(t, Options{TargetWindow: time.Second, TargetQueue: 1}, a, b)
 	h.target("p/a", TargetQueued)
 	h.act(func() { _ = h.s.Reload(context.Background(), h.syncer, []Account{b}) })
 	h.target("p/b", TargetQueued)
@@ -138,7 +137,7 @@ func TestTargetRemovedAccountFreesItsPlace(t *testing.T) {
 // TestTargetWaitsForSubscriptionPause: a targeted sync of an account
 // whose subscription is throttled waits for the pause, as a tick does.
 func TestTargetWaitsForSubscriptionPause(t *testing.T) {
-	h := start(t, Options{SyncOnStart: true}, account("a", "s1", "@every 1h"), account("b", "s1", "@every 1h"))
+	h := start(t, Options{SyncOnStart: true}, testAccount("a", "s1", "@every 1h"), testAccount("b", "s1", "@every 1h"))
 	calls := h.expect("the start", "a", "b")
 	h.answer(calls["a"], failure{Transient: true, Code: throttleCode, RetryAfter: 90 * time.Second})
 	h.answer(calls["b"], nil)
@@ -154,7 +153,7 @@ func TestTargetWaitsForSubscriptionPause(t *testing.T) {
 func TestTargetIndexSmall(t *testing.T) {
 	var accts []Account
 	for i := range 1000 {
-		accts = append(accts, account(fmt.Sprint("acct", i), "s1", "@every 1h"))
+		accts = append(accts, testAccount(fmt.Sprint("acct", i), "s1", "@every 1h"))
 	}
 	h := start(t, Options{}, accts...)
 	for i, a := range accts {
@@ -175,7 +174,7 @@ func TestTargetIndexSmall(t *testing.T) {
 // those not backing off and wakes the loop for them, whatever the order
 // the index returns them in; the result says a sync was queued.
 func TestTargetSeveralAccountsOneInBackoff(t *testing.T) {
-	a, b := account("a", "s1", "@every 1h"), account("a", "s1", "@every 1h")
+	a, b := testAccount("a", "s1", "@every 1h"), testAccount("a", "s1", "@every 1h")
 	b.Job.Path = "p/a2"
 	h := start(t, Options{SyncOnStart: true}, a, b)
 	id := a.Job.Account.ResourceID()
@@ -202,24 +201,24 @@ func TestTargetSeveralAccountsOneInBackoff(t *testing.T) {
 // loop, so the race detector sees what a sync reads of its account.
 type gateSyncer struct{ release chan struct{} }
 
-func (g gateSyncer) Sync(context.Context, runner.Job) runner.Result {
+func (g gateSyncer) Sync(context.Context, account.Job) runner.Result {
 	<-g.release
 	return runner.Result{}
 }
 
 // TestSyncReadsItsJobBeforeAReload: a sync takes its job when it is
-// dispatched, under the scheduler's lock, not later in its goroutine where
+// dispatched, in the loop, not later in its goroutine where
 // a reload (SIGHUP, discovery) replacing the account's settings at the
 // same time races with it (go test -race).
 func TestSyncReadsItsJobBeforeAReload(t *testing.T) {
-	a := account("a", "s1", "@every 1h")
+	a := testAccount("a", "s1", "@every 1h")
 	g := gateSyncer{release: make(chan struct{})}
 	s := New(Options{SyncOnStart: true, Concurrency: 1, ShutdownGrace: time.Minute, Clock: newFakeClock(t0)}, g, []Account{a})
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan struct{})
 	go func() { defer close(ran); _ = s.Run(ctx) }()
 	for _, spec := range []string{"@every 2h", "@every 3h"} {
-		b := account("a", "s1", spec)
+		b := testAccount("a", "s1", spec)
 		if err := s.Reload(context.Background(), g, []Account{b}); err != nil {
 			t.Fatal(err)
 		}
@@ -233,13 +232,11 @@ func TestSyncReadsItsJobBeforeAReload(t *testing.T) {
 // does not keep the accounts of the listing a reload replaced (and the
 // slab they point into) until the next targeted request.
 func TestTargetIndexLetsAReloadGo(t *testing.T) {
-	a, b := account("a", "s1", "@every 1h"), account("b", "s1", "@every 1h")
+	a, b := testAccount("a", "s1", "@every 1h"), testAccount("b", "s1", "@every 1h")
 	h := start(t, Options{}, a, b)
 	h.target("p/a", TargetQueued)
 	h.act(func() { _ = h.s.Reload(context.Background(), h.syncer, []Account{b}) })
-	h.s.tgt.index.mu.Lock()
-	of, n := h.s.tgt.index.of, len(h.s.tgt.index.ents)
-	h.s.tgt.index.mu.Unlock()
+	of, n := h.s.tgt.index.of, len(h.s.tgt.index.ents) // the loop waits: Reload returned after install
 	if of != nil || n != 0 {
 		t.Fatalf("after a reload the index still holds a listing of %d accounts (%d entries)", len(*of), n)
 	}

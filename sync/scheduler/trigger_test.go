@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/plan"
 	"github.com/keysync/keysync/sync/runner"
 )
@@ -19,7 +20,7 @@ type gatedSyncer struct {
 	err   error
 }
 
-func (g *gatedSyncer) Sync(ctx context.Context, job runner.Job) runner.Result {
+func (g *gatedSyncer) Sync(ctx context.Context, job account.Job) runner.Result {
 	g.calls.Add(1)
 	select {
 	case <-g.gate:
@@ -52,7 +53,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // TestTriggersCoalesce: triggers while a requested full sync runs add
 // nothing; once it is over, a trigger starts a new one.
 func TestTriggersCoalesce(t *testing.T) {
-	h := start(t, Options{Concurrency: 8}, account("a", "s1", "@every 1h"), account("b", "s1", "@every 1h"), account("c", "s2", "@every 1h"))
+	h := start(t, Options{Concurrency: 8}, testAccount("a", "s1", "@every 1h"), testAccount("b", "s1", "@every 1h"), testAccount("c", "s2", "@every 1h"))
 	h.act(func() {
 		if !h.s.TriggerAll() {
 			t.Fatal("the first trigger was coalesced")
@@ -84,7 +85,7 @@ func TestTriggersCoalesce(t *testing.T) {
 // sync is pending until then.
 func TestTriggerDuringScheduledSyncRunsAgain(t *testing.T) {
 	g := &gatedSyncer{gate: make(chan struct{})}
-	s := New(Options{Concurrency: 8, SyncOnStart: true, ShutdownGrace: time.Second}, g, []Account{account("a", "s1", "@every 1h")})
+	s := New(Options{Concurrency: 8, SyncOnStart: true, ShutdownGrace: time.Second}, g, []Account{testAccount("a", "s1", "@every 1h")})
 	runScheduler(t, s)
 	waitUntil(t, "the start-up sync", func() bool { return g.calls.Load() == 1 })
 	if !s.TriggerAll() {
@@ -99,10 +100,10 @@ func TestTriggerDuringScheduledSyncRunsAgain(t *testing.T) {
 func TestStatus(t *testing.T) {
 	g := &gatedSyncer{gate: make(chan struct{}), err: &sources.Error{StatusCode: 429, Code: "Too\nMany Requests", Transient: true}}
 	close(g.gate)
-	rot := account("b", "s1", "@every 1h")
+	rot := testAccount("b", "s1", "@every 1h")
 	rot.Job.Rotate = &plan.Rotation{Every: 24 * time.Hour, Grace: time.Hour}
 	s := New(Options{Concurrency: 8, SyncOnStart: true, ShutdownGrace: time.Second,
-		Backoff: runner.RetryPolicy{Base: time.Hour, Max: time.Hour}}, g, []Account{account("a", "s1", "@every 1h"), rot})
+		Backoff: runner.RetryPolicy{Base: time.Hour, Max: time.Hour}}, g, []Account{testAccount("a", "s1", "@every 1h"), rot})
 	runScheduler(t, s)
 	waitUntil(t, "two failures", func() bool {
 		st := s.Status(time.Now())
