@@ -21,6 +21,9 @@ type Account struct {
 	Keys map[string]string
 	// History holds every key value this account has had, oldest first.
 	History []string
+	// Endpoints are a Storage account's properties.primaryEndpoints, by
+	// service; SetEndpoints sets them, Add the cloud's defaults.
+	Endpoints map[string]string
 	// Tags are the resource's tags (for Event Hubs and Service Bus, the
 	// namespace's), as SetTags set them; Get fills them in.
 	Tags map[string]string
@@ -39,6 +42,7 @@ func (e *Emulator) Add(r Resource) Account {
 	for _, f := range t.Keys {
 		a.setKey(t, f)
 	}
+	a.Endpoints = defaultEndpoints(r)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.accounts[r.key()] = a
@@ -172,6 +176,7 @@ func (a *Account) copy() Account {
 	c := *a
 	c.Keys = maps.Clone(a.Keys)
 	c.History = slices.Clone(a.History)
+	c.Endpoints = maps.Clone(a.Endpoints)
 	return c
 }
 

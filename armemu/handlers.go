@@ -63,6 +63,9 @@ func (e *Emulator) handleARM(w http.ResponseWriter, r *http.Request) {
 		e.handleList(w, r, sub, typeName)
 		return
 	}
+	if e.handleExtra(w, r) {
+		return
+	}
 	p, ok := parseARMPath(r.URL.Path)
 	t := Types[p.res.typeName()]
 	op, pathKey := t.operation(p.action)

@@ -45,6 +45,9 @@ func renderCase(b *strings.Builder, r caseResult) {
 		fmt.Fprintf(b, ", %d unchanged cycles after a first sync", c.cycles)
 	}
 	switch {
+	case c.derived:
+		renderDerived(b, r)
+		return
 	case c.events:
 		renderEvents(b, r)
 		return

@@ -297,6 +297,9 @@ func (c *Config) normalize() {
 	for i := range c.Accounts {
 		a := &c.Accounts[i]
 		a.Path = trimSlash(a.Path)
+		for j := range a.Derived {
+			a.Derived[j].Path = trimSlash(a.Derived[j].Path)
+		}
 		if a.RotateEvery.Duration > 0 && a.RotateGrace.Duration == 0 {
 			a.RotateGrace = Duration{24 * time.Hour}
 		}

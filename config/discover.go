@@ -165,6 +165,7 @@ func (d *Discover) validateSettings(p *Problems, key string) {
 		return // the selector's check says so
 	}
 	d.Settings.validate(p, key, typ, " of every namespace found")
+	d.validateDerived(p, key, typ, "", true)
 }
 
 // Bounds of the removal guard's window and of the wait before a delete.

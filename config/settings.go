@@ -33,6 +33,10 @@ type Settings struct {
 	// RotateKeys names the type's key pairs that rotate (sources.KeyPair);
 	// empty means every pair.
 	RotateKeys []string `toml:"rotate_keys"`
+	// Derived are the connection strings and SAS tokens made from the
+	// account's active key ([[account.derived]], [[discover.derived]];
+	// derived.go, docs/derived.md).
+	Derived []Derived `toml:"derived"`
 }
 
 // validate checks the settings for accounts of type typ (a key of

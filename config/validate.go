@@ -288,6 +288,7 @@ func (a *Account) validateType(p *Problems, key string) {
 		p.add(key+".name", "must be %d-%d characters matching %s for type %s, got %q", t.MinLen, t.MaxLen, t.NameRE, typ, a.Name)
 	}
 	a.Settings.validate(p, key, typ, "")
+	a.validateDerived(p, key, typ, a.Path, false)
 }
 
 // MaxVaultPath bounds a secret's path with its mount, in bytes. Vault

@@ -8,6 +8,8 @@
 #   systemd-nspawn                     systemd-container  boots the units under a real systemd
 #   podman, runc                       podman, runc       builds and runs the image (deploy/image)
 #   gcc                                gcc                go test -race needs cgo
+#   azurite-blob                       npm azurite@3.37.0 Microsoft's Storage emulator: the derived-value
+#                                                         tests' real consumer (sync/derive, e2e)
 set -euo pipefail
 
 need=()
@@ -17,6 +19,8 @@ have systemd-analyze && have systemd-sysusers || need+=(systemd)
 have systemd-nspawn || need+=(systemd-container)
 have podman || need+=(podman)
 have runc || need+=(runc)
+need_azurite=
+have azurite-blob || need_azurite=1
 
 # The boot test (systemd-nspawn) and the image test (podman, runc) run
 # containers: they need root whether or not anything is missing.
@@ -24,6 +28,14 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "make test needs root: the boot test (systemd/) and the image test (deploy/image) run systemd-nspawn, podman and runc${need:+, and these Debian packages are missing: ${need[*]}}." >&2
   echo "Run it as root, e.g.: sudo env PATH=\"\$PATH\" make test" >&2
   exit 1
+fi
+if [ -n "$need_azurite" ]; then
+  if ! have npm; then
+    echo "make test needs Azurite (npm package azurite), and this machine has no npm; install Node.js and npm, and run make test again." >&2
+    exit 1
+  fi
+  echo "make test: installing Azurite, the Azure Storage emulator the derived-value tests use"
+  npm install -g azurite@3.37.0 >/dev/null
 fi
 [ ${#need[@]} -eq 0 ] && exit 0
 

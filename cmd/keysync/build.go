@@ -12,6 +12,7 @@ import (
 	"github.com/keysync/keysync/internal/metrics"
 	"github.com/keysync/keysync/sinks/vault"
 	"github.com/keysync/keysync/sources/azure"
+	"github.com/keysync/keysync/sync/derive"
 	"github.com/keysync/keysync/sync/runner"
 	"github.com/keysync/keysync/sync/scheduler"
 )
@@ -73,7 +74,7 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics
 	r := &runner.Runner{Source: src, Sink: sink, Logger: log, Concurrency: cfg.Concurrency, Retry: runner.DefaultRetry,
 		SubscriptionConcurrency: cfg.Azure.SubscriptionConcurrency, VaultConcurrency: cfg.Vault.Concurrency,
 		RefuseLegacy: !cfg.Vault.LegacyOwnership, DeleteAfter: cfg.DeleteAfter.Duration,
-		RegenerateTimeout: azure.RegenerateTimeout(cfg.Azure.Timeout.Duration)}
+		RegenerateTimeout: azure.RegenerateTimeout(cfg.Azure.Timeout.Duration), StorageSuffix: derive.StorageSuffix[cfg.Azure.Cloud]}
 	r.Retry.Attempts = cfg.Retries + 1
 	// A Retry-After past backoff_max is "not this cycle", in a run too.
 	r.Retry.MaxRetryAfter = min(r.Retry.MaxRetryAfter, cfg.BackoffMax.Duration)

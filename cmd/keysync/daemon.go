@@ -37,6 +37,8 @@ type keysyncd struct {
 	// after the repair.
 	pending  *runner.Pending
 	problems *runner.Problems
+	// expiries are the derived SAS in Vault, kept across reloads too.
+	expiries *runner.Expiries
 	// estate holds the listed and the discovered accounts.
 	estate *estate.Estate
 }
@@ -52,7 +54,7 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	defer stop()
 
 	d := &keysyncd{opts: o, cfg: cfg, log: log, metrics: metrics.New(version), notify: server.Notify{Logger: log},
-		pending: runner.NewPending(), problems: runner.NewProblems()}
+		pending: runner.NewPending(), problems: runner.NewProblems(), expiries: runner.NewExpiries()}
 	tok, ev, err := operatorFiles(cfg, d.metrics, log)
 	if err != nil {
 		// An unusable token or secret file is a configuration error, as
@@ -74,7 +76,7 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 	// The scheduler holds them now, and the estate what it needs of cfg.
 	p.accounts, cfg.Accounts = nil, nil
 	d.metrics.SetEstate(d.sched)
-	d.metrics.SetRotationProblems(d.problems)
+	d.observeShared()
 	d.probe = server.NewVaultProbe(p.sink.Check, vaultProbeInterval, log)
 	d.probe.Observe = d.metrics.VaultUp
 	srv, err := d.server(cfg, tok, ev)
@@ -130,7 +132,7 @@ func (d *keysyncd) start(ctx context.Context, p *parts) <-chan struct{} {
 // share the daemon's pending rotations and rotation problems.
 func (d *keysyncd) daemonRunner(r *runner.Runner) *runner.Runner {
 	r.Retry.Attempts = 1
-	r.Pending, r.Problems = d.pending, d.problems
+	r.Pending, r.Problems, r.Expiries = d.pending, d.problems, d.expiries
 	return r
 }
 

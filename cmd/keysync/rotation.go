@@ -7,6 +7,7 @@ import (
 	"github.com/keysync/keysync/sinks/vault"
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sync/account"
+	"github.com/keysync/keysync/sync/derive/spec"
 	"github.com/keysync/keysync/sync/plan"
 )
 
@@ -52,5 +53,17 @@ func rotation(s config.Settings, t sources.Type) *plan.Rotation {
 // job is the job of acct at path under the per-account settings s that
 // [[account]] and [[discover]] share: the one place they become a job.
 func job(acct sources.Account, path string, s config.Settings) account.Job {
-	return account.Job{Account: acct, Path: path, Adopt: s.Adopt, Fields: detachedMap(s.Fields), Rotate: rotation(s, acct.Spec())}
+	return account.Job{Account: acct, Path: path, Adopt: s.Adopt, Fields: detachedMap(s.Fields), Rotate: rotation(s, acct.Spec()), Derived: derivedSpecs(s)}
+}
+
+// derivedSpecs are the settings' derived values, nil for none.
+func derivedSpecs(s config.Settings) []spec.Spec {
+	if len(s.Derived) == 0 {
+		return nil
+	}
+	out := make([]spec.Spec, len(s.Derived))
+	for i, d := range s.Derived {
+		out[i] = d.Spec()
+	}
+	return out
 }

@@ -26,7 +26,7 @@ func apiToken(cfg *config.Config, log *slog.Logger) (*server.Token, error) {
 func (d *keysyncd) server(cfg *config.Config, tok *server.Token, ev *server.EventsHandler) (*server.Server, error) {
 	srv := &server.Server{Scheduler: d.sched, Vault: d.probe, Metrics: d.metrics.Handler(), Logger: d.log, Token: tok,
 		Observer: d.metrics, PendingRotations: d.pending.Paths,
-		RotationProblems: d.problems.Reports, Discovery: d.estate.Status, SyncMinInterval: cfg.API.SyncMinInterval.Duration,
+		RotationProblems: d.problems.Reports, DerivedExpiries: d.expiries.Report, Discovery: d.estate.Status, SyncMinInterval: cfg.API.SyncMinInterval.Duration,
 		Targets: d.sched, Events: ev}
 	if ev != nil {
 		ev.Targets = d.sched
@@ -72,4 +72,11 @@ func (d *keysyncd) endSession() {
 	defer cancel()
 	d.session.auth.Revoke(ctx)
 	d.session = nil
+}
+
+// observeShared makes what every runner of the daemon shares (rotation
+// problems, derived expiries) the metrics' sources.
+func (d *keysyncd) observeShared() {
+	d.metrics.SetRotationProblems(d.problems)
+	d.metrics.SetDerivedExpiries(d.expiries)
 }

@@ -39,6 +39,7 @@ func printStatus(w io.Writer, r server.StatusReply) {
 			fmt.Fprintf(w, "  held: %s\n", cell(d.Held))
 		}
 	}
+	printDerived(w, r)
 }
 
 func rotationCell(r scheduler.RotationStatus) string {
@@ -73,4 +74,22 @@ func cell(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// printDerived lists the derived SAS in Vault, when each expires and
+// from when keysync renews it; a renewal past due is flagged.
+func printDerived(w io.Writer, r server.StatusReply) {
+	if len(r.Derived) == 0 {
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "DERIVED PATH\tFIELD\tEXPIRES\tRENEWS FROM\t")
+	for _, d := range r.Derived {
+		late := ""
+		if r.Time.After(d.RenewAt) {
+			late = "renewal due"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", cell(d.Path), cell(d.Name), when(d.Expires), when(d.RenewAt), late)
+	}
+	_ = tw.Flush()
 }

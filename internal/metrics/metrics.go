@@ -34,6 +34,7 @@ type Metrics struct {
 	events      eventMetrics
 	listen      listenMetrics
 	problems    atomic.Pointer[RotationProblems]
+	derived     *derivedCollector
 }
 
 // RotationProblems is where the rotation problem metrics come from: the
@@ -77,6 +78,8 @@ func New(version string) *Metrics {
 	m.events = newEventMetrics()
 	m.reg.MustRegister(m.rotationProblemMetrics()...)
 	m.reg.MustRegister(m.events.collectors()...)
+	m.derived = newDerivedCollector()
+	m.reg.MustRegister(m.derived)
 	m.listen = newListenMetrics()
 	m.reg.MustRegister(m.listen.collectors()...)
 	m.accountReg.MustRegister(m.accounts)

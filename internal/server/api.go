@@ -69,6 +69,9 @@ type StatusReply struct {
 	// Events counts the Event Grid webhook's deliveries and events by
 	// outcome, when it is on.
 	Events map[string]int64 `json:"events,omitempty"`
+	// Derived lists the derived SAS in Vault: when each expires and when
+	// keysync renews it.
+	Derived []runner.DerivedExpiry `json:"derived,omitempty"`
 }
 
 // DiscoveryStatus is what the last run of the [[discover]] blocks found.
@@ -110,6 +113,9 @@ func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
 	}
 	if s.Events != nil {
 		reply.Events = s.Events.Counts()
+	}
+	if s.DerivedExpiries != nil {
+		reply.Derived = s.DerivedExpiries()
 	}
 	writeJSON(w, http.StatusOK, reply)
 }

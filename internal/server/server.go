@@ -56,6 +56,9 @@ type Server struct {
 	// RotationProblems lists, by path, the rotation metadata keysync did
 	// not trust (runner.Problems).
 	RotationProblems func() []runner.ProblemReport
+	// DerivedExpiries, when set, lists the derived SAS in Vault and when
+	// each expires, for GET /status.
+	DerivedExpiries func() []runner.DerivedExpiry
 	// Discovery, when set, says what the last discovery found.
 	Discovery func() *DiscoveryStatus
 	// Token protects POST /sync, GET /status and the details of /readyz;

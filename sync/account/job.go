@@ -2,6 +2,7 @@ package account
 
 import (
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/derive/spec"
 	"github.com/keysync/keysync/sync/plan"
 )
 
@@ -23,6 +24,10 @@ type Job struct {
 	Tags map[string]string
 	// Origin, when set, is the [[discover]] block that found the account.
 	Origin *Origin
+	// Derived are the values made from the account's active key
+	// (sync/runner/derived.go); all the accounts of one entry share the
+	// slice.
+	Derived []spec.Spec
 	// Remove, when set, makes this the job of an account discovery no
 	// longer finds: its secret is kept, marked or deleted (plan.Remove*).
 	Remove string

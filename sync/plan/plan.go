@@ -61,6 +61,9 @@ type Desired struct {
 	// and DiscoveryScope fingerprints what that block searches; recorded
 	// as MetaDiscoveredBy and MetaDiscoveryScope, "" for a listed account.
 	DiscoveredBy, DiscoveryScope string
+	// Meta, when set, is more provenance to record as is: a derived
+	// value's expiry and key (package derive).
+	Meta map[string]string
 	// RefuseLegacy treats a KV v2 secret that carries managed-by=keysync
 	// but not the data mark (FieldOwner) as another's: refused without
 	// Adopt ([vault] legacy_ownership = false).
@@ -229,6 +232,7 @@ func ownMetadata(d Desired, extra map[string]string) map[string]string {
 		m[MetaFingerprintPrefix+name] = v.Fingerprint()
 	}
 	maps.Copy(m, extra)
+	maps.Copy(m, d.Meta)
 	if d.DiscoveredBy != "" {
 		m[MetaDiscoveredBy], m[MetaDiscoveryScope] = d.DiscoveredBy, d.DiscoveryScope
 	}

@@ -33,7 +33,10 @@ func (r *Runner) rotate(ctx context.Context, job account.Job, cur sinks.State, k
 		r.unrecord(ctx, job, held, cur.Version, err)
 		return keys, ch, err
 	}
-	next := plan.Calculate(cur, r.desired(job, fresh), r.now())
+	next, err := r.plan(ctx, job, cur, fresh)
+	if err != nil {
+		return keys, ch, err
+	}
 	if next.Rotation.Completed != key {
 		return keys, ch, &notVisibleError{key: key}
 	}

@@ -62,11 +62,17 @@ type Runner struct {
 	// Problems holds the rotation metadata keysync did not trust, by
 	// path; shared across runners by the daemon. Nil gets a fresh one.
 	Problems *Problems
+	// Expiries holds the derived SAS in Vault and when they expire;
+	// shared across runners by the daemon. Nil gets a fresh one.
+	Expiries *Expiries
 	// RegenerateTimeout bounds one regenerate, its polling included;
 	// 0 means DefaultRegenerateTimeout. Twice it is how long a record of
 	// a regenerate holds the account's rotation back
 	// (plan.Rotation.InFlight).
 	RegenerateTimeout time.Duration
+	// StorageSuffix is the cloud's Storage endpoint suffix, for the
+	// connection strings of derived values (derive.StorageSuffix).
+	StorageSuffix string
 	// DryRun plans and reports without applying.
 	DryRun bool
 	// DeleteAfter is how long a secret marked gone waits before a removal
@@ -79,11 +85,13 @@ type Runner struct {
 
 	// held is, by path, the record holding a job's rotation back, so
 	// that it is logged once (noteHeld).
-	held       sync.Map
-	once       sync.Once
-	subSems    *subscriptionSems
-	sourceSems semaphore
-	vaultSems  semaphore
+	held sync.Map
+	// propertyCache holds each account's properties (derived.go).
+	propertyCache sync.Map
+	once          sync.Once
+	subSems       *subscriptionSems
+	sourceSems    semaphore
+	vaultSems     semaphore
 }
 
 func (r *Runner) concurrency() int { return max(r.Concurrency, 1) }
@@ -163,17 +171,31 @@ func (r *Runner) attempt(ctx context.Context, job account.Job) (plan.Change, err
 		if err != nil {
 			return plan.Change{}, err
 		}
-		ch := plan.Calculate(cur, r.desired(job, keys), r.now())
+		ch, err := r.plan(ctx, job, cur, keys)
+		if err != nil {
+			return ch, err
+		}
 		if job.Rotate != nil {
 			r.noteProblems(job, ch.Rotation.Problems)
 			r.noteHeld(job, ch.Rotation)
 		}
 		if ch.Rotation.Regenerate != "" && !r.DryRun && ch.Action != plan.Refused {
+			// No derived value may rest on the key about to be
+			// regenerated: those at paths of their own are signed
+			// with the key that stays valid first, or nothing is
+			// regenerated.
+			if err := r.syncOwnPaths(ctx, job, keys, heldActive(job, cur.Data)); err != nil {
+				return ch, fmt.Errorf("before regenerating a key: %w", err)
+			}
 			if keys, ch, err = r.rotate(ctx, job, cur, keys, ch); err != nil {
 				return ch, err
 			}
 		}
 		err = r.apply(ctx, job, ch)
+		if err == nil && len(job.Derived) > 0 && ch.Action != plan.Refused {
+			r.noteWritten(job, job.Path, derivedAt(job, ""), cur.Metadata, ch.Write.Metadata)
+			err = r.syncOwnPaths(ctx, job, keys, activeKey(job, ch.Rotation.Active))
+		}
 		if !errors.Is(err, sinks.ErrConflict) || conflicts >= maxConflicts {
 			return ch, err
 		}
@@ -236,6 +258,9 @@ func (r *Runner) init() {
 		}
 		if r.Problems == nil {
 			r.Problems = NewProblems()
+		}
+		if r.Expiries == nil {
+			r.Expiries = NewExpiries()
 		}
 		r.subSems = &subscriptionSems{perSubscription: r.SubscriptionConcurrency}
 		r.sourceSems = newSemaphore(r.concurrency())

@@ -7,6 +7,7 @@ import (
 
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sync/account"
+	"github.com/keysync/keysync/sync/derive/spec"
 	"github.com/keysync/keysync/sync/plan"
 )
 
@@ -58,13 +59,17 @@ type sharedKey struct {
 	rotate  *plan.Rotation
 	origin  *account.Origin
 	remove  string
+	// derived is the job's derived values by identity: a block's jobs
+	// share one slice, listed accounts each have their own.
+	derived *spec.Spec
 }
 
 // pack packs j.
 func (pk *packer) pack(j account.Job) packed {
 	p := packed{name: j.Account.Name, path: j.Path, tags: j.Tags}
 	j.Account.Name, j.Path, j.Tags = "", "", nil
-	k := sharedKey{account: j.Account, adopt: j.Adopt, fields: fieldsKey(j.Fields), rotate: j.Rotate, origin: j.Origin, remove: j.Remove}
+	k := sharedKey{account: j.Account, adopt: j.Adopt, fields: fieldsKey(j.Fields), rotate: j.Rotate, origin: j.Origin, remove: j.Remove,
+		derived: derivedKey(j.Derived)}
 	if pk.shared == nil {
 		pk.shared = map[sharedKey]*account.Job{}
 	}
@@ -85,6 +90,14 @@ func detachShared(j account.Job) *account.Job {
 	a.SubscriptionID, a.ResourceGroup, a.Type = account.Intern(a.SubscriptionID), account.Intern(a.ResourceGroup), account.Intern(a.Type)
 	a.Rule, a.APIVersion = account.Intern(a.Rule), account.Intern(a.APIVersion)
 	return &j
+}
+
+// derivedKey is the identity of a job's derived values, nil for none.
+func derivedKey(d []spec.Spec) *spec.Spec {
+	if len(d) == 0 {
+		return nil
+	}
+	return &d[0]
 }
 
 // fieldsKey is m's entries in order, each name and value ended by a NUL

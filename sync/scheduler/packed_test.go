@@ -7,6 +7,7 @@ import (
 
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sync/account"
+	"github.com/keysync/keysync/sync/derive/spec"
 	"github.com/keysync/keysync/sync/plan"
 )
 
@@ -17,7 +18,7 @@ func TestPackedRoundTrip(t *testing.T) {
 	origin, rot := &account.Origin{Block: "b", Scope: "s"}, &plan.Rotation{}
 	base := account.Job{Account: sources.Account{SubscriptionID: "sub", ResourceGroup: "rg", Type: "storage", APIVersion: "2023-05-01"},
 		Adopt: true, Fields: map[string]string{"key1": "a", "key2": "b"}, Origin: origin}
-	jobs := []account.Job{base, base, base, base, base, base}
+	jobs := []account.Job{base, base, base, base, base, base, base}
 	for i := range jobs {
 		jobs[i].Account.Name, jobs[i].Path = "n"+string(rune('a'+i)), "p/"+string(rune('a'+i))
 	}
@@ -26,6 +27,7 @@ func TestPackedRoundTrip(t *testing.T) {
 	jobs[3].Rotate = rot
 	jobs[4].Fields = map[string]string{"key1": "b", "key2": "a"}
 	jobs[5].Account.ResourceGroup = "rg2"
+	jobs[6].Derived = []spec.Spec{{Name: "sas", Kind: spec.StorageAccountSAS}}
 	var pk packer
 	ps := make([]packed, len(jobs))
 	for i, j := range jobs {
@@ -34,7 +36,7 @@ func TestPackedRoundTrip(t *testing.T) {
 			t.Errorf("job %d unpacks to %+v, want %+v", i, got, j)
 		}
 	}
-	for i, same := range []bool{true, true, true, false, false, false} {
+	for i, same := range []bool{true, true, true, false, false, false, false} {
 		if got := ps[i].Shared() == ps[0].Shared(); got != same {
 			t.Errorf("job %d shares job 0's part: %t, want %t", i, got, same)
 		}
