@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/keysync/keysync/armemu"
@@ -12,6 +13,33 @@ import (
 // oneBurstEvents is how many regenerates of one account the case makes at
 // once (issue #25: a burst of 20 events for one account).
 const oneBurstEvents = 20
+
+// eventsOneAtATime regenerates one key of each account in turn, the next
+// once Vault holds the key before: the latency of an event that waits for
+// no other, against which issue #25 sets 150 ms (p99). It starts a
+// second after the burst, past the window in which a second targeted
+// sync of an account waits.
+func (e *env) eventsOneAtATime(ctx context.Context, paths []string, res []armemu.Resource) ([]time.Duration, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(time.Second):
+	}
+	lat := make([]time.Duration, 0, len(res))
+	for i, a := range res {
+		acct, err := e.emu.Regenerate(a, "primary")
+		if err != nil {
+			return nil, err
+		}
+		l, err := e.waitKeys(ctx, paths[i:i+1], []string{acct.Keys["primary"]}, []time.Time{time.Now()})
+		if err != nil {
+			return nil, err
+		}
+		lat = append(lat, l[0])
+	}
+	slices.Sort(lat)
+	return lat, nil
+}
 
 // oneBurst is what a burst of regenerates of one account cost.
 type oneBurst struct {
