@@ -10,9 +10,7 @@ import (
 func TestTargetLeadingEdgeRunsAtOnce(t *testing.T) {
 	h := start(t, Options{}, testAccount("a", "s1", "@every 1h"))
 	h.target("p/a", TargetQueued)
-	h.answer(h.expect("the first request, at once", "a")["a"], nil)
-	h.advance(DefaultTargetWindow)
-	h.none("after the one sync")
+	h.lastSync("the first request, at once", "after the one sync")
 	if n, held := h.s.TargetsPending(), h.s.tgt.held(); n != 0 || held != 0 {
 		t.Fatalf("%d targeted syncs pending, %d accounts held after the sync and its window", n, held)
 	}
@@ -30,9 +28,7 @@ func TestTargetWhileQueuedIsThatSync(t *testing.T) {
 		h.target("p/a", TargetCoalesced)
 	}
 	h.answer(b, nil)
-	h.answer(h.expect("a, once the slot is free", "a")["a"], nil)
-	h.advance(DefaultTargetWindow)
-	h.none("the requests while a was queued were that sync")
+	h.lastSync("a, once the slot is free", "the requests while a was queued were that sync")
 }
 
 // TestTargetBurstDuringSyncOneTrailing: a burst of 20 requests while the
@@ -40,9 +36,7 @@ func TestTargetWhileQueuedIsThatSync(t *testing.T) {
 // after the leading sync ends: 20 requests, 2 syncs.
 func TestTargetBurstDuringSyncOneTrailing(t *testing.T) {
 	h := start(t, Options{}, testAccount("a", "s1", "@every 1h"))
-	h.target("p/a", TargetQueued)
-	first := h.next()
-	h.target("p/a", TargetQueued)
+	first := h.leadAndTrail()
 	for range 19 {
 		h.target("p/a", TargetCoalesced)
 	}
@@ -52,9 +46,7 @@ func TestTargetBurstDuringSyncOneTrailing(t *testing.T) {
 	h.advance(DefaultTargetWindow - time.Millisecond)
 	h.none("inside the window after the leading sync")
 	h.advance(time.Millisecond)
-	h.answer(h.expect("the one trailing run", "a")["a"], nil)
-	h.advance(DefaultTargetWindow)
-	h.none("after the trailing run")
+	h.lastSync("the one trailing run", "after the trailing run")
 	if got := h.syncer.started(); len(got) != 2 {
 		t.Fatalf("a burst of 20 requests: syncs %v, want 2", got)
 	}
@@ -74,9 +66,7 @@ func TestTargetDuringTickRunsOnceMore(t *testing.T) {
 	h.answer(tick, nil)
 	h.none("the window after the tick's sync")
 	h.advance(DefaultTargetWindow)
-	h.answer(h.expect("the one more sync", "a")["a"], nil)
-	h.advance(DefaultTargetWindow)
-	h.none("after it")
+	h.lastSync("the one more sync", "after it")
 }
 
 // TestTargetAfterTrailingNewLeading: a request after the trailing run
@@ -84,9 +74,7 @@ func TestTargetDuringTickRunsOnceMore(t *testing.T) {
 // it comes within it (the spacing), at once when it comes after.
 func TestTargetAfterTrailingNewLeading(t *testing.T) {
 	h := start(t, Options{}, testAccount("a", "s1", "@every 1h"))
-	h.target("p/a", TargetQueued)
-	first := h.next()
-	h.target("p/a", TargetQueued)
+	first := h.leadAndTrail()
 	h.answer(first, nil)
 	h.advance(DefaultTargetWindow)
 	h.answer(h.expect("the trailing run", "a")["a"], nil)
@@ -97,9 +85,7 @@ func TestTargetAfterTrailingNewLeading(t *testing.T) {
 	h.answer(h.expect("at the window's end", "a")["a"], nil)
 	h.advance(DefaultTargetWindow)
 	h.target("p/a", TargetQueued)
-	h.answer(h.expect("a new leading run, at once", "a")["a"], nil)
-	h.advance(DefaultTargetWindow)
-	h.none("after the new leading run")
+	h.lastSync("a new leading run, at once", "after the new leading run")
 }
 
 // TestTargetSteadyStreamSpaced: requests every 50 ms for 10 s, each sync
@@ -155,17 +141,13 @@ func TestTargetSteadyStreamSpaced(t *testing.T) {
 // run at the window's end: the retry covers it.
 func TestTargetTrailingRunYieldsToBackoff(t *testing.T) {
 	h := start(t, Options{}, testAccount("a", "s1", "@every 1h"))
-	h.target("p/a", TargetQueued)
-	first := h.next()
-	h.target("p/a", TargetQueued)
+	first := h.leadAndTrail()
 	h.answer(first, failure{Transient: true, Code: "InternalServerError"})
 	h.advance(DefaultTargetWindow)
 	h.none("backing off at the window's end")
 	h.target("p/a", TargetBackoff)
 	h.advance(30*time.Second - DefaultTargetWindow)
-	h.answer(h.expect("the retry", "a")["a"], nil)
-	h.advance(DefaultTargetWindow)
-	h.none("after the retry")
+	h.lastSync("the retry", "after the retry")
 	if n := h.s.TargetsPending(); n != 0 {
 		t.Fatalf("%d targeted syncs pending after the retry", n)
 	}
@@ -183,4 +165,23 @@ func (h *harness) request(ref string) {
 	if res == TargetQueued {
 		h.waitTurn(resets)
 	}
+}
+
+// leadAndTrail asks for a sync of p/a, which starts at once, and for one
+// more while it runs; it returns the running sync.
+func (h *harness) leadAndTrail() *call {
+	h.t.Helper()
+	h.target("p/a", TargetQueued)
+	first := h.next()
+	h.target("p/a", TargetQueued)
+	return first
+}
+
+// lastSync answers the sync of a that has started, what, and checks that
+// none follows within the window after it (why).
+func (h *harness) lastSync(what, why string) {
+	h.t.Helper()
+	h.answer(h.expect(what, "a")["a"], nil)
+	h.advance(DefaultTargetWindow)
+	h.none(why)
 }
