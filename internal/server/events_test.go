@@ -219,7 +219,7 @@ func TestEventsDuplicateAndCoalesced(t *testing.T) {
 	if c[outDuplicate] != 4 || c[outQueued] < 1 || c[outQueued] > 2 || c[outQueued]+c[outCoalesced] != 6 {
 		t.Fatalf("counts %v, want 4 duplicate, 1 or 2 queued and the rest of 6 coalesced", c)
 	}
-	e.waitSyncs(int64(c[outQueued]))
+	e.waitSyncs(c[outQueued])
 }
 
 // failReader fails the test if the handler reads the body.
