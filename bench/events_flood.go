@@ -99,10 +99,14 @@ func renderEvents(b *strings.Builder, r caseResult) {
 	fmt.Fprintf(b, ", as a daemon (`@every 1h`) with the Event Grid webhook, fed by the emulator's deliveries (batches of up to 10)\n\n"+
 		"Target: %s.\n\n| metric | keysync daemon |\n|---|---|\n", r.c.target)
 	rows := [][2]string{
-		{"regenerate -> new key in Vault: p50, p99, worst", fmt.Sprintf("%s, %s, %s", dur(ev.p50), dur(ev.p99), dur(ev.worst))},
+		{fmt.Sprintf("regenerate -> new key in Vault, %d one at a time: p50, p99, worst", len(ev.seq)), pcts(ev.seq)},
+		{fmt.Sprintf("regenerate -> new key in Vault, a burst of %d (one per account): p50, p99, worst", r.c.accounts), fmt.Sprintf("%s, %s, %s", dur(ev.p50), dur(ev.p99), dur(ev.worst))},
 		{fmt.Sprintf("syncs in the burst (%d accounts), most of one account", r.c.accounts), fmt.Sprintf("%d, %d", ev.burstSyncs, ev.maxSyncs)},
 		{"listKeys calls in the burst", fmt.Sprint(ev.burstARM)},
 		{"burst events that queued a sync, dropped as not changes (keysync's own listKeys)", fmt.Sprintf("%d, %d", ev.burstQueued, ev.burstDropped)},
+		{fmt.Sprintf("%d regenerates of one account at once: events that queued a sync, syncs, listKeys (at the emulator)", ev.one.events),
+			fmt.Sprintf("%d, %d, %d", ev.one.queued, ev.one.syncs, ev.one.listKeys)},
+		{"the same burst: first regenerate -> last key in Vault", dur(ev.one.took)},
 		{"flood: events posted, over", fmt.Sprintf("%d, %s", ev.floodEvents, dur(ev.floodTook))},
 		{"flood: ARM calls", fmt.Sprint(ev.floodARM)},
 		{fmt.Sprintf("flood: VmRSS first, last, largest of %d samples", len(rss)), fmt.Sprintf("%s, %s, %s", mib(first), mib(last), mib(peak))},
@@ -110,4 +114,13 @@ func renderEvents(b *strings.Builder, r caseResult) {
 	for _, rw := range rows {
 		row(b, rw[0], rw[1])
 	}
+}
+
+// pcts is the p50, p99 and worst of sorted latencies.
+func pcts(lat []time.Duration) string {
+	if len(lat) == 0 {
+		return "-"
+	}
+	n := len(lat)
+	return fmt.Sprintf("%s, %s, %s", dur(lat[n/2]), dur(lat[(n*99+99)/100-1]), dur(lat[n-1]))
 }

@@ -34,7 +34,8 @@ type Events struct {
 	MaxBodyBytes int64 `toml:"max_body_bytes"`
 	MaxEvents    int   `toml:"max_events"`
 	// Queue bounds the accounts waiting for an event-driven sync; Window
-	// is how long events for one account are gathered into one sync.
+	// is the least time from the end of one such sync of an account to
+	// the start of the next (the first event syncs it at once).
 	Queue  int      `toml:"queue"`
 	Window Duration `toml:"window"`
 	// Dedupe is how many recent event ids are remembered, so that a

@@ -106,6 +106,7 @@ func (s *Scheduler) dispatch(ctx context.Context, st *state, now time.Time) {
 	if st.force && s.full[st] == fullOwed {
 		s.full[st] = fullRunning
 	}
+	s.startTarget(st)
 	st.running, st.force = true, false
 	st.retryAt = 0
 	st.nextTick = stampOf(st.next(now))

@@ -71,9 +71,11 @@ type Options struct {
 	Observer      Observer
 	// Clock is the system's when nil.
 	Clock Clock
-	// TargetWindow and TargetQueue are the coalescing window and the
-	// queue length of targeted syncs; zero takes DefaultTargetWindow and
-	// DefaultTargetQueue.
+	// TargetWindow is the least time from the end of an account's sync a
+	// targeted request touched to the start of its next targeted sync;
+	// TargetQueue bounds the accounts with a targeted sync waiting,
+	// running or in that window (target.go). Zero takes
+	// DefaultTargetWindow and DefaultTargetQueue.
 	TargetWindow time.Duration
 	TargetQueue  int
 }

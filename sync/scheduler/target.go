@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"errors"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/keysync/keysync/sync/runner"
@@ -15,15 +14,22 @@ import (
 // same queues as ticks, so they keep the concurrency bound, the
 // subscription pauses, Retry-After and the no-overlap rule; they add
 // nothing while the account is in backoff (its retry comes sooner than a
-// tick anyway), and many requests for one account are one sync:
+// tick anyway). Many requests for one account are at most two syncs, the
+// leading edge and one trailing run:
 //
-//   - requests within the window after the first, or while the account's
-//     sync is queued, are that sync;
-//   - a request while its sync runs makes it run once more after, since the
-//     running one may have read the keys before the change.
+//   - the first request makes the account due at once; requests while
+//     that sync is queued are that sync;
+//   - requests while a sync of the account runs make it run once more
+//     after (the running one may have read the keys before the change),
+//     however many came;
+//   - the window (TargetWindow) is the least time from the end of a sync
+//     a request touched to the start of the account's next targeted sync:
+//     the trailing run, or a request within it, waits for its end. So a
+//     steady stream of requests syncs an account at most once per sync
+//     time plus window, never back to back.
 //
 // Memory is bounded by the queue length whatever arrives: one entry per
-// account waiting, none per request.
+// account waiting, running or in its window, none per request.
 
 // Targeting defaults; SetTargeting changes them.
 const (
@@ -81,10 +87,14 @@ type targetReply struct {
 type targets struct {
 	window time.Duration
 	max    int
-	// fifo holds accounts by when their window ends; the window is one
-	// length for all, so appending keeps it in order.
-	fifo    []targetEntry
+	// fifo holds the accounts in their window by when it ends: it starts
+	// when a sync ends and is one length for all, so appending keeps it
+	// in order. An entry whose account has moved on since is passed over.
+	fifo []targetEntry
+	// pending holds the accounts with a targeted sync not finished; cool
+	// those in their window with none asked, by when it ends.
 	pending map[*state]pendingTarget
+	cool    map[*state]time.Time
 	index   targetIndex
 }
 
@@ -93,18 +103,38 @@ type targetEntry struct {
 	at time.Time
 }
 
-// pendingTarget is an account with a targeted sync not finished yet.
+// targetPhase is where an account's targeted sync is.
+type targetPhase uint8
+
+const (
+	// phaseWaiting: asked for within the window; due when it ends (at).
+	phaseWaiting targetPhase = iota
+	// phaseQueued: due (st.force), not started.
+	phaseQueued
+	// phaseRunning: a sync of the account runs.
+	phaseRunning
+)
+
+// pendingTarget is an account with a targeted sync not finished.
 type pendingTarget struct {
+	// since is the earliest request the queued or running sync covers;
+	// zero for a running sync no request asked for.
 	since time.Time
-	// inFIFO: its window has not ended; else it is forced (queued or
-	// running).
-	inFIFO bool
+	// next is the earliest request while the sync runs, which the
+	// trailing run covers; zero if none.
+	next  time.Time
+	at    time.Time // phaseWaiting: when the window ends
+	phase targetPhase
 }
 
 func newTargets(o Options) targets {
 	return targets{window: cmp.Or(o.TargetWindow, DefaultTargetWindow), max: cmp.Or(o.TargetQueue, DefaultTargetQueue),
-		pending: map[*state]pendingTarget{}}
+		pending: map[*state]pendingTarget{}, cool: map[*state]time.Time{}}
 }
+
+// held is how many accounts the queue holds: waiting, running or in
+// their window.
+func (t *targets) held() int { return len(t.pending) + len(t.cool) }
 
 // Target asks for a sync of the account whose resource id (compared
 // without case) or Vault path is ref; since is when the change happened,
@@ -173,27 +203,48 @@ func (s *Scheduler) targetOne(st *state, since, now time.Time) (TargetResult, er
 	if st.removed {
 		return "", ErrUnknownAccount // removed by a reload since the lookup
 	}
-	p, ok := s.tgt.pending[st]
-	switch {
-	case ok && (p.inFIFO || st.force):
-		p.since = earliest(p.since, since)
-		s.tgt.pending[st] = p
-		return TargetCoalesced, nil
-	case st.retryAt != 0 && !st.running:
+	if p, ok := s.tgt.pending[st]; ok {
+		return s.coalesce(st, p, since), nil
+	}
+	if st.retryAt != 0 && !st.running {
 		return TargetBackoff, nil
-	case !ok && len(s.tgt.pending) >= s.tgt.max && !s.sweepTargets():
+	}
+	if at, ok := s.tgt.cool[st]; ok {
+		delete(s.tgt.cool, st) // one entry either way: the bound holds
+		s.tgt.pending[st] = pendingTarget{since: since, at: at}
+		return TargetQueued, nil
+	}
+	if s.tgt.held() >= s.tgt.max && !s.sweepTargets(now) {
 		return "", ErrTargetQueueFull
 	}
-	if ok {
-		since = earliest(p.since, since)
+	if st.running { // a tick's sync, which may have read the keys before the change
+		s.tgt.pending[st] = pendingTarget{next: since, phase: phaseRunning}
+		return TargetQueued, nil
 	}
-	s.tgt.pending[st] = pendingTarget{since: since, inFIFO: true}
-	s.tgt.fifo = append(s.tgt.fifo, targetEntry{st: st, at: now.Add(s.tgt.window)})
+	s.promote(st, pendingTarget{since: since}, now) // the leading edge
 	return TargetQueued, nil
 }
 
-// promoteTargets forces the accounts whose window has ended, and returns
-// wake, or the end of the next window if sooner; the loop calls it.
+// coalesce adds a request to st's targeted sync p: to the queued or
+// waiting one, which has not read the keys yet, else to the trailing run
+// after the running one; the loop calls it.
+func (s *Scheduler) coalesce(st *state, p pendingTarget, since time.Time) TargetResult {
+	res := TargetCoalesced
+	switch {
+	case p.phase != phaseRunning:
+		p.since = earliest(p.since, since)
+	case p.next.IsZero():
+		p.next, res = since, TargetQueued
+	default:
+		p.next = earliest(p.next, since)
+	}
+	s.tgt.pending[st] = p
+	return res
+}
+
+// promoteTargets ends the windows that have ended, forcing the accounts
+// asked for within them, and returns wake, or the end of the next window
+// if sooner; the loop calls it.
 func (s *Scheduler) promoteTargets(now, wake time.Time) time.Time {
 	n := 0
 	for _, e := range s.tgt.fifo {
@@ -201,7 +252,7 @@ func (s *Scheduler) promoteTargets(now, wake time.Time) time.Time {
 			break
 		}
 		n++
-		s.promote(e.st, now)
+		s.windowEnds(e, now)
 	}
 	if n > 0 {
 		s.tgt.fifo = slices.Delete(s.tgt.fifo, 0, n)
@@ -215,15 +266,29 @@ func (s *Scheduler) promoteTargets(now, wake time.Time) time.Time {
 	return wake
 }
 
-// promote makes st's targeted sync due; the loop calls it. A running account
-// syncs once more when it finishes, as with TriggerAll.
-func (s *Scheduler) promote(st *state, now time.Time) {
-	p := s.tgt.pending[st]
-	if st.removed || (st.retryAt != 0 && !st.running) {
-		s.dropTarget(st) // removed, or backing off since
+// windowEnds ends the window of e's account: it forgets one asked for in
+// it by no one, and forces one that was; the loop calls it.
+func (s *Scheduler) windowEnds(e targetEntry, now time.Time) {
+	st := e.st
+	if at, ok := s.tgt.cool[st]; ok && at.Equal(e.at) {
+		s.dropTarget(st)
 		return
 	}
-	p.inFIFO = false
+	p, ok := s.tgt.pending[st]
+	switch {
+	case !ok || p.phase != phaseWaiting || !p.at.Equal(e.at):
+		// an entry the account has moved on from
+	case st.removed || (st.retryAt != 0 && !st.running):
+		s.dropTarget(st) // removed, or backing off since: its retry covers it
+	default:
+		s.promote(st, p, now)
+	}
+}
+
+// promote makes st's targeted sync p due; the loop calls it. A running
+// account syncs once more when it finishes, as with TriggerAll.
+func (s *Scheduler) promote(st *state, p pendingTarget, now time.Time) {
+	p.phase = phaseQueued
 	s.tgt.pending[st] = p
 	st.force = true
 	if st.sched.q == &s.idle {
@@ -233,37 +298,69 @@ func (s *Scheduler) promote(st *state, now time.Time) {
 	s.log.Debug("targeted sync queued", "account", st.Label(), "waited", now.Sub(p.since).Round(time.Millisecond))
 }
 
-// settleTarget ends st's targeted sync when the sync that finished was
-// it, or st was removed; the loop calls it.
-func (s *Scheduler) settleTarget(st *state, res runner.Result, now time.Time) {
-	p, ok := s.tgt.pending[st]
-	removed := st.removed
-	if !ok || (!removed && (p.inFIFO || st.force)) {
-		return
-	}
-	s.dropTarget(st)
-	if o, ok := s.opts.Observer.(TargetObserver); ok && !removed {
-		o.Targeted(st.Label(), p.since, res, now)
+// startTarget marks st's queued targeted sync running as the loop
+// dispatches st: a request from now on needs one more sync.
+func (s *Scheduler) startTarget(st *state) {
+	if p, ok := s.tgt.pending[st]; ok && p.phase == phaseQueued {
+		p.phase = phaseRunning
+		s.tgt.pending[st] = p
 	}
 }
 
-// dropTarget forgets st's targeted sync; the loop calls it.
+// settleTarget ends st's targeted sync when the sync that finished was
+// it, or st was removed; the account's window starts, with the trailing
+// run waiting for its end if a request came while it ran. The loop calls
+// it.
+func (s *Scheduler) settleTarget(st *state, res runner.Result, now time.Time) {
+	if st.removed {
+		s.dropTarget(st)
+		return
+	}
+	p, ok := s.tgt.pending[st]
+	if !ok || p.phase != phaseRunning {
+		return
+	}
+	if o, ok := s.opts.Observer.(TargetObserver); ok && !p.since.IsZero() {
+		o.Targeted(st.Label(), p.since, res, now)
+	}
+	at := now.Add(s.tgt.window)
+	s.tgt.fifo = append(s.tgt.fifo, targetEntry{st: st, at: at})
+	if p.next.IsZero() {
+		delete(s.tgt.pending, st)
+		s.tgt.cool[st] = at
+		return
+	}
+	s.tgt.pending[st] = pendingTarget{since: p.next, at: at}
+}
+
+// dropTarget forgets st's targeted sync and window; the loop calls it.
 func (s *Scheduler) dropTarget(st *state) {
 	delete(s.tgt.pending, st)
+	delete(s.tgt.cool, st)
+	// a map keeps its largest size
 	if len(s.tgt.pending) == 0 {
-		s.tgt.pending = map[*state]pendingTarget{} // a map keeps its largest size
+		s.tgt.pending = map[*state]pendingTarget{}
+	}
+	if len(s.tgt.cool) == 0 {
+		s.tgt.cool = map[*state]time.Time{}
 	}
 }
 
 // sweepTargets forgets the targeted syncs of accounts a reload removed
-// while they waited, and reports whether that made room; the loop calls it.
-func (s *Scheduler) sweepTargets() bool {
+// while they waited, and the windows that have ended but the loop has not
+// yet turned on, and reports whether that made room; the loop calls it.
+func (s *Scheduler) sweepTargets(now time.Time) bool {
 	for st := range s.tgt.pending {
 		if st.removed && !st.running {
 			delete(s.tgt.pending, st)
 		}
 	}
-	return len(s.tgt.pending) < s.tgt.max
+	for st, at := range s.tgt.cool {
+		if st.removed || !at.After(now) {
+			delete(s.tgt.cool, st)
+		}
+	}
+	return s.tgt.held() < s.tgt.max
 }
 
 // TargetsPending is how many accounts have a targeted sync not finished,
@@ -273,47 +370,3 @@ func (s *Scheduler) TargetsPending() int { return int(s.pending.Load()) }
 // publishTargets publishes how many accounts have a targeted sync not
 // finished; the loop calls it.
 func (s *Scheduler) publishTargets() { s.pending.Store(int64(len(s.tgt.pending))) }
-
-// findTargets is the accounts whose resource id (without case) or path
-// is ref; the loop calls it.
-func (s *Scheduler) findTargets(ref string) []*state {
-	list := s.listing.Load()
-	if s.tgt.index.of != list {
-		s.tgt.index.build(list)
-	}
-	return s.tgt.index.find(ref)
-}
-
-// indexKey is the form a reference is looked up in: resource ids compare
-// without case (as ARM's do), paths as they are.
-func indexKey(ref string) string {
-	if strings.HasPrefix(ref, "/") {
-		return strings.ToLower(ref)
-	}
-	return ref
-}
-
-// keyOf is st's resource id key, path and, for an account of a type with
-// a child (an Event Hubs or Service Bus rule), the key of its parent (the
-// namespace, whose writes concern every rule), from its published view.
-func keyOf(st *state) (id, path, parent string) {
-	h := st.view.Load().acct
-	acct := h.Shared().Account
-	acct.Name = h.Name()
-	id = acct.Key()
-	if acct.Spec().Child != "" {
-		parent = ParentKey(id)
-	}
-	return id, h.Path(), parent
-}
-
-// ParentKey is a child's resource id key without its last two segments
-// (/{child}/{name}): the key of the resource it belongs to.
-func ParentKey(key string) string {
-	for range 2 {
-		if i := strings.LastIndexByte(key, '/'); i >= 0 {
-			key = key[:i]
-		}
-	}
-	return key
-}

@@ -75,3 +75,47 @@ func refHash(ref string) uint32 {
 // listing a reload replaced (and the slab they point into) until the next
 // targeted request; that request builds it again.
 func (x *targetIndex) forget() { x.of, x.ents = nil, nil }
+
+// findTargets is the accounts whose resource id (without case) or path
+// is ref; the loop calls it.
+func (s *Scheduler) findTargets(ref string) []*state {
+	list := s.listing.Load()
+	if s.tgt.index.of != list {
+		s.tgt.index.build(list)
+	}
+	return s.tgt.index.find(ref)
+}
+
+// indexKey is the form a reference is looked up in: resource ids compare
+// without case (as ARM's do), paths as they are.
+func indexKey(ref string) string {
+	if strings.HasPrefix(ref, "/") {
+		return strings.ToLower(ref)
+	}
+	return ref
+}
+
+// keyOf is st's resource id key, path and, for an account of a type with
+// a child (an Event Hubs or Service Bus rule), the key of its parent (the
+// namespace, whose writes concern every rule), from its published view.
+func keyOf(st *state) (id, path, parent string) {
+	h := st.view.Load().acct
+	acct := h.Shared().Account
+	acct.Name = h.Name()
+	id = acct.Key()
+	if acct.Spec().Child != "" {
+		parent = ParentKey(id)
+	}
+	return id, h.Path(), parent
+}
+
+// ParentKey is a child's resource id key without its last two segments
+// (/{child}/{name}): the key of the resource it belongs to.
+func ParentKey(key string) string {
+	for range 2 {
+		if i := strings.LastIndexByte(key, '/'); i >= 0 {
+			key = key[:i]
+		}
+	}
+	return key
+}

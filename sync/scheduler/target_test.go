@@ -30,46 +30,17 @@ func (h *harness) target(ref string, want TargetResult) {
 	}
 }
 
-// TestTargetCoalescesInWindow: requests within the window are one sync,
-// which starts when the window ends, not before.
-func TestTargetCoalescesInWindow(t *testing.T) {
-	h := start(t, Options{}, testAccount("a", "s1", "@every 1h"), testAccount("b", "s1", "@every 1h"))
-	h.target("p/a", TargetQueued)
-	for range 50 {
-		h.target("p/a", TargetCoalesced)
+// full fails unless a targeted request for ref is answered
+// ErrTargetQueueFull.
+func (h *harness) full(ref, why string) {
+	h.t.Helper()
+	if _, _, err := h.s.Target(ref, time.Time{}); !errors.Is(err, ErrTargetQueueFull) {
+		h.t.Fatalf("%s: Target(%q) err %v, want ErrTargetQueueFull", why, ref, err)
 	}
-	h.advance(DefaultTargetWindow - time.Millisecond)
-	h.none("inside the window")
-	h.advance(time.Millisecond)
-	h.answer(h.expect("the window's end", "a")["a"], nil)
-	h.none("after the one targeted sync")
-	if n := h.s.TargetsPending(); n != 0 {
-		t.Fatalf("%d targeted syncs still pending after the sync", n)
-	}
-}
-
-// TestTargetWhileRunningRunsOnceMore: requests while the targeted sync
-// runs make it run once more after (it may have read the keys before the
-// change), once however many came.
-func TestTargetWhileRunningRunsOnceMore(t *testing.T) {
-	h := start(t, Options{}, testAccount("a", "s1", "@every 1h"))
-	h.target("p/a", TargetQueued)
-	h.advance(DefaultTargetWindow)
-	first := h.next()
-	h.target("p/a", TargetQueued)
-	for range 10 {
-		h.target("p/a", TargetCoalesced)
-	}
-	h.advance(DefaultTargetWindow)
-	h.none("while the first runs")
-	h.answer(first, nil)
-	h.answer(h.expect("the one more sync", "a")["a"], nil)
-	h.advance(DefaultTargetWindow)
-	h.none("after the one more sync")
 }
 
 // TestTargetInBackoff: an account backing off is not synced sooner by a
-// request: its retry covers it.
+// request: its retry covers it. Once recovered, a request syncs it at once.
 func TestTargetInBackoff(t *testing.T) {
 	h := start(t, Options{SyncOnStart: true}, testAccount("a", "s1", "@every 1h"))
 	h.answer(h.next(), failure{Transient: true, Code: "InternalServerError"})
@@ -79,23 +50,23 @@ func TestTargetInBackoff(t *testing.T) {
 	h.advance(time.Second)
 	h.answer(h.expect("the retry", "a")["a"], nil)
 	h.target("p/a", TargetQueued)
-	h.advance(DefaultTargetWindow)
-	h.expect("a request after recovery", "a")
+	h.expect("a request after recovery, at once", "a")
 }
 
-// TestTargetQueueBounded: no more accounts wait than the queue holds; one
-// whose sync finished makes room.
+// TestTargetQueueBounded: no more accounts wait, run or sit in their
+// window than the queue holds, so a stream of events for ever new
+// accounts holds no more; one whose window ended makes room.
 func TestTargetQueueBounded(t *testing.T) {
-	h := start(t, Options{TargetWindow: time.Second, TargetQueue: 2}, testAccount("a", "s1", "@every 1h"), testAccount("b", "s1", "@every 1h"), testAccount("c", "s1", "@every 1h"))
+	h := start(t, Options{TargetQueue: 2}, testAccount("a", "s1", "@every 1h"), testAccount("b", "s1", "@every 1h"), testAccount("c", "s1", "@every 1h"))
 	h.target("p/a", TargetQueued)
 	h.target("p/b", TargetQueued)
-	if _, _, err := h.s.Target("p/c", time.Time{}); !errors.Is(err, ErrTargetQueueFull) {
-		t.Fatalf("a third account with a queue of 2: err %v, want ErrTargetQueueFull", err)
-	}
-	h.advance(time.Second)
-	calls := h.expect("the two queued", "a", "b")
+	calls := h.expect("the two asked for, at once", "a", "b")
+	h.full("p/c", "two accounts syncing, a queue of 2")
 	h.answer(calls["a"], nil)
+	h.full("p/c", "a in its window, b syncing")
+	h.advance(DefaultTargetWindow)
 	h.target("p/c", TargetQueued)
+	h.expect("c, once a's window ended", "c")
 }
 
 // TestTargetLookup: a resource id matches without case, a path as it is;
@@ -118,16 +89,20 @@ func TestTargetLookup(t *testing.T) {
 }
 
 // TestTargetRemovedAccountFreesItsPlace: an account a reload removed
-// while its targeted sync waited is not synced, and its place in the
+// while its trailing run waited is not synced, and its place in the
 // queue goes to another.
 func TestTargetRemovedAccountFreesItsPlace(t *testing.T) {
 	a, b := testAccount("a", "s1", "@every 1h"), testAccount("b", "s1", "@every 1h")
-	h := start(t, Options{TargetWindow: time.Second, TargetQueue: 1}, a, b)
+	h := start(t, Options{TargetQueue: 1}, a, b)
 	h.target("p/a", TargetQueued)
+	first := h.next()
+	h.target("p/a", TargetQueued) // the trailing run
+	h.answer(first, nil)
+	h.full("p/b", "a's trailing run holds the one place")
 	h.act(func() { _ = h.s.Reload(context.Background(), h.syncer, []Account{b}) })
 	h.target("p/b", TargetQueued)
-	h.advance(time.Second)
 	h.answer(h.expect("only b", "b")["b"], nil)
+	h.advance(DefaultTargetWindow)
 	h.none("a was removed")
 	if _, _, err := h.s.Target("p/a", time.Time{}); !errors.Is(err, ErrUnknownAccount) {
 		t.Fatalf("Target of a removed account: %v, want ErrUnknownAccount", err)
@@ -135,17 +110,21 @@ func TestTargetRemovedAccountFreesItsPlace(t *testing.T) {
 }
 
 // TestTargetWaitsForSubscriptionPause: a targeted sync of an account
-// whose subscription is throttled waits for the pause, as a tick does.
+// whose subscription is throttled waits for the pause, as a tick does:
+// the leading edge is at once only when nothing holds the account.
 func TestTargetWaitsForSubscriptionPause(t *testing.T) {
 	h := start(t, Options{SyncOnStart: true}, testAccount("a", "s1", "@every 1h"), testAccount("b", "s1", "@every 1h"))
 	calls := h.expect("the start", "a", "b")
 	h.answer(calls["a"], failure{Transient: true, Code: throttleCode, RetryAfter: 90 * time.Second})
 	h.answer(calls["b"], nil)
 	h.target("p/b", TargetQueued)
+	for range 19 {
+		h.target("p/b", TargetCoalesced)
+	}
 	h.advance(89 * time.Second)
 	h.none("b's subscription is paused")
 	h.advance(time.Second)
-	h.expect("after the pause", "a", "b")
+	h.expect("after the pause, once", "a", "b")
 }
 
 // TestTargetIndexSmall: the index keeps 8 bytes per account and key, two
@@ -190,7 +169,6 @@ func TestTargetSeveralAccountsOneInBackoff(t *testing.T) {
 	h.answer(calls[order[0].Path()], failure{Transient: true, Code: "InternalServerError"})
 	h.answer(calls[order[1].Path()], nil)
 	h.target(id, TargetQueued)
-	h.advance(DefaultTargetWindow)
 	if c := h.next(); c.job.Path != order[1].Path() {
 		t.Fatalf("%s synced, want %s", c.job.Path, order[1].Path())
 	}
