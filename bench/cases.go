@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/internal/armemu"
 )
 
 // benchCase is one scenario.

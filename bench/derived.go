@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/internal/armemu"
 )
 
 // The derived case (issue #24): the same Storage accounts synced side by

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/internal/armemu"
 )
 
 // estateSizes are the account counts a discovery case may ask for. Account

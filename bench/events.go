@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/internal/armemu"
 	"github.com/keysync/keysync/internal/testenv"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/internal/armemu"
 )
 
 // floodBatch is the events of one delivery in the flood.

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/internal/armemu"
 )
 
 // oneBurstEvents is how many regenerates of one account the case makes at

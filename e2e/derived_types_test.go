@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/internal/armemu"
 )
 
 // derivedAccount is an emulated account of another type with one derived

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/internal/armemu"
 )
 
 // Issue #22: configurations where real Azure answers otherwise than the

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/internal/armemu"
 )
 
 // estate is a discovery test's own world: Batch accounts in a

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/internal/armemu"
 )
 
 // keysRefetchWindow is how long after fetching a tenant's signing keys

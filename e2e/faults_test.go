@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/internal/armemu"
 )
 
 // TestThrottledThenSuccess: a 429 with Retry-After is waited out, never

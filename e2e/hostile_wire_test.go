@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/internal/armemu"
 )
 
 // These tests replay an outside attack on keysync's ARM wire: what a

@@ -11,7 +11,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
-	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/internal/armemu"
 	"github.com/keysync/keysync/secret"
 )
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/internal/armemu"
 )
 
 var (

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/internal/armemu"
 )
 
 // TestFirstSyncCreatesAndSecondWritesNothing: the first run creates the

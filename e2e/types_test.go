@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/internal/armemu"
 	"github.com/keysync/keysync/sources"
 )
 

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/internal/armemu"
 	"github.com/keysync/keysync/internal/testenv"
 )
 

@@ -23,7 +23,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/internal/armemu"
 )
 
 type accountList []string

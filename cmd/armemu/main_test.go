@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/internal/armemu"
 )
 
 func TestParseResource(t *testing.T) {

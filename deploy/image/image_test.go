@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/internal/armemu"
 	"github.com/keysync/keysync/internal/testenv"
 )
 

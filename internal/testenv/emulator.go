@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/internal/armemu"
 )
 
 // Emulator is a running in-process ARM emulator and the files a client

@@ -12,8 +12,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
-	"github.com/keysync/keysync/armemu"
 	"github.com/keysync/keysync/config"
+	"github.com/keysync/keysync/internal/armemu"
 	"github.com/keysync/keysync/sources/azure"
 )
 

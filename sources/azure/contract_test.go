@@ -3,7 +3,7 @@ package azure
 import (
 	"testing"
 
-	"github.com/keysync/keysync/armemu"
+	"github.com/keysync/keysync/internal/armemu"
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sources/sourcetest"
 )

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keysync/keysync/armemu"
 	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/fault"
+	"github.com/keysync/keysync/internal/armemu"
 	"github.com/keysync/keysync/sources"
 )
 

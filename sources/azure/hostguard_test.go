@@ -15,8 +15,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 
-	"github.com/keysync/keysync/armemu"
 	"github.com/keysync/keysync/fault"
+	"github.com/keysync/keysync/internal/armemu"
 	"github.com/keysync/keysync/secret"
 	"github.com/keysync/keysync/sources"
 )

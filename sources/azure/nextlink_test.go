@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keysync/keysync/armemu"
 	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/fault"
+	"github.com/keysync/keysync/internal/armemu"
 	"github.com/keysync/keysync/sources"
 )
 

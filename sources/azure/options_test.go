@@ -8,8 +8,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 
-	"github.com/keysync/keysync/armemu"
 	"github.com/keysync/keysync/config"
+	"github.com/keysync/keysync/internal/armemu"
 	"github.com/keysync/keysync/sources"
 )
 

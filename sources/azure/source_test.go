@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keysync/keysync/armemu"
 	"github.com/keysync/keysync/config"
+	"github.com/keysync/keysync/internal/armemu"
 	"github.com/keysync/keysync/sources"
 )
 

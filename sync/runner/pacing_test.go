@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keysync/keysync/armemu"
 	"github.com/keysync/keysync/config"
+	"github.com/keysync/keysync/internal/armemu"
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sources/azure"
 	"github.com/keysync/keysync/sync/account"

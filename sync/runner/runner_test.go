@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keysync/keysync/armemu"
 	"github.com/keysync/keysync/config"
+	"github.com/keysync/keysync/internal/armemu"
 	"github.com/keysync/keysync/internal/testenv"
 	"github.com/keysync/keysync/secret"
 	"github.com/keysync/keysync/sinks"

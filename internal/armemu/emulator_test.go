@@ -123,7 +123,7 @@ func TestNoKeysyncImports(t *testing.T) {
 		t.Fatalf("go list: %v", err)
 	}
 	for _, dep := range strings.Fields(string(out)) {
-		if strings.HasPrefix(dep, "github.com/keysync/keysync/") && dep != "github.com/keysync/keysync/armemu" {
+		if strings.HasPrefix(dep, "github.com/keysync/keysync/") && dep != "github.com/keysync/keysync/internal/armemu" {
 			t.Errorf("armemu depends on %s", dep)
 		}
 	}
