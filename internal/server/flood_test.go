@@ -15,7 +15,7 @@ import (
 
 // Bounds of the flood tests: attackers, the probes sent while they run,
 // and how long one probe may take. A probe the flood starves of every
-// connection is closed after admitWait (1 s) or answered 503 at once, so
+// connection is closed after floodAdmitWait or answered 503 at once, so
 // it fails whatever the bound; the bound only ends a probe that would
 // hang, on a machine however busy.
 const (
@@ -69,7 +69,7 @@ func TestProbesSurviveFloods(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e, obs := newEventsEnv(t, nil), &countObserver{}
 			e.srv.Observer, e.srv.Metrics = obs, bigAnswer
-			addr := startServer(t, e.srv)
+			addr := startFloodServer(t, e.srv)
 			opened, stop := testenv.RunAttack(floodConns, addr, tt.a)
 			waitFor(t, "the attackers' connections", func() bool { return opened.Load() >= floodConns })
 			failures := probeDuringFlood(t, addr)
@@ -111,7 +111,7 @@ func TestProbesSurvivePipelinedUnreadAnswers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEventsEnv(t, nil)
 			e.srv.Metrics = bigAnswer
-			addr := startServer(t, e.srv)
+			addr := startFloodServer(t, e.srv)
 			maxConns, ctx := e.srv.limits().MaxConns, t.Context()
 			attack, ended := testenv.PipelinedUnread(tt.request), new(atomic.Int64)
 			for range maxConns {
@@ -160,6 +160,22 @@ func assertNothingSynced(t *testing.T, e *eventsEnv) {
 	if n := c[outQueued] + c[outCoalesced] + c[outBackoff]; n != 0 || e.sched.TargetsPending() != 0 || e.syncer.calls.Load() != 0 {
 		t.Fatalf("the flood queued %d syncs, %d pending, %d ran", n, e.sched.TargetsPending(), e.syncer.calls.Load())
 	}
+}
+
+// floodAdmitWait is how long a new connection may wait for a slot in the
+// tests whose verdict is that every probe is answered under a flood: a
+// bound meaningless under load, so that a probe fails only if the flood
+// starves it of every slot, not because a busy machine served the
+// connections ahead of it slowly (a one-second wait did, beside a CPU
+// hog, under the race detector). TestProbesSurviveReconnectingFlood
+// measures the default wait's own speed.
+const floodAdmitWait = 20 * time.Second
+
+// startFloodServer is startServer with floodAdmitWait.
+func startFloodServer(t *testing.T, s *Server) string {
+	t.Helper()
+	s.Limits.AdmitWait = floodAdmitWait
+	return startServer(t, s)
 }
 
 // startServer starts s on a loopback port; it is shut down at the end.

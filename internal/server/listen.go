@@ -20,6 +20,11 @@ type Limits struct {
 	// keeps connections that only the probes, or clients still sending
 	// headers (whom a newcomer evicts), can hold.
 	MaxHandlers int
+	// AdmitWait bounds how long a new connection waits for a slot
+	// before it is closed (pool.go). A kubelet's probe gives up after its
+	// timeoutSeconds (1 s by default), so waiting longer only holds a
+	// connection nobody waits for.
+	AdmitWait time.Duration
 }
 
 // DefaultLimits are the server's limits. A scrape every 15 s opens a new
@@ -32,4 +37,5 @@ var DefaultLimits = Limits{
 	MaxHeaderBytes:    16 << 10,
 	MaxConns:          128,
 	MaxHandlers:       96,
+	AdmitWait:         admitWait,
 }

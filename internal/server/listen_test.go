@@ -339,7 +339,7 @@ func TestUnreadPipelineClosed(t *testing.T) {
 func TestCrowdedPortEndsPipelines(t *testing.T) {
 	s, _ := newTestServer(t, &countingSyncer{}, "", 0)
 	s.Limits = Limits{MaxConns: 3}
-	addr := startServer(t, s)
+	addr := startFloodServer(t, s)
 	opened, stop := testenv.RunAttack(3, addr, testenv.Pipelined(getHealthz))
 	defer stop()
 	waitFor(t, "every slot pipelining", func() bool { h, _ := heldStates(s.pool); return opened.Load() >= 3 && h == 3 })
@@ -386,7 +386,7 @@ func TestProbesWhileVaultHangs(t *testing.T) {
 	s, _ := newTestServer(t, &countingSyncer{}, "", 0)
 	release := make(chan struct{})
 	s.Vault.SetCheck(func(context.Context) error { <-release; return nil })
-	addr := startServer(t, s)
+	addr := startFloodServer(t, s)
 	defer close(release)
 	opened, stop := testenv.RunAttack(floodConns, addr, testenv.Requests(http.MethodGet, "/readyz", ""))
 	defer stop()

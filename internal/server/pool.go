@@ -53,7 +53,10 @@ const waitingPerSlot = 2
 // never starved, gives its slot back.
 type connPool struct {
 	net.Listener
-	max    int
+	max int
+	// wait is how long a new connection may wait for a slot (admitWait,
+	// or Limits.AdmitWait).
+	wait   time.Duration
 	obs    Observer
 	wake   chan struct{} // a connection's state changed while some wait
 	done   chan struct{} // closed by Close
@@ -71,7 +74,7 @@ type connPool struct {
 }
 
 func newConnPool(ln net.Listener, limit int, obs Observer) *connPool {
-	return &connPool{Listener: ln, max: limit, obs: obs, wake: make(chan struct{}, 1), done: make(chan struct{}),
+	return &connPool{Listener: ln, max: limit, wait: admitWait, obs: obs, wake: make(chan struct{}, 1), done: make(chan struct{}),
 		ready: make(chan net.Conn), failed: make(chan error), conns: make(map[*poolConn]struct{}, limit)}
 }
 

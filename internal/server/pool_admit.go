@@ -70,7 +70,7 @@ func (p *connPool) enter(c *poolConn) (victim *poolConn, placed bool, dropped *p
 // admitting gives the waiting connections their slots as they come free
 // or evictable, and closes those that waited admitWait, until Close.
 func (p *connPool) admitting() {
-	soon := time.NewTimer(admitWait)
+	soon := time.NewTimer(p.wait)
 	defer soon.Stop()
 	for {
 		if next := p.admitWaiting(); next.IsZero() {
@@ -123,7 +123,7 @@ func (p *connPool) settle(now time.Time) (placed, victims, expired []*poolConn, 
 	defer p.mu.Unlock()
 	defer func() { p.crowd.Store(len(p.queue) > 0) }()
 	for len(p.queue) > 0 {
-		c, deadline := p.queue[0], p.queue[0].opened.Add(admitWait)
+		c, deadline := p.queue[0], p.queue[0].opened.Add(p.wait)
 		if !now.Before(deadline) {
 			expired, p.queue = append(expired, c), p.queue[1:]
 			continue

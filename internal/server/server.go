@@ -114,6 +114,7 @@ func (s *Server) Start(addr string) (net.Addr, error) {
 	}
 	lim := s.limits()
 	pool := newConnPool(ln, lim.MaxConns, s.observer())
+	pool.wait = lim.AdmitWait
 	s.pool = pool
 	s.srv = &http.Server{
 		Handler:           s.Handler(),
@@ -140,6 +141,7 @@ func (s *Server) limits() Limits {
 	l.IdleTimeout = cmpOr(l.IdleTimeout, d.IdleTimeout)
 	l.MaxHeaderBytes = cmpOr(l.MaxHeaderBytes, d.MaxHeaderBytes)
 	l.MaxConns = cmpOr(l.MaxConns, d.MaxConns)
+	l.AdmitWait = cmpOr(l.AdmitWait, d.AdmitWait)
 	l.MaxHandlers = cmpOr(l.MaxHandlers, max(1, min(d.MaxHandlers, l.MaxConns*3/4)))
 	return l
 }
