@@ -9,7 +9,8 @@
 #   podman, runc                       podman, runc       builds and runs the image (deploy/image)
 #   gcc                                gcc                go test -race needs cgo
 #   azurite-blob                       npm azurite@3.37.0 Microsoft's Storage emulator: the derived-value
-#                                                         tests' real consumer (sync/derive, e2e)
+#                                                         tests' real consumer (sync/derive, e2e);
+#   npm (and Node.js)                  npm                installs Azurite, when it is missing
 set -euo pipefail
 
 need=()
@@ -20,7 +21,10 @@ have systemd-nspawn || need+=(systemd-container)
 have podman || need+=(podman)
 have runc || need+=(runc)
 need_azurite=
-have azurite-blob || need_azurite=1
+if ! have azurite-blob; then
+  need_azurite=1
+  have npm || need+=(npm) # Debian's npm brings Node.js
+fi
 
 # The boot test (systemd-nspawn) and the image test (podman, runc) run
 # containers: they need root whether or not anything is missing.
@@ -29,21 +33,17 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "Run it as root, e.g.: sudo env PATH=\"\$PATH\" make test" >&2
   exit 1
 fi
-if [ -n "$need_azurite" ]; then
-  if ! have npm; then
-    echo "make test needs Azurite (npm package azurite), and this machine has no npm; install Node.js and npm, and run make test again." >&2
+if [ ${#need[@]} -gt 0 ]; then
+  if ! have apt-get; then
+    echo "make test needs these Debian packages, and this machine has no apt-get: ${need[*]}; install their equivalents and run make test again." >&2
     exit 1
   fi
+  echo "make test: installing the Debian packages the tests need (as root): ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  echo "make test: installed ${need[*]}"
+fi
+if [ -n "$need_azurite" ]; then
   echo "make test: installing Azurite, the Azure Storage emulator the derived-value tests use"
   npm install -g azurite@3.37.0 >/dev/null
 fi
-[ ${#need[@]} -eq 0 ] && exit 0
-
-if ! have apt-get; then
-  echo "make test needs these Debian packages, and this machine has no apt-get: ${need[*]}; install their equivalents and run make test again." >&2
-  exit 1
-fi
-echo "make test: installing the Debian packages the tests need (as root): ${need[*]}"
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-echo "make test: installed ${need[*]}"
