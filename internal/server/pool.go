@@ -143,9 +143,8 @@ func (p *connPool) starved(now time.Time) (*poolConn, time.Time) {
 		}
 	}
 	slices.SortFunc(found, starvedConn.compare)
-	flood := 2*silentCount(found) >= p.max
-	for _, s := range found {
-		if s.rank == rankFresh && !flood {
+	for i, s := range found {
+		if s.rank == rankFresh && (i == 0 || found[i-1].rank != rankFresh) && !p.silentFlood(found) {
 			break
 		}
 		if s.evictable() {
@@ -155,15 +154,27 @@ func (p *connPool) starved(now time.Time) (*poolConn, time.Time) {
 	return nil, retry
 }
 
-// silentCount is how many of found have sent nothing.
-func silentCount(found []starvedConn) int {
+// silentFlood reports whether connections whose clients have sent
+// nothing hold half the slots or more, as the kernel counts (pool.mu
+// held). The server's count is not enough: a connection whose bytes
+// arrived but that its goroutine has not read yet (an attacker's
+// pipelined requests, on a busy machine) looks silent to it, and would
+// make a flood of a probe whose client has not sent its request yet.
+// When the kernel cannot tell, the server's count stands.
+func (p *connPool) silentFlood(found []starvedConn) bool {
 	n := 0
 	for _, s := range found {
-		if s.rank == rankSilent || s.rank == rankFresh {
-			n++
+		if s.rank != rankSilent && s.rank != rankFresh {
+			continue
+		}
+		if got, ok := received(s.c.Conn); ok && got > 0 {
+			continue
+		}
+		if n++; 2*n >= p.max {
+			return true
 		}
 	}
-	return n
+	return false
 }
 
 // connKey keys a request's *poolConn in its context.

@@ -52,6 +52,7 @@ func TestStarvedSilentFlood(t *testing.T) {
 		t.Fatalf("evicted %v, want the first silent one", victim)
 	}
 	delete(p.conns, conns[0])
+	p.max = len(p.conns) // full again, two of four silent
 	if victim, _ := p.starved(now); victim != conns[3] {
 		t.Fatalf("evicted %v, want the second silent one", victim)
 	}
@@ -66,13 +67,29 @@ func TestStarvedSilentFlood(t *testing.T) {
 	for _, c := range conns[2:4] {
 		c.waiting, c.served = 0, true
 	}
-	// Now one of the four held is silent, and the pool holds no more.
-	p.max = len(p.conns)
+	// Now one of the four held is silent.
 	if victim, retry := p.starved(now); victim != nil || !retry.Equal(now.Add(quietGrace)) {
 		t.Fatalf("evicted %v, retry %v; want none until quietGrace", victim, retry.Sub(now))
 	}
 	if victim, _ := p.starved(now.Add(quietGrace)); victim != conns[4] {
 		t.Fatalf("evicted %v after quietGrace, want the silent one", victim)
+	}
+}
+
+// TestFloodIsTheKernelsSilent: with every slot taken by connections
+// just opened, two of whose clients have sent their requests (the
+// server's goroutines have not read them yet) and one not yet (a probe on
+// a busy machine), none is evicted: only one is silent, not a flood. The
+// pool used to count as silent every connection it had not read from, and
+// so evicted the probe under pipelining attackers that reconnected.
+func TestFloodIsTheKernelsSilent(t *testing.T) {
+	const req = "GET /healthz HTTP/1.1\r\nHost: k\r\n\r\n"
+	p, raws := serverConns(t, req, req, "")
+	waitUnread(t, raws[0], raws[1])
+	now := time.Now()
+	freshConns(p, raws, now)
+	if victim, retry := p.starved(now); victim != nil || !retry.Equal(now.Add(quietGrace)) {
+		t.Fatalf("evicted %v, retry in %v; want none until quietGrace", victim, retry.Sub(now))
 	}
 }
 
