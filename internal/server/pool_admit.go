@@ -33,6 +33,14 @@ func (p *connPool) accepting() {
 // them.
 func (p *connPool) arrive(raw net.Conn) {
 	c := &poolConn{Conn: raw, pool: p, opened: time.Now()}
+	if p.queueFull() {
+		// Some wait only because the goroutine that gives them their
+		// slots, or Accept, is behind (a busy machine, a reconnecting
+		// flood): give them the free slots first, waiting on Accept,
+		// so that the kernel's backlog queues c meanwhile rather than
+		// c being refused while slots are free.
+		p.admitWaiting()
+	}
 	victim, placed, dropped := p.enter(c)
 	p.evict(victim)
 	p.refuse(dropped)
@@ -41,6 +49,13 @@ func (p *connPool) arrive(raw net.Conn) {
 		return
 	}
 	p.signal()
+}
+
+// queueFull reports whether as many wait for a slot as may.
+func (p *connPool) queueFull() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.queue) >= waitingPerSlot*p.max
 }
 
 // enter places c (see arrive); dropped is a connection closed for it: the

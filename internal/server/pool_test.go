@@ -93,6 +93,42 @@ func TestFloodIsTheKernelsSilent(t *testing.T) {
 	}
 }
 
+// TestFullQueueFreeSlots: when as many wait as may but slots are free
+// (the goroutine that gives them out has not run yet), a new connection
+// is not refused: those waiting are given the free slots first, and it
+// waits behind the rest. It used to be refused while slots were free,
+// under a reconnecting flood on a busy machine, probes among them.
+func TestFullQueueFreeSlots(t *testing.T) {
+	const req = "GET /healthz HTTP/1.1\r\nHost: k\r\n\r\n"
+	p, raws := serverConns(t, req, req, req, req, req)
+	waitUnread(t, raws...)
+	obs := &countObserver{}
+	p.obs, p.max = obs, 2
+	now := time.Now()
+	for _, raw := range raws[:4] {
+		p.queue = append(p.queue, &poolConn{Conn: raw, pool: p, opened: now})
+	}
+	p.crowd.Store(true)
+	accepted := make(chan net.Conn, len(raws))
+	go func() {
+		for range p.max {
+			accepted <- <-p.ready
+		}
+	}()
+	p.arrive(raws[4])
+	if n := obs.refused.Load(); n != 0 {
+		t.Fatalf("refused %d with slots free", n)
+	}
+	for i := range p.max {
+		if c := (<-accepted).(*poolConn); c.Conn != raws[i] {
+			t.Fatalf("slot %d went to another than the oldest waiting", i)
+		}
+	}
+	if len(p.queue) != 3 || p.queue[2].Conn != raws[4] {
+		t.Fatalf("%d waiting; want the two left and the new one last", len(p.queue))
+	}
+}
+
 // TestWaitingQueue: while no slot is free or evictable, new connections
 // wait in the order they came, two per slot; one more evicts the oldest
 // waiting one that sent nothing, or, when all have sent something, is
