@@ -17,7 +17,7 @@ VAULT_ENV := GONOSUMDB=github.com/hashicorp GOFLAGS=
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
 
-.PHONY: all build vault deps lint test test-fast test-under-load fuzz demo bench bench-smoke clean deploy-check
+.PHONY: all build vault deps lint test test-race test-fast test-under-load fuzz demo bench bench-smoke clean deploy-check
 
 all: build
 
@@ -42,15 +42,22 @@ lint:
 # Everything CI runs, in the order a failure is cheapest to see: the
 # tools the tests need (installed from Debian when missing; root), lint,
 # the fast tier with no Vault binary at all (it must need none), vet,
-# every test against the real Vault and emulator, the fuzz targets, the
-# deploy checks, and a short run proving the benchmark still works.
+# then side by side: every test against the real Vault and emulator, the
+# fuzz targets, the deploy checks, and a short run proving the benchmark
+# still works. Most of the tests' time is waiting (daemons, Vault, the
+# emulator's schedules), so the last four share the cores; each one's
+# output is printed whole when it ends (--output-sync).
 test: deps lint vault
 	KEYSYNC_VAULT_BIN=/nonexistent $(MAKE) test-fast
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 20m ./...
-	$(MAKE) fuzz
-	$(MAKE) deploy-check
-	$(MAKE) bench-smoke
+	$(MAKE) -j4 --output-sync=target test-race fuzz deploy-check bench-smoke
+
+# Every test against the real Vault and emulator, race-checked; up to
+# TEST_P packages at once (the end-to-end package alone runs 8 tests at
+# once; see e2e/main_test.go).
+TEST_P ?= 4
+test-race: vault
+	$(GO) test -race -count=1 -p $(TEST_P) -timeout 20m ./...
 
 # The Debian packages the tests need beyond Go, make and gcc (podman,
 # runc, systemd, systemd-container): checked, and installed when missing.
