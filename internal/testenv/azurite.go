@@ -82,9 +82,15 @@ func (a *Azurite) start(accounts string) error {
 	return nil
 }
 
+// azuriteStart bounds how long Azurite may take to answer after it is
+// started: Node.js loading it takes seconds on a quiet machine and took
+// over a minute beside three builds and the race tests (load 29); the
+// bound only ends a start that would hang.
+const azuriteStart = 4 * time.Minute
+
 // wait returns once the blob service answers HTTP, whatever it answers.
 func (a *Azurite) wait() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), azuriteStart)
 	defer cancel()
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a.Addr+"/", nil)
