@@ -5,7 +5,8 @@
 // one at the same path; a block that failed, skipped rows or was held
 // removes nothing and keeps what it found before; a discovery of a config
 // a reload replaced is dropped; removals are run only once the discovery
-// that decided them is handed over.
+// that decided them is handed over and no sync of a removed account runs
+// any more.
 //
 // cmd/keysync wires it as external-dns's main wires its controller: it
 // builds a Config and Parts from the file, calls New, then Run.
@@ -29,10 +30,13 @@ import (
 )
 
 // Scheduler is what the estate needs of the scheduler: it hands it every
-// account, and reads back what it holds (the estate keeps no copy).
+// account, reads back what it holds (the estate keeps no copy), and waits
+// for the syncs of the accounts it removed before it removes their
+// secrets.
 type Scheduler interface {
 	Reload(ctx context.Context, syncer scheduler.Syncer, accounts []scheduler.Account) error
 	Kept(keep func(origin *account.Origin) bool) iter.Seq[scheduler.Account]
+	AwaitRemoved(ctx context.Context) error
 }
 
 // Config is what one configuration says about discovery.

@@ -30,8 +30,9 @@ func (e *Estate) Run(ctx context.Context) {
 
 // Discover runs one discovery without holding the estate (it talks to
 // Azure), then hands what it found to the scheduler, and runs the removals
-// of accounts gone since the last one. A discovery of a config a reload
-// has replaced meanwhile is dropped: the reload asked for another.
+// of accounts gone since the last one, once no sync of theirs runs any
+// more. A discovery of a config a reload has replaced meanwhile is
+// dropped: the reload asked for another.
 func (e *Estate) Discover(ctx context.Context) {
 	e.mu.Lock()
 	cfg, p, again, gen, ledger := e.cfg, e.parts, e.discovered, e.gen, e.ledger
@@ -56,6 +57,13 @@ func (e *Estate) Discover(ctx context.Context) {
 	err := e.schedule(ctx, p.Runner, listed, r.Found)
 	e.mu.Unlock()
 	if err != nil || len(r.Removals) == 0 {
+		return
+	}
+	// A sync of a removed account that ran at the hand-over would, ending
+	// after the removal, find the mark and write the secret back as found
+	// again (plan.Calculate drops it): the next discovery would remove
+	// it anew, and delete_after would start over.
+	if e.sched.AwaitRemoved(ctx) != nil {
 		return
 	}
 	e.log.Info("discovery: handling accounts no longer found", "count", len(r.Removals))

@@ -46,6 +46,9 @@ func (s *Scheduler) wait(ctx context.Context, timer Timer) bool {
 			s.apply(r, s.clock.Now())
 		case f := <-s.done:
 			s.settle(f, s.clock.Now())
+		case w := <-s.awaits:
+			s.await(w)
+			continue
 		}
 		return true
 	}

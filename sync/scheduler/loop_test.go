@@ -404,3 +404,38 @@ func isClosed(c chan struct{}) bool {
 }
 
 var _ fault.Error = failure{}
+
+// TestLoopAwaitRemovedWaitsForTheRemovedSync: AwaitRemoved returns only
+// once the sync of an account a reload removed while it ran has ended;
+// the syncs of accounts still scheduled do not hold it, and with none
+// removed it returns at once.
+func TestLoopAwaitRemovedWaitsForTheRemovedSync(t *testing.T) {
+	a, b := testAccount("a", "s1", "@hourly"), testAccount("b", "s1", "@hourly")
+	h := start(t, Options{SyncOnStart: true}, a, b)
+	calls := h.expect("on start", "a", "b")
+	h.act(func() {
+		if err := h.s.Reload(context.Background(), h.syncer, []Account{a}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// The loop takes one request at a time: once the second is taken,
+	// it has answered the first as it will.
+	w := make(chan struct{})
+	h.s.awaits <- w
+	h.s.awaits <- make(chan struct{})
+	h.answer(calls["a"], nil)
+	select {
+	case <-w:
+		t.Fatal("AwaitRemoved returned while the removed account's sync ran")
+	default:
+	}
+	h.answer(calls["b"], nil)
+	select {
+	case <-w:
+	case <-time.After(patience):
+		t.Fatal("AwaitRemoved did not return once the removed account's sync ended")
+	}
+	if err := h.s.AwaitRemoved(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}

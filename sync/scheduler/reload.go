@@ -101,6 +101,7 @@ func (s *Scheduler) update(st *state, a *held, offset time.Duration, now time.Ti
 // but is not counted; the loop calls it.
 func (s *Scheduler) remove(st *state) {
 	st.removed = true
+	s.orphaned(st)
 	delete(s.full, st)
 	leave(&st.sched)
 	s.late.drop(st)

@@ -97,6 +97,8 @@ type Scheduler struct {
 	// is closed when the loop ends, so that none waits for it then.
 	targets chan targetRequest
 	stopped chan struct{}
+	// awaits takes AwaitRemoved calls to the loop (removed.go).
+	awaits chan chan struct{}
 
 	// The fields below are the loop's: only its goroutine touches them
 	// (New, before it runs, too).
@@ -115,6 +117,10 @@ type Scheduler struct {
 	late lateSet
 	// tgt holds the targeted syncs (target.go).
 	tgt targets
+	// orphans counts the syncs running of accounts a reload removed;
+	// awaiting are the AwaitRemoved calls that wait for them (removed.go).
+	orphans  int
+	awaiting []chan struct{}
 
 	// Published for readers that must not wait for the loop.
 	listing atomic.Pointer[[]*state] // every account, by label
@@ -156,7 +162,7 @@ func New(opts Options, syncer Syncer, accounts []Account) *Scheduler {
 		trigger: make(chan struct{}, 1), reloads: make(chan reload), done: make(chan finished),
 		paused: map[string]time.Time{}, full: map[*state]fullStep{},
 		idle: newQueue(schedSlot), busy: newQueue(schedSlot), late: newLateSet(), tgt: newTargets(opts),
-		targets: make(chan targetRequest, targetBacklog), stopped: make(chan struct{}),
+		targets: make(chan targetRequest, targetBacklog), stopped: make(chan struct{}), awaits: make(chan chan struct{}),
 	}
 	now := s.clock.Now()
 	s.install(accounts, now, opts.SyncOnStart)
@@ -194,8 +200,9 @@ func (s *Scheduler) TriggerAll() bool {
 
 // Reload replaces the accounts and the syncer. Accounts that stay keep their
 // state; new ones sync at once; removed ones are dropped, and a sync of
-// theirs that is in flight finishes but is not counted. It returns once
-// the loop has installed them, so that Kept then lists them.
+// theirs that is in flight finishes but is not counted (AwaitRemoved
+// waits for it). It returns once the loop has installed them, so that
+// Kept then lists them.
 func (s *Scheduler) Reload(ctx context.Context, syncer Syncer, accounts []Account) error {
 	r := reload{syncer, accounts, make(chan struct{})}
 	select {

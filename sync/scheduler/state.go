@@ -123,7 +123,8 @@ func (s *Scheduler) settle(f finished, now time.Time) {
 	}
 	s.settleTarget(st, f.res, now)
 	if st.removed {
-		return // removed by a reload while it ran
+		s.orphanDone() // removed by a reload while it ran
+		return
 	}
 	last := record(st, f.res, now)
 	st.counts.synced(f.res)
