@@ -46,7 +46,7 @@ const (
 // them in the same write.
 func (r *Runner) plan(ctx context.Context, job account.Job, cur sinks.State, keys secret.Fields) (plan.Change, error) {
 	d := r.desired(job, keys)
-	same := derivedAt(job, "")
+	same := ownFields(job)
 	var ch plan.Change
 	active := activeKey(job, nil)
 	if len(same) == 0 || job.Rotate != nil {
@@ -153,21 +153,29 @@ func boundedCall[T any](ctx context.Context, r *Runner, a sources.Account, call 
 // provenance), with active the key they are made with. A dry run plans
 // and logs them.
 func (r *Runner) syncOwnPaths(ctx context.Context, job account.Job, keys secret.Fields, active string) error {
-	for _, path := range ownPaths(job) {
-		if err := r.syncOwnPath(ctx, job, path, keys, active); err != nil {
+	paths, err := job.DerivedPaths()
+	if err != nil {
+		return err
+	}
+	for _, path := range paths {
+		specs, err := job.DerivedAt(path)
+		if err != nil {
+			return err
+		}
+		if err := r.syncOwnPath(ctx, job, path, specs, keys, active); err != nil {
 			return fmt.Errorf("derived values at %s: %w", path, err)
 		}
 	}
 	return nil
 }
 
-func (r *Runner) syncOwnPath(ctx context.Context, job account.Job, path string, keys secret.Fields, active string) error {
+func (r *Runner) syncOwnPath(ctx context.Context, job account.Job, path string, specs []spec.Spec, keys secret.Fields, active string) error {
 	for conflicts := 1; ; conflicts++ {
 		cur, err := r.sink().Read(ctx, path)
 		if err != nil {
 			return err
 		}
-		made, meta, err := r.derive(ctx, job, derivedAt(job, path), keys, active, cur.Data)
+		made, meta, err := r.derive(ctx, job, specs, keys, active, cur.Data)
 		if err != nil {
 			return err
 		}
@@ -177,7 +185,7 @@ func (r *Runner) syncOwnPath(ctx context.Context, job account.Job, path string, 
 		case ch.Action == plan.Refused:
 			return fmt.Errorf("%w: %s", ErrRefused, ch.Reason)
 		case !ch.HasChanges():
-			r.noteWritten(job, path, derivedAt(job, path), cur.Metadata, nil)
+			r.noteWritten(job, path, specs, cur.Metadata, nil)
 			return nil
 		case r.DryRun:
 			r.jobLogger(job).Info("planned (dry run)", "derived_path", path, "action", ch.Action.String(), "fields", ch.Redact().Describe())
@@ -185,7 +193,7 @@ func (r *Runner) syncOwnPath(ctx context.Context, job account.Job, path string, 
 		}
 		err = r.sink().Write(ctx, path, ch.Write)
 		if err == nil {
-			r.noteWritten(job, path, derivedAt(job, path), cur.Metadata, ch.Write.Metadata)
+			r.noteWritten(job, path, specs, cur.Metadata, ch.Write.Metadata)
 		}
 		if err == nil || !errors.Is(err, sinks.ErrConflict) || conflicts >= maxConflicts {
 			return err
@@ -216,27 +224,15 @@ func heldActive(job account.Job, held secret.Data) string {
 	return activeKey(job, nil)
 }
 
-// derivedAt are the job's derived values at path ("" for the job's own).
-func derivedAt(job account.Job, path string) []spec.Spec {
+// ownFields are the job's derived values written to its own path, as
+// fields beside the keys.
+func ownFields(job account.Job) []spec.Spec {
 	var out []spec.Spec
 	for _, s := range job.Derived {
-		if s.Path == path {
+		if s.Path == "" {
 			out = append(out, s)
 		}
 	}
-	return out
-}
-
-// ownPaths are the paths of the job's derived values that have their
-// own, each once, in order.
-func ownPaths(job account.Job) []string {
-	var out []string
-	for _, s := range job.Derived {
-		if s.Path != "" && !slices.Contains(out, s.Path) {
-			out = append(out, s.Path)
-		}
-	}
-	slices.Sort(out)
 	return out
 }
 

@@ -193,7 +193,7 @@ func (r *Runner) attempt(ctx context.Context, job account.Job) (plan.Change, err
 		}
 		err = r.apply(ctx, job, ch)
 		if err == nil && len(job.Derived) > 0 && ch.Action != plan.Refused {
-			r.noteWritten(job, job.Path, derivedAt(job, ""), cur.Metadata, ch.Write.Metadata)
+			r.noteWritten(job, job.Path, ownFields(job), cur.Metadata, ch.Write.Metadata)
 			err = r.syncOwnPaths(ctx, job, keys, activeKey(job, ch.Rotation.Active))
 		}
 		if !errors.Is(err, sinks.ErrConflict) || conflicts >= maxConflicts {
@@ -204,17 +204,35 @@ func (r *Runner) attempt(ctx context.Context, job account.Job) (plan.Change, err
 
 // remove is the attempt of an account whose source is gone: read, plan
 // the removal, apply. Nothing is fetched: there is nothing to fetch.
+//
+// The account's derived values at paths of their own go first, each the
+// same way (marked, or deleted once the mark is old enough): a refusal
+// there never holds back the keys' removal, which a writer of that one
+// path could otherwise hold back for good.
 func (r *Runner) remove(ctx context.Context, job account.Job) (plan.Change, error) {
-	cur, err := r.sink().Read(ctx, job.Path)
+	ownErr := r.removeOwnPaths(ctx, job)
+	if ownErr != nil && !errors.Is(ownErr, errOwnRefused) {
+		return plan.Change{}, ownErr
+	}
+	ch, err := r.removeAt(ctx, job, job.Path, vaultFields(job))
+	if err == nil {
+		err = r.apply(ctx, job, ch)
+	}
+	return ch, cmp.Or(err, ownErr)
+}
+
+// removeAt plans the removal of the job's secret at path, which holds
+// fields.
+func (r *Runner) removeAt(ctx context.Context, job account.Job, path string, fields []string) (plan.Change, error) {
+	cur, err := r.sink().Read(ctx, path)
 	if err != nil {
 		return plan.Change{}, err
 	}
 	// Removal decides on what Read just returned: KV v2 deletes a
 	// secret's metadata without check-and-set, so this read is as close
 	// to the delete as Vault allows.
-	ch := plan.Removal(cur, plan.Gone{Policy: job.Remove, ResourceID: job.Account.ResourceID(), Fields: vaultFields(job),
-		DeleteAfter: r.DeleteAfter, RefuseLegacy: r.RefuseLegacy}, r.now())
-	return ch, r.apply(ctx, job, ch)
+	return plan.Removal(cur, plan.Gone{Policy: job.Remove, ResourceID: job.Account.ResourceID(), Fields: fields,
+		DeleteAfter: r.DeleteAfter, RefuseLegacy: r.RefuseLegacy}, r.now()), nil
 }
 
 // fetch reads the account's keys and applies the job's fields table.

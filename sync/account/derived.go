@@ -1,0 +1,65 @@
+package account
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/derive/spec"
+)
+
+// DerivedPath is the Vault path the job writes s to: "" for the job's own
+// path, else s.Path, which for a [[discover]] block's value is a path
+// template rendered for the job's account exactly as the block's own
+// (sources.ExpandPath: each variable one path segment). A listed
+// account's path holds no variable and is taken as it is.
+func (j Job) DerivedPath(s spec.Spec) (string, error) {
+	if !strings.ContainsRune(s.Path, '{') {
+		return s.Path, nil
+	}
+	p, err := sources.ExpandPath(s.Path, j.Account)
+	if err != nil {
+		return "", fmt.Errorf("derived value %s: %w", s.Name, err)
+	}
+	return p, nil
+}
+
+// DerivedPaths are the paths of the job's derived values that have their
+// own, each once, sorted; nil for none.
+func (j Job) DerivedPaths() ([]string, error) {
+	var out []string
+	for _, s := range j.Derived {
+		if s.Path == "" {
+			continue
+		}
+		p, err := j.DerivedPath(s)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// DerivedAt are the job's derived values written to path, one of
+// DerivedPaths.
+func (j Job) DerivedAt(path string) ([]spec.Spec, error) {
+	var out []spec.Spec
+	for _, s := range j.Derived {
+		if s.Path == "" {
+			continue
+		}
+		p, err := j.DerivedPath(s)
+		if err != nil {
+			return nil, err
+		}
+		if p == path {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
