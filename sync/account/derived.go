@@ -29,37 +29,39 @@ func (j Job) DerivedPath(s spec.Spec) (string, error) {
 // own, each once, sorted; nil for none.
 func (j Job) DerivedPaths() ([]string, error) {
 	var out []string
-	for _, s := range j.Derived {
-		if s.Path == "" {
-			continue
-		}
-		p, err := j.DerivedPath(s)
-		if err != nil {
-			return nil, err
-		}
+	err := j.eachOwn(func(_ spec.Spec, p string) {
 		if !slices.Contains(out, p) {
 			out = append(out, p)
 		}
-	}
+	})
 	slices.Sort(out)
-	return out, nil
+	return out, err
 }
 
 // DerivedAt are the job's derived values written to path, one of
 // DerivedPaths.
 func (j Job) DerivedAt(path string) ([]spec.Spec, error) {
 	var out []spec.Spec
+	err := j.eachOwn(func(s spec.Spec, p string) {
+		if p == path {
+			out = append(out, s)
+		}
+	})
+	return out, err
+}
+
+// eachOwn calls f with each derived value that has a path of its own, and
+// that path.
+func (j Job) eachOwn(f func(s spec.Spec, path string)) error {
 	for _, s := range j.Derived {
 		if s.Path == "" {
 			continue
 		}
 		p, err := j.DerivedPath(s)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if p == path {
-			out = append(out, s)
-		}
+		f(s, p)
 	}
-	return out, nil
+	return nil
 }
