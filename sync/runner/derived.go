@@ -91,7 +91,7 @@ func (r *Runner) derive(ctx context.Context, job account.Job, specs []spec.Spec,
 		if v, ok := held.Field(s.Name); ok {
 			hp = &v
 		}
-		res, err := derive.Derive(s, in, hp, r.now())
+		res, err := r.memo.Derive(s, in, hp, r.now())
 		if err != nil {
 			return nil, nil, err
 		}

@@ -138,3 +138,43 @@ func jobsOf(out discovery.Outcome) []account.Job {
 	}
 	return jobs
 }
+
+// TestMemoKeepsNoForgedSAS: after a cycle has proved the SAS at its own
+// path (the runner remembers it), a Vault principal that may write that
+// path's data puts there a SAS with the same fields signed by a stranger's
+// key, keysync's marks copied: the next cycle of the same runner does not
+// keep it, and writes one signed with the account's active key.
+func TestMemoKeepsNoForgedSAS(t *testing.T) {
+	needReal(t)
+	subID, prefix, name := fmt.Sprintf("cccccccc-0000-0000-0000-%012d", seq.Add(1)), fmt.Sprintf("dm%d", seq.Add(1)), fmt.Sprintf("store%d", seq.Add(1))
+	addStorage(t, subID, name)
+	out, _ := discovery.Run(context.Background(), src, []discovery.Block{discoverBlock(subID, prefix)}, nil, nil, discoverOpts)
+	job := out.Jobs[0].Job
+	sasPath := prefix + "/apps/" + name + "/sas"
+	r := &Runner{Source: src, Sink: newSink(t), Retry: DefaultRetry}
+	for range 2 {
+		if res := r.Run(context.Background(), []account.Job{job})[0]; res.Err != nil {
+			t.Fatal(res.Err)
+		}
+	}
+	kv := dev.Client.KVv2("secret")
+	cur, err := kv.Get(context.Background(), sasPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stranger := derive.Input{AccountID: job.Account.ResourceID(), Name: name, Keys: secret.Fields{"key1": secret.New("c3RyYW5nZXIncyBrZXk=")}, Active: "key1"}
+	forged, err := derive.Derive(job.Derived[0], stranger, nil, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cur.Data["sas"] = forged.Value.Reveal()
+	if _, err := kv.Put(context.Background(), sasPath, cur.Data); err != nil {
+		t.Fatal(err)
+	}
+	if res := r.Run(context.Background(), []account.Job{job})[0]; res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if got, _ := kv.Get(context.Background(), sasPath); got.Data["sas"] == forged.Value.Reveal() || !sasSignedBy(t, job, sasPath) {
+		t.Fatal("the forged SAS was kept")
+	}
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/keysync/keysync/sinks"
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sync/account"
+	"github.com/keysync/keysync/sync/derive"
 	"github.com/keysync/keysync/sync/plan"
 )
 
@@ -88,10 +89,13 @@ type Runner struct {
 	held sync.Map
 	// propertyCache holds each account's properties (derived.go).
 	propertyCache sync.Map
-	once          sync.Once
-	subSems       *subscriptionSems
-	sourceSems    semaphore
-	vaultSems     semaphore
+	// memo spares an unchanged cycle re-signing the derived values it
+	// proved the cycle before (derive.Memo).
+	memo       *derive.Memo
+	once       sync.Once
+	subSems    *subscriptionSems
+	sourceSems semaphore
+	vaultSems  semaphore
 }
 
 func (r *Runner) concurrency() int { return max(r.Concurrency, 1) }
@@ -280,6 +284,7 @@ func (r *Runner) init() {
 		if r.Expiries == nil {
 			r.Expiries = NewExpiries()
 		}
+		r.memo = derive.NewMemo()
 		r.subSems = &subscriptionSems{perSubscription: r.SubscriptionConcurrency}
 		r.sourceSems = newSemaphore(r.concurrency())
 		r.vaultSems = newSemaphore(cmp.Or(r.VaultConcurrency, r.concurrency()))
