@@ -65,3 +65,12 @@ func (j Job) eachOwn(f func(s spec.Spec, path string)) error {
 	}
 	return nil
 }
+
+// NeedsProperties reports whether specs, made for a, read a's
+// properties: a kind made from them, or a template on a type whose
+// properties keysync reads (Storage's, Redis's), which may name them.
+func NeedsProperties(a sources.Account, specs []spec.Spec) bool {
+	p := a.Spec().Provider
+	readable := p == sources.Types["storage"].Provider || p == sources.Types["redis"].Provider
+	return slices.ContainsFunc(specs, func(s spec.Spec) bool { return s.NeedsProperties() || (readable && s.Kind == spec.Template) })
+}

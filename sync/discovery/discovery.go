@@ -286,6 +286,9 @@ func (b Block) job(r sources.Found, origin *account.Origin, o Options) (account.
 	if err := checkPaths(j, o); err != nil {
 		return account.Job{}, err
 	}
+	if r.Props != nil && account.NeedsProperties(a, j.Derived) {
+		j.Props = r.Props
+	}
 	if len(b.Selector.KeepTags) > 0 {
 		j.Tags = r.Tags
 		if j.Tags == nil {

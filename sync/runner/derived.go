@@ -74,8 +74,8 @@ func (r *Runner) derive(ctx context.Context, job account.Job, specs []spec.Spec,
 		ResourceGroup: job.Account.ResourceGroup, Subscription: job.Account.SubscriptionID, Type: strings.ToLower(cmp.Or(job.Account.Type, sources.DefaultType)),
 		Keys: keys, Active: active, Suffix: r.StorageSuffix}
 	var err error
-	if slices.ContainsFunc(specs, spec.Spec.NeedsProperties) || (hasProperties(job.Account) && slices.ContainsFunc(specs, isTemplate)) {
-		if in.Props, err = r.properties(ctx, job.Account); err != nil {
+	if account.NeedsProperties(job.Account, specs) {
+		if in.Props, err = r.properties(ctx, job, keys); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -102,25 +102,6 @@ func (r *Runner) derive(ctx context.Context, job account.Job, specs []spec.Spec,
 		}
 	}
 	return fields, meta, nil
-}
-
-// properties are the account's properties, read once per account: a
-// connection string names what the account keeps for its life.
-func (r *Runner) properties(ctx context.Context, a sources.Account) (map[string]string, error) {
-	id := a.ResourceID()
-	if v, ok := r.propertyCache.Load(id); ok {
-		return v.(map[string]string), nil
-	}
-	pr, ok := r.Source.(PropertyReader)
-	if !ok {
-		return nil, errors.New("the source reads no resource properties, which this connection string needs")
-	}
-	p, err := boundedCall(ctx, r, a, pr.Properties)
-	if err != nil {
-		return nil, fmt.Errorf("reading the account's properties: %w", err)
-	}
-	r.propertyCache.Store(id, p)
-	return p, nil
 }
 
 // connectionStrings are the account's listConnectionStrings answer, read
@@ -235,12 +216,3 @@ func ownFields(job account.Job) []spec.Spec {
 	}
 	return out
 }
-
-// hasProperties reports whether keysync reads a's type's properties
-// (PropertyReader): Storage's and Redis's, which a template may name too.
-func hasProperties(a sources.Account) bool {
-	p := a.Spec().Provider
-	return p == sources.Types["storage"].Provider || p == sources.Types["redis"].Provider
-}
-
-func isTemplate(s spec.Spec) bool { return s.Kind == spec.Template }

@@ -87,8 +87,8 @@ type Runner struct {
 	// held is, by path, the record holding a job's rotation back, so
 	// that it is logged once (noteHeld).
 	held sync.Map
-	// propertyCache holds each account's properties (derived.go).
-	propertyCache sync.Map
+	// props holds the accounts' properties their GETs answered (props.go).
+	props propCache
 	// memo spares an unchanged cycle re-signing the derived values it
 	// proved the cycle before (derive.Memo).
 	memo       *derive.Memo
@@ -154,6 +154,9 @@ func (r *Runner) Sync(ctx context.Context, job account.Job) Result {
 		if err := r.sleep(ctx, wait); err != nil {
 			break
 		}
+	}
+	if res.Err != nil {
+		r.props.forget(job.Account.Key())
 	}
 	res.Duration = r.now().Sub(start)
 	res.Change = res.Change.Redact()
