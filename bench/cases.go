@@ -59,7 +59,7 @@ func cases(smoke bool) []benchCase {
 			{name: "discovery-probe", accounts: 200, subs: 4, concurrency: 8, discover: true, probe: true, target: probeTarget},
 			{name: "scale-discover-200", accounts: 200, subs: 4, concurrency: 16, daemon: true, discover: true, target: scaleTarget},
 			{name: "events", accounts: 20, subs: 2, concurrency: 16, events: true, floodEvents: 1000, floodFor: 6 * time.Second, target: eventsTarget},
-			{name: "derived", accounts: 20, subs: 2, concurrency: 8, derived: true, cycles: 1, target: derivedTarget},
+			{name: "derived", accounts: 100, subs: 2, concurrency: 16, derived: true, cycles: 1, target: derivedTarget},
 		}
 	}
 	return []benchCase{
@@ -77,10 +77,7 @@ func cases(smoke bool) []benchCase {
 		{name: "scale-discover-50k", accounts: 50_000, subs: 500, concurrency: 16, daemon: true, discover: true, target: scaleTarget},
 		{name: "scale-discover-100k", accounts: 100_000, subs: 500, concurrency: 16, daemon: true, discover: true, target: scaleTarget},
 		{name: "events", accounts: 100, subs: 10, concurrency: 16, events: true, floodEvents: 10_000, floodFor: time.Minute, target: eventsTarget},
-		// 5,000, not the 10,000: a listed account with a SAS and a
-		// connection string takes more than 16 of config.MaxValues' 100,000, and
-		// [[discover]] blocks take no derived values yet.
-		{name: "derived", accounts: 5000, subs: 100, concurrency: 16, derived: true, cycles: 3, target: derivedTarget},
+		{name: "derived", accounts: 10_000, subs: 100, concurrency: 16, derived: true, cycles: 3, target: derivedTarget},
 	}
 }
 

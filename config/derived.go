@@ -49,7 +49,8 @@ const MaxDerived = 16
 // (a key of sources.Types): each by package spec, names that are usable
 // and clash with no key or keysync field, paths that are valid and not
 // the account's own (accountPath). In a [[discover]] block (block) a
-// value may not have a path of its own yet: it goes to each account's.
+// value's path is a template like the block's own (accountPath), checked
+// as that is.
 func (s *Settings) validateDerived(p *Problems, key, typ, accountPath string, block bool) {
 	if len(s.Derived) == 0 {
 		return
@@ -65,10 +66,6 @@ func (s *Settings) validateDerived(p *Problems, key, typ, accountPath string, bl
 	seen := map[string]int{}
 	for i, d := range s.Derived {
 		dk := fmt.Sprintf("%s.derived[%d]", key, i)
-		if block && d.Path != "" {
-			p.add(dk+".path", "is not yet taken in a [[discover]] block: its values go to each account's own path")
-			d.Path = ""
-		}
 		for _, pr := range spec.Check(d.Spec(), typ) {
 			p.add(dk+"."+pr.Field, "%s", pr.Msg)
 		}
@@ -80,10 +77,20 @@ func (s *Settings) validateDerived(p *Problems, key, typ, accountPath string, bl
 			p.add(dk+".name", "same field at the same path as derived[%d]: %q", j, d.Name)
 		}
 		seen[where] = i
-		if d.Path != "" && checkVaultPath(p, dk+".path", d.Path) && trimSlash(d.Path) == trimSlash(accountPath) {
+		if d.Path != "" && checkDerivedPath(p, dk+".path", d.Path, block) && trimSlash(d.Path) == trimSlash(accountPath) {
 			p.add(dk+".path", "is the account's own path; leave it empty to write the value there")
 		}
 	}
+}
+
+// checkDerivedPath checks a derived value's own path: in a block a
+// template, as the block's path is checked; else a Vault path. It reports
+// whether the path is valid.
+func checkDerivedPath(p *Problems, key, path string, block bool) bool {
+	if block {
+		return checkPathTemplate(p, key, path)
+	}
+	return checkVaultPath(p, key, path)
 }
 
 // derivedNameProblem says what is wrong with a derived value's field

@@ -133,11 +133,8 @@ func (d *Discover) validate(p *Problems, key, defEngine, mount string) {
 	}
 	if d.Path == "" {
 		p.add(key+".path", "is required: a template such as \"azure/{type}/{subscription}/{resource_group}/{name}\"")
-	} else if err := sources.CheckPathTemplate(d.Path); err != nil {
-		p.add(key+".path", "%v", err)
 	} else {
-		sample, _ := sources.ExpandPath(d.Path, sources.Account{Type: "type", SubscriptionID: "subscription", ResourceGroup: "resource_group", Name: "name", Rule: "rule"})
-		checkVaultPath(p, key+".path", sample)
+		checkPathTemplate(p, key+".path", d.Path)
 	}
 	engine := d.Engine(defEngine)
 	if d.Discovery != "" {
@@ -165,7 +162,19 @@ func (d *Discover) validateSettings(p *Problems, key string) {
 		return // the selector's check says so
 	}
 	d.Settings.validate(p, key, typ, " of every namespace found")
-	d.validateDerived(p, key, typ, "", true)
+	d.validateDerived(p, key, typ, d.Path, true)
+}
+
+// checkPathTemplate checks a path template (a block's, or a derived
+// value's in a block): its variables (sources.CheckPathTemplate), and the
+// path it makes as a Vault path. It reports whether the template is valid.
+func checkPathTemplate(p *Problems, key, tmpl string) bool {
+	if err := sources.CheckPathTemplate(tmpl); err != nil {
+		p.add(key, "%v", err)
+		return false
+	}
+	sample, _ := sources.ExpandPath(tmpl, sources.Account{Type: "type", SubscriptionID: "subscription", ResourceGroup: "resource_group", Name: "name", Rule: "rule"})
+	return checkVaultPath(p, key, sample)
 }
 
 // Bounds of the removal guard's window and of the wait before a delete.

@@ -53,29 +53,45 @@ var nameScopes = map[string]nameScope{
 func (c *Config) Warnings() Problems {
 	var p Problems
 	for i, d := range c.Discover {
-		key := fmt.Sprintf("discover[%d].path", i)
-		typ := strings.ToLower(cmp.Or(d.Type, sources.DefaultType))
-		scope, ok := nameScopes[typ]
-		if !ok || scope == scopeGlobal {
-			c.warnRules(&p, key, i, typ)
-			continue
-		}
-		var missing []string
-		if len(d.ResourceGroups) != 1 && !strings.Contains(d.Path, "{resource_group}") {
-			missing = append(missing, "{resource_group}")
-		}
-		if (d.ManagementGroup != "" || len(d.Subscriptions) != 1) && !strings.Contains(d.Path, "{subscription}") {
-			missing = append(missing, "{subscription}")
-		}
-		if len(missing) > 0 {
-			p.add(key, "%s names are unique only within a %s, and the block may find two of one name: a template without %s gives both one path (see docs/discovery.md, \"Names Azure lets two resources share\")",
-				typ, scope, strings.Join(missing, " and "))
-		}
+		c.warnTemplate(&p, fmt.Sprintf("discover[%d].path", i), i, d.Path)
 	}
 	for i, d := range c.Discover {
 		warnSharedSegment(&p, fmt.Sprintf("discover[%d].path", i), d.Path)
+		// A derived value's own path template makes one path per
+		// account as the block's does, and fails alike.
+		for k, dv := range d.Derived {
+			if dv.Path != "" {
+				key := fmt.Sprintf("discover[%d].derived[%d].path", i, k)
+				c.warnTemplate(&p, key, i, dv.Path)
+				warnSharedSegment(&p, key, dv.Path)
+			}
+		}
 	}
 	return p
+}
+
+// warnTemplate warns of block i's template tmpl (at key) when it cannot
+// tell apart two resources Azure lets share a name within the block's
+// scope.
+func (c *Config) warnTemplate(p *Problems, key string, i int, tmpl string) {
+	d := c.Discover[i]
+	typ := strings.ToLower(cmp.Or(d.Type, sources.DefaultType))
+	scope, ok := nameScopes[typ]
+	if !ok || scope == scopeGlobal {
+		c.warnRules(p, key, i, typ, tmpl)
+		return
+	}
+	var missing []string
+	if len(d.ResourceGroups) != 1 && !strings.Contains(tmpl, "{resource_group}") {
+		missing = append(missing, "{resource_group}")
+	}
+	if (d.ManagementGroup != "" || len(d.Subscriptions) != 1) && !strings.Contains(tmpl, "{subscription}") {
+		missing = append(missing, "{subscription}")
+	}
+	if len(missing) > 0 {
+		p.add(key, "%s names are unique only within a %s, and the block may find two of one name: a template without %s gives both one path (see docs/discovery.md, \"Names Azure lets two resources share\")",
+			typ, scope, strings.Join(missing, " and "))
+	}
 }
 
 // warnSharedSegment warns of a template with two variables in one path
@@ -95,9 +111,9 @@ func warnSharedSegment(p *Problems, key, tmpl string) {
 // namespaces Azure names globally) that another block of the type reads
 // with another rule, when its template has no {rule}: the two rules of
 // one namespace would claim one path.
-func (c *Config) warnRules(p *Problems, key string, i int, typ string) {
+func (c *Config) warnRules(p *Problems, key string, i int, typ, tmpl string) {
 	d := c.Discover[i]
-	if t, ok := sources.Types[typ]; !ok || t.Child == "" || strings.Contains(d.Path, "{rule}") {
+	if t, ok := sources.Types[typ]; !ok || t.Child == "" || strings.Contains(tmpl, "{rule}") {
 		return
 	}
 	for j, o := range c.Discover {

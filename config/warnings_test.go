@@ -48,6 +48,22 @@ path = "eh/{name}/{rule}"`, "discover[0].path: discover[1] reads another rule of
 		{"one rule of eventhubs", `type = "eventhubs"
 rule = "send"
 path = "eh/{name}"`, ""},
+		{"a derived path without {resource_group}", `type = "cognitive"
+subscriptions = ["` + sub1 + `"]
+path = "azure/{resource_group}/{name}"
+
+[[discover.derived]]
+name = "t"
+kind = "template"
+template = "x"
+path = "apps/{name}"`, "discover[0].derived[0].path: cognitive names are unique only within a resource group"},
+		{"a derived path with two variables in one segment", `type = "storage"
+path = "azure/{name}"
+
+[[discover.derived]]
+name = "cs"
+kind = "storage-connection-string"
+path = "apps/{resource_group}-{name}"`, `discover[0].derived[0].path: segment "{resource_group}-{name}" holds two variables`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

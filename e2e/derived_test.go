@@ -271,3 +271,47 @@ func noDerivedValueIn(t *testing.T, r result, s storageAccount) {
 		t.Fatalf("the dry run plans no rotation:\n%s", r.stdout)
 	}
 }
+
+// TestDerivedOwnPathFromDiscovery: a [[discover]] block's container SAS
+// goes to the path its derived template makes of each account found; a
+// consumer whose Vault policy grants that one rendered path reads the
+// SAS, is refused the keys, and the SAS opens the container in Azurite
+// (read, not write).
+func TestDerivedOwnPathFromDiscovery(t *testing.T) {
+	shared(t)
+	ctx := t.Context()
+	s := newStorageAccount(t)
+	tag := fmt.Sprintf("own%d", seq.Add(1))
+	must(t, emu.SetTags(s.res, map[string]string{"keysync-own": tag}))
+	cfg := config("") + fmt.Sprintf(`
+[[discover]]
+name = %q
+type = "storage"
+subscriptions = [%q]
+tags = { keysync-own = %q }
+path = "azure/storage/{name}"
+
+[[discover.derived]]
+name = "connection-string"
+kind = "storage-connection-string"
+
+[[discover.derived]]
+name = "sas"
+kind = "storage-service-sas"
+permissions = "rl"
+container = "data"
+expiry = "1h"
+http = true
+path = "apps/{name}/blob-sas"
+`, "own-"+tag, s.res.Subscription, tag)
+	run(t, cfg, "--run-now").expect(t, 0)
+	s.seed(t)
+	consumerReadsOnlyTheSAS(t, s)
+	svc := s.sasClient(t, vaultString(t, s.sasPath(), "sas"))
+	if _, err := svc.DownloadBuffer(ctx, "data", "hello.txt", make([]byte, 5), nil); err != nil {
+		t.Fatalf("the discovered account's container SAS does not read a blob: %v", err)
+	}
+	if _, err := svc.UploadBuffer(ctx, "data", "new.txt", []byte("x"), nil); status(err) != 403 {
+		t.Fatalf("the container SAS (rl) wrote a blob: status %d", status(err))
+	}
+}

@@ -37,6 +37,11 @@ type Selector struct {
 type Found struct {
 	Account Account
 	Tags    map[string]string
+	// Props, when not nil, are what a connection string names of the
+	// resource (a Storage account's endpoints by service), as the
+	// discovery's answer gave them and checked as the resource's own GET
+	// answer is: a discovery that reads them spares a GET per account.
+	Props map[string]string
 }
 
 // Skipped is a row of a discovery's answer that named no resource keysync

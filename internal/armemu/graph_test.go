@@ -212,6 +212,42 @@ func TestGraphProjection(t *testing.T) {
 	}
 }
 
+// TestGraphProperties: the properties column is the resource's GET
+// properties; a Storage account's primaryEndpoints are the ones its GET
+// answers (SetEndpoints included), read by dot or bracket alike, and
+// tostring'd as JSON; a type without endpoints has none.
+func TestGraphProperties(t *testing.T) {
+	c := start(t)
+	estate(t, c.emu)
+	s1 := Resource{Type: "storage", Subscription: subA, ResourceGroup: "rg-one", Name: "s1"}
+	c.emu.Add(Resource{Type: "storage", Subscription: subA, ResourceGroup: "rg-one", Name: "s2"})
+	zoned := map[string]string{"blob": "https://s1.z07.blob.storage.azure.net/", "table": "https://s1.z07.table.storage.azure.net/"}
+	if err := c.emu.SetEndpoints(s1, zoned); err != nil {
+		t.Fatal(err)
+	}
+	const storage = "Resources | where type =~ 'microsoft.storage/storageaccounts' "
+	for _, tt := range []struct{ name, q, want string }{
+		{"dot", storage + "| extend e = properties.primaryEndpoints | project name, e | order by name asc",
+			`[{"e":{"blob":"https://s1.z07.blob.storage.azure.net/","table":"https://s1.z07.table.storage.azure.net/"},"name":"s1"},` +
+				`{"e":{"blob":"https://s2.blob.core.windows.net/","file":"https://s2.file.core.windows.net/","queue":"https://s2.queue.core.windows.net/","table":"https://s2.table.core.windows.net/"},"name":"s2"}]`},
+		{"bracket", storage + "| where name == 's1' | extend e = properties['primaryEndpoints'] | project e",
+			`[{"e":{"blob":"https://s1.z07.blob.storage.azure.net/","table":"https://s1.z07.table.storage.azure.net/"}}]`},
+		{"one endpoint", storage + "| where name == 's1' | extend b = tostring(properties.primaryEndpoints.blob) | project b",
+			`[{"b":"https://s1.z07.blob.storage.azure.net/"}]`},
+		{"filter", storage + "| where tostring(properties.provisioningState) == 'Succeeded' and isnotempty(properties.primaryEndpoints.queue) | project name",
+			`[{"name":"s2"}]`},
+		{"none", "Resources | where name == 'b1' | extend e = properties.primaryEndpoints | project name, e", `[{"e":null,"name":"b1"}]`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := c.graph(inAB(tt.q))
+			got, _ := json.Marshal(a.Data)
+			if a.status != http.StatusOK || string(got) != tt.want {
+				t.Fatalf("%d %+v: got %s\nwant %s", a.status, a.Error, got, tt.want)
+			}
+		})
+	}
+}
+
 // TestGraphRefusesUnsupportedKQL: anything outside the subset is a 400
 // naming the part, never a query that matches everything.
 func TestGraphRefusesUnsupportedKQL(t *testing.T) {
@@ -222,7 +258,9 @@ func TestGraphRefusesUnsupportedKQL(t *testing.T) {
 		"Resources | limit 3":                               "'3'",
 		"Resources | take":                                  `"take"`,
 		"Resources | where Type =~ 'x'":                     `"Type"`,
-		"Resources | where tags.keysync =~ 'true'":          "'.'",
+		"Resources | where name.keysync =~ 'true'":          "only a dynamic value can be indexed",
+		"Resources | where tags.'k' =~ 'true'":              "a name after the dot",
+		"Resources | order by properties asc":               "dynamic",
 		"ResourceContainers":                                `"ResourceContainers"`,
 		"Resources | where name =~ \"b1\"":                  `'"'`,
 		"Resources | where name =~ 'b1":                     "unterminated",

@@ -59,7 +59,7 @@ func (r row) col(name string) string {
 // one of Resources.
 func (r *row) project(cols []string) map[string]any {
 	if cols == nil {
-		cols = []string{"id", "name", "type", "subscriptionId", "resourceGroup", "location", "tags"}
+		cols = []string{"id", "name", "type", "subscriptionId", "resourceGroup", "location", "tags", "properties"}
 	}
 	out := make(map[string]any, len(cols))
 	for _, c := range cols {
@@ -68,6 +68,8 @@ func (r *row) project(cols []string) map[string]any {
 			out[c] = r.extended(slot).output()
 		case c == "tags":
 			out[c] = r.l.tags
+		case c == "properties":
+			out[c] = r.l.properties()
 		default:
 			out[c] = r.col(c)
 		}

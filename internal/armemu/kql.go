@@ -19,7 +19,8 @@ import (
 //
 // where a condition is isempty(<expr>), isnotempty(<expr>),
 // <expr> =~|!~|==|!= <expr>, or <expr> in~ ('<literal>', ...), and an
-// expression is a column, a string literal, an index (<expr>['<key>']) or
+// expression is a column, a string literal, an index (<expr>['<key>'] or
+// <expr>.<key>) or
 // tostring, tolower, todynamic or parse_json of one (kqlexpr.go). Anything
 // else is refused with the unsupported part named, so that a client bug
 // fails loudly instead of matching everything.
@@ -90,7 +91,7 @@ func isDigit(c byte) bool  { return c >= '0' && c <= '9' }
 
 // readOp reads the longest operator of the subset at the start of s.
 func readOp(s string) string {
-	for _, op := range []string{"=~", "!~", "==", "!=", "=", "|", "(", ")", ",", "[", "]"} {
+	for _, op := range []string{"=~", "!~", "==", "!=", "=", "|", "(", ")", ",", "[", "]", "."} {
 		if strings.HasPrefix(s, op) {
 			return op
 		}
@@ -124,7 +125,7 @@ func readString(s string) (string, int, error) {
 // columns of the Resources table the emulator has. Kusto names are case
 // sensitive, so "Type" is not "type".
 var columns = map[string]bool{"id": true, "name": true, "type": true, "subscriptionId": true,
-	"resourceGroup": true, "location": true, "tags": true}
+	"resourceGroup": true, "location": true, "tags": true, "properties": true}
 
 // query is a parsed query.
 type query struct {
@@ -261,8 +262,8 @@ func (p *parser) order(out *query) error {
 	if err != nil {
 		return err
 	}
-	if col == "tags" {
-		return fmt.Errorf("order by tags: a dynamic column cannot be sorted")
+	if col == "tags" || col == "properties" {
+		return fmt.Errorf("order by %s: a dynamic column cannot be sorted", col)
 	}
 	if out.project != nil && !slices.Contains(out.project, col) {
 		return fmt.Errorf("order by %s: column not in the projection", col)
@@ -278,7 +279,7 @@ func (p *parser) order(out *query) error {
 func (p *parser) column() (string, error) {
 	t := p.next()
 	if t.kind != tokIdent || !columns[t.text] {
-		return "", p.fail(t, "a column of Resources (id, name, type, subscriptionId, resourceGroup, location, tags)")
+		return "", p.fail(t, "a column of Resources (id, name, type, subscriptionId, resourceGroup, location, tags, properties)")
 	}
 	return t.text, nil
 }

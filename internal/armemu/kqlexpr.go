@@ -10,7 +10,10 @@ import (
 
 // Scalar expressions of the subset: a string literal, a column, a column
 // an extend made, an index into a dynamic value (tags['key'],
-// t[tolower('key')]), and the functions tostring, tolower, todynamic and
+// t[tolower('key')], properties.primaryEndpoints: "use either dot notation
+// (dict.key) or bracket notation (dict["key"]) ... When the subscript is a
+// string constant, both options are equivalent",
+// learn.microsoft.com/kusto/query/scalar-data-types/dynamic), and the functions tostring, tolower, todynamic and
 // parse_json. Each has a static type, string or dynamic, checked as Kusto
 // checks it: tolower and todynamic take a string, an index a dynamic value
 // and a string key
@@ -42,8 +45,9 @@ type expr struct {
 	dynamic bool
 }
 
-// dyn is a value: null, a string, or a property bag of strings (a
-// resource's tags, or what todynamic made of them). A string that is the
+// dyn is a value: null, a string, a property bag of strings (a
+// resource's tags, or what todynamic made of them), or an object whose
+// values are strings, bags or objects (a resource's properties). A string that is the
 // JSON text of a bag (tostring(tags), lower-cased or not) keeps the bag in
 // text until its text is read, so that todynamic of it needs no JSON:
 // the answer is the same, at a tenth of the cost per row.
@@ -51,6 +55,7 @@ type dyn struct {
 	kind  dynKind
 	s     string
 	bag   map[string]string
+	obj   map[string]any
 	text  map[string]string
 	lower bool
 }
@@ -61,6 +66,7 @@ const (
 	dynNull dynKind = iota
 	dynString
 	dynBag
+	dynObject
 )
 
 // functions of the subset: each takes one argument, of type arg (dynamic
@@ -112,25 +118,42 @@ func (q *query) slot(c string) (int, bool) {
 	return i, i >= 0
 }
 
-// expression parses a scalar expression: a primary, then any indexes.
+// expression parses a scalar expression: a primary, then any indexes,
+// [<expr>] or .<name>.
 func (p *parser) expression() (*expr, error) {
 	e, err := p.primary()
-	for err == nil && p.peek().kind == tokOp && p.peek().text == "[" {
+	for err == nil && p.peek().kind == tokOp && (p.peek().text == "[" || p.peek().text == ".") {
 		open := p.next()
 		if !e.dynamic {
 			return nil, p.fail(open, "an operator: only a dynamic value can be indexed")
 		}
 		var key *expr
-		if key, err = p.expression(); err != nil {
+		if key, err = p.key(open); err != nil {
 			return nil, err
 		}
-		if key.dynamic {
-			return nil, p.fail(open, "a string key")
-		}
 		e = &expr{kind: exprIndex, args: []*expr{e, key}, dynamic: true}
-		err = p.expect(tokOp, "]", "]")
+		if open.text == "[" {
+			err = p.expect(tokOp, "]", "]")
+		}
 	}
 	return e, err
+}
+
+// key parses an index's key: a string expression after [, a name after
+// a dot.
+func (p *parser) key(open lexeme) (*expr, error) {
+	if open.text == "." {
+		t := p.next()
+		if t.kind != tokIdent {
+			return nil, p.fail(t, "a name after the dot")
+		}
+		return &expr{kind: exprLiteral, lit: t.text}, nil
+	}
+	key, err := p.expression()
+	if err == nil && key.dynamic {
+		return nil, p.fail(open, "a string key")
+	}
+	return key, err
 }
 
 // primary parses a literal, a call, or a column.
@@ -142,7 +165,7 @@ func (p *parser) primary() (*expr, error) {
 	case t.kind == tokIdent && p.peek().text == "(" && p.peek().kind == tokOp:
 		return p.call(t)
 	case t.kind == tokIdent && columns[t.text]:
-		return &expr{kind: exprColumn, name: t.text, dynamic: t.text == "tags"}, nil
+		return &expr{kind: exprColumn, name: t.text, dynamic: t.text == "tags" || t.text == "properties"}, nil
 	case t.kind == tokIdent:
 		if slot, ok := p.q.slot(t.text); ok {
 			return &expr{kind: exprExtended, name: t.text, slot: slot, dynamic: p.q.extend[slot].dynamic}, nil
@@ -174,14 +197,20 @@ func (x *expr) eval(r *row) dyn {
 	case exprLiteral:
 		return dyn{kind: dynString, s: x.lit}
 	case exprColumn:
-		if x.name == "tags" {
+		switch x.name {
+		case "tags":
 			return bagOf(r.l.tags)
+		case "properties":
+			return dyn{kind: dynObject, obj: r.l.properties()}
 		}
 		return dyn{kind: dynString, s: r.col(x.name)}
 	case exprExtended:
 		return r.extended(x.slot)
 	case exprIndex:
 		base, key := x.args[0].eval(r), x.args[1].eval(r)
+		if base.kind == dynObject {
+			return member(base.obj[key.str()])
+		}
 		v, ok := base.bag[key.str()] // names keep their case: tags['X'] is not tags['x']
 		if base.kind != dynBag || !ok {
 			return dyn{}
@@ -191,9 +220,25 @@ func (x *expr) eval(r *row) dyn {
 	return call(x.name, x.args[0].eval(r))
 }
 
+// member is an object's value as a dyn: null when absent.
+func member(v any) dyn {
+	switch v := v.(type) {
+	case string:
+		return dyn{kind: dynString, s: v}
+	case map[string]string:
+		return bagOf(v)
+	case map[string]any:
+		return dyn{kind: dynObject, obj: v}
+	}
+	return dyn{}
+}
+
 // call applies a function of the subset to v.
 func call(fn string, v dyn) dyn {
 	switch {
+	case fn == "tostring" && v.kind == dynObject:
+		b, _ := json.Marshal(v.obj)
+		return dyn{kind: dynString, s: string(b)}
 	case fn == "tostring" && v.kind == dynBag:
 		return dyn{kind: dynString, text: v.bag}
 	case fn == "tostring" && v.kind == dynString:
@@ -271,7 +316,8 @@ func parseJSON(s string) dyn {
 
 // empty is isempty's truth: null, "", or a bag without names.
 func (v dyn) empty() bool {
-	return v.kind == dynNull || (v.kind == dynString && v.text == nil && v.s == "") || (v.kind == dynBag && len(v.bag) == 0)
+	return v.kind == dynNull || (v.kind == dynString && v.text == nil && v.s == "") || (v.kind == dynBag && len(v.bag) == 0) ||
+		(v.kind == dynObject && len(v.obj) == 0)
 }
 
 // output is the value as an objectArray cell.
@@ -281,6 +327,8 @@ func (v dyn) output() any {
 		return v.str()
 	case dynBag:
 		return v.bag
+	case dynObject:
+		return v.obj
 	}
 	return nil
 }

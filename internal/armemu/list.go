@@ -44,6 +44,8 @@ type listed struct {
 	typ  Type
 	id   string
 	tags map[string]string
+	// endpoints are a Storage account's properties.primaryEndpoints.
+	endpoints map[string]string
 }
 
 // listEntry is one entry of a list answer.
@@ -72,7 +74,8 @@ func (e *Emulator) listedResources() []listed {
 		}
 		seen[k] = true
 		e.addSubscription(r.Subscription)
-		out = append(out, listed{res: r, typ: Types[r.typeName()], id: r.ID(), tags: maps.Clone(e.disc.tags[k])})
+		out = append(out, listed{res: r, typ: Types[r.typeName()], id: r.ID(), tags: maps.Clone(e.disc.tags[k]),
+			endpoints: maps.Clone(a.Endpoints)})
 	}
 	slices.SortFunc(out, func(a, b listed) int { return strings.Compare(a.id, b.id) })
 	e.disc.resources = out

@@ -29,6 +29,7 @@ func defaultEndpoints(r Resource) map[string]string {
 func (e *Emulator) SetEndpoints(r Resource, endpoints map[string]string) error {
 	return e.withAccount(r, func(a *Account) error {
 		a.Endpoints = maps.Clone(endpoints)
+		e.disc.resources = nil // Resource Graph's rows carry them too
 		return nil
 	})
 }
@@ -114,4 +115,17 @@ func cosmosConnectionStrings(a *Account) any {
 		})
 	}
 	return map[string]any{"connectionStrings": list}
+}
+
+// properties is the resource's properties column in Resource Graph: the
+// properties of its GET answer (resourceBody) that the emulator keeps,
+// provisioningState and, for a Storage account, primaryEndpoints. Resource
+// Graph answers a resource's properties as ARM does ("Access a properties
+// field", learn.microsoft.com/rest/api/azureresourcegraph/resourcegraph/resources/resources).
+func (l *listed) properties() map[string]any {
+	p := map[string]any{"provisioningState": "Succeeded"}
+	if l.endpoints != nil {
+		p["primaryEndpoints"] = l.endpoints
+	}
+	return p
 }

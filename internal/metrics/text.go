@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -39,8 +40,11 @@ func (m *Metrics) gatherers() prometheus.Gatherers {
 	return prometheus.Gatherers{m.reg, m.accountReg}
 }
 
-// serveText writes the registry's families, then the per-account ones.
+// serveText writes the registry's families, then the per-account ones;
+// only those named when the query names some (name[]=, as promhttp
+// filters), so that a poll of one family does not walk every account.
 func (m *Metrics) serveText(w http.ResponseWriter, r *http.Request, format expfmt.Format) {
+	wanted := named(r.URL.Query()["name[]"])
 	mfs, err := m.reg.Gather()
 	if err != nil {
 		http.Error(w, "gathering metrics: "+err.Error(), http.StatusInternalServerError)
@@ -59,11 +63,19 @@ func (m *Metrics) serveText(w http.ResponseWriter, r *http.Request, format expfm
 	defer func() { _ = bw.Flush() }() // an error is the client gone
 	enc := expfmt.NewEncoder(bw, format)
 	for _, mf := range mfs {
+		if !wanted(mf.GetName()) {
+			continue
+		}
 		if enc.Encode(mf) != nil {
 			return // the client went away
 		}
 	}
-	m.accounts.writeText(bw)
+	m.accounts.writeText(bw, wanted)
+}
+
+// named is whether a family is asked for: every one when names is empty.
+func named(names []string) func(string) bool {
+	return func(name string) bool { return len(names) == 0 || slices.Contains(names, name) }
 }
 
 // acceptsGzip reports whether an Accept-Encoding header takes gzip.
@@ -79,8 +91,8 @@ func acceptsGzip(header string) bool {
 
 // writeText writes every per-account family in the text format, each in
 // one pass over the estate.
-func (as *accounts) writeText(w *bufio.Writer) {
-	t := textWriter{w: w, help: as.help}
+func (as *accounts) writeText(w *bufio.Writer, wanted func(string) bool) {
+	t := textWriter{w: w, help: as.help, wanted: wanted}
 	t.family(as, "keysync_account_backoff_seconds", "gauge", func(a *scheduler.AccountSeries) (float64, bool) {
 		return a.Backoff.Seconds(), a.Finished
 	})
@@ -98,13 +110,17 @@ func (as *accounts) writeText(w *bufio.Writer) {
 
 // textWriter writes samples, each family's HELP and TYPE before its first.
 type textWriter struct {
-	w    *bufio.Writer
-	help map[string]string
-	buf  []byte
+	w      *bufio.Writer
+	help   map[string]string
+	wanted func(string) bool // the families asked for
+	buf    []byte
 }
 
-// family writes one series per label that has it.
+// family writes one series per label that has it, if asked for.
 func (t *textWriter) family(as *accounts, name, typ string, value func(*scheduler.AccountSeries) (float64, bool)) {
+	if !t.wanted(name) {
+		return
+	}
 	started := false
 	as.each(func(a *scheduler.AccountSeries) {
 		v, ok := value(a)
@@ -122,6 +138,9 @@ func (t *textWriter) family(as *accounts, name, typ string, value func(*schedule
 // syncs writes keysync_sync_total: one series per label and result.
 func (t *textWriter) syncs(as *accounts) {
 	const name = "keysync_sync_total"
+	if !t.wanted(name) {
+		return
+	}
 	started := false
 	as.each(func(a *scheduler.AccountSeries) {
 		for i := range outcomes {

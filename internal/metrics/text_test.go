@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +17,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/keysync/keysync/sync/scheduler"
 )
 
 // scrape GETs the handler with the headers given and returns the body,
@@ -109,6 +113,44 @@ func TestTextScrapeMatchesTheRegistry(t *testing.T) {
 	_, h := scrape(t, m, http.Header{"Accept": {"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited"}})
 	if ct := h.Get("Content-Type"); !strings.Contains(ct, "protobuf") {
 		t.Errorf("asked for protobuf, got %q", ct)
+	}
+}
+
+// walks counts the walks over the estate a scrape makes.
+type walks struct {
+	estate
+	n *int
+}
+
+func (w walks) EachAccount(f func(*scheduler.AccountSeries)) {
+	*w.n++
+	w.estate.EachAccount(f)
+}
+
+// TestTextScrapeNamed: a scrape that names families (name[]=, as
+// promhttp filters) gets those alone, and one naming no per-account
+// family does not walk the accounts. The text path used to write every
+// family whatever was named, walking every account for a poll of one.
+func TestTextScrapeNamed(t *testing.T) {
+	m := New("test")
+	n := 0
+	m.SetEstate(walks{estate{acct("a", map[string]uint32{"create": 1}, true, 0, 0, time.Unix(1700000000, 0), time.Time{})}, &n})
+	m.ARMResponse("200")
+	for _, tt := range []struct {
+		names []string
+		walks int
+	}{
+		{[]string{"keysync_arm_requests_total"}, 0},
+		{[]string{"keysync_sync_total", "keysync_arm_requests_total"}, 1},
+	} {
+		n = 0
+		req := httptest.NewRequest(http.MethodGet, "/metrics?"+url.Values{"name[]": tt.names}.Encode(), nil)
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, req)
+		got := slices.Sorted(maps.Keys(families(t, rec.Body.String())))
+		if !slices.Equal(got, slices.Sorted(slices.Values(tt.names))) || n != tt.walks {
+			t.Errorf("name[]=%v: families %v, %d walks; want the named alone, %d walks", tt.names, got, n, tt.walks)
+		}
 	}
 }
 

@@ -55,6 +55,10 @@ func query(s sources.Selector) string {
 	if len(s.KeepTags) > 0 {
 		project += ", tags"
 	}
+	if t.Provider == sources.Types["storage"].Provider {
+		lines = append(lines, "| extend "+endpointsColumn+" = properties.primaryEndpoints")
+		project += ", " + endpointsColumn
+	}
 	lines = append(lines, project, "| order by id asc")
 	return strings.Join(lines, "\n")
 }
@@ -62,6 +66,18 @@ func query(s sources.Selector) string {
 // lowerTags is the column query extends with the lower-cased tags; project
 // drops it.
 const lowerTags = "keysyncTags"
+
+// endpointsColumn is the column a Storage query extends with the
+// account's properties.primaryEndpoints, the Endpoints object of its GET
+// answer (storage/resource-manager/Microsoft.Storage/Storage/stable/2026-06-01/openapi.json,
+// StorageAccountProperties.primaryEndpoints): Resource Graph's Resources
+// table answers a resource's properties as ARM does, and reads a field of
+// them by dot ("Access a properties field",
+// learn.microsoft.com/rest/api/azureresourcegraph/resourcegraph/resources/resources;
+// learn.microsoft.com/kusto/query/scalar-data-types/dynamic, "Dynamic
+// object accessors"), so a discovery spares the GET per account that a
+// connection string would otherwise cost.
+const endpointsColumn = "primaryEndpoints"
 
 // tagCondition is m's condition on the lower-cased tags: each literal
 // lower-cased by tolower too, so that both sides are lower-cased alike.

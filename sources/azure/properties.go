@@ -91,9 +91,8 @@ func (s *Source) call(ctx context.Context, a sources.Account, method, action str
 	})
 }
 
-// parseEndpoints reads properties.primaryEndpoints: each service's URL,
-// http or https, with a host and nothing that is not an endpoint (no user,
-// query or fragment). An answer without a blob endpoint is an error.
+// parseEndpoints reads a GET answer's properties.primaryEndpoints
+// (endpointsOf).
 func parseEndpoints(body []byte) (map[string]string, error) {
 	var doc struct {
 		Properties struct {
@@ -103,10 +102,18 @@ func parseEndpoints(body []byte) (map[string]string, error) {
 	if err := json.Unmarshal(body, &doc); err != nil {
 		return nil, fmt.Errorf("account properties are not the expected JSON (%d bytes)", len(body))
 	}
+	return endpointsOf(doc.Properties.PrimaryEndpoints)
+}
+
+// endpointsOf reads a primaryEndpoints object, from a GET answer or a
+// discovery's row alike: each service's URL, http or https, with a host
+// and nothing that is not an endpoint (no user, query or fragment).
+// Endpoints without a blob endpoint are an error.
+func endpointsOf(primary map[string]json.RawMessage) (map[string]string, error) {
 	out := map[string]string{}
 	for _, svc := range endpointServices {
 		var v string
-		if raw, ok := doc.Properties.PrimaryEndpoints[svc]; !ok || json.Unmarshal(raw, &v) != nil || v == "" {
+		if raw, ok := primary[svc]; !ok || json.Unmarshal(raw, &v) != nil || v == "" {
 			continue
 		}
 		u, err := url.Parse(v)

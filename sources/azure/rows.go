@@ -27,15 +27,18 @@ const (
 type graphRow struct {
 	ID   string
 	Tags map[string]string
-	bad  string
+	// endpoints are a Storage row's primaryEndpoints (kql.go), unread.
+	endpoints map[string]json.RawMessage
+	bad       string
 }
 
 // UnmarshalJSON reads a row; a row of another shape is marked bad, and
 // never fails the page.
 func (r *graphRow) UnmarshalJSON(b []byte) error {
 	var raw struct {
-		ID   json.RawMessage `json:"id"`
-		Tags json.RawMessage `json:"tags"`
+		ID        json.RawMessage `json:"id"`
+		Tags      json.RawMessage `json:"tags"`
+		Endpoints json.RawMessage `json:"primaryEndpoints"`
 	}
 	switch {
 	case json.Unmarshal(b, &raw) != nil:
@@ -44,6 +47,9 @@ func (r *graphRow) UnmarshalJSON(b []byte) error {
 		r.bad = "the row's id is missing or not a string"
 	case len(raw.Tags) > 0 && json.Unmarshal(raw.Tags, &r.Tags) != nil:
 		r.bad = "the row's tags are not an object of strings"
+	}
+	if r.bad == "" && len(raw.Endpoints) > 0 && json.Unmarshal(raw.Endpoints, &r.endpoints) != nil {
+		r.endpoints = nil // not an object: the account's GET will be asked
 	}
 	return nil
 }
@@ -91,7 +97,13 @@ func (d *discovery) row(r graphRow) (sources.Found, error) {
 	if err != nil {
 		return sources.Found{}, err
 	}
-	return sources.Found{Account: a, Tags: tags}, nil
+	f := sources.Found{Account: a, Tags: tags}
+	if r.endpoints != nil && a.Spec().Provider == sources.Types["storage"].Provider {
+		// Unusable endpoints are left to the account's GET, which
+		// judges its own answer; the keys need none.
+		f.Props, _ = endpointsOf(r.endpoints)
+	}
+	return f, nil
 }
 
 // kept checks a row's tags and returns those copy_tags names, each under

@@ -31,6 +31,11 @@ type Job struct {
 	// Remove, when set, makes this the job of an account discovery no
 	// longer finds: its secret is kept, marked or deleted (plan.Remove*).
 	Remove string
+	// Props, when not nil, are the account's properties as the discovery
+	// that found it read them (sources.Found.Props), set only when its
+	// derived values read properties: the runner takes them instead of
+	// asking the resource's GET.
+	Props map[string]string
 }
 
 // Origin is a [[discover]] block as the secrets it finds record it: its

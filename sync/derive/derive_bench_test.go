@@ -24,6 +24,19 @@ func BenchmarkDerive(b *testing.B) {
 			}
 		}
 	})
+	b.Run("kept, memo", func(b *testing.B) {
+		m := NewMemo()
+		held := first.Value
+		if _, err := m.Derive(sp, in, &held, t0.Add(time.Hour)); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			held := first.Value
+			if r, _ := m.Derive(sp, in, &held, t0.Add(time.Hour)); r.Fresh {
+				b.Fatal("renewed")
+			}
+		}
+	})
 	b.Run("made", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := Derive(sp, in, nil, t0); err != nil {

@@ -156,7 +156,7 @@ type Outcome struct {
 func Run(ctx context.Context, f Finder, blocks []Block, listed []account.Job, prev *State, o Options) (Outcome, *State) {
 	in := inventory.Input{Previous: prev.entries(), MaxRemovedFraction: o.MaxRemovedFraction, Now: o.Now, Window: o.Window, Ledger: o.Ledger}
 	for _, j := range listed {
-		in.Listed = append(in.Listed, inventory.Entry{Key: j.Account.Key(), Path: j.Path, Origin: "account"})
+		in.Listed = append(in.Listed, entryOf(&j, "account"))
 	}
 	out := Outcome{Failed: map[string]error{}, Found: map[string]int{}, Skipped: map[string][]sources.Skipped{}}
 	cur := map[account.ID]found{}
@@ -174,7 +174,7 @@ func Run(ctx context.Context, f Finder, blocks []Block, listed []account.Job, pr
 		out.Found[b.Name] = len(jobs)
 		for i := range jobs {
 			j := &jobs[i]
-			e := inventory.Entry{Key: j.Key().Resource, Path: j.Path, Origin: b.Name}
+			e := entryOf(j, b.Name)
 			ib.Found = append(ib.Found, e)
 			cur[id(e)] = found{job: j, policy: pol}
 		}
@@ -283,10 +283,11 @@ func (b Block) job(r sources.Found, origin *account.Origin, o Options) (account.
 		return account.Job{}, err
 	}
 	j.Path = p
-	if o.CheckPath != nil {
-		if err := o.CheckPath(j.Path); err != nil {
-			return account.Job{}, fmt.Errorf("gives path %q: %w", j.Path, err)
-		}
+	if err := checkPaths(j, o); err != nil {
+		return account.Job{}, err
+	}
+	if r.Props != nil && account.NeedsProperties(a, j.Derived) {
+		j.Props = r.Props
 	}
 	if len(b.Selector.KeepTags) > 0 {
 		j.Tags = r.Tags
@@ -295,6 +296,35 @@ func (b Block) job(r sources.Found, origin *account.Origin, o Options) (account.
 		}
 	}
 	return j, nil
+}
+
+// checkPaths checks the paths j writes, as o checks them: its own and
+// those of its derived values, each made from the account's names, none
+// of them its own path.
+func checkPaths(j account.Job, o Options) error {
+	own, err := j.DerivedPaths()
+	if err != nil {
+		return err
+	}
+	for _, p := range append([]string{j.Path}, own...) {
+		if o.CheckPath == nil {
+			break
+		}
+		if err := o.CheckPath(p); err != nil {
+			return fmt.Errorf("gives path %q: %w", p, err)
+		}
+	}
+	if slices.Contains(own, j.Path) {
+		return fmt.Errorf("gives a derived value the account's own path %q", j.Path)
+	}
+	return nil
+}
+
+// entryOf is j's inventory entry, found by origin: its key, its path and
+// the paths of its derived values (checked when it was found).
+func entryOf(j *account.Job, origin string) inventory.Entry {
+	also, _ := j.DerivedPaths()
+	return inventory.Entry{Key: j.Key().Resource, Path: j.Path, Origin: origin, Also: also}
 }
 
 // Summary says in one line what a run found, added and removed.
@@ -362,7 +392,9 @@ func (s *State) entries() []inventory.Entry {
 	out := make([]inventory.Entry, 0, len(s.jobs))
 	for k, fj := range s.jobs {
 		at, marked := s.marks[k]
-		out = append(out, inventory.Entry{Key: fj.job.Key().Resource, Path: fj.job.Path, Origin: fj.block, Marked: marked, GoneAt: at})
+		e := entryOf(fj.job, fj.block)
+		e.Marked, e.GoneAt = marked, at
+		out = append(out, e)
 	}
 	slices.SortFunc(out, func(a, b inventory.Entry) int {
 		return cmp.Or(strings.Compare(a.Key, b.Key), strings.Compare(a.Path, b.Path))

@@ -64,7 +64,9 @@ func (dc *decider) claim() {
 				continue // a listed account wins over a found one
 			}
 			e.Origin = b.Origin
-			byPath[e.Path] = append(byPath[e.Path], e)
+			for _, p := range e.paths() {
+				byPath[p] = append(byPath[p], e)
+			}
 			byKey[e.Key] = append(byKey[e.Key], e)
 		}
 	}
@@ -126,17 +128,23 @@ func (dc *decider) exclusive() {
 	holders := map[string]Entry{}
 	for k, e := range dc.kept {
 		if _, ok := dc.prev[k]; ok {
-			holders[e.Path] = e
+			for _, p := range e.paths() {
+				holders[p] = e
+			}
 		}
 	}
 	var out []Conflict
 	for k, e := range dc.kept {
-		h, ok := holders[e.Path]
-		if _, before := dc.prev[k]; !ok || before {
+		if _, before := dc.prev[k]; before {
 			continue
 		}
-		delete(dc.kept, k)
-		out = append(out, Conflict{What: "path", Value: e.Path, Origins: []string{h.Origin, e.Origin}, Keys: []string{h.Key, e.Key}, Kept: h.Key})
+		for _, p := range e.paths() {
+			if h, ok := holders[p]; ok {
+				delete(dc.kept, k)
+				out = append(out, Conflict{What: "path", Value: p, Origins: []string{h.Origin, e.Origin}, Keys: []string{h.Key, e.Key}, Kept: h.Key})
+				break
+			}
+		}
 	}
 	slices.SortFunc(out, func(a, b Conflict) int { return strings.Compare(a.Value+a.Keys[1], b.Value+b.Keys[1]) })
 	dc.d.Conflicts = append(dc.d.Conflicts, out...)

@@ -30,6 +30,9 @@ type Entry struct {
 	Path string
 	// Origin names the block: "account[3]", "discover[0]".
 	Origin string
+	// Also are the paths of the account's derived values that have their
+	// own: the account claims each as it claims Path.
+	Also []string
 	// Marked says the entry's secret carries the mark of an earlier
 	// removal (plan.MetaSourceGone), made at GoneAt; a zero GoneAt is a
 	// mark that could not be read, taken as made now. Only a Previous
@@ -164,7 +167,9 @@ func newDecider(in Input) *decider {
 		}
 	}
 	for _, e := range in.Listed {
-		dc.listedPaths[e.Path] = true
+		for _, p := range e.paths() {
+			dc.listedPaths[p] = true
+		}
 	}
 	return dc
 }
@@ -205,7 +210,9 @@ func (dc *decider) departed() (removed, gone []Entry) {
 func unclaimed(gone, kept []Entry) []Entry {
 	paths := make(map[string]bool, len(kept))
 	for _, e := range kept {
-		paths[e.Path] = true
+		for _, p := range e.paths() {
+			paths[p] = true
+		}
 	}
 	return slices.DeleteFunc(gone, func(e Entry) bool { return paths[e.Path] })
 }
@@ -219,6 +226,14 @@ func missing(from []Entry, set map[id]Entry) []Entry {
 		}
 	}
 	return out
+}
+
+// paths are every path the entry's account writes: Path, then Also.
+func (e Entry) paths() []string {
+	if len(e.Also) == 0 {
+		return []string{e.Path}
+	}
+	return append([]string{e.Path}, e.Also...)
 }
 
 func index(es []Entry) map[id]Entry {

@@ -46,7 +46,7 @@ const (
 // them in the same write.
 func (r *Runner) plan(ctx context.Context, job account.Job, cur sinks.State, keys secret.Fields) (plan.Change, error) {
 	d := r.desired(job, keys)
-	same := derivedAt(job, "")
+	same := ownFields(job)
 	var ch plan.Change
 	active := activeKey(job, nil)
 	if len(same) == 0 || job.Rotate != nil {
@@ -74,8 +74,8 @@ func (r *Runner) derive(ctx context.Context, job account.Job, specs []spec.Spec,
 		ResourceGroup: job.Account.ResourceGroup, Subscription: job.Account.SubscriptionID, Type: strings.ToLower(cmp.Or(job.Account.Type, sources.DefaultType)),
 		Keys: keys, Active: active, Suffix: r.StorageSuffix}
 	var err error
-	if slices.ContainsFunc(specs, spec.Spec.NeedsProperties) || (hasProperties(job.Account) && slices.ContainsFunc(specs, isTemplate)) {
-		if in.Props, err = r.properties(ctx, job.Account); err != nil {
+	if account.NeedsProperties(job.Account, specs) {
+		if in.Props, err = r.properties(ctx, job, keys); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -91,7 +91,7 @@ func (r *Runner) derive(ctx context.Context, job account.Job, specs []spec.Spec,
 		if v, ok := held.Field(s.Name); ok {
 			hp = &v
 		}
-		res, err := derive.Derive(s, in, hp, r.now())
+		res, err := r.memo.Derive(s, in, hp, r.now())
 		if err != nil {
 			return nil, nil, err
 		}
@@ -102,25 +102,6 @@ func (r *Runner) derive(ctx context.Context, job account.Job, specs []spec.Spec,
 		}
 	}
 	return fields, meta, nil
-}
-
-// properties are the account's properties, read once per account: a
-// connection string names what the account keeps for its life.
-func (r *Runner) properties(ctx context.Context, a sources.Account) (map[string]string, error) {
-	id := a.ResourceID()
-	if v, ok := r.propertyCache.Load(id); ok {
-		return v.(map[string]string), nil
-	}
-	pr, ok := r.Source.(PropertyReader)
-	if !ok {
-		return nil, errors.New("the source reads no resource properties, which this connection string needs")
-	}
-	p, err := boundedCall(ctx, r, a, pr.Properties)
-	if err != nil {
-		return nil, fmt.Errorf("reading the account's properties: %w", err)
-	}
-	r.propertyCache.Store(id, p)
-	return p, nil
 }
 
 // connectionStrings are the account's listConnectionStrings answer, read
@@ -153,21 +134,29 @@ func boundedCall[T any](ctx context.Context, r *Runner, a sources.Account, call 
 // provenance), with active the key they are made with. A dry run plans
 // and logs them.
 func (r *Runner) syncOwnPaths(ctx context.Context, job account.Job, keys secret.Fields, active string) error {
-	for _, path := range ownPaths(job) {
-		if err := r.syncOwnPath(ctx, job, path, keys, active); err != nil {
+	paths, err := job.DerivedPaths()
+	if err != nil {
+		return err
+	}
+	for _, path := range paths {
+		specs, err := job.DerivedAt(path)
+		if err != nil {
+			return err
+		}
+		if err := r.syncOwnPath(ctx, job, path, specs, keys, active); err != nil {
 			return fmt.Errorf("derived values at %s: %w", path, err)
 		}
 	}
 	return nil
 }
 
-func (r *Runner) syncOwnPath(ctx context.Context, job account.Job, path string, keys secret.Fields, active string) error {
+func (r *Runner) syncOwnPath(ctx context.Context, job account.Job, path string, specs []spec.Spec, keys secret.Fields, active string) error {
 	for conflicts := 1; ; conflicts++ {
 		cur, err := r.sink().Read(ctx, path)
 		if err != nil {
 			return err
 		}
-		made, meta, err := r.derive(ctx, job, derivedAt(job, path), keys, active, cur.Data)
+		made, meta, err := r.derive(ctx, job, specs, keys, active, cur.Data)
 		if err != nil {
 			return err
 		}
@@ -177,7 +166,7 @@ func (r *Runner) syncOwnPath(ctx context.Context, job account.Job, path string, 
 		case ch.Action == plan.Refused:
 			return fmt.Errorf("%w: %s", ErrRefused, ch.Reason)
 		case !ch.HasChanges():
-			r.noteWritten(job, path, derivedAt(job, path), cur.Metadata, nil)
+			r.noteWritten(job, path, specs, cur.Metadata, nil)
 			return nil
 		case r.DryRun:
 			r.jobLogger(job).Info("planned (dry run)", "derived_path", path, "action", ch.Action.String(), "fields", ch.Redact().Describe())
@@ -185,7 +174,7 @@ func (r *Runner) syncOwnPath(ctx context.Context, job account.Job, path string, 
 		}
 		err = r.sink().Write(ctx, path, ch.Write)
 		if err == nil {
-			r.noteWritten(job, path, derivedAt(job, path), cur.Metadata, ch.Write.Metadata)
+			r.noteWritten(job, path, specs, cur.Metadata, ch.Write.Metadata)
 		}
 		if err == nil || !errors.Is(err, sinks.ErrConflict) || conflicts >= maxConflicts {
 			return err
@@ -216,35 +205,14 @@ func heldActive(job account.Job, held secret.Data) string {
 	return activeKey(job, nil)
 }
 
-// derivedAt are the job's derived values at path ("" for the job's own).
-func derivedAt(job account.Job, path string) []spec.Spec {
+// ownFields are the job's derived values written to its own path, as
+// fields beside the keys.
+func ownFields(job account.Job) []spec.Spec {
 	var out []spec.Spec
 	for _, s := range job.Derived {
-		if s.Path == path {
+		if s.Path == "" {
 			out = append(out, s)
 		}
 	}
 	return out
 }
-
-// ownPaths are the paths of the job's derived values that have their
-// own, each once, in order.
-func ownPaths(job account.Job) []string {
-	var out []string
-	for _, s := range job.Derived {
-		if s.Path != "" && !slices.Contains(out, s.Path) {
-			out = append(out, s.Path)
-		}
-	}
-	slices.Sort(out)
-	return out
-}
-
-// hasProperties reports whether keysync reads a's type's properties
-// (PropertyReader): Storage's and Redis's, which a template may name too.
-func hasProperties(a sources.Account) bool {
-	p := a.Spec().Provider
-	return p == sources.Types["storage"].Provider || p == sources.Types["redis"].Provider
-}
-
-func isTemplate(s spec.Spec) bool { return s.Kind == spec.Template }

@@ -22,6 +22,7 @@ import (
 	"github.com/keysync/keysync/sinks"
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sync/account"
+	"github.com/keysync/keysync/sync/derive"
 	"github.com/keysync/keysync/sync/plan"
 )
 
@@ -86,12 +87,15 @@ type Runner struct {
 	// held is, by path, the record holding a job's rotation back, so
 	// that it is logged once (noteHeld).
 	held sync.Map
-	// propertyCache holds each account's properties (derived.go).
-	propertyCache sync.Map
-	once          sync.Once
-	subSems       *subscriptionSems
-	sourceSems    semaphore
-	vaultSems     semaphore
+	// props holds the accounts' properties their GETs answered (props.go).
+	props propCache
+	// memo spares an unchanged cycle re-signing the derived values it
+	// proved the cycle before (derive.Memo).
+	memo       *derive.Memo
+	once       sync.Once
+	subSems    *subscriptionSems
+	sourceSems semaphore
+	vaultSems  semaphore
 }
 
 func (r *Runner) concurrency() int { return max(r.Concurrency, 1) }
@@ -151,6 +155,9 @@ func (r *Runner) Sync(ctx context.Context, job account.Job) Result {
 			break
 		}
 	}
+	if res.Err != nil {
+		r.props.forget(job.Account.Key())
+	}
 	res.Duration = r.now().Sub(start)
 	res.Change = res.Change.Redact()
 	return res
@@ -193,7 +200,7 @@ func (r *Runner) attempt(ctx context.Context, job account.Job) (plan.Change, err
 		}
 		err = r.apply(ctx, job, ch)
 		if err == nil && len(job.Derived) > 0 && ch.Action != plan.Refused {
-			r.noteWritten(job, job.Path, derivedAt(job, ""), cur.Metadata, ch.Write.Metadata)
+			r.noteWritten(job, job.Path, ownFields(job), cur.Metadata, ch.Write.Metadata)
 			err = r.syncOwnPaths(ctx, job, keys, activeKey(job, ch.Rotation.Active))
 		}
 		if !errors.Is(err, sinks.ErrConflict) || conflicts >= maxConflicts {
@@ -204,17 +211,35 @@ func (r *Runner) attempt(ctx context.Context, job account.Job) (plan.Change, err
 
 // remove is the attempt of an account whose source is gone: read, plan
 // the removal, apply. Nothing is fetched: there is nothing to fetch.
+//
+// The account's derived values at paths of their own go first, each the
+// same way (marked, or deleted once the mark is old enough): a refusal
+// there never holds back the keys' removal, which a writer of that one
+// path could otherwise hold back for good.
 func (r *Runner) remove(ctx context.Context, job account.Job) (plan.Change, error) {
-	cur, err := r.sink().Read(ctx, job.Path)
+	ownErr := r.removeOwnPaths(ctx, job)
+	if ownErr != nil && !errors.Is(ownErr, errOwnRefused) {
+		return plan.Change{}, ownErr
+	}
+	ch, err := r.removeAt(ctx, job, job.Path, vaultFields(job))
+	if err == nil {
+		err = r.apply(ctx, job, ch)
+	}
+	return ch, cmp.Or(err, ownErr)
+}
+
+// removeAt plans the removal of the job's secret at path, which holds
+// fields.
+func (r *Runner) removeAt(ctx context.Context, job account.Job, path string, fields []string) (plan.Change, error) {
+	cur, err := r.sink().Read(ctx, path)
 	if err != nil {
 		return plan.Change{}, err
 	}
 	// Removal decides on what Read just returned: KV v2 deletes a
 	// secret's metadata without check-and-set, so this read is as close
 	// to the delete as Vault allows.
-	ch := plan.Removal(cur, plan.Gone{Policy: job.Remove, ResourceID: job.Account.ResourceID(), Fields: vaultFields(job),
-		DeleteAfter: r.DeleteAfter, RefuseLegacy: r.RefuseLegacy}, r.now())
-	return ch, r.apply(ctx, job, ch)
+	return plan.Removal(cur, plan.Gone{Policy: job.Remove, ResourceID: job.Account.ResourceID(), Fields: fields,
+		DeleteAfter: r.DeleteAfter, RefuseLegacy: r.RefuseLegacy}, r.now()), nil
 }
 
 // fetch reads the account's keys and applies the job's fields table.
@@ -262,6 +287,7 @@ func (r *Runner) init() {
 		if r.Expiries == nil {
 			r.Expiries = NewExpiries()
 		}
+		r.memo = derive.NewMemo()
 		r.subSems = &subscriptionSems{perSubscription: r.SubscriptionConcurrency}
 		r.sourceSems = newSemaphore(r.concurrency())
 		r.vaultSems = newSemaphore(cmp.Or(r.VaultConcurrency, r.concurrency()))

@@ -17,20 +17,20 @@ import (
 // of each struct kept per account: an estate holds 100,000.
 
 // packed is a Job as the scheduler keeps it: what is the account's own
-// (its name, its path, its tags) beside one pointer to what it shares
+// (its name, its path, its tags, the properties its discovery read) beside one pointer to what it shares
 // with other accounts (its subscription, resource group, type, rule and
 // api-version, and its block's settings), a fraction of a Job's size. The
 // zero packed is not usable: make one with a packer.
 type packed struct {
-	name, path string
-	tags       map[string]string
-	shared     *account.Job // the rest of the job: no name, path or tags
+	name, path  string
+	tags, props map[string]string
+	shared      *account.Job // the rest of the job: no name, path, tags or props
 }
 
 // Job returns the job p holds.
 func (p *packed) Job() account.Job {
 	j := *p.shared
-	j.Account.Name, j.Path, j.Tags = p.name, p.path, p.tags
+	j.Account.Name, j.Path, j.Tags, j.Props = p.name, p.path, p.tags, p.props
 	return j
 }
 
@@ -40,8 +40,8 @@ func (p *packed) Path() string { return p.path }
 // Name is the account's name.
 func (p *packed) Name() string { return p.name }
 
-// Shared is the part of the job p shares with others, Account.Name, Path
-// and Tags empty; the caller must not change it.
+// Shared is the part of the job p shares with others, Account.Name, Path,
+// Tags and Props empty; the caller must not change it.
 func (p *packed) Shared() *account.Job { return p.shared }
 
 // packer packs jobs, holding each distinct shared part once. Its own
@@ -66,8 +66,8 @@ type sharedKey struct {
 
 // pack packs j.
 func (pk *packer) pack(j account.Job) packed {
-	p := packed{name: j.Account.Name, path: j.Path, tags: j.Tags}
-	j.Account.Name, j.Path, j.Tags = "", "", nil
+	p := packed{name: j.Account.Name, path: j.Path, tags: j.Tags, props: j.Props}
+	j.Account.Name, j.Path, j.Tags, j.Props = "", "", nil, nil
 	k := sharedKey{account: j.Account, adopt: j.Adopt, fields: fieldsKey(j.Fields), rotate: j.Rotate, origin: j.Origin, remove: j.Remove,
 		derived: derivedKey(j.Derived)}
 	if pk.shared == nil {

@@ -12,13 +12,14 @@ import (
 )
 
 // TestPackedRoundTrip: a packed job unpacks to the job given, and jobs
-// that differ only in name, path and tags share one shared part, while any
+// that differ only in name, path, tags and the properties their discovery
+// read share one shared part (each keeping its own properties), while any
 // other difference (fields by content included) gives its own.
 func TestPackedRoundTrip(t *testing.T) {
 	origin, rot := &account.Origin{Block: "b", Scope: "s"}, &plan.Rotation{}
 	base := account.Job{Account: sources.Account{SubscriptionID: "sub", ResourceGroup: "rg", Type: "storage", APIVersion: "2023-05-01"},
 		Adopt: true, Fields: map[string]string{"key1": "a", "key2": "b"}, Origin: origin}
-	jobs := []account.Job{base, base, base, base, base, base, base}
+	jobs := []account.Job{base, base, base, base, base, base, base, base}
 	for i := range jobs {
 		jobs[i].Account.Name, jobs[i].Path = "n"+string(rune('a'+i)), "p/"+string(rune('a'+i))
 	}
@@ -28,6 +29,7 @@ func TestPackedRoundTrip(t *testing.T) {
 	jobs[4].Fields = map[string]string{"key1": "b", "key2": "a"}
 	jobs[5].Account.ResourceGroup = "rg2"
 	jobs[6].Derived = []spec.Spec{{Name: "sas", Kind: spec.StorageAccountSAS}}
+	jobs[7].Props = map[string]string{"blob": "https://nh.blob.core.windows.net/"}
 	var pk packer
 	ps := make([]packed, len(jobs))
 	for i, j := range jobs {
@@ -36,7 +38,7 @@ func TestPackedRoundTrip(t *testing.T) {
 			t.Errorf("job %d unpacks to %+v, want %+v", i, got, j)
 		}
 	}
-	for i, same := range []bool{true, true, true, false, false, false, false} {
+	for i, same := range []bool{true, true, true, false, false, false, false, true} {
 		if got := ps[i].Shared() == ps[0].Shared(); got != same {
 			t.Errorf("job %d shares job 0's part: %t, want %t", i, got, same)
 		}
@@ -74,8 +76,10 @@ func TestPackedSizes(t *testing.T) {
 		name      string
 		got, want uintptr
 	}{
-		{"packed", unsafe.Sizeof(packed{}), 48},
-		{"held", unsafe.Sizeof(held{}), 64},
+		// props: 8 bytes an account for a discovery's endpoints (nil
+		// unless its derived values read them).
+		{"packed", unsafe.Sizeof(packed{}), 56},
+		{"held", unsafe.Sizeof(held{}), 72},
 		{"state", unsafe.Sizeof(state{}), 192},
 		{"view", unsafe.Sizeof(view{}), 64},
 		{"indexEntry", unsafe.Sizeof(indexEntry{}), 8},
