@@ -55,9 +55,9 @@ test: deps lint vault
 # Every test against the real Vault and emulator, race-checked; up to
 # TEST_P packages at once (the end-to-end package alone runs 8 tests at
 # once; see e2e/main_test.go).
-TEST_P ?= 4
+TEST_P ?= 3
 test-race: vault
-	$(GO) test -race -count=1 -p $(TEST_P) -timeout 20m ./...
+	$(GO) test -race -count=1 -p $(TEST_P) -timeout 40m ./...
 
 # The Debian packages the tests need beyond Go, make and gcc (podman,
 # runc, systemd, systemd-container): checked, and installed when missing.

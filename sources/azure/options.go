@@ -1,6 +1,7 @@
 package azure
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
 	"strings"
@@ -93,7 +94,7 @@ func clientOptions(o Options) (azcore.ClientOptions, error) {
 		Retry: policy.RetryOptions{MaxRetries: -1},
 		// The credential's token requests go through the same guard as
 		// ARM's: bounded bodies, no redirects.
-		Transport: newGuardedTransport(o.Transport, o.Connections),
+		Transport: newGuardedTransport(o.Transport, o.Connections, cmp.Or(o.Timeout.Duration, defaultTimeout)),
 		// Every request carries x-ms-client-request-id, so a failure can be
 		// traced in ARM's logs from either side.
 		PerCallPolicies:  []policy.Policy{runtime.NewRequestIDPolicy()},

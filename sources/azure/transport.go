@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
@@ -25,12 +26,13 @@ type guardedTransport struct {
 }
 
 // newGuardedTransport wraps next (an *http.Client gets its redirects
-// switched off; nil means a fresh keep-alive client of conns connections;
+// switched off; nil means a fresh keep-alive client of conns connections
+// whose TLS handshakes may take up to timeout, the bound of one request;
 // any other Transporter must not follow redirects itself).
-func newGuardedTransport(next policy.Transporter, conns int) *guardedTransport {
+func newGuardedTransport(next policy.Transporter, conns int, timeout time.Duration) *guardedTransport {
 	switch c := next.(type) {
 	case nil:
-		next = keepAliveClient(max(conns, 2))
+		next = keepAliveClient(max(conns, 2), timeout)
 	case *http.Client:
 		cp := *c
 		cp.CheckRedirect = refuseRedirect
@@ -149,9 +151,14 @@ func (b *boundedBody) Close() error { return b.rc.Close() }
 
 // keepAliveClient keeps n idle connections per host, so that n syncs in
 // flight reuse their TLS connections instead of redialling. It never
-// follows a redirect.
-func keepAliveClient(n int) *http.Client {
+// follows a redirect. A TLS handshake may take up to handshake: the
+// request's own bound ([azure] timeout) is the one that counts, not the
+// default transport's hidden 10 s, which a busy machine exceeded (the
+// managed-identity token request failed with "TLS handshake timeout"
+// beside a CPU hog).
+func keepAliveClient(n int, handshake time.Duration) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSHandshakeTimeout = handshake
 	tr.MaxIdleConns = max(n, 100)
 	tr.MaxIdleConnsPerHost = n
 	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}

@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/keysync/keysync/config"
 )
 
 // TestBoundedBody: up to the limit reads whole; one byte more is an
@@ -69,7 +70,7 @@ func TestGuardedTransportRefusesRedirects(t *testing.T) {
 					t.Fatal(err)
 				}
 				req.Header.Set("Authorization", "Bearer secret")
-				resp, err := newGuardedTransport(next, 1).Do(req)
+				resp, err := newGuardedTransport(next, 1, time.Minute).Do(req)
 				if resp != nil {
 					resp.Body.Close()
 				}
@@ -195,4 +196,23 @@ func TestSharedCredentialFailureIsSafeToShare(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestHandshakeBoundIsTheTimeout: the keep-alive client's TLS handshakes
+// are bounded by the request's own timeout ([azure] timeout, 30 s by
+// default), not by the default transport's 10 s.
+func TestHandshakeBoundIsTheTimeout(t *testing.T) {
+	for _, tt := range []struct {
+		set  time.Duration
+		want time.Duration
+	}{{0, defaultTimeout}, {90 * time.Second, 90 * time.Second}} {
+		o, err := clientOptions(Options{Azure: config.Azure{Timeout: config.Duration{Duration: tt.set}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := o.Transport.(*guardedTransport).next.(*http.Client)
+		if got := c.Transport.(*http.Transport).TLSHandshakeTimeout; got != tt.want {
+			t.Errorf("timeout %v: handshake bound %v, want %v", tt.set, got, tt.want)
+		}
+	}
 }
