@@ -57,13 +57,17 @@ func runOnce(ctx context.Context, cfg *config.Config, dryRun bool, log *slog.Log
 		failed = len(out.Failed) > 0 || len(out.Decision.Conflicts) > 0 || len(out.Skipped) > 0
 	}
 	p.accounts = nil // a third copy of each listed account, in all's jobs now
-	results := p.runner.Run(ctx, all)
-	if err := runner.WriteReport(stdout, results, dryRun); err != nil {
+	// Each line is written as its account finishes, and the result is
+	// dropped: a run holds counters, not ten thousand results.
+	report := runner.NewReport(stdout, all, dryRun)
+	p.runner.RunEach(ctx, all, func(_ int, r runner.Result) { report.Add(r) })
+	sum, err := report.Close()
+	if err != nil {
 		log.Error("writing report", "err", err)
 	}
 	// A rotation left pending (a regenerate that has not landed) is not
 	// done: exit 1, so that a pipeline looks.
-	if sum := runner.Summarize(results); failed || sum.Failed > 0 || sum.Pending > 0 {
+	if failed || sum.Failed > 0 || sum.Pending > 0 {
 		return exitFailed
 	}
 	return exitOK
