@@ -78,6 +78,7 @@ func renderCase(b *strings.Builder, r caseResult) {
 	if c.cycles > 0 {
 		row(b, "new KV versions", fmt.Sprint(r.ksVersions), fmt.Sprint(r.naiveVersns), ratio(float64(r.ksVersions), float64(r.naiveVersns)))
 	}
+	row(b, "CPU (user + system): the process, Vault, the emulator", cpuSplit(r.keysync), cpuSplit(r.naive), ratio(float64(r.keysync.allCPU()), float64(r.naive.allCPU())))
 	row(b, "peak RSS", mib(r.keysync.rssKiB), mib(r.naive.rssKiB), ratio(float64(r.keysync.rssKiB), float64(r.naive.rssKiB)))
 }
 
@@ -144,6 +145,12 @@ const notes = `
   alone (name[]): each second up to 10,000 accounts, every N / 20,000 s
   above, so a cycle time is up to one poll late.
 `
+
+// cpuSplit is a run's CPU: the process's own, Vault's and this
+// process's (the emulator's) while it ran.
+func cpuSplit(m measurement) string {
+	return fmt.Sprintf("%s, %s, %s", dur(m.cpu), dur(m.vaultCPU), dur(m.benchCPU))
+}
 
 func row(b *strings.Builder, cells ...string) {
 	fmt.Fprintf(b, "| %s |\n", strings.Join(cells, " | "))
