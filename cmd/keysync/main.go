@@ -129,8 +129,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	logWarnings(logger, cfg)
 	if !o.runNow && !o.dryRun {
-		started()
-		return runDaemon(o, cfg, logger)
+		return runDaemon(o, cfg, logger, started)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

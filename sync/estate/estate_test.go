@@ -210,3 +210,39 @@ func TestSkippedRowsAreBounded(t *testing.T) {
 		t.Fatalf("%d log lines:\n%s", lines, logs.String())
 	}
 }
+
+// TestRunCallsStartedOnceAfterTheFirstHandOver: Started comes once the
+// first discovery's accounts are with the scheduler, not before, and not
+// again for later discoveries.
+func TestRunCallsStartedOnceAfterTheFirstHandOver(t *testing.T) {
+	h := newHarness(t, oneBlock(plan.RemoveMark))
+	h.find.gate, h.find.asked = make(chan struct{}), make(chan struct{})
+	started := make(chan string, 2)
+	h.e.started = func() { started <- h.held() }
+	ctx, cancel := context.WithCancel(h.ctx)
+	done := make(chan struct{})
+	go func() { h.e.Run(ctx); close(done) }()
+	defer func() { <-done }()
+	h.find.set("batch", "a")
+	<-h.find.asked
+	select {
+	case held := <-started:
+		t.Fatalf("Started before the first discovery answered (held %s)", held)
+	default:
+	}
+	h.find.gate <- struct{}{}
+	if held := <-started; held != "a@azure/batch/a<all>" {
+		t.Errorf("at Started the scheduler held %q, want the first discovery's account", held)
+	}
+	h.reload(oneBlock(plan.RemoveMark))
+	<-h.find.asked
+	h.find.gate <- struct{}{}
+	// A third discovery asked for starts once the second has handed over.
+	h.e.ask()
+	<-h.find.asked
+	if n := len(started); n != 0 {
+		t.Errorf("Started called %d more times after later discoveries", n)
+	}
+	cancel()
+	h.find.gate <- struct{}{}
+}
