@@ -2,7 +2,6 @@ package estate
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -145,11 +144,7 @@ func TestDiscoveryOfAReplacedConfigIsDropped(t *testing.T) {
 // again as soon as a reload asks, long before discover_every.
 func TestRunDiscoversAtStartAndOnReload(t *testing.T) {
 	h := newHarness(t, oneBlock(plan.RemoveMark))
-	h.find.gate, h.find.asked = make(chan struct{}), make(chan struct{})
-	ctx, cancel := context.WithCancel(h.ctx)
-	done := make(chan struct{})
-	go func() { h.e.Run(ctx); close(done) }()
-	defer func() { <-done }()
+	cancel := h.runGated()
 	h.find.set("batch", "a")
 	<-h.find.asked
 	h.find.gate <- struct{}{}
@@ -216,13 +211,9 @@ func TestSkippedRowsAreBounded(t *testing.T) {
 // again for later discoveries.
 func TestRunCallsStartedOnceAfterTheFirstHandOver(t *testing.T) {
 	h := newHarness(t, oneBlock(plan.RemoveMark))
-	h.find.gate, h.find.asked = make(chan struct{}), make(chan struct{})
 	started := make(chan string, 2)
 	h.e.started = func() { started <- h.held() }
-	ctx, cancel := context.WithCancel(h.ctx)
-	done := make(chan struct{})
-	go func() { h.e.Run(ctx); close(done) }()
-	defer func() { <-done }()
+	cancel := h.runGated()
 	h.find.set("batch", "a")
 	<-h.find.asked
 	select {
