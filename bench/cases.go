@@ -202,6 +202,7 @@ func (e *env) runCycles(r caseResult, ksPaths, naivePaths []string, ksCfg, naive
 				return r, err
 			}
 			s.m.wall += m.wall
+			s.m.cpu, s.m.vaultCPU, s.m.benchCPU = s.m.cpu+m.cpu, s.m.vaultCPU+m.vaultCPU, s.m.benchCPU+m.benchCPU
 			s.m.rssKiB = max(s.m.rssKiB, m.rssKiB)
 			s.m.throttle += m.throttle
 			s.m.reads += m.reads

@@ -40,18 +40,25 @@ func build(dir, name, pkg string) (string, error) {
 
 // measurement is what one process run cost.
 type measurement struct {
-	wall     time.Duration
-	cpu      time.Duration // user + system CPU of the whole run
-	rssKiB   int64
-	throttle int
-	reads    int
-	writes   int
-	pages    int    // Resource Graph requests
-	failed   bool   // exit status 1: some accounts failed
-	refused  string // why keysync refused the config (runOpts.refusal)
+	wall time.Duration
+	cpu  time.Duration // user + system CPU of the whole run
+	// vaultCPU and benchCPU are what Vault and this process (the ARM
+	// emulator and the audit log's reader) spent while it ran.
+	vaultCPU, benchCPU time.Duration
+	rssKiB             int64
+	throttle           int
+	reads              int
+	writes             int
+	pages              int    // Resource Graph requests
+	failed             bool   // exit status 1: some accounts failed
+	refused            string // why keysync refused the config (runOpts.refusal)
 	// disc is the discovery phase of a run with [[discover]] blocks.
 	disc phase
 }
+
+// allCPU is the run's CPU on the machine: keysync's or the baseline's,
+// Vault's and the emulator's.
+func (m measurement) allCPU() time.Duration { return m.cpu + m.vaultCPU + m.benchCPU }
 
 // measure runs bin with args, counting 429s at the emulator and requests
 // in Vault's audit log while it runs.
@@ -86,6 +93,7 @@ func (e *env) measureRun(opts runOpts, bin string, args ...string) (measurement,
 	if os.Getenv("BENCH_STDERR") != "" {
 		cmd.Stderr = os.Stderr
 	}
+	vault0, bench0 := procCPUOrZero(e.vault.Pid()), procCPUOrZero(os.Getpid())
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return measurement{}, err
@@ -104,6 +112,7 @@ func (e *env) measureRun(opts runOpts, bin string, args ...string) (measurement,
 	if m.disc.wall > 0 && m.disc.hwmKiB == 0 {
 		m.disc.hwmKiB = m.rssKiB // it had exited when it printed the line
 	}
+	m.vaultCPU, m.benchCPU = procCPUOrZero(e.vault.Pid())-vault0, procCPUOrZero(os.Getpid())-bench0
 	if cmd.ProcessState != nil {
 		m.cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	}

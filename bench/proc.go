@@ -108,6 +108,12 @@ func procCPU(pid int) (time.Duration, error) {
 	return time.Duration(user+sys) * clockTick, nil
 }
 
+// procCPUOrZero is procCPU, 0 when /proc cannot say.
+func procCPUOrZero(pid int) time.Duration {
+	d, _ := procCPU(pid)
+	return d
+}
+
 // loadAvg is /proc/loadavg's first three fields: the machine's load.
 func loadAvg() string {
 	b, err := os.ReadFile("/proc/loadavg")

@@ -46,7 +46,9 @@ type keysyncd struct {
 // runDaemon runs until SIGTERM or SIGINT: the scheduler, the HTTP
 // endpoints, the Vault probe, token renewal and systemd notifications.
 // SIGHUP reloads the config file, SIGUSR1 syncs every account now.
-func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
+// started is called once the first discovery is handed to the scheduler
+// (see startingUp): until then the collector keeps start-up's target.
+func runDaemon(o options, cfg *config.Config, log *slog.Logger, started func()) int {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
@@ -71,7 +73,7 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger) int {
 		log.Warn("vault login failed; retrying in the background", "err", err)
 	}
 	d.sched = scheduler.New(schedulerOptions(cfg, log, d.metrics), d.daemonRunner(p.runner), p.accounts)
-	d.estate = estate.New(d.sched, estateConfig(cfg), estateParts(p), estate.Options{Logger: log, Observer: d.metrics})
+	d.estate = estate.New(d.sched, estateConfig(cfg), estateParts(p), estate.Options{Logger: log, Observer: d.metrics, Started: started})
 	listed := len(p.accounts)
 	// The scheduler holds them now, and the estate what it needs of cfg.
 	p.accounts, cfg.Accounts = nil, nil

@@ -115,6 +115,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "keysync:", err)
 		return exitUsage
 	}
+	started := startingUp()
 	cfg, err := loadConfig(o.configPath, o.shard, errOut)
 	if err != nil {
 		return exitUsage
@@ -128,11 +129,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	logWarnings(logger, cfg)
 	if !o.runNow && !o.dryRun {
-		return runDaemon(o, cfg, logger)
+		return runDaemon(o, cfg, logger, started)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return runOnce(ctx, cfg, o.dryRun, logger, stdout)
+	return runOnce(ctx, cfg, o.dryRun, logger, stdout, started)
 }
 
 // startExit is the exit code for a failed start: a secret file refused for

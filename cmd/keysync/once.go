@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -33,8 +34,9 @@ func loadConfig(path, shard string, stderr io.Writer) (*config.Config, error) {
 	return cfg, nil
 }
 
-// runOnce syncs every account once and prints the report.
-func runOnce(ctx context.Context, cfg *config.Config, dryRun bool, log *slog.Logger, stdout io.Writer) int {
+// runOnce syncs every account once and prints the report. started is
+// called once the jobs are made (see startingUp).
+func runOnce(ctx context.Context, cfg *config.Config, dryRun bool, log *slog.Logger, stdout io.Writer, started func()) int {
 	p, err := build(ctx, cfg, log, nil, nil)
 	if err != nil {
 		log.Error("cannot start", "err", err)
@@ -57,13 +59,19 @@ func runOnce(ctx context.Context, cfg *config.Config, dryRun bool, log *slog.Log
 		failed = len(out.Failed) > 0 || len(out.Decision.Conflicts) > 0 || len(out.Skipped) > 0
 	}
 	p.accounts = nil // a third copy of each listed account, in all's jobs now
-	results := p.runner.Run(ctx, all)
-	if err := runner.WriteReport(stdout, results, dryRun); err != nil {
+	started()
+	debug.FreeOSMemory()
+	// Each line is written as its account finishes, and the result is
+	// dropped: a run holds counters, not ten thousand results.
+	report := runner.NewReport(stdout, all, dryRun)
+	p.runner.RunEach(ctx, all, func(_ int, r runner.Result) { report.Add(r) })
+	sum, err := report.Close()
+	if err != nil {
 		log.Error("writing report", "err", err)
 	}
 	// A rotation left pending (a regenerate that has not landed) is not
 	// done: exit 1, so that a pipeline looks.
-	if sum := runner.Summarize(results); failed || sum.Failed > 0 || sum.Pending > 0 {
+	if failed || sum.Failed > 0 || sum.Pending > 0 {
 		return exitFailed
 	}
 	return exitOK

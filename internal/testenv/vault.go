@@ -231,6 +231,9 @@ func (v *Vault) Unseal() error {
 	return err
 }
 
+// Pid is the server's process id, for reading what it costs in /proc.
+func (v *Vault) Pid() int { return v.cmd.Process.Pid }
+
 // Pause stops the server process (SIGSTOP): it accepts connections and
 // answers nothing, as an unreachable Vault behind a load balancer does.
 func (v *Vault) Pause() error { return v.cmd.Process.Signal(syscall.SIGSTOP) }

@@ -86,6 +86,10 @@ type Options struct {
 	Observer Observer
 	// Now is the clock: time.Now when nil.
 	Now func() time.Time
+	// Started, when set, is called once, when Run has handed its first
+	// discovery to the scheduler (at once when there is no block): the
+	// end of start-up, whose peak that discovery sets.
+	Started func()
 }
 
 // Estate is the listed and the discovered accounts. Reloads and
@@ -94,10 +98,11 @@ type Options struct {
 // keeps no copy, and the next discovery's State is made of the
 // scheduler's.
 type Estate struct {
-	sched Scheduler
-	log   *slog.Logger
-	obs   Observer
-	now   func() time.Time
+	sched   Scheduler
+	log     *slog.Logger
+	obs     Observer
+	now     func() time.Time
+	started func() // Options.Started; Run's alone, so no lock
 
 	mu    sync.Mutex
 	cfg   Config
@@ -125,7 +130,7 @@ func New(sched Scheduler, cfg Config, p Parts, o Options) *Estate {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Estate{sched: sched, log: o.Logger, obs: o.Observer, now: o.Now, cfg: cfg, parts: p, trigger: make(chan struct{}, 1)}
+	return &Estate{sched: sched, log: o.Logger, obs: o.Observer, now: o.Now, started: o.Started, cfg: cfg, parts: p, trigger: make(chan struct{}, 1)}
 }
 
 // Reload installs a new config's parts, hands the listed accounts to the

@@ -2,7 +2,6 @@ package estate
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -145,11 +144,7 @@ func TestDiscoveryOfAReplacedConfigIsDropped(t *testing.T) {
 // again as soon as a reload asks, long before discover_every.
 func TestRunDiscoversAtStartAndOnReload(t *testing.T) {
 	h := newHarness(t, oneBlock(plan.RemoveMark))
-	h.find.gate, h.find.asked = make(chan struct{}), make(chan struct{})
-	ctx, cancel := context.WithCancel(h.ctx)
-	done := make(chan struct{})
-	go func() { h.e.Run(ctx); close(done) }()
-	defer func() { <-done }()
+	cancel := h.runGated()
 	h.find.set("batch", "a")
 	<-h.find.asked
 	h.find.gate <- struct{}{}
@@ -209,4 +204,36 @@ func TestSkippedRowsAreBounded(t *testing.T) {
 	if lines := strings.Count(logs.String(), "\n"); lines != 11 || !strings.Contains(logs.String(), "count=12") || strings.Contains(logs.String(), "row10") {
 		t.Fatalf("%d log lines:\n%s", lines, logs.String())
 	}
+}
+
+// TestRunCallsStartedOnceAfterTheFirstHandOver: Started comes once the
+// first discovery's accounts are with the scheduler, not before, and not
+// again for later discoveries.
+func TestRunCallsStartedOnceAfterTheFirstHandOver(t *testing.T) {
+	h := newHarness(t, oneBlock(plan.RemoveMark))
+	started := make(chan string, 2)
+	h.e.started = func() { started <- h.held() }
+	cancel := h.runGated()
+	h.find.set("batch", "a")
+	<-h.find.asked
+	select {
+	case held := <-started:
+		t.Fatalf("Started before the first discovery answered (held %s)", held)
+	default:
+	}
+	h.find.gate <- struct{}{}
+	if held := <-started; held != "a@azure/batch/a<all>" {
+		t.Errorf("at Started the scheduler held %q, want the first discovery's account", held)
+	}
+	h.reload(oneBlock(plan.RemoveMark))
+	<-h.find.asked
+	h.find.gate <- struct{}{}
+	// A third discovery asked for starts once the second has handed over.
+	h.e.ask()
+	<-h.find.asked
+	if n := len(started); n != 0 {
+		t.Errorf("Started called %d more times after later discoveries", n)
+	}
+	cancel()
+	h.find.gate <- struct{}{}
 }

@@ -141,6 +141,19 @@ func newHarness(t *testing.T, cfg Config, listed ...scheduler.Account) *harness 
 	return h
 }
 
+// runGated runs the estate's loop with the finder gated: each discovery
+// says so on find.asked, then waits for find.gate. The test ends the loop
+// with the cancel returned, then lets the discovery it waits in through;
+// the test's cleanup waits for the loop to end.
+func (h *harness) runGated() context.CancelFunc {
+	h.find.gate, h.find.asked = make(chan struct{}), make(chan struct{})
+	ctx, cancel := context.WithCancel(h.ctx)
+	done := make(chan struct{})
+	go func() { h.e.Run(ctx); close(done) }()
+	h.t.Cleanup(func() { <-done })
+	return cancel
+}
+
 func (h *harness) parts() Parts {
 	return Parts{Runner: h.run, Finder: h.find, Store: h.run.Sink.(*memsink.Sink)}
 }

@@ -11,8 +11,11 @@ import (
 // Run runs the [[discover]] blocks now and then every Config.Every, or
 // sooner when a reload asks, until ctx ends.
 func (e *Estate) Run(ctx context.Context) {
-	for {
+	for first := true; ; first = false {
 		e.Discover(ctx)
+		if first && e.started != nil {
+			e.started()
+		}
 		e.mu.Lock()
 		every := e.cfg.Every
 		e.mu.Unlock()

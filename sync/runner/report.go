@@ -3,8 +3,6 @@ package runner
 import (
 	"errors"
 	"fmt"
-	"io"
-	"text/tabwriter"
 
 	"github.com/keysync/keysync/sync/plan"
 )
@@ -24,32 +22,37 @@ type Summary struct {
 func Summarize(results []Result) Summary {
 	var s Summary
 	for _, r := range results {
-		switch {
-		case r.Err != nil:
-			s.Failed++
-			continue
-		case Held(r):
-			s.Pending++
-			continue
-		}
-		switch r.Change.Action {
-		case plan.Create:
-			s.Created++
-		case plan.Update:
-			s.Updated++
-		case plan.Adopt:
-			s.Adopted++
-		case plan.RepairMetadata:
-			s.Repaired++
-		case plan.Mark:
-			s.Marked++
-		case plan.Delete:
-			s.Deleted++
-		default:
-			s.Unchanged++
-		}
+		s.Add(r)
 	}
 	return s
+}
+
+// Add counts one result.
+func (s *Summary) Add(r Result) {
+	switch {
+	case r.Err != nil:
+		s.Failed++
+		return
+	case Held(r):
+		s.Pending++
+		return
+	}
+	switch r.Change.Action {
+	case plan.Create:
+		s.Created++
+	case plan.Update:
+		s.Updated++
+	case plan.Adopt:
+		s.Adopted++
+	case plan.RepairMetadata:
+		s.Repaired++
+	case plan.Mark:
+		s.Marked++
+	case plan.Delete:
+		s.Deleted++
+	default:
+		s.Unchanged++
+	}
 }
 
 // String renders the counts on one line.
@@ -63,26 +66,6 @@ func (s Summary) String() string {
 		out += fmt.Sprintf(", %d rotation pending", s.Pending)
 	}
 	return out
-}
-
-// WriteReport prints one line per result and the summary. It shows names,
-// actions, field names and fingerprints; the types it prints redact keys.
-func WriteReport(w io.Writer, results []Result, dryRun bool) error {
-	title := "keysync run"
-	if dryRun {
-		title = "keysync plan (dry run: nothing written)"
-	}
-	fmt.Fprintf(w, "%s: %s\n", title, plural(len(results), "account"))
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ACTION\tACCOUNT\tPATH\tDETAIL")
-	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", Outcome(r), r.Job.Account.Name, r.Job.Path, detail(r))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	_, err := fmt.Fprintf(w, "summary: %s\n", Summarize(results))
-	return err
 }
 
 // Outcome names a result: the plan's action when it succeeded, or

@@ -103,28 +103,41 @@ func (r *Runner) concurrency() int { return max(r.Concurrency, 1) }
 // maxConflicts bounds re-plans after check-and-set conflicts in one attempt.
 const maxConflicts = 3
 
-// Run syncs every job and returns one result each, in job order. A fixed
-// pool of workers does the work, so ten thousand jobs cost ten thousand
-// results, not ten thousand goroutines. There are as many workers as the
-// source and the sink may have calls in flight together: while some wait
-// on the sink, Concurrency others keep the source busy, so a run takes
-// about as long as its source calls alone.
+// Run syncs every job and returns one result each, in job order. See
+// RunEach for how the work is shared out.
 func (r *Runner) Run(ctx context.Context, jobs []account.Job) []Result {
-	r.init()
 	results := make([]Result, len(jobs))
+	r.RunEach(ctx, jobs, func(i int, res Result) { results[i] = res })
+	return results
+}
+
+// RunEach syncs every job and hands each result to done, with the job's
+// index, as it finishes: a caller that keeps only what it needs of each
+// (a report line, counters) holds one result per worker, not one per
+// job. A fixed pool of workers does the work, so ten thousand jobs cost
+// ten thousand results, not ten thousand goroutines. There are as many
+// workers as the source and the sink may have calls in flight together:
+// while some wait on the sink, Concurrency others keep the source busy,
+// so a run takes about as long as its source calls alone. done is called
+// from the workers, one call at a time.
+func (r *Runner) RunEach(ctx context.Context, jobs []account.Job, done func(i int, res Result)) {
+	r.init()
 	next := make(chan int)
 	var wg sync.WaitGroup
+	var mu sync.Mutex
 	for range min(r.concurrency()+cap(r.vaultSems), len(jobs)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				if err := ctx.Err(); err != nil {
-					results[i] = Result{Job: jobs[i], Err: err}
-					continue
+				res := Result{Job: jobs[i], Err: ctx.Err()}
+				if res.Err == nil {
+					res = r.Sync(ctx, jobs[i])
+					r.report(res)
 				}
-				results[i] = r.Sync(ctx, jobs[i])
-				r.report(results[i])
+				mu.Lock()
+				done(i, res)
+				mu.Unlock()
 			}
 		}()
 	}
@@ -133,7 +146,6 @@ func (r *Runner) Run(ctx context.Context, jobs []account.Job) []Result {
 	}
 	close(next)
 	wg.Wait()
-	return results
 }
 
 // Sync runs one job to the end, retrying transient failures as Retry
