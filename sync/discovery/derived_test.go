@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/keysync/keysync/sources"
+	"github.com/keysync/keysync/sync/account"
 	"github.com/keysync/keysync/sync/derive/spec"
 	"github.com/keysync/keysync/sync/plan"
 )
@@ -100,4 +101,36 @@ func withGroup(fs []sources.Found, rg string) []sources.Found {
 		fs[i].Account.ResourceGroup = rg
 	}
 	return fs
+}
+
+// TestRemovalLeavesDerivedPathsInUse: when a found account is gone, its
+// removal marks and deletes its derived value's own path, unless a listed
+// account (the same one, listed now) or a kept one still writes that
+// path: the removal leaves that value out. It used to act on every
+// derived path of the gone job, marking (and in time deleting) a live
+// secret the listed account writes.
+func TestRemovalLeavesDerivedPathsInUse(t *testing.T) {
+	b := derivedBlock("b", plan.RemoveDelete, "apps/{name}/sas")
+	_, prev := Run(context.Background(), &finder{found: map[string][]sources.Found{"storage": accounts("storage", "store1", "store2")}}, []Block{b}, nil, nil, opts)
+	listed := account.Job{Path: "listed/store1", Account: accounts("storage", "store1")[0].Account,
+		Derived: []spec.Spec{{Name: "sas", Kind: spec.StorageAccountSAS, Path: "apps/store1/sas"}}}
+	for _, tt := range []struct {
+		name   string
+		listed []account.Job
+		want   string
+	}{
+		{"nobody writes it now", nil, "apps/store1/sas"},
+		{"the account is listed now, its SAS at the same path", []account.Job{listed}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out, _ := Run(context.Background(), &finder{found: map[string][]sources.Found{"storage": accounts("storage", "store2")}}, []Block{b}, tt.listed, prev, opts)
+			if len(out.Removals) != 1 {
+				t.Fatalf("removals %s, want store1's", paths(out.Removals))
+			}
+			got, err := out.Removals[0].DerivedPaths()
+			if err != nil || strings.Join(got, ",") != tt.want {
+				t.Fatalf("the removal's derived paths %v (%v), want %q", got, err, tt.want)
+			}
+		})
+	}
 }

@@ -10,12 +10,14 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/keysync/keysync/sources"
 	"github.com/keysync/keysync/sync/account"
+	"github.com/keysync/keysync/sync/derive/spec"
 	"github.com/keysync/keysync/sync/inventory"
 	"github.com/keysync/keysync/sync/plan"
 )
@@ -219,12 +221,25 @@ func (o *Outcome) keep(cur map[account.ID]found, prev *State) *State {
 // marked secrets of accounts gone before, when their block deletes (the
 // plan deletes once the mark is old enough). A path a listed account
 // syncs is never removed: the listed account wins it (and marks copied
-// onto its secret's metadata must not make it a found one's).
+// onto its secret's metadata must not make it a found one's). Nor is a
+// derived value's own path that a listed or kept account still writes
+// (the same account, listed now, or its block's template changed to give
+// another its path): the removal leaves that value out.
 func removals(d inventory.Decision, prev *State, blocks []Block, listed []account.Job) []account.Job {
 	listedPaths := make(map[string]bool, len(listed))
-	for _, j := range listed {
-		listedPaths[j.Path] = true
+	inUse := map[string]bool{}
+	for i := range listed {
+		listedPaths[listed[i].Path] = true
+		for _, p := range entryOf(&listed[i], "").Also {
+			inUse[p] = true
+		}
 	}
+	for _, e := range d.Discovered {
+		for _, p := range append([]string{e.Path}, e.Also...) {
+			inUse[p] = true
+		}
+	}
+	maps.Copy(inUse, listedPaths)
 	var out []account.Job
 	add := func(e inventory.Entry, policies ...string) {
 		if listedPaths[e.Path] {
@@ -233,6 +248,10 @@ func removals(d inventory.Decision, prev *State, blocks []Block, listed []accoun
 		if fj, ok := prev.job(e); ok && slices.Contains(policies, fj.onRemoved) && blockNamed(blocks, e.Origin) {
 			j := *fj.job
 			j.Remove = fj.onRemoved
+			j.Derived = slices.DeleteFunc(slices.Clone(j.Derived), func(s spec.Spec) bool {
+				p, err := j.DerivedPath(s)
+				return s.Path != "" && (err != nil || inUse[p])
+			})
 			out = append(out, j)
 		}
 	}
