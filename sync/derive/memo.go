@@ -51,7 +51,8 @@ func (m *Memo) Derive(s spec.Spec, in Input, held *secret.Value, now time.Time) 
 	if m == nil {
 		return Derive(s, in, held, now)
 	}
-	slot := maphash.String(m.seed, in.AccountID+"\x00"+s.Name)
+	// The path too: one name may be used at two paths of an account.
+	slot := maphash.String(m.seed, in.AccountID+"\x00"+s.Path+"\x00"+s.Name)
 	if held != nil {
 		m.mu.Lock()
 		e, ok := m.m[slot]

@@ -1,6 +1,7 @@
 package derive
 
 import (
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -49,6 +50,7 @@ func TestMemoKeepsOnlyWhatItProved(t *testing.T) {
 		{"a stranger's signature", func(secret.Value) secret.Value { return forged.Value }, "key1", time.Hour, false, 2},
 		{"after active moved", func(v secret.Value) secret.Value { return v }, "key2", time.Hour, false, 2},
 		{"renewal due", func(v secret.Value) secret.Value { return v }, "key1", 23 * time.Hour, false, 2},
+		{"key1 regenerated, active still key1", func(v secret.Value) secret.Value { return v }, "key1", time.Hour, false, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,7 +61,11 @@ func TestMemoKeepsOnlyWhatItProved(t *testing.T) {
 			}
 			n := countSigning(t)
 			held := tt.held(first.Value)
-			r, err := m.Derive(sp, storageInput(tt.active), &held, t0.Add(tt.at))
+			in := storageInput(tt.active)
+			if strings.HasPrefix(tt.name, "key1 regenerated") {
+				in.Keys = secret.Fields{"key1": secret.New(key2), "key2": secret.New(key2)}
+			}
+			r, err := m.Derive(sp, in, &held, t0.Add(tt.at))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -78,5 +84,31 @@ func TestMemoKeepsOnlyWhatItProved(t *testing.T) {
 func TestMemoEntrySize(t *testing.T) {
 	if got := unsafe.Sizeof(uint64(0)) + unsafe.Sizeof(memoEntry{}); got != 32 {
 		t.Fatalf("a remembered value takes %d bytes, want 32", got)
+	}
+}
+
+// TestMemoSameNameTwoPaths: one name at two paths of an account is two
+// remembered values: each is kept without signing. They used to share a
+// slot and evict each other, so that neither was ever kept.
+func TestMemoSameNameTwoPaths(t *testing.T) {
+	m, in := NewMemo(), storageInput("key1")
+	var made []Result
+	for _, p := range []string{"apps/a", "apps/b"} {
+		r, err := m.Derive(spec.Spec{Name: "sas", Kind: spec.StorageAccountSAS, Permissions: "rl", ResourceTypes: "sco", Expiry: 24 * time.Hour, Path: p}, in, nil, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		made = append(made, r)
+	}
+	n := countSigning(t)
+	for i, p := range []string{"apps/a", "apps/b"} {
+		held := made[i].Value
+		r, err := m.Derive(spec.Spec{Name: "sas", Kind: spec.StorageAccountSAS, Permissions: "rl", ResourceTypes: "sco", Expiry: 24 * time.Hour, Path: p}, in, &held, t0.Add(time.Hour))
+		if err != nil || r.Fresh {
+			t.Fatalf("%s: fresh %t, %v; want kept", p, r.Fresh, err)
+		}
+	}
+	if *n != 0 {
+		t.Fatalf("%d signings, want none", *n)
 	}
 }
