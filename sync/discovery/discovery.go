@@ -10,7 +10,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -222,24 +221,30 @@ func (o *Outcome) keep(cur map[account.ID]found, prev *State) *State {
 // plan deletes once the mark is old enough). A path a listed account
 // syncs is never removed: the listed account wins it (and marks copied
 // onto its secret's metadata must not make it a found one's). Nor is a
-// derived value's own path that a listed or kept account still writes
-// (the same account, listed now, or its block's template changed to give
-// another its path): the removal leaves that value out.
+// derived value's own path that the same account still writes, listed
+// now or kept under another key path: the removal leaves that value out
+// (its sync would clear the mark, and the next removal set it anew). A
+// path another account now writes is removed as ever: the secret there
+// is the gone account's (plan.Removal proves it by the data mark), and
+// the other account takes the path once it is deleted.
 func removals(d inventory.Decision, prev *State, blocks []Block, listed []account.Job) []account.Job {
 	listedPaths := make(map[string]bool, len(listed))
-	inUse := map[string]bool{}
+	writes := map[string]map[string]bool{} // account key → the paths it writes now
+	note := func(e inventory.Entry) {
+		if writes[e.Key] == nil {
+			writes[e.Key] = map[string]bool{}
+		}
+		for _, p := range append([]string{e.Path}, e.Also...) {
+			writes[e.Key][p] = true
+		}
+	}
 	for i := range listed {
 		listedPaths[listed[i].Path] = true
-		for _, p := range entryOf(&listed[i], "").Also {
-			inUse[p] = true
-		}
+		note(entryOf(&listed[i], ""))
 	}
 	for _, e := range d.Discovered {
-		for _, p := range append([]string{e.Path}, e.Also...) {
-			inUse[p] = true
-		}
+		note(e)
 	}
-	maps.Copy(inUse, listedPaths)
 	var out []account.Job
 	add := func(e inventory.Entry, policies ...string) {
 		if listedPaths[e.Path] {
@@ -250,7 +255,7 @@ func removals(d inventory.Decision, prev *State, blocks []Block, listed []accoun
 			j.Remove = fj.onRemoved
 			j.Derived = slices.DeleteFunc(slices.Clone(j.Derived), func(s spec.Spec) bool {
 				p, err := j.DerivedPath(s)
-				return s.Path != "" && (err != nil || inUse[p])
+				return s.Path != "" && (err != nil || writes[e.Key][p])
 			})
 			out = append(out, j)
 		}
