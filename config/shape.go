@@ -298,6 +298,8 @@ func (s *scanner) skipMultiline(q byte, delim string) {
 		}
 		s.i++
 	}
+	// A backslash ending the text stepped one past it.
+	s.i = min(s.i, len(s.text))
 }
 
 // skipComment moves to the newline that ends a comment.
