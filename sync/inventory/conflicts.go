@@ -2,7 +2,6 @@ package inventory
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 )
@@ -57,20 +56,27 @@ func (dc *decider) claim() {
 	for _, e := range dc.in.Listed {
 		listedKeys[e.Key] = true
 	}
-	byPath, byKey := map[string][]Entry{}, map[string][]Entry{}
+	// Pointers into the blocks' entries, not copies: a discovery of
+	// 100,000 accounts would otherwise hold three.
+	byPath, byKey := map[string][]*Entry{}, map[string][]*Entry{}
 	for _, b := range dc.in.Blocks {
-		for _, e := range b.Found {
+		for i := range b.Found {
+			e := &b.Found[i]
 			if listedKeys[e.Key] {
 				continue // a listed account wins over a found one
 			}
-			e.Origin = b.Origin
+			if e.Origin != b.Origin {
+				c := *e
+				c.Origin = b.Origin
+				e = &c
+			}
 			for _, p := range e.paths() {
 				byPath[p] = append(byPath[p], e)
 			}
 			byKey[e.Key] = append(byKey[e.Key], e)
 		}
 	}
-	bad, held := map[id]bool{}, map[id]Entry{}
+	bad, held := map[id]bool{}, map[id]*Entry{}
 	dc.conflicts("path", byPath, bad, held)
 	dc.conflicts("resource", byKey, bad, held)
 	for _, es := range byPath {
@@ -90,18 +96,24 @@ func (dc *decider) claim() {
 // conflicts records a conflict for each value of m that more than one
 // entry claims (or, for a path, that a listed account claims too), marks
 // its claimants bad, and the one found there before held.
-func (dc *decider) conflicts(what string, m map[string][]Entry, bad map[id]bool, held map[id]Entry) {
-	for _, v := range slices.Sorted(maps.Keys(m)) {
+func (dc *decider) conflicts(what string, m map[string][]*Entry, bad map[id]bool, held map[id]*Entry) {
+	// Only the values in conflict are sorted (for a stable report), not
+	// every path of the estate.
+	var vs []string
+	for v, es := range m {
+		if len(es) > 1 || what == "path" && dc.listedPaths[v] {
+			vs = append(vs, v)
+		}
+	}
+	slices.Sort(vs)
+	for _, v := range vs {
 		es := m[v]
 		listed := what == "path" && dc.listedPaths[v]
-		if len(es) < 2 && !listed {
-			continue
-		}
 		c := Conflict{What: what, Value: v}
 		if listed {
 			c.Origins, c.Keys = append(c.Origins, "a listed [[account]]"), append(c.Keys, "")
 		}
-		var before []Entry
+		var before []*Entry
 		for _, e := range es {
 			c.Origins, c.Keys = append(c.Origins, e.Origin), append(c.Keys, e.Key)
 			bad[e.id()] = true
@@ -125,7 +137,7 @@ func (dc *decider) conflicts(what string, m map[string][]Entry, bad map[id]bool,
 // an account found there before keeps (its block failed, or its removal
 // was held): one path, one account, and the one it was.
 func (dc *decider) exclusive() {
-	holders := map[string]Entry{}
+	holders := map[string]*Entry{}
 	for k, e := range dc.kept {
 		if _, ok := dc.prev[k]; ok {
 			for _, p := range e.paths() {

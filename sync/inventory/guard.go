@@ -35,7 +35,7 @@ type guard struct {
 	live, recent map[string]int
 }
 
-func newGuard(in Input, kept map[id]Entry) *guard {
+func newGuard(in Input, kept map[id]*Entry) *guard {
 	g := &guard{in: in, since: in.Now.Add(-in.Window), blocks: map[string]bool{}, ledger: map[id]removal{},
 		live: map[string]int{}, recent: map[string]int{}}
 	for _, b := range in.Blocks {
@@ -63,7 +63,7 @@ func newGuard(in Input, kept map[id]Entry) *guard {
 
 // remember adds a removal to the ledger when it is within the window, of
 // a block still configured, and its account is not back.
-func (g *guard) remember(k id, r removal, kept map[id]Entry) {
+func (g *guard) remember(k id, r removal, kept map[id]*Entry) {
 	if _, back := kept[k]; back || !g.blocks[r.block] || !r.at.After(g.since) {
 		return
 	}
@@ -76,16 +76,16 @@ func (g *guard) remember(k id, r removal, kept map[id]Entry) {
 // the rest together are over the file's, every block's: a held block's
 // removed entries are kept (they go on syncing) and its gone ones are not
 // deleted this time. The holds are recorded in d.
-func (g *guard) hold(removed, gone []Entry, kept map[id]Entry, d *Decision) ([]Entry, []Entry) {
+func (g *guard) hold(removed, gone []Entry, kept map[id]*Entry, d *Decision) ([]Entry, []Entry) {
 	held := g.holdBlocks(removed, d)
 	if len(held) == 0 {
 		return removed, gone
 	}
 	isHeld := func(e Entry) bool { return held[e.Origin] }
 	var out []Entry
-	for _, e := range removed {
+	for i, e := range removed {
 		if isHeld(e) {
-			kept[e.id()] = e
+			kept[e.id()] = &removed[i]
 		} else {
 			out = append(out, e)
 		}

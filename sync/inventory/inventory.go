@@ -9,7 +9,6 @@ package inventory
 
 import (
 	"cmp"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -144,9 +143,9 @@ func Decide(in Input) Decision {
 type decider struct {
 	in   Input
 	d    Decision
-	prev map[id]Entry
+	prev map[id]*Entry
 	// kept is what syncs: found this time, or kept from before.
-	kept map[id]Entry
+	kept map[id]*Entry
 	// spared are Previous entries neither kept nor removed.
 	spared map[id]bool
 	// blocks are the configured blocks, failed the ones whose query
@@ -156,7 +155,7 @@ type decider struct {
 }
 
 func newDecider(in Input) *decider {
-	dc := &decider{in: in, prev: index(in.Previous), kept: map[id]Entry{}, spared: map[id]bool{},
+	dc := &decider{in: in, prev: index(in.Previous), kept: map[id]*Entry{}, spared: map[id]bool{},
 		blocks: map[string]bool{}, failed: map[string]bool{}, listedPaths: map[string]bool{}}
 	for _, b := range in.Blocks {
 		dc.blocks[b.Origin] = true
@@ -177,9 +176,9 @@ func newDecider(in Input) *decider {
 // keepFailed adds back what a failed block found last time (not what it
 // removed before: a marked entry stays gone).
 func (dc *decider) keepFailed() {
-	for _, e := range dc.in.Previous {
+	for i, e := range dc.in.Previous {
 		if dc.failed[e.Origin] && !e.Marked {
-			dc.kept[e.id()] = e
+			dc.kept[e.id()] = &dc.in.Previous[i]
 		}
 	}
 }
@@ -218,8 +217,14 @@ func unclaimed(gone, kept []Entry) []Entry {
 }
 
 // missing lists the entries of from that are not in set, in order.
-func missing(from []Entry, set map[id]Entry) []Entry {
-	var out []Entry
+func missing(from []Entry, set map[id]*Entry) []Entry {
+	n := 0
+	for _, e := range from {
+		if _, ok := set[e.id()]; !ok {
+			n++
+		}
+	}
+	out := make([]Entry, 0, n)
 	for _, e := range from {
 		if _, ok := set[e.id()]; !ok {
 			out = append(out, e)
@@ -236,17 +241,20 @@ func (e Entry) paths() []string {
 	return append([]string{e.Path}, e.Also...)
 }
 
-func index(es []Entry) map[id]Entry {
-	m := make(map[id]Entry, len(es))
-	for _, e := range es {
-		m[e.id()] = e
+func index(es []Entry) map[id]*Entry {
+	m := make(map[id]*Entry, len(es))
+	for i := range es {
+		m[es[i].id()] = &es[i]
 	}
 	return m
 }
 
 // sorted lists the entries by key, then path.
-func sorted(m map[id]Entry) []Entry {
-	out := slices.Collect(maps.Values(m))
+func sorted(m map[id]*Entry) []Entry {
+	out := make([]Entry, 0, len(m))
+	for _, e := range m {
+		out = append(out, *e)
+	}
 	slices.SortFunc(out, func(a, b Entry) int { return cmp.Or(strings.Compare(a.Key, b.Key), strings.Compare(a.Path, b.Path)) })
 	return out
 }
