@@ -122,9 +122,11 @@ type policy struct {
 
 func policyOf(b Block) *policy { return &policy{block: b.Name, onRemoved: b.OnRemoved} }
 
-// Found is a discovered account's job and the block that found it.
+// Found is a discovered account's job and the block that found it. The
+// job is shared with the State and with the other Outcomes of one Memo:
+// no one changes it (copy it to change it).
 type Found struct {
-	Job   account.Job
+	Job   *account.Job
 	Block string
 }
 
@@ -173,6 +175,7 @@ func Run(ctx context.Context, f Finder, blocks []Block, listed []account.Job, pr
 			out.Skipped[b.Name] = skipped
 		}
 		out.Found[b.Name] = len(jobs)
+		ib.Found = make([]inventory.Entry, 0, len(jobs))
 		for i := range jobs {
 			j := &jobs[i]
 			e := entryOf(j, b.Name)
@@ -199,6 +202,7 @@ func Run(ctx context.Context, f Finder, blocks []Block, listed []account.Job, pr
 // template makes, for an account the block does not select.
 func (o *Outcome) keep(cur map[account.ID]found, prev *State) *State {
 	next := &State{jobs: make(map[account.ID]found, len(o.Decision.Discovered))}
+	o.Jobs = make([]Found, 0, len(o.Decision.Discovered))
 	for _, e := range o.Decision.Discovered {
 		fj, ok := cur[id(e)]
 		if !ok {
@@ -209,7 +213,7 @@ func (o *Outcome) keep(cur map[account.ID]found, prev *State) *State {
 		}
 		next.jobs[id(e)] = fj
 		if _, now := cur[id(e)]; now || !fj.recalled {
-			o.Jobs = append(o.Jobs, Found{Job: *fj.job, Block: fj.block})
+			o.Jobs = append(o.Jobs, Found{Job: fj.job, Block: fj.block})
 		}
 	}
 	return next
@@ -283,8 +287,16 @@ func removals(d inventory.Decision, prev *State, blocks []Block, listed []accoun
 
 // find runs one block and makes a job of each resource found that o
 // owns; a resource that makes no usable path is skipped, with
-// the rows the finder skipped.
+// the rows the finder skipped. A Memo makes them once.
 func (b Block) find(ctx context.Context, f Finder, o Options) ([]account.Job, []sources.Skipped, error) {
+	if m, ok := f.(*Memo); ok {
+		return m.blockJobs(ctx, b, o)
+	}
+	return b.jobs(ctx, f, o)
+}
+
+// jobs asks f and makes the jobs of its answer, as find says.
+func (b Block) jobs(ctx context.Context, f Finder, o Options) ([]account.Job, []sources.Skipped, error) {
 	res, skipped, err := f.Discover(ctx, b.Selector, b.Engine)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", b.Name, err)

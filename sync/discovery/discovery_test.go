@@ -55,7 +55,7 @@ func paths(jobs []account.Job) string {
 func foundPaths(fs []Found) string {
 	jobs := make([]account.Job, len(fs))
 	for i, f := range fs {
-		jobs[i] = f.Job
+		jobs[i] = *f.Job
 	}
 	return paths(jobs)
 }
@@ -71,7 +71,7 @@ func TestRunTurnsFoundResourcesIntoJobs(t *testing.T) {
 	if got := foundPaths(out.Jobs); got != "azure/batch/acct1(),azure/batch/acct2()" {
 		t.Fatalf("jobs %s", got)
 	}
-	j := out.Jobs[0].Job
+	j := *out.Jobs[0].Job
 	if out.Jobs[0].Block != "discover[0]" {
 		t.Fatalf("block %q", out.Jobs[0].Block)
 	}
@@ -224,7 +224,7 @@ func TestStateOf(t *testing.T) {
 	}
 	var held []account.Job
 	for _, fj := range out.Jobs {
-		j := fj.Job
+		j := *fj.Job
 		j.Account.APIVersion = "settled"
 		held = append(held, j)
 	}

@@ -55,7 +55,7 @@ func (s *State) recall(ctx context.Context, st Store, b Block, out Outcome, limi
 	origin := &account.Origin{Block: b.Name, Scope: b.Scope()}
 	for i := range out.Jobs {
 		if out.Jobs[i].Block == b.Name {
-			again[out.Jobs[i].Job.Path] = &out.Jobs[i].Job
+			again[out.Jobs[i].Job.Path] = out.Jobs[i].Job
 		}
 	}
 	for _, p := range paths {
@@ -191,11 +191,17 @@ func fixedPrefix(tmpl string) string {
 
 // Memo is a Finder that asks its finder once per selector and engine and
 // answers again from memory, so that a run decided a second time (after a
-// Recall) costs Azure nothing more.
+// Recall) costs Azure nothing more. Run asks it for a block's jobs
+// instead: it then keeps the jobs it made of the answer, not the answer,
+// and a second Run reuses them (at 100,000 accounts the answer and the
+// jobs made of it, held both, and made twice, were much of a start-up's
+// peak). A Memo serves one discovery: the blocks and Options of its
+// Runs must be the same.
 type Memo struct {
-	f   Finder
-	mu  sync.Mutex
-	got map[string]memoAnswer
+	f    Finder
+	mu   sync.Mutex
+	got  map[string]memoAnswer
+	jobs map[string]memoJobs
 }
 
 type memoAnswer struct {
@@ -204,8 +210,16 @@ type memoAnswer struct {
 	err     error
 }
 
+type memoJobs struct {
+	jobs    []account.Job
+	skipped []sources.Skipped
+	err     error
+}
+
 // NewMemo wraps f.
-func NewMemo(f Finder) *Memo { return &Memo{f: f, got: map[string]memoAnswer{}} }
+func NewMemo(f Finder) *Memo {
+	return &Memo{f: f, got: map[string]memoAnswer{}, jobs: map[string]memoJobs{}}
+}
 
 // Discover implements Finder.
 func (m *Memo) Discover(ctx context.Context, sel sources.Selector, engine string) ([]sources.Found, []sources.Skipped, error) {
@@ -221,4 +235,21 @@ func (m *Memo) Discover(ctx context.Context, sel sources.Selector, engine string
 	m.got[k] = memoAnswer{found, skipped, err}
 	m.mu.Unlock()
 	return found, skipped, err
+}
+
+// blockJobs is b.jobs of the finder's answer, made once. The jobs are
+// shared by the Runs that ask: no one changes them.
+func (m *Memo) blockJobs(ctx context.Context, b Block, o Options) ([]account.Job, []sources.Skipped, error) {
+	k := fmt.Sprintf("%s|%s|%s", b.Name, b.Scope(), b.Engine)
+	m.mu.Lock()
+	a, ok := m.jobs[k]
+	m.mu.Unlock()
+	if ok {
+		return a.jobs, slices.Clip(a.skipped), a.err
+	}
+	jobs, skipped, err := b.jobs(ctx, m.f, o)
+	m.mu.Lock()
+	m.jobs[k] = memoJobs{jobs, skipped, err}
+	m.mu.Unlock()
+	return jobs, slices.Clip(skipped), err
 }

@@ -65,6 +65,37 @@ func TestRecallFindsWhatIsGone(t *testing.T) {
 	}
 }
 
+// TestMemoMakesJobsOnce: a run decided twice through one Memo asks Azure
+// once per block and makes each block's jobs once (both runs' jobs are
+// the same, not copies: a start-up at 100,000 accounts held two sets),
+// with the rows it skipped and a failed block's error.
+func TestMemoMakesJobsOnce(t *testing.T) {
+	ctx := context.Background()
+	bad := sources.Found{Account: sources.Account{SubscriptionID: sub, ResourceGroup: "rg", Name: "..", Type: "batch"}}
+	f := &finder{found: map[string][]sources.Found{"batch": append(accounts("batch", "acct1", "acct2"), bad)},
+		err: map[string]error{"redis": fmt.Errorf("the query failed")}}
+	blocks := []Block{block("b", "batch", plan.RemoveMark), block("r", "redis", plan.RemoveMark)}
+	memo := NewMemo(f)
+	first, _ := Run(ctx, memo, blocks, nil, nil, opts)
+	second, _ := Run(ctx, memo, blocks, nil, nil, opts)
+	if f.calls != 2 {
+		t.Fatalf("Azure asked %d times for two blocks, want 2", f.calls)
+	}
+	if len(first.Jobs) != 2 || len(second.Jobs) != 2 {
+		t.Fatalf("jobs %d then %d, want 2", len(first.Jobs), len(second.Jobs))
+	}
+	for i := range first.Jobs {
+		if first.Jobs[i].Job != second.Jobs[i].Job {
+			t.Errorf("job %s was made again for the second run", first.Jobs[i].Job.Path)
+		}
+	}
+	for _, out := range []Outcome{first, second} {
+		if len(out.Skipped["b"]) != 1 || out.Failed["r"] == nil {
+			t.Errorf("skipped %v, failed %v: want the bad row skipped and r failed in both runs", out.Skipped, out.Failed)
+		}
+	}
+}
+
 // countingStore counts the lists and reads a Recall makes.
 type countingStore struct {
 	Store

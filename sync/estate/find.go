@@ -33,7 +33,10 @@ type Memory struct {
 type Result struct {
 	Found    []scheduler.Account
 	Removals []account.Job
-	Outcome  discovery.Outcome
+	// Outcome is the whole outcome but its Jobs, which Found holds.
+	Outcome discovery.Outcome
+	// ByType counts Found by account type.
+	ByType map[string]int
 }
 
 // Find runs the blocks, completed from the store where memory is not
@@ -50,29 +53,33 @@ type Result struct {
 // store knows of is removed), and the log says why.
 func Find(ctx context.Context, cfg Config, p Parts, listed []account.Job, m Memory, log *slog.Logger) Result {
 	memo := discovery.NewMemo(p.Finder)
-	r := find(ctx, cfg, memo, listed, m.Known, m)
+	out := run(ctx, cfg, memo, listed, m.Known, m)
 	recall := m.Known == nil && len(cfg.Blocks) > 0 || removes(cfg, plan.RemoveDelete)
-	claims := m.Known == nil && len(r.Outcome.Decision.Conflicts) > 0
+	claims := m.Known == nil && len(out.Decision.Conflicts) > 0
 	if !recall && !claims {
-		return r
+		return resultOf(cfg, out)
 	}
 	prev, err := m.Known, error(nil)
 	var more *discovery.State
 	if recall {
-		if more, err = discovery.RecallMarked(ctx, p.Store, cfg.Blocks, r.Outcome, maxRecall, cfg.Owns); err == nil {
+		if more, err = discovery.RecallMarked(ctx, p.Store, cfg.Blocks, out, maxRecall, cfg.Owns); err == nil {
 			prev = prev.With(more)
 		}
 	}
 	if claims && err == nil {
-		if more, err = discovery.RecallClaims(ctx, p.Store, cfg.Blocks, r.Outcome, cfg.Owns); err == nil {
+		if more, err = discovery.RecallClaims(ctx, p.Store, cfg.Blocks, out, cfg.Owns); err == nil {
 			prev = prev.With(more)
 		}
 	}
 	if err != nil {
 		log.Warn("cannot tell which discovered accounts are gone: removing nothing this run", "err", err)
-		return r
+		return resultOf(cfg, out)
 	}
-	r = find(ctx, cfg, memo, listed, prev, m)
+	// The first run's jobs and decision are dropped before the second
+	// run makes its own: at start-up, with 100,000 accounts found, the two
+	// together would be most of the daemon's peak.
+	out = discovery.Outcome{}
+	r := resultOf(cfg, run(ctx, cfg, memo, listed, prev, m))
 	for _, l := range r.Outcome.Left {
 		log.Warn("left a secret that carries a block's marks but that the block could not have written", "block", l.Block, "path", l.Path, "reason", l.Reason)
 	}
@@ -82,17 +89,28 @@ func Find(ctx context.Context, cfg Config, p Parts, listed []account.Job, m Memo
 	return r
 }
 
-// find runs the blocks once and returns the accounts they found, ready
-// to schedule, and the removals of accounts gone since prev (what an
-// earlier run found: nil for none), weighed with m's ledger.
-func find(ctx context.Context, cfg Config, f discovery.Finder, listed []account.Job, prev *discovery.State, m Memory) Result {
+// run runs the blocks once and decides on what they found, and on the
+// accounts gone since prev (what an earlier run found: nil for none),
+// weighed with m's ledger.
+func run(ctx context.Context, cfg Config, f discovery.Finder, listed []account.Job, prev *discovery.State, m Memory) discovery.Outcome {
 	out, _ := discovery.Run(ctx, f, cfg.Blocks, listed, prev, discovery.Options{
 		MaxRemovedFraction: cfg.MaxRemovedFraction, Now: m.Now, Window: cfg.Window, Ledger: m.Ledger,
 		CheckPath: cfg.CheckPath, Owns: cfg.Owns,
 	})
+	return out
+}
+
+// resultOf makes the accounts out found ready to schedule, each with its
+// block's schedule, and then drops out's copy of their jobs (Result.Found
+// holds them; ByType counts them): the scheduler packs them while both
+// would otherwise be live.
+func resultOf(cfg Config, out discovery.Outcome) Result {
 	accts := make([]scheduler.Account, 0, len(out.Jobs))
-	for _, f := range out.Jobs {
-		j := f.Job
+	byType := map[string]int{}
+	for i := range out.Jobs {
+		f := &out.Jobs[i]
+		j := *f.Job
+		byType[j.Account.Type]++
 		if cfg.APIVersion != nil {
 			j.Account.APIVersion = cfg.APIVersion(j.Account)
 		}
@@ -102,7 +120,8 @@ func find(ctx context.Context, cfg Config, f discovery.Finder, listed []account.
 		}
 		accts = append(accts, scheduler.Account{Job: j, Label: j.Account.Name, Schedule: sched})
 	}
-	return Result{Found: accts, Removals: out.Removals, Outcome: out}
+	out.Jobs = nil
+	return Result{Found: accts, Removals: out.Removals, Outcome: out, ByType: byType}
 }
 
 // removes reports whether a block's on_removed is policy.

@@ -109,7 +109,7 @@ func (c *clock) advance(d time.Duration) {
 // syncs go to an in-memory source and sink), a finder the test sets, and
 // a runner that records removals.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	ctx    context.Context
 	e      *Estate
 	sched  *scheduler.Scheduler
@@ -119,7 +119,7 @@ type harness struct {
 	hourly *scheduler.Schedule
 }
 
-func newHarness(t *testing.T, cfg Config, listed ...scheduler.Account) *harness {
+func newHarness(t testing.TB, cfg Config, listed ...scheduler.Account) *harness {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	spec, err := cron.ParseStandard("@hourly")

@@ -50,16 +50,20 @@ func (e *Estate) Discover(ctx context.Context) {
 	}
 	now := e.now()
 	r := Find(ctx, cfg, p, Jobs(listed), Memory{Known: known, Ledger: ledger, Now: now}, e.log)
-	e.observe(cfg, r.Outcome)
+	e.observe(cfg, r)
 	e.mu.Lock()
 	if e.gen != gen || ctx.Err() != nil {
 		e.mu.Unlock()
 		return
 	}
 	e.discovered, e.last, e.ledger = true, statusOf(r.Outcome, now), r.Outcome.Decision.Ledger
-	err := e.schedule(ctx, p.Runner, listed, r.Found)
+	// What is left of the outcome is not needed any more: its lists are
+	// as long as the estate, and would be live while the scheduler packs.
+	found, removals := r.Found, r.Removals
+	r = Result{}
+	err := e.schedule(ctx, p.Runner, listed, found)
 	e.mu.Unlock()
-	if err != nil || len(r.Removals) == 0 {
+	if err != nil || len(removals) == 0 {
 		return
 	}
 	// A sync of a removed account that ran at the hand-over would, ending
@@ -69,8 +73,8 @@ func (e *Estate) Discover(ctx context.Context) {
 	if e.sched.AwaitRemoved(ctx) != nil {
 		return
 	}
-	e.log.Info("discovery: handling accounts no longer found", "count", len(r.Removals))
-	p.Runner.Run(ctx, r.Removals)
+	e.log.Info("discovery: handling accounts no longer found", "count", len(removals))
+	p.Runner.Run(ctx, removals)
 }
 
 // foundState is the State of what the scheduler holds of what discovery

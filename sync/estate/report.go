@@ -18,12 +18,9 @@ import (
 const maxSkippedShown = 10
 
 // observe logs and counts a discovery.
-func (e *Estate) observe(cfg Config, out discovery.Outcome) {
-	byType := map[string]int{}
-	for _, f := range out.Jobs {
-		byType[f.Job.Account.Type]++
-	}
-	e.obs.Discovered(byType)
+func (e *Estate) observe(cfg Config, r Result) {
+	out := r.Outcome
+	e.obs.Discovered(r.ByType)
 	for _, b := range cfg.Blocks {
 		if err := out.Failed[b.Name]; err != nil {
 			e.log.Error("discovery failed: keeping the accounts it found before", "block", b.Name, "err", err)

@@ -84,7 +84,7 @@ func TestDiscoveredDerivedOwnPaths(t *testing.T) {
 	if len(out.Jobs) != 1 || len(out.Failed) != 0 {
 		t.Fatalf("found %v, failed %v", out.Jobs, out.Failed)
 	}
-	job := out.Jobs[0].Job
+	job := *out.Jobs[0].Job
 	if res := r.Run(context.Background(), []account.Job{job})[0]; res.Err != nil {
 		t.Fatal(res.Err)
 	}
@@ -134,7 +134,7 @@ func TestDiscoveredDerivedOwnPaths(t *testing.T) {
 func jobsOf(out discovery.Outcome) []account.Job {
 	jobs := make([]account.Job, len(out.Jobs))
 	for i, f := range out.Jobs {
-		jobs[i] = f.Job
+		jobs[i] = *f.Job
 	}
 	return jobs
 }
@@ -149,7 +149,7 @@ func TestMemoKeepsNoForgedSAS(t *testing.T) {
 	subID, prefix, name := fmt.Sprintf("cccccccc-0000-0000-0000-%012d", seq.Add(1)), fmt.Sprintf("dm%d", seq.Add(1)), fmt.Sprintf("store%d", seq.Add(1))
 	addStorage(t, subID, name)
 	out, _ := discovery.Run(context.Background(), src, []discovery.Block{discoverBlock(subID, prefix)}, nil, nil, discoverOpts)
-	job := out.Jobs[0].Job
+	job := *out.Jobs[0].Job
 	sasPath := prefix + "/apps/" + name + "/sas"
 	r := &Runner{Source: src, Sink: newSink(t), Retry: DefaultRetry}
 	for range 2 {

@@ -148,7 +148,7 @@ func TestDiscoveredEndpointsNeedNoGET(t *testing.T) {
 	if len(out.Jobs) != 1 || out.Jobs[0].Job.Props["blob"] != zone(name, 7)["blob"] {
 		t.Fatalf("jobs %v", out.Jobs)
 	}
-	job := out.Jobs[0].Job
+	job := *out.Jobs[0].Job
 	r := &Runner{Source: src, Sink: newSink(t), Retry: DefaultRetry}
 	for range 2 {
 		if res := r.Sync(context.Background(), job); res.Err != nil {
