@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"bufio"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,21 +17,69 @@ type DerivedExpiries interface {
 
 // derivedCollector reads the derived SAS at each scrape: when each
 // expires and when keysync renews it, by Vault path and field name
-// (both from the config, so a bounded set).
+// (both from the config, so a bounded set, but one per account a
+// [[discover]] block finds). Like the per-account families, it is
+// written straight to a text scrape (writeText), and read only when the
+// scrape asks for its families.
 type derivedCollector struct {
 	src            atomic.Pointer[DerivedExpiries]
 	expiry, renewB *prometheus.Desc
+	help           map[string]string
 }
 
+const (
+	derivedExpiryName = "keysync_derived_expiry_timestamp_seconds"
+	derivedRenewName  = "keysync_derived_renew_timestamp_seconds"
+)
+
 func newDerivedCollector() *derivedCollector {
+	c := &derivedCollector{help: map[string]string{}}
 	desc := func(o prometheus.Opts) *prometheus.Desc {
+		c.help[o.Name] = o.Help
 		return prometheus.NewDesc(o.Name, o.Help, []string{"path", "name"}, nil)
 	}
-	return &derivedCollector{
-		expiry: desc(prometheus.Opts{Name: "keysync_derived_expiry_timestamp_seconds",
-			Help: "Unix time at which a derived SAS in Vault expires, by its path and field."}),
-		renewB: desc(prometheus.Opts{Name: "keysync_derived_renew_timestamp_seconds",
-			Help: "Unix time from which keysync renews a derived SAS in Vault, by its path and field; a time long past means its renewal is failing."}),
+	c.expiry = desc(prometheus.Opts{Name: derivedExpiryName,
+		Help: "Unix time at which a derived SAS in Vault expires, by its path and field."})
+	c.renewB = desc(prometheus.Opts{Name: derivedRenewName,
+		Help: "Unix time from which keysync renews a derived SAS in Vault, by its path and field; a time long past means its renewal is failing."})
+	return c
+}
+
+// writeText writes the two families in the text format, as Collect makes
+// them (labels in name order), if asked for; the source is not read
+// otherwise.
+func (c *derivedCollector) writeText(w *bufio.Writer, wanted func(string) bool) {
+	src := c.src.Load()
+	if src == nil || !wanted(derivedExpiryName) && !wanted(derivedRenewName) {
+		return
+	}
+	all := (*src).Report()
+	if len(all) == 0 {
+		return
+	}
+	t := textWriter{w: w, help: c.help, wanted: wanted}
+	for _, f := range []struct {
+		name string
+		at   func(runner.DerivedExpiry) float64
+	}{
+		{derivedExpiryName, func(d runner.DerivedExpiry) float64 { return unixSeconds(d.Expires) }},
+		{derivedRenewName, func(d runner.DerivedExpiry) float64 { return unixSeconds(d.RenewAt) }},
+	} {
+		if !wanted(f.name) {
+			continue
+		}
+		t.header(f.name, "gauge")
+		for _, d := range all {
+			t.buf = append(t.buf[:0], f.name...)
+			t.buf = append(t.buf, `{name="`...)
+			t.buf = appendEscaped(t.buf, d.Name, true)
+			t.buf = append(t.buf, `",path="`...)
+			t.buf = appendEscaped(t.buf, d.Path, true)
+			t.buf = append(t.buf, `"} `...)
+			t.buf = appendFloat(t.buf, f.at(d))
+			t.buf = append(t.buf, '\n')
+			_, _ = t.w.Write(t.buf)
+		}
 	}
 }
 

@@ -19,7 +19,8 @@ import (
 type Metrics struct {
 	reg      *prometheus.Registry
 	accounts *accounts
-	// accountReg holds accounts alone: Handler writes them itself.
+	// accountReg holds the per-account and derived families: Handler
+	// writes them itself in the text format.
 	accountReg  *prometheus.Registry
 	duration    prometheus.Histogram
 	arm         *prometheus.CounterVec
@@ -79,7 +80,7 @@ func New(version string) *Metrics {
 	m.reg.MustRegister(m.rotationProblemMetrics()...)
 	m.reg.MustRegister(m.events.collectors()...)
 	m.derived = newDerivedCollector()
-	m.reg.MustRegister(m.derived)
+	m.accountReg.MustRegister(m.derived) // a text scrape writes it itself (serveText)
 	m.listen = newListenMetrics()
 	m.reg.MustRegister(m.listen.collectors()...)
 	m.accountReg.MustRegister(m.accounts)

@@ -71,6 +71,7 @@ func (m *Metrics) serveText(w http.ResponseWriter, r *http.Request, format expfm
 		}
 	}
 	m.accounts.writeText(bw, wanted)
+	m.derived.writeText(bw, wanted)
 }
 
 // named is whether a family is asked for: every one when names is empty.
