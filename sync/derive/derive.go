@@ -40,6 +40,9 @@ type Input struct {
 	Answered secret.Fields
 	// Suffix is the cloud's Storage endpoint suffix (StorageSuffix).
 	Suffix string
+
+	// sum, when set, is inputSum of the fields above (Prepared).
+	sum *[32]byte
 }
 
 // Result is a derived value and what keysync records of it.

@@ -84,24 +84,50 @@ func (m *Memo) Derive(s spec.Spec, in Input, held *secret.Value, now time.Time) 
 	return r, nil
 }
 
+// Prepared is in with the digest of everything its values are made from
+// taken once, for a caller that asks a Memo for several values of one
+// account (a SAS and a connection string): each value's digest then
+// hashes that digest, its settings and itself, not the keys and the
+// properties again. in must not change after.
+func (in Input) Prepared() Input {
+	sum := inputSum(in)
+	in.sum = &sum
+	return in
+}
+
 // digest is a SHA-256 (truncated to 16 bytes: a second preimage costs
-// 2^128) of value and everything Derive makes it from, each part
-// length-prefixed (":<length>:<part>").
+// 2^128) of value, its settings, and the SHA-256 of everything of the
+// account Derive makes it from (inputSum), each part length-prefixed
+// (":<length>:<part>").
 func digest(s spec.Spec, in Input, value string) [16]byte {
-	b := make([]byte, 0, 1024)
-	b = put(b, value, in.AccountID, in.Name, in.Rule, in.ResourceGroup, in.Subscription, in.Type, in.Active, in.Suffix,
-		s.Name, s.Kind, s.Path, s.Permissions, s.ResourceTypes, s.Container, s.Blob, s.Entity, s.IPRange, s.Template)
+	sum := in.sum
+	if sum == nil {
+		v := inputSum(in)
+		sum = &v
+	}
+	b := make([]byte, 0, 512)
+	b = append(b, sum[:]...)
+	b = put(b, value, s.Name, s.Kind, s.Path, s.Permissions, s.ResourceTypes, s.Container, s.Blob, s.Entity, s.IPRange, s.Template)
 	b = strconv.AppendInt(append(b, ':'), int64(s.Expiry), 10)
 	b = binary.BigEndian.AppendUint64(b, math.Float64bits(s.RenewBefore))
 	b = strconv.AppendBool(b, s.HTTP)
+	full := sha256.Sum256(b)
+	return [16]byte(full[:16])
+}
+
+// inputSum is the SHA-256 of what Derive takes of the account: its names,
+// the active key's field, the cloud's suffix, the keys, the answered
+// connection strings and the properties.
+func inputSum(in Input) [32]byte {
+	b := make([]byte, 0, 1024)
+	b = put(b, in.AccountID, in.Name, in.Rule, in.ResourceGroup, in.Subscription, in.Type, in.Active, in.Suffix)
 	b = putFields(b, in.Keys)
 	b = putFields(b, in.Answered)
 	b = strconv.AppendInt(append(b, ':'), int64(len(in.Props)), 10)
 	for _, k := range slices.Sorted(maps.Keys(in.Props)) {
 		b = put(b, k, in.Props[k])
 	}
-	sum := sha256.Sum256(b)
-	return [16]byte(sum[:16])
+	return sha256.Sum256(b)
 }
 
 // put appends each part to b after its length.

@@ -1,6 +1,7 @@
 package derive
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -25,11 +26,23 @@ func countSigning(t *testing.T) *int {
 	return n
 }
 
+// memoCase is a case of TestMemoKeepsOnlyWhatItProved.
+type memoCase struct {
+	name     string
+	held     func(made secret.Value) secret.Value
+	active   string
+	at       time.Duration
+	kept     bool
+	signings int
+}
+
 // TestMemoKeepsOnlyWhatItProved: the value a Memo made or verified last
 // time is kept without signing again; a value keysync did not make with
 // the active key (a stranger's signature with the same fields, a value of
 // the other key after a rotation) is checked in full and replaced, and a
-// due renewal still renews.
+// due renewal still renews. Each case runs twice: with the account's part
+// of the digest taken per value, and taken once (Prepared, as the runner
+// asks for an account's values).
 func TestMemoKeepsOnlyWhatItProved(t *testing.T) {
 	sp := spec.Spec{Name: "sas", Kind: spec.StorageAccountSAS, Permissions: "rl", ResourceTypes: "sco", Expiry: 24 * time.Hour}
 	stranger := storageInput("key1")
@@ -38,14 +51,7 @@ func TestMemoKeepsOnlyWhatItProved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tests := []struct {
-		name     string
-		held     func(made secret.Value) secret.Value
-		active   string
-		at       time.Duration
-		kept     bool
-		signings int
-	}{
+	tests := []memoCase{
 		{"the value made last", func(v secret.Value) secret.Value { return v }, "key1", time.Hour, true, 0},
 		{"a stranger's signature", func(secret.Value) secret.Value { return forged.Value }, "key1", time.Hour, false, 2},
 		{"after active moved", func(v secret.Value) secret.Value { return v }, "key2", time.Hour, false, 2},
@@ -53,29 +59,37 @@ func TestMemoKeepsOnlyWhatItProved(t *testing.T) {
 		{"key1 regenerated, active still key1", func(v secret.Value) secret.Value { return v }, "key1", time.Hour, false, 2},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m := NewMemo()
-			first, err := m.Derive(sp, storageInput("key1"), nil, t0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n := countSigning(t)
-			held := tt.held(first.Value)
-			in := storageInput(tt.active)
-			if strings.HasPrefix(tt.name, "key1 regenerated") {
-				in.Keys = secret.Fields{"key1": secret.New(key2), "key2": secret.New(key2)}
-			}
-			r, err := m.Derive(sp, in, &held, t0.Add(tt.at))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r.Fresh == tt.kept || *n != tt.signings || tt.kept && !r.Expires.Equal(first.Expires) {
-				t.Fatalf("fresh %t after %d signings, expires %s; want kept %t after %d", r.Fresh, *n, r.Expires, tt.kept, tt.signings)
-			}
-			if !tt.kept && r.Value.Reveal() == held.Reveal() {
-				t.Fatal("the held value was kept")
-			}
-		})
+		for _, prepared := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s, prepared %t", tt.name, prepared), func(t *testing.T) {
+				prep := func(in Input) Input {
+					if prepared {
+						return in.Prepared()
+					}
+					return in
+				}
+				m := NewMemo()
+				first, err := m.Derive(sp, prep(storageInput("key1")), nil, t0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n := countSigning(t)
+				held := tt.held(first.Value)
+				in := storageInput(tt.active)
+				if strings.HasPrefix(tt.name, "key1 regenerated") {
+					in.Keys = secret.Fields{"key1": secret.New(key2), "key2": secret.New(key2)}
+				}
+				r, err := m.Derive(sp, prep(in), &held, t0.Add(tt.at))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Fresh == tt.kept || *n != tt.signings || tt.kept && !r.Expires.Equal(first.Expires) {
+					t.Fatalf("fresh %t after %d signings, expires %s; want kept %t after %d", r.Fresh, *n, r.Expires, tt.kept, tt.signings)
+				}
+				if !tt.kept && r.Value.Reveal() == held.Reveal() {
+					t.Fatal("the held value was kept")
+				}
+			})
+		}
 	}
 }
 

@@ -84,6 +84,9 @@ func (r *Runner) derive(ctx context.Context, job account.Job, specs []spec.Spec,
 			return nil, nil, err
 		}
 	}
+	if len(specs) > 0 {
+		in = in.Prepared() // the account's part of every digest, once
+	}
 	fields := make(secret.Fields, len(specs))
 	meta := map[string]string{}
 	for _, s := range specs {
