@@ -77,7 +77,7 @@ func cases(smoke bool) []benchCase {
 		{name: "scale-discover-50k", accounts: 50_000, subs: 500, concurrency: 16, daemon: true, discover: true, target: scaleTarget},
 		{name: "scale-discover-100k", accounts: 100_000, subs: 500, concurrency: 16, daemon: true, discover: true, target: scaleTarget},
 		{name: "events", accounts: 100, subs: 10, concurrency: 16, events: true, floodEvents: 10_000, floodFor: time.Minute, target: eventsTarget},
-		{name: "derived", accounts: 10_000, subs: 100, concurrency: 16, derived: true, cycles: 3, target: derivedTarget},
+		{name: "derived", accounts: 10_000, subs: 100, concurrency: 16, derived: true, cycles: 6, target: derivedTarget},
 	}
 }
 
