@@ -24,23 +24,20 @@ type DerivedExpiries interface {
 type derivedCollector struct {
 	src            atomic.Pointer[DerivedExpiries]
 	expiry, renewB *prometheus.Desc
-	help           map[string]string
+	// expiryName, renewName are the families' names; help their HELP.
+	expiryName, renewName string
+	help                  map[string]string
 }
-
-const (
-	derivedExpiryName = "keysync_derived_expiry_timestamp_seconds"
-	derivedRenewName  = "keysync_derived_renew_timestamp_seconds"
-)
 
 func newDerivedCollector() *derivedCollector {
 	c := &derivedCollector{help: map[string]string{}}
-	desc := func(o prometheus.Opts) *prometheus.Desc {
+	desc := func(o prometheus.Opts) (*prometheus.Desc, string) {
 		c.help[o.Name] = o.Help
-		return prometheus.NewDesc(o.Name, o.Help, []string{"path", "name"}, nil)
+		return prometheus.NewDesc(o.Name, o.Help, []string{"path", "name"}, nil), o.Name
 	}
-	c.expiry = desc(prometheus.Opts{Name: derivedExpiryName,
+	c.expiry, c.expiryName = desc(prometheus.Opts{Name: "keysync_derived_expiry_timestamp_seconds",
 		Help: "Unix time at which a derived SAS in Vault expires, by its path and field."})
-	c.renewB = desc(prometheus.Opts{Name: derivedRenewName,
+	c.renewB, c.renewName = desc(prometheus.Opts{Name: "keysync_derived_renew_timestamp_seconds",
 		Help: "Unix time from which keysync renews a derived SAS in Vault, by its path and field; a time long past means its renewal is failing."})
 	return c
 }
@@ -50,7 +47,7 @@ func newDerivedCollector() *derivedCollector {
 // otherwise.
 func (c *derivedCollector) writeText(w *bufio.Writer, wanted func(string) bool) {
 	src := c.src.Load()
-	if src == nil || !wanted(derivedExpiryName) && !wanted(derivedRenewName) {
+	if src == nil || !wanted(c.expiryName) && !wanted(c.renewName) {
 		return
 	}
 	all := (*src).Report()
@@ -62,8 +59,8 @@ func (c *derivedCollector) writeText(w *bufio.Writer, wanted func(string) bool) 
 		name string
 		at   func(runner.DerivedExpiry) float64
 	}{
-		{derivedExpiryName, func(d runner.DerivedExpiry) float64 { return unixSeconds(d.Expires) }},
-		{derivedRenewName, func(d runner.DerivedExpiry) float64 { return unixSeconds(d.RenewAt) }},
+		{c.expiryName, func(d runner.DerivedExpiry) float64 { return unixSeconds(d.Expires) }},
+		{c.renewName, func(d runner.DerivedExpiry) float64 { return unixSeconds(d.RenewAt) }},
 	} {
 		if !wanted(f.name) {
 			continue
