@@ -200,7 +200,7 @@ func TestStarvedChoice(t *testing.T) {
 				}
 				p.conns[pc], names[pc] = struct{}{}, c.name
 			}
-			victim, retry := p.starved(now)
+			victim, retry := p.starved(now, true)
 			if names[victim] != tt.want || (tt.retry != 0) != !retry.IsZero() || (tt.retry != 0 && retry.Sub(now) != tt.retry) {
 				t.Fatalf("evicts %q, retry in %v; want %q, %v", names[victim], retry.Sub(now), tt.want, tt.retry)
 			}
@@ -221,7 +221,7 @@ func TestStarvedSkipsUnreadBytes(t *testing.T) {
 		conns = append(conns, c)
 	}
 	waitFor(t, "the request's bytes in the kernel", func() bool { n, ok := unread(conns[0].Conn); return ok && n > 0 })
-	if victim, _ := p.starved(time.Now()); victim != conns[1] {
+	if victim, _ := p.starved(time.Now(), true); victim != conns[1] {
 		t.Fatalf("evicted the connection with unread bytes (or none): %v", victim == conns[0])
 	}
 }
@@ -333,9 +333,9 @@ func TestUnreadPipelineClosed(t *testing.T) {
 // TestCrowdedPortEndsPipelines: connections pipelining /healthz as fast
 // as they read the answers never wait on their client, so none can be
 // evicted; they are answered Connection: close (their client is behind,
-// or a new connection waits for a slot) and give theirs back, and every
-// probe is answered 200. They used to hold every slot, and the probes
-// were refused.
+// or a new connection waits for a slot) and give theirs back, and the
+// probes are answered 200 as a kubelet needs (probeDuringFlood). They
+// used to hold every slot, and every probe was refused.
 func TestCrowdedPortEndsPipelines(t *testing.T) {
 	s, _ := newTestServer(t, &countingSyncer{}, "", 0)
 	s.Limits = Limits{MaxConns: 3}

@@ -107,7 +107,7 @@ func (p *connPool) Close() error {
 // blocked writing long enough yet, may be evicted.
 func (p *connPool) take(c *poolConn, now time.Time) (victim *poolConn, ok bool, retry time.Time) {
 	if len(p.conns) >= p.max {
-		if victim, retry = p.starved(now); victim == nil {
+		if victim, retry = p.starved(now, spoke(c)); victim == nil {
 			return nil, false, retry
 		}
 		delete(p.conns, victim)
@@ -129,29 +129,54 @@ func (p *connPool) take(c *poolConn, now time.Time) (victim *poolConn, ok bool, 
 // quietGrace goes only while silent ones hold half the slots or more: a
 // flood of them; a lone one is more likely a client about to send than
 // what holds the port. The kernel has the last word
-// (starvedConn.evictable).
-func (p *connPool) starved(now time.Time) (*poolConn, time.Time) {
+// (starvedConn.evictable). A silent connection is evicted only for one
+// whose client has spoken (spoke): a new connection that has sent
+// nothing either has no better claim to the slot, and a flood's clients
+// reconnecting, each silent for the moment after its connect, would
+// otherwise evict one another and a probe whose request is a moment
+// away; such a one waits, and is looked at again after newcomerPoll.
+func (p *connPool) starved(now time.Time, spoke bool) (*poolConn, time.Time) {
 	var found []starvedConn
 	var retry time.Time
+	later := func(at time.Time) {
+		if !at.IsZero() && (retry.IsZero() || at.Before(retry)) {
+			retry = at
+		}
+	}
 	for c := range p.conns {
 		s, ok, at := c.starving(now)
 		if ok {
 			found = append(found, s)
 		}
-		if !at.IsZero() && (retry.IsZero() || at.Before(retry)) {
-			retry = at
-		}
+		later(at)
 	}
 	slices.SortFunc(found, starvedConn.compare)
 	for i, s := range found {
 		if s.rank == rankFresh && (i == 0 || found[i-1].rank != rankFresh) && !p.silentFlood(found) {
 			break
 		}
+		if !spoke && (s.rank == rankSilent || s.rank == rankFresh) {
+			later(now.Add(newcomerPoll))
+			continue
+		}
 		if s.evictable() {
 			return s.c, time.Time{}
 		}
 	}
 	return nil, retry
+}
+
+// newcomerPoll is how often a new connection that waits for a slot
+// because it has sent nothing yet is looked at again: nothing wakes the
+// pool when its bytes arrive, as no goroutine reads it yet.
+const newcomerPoll = 10 * time.Millisecond
+
+// spoke reports whether c's client has sent anything, as the kernel
+// counts; true when the kernel cannot tell (the pool then decides as if
+// it had, as it did before it asked).
+func spoke(c *poolConn) bool {
+	n, ok := received(c.Conn)
+	return !ok || n > 0
 }
 
 // silentFlood reports whether connections whose clients have sent

@@ -48,19 +48,19 @@ func TestStarvedSilentFlood(t *testing.T) {
 	}
 	now := time.Now()
 	conns := freshConns(p, raws, now)
-	if victim, _ := p.starved(now); victim != conns[0] {
+	if victim, _ := p.starved(now, true); victim != conns[0] {
 		t.Fatalf("evicted %v, want the first silent one", victim)
 	}
 	delete(p.conns, conns[0])
 	p.max = len(p.conns) // full again, two of four silent
-	if victim, _ := p.starved(now); victim != conns[3] {
+	if victim, _ := p.starved(now, true); victim != conns[3] {
 		t.Fatalf("evicted %v, want the second silent one", victim)
 	}
 	// conns[1] has been blocked writing an answer for a minute.
 	stalled := conns[1]
 	stalled.waiting, stalled.served, stalled.opened = 0, true, now.Add(-time.Minute)
 	stalled.writeFrom.Store(1)
-	if victim, _ := p.starved(now); victim != stalled {
+	if victim, _ := p.starved(now, true); victim != stalled {
 		t.Fatalf("evicted %v, want the stalled writer before a silent one within quietGrace", victim)
 	}
 	stalled.writeFrom.Store(0)
@@ -68,11 +68,37 @@ func TestStarvedSilentFlood(t *testing.T) {
 		c.waiting, c.served = 0, true
 	}
 	// Now one of the four held is silent.
-	if victim, retry := p.starved(now); victim != nil || !retry.Equal(now.Add(quietGrace)) {
+	if victim, retry := p.starved(now, true); victim != nil || !retry.Equal(now.Add(quietGrace)) {
 		t.Fatalf("evicted %v, retry %v; want none until quietGrace", victim, retry.Sub(now))
 	}
-	if victim, _ := p.starved(now.Add(quietGrace)); victim != conns[4] {
+	if victim, _ := p.starved(now.Add(quietGrace), true); victim != conns[4] {
 		t.Fatalf("evicted %v after quietGrace, want the silent one", victim)
+	}
+}
+
+// TestSilentNewcomerEvictsNoSilentOne: with every slot taken and half
+// of them silent (a flood, by the kernel's count), a new connection whose
+// client has sent nothing evicts none of the silent ones and is looked at
+// again after newcomerPoll; one whose client has spoken evicts the
+// oldest. Reconnecting attackers, silent for the moment after each
+// connect, used to evict one another's slots and a probe's whose request
+// was a moment away (TestCrowdedPortEndsPipelines, beside a CPU hog).
+// Another starved connection (a stalled writer) goes for either.
+func TestSilentNewcomerEvictsNoSilentOne(t *testing.T) {
+	p, raws := serverConns(t, "", "", "")
+	now := time.Now()
+	conns := freshConns(p, raws, now)
+	if victim, retry := p.starved(now, false); victim != nil || !retry.Equal(now.Add(newcomerPoll)) {
+		t.Fatalf("a silent newcomer evicted %v, retry in %v; want none, again in %v", victim, retry.Sub(now), newcomerPoll)
+	}
+	if victim, _ := p.starved(now, true); victim != conns[0] {
+		t.Fatalf("a newcomer that spoke evicted %v, want the first silent one", victim)
+	}
+	stalled := conns[1]
+	stalled.waiting, stalled.served, stalled.opened = 0, true, now.Add(-time.Minute)
+	stalled.writeFrom.Store(1)
+	if victim, _ := p.starved(now, false); victim != stalled {
+		t.Fatalf("a silent newcomer evicted %v, want the stalled writer", victim)
 	}
 }
 
@@ -88,7 +114,7 @@ func TestFloodIsTheKernelsSilent(t *testing.T) {
 	waitUnread(t, raws[0], raws[1])
 	now := time.Now()
 	freshConns(p, raws, now)
-	if victim, retry := p.starved(now); victim != nil || !retry.Equal(now.Add(quietGrace)) {
+	if victim, retry := p.starved(now, true); victim != nil || !retry.Equal(now.Add(quietGrace)) {
 		t.Fatalf("evicted %v, retry in %v; want none until quietGrace", victim, retry.Sub(now))
 	}
 }
