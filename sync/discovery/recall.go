@@ -189,25 +189,17 @@ func fixedPrefix(tmpl string) string {
 	return ""
 }
 
-// Memo is a Finder that asks its finder once per selector and engine and
-// answers again from memory, so that a run decided a second time (after a
-// Recall) costs Azure nothing more. Run asks it for a block's jobs
-// instead: it then keeps the jobs it made of the answer, not the answer,
-// and a second Run reuses them (at 100,000 accounts the answer and the
-// jobs made of it, held both, and made twice, were much of a start-up's
+// Memo spares a run decided a second time (after a Recall) Azure's
+// answer and the jobs made of it: Run asks it for a block's jobs, which
+// it makes once of the finder's answer and keeps (not the answer), and a
+// second Run reuses them (at 100,000 accounts the answer and the jobs
+// made of it, held both, and made twice, were much of a start-up's
 // peak). A Memo serves one discovery: the blocks and Options of its
 // Runs must be the same.
 type Memo struct {
 	f    Finder
 	mu   sync.Mutex
-	got  map[string]memoAnswer
 	jobs map[string]memoJobs
-}
-
-type memoAnswer struct {
-	found   []sources.Found
-	skipped []sources.Skipped
-	err     error
 }
 
 type memoJobs struct {
@@ -217,24 +209,12 @@ type memoJobs struct {
 }
 
 // NewMemo wraps f.
-func NewMemo(f Finder) *Memo {
-	return &Memo{f: f, got: map[string]memoAnswer{}, jobs: map[string]memoJobs{}}
-}
+func NewMemo(f Finder) *Memo { return &Memo{f: f, jobs: map[string]memoJobs{}} }
 
-// Discover implements Finder.
+// Discover implements Finder: it asks f, every time. Run does not call
+// it: it asks blockJobs.
 func (m *Memo) Discover(ctx context.Context, sel sources.Selector, engine string) ([]sources.Found, []sources.Skipped, error) {
-	k := fmt.Sprintf("%#v|%s", sel, engine)
-	m.mu.Lock()
-	a, ok := m.got[k]
-	m.mu.Unlock()
-	if ok {
-		return a.found, a.skipped, a.err
-	}
-	found, skipped, err := m.f.Discover(ctx, sel, engine)
-	m.mu.Lock()
-	m.got[k] = memoAnswer{found, skipped, err}
-	m.mu.Unlock()
-	return found, skipped, err
+	return m.f.Discover(ctx, sel, engine)
 }
 
 // blockJobs is b.jobs of the finder's answer, made once. The jobs are
