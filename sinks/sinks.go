@@ -61,14 +61,17 @@ type Write struct {
 	// Data, when it has fields, is the secret's full data to write, the
 	// fields keysync does not manage included.
 	Data secret.Data
-	// Metadata, when not nil, is the full custom metadata to write.
+	// Metadata, when not nil, is the full custom metadata to write (on a
+	// Create, the keys to set in it).
 	Metadata map[string]string
 	// BaseVersion is the version a versioned data write checks and sets
 	// against: another writer in between makes Write fail with ErrConflict.
 	BaseVersion int
-	// Create is true when no secret existed: a versioned sink records the
-	// metadata (keysync's ownership) before the data, so that data which
-	// lands is never left without its owner's mark.
+	// Create is true when no secret existed: a versioned sink writes the
+	// data first (check-and-set, so a secret that appeared since fails
+	// with ErrConflict), then sets Metadata's keys in the path's custom
+	// metadata and keeps any others there, so that nothing another
+	// writer put at the path is lost.
 	Create bool
 	// Delete removes the secret whole, every version and its metadata;
 	// Data and Metadata are then empty.

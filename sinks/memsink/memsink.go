@@ -85,7 +85,15 @@ func (s *Sink) Write(ctx context.Context, path string, w sinks.Write) error {
 		e.add(w.Data.Reveal(), s.now())
 		s.writes++
 	}
-	if w.Metadata != nil {
+	switch {
+	case w.Metadata != nil && w.Create:
+		// As Vault's metadata PATCH: keysync's keys set, others kept.
+		if e.meta == nil {
+			e.meta = map[string]string{}
+		}
+		maps.Copy(e.meta, w.Metadata)
+		s.writes++
+	case w.Metadata != nil:
 		e.meta = maps.Clone(w.Metadata)
 		s.writes++
 	}

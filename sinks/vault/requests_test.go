@@ -41,9 +41,10 @@ func countingSink(t *testing.T) (*Sink, func() []string) {
 }
 
 // TestCreateCostsOneReadTwoWrites: creating a secret costs one data read
-// (its 404 says no version exists), the metadata write that records
-// keysync's ownership, then the check-and-set data write; an unchanged
-// secret costs the one data read, which carries the custom_metadata.
+// (its 404 says no version exists), the check-and-set data write with
+// keysync's data mark, then the metadata PATCH that records keysync's
+// ownership beside whatever was there; an unchanged secret costs the one
+// data read, which carries the custom_metadata.
 func TestCreateCostsOneReadTwoWrites(t *testing.T) {
 	needVault(t)
 	s, requests := countingSink(t)
@@ -52,7 +53,7 @@ func TestCreateCostsOneReadTwoWrites(t *testing.T) {
 	if ch := syncOnce(t, s, path, desired("p1", "s1")); ch.Action != plan.Create {
 		t.Fatalf("action %v, want create", ch.Action)
 	}
-	if got, want := requests(), []string{"read 404", "write-metadata 204", "write 200"}; !slices.Equal(got, want) {
+	if got, want := requests(), []string{"read 404", "write 200", "write-metadata 204"}; !slices.Equal(got, want) {
 		t.Fatalf("a create made %q, want %q", got, want)
 	}
 	if ch := syncOnce(t, s, path, desired("p1", "s1")); ch.Action != plan.Unchanged {
@@ -68,10 +69,12 @@ func TestCreateCostsOneReadTwoWrites(t *testing.T) {
 }
 
 // TestCreateOverMetadataAlone: a metadata entry with no version (written
-// by a writer of the metadata alone, or left by a create that stopped
-// after its metadata write) reads as absent at version 0; the create
-// replaces its custom_metadata with keysync's, forged marks included, and
-// lands as version 1 with the data mark.
+// by a writer of the metadata alone, or by an operator before any data)
+// reads as absent at version 0; the create lands as version 1 with the
+// data mark and sets keysync's keys in that entry's custom_metadata,
+// keeping every other key. A forged keysync key stays too, as one
+// written after the create would: metadata alone proves nothing to
+// keysync (see docs/vault.md "Whose a secret is").
 func TestCreateOverMetadataAlone(t *testing.T) {
 	needVault(t)
 	s, requests := countingSink(t)
@@ -93,10 +96,10 @@ func TestCreateOverMetadataAlone(t *testing.T) {
 	if err != nil || got.VersionMetadata.Version != 1 || !strings.EqualFold(got.Data[plan.FieldOwner].(string), "/r") {
 		t.Fatalf("after create: %v %+v", err, got)
 	}
-	if m := got.CustomMetadata; m["managed-by"] != "keysync" || m[plan.MetaRotationPending] != nil || m["team"] != nil {
+	if m := got.CustomMetadata; m["managed-by"] != "keysync" || m[plan.MetaRotationPending] != "forged" || m["team"] != "payments" {
 		t.Fatalf("custom_metadata after create: %v", m)
 	}
 	if r := requests(); len(r) != 2 {
-		t.Fatalf("the create made %q, want a metadata write and a data write", r)
+		t.Fatalf("the create made %q, want a data write and a metadata write", r)
 	}
 }

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"maps"
+	"slices"
 	"strings"
 
 	"github.com/keysync/keysync/sinks"
@@ -26,6 +27,13 @@ const (
 	// ownerOther: the data mark names another account (or is not a
 	// string): keysync wrote it for someone else, or it is not keysync's.
 	ownerOther
+	// ownerCutShort: no managed-by=keysync, but the data mark of this
+	// account on the secret's first and only version, which holds nothing
+	// but keysync's fields: a create whose data write landed and whose
+	// metadata write did not (sinks.Write.Create writes data first). Only
+	// a writer of the data can make one, who could overwrite the secret
+	// anyway; a writer of the metadata alone cannot.
+	ownerCutShort
 )
 
 // ownerOf reads whose a versioned secret says it is, for the account of
@@ -36,6 +44,9 @@ func ownerOf(cur sinks.State, resourceID string, fields []string) owner {
 	case cur.Data.Has(FieldOwner) && (!ok || !strings.EqualFold(mark.Reveal(), resourceID)):
 		return ownerOther
 	case cur.Metadata[MetaManagedBy] != ManagedByValue:
+		if ok && cutShort(cur, fields) {
+			return ownerCutShort
+		}
 		return ownerNone
 	case ok:
 		return ownerThis
@@ -43,6 +54,22 @@ func ownerOf(cur sinks.State, resourceID string, fields []string) owner {
 		return ownerUnproven
 	}
 	return ownerLegacy
+}
+
+// cutShort reports whether a secret is all that keysync's create writes:
+// version 1, and no field but fields, the data mark and the active key's
+// name. Anything more (a second version, a field of someone else's) is
+// not keysync's create alone, and a write over it needs adopt.
+func cutShort(cur sinks.State, fields []string) bool {
+	if cur.Version != 1 || !cur.Exists {
+		return false
+	}
+	for _, name := range cur.Data.Names() {
+		if name != FieldOwner && name != FieldActive && !slices.Contains(fields, name) {
+			return false
+		}
+	}
+	return true
 }
 
 // legacyProof reports whether a secret without the data mark shows that
@@ -84,7 +111,8 @@ const (
 	reasonDeleted  = "the secret's current version is deleted or expired: keysync cannot read whose it is, and will not write over it; undelete it, delete its metadata (vault kv metadata delete), or set adopt = true on this account to take it over"
 	reasonUnproven = "the secret carries managed-by=keysync in its custom_metadata, but neither keysync's data mark (" + FieldOwner +
 		") nor fingerprints that match its data: a mark a writer of the metadata alone can copy, not keysync's work"
-	reasonClash = "the keys answer has a field named " + FieldOwner + " or " + FieldGoneAt + ", keysync's own ownership marks: nothing written"
+	reasonCutShort = "keysync's create of this secret stopped before its metadata (managed-by=keysync) was written; the account's next sync writes it"
+	reasonClash    = "the keys answer has a field named " + FieldOwner + " or " + FieldGoneAt + ", keysync's own ownership marks: nothing written"
 )
 
 // refusal says why keysync may not write desired over current, "" when
@@ -159,6 +187,8 @@ func provablyOwned(cur sinks.State, resourceID string, fields []string) (bool, s
 		return false, "secret was not created by keysync (no managed-by=keysync)"
 	case ownerUnproven:
 		return false, reasonUnproven
+	case ownerCutShort:
+		return false, reasonCutShort
 	}
 	return false, reasonLegacy
 }

@@ -143,6 +143,8 @@ func action(current sinks.State, desired Desired, meta map[string]string, fields
 		return Create
 	case fieldsChange:
 		return Update
+	case !Managed(current) && ownerOf(current, desired.ResourceID, desired.Fields.Names()) == ownerCutShort:
+		return RepairMetadata
 	case !Managed(current):
 		return Adopt
 	case current.Versioned && !provenanceMatches(current.Metadata, desired, meta):
