@@ -170,8 +170,9 @@ func watchHWM(pid int, stop <-chan struct{}) int64 {
 	}
 }
 
-// countAudit counts KV requests in the audit log after offset: reads, and
-// writes (create, update, patch) of data or metadata.
+// countAudit counts KV requests in the audit log after offset: reads (a
+// LIST counts as one), and writes (create, update, patch) of data or
+// metadata.
 func countAudit(path string, off int64) (reads, writes int, err error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -192,7 +193,7 @@ func countAudit(path string, off int64) (reads, writes int, err error) {
 			continue
 		}
 		switch entry.Request.Operation {
-		case "read":
+		case "read", "list":
 			reads++
 		case "create", "update", "patch":
 			writes++

@@ -22,7 +22,7 @@ func render(results []caseResult, smoke bool, took time.Duration, svgName string
 	b.WriteString("Each case runs keysync (`--run-now`, the built binary) and the naive baseline " +
 		"(`bench/naive`: one token, then for each account in turn listKeys and an unconditional `vault kv put`) " +
 		"one after the other against the same ARM emulator and Vault dev server. Ratios are keysync / baseline; " +
-		"below 1 is better. Vault reads and writes come from Vault's audit log, 429s from the emulator, peak RSS from the child's own high-water mark (VmHWM in /proc, polled every 10 ms; getrusage's maxrss would also count the benchmark process itself).\n")
+		"below 1 is better. Vault reads (LISTs included) and writes come from Vault's audit log, 429s from the emulator, peak RSS from the child's own high-water mark (VmHWM in /proc, polled every 10 ms; getrusage's maxrss would also count the benchmark process itself).\n")
 	for _, r := range results {
 		renderCase(&b, r)
 	}

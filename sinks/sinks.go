@@ -29,6 +29,18 @@ type Lister interface {
 	List(ctx context.Context, prefix string, limit int) ([]string, error)
 }
 
+// Surveyor is a Sink that can tell, in a few requests, which of many paths
+// hold nothing at all (no data and no metadata), so that their creates
+// need not read first. Only a sink whose creates check and set (see
+// Write.Create) may be one: a create planned on its word fails, and never
+// overwrites, when a secret appeared since.
+type Surveyor interface {
+	// Absent returns the paths, of those given, that hold nothing now;
+	// a path it could not look at is not among them. nil, nil means the
+	// sink could not tell at a reasonable cost.
+	Absent(ctx context.Context, paths []string) ([]string, error)
+}
+
 // ErrTooMany means a List found more secrets than it may return.
 var ErrTooMany = errors.New("more secrets under the prefix than the bound allows")
 

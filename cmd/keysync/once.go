@@ -59,6 +59,9 @@ func runOnce(ctx context.Context, cfg *config.Config, dryRun bool, log *slog.Log
 		failed = len(out.Failed) > 0 || len(out.Decision.Conflicts) > 0 || len(out.Skipped) > 0
 	}
 	p.accounts = nil // a third copy of each listed account, in all's jobs now
+	// Which paths hold nothing yet, so that their creates need not read
+	// first; its answer is garbage that start-up hands back.
+	p.runner.Survey(ctx, all)
 	started()
 	debug.FreeOSMemory()
 	// Each line is written as its account finishes, and the result is

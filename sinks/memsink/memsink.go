@@ -123,6 +123,23 @@ func (s *Sink) List(ctx context.Context, prefix string, limit int) ([]string, er
 	return out, nil
 }
 
+// Absent implements sinks.Surveyor: the paths that hold neither data nor
+// metadata.
+func (s *Sink) Absent(ctx context.Context, paths []string) ([]string, error) {
+	if err := s.before(ctx, "list", ""); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, p := range paths {
+		if _, ok := s.secrets[p]; !ok {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
 // Put writes data and metadata as another writer would, unchecked.
 func (s *Sink) Put(path string, data map[string]any, meta map[string]string) {
 	s.mu.Lock()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/keysync/keysync/internal/testenv"
 	"github.com/keysync/keysync/sinks"
 	"github.com/keysync/keysync/sync/plan"
 )
@@ -157,5 +158,55 @@ func TestCreateCutShortIsRepaired(t *testing.T) {
 				t.Fatalf("after the repair: %v, want unchanged", ch.Action)
 			}
 		})
+	}
+}
+
+// TestAbsentListsEachFolderOnce: a survey costs one LIST per folder and
+// finds absent exactly the paths with neither versions nor metadata; a
+// folder that does not exist holds nothing; a token that may not list
+// gets an error, and a KV v1 mount finds nothing absent.
+func TestAbsentListsEachFolderOnce(t *testing.T) {
+	needVault(t)
+	ctx := context.Background()
+	s, requests := countingSink(t)
+	dir, empty := uniquePath(), uniquePath()
+	withData, metaOnly, none := dir+"/a", dir+"/b", dir+"/c"
+	if _, err := dev.Client.KVv2("secret").Put(ctx, withData, map[string]any{"k": "v"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dev.Client.Logical().Write("secret/metadata/"+metaOnly, map[string]any{"custom_metadata": map[string]any{"team": "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	requests()
+	got, err := s.Absent(ctx, []string{withData, metaOnly, none, empty + "/d"})
+	if want := []string{none, empty + "/d"}; err != nil || !slices.Equal(got, want) {
+		t.Fatalf("Absent = %q, %v; want %q", got, err, want)
+	}
+	if r := requests(); len(r) != 2 {
+		t.Fatalf("the survey made %q, want one LIST per folder", r)
+	}
+
+	if err := dev.Client.Sys().PutPolicy("no-list", `path "secret/data/*" { capabilities = ["create", "read", "update"] }
+path "secret/metadata/*" { capabilities = ["create", "read", "update", "patch"] }`); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := dev.Client.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{"no-list"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	denied, err := Open(ctx, client(t, tok.Auth.ClientToken), Options{Mount: "secret", KVVersion: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := denied.Absent(ctx, []string{none}); err == nil || got != nil {
+		t.Fatalf("Absent without list = %q, %v; want an error", got, err)
+	}
+
+	v1, err := Open(ctx, client(t, testenv.RootToken), Options{Mount: testenv.V1Mount, KVVersion: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := v1.Absent(ctx, []string{none}); err != nil || got != nil {
+		t.Fatalf("Absent on KV v1 = %q, %v; want nothing", got, err)
 	}
 }

@@ -92,6 +92,7 @@ type Runner struct {
 	// memo spares an unchanged cycle re-signing the derived values it
 	// proved the cycle before (derive.Memo).
 	memo       *derive.Memo
+	absent     absentPaths // Survey's
 	once       sync.Once
 	subSems    *subscriptionSems
 	sourceSems semaphore
@@ -186,7 +187,7 @@ func (r *Runner) attempt(ctx context.Context, job account.Job) (plan.Change, err
 		return plan.Change{}, err
 	}
 	for conflicts := 1; ; conflicts++ {
-		cur, err := r.sink().Read(ctx, job.Path)
+		cur, err := r.read(ctx, job.Path, conflicts == 1)
 		if err != nil {
 			return plan.Change{}, err
 		}
