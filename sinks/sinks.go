@@ -35,10 +35,10 @@ type Lister interface {
 // Write.Create) may be one: a create planned on its word fails, and never
 // overwrites, when a secret appeared since.
 type Surveyor interface {
-	// Absent returns the paths, of those given, that hold nothing now;
-	// a path it could not look at is not among them. nil, nil means the
-	// sink could not tell at a reasonable cost.
-	Absent(ctx context.Context, paths []string) ([]string, error)
+	// Absent reports, for each of paths, whether it holds nothing now;
+	// a path it could not look at is not absent. nil, nil means the sink
+	// could not tell at a reasonable cost.
+	Absent(ctx context.Context, paths []string) ([]bool, error)
 }
 
 // ErrTooMany means a List found more secrets than it may return.

@@ -125,17 +125,16 @@ func (s *Sink) List(ctx context.Context, prefix string, limit int) ([]string, er
 
 // Absent implements sinks.Surveyor: the paths that hold neither data nor
 // metadata.
-func (s *Sink) Absent(ctx context.Context, paths []string) ([]string, error) {
+func (s *Sink) Absent(ctx context.Context, paths []string) ([]bool, error) {
 	if err := s.before(ctx, "list", ""); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []string
-	for _, p := range paths {
-		if _, ok := s.secrets[p]; !ok {
-			out = append(out, p)
-		}
+	out := make([]bool, len(paths))
+	for i, p := range paths {
+		_, held := s.secrets[p]
+		out[i] = !held
 	}
 	return out, nil
 }

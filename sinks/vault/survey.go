@@ -23,7 +23,7 @@ var _ sinks.Surveyor = (*Sink)(nil)
 // versions or only metadata), and a path whose folder answered without
 // its name holds nothing. On KV v1, where a write checks nothing, it
 // finds nothing absent.
-func (s *Sink) Absent(ctx context.Context, paths []string) ([]string, error) {
+func (s *Sink) Absent(ctx context.Context, paths []string) ([]bool, error) {
 	folders := map[string]map[string]bool{}
 	for _, p := range paths {
 		folders[path.Dir(p)] = nil
@@ -31,11 +31,12 @@ func (s *Sink) Absent(ctx context.Context, paths []string) ([]string, error) {
 			return nil, nil
 		}
 	}
+	versioned := false
 	err := s.withToken(ctx, func() error {
 		if v, err := s.kvVersion(ctx); err != nil || v != 2 {
-			clear(folders)
 			return err
 		}
+		versioned = true
 		for dir := range folders {
 			names, err := s.listFolder(ctx, dir)
 			if err != nil {
@@ -45,14 +46,13 @@ func (s *Sink) Absent(ctx context.Context, paths []string) ([]string, error) {
 		}
 		return nil
 	})
-	if err != nil {
+	if err != nil || !versioned {
 		return nil, err
 	}
-	var out []string
-	for _, p := range paths {
-		if names := folders[path.Dir(p)]; names != nil && !names[path.Base(p)] {
-			out = append(out, p)
-		}
+	out := make([]bool, len(paths))
+	for i, p := range paths {
+		names := folders[path.Dir(p)]
+		out[i] = names != nil && !names[path.Base(p)]
 	}
 	return out, nil
 }

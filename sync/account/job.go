@@ -15,6 +15,11 @@ type Job struct {
 	Account sources.Account
 	Path    string
 	Adopt   bool
+	// Absent is true when a survey of the sink found nothing at Path just
+	// before the job's run (runner.Runner.Survey): its first read is
+	// skipped and a create planned. Only a saving: the create checks and
+	// sets at version 0, so a secret there fails it and the job reads.
+	Absent bool
 	// Fields, when set, selects and renames the source's fields: response
 	// name -> Vault name.
 	Fields map[string]string

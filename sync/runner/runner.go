@@ -92,7 +92,6 @@ type Runner struct {
 	// memo spares an unchanged cycle re-signing the derived values it
 	// proved the cycle before (derive.Memo).
 	memo       *derive.Memo
-	absent     absentPaths // Survey's
 	once       sync.Once
 	subSems    *subscriptionSems
 	sourceSems semaphore
@@ -159,6 +158,7 @@ func (r *Runner) Sync(ctx context.Context, job account.Job) Result {
 	for {
 		res.Attempts++
 		res.Change, res.Err = r.attempt(ctx, job)
+		job.Absent = false // a survey's word is good for one read
 		wait, retry := r.Retry.next(res.Attempts, res.Err)
 		if !retry {
 			break
@@ -187,7 +187,7 @@ func (r *Runner) attempt(ctx context.Context, job account.Job) (plan.Change, err
 		return plan.Change{}, err
 	}
 	for conflicts := 1; ; conflicts++ {
-		cur, err := r.read(ctx, job.Path, conflicts == 1)
+		cur, err := r.read(ctx, job, conflicts == 1)
 		if err != nil {
 			return plan.Change{}, err
 		}

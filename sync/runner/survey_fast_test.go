@@ -28,8 +28,9 @@ func countOps(f *fixture) func(op string) int {
 }
 
 // TestSurveySparesCreatesTheirRead: after a survey, a path that holds
-// nothing is created without a read; a path that holds a secret is read
-// first; and the survey's word serves one sync only.
+// nothing is created without a read, and a path that holds a secret is
+// read first. Jobs whose survey is stale (run again, the secrets now
+// there) cost a check-and-set conflict and a read, and write nothing.
 func TestSurveySparesCreatesTheirRead(t *testing.T) {
 	f := newFixture()
 	ctx := context.Background()
@@ -49,9 +50,17 @@ func TestSurveySparesCreatesTheirRead(t *testing.T) {
 	if got := ops("read"); got != 1 {
 		t.Fatalf("a cycle after the survey read %d times, want 1 (the secret that was there)", got)
 	}
-	f.r.Run(ctx, jobs)
+	writes := f.sink.Writes()
+	for _, res := range f.r.Run(ctx, jobs) {
+		if res.Err != nil || res.Change.Action != plan.Unchanged {
+			t.Fatalf("stale survey, %s: %v %v", res.Job.Path, res.Change.Action, res.Err)
+		}
+	}
 	if got := ops("read"); got != 1+len(jobs) {
-		t.Fatalf("the next cycle read %d times, want %d: the survey's word serves once", got-1, len(jobs))
+		t.Fatalf("the stale cycle read %d times, want %d", got-1, len(jobs))
+	}
+	if got := f.sink.Writes(); got != writes {
+		t.Fatalf("a stale survey wrote %d times", got-writes)
 	}
 }
 
