@@ -30,8 +30,11 @@ func (r *Runner) Survey(ctx context.Context, jobs []account.Job) {
 		r.logger().Info("cannot list the secrets' folders; each create reads first", "err", err)
 		return
 	}
-	for i, a := range absent {
-		jobs[i].Absent = a && jobs[i].Remove == ""
+	if len(absent) != len(jobs) {
+		return // a sink that could not tell (nil), or a broken one
+	}
+	for i := range jobs {
+		jobs[i].Absent = absent[i] && jobs[i].Remove == ""
 	}
 }
 
