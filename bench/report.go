@@ -103,6 +103,9 @@ func renderDaemon(b *strings.Builder, r caseResult) {
 	row(b, "VmHWM (peak since start)", mib(d.hwmKiB))
 	row(b, "Go heap in use (go_memstats_heap_inuse_bytes)", mib(d.heapInuseKiB))
 	row(b, "Go runtime from the OS (go_memstats_sys_bytes)", mib(d.goSysKiB))
+	if r.c.memsink {
+		renderLarge(b, r)
+	}
 }
 
 // notes explains what the tables cannot.
