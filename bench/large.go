@@ -23,11 +23,11 @@ type large struct {
 	pages             int           // Resource Graph requests by then
 	// scrape, scrapeGz: a full GET /metrics as it is, and as Prometheus
 	// asks for it (gzip); the bytes on the wire and what they unpack to.
-	scrape, scrapeGz         fetched
-	status                   fetched
-	turns                    int
-	turnMean                 time.Duration
-	turnP99, turnMax         float64 // upper bounds of the buckets (seconds); +Inf above the last
+	scrape, scrapeGz fetched
+	status           fetched
+	turns            int
+	turnMean         time.Duration
+	turnP99, turnMax float64 // upper bounds of the buckets (seconds); +Inf above the last
 }
 
 // fetched is one GET: how long to the last byte, the bytes it sent and

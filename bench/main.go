@@ -24,17 +24,17 @@ import (
 
 // env is what every case runs against.
 type env struct {
-	dir       string
-	keysync   string
+	dir     string
+	keysync string
 	// keysyncMem is keysync built with the keysync_memsink tag: secrets
 	// in its own memory, for the cases where Vault would be the machine's
 	// bottleneck (benchCase.memsink).
 	keysyncMem string
-	naive     string
-	vault     *testenv.Vault
-	emu       *testenv.Emulator
-	auditFile string
-	estates   map[int]int // accounts made so far, by the estate's subscription count
+	naive      string
+	vault      *testenv.Vault
+	emu        *testenv.Emulator
+	auditFile  string
+	estates    map[int]int // accounts made so far, by the estate's subscription count
 }
 
 func main() { os.Exit(run()) }
