@@ -43,7 +43,14 @@ type benchCase struct {
 	// derived runs the derived-values case (derived.go) over cycles
 	// unchanged cycles.
 	derived bool
-	target  string
+	// memsink runs the daemon built with the keysync_memsink tag (secrets
+	// in its memory, not Vault) and measures discovery, a full /metrics
+	// scrape, GET /status and the scheduler's turns too (large.go).
+	memsink bool
+	// onlyByName leaves the case out unless -only names it: it takes
+	// longer than the rest of the run.
+	onlyByName bool
+	target     string
 }
 
 // cases are the targets, or small versions of them for -smoke.
@@ -58,6 +65,7 @@ func cases(smoke bool) []benchCase {
 			{name: "discovery", accounts: 200, subs: 4, latency: 5 * time.Millisecond, concurrency: 8, discover: true, target: discoveryTarget},
 			{name: "discovery-probe", accounts: 200, subs: 4, concurrency: 8, discover: true, probe: true, target: probeTarget},
 			{name: "scale-discover-200", accounts: 200, subs: 4, concurrency: 16, daemon: true, discover: true, target: scaleTarget},
+			{name: "scale-discover-2k-memsink", accounts: 2000, subs: 40, concurrency: 16, daemon: true, discover: true, memsink: true, target: millionTarget},
 			{name: "events", accounts: 20, subs: 2, concurrency: 16, events: true, floodEvents: 1000, floodFor: 6 * time.Second, target: eventsTarget},
 			{name: "derived", accounts: 100, subs: 2, concurrency: 16, derived: true, cycles: 1, target: derivedTarget},
 		}
@@ -76,6 +84,7 @@ func cases(smoke bool) []benchCase {
 		{name: "scale-discover-10k", accounts: 10_000, subs: 500, concurrency: 16, daemon: true, discover: true, target: scaleTarget},
 		{name: "scale-discover-50k", accounts: 50_000, subs: 500, concurrency: 16, daemon: true, discover: true, target: scaleTarget},
 		{name: "scale-discover-100k", accounts: 100_000, subs: 500, concurrency: 16, daemon: true, discover: true, target: scaleTarget},
+		{name: "scale-discover-1m", accounts: 1_000_000, subs: 5000, concurrency: 16, daemon: true, discover: true, memsink: true, onlyByName: true, target: millionTarget},
 		{name: "events", accounts: 100, subs: 10, concurrency: 16, events: true, floodEvents: 10_000, floodFor: time.Minute, target: eventsTarget},
 		{name: "derived", accounts: 10_000, subs: 100, concurrency: 16, derived: true, cycles: 6, target: derivedTarget},
 	}
@@ -95,6 +104,7 @@ const (
 	discoveryTarget = "first cycle <= 1.2 x bound (quota floor included), second cycle writes nothing to Vault"
 	probeTarget     = "discovery of 100,000 accounts in seconds of CPU, not minutes"
 	scaleTarget     = "steady RSS <= 64 MiB at 10,000 accounts, <= 256 MiB at 100,000, growth < 1 KiB per account"
+	millionTarget   = "at 1,000,000 accounts: steady RSS <= 1 GiB, a full /metrics scrape <= 1 s"
 )
 
 // bound is the case's theoretical cycle time: the larger of N x latency /

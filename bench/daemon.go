@@ -37,6 +37,8 @@ type daemonRSS struct {
 	reads2, writes2, unchanged int
 	poll                       time.Duration
 	load                       string // /proc/loadavg when the cycles were done
+	// large: the memsink cases' discovery, scrape, /status and turns.
+	large large
 }
 
 // rssWindow is how long the steady resident set is sampled, and how often.
@@ -59,17 +61,31 @@ func (e *env) runDaemon(c benchCase, cfgPath string) (daemonRSS, error) {
 	if err := prependTop(cfgPath, fmt.Sprintf("schedule = \"@every 24h\"\nlisten = %q\n", addr)); err != nil {
 		return daemonRSS{}, err
 	}
+	bin := e.keysync
+	if c.memsink {
+		bin = e.keysyncMem
+		if err := e.appendAPI(cfgPath); err != nil {
+			return daemonRSS{}, err
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute+time.Duration(c.accounts)*20*time.Millisecond)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, e.keysync, "--config", cfgPath, "--log-level", "error")
+	cmd := exec.CommandContext(ctx, bin, "--config", cfgPath, "--log-level", "error")
 	cmd.Env = e.childEnv()
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	pages := e.emu.GraphRequests()
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return daemonRSS{}, err
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
 	r := daemonRSS{poll: pollEvery(c.accounts)}
+	if c.memsink {
+		if r.large.discWall, r.large.discCPU, err = waitDiscovery(ctx, cmd.Process.Pid, addr, start); err != nil {
+			return r, err
+		}
+		r.large.pages = e.emu.GraphRequests() - pages
+	}
 	if err := e.daemonCycles(ctx, cmd.Process.Pid, addr, c.accounts, start, &r); err != nil {
 		return r, err
 	}
@@ -79,8 +95,10 @@ func (e *env) runDaemon(c benchCase, cfgPath string) (daemonRSS, error) {
 	if r.heapInuseKiB, r.goSysKiB, err = goMemory(ctx, addr); err != nil {
 		return r, err
 	}
-	_, r.unchanged, err = syncCounts(ctx, addr)
-	return r, err
+	if _, r.unchanged, err = syncCounts(ctx, addr); err != nil || !c.memsink {
+		return r, err
+	}
+	return r, measureLarge(ctx, addr, &r.large)
 }
 
 // daemonCycles waits for the first cycle, asks for the second and waits
@@ -117,10 +135,12 @@ func (e *env) daemonCycles(ctx context.Context, pid int, addr string, n int, sta
 }
 
 // pollEvery is how often the daemon's /metrics is read while a cycle
-// runs: each second up to 10,000 accounts, less often above, as a scrape
-// gathers every account's series and would weigh on the daemon measured.
+// runs: each second up to 20,000 accounts, less often above (at most
+// every 5 s, so that a first cycle of minutes is timed to a few percent),
+// as each poll gathers the daemon's registry and would weigh on the
+// daemon measured.
 func pollEvery(accounts int) time.Duration {
-	return max(time.Second, time.Duration(accounts/10_000)*time.Second/2)
+	return min(max(time.Second, time.Duration(accounts/10_000)*time.Second/2), 5*time.Second)
 }
 
 // prependTop puts top-level keys before the file's first table.

@@ -14,7 +14,7 @@ import (
 // i of an estate carries the tag upto-<n>=yes for every size n above i, so
 // a [[discover]] block selecting upto-<n> finds exactly the first n
 // accounts, and every size shares one emulated estate.
-var estateSizes = []int{200, 1000, 10_000, 20_000, 50_000, 100_000}
+var estateSizes = []int{200, 1000, 2000, 10_000, 20_000, 50_000, 100_000, 200_000, 1_000_000}
 
 // estateSub is subscription s of the estate spread over subs subscriptions
 // (9 then the count keeps them apart from the per-case subscriptions).

@@ -24,13 +24,17 @@ import (
 
 // env is what every case runs against.
 type env struct {
-	dir       string
-	keysync   string
-	naive     string
-	vault     *testenv.Vault
-	emu       *testenv.Emulator
-	auditFile string
-	estates   map[int]int // accounts made so far, by the estate's subscription count
+	dir     string
+	keysync string
+	// keysyncMem is keysync built with the keysync_memsink tag: secrets
+	// in its own memory, for the cases where Vault would be the machine's
+	// bottleneck (benchCase.memsink).
+	keysyncMem string
+	naive      string
+	vault      *testenv.Vault
+	emu        *testenv.Emulator
+	auditFile  string
+	estates    map[int]int // accounts made so far, by the estate's subscription count
 }
 
 func main() { os.Exit(run()) }
@@ -38,7 +42,8 @@ func main() { os.Exit(run()) }
 func run() int {
 	smoke := flag.Bool("smoke", false, "small cases: prove the benchmark works, in seconds")
 	out := flag.String("out", "", "also write the report as Markdown to this file")
-	only := flag.String("only", "", "run only the case of this name")
+	only := flag.String("only", "", "run only the case of this name (the only way to run a case marked onlyByName)")
+	accounts := flag.Int("accounts", 0, "with -only, run the case with this many accounts instead (a [[discover]] case takes one of the estate's sizes)")
 	svgOut := flag.String("svg", "", "also write the scale chart (RSS and cycle time against account count) as SVG to this file")
 	flag.Parse()
 	e, err := setup()
@@ -50,8 +55,11 @@ func run() int {
 	started := time.Now()
 	var results []caseResult
 	for _, c := range cases(*smoke) {
-		if *only != "" && c.name != *only {
+		if (*only != "" || c.onlyByName) && c.name != *only {
 			continue
+		}
+		if *accounts > 0 {
+			c.accounts = *accounts
 		}
 		fmt.Fprintf(os.Stderr, "bench: %s ...\n", c.name)
 		caseStart := time.Now()
@@ -111,6 +119,9 @@ func setup() (*env, error) {
 	}
 	e := &env{dir: dir, auditFile: filepath.Join(dir, "audit.log")}
 	if e.keysync, err = build(dir, "keysync", "./cmd/keysync"); err != nil {
+		return nil, err
+	}
+	if e.keysyncMem, err = build(dir, "keysync-memsink", "./cmd/keysync", "-tags", "keysync_memsink"); err != nil {
 		return nil, err
 	}
 	if e.naive, err = build(dir, "naive", "./bench/naive"); err != nil {

@@ -20,7 +20,7 @@ import (
 const buildTimeout = 10 * time.Minute
 
 // build compiles a command of the module the way the release does.
-func build(dir, name, pkg string) (string, error) {
+func build(dir, name, pkg string, flags ...string) (string, error) {
 	root, err := testenv.RepoRoot()
 	if err != nil {
 		return "", err
@@ -28,7 +28,7 @@ func build(dir, name, pkg string) (string, error) {
 	bin := dir + "/" + name
 	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, pkg)
+	cmd := exec.CommandContext(ctx, "go", append(append([]string{"build", "-trimpath", "-o", bin}, flags...), pkg)...)
 	cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0")
 	// A killed go command may leave a compiler holding the output pipe.
 	cmd.WaitDelay = 10 * time.Second

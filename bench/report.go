@@ -103,6 +103,9 @@ func renderDaemon(b *strings.Builder, r caseResult) {
 	row(b, "VmHWM (peak since start)", mib(d.hwmKiB))
 	row(b, "Go heap in use (go_memstats_heap_inuse_bytes)", mib(d.heapInuseKiB))
 	row(b, "Go runtime from the OS (go_memstats_sys_bytes)", mib(d.goSysKiB))
+	if r.c.memsink {
+		renderLarge(b, r)
+	}
 }
 
 // notes explains what the tables cannot.
@@ -155,8 +158,27 @@ const notes = `
   ends the process there, so nothing else is counted but start-up, which
   the control (a block that finds nothing) measures on its own.
 - Daemon cycles are polled on /metrics, for the sync duration histogram
-  alone (name[]): each second up to 10,000 accounts, every N / 20,000 s
-  above, so a cycle time is up to one poll late.
+  alone (name[]): each second up to 20,000 accounts, every N / 20,000 s
+  above, at most every 5 s, so a cycle time is up to one poll late.
+- scale-discover-1m (1,000,000 accounts over 5,000 subscriptions) runs
+  only when named: ` + "`go run ./bench -only scale-discover-1m`" + `, about
+  an hour on the 2-core machine, most of it the first cycle and the
+  emulator growing the estate; ` + "`-accounts 100000`" + ` (or 200000)
+  runs the same case smaller. It and its smoke sibling
+  scale-discover-2k-memsink run keysync built with ` + "`-tags keysync_memsink`" + `:
+  secrets go to the daemon's own memory (sinks/memsink) instead of
+  Vault, whose dev server would be the machine's bottleneck at that
+  size. Its RSS therefore includes every secret, which Vault would hold
+  instead, and its Vault request counts read 0; the shipped binary
+  cannot be built that way (cmd/keysync TestShippedBuildHasNoMemsink).
+  Its first cycle's bound is the quota floor alone at latency 0 (1,000
+  pages: 5 min 30 s); past it the cycle is bound by CPU, so CPU per
+  account is the figure to read. keysync's own ARM pacing (10 requests/s,
+  burst 200 per subscription, the defaults) holds 200 accounts per
+  subscription within the burst. Discovery is timed to the first
+  keysync_discovery_runs_total (polled every 250 ms); the full
+  GET /metrics is timed plain and gzipped, GET /status with the API
+  token; the scheduler's turns come from keysync_scheduler_turn_seconds.
 `
 
 // cpuSplit is a run's CPU: the process's own, Vault's and this

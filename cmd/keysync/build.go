@@ -10,6 +10,7 @@ import (
 	"github.com/keysync/keysync/config"
 	"github.com/keysync/keysync/fault"
 	"github.com/keysync/keysync/internal/metrics"
+	"github.com/keysync/keysync/sinks"
 	"github.com/keysync/keysync/sinks/vault"
 	"github.com/keysync/keysync/sources/azure"
 	"github.com/keysync/keysync/sync/derive"
@@ -23,10 +24,25 @@ import (
 type parts struct {
 	runner   *runner.Runner
 	source   *azure.Source
-	sink     *vault.Sink
+	sink     store
 	vault    *vaultSession
 	accounts []scheduler.Account
 }
+
+// store is what the daemon asks of its sink: the runner's reads and
+// writes, discovery's recall (List) and the readiness Check.
+type store interface {
+	sinks.Sink
+	sinks.Lister
+	Check(ctx context.Context) error
+}
+
+// swapStore, when set, replaces the Vault sink once the login and the
+// mount check have passed. Only a binary built with the keysync_memsink
+// tag sets it (store_memsink.go), for the benchmark at sizes where Vault
+// would be the machine's bottleneck; the shipped binary has no such file
+// (TestShippedBuildHasNoMemsink) and no setting reaches it.
+var swapStore func(*vault.Sink, *slog.Logger) store
 
 // vaultSession is a Vault client and the login that feeds it a token; the
 // daemon keeps one across reloads that leave [vault] as it was.
@@ -78,7 +94,12 @@ func build(ctx context.Context, cfg *config.Config, log *slog.Logger, m *metrics
 	r.Retry.Attempts = cfg.Retries + 1
 	// A Retry-After past backoff_max is "not this cycle", in a run too.
 	r.Retry.MaxRetryAfter = min(r.Retry.MaxRetryAfter, cfg.BackoffMax.Duration)
-	return &parts{runner: r, source: src, sink: sink, vault: vs, accounts: accts}, loginErr
+	var st store = sink
+	if swapStore != nil {
+		st = swapStore(sink, log)
+		r.Sink = st
+	}
+	return &parts{runner: r, source: src, sink: st, vault: vs, accounts: accts}, loginErr
 }
 
 // probePaths are the accounts' paths, for the KV probe a token that may

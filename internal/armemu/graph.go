@@ -159,7 +159,7 @@ func (e *Emulator) answerGraph(w http.ResponseWriter, q GraphQuery, caller strin
 			w.Header().Set(limitHitHeader, "true")
 		}
 	}
-	rows := e.runQuery(parsed, scope)
+	rows := e.queryRows(q.Query, parsed, scope)
 	bind := "graph|" + q.Query + "\x00" + scopeKey(q)
 	start := 0
 	if q.Options.Skip != nil {
@@ -260,7 +260,7 @@ func (e *Emulator) graphScope(q GraphQuery) (map[string]bool, bool) {
 // sorted fashion"); without it the answer is truncated and has no
 // $skipToken, as "when resultTruncated is true, $skipToken is not set"
 // (learn.microsoft.com/azure/governance/resource-graph/concepts/paging-results).
-func (e *Emulator) writeGraphPage(w http.ResponseWriter, q *query, rows []*row, start, top int, bind string) {
+func (e *Emulator) writeGraphPage(w http.ResponseWriter, q *query, rows []*listed, start, top int, bind string) {
 	e.mu.Lock()
 	if n := e.disc.graphPage; n > 0 {
 		top = min(top, n)
@@ -268,7 +268,8 @@ func (e *Emulator) writeGraphPage(w http.ResponseWriter, q *query, rows []*row, 
 	e.mu.Unlock()
 	end := min(start+top, len(rows))
 	data := make([]map[string]any, 0, end-start)
-	for _, r := range rows[start:end] {
+	for _, l := range rows[start:end] {
+		r := &row{l: l, q: q}
 		data = append(data, r.project(q.project))
 	}
 	body := map[string]any{"totalRecords": len(rows), "count": len(data), "resultTruncated": "false", "data": data}

@@ -43,6 +43,7 @@ type discoveryState struct {
 	groups     map[string][]string // lower-case management group id -> subscriptions
 	tags       map[string]map[string]string
 	resources  []listed // cache of listedResources, nil when stale
+	answers    queryCache
 	pageSize   int
 	graphPage  int
 	quota      graphQuota

@@ -23,6 +23,7 @@ type Metrics struct {
 	// writes them itself in the text format.
 	accountReg  *prometheus.Registry
 	duration    prometheus.Histogram
+	turns       prometheus.Histogram
 	arm         *prometheus.CounterVec
 	vault       *prometheus.CounterVec
 	logins      *prometheus.CounterVec
@@ -54,6 +55,9 @@ func New(version string) *Metrics {
 		accounts: newAccounts(),
 		duration: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "keysync_sync_duration_seconds",
 			Help: "How long one account sync took, retries within it included.", Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 10)}),
+		turns: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "keysync_scheduler_turn_seconds",
+			Help:    "How long each turn of the scheduler's loop took, from the event that woke it (a due time, a finished sync, a trigger, a reload) to the end of its dispatch; every account's start waits while one runs.",
+			Buckets: prometheus.ExponentialBuckets(1e-5, 4, 10)}),
 		arm: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_arm_requests_total",
 			Help: "Requests to Azure Resource Manager by HTTP status (\"error\": no response)."}, []string{"code"}),
 		vault: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keysync_vault_requests_total",
@@ -84,7 +88,7 @@ func New(version string) *Metrics {
 	m.listen = newListenMetrics()
 	m.reg.MustRegister(m.listen.collectors()...)
 	m.accountReg.MustRegister(m.accounts)
-	m.reg.MustRegister(m.duration, m.arm, m.vault, m.logins, m.renewals, m.tokens, m.syncReqs, m.vaultUp, m.discovered, m.discoveries, build,
+	m.reg.MustRegister(m.duration, m.turns, m.arm, m.vault, m.logins, m.renewals, m.tokens, m.syncReqs, m.vaultUp, m.discovered, m.discoveries, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -117,6 +121,10 @@ func newAccounts() *accounts {
 func (m *Metrics) Synced(_ string, res runner.Result, _ time.Time) {
 	m.duration.Observe(res.Duration.Seconds())
 }
+
+// Turned records one turn of the scheduler's loop
+// (scheduler.TurnObserver).
+func (m *Metrics) Turned(d time.Duration) { m.turns.Observe(d.Seconds()) }
 
 // rotationProblemMetrics read the rotation problems at each scrape: a
 // gauge of the secrets whose latest sync found some (repaired at once, so

@@ -183,3 +183,19 @@ func BenchmarkScrape(b *testing.B) {
 type discard struct{ *httptest.ResponseRecorder }
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestSchedulerTurn: each turn the scheduler reports is one sample of
+// keysync_scheduler_turn_seconds, in its bucket.
+func TestSchedulerTurn(t *testing.T) {
+	m := New("test")
+	var _ scheduler.TurnObserver = m
+	m.Turned(20 * time.Microsecond)
+	m.Turned(3 * time.Second)
+	body, _ := scrape(t, m, http.Header{})
+	for _, want := range []string{"keysync_scheduler_turn_seconds_count 2\n", `keysync_scheduler_turn_seconds_bucket{le="4e-05"} 1` + "\n",
+		`keysync_scheduler_turn_seconds_bucket{le="2.62144"} 1` + "\n", `keysync_scheduler_turn_seconds_bucket{le="+Inf"} 2` + "\n"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("no %q in the scrape", want)
+		}
+	}
+}

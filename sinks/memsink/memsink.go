@@ -139,6 +139,13 @@ func (s *Sink) Absent(ctx context.Context, paths []string) ([]bool, error) {
 	return out, nil
 }
 
+// Check implements the readiness check the Vault sink answers with
+// auth/token/lookup-self: a store in memory has no token to lose, so it
+// answers as the hook ("check") or an ended ctx says.
+func (s *Sink) Check(ctx context.Context) error {
+	return s.before(ctx, "check", "")
+}
+
 // Put writes data and metadata as another writer would, unchecked.
 func (s *Sink) Put(path string, data map[string]any, meta map[string]string) {
 	s.mu.Lock()

@@ -169,6 +169,20 @@ func (f *fakeSyncer) started() []string {
 type recorder struct {
 	mu     sync.Mutex
 	synced []string
+	turns  []time.Duration
+}
+
+// Turned implements TurnObserver.
+func (r *recorder) Turned(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.turns = append(r.turns, d)
+}
+
+func (r *recorder) turnList() []time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]time.Duration(nil), r.turns...)
 }
 
 func newRecorder() *recorder { return &recorder{} }

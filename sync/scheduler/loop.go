@@ -14,10 +14,15 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	timer := s.clock.NewTimer(heartbeat)
 	defer timer.Stop()
 	defer close(s.stopped)
+	turned, _ := s.opts.Observer.(TurnObserver)
 	for {
 		now := s.clock.Now()
 		s.beat.Store(now.UnixNano())
-		timer.Reset(s.turn(jobCtx, now))
+		sleep := s.turn(jobCtx, now)
+		if turned != nil && !s.woke.IsZero() {
+			turned.Turned(time.Since(s.woke))
+		}
+		timer.Reset(sleep)
 		if !s.wait(ctx, timer) {
 			s.drain(cancelJobs)
 			return nil
@@ -36,15 +41,20 @@ func (s *Scheduler) wait(ctx context.Context, timer Timer) bool {
 		case <-ctx.Done():
 			return false
 		case <-timer.C():
+			s.woke = time.Now()
 		case <-s.trigger:
+			s.woke = time.Now()
 			s.forceAll()
 		case req := <-s.targets:
+			s.woke = time.Now()
 			if !s.answer(req) {
 				continue
 			}
 		case r := <-s.reloads:
+			s.woke = time.Now()
 			s.apply(r, s.clock.Now())
 		case f := <-s.done:
+			s.woke = time.Now()
 			s.settle(f, s.clock.Now())
 		case w := <-s.awaits:
 			s.await(w)
@@ -52,6 +62,16 @@ func (s *Scheduler) wait(ctx context.Context, timer Timer) bool {
 		}
 		return true
 	}
+}
+
+// TurnObserver hears how long each of the loop's turns took, when the
+// scheduler's Observer implements it: from the event that woke the loop
+// (its timer, a finished sync, a trigger, a reload, a targeted request
+// that queued a sync) to the end of the turn it called for, its handling
+// included: the real time the loop was busy, whatever the scheduler's
+// clock. Every account's start waits while a turn runs.
+type TurnObserver interface {
+	Turned(d time.Duration)
 }
 
 // turn dispatches accounts that are due, as many as there are free slots,

@@ -121,6 +121,9 @@ type Scheduler struct {
 	// awaiting are the AwaitRemoved calls that wait for them (removed.go).
 	orphans  int
 	awaiting []chan struct{}
+	// woke is when the event that called for the coming turn arrived
+	// (zero before the first), for TurnObserver.
+	woke time.Time
 
 	// Published for readers that must not wait for the loop.
 	listing atomic.Pointer[[]*state] // every account, by label

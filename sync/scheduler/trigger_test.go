@@ -118,3 +118,27 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("rotation status: %+v / %+v", got[1].Rotation, got[0].Rotation)
 	}
 }
+
+// TestTurnObserved: each event that wakes the loop is one observed turn,
+// timed from the event (the start's own turn has no event and is not
+// observed); a request for a full sync and each finished sync are one
+// each.
+func TestTurnObserved(t *testing.T) {
+	h := start(t, Options{Concurrency: 8}, testAccount("a", "s1", "@every 1h"), testAccount("b", "s1", "@every 1h"))
+	if got := h.obs.turnList(); len(got) != 0 {
+		t.Fatalf("turns before any event: %v", got)
+	}
+	h.act(func() {
+		if !h.s.TriggerAll() {
+			t.Fatal("the trigger was coalesced")
+		}
+	})
+	if got := h.obs.turnList(); len(got) != 1 || got[0] < 0 {
+		t.Fatalf("turns after a trigger: %v, want one", got)
+	}
+	calls := h.expect("the full sync", "a", "b")
+	h.answer(calls["a"], nil)
+	if got := h.obs.turnList(); len(got) != 2 {
+		t.Fatalf("turns after a finished sync: %v, want two", got)
+	}
+}
