@@ -20,21 +20,26 @@ import (
 
 // Config is the whole file.
 type Config struct {
-	Schedule      string    `toml:"schedule"`
-	Concurrency   int       `toml:"concurrency"`
-	Retries       int       `toml:"retries"`
-	SyncOnStart   bool      `toml:"sync_on_start"`
-	Splay         Duration  `toml:"splay"`
-	BackoffBase   Duration  `toml:"backoff_base"`
-	BackoffMax    Duration  `toml:"backoff_max"`
-	ShutdownGrace Duration  `toml:"shutdown_grace"`
-	Listen        string    `toml:"listen"`
-	Shard         string    `toml:"shard"`
-	Azure         Azure     `toml:"azure"`
-	Vault         Vault     `toml:"vault"`
-	API           API       `toml:"api"`
-	Events        Events    `toml:"events"`
-	Accounts      []Account `toml:"account"`
+	Schedule      string   `toml:"schedule"`
+	Concurrency   int      `toml:"concurrency"`
+	Retries       int      `toml:"retries"`
+	SyncOnStart   bool     `toml:"sync_on_start"`
+	Splay         Duration `toml:"splay"`
+	BackoffBase   Duration `toml:"backoff_base"`
+	BackoffMax    Duration `toml:"backoff_max"`
+	ShutdownGrace Duration `toml:"shutdown_grace"`
+	Listen        string   `toml:"listen"`
+	// AccountMetrics says when /metrics has a series per account:
+	// "auto" (the default) up to metrics.MaxAccountSeries accounts,
+	// "on" at any size, "off" never; the estate's totals are there
+	// always.
+	AccountMetrics string    `toml:"account_metrics"`
+	Shard          string    `toml:"shard"`
+	Azure          Azure     `toml:"azure"`
+	Vault          Vault     `toml:"vault"`
+	API            API       `toml:"api"`
+	Events         Events    `toml:"events"`
+	Accounts       []Account `toml:"account"`
 	// Discovery is the engine of [[discover]] blocks: "resource-graph"
 	// or "arm-list"; DiscoverEvery how often they run again in the
 	// daemon; MaxRemovedFraction the most of its high-water mark that a
@@ -192,6 +197,7 @@ func Defaults() Config {
 			RequestsPerSecond: 10,
 			Burst:             200,
 		},
+		AccountMetrics:     AccountMetricsAuto,
 		API:                DefaultAPI(),
 		Events:             DefaultEvents(),
 		Discovery:          DiscoveryResourceGraph,

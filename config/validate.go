@@ -49,7 +49,15 @@ func (c *Config) validate() Problems {
 	return p
 }
 
+// Values of account_metrics.
+const (
+	AccountMetricsAuto = "auto"
+	AccountMetricsOn   = "on"
+	AccountMetricsOff  = "off"
+)
+
 func (c *Config) validateDaemon(p *Problems) {
+	oneOf(p, "account_metrics", c.AccountMetrics, []string{AccountMetricsAuto, AccountMetricsOn, AccountMetricsOff})
 	if c.Splay.Duration < 0 {
 		p.add("splay", "must not be negative")
 	}

@@ -77,7 +77,7 @@ func runDaemon(o options, cfg *config.Config, log *slog.Logger, started func()) 
 	listed := len(p.accounts)
 	// The scheduler holds them now, and the estate what it needs of cfg.
 	p.accounts, cfg.Accounts = nil, nil
-	d.metrics.SetEstate(d.sched)
+	d.observeEstate(cfg)
 	d.observeShared()
 	d.probe = server.NewVaultProbe(p.sink.Check, vaultProbeInterval, log)
 	d.probe.Observe = d.metrics.VaultUp

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/keysync/keysync/config"
+	"github.com/keysync/keysync/internal/metrics"
 )
 
 // reload validates the file and, only if it is good, its parts build and
@@ -34,6 +35,7 @@ func (d *keysyncd) reload(ctx context.Context) {
 	}
 	d.probe.SetCheck(p.sink.Check)
 	d.useSession(ctx, p.vault)
+	d.metrics.SetAccountSeries(metrics.ParseAccountSeries(cfg.AccountMetrics))
 	warnRestartOnly(d.log, d.cfg, cfg)
 	logWarnings(d.log, cfg)
 }

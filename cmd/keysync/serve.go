@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keysync/keysync/config"
+	"github.com/keysync/keysync/internal/metrics"
 	"github.com/keysync/keysync/internal/server"
 )
 
@@ -79,4 +80,11 @@ func (d *keysyncd) endSession() {
 func (d *keysyncd) observeShared() {
 	d.metrics.SetRotationProblems(d.problems)
 	d.metrics.SetDerivedExpiries(d.expiries)
+}
+
+// observeEstate makes the scheduler the source of the per-account
+// metrics, exported as account_metrics says.
+func (d *keysyncd) observeEstate(cfg *config.Config) {
+	d.metrics.SetEstate(d.sched)
+	d.metrics.SetAccountSeries(metrics.ParseAccountSeries(cfg.AccountMetrics))
 }

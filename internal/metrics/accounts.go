@@ -26,8 +26,13 @@ type Estate interface {
 // the estate at each scrape: it keeps nothing per account.
 type accounts struct {
 	syncs, lastSuccess, backoff, skipped, rotations *prometheus.Desc
-	help                                            map[string]string // by metric name
-	estate                                          atomic.Pointer[Estate]
+	// The estate's totals (totals.go), exported at any size.
+	count, syncsAll, inBackoff, oldest, exported *prometheus.Desc
+	help                                         map[string]string // by metric name
+	names                                        []string          // every family's
+	estate                                       atomic.Pointer[Estate]
+	mode                                         atomic.Int32 // an AccountSeriesMode
+	max                                          int          // MaxAccountSeries; tests set less
 }
 
 // each calls f with each label's series, those of accounts sharing it
@@ -71,14 +76,21 @@ func merge(into, a *scheduler.AccountSeries) {
 
 // Describe sends the descriptors of the per-account metrics.
 func (as *accounts) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{as.syncs, as.lastSuccess, as.backoff, as.skipped, as.rotations} {
+	for _, d := range []*prometheus.Desc{as.syncs, as.lastSuccess, as.backoff, as.skipped, as.rotations,
+		as.count, as.syncsAll, as.inBackoff, as.oldest, as.exported} {
 		ch <- d
 	}
 }
 
-// Collect sends every label's series.
+// Collect sends the estate's totals, then every label's series if they
+// are exported.
 func (as *accounts) Collect(ch chan<- prometheus.Metric) {
-	as.each(func(a *scheduler.AccountSeries) { as.collect(ch, a) })
+	tot := as.totals()
+	exported := as.perAccount(tot.accounts)
+	as.collectTotals(ch, tot, exported)
+	if exported {
+		as.each(func(a *scheduler.AccountSeries) { as.collect(ch, a) })
+	}
 }
 
 var (

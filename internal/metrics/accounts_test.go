@@ -76,7 +76,7 @@ keysync_ticks_skipped_total{account="b"} 1
 		t.Fatal(err)
 	}
 	m.SetEstate(estate{acct("a", map[string]uint32{"unchanged": 1}, true, 0, 0, now, never)})
-	if n := testutil.CollectAndCount(m.accounts); n != 3 {
+	if n := testutil.CollectAndCount(m.accounts, names...); n != 3 {
 		t.Fatalf("after b, c and d went: %d series, want a's 3", n)
 	}
 }

@@ -112,7 +112,11 @@ func newAccounts() *accounts {
 		rotations: desc(prometheus.Opts{Name: "keysync_last_rotation_timestamp_seconds",
 			Help: "Unix time of the account's last key rotation (regenerate and Vault write) by keysync."}, "account"),
 	}
-	as.help = help
+	as.totalDescs(desc)
+	as.help, as.max = help, MaxAccountSeries
+	for name := range help {
+		as.names = append(as.names, name)
+	}
 	return as
 }
 

@@ -94,6 +94,15 @@ func acceptsGzip(header string) bool {
 // one pass over the estate.
 func (as *accounts) writeText(w *bufio.Writer, wanted func(string) bool) {
 	t := textWriter{w: w, help: as.help, wanted: wanted}
+	if !slices.ContainsFunc(as.names, wanted) {
+		return // a poll of other families walks no account
+	}
+	tot := as.totals()
+	exported := as.perAccount(tot.accounts)
+	t.writeTotals(tot, exported)
+	if !exported {
+		return
+	}
 	t.family(as, "keysync_account_backoff_seconds", "gauge", func(a *scheduler.AccountSeries) (float64, bool) {
 		return a.Backoff.Seconds(), a.Finished
 	})
@@ -170,16 +179,28 @@ func (t *textWriter) header(name, typ string) {
 	_, _ = t.w.Write(t.buf)
 }
 
-// sample writes name{account="label"[,result="result"]} value.
+// sample writes name{account="label",result="result"} value, each label
+// only when not empty.
 func (t *textWriter) sample(name, label, result string, v float64) {
 	t.buf = append(t.buf[:0], name...)
-	t.buf = append(t.buf, `{account="`...)
-	t.buf = appendEscaped(t.buf, label, true)
-	if result != "" {
-		t.buf = append(t.buf, `",result="`...)
-		t.buf = appendEscaped(t.buf, result, true)
+	sep := byte('{')
+	if label != "" {
+		t.buf = append(t.buf, `{account="`...)
+		t.buf = appendEscaped(t.buf, label, true)
+		t.buf = append(t.buf, '"')
+		sep = ','
 	}
-	t.buf = append(t.buf, `"} `...)
+	if result != "" {
+		t.buf = append(t.buf, sep)
+		t.buf = append(t.buf, `result="`...)
+		t.buf = appendEscaped(t.buf, result, true)
+		t.buf = append(t.buf, '"')
+		sep = ','
+	}
+	if sep == ',' {
+		t.buf = append(t.buf, '}')
+	}
+	t.buf = append(t.buf, ' ')
 	t.buf = appendFloat(t.buf, v)
 	t.buf = append(t.buf, '\n')
 	_, _ = t.w.Write(t.buf)

@@ -129,7 +129,9 @@ func (w walks) EachAccount(f func(*scheduler.AccountSeries)) {
 
 // TestTextScrapeNamed: a scrape that names families (name[]=, as
 // promhttp filters) gets those alone, and one naming no per-account
-// family does not walk the accounts. The text path used to write every
+// family does not walk the accounts; one that does walks them for the
+// totals (which decide whether per-account series are exported), then
+// for the family. The text path used to write every
 // family whatever was named, walking every account for a poll of one.
 func TestTextScrapeNamed(t *testing.T) {
 	m := New("test")
@@ -141,7 +143,7 @@ func TestTextScrapeNamed(t *testing.T) {
 		walks int
 	}{
 		{[]string{"keysync_arm_requests_total"}, 0},
-		{[]string{"keysync_sync_total", "keysync_arm_requests_total"}, 1},
+		{[]string{"keysync_sync_total", "keysync_arm_requests_total"}, 2}, // the totals, then the family
 	} {
 		n = 0
 		req := httptest.NewRequest(http.MethodGet, "/metrics?"+url.Values{"name[]": tt.names}.Encode(), nil)
