@@ -215,11 +215,12 @@ func scrapeURL(ctx context.Context, url string, sample func(name string, value f
 	return sc.Err()
 }
 
-// syncCounts sums keysync_sync_total over every account and result, and
-// over result="unchanged" alone.
+// syncCounts reads keysync_syncs_total (keysync_sync_total summed over
+// every account, which /metrics has at any size): every result, and
+// result="unchanged" alone.
 func syncCounts(ctx context.Context, addr string) (all, unchanged int, err error) {
 	err = scrape(ctx, addr, func(name string, v float64) {
-		if strings.HasPrefix(name, "keysync_sync_total{") {
+		if strings.HasPrefix(name, "keysync_syncs_total{") { // exported at any size
 			all += int(v)
 			if strings.Contains(name, `result="unchanged"`) {
 				unchanged += int(v)
