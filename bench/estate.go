@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/keysync/keysync/sources"
+
 	"github.com/keysync/keysync/internal/armemu"
 )
 
@@ -76,6 +78,9 @@ func (e *env) discoverConfig(c benchCase, n int, dir string) (string, error) {
 	b.WriteString(e.header(c))
 	fmt.Fprintf(&b, "\n[[discover]]\nname = \"bench\"\ntype = \"batch\"\ndiscovery = \"resource-graph\"\n"+
 		"tags = { keysync = \"true\", \"upto-%d\" = \"yes\" }\npath = \"bench/%s/{name}\"\n", n, dir)
+	if n > sources.DefaultMaxFound {
+		fmt.Fprintf(&b, "max_accounts = %d\n", n) // the default bound is below the case
+	}
 	return e.writeConfig(dir+"-discover.toml", b.String())
 }
 

@@ -52,6 +52,10 @@ type Discover struct {
 	// MaxRemovedFraction, when set, bounds this block's own removals in
 	// place of the file's (a small block may need a looser one).
 	MaxRemovedFraction *float64 `toml:"max_removed_fraction"`
+	// MaxAccounts bounds what one run of the block may find (0:
+	// sources.DefaultMaxFound); more fails the run, which then removes
+	// nothing. It bounds the memory a hostile answer can take.
+	MaxAccounts int `toml:"max_accounts"`
 	// Settings are what each account found gets, as an [[account]]
 	// would have them.
 	Settings
@@ -72,7 +76,7 @@ func (d Discover) Selector() sources.Selector {
 		typ = sources.DefaultType
 	}
 	sel := sources.Selector{Type: strings.ToLower(typ), Subscriptions: d.Subscriptions, ManagementGroup: d.ManagementGroup,
-		ResourceGroups: d.ResourceGroups, KeepTags: d.CopyTags}
+		ResourceGroups: d.ResourceGroups, KeepTags: d.CopyTags, Max: d.MaxAccounts}
 	add := func(m map[string]string, op sources.TagOp) {
 		for _, k := range sortedKeys(m) {
 			sel.Tags = append(sel.Tags, sources.TagMatch{Key: k, Op: op, Value: m[k]})
@@ -148,6 +152,9 @@ func (d *Discover) validate(p *Problems, key, defEngine, mount string) {
 	}
 	if d.MaxRemovedFraction != nil {
 		checkFraction(p, key+".max_removed_fraction", *d.MaxRemovedFraction)
+	}
+	if d.MaxAccounts < 0 || d.MaxAccounts > sources.MaxMaxFound {
+		p.add(key+".max_accounts", "must be between 1 and %d (0: %d), got %d", sources.MaxMaxFound, sources.DefaultMaxFound, d.MaxAccounts)
 	}
 	if d.Schedule != "" {
 		checkSchedule(p, key+".schedule", d.Schedule)

@@ -30,7 +30,17 @@ type Selector struct {
 	// KeepTags names the tags a found resource carries back (copy_tags);
 	// others are not fetched, or dropped.
 	KeepTags []string
+	// Max bounds the resources found (max_accounts; 0: DefaultMaxFound):
+	// more is an error, never a short list. It bounds what a hostile
+	// answer can make keysync hold.
+	Max int
 }
+
+// Bounds of Selector.Max: the default, and the most a block may ask for.
+const (
+	DefaultMaxFound = 500_000
+	MaxMaxFound     = 5_000_000
+)
 
 // Found is a resource a discovery found: the account, and the tags of
 // Selector.KeepTags it has, each under its KeepTags name.

@@ -1,6 +1,7 @@
 package azure
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -29,11 +30,12 @@ const (
 	pageBodyLimit   = 16 << 20
 )
 
-// Bounds of one discovery: pages followed, resources kept, subscriptions
-// listed, and the wait keysync accepts for Resource Graph's quota.
+// Bounds of one discovery: pages followed (at least maxPages, and twice
+// the pages of the resources the selector may find), subscriptions
+// listed, and the wait keysync accepts for Resource Graph's quota; the
+// resources kept are the selector's Max.
 const (
 	maxPages         = 2000
-	maxFound         = 500_000
 	maxSubscriptions = 100_000
 	maxQuotaWait     = time.Minute
 )
@@ -77,10 +79,16 @@ type discovery struct {
 	pages   int
 }
 
+// maxFound is how many resources the discovery may find.
+func (d *discovery) maxFound() int { return cmp.Or(d.sel.Max, sources.DefaultMaxFound) }
+
+// maxPages is how many pages it may follow.
+func (d *discovery) maxPages() int { return max(maxPages, 2*d.maxFound()/graphPageRows) }
+
 // page counts a page against the bound.
 func (d *discovery) page() error {
-	if d.pages++; d.pages > maxPages {
-		return fmt.Errorf("more than %d pages", maxPages)
+	if d.pages++; d.pages > d.maxPages() {
+		return fmt.Errorf("more than %d pages", d.maxPages())
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package azure
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -384,6 +385,31 @@ func TestDiscoverBatchesSubscriptions(t *testing.T) {
 	for _, r := range q {
 		if r.Options.ResultFormat != "objectArray" || r.Options.Top == nil || *r.Options.Top != 1000 {
 			t.Fatalf("options %+v", r.Options)
+		}
+	}
+}
+
+// TestDiscoverMaxAccounts: a discovery that finds more resources than
+// the selector's Max fails whole, with either engine (a short list would
+// read as accounts gone); at Max it finds them all.
+func TestDiscoverMaxAccounts(t *testing.T) {
+	s := discoverSource(t)
+	sub := newSub()
+	for _, n := range []string{"max1", "max2", "max3"} {
+		addTagged(t, "batch", sub, "rg", n, map[string]string{"bound": "yes"})
+	}
+	for _, engine := range engines {
+		for _, tt := range []struct {
+			max  int
+			fail bool
+		}{{2, true}, {3, false}} {
+			sel := sources.Selector{Type: "batch", Subscriptions: []string{sub}, Max: tt.max,
+				Tags: []sources.TagMatch{{Key: "bound", Op: sources.TagEquals, Value: "yes"}}}
+			found, _, err := s.Discover(context.Background(), sel, engine)
+			var se *sources.Error
+			if tt.fail != (errors.As(err, &se) && se.Code == "TooManyResults") || (!tt.fail && names(found) != "max1,max2,max3") {
+				t.Errorf("%s, max %d: found %q, %v", engine, tt.max, names(found), err)
+			}
 		}
 	}
 }

@@ -68,8 +68,9 @@ func (d *discovery) add(r graphRow) error {
 	if d.seen[k] {
 		return nil // pages may repeat a row when resources change meanwhile
 	}
-	if len(d.found) >= maxFound {
-		return &sources.Error{StatusCode: http.StatusOK, Code: "TooManyResults", Err: fmt.Errorf("more than %d resources found", maxFound)}
+	if len(d.found) >= d.maxFound() {
+		return &sources.Error{StatusCode: http.StatusOK, Code: "TooManyResults",
+			Err: fmt.Errorf("more than %d resources found (max_accounts)", d.maxFound())}
 	}
 	d.seen[k] = true
 	d.found = append(d.found, f)
