@@ -26,7 +26,10 @@ func printStatus(w io.Writer, r server.StatusReply) {
 			when(a.LastRun), when(a.LastSuccess), when(a.NextRun), a.ConsecutiveFailures, cell(a.ErrorCode), rotationCell(a.Rotation))
 	}
 	_ = tw.Flush()
-	fmt.Fprintf(w, "%d accounts at %s\n", len(r.Accounts), when(r.Time))
+	fmt.Fprintf(w, "%d accounts at %s\n", max(r.AccountsTotal, len(r.Accounts)), when(r.Time))
+	if r.AccountsTotal > len(r.Accounts) {
+		fmt.Fprintf(w, "(%d listed above: those in trouble first, then by label)\n", len(r.Accounts))
+	}
 	if d := r.Discovery; d != nil {
 		fmt.Fprintf(w, "discovery at %s: %d accounts, %d added, %d removed\n", when(d.At), d.Accounts, d.Added, d.Removed)
 		for _, name := range slices.Sorted(maps.Keys(d.Failed)) {

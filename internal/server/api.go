@@ -61,11 +61,18 @@ func (s *Server) sync(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]any{"sync": "started"})
 }
 
+// MaxStatusAccounts is the most accounts GET /status lists (those in
+// trouble first); AccountsTotal says how many there are.
+const MaxStatusAccounts = 100_000
+
 // StatusReply is GET /status's answer.
 type StatusReply struct {
-	Time      time.Time                 `json:"time"`
-	Accounts  []scheduler.AccountStatus `json:"accounts"`
-	Discovery *DiscoveryStatus          `json:"discovery,omitempty"`
+	Time     time.Time                 `json:"time"`
+	Accounts []scheduler.AccountStatus `json:"accounts"`
+	// AccountsTotal counts every account; Accounts lists at most
+	// MaxStatusAccounts of them.
+	AccountsTotal int              `json:"accounts_total"`
+	Discovery     *DiscoveryStatus `json:"discovery,omitempty"`
 	// Events counts the Event Grid webhook's deliveries and events by
 	// outcome, when it is on.
 	Events map[string]int64 `json:"events,omitempty"`
@@ -90,7 +97,7 @@ type DiscoveryStatus struct {
 
 func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
 	now := time.Now()
-	accounts := s.Scheduler.Status(now)
+	accounts, total := s.Scheduler.StatusAtMost(now, MaxStatusAccounts)
 	pending := map[string]bool{}
 	if s.PendingRotations != nil {
 		for _, p := range s.PendingRotations() {
@@ -107,7 +114,7 @@ func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
 			accounts[i].Rotation.Problems, accounts[i].Rotation.ProblemsAt, accounts[i].Rotation.ProblemsCurrent = r.Problems, r.At.UTC(), r.Current
 		}
 	}
-	reply := StatusReply{Time: now.UTC(), Accounts: accounts}
+	reply := StatusReply{Time: now.UTC(), Accounts: accounts, AccountsTotal: total}
 	if s.Discovery != nil {
 		reply.Discovery = s.Discovery()
 	}

@@ -25,7 +25,7 @@ type Scheduler interface {
 	// TriggerAll starts a full sync, or returns false when one is
 	// pending or running already.
 	TriggerAll() bool
-	Status(now time.Time) []scheduler.AccountStatus
+	StatusAtMost(now time.Time, limit int) ([]scheduler.AccountStatus, int)
 }
 
 // Observer hears what the endpoints refuse and trigger; the metrics

@@ -61,13 +61,19 @@ func (c *countingScheduler) TriggerAll() bool {
 // started is how many full syncs s's requests started.
 func started(s *Server) int64 { return s.Scheduler.(*countingScheduler).started.Load() }
 
+// statuses are every account's, as GET /status lists them.
+func statuses(s *Server) []scheduler.AccountStatus {
+	list, _ := s.Scheduler.StatusAtMost(time.Now(), MaxStatusAccounts)
+	return list
+}
+
 // waitSettled waits until every account of s has finished a sync and none
 // runs: every sync started so far has been counted by the syncer, and
 // with hourly schedules no other comes.
 func waitSettled(t *testing.T, s *Server) {
 	t.Helper()
 	waitFor(t, "every account synced, none running", func() bool {
-		for _, a := range s.Scheduler.Status(time.Now()) {
+		for _, a := range statuses(s) {
 			if a.Running || a.LastRun.IsZero() {
 				return false
 			}

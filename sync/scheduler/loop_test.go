@@ -439,3 +439,35 @@ func TestLoopAwaitRemovedWaitsForTheRemovedSync(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStatusAtMostListsTroubleFirst: a bounded status lists the accounts
+// in trouble (here, failing) before the others, each part by label, and
+// counts every account; unbounded, it lists them all.
+func TestStatusAtMostListsTroubleFirst(t *testing.T) {
+	h := start(t, Options{Concurrency: 1, SyncOnStart: true},
+		testAccount("a", "s1", "@hourly"), testAccount("b", "s2", "@hourly"), testAccount("c", "s3", "@hourly"), testAccount("d", "s4", "@hourly"))
+	for range 4 {
+		c := h.next()
+		var err error
+		if n := c.job.Account.Name; n == "b" || n == "d" {
+			err = failure{Code: "Boom"}
+		}
+		h.answer(c, err)
+	}
+	h.none("after the first syncs")
+	labels := func(list []AccountStatus) (out []string) {
+		for _, a := range list {
+			out = append(out, a.Account)
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		limit int
+		want  []string
+	}{{3, []string{"b", "d", "a"}}, {10, []string{"b", "d", "a", "c"}}, {0, nil}} {
+		got, total := h.s.StatusAtMost(t0, tt.limit)
+		if !slices.Equal(labels(got), tt.want) || total != 4 {
+			t.Errorf("limit %d: %v of %d, want %v of 4", tt.limit, labels(got), total, tt.want)
+		}
+	}
+}

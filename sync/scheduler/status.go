@@ -167,6 +167,49 @@ func (s *Scheduler) Status(time.Time) []AccountStatus {
 	return out
 }
 
+// StatusAtMost is Status for at most limit accounts, and how many there
+// are: first those in trouble (a failure streak, or a last sync that
+// failed, was refused or left a rotation pending), then the others, each
+// part by label. Status of a million accounts would be several hundred
+// megabytes made for one answer.
+func (s *Scheduler) StatusAtMost(_ time.Time, limit int) ([]AccountStatus, int) {
+	list, pauses := *s.listing.Load(), *s.pauses.Load()
+	views := make([]*view, len(list))
+	for i, st := range list {
+		views[i] = st.view.Load() // once: a view that changes between the passes is listed once
+	}
+	out := make([]AccountStatus, 0, min(max(limit, 0), len(list)))
+	for _, trouble := range []bool{true, false} {
+		for _, v := range views {
+			if len(out) >= limit {
+				return out, len(list)
+			}
+			if v.inTrouble() != trouble {
+				continue
+			}
+			as := v.status()
+			if !as.Running {
+				as.NextRun = later(as.NextRun, pauses[subOf(v.acct)])
+			}
+			out = append(out, as)
+		}
+	}
+	return out, len(list)
+}
+
+// inTrouble reports whether the account is failing, or its last sync
+// ended in failed, refused or pending.
+func (v *view) inTrouble() bool {
+	if v.failures > 0 {
+		return true
+	}
+	switch v.lastSync().outcome {
+	case "failed", "refused", "pending":
+		return true
+	}
+	return false
+}
+
 // publishStatus makes st's current state what Status shows; the loop calls it.
 func (s *Scheduler) publishStatus(st *state) { s.publishWith(st, lastOf(st)) }
 
