@@ -195,7 +195,8 @@ func TestSchedulerTurn(t *testing.T) {
 	m.Turned(3 * time.Second)
 	body, _ := scrape(t, m, http.Header{})
 	for _, want := range []string{"keysync_scheduler_turn_seconds_count 2\n", `keysync_scheduler_turn_seconds_bucket{le="4e-05"} 1` + "\n",
-		`keysync_scheduler_turn_seconds_bucket{le="2.62144"} 1` + "\n", `keysync_scheduler_turn_seconds_bucket{le="+Inf"} 2` + "\n"} {
+		`keysync_scheduler_turn_seconds_bucket{le="2.62144"} 1` + "\n", `keysync_scheduler_turn_seconds_bucket{le="10.48576"} 2` + "\n",
+		`keysync_scheduler_turn_seconds_bucket{le="+Inf"} 2` + "\n"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("no %q in the scrape", want)
 		}
