@@ -37,14 +37,15 @@ const (
 )
 
 // ownerOf reads whose a versioned secret says it is, for the account of
-// resourceID.
-func ownerOf(cur sinks.State, resourceID string, fields []string) owner {
+// resourceID whose keys are fields (each fingerprinted in the metadata);
+// also names the other fields keysync writes there (see written).
+func ownerOf(cur sinks.State, resourceID string, fields, also []string) owner {
 	mark, ok := cur.Data.Field(FieldOwner)
 	switch {
 	case cur.Data.Has(FieldOwner) && (!ok || !strings.EqualFold(mark.Reveal(), resourceID)):
 		return ownerOther
 	case cur.Metadata[MetaManagedBy] != ManagedByValue:
-		if ok && cutShort(cur, fields) {
+		if ok && cutShort(cur, fields, also) {
 			return ownerCutShort
 		}
 		return ownerNone
@@ -57,15 +58,15 @@ func ownerOf(cur sinks.State, resourceID string, fields []string) owner {
 }
 
 // cutShort reports whether a secret is all that keysync's create writes:
-// version 1, and no field but fields, the data mark and the active key's
-// name. Anything more (a second version, a field of someone else's) is
-// not keysync's create alone, and a write over it needs adopt.
-func cutShort(cur sinks.State, fields []string) bool {
+// version 1, and no field but fields, also, the data mark and the active
+// key's name. Anything more (a second version, a field of someone
+// else's) is not keysync's create alone, and a write over it needs adopt.
+func cutShort(cur sinks.State, fields, also []string) bool {
 	if cur.Version != 1 || !cur.Exists {
 		return false
 	}
 	for _, name := range cur.Data.Names() {
-		if name != FieldOwner && name != FieldActive && !slices.Contains(fields, name) {
+		if name != FieldOwner && name != FieldActive && !slices.Contains(fields, name) && !slices.Contains(also, name) {
 			return false
 		}
 	}
@@ -144,7 +145,7 @@ func refusal(current sinks.State, d Desired) string {
 		}
 		return ""
 	}
-	switch ownerOf(current, d.ResourceID, d.Fields.Names()) {
+	switch ownerOf(current, d.ResourceID, d.Fields.Names(), written(d)) {
 	case ownerOther:
 		return reasonOther
 	case ownerNone:
@@ -163,6 +164,20 @@ func refusal(current sinks.State, d Desired) string {
 	return ""
 }
 
+// written names the fields keysync writes for d beside its keys and the
+// data mark: each rotating pair's active field, and the derived values
+// kept beside the keys (Desired.Derived), which a plan made before they
+// are derived does not hold in Fields.
+func written(d Desired) []string {
+	out := slices.Clone(d.Derived)
+	if d.Rotate != nil {
+		for _, p := range d.Rotate.pairs() {
+			out = append(out, p.Active)
+		}
+	}
+	return out
+}
+
 // withOwnerMark adds the data mark to the plain fields a KV v2 write
 // sets, so that every write carries it and a secret written before the
 // mark existed gets it at its next write. plain is not changed.
@@ -178,7 +193,7 @@ func withOwnerMark(plain map[string]string, d Desired) map[string]string {
 // of resourceID: managed-by=keysync in its metadata and that account's
 // mark in its data. When not, the reason says why.
 func provablyOwned(cur sinks.State, resourceID string, fields []string) (bool, string) {
-	switch ownerOf(cur, resourceID, fields) {
+	switch ownerOf(cur, resourceID, fields, nil) {
 	case ownerThis:
 		return true, ""
 	case ownerOther:

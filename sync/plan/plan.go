@@ -61,6 +61,10 @@ type Desired struct {
 	// and DiscoveryScope fingerprints what that block searches; recorded
 	// as MetaDiscoveredBy and MetaDiscoveryScope, "" for a listed account.
 	DiscoveredBy, DiscoveryScope string
+	// Derived names the values keysync derives into the secret beside
+	// Fields (spec.Spec.Name): a plan made before they are derived (a
+	// rotating account's first) knows them as keysync's fields.
+	Derived []string
 	// Meta, when set, is more provenance to record as is: a derived
 	// value's expiry and key (package derive).
 	Meta map[string]string
@@ -143,7 +147,7 @@ func action(current sinks.State, desired Desired, meta map[string]string, fields
 		return Create
 	case fieldsChange:
 		return Update
-	case !Managed(current) && ownerOf(current, desired.ResourceID, desired.Fields.Names()) == ownerCutShort:
+	case !Managed(current) && ownerOf(current, desired.ResourceID, desired.Fields.Names(), written(desired)) == ownerCutShort:
 		return RepairMetadata
 	case !Managed(current):
 		return Adopt

@@ -73,7 +73,7 @@ func Removal(cur sinks.State, g Gone, now time.Time) Change {
 	case cur.Metadata[MetaManagedBy] != ManagedByValue:
 		return refuse(ch, "secret was not created by keysync (no managed-by=keysync): on_removed leaves it")
 	}
-	switch o := ownerOf(cur, g.ResourceID, g.Fields); {
+	switch o := ownerOf(cur, g.ResourceID, g.Fields, nil); {
 	case o == ownerUnproven || o == ownerOther:
 		_, why := provablyOwned(cur, g.ResourceID, g.Fields)
 		return refuse(ch, "not marked: "+why)

@@ -271,6 +271,9 @@ func (r *Runner) desired(job account.Job, keys secret.Fields) plan.Desired {
 	if o := job.Origin; o != nil {
 		d.DiscoveredBy, d.DiscoveryScope = o.Block, o.Scope
 	}
+	for _, s := range ownFields(job) {
+		d.Derived = append(d.Derived, s.Name)
+	}
 	return d
 }
 
