@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/keysync/keysync/sinks"
 )
@@ -112,6 +113,8 @@ const (
 	reasonDeleted  = "the secret's current version is deleted or expired: keysync cannot read whose it is, and will not write over it; undelete it, delete its metadata (vault kv metadata delete), or set adopt = true on this account to take it over"
 	reasonUnproven = "the secret carries managed-by=keysync in its custom_metadata, but neither keysync's data mark (" + FieldOwner +
 		") nor fingerprints that match its data: a mark a writer of the metadata alone can copy, not keysync's work"
+	reasonCutShortOld = "the secret holds keysync's data mark and fields on its only version but no managed-by=keysync, and that version is older than rotate_every: " +
+		"not a create of keysync's cut short moments ago, and rotating it now would regenerate a key; set adopt = true on this account to take it over"
 	reasonCutShort = "keysync's create of this secret stopped before its metadata (managed-by=keysync) was written; the account's next sync writes it"
 	reasonClash    = "the keys answer has a field named " + FieldOwner + " or " + FieldGoneAt + ", keysync's own ownership marks: nothing written"
 )
@@ -122,7 +125,7 @@ const (
 // (managed-by=keysync, no data mark) is keysync's to write, and the write
 // adds the mark, unless RefuseLegacy. KV v1 holds no marks: every secret
 // there counts as keysync's.
-func refusal(current sinks.State, d Desired) string {
+func refusal(current sinks.State, d Desired, now time.Time) string {
 	for _, own := range []string{FieldOwner, FieldGoneAt} {
 		if _, clash := d.Fields[own]; clash {
 			return reasonClash
@@ -159,6 +162,13 @@ func refusal(current sinks.State, d Desired) string {
 	case ownerLegacy:
 		if d.RefuseLegacy && !d.Adopt {
 			return reasonLegacy + ", and [vault] legacy_ownership = false; set adopt = true on this account to take it over"
+		}
+	case ownerCutShort:
+		// A create is repaired at the account's next sync. One older than
+		// the rotation period would rotate at once: a writer of the data
+		// could have planted it, long ago, to have a key regenerated.
+		if d.Rotate != nil && !d.Adopt && (current.Created.IsZero() || !now.Before(current.Created.Add(d.Rotate.Every))) {
+			return reasonCutShortOld
 		}
 	}
 	return ""

@@ -157,3 +157,33 @@ func TestRemovalNeedsProof(t *testing.T) {
 		})
 	}
 }
+
+// TestCutShortOlderThanARotationIsRefused: a create cut short is
+// repaired at the account's next sync; on a rotating account, a version
+// 1 older than rotate_every is not one (a writer of the data could have
+// planted it long ago to have a key regenerated at keysync's first sync):
+// refused, unless adopt.
+func TestCutShortOlderThanARotationIsRefused(t *testing.T) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name  string
+		age   time.Duration
+		adopt bool
+		want  Action
+	}{
+		{"young", time.Minute, false, RepairMetadata},
+		{"older than rotate_every", 2 * time.Hour, false, Refused},
+		{"older, adopt", 2 * time.Hour, true, Refused}, // want: anything but
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			d := desired(keyA, keyB)
+			d.Rotate, d.Adopt = &Rotation{Every: time.Hour}, tt.adopt
+			cur := sinks.State{Versioned: true, Exists: true, Version: 1, Created: now.Add(-tt.age),
+				Data: secret.NewData(map[string]any{"primary": keyA, "secondary": keyB, FieldActive: "primary", FieldOwner: strings.ToLower(d.ResourceID)})}
+			ch := Calculate(cur, d, now)
+			if tt.adopt == (ch.Action == tt.want) {
+				t.Fatalf("action %v (%s); want %v (adopt: anything but)", ch.Action, ch.Reason, tt.want)
+			}
+		})
+	}
+}

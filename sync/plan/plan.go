@@ -103,7 +103,7 @@ const (
 // which completes the rotation (Change.Rotation.Completed).
 func Calculate(current sinks.State, desired Desired, now time.Time) Change {
 	ch := Change{Action: Unchanged, BaseVersion: current.Version}
-	if why := refusal(current, desired); why != "" {
+	if why := refusal(current, desired, now); why != "" {
 		ch.Action, ch.Reason = Refused, why
 		return ch
 	}
