@@ -125,9 +125,12 @@ func (t *textWriter) writeTotals(tot totals, exported bool) {
 	t.plain("keysync_accounts", "gauge", "", float64(tot.accounts), true)
 	t.plain("keysync_accounts_in_backoff", "gauge", "", float64(tot.inBackoff), true)
 	t.plain("keysync_oldest_success_timestamp_seconds", "gauge", "", unixSeconds(tot.oldestSuccess), !tot.oldestSuccess.IsZero())
+	if !t.wanted("keysync_syncs_total") {
+		return
+	}
 	first := true
 	for i, n := range tot.syncs {
-		if n > 0 && t.wanted("keysync_syncs_total") {
+		if n > 0 {
 			if first {
 				t.header("keysync_syncs_total", "counter")
 				first = false

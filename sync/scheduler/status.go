@@ -157,14 +157,19 @@ func (s *Scheduler) Status(time.Time) []AccountStatus {
 	list, pauses := *s.listing.Load(), *s.pauses.Load()
 	out := make([]AccountStatus, 0, len(list))
 	for _, st := range list {
-		v := st.view.Load()
-		as := v.status()
-		if !as.Running {
-			as.NextRun = later(as.NextRun, pauses[subOf(v.acct)])
-		}
-		out = append(out, as)
+		out = append(out, st.view.Load().statusPaused(pauses))
 	}
 	return out
+}
+
+// statusPaused is the view as GET /status shows it, a subscription's
+// pause included.
+func (v *view) statusPaused(pauses map[string]time.Time) AccountStatus {
+	as := v.status()
+	if !as.Running {
+		as.NextRun = later(as.NextRun, pauses[subOf(v.acct)])
+	}
+	return as
 }
 
 // StatusAtMost is Status for at most limit accounts, and how many there
@@ -184,14 +189,9 @@ func (s *Scheduler) StatusAtMost(_ time.Time, limit int) ([]AccountStatus, int) 
 			if len(out) >= limit {
 				return out, len(list)
 			}
-			if v.inTrouble() != trouble {
-				continue
+			if v.inTrouble() == trouble {
+				out = append(out, v.statusPaused(pauses))
 			}
-			as := v.status()
-			if !as.Running {
-				as.NextRun = later(as.NextRun, pauses[subOf(v.acct)])
-			}
-			out = append(out, as)
 		}
 	}
 	return out, len(list)
